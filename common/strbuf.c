@@ -1,0 +1,147 @@
+/*  =========================================================================
+    mw_strbuf - growable string with JSON escaping (see strbuf.h).
+    ========================================================================= */
+#include "common/strbuf.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _mw_strbuf_t {
+    char *data;
+    size_t len, cap;
+    bool failed;
+};
+
+mw_strbuf_t *
+mw_strbuf_new (void)
+{
+    mw_strbuf_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cap = 256;
+    self->data = malloc (self->cap);
+    if (!self->data) {
+        free (self);
+        return NULL;
+    }
+    self->data[0] = 0;
+    return self;
+}
+
+void
+mw_strbuf_destroy (mw_strbuf_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->data);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static int
+s_reserve (mw_strbuf_t *self, size_t extra)
+{
+    if (self->failed)
+        return -1;
+    if (self->len + extra + 1 <= self->cap)
+        return 0;
+    size_t cap = self->cap;
+    while (cap < self->len + extra + 1)
+        cap *= 2;
+    char *d = realloc (self->data, cap);
+    if (!d) {
+        self->failed = true;
+        return -1;
+    }
+    self->data = d;
+    self->cap = cap;
+    return 0;
+}
+
+int
+mw_strbuf_printf (mw_strbuf_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int n = vsnprintf (NULL, 0, fmt, ap);
+    va_end (ap);
+    if (n < 0 || s_reserve (self, (size_t) n) != 0)
+        return -1;
+    va_start (ap, fmt);
+    vsnprintf (self->data + self->len, self->cap - self->len, fmt, ap);
+    va_end (ap);
+    self->len += (size_t) n;
+    return 0;
+}
+
+int
+mw_strbuf_json_str (mw_strbuf_t *self, const char *s)
+{
+    if (s_reserve (self, strlen (s) * 6 + 2) != 0)
+        return -1;
+    char *o = self->data + self->len;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+        switch (*p) {
+        case '"': *o++ = '\\'; *o++ = '"'; break;
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        default:
+            if (*p < 0x20)
+                o += sprintf (o, "\\u%04x", *p);
+            else
+                *o++ = (char) *p;
+        }
+    }
+    *o++ = '"';
+    *o = 0;
+    self->len = (size_t) (o - self->data);
+    return 0;
+}
+
+const char *
+mw_strbuf_str (mw_strbuf_t *self)
+{
+    return self->failed ? NULL : self->data;
+}
+
+size_t
+mw_strbuf_len (mw_strbuf_t *self)
+{
+    return self->len;
+}
+
+char *
+mw_strbuf_take (mw_strbuf_t **self_p)
+{
+    mw_strbuf_t *self = *self_p;
+    char *s = self->failed ? NULL : self->data;
+    if (self->failed)
+        free (self->data);
+    free (self);
+    *self_p = NULL;
+    return s;
+}
+
+int
+mw_strbuf_test (bool verbose)
+{
+    mw_strbuf_t *b = mw_strbuf_new ();
+    mw_strbuf_printf (b, "{\"a\":%d,\"s\":", 1);
+    mw_strbuf_json_str (b, "q\"\\\n\x01");
+    mw_strbuf_printf (b, "}");
+    for (int i = 0; i < 1000; i++)
+        mw_strbuf_printf (b, " ");
+    char *s = mw_strbuf_take (&b);
+    int ok = s && strncmp (s, "{\"a\":1,\"s\":\"q\\\"\\\\\\n\\u0001\"}", 27) == 0 && strlen (s) == 1027 && !b;
+    if (verbose)
+        printf ("strbuf: %.40s\n", s);
+    free (s);
+    return ok ? 0 : -1;
+}

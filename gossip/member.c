@@ -1,0 +1,1617 @@
+/*  =========================================================================
+    gossip_member - SWIM + Lifeguard membership, pure code (see member.h).
+
+    Everything here is a function of (inputs, now_ms, seeded PRNG).  There
+    is no clock, no socket and no global variable, so the selftest at the
+    bottom can run 100 instances in one process on a virtual clock, and a
+    failure seen there replays exactly.
+
+    Layout of this file:
+      1. the member table (sorted array, binary search by id)
+      2. the lifecycle: ONE static transition table [state][event]; every
+         change of a peer's state goes through s_transition ()
+      3. update intake: precedence classification, self-refutation
+      4. dissemination: broadcast queue + piggybacking under a byte budget
+      5. probing (direct, indirect, Lifeguard nacks, local health)
+      6. push-pull, reconnect, timers, public API
+      7. the selftest: a deterministic simulated network
+    ========================================================================= */
+#include "gossip/member.h"
+#include "common/log.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Piggyback budget: the encoded payload of one message stays under ~1400
+//  bytes so that it fits one Ethernet frame after the 44-byte envelope.
+//  Sizes are estimates of the msgpack encoding, erring on the large side.
+#define MW_PAYLOAD_BUDGET 1400
+#define MW_UPDATE_OVERHEAD 40     //  per update: id, state, incarnation, from, framing
+#define MW_HEADER_ESTIMATE 64     //  magic, version, type, sender, session, seq, ts, probe...
+
+#define CONFIRM_MAX 16            //  distinct confirmers remembered per suspicion
+#define RELAYS_MAX 16             //  indirect_k cap
+#define RELAY_SLOTS 64            //  PING_REQs we relay at the same time
+#define BQ_MAX 4096               //  broadcast queue entries (one per member)
+#define LEAVE_FANOUT 4            //  peers told directly when we leave
+#define UNKNOWN_PP_GAP_MS 1000    //  rate limit for push-pulls to unknown pingers
+
+//  Internal lifecycle states: the wire states plus NONE (not in the table,
+//  either never heard of or reaped).  ALIVE..LEFT equal mw_state_t values.
+typedef enum { P_ALIVE = 0, P_SUSPECT = 1, P_DEAD = 2, P_LEFT = 3, P_NONE = 4, P_COUNT } pstate_t;
+
+//  Lifecycle events.  Incoming updates are classified into one of the
+//  first six; the last two come from our own timers.
+typedef enum {
+    E_ALIVE,      //  alive update
+    E_DIGEST,     //  same-incarnation alive record from the member itself, new digest
+    E_SUSPECT,    //  suspect update (or our own failed probe)
+    E_CONFIRM,    //  suspect update, same incarnation, while already suspect
+    E_DEAD,       //  dead update
+    E_LEFT,       //  left update, asserted by the member itself
+    E_TIMEOUT,    //  our suspicion timer fired
+    E_REAP,       //  dead_reap_ms elapsed in DEAD/LEFT
+    E_COUNT
+} pevent_t;
+
+//  Acceptance rule on the update's incarnation `i` versus ours `j`.
+typedef enum { R_NEVER = 0, R_ANY, R_GT, R_GE, R_EQ } prule_t;
+
+//  Actions, besides moving to `next` and raising `ev`.
+#define A_BCAST 0x01      //  queue our (new) record of the member for gossip
+#define A_TAKE 0x02       //  take name/addr/digest from the update (alive records)
+#define A_SUSP 0x04       //  (re)start the suspicion timer
+#define A_CONFIRM 0x08    //  count an independent confirmation; bcast it if new
+#define A_PROBE 0x10      //  put it into the probe round-robin
+#define A_FORGET 0x20     //  drop it from the table
+
+typedef struct {
+    uint8_t rule;
+    uint8_t next;
+    uint8_t ev;           //  gossip_member_event_t, 0 = none
+    uint8_t actions;
+} trans_t;
+
+#define EV_JOIN GOSSIP_MEMBER_EV_JOIN
+#define EV_SUSPECT GOSSIP_MEMBER_EV_SUSPECT
+#define EV_ALIVE GOSSIP_MEMBER_EV_ALIVE
+#define EV_DEAD GOSSIP_MEMBER_EV_DEAD
+#define EV_LEAVE GOSSIP_MEMBER_EV_LEAVE
+#define EV_REAP GOSSIP_MEMBER_EV_REAP
+#define EV_UPDATE GOSSIP_MEMBER_EV_UPDATE
+#define NEVER {R_NEVER, 0, 0, 0}
+
+//  THE peer lifecycle.  Precedence (SWIM/memberlist) is encoded in the
+//  rules: alive needs a higher incarnation than anything we hold; suspect
+//  and dead win at an equal one (dead > suspect > alive); dead and left
+//  are final until a higher-incarnation alive (a restart or a refutation).
+//  docs/MEMBERSHIP.md reproduces this table; keep them in step.
+static const trans_t s_table[P_COUNT][E_COUNT] = {
+    [P_NONE] = {
+        [E_ALIVE] = {R_ANY, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
+        //  suspect/dead/left about a member we do not know: nothing to
+        //  suspect (memberlist ignores them too); alive will introduce it.
+        [E_DIGEST] = NEVER, [E_SUSPECT] = NEVER, [E_CONFIRM] = NEVER,
+        [E_DEAD] = NEVER, [E_LEFT] = NEVER, [E_TIMEOUT] = NEVER, [E_REAP] = NEVER,
+    },
+    [P_ALIVE] = {
+        [E_ALIVE] = {R_GT, P_ALIVE, EV_ALIVE, A_TAKE | A_BCAST},
+        [E_DIGEST] = {R_EQ, P_ALIVE, EV_UPDATE, A_TAKE},
+        [E_SUSPECT] = {R_GE, P_SUSPECT, EV_SUSPECT, A_SUSP | A_BCAST},
+        [E_CONFIRM] = NEVER,
+        [E_DEAD] = {R_GE, P_DEAD, EV_DEAD, A_BCAST},
+        [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
+        [E_TIMEOUT] = NEVER, [E_REAP] = NEVER,
+    },
+    [P_SUSPECT] = {
+        [E_ALIVE] = {R_GT, P_ALIVE, EV_ALIVE, A_TAKE | A_BCAST},
+        [E_DIGEST] = NEVER,
+        //  it refuted, then was suspected again before we saw the alive
+        [E_SUSPECT] = {R_GT, P_SUSPECT, EV_UPDATE, A_SUSP | A_BCAST},
+        [E_CONFIRM] = {R_EQ, P_SUSPECT, 0, A_CONFIRM},
+        [E_DEAD] = {R_GE, P_DEAD, EV_DEAD, A_BCAST},
+        [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
+        [E_TIMEOUT] = {R_ANY, P_DEAD, EV_DEAD, A_BCAST},
+        [E_REAP] = NEVER,
+    },
+    [P_DEAD] = {
+        [E_ALIVE] = {R_GT, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
+        [E_DIGEST] = NEVER, [E_SUSPECT] = NEVER, [E_CONFIRM] = NEVER, [E_DEAD] = NEVER,
+        //  we declared it dead, but it was leaving: say so
+        [E_LEFT] = {R_GT, P_LEFT, EV_LEAVE, A_BCAST},
+        [E_TIMEOUT] = NEVER,
+        [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
+    },
+    [P_LEFT] = {
+        [E_ALIVE] = {R_GT, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
+        [E_DIGEST] = NEVER, [E_SUSPECT] = NEVER, [E_CONFIRM] = NEVER, [E_DEAD] = NEVER,
+        [E_LEFT] = NEVER, [E_TIMEOUT] = NEVER,
+        [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
+    },
+};
+
+typedef struct {
+    mw_id_t id;
+    char name[MW_NAME_MAX + 1];
+    char addr[MW_ADDR_MAX + 1];
+    pstate_t state;
+    uint64_t inc;
+    mw_id_t from;                   //  who asserted suspect/dead (first suspector)
+    uint64_t last_heard_ms;
+    uint64_t state_since_ms;
+    uint16_t digest_len;
+    uint8_t digest[MW_DIGEST_MAX];
+    bool is_self;
+    //  Lifeguard suspicion
+    uint64_t susp_start_ms;
+    uint64_t susp_min_ms, susp_max_ms;
+    uint32_t susp_k;
+    uint32_t n_confirm;
+    mw_id_t confirmers[CONFIRM_MAX];
+    uint64_t susp_deadline_ms;
+    //  our digest version last sent to this peer (direct digest refresh)
+    uint64_t digest_ver_sent;
+} member_t;
+
+typedef struct {
+    mw_update_t u;
+    uint32_t transmits;
+    uint32_t prio;        //  1 = our own refutation/leave: goes first
+    uint64_t order;       //  newer first among equals
+} bq_entry_t;
+
+typedef struct {
+    bool used;
+    uint32_t number;          //  our probe number towards the target
+    uint32_t origin_probe;    //  the origin's probe number
+    mw_id_t target;
+    mw_id_t origin;
+    char origin_addr[MW_ADDR_MAX + 1];
+    uint64_t nack_at;
+} relay_t;
+
+struct _gossip_member_t {
+    gossip_member_cfg_t cfg;
+    member_t *me;
+    member_t **table;         //  sorted by id, self included
+    size_t n, cap;
+    member_t **pick;          //  scratch for random choice, cap entries
+    uint64_t rng;
+    gossip_member_send_fn *send;
+    gossip_member_event_fn *event;
+    void *ctx;
+    bool started;
+    uint32_t health;
+    //  probing
+    mw_id_t *order;
+    size_t order_n, order_cap, order_pos;
+    uint32_t probe_seq;
+    uint64_t next_probe_ms;
+    struct {
+        bool active;
+        mw_id_t target;
+        uint32_t number;
+        uint64_t timeout_at, period_end;
+        bool indirect_sent, acked;
+        uint32_t nacks, n_relays;
+        mw_id_t relays[RELAYS_MAX];
+    } probe;
+    relay_t relays[RELAY_SLOTS];
+    struct {
+        bool active;
+        uint32_t number;
+        mw_id_t target;
+    } reconnect;
+    //  dissemination
+    bq_entry_t *bq;
+    size_t bq_n, bq_cap;
+    uint64_t bq_order;
+    uint64_t digest_ver;
+    bool digest_push;
+    uint64_t next_gossip_ms, next_pushpull_ms, next_reconnect_ms;
+    uint64_t last_unknown_pp_ms;
+    mw_update_t scratch[MW_MAX_UPDATES];
+    gossip_member_stats_t stats;
+};
+
+//  --------------------------------------------------------------------------
+//  Small helpers (kept local so this module does not need wire.c)
+
+static int
+s_id_cmp (const mw_id_t *a, const mw_id_t *b)
+{
+    return memcmp (a->b, b->b, MW_ID_LEN);
+}
+
+static bool
+s_id_eq (const mw_id_t *a, const mw_id_t *b)
+{
+    return memcmp (a->b, b->b, MW_ID_LEN) == 0;
+}
+
+static bool
+s_id_zero (const mw_id_t *id)
+{
+    static const mw_id_t zero;
+    return s_id_eq (id, &zero);
+}
+
+static void
+s_id_hex (const mw_id_t *id, char out[MW_ID_HEX_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < MW_ID_LEN; i++) {
+        out[2 * i] = hex[id->b[i] >> 4];
+        out[2 * i + 1] = hex[id->b[i] & 15];
+    }
+    out[MW_ID_HEX_LEN] = 0;
+}
+
+//  Bounded copy of a string field that came from the network: never reads
+//  past the source array, always terminates.
+static void
+s_strcpy (char *dst, size_t dst_size, const char *src, size_t src_size)
+{
+    size_t len = strnlen (src, src_size);
+    if (len >= dst_size)
+        len = dst_size - 1;
+    memcpy (dst, src, len);
+    dst[len] = 0;
+}
+
+//  splitmix64: tiny, good enough, and the same on every platform.
+static uint64_t
+s_rand (gossip_member_t *self)
+{
+    uint64_t z = (self->rng += UINT64_C (0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static uint32_t
+s_rand_below (gossip_member_t *self, uint32_t n)
+{
+    return n ? (uint32_t) (s_rand (self) % n) : 0;
+}
+
+static uint32_t
+s_scale (gossip_member_t *self)
+{
+    return 1 + self->health;
+}
+
+static void
+s_health_add (gossip_member_t *self, int delta)
+{
+    uint32_t cap = self->cfg.awareness_max ? self->cfg.awareness_max - 1 : 0;
+    if (delta < 0)
+        self->health = self->health > 0 ? self->health - 1 : 0;
+    else if (self->health < cap)
+        self->health++;
+}
+
+//  --------------------------------------------------------------------------
+//  1. Member table
+
+static ssize_t
+s_find_index (gossip_member_t *self, const mw_id_t *id, size_t *insert_at)
+{
+    size_t lo = 0, hi = self->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = s_id_cmp (&self->table[mid]->id, id);
+        if (c == 0)
+            return (ssize_t) mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (insert_at)
+        *insert_at = lo;
+    return -1;
+}
+
+static member_t *
+s_find (gossip_member_t *self, const mw_id_t *id)
+{
+    ssize_t i = s_find_index (self, id, NULL);
+    return i < 0 ? NULL : self->table[i];
+}
+
+static member_t *
+s_insert (gossip_member_t *self, const mw_id_t *id)
+{
+    size_t at = 0;
+    ssize_t i = s_find_index (self, id, &at);
+    if (i >= 0)
+        return self->table[i];
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        member_t **table = realloc (self->table, cap * sizeof *table);
+        if (!table)
+            return NULL;
+        self->table = table;
+        member_t **pick = realloc (self->pick, cap * sizeof *pick);
+        if (!pick)
+            return NULL;
+        self->pick = pick;
+        self->cap = cap;
+    }
+    member_t *m = calloc (1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->id = *id;
+    m->state = P_NONE;
+    memmove (&self->table[at + 1], &self->table[at], (self->n - at) * sizeof *self->table);
+    self->table[at] = m;
+    self->n++;
+    return m;
+}
+
+static void
+s_remove (gossip_member_t *self, member_t *m)
+{
+    ssize_t i = s_find_index (self, &m->id, NULL);
+    if (i < 0 || m->is_self)
+        return;
+    memmove (&self->table[i], &self->table[i + 1], (self->n - i - 1) * sizeof *self->table);
+    self->n--;
+    //  Its queued gossip goes too: after a reap nobody should hear of it from us.
+    for (size_t q = 0; q < self->bq_n; q++)
+        if (s_id_eq (&self->bq[q].u.id, &m->id)) {
+            self->bq[q] = self->bq[--self->bq_n];
+            break;
+        }
+    free (m);
+}
+
+static size_t
+s_alive_count (gossip_member_t *self)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->n; i++)
+        if (self->table[i]->state == P_ALIVE || self->table[i]->state == P_SUSPECT)
+            count++;
+    return count;
+}
+
+//  Fill self->pick with members passing `want`, return how many.
+typedef bool (pick_fn) (gossip_member_t *self, const member_t *m, const void *arg);
+
+static size_t
+s_pick_random (gossip_member_t *self, pick_fn *want, const void *arg, size_t k)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->n; i++)
+        if (!self->table[i]->is_self && want (self, self->table[i], arg))
+            self->pick[count++] = self->table[i];
+    //  partial Fisher-Yates: the first k are a uniform random sample
+    if (k > count)
+        k = count;
+    for (size_t i = 0; i < k; i++) {
+        size_t j = i + s_rand_below (self, (uint32_t) (count - i));
+        member_t *tmp = self->pick[i];
+        self->pick[i] = self->pick[j];
+        self->pick[j] = tmp;
+    }
+    return k;
+}
+
+static bool
+s_want_live (gossip_member_t *self, const member_t *m, const void *arg)
+{
+    return m->state == P_ALIVE || m->state == P_SUSPECT;
+}
+
+static bool
+s_want_alive_not (gossip_member_t *self, const member_t *m, const void *arg)
+{
+    return m->state == P_ALIVE && !s_id_eq (&m->id, (const mw_id_t *) arg);
+}
+
+static bool
+s_want_dead (gossip_member_t *self, const member_t *m, const void *arg)
+{
+    return m->state == P_DEAD;
+}
+
+static void
+s_info (const member_t *m, gossip_member_info_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->id = m->id;
+    memcpy (out->name, m->name, sizeof out->name);
+    memcpy (out->addr, m->addr, sizeof out->addr);
+    out->state = (mw_state_t) m->state;
+    out->incarnation = m->inc;
+    out->last_heard_ms = m->last_heard_ms;
+    out->state_since_ms = m->state_since_ms;
+    out->digest_len = m->digest_len;
+    memcpy (out->digest, m->digest, m->digest_len);
+    out->is_self = m->is_self;
+}
+
+static void
+s_record (const member_t *m, mw_update_t *u)
+{
+    memset (u, 0, sizeof *u);
+    u->id = m->id;
+    memcpy (u->name, m->name, sizeof u->name);
+    memcpy (u->addr, m->addr, sizeof u->addr);
+    u->state = (uint8_t) m->state;
+    u->incarnation = m->inc;
+    u->from = (m->state == P_SUSPECT || m->state == P_DEAD) ? m->from : m->id;
+    u->digest_len = m->digest_len;
+    memcpy (u->digest, m->digest, m->digest_len);
+}
+
+static size_t
+s_update_size (const mw_update_t *u)
+{
+    return MW_UPDATE_OVERHEAD + strnlen (u->name, sizeof u->name)
+           + strnlen (u->addr, sizeof u->addr) + u->digest_len;
+}
+
+//  --------------------------------------------------------------------------
+//  4. Broadcast queue (declared early: transitions feed it)
+
+static uint32_t
+s_retransmit_limit (gossip_member_t *self)
+{
+    double n = (double) s_alive_count (self);
+    uint32_t limit = self->cfg.retransmit_mult * (uint32_t) ceil (log10 (n + 1));
+    return limit ? limit : 1;
+}
+
+static void
+s_queue (gossip_member_t *self, const mw_update_t *u, uint32_t prio)
+{
+    //  A newer update about the same member replaces the queued one: only
+    //  the latest news about a member is worth the bytes.
+    bq_entry_t *e = NULL;
+    for (size_t i = 0; i < self->bq_n; i++)
+        if (s_id_eq (&self->bq[i].u.id, &u->id)) {
+            e = &self->bq[i];
+            break;
+        }
+    if (!e) {
+        if (self->bq_n == self->bq_cap) {
+            size_t cap = self->bq_cap ? self->bq_cap * 2 : 32;
+            if (cap > BQ_MAX)
+                cap = BQ_MAX;
+            if (cap > self->bq_cap) {
+                bq_entry_t *bq = realloc (self->bq, cap * sizeof *bq);
+                if (bq) {
+                    self->bq = bq;
+                    self->bq_cap = cap;
+                }
+            }
+        }
+        if (self->bq_n == self->bq_cap) {
+            //  Full: evict the most-sent entry (it has done most of its job).
+            size_t worst = 0;
+            for (size_t i = 1; i < self->bq_n; i++)
+                if (self->bq[i].transmits > self->bq[worst].transmits)
+                    worst = i;
+            if (self->bq_n == 0)
+                return;
+            e = &self->bq[worst];
+        }
+        else
+            e = &self->bq[self->bq_n++];
+    }
+    e->u = *u;
+    e->transmits = 0;
+    e->prio = prio;
+    e->order = ++self->bq_order;
+}
+
+static void
+s_queue_member (gossip_member_t *self, const member_t *m, uint32_t prio)
+{
+    mw_update_t u;
+    s_record (m, &u);
+    s_queue (self, &u, prio);
+}
+
+static int
+s_bq_cmp (const void *a, const void *b)
+{
+    const bq_entry_t *x = a, *y = b;
+    if (x->prio != y->prio)
+        return x->prio > y->prio ? -1 : 1;
+    if (x->transmits != y->transmits)
+        return x->transmits < y->transmits ? -1 : 1;
+    if (x->order != y->order)
+        return x->order > y->order ? -1 : 1;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending: every message goes out here, with piggybacked updates.
+//  Up to three kinds ride along, in this order:
+//    - the destination's own record, when we hold it suspect or dead: the
+//      fastest way for a frozen-then-thawed or partitioned node to learn it
+//      must refute;
+//    - our own alive record, when this peer has not seen our latest digest;
+//    - the broadcast queue, fewest-sent first, under the byte budget.
+
+static bool
+s_in_msg (const mw_update_t *ups, uint32_t n, const mw_id_t *id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (s_id_eq (&ups[i].id, id))
+            return true;
+    return false;
+}
+
+static void
+s_send (gossip_member_t *self, const char *addr, mw_msg_t *msg, member_t *dest, bool piggyback)
+{
+    if (!addr || !*addr)
+        return;
+    uint32_t n = 0;
+    size_t budget = MW_PAYLOAD_BUDGET - MW_HEADER_ESTIMATE
+                    - strnlen (msg->addr, sizeof msg->addr)
+                    - strnlen (msg->target_addr, sizeof msg->target_addr);
+    size_t used_q[MW_MAX_UPDATES];
+    uint32_t n_q = 0;
+    if (piggyback) {
+        if (dest && !dest->is_self && (dest->state == P_SUSPECT || dest->state == P_DEAD)) {
+            s_record (dest, &self->scratch[n]);
+            budget -= s_update_size (&self->scratch[n]);
+            n++;
+        }
+        if (dest && !dest->is_self && self->me->state == P_ALIVE
+            && dest->digest_ver_sent != self->digest_ver) {
+            s_record (self->me, &self->scratch[n]);
+            budget -= s_update_size (&self->scratch[n]);
+            n++;
+            dest->digest_ver_sent = self->digest_ver;
+        }
+        if (self->bq_n > 1)
+            qsort (self->bq, self->bq_n, sizeof *self->bq, s_bq_cmp);
+        for (size_t i = 0; i < self->bq_n && n < MW_MAX_UPDATES; i++) {
+            const mw_update_t *u = &self->bq[i].u;
+            size_t size = s_update_size (u);
+            if (size > budget)
+                continue;
+            //  Do not tell a peer about itself unless it must refute, and
+            //  never twice about the same member in one message.
+            if (dest && s_id_eq (&u->id, &dest->id) && u->state == MW_STATE_ALIVE)
+                continue;
+            if (s_in_msg (self->scratch, n, &u->id))
+                continue;
+            self->scratch[n++] = *u;
+            budget -= size;
+            used_q[n_q++] = i;
+        }
+    }
+    if (msg->type == MW_MSG_GOSSIP && n == 0)
+        return;
+    msg->updates = n ? self->scratch : NULL;
+    msg->n_updates = n;
+    self->stats.msgs_sent++;
+    self->stats.updates_sent += n;
+    if (self->send)
+        self->send (self->ctx, addr, msg);
+    msg->updates = NULL;
+    msg->n_updates = 0;
+
+    //  Count the transmissions; drop entries that have been sent enough.
+    if (n_q) {
+        uint32_t limit = s_retransmit_limit (self);
+        for (uint32_t i = 0; i < n_q; i++)
+            self->bq[used_q[i]].transmits++;
+        size_t w = 0;
+        for (size_t i = 0; i < self->bq_n; i++)
+            if (self->bq[i].transmits < limit)
+                self->bq[w++] = self->bq[i];
+        self->bq_n = w;
+    }
+}
+
+static void
+s_msg_init (gossip_member_t *self, mw_msg_t *msg, int type)
+{
+    memset (msg, 0, sizeof *msg);
+    msg->type = (uint8_t) type;
+    msg->sender = self->me->id;
+}
+
+//  Full state for push-pull: self first, alive/suspect before dead/left,
+//  at most MW_MAX_MEMBERS records.
+static void
+s_send_state (gossip_member_t *self, const char *addr, int type, bool join)
+{
+    if (!addr || !*addr)
+        return;
+    size_t max = self->n < MW_MAX_MEMBERS ? self->n : MW_MAX_MEMBERS;
+    mw_update_t *ups = malloc (max * sizeof *ups);
+    if (!ups)
+        return;
+    uint32_t n = 0;
+    s_record (self->me, &ups[n++]);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < self->n && n < max; i++) {
+            member_t *m = self->table[i];
+            bool live = m->state == P_ALIVE || m->state == P_SUSPECT;
+            if (m->is_self || live != (pass == 0))
+                continue;
+            s_record (m, &ups[n++]);
+        }
+    mw_msg_t msg;
+    s_msg_init (self, &msg, type);
+    snprintf (msg.addr, sizeof msg.addr, "%s", self->me->addr);
+    msg.join = join ? 1 : 0;
+    msg.updates = ups;
+    msg.n_updates = n;
+    self->stats.msgs_sent++;
+    self->stats.updates_sent += n;
+    if (self->send)
+        self->send (self->ctx, addr, &msg);
+    free (ups);
+}
+
+//  --------------------------------------------------------------------------
+//  2. Lifecycle
+
+static void
+s_emit (gossip_member_t *self, int ev, const member_t *m)
+{
+    if (mw_log_get_level () <= MW_LOG_DEBUG) {
+        char hex[MW_ID_HEX_LEN + 1], me[MW_ID_HEX_LEN + 1];
+        s_id_hex (&m->id, hex);
+        s_id_hex (&self->me->id, me);
+        mw_debug ("member_event", "self=%s peer=%s ev=%d state=%d inc=%llu", me, hex, ev,
+                  (int) m->state, (unsigned long long) m->inc);
+    }
+    if (self->event) {
+        gossip_member_info_t info;
+        s_info (m, &info);
+        self->event (self->ctx, (gossip_member_event_t) ev, &info);
+    }
+}
+
+//  Suspicion timeout bounds for the current cluster size.
+//      min = max (suspicion_min_ms, suspicion_mult * probe_interval * log10 (N + 1))
+//      max = min * suspicion_max_mult
+static void
+s_suspicion_bounds (gossip_member_t *self, uint64_t *min_ms, uint64_t *max_ms)
+{
+    double n = (double) s_alive_count (self);
+    double min = (double) self->cfg.suspicion_mult * self->cfg.probe_interval_ms * log10 (n + 1);
+    if (min < self->cfg.suspicion_min_ms)
+        min = self->cfg.suspicion_min_ms;
+    *min_ms = (uint64_t) min;
+    uint32_t mult = self->cfg.suspicion_max_mult ? self->cfg.suspicion_max_mult : 1;
+    *max_ms = *min_ms * mult;
+}
+
+//  Lifeguard: timeout = max - (max - min) * log (C + 1) / log (K + 1), >= min.
+static void
+s_suspicion_deadline (member_t *m)
+{
+    uint64_t timeout = m->susp_min_ms;
+    if (m->susp_k >= 1) {
+        double frac = log ((double) m->n_confirm + 1) / log ((double) m->susp_k + 1);
+        double t = (double) m->susp_max_ms - (double) (m->susp_max_ms - m->susp_min_ms) * frac;
+        timeout = t < (double) m->susp_min_ms ? m->susp_min_ms : (uint64_t) t;
+    }
+    m->susp_deadline_ms = m->susp_start_ms + timeout;
+}
+
+static void
+s_suspicion_start (gossip_member_t *self, member_t *m, uint64_t now)
+{
+    s_suspicion_bounds (self, &m->susp_min_ms, &m->susp_max_ms);
+    size_t n = s_alive_count (self);
+    uint32_t k = self->cfg.indirect_k;
+    if (n < 2 + (size_t) k)
+        k = n > 2 ? (uint32_t) (n - 2) : 0;
+    m->susp_k = k;
+    m->susp_start_ms = now;
+    m->n_confirm = 0;
+    s_suspicion_deadline (m);
+}
+
+//  Returns true when `from` is a new independent confirmation.
+static bool
+s_confirm (member_t *m, const mw_id_t *from)
+{
+    if (s_id_eq (from, &m->from))
+        return false;
+    for (uint32_t i = 0; i < m->n_confirm; i++)
+        if (s_id_eq (from, &m->confirmers[i]))
+            return false;
+    if (m->n_confirm >= CONFIRM_MAX)
+        return false;
+    m->confirmers[m->n_confirm++] = *from;
+    s_suspicion_deadline (m);
+    return true;
+}
+
+static void
+s_probe_add (gossip_member_t *self, const mw_id_t *id)
+{
+    if (self->order_n == self->order_cap) {
+        size_t cap = self->order_cap ? self->order_cap * 2 : 16;
+        mw_id_t *order = realloc (self->order, cap * sizeof *order);
+        if (!order)
+            return;
+        self->order = order;
+        self->order_cap = cap;
+    }
+    //  A random slot in the rest of this round, so a newcomer is probed
+    //  soon but not always first (SWIM's round-robin stays fair).
+    size_t rest = self->order_n - self->order_pos;
+    size_t at = self->order_pos + s_rand_below (self, (uint32_t) rest + 1);
+    memmove (&self->order[at + 1], &self->order[at], (self->order_n - at) * sizeof *self->order);
+    self->order[at] = *id;
+    self->order_n++;
+}
+
+//  The one place where a peer's state changes.  `u` is the update that
+//  caused it (NULL for timers); `quiet` suppresses the re-broadcast of a
+//  member learnt second-hand from a full-state sync (else every joiner
+//  would re-gossip the whole table it just downloaded).
+static void
+s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t *u,
+              bool quiet, uint64_t now)
+{
+    pstate_t cur = m ? m->state : P_NONE;
+    const trans_t *t = &s_table[cur][ev];
+    uint64_t inc = m ? m->inc : 0;
+    switch (t->rule) {
+    case R_NEVER:
+        return;
+    case R_GT:
+        if (!u || u->incarnation <= inc)
+            return;
+        break;
+    case R_GE:
+        if (!u || u->incarnation < inc)
+            return;
+        break;
+    case R_EQ:
+        if (!u || u->incarnation != inc)
+            return;
+        break;
+    default:
+        break;
+    }
+    if (!m) {
+        if (!u)
+            return;
+        m = s_insert (self, &u->id);
+        if (!m)
+            return;
+    }
+    if (t->actions & A_CONFIRM) {
+        if (!s_confirm (m, &u->from))
+            return;
+        mw_update_t rec;
+        s_record (m, &rec);
+        rec.from = u->from;
+        s_queue (self, &rec, 0);
+        return;
+    }
+    pstate_t prev = m->state;
+    if (u)
+        m->inc = u->incarnation;
+    if (t->actions & A_TAKE) {
+        if (u->name[0])
+            s_strcpy (m->name, sizeof m->name, u->name, sizeof u->name);
+        if (u->addr[0])
+            s_strcpy (m->addr, sizeof m->addr, u->addr, sizeof u->addr);
+        m->digest_len = u->digest_len <= MW_DIGEST_MAX ? u->digest_len : 0;
+        memcpy (m->digest, u->digest, m->digest_len);
+        m->last_heard_ms = now;
+    }
+    m->state = (pstate_t) t->next;
+    if (m->state == P_SUSPECT || m->state == P_DEAD) {
+        if (t->actions & A_SUSP || prev != m->state)
+            m->from = u ? u->from : self->me->id;
+    }
+    else
+        m->from = m->id;
+    if (prev != m->state)
+        m->state_since_ms = now;
+    if (t->actions & A_SUSP)
+        s_suspicion_start (self, m, now);
+    if (t->actions & A_PROBE)
+        s_probe_add (self, &m->id);
+    if ((t->actions & A_BCAST) && !(quiet && prev == P_NONE))
+        s_queue_member (self, m, 0);
+    if (t->ev)
+        s_emit (self, t->ev, m);
+    if (t->actions & A_FORGET)
+        s_remove (self, m);
+}
+
+//  --------------------------------------------------------------------------
+//  3. Update intake
+
+static void
+s_refute (gossip_member_t *self, uint64_t inc, uint64_t now)
+{
+    //  inc <= GOSSIP_MEMBER_INC_MAX (checked on intake), so +1 cannot wrap.
+    if (self->me->inc <= inc)
+        self->me->inc = inc + 1;
+    s_health_add (self, +1);
+    self->stats.refutes++;
+    self->me->state_since_ms = now;
+    s_queue_member (self, self->me, 1);
+    mw_debug ("member_refute", "inc=%llu", (unsigned long long) self->me->inc);
+}
+
+static void
+s_self_update (gossip_member_t *self, const mw_update_t *u, uint64_t now)
+{
+    if (self->me->state == P_LEFT)
+        return;                 //  we are leaving: nothing to argue about
+    switch (u->state) {
+    case MW_STATE_ALIVE:
+        //  Someone holds a newer incarnation of us (our persisted counter
+        //  was lost?): jump past it so our record wins again.
+        if (u->incarnation > self->me->inc)
+            s_refute (self, u->incarnation, now);
+        break;
+    default:
+        //  Suspect, dead or left about us: we are here, say so louder.
+        if (u->incarnation >= self->me->inc)
+            s_refute (self, u->incarnation, now);
+        break;
+    }
+}
+
+//  One update from `sender` (piggybacked or part of a full state).
+static void
+s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bool full_state,
+         uint64_t now)
+{
+    if (in->state >= MW_STATE_COUNT || in->incarnation > GOSSIP_MEMBER_INC_MAX
+        || in->digest_len > MW_DIGEST_MAX || s_id_zero (&in->id))
+        return;
+    mw_update_t u = *in;
+    s_strcpy (u.name, sizeof u.name, in->name, sizeof in->name);
+    s_strcpy (u.addr, sizeof u.addr, in->addr, sizeof in->addr);
+    if (s_id_eq (&u.id, &self->me->id)) {
+        s_self_update (self, &u, now);
+        return;
+    }
+    bool direct = sender && s_id_eq (sender, &u.id);
+    member_t *m = s_find (self, &u.id);
+    pevent_t ev;
+    switch (u.state) {
+    case MW_STATE_ALIVE:
+        if (m && m->state == P_ALIVE && u.incarnation == m->inc) {
+            //  Digest refresh: only the member itself may change its digest
+            //  at the same incarnation (there is no version to order
+            //  second-hand copies by).
+            if (!direct || (u.digest_len == m->digest_len
+                            && memcmp (u.digest, m->digest, u.digest_len) == 0))
+                return;
+            ev = E_DIGEST;
+        }
+        else {
+            if (!m && !u.addr[0])
+                return;         //  cannot reach it anyway
+            ev = E_ALIVE;
+        }
+        break;
+    case MW_STATE_SUSPECT:
+        if (s_id_zero (&u.from))
+            u.from = sender ? *sender : u.id;
+        ev = (m && m->state == P_SUSPECT && u.incarnation == m->inc) ? E_CONFIRM : E_SUSPECT;
+        break;
+    case MW_STATE_DEAD:
+        if (s_id_zero (&u.from))
+            u.from = sender ? *sender : u.id;
+        if (full_state) {
+            //  A full state is one peer's opinion, possibly old: we only
+            //  suspect on its word, our own timer decides (memberlist does
+            //  the same).
+            u.state = MW_STATE_SUSPECT;
+            u.from = sender ? *sender : u.from;
+            ev = (m && m->state == P_SUSPECT && u.incarnation == m->inc) ? E_CONFIRM
+                                                                         : E_SUSPECT;
+        }
+        else
+            ev = E_DEAD;
+        break;
+    default:    //  LEFT: only the member itself may say it leaves
+        if (!s_id_eq (&u.from, &u.id))
+            return;
+        ev = E_LEFT;
+        break;
+    }
+    s_transition (self, m, ev, &u, full_state && !direct, now);
+}
+
+static void
+s_apply_all (gossip_member_t *self, const mw_msg_t *msg, bool full_state, uint64_t now)
+{
+    if (!msg->updates)
+        return;
+    uint32_t max = full_state ? MW_MAX_MEMBERS : MW_MAX_UPDATES;
+    uint32_t n = msg->n_updates < max ? msg->n_updates : max;
+    for (uint32_t i = 0; i < n; i++)
+        s_apply (self, &msg->updates[i], &msg->sender, full_state, now);
+}
+
+//  --------------------------------------------------------------------------
+//  5. Probing
+
+static member_t *
+s_probe_next (gossip_member_t *self)
+{
+    for (int round = 0; round < 2; round++) {
+        while (self->order_pos < self->order_n) {
+            mw_id_t id = self->order[self->order_pos++];
+            member_t *m = s_find (self, &id);
+            if (m && !m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT))
+                return m;
+        }
+        //  New round: a fresh shuffle of everyone we should probe.
+        self->order_n = 0;
+        self->order_pos = 0;
+        if (self->order_cap < self->n) {
+            mw_id_t *order = realloc (self->order, self->n * sizeof *order);
+            if (!order)
+                return NULL;
+            self->order = order;
+            self->order_cap = self->n;
+        }
+        for (size_t i = 0; i < self->n; i++) {
+            member_t *m = self->table[i];
+            if (!m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT))
+                self->order[self->order_n++] = m->id;
+        }
+        for (size_t i = self->order_n; i > 1; i--) {
+            size_t j = s_rand_below (self, (uint32_t) i);
+            mw_id_t tmp = self->order[i - 1];
+            self->order[i - 1] = self->order[j];
+            self->order[j] = tmp;
+        }
+        if (self->order_n == 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+static void
+s_send_ping (gossip_member_t *self, member_t *target, const char *addr, uint32_t number)
+{
+    mw_msg_t msg;
+    s_msg_init (self, &msg, MW_MSG_PING);
+    msg.probe = number;
+    msg.target = target->id;
+    snprintf (msg.addr, sizeof msg.addr, "%s", self->me->addr);
+    s_send (self, addr, &msg, target, true);
+}
+
+static void
+s_probe_start (gossip_member_t *self, uint64_t now)
+{
+    uint64_t interval = (uint64_t) self->cfg.probe_interval_ms * s_scale (self);
+    self->next_probe_ms = now + interval;
+    if (self->me->state != P_ALIVE)
+        return;                 //  leaving: we no longer judge others
+    member_t *target = s_probe_next (self);
+    if (!target)
+        return;
+    memset (&self->probe, 0, sizeof self->probe);
+    self->probe.active = true;
+    self->probe.target = target->id;
+    self->probe.number = ++self->probe_seq;
+    self->probe.timeout_at = now + (uint64_t) self->cfg.probe_timeout_ms * s_scale (self);
+    self->probe.period_end = now + interval;
+    self->stats.probes++;
+    s_send_ping (self, target, target->addr, self->probe.number);
+}
+
+static void
+s_probe_indirect (gossip_member_t *self, uint64_t now)
+{
+    self->probe.indirect_sent = true;
+    member_t *target = s_find (self, &self->probe.target);
+    if (!target)
+        return;
+    uint32_t k = self->cfg.indirect_k < RELAYS_MAX ? self->cfg.indirect_k : RELAYS_MAX;
+    size_t n = s_pick_random (self, s_want_alive_not, &target->id, k);
+    for (size_t i = 0; i < n; i++) {
+        member_t *relay = self->pick[i];
+        self->probe.relays[self->probe.n_relays++] = relay->id;
+        mw_msg_t msg;
+        s_msg_init (self, &msg, MW_MSG_PING_REQ);
+        msg.probe = self->probe.number;
+        msg.target = target->id;
+        snprintf (msg.target_addr, sizeof msg.target_addr, "%s", target->addr);
+        snprintf (msg.addr, sizeof msg.addr, "%s", self->me->addr);
+        s_send (self, relay->addr, &msg, relay, true);
+    }
+}
+
+static void
+s_probe_finish (gossip_member_t *self, uint64_t now)
+{
+    self->probe.active = false;
+    if (self->probe.acked)
+        return;
+    self->stats.probes_failed++;
+    //  Lifeguard: relays that answered NACK prove our own receive path
+    //  works, so the target is the likely culprit.  Silence from everyone
+    //  suggests that we are the slow one: back off.
+    if (self->probe.nacks == 0)
+        s_health_add (self, +1);
+    member_t *m = s_find (self, &self->probe.target);
+    if (!m || (m->state != P_ALIVE && m->state != P_SUSPECT))
+        return;
+    mw_update_t u;
+    s_record (m, &u);
+    u.state = MW_STATE_SUSPECT;
+    u.from = self->me->id;
+    s_apply (self, &u, NULL, false, now);
+}
+
+static bool
+s_is_probe_relay (gossip_member_t *self, const mw_id_t *id)
+{
+    for (uint32_t i = 0; i < self->probe.n_relays; i++)
+        if (s_id_eq (&self->probe.relays[i], id))
+            return true;
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Message handlers
+
+static void
+s_reply_addr (gossip_member_t *self, const mw_msg_t *msg, char out[MW_ADDR_MAX + 1])
+{
+    s_strcpy (out, MW_ADDR_MAX + 1, msg->addr, sizeof msg->addr);
+    if (!out[0]) {
+        member_t *m = s_find (self, &msg->sender);
+        if (m)
+            memcpy (out, m->addr, MW_ADDR_MAX + 1);
+    }
+}
+
+static void
+s_handle_ping (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    //  The prober may be aiming at whoever had our address before us: only
+    //  the id it names may answer.
+    if (!s_id_eq (&msg->target, &self->me->id))
+        return;
+    char addr[MW_ADDR_MAX + 1];
+    s_reply_addr (self, msg, addr);
+    if (!addr[0])
+        return;
+    member_t *dest = s_find (self, &msg->sender);
+    mw_msg_t ack;
+    s_msg_init (self, &ack, MW_MSG_ACK);
+    ack.probe = msg->probe;
+    s_send (self, addr, &ack, dest, true);
+    if (!dest && now >= self->last_unknown_pp_ms + UNKNOWN_PP_GAP_MS) {
+        //  It knows us, we do not know it: trade tables.
+        self->last_unknown_pp_ms = now;
+        s_send_state (self, addr, MW_MSG_PUSH_PULL, false);
+    }
+}
+
+static void
+s_handle_ack (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    if (self->probe.active && !self->probe.acked && msg->probe == self->probe.number
+        && (s_id_eq (&msg->sender, &self->probe.target) || s_is_probe_relay (self, &msg->sender))) {
+        self->probe.acked = true;
+        s_health_add (self, -1);
+        return;
+    }
+    for (int i = 0; i < RELAY_SLOTS; i++) {
+        relay_t *r = &self->relays[i];
+        if (r->used && r->number == msg->probe && s_id_eq (&r->target, &msg->sender)) {
+            mw_msg_t ack;
+            s_msg_init (self, &ack, MW_MSG_ACK);
+            ack.probe = r->origin_probe;
+            r->used = false;
+            s_send (self, r->origin_addr, &ack, s_find (self, &r->origin), true);
+            return;
+        }
+    }
+    if (self->reconnect.active && msg->probe == self->reconnect.number
+        && s_id_eq (&msg->sender, &self->reconnect.target)) {
+        //  A member we hold dead answers: trade full states; both sides
+        //  then see each other's verdicts and refute them.
+        self->reconnect.active = false;
+        member_t *m = s_find (self, &msg->sender);
+        if (m)
+            s_send_state (self, m->addr, MW_MSG_PUSH_PULL, false);
+    }
+    //  anything else: a late or unknown probe number, ignored
+}
+
+static void
+s_handle_ping_req (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    char origin_addr[MW_ADDR_MAX + 1];
+    s_reply_addr (self, msg, origin_addr);
+    if (!origin_addr[0])
+        return;
+    if (s_id_eq (&msg->target, &self->me->id)) {
+        //  Asked to probe ourselves: we are evidently alive.
+        mw_msg_t ack;
+        s_msg_init (self, &ack, MW_MSG_ACK);
+        ack.probe = msg->probe;
+        s_send (self, origin_addr, &ack, s_find (self, &msg->sender), true);
+        return;
+    }
+    char target_addr[MW_ADDR_MAX + 1];
+    s_strcpy (target_addr, sizeof target_addr, msg->target_addr, sizeof msg->target_addr);
+    member_t *target = s_find (self, &msg->target);
+    if (!target_addr[0] && target)
+        memcpy (target_addr, target->addr, sizeof target_addr);
+    if (!target_addr[0] || s_id_zero (&msg->target))
+        return;
+    relay_t *slot = NULL;
+    for (int i = 0; i < RELAY_SLOTS && !slot; i++)
+        if (!self->relays[i].used)
+            slot = &self->relays[i];
+    if (!slot)
+        return;                 //  too busy relaying: the origin has other relays
+    slot->used = true;
+    slot->number = ++self->probe_seq;
+    slot->origin_probe = msg->probe;
+    slot->target = msg->target;
+    slot->origin = msg->sender;
+    memcpy (slot->origin_addr, origin_addr, sizeof slot->origin_addr);
+    //  NACK a little before our own probe timeout, so that it reaches the
+    //  origin before its probe period ends.
+    slot->nack_at = now + (uint64_t) self->cfg.probe_timeout_ms * s_scale (self) * 4 / 5;
+    mw_msg_t ping;
+    s_msg_init (self, &ping, MW_MSG_PING);
+    ping.probe = slot->number;
+    ping.target = msg->target;
+    snprintf (ping.addr, sizeof ping.addr, "%s", self->me->addr);
+    s_send (self, target_addr, &ping, target, true);
+}
+
+static void
+s_handle_push_pull (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    //  Where to answer: the sender's own record in its state is freshest.
+    char addr[MW_ADDR_MAX + 1] = "";
+    if (msg->updates) {
+        uint32_t n = msg->n_updates < MW_MAX_MEMBERS ? msg->n_updates : MW_MAX_MEMBERS;
+        for (uint32_t i = 0; i < n && !addr[0]; i++)
+            if (s_id_eq (&msg->updates[i].id, &msg->sender))
+                s_strcpy (addr, sizeof addr, msg->updates[i].addr, sizeof msg->updates[i].addr);
+    }
+    if (!addr[0])
+        s_reply_addr (self, msg, addr);
+    s_apply_all (self, msg, true, now);
+    member_t *m = s_find (self, &msg->sender);
+    if (m)
+        m->digest_ver_sent = self->digest_ver;   //  our state carries our digest
+    if (addr[0])
+        s_send_state (self, addr, MW_MSG_PUSH_PULL_REPLY, false);
+}
+
+//  --------------------------------------------------------------------------
+//  6. Public API
+
+void
+gossip_member_cfg_defaults (gossip_member_cfg_t *cfg)
+{
+    assert (cfg);
+    memset (cfg, 0, sizeof *cfg);
+    cfg->probe_interval_ms = 500;
+    cfg->probe_timeout_ms = 250;
+    cfg->indirect_k = 3;
+    cfg->suspicion_mult = 1;
+    cfg->suspicion_min_ms = 1000;
+    cfg->suspicion_max_mult = 3;
+    cfg->gossip_interval_ms = 200;
+    cfg->gossip_fanout = 3;
+    cfg->retransmit_mult = 4;
+    cfg->pushpull_interval_ms = 30000;
+    cfg->dead_reap_ms = 60000;
+    cfg->awareness_max = 8;
+}
+
+gossip_member_t *
+gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const char *name,
+                   const char *addr, uint64_t incarnation, uint64_t seed,
+                   gossip_member_send_fn *send, gossip_member_event_fn *event, void *ctx)
+{
+    if (!self_id || s_id_zero (self_id) || !addr || !*addr || strlen (addr) > MW_ADDR_MAX
+        || (name && strlen (name) > MW_NAME_MAX) || incarnation >= GOSSIP_MEMBER_INC_MAX)
+        return NULL;
+    gossip_member_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (cfg)
+        self->cfg = *cfg;
+    else
+        gossip_member_cfg_defaults (&self->cfg);
+    if (self->cfg.probe_interval_ms == 0)
+        self->cfg.probe_interval_ms = 500;
+    if (self->cfg.gossip_interval_ms == 0)
+        self->cfg.gossip_interval_ms = 200;
+    if (self->cfg.probe_timeout_ms == 0 || self->cfg.probe_timeout_ms > self->cfg.probe_interval_ms)
+        self->cfg.probe_timeout_ms = self->cfg.probe_interval_ms / 2;
+    self->send = send;
+    self->event = event;
+    self->ctx = ctx;
+    //  Mix the id into the seed: nodes with the same seed still choose differently.
+    uint64_t idmix = 0;
+    memcpy (&idmix, self_id->b, sizeof idmix);
+    self->rng = seed ^ (idmix * UINT64_C (0x2545F4914F6CDD1D));
+    self->probe_seq = (uint32_t) s_rand (self);
+    self->me = s_insert (self, self_id);
+    if (!self->me) {
+        gossip_member_destroy (&self);
+        return NULL;
+    }
+    self->me->is_self = true;
+    self->me->state = P_ALIVE;
+    self->me->inc = incarnation;
+    self->me->from = *self_id;
+    snprintf (self->me->name, sizeof self->me->name, "%s", name ? name : "");
+    snprintf (self->me->addr, sizeof self->me->addr, "%s", addr);
+    return self;
+}
+
+void
+gossip_member_destroy (gossip_member_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    gossip_member_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++)
+        free (self->table[i]);
+    free (self->table);
+    free (self->pick);
+    free (self->order);
+    free (self->bq);
+    free (self);
+    *self_p = NULL;
+}
+
+static uint64_t
+s_pushpull_interval (gossip_member_t *self)
+{
+    //  memberlist's scaling: beyond 32 members, sync less often so the
+    //  full-state traffic grows with log N rather than N.
+    size_t n = s_alive_count (self);
+    uint64_t mult = 1;
+    if (n > 32)
+        mult = (uint64_t) ceil (log2 ((double) n) - log2 (32.0)) + 1;
+    return (uint64_t) self->cfg.pushpull_interval_ms * mult;
+}
+
+static uint64_t
+s_reconnect_interval (gossip_member_t *self)
+{
+    uint64_t t = (uint64_t) self->cfg.probe_interval_ms * 4;
+    return t < 2000 ? 2000 : t;
+}
+
+static void
+s_start (gossip_member_t *self, uint64_t now)
+{
+    if (self->started)
+        return;
+    self->started = true;
+    //  Stagger the first probe so that nodes started together do not
+    //  probe in lockstep.
+    self->next_probe_ms = now + s_rand_below (self, self->cfg.probe_interval_ms);
+    self->next_gossip_ms = now + self->cfg.gossip_interval_ms;
+    uint64_t pp = s_pushpull_interval (self);
+    self->next_pushpull_ms = now + pp / 2 + s_rand_below (self, (uint32_t) (pp / 2 + 1));
+    self->next_reconnect_ms = now + s_reconnect_interval (self);
+}
+
+void
+gossip_member_tick (gossip_member_t *self, uint64_t now)
+{
+    assert (self);
+    s_start (self, now);
+
+    //  Probe state machine.
+    if (self->probe.active) {
+        if (!self->probe.acked && !self->probe.indirect_sent && now >= self->probe.timeout_at)
+            s_probe_indirect (self, now);
+        if (now >= self->probe.period_end)
+            s_probe_finish (self, now);
+    }
+    if (!self->probe.active && now >= self->next_probe_ms)
+        s_probe_start (self, now);
+
+    //  Relays whose target stayed silent: NACK the origin (Lifeguard).
+    for (int i = 0; i < RELAY_SLOTS; i++) {
+        relay_t *r = &self->relays[i];
+        if (r->used && now >= r->nack_at) {
+            r->used = false;
+            mw_msg_t nack;
+            s_msg_init (self, &nack, MW_MSG_NACK);
+            nack.probe = r->origin_probe;
+            s_send (self, r->origin_addr, &nack, s_find (self, &r->origin), true);
+        }
+    }
+
+    //  Suspicion timers and reaping.  A transition may remove the member
+    //  (reap), so walk by index and re-check.
+    for (size_t i = 0; i < self->n;) {
+        member_t *m = self->table[i];
+        size_t n_before = self->n;
+        if (m->state == P_SUSPECT && now >= m->susp_deadline_ms)
+            s_transition (self, m, E_TIMEOUT, NULL, false, now);
+        else if ((m->state == P_DEAD || m->state == P_LEFT) && !m->is_self
+                 && now >= m->state_since_ms + self->cfg.dead_reap_ms)
+            s_transition (self, m, E_REAP, NULL, false, now);
+        if (self->n == n_before)
+            i++;
+    }
+
+    //  Dissemination tick.
+    if (now >= self->next_gossip_ms) {
+        self->next_gossip_ms = now + self->cfg.gossip_interval_ms;
+        if (self->bq_n > 0 || self->digest_push) {
+            self->digest_push = false;
+            size_t n = s_pick_random (self, s_want_live, NULL, self->cfg.gossip_fanout);
+            for (size_t i = 0; i < n; i++) {
+                mw_msg_t msg;
+                s_msg_init (self, &msg, MW_MSG_GOSSIP);
+                s_send (self, self->pick[i]->addr, &msg, self->pick[i], true);
+            }
+        }
+    }
+
+    //  Anti-entropy.
+    if (self->cfg.pushpull_interval_ms && now >= self->next_pushpull_ms) {
+        self->next_pushpull_ms = now + s_pushpull_interval (self);
+        if (self->me->state == P_ALIVE && s_pick_random (self, s_want_live, NULL, 1) == 1)
+            s_send_state (self, self->pick[0]->addr, MW_MSG_PUSH_PULL, false);
+    }
+
+    //  Reconnect: ping one member we hold dead; if it answers, the two
+    //  sides have healed (partition) and trade states.
+    if (now >= self->next_reconnect_ms) {
+        self->next_reconnect_ms = now + s_reconnect_interval (self);
+        if (self->me->state == P_ALIVE && s_pick_random (self, s_want_dead, NULL, 1) == 1) {
+            member_t *m = self->pick[0];
+            self->reconnect.active = true;
+            self->reconnect.number = ++self->probe_seq;
+            self->reconnect.target = m->id;
+            s_send_ping (self, m, m->addr, self->reconnect.number);
+        }
+    }
+}
+
+uint64_t
+gossip_member_next_wakeup (gossip_member_t *self, uint64_t now)
+{
+    assert (self);
+    if (!self->started)
+        return now;
+    uint64_t t = UINT64_MAX;
+#define EARLIER(x)                                                                                 \
+    do {                                                                                           \
+        uint64_t x_ = (x);                                                                         \
+        if (x_ < t)                                                                                \
+            t = x_;                                                                                \
+    } while (0)
+    if (self->probe.active) {
+        if (!self->probe.acked && !self->probe.indirect_sent)
+            EARLIER (self->probe.timeout_at);
+        EARLIER (self->probe.period_end);
+    }
+    else
+        EARLIER (self->next_probe_ms);
+    for (int i = 0; i < RELAY_SLOTS; i++)
+        if (self->relays[i].used)
+            EARLIER (self->relays[i].nack_at);
+    bool any_dead = false;
+    for (size_t i = 0; i < self->n; i++) {
+        member_t *m = self->table[i];
+        if (m->state == P_SUSPECT)
+            EARLIER (m->susp_deadline_ms);
+        else if ((m->state == P_DEAD || m->state == P_LEFT) && !m->is_self) {
+            EARLIER (m->state_since_ms + self->cfg.dead_reap_ms);
+            any_dead |= m->state == P_DEAD;
+        }
+    }
+    if (self->bq_n > 0 || self->digest_push)
+        EARLIER (self->next_gossip_ms);
+    if (self->cfg.pushpull_interval_ms)
+        EARLIER (self->next_pushpull_ms);
+    if (any_dead)
+        EARLIER (self->next_reconnect_ms);
+#undef EARLIER
+    return t < now ? now : t;
+}
+
+void
+gossip_member_handle (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    assert (self);
+    if (!msg || s_id_eq (&msg->sender, &self->me->id) || s_id_zero (&msg->sender))
+        return;                 //  our own echo, or nobody
+    s_start (self, now);
+    member_t *sender = s_find (self, &msg->sender);
+    if (sender)
+        sender->last_heard_ms = now;
+    switch (msg->type) {
+    case MW_MSG_PING:
+        s_apply_all (self, msg, false, now);
+        s_handle_ping (self, msg, now);
+        break;
+    case MW_MSG_ACK:
+        s_apply_all (self, msg, false, now);
+        s_handle_ack (self, msg, now);
+        break;
+    case MW_MSG_PING_REQ:
+        s_apply_all (self, msg, false, now);
+        s_handle_ping_req (self, msg, now);
+        break;
+    case MW_MSG_NACK:
+        s_apply_all (self, msg, false, now);
+        if (self->probe.active && msg->probe == self->probe.number
+            && s_is_probe_relay (self, &msg->sender))
+            self->probe.nacks++;
+        break;
+    case MW_MSG_GOSSIP:
+        s_apply_all (self, msg, false, now);
+        break;
+    case MW_MSG_PUSH_PULL:
+        s_handle_push_pull (self, msg, now);
+        break;
+    case MW_MSG_PUSH_PULL_REPLY:
+        s_apply_all (self, msg, true, now);
+        break;
+    default:
+        break;                  //  BEACON and anything unknown: not ours
+    }
+}
+
+int
+gossip_member_join (gossip_member_t *self, const char *addr, uint64_t now)
+{
+    assert (self);
+    if (!addr || !*addr || strlen (addr) > MW_ADDR_MAX || self->me->state != P_ALIVE)
+        return -1;
+    s_start (self, now);
+    s_send_state (self, addr, MW_MSG_PUSH_PULL, true);
+    return 0;
+}
+
+void
+gossip_member_leave (gossip_member_t *self, uint64_t now)
+{
+    assert (self);
+    if (self->me->state == P_LEFT)
+        return;
+    s_start (self, now);
+    if (self->me->inc < GOSSIP_MEMBER_INC_MAX)
+        self->me->inc++;
+    self->me->state = P_LEFT;
+    self->me->state_since_ms = now;
+    self->probe.active = false;
+    s_queue_member (self, self->me, 1);
+    size_t n = s_pick_random (self, s_want_live, NULL, LEAVE_FANOUT);
+    for (size_t i = 0; i < n; i++) {
+        mw_msg_t msg;
+        s_msg_init (self, &msg, MW_MSG_GOSSIP);
+        s_send (self, self->pick[i]->addr, &msg, self->pick[i], true);
+    }
+}
+
+uint64_t
+gossip_member_incarnation (gossip_member_t *self)
+{
+    assert (self);
+    return self->me->inc;
+}
+
+void
+gossip_member_set_digest (gossip_member_t *self, const uint8_t *digest, size_t len, uint64_t now)
+{
+    assert (self);
+    assert (len == 0 || digest);
+    if (len > MW_DIGEST_MAX) {
+        mw_warn ("member_digest_too_big", "len=%zu max=%d", len, MW_DIGEST_MAX);
+        return;
+    }
+    if (len == self->me->digest_len && (len == 0 || memcmp (digest, self->me->digest, len) == 0))
+        return;
+    if (len)
+        memcpy (self->me->digest, digest, len);
+    self->me->digest_len = (uint16_t) len;
+    self->digest_ver++;
+    self->digest_push = true;
+}
+
+size_t
+gossip_member_size (gossip_member_t *self)
+{
+    assert (self);
+    return self->n;
+}
+
+size_t
+gossip_member_alive_count (gossip_member_t *self)
+{
+    assert (self);
+    return s_alive_count (self);
+}
+
+size_t
+gossip_member_list (gossip_member_t *self, gossip_member_info_t *out, size_t max)
+{
+    assert (self);
+    size_t n = 0;
+    if (n < max)
+        s_info (self->me, &out[n++]);
+    for (size_t i = 0; i < self->n && n < max; i++)
+        if (!self->table[i]->is_self)
+            s_info (self->table[i], &out[n++]);
+    return n;
+}
+
+int
+gossip_member_lookup (gossip_member_t *self, const mw_id_t *id, gossip_member_info_t *out)
+{
+    assert (self);
+    member_t *m = id ? s_find (self, id) : NULL;
+    if (!m)
+        return -1;
+    if (out)
+        s_info (m, out);
+    return 0;
+}
+
+bool
+gossip_member_knows_alive (gossip_member_t *self, const mw_id_t *id)
+{
+    assert (self);
+    member_t *m = id ? s_find (self, id) : NULL;
+    return m && (m->state == P_ALIVE || m->state == P_SUSPECT);
+}
+
+uint32_t
+gossip_member_health (gossip_member_t *self)
+{
+    assert (self);
+    return self->health;
+}
+
+void
+gossip_member_suspicion_bounds (gossip_member_t *self, uint64_t *min_ms, uint64_t *max_ms)
+{
+    assert (self);
+    uint64_t lo, hi;
+    s_suspicion_bounds (self, &lo, &hi);
+    if (min_ms)
+        *min_ms = lo;
+    if (max_ms)
+        *max_ms = hi;
+}
+
+void
+gossip_member_stats (gossip_member_t *self, gossip_member_stats_t *out)
+{
+    assert (self && out);
+    *out = self->stats;
+}
+
+//  --------------------------------------------------------------------------
+//  7. Selftest
+

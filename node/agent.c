@@ -1,0 +1,682 @@
+/*  =========================================================================
+    node_agent - the meshwatch daemon (see agent.h).
+
+    The loop is a plain zmq_poll over three sockets (mesh ROUTER, control
+    REP, beacon actor) with a timeout taken from the membership module's
+    next deadline, so an idle agent sleeps instead of ticking: a hundred
+    agents on one small box must cost next to nothing.
+
+    Start-up order matters for correctness across restarts: the incarnation
+    and the boot session are read from the state DB, bumped and written
+    back (fsync'ed) *before* the first packet leaves, so that a node killed
+    with -9 and restarted always speaks with a higher incarnation (peers then
+    accept it as alive again) and a newer session (peers' replay windows
+    then accept its fresh sequence numbers).
+    ========================================================================= */
+#include "node/agent.h"
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "gossip/crypto.h"
+#include "gossip/discovery.h"
+#include "gossip/member.h"
+#include "gossip/transport.h"
+#include "gossip/wire.h"
+#include "node/events.h"
+#include "node/statedb.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
+
+typedef struct {
+    mw_config_t *cfg;
+    gossip_identity_t ident;
+    gossip_keyring_t *keys;
+    gossip_replay_t *replay;
+    gossip_transport_t *transport;
+    gossip_member_t *members;
+    gossip_discovery_t *disc;
+    node_statedb_t *db;
+    node_events_t *events;
+    zsock_t *control;
+    char addr[MW_ADDR_MAX + 1];      //  our mesh endpoint as peers reach it
+    char ip[64];
+    char name[MW_NAME_MAX + 1];
+    char cluster[MW_CLUSTER_MAX + 1];
+    uint64_t session;
+    uint64_t incarnation_saved;
+    uint64_t started_ms;
+    uint64_t next_beacon_ms, next_join_ms, next_reconnect_ms, next_prune_ms;
+    uint32_t beacon_interval_ms;
+    char seeds[16][MW_ADDR_MAX + 1];
+    size_t n_seeds;
+    bool leaving;
+    uint64_t leave_deadline_ms;
+} agent_t;
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+//  --------------------------------------------------------------------------
+//  Membership callbacks
+
+static void
+s_send (void *ctx, const char *addr, const mw_msg_t *msg)
+{
+    agent_t *self = (agent_t *) ctx;
+    //  The member module hands us a const view; the transport stamps the
+    //  header, so it works on a shallow copy (updates are only read).
+    mw_msg_t copy = *msg;
+    gossip_transport_send (self->transport, addr, &copy);
+}
+
+static const char *
+s_event_name (gossip_member_event_t ev)
+{
+    switch (ev) {
+    case GOSSIP_MEMBER_EV_JOIN: return "join";
+    case GOSSIP_MEMBER_EV_SUSPECT: return "suspect";
+    case GOSSIP_MEMBER_EV_ALIVE: return "alive";
+    case GOSSIP_MEMBER_EV_DEAD: return "dead";
+    case GOSSIP_MEMBER_EV_LEAVE: return "leave";
+    case GOSSIP_MEMBER_EV_REAP: return "reap";
+    case GOSSIP_MEMBER_EV_UPDATE: return "update";
+    }
+    return "unknown";
+}
+
+static void
+s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (ev == GOSSIP_MEMBER_EV_UPDATE || m->is_self)
+        return;
+    char hex[MW_ID_HEX_LEN + 1];
+    gossip_wire_id_hex (&m->id, hex);
+    const char *name = s_event_name (ev);
+    char logev[32];
+    snprintf (logev, sizeof logev, "member_%s", name);
+    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, m->name, m->addr,
+             (unsigned long long) m->incarnation);
+    if (ev == GOSSIP_MEMBER_EV_REAP) {
+        gossip_transport_forget_addr (self->transport, m->addr);
+        gossip_replay_forget (self->replay, &m->id);
+        return;
+    }
+    if (ev == GOSSIP_MEMBER_EV_DEAD || ev == GOSSIP_MEMBER_EV_LEAVE)
+        //  Drop the connection and whatever is queued on it: when the peer
+        //  comes back, a fresh connection is made at once instead of waiting
+        //  out libzmq's reconnect back-off, and it gets no stale backlog.
+        gossip_transport_forget_addr (self->transport, m->addr);
+    if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE)
+        node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
+    else if (ev == GOSSIP_MEMBER_EV_LEAVE)
+        node_statedb_peer_delete (self->db, hex);
+    const char *kv[] = {"id", hex, "name", m->name, "addr", m->addr,
+                        "state", gossip_wire_state_name (m->state), NULL};
+    node_events_int_t ikv[] = {{"incarnation", (int64_t) m->incarnation}, {NULL, 0}};
+    node_events_publish (self->events, "member", name, self->ident.id_hex, kv, ikv);
+}
+
+//  --------------------------------------------------------------------------
+//  Discovery and joining
+
+static void
+s_beacon_publish (agent_t *self)
+{
+    mw_msg_t msg = {0};
+    msg.type = MW_MSG_BEACON;
+    snprintf (msg.cluster, sizeof msg.cluster, "%s", self->cluster);
+    snprintf (msg.name, sizeof msg.name, "%s", self->name);
+    snprintf (msg.addr, sizeof msg.addr, "%s", self->addr);
+    uint8_t *sealed = NULL;
+    size_t len = 0;
+    if (gossip_transport_seal (self->transport, &msg, &sealed, &len) == 0) {
+        if (len <= MW_BEACON_MAX && gossip_discovery_publish (self->disc, sealed, len) == 0)
+            ((gossip_transport_stats_t *) gossip_transport_stats (self->transport))->beacons_out++;
+        free (sealed);
+    }
+}
+
+static void
+s_beacon_recv (agent_t *self, uint64_t now)
+{
+    char ip[64];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (gossip_discovery_recv (self->disc, ip, sizeof ip, &data, &len) != 0)
+        return;
+    mw_msg_t msg;
+    int rc = gossip_transport_open_beacon (self->transport, data, len, &msg);
+    free (data);
+    if (rc != 1)
+        return;
+    if (strcmp (msg.cluster, self->cluster) != 0) {
+        //  Same key, other cluster name: a configuration mistake worth a line.
+        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", ip, msg.cluster);
+    }
+    else if (!gossip_member_knows_alive (self->members, &msg.sender)) {
+        //  A box we do not know as alive: exchange full state with it.  A
+        //  dead one learns from our state that it was declared dead and
+        //  refutes with a higher incarnation.
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&msg.sender, hex);
+        mw_debug ("beacon_join", "peer=%s addr=%s", hex, msg.addr);
+        gossip_member_join (self->members, msg.addr, now);
+    }
+    gossip_wire_msg_clear (&msg);
+}
+
+//  Is any member other than us alive?
+static bool
+s_has_peers (agent_t *self)
+{
+    return gossip_member_alive_count (self->members) > 1;
+}
+
+static void
+s_join_tick (agent_t *self, uint64_t now)
+{
+    //  Seeds: hammer them (every second) until we have a peer, then check
+    //  every 10 s that every seed is still in our view; a seed we think dead
+    //  may be the other side of a healed partition.
+    if (now < self->next_join_ms)
+        return;
+    bool alone = !s_has_peers (self);
+    for (size_t i = 0; i < self->n_seeds; i++) {
+        if (strcmp (self->seeds[i], self->addr) == 0)
+            continue;
+        gossip_member_join (self->members, self->seeds[i], now);
+    }
+    if (alone && self->n_seeds == 0) {
+        //  No seed: try the peers we knew before a restart.
+        char addrs[8][100];
+        size_t n = node_statedb_peer_addrs (self->db, addrs, 8);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp (addrs[i], self->addr) != 0)
+                gossip_member_join (self->members, addrs[i], now);
+    }
+    self->next_join_ms = now + (alone ? 1000 : 10000);
+}
+
+//  Serf's "reconnect": now and then, offer our state to one member we hold
+//  dead.  After a partition heals without beacons (routed networks,
+//  loopback), this is what brings the two sides back together.
+static void
+s_reconnect_tick (agent_t *self, uint64_t now)
+{
+    if (now < self->next_reconnect_ms)
+        return;
+    self->next_reconnect_ms = now + 2000;
+    size_t n = gossip_member_size (self->members);
+    if (n <= 1)
+        return;
+    gossip_member_info_t *list = calloc (n, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    size_t dead = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].state == MW_STATE_DEAD)
+            dead++;
+    if (dead) {
+        size_t pick = (size_t) randombytes_uniform ((uint32_t) dead);
+        for (size_t i = 0; i < n; i++)
+            if (list[i].state == MW_STATE_DEAD && pick-- == 0) {
+                gossip_member_join (self->members, list[i].addr, now);
+                break;
+            }
+    }
+    free (list);
+}
+
+//  --------------------------------------------------------------------------
+//  Control socket: the CLI's view of this agent.
+
+static void
+s_members_json (agent_t *self, mw_strbuf_t *out, uint64_t now)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list) {
+        mw_strbuf_printf (out, "[]");
+        return;
+    }
+    n = gossip_member_list (self->members, list, n);
+    mw_strbuf_printf (out, "[");
+    for (size_t i = 0; i < n; i++) {
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&list[i].id, hex);
+        mw_strbuf_printf (out, "%s{\"id\":\"%s\",\"name\":", i ? "," : "", hex);
+        mw_strbuf_json_str (out, list[i].name);
+        mw_strbuf_printf (out, ",\"addr\":");
+        mw_strbuf_json_str (out, list[i].addr);
+        uint64_t heard = list[i].is_self ? 0
+                         : list[i].last_heard_ms && now >= list[i].last_heard_ms
+                             ? now - list[i].last_heard_ms
+                             : 0;
+        mw_strbuf_printf (out, ",\"state\":\"%s\",\"incarnation\":%llu,\"last_heard_ms\":",
+                          gossip_wire_state_name (list[i].state),
+                          (unsigned long long) list[i].incarnation);
+        if (list[i].is_self || list[i].last_heard_ms)
+            mw_strbuf_printf (out, "%llu", (unsigned long long) heard);
+        else
+            mw_strbuf_printf (out, "null");
+        mw_strbuf_printf (out, ",\"state_ms\":%llu,\"self\":%s}",
+                          (unsigned long long) (now >= list[i].state_since_ms ? now - list[i].state_since_ms : 0),
+                          list[i].is_self ? "true" : "false");
+    }
+    mw_strbuf_printf (out, "]");
+    free (list);
+}
+
+static void
+s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    mw_strbuf_printf (out, "%-16s  %-20s  %-26s  %-7s  %11s  %10s\n", "ID", "NAME", "ADDRESS", "STATE",
+                      "INCARNATION", "HEARD");
+    for (size_t i = 0; i < n; i++) {
+        char hex[MW_ID_HEX_LEN + 1], heard[32];
+        gossip_wire_id_hex (&list[i].id, hex);
+        if (list[i].is_self)
+            snprintf (heard, sizeof heard, "(self)");
+        else if (!list[i].last_heard_ms)
+            snprintf (heard, sizeof heard, "never");
+        else
+            snprintf (heard, sizeof heard, "%.1fs ago", (double) (now - list[i].last_heard_ms) / 1000.0);
+        mw_strbuf_printf (out, "%-16s  %-20.20s  %-26.26s  %-7s  %11llu  %10s\n", hex, list[i].name,
+                          list[i].addr, gossip_wire_state_name (list[i].state),
+                          (unsigned long long) list[i].incarnation, heard);
+    }
+    size_t alive = 0;
+    for (size_t i = 0; i < n; i++)
+        alive += list[i].state == MW_STATE_ALIVE;
+    mw_strbuf_printf (out, "%zu members, %zu alive\n", n, alive);
+    free (list);
+}
+
+static void
+s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    size_t counts[MW_STATE_COUNT] = {0};
+    if (list) {
+        n = gossip_member_list (self->members, list, n);
+        for (size_t i = 0; i < n; i++)
+            if (list[i].state < MW_STATE_COUNT)
+                counts[list[i].state]++;
+        free (list);
+    }
+    const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
+    uint64_t up = now - self->started_ms;
+    if (json) {
+        mw_strbuf_printf (out, "{\"id\":\"%s\",\"name\":", self->ident.id_hex);
+        mw_strbuf_json_str (out, self->name);
+        mw_strbuf_printf (out, ",\"addr\":");
+        mw_strbuf_json_str (out, self->addr);
+        mw_strbuf_printf (out, ",\"cluster\":");
+        mw_strbuf_json_str (out, self->cluster);
+        mw_strbuf_printf (out,
+                          ",\"incarnation\":%llu,\"session\":%llu,\"uptime_ms\":%llu,\"health\":%u,"
+                          "\"members\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,\"left\":%zu},"
+                          "\"stats\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"bytes_in\":%llu,"
+                          "\"bytes_out\":%llu,\"send_dropped\":%llu,\"peers_open\":%llu,"
+                          "\"beacons_in\":%llu,\"beacons_out\":%llu,\"beacons_rejected\":%llu,"
+                          "\"rejected\":{",
+                          (unsigned long long) gossip_member_incarnation (self->members),
+                          (unsigned long long) self->session, (unsigned long long) up,
+                          gossip_member_health (self->members), counts[0], counts[1], counts[2],
+                          counts[3], (unsigned long long) st->msgs_in,
+                          (unsigned long long) st->msgs_out, (unsigned long long) st->bytes_in,
+                          (unsigned long long) st->bytes_out, (unsigned long long) st->send_dropped,
+                          (unsigned long long) st->peers_open, (unsigned long long) st->beacons_in,
+                          (unsigned long long) st->beacons_out,
+                          (unsigned long long) st->beacons_rejected);
+        for (int r = 0; r < MW_REJ_COUNT; r++)
+            mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
+                              gossip_transport_reject_name ((gossip_reject_t) r),
+                              (unsigned long long) st->rejected[r]);
+        mw_strbuf_printf (out, "}}}");
+    }
+    else {
+        mw_strbuf_printf (out, "node        %s (%s)\naddress     %s\ncluster     %s\n", self->ident.id_hex,
+                          self->name, self->addr, self->cluster);
+        mw_strbuf_printf (out, "incarnation %llu\nuptime      %.1f s\nhealth      %u\n",
+                          (unsigned long long) gossip_member_incarnation (self->members),
+                          (double) up / 1000.0, gossip_member_health (self->members));
+        mw_strbuf_printf (out, "members     %zu alive, %zu suspect, %zu dead, %zu left\n", counts[0],
+                          counts[1], counts[2], counts[3]);
+        mw_strbuf_printf (out, "traffic     in %llu msgs / %llu B, out %llu msgs / %llu B, dropped %llu\n",
+                          (unsigned long long) st->msgs_in, (unsigned long long) st->bytes_in,
+                          (unsigned long long) st->msgs_out, (unsigned long long) st->bytes_out,
+                          (unsigned long long) st->send_dropped);
+        mw_strbuf_printf (out, "rejected   ");
+        for (int r = 0; r < MW_REJ_COUNT; r++)
+            mw_strbuf_printf (out, " %s=%llu", gossip_transport_reject_name ((gossip_reject_t) r),
+                              (unsigned long long) st->rejected[r]);
+        mw_strbuf_printf (out, "\n");
+    }
+}
+
+static void
+s_control (agent_t *self, uint64_t now)
+{
+    zmsg_t *req = zmsg_recv_nowait (self->control);
+    if (!req)
+        return;
+    //  A request is one short text frame; anything else gets an error reply
+    //  (REP must always answer, or the socket would wedge).
+    char cmd[64] = "";
+    zframe_t *f = zmsg_first (req);
+    if (zmsg_size (req) == 1 && f && zframe_size (f) > 0 && zframe_size (f) < sizeof cmd) {
+        memcpy (cmd, zframe_data (f), zframe_size (f));
+        cmd[zframe_size (f)] = 0;
+    }
+    zmsg_destroy (&req);
+    mw_strbuf_t *out = mw_strbuf_new ();
+    const char *status = "ok";
+    if (!out)
+        return;
+    if (strcmp (cmd, "members --json") == 0)
+        s_members_json (self, out, now);
+    else if (strcmp (cmd, "members") == 0)
+        s_members_table (self, out, now);
+    else if (strcmp (cmd, "status --json") == 0)
+        s_status (self, out, true, now);
+    else if (strcmp (cmd, "status") == 0)
+        s_status (self, out, false, now);
+    else if (strcmp (cmd, "leave") == 0) {
+        s_stop = 1;
+        mw_strbuf_printf (out, "leaving\n");
+    }
+    else {
+        status = "error";
+        mw_strbuf_printf (out, "unknown request\n");
+    }
+    const char *text = mw_strbuf_str (out);
+    zstr_sendx (self->control, status, text ? text : "", NULL);
+    mw_strbuf_destroy (&out);
+}
+
+//  --------------------------------------------------------------------------
+//  Start-up and the loop
+
+static void
+s_persist_incarnation (agent_t *self)
+{
+    uint64_t inc = gossip_member_incarnation (self->members);
+    if (inc > self->incarnation_saved && node_statedb_set_u64 (self->db, "incarnation", inc) == 0)
+        self->incarnation_saved = inc;
+}
+
+static int
+s_setup (agent_t *self, char *err, size_t errlen)
+{
+    mw_config_t *cfg = self->cfg;
+    const char *state_dir = mw_config_str (cfg, "STATE_DIR");
+    if (gossip_identity_load (state_dir, &self->ident, err, errlen) != 0)
+        return -1;
+    mw_log_set_node (self->ident.id_hex);
+    snprintf (self->name, sizeof self->name, "%s", mw_config_str (cfg, "NODE_NAME"));
+    snprintf (self->cluster, sizeof self->cluster, "%s", mw_config_str (cfg, "CLUSTER_NAME"));
+
+    self->db = node_statedb_open (state_dir, err, errlen);
+    if (!self->db)
+        return -1;
+    uint64_t inc = 0, session = 0;
+    if (node_statedb_get_u64 (self->db, "incarnation", &inc) < 0
+        || node_statedb_get_u64 (self->db, "session", &session) < 0) {
+        snprintf (err, errlen, "%s/state.db: cannot read state", state_dir);
+        return -1;
+    }
+    inc += 1;
+    self->session = mw_wall_ms ();
+    if (self->session <= session)
+        self->session = session + 1;   //  clock went back: still newer
+    if (node_statedb_set_u64 (self->db, "incarnation", inc) || node_statedb_set_u64 (self->db, "session", self->session)) {
+        snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
+        return -1;
+    }
+    self->incarnation_saved = inc;
+
+    self->keys = gossip_keyring_new (mw_config_str (cfg, "CLUSTER_KEY"));
+    if (!self->keys) {
+        snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
+        return -1;
+    }
+    const char *extra[MW_KEYRING_MAX];
+    size_t n_extra = mw_config_list (cfg, "CLUSTER_KEY_EXTRA", extra, MW_KEYRING_MAX);
+    for (size_t i = 0; i < n_extra; i++)
+        if (gossip_keyring_add (self->keys, extra[i]) != 0) {
+            snprintf (err, errlen, "CLUSTER_KEY_EXTRA: too many keys (at most %d)", MW_KEYRING_MAX - 1);
+            return -1;
+        }
+    self->replay = gossip_replay_new ((uint64_t) mw_config_int (cfg, "MAX_CLOCK_SKEW_MS"));
+    if (!self->replay)
+        return -1;
+
+    //  Address: the interface's (from the beacon) unless MESH_ADDR says.
+    const char *iface = mw_config_str (cfg, "MESH_INTERFACE");
+    int mesh_port = (int) mw_config_int (cfg, "MESH_PORT");
+    if (*iface) {
+        self->disc = gossip_discovery_new (iface, (int) mw_config_int (cfg, "BEACON_PORT"), self->ip,
+                                           sizeof self->ip);
+        if (!self->disc) {
+            snprintf (err, errlen, "MESH_INTERFACE=%s: no such interface or no IPv4 broadcast address", iface);
+            return -1;
+        }
+    }
+    if (*mw_config_str (cfg, "MESH_ADDR"))
+        snprintf (self->ip, sizeof self->ip, "%s", mw_config_str (cfg, "MESH_ADDR"));
+    if (strchr (self->ip, ':'))
+        snprintf (self->addr, sizeof self->addr, "tcp://[%s]:%d", self->ip, mesh_port);
+    else
+        snprintf (self->addr, sizeof self->addr, "tcp://%s:%d", self->ip, mesh_port);
+    //  On IPv6 libzmq needs the option before bind.
+    self->transport = gossip_transport_new (self->addr, &self->ident, self->keys, self->replay, self->session);
+    if (!self->transport) {
+        snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
+        return -1;
+    }
+    int events_port = (int) mw_config_int (cfg, "EVENTS_PORT");
+    if (events_port > 0) {
+        self->events = node_events_new (*iface ? NULL : self->ip, events_port);
+        if (!self->events) {
+            snprintf (err, errlen, "cannot listen on EVENTS_PORT=%d", events_port);
+            return -1;
+        }
+    }
+
+    //  Control socket: owner-only (the directory is 0700 and the socket 0600).
+    char path[512];
+    snprintf (path, sizeof path, "%s/control.sock", state_dir);
+    if (strlen (path) >= 100) {
+        snprintf (err, errlen, "STATE_DIR is too long for a control socket path (%zu bytes)", strlen (path));
+        return -1;
+    }
+    unlink (path);   //  a stale socket from a killed agent
+    self->control = zsock_new (ZMQ_REP);
+    if (!self->control || zsock_bind (self->control, "ipc://%s", path) < 0) {
+        snprintf (err, errlen, "cannot bind control socket %.200s", path);
+        return -1;
+    }
+    zsock_set_maxmsgsize (self->control, 4096);
+    chmod (path, 0600);
+
+    gossip_member_cfg_t mcfg;
+    gossip_member_cfg_defaults (&mcfg);
+#define MW_CFG_U32(KEY, field) \
+    if (mw_config_is_set (cfg, KEY)) \
+        mcfg.field = (uint32_t) mw_config_int (cfg, KEY);
+    MW_CFG_U32 ("PROBE_INTERVAL_MS", probe_interval_ms)
+    MW_CFG_U32 ("PROBE_TIMEOUT_MS", probe_timeout_ms)
+    MW_CFG_U32 ("INDIRECT_K", indirect_k)
+    MW_CFG_U32 ("SUSPICION_MULT", suspicion_mult)
+    MW_CFG_U32 ("SUSPICION_MIN_MS", suspicion_min_ms)
+    MW_CFG_U32 ("SUSPICION_MAX_MULT", suspicion_max_mult)
+    MW_CFG_U32 ("GOSSIP_INTERVAL_MS", gossip_interval_ms)
+    MW_CFG_U32 ("GOSSIP_FANOUT", gossip_fanout)
+    MW_CFG_U32 ("RETRANSMIT_MULT", retransmit_mult)
+    MW_CFG_U32 ("PUSHPULL_INTERVAL_MS", pushpull_interval_ms)
+    MW_CFG_U32 ("DEAD_REAP_MS", dead_reap_ms)
+    MW_CFG_U32 ("AWARENESS_MAX", awareness_max)
+#undef MW_CFG_U32
+    uint64_t seed = 0;
+    randombytes_buf (&seed, sizeof seed);
+    self->members = gossip_member_new (&mcfg, &self->ident.id, self->name, self->addr, inc, seed, s_send,
+                                       s_on_member, self);
+    if (!self->members) {
+        snprintf (err, errlen, "cannot create the membership table (bad SWIM timings?)");
+        return -1;
+    }
+
+    const char *seeds[16];
+    size_t n = mw_config_list (cfg, "JOIN", seeds, 16);
+    for (size_t i = 0; i < n; i++)
+        snprintf (self->seeds[self->n_seeds++], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
+    self->beacon_interval_ms = (uint32_t) mw_config_int (cfg, "BEACON_INTERVAL_MS");
+    return 0;
+}
+
+static void
+s_teardown (agent_t *self)
+{
+    gossip_member_destroy (&self->members);
+    gossip_discovery_destroy (&self->disc);
+    zsock_destroy (&self->control);
+    node_events_destroy (&self->events);
+    gossip_transport_destroy (&self->transport);
+    gossip_replay_destroy (&self->replay);
+    gossip_keyring_destroy (&self->keys);
+    node_statedb_close (&self->db);
+}
+
+int
+node_agent_run (mw_config_t *cfg)
+{
+    agent_t agent;
+    memset (&agent, 0, sizeof agent);
+    agent_t *self = &agent;
+    self->cfg = cfg;
+    //  We handle SIGINT/SIGTERM ourselves (graceful leave), not czmq.
+    zsys_handler_set (NULL);
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    signal (SIGPIPE, SIG_IGN);
+
+    char err[512] = "";
+    if (s_setup (self, err, sizeof err) != 0) {
+        fprintf (stderr, "meshwatch agent: %s\n", err);
+        mw_error ("start_failed", "reason=\"%s\"", err);
+        s_teardown (self);
+        return 1;
+    }
+    self->started_ms = mw_now_ms ();
+    mw_info ("agent_started", "name=%s addr=%s inc=%llu beacon=%s seeds=%zu", self->name, self->addr,
+             (unsigned long long) gossip_member_incarnation (self->members), self->disc ? "on" : "off",
+             self->n_seeds);
+    node_events_int_t ikv[] = {{"incarnation", (int64_t) gossip_member_incarnation (self->members)}, {NULL, 0}};
+    const char *kv[] = {"id", self->ident.id_hex, "name", self->name, "addr", self->addr, NULL};
+    node_events_publish (self->events, "node", "started", self->ident.id_hex, kv, ikv);
+
+    zmq_pollitem_t items[3];
+    int n_items = 0;
+    memset (items, 0, sizeof items);
+    items[n_items++] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
+    items[n_items++] = (zmq_pollitem_t){zsock_resolve (self->control), 0, ZMQ_POLLIN, 0};
+    if (self->disc)
+        items[n_items++] = (zmq_pollitem_t){zsock_resolve (gossip_discovery_sock (self->disc)), 0, ZMQ_POLLIN, 0};
+
+    uint64_t now = mw_now_ms ();
+    self->next_join_ms = now;
+    self->next_beacon_ms = now;
+    self->next_reconnect_ms = now + 2000;
+    self->next_prune_ms = now + 60000;
+    while (true) {
+        now = mw_now_ms ();
+        if (s_stop && !self->leaving) {
+            //  Graceful leave: tell peers, then keep the loop running a
+            //  moment so the LEFT update and its acks get out.
+            self->leaving = true;
+            self->leave_deadline_ms = now + 500;
+            mw_info ("agent_leaving", "peers=%zu", gossip_member_alive_count (self->members) - 1);
+            gossip_member_leave (self->members, now);
+            if (!s_has_peers (self))
+                self->leave_deadline_ms = now;
+        }
+        if (self->leaving && now >= self->leave_deadline_ms)
+            break;
+        gossip_member_tick (self->members, now);
+        s_persist_incarnation (self);
+        if (!self->leaving) {
+            if (self->disc && now >= self->next_beacon_ms) {
+                s_beacon_publish (self);
+                self->next_beacon_ms = now + self->beacon_interval_ms;
+            }
+            s_join_tick (self, now);
+            s_reconnect_tick (self, now);
+            if (now >= self->next_prune_ms) {
+                gossip_transport_prune (self->transport, now, 120000);
+                self->next_prune_ms = now + 60000;
+            }
+        }
+        uint64_t wake = gossip_member_next_wakeup (self->members, now);
+        uint64_t next = now + 50;
+        if (wake < next)
+            next = wake;
+        if (self->disc && self->next_beacon_ms < next)
+            next = self->next_beacon_ms;
+        long timeout = next > now ? (long) (next - now) : 0;
+        int rc = zmq_poll (items, n_items, timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            mw_error ("poll_failed", "reason=\"%s\"", zmq_strerror (errno));
+            break;
+        }
+        now = mw_now_ms ();
+        if (items[0].revents & ZMQ_POLLIN) {
+            //  Drain in bounded batches so timers still run under a flood.
+            for (int i = 0; i < 256; i++) {
+                mw_msg_t msg;
+                int r = gossip_transport_recv (self->transport, &msg);
+                if (r < 0)
+                    break;
+                if (r == 1) {
+                    if (msg.type != MW_MSG_BEACON)
+                        gossip_member_handle (self->members, &msg, now);
+                    gossip_wire_msg_clear (&msg);
+                }
+            }
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            s_control (self, now);
+        if (n_items > 2 && (items[2].revents & ZMQ_POLLIN))
+            for (int i = 0; i < 64 && (zsock_events (gossip_discovery_sock (self->disc)) & ZMQ_POLLIN); i++)
+                s_beacon_recv (self, now);
+    }
+    s_persist_incarnation (self);
+    gossip_transport_set_linger (self->transport, 200);
+    mw_info ("agent_stopped", "inc=%llu", (unsigned long long) gossip_member_incarnation (self->members));
+    s_teardown (self);
+    return 0;
+}

@@ -1,0 +1,339 @@
+/*  =========================================================================
+    meshwatch - one binary, subcommands.
+
+        meshwatch agent --config FILE [--key-name VALUE ...]   the daemon
+        meshwatch members [--state-dir DIR] [--json]           this box's view
+        meshwatch status  [--state-dir DIR] [--json]
+        meshwatch leave   [--state-dir DIR]                    graceful leave
+        meshwatch events  --connect tcp://HOST:PORT [--json]   follow the VMS stream
+        meshwatch keygen                                       a new cluster key
+        meshwatch infer   ...                                  run a face detector
+
+    The CLI talks to the local agent over the owner-only control socket in
+    STATE_DIR; it never touches the agent's files itself.
+    ========================================================================= */
+#include "common/log.h"
+#include "config/config.h"
+#include "gossip/crypto.h"
+#include "node/agent.h"
+
+#include <czmq.h>
+#include <msgpack.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+extern char **environ;
+int mw_infer_cli_main (int argc, char **argv);
+
+static void
+s_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: meshwatch COMMAND [options]\n\n"
+             "  agent --config FILE [--key-name VALUE ...]  run the mesh daemon\n"
+             "  members [--state-dir DIR] [--json]         list the mesh as this box sees it\n"
+             "  status  [--state-dir DIR] [--json]         this agent's state and counters\n"
+             "  leave   [--state-dir DIR]                  leave the mesh gracefully and stop\n"
+             "  events  --connect tcp://HOST:PORT [--json] print the event stream\n"
+             "  keygen                                     print a new cluster key\n"
+             "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
+             "  version\n\n"
+             "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
+             "agent --help lists every config key.\n");
+}
+
+//  --------------------------------------------------------------------------
+//  agent
+
+static int
+s_cmd_agent (int argc, char **argv)
+{
+    const char *config_path = getenv ("MESHWATCH_CONFIG");
+    mw_config_t *cfg = mw_config_new ();
+    if (!cfg)
+        return 1;
+    char err[512];
+    //  First pass: find --config; flags are applied after file and env.
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
+            printf ("usage: meshwatch agent --config FILE [--key-name VALUE ...]\n\n");
+            mw_config_print_help ();
+            mw_config_destroy (&cfg);
+            return 0;
+        }
+        if (strcmp (argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf (stderr, "meshwatch agent: --config needs a file\n");
+                mw_config_destroy (&cfg);
+                return 2;
+            }
+            config_path = argv[++i];
+        }
+    }
+    if (config_path && mw_config_load_file (cfg, config_path, err, sizeof err) != 0) {
+        fprintf (stderr, "%s\n", err);
+        mw_config_destroy (&cfg);
+        return 2;
+    }
+    if (mw_config_apply_env (cfg, environ, err, sizeof err) != 0) {
+        fprintf (stderr, "%s\n", err);
+        mw_config_destroy (&cfg);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        char key[64];
+        if (mw_config_flag_to_key (argv[i], key, sizeof key) != 0) {
+            fprintf (stderr, "%s: unknown option (meshwatch agent --help lists the keys)\n", argv[i]);
+            mw_config_destroy (&cfg);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf (stderr, "%s: needs a value\n", argv[i]);
+            mw_config_destroy (&cfg);
+            return 2;
+        }
+        if (mw_config_set (cfg, key, argv[i + 1], argv[i], err, sizeof err) != 0) {
+            fprintf (stderr, "%s\n", err);
+            mw_config_destroy (&cfg);
+            return 2;
+        }
+        i++;
+    }
+    if (mw_config_validate_agent (cfg, err, sizeof err) != 0) {
+        fprintf (stderr, "%s: %s\n", config_path ? config_path : "meshwatch agent", err);
+        mw_config_destroy (&cfg);
+        return 2;
+    }
+    mw_log_set_level ((mw_log_level_t) mw_log_level_parse (mw_config_str (cfg, "LOG_LEVEL")));
+    if (*mw_config_str (cfg, "LOG_FILE") && mw_log_set_file (mw_config_str (cfg, "LOG_FILE")) != 0) {
+        fprintf (stderr, "LOG_FILE=%s: cannot open for append\n", mw_config_str (cfg, "LOG_FILE"));
+        mw_config_destroy (&cfg);
+        return 2;
+    }
+    int rc = node_agent_run (cfg);
+    mw_config_destroy (&cfg);
+    mw_log_set_file (NULL);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Control-socket clients
+
+static const char *
+s_state_dir (int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp (argv[i], "--state-dir") == 0)
+            return argv[i + 1];
+    const char *env = getenv ("MESHWATCH_STATE_DIR");
+    return env && *env ? env : "/var/lib/meshwatch";
+}
+
+static bool
+s_has_flag (int argc, char **argv, const char *flag)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv[i], flag) == 0)
+            return true;
+    return false;
+}
+
+//  Send one request; print the reply.  Exit code 0 ok, 1 agent error, 3 no
+//  agent answered.
+static int
+s_request (const char *state_dir, const char *request)
+{
+    char path[512];
+    snprintf (path, sizeof path, "%s/control.sock", state_dir);
+    if (access (path, F_OK) != 0) {
+        fprintf (stderr, "no agent at %s (is `meshwatch agent` running with STATE_DIR=%s?)\n", path, state_dir);
+        return 3;
+    }
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    if (!req)
+        return 3;
+    zsock_set_linger (req, 0);
+    zsock_set_rcvtimeo (req, 2000);
+    zsock_set_sndtimeo (req, 2000);
+    if (zsock_connect (req, "ipc://%s", path) < 0 || zstr_send (req, request) != 0) {
+        fprintf (stderr, "cannot reach the agent at %s\n", path);
+        zsock_destroy (&req);
+        return 3;
+    }
+    char *status = NULL, *body = NULL;
+    int rc = 3;
+    if (zsock_recv (req, "ss", &status, &body) == 0 && status && body) {
+        fputs (body, stdout);
+        size_t n = strlen (body);
+        if (n && body[n - 1] != '\n')
+            fputc ('\n', stdout);
+        rc = strcmp (status, "ok") == 0 ? 0 : 1;
+    }
+    else
+        fprintf (stderr, "the agent at %s did not answer within 2 s\n", path);
+    zstr_free (&status);
+    zstr_free (&body);
+    zsock_destroy (&req);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  events
+
+static void
+s_print_mp_object (const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_STR:
+        printf ("%.*s", (int) o->via.str.size, o->via.str.ptr);
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        printf ("%llu", (unsigned long long) o->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        printf ("%lld", (long long) o->via.i64);
+        break;
+    default:
+        msgpack_object_print (stdout, *o);
+    }
+}
+
+static volatile sig_atomic_t s_events_stop = 0;
+static void
+s_events_signal (int sig)
+{
+    (void) sig;
+    s_events_stop = 1;
+}
+
+static int
+s_cmd_events (int argc, char **argv)
+{
+    const char *endpoint = NULL;
+    long max_events = -1;
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp (argv[i], "--connect") == 0)
+            endpoint = argv[i + 1];
+        if (strcmp (argv[i], "--count") == 0)
+            max_events = atol (argv[i + 1]);
+    }
+    if (!endpoint) {
+        fprintf (stderr, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n");
+        return 2;
+    }
+    bool json = s_has_flag (argc, argv, "--json");
+    zsys_handler_set (NULL);
+    signal (SIGINT, s_events_signal);
+    signal (SIGTERM, s_events_signal);
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    if (!sub || zsock_connect (sub, "%s", endpoint) < 0) {
+        fprintf (stderr, "%s: cannot connect\n", endpoint);
+        zsock_destroy (&sub);
+        return 1;
+    }
+    //  --json: the JSON family as is; otherwise decode the msgpack family,
+    //  so both encodings are exercised by people who use this tool.
+    if (json)
+        zsock_set_subscribe (sub, "json.");
+    else {
+        const char *families[] = {"member.", "node.", "coordinator.", "job.", NULL};
+        for (int i = 0; families[i]; i++)
+            zsock_set_subscribe (sub, families[i]);
+    }
+    zsock_set_rcvtimeo (sub, 200);
+    long seen = 0;
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    while (!s_events_stop && (max_events < 0 || seen < max_events)) {
+        zmsg_t *m = zmsg_recv (sub);
+        if (!m)
+            continue;
+        char *topic = zmsg_popstr (m);
+        zframe_t *body = zmsg_pop (m);
+        if (topic && body) {
+            if (json)
+                printf ("%.*s\n", (int) zframe_size (body), (const char *) zframe_data (body));
+            else {
+                msgpack_unpacked up;
+                msgpack_unpacked_init (&up);
+                if (msgpack_unpack_next (&up, (const char *) zframe_data (body), zframe_size (body), NULL)
+                        == MSGPACK_UNPACK_SUCCESS
+                    && up.data.type == MSGPACK_OBJECT_MAP) {
+                    printf ("%-22s", topic);
+                    for (uint32_t k = 0; k < up.data.via.map.size; k++) {
+                        const msgpack_object_kv *kv = &up.data.via.map.ptr[k];
+                        printf (" ");
+                        s_print_mp_object (&kv->key);
+                        printf ("=");
+                        s_print_mp_object (&kv->val);
+                    }
+                    printf ("\n");
+                }
+                else
+                    fprintf (stderr, "%s: undecodable event\n", topic);
+                msgpack_unpacked_destroy (&up);
+            }
+            seen++;
+        }
+        zstr_free (&topic);
+        zframe_destroy (&body);
+        zmsg_destroy (&m);
+    }
+    zsock_destroy (&sub);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage (stderr);
+        return 2;
+    }
+    if (sodium_init () < 0) {
+        fprintf (stderr, "libsodium failed to initialise\n");
+        return 1;
+    }
+    //  czmq prints its own log lines to stderr by default; ours are enough.
+    zsys_set_logstream (NULL);
+    zsys_set_logsystem (false);
+    const char *cmd = argv[1];
+    int sub_argc = argc - 1;
+    char **sub_argv = argv + 1;
+    if (strcmp (cmd, "agent") == 0)
+        return s_cmd_agent (sub_argc, sub_argv);
+    if (strcmp (cmd, "members") == 0 || strcmp (cmd, "status") == 0) {
+        char request[64];
+        snprintf (request, sizeof request, "%s%s", cmd, s_has_flag (sub_argc, sub_argv, "--json") ? " --json" : "");
+        return s_request (s_state_dir (sub_argc, sub_argv), request);
+    }
+    if (strcmp (cmd, "leave") == 0)
+        return s_request (s_state_dir (sub_argc, sub_argv), "leave");
+    if (strcmp (cmd, "events") == 0)
+        return s_cmd_events (sub_argc, sub_argv);
+    if (strcmp (cmd, "keygen") == 0) {
+        char key[64];
+        gossip_key_generate (key);
+        printf ("%s\n", key);
+        return 0;
+    }
+    if (strcmp (cmd, "infer") == 0)
+        return mw_infer_cli_main (sub_argc, sub_argv);
+    if (strcmp (cmd, "version") == 0 || strcmp (cmd, "--version") == 0) {
+        printf ("meshwatch %s (protocol %d)\n", PACKAGE_VERSION, MW_WIRE_VERSION);
+        return 0;
+    }
+    if (strcmp (cmd, "help") == 0 || strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0) {
+        s_usage (stdout);
+        return 0;
+    }
+    fprintf (stderr, "meshwatch: unknown command '%s'\n", cmd);
+    s_usage (stderr);
+    return 2;
+}

@@ -1,0 +1,180 @@
+/*  =========================================================================
+    node_statedb - persistent node state in SQLite (see statedb.h).
+    ========================================================================= */
+#include "node/statedb.h"
+#include "common/log.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct _node_statedb_t {
+    sqlite3 *db;
+};
+
+static const char *s_schema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS peers (id TEXT PRIMARY KEY, name TEXT, addr TEXT NOT NULL,"
+    " seen_ms INTEGER NOT NULL);";
+
+node_statedb_t *
+node_statedb_open (const char *state_dir, char *err, size_t errlen)
+{
+    char path[512];
+    snprintf (path, sizeof path, "%s/state.db", state_dir);
+    node_statedb_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        snprintf (err, errlen, "%s: %s", path, self->db ? sqlite3_errmsg (self->db) : "cannot open");
+        node_statedb_close (&self);
+        return NULL;
+    }
+    sqlite3_busy_timeout (self->db, 2000);
+    char *msg = NULL;
+    if (sqlite3_exec (self->db, s_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf (err, errlen, "%s: %s", path, msg ? msg : "schema failed");
+        sqlite3_free (msg);
+        node_statedb_close (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+node_statedb_close (node_statedb_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sqlite3_close ((*self_p)->db);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+int
+node_statedb_get_u64 (node_statedb_t *self, const char *key, uint64_t *value)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db, "SELECT value FROM kv WHERE key=?", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st);
+    int out = -1;
+    if (rc == SQLITE_ROW) {
+        *value = (uint64_t) sqlite3_column_int64 (st, 0);
+        out = 0;
+    }
+    else if (rc == SQLITE_DONE)
+        out = 1;
+    sqlite3_finalize (st);
+    return out;
+}
+
+int
+node_statedb_set_u64 (node_statedb_t *self, const char *key, uint64_t value)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db, "INSERT INTO kv(key,value) VALUES(?,?) "
+                                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                            -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, (sqlite3_int64) value);
+    int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
+    if (rc)
+        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", key, sqlite3_errmsg (self->db));
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name,
+                          const char *addr, uint64_t seen_wall_ms)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db,
+                            "INSERT INTO peers(id,name,addr,seen_ms) VALUES(?,?,?,?) ON CONFLICT(id) "
+                            "DO UPDATE SET name=excluded.name, addr=excluded.addr, seen_ms=excluded.seen_ms",
+                            -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text (st, 1, id_hex, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 3, addr, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 4, (sqlite3_int64) seen_wall_ms);
+    int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize (st);
+    //  Keep the table small: the 256 most recent peers are plenty to rejoin.
+    sqlite3_exec (self->db,
+                  "DELETE FROM peers WHERE id NOT IN (SELECT id FROM peers ORDER BY seen_ms DESC LIMIT 256)",
+                  NULL, NULL, NULL);
+    return rc;
+}
+
+int
+node_statedb_peer_delete (node_statedb_t *self, const char *id_hex)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db, "DELETE FROM peers WHERE id=?", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text (st, 1, id_hex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize (st);
+    return rc;
+}
+
+size_t
+node_statedb_peer_addrs (node_statedb_t *self, char (*addrs)[100], size_t max)
+{
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    if (sqlite3_prepare_v2 (self->db, "SELECT addr FROM peers ORDER BY seen_ms DESC LIMIT ?", -1, &st,
+                            NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64) max);
+    while (n < max && sqlite3_step (st) == SQLITE_ROW) {
+        const unsigned char *a = sqlite3_column_text (st, 0);
+        snprintf (addrs[n], 100, "%s", a ? (const char *) a : "");
+        if (addrs[n][0])
+            n++;
+    }
+    sqlite3_finalize (st);
+    return n;
+}
+
+int
+node_statedb_test (bool verbose)
+{
+    char dir[] = "/tmp/mw-statedb-XXXXXX";
+    if (!mkdtemp (dir))
+        return -1;
+    char err[256];
+    node_statedb_t *db = node_statedb_open (dir, err, sizeof err);
+    if (!db)
+        return -1;
+    uint64_t v = 0;
+    int ok = node_statedb_get_u64 (db, "incarnation", &v) == 1;
+    ok = ok && node_statedb_set_u64 (db, "incarnation", 41) == 0 && node_statedb_set_u64 (db, "incarnation", 42) == 0;
+    ok = ok && node_statedb_peer_upsert (db, "00aa", "a", "tcp://127.0.0.1:1", 10) == 0;
+    ok = ok && node_statedb_peer_upsert (db, "00bb", "b", "tcp://127.0.0.1:2", 20) == 0;
+    ok = ok && node_statedb_peer_upsert (db, "00aa", "a", "tcp://127.0.0.1:3", 30) == 0;
+    node_statedb_close (&db);
+    //  Reopen: values survived.
+    db = node_statedb_open (dir, err, sizeof err);
+    ok = ok && db && node_statedb_get_u64 (db, "incarnation", &v) == 0 && v == 42;
+    char addrs[4][100];
+    size_t n = db ? node_statedb_peer_addrs (db, addrs, 4) : 0;
+    ok = ok && n == 2 && strcmp (addrs[0], "tcp://127.0.0.1:3") == 0;
+    ok = ok && node_statedb_peer_delete (db, "00bb") == 0 && node_statedb_peer_addrs (db, addrs, 4) == 1;
+    node_statedb_close (&db);
+    if (verbose)
+        printf ("statedb: ok=%d\n", ok);
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system (cmd) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}

@@ -1,0 +1,34 @@
+/*  =========================================================================
+    node_statedb - the node's persistent state in SQLite (STATE_DIR/state.db).
+
+    Holds what must survive a restart or a kill -9 at any moment: the
+    incarnation and boot session (both must only grow, or peers would take
+    the restarted node for a replay or an old rumour) and the last known
+    peers (rejoin without a seed).  WAL mode with synchronous=FULL: a commit
+    that returned is on disk, and a crash mid-write leaves the last commit.
+    ========================================================================= */
+#ifndef NODE_STATEDB_H_INCLUDED
+#define NODE_STATEDB_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _node_statedb_t node_statedb_t;
+
+node_statedb_t *node_statedb_open (const char *state_dir, char *err, size_t errlen);
+void node_statedb_close (node_statedb_t **self_p);
+
+//  0 found, 1 absent, -1 error.
+int node_statedb_get_u64 (node_statedb_t *self, const char *key, uint64_t *value);
+int node_statedb_set_u64 (node_statedb_t *self, const char *key, uint64_t value);
+
+int node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name,
+                              const char *addr, uint64_t seen_wall_ms);
+int node_statedb_peer_delete (node_statedb_t *self, const char *id_hex);
+//  Most recently seen peer addresses, newest first.  Returns the count.
+size_t node_statedb_peer_addrs (node_statedb_t *self, char (*addrs)[100], size_t max);
+
+int node_statedb_test (bool verbose);
+
+#endif

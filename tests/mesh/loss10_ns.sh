@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+#  loss10_ns: 10 % random loss on every link (nftables in every namespace)
+#  for 60 s: no member is ever declared dead (views every 500 ms and the
+#  agents' member_dead log lines); loss cleared -> all alive.
+#  TB_LOSS_PCT / TB_LOSS_SECS change the loss and the duration.
+SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SRC/tests/lib/testbed.sh"
+tb_hard_timeout 240 "$@"
+. "$SRC/tests/mesh/scenarios.sh"
+tb_init loss10_ns 15
+PCT=${TB_LOSS_PCT:-10}
+SECS=${TB_LOSS_SECS:-60}
+echo "CHECK: $PCT % loss on every link for $SECS s -> no member ever dead (views every 500 ms, logs); then all alive"
+sc_start_cluster ns 5
+# shellcheck disable=SC2086
+ids=$(for i in $SC_NODES; do tb_id "$i"; done | jq -R . | jq -sc .)
+tb_loss_all "$PCT"
+t0=$(tb_now_ms); end=$(( t0 + SECS * 1000 ))
+polls=0; bad=0; suspects=0; errors=0
+while [ "$(tb_now_ms)" -lt "$end" ] && [ "$polls" -lt $(( SECS * 4 )) ]; do
+    tick=$(tb_now_ms)
+    for i in $SC_NODES; do
+        js=$(tb_members "$i") || { errors=$(( errors + 1 )); echo "  t=$(tb_secs $(( tick - t0 ))) n$i: members did not answer"; continue; }
+        r=$(printf '%s' "$js" | jq -r --argjson ids "$ids" '
+            [.[] | select(.id as $x | $ids | index($x))] as $m
+            | "\([$m[] | select(.state == "dead" or .state == "left") | .name] | join(","))|\([$m[] | select(.state == "suspect")] | length)|\($m | length)"')
+        dead=${r%%|*}; rest=${r#*|}; sus=${rest%%|*}; cnt=${rest#*|}
+        suspects=$(( suspects + sus ))
+        if [ -n "$dead" ] || [ "$cnt" != 5 ]; then
+            bad=$(( bad + 1 ))
+            echo "  t=$(tb_secs $(( tick - t0 ))) n$i: dead/left=[$dead] listed=$cnt/5"
+        fi
+    done
+    polls=$(( polls + 1 ))
+    left=$(( tick + 500 - $(tb_now_ms) ))
+    [ "$left" -gt 0 ] && sleep "$(tb_secs "$left")"
+done
+t1=$(tb_now_ms)
+drops=""; for i in $SC_NODES; do drops="$drops n$i=$(tb_loss_dropped "$i")"; done
+echo "loss phase: $(tb_secs $(( t1 - t0 ))) s, $polls polls x 5 views, suspect sightings=$suspects, CLI errors=$errors"
+echo "packets dropped by the loss rule:$drops"
+if [ "$bad" = 0 ]; then echo "PASS  no member dead/left/missing in any view during the loss phase"
+else echo "FAIL  $bad views showed a dead/left/missing member"; SC_RESULT=1; fi
+if ev=$(tb_dead_events "$t0" "$t1"); then echo "PASS  no member_dead event in any agent log during the loss phase"
+else echo "FAIL  member_dead events logged:"; echo "$ev" | head -20; SC_RESULT=1; fi
+[ "$errors" -le 2 ] || { echo "FAIL  members CLI failed $errors times"; SC_RESULT=1; }
+tb_loss_clear
+# shellcheck disable=SC2086
+sc_check "loss cleared -> every view lists all 5 alive" "$TB_REFUTE_BOUND" 30 tb_all_alive $SC_NODES
+# shellcheck disable=SC2086
+sc_finish $SC_NODES

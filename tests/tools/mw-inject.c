@@ -1,0 +1,520 @@
+/*  =========================================================================
+    mw-inject - send hostile traffic to a meshwatch agent (test tool).
+
+    Usage:
+      mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] MODE
+
+    ENDPOINT: tcp://IP:PORT or ipc://PATH (a ZeroMQ DEALER connects to it),
+              or udp://IP:PORT for the beacon modes (IP may be a broadcast
+              address: the datagram never leaves the test namespace).
+    MODE:
+      garbage     N random messages: raw bytes, random frame counts, fake
+                  envelopes, and (with --key) random or mutated plaintext
+                  sealed with the cluster key (exercises the decoder)
+      wrongkey    one valid GOSSIP sealed with a fresh random key
+      tampered    one valid GOSSIP sealed with --key, one ciphertext byte flipped
+      replay      one valid GOSSIP sealed with --key, sent twice
+      clock       one valid GOSSIP from a new sender, ts one hour old
+      stale       two valid messages from one sender: session S, then S-1000
+      valid       one valid GOSSIP (no updates) sealed with --key
+      rawtcp      N connections writing random bytes to the TCP port (not ZMTP)
+      udp-garbage N random datagrams to a udp:// endpoint
+      beacon-replay  capture one beacon on udp://0.0.0.0:PORT (--capture-ms,
+                  default 5000), then send it twice to --to (udp://)
+
+    Exit: 0 sent, 1 bad usage/setup failure, 2 capture timeout.
+    Output: one line per mode, "sent=N ..." (and the captured beacon's size).
+    The checks (did the counters move?) are the caller's: see
+    tests/mesh/wrongkey_ns.sh.
+    ========================================================================= */
+#include "gossip/crypto.h"
+#include "gossip/wire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static uint64_t s_rng;
+static uint32_t
+rnd (void)
+{
+    //  xorshift64*: reproducible with --seed.
+    s_rng ^= s_rng >> 12;
+    s_rng ^= s_rng << 25;
+    s_rng ^= s_rng >> 27;
+    return (uint32_t) ((s_rng * 2685821657736338717ULL) >> 32);
+}
+static void
+rnd_fill (uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t) rnd ();
+}
+
+static uint64_t
+wall_ms (void)
+{
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    return (uint64_t) tv.tv_sec * 1000u + (uint64_t) tv.tv_usec / 1000u;
+}
+
+//  A GOSSIP message from `sender` with no updates (harmless if accepted).
+static void
+make_gossip (mw_msg_t *m, const mw_id_t *sender, uint64_t session, uint64_t seq, uint64_t ts)
+{
+    memset (m, 0, sizeof *m);
+    m->type = MW_MSG_GOSSIP;
+    m->sender = *sender;
+    m->session = session;
+    m->seq = seq;
+    m->ts_ms = ts;
+}
+
+static int
+seal_msg (gossip_keyring_t *keys, const mw_msg_t *m, uint8_t **out, size_t *len)
+{
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    if (gossip_wire_encode (m, &plain, &plain_len) != 0)
+        return -1;
+    int rc = gossip_crypto_seal (keys, plain, plain_len, out, len);
+    free (plain);
+    return rc;
+}
+
+static void *s_ctx, *s_sock;
+
+static int
+zsend (const void *data, size_t len, int more)
+{
+    int rc = zmq_send (s_sock, data, len, more ? ZMQ_SNDMORE : 0);
+    return rc < 0 ? -1 : 0;
+}
+
+static int
+open_zmq (const char *ep)
+{
+    s_ctx = zmq_ctx_new ();
+    s_sock = zmq_socket (s_ctx, ZMQ_DEALER);
+    int linger = 3000, hwm = 100000;
+    zmq_setsockopt (s_sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (s_sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (zmq_connect (s_sock, ep) != 0) {
+        fprintf (stderr, "mw-inject: connect %s: %s\n", ep, zmq_strerror (errno));
+        return -1;
+    }
+    //  Let the connection come up so that nothing is queued for ever.
+    usleep (300 * 1000);
+    return 0;
+}
+
+static void
+close_zmq (void)
+{
+    if (s_sock)
+        zmq_close (s_sock);
+    if (s_ctx)
+        zmq_ctx_term (s_ctx);
+    s_sock = s_ctx = NULL;
+}
+
+//  "udp://IP:PORT" or "tcp://IP:PORT" → sockaddr.
+static int
+parse_ipport (const char *ep, struct sockaddr_in *sa)
+{
+    const char *p = strstr (ep, "://");
+    p = p ? p + 3 : ep;
+    char host[64];
+    const char *colon = strrchr (p, ':');
+    if (!colon || (size_t) (colon - p) >= sizeof host)
+        return -1;
+    memcpy (host, p, (size_t) (colon - p));
+    host[colon - p] = 0;
+    memset (sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons ((uint16_t) atoi (colon + 1));
+    return inet_pton (AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static int
+udp_send (const char *ep, const uint8_t *data, size_t len)
+{
+    struct sockaddr_in sa;
+    if (parse_ipport (ep, &sa) != 0)
+        return -1;
+    int fd = socket (AF_INET, SOCK_DGRAM, 0);
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    ssize_t n = sendto (fd, data, len, 0, (struct sockaddr *) &sa, sizeof sa);
+    close (fd);
+    return n == (ssize_t) len ? 0 : -1;
+}
+
+//  One garbage message of a random kind.
+static int
+send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
+{
+    uint8_t buf[4096];
+    int kind = (int) (rnd () % (keys ? 6 : 3));
+    size_t len = rnd () % 1024;
+    rnd_fill (buf, len);
+    switch (kind) {
+    case 0:     //  raw bytes, one frame (possibly empty)
+        return zsend (buf, len, 0);
+    case 1: {   //  1..4 frames of raw bytes
+        int frames = 1 + (int) (rnd () % 4);
+        for (int f = 0; f < frames; f++)
+            if (zsend (buf, rnd () % (len + 1), f < frames - 1) != 0)
+                return -1;
+        return 0;
+    }
+    case 2:     //  envelope-looking header, random rest
+        if (len < MW_ENVELOPE_OVERHEAD)
+            len = MW_ENVELOPE_OVERHEAD + rnd () % 64;
+        buf[0] = 'M';
+        buf[1] = 'W';
+        buf[2] = (uint8_t) (rnd () % 3);
+        return zsend (buf, len, 0);
+    case 3: {   //  random plaintext sealed with the cluster key
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        if (gossip_crypto_seal (keys, buf, len, &out, &out_len) != 0)
+            return -1;
+        int rc = zsend (out, out_len, 0);
+        free (out);
+        return rc;
+    }
+    default: {  //  a valid message's plaintext, mutated, sealed
+        mw_msg_t m;
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        int nupd = (int) (rnd () % 4);
+        mw_update_t upd[4];
+        memset (upd, 0, sizeof upd);
+        for (int u = 0; u < nupd; u++) {
+            rnd_fill (upd[u].id.b, MW_ID_LEN);
+            snprintf (upd[u].name, sizeof upd[u].name, "fz%u", rnd () % 1000);
+            snprintf (upd[u].addr, sizeof upd[u].addr, "tcp://127.0.0.1:%u", 1 + rnd () % 65535);
+            upd[u].state = (uint8_t) (rnd () % 4);
+            upd[u].incarnation = rnd ();
+            upd[u].from = upd[u].id;
+        }
+        m.updates = nupd ? upd : NULL;
+        m.n_updates = (uint32_t) nupd;
+        if (kind == 5)
+            m.type = (uint8_t) (1 + rnd () % MW_MSG_TYPE_MAX);
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        if (gossip_wire_encode (&m, &plain, &plain_len) != 0) {
+            //  e.g. a type whose required fields are empty: send raw
+            return zsend (buf, len, 0);
+        }
+        int flips = 1 + (int) (rnd () % 4);
+        for (int f = 0; f < flips && plain_len; f++) {
+            size_t at = rnd () % plain_len;
+            switch (rnd () % 3) {
+            case 0: plain[at] ^= (uint8_t) (1u << (rnd () % 8)); break;
+            case 1: plain[at] = (uint8_t) rnd (); break;
+            default: plain_len = at; break;   //  truncate
+            }
+        }
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);
+        free (plain);
+        if (rc != 0)
+            return -1;
+        rc = zsend (out, out_len, 0);
+        free (out);
+        return rc;
+    }
+    }
+}
+
+static int
+send_rawtcp (const char *ep, int count)
+{
+    struct sockaddr_in sa;
+    if (parse_ipport (ep, &sa) != 0) {
+        fprintf (stderr, "mw-inject: rawtcp needs tcp://IP:PORT\n");
+        return -1;
+    }
+    int sent = 0;
+    for (int i = 0; i < count; i++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct timeval tv = {1, 0};
+        setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0) {
+            uint8_t buf[2048];
+            size_t len = 1 + rnd () % sizeof buf;
+            rnd_fill (buf, len);
+            if (rnd () % 4 == 0 && len > 10) {
+                //  a ZMTP-like greeting start, then junk
+                buf[0] = 0xff;
+                memset (buf + 1, 0, 8);
+                buf[9] = 0x7f;
+            }
+            if (send (fd, buf, len, MSG_NOSIGNAL) > 0)
+                sent++;
+        }
+        close (fd);
+    }
+    printf ("mode=rawtcp sent=%d\n", sent);
+    return 0;
+}
+
+//  Capture a beacon (with --key: only one that opens with it, so another
+//  cluster's beacon is never taken), then send it twice.
+static int
+beacon_replay (gossip_keyring_t *keys, const char *to, int capture_port, int capture_ms)
+{
+    int fd = socket (AF_INET, SOCK_DGRAM, 0);
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt (fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    setsockopt (fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    struct sockaddr_in sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons ((uint16_t) capture_port);
+    sa.sin_addr.s_addr = htonl (INADDR_ANY);
+    if (bind (fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
+        fprintf (stderr, "mw-inject: bind udp %d: %s\n", capture_port, strerror (errno));
+        close (fd);
+        return 1;
+    }
+    uint8_t buf[2048];
+    ssize_t n = -1;
+    uint64_t deadline = wall_ms () + (uint64_t) capture_ms;
+    while (wall_ms () < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll (&p, 1, 100) > 0) {
+            n = recv (fd, buf, sizeof buf, 0);
+            if (n >= MW_ENVELOPE_OVERHEAD && buf[0] == 'M' && buf[1] == 'W') {
+                if (!keys)
+                    break;
+                uint8_t *plain = NULL;
+                size_t plain_len = 0;
+                int rc = gossip_crypto_open (keys, buf, (size_t) n, &plain, &plain_len);
+                free (plain);
+                if (rc == 0)
+                    break;
+            }
+            n = -1;
+        }
+    }
+    close (fd);
+    if (n < 0) {
+        fprintf (stderr, "mw-inject: no beacon captured on udp %d in %d ms\n", capture_port,
+                 capture_ms);
+        return 2;
+    }
+    int ok = udp_send (to, buf, (size_t) n) == 0;
+    usleep (100 * 1000);
+    ok = ok && udp_send (to, buf, (size_t) n) == 0;
+    printf ("mode=beacon-replay captured=%zd sent=%d\n", n, ok ? 2 : 0);
+    return ok ? 0 : 1;
+}
+
+static void
+usage (void)
+{
+    fprintf (stderr, "usage: mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] "
+                     "[--capture-port P] [--capture-ms MS] "
+                     "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay\n");
+}
+
+int
+main (int argc, char **argv)
+{
+    const char *to = NULL, *key = NULL, *mode = NULL;
+    int count = 1, capture_port = 5670, capture_ms = 5000;
+    uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "--to") && i + 1 < argc)
+            to = argv[++i];
+        else if (!strcmp (argv[i], "--key") && i + 1 < argc)
+            key = argv[++i];
+        else if (!strcmp (argv[i], "--count") && i + 1 < argc)
+            count = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--seed") && i + 1 < argc)
+            seed = strtoull (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--capture-port") && i + 1 < argc)
+            capture_port = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--capture-ms") && i + 1 < argc)
+            capture_ms = atoi (argv[++i]);
+        else if (argv[i][0] != '-' && !mode)
+            mode = argv[i];
+        else {
+            usage ();
+            return 1;
+        }
+    }
+    if (!to || !mode || count < 0 || count > 1000000) {
+        usage ();
+        return 1;
+    }
+    static const char *modes[] = {"garbage", "wrongkey", "tampered", "replay", "clock", "stale",
+                                  "valid", "rawtcp", "udp-garbage", "beacon-replay", NULL};
+    int known = 0;
+    for (int i = 0; modes[i]; i++)
+        known |= !strcmp (mode, modes[i]);
+    if (!known) {
+        usage ();
+        return 1;
+    }
+    s_rng = seed ? seed : 88172645463325252ULL;
+
+    gossip_keyring_t *keys = NULL;
+    if (key) {
+        keys = gossip_keyring_new (key);
+        if (!keys) {
+            fprintf (stderr, "mw-inject: --key is not a valid key\n");
+            return 1;
+        }
+    }
+    //  A sender identity of our own (random id; never a real member's).
+    mw_id_t sender;
+    rnd_fill (sender.b, MW_ID_LEN);
+    uint64_t session = wall_ms (), seq = 0;
+    int rc = 0;
+
+    if (!strcmp (mode, "beacon-replay"))
+        return beacon_replay (keys, to, capture_port, capture_ms);
+    if (!strcmp (mode, "rawtcp"))
+        return send_rawtcp (to, count) == 0 ? 0 : 1;
+    if (!strcmp (mode, "udp-garbage")) {
+        int sent = 0;
+        for (int i = 0; i < count; i++) {
+            uint8_t buf[512];
+            size_t len = 1 + rnd () % 255;
+            rnd_fill (buf, len);
+            if (i % 2) {
+                buf[0] = 'M';
+                buf[1] = 'W';
+                buf[2] = 1;
+            }
+            sent += udp_send (to, buf, len) == 0;
+            if (i % 50 == 49)
+                usleep (10 * 1000);
+        }
+        printf ("mode=udp-garbage sent=%d\n", sent);
+        return 0;
+    }
+
+    if (open_zmq (to) != 0)
+        return 1;
+    int needs_key = strcmp (mode, "garbage") != 0 && strcmp (mode, "wrongkey") != 0;
+    if (needs_key && !keys) {
+        fprintf (stderr, "mw-inject: mode %s needs --key\n", mode);
+        close_zmq ();
+        return 1;
+    }
+    int sent = 0;
+    if (!strcmp (mode, "garbage")) {
+        for (int i = 0; i < count; i++) {
+            if (send_garbage_one (keys, &sender, session, &seq) == 0)
+                sent++;
+            if (i % 100 == 99)
+                usleep (5 * 1000);     //  keep it bounded, not a flood
+        }
+    }
+    else if (!strcmp (mode, "wrongkey")) {
+        char other[64];
+        gossip_key_generate (other);
+        gossip_keyring_t *wrong = gossip_keyring_new (other);
+        for (int i = 0; i < count; i++) {
+            mw_msg_t m;
+            make_gossip (&m, &sender, session, ++seq, wall_ms ());
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (wrong && seal_msg (wrong, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+                sent++;
+            free (out);
+        }
+        gossip_keyring_destroy (&wrong);
+    }
+    else if (!strcmp (mode, "tampered")) {
+        for (int i = 0; i < count; i++) {
+            mw_msg_t m;
+            make_gossip (&m, &sender, session, ++seq, wall_ms ());
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (seal_msg (keys, &m, &out, &len) == 0) {
+                out[MW_ENVELOPE_HDR + rnd () % (len - MW_ENVELOPE_HDR)] ^= 0x20;
+                if (zsend (out, len, 0) == 0)
+                    sent++;
+            }
+            free (out);
+        }
+    }
+    else if (!strcmp (mode, "replay") || !strcmp (mode, "valid")) {
+        int twice = !strcmp (mode, "replay");
+        for (int i = 0; i < count; i++) {
+            mw_msg_t m;
+            make_gossip (&m, &sender, session, ++seq, wall_ms ());
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (seal_msg (keys, &m, &out, &len) == 0) {
+                sent += zsend (out, len, 0) == 0;
+                if (twice) {
+                    usleep (50 * 1000);
+                    sent += zsend (out, len, 0) == 0;
+                }
+            }
+            free (out);
+        }
+    }
+    else if (!strcmp (mode, "clock")) {
+        for (int i = 0; i < count; i++) {
+            mw_id_t fresh;
+            rnd_fill (fresh.b, MW_ID_LEN);   //  never seen before: ts is checked
+            mw_msg_t m;
+            uint64_t old = wall_ms () - 3600 * 1000;
+            make_gossip (&m, &fresh, old, 1, old);
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+                sent++;
+            free (out);
+        }
+    }
+    else if (!strcmp (mode, "stale")) {
+        for (int i = 0; i < count; i++) {
+            mw_id_t fresh;
+            rnd_fill (fresh.b, MW_ID_LEN);
+            uint64_t now = wall_ms ();
+            mw_msg_t m;
+            uint8_t *out = NULL;
+            size_t len = 0;
+            make_gossip (&m, &fresh, now, 1, now);           //  current session
+            if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+                sent++;
+            free (out);
+            usleep (50 * 1000);
+            out = NULL;
+            make_gossip (&m, &fresh, now - 1000, 1, now);    //  an older session
+            if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+                sent++;
+            free (out);
+        }
+    }
+    else {
+        usage ();
+        rc = 1;
+    }
+    if (rc == 0)
+        printf ("mode=%s sent=%d\n", mode, sent);
+    close_zmq ();
+    gossip_keyring_destroy (&keys);
+    return rc;
+}
