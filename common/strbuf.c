@@ -141,7 +141,7 @@ mw_strbuf_test (bool verbose)
     char *s = mw_strbuf_take (&b);
     int ok = s && strncmp (s, "{\"a\":1,\"s\":\"q\\\"\\\\\\n\\u0001\"}", 27) == 0 && strlen (s) == 1027 && !b;
     if (verbose)
-        printf ("strbuf: %.40s\n", s);
+        printf ("strbuf: %.40s\n", s ? s : "(null)");
     free (s);
     return ok ? 0 : -1;
 }

@@ -31,6 +31,7 @@ typedef enum {
     T_LEVEL,    //  log level
     T_PATH,     //  file system path
     T_URL,      //  http(s)://host[:port][/path] or a bare host
+    T_SECLIST,  //  1 or 2 comma-separated integers in [min, max], increasing
 } key_type_t;
 
 typedef struct {
@@ -73,6 +74,11 @@ static const key_spec_t s_keys[] = {
     {"PUSHPULL_INTERVAL_MS", T_INT, 0, 3600000, NULL, "full-state sync period (0 = off)"},
     {"DEAD_REAP_MS", T_INT, 1000, 86400000, NULL, "forget dead members after this"},
     {"AWARENESS_MAX", T_INT, 1, 64, NULL, "Lifeguard local-health cap"},
+    {"METRICS_PORT", T_INT, 0, 65535, "0", "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off"},
+    {"USAGE_URL", T_URL, 0, 0, NULL, "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off"},
+    {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)"},
+    {"COLLECT_INTERVAL_MS", T_INT, 100, 60000, "1000", "resource sampling and forecast period"},
+    {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30", "forecast horizons in seconds (one or two, increasing)"},
 };
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -289,6 +295,32 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
             return -1;
         }
         return 0;
+    case T_SECLIST: {
+        //  The gossiped digest has two horizon slots.
+        const char *p = v;
+        int64_t prev = 0;
+        int n = 0;
+        while (true) {
+            char *end = NULL;
+            errno = 0;
+            long long x = strtoll (p, &end, 10);
+            if (end == p || errno || x < spec->min || x > spec->max || x <= prev || ++n > 2) {
+                snprintf (why, whylen, "%s must be one or two increasing integers in %lld..%lld, "
+                          "e.g. 5,30", spec->key, (long long) spec->min, (long long) spec->max);
+                return -1;
+            }
+            prev = x;
+            p = end;
+            if (!*p)
+                return 0;
+            if (*p != ',' || !p[1]) {
+                snprintf (why, whylen, "%s must be one or two increasing integers in %lld..%lld, "
+                          "e.g. 5,30", spec->key, (long long) spec->min, (long long) spec->max);
+                return -1;
+            }
+            p++;
+        }
+    }
     }
     return 0;
 }
@@ -453,6 +485,11 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "MESH_PORT and EVENTS_PORT must differ (both %lld)", (long long) mp);
         return -1;
     }
+    int64_t metp = mw_config_int (self, "METRICS_PORT");
+    if (metp && (metp == mp || metp == ep)) {
+        snprintf (err, errlen, "METRICS_PORT must differ from MESH_PORT and EVENTS_PORT (%lld)", (long long) metp);
+        return -1;
+    }
     return 0;
 }
 
@@ -587,6 +624,11 @@ mw_config_test (bool verbose)
         {"NODE_NAME=\"a b\n", "1: unterminated quote"},
         {"NODE_NAME=bad name\n", "1: NODE_NAME may only hold"},
         {"VMS_URL=ftp://x\n", "1: VMS_URL: only http://"},
+        {"FORECAST_HORIZONS_S=30,5\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
+        {"FORECAST_HORIZONS_S=5,30,60\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
+        {"FORECAST_HORIZONS_S=5,\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
+        {"USAGE_INTERVAL=0\n", "1: USAGE_INTERVAL=0 is out of range 1..86400"},
+        {"COLLECT_INTERVAL_MS=10\n", "1: COLLECT_INTERVAL_MS=10 is out of range 100..60000"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (s_expect_file_error (bad[i].text, bad[i].expect, verbose)) {

@@ -38,6 +38,8 @@
 #define BQ_MAX 4096               //  broadcast queue entries (one per member)
 #define LEAVE_FANOUT 4            //  peers told directly when we leave
 #define UNKNOWN_PP_GAP_MS 1000    //  rate limit for push-pulls to unknown pingers
+#define INTRO_WINDOW_MS 10000     //  introduction sweep after a join lasts at most this
+#define INTRO_PER_TICK 8          //  introductions per gossip tick
 
 //  Internal lifecycle states: the wire states plus NONE (not in the table,
 //  either never heard of or reaped).  ALIVE..LEFT equal mw_state_t values.
@@ -152,8 +154,10 @@ typedef struct {
     uint32_t n_confirm;
     mw_id_t confirmers[CONFIRM_MAX];
     uint64_t susp_deadline_ms;
+    bool susp_retried;              //  our one extra probe after a failed one
     //  our digest version last sent to this peer (direct digest refresh)
     uint64_t digest_ver_sent;
+    bool introduced;                //  it has had our own record from us
 } member_t;
 
 typedef struct {
@@ -213,6 +217,8 @@ struct _gossip_member_t {
     bool digest_push;
     uint64_t next_gossip_ms, next_pushpull_ms, next_reconnect_ms;
     uint64_t last_unknown_pp_ms;
+    uint64_t intro_until_ms;      //  introduction sweep active until then (0 = off)
+    uint64_t intro_tick_ms;
     mw_update_t scratch[MW_MAX_UPDATES];
     gossip_member_stats_t stats;
 };
@@ -347,6 +353,7 @@ s_insert (gossip_member_t *self, const mw_id_t *id)
         return NULL;
     m->id = *id;
     m->state = P_NONE;
+    m->digest_ver_sent = UINT64_MAX;
     memmove (&self->table[at + 1], &self->table[at], (self->n - at) * sizeof *self->table);
     self->table[at] = m;
     self->n++;
@@ -567,12 +574,16 @@ s_send (gossip_member_t *self, const char *addr, mw_msg_t *msg, member_t *dest, 
             budget -= s_update_size (&self->scratch[n]);
             n++;
         }
+        //  Our own record rides on the first message we send a peer (so
+        //  whoever missed our join in the epidemic learns of us at first
+        //  contact) and on the first one after each digest change.
         if (dest && !dest->is_self && self->me->state == P_ALIVE
-            && dest->digest_ver_sent != self->digest_ver) {
+            && (!dest->introduced || dest->digest_ver_sent != self->digest_ver)) {
             s_record (self->me, &self->scratch[n]);
             budget -= s_update_size (&self->scratch[n]);
             n++;
             dest->digest_ver_sent = self->digest_ver;
+            dest->introduced = true;
         }
         if (self->bq_n > 1)
             qsort (self->bq, self->bq_n, sizeof *self->bq, s_bq_cmp);
@@ -717,6 +728,7 @@ s_suspicion_start (gossip_member_t *self, member_t *m, uint64_t now)
     m->susp_k = k;
     m->susp_start_ms = now;
     m->n_confirm = 0;
+    m->susp_retried = false;
     s_suspicion_deadline (m);
 }
 
@@ -737,7 +749,7 @@ s_confirm (member_t *m, const mw_id_t *from)
 }
 
 static void
-s_probe_add (gossip_member_t *self, const mw_id_t *id)
+s_probe_add_at (gossip_member_t *self, const mw_id_t *id, bool next)
 {
     if (self->order_n == self->order_cap) {
         size_t cap = self->order_cap ? self->order_cap * 2 : 16;
@@ -750,7 +762,7 @@ s_probe_add (gossip_member_t *self, const mw_id_t *id)
     //  A random slot in the rest of this round, so a newcomer is probed
     //  soon but not always first (SWIM's round-robin stays fair).
     size_t rest = self->order_n - self->order_pos;
-    size_t at = self->order_pos + s_rand_below (self, (uint32_t) rest + 1);
+    size_t at = self->order_pos + (next ? 0 : s_rand_below (self, (uint32_t) rest + 1));
     memmove (&self->order[at + 1], &self->order[at], (self->order_n - at) * sizeof *self->order);
     self->order[at] = *id;
     self->order_n++;
@@ -822,10 +834,20 @@ s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t
         m->from = m->id;
     if (prev != m->state)
         m->state_since_ms = now;
-    if (t->actions & A_SUSP)
+    if (t->actions & A_SUSP) {
         s_suspicion_start (self, m, now);
+        //  Probe a suspect out of turn, in our next period: if it is dead
+        //  we confirm at once (Lifeguard then shortens the timeout to its
+        //  minimum); if it is alive, our PING carries its suspect record
+        //  and it refutes at once.  Round-robin alone would leave this to
+        //  chance: with N nodes, ~1 probe of a given member per period.
+        if (!s_id_eq (&m->from, &self->me->id)
+            && !(self->probe.active && !self->probe.acked
+                 && s_id_eq (&self->probe.target, &m->id)))
+            s_probe_add_at (self, &m->id, true);
+    }
     if (t->actions & A_PROBE)
-        s_probe_add (self, &m->id);
+        s_probe_add_at (self, &m->id, false);
     if ((t->actions & A_BCAST) && !(quiet && prev == P_NONE))
         s_queue_member (self, m, 0);
     if (t->ev)
@@ -851,23 +873,27 @@ s_refute (gossip_member_t *self, uint64_t inc, uint64_t now)
 }
 
 static void
-s_self_update (gossip_member_t *self, const mw_update_t *u, uint64_t now)
+s_self_update (gossip_member_t *self, const mw_update_t *u, const mw_id_t *sender, uint64_t now)
 {
     if (self->me->state == P_LEFT)
         return;                 //  we are leaving: nothing to argue about
-    switch (u->state) {
-    case MW_STATE_ALIVE:
+    if (u->state == MW_STATE_ALIVE) {
         //  Someone holds a newer incarnation of us (our persisted counter
         //  was lost?): jump past it so our record wins again.
         if (u->incarnation > self->me->inc)
             s_refute (self, u->incarnation, now);
-        break;
-    default:
-        //  Suspect, dead or left about us: we are here, say so louder.
-        if (u->incarnation >= self->me->inc)
-            s_refute (self, u->incarnation, now);
-        break;
+        return;
     }
+    //  Suspect, dead or left about us: we are here, say so louder.
+    if (u->incarnation >= self->me->inc)
+        s_refute (self, u->incarnation, now);
+    //  Whoever told us holds a wrong view of us (new or already refuted):
+    //  our next message to it carries our alive record, whatever the
+    //  broadcast queue still holds.  Gossip reaches almost everyone; this
+    //  reaches exactly those who still doubt us.
+    member_t *teller = sender ? s_find (self, sender) : NULL;
+    if (teller && !teller->is_self)
+        teller->introduced = false;
 }
 
 //  One update from `sender` (piggybacked or part of a full state).
@@ -882,7 +908,7 @@ s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bo
     s_strcpy (u.name, sizeof u.name, in->name, sizeof in->name);
     s_strcpy (u.addr, sizeof u.addr, in->addr, sizeof in->addr);
     if (s_id_eq (&u.id, &self->me->id)) {
-        s_self_update (self, &u, now);
+        s_self_update (self, &u, sender, now);
         return;
     }
     bool direct = sender && s_id_eq (sender, &u.id);
@@ -1058,6 +1084,14 @@ s_probe_finish (gossip_member_t *self, uint64_t now)
     u.state = MW_STATE_SUSPECT;
     u.from = self->me->id;
     s_apply (self, &u, NULL, false, now);
+    //  Our failure raised the suspicion or confirmed it.  Try once more
+    //  next period: if it is alive after all, that direct PING (carrying
+    //  our doubt) fetches its refutation; gossip alone misses a node now
+    //  and then when loss is high.
+    if (m->state == P_SUSPECT && !m->susp_retried) {
+        m->susp_retried = true;
+        s_probe_add_at (self, &m->id, true);
+    }
 }
 
 static bool
@@ -1113,6 +1147,21 @@ s_handle_ack (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         && (s_id_eq (&msg->sender, &self->probe.target) || s_is_probe_relay (self, &msg->sender))) {
         self->probe.acked = true;
         s_health_add (self, -1);
+        //  We hold it suspect, yet it just answered us: do not let OUR
+        //  timer kill it before its refutation (which its ACK should
+        //  carry) or another node's verdict reaches us.  A dead member
+        //  cannot answer, so this never delays a true detection.
+        member_t *m = s_find (self, &self->probe.target);
+        if (m && m->state == P_SUSPECT) {
+            uint64_t hold = now + m->susp_min_ms;
+            if (m->susp_deadline_ms < hold)
+                m->susp_deadline_ms = hold;
+            //  Answered through a relay only: the relay's ACK does not
+            //  carry its refutation.  Probe it directly next period; our
+            //  PING carries our doubt, its ACK the answer.
+            if (!s_id_eq (&msg->sender, &m->id))
+                s_probe_add_at (self, &m->id, true);
+        }
         return;
     }
     for (int i = 0; i < RELAY_SLOTS; i++) {
@@ -1198,8 +1247,10 @@ s_handle_push_pull (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         s_reply_addr (self, msg, addr);
     s_apply_all (self, msg, true, now);
     member_t *m = s_find (self, &msg->sender);
-    if (m)
-        m->digest_ver_sent = self->digest_ver;   //  our state carries our digest
+    if (m) {
+        m->digest_ver_sent = self->digest_ver;   //  our state carries our record
+        m->introduced = true;
+    }
     if (addr[0])
         s_send_state (self, addr, MW_MSG_PUSH_PULL_REPLY, false);
 }
@@ -1212,8 +1263,8 @@ gossip_member_cfg_defaults (gossip_member_cfg_t *cfg)
 {
     assert (cfg);
     memset (cfg, 0, sizeof *cfg);
-    cfg->probe_interval_ms = 500;
-    cfg->probe_timeout_ms = 250;
+    cfg->probe_interval_ms = 400;
+    cfg->probe_timeout_ms = 200;
     cfg->indirect_k = 3;
     cfg->suspicion_mult = 1;
     cfg->suspicion_min_ms = 1000;
@@ -1375,6 +1426,27 @@ gossip_member_tick (gossip_member_t *self, uint64_t now)
         }
     }
 
+    //  Introduction sweep after a join: a GOSSIP (with our record) to a few
+    //  members per tick that have not heard from us yet.  A mass boot then
+    //  converges for sure: of any two joiners, the later one got the
+    //  earlier one from the seed and introduces itself.
+    if (self->intro_until_ms && now >= self->intro_tick_ms) {
+        self->intro_tick_ms = now + self->cfg.gossip_interval_ms;
+        uint32_t sent = 0;
+        for (size_t i = 0; i < self->n && sent < INTRO_PER_TICK; i++) {
+            member_t *m = self->table[i];
+            if (m->is_self || m->introduced || (m->state != P_ALIVE && m->state != P_SUSPECT))
+                continue;
+            mw_msg_t msg;
+            s_msg_init (self, &msg, MW_MSG_GOSSIP);
+            s_send (self, m->addr, &msg, m, true);
+            sent++;
+        }
+        if ((sent == 0 && now > self->intro_until_ms - INTRO_WINDOW_MS + 2000)
+            || now >= self->intro_until_ms || self->me->state != P_ALIVE)
+            self->intro_until_ms = 0;
+    }
+
     //  Anti-entropy.
     if (self->cfg.pushpull_interval_ms && now >= self->next_pushpull_ms) {
         self->next_pushpull_ms = now + s_pushpull_interval (self);
@@ -1431,6 +1503,8 @@ gossip_member_next_wakeup (gossip_member_t *self, uint64_t now)
     }
     if (self->bq_n > 0 || self->digest_push)
         EARLIER (self->next_gossip_ms);
+    if (self->intro_until_ms)
+        EARLIER (self->intro_tick_ms);
     if (self->cfg.pushpull_interval_ms)
         EARLIER (self->next_pushpull_ms);
     if (any_dead)
@@ -1490,6 +1564,9 @@ gossip_member_join (gossip_member_t *self, const char *addr, uint64_t now)
         return -1;
     s_start (self, now);
     s_send_state (self, addr, MW_MSG_PUSH_PULL, true);
+    //  Once the seed's table arrives, introduce ourselves directly to every
+    //  member in it: deterministic where the epidemic is only probable.
+    self->intro_until_ms = now + INTRO_WINDOW_MS;
     return 0;
 }
 
@@ -1615,3 +1692,940 @@ gossip_member_stats (gossip_member_t *self, gossip_member_stats_t *out)
 //  --------------------------------------------------------------------------
 //  7. Selftest
 
+//
+//  A deterministic discrete-event network: N instances in one process,
+//  messages deep-copied into a min-heap keyed by delivery time, a virtual
+//  clock that jumps from event to event.  Links have 1-3 ms latency; loss
+//  is either a true drop or (TCP model) a 200-400 ms retransmission delay;
+//  a partition drops everything between groups; a crashed node is gone, a
+//  frozen node receives nothing until it thaws (its queue is then
+//  delivered late, as a stopped process's socket buffer would be).
+
+typedef enum { N_DOWN, N_UP, N_CRASHED, N_FROZEN } sim_nstatus_t;
+
+typedef struct sim_s sim_t;
+
+typedef struct {
+    sim_t *sim;
+    int idx;
+    gossip_member_t *m;
+    mw_id_t id;
+    char addr[40];
+    char name[16];
+    sim_nstatus_t status;
+    uint64_t inc;
+    uint64_t wake;
+    uint64_t thaw_at;
+    int group;
+    uint64_t bytes_sent;
+    uint64_t msgs_sent;
+} sim_node_t;
+
+typedef struct {
+    uint64_t at, seq;
+    int dst;
+    mw_msg_t msg;
+} sim_pkt_t;
+
+struct sim_s {
+    sim_node_t *nodes;
+    int n;
+    uint64_t now, seq, rng;
+    sim_pkt_t *heap;
+    size_t hn, hcap;
+    int loss_pct;
+    bool loss_delay;
+    gossip_member_cfg_t cfg;
+    uint64_t *dead_at;      //  [obs * n + subj]: last EV_DEAD time
+    uint64_t *join_at;      //  [obs * n + subj]: last EV_JOIN time
+    int *dead_count;        //  per subject
+    int suspects;
+    bool verbose;
+};
+
+static uint64_t
+sim_rand (sim_t *sim)
+{
+    uint64_t z = (sim->rng += UINT64_C (0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static bool
+sim_pkt_less (const sim_pkt_t *a, const sim_pkt_t *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void
+sim_push (sim_t *sim, sim_pkt_t *p)
+{
+    if (sim->hn == sim->hcap) {
+        sim->hcap = sim->hcap ? sim->hcap * 2 : 1024;
+        sim->heap = realloc (sim->heap, sim->hcap * sizeof *sim->heap);
+        assert (sim->heap);
+    }
+    size_t i = sim->hn++;
+    sim->heap[i] = *p;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!sim_pkt_less (&sim->heap[i], &sim->heap[parent]))
+            break;
+        sim_pkt_t tmp = sim->heap[i];
+        sim->heap[i] = sim->heap[parent];
+        sim->heap[parent] = tmp;
+        i = parent;
+    }
+}
+
+static sim_pkt_t
+sim_pop (sim_t *sim)
+{
+    sim_pkt_t top = sim->heap[0];
+    sim->heap[0] = sim->heap[--sim->hn];
+    size_t i = 0;
+    while (true) {
+        size_t l = 2 * i + 1, r = l + 1, min = i;
+        if (l < sim->hn && sim_pkt_less (&sim->heap[l], &sim->heap[min]))
+            min = l;
+        if (r < sim->hn && sim_pkt_less (&sim->heap[r], &sim->heap[min]))
+            min = r;
+        if (min == i)
+            break;
+        sim_pkt_t tmp = sim->heap[i];
+        sim->heap[i] = sim->heap[min];
+        sim->heap[min] = tmp;
+        i = min;
+    }
+    return top;
+}
+
+static int
+sim_index_by_addr (sim_t *sim, const char *addr)
+{
+    int a, b;
+    if (sscanf (addr, "tcp://10.0.%d.%d:7000", &a, &b) != 2)
+        return -1;
+    int idx = a * 250 + b - 1;
+    return idx >= 0 && idx < sim->n ? idx : -1;
+}
+
+static int
+sim_index_by_id (sim_t *sim, const mw_id_t *id)
+{
+    for (int i = 0; i < sim->n; i++)
+        if (s_id_eq (&sim->nodes[i].id, id))
+            return i;
+    return -1;
+}
+
+static size_t
+sim_msg_size (const mw_msg_t *msg)
+{
+    //  envelope + header + body + updates, as the msgpack codec would roughly make it
+    size_t size = 44 + 48 + strlen (msg->addr) + strlen (msg->target_addr);
+    for (uint32_t i = 0; i < msg->n_updates; i++)
+        size += s_update_size (&msg->updates[i]);
+    return size;
+}
+
+static void
+sim_send (void *ctx, const char *addr, const mw_msg_t *msg)
+{
+    sim_node_t *src = ctx;
+    sim_t *sim = src->sim;
+    src->bytes_sent += sim_msg_size (msg);
+    src->msgs_sent++;
+    int dst = sim_index_by_addr (sim, addr);
+    if (dst < 0 || sim->nodes[dst].group != src->group)
+        return;
+    uint64_t latency = 1 + sim_rand (sim) % 3;
+    if (sim->loss_pct && (int) (sim_rand (sim) % 100) < sim->loss_pct) {
+        if (!sim->loss_delay)
+            return;
+        latency += 200 + sim_rand (sim) % 201;
+    }
+    sim_pkt_t p;
+    p.at = sim->now + latency;
+    p.seq = ++sim->seq;
+    p.dst = dst;
+    p.msg = *msg;
+    p.msg.sender = src->id;
+    p.msg.seq = p.seq;
+    p.msg.updates = NULL;
+    if (msg->n_updates) {
+        p.msg.updates = malloc (msg->n_updates * sizeof *msg->updates);
+        assert (p.msg.updates);
+        memcpy (p.msg.updates, msg->updates, msg->n_updates * sizeof *msg->updates);
+    }
+    sim_push (sim, &p);
+}
+
+static void
+sim_event (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *member)
+{
+    sim_node_t *obs = ctx;
+    sim_t *sim = obs->sim;
+    int subj = sim_index_by_id (sim, &member->id);
+    if (subj < 0)
+        return;
+    if (ev == GOSSIP_MEMBER_EV_DEAD) {
+        sim->dead_at[obs->idx * sim->n + subj] = sim->now;
+        sim->dead_count[subj]++;
+    }
+    else if (ev == GOSSIP_MEMBER_EV_JOIN)
+        sim->join_at[obs->idx * sim->n + subj] = sim->now;
+    else if (ev == GOSSIP_MEMBER_EV_SUSPECT)
+        sim->suspects++;
+}
+
+//  MW_MEMBER_TEST_SEED=k reruns every scenario on another seed (for sweeps).
+static uint64_t s_seed_offset = 0;
+
+static sim_t *
+sim_new (int n, uint64_t seed, const gossip_member_cfg_t *cfg, bool verbose)
+{
+    sim_t *sim = calloc (1, sizeof *sim);
+    assert (sim);
+    sim->n = n;
+    sim->rng = seed + s_seed_offset * UINT64_C (1000003);
+    sim->verbose = verbose;
+    sim->now = 1000;
+    if (cfg)
+        sim->cfg = *cfg;
+    else
+        gossip_member_cfg_defaults (&sim->cfg);
+    sim->nodes = calloc ((size_t) n, sizeof *sim->nodes);
+    sim->dead_at = calloc ((size_t) n * n, sizeof *sim->dead_at);
+    sim->join_at = calloc ((size_t) n * n, sizeof *sim->join_at);
+    sim->dead_count = calloc ((size_t) n, sizeof *sim->dead_count);
+    assert (sim->nodes && sim->dead_at && sim->join_at && sim->dead_count);
+    for (int i = 0; i < n; i++) {
+        sim_node_t *node = &sim->nodes[i];
+        node->sim = sim;
+        node->idx = i;
+        uint64_t r = sim_rand (sim) | 1;
+        memcpy (node->id.b, &r, MW_ID_LEN);
+        snprintf (node->addr, sizeof node->addr, "tcp://10.0.%d.%d:7000", i / 250, i % 250 + 1);
+        snprintf (node->name, sizeof node->name, "box-%d", i);
+        node->inc = 1;
+    }
+    return sim;
+}
+
+static void
+sim_destroy (sim_t **sim_p)
+{
+    sim_t *sim = *sim_p;
+    for (int i = 0; i < sim->n; i++)
+        gossip_member_destroy (&sim->nodes[i].m);
+    for (size_t i = 0; i < sim->hn; i++)
+        free (sim->heap[i].msg.updates);
+    free (sim->heap);
+    free (sim->nodes);
+    free (sim->dead_at);
+    free (sim->join_at);
+    free (sim->dead_count);
+    free (sim);
+    *sim_p = NULL;
+}
+
+static void
+sim_start (sim_t *sim, int i, int join_to)
+{
+    sim_node_t *node = &sim->nodes[i];
+    gossip_member_destroy (&node->m);
+    node->m = gossip_member_new (&sim->cfg, &node->id, node->name, node->addr, node->inc,
+                                 UINT64_C (42) + (uint64_t) i + s_seed_offset, sim_send,
+                                 sim_event, node);
+    assert (node->m);
+    node->status = N_UP;
+    node->wake = sim->now;
+    if (join_to >= 0)
+        gossip_member_join (node->m, sim->nodes[join_to].addr, sim->now);
+}
+
+static void
+sim_crash (sim_t *sim, int i)
+{
+    gossip_member_destroy (&sim->nodes[i].m);
+    sim->nodes[i].status = N_CRASHED;
+}
+
+static void
+sim_run (sim_t *sim, uint64_t until)
+{
+    while (true) {
+        uint64_t t = sim->hn ? sim->heap[0].at : UINT64_MAX;
+        for (int i = 0; i < sim->n; i++) {
+            sim_node_t *node = &sim->nodes[i];
+            if (node->status == N_UP && node->wake < t)
+                t = node->wake;
+            else if (node->status == N_FROZEN && node->thaw_at < t)
+                t = node->thaw_at;
+        }
+        if (t > until) {
+            sim->now = until;
+            return;
+        }
+        sim->now = t;
+        for (int i = 0; i < sim->n; i++)
+            if (sim->nodes[i].status == N_FROZEN && sim->nodes[i].thaw_at <= t) {
+                sim->nodes[i].status = N_UP;
+                sim->nodes[i].wake = t;
+            }
+        while (sim->hn && sim->heap[0].at <= t) {
+            sim_pkt_t p = sim_pop (sim);
+            sim_node_t *dst = &sim->nodes[p.dst];
+            if (dst->status == N_FROZEN) {
+                p.at = dst->thaw_at;
+                sim_push (sim, &p);
+                continue;
+            }
+            if (dst->status == N_UP) {
+                gossip_member_handle (dst->m, &p.msg, t);
+                dst->wake = gossip_member_next_wakeup (dst->m, t);
+            }
+            free (p.msg.updates);
+        }
+        for (int i = 0; i < sim->n; i++) {
+            sim_node_t *node = &sim->nodes[i];
+            if (node->status == N_UP && node->wake <= t) {
+                gossip_member_tick (node->m, t);
+                node->wake = gossip_member_next_wakeup (node->m, t);
+                if (node->wake <= t)
+                    node->wake = t + 1;
+            }
+        }
+    }
+}
+
+//  State of `subj` as seen by `obs`: -1 unknown.
+static int
+sim_view (sim_t *sim, int obs, int subj, uint64_t *inc)
+{
+    gossip_member_info_t info;
+    if (gossip_member_lookup (sim->nodes[obs].m, &sim->nodes[subj].id, &info) != 0)
+        return -1;
+    if (inc)
+        *inc = info.incarnation;
+    return (int) info.state;
+}
+
+//  Every up node sees every other up node alive (and `subj`, when >= 0,
+//  at incarnation >= min_inc).
+static bool
+sim_converged (sim_t *sim, int subj, uint64_t min_inc)
+{
+    for (int o = 0; o < sim->n; o++) {
+        if (sim->nodes[o].status != N_UP)
+            continue;
+        for (int s = 0; s < sim->n; s++) {
+            if (s == o || sim->nodes[s].status != N_UP)
+                continue;
+            uint64_t inc = 0;
+            if (sim_view (sim, o, s, &inc) != MW_STATE_ALIVE)
+                return false;
+            if (s == subj && inc < min_inc)
+                return false;
+        }
+    }
+    return true;
+}
+
+//  Every up node other than subj sees subj in `state`.
+static bool
+sim_all_see (sim_t *sim, int subj, int state)
+{
+    for (int o = 0; o < sim->n; o++)
+        if (o != subj && sim->nodes[o].status == N_UP && sim_view (sim, o, subj, NULL) != state)
+            return false;
+    return true;
+}
+
+//  Run in 10 ms steps until pred holds; returns elapsed ms or UINT64_MAX.
+typedef bool (sim_pred_fn) (sim_t *sim, int arg, uint64_t arg2);
+
+static bool
+sim_pred_converged (sim_t *sim, int subj, uint64_t min_inc)
+{
+    return sim_converged (sim, subj, min_inc);
+}
+
+static bool
+sim_pred_dead (sim_t *sim, int subj, uint64_t unused)
+{
+    return sim_all_see (sim, subj, MW_STATE_DEAD);
+}
+
+static bool
+sim_pred_left (sim_t *sim, int subj, uint64_t unused)
+{
+    return sim_all_see (sim, subj, MW_STATE_LEFT);
+}
+
+static uint64_t
+sim_until (sim_t *sim, sim_pred_fn *pred, int arg, uint64_t arg2, uint64_t bound_ms)
+{
+    uint64_t start = sim->now;
+    while (sim->now - start <= bound_ms) {
+        if (pred (sim, arg, arg2))
+            return sim->now - start;
+        sim_run (sim, sim->now + 10);
+    }
+    return UINT64_MAX;
+}
+
+static int
+sim_u64_cmp (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t
+sim_pct (uint64_t *v, size_t n, int pct)
+{
+    if (n == 0)
+        return 0;
+    qsort (v, n, sizeof *v, sim_u64_cmp);
+    size_t i = (n * (size_t) pct + 99) / 100;
+    return v[i ? i - 1 : 0];
+}
+
+//  Start node 0, then nodes 1..count-1 spread over spread_ms, each joining
+//  node 0; returns ms from the last start to full convergence.
+static uint64_t
+sim_bootstrap (sim_t *sim, int count, uint64_t spread_ms, uint64_t bound_ms)
+{
+    sim_start (sim, 0, -1);
+    for (int i = 1; i < count; i++) {
+        sim_run (sim, sim->now + spread_ms / (uint64_t) count + 1);
+        sim_start (sim, i, 0);
+    }
+    return sim_until (sim, sim_pred_converged, -1, 0, bound_ms);
+}
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf ("gossip_member_test: FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
+            printf (__VA_ARGS__);                                                                  \
+            printf ("\n");                                                                         \
+            rc = -1;                                                                               \
+            goto done;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+#define SAY(...)                                                                                   \
+    do {                                                                                           \
+        if (verbose) {                                                                             \
+            printf (" * ");                                                                        \
+            printf (__VA_ARGS__);                                                                  \
+            printf ("\n");                                                                         \
+        }                                                                                          \
+    } while (0)
+
+//  Measure how long each up observer took to see `subj` dead after t0.
+static size_t
+sim_dead_times (sim_t *sim, int subj, uint64_t t0, uint64_t *out)
+{
+    size_t n = 0;
+    for (int o = 0; o < sim->n; o++) {
+        uint64_t at = sim->dead_at[o * sim->n + subj];
+        if (o != subj && sim->nodes[o].status == N_UP && at >= t0)
+            out[n++] = at - t0;
+    }
+    return n;
+}
+
+static int
+sim_dead_others (sim_t *sim, int a, int b)
+{
+    int count = 0;
+    for (int s = 0; s < sim->n; s++)
+        if (s != a && s != b)
+            count += sim->dead_count[s];
+    return count;
+}
+
+//  (a) joins, (b) crash, (c) restart, (d) freeze, digest spread
+static int
+s_test_lifecycle (bool verbose)
+{
+    int rc = 0;
+    uint64_t times[128];
+    sim_t *sim = sim_new (5, 1, NULL, verbose);
+    uint64_t took = sim_bootstrap (sim, 5, 100, 5000);
+    CHECK (took != UINT64_MAX, "5 nodes did not converge");
+    SAY ("(a) 5 nodes via one seed: converged %llu ms after the last start",
+         (unsigned long long) took);
+    sim_destroy (&sim);
+
+    int n = 50;
+    sim = sim_new (n, 2, NULL, verbose);
+    took = sim_bootstrap (sim, n - 1, 1000, 10000);
+    CHECK (took != UINT64_MAX, "49 nodes did not converge");
+    SAY ("(a) 49 nodes via one seed over 1 s: converged %llu ms after the last start",
+         (unsigned long long) took);
+    sim_run (sim, sim->now + 5000);
+    uint64_t t0 = sim->now;
+    sim_start (sim, n - 1, 0);
+    took = sim_until (sim, sim_pred_converged, -1, 0, 5000);
+    CHECK (took != UINT64_MAX && took <= 2000, "join into 49 took %llu ms",
+           (unsigned long long) took);
+    size_t k = 0;
+    for (int o = 0; o < n - 1; o++)
+        times[k++] = sim->join_at[o * n + n - 1] - t0;
+    SAY ("(a) 50th node join seen by all: p50 %llu ms, max %llu ms (all-converged %llu ms)",
+         (unsigned long long) sim_pct (times, k, 50), (unsigned long long) sim_pct (times, k, 100),
+         (unsigned long long) took);
+    sim_destroy (&sim);
+
+    n = 20;
+    sim = sim_new (n, 3, NULL, verbose);
+    CHECK (sim_bootstrap (sim, n, 500, 10000) != UINT64_MAX, "20 did not converge");
+    sim_run (sim, sim->now + 5000);
+    //  (b) crash
+    int victim = 5;
+    t0 = sim->now;
+    sim_crash (sim, victim);
+    took = sim_until (sim, sim_pred_dead, victim, 0, 10000);
+    CHECK (took != UINT64_MAX, "crash not detected");
+    k = sim_dead_times (sim, victim, t0, times);
+    SAY ("(b) N=20 crash seen dead by all: p50 %llu ms, max %llu ms",
+         (unsigned long long) sim_pct (times, k, 50), (unsigned long long) sim_pct (times, k, 100));
+    CHECK (sim_dead_others (sim, victim, -1) == 0, "false dead during crash");
+    //  (c) restart with incarnation + 1
+    sim_run (sim, sim->now + 2000);
+    sim->nodes[victim].inc++;
+    sim_start (sim, victim, 0);
+    took = sim_until (sim, sim_pred_converged, victim, sim->nodes[victim].inc, 5000);
+    CHECK (took != UINT64_MAX, "restart not seen");
+    SAY ("(c) restart (inc+1) alive everywhere after %llu ms", (unsigned long long) took);
+    //  (d) freeze 8 s, thaw, refute
+    int frozen = 9;
+    sim_run (sim, sim->now + 3000);
+    uint64_t inc_before = gossip_member_incarnation (sim->nodes[frozen].m);
+    t0 = sim->now;
+    sim->nodes[frozen].status = N_FROZEN;
+    sim->nodes[frozen].thaw_at = sim->now + 8000;
+    sim_run (sim, sim->nodes[frozen].thaw_at - 1);
+    CHECK (sim_all_see (sim, frozen, MW_STATE_DEAD), "frozen node not dead after 8 s");
+    k = sim_dead_times (sim, frozen, t0, times);
+    SAY ("(d) N=20 freeze seen dead by all: p50 %llu ms, max %llu ms",
+         (unsigned long long) sim_pct (times, k, 50), (unsigned long long) sim_pct (times, k, 100));
+    sim_run (sim, sim->nodes[frozen].thaw_at);
+    took = sim_until (sim, sim_pred_converged, frozen, inc_before + 1, 10000);
+    CHECK (took != UINT64_MAX, "thawed node did not come back");
+    SAY ("(d) thawed node refuted (inc %llu -> %llu), alive everywhere after %llu ms",
+         (unsigned long long) inc_before,
+         (unsigned long long) gossip_member_incarnation (sim->nodes[frozen].m),
+         (unsigned long long) took);
+    CHECK (sim_dead_others (sim, victim, frozen) == 0, "false dead");
+
+    //  digest: rides on our own record, refreshed by direct contact
+    uint8_t digest[24];
+    for (int i = 0; i < 24; i++)
+        digest[i] = (uint8_t) (i * 7 + 1);
+    gossip_member_set_digest (sim->nodes[0].m, digest, sizeof digest, sim->now);
+    sim->nodes[0].wake = sim->now;
+    uint64_t reach_at[3] = {500, 3000, 15000};
+    int reached = 0;
+    t0 = sim->now;
+    for (int step = 0; step < 3; step++) {
+        sim_run (sim, t0 + reach_at[step]);
+        reached = 0;
+        for (int o = 1; o < n; o++) {
+            gossip_member_info_t info;
+            if (gossip_member_lookup (sim->nodes[o].m, &sim->nodes[0].id, &info) == 0
+                && info.digest_len == sizeof digest && memcmp (info.digest, digest, 24) == 0)
+                reached++;
+        }
+        SAY ("digest change reached %d/%d peers after %llu ms", reached, n - 1,
+             (unsigned long long) reach_at[step]);
+    }
+    CHECK (reached == n - 1, "digest did not reach everyone");
+done:
+    sim_destroy (&sim);
+    return rc;
+}
+
+//  (e) loss: TCP-style delays, then true drops; never a false dead.
+static int
+s_test_loss (bool verbose)
+{
+    int rc = 0;
+    sim_t *sim = sim_new (10, 4, NULL, verbose);
+    CHECK (sim_bootstrap (sim, 10, 200, 5000) != UINT64_MAX, "10 did not converge");
+    for (int mode = 0; mode < 2; mode++) {
+        sim->loss_pct = 10;
+        sim->loss_delay = mode == 0;
+        sim->suspects = 0;
+        sim_run (sim, sim->now + 60000);
+        int dead = sim_dead_others (sim, -1, -1);
+        SAY ("(e) N=10, 10%% %s for 60 s: %d suspicions, %d dead", mode ? "drops" : "TCP delays",
+             sim->suspects, dead);
+        CHECK (dead == 0, "false dead under loss");
+        sim->loss_pct = 0;
+        CHECK (sim_until (sim, sim_pred_converged, -1, 0, 5000) != UINT64_MAX, "not converged");
+    }
+    uint32_t health = 0;
+    for (int i = 0; i < 10; i++)
+        health = gossip_member_health (sim->nodes[i].m) > health
+                     ? gossip_member_health (sim->nodes[i].m)
+                     : health;
+    SAY ("(e) worst local health score after loss: %u", health);
+done:
+    sim_destroy (&sim);
+    return rc;
+}
+
+static bool
+sim_pred_partitioned (sim_t *sim, int unused, uint64_t unused2)
+{
+    for (int o = 0; o < sim->n; o++)
+        for (int s = 0; s < sim->n; s++)
+            if (s != o && sim->nodes[s].group != sim->nodes[o].group
+                && sim_view (sim, o, s, NULL) != MW_STATE_DEAD)
+                return false;
+    return true;
+}
+
+//  (f) partition 3/2 and heal; (g) graceful leave and reap.
+static int
+s_test_partition_leave (bool verbose)
+{
+    int rc = 0;
+    sim_t *sim = sim_new (5, 5, NULL, verbose);
+    CHECK (sim_bootstrap (sim, 5, 100, 5000) != UINT64_MAX, "5 did not converge");
+    sim_run (sim, sim->now + 2000);
+    sim->nodes[3].group = sim->nodes[4].group = 1;
+    uint64_t took = sim_until (sim, sim_pred_partitioned, 0, 0, 15000);
+    CHECK (took != UINT64_MAX, "partition not detected");
+    SAY ("(f) partition 3/2: each side saw the other dead after %llu ms", (unsigned long long) took);
+    sim_run (sim, sim->now + 3000);
+    sim->nodes[3].group = sim->nodes[4].group = 0;
+    took = sim_until (sim, sim_pred_converged, -1, 0, 20000);
+    CHECK (took != UINT64_MAX, "partition did not heal");
+    SAY ("(f) healed: all alive everywhere after %llu ms", (unsigned long long) took);
+
+    //  (g) leave
+    sim_run (sim, sim->now + 3000);
+    memset (sim->dead_count, 0, sizeof (int) * (size_t) sim->n);
+    gossip_member_leave (sim->nodes[4].m, sim->now);
+    took = sim_until (sim, sim_pred_left, 4, 0, 3000);
+    CHECK (took != UINT64_MAX, "leave not seen");
+    SAY ("(g) leave seen as LEFT by all after %llu ms", (unsigned long long) took);
+    sim_crash (sim, 4);     //  the daemon exits after leaving
+    sim_run (sim, sim->now + 10000);
+    CHECK (sim_all_see (sim, 4, MW_STATE_LEFT), "left member changed state");
+    CHECK (sim->dead_count[4] == 0, "left member was declared dead");
+    sim_run (sim, sim->now + sim->cfg.dead_reap_ms);
+    for (int o = 0; o < 4; o++)
+        CHECK (gossip_member_size (sim->nodes[o].m) == 4, "left member not reaped at %d", o);
+    SAY ("(g) left member reaped everywhere");
+    CHECK (sim_dead_others (sim, -1, -1) == 0, "false dead");
+done:
+    sim_destroy (&sim);
+    return rc;
+}
+
+//  N=100: join, detection distribution, bandwidth.
+static int
+s_test_scale (bool verbose)
+{
+    int rc = 0;
+    int n = 100;
+    uint64_t *times = calloc ((size_t) n * 4, sizeof *times);
+    assert (times);
+    sim_t *sim = sim_new (n, 6, NULL, verbose);
+    uint64_t took = sim_bootstrap (sim, n - 1, 2000, 15000);
+    CHECK (took != UINT64_MAX, "99 did not converge");
+    SAY ("N=100: 99 nodes via one seed over 2 s converged %llu ms after the last start",
+         (unsigned long long) took);
+    sim_run (sim, sim->now + 5000);
+    uint64_t t0 = sim->now;
+    sim_start (sim, n - 1, 0);
+    took = sim_until (sim, sim_pred_converged, -1, 0, 5000);
+    CHECK (took != UINT64_MAX, "join into 99 not converged");
+    size_t k = 0;
+    for (int o = 0; o < n - 1; o++)
+        times[k++] = sim->join_at[o * n + n - 1] - t0;
+    uint64_t p50 = sim_pct (times, k, 50);
+    SAY ("N=100: join seen by all: p50 %llu ms, max %llu ms", (unsigned long long) p50,
+         (unsigned long long) sim_pct (times, k, 100));
+    CHECK (p50 <= 1000, "join p50 %llu ms", (unsigned long long) p50);
+
+    //  quiet bandwidth
+    sim_run (sim, sim->now + 10000);
+    for (int i = 0; i < n; i++)
+        sim->nodes[i].bytes_sent = sim->nodes[i].msgs_sent = 0;
+    uint64_t w0 = sim->now;
+    sim_run (sim, sim->now + 60000);
+    uint64_t bytes = 0, msgs = 0, worst = 0;
+    for (int i = 0; i < n; i++) {
+        bytes += sim->nodes[i].bytes_sent;
+        msgs += sim->nodes[i].msgs_sent;
+        if (sim->nodes[i].bytes_sent > worst)
+            worst = sim->nodes[i].bytes_sent;
+    }
+    double secs = (double) (sim->now - w0) / 1000.0;
+    SAY ("N=100 steady state: %.0f B/s and %.1f msgs/s per node on average, worst node %.0f B/s",
+         (double) bytes / n / secs, (double) msgs / n / secs, (double) worst / secs);
+    CHECK ((double) bytes / n / secs < 2500, "bandwidth");
+
+    //  crash detection, 4 trials
+    k = 0;
+    int victims[4] = {17, 42, 63, 88};
+    for (int v = 0; v < 4; v++) {
+        for (int i = 0; i < n; i++)
+            sim->nodes[i].bytes_sent = 0;
+        t0 = sim->now;
+        sim_crash (sim, victims[v]);
+        took = sim_until (sim, sim_pred_dead, victims[v], 0, 15000);
+        CHECK (took != UINT64_MAX, "crash %d not detected", victims[v]);
+        k += sim_dead_times (sim, victims[v], t0, times + k);
+        uint64_t b = 0;
+        for (int i = 0; i < n; i++)
+            b += sim->nodes[i].bytes_sent;
+        SAY ("N=100 crash %d: all saw it dead after %llu ms (%.0f B/s per node meanwhile)",
+             victims[v], (unsigned long long) took, (double) b / n / ((double) took / 1000.0));
+        sim_run (sim, sim->now + 3000);
+    }
+    p50 = sim_pct (times, k, 50);
+    uint64_t p99 = sim_pct (times, k, 99);
+    for (int v = 0; v < 4; v++)
+        sim->dead_count[victims[v]] = 0;
+    CHECK (sim_dead_others (sim, -1, -1) == 0, "false dead at N=100");
+    //  10 % loss on every link at N=100 (96 left): TCP delays, then drops
+    for (int mode = 0; mode < 2; mode++) {
+        sim->loss_pct = 10;
+        sim->loss_delay = mode == 0;
+        sim->suspects = 0;
+        for (int i = 0; i < n; i++)
+            sim->nodes[i].bytes_sent = 0;
+        uint64_t l0 = sim->now;
+        sim_run (sim, sim->now + 60000);
+        uint64_t b = 0;
+        for (int i = 0; i < n; i++)
+            b += sim->nodes[i].bytes_sent;
+        SAY ("N=96, 10%% %s for 60 s: %d suspicions, %d dead, %.0f B/s per node",
+             mode ? "drops" : "TCP delays", sim->suspects, sim_dead_others (sim, -1, -1),
+             (double) b / n / ((double) (sim->now - l0) / 1000.0));
+        CHECK (sim_dead_others (sim, -1, -1) == 0, "false dead under loss at N=96");
+        sim->loss_pct = 0;
+        CHECK (sim_until (sim, sim_pred_converged, -1, 0, 5000) != UINT64_MAX, "not converged");
+    }
+    SAY ("N=100 detection over %zu observations: p50 %llu ms, p99 %llu ms, max %llu ms", k,
+         (unsigned long long) p50, (unsigned long long) p99,
+         (unsigned long long) sim_pct (times, k, 100));
+    CHECK (p50 <= 3000 && p99 <= 5000, "detection p50 %llu p99 %llu", (unsigned long long) p50,
+           (unsigned long long) p99);
+done:
+    free (times);
+    sim_destroy (&sim);
+    return rc;
+}
+
+//  (h) hostile or odd input against one instance.
+typedef struct {
+    int acks, pushpulls, sent;
+} sink_t;
+
+static void
+sink_send (void *ctx, const char *addr, const mw_msg_t *msg)
+{
+    sink_t *sink = ctx;
+    sink->sent++;
+    if (msg->type == MW_MSG_ACK)
+        sink->acks++;
+    if (msg->type == MW_MSG_PUSH_PULL)
+        sink->pushpulls++;
+}
+
+static int
+s_test_garbage (bool verbose)
+{
+    int rc = 0;
+    sink_t sink = {0, 0, 0};
+    mw_id_t me = {{1, 2, 3, 4, 5, 6, 7, 8}}, peer = {{9, 9, 9, 9, 9, 9, 9, 9}};
+    gossip_member_t *m = gossip_member_new (NULL, &me, "me", "tcp://10.0.0.1:7000", 5, 7,
+                                            sink_send, NULL, &sink);
+    CHECK (m, "new");
+    CHECK (gossip_member_new (NULL, &me, "me", "", 0, 7, NULL, NULL, NULL) == NULL, "empty addr");
+    CHECK (gossip_member_new (NULL, &me, "me", "x", UINT64_MAX, 7, NULL, NULL, NULL) == NULL,
+           "huge incarnation");
+    uint64_t now = 1000;
+    gossip_member_tick (m, now);
+    mw_update_t ups[8];
+    mw_msg_t msg;
+
+    //  ACK/NACK with unknown probe numbers, unknown types, self as sender
+    for (int type = 0; type < 12; type++) {
+        memset (&msg, 0, sizeof msg);
+        msg.type = (uint8_t) type;
+        msg.sender = peer;
+        msg.probe = 0xdeadbeef;
+        msg.n_updates = 5;              //  but no array
+        gossip_member_handle (m, &msg, now++);
+        msg.sender = me;
+        gossip_member_handle (m, &msg, now++);
+    }
+    gossip_member_handle (m, NULL, now);
+
+    //  PING for someone else at our address: no ack
+    memset (&msg, 0, sizeof msg);
+    msg.type = MW_MSG_PING;
+    msg.sender = peer;
+    msg.target = peer;
+    snprintf (msg.addr, sizeof msg.addr, "tcp://10.0.0.9:7000");
+    int acks = sink.acks;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (sink.acks == acks, "acked a ping for another id");
+    //  PING from an unknown node for us: acked, and we ask it for state
+    msg.target = me;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (sink.acks == acks + 1 && sink.pushpulls == 1, "unknown pinger");
+    //  PING with no address from an unknown node: nowhere to answer
+    msg.addr[0] = 0;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (sink.acks == acks + 1, "acked into the void");
+    //  unterminated strings everywhere
+    memset (msg.addr, 'a', sizeof msg.addr);
+    memset (msg.target_addr, 'b', sizeof msg.target_addr);
+    msg.type = MW_MSG_PING_REQ;
+    gossip_member_handle (m, &msg, now++);
+    msg.type = MW_MSG_PING;
+    gossip_member_handle (m, &msg, now++);
+
+    //  updates about unknown members in every state, plus invalid ones
+    memset (ups, 0, sizeof ups);
+    for (int i = 0; i < 8; i++) {
+        ups[i].id.b[0] = (uint8_t) (0x40 + i);
+        ups[i].id.b[7] = 1;
+        ups[i].state = (uint8_t) (i % 5);       //  4 is not a state
+        ups[i].incarnation = (uint64_t) i;
+        ups[i].from = peer;
+        memset (ups[i].name, 'n', sizeof ups[i].name);     //  unterminated
+        memset (ups[i].addr, 'x', sizeof ups[i].addr);
+    }
+    ups[5].digest_len = 999;                            //  too long
+    memset (&ups[6].id, 0, sizeof ups[6].id);           //  zero id
+    ups[7].state = MW_STATE_ALIVE;
+    ups[7].addr[0] = 0;                                 //  alive, no address
+    memset (&msg, 0, sizeof msg);
+    msg.sender = peer;
+    msg.updates = ups;
+    msg.n_updates = 8;
+    for (int type = MW_MSG_PING; type <= MW_MSG_PUSH_PULL_REPLY; type++) {
+        msg.type = (uint8_t) type;
+        gossip_member_handle (m, &msg, now++);
+    }
+    //  only the valid alive ones (0: alive, inc 0) became members
+    gossip_member_info_t info;
+    CHECK (gossip_member_lookup (m, &ups[0].id, &info) == 0 && info.state == MW_STATE_ALIVE
+               && strlen (info.addr) == MW_ADDR_MAX && strlen (info.name) == MW_NAME_MAX,
+           "alive update not taken");
+    CHECK (gossip_member_lookup (m, &ups[1].id, NULL) != 0, "suspect about unknown taken");
+    CHECK (gossip_member_lookup (m, &ups[7].id, NULL) != 0, "alive without addr taken");
+    //  stale alive about a dead member does not resurrect it
+    ups[0].state = MW_STATE_DEAD;
+    ups[0].incarnation = 3;
+    msg.type = MW_MSG_GOSSIP;
+    msg.n_updates = 1;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_lookup (m, &ups[0].id, &info) == 0 && info.state == MW_STATE_DEAD, "dead");
+    ups[0].state = MW_STATE_ALIVE;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_lookup (m, &ups[0].id, &info) == 0 && info.state == MW_STATE_DEAD,
+           "stale alive resurrected a dead member");
+    ups[0].incarnation = 4;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_lookup (m, &ups[0].id, &info) == 0 && info.state == MW_STATE_ALIVE
+               && info.incarnation == 4,
+           "higher alive did not resurrect");
+    //  left asserted by someone else is ignored
+    ups[0].state = MW_STATE_LEFT;
+    ups[0].incarnation = 9;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_lookup (m, &ups[0].id, &info) == 0 && info.state == MW_STATE_ALIVE,
+           "third-party leave accepted");
+
+    //  self-suspicion: normal, then huge incarnations
+    memset (&ups[0], 0, sizeof ups[0]);
+    ups[0].id = me;
+    ups[0].state = MW_STATE_SUSPECT;
+    ups[0].incarnation = 5;
+    ups[0].from = peer;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_incarnation (m) == 6, "refute: inc %llu",
+           (unsigned long long) gossip_member_incarnation (m));
+    ups[0].state = MW_STATE_DEAD;
+    ups[0].incarnation = UINT64_MAX;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_incarnation (m) == 6, "accepted UINT64_MAX");
+    ups[0].incarnation = GOSSIP_MEMBER_INC_MAX;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_incarnation (m) == GOSSIP_MEMBER_INC_MAX + 1, "refute at cap");
+    ups[0].incarnation = GOSSIP_MEMBER_INC_MAX + 1;
+    gossip_member_handle (m, &msg, now++);
+    CHECK (gossip_member_incarnation (m) == GOSSIP_MEMBER_INC_MAX + 1, "past the cap");
+    CHECK (gossip_member_health (m) >= 1, "refute did not cost health");
+
+    //  drive timers for a while with nobody answering
+    for (int i = 0; i < 2000; i++) {
+        gossip_member_tick (m, now);
+        now += 50;
+    }
+    gossip_member_info_t list[16];
+    size_t n = gossip_member_list (m, list, 16);
+    CHECK (n >= 1 && list[0].is_self && n == gossip_member_size (m), "list");
+    for (size_t i = 2; i < n; i++)
+        CHECK (memcmp (list[i - 1].id.b, list[i].id.b, MW_ID_LEN) < 0, "list order");
+    CHECK (gossip_member_alive_count (m) == 1, "everyone should be dead or reaped by now");
+    uint8_t big[MW_DIGEST_MAX + 1] = {0};
+    gossip_member_set_digest (m, big, sizeof big, now);     //  refused, logged
+    gossip_member_set_digest (m, big, MW_DIGEST_MAX, now);
+    CHECK (gossip_member_join (m, "", now) == -1, "join to nowhere");
+    CHECK (gossip_member_join (m, "tcp://10.0.0.9:7000", now) == 0, "join");
+    gossip_member_leave (m, now);
+    gossip_member_leave (m, now);
+    CHECK (gossip_member_join (m, "tcp://10.0.0.9:7000", now) == -1, "join after leave");
+    SAY ("(h) garbage input: no crash, %d messages sent", sink.sent);
+done:
+    gossip_member_destroy (&m);
+    CHECK (m == NULL, "destroy nulls");
+    return rc;
+}
+
+int
+gossip_member_test (bool verbose)
+{
+    if (verbose)
+        printf (" * gossip_member: ");
+    const char *seed = getenv ("MW_MEMBER_TEST_SEED");
+    s_seed_offset = seed ? strtoull (seed, NULL, 10) : 0;
+    gossip_member_cfg_t cfg;
+    gossip_member_cfg_defaults (&cfg);
+    if (verbose) {
+        printf ("defaults: probe %u/%u ms, k=%u, suspicion min %u ms x%u (max x%u), gossip %u ms "
+                "x%u, retransmit x%u, push-pull %u ms, reap %u ms\n",
+                cfg.probe_interval_ms, cfg.probe_timeout_ms, cfg.indirect_k,
+                cfg.suspicion_min_ms, cfg.suspicion_mult, cfg.suspicion_max_mult,
+                cfg.gossip_interval_ms, cfg.gossip_fanout, cfg.retransmit_mult,
+                cfg.pushpull_interval_ms, cfg.dead_reap_ms);
+    }
+    if (s_test_garbage (verbose))
+        return -1;
+    if (s_test_lifecycle (verbose))
+        return -1;
+    if (s_test_loss (verbose))
+        return -1;
+    if (s_test_partition_leave (verbose))
+        return -1;
+    if (s_test_scale (verbose))
+        return -1;
+    return 0;
+}

@@ -65,6 +65,8 @@ gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
     zsock_set_maxmsgsize (self->router, (int64_t) MW_FRAME_MAX);
     zsock_set_linger (self->router, 0);
     zsock_set_rcvhwm (self->router, 4096);
+    if (strchr (bind_endpoint, '['))
+        zsock_set_ipv6 (self->router, 1);
     if (zsock_bind (self->router, "%s", bind_endpoint) < 0) {
         mw_error ("mesh_bind_failed", "endpoint=%s reason=\"%s\"", bind_endpoint, zmq_strerror (errno));
         gossip_transport_destroy (&self);
@@ -117,6 +119,8 @@ s_conn (gossip_transport_t *self, const char *addr)
     zsock_set_heartbeat_timeout (c->dealer, 3000);
     zsock_set_reconnect_ivl (c->dealer, 100);
     zsock_set_reconnect_ivl_max (c->dealer, 1000);
+    if (strchr (addr, '['))
+        zsock_set_ipv6 (c->dealer, 1);
     if (zsock_connect (c->dealer, "%s", addr) < 0) {
         zsock_destroy (&c->dealer);
         free (c);

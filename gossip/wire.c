@@ -26,6 +26,10 @@
         GOSSIP           (none)
         PUSH_PULL        join:uint(0|1)
         PUSH_PULL_REPLY  (none)
+        HEARTBEAT        term:uint64, lease_ms:uint32, rank:uint32      (updates: must be empty)
+        VOTE_REQ         term:uint64, pre:uint(0|1), rank:uint32        (updates: must be empty)
+        VOTE             term:uint64, pre:uint(0|1), granted:uint(0|1), coordinator:bin8
+                                                                        (updates: must be empty)
 
     Update (array of 7):
         [ id:bin8, name:str, addr:str, state:uint(<4), incarnation:uint64, from:bin8, digest:bin(<=64) ]
@@ -43,6 +47,7 @@
 static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
     0, /* unused */ 3, /* BEACON */ 3, /* PING */ 1, /* ACK */ 4, /* PING_REQ */
     1, /* NACK */ 0, /* GOSSIP */ 1, /* PUSH_PULL */ 0, /* PUSH_PULL_REPLY */
+    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 4, /* VOTE */
 };
 #define HEADER_FIELDS 7   //  magic, version, type, sender, session, seq, ts_ms
 #define UPDATE_FIELDS 7
@@ -63,6 +68,9 @@ s_max_updates (int type)
 {
     switch (type) {
     case MW_MSG_BEACON:
+    case MW_MSG_HEARTBEAT:   //  election messages stay small: no piggyback
+    case MW_MSG_VOTE_REQ:
+    case MW_MSG_VOTE:
         return 0;
     case MW_MSG_PUSH_PULL:
     case MW_MSG_PUSH_PULL_REPLY:
@@ -104,7 +112,7 @@ s_check (const mw_msg_t *msg)
     if (!s_str_ok (msg->cluster, MW_CLUSTER_MAX) || !s_str_ok (msg->name, MW_NAME_MAX)
         || !s_str_ok (msg->addr, MW_ADDR_MAX) || !s_str_ok (msg->target_addr, MW_ADDR_MAX))
         return MW_WIRE_ETOOBIG;
-    if (msg->join > 1)
+    if (msg->join > 1 || msg->pre > 1 || msg->granted > 1)
         return MW_WIRE_ERANGE;
     if (msg->n_updates > s_max_updates (msg->type))
         return MW_WIRE_ETOOBIG;
@@ -171,6 +179,22 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
         break;
     case MW_MSG_PUSH_PULL:
         err |= msgpack_pack_uint32 (&pk, msg->join);
+        break;
+    case MW_MSG_HEARTBEAT:
+        err |= msgpack_pack_uint64 (&pk, msg->term);
+        err |= msgpack_pack_uint32 (&pk, msg->lease_ms);
+        err |= msgpack_pack_uint32 (&pk, msg->rank);
+        break;
+    case MW_MSG_VOTE_REQ:
+        err |= msgpack_pack_uint64 (&pk, msg->term);
+        err |= msgpack_pack_uint32 (&pk, msg->pre);
+        err |= msgpack_pack_uint32 (&pk, msg->rank);
+        break;
+    case MW_MSG_VOTE:
+        err |= msgpack_pack_uint64 (&pk, msg->term);
+        err |= msgpack_pack_uint32 (&pk, msg->pre);
+        err |= msgpack_pack_uint32 (&pk, msg->granted);
+        err |= s_pack_id (&pk, &msg->coordinator);
         break;
     default:   //  GOSSIP, PUSH_PULL_REPLY: no body
         break;
@@ -507,6 +531,31 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg)
             return MW_WIRE_ERANGE;
         msg->join = (uint8_t) v;
         break;
+    case MW_MSG_HEARTBEAT:
+        if ((rc = s_rd_uint (r, &msg->term)) || (rc = s_rd_u32 (r, &msg->lease_ms))
+            || (rc = s_rd_u32 (r, &msg->rank)))
+            return rc;
+        break;
+    case MW_MSG_VOTE_REQ:
+    case MW_MSG_VOTE:
+        if ((rc = s_rd_uint (r, &msg->term)) || (rc = s_rd_uint (r, &v)))
+            return rc;
+        if (v > 1)
+            return MW_WIRE_ERANGE;
+        msg->pre = (uint8_t) v;
+        if (msg->type == MW_MSG_VOTE_REQ) {
+            if ((rc = s_rd_u32 (r, &msg->rank)))
+                return rc;
+            break;
+        }
+        if ((rc = s_rd_uint (r, &v)))
+            return rc;
+        if (v > 1)
+            return MW_WIRE_ERANGE;
+        msg->granted = (uint8_t) v;
+        if ((rc = s_rd_id (r, &msg->coordinator)))
+            return rc;
+        break;
     default:
         break;
     }
@@ -634,7 +683,8 @@ const char *
 gossip_wire_type_name (int type)
 {
     static const char *names[] = {"unknown", "beacon", "ping", "ack", "ping-req",
-                                  "nack", "gossip", "push-pull", "push-pull-reply"};
+                                  "nack", "gossip", "push-pull", "push-pull-reply",
+                                  "heartbeat", "vote-req", "vote"};
     if (type < 1 || type > MW_MSG_TYPE_MAX)
         return "unknown";
     return names[type];
@@ -779,6 +829,22 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
     case MW_MSG_PUSH_PULL:
         msg->join = 1;
         break;
+    case MW_MSG_HEARTBEAT:
+        msg->term = UINT64_MAX;
+        msg->lease_ms = UINT32_MAX;
+        msg->rank = UINT32_MAX;
+        break;
+    case MW_MSG_VOTE_REQ:
+        msg->term = UINT64_MAX;
+        msg->pre = 1;
+        msg->rank = UINT32_MAX;
+        break;
+    case MW_MSG_VOTE:
+        msg->term = UINT64_MAX;
+        msg->pre = 1;
+        msg->granted = 1;
+        s_fill_id (&msg->coordinator, 4);
+        break;
     default:
         break;
     }
@@ -811,7 +877,9 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
         || strcmp (a->cluster, b->cluster) || strcmp (a->name, b->name)
         || strcmp (a->addr, b->addr) || a->probe != b->probe
         || !gossip_wire_id_eq (&a->target, &b->target) || strcmp (a->target_addr, b->target_addr)
-        || a->join != b->join || a->n_updates != b->n_updates)
+        || a->join != b->join || a->n_updates != b->n_updates || a->term != b->term
+        || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre
+        || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator))
         return false;
     for (uint32_t i = 0; i < a->n_updates; i++) {
         const mw_update_t *x = &a->updates[i], *y = &b->updates[i];
@@ -864,6 +932,11 @@ typedef enum {
     F_UPD_INC_NEG,
     F_UPD_DIGEST_65,
     F_UPD_DIGEST_STR,
+    F_TERM_NEG,         //  election term negative
+    F_U32_BIG,          //  lease_ms / pre-vote rank / ... 2^32
+    F_FLAG_2,           //  pre (VOTE_REQ, VOTE) = 2
+    F_GRANTED_2,
+    F_COORD_7,          //  VOTE coordinator id of 7 bytes
     F_TRAILING,
     F_COUNT
 } fault_t;
@@ -929,7 +1002,7 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
     if (f == F_TYPE_STR)
         msgpack_pack_str_with_body (pk, "ping", 4);
     else
-        msgpack_pack_uint32 (pk, f == F_TYPE_0 ? 0 : f == F_TYPE_9 ? 9 : (uint32_t) type);
+        msgpack_pack_uint32 (pk, f == F_TYPE_0 ? 0 : f == F_TYPE_9 ? MW_MSG_TYPE_MAX + 1 : (uint32_t) type);
     s_t_id (pk, &msg->sender, f == F_SENDER_7 ? 7 : f == F_SENDER_9 ? 9 : 8, f == F_SENDER_STR);
     if (f == F_SESSION_NEG)
         msgpack_pack_int64 (pk, -5);
@@ -969,6 +1042,25 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
         break;
     case MW_MSG_PUSH_PULL:
         msgpack_pack_uint32 (pk, f == F_JOIN_2 ? 2 : msg->join);
+        break;
+    case MW_MSG_HEARTBEAT:
+    case MW_MSG_VOTE_REQ:
+    case MW_MSG_VOTE:
+        if (f == F_TERM_NEG)
+            msgpack_pack_int64 (pk, -3);
+        else
+            msgpack_pack_uint64 (pk, msg->term);
+        if (type == MW_MSG_HEARTBEAT)
+            msgpack_pack_uint64 (pk, f == F_U32_BIG ? (uint64_t) UINT32_MAX + 1 : msg->lease_ms);
+        else
+            msgpack_pack_uint32 (pk, f == F_FLAG_2 ? 2 : msg->pre);
+        if (type == MW_MSG_VOTE) {
+            msgpack_pack_uint32 (pk, f == F_GRANTED_2 ? 2 : msg->granted);
+            s_t_id (pk, &msg->coordinator, f == F_COORD_7 ? 7 : 8, false);
+        }
+        else
+            msgpack_pack_uint64 (pk, f == F_U32_BIG && type == MW_MSG_VOTE_REQ ? (uint64_t) UINT32_MAX + 1
+                                                                               : msg->rank);
         break;
     default:
         break;
@@ -1021,6 +1113,7 @@ s_expect (fault_t f, int type, uint32_t n_updates)
     bool has_str = type == MW_MSG_BEACON || type == MW_MSG_PING || type == MW_MSG_PING_REQ;
     bool has_probe = type >= MW_MSG_PING && type <= MW_MSG_NACK;
     bool upd = n_updates > 0;
+    bool elect = type >= MW_MSG_HEARTBEAT && type <= MW_MSG_VOTE;
     switch (f) {
     case F_NONE:
         return 0;
@@ -1060,6 +1153,16 @@ s_expect (fault_t f, int type, uint32_t n_updates)
         return has_probe ? MW_WIRE_ERANGE : 1;
     case F_JOIN_2:
         return type == MW_MSG_PUSH_PULL ? MW_WIRE_ERANGE : 1;
+    case F_TERM_NEG:
+        return elect ? MW_WIRE_ERANGE : 1;
+    case F_U32_BIG:
+        return type == MW_MSG_HEARTBEAT || type == MW_MSG_VOTE_REQ ? MW_WIRE_ERANGE : 1;
+    case F_FLAG_2:
+        return type == MW_MSG_VOTE_REQ || type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
+    case F_GRANTED_2:
+        return type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
+    case F_COORD_7:
+        return type == MW_MSG_VOTE ? MW_WIRE_EMALFORMED : 1;
     case F_UPDATES_OVER:
     case F_UPDATES_HUGE:
         return MW_WIRE_ETOOBIG;
@@ -1171,7 +1274,7 @@ gossip_wire_test (bool verbose)
     //  3. Every decoder rule, one fault at a time, for every type.
     int faults_run = 0;
     for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
-        uint32_t nu = type == MW_MSG_BEACON ? 0 : 2;
+        uint32_t nu = s_max_updates (type) == 0 ? 0 : 2;
         CHECK (s_make (&msg, type, nu, 20, 8) == 0);
         if (type == MW_MSG_BEACON)
             s_fill_str (msg.addr, 20, 'a');
@@ -1264,7 +1367,7 @@ gossip_wire_test (bool verbose)
         const int iterations = 4000;
         for (int it = 0; it < iterations; it++) {
             int type = 1 + (int) (s_rand (&seed) % MW_MSG_TYPE_MAX);
-            uint32_t nu = type == MW_MSG_BEACON ? 0 : (uint32_t) (s_rand (&seed) % 4);
+            uint32_t nu = s_max_updates (type) == 0 ? 0 : (uint32_t) (s_rand (&seed) % 4);
             CHECK (s_make (&msg, type, nu, 1 + s_rand (&seed) % 20, s_rand (&seed) % 9) == 0);
             if (type == MW_MSG_BEACON)
                 s_fill_str (msg.addr, 20, 'a');
@@ -1341,7 +1444,8 @@ gossip_wire_test (bool verbose)
         CHECK (gossip_wire_id_zero (&id2));
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_PING_REQ), "ping-req") == 0);
         CHECK (strcmp (gossip_wire_type_name (0), "unknown") == 0);
-        CHECK (strcmp (gossip_wire_type_name (9), "unknown") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_TYPE_MAX + 1), "unknown") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_VOTE), "vote") == 0);
         CHECK (strcmp (gossip_wire_state_name (MW_STATE_SUSPECT), "suspect") == 0);
         CHECK (strcmp (gossip_wire_state_name (4), "unknown") == 0);
         CHECK (strcmp (gossip_wire_strerror (MW_WIRE_ETRUNC), "truncated") == 0);

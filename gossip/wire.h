@@ -82,7 +82,13 @@ typedef enum {
     MW_MSG_GOSSIP = 6,        //  updates only (dissemination tick)
     MW_MSG_PUSH_PULL = 7,     //  full state, asks for the receiver's full state
     MW_MSG_PUSH_PULL_REPLY = 8,
-    MW_MSG_TYPE_MAX = 8,
+    //  Coordinator election (scheduler/election.h, docs/ELECTION.md).
+    //  Additive within version 1: older decoders of this version never saw
+    //  them on the wire because no node sent them before this change.
+    MW_MSG_HEARTBEAT = 9,     //  coordinator -> members: "I hold term T, lease L"
+    MW_MSG_VOTE_REQ = 10,     //  candidate -> members: (pre-)vote for term T?
+    MW_MSG_VOTE = 11,         //  answer to VOTE_REQ, or to a stale HEARTBEAT
+    MW_MSG_TYPE_MAX = 11,
 } mw_msg_type_t;
 
 typedef struct {
@@ -101,6 +107,12 @@ typedef struct {
     mw_id_t target;                     //  PING (who the prober thinks it pings), PING_REQ
     char target_addr[MW_ADDR_MAX + 1];  //  PING_REQ
     uint8_t join;                       //  PUSH_PULL: 1 when the sender is joining
+    uint64_t term;                      //  HEARTBEAT, VOTE_REQ, VOTE: election term
+    uint32_t lease_ms;                  //  HEARTBEAT: lease granted by this heartbeat (0 = resign)
+    uint32_t rank;                      //  HEARTBEAT, VOTE_REQ: sender's coordinator rank
+    uint8_t pre;                        //  VOTE_REQ, VOTE: 1 = pre-vote
+    uint8_t granted;                    //  VOTE: 1 = yes
+    mw_id_t coordinator;                //  VOTE: the coordinator the voter follows (zero = none)
 
     //  Updates: piggybacked (PING, ACK, PING_REQ, NACK, GOSSIP; at most
     //  MW_MAX_UPDATES) or full state (PUSH_PULL*, at most MW_MAX_MEMBERS).

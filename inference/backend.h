@@ -63,6 +63,15 @@ const mw_backend_ops_t *mw_backend_select (mw_backend_kind_t want, char *err, si
 //  "auto" | "cpu" | "cuda" -> kind, or -1.
 int mw_backend_parse (const char *text);
 
+//  Conformance check for any backend: random small nets covering every op
+//  variant the models use (direct 3x3 on 3 channels, 1x1 GEMM with small
+//  and large K, 3x3 stride-2 SAME conv, depthwise stride 1/2 with and
+//  without bias, max-pool stride 1/2, the three activations, views into a
+//  shared output) against a naive reference.  Returns 0 if every output is
+//  within 1e-4 (relative to max(1, |value|)).  The CUDA backend should
+//  pass it too.
+int mw_backend_check (const mw_backend_ops_t *ops, int threads, bool verbose);
+
 int mw_backend_test (bool verbose);
 
 #endif

@@ -125,6 +125,11 @@ s_decode_jpeg (const uint8_t *data, size_t len, char *err, size_t errlen)
         s_err (err, errlen, "jpeg: bad header: %s", tjGetErrorStr2 (tj));
         goto done;
     }
+    if (w < 1 || h < 1) {
+        //  libjpeg-turbo can "succeed" on a header cut short, with no size.
+        s_err (err, errlen, "jpeg: truncated or invalid header (no frame size)");
+        goto done;
+    }
     if (!s_size_ok (w, h, err, errlen))
         goto done;
     self = mw_image_new (w, h);

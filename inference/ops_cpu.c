@@ -146,43 +146,255 @@ s_conv_task (void *arg, int index, int thread)
     s_epilogue (c, m, n, l->bias, l->act);
 }
 
-//  Direct 3x3 convolution for a 3-channel input: the inner loop runs over
-//  NC output channels (a compile-time constant, so it vectorises fully).
-#define MW_DIRECT_CONV(NC)                                                                                    \
-    static void s_conv_direct_##NC (const job_t *j, int oy0, int oy1)                                         \
-    {                                                                                                         \
-        const mw_layer_t *l = j->l;                                                                           \
-        const int k = l->k, s = l->stride, cin = 3;                                                           \
-        const float *restrict w = l->weights;                                                                 \
-        for (int oy = oy0; oy < oy1; oy++)                                                                    \
-            for (int ox = 0; ox < j->ow; ox++) {                                                              \
-                float acc[NC];                                                                                \
-                for (int co = 0; co < NC; co++)                                                               \
-                    acc[co] = 0.f;                                                                            \
-                for (int ky = 0; ky < k; ky++) {                                                              \
-                    int iy = oy * s - l->pad_t + ky;                                                          \
-                    if (iy < 0 || iy >= j->ih)                                                                \
-                        continue;                                                                             \
-                    for (int kx = 0; kx < k; kx++) {                                                          \
-                        int ix = ox * s - l->pad_l + kx;                                                      \
-                        if (ix < 0 || ix >= j->iw)                                                            \
-                            continue;                                                                         \
-                        const float *restrict x = j->in + ((size_t) iy * j->iw + ix) * cin;                   \
-                        const float *restrict wt = w + ((size_t) ky * k + kx) * cin * NC;                     \
-                        for (int ci = 0; ci < 3; ci++) {                                                      \
-                            float xv = x[ci];                                                                 \
-                            for (int co = 0; co < NC; co++)                                                   \
-                                acc[co] += xv * wt[ci * NC + co];                                             \
-                        }                                                                                     \
-                    }                                                                                         \
-                }                                                                                             \
-                float *restrict o = j->out + ((size_t) oy * j->ow + ox) * NC;                                 \
-                for (int co = 0; co < NC; co++)                                                               \
-                    o[co] = s_act (acc[co] + (l->bias ? l->bias[co] : 0.f), l->act);                          \
-            }                                                                                                 \
+//  ---------------------------------------------------------------------
+//  Vector helpers: GCC/clang vector extensions, 8 floats.  They compile to
+//  two SSE or NEON registers, or one AVX register in the x86-64-v3 clone
+//  that MW_CLONES adds (picked at load time by the ifunc resolver), so the
+//  same source is fast on the Jetson (aarch64) and on x86 dev boxes.
+
+#define MW_INLINE static inline __attribute__ ((always_inline))
+
+typedef float v8f __attribute__ ((vector_size (32)));
+typedef int32_t v8i __attribute__ ((vector_size (32)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MW_NO_CLONES)
+#define MW_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
+#else
+#define MW_CLONES
+#endif
+
+//  Helpers as statement-expression macros rather than functions, so that no
+//  32-byte vector is ever passed by value (GCC's x86-64 psabi note).
+#define s_ld(p)                                                                                               \
+    ({                                                                                                        \
+        v8f v_;                                                                                               \
+        memcpy (&v_, (p), sizeof v_);                                                                         \
+        v_;                                                                                                   \
+    })
+#define s_st(p, v)                                                                                            \
+    do {                                                                                                      \
+        v8f v_ = (v);                                                                                         \
+        memcpy ((p), &v_, sizeof v_);                                                                         \
+    } while (0)
+#define s_vmax(a, b)                                                                                          \
+    ({                                                                                                        \
+        v8f a_ = (a), b_ = (b);                                                                               \
+        v8i gt_ = a_ > b_;                                                                                    \
+        (v8f) (((v8i) a_ & gt_) | ((v8i) b_ & ~gt_));                                                         \
+    })
+//  Activation: ReLU6 = clip to [0, 6]; leaky as tfjs, relu(x - 0.1x) + 0.1x.
+#define s_vact(x, act)                                                                                        \
+    ({                                                                                                        \
+        v8f x_ = (x);                                                                                         \
+        const v8f zero_ = { 0 };                                                                              \
+        if ((act) == MW_ACT_RELU6) {                                                                          \
+            const v8f six_ = zero_ + 6.f;                                                                     \
+            x_ = (v8f) ((v8i) x_ & (x_ > zero_));                                                             \
+            v8i big_ = x_ > six_;                                                                             \
+            x_ = (v8f) (((v8i) x_ & ~big_) | ((v8i) six_ & big_));                                            \
+        }                                                                                                     \
+        else if ((act) == MW_ACT_LEAKY) {                                                                     \
+            v8f m_ = x_ * 0.1f, r_ = x_ - m_;                                                                 \
+            x_ = (v8f) ((v8i) r_ & (r_ > zero_)) + m_;                                                        \
+        }                                                                                                     \
+        x_;                                                                                                   \
+    })
+
+//  Is the k x k window of output (oy, ox) fully inside the input?
+static inline bool
+s_inside_y (const job_t *j, int oy)
+{
+    int iy = oy * j->l->stride - j->l->pad_t;
+    return iy >= 0 && iy + j->l->k <= j->ih;
+}
+
+static inline bool
+s_inside_x (const job_t *j, int ox)
+{
+    int ix = ox * j->l->stride - j->l->pad_l;
+    return ix >= 0 && ix + j->l->k <= j->iw;
+}
+
+//  First and last+1 output columns whose window is inside.
+static void
+s_inner_cols (const job_t *j, int *x0, int *x1)
+{
+    int a = 0, b = j->ow;
+    while (a < b && !s_inside_x (j, a))
+        a++;
+    while (b > a && !s_inside_x (j, b - 1))
+        b--;
+    *x0 = a;
+    *x1 = b;
+}
+
+//  ---------------------------------------------------------------------
+//  Direct 3x3 convolution of a 3-channel image (both models' first layer)
+
+//  One output pixel, any padding (the slow path for the borders).
+static void
+s_conv3_pixel (const job_t *j, int oy, int ox)
+{
+    const mw_layer_t *l = j->l;
+    const int k = l->k, s = l->stride, cin = l->cin, nc = l->cout;
+    float *o = j->out + ((size_t) oy * j->ow + ox) * nc;
+    for (int co = 0; co < nc; co++)
+        o[co] = l->bias ? l->bias[co] : 0.f;
+    for (int ky = 0; ky < k; ky++) {
+        int iy = oy * s - l->pad_t + ky;
+        if (iy < 0 || iy >= j->ih)
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = ox * s - l->pad_l + kx;
+            if (ix < 0 || ix >= j->iw)
+                continue;
+            const float *x = j->in + ((size_t) iy * j->iw + ix) * cin;
+            const float *w = l->weights + ((size_t) ky * k + kx) * cin * nc;
+            for (int ci = 0; ci < cin; ci++)
+                for (int co = 0; co < nc; co++)
+                    o[co] += x[ci] * w[ci * nc + co];
+        }
     }
-MW_DIRECT_CONV (16)
-MW_DIRECT_CONV (32)
+    for (int co = 0; co < nc; co++)
+        o[co] = s_act (o[co], l->act);
+}
+
+//  P pixels x NV vectors of output channels, all taps inside: the
+//  accumulators stay in registers for the 27 taps.
+#define MW_UNROLL _Pragma ("GCC unroll 8")
+MW_INLINE void
+s_conv3_block (const job_t *j, int oy, int ox0, const int P, const int NV)
+{
+    const mw_layer_t *l = j->l;
+    const int s = l->stride, nc = NV * 8;
+    v8f acc[4][4];
+    MW_UNROLL for (int p = 0; p < P; p++)
+        MW_UNROLL for (int v = 0; v < NV; v++)
+            acc[p][v] = l->bias ? s_ld (l->bias + 8 * v) : (v8f) { 0 };
+    const float *base = j->in + (size_t) (oy * s - l->pad_t) * j->iw * 3 + (size_t) (ox0 * s - l->pad_l) * 3;
+    const size_t rs = (size_t) j->iw * 3;
+    MW_UNROLL for (int ky = 0; ky < 3; ky++)
+        MW_UNROLL for (int kx = 0; kx < 3; kx++)
+            MW_UNROLL for (int ci = 0; ci < 3; ci++) {
+                const float *w = l->weights + ((size_t) (ky * 3 + kx) * 3 + ci) * nc;
+                const float *x = base + ky * rs + kx * 3 + ci;
+                v8f wv[4];
+                MW_UNROLL for (int v = 0; v < NV; v++)
+                    wv[v] = s_ld (w + 8 * v);
+                MW_UNROLL for (int p = 0; p < P; p++) {
+                    float xv = x[p * s * 3];
+                    MW_UNROLL for (int v = 0; v < NV; v++)
+                        acc[p][v] += xv * wv[v];
+                }
+            }
+    MW_UNROLL for (int p = 0; p < P; p++) {
+        float *o = j->out + ((size_t) oy * j->ow + ox0 + p) * nc;
+        MW_UNROLL for (int v = 0; v < NV; v++)
+            s_st (o + 8 * v, s_vact (acc[p][v], l->act));
+    }
+}
+
+MW_CLONES static void
+s_conv3_rows (const job_t *j, int oy0, int oy1)
+{
+    const int NV = j->l->cout / 8, P = NV == 2 ? 4 : 2;
+    int x0, x1;
+    s_inner_cols (j, &x0, &x1);
+    for (int oy = oy0; oy < oy1; oy++) {
+        if (!s_inside_y (j, oy)) {
+            for (int ox = 0; ox < j->ow; ox++)
+                s_conv3_pixel (j, oy, ox);
+            continue;
+        }
+        int ox = 0;
+        for (; ox < x0; ox++)
+            s_conv3_pixel (j, oy, ox);
+        if (NV == 2)
+            for (; ox + 4 <= x1; ox += 4)
+                s_conv3_block (j, oy, ox, 4, 2);
+        else
+            for (; ox + 2 <= x1; ox += 2)
+                s_conv3_block (j, oy, ox, 2, 4);
+        for (; ox < j->ow; ox++)
+            s_conv3_pixel (j, oy, ox);
+        (void) P;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Pointwise (1x1) convolution, register-blocked: P pixels x 32 output
+//  channels of accumulators, K broadcast-FMA steps.  For the small-K
+//  layers (K <= MW_PW_MAXK) this beats sgemm, whose packing overhead
+//  dominates there; the big ones go to OpenBLAS.
+
+#define MW_PW_MAXK 64
+#define MW_PW_P 3
+
+MW_INLINE void
+s_pw_block (const float *restrict a, int K, const float *restrict w, int N, const float *bias, mw_act_t act,
+            float *restrict c, const int P)
+{
+    v8f acc[MW_PW_P][4];
+    MW_UNROLL for (int p = 0; p < P; p++)
+        MW_UNROLL for (int v = 0; v < 4; v++)
+            acc[p][v] = bias ? s_ld (bias + 8 * v) : (v8f) { 0 };
+    for (int k = 0; k < K; k++) {
+        const float *wk = w + (size_t) k * N;
+        v8f w0 = s_ld (wk), w1 = s_ld (wk + 8), w2 = s_ld (wk + 16), w3 = s_ld (wk + 24);
+        MW_UNROLL for (int p = 0; p < P; p++) {
+            float x = a[(size_t) p * K + k];
+            acc[p][0] += x * w0;
+            acc[p][1] += x * w1;
+            acc[p][2] += x * w2;
+            acc[p][3] += x * w3;
+        }
+    }
+    MW_UNROLL for (int p = 0; p < P; p++)
+        MW_UNROLL for (int v = 0; v < 4; v++)
+            s_st (c + (size_t) p * N + 8 * v, s_vact (acc[p][v], act));
+}
+
+MW_CLONES static void
+s_pw_rows (const float *a, size_t m, int K, const float *w, int N, const float *bias, mw_act_t act, float *c)
+{
+    for (int n0 = 0; n0 < N; n0 += 32) {
+        const float *b = bias ? bias + n0 : NULL;
+        size_t i = 0;
+        for (; i + MW_PW_P <= m; i += MW_PW_P)
+            s_pw_block (a + i * K, K, w + n0, N, b, act, c + i * N + n0, MW_PW_P);
+        for (; i < m; i++)
+            s_pw_block (a + i * K, K, w + n0, N, b, act, c + i * N + n0, 1);
+    }
+}
+
+static bool
+s_use_pw (const mw_layer_t *l)
+{
+    static int mode = -1;   //  MW_PW=blas|own for experiments
+    if (mode < 0) {
+        const char *e = getenv ("MW_PW");
+        mode = e && !strcmp (e, "blas") ? 0 : e && !strcmp (e, "own") ? 2 : 1;
+    }
+    bool fits = l->op == MW_OP_CONV && l->k == 1 && l->stride == 1 && !l->pad_t && !l->pad_l && !l->pad_b
+                && !l->pad_r && l->cout % 32 == 0;
+    return fits && (mode == 2 || (mode == 1 && l->cin <= MW_PW_MAXK));
+}
+
+static void
+s_pw_task (void *arg, int index, int thread)
+{
+    const job_t *j = arg;
+    const mw_layer_t *l = j->l;
+    int oy0 = index * j->rows_per_task;
+    int oy1 = oy0 + j->rows_per_task;
+    if (oy1 > j->oh)
+        oy1 = j->oh;
+    if (oy0 >= oy1)
+        return;
+    size_t m = (size_t) (oy1 - oy0) * j->ow;
+    s_pw_rows (j->in + (size_t) oy0 * j->iw * l->cin, m, l->cin, l->weights, l->cout, l->bias, l->act,
+               j->out + (size_t) oy0 * j->ow * l->cout);
+}
 
 static void
 s_conv_direct_task (void *arg, int index, int thread)
@@ -192,12 +404,8 @@ s_conv_direct_task (void *arg, int index, int thread)
     int oy1 = oy0 + j->rows_per_task;
     if (oy1 > j->oh)
         oy1 = j->oh;
-    if (oy0 >= oy1)
-        return;
-    if (j->l->cout == 16)
-        s_conv_direct_16 (j, oy0, oy1);
-    else
-        s_conv_direct_32 (j, oy0, oy1);
+    if (oy0 < oy1)
+        s_conv3_rows (j, oy0, oy1);
 }
 
 static bool
@@ -210,77 +418,154 @@ s_use_direct (const mw_layer_t *l)
 //  Depthwise 3x3 and max-pool: direct, channels innermost.
 
 static void
+s_dw_pixel (const job_t *j, int oy, int ox)
+{
+    const mw_layer_t *l = j->l;
+    const int k = l->k, s = l->stride, C = l->cin;
+    float *o = j->out + ((size_t) oy * j->ow + ox) * C;
+    for (int c = 0; c < C; c++)
+        o[c] = l->bias ? l->bias[c] : 0.f;
+    for (int ky = 0; ky < k; ky++) {
+        int iy = oy * s - l->pad_t + ky;
+        if (iy < 0 || iy >= j->ih)
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = ox * s - l->pad_l + kx;
+            if (ix < 0 || ix >= j->iw)
+                continue;
+            const float *x = j->in + ((size_t) iy * j->iw + ix) * C;
+            const float *w = l->weights + ((size_t) ky * k + kx) * C;
+            for (int c = 0; c < C; c++)
+                o[c] += x[c] * w[c];
+        }
+    }
+    for (int c = 0; c < C; c++)
+        o[c] = s_act (o[c], l->act);
+}
+
+//  Interior pixels of one row, 8 channels at a time: the 9 weight vectors
+//  and the bias stay in registers across the row.
+MW_CLONES static void
+s_dw_row (const job_t *j, int oy, int x0, int x1)
+{
+    const mw_layer_t *l = j->l;
+    const int s = l->stride, C = l->cin;
+    const float *rows[3];
+    for (int ky = 0; ky < 3; ky++)
+        rows[ky] = j->in + (size_t) (oy * s - l->pad_t + ky) * j->iw * C;
+    for (int c = 0; c < C; c += 8) {
+        v8f w[9], b = l->bias ? s_ld (l->bias + c) : (v8f) { 0 };
+        for (int t = 0; t < 9; t++)
+            w[t] = s_ld (l->weights + (size_t) t * C + c);
+        for (int ox = x0; ox < x1; ox++) {
+            const int ix = ox * s - l->pad_l;
+            v8f acc = b;
+            for (int ky = 0; ky < 3; ky++) {
+                const float *x = rows[ky] + (size_t) ix * C + c;
+                acc += s_ld (x) * w[ky * 3];
+                acc += s_ld (x + C) * w[ky * 3 + 1];
+                acc += s_ld (x + 2 * C) * w[ky * 3 + 2];
+            }
+            s_st (j->out + ((size_t) oy * j->ow + ox) * C + c, s_vact (acc, l->act));
+        }
+    }
+}
+
+static void
 s_dw_task (void *arg, int index, int thread)
 {
     const job_t *j = arg;
-    const mw_layer_t *l = j->l;
-    const int k = l->k, s = l->stride, C = l->cin;
     int oy0 = index * j->rows_per_task;
     int oy1 = oy0 + j->rows_per_task;
     if (oy1 > j->oh)
         oy1 = j->oh;
-    for (int oy = oy0; oy < oy1; oy++)
-        for (int ox = 0; ox < j->ow; ox++) {
-            float *restrict o = j->out + ((size_t) oy * j->ow + ox) * C;
-            if (l->bias)
-                memcpy (o, l->bias, (size_t) C * sizeof (float));
-            else
-                memset (o, 0, (size_t) C * sizeof (float));
-            for (int ky = 0; ky < k; ky++) {
-                int iy = oy * s - l->pad_t + ky;
-                if (iy < 0 || iy >= j->ih)
-                    continue;
-                for (int kx = 0; kx < k; kx++) {
-                    int ix = ox * s - l->pad_l + kx;
-                    if (ix < 0 || ix >= j->iw)
-                        continue;
-                    const float *restrict x = j->in + ((size_t) iy * j->iw + ix) * C;
-                    const float *restrict w = l->weights + ((size_t) ky * k + kx) * C;
-                    for (int c = 0; c < C; c++)
-                        o[c] += x[c] * w[c];
-                }
-            }
-            if (l->act != MW_ACT_NONE)
-                for (int c = 0; c < C; c++)
-                    o[c] = s_act (o[c], l->act);
+    int x0, x1;
+    s_inner_cols (j, &x0, &x1);
+    bool fast = j->l->k == 3 && j->l->cin % 8 == 0;
+    for (int oy = oy0; oy < oy1; oy++) {
+        if (!fast || !s_inside_y (j, oy)) {
+            for (int ox = 0; ox < j->ow; ox++)
+                s_dw_pixel (j, oy, ox);
+            continue;
         }
+        for (int ox = 0; ox < x0; ox++)
+            s_dw_pixel (j, oy, ox);
+        s_dw_row (j, oy, x0, x1);
+        for (int ox = x1; ox < j->ow; ox++)
+            s_dw_pixel (j, oy, ox);
+    }
+}
+
+static void
+s_pool_pixel (const job_t *j, int oy, int ox)
+{
+    const mw_layer_t *l = j->l;
+    const int k = l->k, s = l->stride, C = l->cin;
+    float *o = j->out + ((size_t) oy * j->ow + ox) * C;
+    bool first = true;
+    for (int ky = 0; ky < k; ky++) {
+        int iy = oy * s - l->pad_t + ky;
+        if (iy < 0 || iy >= j->ih)
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = ox * s - l->pad_l + kx;
+            if (ix < 0 || ix >= j->iw)
+                continue;
+            const float *x = j->in + ((size_t) iy * j->iw + ix) * C;
+            if (first)
+                memcpy (o, x, (size_t) C * sizeof (float));
+            else
+                for (int c = 0; c < C; c++)
+                    o[c] = x[c] > o[c] ? x[c] : o[c];
+            first = false;
+        }
+    }
+    for (int c = 0; c < C; c++)
+        o[c] = s_act (o[c], l->act);
+}
+
+//  2x2 max-pool, interior pixels of one row.
+MW_CLONES static void
+s_pool_row (const job_t *j, int oy, int x0, int x1)
+{
+    const mw_layer_t *l = j->l;
+    const int s = l->stride, C = l->cin;
+    const float *r0 = j->in + (size_t) (oy * s - l->pad_t) * j->iw * C;
+    const float *r1 = r0 + (size_t) j->iw * C;
+    for (int ox = x0; ox < x1; ox++) {
+        const size_t ix = (size_t) (ox * s - l->pad_l) * C;
+        float *o = j->out + ((size_t) oy * j->ow + ox) * C;
+        for (int c = 0; c < C; c += 8) {
+            v8f m = s_vmax (s_vmax (s_ld (r0 + ix + c), s_ld (r0 + ix + C + c)),
+                            s_vmax (s_ld (r1 + ix + c), s_ld (r1 + ix + C + c)));
+            s_st (o + c, s_vact (m, l->act));
+        }
+    }
 }
 
 static void
 s_pool_task (void *arg, int index, int thread)
 {
     const job_t *j = arg;
-    const mw_layer_t *l = j->l;
-    const int k = l->k, s = l->stride, C = l->cin;
     int oy0 = index * j->rows_per_task;
     int oy1 = oy0 + j->rows_per_task;
     if (oy1 > j->oh)
         oy1 = j->oh;
-    for (int oy = oy0; oy < oy1; oy++)
-        for (int ox = 0; ox < j->ow; ox++) {
-            float *restrict o = j->out + ((size_t) oy * j->ow + ox) * C;
-            bool first = true;
-            for (int ky = 0; ky < k; ky++) {
-                int iy = oy * s - l->pad_t + ky;
-                if (iy < 0 || iy >= j->ih)
-                    continue;
-                for (int kx = 0; kx < k; kx++) {
-                    int ix = ox * s - l->pad_l + kx;
-                    if (ix < 0 || ix >= j->iw)
-                        continue;
-                    const float *restrict x = j->in + ((size_t) iy * j->iw + ix) * C;
-                    if (first)
-                        memcpy (o, x, (size_t) C * sizeof (float));
-                    else
-                        for (int c = 0; c < C; c++)
-                            o[c] = x[c] > o[c] ? x[c] : o[c];
-                    first = false;
-                }
-            }
-            if (l->act != MW_ACT_NONE)
-                for (int c = 0; c < C; c++)
-                    o[c] = s_act (o[c], l->act);
+    int x0, x1;
+    s_inner_cols (j, &x0, &x1);
+    bool fast = j->l->k == 2 && j->l->cin % 8 == 0;
+    for (int oy = oy0; oy < oy1; oy++) {
+        if (!fast || !s_inside_y (j, oy)) {
+            for (int ox = 0; ox < j->ow; ox++)
+                s_pool_pixel (j, oy, ox);
+            continue;
         }
+        for (int ox = 0; ox < x0; ox++)
+            s_pool_pixel (j, oy, ox);
+        s_pool_row (j, oy, x0, x1);
+        for (int ox = x1; ox < j->ow; ox++)
+            s_pool_pixel (j, oy, ox);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -292,9 +577,9 @@ s_pool_task (void *arg, int index, int thread)
 static int
 s_rows_per_task (const cpu_state_t *st, const mw_layer_t *l, int oh, int ow)
 {
-    int tasks = st->nthreads * (l->op == MW_OP_CONV && !s_use_direct (l) ? 1 : 4);
+    int tasks = st->nthreads * (l->op == MW_OP_CONV && !s_use_direct (l) && !s_use_pw (l) ? 1 : 4);
     int rows = (oh + tasks - 1) / tasks;
-    if (l->op == MW_OP_CONV && !s_use_direct (l)
+    if (l->op == MW_OP_CONV && !s_use_direct (l) && !s_use_pw (l)
         && !(l->k == 1 && l->stride == 1 && !l->pad_t && !l->pad_l && !l->pad_b && !l->pad_r)) {
         size_t per_row = (size_t) ow * l->k * l->k * l->cin;
         size_t fit = st->scratch_elems / per_row;
@@ -474,6 +759,7 @@ s_run (void *state, char *err, size_t errlen)
         mw_pool_fn *fn = l->op == MW_OP_DWCONV ? s_dw_task
                          : l->op == MW_OP_MAXPOOL ? s_pool_task
                          : s_use_direct (l)       ? s_conv_direct_task
+                         : s_use_pw (l)           ? s_pw_task
                                                   : s_conv_task;
         mw_pool_run (st->pool, tasks, fn, &j);
         if (st->profile)

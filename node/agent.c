@@ -22,7 +22,10 @@
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/events.h"
+#include "node/load.h"
+#include "node/metrics.h"
 #include "node/statedb.h"
+#include "node/usage.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -42,6 +45,12 @@ typedef struct {
     gossip_discovery_t *disc;
     node_statedb_t *db;
     node_events_t *events;
+    //  Forecasts issue: resources, our digest, /metrics, the seed's POST.
+    node_load_t *load;
+    node_metrics_t *metrics;
+    node_usage_t *usage;
+    uint32_t collect_interval_ms;
+    uint64_t next_collect_ms;
     zsock_t *control;
     char addr[MW_ADDR_MAX + 1];      //  our mesh endpoint as peers reach it
     char ip[64];
@@ -50,7 +59,7 @@ typedef struct {
     uint64_t session;
     uint64_t incarnation_saved;
     uint64_t started_ms;
-    uint64_t next_beacon_ms, next_join_ms, next_reconnect_ms, next_prune_ms;
+    uint64_t next_beacon_ms, next_join_ms, next_prune_ms;
     uint32_t beacon_interval_ms;
     char seeds[16][MW_ADDR_MAX + 1];
     size_t n_seeds;
@@ -184,60 +193,50 @@ s_has_peers (agent_t *self)
     return gossip_member_alive_count (self->members) > 1;
 }
 
+//  Is some alive (or suspect) member reachable at `addr`?
+static bool
+s_addr_alive (agent_t *self, const gossip_member_info_t *list, size_t n, const char *addr)
+{
+    (void) self;
+    for (size_t i = 0; i < n; i++)
+        if ((list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+            && strcmp (list[i].addr, addr) == 0)
+            return true;
+    return false;
+}
+
 static void
 s_join_tick (agent_t *self, uint64_t now)
 {
-    //  Seeds: hammer them (every second) until we have a peer, then check
-    //  every 10 s that every seed is still in our view; a seed we think dead
-    //  may be the other side of a healed partition.
+    //  Seeds: contact them every second until we have a peer, then every
+    //  10 s contact only the seeds that are not alive in our view (one may
+    //  be the other side of a healed partition, or restarted elsewhere).
+    //  Seeds already alive are left alone: a hundred boxes re-sending their
+    //  full state to one seed would be the seed's whole bandwidth.  Dead
+    //  members that are not seeds are retried by the membership module.
     if (now < self->next_join_ms)
         return;
     bool alone = !s_has_peers (self);
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
     for (size_t i = 0; i < self->n_seeds; i++) {
-        if (strcmp (self->seeds[i], self->addr) == 0)
+        if (strcmp (self->seeds[i], self->addr) == 0 || s_addr_alive (self, list, n, self->seeds[i]))
             continue;
         gossip_member_join (self->members, self->seeds[i], now);
     }
     if (alone && self->n_seeds == 0) {
         //  No seed: try the peers we knew before a restart.
         char addrs[8][100];
-        size_t n = node_statedb_peer_addrs (self->db, addrs, 8);
-        for (size_t i = 0; i < n; i++)
+        size_t k = node_statedb_peer_addrs (self->db, addrs, 8);
+        for (size_t i = 0; i < k; i++)
             if (strcmp (addrs[i], self->addr) != 0)
                 gossip_member_join (self->members, addrs[i], now);
     }
-    self->next_join_ms = now + (alone ? 1000 : 10000);
-}
-
-//  Serf's "reconnect": now and then, offer our state to one member we hold
-//  dead.  After a partition heals without beacons (routed networks,
-//  loopback), this is what brings the two sides back together.
-static void
-s_reconnect_tick (agent_t *self, uint64_t now)
-{
-    if (now < self->next_reconnect_ms)
-        return;
-    self->next_reconnect_ms = now + 2000;
-    size_t n = gossip_member_size (self->members);
-    if (n <= 1)
-        return;
-    gossip_member_info_t *list = calloc (n, sizeof *list);
-    if (!list)
-        return;
-    n = gossip_member_list (self->members, list, n);
-    size_t dead = 0;
-    for (size_t i = 0; i < n; i++)
-        if (list[i].state == MW_STATE_DEAD)
-            dead++;
-    if (dead) {
-        size_t pick = (size_t) randombytes_uniform ((uint32_t) dead);
-        for (size_t i = 0; i < n; i++)
-            if (list[i].state == MW_STATE_DEAD && pick-- == 0) {
-                gossip_member_join (self->members, list[i].addr, now);
-                break;
-            }
-    }
     free (list);
+    self->next_join_ms = now + (alone ? 1000 : 10000);
 }
 
 //  --------------------------------------------------------------------------
@@ -253,6 +252,7 @@ s_members_json (agent_t *self, mw_strbuf_t *out, uint64_t now)
         return;
     }
     n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
     mw_strbuf_printf (out, "[");
     for (size_t i = 0; i < n; i++) {
         char hex[MW_ID_HEX_LEN + 1];
@@ -272,9 +272,11 @@ s_members_json (agent_t *self, mw_strbuf_t *out, uint64_t now)
             mw_strbuf_printf (out, "%llu", (unsigned long long) heard);
         else
             mw_strbuf_printf (out, "null");
-        mw_strbuf_printf (out, ",\"state_ms\":%llu,\"self\":%s}",
+        mw_strbuf_printf (out, ",\"state_ms\":%llu,\"self\":%s",
                           (unsigned long long) (now >= list[i].state_since_ms ? now - list[i].state_since_ms : 0),
                           list[i].is_self ? "true" : "false");
+        node_load_member_json (out, &list[i], wall);
+        mw_strbuf_printf (out, "}");
     }
     mw_strbuf_printf (out, "]");
     free (list);
@@ -288,8 +290,9 @@ s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
     if (!list)
         return;
     n = gossip_member_list (self->members, list, n);
-    mw_strbuf_printf (out, "%-16s  %-20s  %-26s  %-7s  %11s  %10s\n", "ID", "NAME", "ADDRESS", "STATE",
-                      "INCARNATION", "HEARD");
+    uint64_t wall = mw_wall_ms ();
+    mw_strbuf_printf (out, "%-16s  %-20s  %-26s  %-7s  %11s  %10s%s\n", "ID", "NAME", "ADDRESS", "STATE",
+                      "INCARNATION", "HEARD", node_load_table_header ());
     for (size_t i = 0; i < n; i++) {
         char hex[MW_ID_HEX_LEN + 1], heard[32];
         gossip_wire_id_hex (&list[i].id, hex);
@@ -299,9 +302,11 @@ s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
             snprintf (heard, sizeof heard, "never");
         else
             snprintf (heard, sizeof heard, "%.1fs ago", (double) (now - list[i].last_heard_ms) / 1000.0);
-        mw_strbuf_printf (out, "%-16s  %-20.20s  %-26.26s  %-7s  %11llu  %10s\n", hex, list[i].name,
+        mw_strbuf_printf (out, "%-16s  %-20.20s  %-26.26s  %-7s  %11llu  %10s", hex, list[i].name,
                           list[i].addr, gossip_wire_state_name (list[i].state),
                           (unsigned long long) list[i].incarnation, heard);
+        node_load_member_cols (out, &list[i], wall);
+        mw_strbuf_printf (out, "\n");
     }
     size_t alive = 0;
     for (size_t i = 0; i < n; i++)
@@ -374,6 +379,59 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
     }
 }
 
+//  "load QUEUE RATE": the scheduler's inputs (inference queue length, job
+//  arrivals per second), until the scheduler issue measures them itself.
+static const char *
+s_load_cmd (agent_t *self, const char *args, mw_strbuf_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long q = strtoul (args, &end, 10);
+    double rate = end && *end == ' ' ? strtod (end + 1, &end) : -1;
+    if (errno || !end || *end || q > UINT32_MAX || !(rate >= 0 && rate < 1e6)) {
+        mw_strbuf_printf (out, "usage: load QUEUE RATE (queue length, jobs per second)\n");
+        return "error";
+    }
+    if (!self->load) {
+        mw_strbuf_printf (out, "resource monitoring is off\n");
+        return "error";
+    }
+    node_load_set_inputs (self->load, (uint32_t) q, rate);
+    mw_strbuf_printf (out, "queue %lu, arrival rate %.2f/s\n", q, rate);
+    return "ok";
+}
+
+//  Once per COLLECT_INTERVAL_MS: sample, forecast, refresh our digest (it
+//  rides on our alive record), the /metrics snapshot and the usage poster.
+static void
+s_collect_tick (agent_t *self, uint64_t now)
+{
+    if (!self->load || now < self->next_collect_ms)
+        return;
+    self->next_collect_ms = now + self->collect_interval_ms;
+    uint8_t digest[MW_DIGEST_MAX];
+    uint64_t wall = mw_wall_ms ();
+    int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
+    if (len > 0)
+        gossip_member_set_digest (self->members, digest, (size_t) len, now);
+    const node_collect_sample_t *s = node_load_sample (self->load);
+    if (self->usage)
+        node_usage_set (self->usage, s->cpu_pct, s->mem_pct);
+    if (self->metrics) {
+        size_t n = gossip_member_size (self->members);
+        gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+        mw_strbuf_t *text = mw_strbuf_new ();
+        if (list && text) {
+            n = gossip_member_list (self->members, list, n);
+            node_load_prometheus (self->load, text, list, n, gossip_transport_stats (self->transport), wall);
+            if (mw_strbuf_str (text))
+                node_metrics_publish (self->metrics, mw_strbuf_str (text), mw_strbuf_len (text));
+        }
+        mw_strbuf_destroy (&text);
+        free (list);
+    }
+}
+
 static void
 s_control (agent_t *self, uint64_t now)
 {
@@ -401,6 +459,8 @@ s_control (agent_t *self, uint64_t now)
         s_status (self, out, true, now);
     else if (strcmp (cmd, "status") == 0)
         s_status (self, out, false, now);
+    else if (strncmp (cmd, "load ", 5) == 0)
+        status = s_load_cmd (self, cmd + 5, out);
     else if (strcmp (cmd, "leave") == 0) {
         s_stop = 1;
         mw_strbuf_printf (out, "leaving\n");
@@ -488,7 +548,6 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (self->addr, sizeof self->addr, "tcp://[%s]:%d", self->ip, mesh_port);
     else
         snprintf (self->addr, sizeof self->addr, "tcp://%s:%d", self->ip, mesh_port);
-    //  On IPv6 libzmq needs the option before bind.
     self->transport = gossip_transport_new (self->addr, &self->ident, self->keys, self->replay, self->session);
     if (!self->transport) {
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
@@ -551,6 +610,35 @@ s_setup (agent_t *self, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++)
         snprintf (self->seeds[self->n_seeds++], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
     self->beacon_interval_ms = (uint32_t) mw_config_int (cfg, "BEACON_INTERVAL_MS");
+
+    //  Resources and forecasts (always on: peers decide on our digest).
+    uint32_t horizons[2] = {5, 30};
+    size_t n_h = 0;
+    for (const char *p = mw_config_str (cfg, "FORECAST_HORIZONS_S"); *p && n_h < 2;) {
+        horizons[n_h++] = (uint32_t) strtoul (p, (char **) &p, 10);   //  validated by config
+        if (*p == ',')
+            p++;
+    }
+    self->collect_interval_ms = (uint32_t) mw_config_int (cfg, "COLLECT_INTERVAL_MS");
+    self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
+    if (!self->load)
+        mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
+    int metrics_port = (int) mw_config_int (cfg, "METRICS_PORT");
+    if (metrics_port > 0 && self->load) {
+        self->metrics = node_metrics_new (*iface ? NULL : self->ip, metrics_port);
+        if (!self->metrics) {
+            snprintf (err, errlen, "cannot listen on METRICS_PORT=%d", metrics_port);
+            return -1;
+        }
+    }
+    if (*mw_config_str (cfg, "USAGE_URL") && self->load) {
+        self->usage = node_usage_new (mw_config_str (cfg, "USAGE_URL"), self->name,
+                                      (uint32_t) mw_config_int (cfg, "USAGE_INTERVAL"), 2000);
+        if (!self->usage) {
+            snprintf (err, errlen, "cannot start the usage poster for USAGE_URL");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -565,6 +653,11 @@ s_teardown (agent_t *self)
     gossip_replay_destroy (&self->replay);
     gossip_keyring_destroy (&self->keys);
     node_statedb_close (&self->db);
+    //  Threads first: the poster aborts an in-flight POST, the HTTP server
+    //  joins its thread.
+    node_usage_destroy (&self->usage);
+    node_metrics_destroy (&self->metrics);
+    node_load_destroy (&self->load);
 }
 
 int
@@ -609,7 +702,6 @@ node_agent_run (mw_config_t *cfg)
     uint64_t now = mw_now_ms ();
     self->next_join_ms = now;
     self->next_beacon_ms = now;
-    self->next_reconnect_ms = now + 2000;
     self->next_prune_ms = now + 60000;
     while (true) {
         now = mw_now_ms ();
@@ -633,7 +725,7 @@ node_agent_run (mw_config_t *cfg)
                 self->next_beacon_ms = now + self->beacon_interval_ms;
             }
             s_join_tick (self, now);
-            s_reconnect_tick (self, now);
+            s_collect_tick (self, now);
             if (now >= self->next_prune_ms) {
                 gossip_transport_prune (self->transport, now, 120000);
                 self->next_prune_ms = now + 60000;
@@ -643,6 +735,8 @@ node_agent_run (mw_config_t *cfg)
         uint64_t next = now + 50;
         if (wake < next)
             next = wake;
+        if (self->load && self->next_collect_ms < next)
+            next = self->next_collect_ms;
         if (self->disc && self->next_beacon_ms < next)
             next = self->next_beacon_ms;
         long timeout = next > now ? (long) (next - now) : 0;

@@ -27,6 +27,8 @@ node_events_new (const char *bind_ip, int port)
     zsock_set_sndhwm (self->pub, 10000);
     zsock_set_linger (self->pub, 0);
     const char *ip = bind_ip && *bind_ip ? bind_ip : "*";
+    if (strchr (ip, ':'))
+        zsock_set_ipv6 (self->pub, 1);
     int rc = strchr (ip, ':') ? zsock_bind (self->pub, "tcp://[%s]:%d", ip, port)
                               : zsock_bind (self->pub, "tcp://%s:%d", ip, port);
     if (rc < 0) {

@@ -12,6 +12,7 @@
     The CLI talks to the local agent over the owner-only control socket in
     STATE_DIR; it never touches the agent's files itself.
     ========================================================================= */
+#include "config.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
@@ -25,6 +26,7 @@
 
 extern char **environ;
 int mw_infer_cli_main (int argc, char **argv);
+int mw_forecast_cli_main (int argc, char **argv);
 
 static void
 s_usage (FILE *f)
@@ -38,6 +40,8 @@ s_usage (FILE *f)
              "  events  --connect tcp://HOST:PORT [--json] print the event stream\n"
              "  keygen                                     print a new cluster key\n"
              "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
+             "  forecast --trace FILE.csv [--horizon S]    score the forecaster on a trace\n"
+             "  load    QUEUE RATE [--state-dir DIR]       feed the scheduler inputs (queue, jobs/s)\n"
              "  version\n\n"
              "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
              "agent --help lists every config key.\n");
@@ -325,6 +329,13 @@ main (int argc, char **argv)
     }
     if (strcmp (cmd, "infer") == 0)
         return mw_infer_cli_main (sub_argc, sub_argv);
+    if (strcmp (cmd, "forecast") == 0)
+        return mw_forecast_cli_main (sub_argc, sub_argv);
+    if (strcmp (cmd, "load") == 0 && sub_argc >= 3) {
+        char request[64];
+        snprintf (request, sizeof request, "load %.20s %.20s", sub_argv[1], sub_argv[2]);
+        return s_request (s_state_dir (sub_argc, sub_argv), request);
+    }
     if (strcmp (cmd, "version") == 0 || strcmp (cmd, "--version") == 0) {
         printf ("meshwatch %s (protocol %d)\n", PACKAGE_VERSION, MW_WIRE_VERSION);
         return 0;

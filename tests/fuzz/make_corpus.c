@@ -91,10 +91,26 @@ main (int argc, char **argv)
         case MW_MSG_PUSH_PULL:
             msg.join = 1;
             break;
+        case MW_MSG_HEARTBEAT:
+            msg.term = 7;
+            msg.lease_ms = 400;
+            msg.rank = 1100;
+            break;
+        case MW_MSG_VOTE_REQ:
+            msg.term = 8;
+            msg.pre = 1;
+            msg.rank = 1100;
+            break;
+        case MW_MSG_VOTE:
+            msg.term = 8;
+            msg.granted = 1;
+            msg.coordinator = updates[2].id;
+            break;
         default:
             break;
         }
-        if (type != MW_MSG_BEACON) {
+        //  Election messages carry no updates (the decoder refuses them).
+        if (type != MW_MSG_BEACON && type < MW_MSG_HEARTBEAT) {
             msg.updates = updates;
             msg.n_updates = type >= MW_MSG_PUSH_PULL ? 3 : 2;
         }

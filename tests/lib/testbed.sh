@@ -42,6 +42,9 @@ declare -a TB_AGENT_WRAPPER=()
 #  Agent binary if not $TB_MW (e.g. an ASan build); the CLI always uses TB_MW.
 TB_AGENT_BIN=""
 
+#  A python3 that starts fast (a pyenv shim can take a second per call).
+if [ -x /usr/bin/python3 ]; then TB_PY=/usr/bin/python3; else TB_PY=python3; fi
+
 tb_log () { printf '[tb %s] %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
 tb_now_ms () { local t=${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
 
@@ -78,12 +81,14 @@ tb_require_mw () {
 
 #  The environment agents and CLI calls run with: no inherited MESHWATCH_*
 #  overrides (MESHWATCH_ASAN etc. would be read as config keys).
+#  (Computed once by tb_init into TB_ENVU: forks are slow on small boxes.)
+declare -a TB_ENVU=()
 tb_clean_env () {
-    local v; local -a unset=()
+    local v
+    TB_ENVU=()
     for v in $(compgen -e); do
-        case $v in MESHWATCH_*) unset+=(-u "$v");; esac
+        case $v in MESHWATCH_*) TB_ENVU+=(-u "$v");; esac
     done
-    [ ${#unset[@]} -eq 0 ] || printf '%s\n' "${unset[@]}"
 }
 
 # ---- init / cleanup ------------------------------------------------------
@@ -105,6 +110,7 @@ tb_init () {
     trap 'tb_log "interrupted"; TB_FAILED=1; exit 130' INT
     trap 'tb_log "terminated (timeout?)"; TB_FAILED=1; exit 124' TERM HUP
     TB_KEY=$(head -c 32 /dev/urandom | base64)
+    tb_clean_env
     tb_sweep_stale
     tb_log "init $TB_NAME: net $TB_NET.0/24 tag $TB_TAG ports $TB_PORTBASE+ dir $TB_DIR"
 }
@@ -298,8 +304,8 @@ tb_host_addr () { if [ "${TB_KIND[$1]:-}" = lo ]; then echo 127.0.0.1; else tb_i
 #  arguments (KEY=VALUE; a later one replaces an earlier one; KEY= removes).
 tb_write_config () {
     local i=$1; shift
-    local d; d=$(tb_node_dir "$i")
-    mkdir -p "$d/state" || tb_die "mkdir $d"
+    local d="$TB_DIR/n$i"
+    mkdir -p "$d" && mkdir -p -m 700 "$d/state" || tb_die "mkdir $d"
     local -A kv=(); local -a order=(); local line k
     for line in "$@"; do
         [[ $line == *=* ]] || tb_die "bad config override '$line'"
@@ -316,14 +322,11 @@ tb_write_config () {
     TB_CFG[$i]="$d/agent.conf"
 }
 
+#  Sets TB_BASE (array) to node I's base config lines.
 tb_base_config () {
     local i=$1
-    echo "CLUSTER_NAME=tb-$TB_NETID"
-    echo "CLUSTER_KEY=$TB_KEY"
-    echo "NODE_NAME=n$i"
-    echo "STATE_DIR=$(tb_state_dir "$i")"
-    echo "LOG_FILE=$(tb_log_file "$i")"
-    echo "LOG_LEVEL=info"
+    TB_BASE=("CLUSTER_NAME=tb-$TB_NETID" "CLUSTER_KEY=$TB_KEY" "NODE_NAME=n$i"
+             "STATE_DIR=$TB_DIR/n$i/state" "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=info")
 }
 
 #  Launch an agent (internal): $1 = I, $2 = namespace or "" (root), rest = config lines.
@@ -331,9 +334,8 @@ tb__launch () {
     local i=$1 ns=$2; shift 2
     [ -z "${TB_PID[$i]:-}" ] || tb_die "agent $i already running (pid ${TB_PID[$i]})"
     tb_write_config "$i" "$@"
-    local d; d=$(tb_node_dir "$i")
-    local -a envu; mapfile -t envu < <(tb_clean_env)
-    local -a cmd=(env "${envu[@]}" "${TB_AGENT_WRAPPER[@]}" "${TB_AGENT_BIN:-$TB_MW}" agent --config "$d/agent.conf")
+    local d="$TB_DIR/n$i"
+    local -a cmd=(env "${TB_ENVU[@]}" "${TB_AGENT_WRAPPER[@]}" "${TB_AGENT_BIN:-$TB_MW}" agent --config "$d/agent.conf")
     [ -n "$ns" ] && cmd=(ip netns exec "$ns" "${cmd[@]}")
     local cg=${TB_CG[$i]:-}
     #  setsid: own session, so signals to the test's process group never hit
@@ -354,8 +356,8 @@ tb_start_agent () {
     local i=$1; shift
     [ "${TB_KIND[$i]:-}" = ns ] || tb_die "tb_start_agent $i: no namespace host $i (tb_host first)"
     [ -n "$TB_MW" ] || tb_require_mw
-    local -a base; mapfile -t base < <(tb_base_config "$i")
-    tb__launch "$i" "${TB_NS[$i]}" "${base[@]}" "MESH_INTERFACE=eth0" "${TB_AGENT_DEFAULTS[@]}" "$@"
+    tb_base_config "$i"
+    tb__launch "$i" "${TB_NS[$i]}" "${TB_BASE[@]}" "MESH_INTERFACE=eth0" "${TB_AGENT_DEFAULTS[@]}" "$@"
 }
 
 #  tb_start_agent_lo I [KEY=VALUE...] - agent in the root namespace on
@@ -366,16 +368,29 @@ tb_start_agent_lo () {
     [ -n "$TB_MW" ] || tb_require_mw
     TB_KIND[$i]=lo
     [ -n "$TB_LO_FIRST" ] || TB_LO_FIRST=$i
-    local mp ep; mp=$(tb_mesh_port "$i"); ep=$(tb_events_port "$i")
-    local p; for p in "$mp" "$ep"; do
-        if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then tb_die "loopback port $p already in use"; fi
-    done
+    local mp=$(( TB_PORTBASE + 2 * (i - 1) )) ep=$(( TB_PORTBASE + 2 * (i - 1) + 1 ))
+    tb_port_free "$mp" && tb_port_free "$ep" || tb_die "loopback port $mp or $ep already in use"
     local join=""
-    [ "$TB_LO_FIRST" != "$i" ] && join="127.0.0.1:$(tb_mesh_port "$TB_LO_FIRST")"
-    local -a base; mapfile -t base < <(tb_base_config "$i")
+    [ "$TB_LO_FIRST" != "$i" ] && join="127.0.0.1:$(( TB_PORTBASE + 2 * (TB_LO_FIRST - 1) ))"
+    tb_base_config "$i"
+    local -a base=("${TB_BASE[@]}")
     #  MESH_INTERFACE= (empty) removes the key: never a beacon in the root namespace.
     tb__launch "$i" "" "${base[@]}" "MESH_ADDR=127.0.0.1" "MESH_PORT=$mp" "EVENTS_PORT=$ep" \
         "JOIN=$join" "${TB_AGENT_DEFAULTS[@]}" "$@" "MESH_INTERFACE="
+}
+
+#  True if no TCP socket listens on port P in the root namespace (reads
+#  /proc/net/tcp{,6} without forking).
+tb_port_free () {
+    local hex f line; printf -v hex ':%04X' "$1"
+    for f in /proc/net/tcp /proc/net/tcp6; do
+        [ -r "$f" ] || continue
+        while read -r line; do
+            set -- $line
+            [ "$4" = 0A ] && [[ $2 == *"$hex" ]] && return 1
+        done < "$f"
+    done
+    return 0
 }
 
 #  Restart a stopped/killed agent with its last config (same STATE_DIR).
@@ -416,29 +431,34 @@ tb_bg () { "$@" & TB_BG_PIDS+=($!); }
 #  Run the meshwatch CLI for node I (inside its namespace if it has one).
 tb_cli () {
     local i=$1; shift
-    local -a envu; mapfile -t envu < <(tb_clean_env)
     if [ "${TB_KIND[$i]:-}" = ns ]; then
-        timeout 5 ip netns exec "${TB_NS[$i]}" env "${envu[@]}" "$TB_MW" "$@"
+        timeout 5 ip netns exec "${TB_NS[$i]}" env "${TB_ENVU[@]}" "$TB_MW" "$@"
     else
-        timeout 5 env "${envu[@]}" "$TB_MW" "$@"
+        timeout 5 env "${TB_ENVU[@]}" "$TB_MW" "$@"
     fi
 }
-tb_members () { tb_cli "$1" members --state-dir "$(tb_state_dir "$1")" --json 2>/dev/null; }
-tb_status () { tb_cli "$1" status --state-dir "$(tb_state_dir "$1")" --json 2>/dev/null; }
+tb_members () { tb_cli "$1" members --state-dir "$TB_DIR/n$1/state" --json 2>/dev/null; }
+tb_status () { tb_cli "$1" status --state-dir "$TB_DIR/n$1/state" --json 2>/dev/null; }
 #  tb_stat I JQPATH - one number from status, e.g. tb_stat 1 .stats.rejected.auth
 tb_stat () { tb_status "$1" | jq -r "$2 // 0" 2>/dev/null; }
 
-#  Node id of I (asked once; the id survives restarts with the same STATE_DIR).
-declare -a TB_ID=()
-tb_id () {
-    local i=$1
-    if [ -z "${TB_ID[$i]:-}" ]; then
-        local id; id=$(tb_status "$i" | jq -r '.id // empty' 2>/dev/null)
-        [ -n "$id" ] || return 1
-        TB_ID[$i]=$id
-    fi
-    echo "${TB_ID[$i]}"
+#  Node id of I (asked once and kept in $TB_DIR/nI/id, so that calls in
+#  $(...) subshells cache it too; the id survives restarts with the same
+#  STATE_DIR).  tb_forget_id I after wiping a STATE_DIR.
+tb_id () { tb__idv "$1" && echo "$TB_IDV"; }
+#  Same, into TB_IDV without a subshell (for loops).
+tb__idv () {
+    local i=$1 f="$TB_DIR/n$1/id"
+    TB_IDV=""
+    if [ -s "$f" ]; then read -r TB_IDV < "$f"; return 0; fi
+    #  No control socket yet: do not wait out the CLI's 2 s timeout.
+    [ -S "$TB_DIR/n$i/state/control.sock" ] || return 1
+    local id; id=$(tb_status "$i" | jq -r '.id // empty' 2>/dev/null)
+    [ -n "$id" ] || return 1
+    echo "$id" > "$f"
+    TB_IDV=$id
 }
+tb_forget_id () { rm -f "$TB_DIR/n$1/id"; }
 #  Wait until node I answers its control socket and know its id.
 tb_wait_ready () {
     local i=$1 t=${2:-10}
@@ -449,7 +469,8 @@ tb_wait_ready () {
 #  State of J in I's view: alive|suspect|dead|left, "absent", or "error".
 tb_state () {
     local i=$1 j=$2 id js
-    id=$(tb_id "$j") || { echo error; return; }
+    tb__idv "$j" || { echo error; return; }
+    id=$TB_IDV
     js=$(tb_members "$i") || { echo error; return; }
     printf '%s' "$js" | jq -r --arg id "$id" \
         '[.[] | select(.id == $id) | .state] | if length == 0 then "absent" else .[0] end' 2>/dev/null || echo error
@@ -478,8 +499,10 @@ tb_all_see () {
 #  (itself included) as alive.
 tb_all_alive () {
     local i ids=() js id
-    for i in "$@"; do id=$(tb_id "$i") || return 1; ids+=("$id"); done
-    local idj; idj=$(printf '%s\n' "${ids[@]}" | jq -R . | jq -sc .)
+    for i in "$@"; do tb__idv "$i" || return 1; ids+=("$TB_IDV"); done
+    local idj="[" sep="" x
+    for x in "${ids[@]}"; do idj+="$sep\"$x\""; sep=","; done
+    idj+="]"
     for i in "$@"; do
         js=$(tb_members "$i") || return 1
         printf '%s' "$js" | jq -e --argjson ids "$idj" \
@@ -537,7 +560,7 @@ tb_dead_events () {
     if [ $# -eq 0 ]; then for i in "${!TB_KIND[@]}"; do set -- "$@" "$i"; done; fi
     for i in "$@"; do [ -f "$(tb_log_file "$i")" ] && files+=("$(tb_log_file "$i")"); done
     [ ${#files[@]} -gt 0 ] || return 0
-    python3 - "$from" "$to" "${files[@]}" <<'EOF'
+    "$TB_PY" - "$from" "$to" "${files[@]}" <<'EOF'
 import sys, re, datetime
 lo, hi = int(sys.argv[1]), int(sys.argv[2])
 found = 0
@@ -559,6 +582,58 @@ sys.exit(1 if found else 0)
 EOF
 }
 tb_wall_ms () { tb_now_ms; }
+
+#  tb_last_event_ms T0_MS T1_MS EVENTS "PEERS" "VIEWERS" - when (ms after T0)
+#  the views reached their final state, from the agents' own log lines: for
+#  each viewer and each peer (not itself), the LAST line `event=E` (E in the
+#  comma list EVENTS, e.g. member_join,member_alive) with peer=<id of peer>
+#  and ts in [T0, T1]; prints "MAX_MS MISSING": the maximum over all pairs
+#  (0 when none: the state was already there before T0) and how many pairs
+#  had no such line.  Log ts has ms resolution, so this
+#  is not blurred by the poll loop or by slow CLI calls.
+tb_last_event_ms () {
+    local t0=$1 t1=$2 events=$3 peers=$4 viewers=$5 v p args=()
+    for v in $viewers; do
+        local pids=""
+        for p in $peers; do [ "$p" = "$v" ] || { tb__idv "$p"; pids="$pids,$TB_IDV"; }; done
+        args+=("$TB_DIR/n$v/agent.log" "${pids#,}")
+    done
+    "$TB_PY" - "$t0" "$t1" "$events" "${args[@]}" <<'EOF2'
+import sys, re, datetime
+t0, t1 = int(sys.argv[1]), int(sys.argv[2])
+evs = set("event=" + e for e in sys.argv[3].split(","))
+rx = re.compile(r"^ts=(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z ")
+best = 0
+missing = 0
+a = sys.argv[4:]
+for k in range(0, len(a), 2):
+    path, ids = a[k], set(x for x in a[k + 1].split(",") if x)
+    last = {}
+    try:
+        fh = open(path, errors="replace")
+    except OSError:
+        missing += len(ids)
+        continue
+    for line in fh:
+        w = line.split()
+        if not any(x in evs for x in w):
+            continue
+        peer = next((x[5:] for x in w if x.startswith("peer=")), None)
+        if peer not in ids:
+            continue
+        m = rx.match(line)
+        if not m:
+            continue
+        y, mo, d, h, mi, s, ms = map(int, m.groups())
+        t = int(datetime.datetime(y, mo, d, h, mi, s, tzinfo=datetime.timezone.utc).timestamp()) * 1000 + ms
+        if t0 <= t <= t1:
+            last[peer] = t
+    for t in last.values():
+        best = max(best, t - t0)
+    missing += len(ids) - len(last)
+print(best, missing)
+EOF2
+}
 
 #  Tail of every agent's logs (for failure reports).
 tb_dump_logs () {

@@ -19,8 +19,10 @@ side_sees () {
 }
 tb_partition "$A" "$B"
 t0=$(tb_now_ms)
-sc_check_since "$t0" "majority {$A} lists {$B} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 3 )) side_sees "$A" "$B" dead
-sc_check_since "$t0" "minority {$B} lists {$A} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 3 )) side_sees "$B" "$A" dead
+sc_check_ev "$t0" "majority {$A} lists {$B} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 3 )) \
+    member_dead "$B" "$A" side_sees "$A" "$B" dead
+sc_check_ev "$t0" "minority {$B} lists {$A} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 3 )) \
+    member_dead "$A" "$B" side_sees "$B" "$A" dead
 # shellcheck disable=SC2086
 if tb_all_alive $A; then echo "PASS  majority side still all alive among itself"; else echo "FAIL  majority side lost members of its own side"; SC_RESULT=1; fi
 # shellcheck disable=SC2086
@@ -30,7 +32,8 @@ tb_show_views $SC_NODES
 t0=$(tb_now_ms)
 tb_partition_heal
 # shellcheck disable=SC2086
-sc_check_since "$t0" "heal -> every view lists all 5 alive" "$TB_HEAL_BOUND" $(( TB_HEAL_BOUND * 4 )) tb_all_alive $SC_NODES ||
+SC_STRICT=0 sc_check_ev "$t0" "heal -> every view lists all 5 alive" "$TB_HEAL_BOUND" $(( TB_HEAL_BOUND * 4 )) \
+    member_alive,member_join "$SC_NODES" "$SC_NODES" tb_all_alive $SC_NODES ||
     tb_view_problems $SC_NODES | head
 # shellcheck disable=SC2086
 tb_show_views $SC_NODES

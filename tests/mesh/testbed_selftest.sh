@@ -71,10 +71,10 @@ except socket.timeout:
     pass
 print(got)
 '
-tb_bg tb_exec 3 python3 -c "$ECHO"
-tb_bg tb_exec 2 python3 -c "$ECHO"
+tb_bg tb_exec 3 "$TB_PY" -c "$ECHO"
+tb_bg tb_exec 2 "$TB_PY" -c "$ECHO"
 sleep 0.5
-probe () { tb_exec "$1" python3 -c "$PROBE" "$2" "$3" 2>/dev/null; }
+probe () { tb_exec "$1" "$TB_PY" -c "$PROBE" "$2" "$3" 2>/dev/null; }
 
 got=$(probe 1 "$(tb_ip 3)" 20); echo "n1 -> n3: $got/20 echoed"
 [ "$got" -ge 19 ] || tb_fail "no connectivity n1 -> n3"
@@ -100,7 +100,7 @@ got=$(probe 1 "$(tb_ip 3)" 10); echo "cut n3: $got/10"
 [ "$got" = 0 ] || tb_fail "cut did not isolate n3"
 tb_heal 3
 sleep 0.3
-tb_wait_until 5 bash -c '[ "$(ip netns exec '"$(tb_ns 1)"' python3 -c "$1" '"$(tb_ip 3)"' 5)" -ge 4 ]' _ "$PROBE" ||
+tb_wait_until 5 bash -c '[ "$(ip netns exec '"$(tb_ns 1)"' '"$TB_PY"' -c "$1" '"$(tb_ip 3)"' 5)" -ge 4 ]' _ "$PROBE" ||
     tb_fail "heal did not restore n3"
 echo "heal n3: reachable after $(tb_secs "$TB_WAIT_MS") s"
 
@@ -110,7 +110,7 @@ got=$(probe 1 "$(tb_ip 3)" 10); echo "partition: n1 -> n3 $got/10"
 [ "$got" = 0 ] || tb_fail "partition leaks"
 got=$(probe 1 "$(tb_ip 2)" 10); [ "$got" -ge 9 ] || tb_fail "partition broke the majority side ($got/10)"
 tb_partition_heal
-tb_wait_until 5 bash -c '[ "$(ip netns exec '"$(tb_ns 1)"' python3 -c "$1" '"$(tb_ip 3)"' 5)" -ge 4 ]' _ "$PROBE" ||
+tb_wait_until 5 bash -c '[ "$(ip netns exec '"$(tb_ns 1)"' '"$TB_PY"' -c "$1" '"$(tb_ip 3)"' 5)" -ge 4 ]' _ "$PROBE" ||
     tb_fail "partition heal failed"
 echo "partition healed"
 

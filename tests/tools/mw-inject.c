@@ -171,8 +171,11 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
     switch (kind) {
     case 0:     //  raw bytes, one frame (possibly empty)
         return zsend (buf, len, 0);
-    case 1: {   //  1..4 frames of raw bytes
+    case 1: {   //  1..4 frames of raw bytes; half of the time behind an
+                //  empty delimiter frame, so a REP socket passes it on
         int frames = 1 + (int) (rnd () % 4);
+        if (rnd () % 2 && zsend ("", 0, 1) != 0)
+            return -1;
         for (int f = 0; f < frames; f++)
             if (zsend (buf, rnd () % (len + 1), f < frames - 1) != 0)
                 return -1;
@@ -203,7 +206,9 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
         for (int u = 0; u < nupd; u++) {
             rnd_fill (upd[u].id.b, MW_ID_LEN);
             snprintf (upd[u].name, sizeof upd[u].name, "fz%u", rnd () % 1000);
-            snprintf (upd[u].addr, sizeof upd[u].addr, "tcp://127.0.0.1:%u", 1 + rnd () % 65535);
+            //  Loopback, closed port: an agent that believes it probes
+            //  nothing (mutations never touch "tcp://" strings, below).
+            snprintf (upd[u].addr, sizeof upd[u].addr, "tcp://127.0.0.1:9");
             upd[u].state = (uint8_t) (rnd () % 4);
             upd[u].incarnation = rnd ();
             upd[u].from = upd[u].id;
@@ -218,15 +223,27 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
             //  e.g. a type whose required fields are empty: send raw
             return zsend (buf, len, 0);
         }
+        //  Never mutate inside an endpoint string: a flipped digit could
+        //  turn 127.0.0.1 into a routable address the agent would dial.
+        uint8_t *protect = calloc (plain_len + 1, 1);
+        for (size_t k = 0; protect && k + 6 <= plain_len; k++)
+            if (memcmp (plain + k, "tcp://", 6) == 0)
+                for (size_t j = k; j < plain_len && j < k + MW_ADDR_MAX + 2 && plain[j] >= 0x21
+                                    && plain[j] < 0x7f;
+                     j++)
+                    protect[j] = 1;
         int flips = 1 + (int) (rnd () % 4);
-        for (int f = 0; f < flips && plain_len; f++) {
+        for (int f = 0; f < flips && plain_len && protect; f++) {
             size_t at = rnd () % plain_len;
+            if (protect[at])
+                continue;
             switch (rnd () % 3) {
             case 0: plain[at] ^= (uint8_t) (1u << (rnd () % 8)); break;
             case 1: plain[at] = (uint8_t) rnd (); break;
             default: plain_len = at; break;   //  truncate
             }
         }
+        free (protect);
         uint8_t *out = NULL;
         size_t out_len = 0;
         int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);

@@ -1,0 +1,55 @@
+/*  =========================================================================
+    node_load - this node's resource picture, for the agent: sampling
+    (node_collector), one forecaster per metric (sched_forecast), our
+    gossiped digest (sched_digest), and the text views of it all (members
+    columns and JSON, Prometheus exposition).
+
+    It exists so that the agent's loop gains one call per second and its
+    views one call per member, instead of the agent knowing about
+    forecasters and quantisation.  Called only from the agent's thread.
+    ========================================================================= */
+#ifndef NODE_LOAD_H_INCLUDED
+#define NODE_LOAD_H_INCLUDED
+
+#include "common/strbuf.h"
+#include "gossip/member.h"
+#include "gossip/transport.h"
+#include "node/collector.h"
+#include "scheduler/digest.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _node_load_t node_load_t;
+
+//  horizons_s: one or two horizons (seconds); root: "" for the real box.
+//  NULL on bad arguments or when /proc cannot be read (logged).
+node_load_t *node_load_new (uint32_t interval_ms, const uint32_t *horizons_s, size_t n_horizons,
+                            const char *root);
+void node_load_destroy (node_load_t **self_p);
+//  Sample, feed the forecasters and encode our digest into buf (cap >=
+//  SCHED_DIGEST_SIZE).  now_ms: monotonic; wall_ms: the wall clock (stamped
+//  into the digest so receivers can age it).  Returns the digest length, -1
+//  if the sample failed.
+int node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *buf, size_t cap);
+//  The scheduler's inputs: inference queue length and job arrival rate.
+void node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival_rate);
+//  Latest sample (zeroed before the first tick).
+const node_collect_sample_t *node_load_sample (node_load_t *self);
+
+//  Views of any member's digest (peers' and our own), wall_ms = now.
+//  JSON: appends `,"load":{...}` or `,"load":null` to an open object.
+void node_load_member_json (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t wall_ms);
+//  Table: the header and one row's columns (no newline).
+const char *node_load_table_header (void);
+void node_load_member_cols (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t wall_ms);
+
+//  The whole Prometheus exposition: node_* (seed names) from the latest
+//  sample, meshwatch_* from the arguments and our forecasts.
+void node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_info_t *list,
+                           size_t n, const gossip_transport_stats_t *st, uint64_t wall_ms);
+
+int node_load_test (bool verbose);
+
+#endif

@@ -1,0 +1,197 @@
+/*  =========================================================================
+    sched_digest - resource digest codec (see digest.h for the layout).
+
+    Quantisation is chosen so that the rounding error is far below the
+    forecast error it carries: 0.01 % for readings and forecasts, 0.5 % for
+    the spread.  Byte order is fixed (little-endian) so that an x86 test box
+    and an aarch64 Jetson read each other.
+    ========================================================================= */
+#include "scheduler/digest.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static uint64_t
+s_q (double v, double unit, uint64_t max)
+{
+    if (!(v > 0))        //  also NaN
+        return 0;
+    double q = floor (v / unit + 0.5);
+    return q >= (double) max ? max : (uint64_t) q;
+}
+
+static void
+s_put16 (uint8_t *p, uint64_t v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+}
+
+static uint16_t
+s_get16 (const uint8_t *p)
+{
+    return (uint16_t) (p[0] | (p[1] << 8));
+}
+
+static void
+s_pct (uint8_t *p, double pct)
+{
+    s_put16 (p, s_q (pct, 0.01, 10000));
+}
+
+int
+sched_digest_encode (const sched_digest_t *d, uint8_t *buf, size_t cap)
+{
+    assert (d);
+    assert (buf);
+    if (cap < SCHED_DIGEST_SIZE)
+        return -1;
+    memset (buf, 0, SCHED_DIGEST_SIZE);
+    buf[0] = SCHED_DIGEST_VERSION;
+    buf[1] = d->flags & (SCHED_DIGEST_F_GPU | SCHED_DIGEST_F_TEMP | SCHED_DIGEST_F_CGROUP);
+    for (int i = 0; i < 4; i++)
+        buf[2 + i] = (uint8_t) (d->ts_ms >> (8 * i));
+    for (int m = 0; m < SCHED_DIGEST_METRICS; m++)
+        s_pct (buf + 6 + 2 * m, d->cur[m]);
+    s_put16 (buf + 12, d->queue_len > 65535 ? 65535 : d->queue_len);
+    s_put16 (buf + 14, s_q (d->arrival_rate, 0.01, 65535));
+    buf[16] = (uint8_t) s_q (d->temp_c, 1, 255);
+    buf[17] = (uint8_t) s_q (d->cpu_cores, 0.1, 255);
+    s_put16 (buf + 18, (d->mem_total_mb >> 4) > 65535 ? 65535 : d->mem_total_mb >> 4);
+    for (int h = 0; h < 2; h++)
+        buf[20 + h] = (uint8_t) (d->horizon_s[h] > 255 ? 255 : d->horizon_s[h]);
+    uint8_t *p = buf + 22;
+    for (int m = 0; m < SCHED_DIGEST_METRICS; m++)
+        for (int h = 0; h < 2; h++) {
+            s_pct (p, d->fc[m][h]);
+            s_pct (p + 2, d->ub[m][h]);
+            p += 4;
+        }
+    buf[46] = (uint8_t) s_q (d->spread[0], 0.5, 255);
+    buf[47] = (uint8_t) s_q (d->spread[1], 0.5, 255);
+    return SCHED_DIGEST_SIZE;
+}
+
+int
+sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
+{
+    assert (d);
+    memset (d, 0, sizeof *d);
+    if (!buf || len < SCHED_DIGEST_SIZE || buf[0] != SCHED_DIGEST_VERSION)
+        return -1;
+    d->version = buf[0];
+    d->flags = buf[1];
+    d->ts_ms = (uint32_t) buf[2] | (uint32_t) buf[3] << 8 | (uint32_t) buf[4] << 16
+               | (uint32_t) buf[5] << 24;
+    for (int m = 0; m < SCHED_DIGEST_METRICS; m++)
+        d->cur[m] = s_get16 (buf + 6 + 2 * m) * 0.01;
+    d->queue_len = s_get16 (buf + 12);
+    d->arrival_rate = s_get16 (buf + 14) * 0.01;
+    d->temp_c = buf[16];
+    d->cpu_cores = buf[17] * 0.1;
+    d->mem_total_mb = (uint64_t) s_get16 (buf + 18) << 4;
+    d->horizon_s[0] = buf[20];
+    d->horizon_s[1] = buf[21];
+    const uint8_t *p = buf + 22;
+    for (int m = 0; m < SCHED_DIGEST_METRICS; m++)
+        for (int h = 0; h < 2; h++) {
+            d->fc[m][h] = s_get16 (p) * 0.01;
+            d->ub[m][h] = s_get16 (p + 2) * 0.01;
+            p += 4;
+        }
+    d->spread[0] = buf[46] * 0.5;
+    d->spread[1] = buf[47] * 0.5;
+    //  Percent fields decode above 100 only from a foreign encoder: clamp.
+    for (int m = 0; m < SCHED_DIGEST_METRICS; m++) {
+        d->cur[m] = d->cur[m] > 100 ? 100 : d->cur[m];
+        for (int h = 0; h < 2; h++) {
+            d->fc[m][h] = d->fc[m][h] > 100 ? 100 : d->fc[m][h];
+            d->ub[m][h] = d->ub[m][h] > 100 ? 100 : d->ub[m][h];
+        }
+    }
+    return 0;
+}
+
+uint64_t
+sched_digest_age_ms (const sched_digest_t *d, uint64_t now_wall_ms)
+{
+    assert (d);
+    uint32_t diff = (uint32_t) now_wall_ms - d->ts_ms;
+    //  More than ~24 days "old" is a sample from the future (skew).
+    return diff > UINT32_MAX / 2 ? 0 : diff;
+}
+
+double
+sched_digest_headroom (const sched_digest_t *d)
+{
+    assert (d);
+    double h = 100.0 - d->ub[SCHED_DIGEST_CPU][0];
+    return h < 0 ? 0 : h;
+}
+
+int
+sched_digest_test (bool verbose)
+{
+    int rc = 0;
+#define CHECK(c, what)                                                                             \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf (stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);                        \
+            rc = -1;                                                                               \
+        }                                                                                          \
+    } while (0)
+    sched_digest_t d = {0}, e;
+    d.flags = SCHED_DIGEST_F_GPU | SCHED_DIGEST_F_CGROUP | 0x80;
+    d.ts_ms = 0xfffffff0u;
+    d.cur[0] = 37.25, d.cur[1] = 61.5, d.cur[2] = 99.99;
+    d.queue_len = 12;
+    d.arrival_rate = 3.75;
+    d.temp_c = 54.4;
+    d.cpu_cores = 1.5;
+    d.mem_total_mb = 7770;
+    d.horizon_s[0] = 5, d.horizon_s[1] = 30;
+    for (int m = 0; m < 3; m++)
+        for (int h = 0; h < 2; h++) {
+            d.fc[m][h] = 10.0 * m + h + 0.33;
+            d.ub[m][h] = d.fc[m][h] + 7.5;
+        }
+    d.spread[0] = 4.2, d.spread[1] = 200;
+    uint8_t buf[64];
+    CHECK (sched_digest_encode (&d, buf, 10) == -1, "short buffer accepted");
+    int len = sched_digest_encode (&d, buf, sizeof buf);
+    CHECK (len == SCHED_DIGEST_SIZE && len <= 64, "size");
+    CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0, "decode");
+    CHECK (e.version == 1 && e.flags == (SCHED_DIGEST_F_GPU | SCHED_DIGEST_F_CGROUP), "flags");
+    CHECK (e.ts_ms == d.ts_ms, "ts");
+    CHECK (fabs (e.cur[0] - 37.25) < 0.006 && fabs (e.cur[2] - 99.99) < 0.006, "cur");
+    CHECK (e.queue_len == 12 && fabs (e.arrival_rate - 3.75) < 0.006, "queue/rate");
+    CHECK (e.temp_c == 54 && fabs (e.cpu_cores - 1.5) < 0.06, "temp/cores");
+    CHECK (e.mem_total_mb >= 7760 && e.mem_total_mb <= 7770, "mem total");
+    CHECK (e.horizon_s[0] == 5 && e.horizon_s[1] == 30, "horizons");
+    CHECK (fabs (e.fc[2][1] - 21.33) < 0.006 && fabs (e.ub[2][1] - 28.83) < 0.006, "forecast");
+    CHECK (fabs (e.spread[0] - 4.0) < 0.01 && e.spread[1] == 127.5, "spread");
+    CHECK (fabs (sched_digest_headroom (&e) - (100 - 7.83)) < 0.01, "headroom");
+    //  Age across the 32-bit wrap, and from the future.
+    CHECK (sched_digest_age_ms (&e, UINT64_C (0x100000010)) == 32, "age wrap");
+    CHECK (sched_digest_age_ms (&e, UINT64_C (0xffffff00)) == 0, "future age");
+    //  Clamping of absurd inputs.
+    sched_digest_t z = {0};
+    z.cur[0] = 1e9, z.cur[1] = -5, z.cur[2] = NAN, z.queue_len = 1000000, z.arrival_rate = 1e9;
+    len = sched_digest_encode (&z, buf, sizeof buf);
+    CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0, "decode clamped");
+    CHECK (e.cur[0] == 100 && e.cur[1] == 0 && e.cur[2] == 0 && e.queue_len == 65535, "clamp");
+    //  Versions and lengths.
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "short accepted");
+    CHECK (sched_digest_decode (NULL, 0, &e) == -1, "empty accepted");
+    uint8_t longer[64] = {0};
+    memcpy (longer, buf, SCHED_DIGEST_SIZE);
+    CHECK (sched_digest_decode (longer, sizeof longer, &e) == 0, "appended fields refused");
+    buf[0] = 2;
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE, &e) == -1, "version 2 accepted");
+    if (verbose)
+        printf ("  digest v%d: %d bytes\n", SCHED_DIGEST_VERSION, SCHED_DIGEST_SIZE);
+#undef CHECK
+    return rc;
+}

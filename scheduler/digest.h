@@ -1,0 +1,82 @@
+/*  =========================================================================
+    sched_digest - the fixed-size, versioned resource digest every node
+    gossips about itself, as pure code.
+
+    The digest rides on the node's own alive record in every membership
+    message that carries it (gossip_member_set_digest, at most
+    MW_DIGEST_MAX = 64 bytes), so it must be small and must not grow with
+    the number of metrics someone thinks of later.  Version 1 is 48 bytes,
+    little-endian, quantised:
+
+      off size field
+        0  1  version (1)
+        1  1  flags: bit0 GPU present, bit1 temperature present,
+                     bit2 CPU/memory are a cgroup's (quota), not the host's
+        2  4  sample time: wall-clock ms, low 32 bits (age on the receiver)
+        6  2  CPU %       \
+        8  2  memory %     | current readings, 0.01 % units (0..10000)
+       10  2  GPU %       /
+       12  2  inference queue length (saturates at 65535)
+       14  2  job arrival rate, 0.01 jobs/s
+       16  1  temperature, degrees C (0..255)
+       17  1  CPU capacity, 0.1 cores (quota / period, or online cores)
+       18  2  memory capacity, MiB >> 4 (16 MiB units; 1 TiB max)
+       20  2  horizons: h0, h1 in seconds (1..255)
+       22 24  forecasts: for CPU, memory, GPU x horizon h0, h1:
+              point forecast and upper bound, u16 0.01 % units each
+       46  2  spread (trust) of CPU and memory at h0: mean absolute
+              residual, u8 in 0.5 % units (saturates at 127.5 %)
+
+    Versioning: the first byte is the layout.  A decoder accepts its own
+    version with trailing bytes (fields are only ever appended), and refuses
+    anything else rather than guessing.
+    ========================================================================= */
+#ifndef SCHED_DIGEST_H_INCLUDED
+#define SCHED_DIGEST_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCHED_DIGEST_VERSION 1
+#define SCHED_DIGEST_SIZE 48
+
+#define SCHED_DIGEST_F_GPU 0x01
+#define SCHED_DIGEST_F_TEMP 0x02
+#define SCHED_DIGEST_F_CGROUP 0x04
+
+enum { SCHED_DIGEST_CPU = 0, SCHED_DIGEST_MEM = 1, SCHED_DIGEST_GPU = 2, SCHED_DIGEST_METRICS = 3 };
+
+typedef struct {
+    uint8_t version;
+    uint8_t flags;
+    uint32_t ts_ms;            //  low 32 bits of the sampler's wall clock
+    double cur[SCHED_DIGEST_METRICS];     //  percent
+    uint32_t queue_len;
+    double arrival_rate;       //  jobs per second
+    double temp_c;
+    double cpu_cores;          //  capacity
+    uint64_t mem_total_mb;
+    uint32_t horizon_s[2];
+    double fc[SCHED_DIGEST_METRICS][2];   //  point forecast, percent
+    double ub[SCHED_DIGEST_METRICS][2];   //  upper bound, percent
+    double spread[2];          //  CPU, memory at h0, percent
+} sched_digest_t;
+
+//  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are
+//  clamped, never refused.  Returns the length, or -1 if cap is too small.
+int sched_digest_encode (const sched_digest_t *d, uint8_t *buf, size_t cap);
+//  Decode.  0, or -1 on an unknown version or a short buffer (input from
+//  the network: never asserts).
+int sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d);
+//  Age of the sample in ms at wall time now_ms (modulo 2^32, so it works
+//  across the low-32-bit wrap); a sample "from the future" (clock skew)
+//  counts as age 0.
+uint64_t sched_digest_age_ms (const sched_digest_t *d, uint64_t now_wall_ms);
+//  Headroom in percent: 100 - the upper bound of CPU at h0 (the pessimistic
+//  free share over the next horizon).
+double sched_digest_headroom (const sched_digest_t *d);
+
+int sched_digest_test (bool verbose);
+
+#endif

@@ -1,0 +1,1556 @@
+/*  =========================================================================
+    election - coordinator election as pure code (see election.h and
+    docs/ELECTION.md, which states the invariants this file keeps).
+
+    The role lifecycle is one table, s_table[role][event] -> (next role,
+    action), and one dispatcher, s_fire ().  Message handlers and the tick
+    only classify what happened into an event; they never set the role
+    themselves.  That keeps every transition in one place where it can be
+    read against the Promela model (tests/election/model.pml), which has
+    the same four roles and the same events.
+
+    Why pre-vote: a node that was cut off (or frozen) keeps timing out and,
+    without pre-vote, would keep bumping its term; when it came back, its
+    higher term would depose a perfectly healthy coordinator.  With
+    pre-vote a term is only bumped once a majority of the view agrees that
+    the lease really lapsed, and a node that heard a heartbeat within its
+    lease says no.
+
+    Why persistence before sending: a node that granted a vote in term T,
+    crashed and came back must not grant another one in T, or two
+    candidates could both win T.  So (term, voted_for) reaches the disk
+    (SQLite, synchronous=FULL) before the VOTE or VOTE_REQ leaves; if the
+    write fails, nothing is sent.
+
+    Time is whatever the caller says it is; randomness is a private
+    xorshift seeded by the caller, so a simulator run is reproducible.
+    ========================================================================= */
+#include "scheduler/election.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Internal events: what the handlers classify inputs into.
+typedef enum {
+    E_TIMEOUT = 0,     //  election timer fired (lease lapsed, or a round gave no result)
+    E_PREVOTE_WON,     //  a majority of the electorate would vote for us
+    E_VOTE_WON,        //  a majority of the electorate voted for us
+    E_HEARTBEAT,       //  a heartbeat from a coordinator whose epoch beats ours
+    E_HIGHER_TERM,     //  any other message with a higher term (already adopted)
+    E_STALL,           //  our own loop stood still longer than a lease
+    E_LEAVE,           //  graceful leave
+    E_COUNT
+} ev_t;
+
+typedef enum {
+    A_NONE = 0,        //  ignore (event meaningless in this role)
+    A_PREVOTE,         //  start (or restart) a pre-vote round
+    A_CAMPAIGN,        //  bump term, vote for self, persist, ask for votes
+    A_LEAD,            //  become coordinator: heartbeat now
+    A_FOLLOW,          //  take the heartbeat's lease
+    A_REVERT,          //  back to follower (term already adopted), no coordinator known
+    A_STEP_DOWN,       //  stop coordinating (event + reason), then as A_REVERT
+    A_STEP_DOWN_FOLLOW //  stop coordinating and follow the heartbeat's sender
+} action_t;
+
+typedef struct {
+    election_role_t next;
+    action_t action;
+} transition_t;
+
+#define F ELECTION_FOLLOWER
+#define P ELECTION_PRECANDIDATE
+#define C ELECTION_CANDIDATE
+#define L ELECTION_COORDINATOR
+static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
+    //              TIMEOUT          PREVOTE_WON       VOTE_WON       HEARTBEAT                 HIGHER_TERM        STALL             LEAVE
+    [F] = {{P, A_PREVOTE}, {F, A_NONE},     {F, A_NONE}, {F, A_FOLLOW},            {F, A_REVERT},    {F, A_NONE},      {F, A_NONE}},
+    [P] = {{P, A_PREVOTE}, {C, A_CAMPAIGN}, {P, A_NONE}, {F, A_FOLLOW},            {F, A_REVERT},    {P, A_NONE},      {F, A_REVERT}},
+    [C] = {{P, A_PREVOTE}, {C, A_NONE},     {L, A_LEAD}, {F, A_FOLLOW},            {F, A_REVERT},    {C, A_NONE},      {F, A_REVERT}},
+    [L] = {{L, A_NONE},    {L, A_NONE},     {L, A_NONE}, {F, A_STEP_DOWN_FOLLOW},  {F, A_STEP_DOWN}, {F, A_STEP_DOWN}, {F, A_STEP_DOWN}},
+};
+#undef F
+#undef P
+#undef C
+#undef L
+
+static const char *s_ev_reason[E_COUNT] = {"timeout", "prevote", "vote", "other_coordinator",
+                                           "higher_term", "stall", "leave"};
+
+struct _election_t {
+    election_cfg_t cfg;
+    mw_id_t self_id;
+    election_persist_fn *persist;
+    election_send_fn *send;
+    election_event_fn *event;
+    void *ctx;
+    uint64_t rng;
+
+    //  Durable state (persisted before anything depending on it is sent).
+    uint64_t term;
+    bool voted;
+    mw_id_t voted_for;
+
+    election_role_t role;
+    //  The coordinator of `term` as far as we know (us when coordinator).
+    bool has_coord;
+    mw_id_t coord;
+    uint32_t coord_rank;
+    uint64_t lease_until;     //  follower: lease valid while now < lease_until
+    uint64_t lease_renewed;   //  heartbeat heard (follower) / sent (coordinator)
+    bool lease_ever;
+    uint64_t timer;           //  election timer (non-coordinators)
+    uint64_t next_hb;         //  coordinator: next heartbeat
+    uint64_t last_seen;       //  last tick or handle: stall detection
+    bool any_input;
+
+    //  Membership view (alive + suspect), without ourselves.
+    mw_id_t *view;
+    size_t n_view, cap_view;
+    uint64_t view_changed;
+
+    //  Current round (pre-vote or vote): the electorate is the view when
+    //  the round started, plus us; a majority of it wins.
+    mw_id_t *electorate;
+    bool *granted;
+    size_t n_elect, cap_elect, n_granted;
+    uint64_t round_term;
+
+    //  What we last announced, so each epoch is announced once.
+    bool announced;
+    uint64_t announced_term;
+    mw_id_t announced_id;
+    bool lost_announced;
+
+    //  Rank: priority, then headroom bucket (with hysteresis).
+    uint32_t hr_bucket, hr_pending;
+    uint64_t hr_since;
+
+    election_stats_t stats;
+};
+
+//  Headroom must sit in a new 10 % bucket this long before the rank moves.
+#define HEADROOM_HOLD_MS 30000
+#define HEADROOM_BUCKETS 11
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+void
+election_cfg_defaults (election_cfg_t *cfg)
+{
+    assert (cfg);
+    cfg->heartbeat_ms = 100;
+    cfg->timeout_ms = 400;
+    cfg->priority = 100;
+    cfg->settle_ms = 1500;
+    cfg->alone_ms = 5000;
+}
+
+static uint64_t
+s_rand (election_t *self)
+{
+    uint64_t x = self->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    self->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+uint32_t
+election_rank (const election_t *self)
+{
+    return self->cfg.priority * HEADROOM_BUCKETS + self->hr_bucket;
+}
+
+//  The randomised election timeout: T, plus a little jitter for everyone
+//  (ties must break), plus more jitter the lower our rank, so that the
+//  best-ranked live node usually times out first and wins.
+static uint64_t
+s_timeout (election_t *self)
+{
+    uint64_t t = self->cfg.timeout_ms;
+    uint64_t max_rank = 1000u * HEADROOM_BUCKETS + HEADROOM_BUCKETS - 1;
+    uint64_t floor = t / 16 + 1;
+    uint64_t small = t / 16;
+    uint64_t wide = (t / 2) * (max_rank - election_rank (self)) / max_rank;
+    return t + floor + s_rand (self) % (small + 1) + (wide ? s_rand (self) % (wide + 1) : 0);
+}
+
+//  (rank, id) order between two coordinators of the same term.
+static bool
+s_beats (uint32_t rank_a, const mw_id_t *a, uint32_t rank_b, const mw_id_t *b)
+{
+    if (rank_a != rank_b)
+        return rank_a > rank_b;
+    return memcmp (a->b, b->b, MW_ID_LEN) > 0;
+}
+
+static bool
+s_lease_valid (const election_t *self, uint64_t now)
+{
+    return self->role == ELECTION_COORDINATOR || (self->has_coord && now < self->lease_until);
+}
+
+static void
+s_announce_elected (election_t *self)
+{
+    if (self->announced && self->announced_term == self->term
+        && gossip_wire_id_eq (&self->announced_id, &self->coord))
+        return;
+    self->announced = true;
+    self->announced_term = self->term;
+    self->announced_id = self->coord;
+    self->lost_announced = false;
+    if (self->event)
+        self->event (self->ctx, ELECTION_EV_ELECTED, self->term, &self->coord, "");
+}
+
+static int
+s_persist (election_t *self, uint64_t term, bool voted, const mw_id_t *voted_for)
+{
+    if (self->persist && self->persist (self->ctx, term, voted ? voted_for : NULL) != 0)
+        return -1;
+    self->term = term;
+    self->voted = voted;
+    if (voted)
+        self->voted_for = *voted_for;
+    return 0;
+}
+
+//  A higher term was seen: adopt it with no vote.  The coordinator of the
+//  new term is not known until its heartbeat.  If the disk refuses, the
+//  term is still adopted in memory: following a coordinator is safe
+//  without it (only votes and candidacies need the disk, and they check
+//  their own write), and a box with a bad disk should still be
+//  coordinated.  Returns 0.
+static int
+s_adopt (election_t *self, uint64_t term)
+{
+    assert (term > self->term);
+    if (s_persist (self, term, false, NULL) != 0) {
+        self->term = term;
+        self->voted = false;
+    }
+    if (self->role != ELECTION_COORDINATOR)
+        self->has_coord = false;
+    return 0;
+}
+
+static void
+s_msg_init (election_t *self, mw_msg_t *msg, int type)
+{
+    memset (msg, 0, sizeof *msg);
+    msg->type = (uint8_t) type;
+    msg->term = self->term;
+    msg->rank = election_rank (self);
+}
+
+static void
+s_send (election_t *self, const mw_id_t *to, const mw_msg_t *msg)
+{
+    if (self->send)
+        self->send (self->ctx, to, msg);
+}
+
+static void
+s_send_view (election_t *self, const mw_msg_t *msg)
+{
+    for (size_t i = 0; i < self->n_view; i++)
+        s_send (self, &self->view[i], msg);
+}
+
+static void
+s_heartbeat (election_t *self, uint64_t now, uint32_t lease_ms)
+{
+    mw_msg_t msg;
+    s_msg_init (self, &msg, MW_MSG_HEARTBEAT);
+    msg.lease_ms = lease_ms;
+    s_send_view (self, &msg);
+    self->stats.heartbeats_out += self->n_view;
+    self->lease_renewed = now;
+    self->lease_ever = true;
+    self->next_hb = now + self->cfg.heartbeat_ms;
+}
+
+//  Reply to a vote request or a stale heartbeat.  Carries our term and the
+//  coordinator we follow, so a stale node learns both at once.
+static void
+s_vote_reply (election_t *self, const mw_id_t *to, uint64_t term, bool pre, bool granted)
+{
+    mw_msg_t msg;
+    s_msg_init (self, &msg, MW_MSG_VOTE);
+    msg.term = term;
+    msg.pre = pre ? 1 : 0;
+    msg.granted = granted ? 1 : 0;
+    if (self->has_coord)
+        msg.coordinator = self->coord;
+    s_send (self, to, &msg);
+}
+
+static int
+s_round_start (election_t *self, uint64_t round_term)
+{
+    size_t need = self->n_view + 1;
+    if (need > self->cap_elect) {
+        mw_id_t *e = (mw_id_t *) realloc (self->electorate, need * sizeof *e);
+        if (!e)
+            return -1;
+        self->electorate = e;
+        bool *g = (bool *) realloc (self->granted, need * sizeof *g);
+        if (!g)
+            return -1;
+        self->granted = g;
+        self->cap_elect = need;
+    }
+    self->electorate[0] = self->self_id;
+    self->granted[0] = true;   //  our own vote
+    for (size_t i = 0; i < self->n_view; i++) {
+        self->electorate[i + 1] = self->view[i];
+        self->granted[i + 1] = false;
+    }
+    self->n_elect = need;
+    self->n_granted = 1;
+    self->round_term = round_term;
+    return 0;
+}
+
+//  Count a grant; true once a majority of the electorate granted.
+static bool
+s_round_grant (election_t *self, const mw_id_t *from)
+{
+    for (size_t i = 1; i < self->n_elect; i++)
+        if (gossip_wire_id_eq (&self->electorate[i], from)) {
+            if (!self->granted[i]) {
+                self->granted[i] = true;
+                self->n_granted++;
+            }
+            break;
+        }
+    return self->n_granted >= self->n_elect / 2 + 1;
+}
+
+//  --------------------------------------------------------------------------
+//  The dispatcher: the only place where the role changes.
+
+typedef struct {
+    const mw_msg_t *msg;   //  E_HEARTBEAT: the heartbeat
+} ev_arg_t;
+
+static void s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now);
+
+static void
+s_follow (election_t *self, const mw_msg_t *hb, uint64_t now)
+{
+    self->has_coord = true;
+    self->coord = hb->sender;
+    self->coord_rank = hb->rank;
+    //  A lease longer than 10 timeouts is not believed (a bad config on
+    //  the coordinator must not silence elections for minutes).
+    uint64_t lease = hb->lease_ms;
+    if (lease > 10ull * self->cfg.timeout_ms)
+        lease = 10ull * self->cfg.timeout_ms;
+    self->lease_until = now + lease;
+    self->lease_renewed = now;
+    self->lease_ever = true;
+    self->timer = self->lease_until + (s_timeout (self) - self->cfg.timeout_ms);
+    if (lease == 0)
+        self->lost_announced = true;   //  a resignation: nothing was lost unexpectedly
+    else
+        s_announce_elected (self);
+}
+
+static void
+s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
+{
+    assert (ev < E_COUNT);
+    transition_t t = s_table[self->role][ev];
+    election_role_t was = self->role;
+    self->role = t.next;
+    switch (t.action) {
+    case A_NONE:
+        self->role = was;
+        break;
+    case A_PREVOTE:
+        if (self->has_coord && !self->lost_announced) {
+            self->lost_announced = true;
+            if (self->event)
+                self->event (self->ctx, ELECTION_EV_LOST, self->term, &self->coord, "lease_lapsed");
+        }
+        self->has_coord = false;
+        self->stats.prevotes_started++;
+        self->timer = now + s_timeout (self);
+        if (s_round_start (self, self->term + 1) != 0)
+            break;
+        if (self->n_granted >= self->n_elect / 2 + 1) {
+            s_fire (self, E_PREVOTE_WON, NULL, now);   //  electorate of one
+            break;
+        }
+        {
+            mw_msg_t msg;
+            s_msg_init (self, &msg, MW_MSG_VOTE_REQ);
+            msg.term = self->term + 1;
+            msg.pre = 1;
+            s_send_view (self, &msg);
+        }
+        break;
+    case A_CAMPAIGN: {
+        //  Term and self-vote on disk first: a crash after the VOTE_REQ
+        //  left must not let us vote for someone else in this term.
+        if (s_persist (self, self->term + 1, true, &self->self_id) != 0) {
+            self->role = ELECTION_FOLLOWER;
+            self->timer = now + s_timeout (self);
+            break;
+        }
+        self->stats.elections_started++;
+        self->has_coord = false;
+        self->timer = now + s_timeout (self);
+        if (s_round_start (self, self->term) != 0)
+            break;
+        if (self->n_granted >= self->n_elect / 2 + 1) {
+            s_fire (self, E_VOTE_WON, NULL, now);
+            break;
+        }
+        mw_msg_t msg;
+        s_msg_init (self, &msg, MW_MSG_VOTE_REQ);
+        msg.pre = 0;
+        s_send_view (self, &msg);
+        break;
+    }
+    case A_LEAD:
+        self->stats.elections_won++;
+        self->has_coord = true;
+        self->coord = self->self_id;
+        self->coord_rank = election_rank (self);
+        s_announce_elected (self);
+        s_heartbeat (self, now, self->cfg.timeout_ms);
+        break;
+    case A_FOLLOW:
+        assert (arg && arg->msg);
+        s_follow (self, arg->msg, now);
+        break;
+    case A_STEP_DOWN:
+    case A_STEP_DOWN_FOLLOW: {
+        self->stats.step_downs++;
+        uint64_t held = self->announced_term;   //  the term we coordinated
+        if (self->event)
+            self->event (self->ctx, ELECTION_EV_STEP_DOWN, held, &self->self_id, s_ev_reason[ev]);
+        if (ev == E_LEAVE)
+            s_heartbeat (self, now, 0);   //  resign: followers need not wait out the lease
+        self->has_coord = false;
+        self->lost_announced = true;
+        self->timer = now + s_timeout (self);
+        if (t.action == A_STEP_DOWN_FOLLOW) {
+            assert (arg && arg->msg);
+            s_follow (self, arg->msg, now);
+        }
+        break;
+    }
+    case A_REVERT:
+        if (was != ELECTION_FOLLOWER)
+            self->timer = now + s_timeout (self);
+        break;
+    }
+}
+
+//  A coordinator whose own loop stood still longer than a lease (SIGSTOP,
+//  a VM pause) cannot know whether the others have moved on: it stops
+//  coordinating at once rather than act on a term that may be stale.
+static void
+s_check_stall (election_t *self, uint64_t now)
+{
+    if (self->role == ELECTION_COORDINATOR && self->any_input && now > self->last_seen
+        && now - self->last_seen > self->cfg.timeout_ms)
+        s_fire (self, E_STALL, NULL, now);
+    self->last_seen = now;
+    self->any_input = true;
+}
+
+//  --------------------------------------------------------------------------
+//  Construction
+
+election_t *
+election_new (const election_cfg_t *cfg, const mw_id_t *self_id, uint64_t term, const mw_id_t *voted_for,
+              uint64_t seed, uint64_t now_ms, election_persist_fn *persist, election_send_fn *send,
+              election_event_fn *event, void *ctx)
+{
+    assert (self_id);
+    election_cfg_t dflt;
+    election_cfg_defaults (&dflt);
+    if (!cfg)
+        cfg = &dflt;
+    if (cfg->heartbeat_ms == 0 || cfg->timeout_ms < 2 * cfg->heartbeat_ms || cfg->priority > 1000)
+        return NULL;
+    election_t *self = (election_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->self_id = *self_id;
+    self->persist = persist;
+    self->send = send;
+    self->event = event;
+    self->ctx = ctx;
+    self->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+    self->term = term;
+    if (voted_for && !gossip_wire_id_zero (voted_for)) {
+        self->voted = true;
+        self->voted_for = *voted_for;
+    }
+    self->role = ELECTION_FOLLOWER;
+    self->view_changed = now_ms;
+    self->timer = now_ms + s_timeout (self);
+    self->hr_bucket = self->hr_pending = HEADROOM_BUCKETS - 1;
+    return self;
+}
+
+void
+election_destroy (election_t **self_p)
+{
+    assert (self_p);
+    election_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->view);
+    free (self->electorate);
+    free (self->granted);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Inputs
+
+void
+election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_ms)
+{
+    assert (self && (ids || n == 0));
+    size_t others = 0;
+    for (size_t i = 0; i < n; i++)
+        others += !gossip_wire_id_eq (&ids[i], &self->self_id);
+    if (others > self->cap_view) {
+        mw_id_t *v = (mw_id_t *) realloc (self->view, others * sizeof *v);
+        if (!v)
+            return;   //  keep the old view; the next call retries
+        self->view = v;
+        self->cap_view = others;
+    }
+    if (others != self->n_view)
+        self->view_changed = now_ms;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!gossip_wire_id_eq (&ids[i], &self->self_id))
+            self->view[k++] = ids[i];
+    self->n_view = k;
+}
+
+void
+election_set_headroom (election_t *self, uint32_t pct, uint64_t now_ms)
+{
+    assert (self);
+    uint32_t b = (pct > 100 ? 100 : pct) / 10;
+    if (b == self->hr_bucket) {
+        self->hr_pending = b;
+        return;
+    }
+    if (b != self->hr_pending) {
+        self->hr_pending = b;
+        self->hr_since = now_ms;
+    }
+    else if (now_ms - self->hr_since >= HEADROOM_HOLD_MS)
+        self->hr_bucket = b;
+}
+
+static bool
+s_may_stand (const election_t *self, uint64_t now)
+{
+    uint64_t hold = self->n_view ? self->cfg.settle_ms : self->cfg.alone_ms;
+    return now >= self->view_changed + hold;
+}
+
+void
+election_tick (election_t *self, uint64_t now_ms)
+{
+    assert (self);
+    s_check_stall (self, now_ms);
+    if (self->role == ELECTION_COORDINATOR) {
+        if (now_ms >= self->next_hb)
+            s_heartbeat (self, now_ms, self->cfg.timeout_ms);
+        return;
+    }
+    if (now_ms < self->timer)
+        return;
+    if (!s_may_stand (self, now_ms)) {
+        //  A view still changing (start-up, a partition being detected)
+        //  or one that holds only us (just restarted, cut off): wait, so
+        //  that we do not win a term alone that a real majority elsewhere
+        //  is about to use.
+        //  The random part again, so that the best-ranked node still
+        //  tends to be first once the view has settled.
+        uint64_t hold = self->n_view ? self->cfg.settle_ms : self->cfg.alone_ms;
+        self->timer = self->view_changed + hold + (s_timeout (self) - self->cfg.timeout_ms);
+        if (self->timer <= now_ms)
+            self->timer = now_ms + 1;
+        if (self->has_coord && now_ms >= self->lease_until && !self->lost_announced) {
+            self->lost_announced = true;
+            if (self->event)
+                self->event (self->ctx, ELECTION_EV_LOST, self->term, &self->coord, "lease_lapsed");
+            self->has_coord = false;
+        }
+        return;
+    }
+    s_fire (self, E_TIMEOUT, NULL, now_ms);
+}
+
+uint64_t
+election_next_wakeup (election_t *self, uint64_t now_ms)
+{
+    assert (self);
+    uint64_t t = self->role == ELECTION_COORDINATOR ? self->next_hb : self->timer;
+    return t > now_ms ? t : now_ms;
+}
+
+static void
+s_on_heartbeat (election_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    self->stats.heartbeats_in++;
+    if (msg->term < self->term) {
+        //  A stale coordinator (thawed, relinked, restarted): tell it the
+        //  term it missed; it steps down on our answer.
+        self->stats.stale_ignored++;
+        s_vote_reply (self, &msg->sender, self->term, false, false);
+        return;
+    }
+    if (msg->term > self->term && s_adopt (self, msg->term) != 0)
+        return;
+    ev_arg_t arg = {msg};
+    if (self->role == ELECTION_COORDINATOR) {
+        //  Same term only if two sides of a partition or of a view
+        //  disagreement both won it: the higher (rank, id) keeps it.
+        if (msg->term > self->announced_term
+            || s_beats (msg->rank, &msg->sender, election_rank (self), &self->self_id))
+            s_fire (self, E_HEARTBEAT, &arg, now);
+        else
+            s_heartbeat (self, now, self->cfg.timeout_ms);   //  let it learn it lost
+        return;
+    }
+    if (self->has_coord && !gossip_wire_id_eq (&self->coord, &msg->sender)
+        && !s_beats (msg->rank, &msg->sender, self->coord_rank, &self->coord))
+        return;   //  two coordinators in one term: we follow the higher one
+    s_fire (self, E_HEARTBEAT, &arg, now);
+}
+
+static void
+s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    if (msg->pre) {
+        //  Pre-vote: no state changes at all.  Yes only if the candidate's
+        //  proposed term is newer than ours and we have no live lease.
+        bool yes = msg->term > self->term && !s_lease_valid (self, now);
+        s_vote_reply (self, &msg->sender, yes ? msg->term : self->term, true, yes);
+        if (yes && self->role == ELECTION_FOLLOWER)
+            //  Someone is already standing: do not stand against it, or
+            //  votes split (with 20 members, timers a few ms apart are common).
+            self->timer = now + s_timeout (self);
+        if (self->role == ELECTION_COORDINATOR && msg->term > self->term) {
+            //  We are alive and it did not hear us (loss, a late
+            //  heartbeat): renew its lease at once, which ends its round.
+            mw_msg_t hb;
+            s_msg_init (self, &hb, MW_MSG_HEARTBEAT);
+            hb.lease_ms = self->cfg.timeout_ms;
+            s_send (self, &msg->sender, &hb);
+            self->stats.heartbeats_out++;
+        }
+        return;
+    }
+    if (msg->term < self->term) {
+        s_vote_reply (self, &msg->sender, self->term, false, false);
+        return;
+    }
+    if (self->role != ELECTION_COORDINATOR && s_lease_valid (self, now)) {
+        //  We hear a live coordinator: this candidate is the one that was
+        //  cut off.  Do not even adopt its term.
+        s_vote_reply (self, &msg->sender, self->term, false, false);
+        return;
+    }
+    if (msg->term > self->term) {
+        if (s_adopt (self, msg->term) != 0)
+            return;
+        s_fire (self, E_HIGHER_TERM, NULL, now);
+    }
+    bool yes = self->role == ELECTION_FOLLOWER
+               && (!self->voted || gossip_wire_id_eq (&self->voted_for, &msg->sender));
+    if (yes && !self->voted && s_persist (self, self->term, true, &msg->sender) != 0)
+        return;   //  no answer rather than an answer we might forget
+    if (yes) {
+        self->stats.votes_granted++;
+        self->timer = now + s_timeout (self);
+    }
+    s_vote_reply (self, &msg->sender, self->term, false, yes);
+}
+
+static void
+s_on_vote (election_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    if (msg->pre && msg->granted) {
+        if (self->role == ELECTION_PRECANDIDATE && msg->term == self->term + 1
+            && self->round_term == msg->term && s_round_grant (self, &msg->sender))
+            s_fire (self, E_PREVOTE_WON, NULL, now);
+        return;
+    }
+    if (msg->term > self->term) {
+        if (s_adopt (self, msg->term) != 0)
+            return;
+        s_fire (self, E_HIGHER_TERM, NULL, now);
+        return;
+    }
+    if (!msg->pre && msg->granted && self->role == ELECTION_CANDIDATE && msg->term == self->term
+        && self->round_term == msg->term && s_round_grant (self, &msg->sender))
+        s_fire (self, E_VOTE_WON, NULL, now);
+}
+
+void
+election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms)
+{
+    assert (self && msg);
+    if (gossip_wire_id_eq (&msg->sender, &self->self_id))
+        return;
+    s_check_stall (self, now_ms);
+    switch (msg->type) {
+    case MW_MSG_HEARTBEAT:
+        s_on_heartbeat (self, msg, now_ms);
+        break;
+    case MW_MSG_VOTE_REQ:
+        s_on_vote_req (self, msg, now_ms);
+        break;
+    case MW_MSG_VOTE:
+        s_on_vote (self, msg, now_ms);
+        break;
+    default:
+        break;
+    }
+}
+
+void
+election_leave (election_t *self, uint64_t now_ms)
+{
+    assert (self);
+    s_fire (self, E_LEAVE, NULL, now_ms);
+}
+
+//  --------------------------------------------------------------------------
+//  Fencing and read-only state
+
+int
+election_observe_term (election_t *self, uint64_t term, uint64_t now_ms)
+{
+    assert (self);
+    if (term <= self->term)
+        return 0;
+    if (s_adopt (self, term) != 0)
+        return -1;
+    s_fire (self, E_HIGHER_TERM, NULL, now_ms);
+    return 0;
+}
+
+bool
+election_accept_decision (const election_t *self, uint64_t term, const mw_id_t *id)
+{
+    assert (self && id);
+    if (term < self->term)
+        return false;   //  an epoch older than one we have seen: fenced
+    if (term > self->term)
+        return true;    //  newer than anything we know; its heartbeat is on the way
+    //  Same term: only from the coordinator we know for it (if we know one).
+    if (self->role == ELECTION_COORDINATOR)
+        return gossip_wire_id_eq (id, &self->self_id);
+    if (self->announced && self->announced_term == term)
+        return gossip_wire_id_eq (id, &self->announced_id);
+    return true;
+}
+
+election_role_t
+election_role (const election_t *self)
+{
+    return self->role;
+}
+
+const char *
+election_role_name (election_role_t role)
+{
+    static const char *names[] = {"follower", "precandidate", "candidate", "coordinator"};
+    return role < ELECTION_ROLE_COUNT ? names[role] : "unknown";
+}
+
+uint64_t
+election_term (const election_t *self)
+{
+    return self->term;
+}
+
+bool
+election_is_coordinator (const election_t *self)
+{
+    return self->role == ELECTION_COORDINATOR;
+}
+
+bool
+election_coordinator (const election_t *self, mw_id_t *id)
+{
+    if (!self->has_coord)
+        return false;
+    if (id)
+        *id = self->coord;
+    return true;
+}
+
+uint64_t
+election_lease_age (const election_t *self, uint64_t now_ms)
+{
+    if (!self->lease_ever)
+        return UINT64_MAX;
+    return now_ms >= self->lease_renewed ? now_ms - self->lease_renewed : 0;
+}
+
+void
+election_stats (const election_t *self, election_stats_t *out)
+{
+    *out = self->stats;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a discrete-event simulator of N nodes.  The network delivers
+//  in order per link with 1-3 ms latency; loss is what TCP makes of it (a
+//  retransmission 200 ms later, doubling while it keeps being lost, and
+//  everything behind it waits); a partition or a cut drops what crosses
+//  it; a crash loses everything but the persisted (term, vote); a stopped
+//  node neither ticks nor reads, and finds its input queued when it
+//  continues.  Views follow reachability with SWIM's lag (gone after
+//  SIM_DEAD_MS unreachable, back after SIM_JOIN_MS reachable).  Every
+//  millisecond the safety invariants of docs/ELECTION.md are checked.
+
+#define SIM_MAX 24
+#define SIM_DEAD_MS 3000
+#define SIM_JOIN_MS 300
+#define SIM_TICK_MS 5
+#define SIM_DECISION 0xfe   //  a coordinator decision (sim only, never on the wire)
+
+typedef struct _sim_t sim_t;
+
+typedef struct {
+    sim_t *sim;
+    int i;
+    election_t *e;
+    mw_id_t id;
+    bool up, stopped;
+    uint32_t priority;
+    //  "Disk".
+    uint64_t d_term;
+    bool d_voted;
+    mw_id_t d_voted_for;
+    bool disk_fails;
+    //  Network and view.
+    int comp;
+    uint64_t link_free[SIM_MAX];   //  in-order delivery per link
+    bool in_view[SIM_MAX];
+    uint64_t reach_change[SIM_MAX];
+    bool reach[SIM_MAX];
+    //  Ghost state for the invariants.
+    uint64_t max_term;
+    bool applied_any;
+    uint64_t applied_term;
+    int step_downs;
+} sim_node_t;
+
+typedef struct {
+    uint64_t at;
+    int from, to;
+    mw_msg_t msg;
+} sim_pkt_t;
+
+struct _sim_t {
+    int n;
+    sim_node_t node[SIM_MAX];
+    sim_pkt_t *q;
+    size_t nq, capq;
+    uint64_t now, rng;
+    uint32_t loss_pct;
+    bool strict_terms;             //  scenario where no term may be claimed twice
+    uint64_t claim_term[4096];
+    int claim_who[4096];
+    size_t n_claims;
+    uint64_t coexist_since;        //  two coordinators in one component since
+    uint64_t max_coexist;
+    int violations;
+    bool verbose;
+    uint64_t msgs;
+};
+
+static uint64_t
+s_sim_rand (sim_t *sim)
+{
+    uint64_t x = sim->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    sim->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void
+s_sim_violation (sim_t *sim, const char *what, int a, int b, uint64_t term)
+{
+    sim->violations++;
+    if (sim->violations <= 5)
+        fprintf (stderr, "election_test: t=%llu VIOLATION %s (n%d n%d term %llu)\n",
+                 (unsigned long long) sim->now, what, a, b, (unsigned long long) term);
+}
+
+static int
+s_sim_find (sim_t *sim, const mw_id_t *id)
+{
+    for (int j = 0; j < sim->n; j++)
+        if (gossip_wire_id_eq (&sim->node[j].id, id))
+            return j;
+    return -1;
+}
+
+static int
+s_sim_persist (void *ctx, uint64_t term, const mw_id_t *voted_for)
+{
+    sim_node_t *nd = (sim_node_t *) ctx;
+    if (nd->disk_fails)
+        return -1;
+    if (term < nd->d_term)
+        s_sim_violation (nd->sim, "persisted term went down", nd->i, nd->i, term);
+    if (term == nd->d_term && nd->d_voted && voted_for && !gossip_wire_id_eq (voted_for, &nd->d_voted_for))
+        s_sim_violation (nd->sim, "second vote in one term", nd->i, s_sim_find (nd->sim, voted_for), term);
+    if (term == nd->d_term && nd->d_voted && !voted_for)
+        s_sim_violation (nd->sim, "vote forgotten within a term", nd->i, nd->i, term);
+    nd->d_term = term;
+    nd->d_voted = voted_for != NULL;
+    if (voted_for)
+        nd->d_voted_for = *voted_for;
+    return 0;
+}
+
+static void
+s_sim_push (sim_t *sim, int from, int to, const mw_msg_t *msg)
+{
+    sim_node_t *src = &sim->node[from];
+    if (src->comp != sim->node[to].comp)
+        return;   //  cut: gone (the daemon drops a dead peer's queue too)
+    uint64_t at = sim->now + 1 + s_sim_rand (sim) % 3;
+    //  A lost segment: Linux's RACK notices when the next one is SACKed
+    //  (about one heartbeat later) and resends; a lost resend waits for
+    //  the RTO (200 ms, doubling).
+    uint64_t rto = 110;
+    while (sim->loss_pct && s_sim_rand (sim) % 100 < sim->loss_pct) {
+        at += rto;
+        rto = rto < 200 ? 200 : rto * 2;
+    }
+    if (at < src->link_free[to])
+        at = src->link_free[to];   //  head-of-line: in order
+    src->link_free[to] = at;
+    if (sim->nq == sim->capq) {
+        size_t cap = sim->capq ? sim->capq * 2 : 1024;
+        sim_pkt_t *q = (sim_pkt_t *) realloc (sim->q, cap * sizeof *q);
+        if (!q)
+            return;
+        sim->q = q;
+        sim->capq = cap;
+    }
+    sim_pkt_t *p = &sim->q[sim->nq++];
+    p->at = at;
+    p->from = from;
+    p->to = to;
+    p->msg = *msg;
+    p->msg.sender = src->id;
+    sim->msgs++;
+}
+
+static void
+s_sim_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+{
+    sim_node_t *nd = (sim_node_t *) ctx;
+    int j = s_sim_find (nd->sim, to);
+    if (j >= 0)
+        s_sim_push (nd->sim, nd->i, j, msg);
+}
+
+static void
+s_sim_event (void *ctx, election_event_t ev, uint64_t term, const mw_id_t *id, const char *reason)
+{
+    sim_node_t *nd = (sim_node_t *) ctx;
+    sim_t *sim = nd->sim;
+    if (ev == ELECTION_EV_STEP_DOWN)
+        nd->step_downs++;
+    if (sim->verbose && ev != ELECTION_EV_LOST)
+        printf ("    t=%6llu n%-2d %s term=%llu id=n%d %s\n", (unsigned long long) sim->now, nd->i,
+                ev == ELECTION_EV_ELECTED ? "coordinator_elected" : "step_down", (unsigned long long) term,
+                s_sim_find (sim, id), reason);
+    if (ev != ELECTION_EV_ELECTED || !gossip_wire_id_eq (id, &nd->id))
+        return;
+    //  We won `term`: nobody else, ever (strict scenarios), and never we
+    //  twice (any scenario: that would be a vote or term forgotten).
+    for (size_t k = 0; k < sim->n_claims; k++)
+        if (sim->claim_term[k] == term && (sim->strict_terms || sim->claim_who[k] == nd->i))
+            s_sim_violation (sim, "term claimed twice", sim->claim_who[k], nd->i, term);
+    if (sim->n_claims < 4096) {
+        sim->claim_term[sim->n_claims] = term;
+        sim->claim_who[sim->n_claims++] = nd->i;
+    }
+}
+
+static void
+s_sim_boot (sim_t *sim, int i)
+{
+    sim_node_t *nd = &sim->node[i];
+    election_cfg_t cfg;
+    election_cfg_defaults (&cfg);
+    cfg.priority = nd->priority;
+    nd->e = election_new (&cfg, &nd->id, nd->d_term, nd->d_voted ? &nd->d_voted_for : NULL,
+                          s_sim_rand (sim) | 1, sim->now, s_sim_persist, s_sim_send, s_sim_event, nd);
+    nd->up = nd->e != NULL;
+    nd->stopped = false;
+    for (int j = 0; j < sim->n; j++) {
+        nd->in_view[j] = false;   //  a fresh process knows nobody
+        nd->reach[j] = false;
+        nd->reach_change[j] = sim->now;
+        nd->link_free[j] = 0;
+    }
+    nd->applied_any = false;
+}
+
+static void
+s_sim_init (sim_t *sim, int n, uint64_t seed)
+{
+    memset (sim, 0, sizeof *sim);
+    sim->n = n;
+    sim->rng = seed | 1;
+    sim->now = 1000;
+    sim->strict_terms = true;
+    for (int i = 0; i < n; i++) {
+        sim_node_t *nd = &sim->node[i];
+        nd->sim = sim;
+        nd->i = i;
+        for (int k = 0; k < MW_ID_LEN; k++)
+            nd->id.b[k] = (uint8_t) (s_sim_rand (sim) >> 56);
+        nd->priority = 100;
+        s_sim_boot (sim, i);
+    }
+}
+
+static void
+s_sim_free (sim_t *sim)
+{
+    for (int i = 0; i < sim->n; i++)
+        election_destroy (&sim->node[i].e);
+    free (sim->q);
+    sim->q = NULL;
+}
+
+static void
+s_sim_crash (sim_t *sim, int i)
+{
+    election_destroy (&sim->node[i].e);
+    sim->node[i].up = false;
+}
+
+//  SWIM's view, with its lag, from reachability.
+static void
+s_sim_views (sim_t *sim)
+{
+    for (int i = 0; i < sim->n; i++) {
+        sim_node_t *nd = &sim->node[i];
+        if (!nd->up || nd->stopped)
+            continue;
+        bool changed = false;
+        mw_id_t ids[SIM_MAX];
+        size_t k = 0;
+        for (int j = 0; j < sim->n; j++) {
+            if (j == i)
+                continue;
+            sim_node_t *o = &sim->node[j];
+            bool r = o->up && !o->stopped && o->comp == nd->comp;
+            if (r != nd->reach[j]) {
+                nd->reach[j] = r;
+                nd->reach_change[j] = sim->now;
+            }
+            uint64_t since = sim->now - nd->reach_change[j];
+            bool v = nd->in_view[j];
+            if (r && !v && since >= SIM_JOIN_MS)
+                v = true;
+            if (!r && v && since >= SIM_DEAD_MS)
+                v = false;
+            if (v != nd->in_view[j]) {
+                nd->in_view[j] = v;
+                changed = true;
+            }
+            if (v)
+                ids[k++] = o->id;
+        }
+        if (changed)
+            election_set_view (nd->e, ids, k, sim->now);
+    }
+}
+
+static void
+s_sim_deliver (sim_t *sim)
+{
+    for (size_t k = 0; k < sim->nq;) {
+        sim_pkt_t *p = &sim->q[k];
+        sim_node_t *dst = &sim->node[p->to];
+        if (p->at > sim->now || (dst->up && dst->stopped)) {
+            k++;
+            continue;
+        }
+        sim_pkt_t pkt = *p;
+        sim->q[k] = sim->q[--sim->nq];   //  order among due packets of one link is kept by link_free
+        if (!dst->up || dst->comp != sim->node[pkt.from].comp)
+            continue;
+        if (pkt.msg.type == SIM_DECISION) {
+            //  Fencing: what is accepted is applied; the applied epochs at
+            //  one node never go back.
+            if (election_accept_decision (dst->e, pkt.msg.term, &pkt.msg.sender)) {
+                if (dst->applied_any && pkt.msg.term < dst->applied_term)
+                    s_sim_violation (sim, "fenced decision applied", p->to, pkt.from, pkt.msg.term);
+                dst->applied_any = true;
+                dst->applied_term = pkt.msg.term;
+                election_observe_term (dst->e, pkt.msg.term, sim->now);
+            }
+            continue;
+        }
+        election_handle (dst->e, &pkt.msg, sim->now);
+    }
+}
+
+//  Invariants checked every millisecond.
+static void
+s_sim_check (sim_t *sim)
+{
+    bool coexist = false;
+    for (int i = 0; i < sim->n; i++) {
+        sim_node_t *a = &sim->node[i];
+        if (!a->up)
+            continue;
+        uint64_t t = election_term (a->e);
+        if (t < a->max_term)
+            s_sim_violation (sim, "term went down", i, i, t);
+        a->max_term = t;
+        if (t < a->d_term)
+            s_sim_violation (sim, "term in memory below the persisted one", i, i, t);
+        if (a->stopped || !election_is_coordinator (a->e))
+            continue;
+        for (int j = i + 1; j < sim->n; j++) {
+            sim_node_t *b = &sim->node[j];
+            //  Two coordinators connected and shown to each other by SWIM.
+            if (b->up && !b->stopped && a->comp == b->comp && election_is_coordinator (b->e) && a->in_view[j]
+                && b->in_view[i])
+                coexist = true;
+        }
+    }
+    if (coexist) {
+        if (!sim->coexist_since)
+            sim->coexist_since = sim->now;
+        uint64_t d = sim->now - sim->coexist_since;
+        if (d > sim->max_coexist)
+            sim->max_coexist = d;
+    }
+    else
+        sim->coexist_since = 0;
+}
+
+static void
+s_sim_run (sim_t *sim, uint64_t ms)
+{
+    uint64_t end = sim->now + ms;
+    while (sim->now < end) {
+        sim->now++;
+        if (sim->now % 50 == 0)
+            s_sim_views (sim);
+        s_sim_deliver (sim);
+        if (sim->now % SIM_TICK_MS == 0)
+            for (int i = 0; i < sim->n; i++) {
+                sim_node_t *nd = &sim->node[i];
+                if (!nd->up || nd->stopped)
+                    continue;
+                election_tick (nd->e, sim->now);
+                if (election_is_coordinator (nd->e) && sim->now % 100 == 0) {
+                    //  A decision every 100 ms, stamped with our epoch.
+                    mw_msg_t d;
+                    memset (&d, 0, sizeof d);
+                    d.type = SIM_DECISION;
+                    d.term = election_term (nd->e);
+                    for (int j = 0; j < sim->n; j++)
+                        if (nd->in_view[j])
+                            s_sim_push (sim, i, j, &d);
+                }
+            }
+        s_sim_check (sim);
+    }
+}
+
+//  The one coordinator every live, running node in `set` names, or -1.
+static int
+s_sim_agreed (sim_t *sim, const int *set, int n)
+{
+    int who = -1, coords = 0;
+    for (int k = 0; k < n; k++) {
+        sim_node_t *nd = &sim->node[set[k]];
+        if (!nd->up || nd->stopped)
+            return -1;
+        mw_id_t c;
+        if (!election_coordinator (nd->e, &c))
+            return -1;
+        int j = s_sim_find (sim, &c);
+        if (who >= 0 && j != who)
+            return -1;
+        who = j;
+        coords += election_is_coordinator (nd->e);
+    }
+    return coords == 1 ? who : -1;
+}
+
+//  Run until `set` agrees on one coordinator (at most max_ms); returns the
+//  time it took, or UINT64_MAX.
+static uint64_t
+s_sim_until_agreed (sim_t *sim, const int *set, int n, uint64_t max_ms, int *who)
+{
+    uint64_t t0 = sim->now;
+    while (sim->now - t0 < max_ms) {
+        s_sim_run (sim, 1);
+        int w = s_sim_agreed (sim, set, n);
+        if (w >= 0) {
+            //  And still agreed a little later (not a passing moment).
+            s_sim_run (sim, 50);
+            if (s_sim_agreed (sim, set, n) == w) {
+                if (who)
+                    *who = w;
+                return sim->now - 50 - t0;
+            }
+        }
+    }
+    return UINT64_MAX;
+}
+
+static int
+s_sim_all (int n, int *set, int except)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (i != except)
+            set[k++] = i;
+    return k;
+}
+
+static int
+s_cmp_u64 (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+#undef CHECK
+#define CHECK(cond)                                                                                    \
+    do {                                                                                               \
+        if (!(cond)) {                                                                                 \
+            fprintf (stderr, "election_test: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+            goto fail;                                                                                 \
+        }                                                                                              \
+    } while (0)
+
+//  Bounds the simulator must meet (ms), with the default timings.
+#define B_START 4000      //  cold start of the whole mesh -> one coordinator named by all
+#define B_FAILOVER 1000   //  coordinator crash/stop/cut -> survivors agree on a new one
+#define B_HEAL 1500       //  views merged after a heal -> one coordinator left
+
+int
+election_test (bool verbose)
+{
+    sim_t *sim = (sim_t *) calloc (1, sizeof *sim);
+    election_t *e = NULL;
+    if (!sim)
+        return -1;
+    int set[SIM_MAX], n, who = -1, who2 = -1;
+    uint64_t t;
+
+    //  0. The table: every transition names a valid role; only the
+    //  dispatcher moves a node into COORDINATOR, and only on VOTE_WON.
+    for (int r = 0; r < ELECTION_ROLE_COUNT; r++)
+        for (int ev = 0; ev < E_COUNT; ev++) {
+            CHECK (s_table[r][ev].next < ELECTION_ROLE_COUNT);
+            if (s_table[r][ev].next == ELECTION_COORDINATOR && r != ELECTION_COORDINATOR)
+                CHECK (ev == E_VOTE_WON && r == ELECTION_CANDIDATE);
+        }
+
+    //  1. Fencing on a bare node.
+    {
+        mw_id_t a = {{1}}, b = {{2}}, me = {{9}};
+        e = election_new (NULL, &me, 5, NULL, 1, 0, NULL, NULL, NULL, NULL);
+        CHECK (e);
+        CHECK (!election_accept_decision (e, 4, &a));
+        CHECK (election_accept_decision (e, 5, &a));   //  no coordinator known for 5
+        CHECK (election_accept_decision (e, 6, &b));
+        mw_msg_t hb;
+        memset (&hb, 0, sizeof hb);
+        hb.type = MW_MSG_HEARTBEAT;
+        hb.sender = a;
+        hb.term = 6;
+        hb.lease_ms = 400;
+        hb.rank = 1100;
+        election_handle (e, &hb, 10);
+        CHECK (election_term (e) == 6 && !election_is_coordinator (e));
+        CHECK (election_accept_decision (e, 6, &a));
+        CHECK (!election_accept_decision (e, 6, &b));   //  not the coordinator of 6
+        CHECK (!election_accept_decision (e, 5, &a));
+        CHECK (election_lease_age (e, 110) == 100);
+        //  Pre-vote refused while the lease holds, granted after.
+        CHECK (election_observe_term (e, 3, 20) == 0 && election_term (e) == 6);
+        CHECK (election_rank (e) == 100 * HEADROOM_BUCKETS + 10);
+        election_set_headroom (e, 35, 100);
+        CHECK (election_rank (e) == 100 * HEADROOM_BUCKETS + 10);   //  a spike: no change
+        election_set_headroom (e, 35, 100 + HEADROOM_HOLD_MS);
+        CHECK (election_rank (e) == 100 * HEADROOM_BUCKETS + 3);
+        election_destroy (&e);
+        CHECK (e == NULL);
+        election_cfg_t bad;
+        election_cfg_defaults (&bad);
+        bad.timeout_ms = bad.heartbeat_ms;   //  a lease shorter than two heartbeats
+        CHECK (election_new (&bad, &me, 0, NULL, 1, 0, NULL, NULL, NULL, NULL) == NULL);
+    }
+
+    //  2. Cold start, N = 5, then kill -9 of the coordinator, restart.
+    uint64_t fo[64];
+    int n_fo = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        s_sim_init (sim, 5, seed * 7919);
+        sim->verbose = verbose && seed == 1;
+        n = s_sim_all (5, set, -1);
+        t = s_sim_until_agreed (sim, set, n, 10000, &who);
+        CHECK (t <= B_START);
+        s_sim_run (sim, 2000);
+        CHECK (s_sim_agreed (sim, set, n) == who);   //  stable
+        int old = who;
+        uint64_t old_term = election_term (sim->node[old].e);
+        s_sim_crash (sim, old);
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t <= B_FAILOVER && who != old);
+        fo[n_fo++] = t;
+        CHECK (election_term (sim->node[who].e) > old_term);
+        s_sim_run (sim, 1000);
+        s_sim_boot (sim, old);   //  from its persisted term and vote
+        n = s_sim_all (5, set, -1);
+        t = s_sim_until_agreed (sim, set, n, 3000, &who2);
+        CHECK (t != UINT64_MAX && who2 == who);   //  rejoined as a follower
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+    qsort (fo, (size_t) n_fo, sizeof fo[0], s_cmp_u64);
+    if (verbose)
+        printf (" * kill -9, N=5, %d runs: failover min %llu / median %llu / max %llu ms\n", n_fo,
+                (unsigned long long) fo[0], (unsigned long long) fo[n_fo / 2],
+                (unsigned long long) fo[n_fo - 1]);
+
+    //  3. SIGSTOP the coordinator 3 s, SIGCONT: it steps down, follows.
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        s_sim_init (sim, 5, seed * 104729);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        int old = who;
+        sim->node[old].stopped = true;
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t <= B_FAILOVER && who != old);
+        s_sim_run (sim, 3000 - t);
+        sim->node[old].stopped = false;
+        s_sim_run (sim, 1);
+        //  At once: it stood still longer than a lease.
+        CHECK (!election_is_coordinator (sim->node[old].e) && sim->node[old].step_downs == 1);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 5000, &who2) != UINT64_MAX && who2 == who);
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+
+    //  4. Cut the coordinator's link for 5 s (longer than SWIM's dead
+    //  verdict): both sides have a coordinator (the cut one keeps its
+    //  term, alone); relink: one left, the old one stepped down.
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        s_sim_init (sim, 5, seed * 15485863);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        int old = who;
+        sim->node[old].comp = 1;
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t <= B_FAILOVER && who != old);
+        s_sim_run (sim, 5000);
+        CHECK (election_is_coordinator (sim->node[old].e));   //  its own side's
+        sim->node[old].comp = 0;
+        n = s_sim_all (5, set, -1);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who2);
+        CHECK (t <= SIM_JOIN_MS + B_HEAL && who2 == who);
+        CHECK (sim->node[old].step_downs == 1);
+        if (verbose && (sim->violations || sim->max_coexist > 400))
+            printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed, sim->violations, (unsigned long long) sim->max_coexist);
+        CHECK (sim->violations == 0 && sim->max_coexist <= 400);
+        s_sim_free (sim);
+    }
+
+    //  5. Partition 3 | 2, the coordinator on either side; heal.
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        s_sim_init (sim, 5, seed * 32452843);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        int a[3], b[2], na = 0, nb = 0;
+        //  Odd seeds: coordinator on the big side; even: on the small one.
+        bool big = seed % 2;
+        a[na++] = who;
+        for (int i = 0; i < 5; i++)
+            if (i != who) {
+                if (big ? na < 3 : nb < 1)
+                    (big ? a : b)[big ? na++ : nb++] = i;
+                else
+                    (big ? b : a)[big ? nb++ : na++] = i;
+            }
+        if (!big) {   //  who belongs with b
+            int tmp[3] = {a[0], b[0], 0};
+            b[0] = tmp[0];
+            b[1] = tmp[1];
+            nb = 2;
+            na = 0;
+            for (int i = 0; i < 5; i++)
+                if (i != b[0] && i != b[1])
+                    a[na++] = i;
+        }
+        for (int k = 0; k < nb; k++)
+            sim->node[b[k]].comp = 1;
+        int wa = -1, wb = -1;
+        CHECK (s_sim_until_agreed (sim, a, 3, SIM_DEAD_MS + 5000, &wa) != UINT64_MAX);
+        CHECK (s_sim_until_agreed (sim, b, 2, SIM_DEAD_MS + 5000, &wb) != UINT64_MAX);
+        CHECK (wa != wb);
+        s_sim_run (sim, 2000);
+        for (int k = 0; k < nb; k++)
+            sim->node[b[k]].comp = 0;
+        n = s_sim_all (5, set, -1);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who2);
+        CHECK (t <= SIM_JOIN_MS + B_HEAL);
+        //  The higher term won.
+        uint64_t ta = election_term (sim->node[a[0]].e), tb = election_term (sim->node[b[0]].e);
+        CHECK (ta == tb);
+        if (verbose && (sim->violations || sim->max_coexist > 400))
+            printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed, sim->violations, (unsigned long long) sim->max_coexist);
+        CHECK (sim->violations == 0 && sim->max_coexist <= 400);
+        if (verbose && seed <= 2)
+            printf (" * partition 3|2 (coordinator on the %s side): sides n%d / n%d, heal -> n%d in %llu ms\n",
+                    big ? "big" : "small", wa, wb, who2, (unsigned long long) t);
+        s_sim_free (sim);
+    }
+
+    //  6. 10 % loss on every link for 60 s: the coordinator never changes.
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        s_sim_init (sim, 5, seed * 49979687);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        uint64_t term0 = election_term (sim->node[who].e);
+        sim->loss_pct = 10;
+        for (int s = 0; s < 600; s++) {
+            s_sim_run (sim, 100);
+            CHECK (election_is_coordinator (sim->node[who].e));
+            for (int i = 0; i < 5; i++)
+                CHECK (election_term (sim->node[i].e) == term0);
+        }
+        sim->loss_pct = 0;
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        election_stats_t st;
+        election_stats (sim->node[(who + 1) % 5].e, &st);
+        if (verbose)
+            printf (" * 10 %% loss 60 s: coordinator n%d kept term %llu; a follower started %llu pre-votes\n", who,
+                    (unsigned long long) term0, (unsigned long long) st.prevotes_started);
+        s_sim_free (sim);
+    }
+
+    //  7. N = 20: kill the coordinator, p50/max over several runs.
+    n_fo = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        s_sim_init (sim, 20, seed * 86028121);
+        sim->verbose = verbose && getenv ("ELECTION_TRACE") && atoi (getenv ("ELECTION_TRACE")) == (int) seed;
+        n = s_sim_all (20, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        s_sim_crash (sim, who);
+        n = s_sim_all (20, set, who);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who2);
+        CHECK (t <= B_FAILOVER);
+        fo[n_fo++] = t;
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+    qsort (fo, (size_t) n_fo, sizeof fo[0], s_cmp_u64);
+    if (verbose)
+        printf (" * kill -9, N=20, %d runs: failover median %llu / max %llu ms\n", n_fo,
+                (unsigned long long) fo[n_fo / 2], (unsigned long long) fo[n_fo - 1]);
+
+    //  8. Priority: a node with COORDINATOR_PRIORITY 1000 wins most cold starts.
+    {
+        int wins = 0;
+        for (uint64_t seed = 1; seed <= 10; seed++) {
+            s_sim_init (sim, 5, seed * 179424673);
+            sim->node[3].priority = 1000;
+            s_sim_crash (sim, 3);
+            s_sim_boot (sim, 3);
+            n = s_sim_all (5, set, -1);
+            CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
+            wins += who == 3;
+            s_sim_free (sim);
+        }
+        if (verbose)
+            printf (" * priority 1000 node won %d of 10 cold starts\n", wins);
+        CHECK (wins >= 7);
+    }
+
+    //  9. A node whose disk fails never votes (and the mesh still elects).
+    {
+        s_sim_init (sim, 5, 2038074743);
+        sim->node[1].disk_fails = true;
+        n = s_sim_all (5, set, -1);
+        //  n1 follows but never becomes coordinator.
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX && who != 1);
+        election_stats_t st;
+        election_stats (sim->node[1].e, &st);
+        CHECK (st.votes_granted == 0);
+        CHECK (sim->violations == 0);
+        s_sim_free (sim);
+    }
+
+    //  10. Graceful leave: the coordinator resigns; failover faster than a lease.
+    {
+        s_sim_init (sim, 5, 122949829);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
+        int old = who;
+        election_leave (sim->node[old].e, sim->now);
+        s_sim_run (sim, 5);
+        s_sim_crash (sim, old);
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t != UINT64_MAX && who != old);
+        if (verbose)
+            printf (" * graceful leave: new coordinator in %llu ms\n", (unsigned long long) t);
+        CHECK (sim->violations == 0);
+        s_sim_free (sim);
+    }
+    if (verbose)
+        printf (" * simulated messages: %llu in the last run\n", (unsigned long long) sim->msgs);
+    free (sim);
+    return 0;
+
+fail:
+    election_destroy (&e);
+    s_sim_free (sim);
+    free (sim);
+    return -1;
+}

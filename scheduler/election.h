@@ -1,0 +1,129 @@
+/*  =========================================================================
+    election - who coordinates the mesh: terms, leases, pre-vote, fencing.
+
+    Any box may coordinate.  The rules live here as pure code: this module
+    owns no socket, reads no clock and draws no randomness of its own.  The
+    daemon hands it the current time, the membership view (who SWIM holds
+    alive or suspect) and the election messages it received; the module
+    answers through three callbacks: `persist` (term and vote must be on
+    disk before anything that depends on them leaves), `send` (one message
+    for one member) and `event` (elected / lost / stepped down).  The
+    simulator in the selftest, the Promela model and the daemon all follow
+    the same table (docs/ELECTION.md states the invariants).
+
+    In short:
+      * a coordinator sends HEARTBEAT(term, lease_ms, rank) to every member
+        of its view every heartbeat interval; a follower that hears it holds
+        the lease for lease_ms and will not help anyone else get elected;
+      * a follower whose lease lapsed waits a randomised timeout, then asks
+        "would you vote for me in term+1?" (pre-vote, no state changes); only
+        with a majority of its view saying yes does it bump the term,
+        persist it with its own vote, and ask for real votes;
+      * a vote is granted once per term (persisted before the answer leaves);
+        a majority of the candidate's view (alive + suspect, itself
+        included) makes it coordinator;
+      * any message with a higher term turns a coordinator or candidate back
+        into a follower; two coordinators that meet keep the higher
+        (term, rank, id) and the other steps down;
+      * every decision carries (term, coordinator id); election_accept_
+        decision () refuses any from an epoch older than the newest seen.
+    ========================================================================= */
+#ifndef SCHEDULER_ELECTION_H_INCLUDED
+#define SCHEDULER_ELECTION_H_INCLUDED
+
+#include "gossip/wire.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _election_t election_t;
+
+typedef enum {
+    ELECTION_FOLLOWER = 0,
+    ELECTION_PRECANDIDATE,   //  lease lapsed; asking for pre-votes
+    ELECTION_CANDIDATE,      //  term bumped; asking for votes
+    ELECTION_COORDINATOR,
+    ELECTION_ROLE_COUNT
+} election_role_t;
+
+typedef struct {
+    uint32_t heartbeat_ms;     //  HEARTBEAT_INTERVAL_MS
+    uint32_t timeout_ms;       //  ELECTION_TIMEOUT_MS: the lease; timers are randomised in [T, 1.5 T]
+    uint32_t priority;         //  COORDINATOR_PRIORITY, 0..1000 (higher = preferred)
+    uint32_t settle_ms;        //  view size must be unchanged this long before a candidacy
+    uint32_t alone_ms;         //  ... and this long when the view holds only ourselves
+} election_cfg_t;
+
+void election_cfg_defaults (election_cfg_t *cfg);
+
+typedef enum {
+    ELECTION_EV_ELECTED = 1,   //  a new coordinator epoch is known (us or another); term, id
+    ELECTION_EV_LOST,          //  our lease on the coordinator lapsed; term, id of the lost one
+    ELECTION_EV_STEP_DOWN,     //  we stopped being coordinator; term we held, reason
+} election_event_t;
+
+//  Persist (term, voted_for) durably; 0 on success, -1 on failure (the
+//  module then does not send what depended on it).  `voted_for` is NULL
+//  when we have not voted in `term`.
+typedef int (election_persist_fn) (void *ctx, uint64_t term, const mw_id_t *voted_for);
+//  One election message (type/body filled) for member `to`.  Must not block.
+typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const mw_msg_t *msg);
+//  `reason` is a short word for STEP_DOWN ("higher_term", "stall", ...), else "".
+typedef void (election_event_fn) (void *ctx, election_event_t ev, uint64_t term, const mw_id_t *id,
+                                  const char *reason);
+
+//  `term`/`voted_for` are what was persisted (0 / NULL on first boot).
+//  `seed` drives the timeout randomisation (same seed + inputs = same run).
+election_t *election_new (const election_cfg_t *cfg, const mw_id_t *self_id, uint64_t term,
+                          const mw_id_t *voted_for, uint64_t seed, uint64_t now_ms,
+                          election_persist_fn *persist, election_send_fn *send,
+                          election_event_fn *event, void *ctx);
+void election_destroy (election_t **self_p);
+
+//  The membership view: ids SWIM holds alive or suspect, ourselves included
+//  or not (we always count).  Copied.
+void election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_ms);
+//  Forecast headroom in percent (0..100); moves our rank only when it
+//  leaves its band for long enough (hysteresis: a load spike never counts).
+void election_set_headroom (election_t *self, uint32_t pct, uint64_t now_ms);
+
+//  Drive timers: heartbeats, lease lapse, election rounds.
+void election_tick (election_t *self, uint64_t now_ms);
+//  Earliest time tick () has work.
+uint64_t election_next_wakeup (election_t *self, uint64_t now_ms);
+//  A decoded HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).
+void election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms);
+//  Graceful leave: a coordinator steps down (reason "leave").
+void election_leave (election_t *self, uint64_t now_ms);
+
+//  Fencing.  True if a decision stamped (term, id) may be applied: its
+//  epoch is not older than the newest this node has seen.  Pure.  After
+//  applying one with a term above election_term (), call
+//  election_observe_term () so that an older one arriving later is refused.
+bool election_accept_decision (const election_t *self, uint64_t term, const mw_id_t *id);
+//  A term seen outside the election messages (a decision): adopted (and
+//  persisted) if higher; a coordinator or candidate then steps back.  0/-1.
+int election_observe_term (election_t *self, uint64_t term, uint64_t now_ms);
+
+//  Read-only state.
+election_role_t election_role (const election_t *self);
+const char *election_role_name (election_role_t role);   //  "follower", ...
+uint64_t election_term (const election_t *self);
+bool election_is_coordinator (const election_t *self);
+//  Coordinator we follow (or are); false if none is known right now.
+bool election_coordinator (const election_t *self, mw_id_t *id);
+//  Milliseconds since the lease was last renewed (heartbeat heard or sent);
+//  UINT64_MAX if never.
+uint64_t election_lease_age (const election_t *self, uint64_t now_ms);
+uint32_t election_rank (const election_t *self);
+//  Counters: heartbeats sent/received, elections started, ...
+typedef struct {
+    uint64_t heartbeats_out, heartbeats_in, prevotes_started, elections_started, elections_won,
+        step_downs, votes_granted, stale_ignored;
+} election_stats_t;
+void election_stats (const election_t *self, election_stats_t *out);
+
+int election_test (bool verbose);
+
+#endif

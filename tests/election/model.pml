@@ -1,0 +1,226 @@
+/*  =========================================================================
+    model.pml - the coordinator election and fencing rules of
+    scheduler/election.c, for spin.  docs/ELECTION.md states the invariants;
+    tests/election/model_check.sh runs the three checks below.
+
+    Three nodes, terms bounded by MAXT.  Every node runs the same table as
+    the C code: follower -> precandidate (lease lapsed, timer) -> candidate
+    (pre-vote majority; term + 1 and self-vote persisted) -> coordinator
+    (vote majority) -> follower (higher term, a winning heartbeat, stall).
+
+    Abstractions (each one gives the environment MORE freedom than reality,
+    so safety proved here holds for the real timings too):
+      * time: a follower's lease may lapse at any moment, a coordinator may
+        "stall" (SIGSTOP) at any moment, timers fire whenever enabled;
+      * the network: any message may be lost; channels are FIFO per
+        receiver (TCP per link is FIFO; merging links only adds orders);
+      * crash: a node loses everything except (term, voted_for), which the
+        C code persists before sending anything that depends on them.
+      * the membership view is the node's connected component (SWIM's view
+        once it settled); with PARTITIONS the environment splits and heals.
+
+    Checks:
+      safety   (-DSAFETY): assertions - never two coordinators in one term
+               (fixed membership: every view is all nodes), and a fenced
+               decision (an epoch below the node's newest) is never applied.
+      fencing  (-DPARTITIONS): with partitions, coordinators of the same
+               term may exist on different sides (see ELECTION.md, 4.2);
+               fencing must still hold, and after the heal the terms merge.
+      liveness (-DLIVE): ltl - once the component is stable (no more loss,
+               crash or partition; randomised timers let one candidate run
+               alone), a coordinator eventually exists.
+    ========================================================================= */
+
+#define N 3
+#define MAXT 3
+#define NONE 255
+
+mtype = { HB, VREQ, VOTE, DEC };
+#define FOLLOWER 0
+#define PRECAND 1
+#define CAND 2
+#define COORD 3
+
+chan ch[N] = [4] of { mtype, byte, byte, bit, bit };   /* type, from, term, pre, granted */
+
+byte term[N];          /* persisted */
+byte voted[N];         /* persisted; NONE = no vote in term */
+byte role[N];
+bit  lease[N];         /* a live lease on a coordinator (follower) */
+byte coord[N];         /* coordinator known for term[i], NONE if none */
+byte votes[N];         /* bitmask of grants in the current round */
+byte need[N];          /* majority of the electorate of the current round */
+bit  up[N];
+byte applied[N];       /* ghost: term of the last decision applied */
+byte leader_of[MAXT + 1];   /* ghost: who won each term */
+byte comp[N];          /* component label (partitions) */
+bit  stable;           /* environment promises no more faults */
+byte crashes;
+byte splits;
+
+#define SAME(i, j) (comp[i] == comp[j])
+#define RUNNING(i) (up[i] && (role[i] == PRECAND || role[i] == CAND))
+/* Once stable, randomised timers let one candidate run alone, and no
+   timer fires while a coordinator is up (its heartbeats keep leases). */
+#define TIMER_OK (!stable || (!RUNNING(0) && !RUNNING(1) && !RUNNING(2) && !IS_COORD_ANY))
+#define IS_COORD_ANY (role[0] == COORD && up[0] || role[1] == COORD && up[1] || role[2] == COORD && up[2])
+
+/* Non-blocking, lossy send (HWM full or loss: dropped), only within a component. */
+inline send (to, mty, a, b, c, d) {
+    if
+    :: SAME(me, to) && up[to] && nfull(ch[to]) -> ch[to]!mty, a, b, c, d
+    :: !stable -> skip       /* lost */
+    :: !SAME(me, to) || !up[to] || full(ch[to]) -> skip   /* cut, down, or HWM: dropped */
+    fi
+}
+
+inline bcast (mty, tm, p) {
+    j = 0;
+    do
+    :: j < N -> if :: j != me -> send (j, mty, me, tm, p, 0) :: else -> skip fi; j++
+    :: else -> break
+    od
+}
+
+inline size_of_comp () {
+    k = 0; j = 0;
+    do
+    :: j < N -> if :: SAME(me, j) && up[j] -> k++ :: else -> skip fi; j++
+    :: else -> break
+    od
+}
+
+inline adopt (nt) {
+    term[me] = nt; voted[me] = NONE; coord[me] = NONE; lease[me] = 0;
+    role[me] = FOLLOWER
+}
+
+inline become_coord () {
+#ifdef SAFETY
+    assert (leader_of[term[me]] == NONE || leader_of[term[me]] == me);
+#endif
+    leader_of[term[me]] = me;
+    role[me] = COORD; coord[me] = me
+}
+
+proctype node (byte me)
+{
+    mtype ty; byte from, t; bit pre, gr;
+    byte j, k;
+    up[me] = 1;
+end:
+    do
+    /* ---- receive --------------------------------------------------- */
+    :: atomic { up[me] && nempty(ch[me]) -> ch[me]?ty, from, t, pre, gr;
+        if
+        :: ty == HB ->
+            if
+            :: t < term[me] -> send (from, VOTE, me, term[me], 0, 0)
+            :: t > term[me] || (t == term[me] && !(role[me] == COORD && from < me)
+                                && !(coord[me] != NONE && coord[me] != from && from < coord[me])) ->
+                if :: t > term[me] -> adopt (t) :: else -> skip fi;
+                role[me] = FOLLOWER; coord[me] = from; lease[me] = 1
+            :: else -> skip   /* same term, lower rank: ignored */
+            fi
+        :: ty == VREQ && pre ->
+            if
+            :: t > term[me] && !lease[me] && role[me] != COORD -> send (from, VOTE, me, t, 1, 1)
+            :: else -> send (from, VOTE, me, term[me], 1, 0)
+            fi
+        :: ty == VREQ && !pre ->
+            if
+            :: t < term[me] || (role[me] != COORD && lease[me]) -> send (from, VOTE, me, term[me], 0, 0)
+            :: else ->
+                if :: t > term[me] -> adopt (t) :: else -> skip fi;
+                if
+                :: role[me] == FOLLOWER && (voted[me] == NONE || voted[me] == from) ->
+                    voted[me] = from; send (from, VOTE, me, term[me], 0, 1)
+                :: else -> send (from, VOTE, me, term[me], 0, 0)
+                fi
+            fi
+        :: ty == VOTE && pre && gr ->
+            if
+            :: role[me] == PRECAND && t == term[me] + 1 ->
+                votes[me] = votes[me] | (1 << from);
+                k = (votes[me] & 1) + ((votes[me] >> 1) & 1) + ((votes[me] >> 2) & 1);
+                if
+                :: k >= need[me] ->   /* campaign: term + 1 and self-vote persisted, then ask */
+                    term[me]++; voted[me] = me; role[me] = CAND; coord[me] = NONE;
+                    votes[me] = 1 << me;
+                    size_of_comp (); need[me] = k / 2 + 1;
+                    bcast (VREQ, term[me], 0)
+                :: else -> skip
+                fi
+            :: else -> skip
+            fi
+        :: ty == VOTE && !(pre && gr) && t > term[me] -> adopt (t)
+        :: ty == VOTE && !pre && gr && t == term[me] && role[me] == CAND ->
+            votes[me] = votes[me] | (1 << from);
+            k = (votes[me] & 1) + ((votes[me] >> 1) & 1) + ((votes[me] >> 2) & 1);
+            if :: k >= need[me] -> become_coord () :: else -> skip fi
+        :: ty == DEC ->
+            /* election_accept_decision, then election_observe_term */
+            if
+            :: t > term[me] || (t == term[me] && (coord[me] == NONE || coord[me] == from)) ->
+                assert (t >= applied[me] && t >= term[me]);
+                applied[me] = t;
+                if :: t > term[me] -> adopt (t) :: else -> skip fi
+            :: else -> skip   /* fenced */
+            fi
+        :: else -> skip
+        fi }
+    /* ---- timers ------------------------------------------------------ */
+    :: atomic { up[me] && role[me] != COORD && !lease[me] && term[me] < MAXT && TIMER_OK ->
+        /* election timer: pre-vote round for term + 1 */
+        role[me] = PRECAND; coord[me] = NONE; votes[me] = 1 << me;
+        size_of_comp (); need[me] = k / 2 + 1;
+        if
+        :: need[me] == 1 ->   /* alone (after alone_ms): campaign at once */
+            term[me]++; voted[me] = me; role[me] = CAND; votes[me] = 1 << me;
+            become_coord ()
+        :: else -> bcast (VREQ, term[me] + 1, 1)
+        fi }
+    :: atomic { up[me] && lease[me] && (!stable || !IS_COORD_ANY) -> lease[me] = 0 }   /* lease lapses */
+    :: atomic { up[me] && role[me] == COORD -> bcast (HB, term[me], 0) }
+    :: atomic { up[me] && role[me] == COORD -> bcast (DEC, term[me], 0) }
+    :: atomic { up[me] && role[me] == COORD && !stable -> role[me] = FOLLOWER; coord[me] = NONE }  /* stall */
+    /* ---- crash and restart from the persisted (term, voted) ----------- */
+    :: atomic { up[me] && !stable && crashes < 1 ->
+        crashes++; up[me] = 0; role[me] = FOLLOWER; lease[me] = 0; coord[me] = NONE; votes[me] = 0;
+        do :: ch[me]?ty, from, t, pre, gr :: empty(ch[me]) -> break od }
+    :: atomic { !up[me] -> up[me] = 1 }
+    od
+}
+
+init {
+    byte i;
+    atomic {
+        i = 0;
+        do
+        :: i < N -> voted[i] = NONE; coord[i] = NONE; i++
+        :: else -> break
+        od;
+        i = 0;
+        do
+        :: i <= MAXT -> leader_of[i] = NONE; i++
+        :: else -> break
+        od;
+        run node (0); run node (1); run node (2)
+    }
+#ifdef PARTITIONS
+    /* The environment: split {2} off, or {0} off, then heal. */
+    do
+    :: atomic { splits < 2 && !stable -> splits++; if :: comp[2] = 1 :: comp[0] = 1 fi }
+    :: atomic { comp[0] + comp[1] + comp[2] > 0 -> comp[0] = 0; comp[1] = 0; comp[2] = 0 }
+    :: atomic { comp[0] + comp[1] + comp[2] == 0 -> stable = 1; break }
+    od
+#else
+#ifdef LIVE
+    stable = 1
+#endif
+#endif
+}
+
+#ifdef LIVE
+ltl live { [] (stable -> <> (IS_COORD_ANY)) }
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+#  digest_fresh: 5 agents in network namespaces (beacon discovery on the
+#  test bridge), node 2 under a 30 % CPU quota cgroup.  After convergence,
+#  for 10 s (every 0.5 s) every node's `members --json` must hold, for every
+#  other node, a resource digest (load != null) with the forecast fields
+#  (current cpu/memory, forecast and upper bound at both horizons,
+#  headroom, age_ms) whose age is at most FRESH_BOUND_MS = 3000 ms
+#  (the digest is re-made every COLLECT_INTERVAL_MS = 1000 ms, so 3 s is at
+#  most two missed refreshes).  p50/p99 of the ages seen are printed.
+#  The cgroup node must report cgroup=true and 0.3 cores.
+#  Root is needed (namespaces, cgroups); exit 77 otherwise.
+SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SRC/tests/lib/testbed.sh"
+tb_hard_timeout 150 "$@"
+tb_init fc_fresh 92
+tb_require_mw
+tb_require_netns
+FRESH_BOUND_MS=${FRESH_BOUND_MS:-3000}
+N=5
+#  ip netns exec hides /sys/fs/cgroup; the wrapper shows it again (see there).
+TB_AGENT_WRAPPER=(sh "$SRC/tests/forecast/cgroupfs-wrap.sh")
+tb_bridge
+for i in $(seq 1 $N); do tb_host "$i"; done
+tb_cgroup_cpu 2 30
+for i in $(seq 1 $N); do tb_start_agent "$i"; done
+for i in $(seq 1 $N); do tb_wait_ready "$i"; done
+tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "no convergence"
+sleep 2
+ages="$TB_DIR/ages.txt"; : > "$ages"
+end=$(( $(tb_now_ms) + 10000 ))
+rounds=0
+while [ "$(tb_now_ms)" -lt "$end" ]; do
+    for i in $(seq 1 $N); do
+        js=$(tb_members "$i") || tb_fail "n$i: members failed"
+        bad=$(jq -r '[.[] | select(.self == false) | select(.load == null
+                or (.load.forecast.cpu | length) != 2 or (.load.upper.cpu | length) != 2
+                or (.load.forecast.memory | length) != 2 or (.load.headroom | type) != "number"
+                or (.load.cpu | type) != "number" or (.load.age_ms | type) != "number") | .name] | join(",")' <<<"$js")
+        [ -z "$bad" ] || tb_fail "n$i: no digest / forecast fields for: $bad"
+        n=$(jq '[.[] | select(.self == false)] | length' <<<"$js")
+        [ "$n" = $(( N - 1 )) ] || tb_fail "n$i lists $n peers"
+        jq -r --arg v "n$i" '.[] | select(.self == false) | "\(.load.age_ms) \($v) \(.name)"' <<<"$js" >> "$ages"
+    done
+    rounds=$(( rounds + 1 ))
+    sleep 0.5
+done
+read -r cnt p50 p99 max < <(sort -n "$ages" | awk '{a[NR]=$1} END {i=int(NR*0.99)+1; if (i>NR) i=NR; print NR, a[int(NR*0.5)+1], a[i], a[NR]}')
+echo "digest ages over $rounds rounds ($cnt peer views): p50 $p50 ms, p99 $p99 ms, max $max ms (bound $FRESH_BOUND_MS ms)"
+[ "$max" -le "$FRESH_BOUND_MS" ] || { sort -n "$ages" | tail -5; tb_fail "a digest was $max ms old"; }
+echo "PASS  every node holds a fresh digest of every peer"
+js=$(tb_members 1)
+cg=$(jq -r --arg id "$(tb_id 2)" '.[] | select(.id == $id) | "\(.load.cgroup) \(.load.cpu_cores)"' <<<"$js")
+[ "$cg" = "true 0.3" ] || tb_fail "n2 under a 30 % quota reports cgroup/cores '$cg', want 'true 0.3'"
+echo "PASS  the cgroup node reports its quota (0.3 cores)"
+tb_cli 1 members --state-dir "$(tb_state_dir 1)" | head -7
+echo "RESULT: PASS ($TB_NAME)"
