@@ -328,44 +328,57 @@ s_conv3_rows (const job_t *j, int oy0, int oy1)
 //  dominates there; the big ones go to OpenBLAS.
 
 #define MW_PW_MAXK 64
-#define MW_PW_P 3
+#define MW_PW_P 6
+//  Pixels per cache block: the block of A (MW_PW_MB x K floats) stays in
+//  L1/L2 while every 16-channel panel of W passes over it.
+#define MW_PW_MB 96
 
+//  P pixels x 16 channels: 2P accumulators + 2 weight vectors + 1
+//  broadcast <= 15 registers (AVX2 has 16, NEON 32).
 MW_INLINE void
 s_pw_block (const float *restrict a, int K, const float *restrict w, int N, const float *bias, mw_act_t act,
             float *restrict c, const int P)
 {
-    v8f acc[MW_PW_P][4];
+    v8f acc[MW_PW_P][2];
     MW_UNROLL for (int p = 0; p < P; p++)
-        MW_UNROLL for (int v = 0; v < 4; v++)
-            acc[p][v] = bias ? s_ld (bias + 8 * v) : (v8f) { 0 };
+    {
+        acc[p][0] = bias ? s_ld (bias) : (v8f) { 0 };
+        acc[p][1] = bias ? s_ld (bias + 8) : (v8f) { 0 };
+    }
     for (int k = 0; k < K; k++) {
         const float *wk = w + (size_t) k * N;
-        v8f w0 = s_ld (wk), w1 = s_ld (wk + 8), w2 = s_ld (wk + 16), w3 = s_ld (wk + 24);
-        MW_UNROLL for (int p = 0; p < P; p++) {
+        v8f w0 = s_ld (wk), w1 = s_ld (wk + 8);
+        MW_UNROLL for (int p = 0; p < P; p++)
+        {
             float x = a[(size_t) p * K + k];
             acc[p][0] += x * w0;
             acc[p][1] += x * w1;
-            acc[p][2] += x * w2;
-            acc[p][3] += x * w3;
         }
     }
     MW_UNROLL for (int p = 0; p < P; p++)
-        MW_UNROLL for (int v = 0; v < 4; v++)
-            s_st (c + (size_t) p * N + 8 * v, s_vact (acc[p][v], act));
+    {
+        s_st (c + (size_t) p * N, s_vact (acc[p][0], act));
+        s_st (c + (size_t) p * N + 8, s_vact (acc[p][1], act));
+    }
 }
 
 MW_CLONES static void
 s_pw_rows (const float *a, size_t m, int K, const float *w, int N, const float *bias, mw_act_t act, float *c)
 {
-    for (int n0 = 0; n0 < N; n0 += 32) {
-        const float *b = bias ? bias + n0 : NULL;
-        size_t i = 0;
-        for (; i + MW_PW_P <= m; i += MW_PW_P)
-            s_pw_block (a + i * K, K, w + n0, N, b, act, c + i * N + n0, MW_PW_P);
-        for (; i < m; i++)
-            s_pw_block (a + i * K, K, w + n0, N, b, act, c + i * N + n0, 1);
+    for (size_t i0 = 0; i0 < m; i0 += MW_PW_MB) {
+        size_t i1 = i0 + MW_PW_MB < m ? i0 + MW_PW_MB : m;
+        for (int n0 = 0; n0 < N; n0 += 16) {
+            const float *b = bias ? bias + n0 : NULL;
+            size_t i = i0;
+            for (; i + MW_PW_P <= i1; i += MW_PW_P)
+                s_pw_block (a + i * K, K, w + n0, N, b, act, c + i * N + n0, MW_PW_P);
+            for (; i < i1; i++)
+                s_pw_block (a + i * K, K, w + n0, N, b, act, c + i * N + n0, 1);
+        }
     }
 }
+
+static int s_pw_maxk = MW_PW_MAXK;
 
 static bool
 s_use_pw (const mw_layer_t *l)
@@ -374,10 +387,13 @@ s_use_pw (const mw_layer_t *l)
     if (mode < 0) {
         const char *e = getenv ("MW_PW");
         mode = e && !strcmp (e, "blas") ? 0 : e && !strcmp (e, "own") ? 2 : 1;
+        const char *k = getenv ("MW_PW_MAXK");
+        if (k)
+            s_pw_maxk = atoi (k);
     }
     bool fits = l->op == MW_OP_CONV && l->k == 1 && l->stride == 1 && !l->pad_t && !l->pad_l && !l->pad_b
-                && !l->pad_r && l->cout % 32 == 0;
-    return fits && (mode == 2 || (mode == 1 && l->cin <= MW_PW_MAXK));
+                && !l->pad_r && l->cout % 16 == 0;
+    return fits && (mode == 2 || (mode == 1 && l->cin <= s_pw_maxk));
 }
 
 static void

@@ -32,7 +32,7 @@
     ========================================================================= */
 
 #define N 3
-#define MAXT 3
+#define MAXT 2
 #define NONE 255
 
 mtype = { HB, VREQ, VOTE, DEC };
@@ -41,7 +41,7 @@ mtype = { HB, VREQ, VOTE, DEC };
 #define CAND 2
 #define COORD 3
 
-chan ch[N] = [4] of { mtype, byte, byte, bit, bit };   /* type, from, term, pre, granted */
+chan ch[N] = [2] of { mtype, byte, byte, bit, bit };   /* type, from, term, pre, granted */
 
 byte term[N];          /* persisted */
 byte voted[N];         /* persisted; NONE = no vote in term */
@@ -74,14 +74,6 @@ inline send (to, mty, a, b, c, d) {
     fi
 }
 
-inline bcast (mty, tm, p) {
-    j = 0;
-    do
-    :: j < N -> if :: j != me -> send (j, mty, me, tm, p, 0) :: else -> skip fi; j++
-    :: else -> break
-    od
-}
-
 inline size_of_comp () {
     k = 0; j = 0;
     do
@@ -107,7 +99,6 @@ proctype node (byte me)
 {
     mtype ty; byte from, t; bit pre, gr;
     byte j, k;
-    up[me] = 1;
 end:
     do
     /* ---- receive --------------------------------------------------- */
@@ -147,8 +138,7 @@ end:
                 :: k >= need[me] ->   /* campaign: term + 1 and self-vote persisted, then ask */
                     term[me]++; voted[me] = me; role[me] = CAND; coord[me] = NONE;
                     votes[me] = 1 << me;
-                    size_of_comp (); need[me] = k / 2 + 1;
-                    bcast (VREQ, term[me], 0)
+                    size_of_comp (); need[me] = k / 2 + 1
                 :: else -> skip
                 fi
             :: else -> skip
@@ -178,11 +168,16 @@ end:
         :: need[me] == 1 ->   /* alone (after alone_ms): campaign at once */
             term[me]++; voted[me] = me; role[me] = CAND; votes[me] = 1 << me;
             become_coord ()
-        :: else -> bcast (VREQ, term[me] + 1, 1)
+        :: else -> skip   /* requests go out below, one member at a time */
         fi }
     :: atomic { up[me] && lease[me] && (!stable || !IS_COORD_ANY) -> lease[me] = 0 }   /* lease lapses */
-    :: atomic { up[me] && role[me] == COORD -> bcast (HB, term[me], 0) }
-    :: atomic { up[me] && role[me] == COORD -> bcast (DEC, term[me], 0) }
+    /* Sends to one member at a time: a broadcast with loss reaches any
+       subset, and sending again what was sent is harmless (re-asking a
+       voter gets the same answer; heartbeats and decisions repeat). */
+    :: atomic { up[me] && role[me] == PRECAND -> select (j : 0 .. N - 1); if :: j != me -> send (j, VREQ, me, term[me] + 1, 1, 0) :: else -> skip fi }
+    :: atomic { up[me] && role[me] == CAND -> select (j : 0 .. N - 1); if :: j != me -> send (j, VREQ, me, term[me], 0, 0) :: else -> skip fi }
+    :: atomic { up[me] && role[me] == COORD -> select (j : 0 .. N - 1); if :: j != me -> send (j, HB, me, term[me], 0, 0) :: else -> skip fi }
+    :: atomic { up[me] && role[me] == COORD -> select (j : 0 .. N - 1); if :: j != me -> send (j, DEC, me, term[me], 0, 0) :: else -> skip fi }
     :: atomic { up[me] && role[me] == COORD && !stable -> role[me] = FOLLOWER; coord[me] = NONE }  /* stall */
     /* ---- crash and restart from the persisted (term, voted) ----------- */
     :: atomic { up[me] && !stable && crashes < 1 ->
@@ -197,7 +192,7 @@ init {
     atomic {
         i = 0;
         do
-        :: i < N -> voted[i] = NONE; coord[i] = NONE; i++
+        :: i < N -> voted[i] = NONE; coord[i] = NONE; up[i] = 1; i++
         :: else -> break
         od;
         i = 0;

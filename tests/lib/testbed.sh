@@ -429,9 +429,12 @@ tb_bg () { "$@" & TB_BG_PIDS+=($!); }
 
 # ---- queries -------------------------------------------------------------
 #  Run the meshwatch CLI for node I (inside its namespace if it has one).
+#  The control socket is a path in STATE_DIR, so the CLI needs no network
+#  namespace; entering it (ip netns exec) costs ~50 ms a call and makes the
+#  polls coarse.  TB_CLI_NETNS=1 runs it inside the node's namespace anyway.
 tb_cli () {
     local i=$1; shift
-    if [ "${TB_KIND[$i]:-}" = ns ]; then
+    if [ "${TB_KIND[$i]:-}" = ns ] && [ "${TB_CLI_NETNS:-0}" = 1 ]; then
         timeout 5 ip netns exec "${TB_NS[$i]}" env "${TB_ENVU[@]}" "$TB_MW" "$@"
     else
         timeout 5 env "${TB_ENVU[@]}" "$TB_MW" "$@"
@@ -482,33 +485,58 @@ tb_incarnation () {
 }
 #  tb_sees I J STATE - true if node I lists node J as STATE ("absent" too).
 tb_sees () { [ "$(tb_state "$1" "$2")" = "$3" ]; }
+#  tb_fetch_views NODE... - every node's members JSON, fetched in parallel,
+#  into $TB_DIR/view.I; false if any CLI call failed.
+tb_fetch_views () {
+    local i p ok=0; local -a pids=()
+    for i in "$@"; do tb_members "$i" > "$TB_DIR/view.$i" & pids+=($!); done
+    for p in "${pids[@]}"; do wait "$p" || ok=1; done
+    return $ok
+}
+#  tb_states_of J VIEWER... - J's state in each viewer's view, one per line
+#  (alive|suspect|dead|left|absent), in viewer order; false on any error.
+tb_states_of () {
+    local j=$1 i; shift
+    tb__idv "$j" || return 1
+    local id=$TB_IDV
+    tb_fetch_views "$@" || return 1
+    local -a files=()
+    for i in "$@"; do files+=("$TB_DIR/view.$i"); done
+    local out; out=$(jq -r -s --arg id "$id" --argjson n $# \
+        'if length != $n then error("missing view") else .[] | ([.[] | select(.id == $id) | .state] | .[0] // "absent") end' \
+        "${files[@]}" 2>/dev/null) || return 1
+    printf '%s\n' "$out"
+}
 #  tb_all_see J STATE VIEWER... - every viewer lists J as STATE.
 #  A dead/left member may also be reaped: with TB_DEAD_OR_ABSENT=1 "absent"
 #  counts as dead.
 tb_all_see () {
-    local j=$1 st=$2 i s; shift 2
-    for i in "$@"; do
-        s=$(tb_state "$i" "$j")
+    local j=$1 st=$2 s out; shift 2
+    out=$(tb_states_of "$j" "$@") || return 1
+    for s in $out; do
         if [ "$s" != "$st" ]; then
             [ "$st" = dead ] && [ "$s" = absent ] && [ "${TB_DEAD_OR_ABSENT:-0}" = 1 ] && continue
             return 1
         fi
     done
 }
+#  Sets TB_IDJ to the JSON array of the ids of NODE...
+tb__ids_json () {
+    local i sep=""
+    TB_IDJ="["
+    for i in "$@"; do tb__idv "$i" || return 1; TB_IDJ+="$sep\"$TB_IDV\""; sep=","; done
+    TB_IDJ+="]"
+}
 #  tb_all_alive NODE... - every listed node's view lists every listed node
 #  (itself included) as alive.
 tb_all_alive () {
-    local i ids=() js id
-    for i in "$@"; do tb__idv "$i" || return 1; ids+=("$TB_IDV"); done
-    local idj="[" sep="" x
-    for x in "${ids[@]}"; do idj+="$sep\"$x\""; sep=","; done
-    idj+="]"
-    for i in "$@"; do
-        js=$(tb_members "$i") || return 1
-        printf '%s' "$js" | jq -e --argjson ids "$idj" \
-            '[.[] | select(.state == "alive") | .id] as $a | all($ids[]; . as $x | $a | index($x) != null)' \
-            >/dev/null 2>&1 || return 1
-    done
+    local i; local -a files=()
+    tb__ids_json "$@" || return 1
+    tb_fetch_views "$@" || return 1
+    for i in "$@"; do files+=("$TB_DIR/view.$i"); done
+    jq -e -s --argjson ids "$TB_IDJ" --argjson n $# \
+        'length == $n and all(.[]; [.[] | select(.state == "alive") | .id] as $a | all($ids[]; . as $x | $a | index($x) != null))' \
+        "${files[@]}" >/dev/null 2>&1
 }
 #  tb_view_problems NODE... - prints "nI:nJ=state" for every non-alive
 #  (or missing) member among NODE... in any of their views.
@@ -582,6 +610,37 @@ sys.exit(1 if found else 0)
 EOF
 }
 tb_wall_ms () { tb_now_ms; }
+
+#  tb_last_line_ms EVENT NODE... - wall ms of the latest `event=EVENT` line
+#  over the nodes' logs (the last such line of each node); false if a node
+#  has none yet.  E.g. tb_last_line_ms agent_started 1 2 3.
+tb_last_line_ms () {
+    local ev=$1 i; shift
+    local -a files=()
+    for i in "$@"; do files+=("$TB_DIR/n$i/agent.log"); done
+    "$TB_PY" - "$ev" "${files[@]}" <<'EOF2'
+import sys, re, datetime
+ev = "event=" + sys.argv[1]
+rx = re.compile(r"^ts=(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z ")
+best = 0
+for path in sys.argv[2:]:
+    last = None
+    try:
+        with open(path, errors="replace") as fh:
+            for line in fh:
+                if ev in line.split():
+                    m = rx.match(line)
+                    if m:
+                        y, mo, d, h, mi, s, ms = map(int, m.groups())
+                        last = int(datetime.datetime(y, mo, d, h, mi, s, tzinfo=datetime.timezone.utc).timestamp()) * 1000 + ms
+    except OSError:
+        pass
+    if last is None:
+        sys.exit(1)
+    best = max(best, last)
+print(best)
+EOF2
+}
 
 #  tb_last_event_ms T0_MS T1_MS EVENTS "PEERS" "VIEWERS" - when (ms after T0)
 #  the views reached their final state, from the agents' own log lines: for

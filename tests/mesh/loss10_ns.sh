@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #  loss10_ns: 10 % random loss on every link (nftables in every namespace)
-#  for 60 s: no member is ever declared dead (views every 500 ms and the
-#  agents' member_dead log lines); loss cleared -> all alive.
+#  for 60 s: no member is ever declared dead (views polled every 500 ms or as
+#  fast as the CLI allows, every agent's event stream, and the agents'
+#  member_dead log lines); loss cleared -> all alive.
 #  TB_LOSS_PCT / TB_LOSS_SECS change the loss and the duration.
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testbed.sh"
@@ -14,16 +15,28 @@ echo "CHECK: $PCT % loss on every link for $SECS s -> no member ever dead (views
 sc_start_cluster ns 5
 # shellcheck disable=SC2086
 ids=$(for i in $SC_NODES; do tb_id "$i"; done | jq -R . | jq -sc .)
+#  Continuous watch besides the polls: every agent's event stream (ZeroMQ
+#  SUB from inside its namespace) and its log.
+for i in $SC_NODES; do
+    tb_bg tb_exec "$i" timeout $(( SECS + 60 )) env "${TB_ENVU[@]}" "$TB_MW" events \
+        --connect "tcp://$(tb_ip "$i"):7947" --json > "$TB_DIR/events.$i" 2>&1
+done
+sleep 1
 tb_loss_all "$PCT"
 t0=$(tb_now_ms); end=$(( t0 + SECS * 1000 ))
 polls=0; bad=0; suspects=0; errors=0
 while [ "$(tb_now_ms)" -lt "$end" ] && [ "$polls" -lt $(( SECS * 4 )) ]; do
     tick=$(tb_now_ms)
+    # shellcheck disable=SC2086
+    tb_fetch_views $SC_NODES
     for i in $SC_NODES; do
-        js=$(tb_members "$i") || { errors=$(( errors + 1 )); echo "  t=$(tb_secs $(( tick - t0 ))) n$i: members did not answer"; continue; }
-        r=$(printf '%s' "$js" | jq -r --argjson ids "$ids" '
+        if [ ! -s "$TB_DIR/view.$i" ]; then
+            errors=$(( errors + 1 )); echo "  t=$(tb_secs $(( tick - t0 ))) n$i: members did not answer"; continue
+        fi
+        r=$(jq -r --argjson ids "$ids" '
             [.[] | select(.id as $x | $ids | index($x))] as $m
-            | "\([$m[] | select(.state == "dead" or .state == "left") | .name] | join(","))|\([$m[] | select(.state == "suspect")] | length)|\($m | length)"')
+            | "\([$m[] | select(.state == "dead" or .state == "left") | .name] | join(","))|\([$m[] | select(.state == "suspect")] | length)|\($m | length)"' \
+            "$TB_DIR/view.$i")
         dead=${r%%|*}; rest=${r#*|}; sus=${rest%%|*}; cnt=${rest#*|}
         suspects=$(( suspects + sus ))
         if [ -n "$dead" ] || [ "$cnt" != 5 ]; then
@@ -37,13 +50,20 @@ while [ "$(tb_now_ms)" -lt "$end" ] && [ "$polls" -lt $(( SECS * 4 )) ]; do
 done
 t1=$(tb_now_ms)
 drops=""; for i in $SC_NODES; do drops="$drops n$i=$(tb_loss_dropped "$i")"; done
-echo "loss phase: $(tb_secs $(( t1 - t0 ))) s, $polls polls x 5 views, suspect sightings=$suspects, CLI errors=$errors"
+echo "loss phase: $(tb_secs $(( t1 - t0 ))) s, $polls polls x 5 views (one every $(( (t1 - t0) / (polls > 0 ? polls : 1) )) ms), suspect sightings=$suspects, CLI errors=$errors"
 echo "packets dropped by the loss rule:$drops"
 if [ "$bad" = 0 ]; then echo "PASS  no member dead/left/missing in any view during the loss phase"
 else echo "FAIL  $bad views showed a dead/left/missing member"; SC_RESULT=1; fi
 if ev=$(tb_dead_events "$t0" "$t1"); then echo "PASS  no member_dead event in any agent log during the loss phase"
 else echo "FAIL  member_dead events logged:"; echo "$ev" | head -20; SC_RESULT=1; fi
 [ "$errors" -le 2 ] || { echo "FAIL  members CLI failed $errors times"; SC_RESULT=1; }
+evdead=$(cat "$TB_DIR"/events.* 2>/dev/null | jq -r --argjson a "$t0" --argjson b "$t1" \
+    'select((.event == "dead" or .event == "leave") and .ts_ms >= $a and .ts_ms <= $b) | "\(.node) saw \(.name) \(.event)"' 2>/dev/null)
+evsus=$(cat "$TB_DIR"/events.* 2>/dev/null | jq -r --argjson a "$t0" --argjson b "$t1" \
+    'select(.event == "suspect" and .ts_ms >= $a and .ts_ms <= $b) | .name' 2>/dev/null | wc -l)
+echo "event streams: $(cat "$TB_DIR"/events.* 2>/dev/null | wc -l) events in total, $evsus suspect events during the loss phase (refuted)"
+if [ -z "$evdead" ]; then echo "PASS  no dead/leave event on any agent's event stream during the loss phase"
+else echo "FAIL  dead/leave events on the event streams:"; echo "$evdead" | head; SC_RESULT=1; fi
 tb_loss_clear
 # shellcheck disable=SC2086
 sc_check "loss cleared -> every view lists all 5 alive" "$TB_REFUTE_BOUND" 30 tb_all_alive $SC_NODES

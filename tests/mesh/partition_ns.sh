@@ -14,14 +14,15 @@ echo "       heal -> every view lists all 5 alive within $TB_HEAL_BOUND s"
 sc_start_cluster ns 5
 #  side_sees VIEWERS MEMBERS STATE
 side_sees () {
-    local i j
-    for i in $1; do for j in $2; do tb_sees "$i" "$j" "$3" || return 1; done; done
+    local j
+    # shellcheck disable=SC2086
+    for j in $2; do tb_all_see "$j" "$3" $1 || return 1; done
 }
 tb_partition "$A" "$B"
 t0=$(tb_now_ms)
-sc_check_ev "$t0" "majority {$A} lists {$B} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 3 )) \
+sc_check_ev "$t0" "majority {$A} lists {$B} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 5 )) \
     member_dead "$B" "$A" side_sees "$A" "$B" dead
-sc_check_ev "$t0" "minority {$B} lists {$A} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 3 )) \
+sc_check_ev "$t0" "minority {$B} lists {$A} dead" "$TB_DEAD_BOUND" $(( TB_DEAD_BOUND * 5 )) \
     member_dead "$A" "$B" side_sees "$B" "$A" dead
 # shellcheck disable=SC2086
 if tb_all_alive $A; then echo "PASS  majority side still all alive among itself"; else echo "FAIL  majority side lost members of its own side"; SC_RESULT=1; fi
