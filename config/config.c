@@ -77,8 +77,12 @@ static const key_spec_t s_keys[] = {
     {"METRICS_PORT", T_INT, 0, 65535, "0", "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off"},
     {"USAGE_URL", T_URL, 0, 0, NULL, "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off"},
     {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)"},
-    {"COLLECT_INTERVAL_MS", T_INT, 100, 60000, "1000", "resource sampling and forecast period"},
+    {"COLLECT_INTERVAL_MS", T_INT, 0, 60000, "1000", "resource sampling and forecast period (0 = off: no digest, metrics or usage POST)"},
     {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30", "forecast horizons in seconds (one or two, increasing)"},
+    //  Coordinator election (docs/ELECTION.md).
+    {"COORDINATOR_PRIORITY", T_INT, 0, 1000, "100", "preference for the coordinator role (higher = preferred; 0 = last resort)"},
+    {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400", "coordinator lease; elections start after 1..1.5x this without a heartbeat"},
+    {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100", "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)"},
 };
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -480,6 +484,11 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "set MESH_INTERFACE (LAN with beacons) or MESH_ADDR (JOIN seeds only)");
         return -1;
     }
+    if (mw_config_int (self, "COLLECT_INTERVAL_MS") == 0
+        && (mw_config_int (self, "METRICS_PORT") > 0 || *mw_config_str (self, "USAGE_URL"))) {
+        snprintf (err, errlen, "METRICS_PORT and USAGE_URL need COLLECT_INTERVAL_MS > 0");
+        return -1;
+    }
     int64_t mp = mw_config_int (self, "MESH_PORT"), ep = mw_config_int (self, "EVENTS_PORT");
     if (mp == ep) {
         snprintf (err, errlen, "MESH_PORT and EVENTS_PORT must differ (both %lld)", (long long) mp);
@@ -488,6 +497,13 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
     int64_t metp = mw_config_int (self, "METRICS_PORT");
     if (metp && (metp == mp || metp == ep)) {
         snprintf (err, errlen, "METRICS_PORT must differ from MESH_PORT and EVENTS_PORT (%lld)", (long long) metp);
+        return -1;
+    }
+    //  A lease must survive at least one lost heartbeat.
+    if (2 * mw_config_int (self, "HEARTBEAT_INTERVAL_MS") > mw_config_int (self, "ELECTION_TIMEOUT_MS")) {
+        snprintf (err, errlen, "HEARTBEAT_INTERVAL_MS=%lld must be at most half ELECTION_TIMEOUT_MS=%lld",
+                  (long long) mw_config_int (self, "HEARTBEAT_INTERVAL_MS"),
+                  (long long) mw_config_int (self, "ELECTION_TIMEOUT_MS"));
         return -1;
     }
     return 0;
@@ -628,7 +644,7 @@ mw_config_test (bool verbose)
         {"FORECAST_HORIZONS_S=5,30,60\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
         {"FORECAST_HORIZONS_S=5,\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
         {"USAGE_INTERVAL=0\n", "1: USAGE_INTERVAL=0 is out of range 1..86400"},
-        {"COLLECT_INTERVAL_MS=10\n", "1: COLLECT_INTERVAL_MS=10 is out of range 100..60000"},
+        {"COLLECT_INTERVAL_MS=-1\n", "1: COLLECT_INTERVAL_MS=-1 is out of range 0..60000"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (s_expect_file_error (bad[i].text, bad[i].expect, verbose)) {

@@ -67,6 +67,10 @@ gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
     zsock_set_rcvhwm (self->router, 4096);
     if (strchr (bind_endpoint, '['))
         zsock_set_ipv6 (self->router, 1);
+    //  Inbound connections from peers that vanished (cut link, partition)
+    //  would otherwise stay open for ever, one fd each time.
+    zsock_set_heartbeat_ivl (self->router, 2000);
+    zsock_set_heartbeat_timeout (self->router, 6000);
     if (zsock_bind (self->router, "%s", bind_endpoint) < 0) {
         mw_error ("mesh_bind_failed", "endpoint=%s reason=\"%s\"", bind_endpoint, zmq_strerror (errno));
         gossip_transport_destroy (&self);
@@ -119,6 +123,10 @@ s_conn (gossip_transport_t *self, const char *addr)
     zsock_set_heartbeat_timeout (c->dealer, 3000);
     zsock_set_reconnect_ivl (c->dealer, 100);
     zsock_set_reconnect_ivl_max (c->dealer, 1000);
+    //  A connect stuck on a path that was cut (SYNs into the void) is
+    //  abandoned after a second and retried, so traffic resumes within about
+    //  a second of the path healing instead of at TCP's next SYN back-off.
+    zsock_set_connect_timeout (c->dealer, 1000);
     if (strchr (addr, '['))
         zsock_set_ipv6 (c->dealer, 1);
     if (zsock_connect (c->dealer, "%s", addr) < 0) {

@@ -24,6 +24,8 @@
 #include "node/events.h"
 #include "node/load.h"
 #include "node/metrics.h"
+#include "scheduler/digest.h"
+#include "scheduler/election.h"
 #include "node/statedb.h"
 #include "node/usage.h"
 
@@ -52,6 +54,11 @@ typedef struct {
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
     zsock_t *control;
+    //  Coordinator election (scheduler/election.h): fed the SWIM view
+    //  when it changes (view_dirty) and at least once a second.
+    election_t *election;
+    bool view_dirty;
+    uint64_t next_view_ms;
     char addr[MW_ADDR_MAX + 1];      //  our mesh endpoint as peers reach it
     char ip[64];
     char name[MW_NAME_MAX + 1];
@@ -110,6 +117,7 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     agent_t *self = (agent_t *) ctx;
     if (ev == GOSSIP_MEMBER_EV_UPDATE || m->is_self)
         return;
+    self->view_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&m->id, hex);
     const char *name = s_event_name (ev);
@@ -240,6 +248,87 @@ s_join_tick (agent_t *self, uint64_t now)
 }
 
 //  --------------------------------------------------------------------------
+//  Coordinator election: the pure rules live in scheduler/election.c; here
+//  they get the SWIM view, the transport, the state DB and the event stream.
+
+static void
+s_election_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+{
+    agent_t *self = (agent_t *) ctx;
+    gossip_member_info_t m;
+    if (gossip_member_lookup (self->members, to, &m) != 0 || !*m.addr)
+        return;   //  not (or no longer) a member: nothing to send to
+    mw_msg_t copy = *msg;
+    gossip_transport_send (self->transport, m.addr, &copy);
+}
+
+//  Term and vote reach the disk (synchronous=FULL) before the election
+//  module lets the message that depends on them leave.
+static int
+s_election_persist (void *ctx, uint64_t term, const mw_id_t *voted_for)
+{
+    agent_t *self = (agent_t *) ctx;
+    uint64_t vote = 0;
+    if (voted_for)
+        for (int i = 0; i < MW_ID_LEN; i++)
+            vote = vote << 8 | voted_for->b[i];
+    if (node_statedb_set_u64 (self->db, "election_voted_for", vote) != 0
+        || node_statedb_set_u64 (self->db, "election_term", term) != 0)
+        return -1;   //  logged by the state DB
+    return 0;
+}
+
+static void
+s_election_event (void *ctx, election_event_t ev, uint64_t term, const mw_id_t *id, const char *reason)
+{
+    agent_t *self = (agent_t *) ctx;
+    char hex[MW_ID_HEX_LEN + 1];
+    gossip_wire_id_hex (id, hex);
+    const char *name = ev == ELECTION_EV_ELECTED ? "coordinator_elected"
+                       : ev == ELECTION_EV_LOST  ? "coordinator_lost"
+                                                 : "step_down";
+    mw_info (name, "term=%llu id=%s self=%d reason=%s", (unsigned long long) term, hex,
+             gossip_wire_id_eq (id, &self->ident.id), *reason ? reason : "-");
+    const char *kv[] = {"id", hex, "reason", *reason ? reason : "-", NULL};
+    node_events_int_t ikv[] = {{"term", (int64_t) term}, {NULL, 0}};
+    node_events_publish (self->events, "coordinator",
+                         ev == ELECTION_EV_ELECTED ? "elected" : ev == ELECTION_EV_LOST ? "lost" : "step_down",
+                         self->ident.id_hex, kv, ikv);
+}
+
+//  Hand the election the members SWIM holds alive or suspect.
+static void
+s_election_view (agent_t *self, uint64_t now)
+{
+    if (!self->view_dirty && now < self->next_view_ms)
+        return;
+    self->view_dirty = false;
+    self->next_view_ms = now + 1000;
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    mw_id_t *ids = calloc (n ? n : 1, sizeof *ids);
+    if (list && ids) {
+        n = gossip_member_list (self->members, list, n);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+                ids[k++] = list[i].id;
+        election_set_view (self->election, ids, k, now);
+    }
+    else
+        self->view_dirty = true;   //  retry next turn
+    free (list);
+    free (ids);
+}
+
+static bool
+s_is_coordinator_id (agent_t *self, const mw_id_t *id)
+{
+    mw_id_t c;
+    return self->election && election_coordinator (self->election, &c) && gossip_wire_id_eq (&c, id);
+}
+
+//  --------------------------------------------------------------------------
 //  Control socket: the CLI's view of this agent.
 
 static void
@@ -272,8 +361,9 @@ s_members_json (agent_t *self, mw_strbuf_t *out, uint64_t now)
             mw_strbuf_printf (out, "%llu", (unsigned long long) heard);
         else
             mw_strbuf_printf (out, "null");
-        mw_strbuf_printf (out, ",\"state_ms\":%llu,\"self\":%s",
+        mw_strbuf_printf (out, ",\"state_ms\":%llu,\"coordinator\":%s,\"self\":%s",
                           (unsigned long long) (now >= list[i].state_since_ms ? now - list[i].state_since_ms : 0),
+                          s_is_coordinator_id (self, &list[i].id) ? "true" : "false",
                           list[i].is_self ? "true" : "false");
         node_load_member_json (out, &list[i], wall);
         mw_strbuf_printf (out, "}");
@@ -291,7 +381,7 @@ s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
         return;
     n = gossip_member_list (self->members, list, n);
     uint64_t wall = mw_wall_ms ();
-    mw_strbuf_printf (out, "%-16s  %-20s  %-26s  %-7s  %11s  %10s%s\n", "ID", "NAME", "ADDRESS", "STATE",
+    mw_strbuf_printf (out, " %-16s  %-20s  %-26s  %-7s  %11s  %10s%s\n", "ID", "NAME", "ADDRESS", "STATE",
                       "INCARNATION", "HEARD", node_load_table_header ());
     for (size_t i = 0; i < n; i++) {
         char hex[MW_ID_HEX_LEN + 1], heard[32];
@@ -302,7 +392,9 @@ s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
             snprintf (heard, sizeof heard, "never");
         else
             snprintf (heard, sizeof heard, "%.1fs ago", (double) (now - list[i].last_heard_ms) / 1000.0);
-        mw_strbuf_printf (out, "%-16s  %-20.20s  %-26.26s  %-7s  %11llu  %10s", hex, list[i].name,
+        //  The coordinator is marked with a '*' before its id.
+        mw_strbuf_printf (out, "%s%-16s  %-20.20s  %-26.26s  %-7s  %11llu  %10s",
+                          s_is_coordinator_id (self, &list[i].id) ? "*" : " ", hex, list[i].name,
                           list[i].addr, gossip_wire_state_name (list[i].state),
                           (unsigned long long) list[i].incarnation, heard);
         node_load_member_cols (out, &list[i], wall);
@@ -311,8 +403,57 @@ s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
     size_t alive = 0;
     for (size_t i = 0; i < n; i++)
         alive += list[i].state == MW_STATE_ALIVE;
-    mw_strbuf_printf (out, "%zu members, %zu alive\n", n, alive);
+    mw_strbuf_printf (out, "%zu members, %zu alive", n, alive);
+    mw_id_t c;
+    if (self->election && election_coordinator (self->election, &c)) {
+        char chex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&c, chex);
+        mw_strbuf_printf (out, "; * coordinator %s (term %llu)", chex,
+                          (unsigned long long) election_term (self->election));
+    }
+    else
+        mw_strbuf_printf (out, "; no coordinator");
+    mw_strbuf_printf (out, "\n");
     free (list);
+}
+
+//  Election part of `status`: term, coordinator, lease age, role.
+static void
+s_status_election (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
+{
+    mw_id_t c;
+    char chex[MW_ID_HEX_LEN + 1] = "";
+    bool has = election_coordinator (self->election, &c);
+    if (has)
+        gossip_wire_id_hex (&c, chex);
+    uint64_t age = election_lease_age (self->election, now);
+    election_stats_t es;
+    election_stats (self->election, &es);
+    const char *role = election_role_name (election_role (self->election));
+    if (json) {
+        mw_strbuf_printf (out, ",\"term\":%llu,\"role\":\"%s\",\"coordinator\":",
+                          (unsigned long long) election_term (self->election), role);
+        mw_strbuf_printf (out, has ? "\"%s\"" : "null", chex);
+        if (age == UINT64_MAX)
+            mw_strbuf_printf (out, ",\"lease_age_ms\":null");
+        else
+            mw_strbuf_printf (out, ",\"lease_age_ms\":%llu", (unsigned long long) age);
+        mw_strbuf_printf (out,
+                          ",\"election\":{\"heartbeats_out\":%llu,\"heartbeats_in\":%llu,"
+                          "\"prevotes_started\":%llu,\"elections_started\":%llu,\"elections_won\":%llu,"
+                          "\"step_downs\":%llu,\"votes_granted\":%llu,\"stale_ignored\":%llu}",
+                          (unsigned long long) es.heartbeats_out, (unsigned long long) es.heartbeats_in,
+                          (unsigned long long) es.prevotes_started, (unsigned long long) es.elections_started,
+                          (unsigned long long) es.elections_won, (unsigned long long) es.step_downs,
+                          (unsigned long long) es.votes_granted, (unsigned long long) es.stale_ignored);
+        return;
+    }
+    mw_strbuf_printf (out, "term        %llu (%s)\ncoordinator %s", (unsigned long long) election_term (self->election),
+                      role, has ? chex : "none");
+    if (age == UINT64_MAX)
+        mw_strbuf_printf (out, ", no lease yet\n");
+    else
+        mw_strbuf_printf (out, ", lease renewed %llu ms ago\n", (unsigned long long) age);
 }
 
 static void
@@ -337,6 +478,7 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
         mw_strbuf_json_str (out, self->addr);
         mw_strbuf_printf (out, ",\"cluster\":");
         mw_strbuf_json_str (out, self->cluster);
+        s_status_election (self, out, true, now);
         mw_strbuf_printf (out,
                           ",\"incarnation\":%llu,\"session\":%llu,\"uptime_ms\":%llu,\"health\":%u,"
                           "\"members\":{\"alive\":%zu,\"suspect\":%zu,\"dead\":%zu,\"left\":%zu},"
@@ -367,6 +509,7 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
                           (double) up / 1000.0, gossip_member_health (self->members));
         mw_strbuf_printf (out, "members     %zu alive, %zu suspect, %zu dead, %zu left\n", counts[0],
                           counts[1], counts[2], counts[3]);
+        s_status_election (self, out, false, now);
         mw_strbuf_printf (out, "traffic     in %llu msgs / %llu B, out %llu msgs / %llu B, dropped %llu\n",
                           (unsigned long long) st->msgs_in, (unsigned long long) st->bytes_in,
                           (unsigned long long) st->msgs_out, (unsigned long long) st->bytes_out,
@@ -412,8 +555,16 @@ s_collect_tick (agent_t *self, uint64_t now)
     uint8_t digest[MW_DIGEST_MAX];
     uint64_t wall = mw_wall_ms ();
     int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
-    if (len > 0)
+    if (len > 0) {
         gossip_member_set_digest (self->members, digest, (size_t) len, now);
+        //  Forecast headroom is part of the coordinator rank (with
+        //  hysteresis inside the election: a spike never moves the role).
+        sched_digest_t d;
+        if (sched_digest_decode (digest, (size_t) len, &d) == 0) {
+            double h = sched_digest_headroom (&d);
+            election_set_headroom (self->election, h < 0 ? 0 : h > 100 ? 100 : (uint32_t) h, now);
+        }
+    }
     const node_collect_sample_t *s = node_load_sample (self->load);
     if (self->usage)
         node_usage_set (self->usage, s->cpu_pct, s->mem_pct);
@@ -424,6 +575,13 @@ s_collect_tick (agent_t *self, uint64_t now)
         if (list && text) {
             n = gossip_member_list (self->members, list, n);
             node_load_prometheus (self->load, text, list, n, gossip_transport_stats (self->transport), wall);
+            mw_strbuf_printf (text,
+                              "# HELP meshwatch_term Highest coordinator election term this node has seen.\n"
+                              "# TYPE meshwatch_term gauge\nmeshwatch_term %llu\n"
+                              "# HELP meshwatch_is_coordinator 1 if this node is the coordinator.\n"
+                              "# TYPE meshwatch_is_coordinator gauge\nmeshwatch_is_coordinator %d\n",
+                              (unsigned long long) election_term (self->election),
+                              election_is_coordinator (self->election) ? 1 : 0);
             if (mw_strbuf_str (text))
                 node_metrics_publish (self->metrics, mw_strbuf_str (text), mw_strbuf_len (text));
         }
@@ -571,11 +729,17 @@ s_setup (agent_t *self, char *err, size_t errlen)
     }
     unlink (path);   //  a stale socket from a killed agent
     self->control = zsock_new (ZMQ_REP);
-    if (!self->control || zsock_bind (self->control, "ipc://%s", path) < 0) {
+    //  Limits and permissions before bind: a size limit set later does not
+    //  apply, and the socket must never exist with looser permissions.
+    if (self->control)
+        zsock_set_maxmsgsize (self->control, 4096);
+    mode_t old_mask = umask (0077);
+    int bind_rc = self->control ? zsock_bind (self->control, "ipc://%s", path) : -1;
+    umask (old_mask);
+    if (bind_rc < 0) {
         snprintf (err, errlen, "cannot bind control socket %.200s", path);
         return -1;
     }
-    zsock_set_maxmsgsize (self->control, 4096);
     chmod (path, 0600);
 
     gossip_member_cfg_t mcfg;
@@ -605,13 +769,38 @@ s_setup (agent_t *self, char *err, size_t errlen)
         return -1;
     }
 
+    //  Election: term and vote as persisted (they only grow, across restarts).
+    uint64_t term = 0, vote = 0;
+    if (node_statedb_get_u64 (self->db, "election_term", &term) < 0
+        || node_statedb_get_u64 (self->db, "election_voted_for", &vote) < 0) {
+        snprintf (err, errlen, "%s/state.db: cannot read the election state", state_dir);
+        return -1;
+    }
+    mw_id_t voted_for;
+    for (int i = MW_ID_LEN - 1; i >= 0; i--, vote >>= 8)
+        voted_for.b[i] = (uint8_t) (vote & 0xff);
+    election_cfg_t ecfg;
+    election_cfg_defaults (&ecfg);
+    ecfg.priority = (uint32_t) mw_config_int (cfg, "COORDINATOR_PRIORITY");
+    ecfg.timeout_ms = (uint32_t) mw_config_int (cfg, "ELECTION_TIMEOUT_MS");
+    ecfg.heartbeat_ms = (uint32_t) mw_config_int (cfg, "HEARTBEAT_INTERVAL_MS");
+    randombytes_buf (&seed, sizeof seed);
+    self->election = election_new (&ecfg, &self->ident.id, term, &voted_for, seed, mw_now_ms (),
+                                   s_election_persist, s_election_send, s_election_event, self);
+    if (!self->election) {
+        snprintf (err, errlen, "cannot create the election (HEARTBEAT_INTERVAL_MS > ELECTION_TIMEOUT_MS / 2?)");
+        return -1;
+    }
+    self->view_dirty = true;
+
     const char *seeds[16];
     size_t n = mw_config_list (cfg, "JOIN", seeds, 16);
     for (size_t i = 0; i < n; i++)
         snprintf (self->seeds[self->n_seeds++], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
     self->beacon_interval_ms = (uint32_t) mw_config_int (cfg, "BEACON_INTERVAL_MS");
 
-    //  Resources and forecasts (always on: peers decide on our digest).
+    //  Resources and forecasts (on unless COLLECT_INTERVAL_MS=0: peers decide
+    //  on our digest).
     uint32_t horizons[2] = {5, 30};
     size_t n_h = 0;
     for (const char *p = mw_config_str (cfg, "FORECAST_HORIZONS_S"); *p && n_h < 2;) {
@@ -620,9 +809,11 @@ s_setup (agent_t *self, char *err, size_t errlen)
             p++;
     }
     self->collect_interval_ms = (uint32_t) mw_config_int (cfg, "COLLECT_INTERVAL_MS");
-    self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
-    if (!self->load)
-        mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
+    if (self->collect_interval_ms > 0) {
+        self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
+        if (!self->load)
+            mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
+    }
     int metrics_port = (int) mw_config_int (cfg, "METRICS_PORT");
     if (metrics_port > 0 && self->load) {
         self->metrics = node_metrics_new (*iface ? NULL : self->ip, metrics_port);
@@ -645,6 +836,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
 static void
 s_teardown (agent_t *self)
 {
+    election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
     zsock_destroy (&self->control);
@@ -712,6 +904,7 @@ node_agent_run (mw_config_t *cfg)
             self->leave_deadline_ms = now + 500;
             mw_info ("agent_leaving", "peers=%zu", gossip_member_alive_count (self->members) - 1);
             gossip_member_leave (self->members, now);
+            election_leave (self->election, now);   //  a coordinator resigns: no lease to wait out
             if (!s_has_peers (self))
                 self->leave_deadline_ms = now;
         }
@@ -726,6 +919,8 @@ node_agent_run (mw_config_t *cfg)
             }
             s_join_tick (self, now);
             s_collect_tick (self, now);
+            s_election_view (self, now);
+            election_tick (self->election, now);
             if (now >= self->next_prune_ms) {
                 gossip_transport_prune (self->transport, now, 120000);
                 self->next_prune_ms = now + 60000;
@@ -734,6 +929,9 @@ node_agent_run (mw_config_t *cfg)
         uint64_t wake = gossip_member_next_wakeup (self->members, now);
         uint64_t next = now + 50;
         if (wake < next)
+            next = wake;
+        wake = election_next_wakeup (self->election, now);
+        if (!self->leaving && wake < next)
             next = wake;
         if (self->load && self->next_collect_ms < next)
             next = self->next_collect_ms;
@@ -756,7 +954,11 @@ node_agent_run (mw_config_t *cfg)
                 if (r < 0)
                     break;
                 if (r == 1) {
-                    if (msg.type != MW_MSG_BEACON)
+                    if (msg.type == MW_MSG_HEARTBEAT || msg.type == MW_MSG_VOTE_REQ || msg.type == MW_MSG_VOTE) {
+                        if (!self->leaving)
+                            election_handle (self->election, &msg, now);
+                    }
+                    else if (msg.type != MW_MSG_BEACON)
                         gossip_member_handle (self->members, &msg, now);
                     gossip_wire_msg_clear (&msg);
                 }

@@ -25,6 +25,10 @@ node_events_new (const char *bind_ip, int port)
         return NULL;
     }
     zsock_set_sndhwm (self->pub, 10000);
+    //  What a subscriber sends us is (un)subscriptions: topic prefixes.  Cap
+    //  them, or anyone on the network could make libzmq allocate whatever
+    //  size a forged frame header claims.
+    zsock_set_maxmsgsize (self->pub, 256);
     zsock_set_linger (self->pub, 0);
     const char *ip = bind_ip && *bind_ip ? bind_ip : "*";
     if (strchr (ip, ':'))

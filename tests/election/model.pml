@@ -41,17 +41,22 @@ mtype = { HB, VREQ, VOTE, DEC };
 #define CAND 2
 #define COORD 3
 
-chan ch[N] = [2] of { mtype, byte, byte, bit, bit };   /* type, from, term, pre, granted */
+#ifdef LIVE
+#define CAP 3   /* no drops once stable: room for every answer of a round */
+#else
+#define CAP 1   /* a full channel drops (HWM), which is one more way to lose */
+#endif
+chan ch[N] = [CAP] of { mtype, byte, byte, bit, bit };   /* type, from, term, pre, granted */
 
 byte term[N];          /* persisted */
 byte voted[N];         /* persisted; NONE = no vote in term */
 byte role[N];
 bit  lease[N];         /* a live lease on a coordinator (follower) */
 byte coord[N];         /* coordinator known for term[i], NONE if none */
-byte votes[N];         /* bitmask of grants in the current round */
-byte need[N];          /* majority of the electorate of the current round */
+/* With three nodes a majority of any electorate of two or three is one
+   grant besides our own, so a round needs no tally: the first grant wins
+   (an electorate of one - alone - wins at once). */
 bit  up[N];
-byte applied[N];       /* ghost: term of the last decision applied */
 byte leader_of[MAXT + 1];   /* ghost: who won each term */
 byte comp[N];          /* component label (partitions) */
 bit  stable;           /* environment promises no more faults */
@@ -95,6 +100,32 @@ inline become_coord () {
     role[me] = COORD; coord[me] = me
 }
 
+/* Locals back to zero after every step, so that states differing only in
+   scratch values are one state (the search is then small enough for make check). */
+#define RESET ty = 0; from = 0; t = 0; pre = 0; gr = 0; j = 0; k = 0
+
+/* j := some other member not asked yet in this round (no no-op choice: a
+   process that keeps picking itself would be "fair" and never progress). */
+#define PICK_ANY if :: me != 0 -> j = 0 :: me != 1 -> j = 1 :: me != 2 -> j = 2 fi
+#ifdef LIVE
+#define OK_J(x) (x != me && (asked[me] & (1 << x)) == 0)
+#else
+#define OK_J(x) (x != me)
+#endif
+#define PICK if :: OK_J(0) -> j = 0 :: OK_J(1) -> j = 1 :: OK_J(2) -> j = 2 fi
+#ifdef LIVE
+/* Liveness: no loss once stable, so a request goes to each member once per
+   round (re-asking is for loss; endless re-asking could keep channels full). */
+byte asked[N];
+#define ASK_OK (asked[me] != 7 - (1 << me))
+#define ASKED asked[me] = asked[me] | (1 << j)
+#define NEW_ROUND asked[me] = 0
+#else
+#define ASK_OK 1
+#define ASKED skip
+#define NEW_ROUND skip
+#endif
+
 proctype node (byte me)
 {
     mtype ty; byte from, t; bit pre, gr;
@@ -114,6 +145,11 @@ end:
             :: else -> skip   /* same term, lower rank: ignored */
             fi
         :: ty == VREQ && pre ->
+            /* E_YIELD: a lower-ranked precandidate gives way (rank = id here) */
+            if
+            :: role[me] == PRECAND && t == term[me] + 1 && from > me -> role[me] = FOLLOWER
+            :: else -> skip
+            fi;
             if
             :: t > term[me] && !lease[me] && role[me] != COORD -> send (from, VOTE, me, t, 1, 1)
             :: else -> send (from, VOTE, me, term[me], 1, 0)
@@ -132,57 +168,46 @@ end:
         :: ty == VOTE && pre && gr ->
             if
             :: role[me] == PRECAND && t == term[me] + 1 ->
-                votes[me] = votes[me] | (1 << from);
-                k = (votes[me] & 1) + ((votes[me] >> 1) & 1) + ((votes[me] >> 2) & 1);
-                if
-                :: k >= need[me] ->   /* campaign: term + 1 and self-vote persisted, then ask */
-                    term[me]++; voted[me] = me; role[me] = CAND; coord[me] = NONE;
-                    votes[me] = 1 << me;
-                    size_of_comp (); need[me] = k / 2 + 1
-                :: else -> skip
-                fi
+                /* campaign: term + 1 and self-vote persisted, then ask */
+                term[me]++; voted[me] = me; role[me] = CAND; coord[me] = NONE; NEW_ROUND
             :: else -> skip
             fi
         :: ty == VOTE && !(pre && gr) && t > term[me] -> adopt (t)
-        :: ty == VOTE && !pre && gr && t == term[me] && role[me] == CAND ->
-            votes[me] = votes[me] | (1 << from);
-            k = (votes[me] & 1) + ((votes[me] >> 1) & 1) + ((votes[me] >> 2) & 1);
-            if :: k >= need[me] -> become_coord () :: else -> skip fi
+        :: ty == VOTE && !pre && gr && t == term[me] && role[me] == CAND -> become_coord ()
         :: ty == DEC ->
             /* election_accept_decision, then election_observe_term */
             if
             :: t > term[me] || (t == term[me] && (coord[me] == NONE || coord[me] == from)) ->
-                assert (t >= applied[me] && t >= term[me]);
-                applied[me] = t;
+                assert (t >= term[me]);   /* never older than the newest epoch seen */
                 if :: t > term[me] -> adopt (t) :: else -> skip fi
             :: else -> skip   /* fenced */
             fi
         :: else -> skip
-        fi }
+        fi; RESET }
     /* ---- timers ------------------------------------------------------ */
     :: atomic { up[me] && role[me] != COORD && !lease[me] && term[me] < MAXT && TIMER_OK ->
         /* election timer: pre-vote round for term + 1 */
-        role[me] = PRECAND; coord[me] = NONE; votes[me] = 1 << me;
-        size_of_comp (); need[me] = k / 2 + 1;
+        role[me] = PRECAND; coord[me] = NONE; NEW_ROUND;
+        size_of_comp ();
         if
-        :: need[me] == 1 ->   /* alone (after alone_ms): campaign at once */
-            term[me]++; voted[me] = me; role[me] = CAND; votes[me] = 1 << me;
+        :: k == 1 ->   /* alone (after alone_ms): campaign at once */
+            term[me]++; voted[me] = me; role[me] = CAND;
             become_coord ()
         :: else -> skip   /* requests go out below, one member at a time */
-        fi }
+        fi; RESET }
     :: atomic { up[me] && lease[me] && (!stable || !IS_COORD_ANY) -> lease[me] = 0 }   /* lease lapses */
     /* Sends to one member at a time: a broadcast with loss reaches any
        subset, and sending again what was sent is harmless (re-asking a
        voter gets the same answer; heartbeats and decisions repeat). */
-    :: atomic { up[me] && role[me] == PRECAND -> select (j : 0 .. N - 1); if :: j != me -> send (j, VREQ, me, term[me] + 1, 1, 0) :: else -> skip fi }
-    :: atomic { up[me] && role[me] == CAND -> select (j : 0 .. N - 1); if :: j != me -> send (j, VREQ, me, term[me], 0, 0) :: else -> skip fi }
-    :: atomic { up[me] && role[me] == COORD -> select (j : 0 .. N - 1); if :: j != me -> send (j, HB, me, term[me], 0, 0) :: else -> skip fi }
-    :: atomic { up[me] && role[me] == COORD -> select (j : 0 .. N - 1); if :: j != me -> send (j, DEC, me, term[me], 0, 0) :: else -> skip fi }
+    :: atomic { up[me] && role[me] == PRECAND && ASK_OK -> PICK; ASKED; send (j, VREQ, me, term[me] + 1, 1, 0); RESET }
+    :: atomic { up[me] && role[me] == CAND && ASK_OK -> PICK; ASKED; send (j, VREQ, me, term[me], 0, 0); RESET }
+    :: atomic { up[me] && role[me] == COORD -> PICK_ANY; send (j, HB, me, term[me], 0, 0); RESET }
+    :: atomic { up[me] && role[me] == COORD -> PICK_ANY; send (j, DEC, me, term[me], 0, 0); RESET }
     :: atomic { up[me] && role[me] == COORD && !stable -> role[me] = FOLLOWER; coord[me] = NONE }  /* stall */
     /* ---- crash and restart from the persisted (term, voted) ----------- */
     :: atomic { up[me] && !stable && crashes < 1 ->
-        crashes++; up[me] = 0; role[me] = FOLLOWER; lease[me] = 0; coord[me] = NONE; votes[me] = 0;
-        do :: ch[me]?ty, from, t, pre, gr :: empty(ch[me]) -> break od }
+        crashes++; up[me] = 0; role[me] = FOLLOWER; lease[me] = 0; coord[me] = NONE;
+        do :: ch[me]?ty, from, t, pre, gr :: empty(ch[me]) -> break od; RESET }
     :: atomic { !up[me] -> up[me] = 1 }
     od
 }
@@ -200,6 +225,9 @@ init {
         :: i <= MAXT -> leader_of[i] = NONE; i++
         :: else -> break
         od;
+#ifdef LIVE
+        stable = 1;   /* the liveness run: a stable component from the start */
+#endif
         run node (0); run node (1); run node (2)
     }
 #ifdef PARTITIONS
@@ -209,10 +237,6 @@ init {
     :: atomic { comp[0] + comp[1] + comp[2] > 0 -> comp[0] = 0; comp[1] = 0; comp[2] = 0 }
     :: atomic { comp[0] + comp[1] + comp[2] == 0 -> stable = 1; break }
     od
-#else
-#ifdef LIVE
-    stable = 1
-#endif
 #endif
 }
 

@@ -379,18 +379,11 @@ tb_start_agent_lo () {
         "JOIN=$join" "${TB_AGENT_DEFAULTS[@]}" "$@" "MESH_INTERFACE="
 }
 
-#  True if no TCP socket listens on port P in the root namespace (reads
-#  /proc/net/tcp{,6} without forking).
+#  True if no TCP socket listens on port P in the root namespace (one grep
+#  over /proc/net/tcp{,6}: a listener has an all-zero remote and state 0A).
 tb_port_free () {
-    local hex f line; printf -v hex ':%04X' "$1"
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [ -r "$f" ] || continue
-        while read -r line; do
-            set -- $line
-            [ "$4" = 0A ] && [[ $2 == *"$hex" ]] && return 1
-        done < "$f"
-    done
-    return 0
+    local hex; printf -v hex '%04X' "$1"
+    ! grep -qE "^ *[0-9]+: [0-9A-F]+:$hex [0:]+ 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 #  Restart a stopped/killed agent with its last config (same STATE_DIR).
@@ -488,8 +481,14 @@ tb_sees () { [ "$(tb_state "$1" "$2")" = "$3" ]; }
 #  tb_fetch_views NODE... - every node's members JSON, fetched in parallel,
 #  into $TB_DIR/view.I; false if any CLI call failed.
 tb_fetch_views () {
-    local i p ok=0; local -a pids=()
-    for i in "$@"; do tb_members "$i" > "$TB_DIR/view.$i" & pids+=($!); done
+    local i p ok=0 par=${TB_FETCH_PAR:-8}; local -a pids=()
+    for i in "$@"; do
+        tb_members "$i" > "$TB_DIR/view.$i" & pids+=($!)
+        if [ ${#pids[@]} -ge "$par" ]; then
+            for p in "${pids[@]}"; do wait "$p" || ok=1; done
+            pids=()
+        fi
+    done
     for p in "${pids[@]}"; do wait "$p" || ok=1; done
     return $ok
 }
@@ -539,16 +538,22 @@ tb_all_alive () {
         "${files[@]}" >/dev/null 2>&1
 }
 #  tb_view_problems NODE... - prints "nI:nJ=state" for every non-alive
-#  (or missing) member among NODE... in any of their views.
+#  (or missing) member among NODE... in any of their views (one parallel
+#  fetch, one jq per view).
 tb_view_problems () {
-    local i j js s
+    local i j ids="[" nums="[" sep=""
+    for j in "$@"; do
+        tb__idv "$j" || TB_IDV="?"
+        ids+="$sep\"$TB_IDV\""; nums+="$sep$j"; sep=","
+    done
+    ids+="]"; nums+="]"
+    tb_fetch_views "$@"
     for i in "$@"; do
-        js=$(tb_members "$i") || { echo "n$i:error"; continue; }
-        for j in "$@"; do
-            s=$(printf '%s' "$js" | jq -r --arg id "$(tb_id "$j")" \
-                '[.[] | select(.id == $id) | .state] | if length == 0 then "absent" else .[0] end')
-            [ "$s" = alive ] || echo "n$i:n$j=$s"
-        done
+        [ -s "$TB_DIR/view.$i" ] || { echo "n$i:error"; continue; }
+        jq -r --arg me "$i" --argjson ids "$ids" --argjson nums "$nums" '
+            . as $v | range(0; $ids | length) as $k
+            | ([$v[] | select(.id == $ids[$k]) | .state] | .[0] // "absent") as $s
+            | select($s != "alive") | "n\($me):n\($nums[$k])=\($s)"' "$TB_DIR/view.$i" 2>/dev/null
     done
 }
 #  Print every node's view compactly (for failure reports).

@@ -12,16 +12,20 @@ tb_init loss10_ns 15
 PCT=${TB_LOSS_PCT:-10}
 SECS=${TB_LOSS_SECS:-60}
 echo "CHECK: $PCT % loss on every link for $SECS s -> no member ever dead (views every 500 ms, logs); then all alive"
+#  Continuous watch besides the polls: every agent's event stream (ZeroMQ
+#  SUB from inside its namespace; it reconnects until the agent is up) and
+#  its log.
+start_watch () {
+    local i
+    for i in 1 2 3 4 5; do
+        tb_bg tb_exec "$i" timeout $(( SECS + 120 )) env "${TB_ENVU[@]}" "$TB_MW" events \
+            --connect "tcp://$(tb_ip "$i"):7947" --json > "$TB_DIR/events.$i" 2>&1
+    done
+}
+SC_PRE_AGENTS=start_watch
 sc_start_cluster ns 5
 # shellcheck disable=SC2086
-ids=$(for i in $SC_NODES; do tb_id "$i"; done | jq -R . | jq -sc .)
-#  Continuous watch besides the polls: every agent's event stream (ZeroMQ
-#  SUB from inside its namespace) and its log.
-for i in $SC_NODES; do
-    tb_bg tb_exec "$i" timeout $(( SECS + 60 )) env "${TB_ENVU[@]}" "$TB_MW" events \
-        --connect "tcp://$(tb_ip "$i"):7947" --json > "$TB_DIR/events.$i" 2>&1
-done
-sleep 1
+tb__ids_json $SC_NODES; ids=$TB_IDJ
 tb_loss_all "$PCT"
 t0=$(tb_now_ms); end=$(( t0 + SECS * 1000 ))
 polls=0; bad=0; suspects=0; errors=0
@@ -67,5 +71,14 @@ else echo "FAIL  dead/leave events on the event streams:"; echo "$evdead" | head
 tb_loss_clear
 # shellcheck disable=SC2086
 sc_check "loss cleared -> every view lists all 5 alive" "$TB_REFUTE_BOUND" 30 tb_all_alive $SC_NODES
+#  The streams were really connected: n5 leaves, n1..n4's streams show it
+#  (a SUB that connects late misses what came before: PUB/SUB has no replay).
+id5=$(tb_id 5)
+tb_term 5 10
+saw_leave () { grep -q "\"event\":\"leave\".*\"id\":\"$id5\"" "$TB_DIR/events.$1"; }
+for i in 1 2 3 4; do
+    tb_wait_until 10 saw_leave "$i" || { echo "FAIL  n$i's event stream did not show n5 leaving (stream not connected?)"; SC_RESULT=1; }
+done
+[ "$SC_RESULT" = 0 ] && echo "PASS  event streams were live (n5's leave seen on n1..n4)"
 # shellcheck disable=SC2086
 sc_finish $SC_NODES

@@ -88,6 +88,8 @@ sc_start_cluster () {
         tb_bridge
         for i in $SC_NODES; do tb_host "$i"; done
     fi
+    #  Optional hook: the test's own setup before any agent starts.
+    [ -n "${SC_PRE_AGENTS:-}" ] && "$SC_PRE_AGENTS"
     local tl; tl=$(tb_now_ms)
     for i in $SC_NODES; do
         if [ "$kind" = ns ]; then tb_start_agent "$i"; else tb_start_agent_lo "$i"; fi

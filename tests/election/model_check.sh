@@ -1,0 +1,43 @@
+#!/bin/sh
+# model_check.sh - `make check` test: the Promela model of the election
+# (tests/election/model.pml) checked with spin.  Three runs:
+#   safety    exhaustive: never two coordinators in one term (crash/restart,
+#             loss, lease lapse and stall at any moment); a fenced decision
+#             is never applied.
+#   fencing   partitions split and heal; assertions on fencing (bitstate).
+#   liveness  LTL: in a stable component a coordinator eventually exists.
+# Exit 77 (skip) without spin.  MW_SRCDIR comes from AM_TESTS_ENVIRONMENT.
+set -eu
+srcdir=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+command -v spin >/dev/null 2>&1 || { echo "SKIP: spin not installed"; exit 77; }
+cc=${CC:-cc}
+work=$(mktemp -d /tmp/mw-spin-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp "$srcdir/tests/election/model.pml" "$work/"
+cd "$work"
+fail=0
+run () {   # run NAME SPIN_DEFINES CC_DEFINES PAN_ARGS
+    name=$1; sdefs=$2; cdefs=$3; pargs=$4
+    rm -f pan pan.* model.pml.trail
+    # shellcheck disable=SC2086
+    spin $sdefs -a model.pml >spin.log 2>&1 || { echo "FAIL  $name: spin -a"; cat spin.log; fail=1; return; }
+    # shellcheck disable=SC2086
+    $cc -O2 -w -DVECTORSZ=2048 $cdefs -o pan pan.c || { echo "FAIL  $name: cc pan.c"; fail=1; return; }
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    ./pan $pargs >pan.log 2>&1 || true
+    t1=$(date +%s)
+    states=$(sed -n 's/^ *\([0-9e.+]*\) states, stored.*/\1/p' pan.log | head -1)
+    if grep -q "errors: 0" pan.log && [ ! -f model.pml.trail ]; then
+        echo "PASS  $name: $states states, $((t1 - t0)) s"
+    else
+        echo "FAIL  $name:"; grep -E "assert|violated|acceptance|errors" pan.log | head -5
+        # shellcheck disable=SC2086
+        [ -f model.pml.trail ] && spin $sdefs -t -p model.pml 2>&1 | tail -40
+        fail=1
+    fi
+}
+run "safety (one term, one coordinator; fencing; crash, loss, stall)" "-DSAFETY" "-DSAFETY" "-m100000"
+run "fencing across partitions (bitstate)" "-DPARTITIONS" "-DSAFETY -DBITSTATE" "-m100000 -w22"
+run "liveness (stable component -> a coordinator)" "-DLIVE" "" "-a -f -m100000"
+exit $fail
