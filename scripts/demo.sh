@@ -24,32 +24,46 @@ else
     mode=lo
 fi
 . "$top/tests/lib/testbed.sh"
-tb_init demo
+tb_init demo 99
 N=5
-echo "== starting $N agents ($([ $mode = ns ] && echo 'network namespaces, zero-config beacons' || echo 'loopback, JOIN seeds'))"
+nodes=$(seq 1 $N | tr '\n' ' ')
+table () { tb_cli 1 members --state-dir "$(tb_state_dir 1)"; }
+ms_since () { echo $(( $(tb_now_ms) - $1 )); }
 if [ $mode = ns ]; then
+    echo "== starting $N agents in network namespaces on an isolated bridge (zero-config: cluster key + MESH_INTERFACE only)"
     tb_bridge
-    for i in $(seq 1 $N); do tb_host "$i"; done
-    for i in $(seq 1 $N); do tb_start_agent "$i"; done
+    for i in $nodes; do tb_host "$i"; done
+    for i in $nodes; do tb_start_agent "$i"; done
 else
-    for i in $(seq 1 $N); do tb_start_agent_lo "$i"; done
+    echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
+    for i in $nodes; do tb_start_agent_lo "$i"; done
 fi
-t0=$(date +%s%N)
-tb_wait_until 20 tb_all_alive $N || echo "(not converged yet)"
-echo "converged in $(( ($(date +%s%N) - t0) / 1000000 )) ms:"
-tb_members_table 1
+for i in $nodes; do tb_wait_ready "$i" 30; done
+t0=$(tb_now_ms)
+# shellcheck disable=SC2086
+tb_wait_until 30 tb_all_alive $nodes || echo "(not converged yet)"
+echo "-- every view lists all $N alive ($(ms_since "$t0") ms after the last agent answered):"
+table
 victim=3
+survivors=$(for i in $nodes; do [ "$i" = $victim ] || printf '%s ' "$i"; done)
+echo
 echo "== kill -9 agent $victim"
 tb_kill9 $victim
-t0=$(date +%s%N)
-for i in $(seq 1 $N); do
-    [ "$i" = $victim ] && continue
-    tb_wait_until 20 tb_sees_state "$i" "$victim" dead || echo "(agent $i has not seen it yet)"
-done
-echo "every survivor lists it dead after $(( ($(date +%s%N) - t0) / 1000000 )) ms:"
-tb_members_table 1
-echo "== restart agent $victim"
+t0=$(tb_now_ms)
+# shellcheck disable=SC2086
+tb_wait_until 30 tb_all_see $victim dead $survivors || echo "(not every survivor sees it dead yet)"
+echo "-- every survivor lists it dead after $(ms_since "$t0") ms:"
+table
+echo
+echo "== restart agent $victim (same STATE_DIR: same id, higher incarnation)"
 tb_restart_agent $victim
-tb_wait_until 20 tb_all_alive $N
-tb_members_table 1
-echo "== done; cleaning up"
+tb_wait_ready $victim 30
+t0=$(tb_now_ms)
+# shellcheck disable=SC2086
+tb_wait_until 30 tb_all_alive $nodes || echo "(not back yet)"
+echo "-- alive again everywhere after $(ms_since "$t0") ms:"
+table
+echo
+echo "== status of agent 1"
+tb_cli 1 status --state-dir "$(tb_state_dir 1)"
+echo "== done; stopping the agents and removing the test hosts"
