@@ -31,7 +31,9 @@ tb_start_agent_lo 2
 tb_wait_ready 1; tb_wait_ready 2
 tb_wait_until 10 tb_all_alive 1 2 || tb_fail "no convergence"
 posts () { grep -c '"body"' "$OUT"; }
-tb_wait_until 10 test "$(posts)" -ge 3 || tb_fail "fewer than 3 POSTs in 10 s ($(posts))"
+#  A function, so the count is read again on every poll.
+enough_posts () { [ "$(posts)" -ge 3 ]; }
+tb_wait_until 10 enough_posts || tb_fail "fewer than 3 POSTs in 10 s ($(posts))"
 python3 - "$OUT" <<'PY' || tb_fail "usage POST fields"
 import json, sys
 n = 0
