@@ -77,6 +77,13 @@ integrity_of() {
 	fi
 }
 
+# Tests run in parallel and may all find the cache empty: one fetches, the
+# others wait for it and then find the package.
+if ! have_package && command -v flock >/dev/null 2>&1; then
+	exec 9>"$cache/.fetch.lock"
+	flock 9
+fi
+
 if ! have_package; then
 	command -v npm >/dev/null 2>&1 || die "npm not found; it is needed to fetch $PKG_NAME@$PKG_VERSION"
 	command -v tar >/dev/null 2>&1 || die "tar not found"
