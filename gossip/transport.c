@@ -69,8 +69,10 @@ gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
         zsock_set_ipv6 (self->router, 1);
     //  Inbound connections from peers that vanished (cut link, partition)
     //  would otherwise stay open for ever, one fd each time.
-    zsock_set_heartbeat_ivl (self->router, 2000);
-    zsock_set_heartbeat_timeout (self->router, 6000);
+    //  Slow on purpose: this is only fd hygiene, and every ping is a wakeup
+    //  per connection (a hundred of them per agent at N = 100).
+    zsock_set_heartbeat_ivl (self->router, 10000);
+    zsock_set_heartbeat_timeout (self->router, 30000);
     if (zsock_bind (self->router, "%s", bind_endpoint) < 0) {
         mw_error ("mesh_bind_failed", "endpoint=%s reason=\"%s\"", bind_endpoint, zmq_strerror (errno));
         gossip_transport_destroy (&self);
@@ -119,8 +121,8 @@ s_conn (gossip_transport_t *self, const char *addr)
     //  Heartbeats notice a dead TCP path (cut link, frozen peer) and make
     //  libzmq reconnect, so that traffic resumes promptly when the path heals.
     //  Failure *detection* never relies on this: SWIM's own timeouts do it.
-    zsock_set_heartbeat_ivl (c->dealer, 1000);
-    zsock_set_heartbeat_timeout (c->dealer, 3000);
+    zsock_set_heartbeat_ivl (c->dealer, 2000);
+    zsock_set_heartbeat_timeout (c->dealer, 6000);
     zsock_set_reconnect_ivl (c->dealer, 100);
     zsock_set_reconnect_ivl_max (c->dealer, 1000);
     //  A connect stuck on a path that was cut (SYNs into the void) is
