@@ -7,6 +7,7 @@
     the log); what was found is logged once at creation.
     ========================================================================= */
 #include "node/collector.h"
+#include "common/selftest.h"
 #include "common/log.h"
 
 #include <assert.h>
@@ -686,15 +687,6 @@ int
 node_collector_test (bool verbose)
 {
     int rc = 0;
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf (stderr, __VA_ARGS__);                                                         \
-            fprintf (stderr, "\n");                                                                \
-            rc = -1;                                                                               \
-        }                                                                                          \
-    } while (0)
     char root[] = "/tmp/mw-collector-XXXXXX";
     if (!mkdtemp (root))
         return -1;
@@ -807,6 +799,5 @@ node_collector_test (bool verbose)
         node_collector_destroy (&c);
     }
     free (s);
-#undef CHECK
     return rc;
 }

@@ -2,6 +2,7 @@
     node_metrics - Prometheus endpoint on libmicrohttpd (see metrics.h).
     ========================================================================= */
 #include "node/metrics.h"
+#include "common/selftest.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
@@ -218,13 +219,6 @@ int
 node_metrics_test (bool verbose)
 {
     int rc = 0;
-#define CHECK(c, what)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf (stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);                        \
-            rc = -1;                                                                               \
-        }                                                                                          \
-    } while (0)
     node_metrics_t *m = node_metrics_new ("127.0.0.1", 0);
     CHECK (m, "new");
     if (!m)
@@ -266,6 +260,5 @@ node_metrics_test (bool verbose)
     node_metrics_destroy (&m2);
     node_metrics_destroy (&m);
     CHECK (m == NULL, "destroy nulls");
-#undef CHECK
     return rc;
 }

@@ -7,6 +7,7 @@
     a receiver that is down for a day does not fill the log.
     ========================================================================= */
 #include "node/usage.h"
+#include "common/selftest.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 
@@ -245,13 +246,6 @@ int
 node_usage_test (bool verbose)
 {
     int rc = 0;
-#define CHECK(c, what)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf (stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);                        \
-            rc = -1;                                                                               \
-        }                                                                                          \
-    } while (0)
     char *b = node_usage_body ("edge-\"7\"", 12.345, 150);
     CHECK (b && strcmp (b, "{\"code\":\"0000\",\"message\":\"처리성공\",\"username\":\"edge-\\\"7\\\"\","
                            "\"cpu\":12.3,\"memory\":100.0}") == 0, "body");
@@ -280,6 +274,5 @@ node_usage_test (bool verbose)
         CHECK (took < 0.5, "destroy did not return at once");
         CHECK (u == NULL, "destroy nulls");
     }
-#undef CHECK
     return rc;
 }

@@ -7,6 +7,7 @@
     and an aarch64 Jetson read each other.
     ========================================================================= */
 #include "scheduler/digest.h"
+#include "common/selftest.h"
 
 #include <assert.h>
 #include <math.h>
@@ -135,13 +136,6 @@ int
 sched_digest_test (bool verbose)
 {
     int rc = 0;
-#define CHECK(c, what)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf (stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what);                        \
-            rc = -1;                                                                               \
-        }                                                                                          \
-    } while (0)
     sched_digest_t d = {0}, e;
     d.flags = SCHED_DIGEST_F_GPU | SCHED_DIGEST_F_CGROUP | 0x80;
     d.ts_ms = 0xfffffff0u;
@@ -192,6 +186,5 @@ sched_digest_test (bool verbose)
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE, &e) == -1, "version 2 accepted");
     if (verbose)
         printf ("  digest v%d: %d bytes\n", SCHED_DIGEST_VERSION, SCHED_DIGEST_SIZE);
-#undef CHECK
     return rc;
 }

@@ -20,6 +20,7 @@
     allocates nothing, so the agent can run it every second forever.
     ========================================================================= */
 #include "scheduler/forecast.h"
+#include "common/selftest.h"
 
 #include <assert.h>
 #include <math.h>
@@ -463,15 +464,6 @@ int
 sched_forecast_test (bool verbose)
 {
     int rc = 0;
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf (stderr, __VA_ARGS__);                                                         \
-            fprintf (stderr, "\n");                                                                \
-            rc = -1;                                                                               \
-        }                                                                                          \
-    } while (0)
 
     sched_forecast_cfg_t cfg;
     sched_forecast_cfg_defaults (&cfg);
@@ -536,6 +528,5 @@ sched_forecast_test (bool verbose)
         }
     }
     free (x);
-#undef CHECK
     return rc;
 }
