@@ -270,14 +270,21 @@ s_strcpy (char *dst, size_t dst_size, const char *src, size_t src_size)
     dst[len] = 0;
 }
 
-//  splitmix64: tiny, good enough, and the same on every platform.
+//  splitmix64: tiny, good enough, and the same on every platform.  The
+//  simulator in the selftest draws from the same generator.
 static uint64_t
-s_rand (gossip_member_t *self)
+s_splitmix64 (uint64_t *state)
 {
-    uint64_t z = (self->rng += UINT64_C (0x9E3779B97F4A7C15));
+    uint64_t z = (*state += UINT64_C (0x9E3779B97F4A7C15));
     z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
     z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
     return z ^ (z >> 31);
+}
+
+static uint64_t
+s_rand (gossip_member_t *self)
+{
+    return s_splitmix64 (&self->rng);
 }
 
 static uint32_t
@@ -1793,10 +1800,7 @@ struct sim_s {
 static uint64_t
 sim_rand (sim_t *sim)
 {
-    uint64_t z = (sim->rng += UINT64_C (0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
-    return z ^ (z >> 31);
+    return s_splitmix64 (&sim->rng);
 }
 
 static bool
