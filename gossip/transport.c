@@ -29,7 +29,7 @@ struct _gossip_transport_t {
 #define MW_PEER_HWM 128
 //  Largest frame accepted on the ROUTER; libzmq refuses bigger ones before
 //  they are read into memory (ZMQ_MAXMSGSIZE).
-#define MW_FRAME_MAX (MW_MSG_MAX + MW_ENVELOPE_OVERHEAD)
+#define MW_ENV_FRAME_MAX (MW_MSG_MAX + MW_ENVELOPE_OVERHEAD)
 
 static void
 s_conn_destroy (void **item)
@@ -62,7 +62,7 @@ gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
         return NULL;
     }
     zhashx_set_destructor (self->conns, s_conn_destroy);
-    zsock_set_maxmsgsize (self->router, (int64_t) MW_FRAME_MAX);
+    zsock_set_maxmsgsize (self->router, (int64_t) MW_ENV_FRAME_MAX);
     zsock_set_linger (self->router, 0);
     zsock_set_rcvhwm (self->router, 4096);
     if (strchr (bind_endpoint, '['))
@@ -198,7 +198,7 @@ static int
 s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg)
 {
     memset (msg, 0, sizeof *msg);
-    if (len == 0 || len > MW_FRAME_MAX) {
+    if (len == 0 || len > MW_ENV_FRAME_MAX) {
         self->stats.rejected[MW_REJ_SIZE]++;
         return 0;
     }

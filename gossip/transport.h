@@ -32,6 +32,7 @@ typedef enum {
     MW_REJ_REPLAY,          //  seen before / outside the window
     MW_REJ_STALE,           //  from an older session of the sender
     MW_REJ_CLOCK,           //  first contact with a timestamp far off our clock
+    MW_REJ_PLANE,           //  a valid message of a type this plane does not carry
     MW_REJ_COUNT
 } gossip_reject_t;
 
@@ -52,6 +53,26 @@ gossip_transport_t *gossip_transport_new (const char *bind_endpoint,
                                           gossip_keyring_t *keys, gossip_replay_t *replay,
                                           uint64_t session);
 void gossip_transport_destroy (gossip_transport_t **self_p);
+
+//  A transport for another plane.  The mesh transport above carries
+//  membership and election messages; the data plane (jobs, frames) is a
+//  second transport with its own port, size limit, queues and replay
+//  window, so that bulk frames never delay a heartbeat and the membership
+//  socket keeps its small size limit.
+typedef struct {
+    size_t max_plain;    //  largest plaintext accepted and sent (<= MW_JOB_MSG_MAX)
+    int peer_hwm;        //  messages queued per peer DEALER
+    int router_hwm;      //  messages queued inbound
+    bool data_plane;     //  true: only job types pass the gate; false: only the others
+} gossip_transport_opts_t;
+
+//  Mesh defaults: MW_MSG_MAX, 128, 4096, not data plane.
+void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
+//  Data plane defaults: MW_JOB_MSG_MAX, 32, 256, data plane.
+void gossip_transport_opts_data (gossip_transport_opts_t *opts);
+gossip_transport_t *gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
+                                               gossip_keyring_t *keys, gossip_replay_t *replay,
+                                               uint64_t session, const gossip_transport_opts_t *opts);
 
 //  The inbound socket, for zmq_poll.
 zsock_t *gossip_transport_sock (gossip_transport_t *self);

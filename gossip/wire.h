@@ -34,8 +34,20 @@
 #define MW_DIGEST_MAX 64      //  opaque per-node digest (resource forecasts)
 #define MW_MAX_UPDATES 64     //  piggybacked updates in one message
 #define MW_MAX_MEMBERS 1024   //  members in one push-pull state transfer
-#define MW_MSG_MAX (256 * 1024)  //  largest plaintext accepted
+#define MW_MSG_MAX (256 * 1024)  //  largest plaintext of a membership/election message
 #define MW_BEACON_MAX 255     //  zbeacon's payload limit (sealed size)
+
+//  Inference jobs (docs/PROTOCOL.md §jobs).  They travel on the data plane:
+//  a second transport on JOB_PORT (and the analysis server's VMS_PORT), so
+//  a multi-megabyte frame never queues in front of a heartbeat, and the
+//  membership socket keeps its small size limit.
+#define MW_JOBID_LEN 16       //  random, globally unique
+#define MW_CAMERA_MAX 64      //  camera id
+#define MW_MODEL_MAX 32       //  "tiny-face", "ssd-mobilenet"
+#define MW_REASON_MAX 96      //  refusal / failure reason, a short word or phrase
+#define MW_FRAME_MAX (4 * 1024 * 1024)   //  largest JPEG frame in a JOB
+#define MW_MAX_BOXES 256      //  detections in one RESULT
+#define MW_JOB_MSG_MAX (MW_FRAME_MAX + 16 * 1024)   //  largest plaintext on the data plane
 
 //  Decoder return codes (all negative; 0 = ok).
 #define MW_WIRE_OK 0
@@ -88,8 +100,57 @@ typedef enum {
     MW_MSG_HEARTBEAT = 9,     //  coordinator -> members: "I hold term T, lease L"
     MW_MSG_VOTE_REQ = 10,     //  candidate -> members: (pre-)vote for term T?
     MW_MSG_VOTE = 11,         //  answer to VOTE_REQ, or to a stale HEARTBEAT
-    MW_MSG_TYPE_MAX = 11,
+    //  Inference jobs (node/jobs.h), data plane only.  Additive within
+    //  version 1 like the election types.
+    MW_MSG_JOB_OFFER = 12,    //  origin -> peer: "can you run job J (model, budget, size)?"
+    MW_MSG_JOB_REPLY = 13,    //  peer -> origin: accepted (reservation) or refused, with reason
+    MW_MSG_JOB = 14,          //  origin -> runner: the job and its frame
+    MW_MSG_JOB_RESULT = 15,   //  runner -> origin: detections, or a failure with reason
+    MW_MSG_TYPE_MAX = 15,
 } mw_msg_type_t;
+
+typedef struct {
+    uint8_t b[MW_JOBID_LEN];
+} mw_jobid_t;
+
+//  What a job is for.
+typedef enum {
+    MW_JOB_KIND_RUN = 0,        //  hand-off to a peer, or fallback to the analysis server
+    MW_JOB_KIND_ESCALATE = 1,   //  precise re-analysis of an uncertain edge result
+} mw_job_kind_t;
+
+//  One detection on the wire: image-relative box and score, fixed point in
+//  millionths (0..1000000), so no NaN or infinity can ever be decoded.
+typedef struct {
+    uint32_t x, y, w, h;
+    uint32_t score;
+} mw_wire_box_t;
+#define MW_FIXED_ONE 1000000u
+
+//  The body of a job message (types 12..15).  Which fields a type carries:
+//    OFFER  id, kind, model, deadline_ms, priority, frame_len          (+ msg.addr: reply-to)
+//    REPLY  id, status (1 accepted, 0 refused), wait_ms, reason
+//    JOB    id, kind, camera, model, deadline_ms, priority, frame      (+ msg.addr: reply-to)
+//    RESULT id, kind, status (0 ok, else failed), reason, model, queue_ms,
+//           infer_ms, width, height, confidence, boxes
+typedef struct {
+    mw_jobid_t id;
+    uint8_t kind;                        //  mw_job_kind_t
+    char camera[MW_CAMERA_MAX + 1];
+    char model[MW_MODEL_MAX + 1];
+    uint32_t deadline_ms;                //  budget left when sent (relative: no clock sync needed)
+    uint8_t priority;                    //  0 (lowest) .. 9
+    uint32_t frame_len;                  //  OFFER: size of the frame to come; JOB: bytes in frame
+    uint8_t *frame;                      //  JOB: the JPEG, owned (gossip_wire_msg_clear frees it)
+    uint8_t status;                      //  REPLY: 1 accepted; RESULT: 0 ok, else a failure
+    char reason[MW_REASON_MAX + 1];      //  REPLY (refused), RESULT (failed)
+    uint32_t wait_ms;                    //  REPLY: the runner's predicted completion, ms
+    uint32_t queue_ms, infer_ms;         //  RESULT: time queued at the runner, inference time
+    uint32_t width, height;              //  RESULT: frame size in pixels
+    uint32_t confidence;                 //  RESULT: mean detection score, millionths
+    uint32_t n_boxes;                    //  RESULT: 0..MW_MAX_BOXES
+    mw_wire_box_t *boxes;                //  RESULT: owned
+} mw_job_t;
 
 typedef struct {
     //  Header: in every message.
@@ -119,6 +180,9 @@ typedef struct {
     //  Owned by the message: gossip_wire_msg_clear () frees it.
     mw_update_t *updates;
     uint32_t n_updates;
+
+    //  Job types only (12..15): owned by the message, NULL otherwise.
+    mw_job_t *job;
 } mw_msg_t;
 
 //  Encode `msg` into a freshly allocated buffer (*out, *out_len); caller frees
@@ -131,10 +195,11 @@ int gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len);
 //  negative MW_WIRE_E* code.
 int gossip_wire_decode (const uint8_t *data, size_t len, mw_msg_t *msg);
 
-//  Free the updates array and zero the message.
+//  Free the updates array (and a job body with its frame and boxes) and
+//  zero the message.
 void gossip_wire_msg_clear (mw_msg_t *msg);
 
-//  Deep copy (updates included).  Returns 0/-1.
+//  Deep copy (updates and job body included).  Returns 0/-1.
 int gossip_wire_msg_copy (mw_msg_t *dst, const mw_msg_t *src);
 
 //  Text helpers.
@@ -145,6 +210,10 @@ void gossip_wire_id_hex (const mw_id_t *id, char out[MW_ID_HEX_LEN + 1]);
 int gossip_wire_id_parse (const char *hex, mw_id_t *id);   //  0/-1
 bool gossip_wire_id_eq (const mw_id_t *a, const mw_id_t *b);
 bool gossip_wire_id_zero (const mw_id_t *id);
+//  Job ids: 32 hex digits.
+void gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1]);
+int gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id);   //  0/-1
+bool gossip_wire_is_job_type (int type);   //  12..15
 
 int gossip_wire_test (bool verbose);
 

@@ -26,6 +26,13 @@
               point forecast and upper bound, u16 0.01 % units each
        46  2  spread (trust) of CPU and memory at h0: mean absolute
               residual, u8 in 0.5 % units (saturates at 127.5 %)
+     --- appended for inference jobs (a 48-byte digest decodes with jobs = 0):
+       48  1  job flags: bit0 runs inference jobs
+       49  2  data-plane port (JOB_PORT), 0 = none
+       51  2  service time of one job, 0.1 ms units (pessimistic: p90)
+       53  1  workers (parallel jobs)
+       54  2  queue capacity (jobs)
+       56  2  upper bound of the queue length at h0, 0.1 job units
 
     Versioning: the first byte is the layout.  A decoder accepts its own
     version with trailing bytes (fields are only ever appended), and refuses
@@ -39,7 +46,8 @@
 #include <stdint.h>
 
 #define SCHED_DIGEST_VERSION 1
-#define SCHED_DIGEST_SIZE 48
+#define SCHED_DIGEST_SIZE 58
+#define SCHED_DIGEST_SIZE_V1_BASE 48   //  before the job fields were appended
 
 #define SCHED_DIGEST_F_GPU 0x01
 #define SCHED_DIGEST_F_TEMP 0x02
@@ -61,6 +69,13 @@ typedef struct {
     double fc[SCHED_DIGEST_METRICS][2];   //  point forecast, percent
     double ub[SCHED_DIGEST_METRICS][2];   //  upper bound, percent
     double spread[2];          //  CPU, memory at h0, percent
+    //  Inference jobs (absent in a 48-byte digest: jobs = false).
+    bool jobs;                 //  the node runs jobs
+    uint16_t job_port;         //  its data-plane port
+    double svc_ms;             //  service time of one job
+    uint32_t workers;
+    uint32_t queue_max;
+    double queue_ub;           //  upper bound of the queue length at h0
 } sched_digest_t;
 
 //  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are
