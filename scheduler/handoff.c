@@ -1,0 +1,1709 @@
+/*  =========================================================================
+    sched_handoff - the life of an inference job across the mesh (see
+    handoff.h; docs/JOBS.md has the transition table and the invariants).
+
+    One table of slots holds every job this node is responsible for right
+    now: the ones its cameras produced (origin jobs) and the ones it runs
+    for someone else (remote jobs).  A slot's `phase` is the state of the
+    table in docs/JOBS.md; every transition goes through s_set_phase () so
+    that the timer belonging to the new phase is always armed, and every
+    end goes through s_end () so that a job can end only once.
+
+    The table is a flat array scanned linearly.  It holds a few hundred
+    slots at most (max_inflight + queue_max + reservations), so a scan is a
+    few microseconds, which is cheaper than keeping a hash in sync, and
+    keeps the module free of any container library.
+    ========================================================================= */
+#include "scheduler/handoff.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Phases (docs/JOBS.md).  Origin: O_*; remote (we run it for someone): R_*.
+typedef enum {
+    P_FREE = 0,
+    O_QUEUED,        //  in our local queue
+    O_RUNNING,       //  on our runner
+    O_OFFERING,      //  OFFER out to cand[next - 1] (or the server); waiting for REPLY
+    O_SENT,          //  JOB sent to runner_addr; waiting for RESULT
+    O_ESC_OFFERING,  //  done; escalation OFFER out to the server
+    O_ESC_SENT,      //  done; escalation JOB at the server
+    R_RESERVED,      //  we accepted an offer; waiting for the JOB
+    R_QUEUED,        //  a peer's job in our local queue
+    R_RUNNING,       //  a peer's job on our runner
+} phase_t;
+
+#define MAX_CAND 8
+#define MAX_TRIED 8
+#define RECENT_MAX 256
+#define PEERS_MAX 1024
+
+typedef struct {
+    phase_t phase;
+    bool origin;
+    mw_jobid_t id;
+    uint8_t kind;
+    char camera[MW_CAMERA_MAX + 1];
+    char model[MW_MODEL_MAX + 1];
+    uint8_t priority;
+    uint32_t deadline_ms;
+    uint64_t submitted_ms;     //  origin: submit; remote: offer or job arrival
+    uint64_t deadline_at, expire_at;
+    uint64_t timer_at;         //  the current phase's timeout (0 = none)
+    uint8_t *frame;
+    size_t frame_len;
+    uint64_t tag;              //  local runner tag while running here
+    uint64_t started_ms;
+    //  Origin placement.
+    uint32_t attempts;
+    char cand_addr[MAX_CAND][MW_ADDR_MAX + 1];
+    mw_id_t cand_id[MAX_CAND];
+    size_t n_cand, next_cand;
+    bool offering_server, tried_server;
+    mw_id_t tried[MAX_TRIED];
+    size_t n_tried;
+    char runner_addr[MW_ADDR_MAX + 1];
+    mw_id_t runner_id;
+    handoff_path_t path;
+    uint64_t sent_ms;
+    uint32_t runner_wait_ms;
+    char last_reason[MW_REASON_MAX + 1];
+    bool escalated;
+    handoff_info_t info;       //  the result as reported (boxes not kept)
+    //  Remote.
+    char reply_addr[MW_ADDR_MAX + 1];
+    mw_id_t reply_id;
+} job_t;
+
+struct _sched_handoff_t {
+    handoff_cfg_t cfg;
+    handoff_ops_t ops;
+    mw_id_t self_id;
+    char self_addr[MW_ADDR_MAX + 1];
+    char server_addr[MW_ADDR_MAX + 1];
+    job_t *jobs;
+    size_t n_jobs;
+    handoff_peer_t *peers;
+    size_t n_peers;
+    double util;
+    uint32_t running;          //  jobs on our runner (tags outstanding)
+    uint64_t next_tag;
+    uint64_t rng;
+    handoff_info_t recent[RECENT_MAX];
+    size_t recent_head, recent_n;
+    handoff_stats_t stats;
+};
+
+//  --------------------------------------------------------------------------
+//  Small helpers
+
+static bool
+s_jobid_eq (const mw_jobid_t *a, const mw_jobid_t *b)
+{
+    return memcmp (a->b, b->b, MW_JOBID_LEN) == 0;
+}
+
+static void
+s_copy (char *dst, const char *src, size_t cap)
+{
+    snprintf (dst, cap, "%s", src ? src : "");
+}
+
+const char *
+handoff_path_name (handoff_path_t p)
+{
+    switch (p) {
+    case HANDOFF_PATH_LOCAL: return "local";
+    case HANDOFF_PATH_PEER: return "peer";
+    case HANDOFF_PATH_SERVER: return "server";
+    default: return "none";
+    }
+}
+
+const char *
+handoff_state_name (handoff_state_t s)
+{
+    switch (s) {
+    case HANDOFF_QUEUED: return "queued";
+    case HANDOFF_RUNNING: return "running";
+    case HANDOFF_DONE: return "done";
+    default: return "failed";
+    }
+}
+
+void
+handoff_cfg_defaults (handoff_cfg_t *cfg)
+{
+    memset (cfg, 0, sizeof *cfg);
+    cfg->policy = PLACEMENT_FORECAST;
+    placement_cfg_defaults (&cfg->placement);
+    cfg->queue_max = 16;
+    cfg->workers = 1;
+    cfg->max_inflight = 256;
+    cfg->offer_timeout_ms = 100;
+    cfg->reserve_ms = 500;
+    cfg->grace_ms = 2000;
+    cfg->runner_timeout_min_ms = 300;
+    cfg->max_attempts = 3;
+    cfg->escalate_below = 0.5;
+    cfg->band_lo = cfg->band_hi = 0;
+    s_copy (cfg->escalate_model, "ssd-mobilenet", sizeof cfg->escalate_model);
+    cfg->link_mbps = 1000;
+}
+
+//  --------------------------------------------------------------------------
+//  Table
+
+static job_t *
+s_find (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
+{
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->phase != P_FREE && j->origin == origin && s_jobid_eq (&j->id, id))
+            return j;
+    }
+    return NULL;
+}
+
+static job_t *
+s_find_tag (sched_handoff_t *self, uint64_t tag)
+{
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        job_t *j = &self->jobs[i];
+        if ((j->phase == O_RUNNING || j->phase == R_RUNNING) && j->tag == tag)
+            return j;
+    }
+    return NULL;
+}
+
+static size_t
+s_count (sched_handoff_t *self, bool origin)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_jobs; i++)
+        if (self->jobs[i].phase != P_FREE && self->jobs[i].origin == origin)
+            n++;
+    return n;
+}
+
+static job_t *
+s_alloc (sched_handoff_t *self)
+{
+    for (size_t i = 0; i < self->n_jobs; i++)
+        if (self->jobs[i].phase == P_FREE) {
+            memset (&self->jobs[i], 0, sizeof (job_t));
+            return &self->jobs[i];
+        }
+    return NULL;
+}
+
+static void
+s_free (job_t *j)
+{
+    free (j->frame);
+    memset (j, 0, sizeof *j);   //  phase P_FREE
+}
+
+static void
+s_counts (sched_handoff_t *self, uint32_t *queued, uint32_t *reserved)
+{
+    *queued = *reserved = 0;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        phase_t p = self->jobs[i].phase;
+        if (p == O_QUEUED || p == R_QUEUED)
+            (*queued)++;
+        else if (p == R_RESERVED)
+            (*reserved)++;
+    }
+}
+
+void
+sched_handoff_local (sched_handoff_t *self, const char *model, placement_local_t *out)
+{
+    memset (out, 0, sizeof *out);
+    s_counts (self, &out->queued, &out->reserved);
+    out->running = self->running;
+    out->workers = self->cfg.workers;
+    out->queue_max = self->cfg.queue_max;
+    out->svc_ms = self->ops.svc_ms ? self->ops.svc_ms (self->ops.ctx, model) : 50;
+}
+
+uint32_t
+sched_handoff_queue_len (sched_handoff_t *self)
+{
+    uint32_t q, r;
+    s_counts (self, &q, &r);
+    return q;
+}
+
+//  Snapshot of a job for events and `meshwatch jobs`.
+static void
+s_info (sched_handoff_t *self, job_t *j, handoff_info_t *info)
+{
+    (void) self;
+    handoff_info_t keep = j->info;
+    memset (info, 0, sizeof *info);
+    *info = keep;
+    info->id = j->id;
+    s_copy (info->camera, j->camera, sizeof info->camera);
+    s_copy (info->model, j->model, sizeof info->model);
+    info->origin = j->origin;
+    info->path = j->path;
+    info->attempts = j->attempts;
+    info->escalated = j->escalated;
+    info->submitted_ms = j->submitted_ms;
+    info->deadline_ms = j->deadline_ms;
+    s_copy (info->peer_addr, j->runner_addr, sizeof info->peer_addr);
+    switch (j->phase) {
+    case O_QUEUED:
+    case O_OFFERING:
+    case R_RESERVED:
+    case R_QUEUED:
+        info->state = HANDOFF_QUEUED;
+        break;
+    case O_RUNNING:
+    case O_SENT:
+    case R_RUNNING:
+        info->state = HANDOFF_RUNNING;
+        break;
+    default:
+        break;   //  ended: info->state was set by s_end
+    }
+}
+
+static void
+s_event (sched_handoff_t *self, const char *name, const handoff_info_t *info)
+{
+    if (self->ops.event)
+        self->ops.event (self->ops.ctx, name, info);
+}
+
+static void
+s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
+{
+    //  Newest at recent_head - 1.  An entry for the same job (an escalation
+    //  finishing after its done) is updated in place.
+    for (size_t k = 0; k < self->recent_n; k++) {
+        size_t i = (self->recent_head + RECENT_MAX - 1 - k) % RECENT_MAX;
+        if (s_jobid_eq (&self->recent[i].id, &info->id) && self->recent[i].origin == info->origin) {
+            self->recent[i] = *info;
+            self->recent[i].boxes = NULL;
+            return;
+        }
+    }
+    self->recent[self->recent_head] = *info;
+    self->recent[self->recent_head].boxes = NULL;
+    self->recent_head = (self->recent_head + 1) % RECENT_MAX;
+    if (self->recent_n < RECENT_MAX)
+        self->recent_n++;
+}
+
+static bool
+s_recent_has (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
+{
+    for (size_t k = 0; k < self->recent_n; k++)
+        if (s_jobid_eq (&self->recent[k].id, id) && self->recent[k].origin == origin)
+            return true;
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Sending
+
+static void
+s_send (sched_handoff_t *self, const char *addr, uint8_t type, mw_job_t *body)
+{
+    mw_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = type;
+    msg.job = body;
+    s_copy (msg.addr, self->self_addr, sizeof msg.addr);
+    self->stats.msgs_sent++;
+    if (self->ops.send)
+        self->ops.send (self->ops.ctx, addr, &msg);
+    //  The transport encodes and queues; the body stays ours.
+    msg.job = NULL;
+}
+
+static void
+s_send_offer (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model,
+              uint64_t now)
+{
+    mw_job_t b;
+    memset (&b, 0, sizeof b);
+    b.id = j->id;
+    b.kind = kind;
+    s_copy (b.model, model, sizeof b.model);
+    b.deadline_ms = j->deadline_at > now ? (uint32_t) (j->deadline_at - now) : 0;
+    if (kind == MW_JOB_KIND_ESCALATE)   //  precise analysis is not bound by the edge deadline
+        b.deadline_ms = j->expire_at > now ? (uint32_t) (j->expire_at - now) : 0;
+    b.priority = j->priority;
+    b.frame_len = (uint32_t) j->frame_len;
+    self->stats.offers_sent++;
+    s_send (self, addr, MW_MSG_JOB_OFFER, &b);
+}
+
+static void
+s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model,
+            uint64_t now)
+{
+    mw_job_t b;
+    memset (&b, 0, sizeof b);
+    b.id = j->id;
+    b.kind = kind;
+    s_copy (b.camera, j->camera, sizeof b.camera);
+    s_copy (b.model, model, sizeof b.model);
+    uint64_t until = kind == MW_JOB_KIND_ESCALATE ? j->expire_at : j->deadline_at;
+    b.deadline_ms = until > now ? (uint32_t) (until - now) : 0;
+    b.priority = j->priority;
+    b.frame = j->frame;
+    b.frame_len = (uint32_t) j->frame_len;
+    s_send (self, addr, MW_MSG_JOB, &b);
+}
+
+static void
+s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool accepted,
+         uint32_t wait_ms, const char *reason)
+{
+    mw_job_t b;
+    memset (&b, 0, sizeof b);
+    b.id = *id;
+    b.status = accepted ? 1 : 0;
+    b.wait_ms = wait_ms;
+    s_copy (b.reason, reason, sizeof b.reason);
+    s_send (self, addr, MW_MSG_JOB_REPLY, &b);
+}
+
+static void
+s_result_fail (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, uint8_t kind,
+               const char *model, const char *reason)
+{
+    mw_job_t b;
+    memset (&b, 0, sizeof b);
+    b.id = *id;
+    b.kind = kind;
+    b.status = 1;
+    s_copy (b.model, model, sizeof b.model);
+    s_copy (b.reason, reason, sizeof b.reason);
+    s_send (self, addr, MW_MSG_JOB_RESULT, &b);
+}
+
+//  --------------------------------------------------------------------------
+//  Ending a job (exactly once)
+
+static void s_escalate (sched_handoff_t *self, job_t *j, uint64_t now);
+
+static bool
+s_uncertain (const handoff_cfg_t *cfg, uint32_t n, const mw_wire_box_t *boxes, double mean)
+{
+    if (n == 0)
+        return false;   //  nothing seen, nothing to be unsure about
+    if (cfg->escalate_below > 0 && mean < cfg->escalate_below)
+        return true;
+    if (cfg->band_lo < cfg->band_hi)
+        for (uint32_t i = 0; i < n; i++) {
+            double s = boxes[i].score / (double) MW_FIXED_ONE;
+            if (s >= cfg->band_lo && s < cfg->band_hi)
+                return true;
+        }
+    return false;
+}
+
+//  An origin job failed: one `failed` event, then the slot is gone.
+static void
+s_fail (sched_handoff_t *self, job_t *j, const char *reason, uint64_t now)
+{
+    assert (j->origin && j->phase != O_ESC_OFFERING && j->phase != O_ESC_SENT);
+    handoff_info_t info;
+    s_info (self, j, &info);
+    info.state = HANDOFF_FAILED;
+    s_copy (info.reason, reason, sizeof info.reason);
+    info.total_ms = (double) (now - j->submitted_ms);
+    info.late = now > j->deadline_at;
+    self->stats.failed++;
+    s_event (self, "failed", &info);
+    s_recent_push (self, &info);
+    s_free (j);
+}
+
+//  An origin job has its result: one `done` event; then it may live on as
+//  an escalation (the frame goes to the server's precise model).
+static void
+s_done (sched_handoff_t *self, job_t *j, const handoff_info_t *result, uint64_t now)
+{
+    handoff_info_t info = *result;
+    info.state = HANDOFF_DONE;
+    info.total_ms = (double) (now - j->submitted_ms);
+    info.late = now > j->deadline_at;
+    bool escalate = !self->cfg.server && self->cfg.has_server && *self->server_addr
+                    && s_uncertain (&self->cfg, info.n_boxes, info.boxes, info.confidence);
+    j->escalated = info.escalated = escalate;
+    self->stats.done++;
+    if (info.late)
+        self->stats.late++;
+    if (info.path < 4)
+        self->stats.by_path[info.path]++;
+    j->info = info;
+    j->info.boxes = NULL;
+    s_event (self, "done", &info);
+    s_recent_push (self, &info);
+    if (escalate)
+        s_escalate (self, j, now);
+    else
+        s_free (j);
+}
+
+//  --------------------------------------------------------------------------
+//  Origin: placement
+
+static bool
+s_tried (job_t *j, const mw_id_t *id)
+{
+    for (size_t i = 0; i < j->n_tried; i++)
+        if (gossip_wire_id_eq (&j->tried[i], id))
+            return true;
+    return false;
+}
+
+static void
+s_mark_tried (job_t *j, const mw_id_t *id)
+{
+    if (!s_tried (j, id) && j->n_tried < MAX_TRIED)
+        j->tried[j->n_tried++] = *id;
+}
+
+static void s_offer_next (sched_handoff_t *self, job_t *j, uint64_t now);
+
+static void
+s_enqueue_local (sched_handoff_t *self, job_t *j)
+{
+    j->phase = O_QUEUED;
+    j->path = HANDOFF_PATH_LOCAL;
+    j->timer_at = 0;
+}
+
+//  Decide where a job runs: here, or which peers to ask (then the server).
+static void
+s_place (sched_handoff_t *self, job_t *j, uint64_t now)
+{
+    j->attempts++;
+    uint32_t budget = j->deadline_at > now ? (uint32_t) (j->deadline_at - now) : 0;
+    placement_local_t local;
+    sched_handoff_local (self, j->model, &local);
+    bool runs_here = self->cfg.workers > 0 && self->ops.has_model
+                     && self->ops.has_model (self->ops.ctx, j->model);
+    bool offload = !runs_here
+                   || placement_should_offload (&self->cfg.placement, self->cfg.policy, &local,
+                                                self->util, budget)
+                   || !placement_admit (&self->cfg.placement, &local, budget);
+    if (!offload) {
+        s_enqueue_local (self, j);
+        return;
+    }
+    //  Candidates among the peers not tried yet for this job.
+    j->n_cand = j->next_cand = 0;
+    j->offering_server = false;
+    size_t n = 0;
+    placement_peer_t *pp = self->n_peers ? calloc (self->n_peers, sizeof *pp) : NULL;
+    size_t *map = self->n_peers ? calloc (self->n_peers, sizeof *map) : NULL;
+    if (pp && map) {
+        for (size_t i = 0; i < self->n_peers; i++) {
+            if (gossip_wire_id_eq (&self->peers[i].id, &self->self_id) || s_tried (j, &self->peers[i].id))
+                continue;
+            pp[n] = self->peers[i].p;
+            //  The frame's own transfer time is part of the link cost.
+            if (self->cfg.link_mbps > 0)
+                pp[n].link_ms += (double) j->frame_len * 8.0 / (self->cfg.link_mbps * 1000.0);
+            map[n++] = i;
+        }
+        uint32_t idx[MAX_CAND];
+        size_t k = placement_choose (&self->cfg.placement, self->cfg.policy, pp, n, budget, &self->rng,
+                                     idx, MAX_CAND);
+        for (size_t c = 0; c < k; c++) {
+            if (idx[c] >= n)
+                continue;
+            const handoff_peer_t *peer = &self->peers[map[idx[c]]];
+            s_copy (j->cand_addr[j->n_cand], peer->addr, MW_ADDR_MAX + 1);
+            j->cand_id[j->n_cand++] = peer->id;
+        }
+    }
+    free (pp);
+    free (map);
+    s_offer_next (self, j, now);
+}
+
+//  Offer to the next candidate; after the peers, the analysis server; after
+//  that the job has nowhere to go.
+static void
+s_offer_next (sched_handoff_t *self, job_t *j, uint64_t now)
+{
+    if (j->next_cand < j->n_cand) {
+        size_t c = j->next_cand++;
+        j->phase = O_OFFERING;
+        j->offering_server = false;
+        s_copy (j->runner_addr, j->cand_addr[c], sizeof j->runner_addr);
+        j->runner_id = j->cand_id[c];
+        j->timer_at = now + self->cfg.offer_timeout_ms;
+        s_send_offer (self, j, j->runner_addr, MW_JOB_KIND_RUN, j->model, now);
+        return;
+    }
+    if (self->cfg.has_server && *self->server_addr && !j->tried_server) {
+        j->phase = O_OFFERING;
+        j->offering_server = true;
+        j->tried_server = true;
+        s_copy (j->runner_addr, self->server_addr, sizeof j->runner_addr);
+        memset (&j->runner_id, 0, sizeof j->runner_id);
+        j->timer_at = now + self->cfg.offer_timeout_ms;
+        s_send_offer (self, j, j->runner_addr, MW_JOB_KIND_RUN, j->model, now);
+        return;
+    }
+    char reason[MW_REASON_MAX + 1];
+    if (!self->cfg.has_server || !*self->server_addr)
+        snprintf (reason, sizeof reason, "no_capacity: no peer accepted, no analysis server%s%.30s",
+                  *j->last_reason ? "; last: " : "", j->last_reason);
+    else
+        snprintf (reason, sizeof reason, "no_capacity: peers and analysis server refused%s%.30s",
+                  *j->last_reason ? "; last: " : "", j->last_reason);
+    s_fail (self, j, reason, now);
+}
+
+//  Start over after a runner failed us (timeout, or a failure that another
+//  runner may not have).
+static void
+s_replace (sched_handoff_t *self, job_t *j, const char *why, uint64_t now)
+{
+    if (j->path == HANDOFF_PATH_SERVER)
+        j->tried_server = true;
+    else if (!gossip_wire_id_zero (&j->runner_id))
+        s_mark_tried (j, &j->runner_id);
+    s_copy (j->last_reason, why, sizeof j->last_reason);
+    if (j->attempts >= self->cfg.max_attempts || now >= j->expire_at) {
+        char reason[MW_REASON_MAX + 1];
+        snprintf (reason, sizeof reason, "%.60s after %u attempts", why, j->attempts);
+        s_fail (self, j, reason, now);
+        return;
+    }
+    self->stats.redispatched++;
+    handoff_info_t info;
+    s_info (self, j, &info);
+    s_copy (info.reason, why, sizeof info.reason);
+    s_event (self, "redispatched", &info);
+    j->runner_addr[0] = 0;
+    memset (&j->runner_id, 0, sizeof j->runner_id);
+    j->path = HANDOFF_PATH_NONE;
+    s_place (self, j, now);
+}
+
+static void
+s_escalate (sched_handoff_t *self, job_t *j, uint64_t now)
+{
+    self->stats.escalated++;
+    j->phase = O_ESC_OFFERING;
+    s_copy (j->runner_addr, self->server_addr, sizeof j->runner_addr);
+    j->timer_at = now + self->cfg.offer_timeout_ms;
+    //  The precise analysis has its own, longer clock: the edge result is
+    //  already out; this one only has to arrive while it is still useful.
+    j->expire_at = now + (uint64_t) self->cfg.grace_ms + 10 * (uint64_t) j->deadline_ms;
+    handoff_info_t info = j->info;
+    s_event (self, "escalated", &info);
+    s_send_offer (self, j, self->server_addr, MW_JOB_KIND_ESCALATE, self->cfg.escalate_model, now);
+}
+
+static void
+s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const mw_job_t *r, uint64_t now)
+{
+    handoff_info_t info = j->info;
+    info.boxes = NULL;
+    if (r) {
+        self->stats.precise++;
+        info.state = HANDOFF_DONE;
+        s_copy (info.model, r->model, sizeof info.model);
+        info.width = r->width;
+        info.height = r->height;
+        info.n_boxes = r->n_boxes;
+        info.boxes = r->boxes;
+        info.confidence = r->confidence / (double) MW_FIXED_ONE;
+        info.max_score = 0;
+        for (uint32_t i = 0; i < r->n_boxes; i++)
+            if (r->boxes[i].score / (double) MW_FIXED_ONE > info.max_score)
+                info.max_score = r->boxes[i].score / (double) MW_FIXED_ONE;
+        info.queue_ms = r->queue_ms;
+        info.infer_ms = r->infer_ms;
+        info.total_ms = (double) (now - j->submitted_ms);
+        info.path = HANDOFF_PATH_SERVER;
+        s_event (self, "precise", &info);
+    }
+    else {
+        self->stats.escalation_failed++;
+        s_copy (info.reason, reason, sizeof info.reason);
+        s_event (self, "escalation_failed", &info);
+    }
+    s_free (j);
+}
+
+//  --------------------------------------------------------------------------
+//  Public: construction
+
+sched_handoff_t *
+sched_handoff_new (const handoff_cfg_t *cfg, const mw_id_t *self_id, const char *self_addr,
+                   const handoff_ops_t *ops)
+{
+    if (!cfg || !self_id || !ops || !ops->send || cfg->queue_max == 0 || cfg->queue_max > 4096
+        || cfg->max_inflight == 0 || cfg->max_inflight > 4096 || cfg->offer_timeout_ms == 0
+        || cfg->max_attempts == 0 || cfg->policy >= PLACEMENT_POLICY_COUNT || cfg->workers > 64)
+        return NULL;
+    sched_handoff_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->ops = *ops;
+    self->self_id = *self_id;
+    s_copy (self->self_addr, self_addr, sizeof self->self_addr);
+    //  Origin jobs + the local queue + as many reservations again: a peer's
+    //  reservations can never starve our own cameras of slots.
+    self->n_jobs = cfg->max_inflight + 2 * (size_t) cfg->queue_max + cfg->workers;
+    self->jobs = calloc (self->n_jobs, sizeof (job_t));
+    if (!self->jobs) {
+        free (self);
+        return NULL;
+    }
+    for (int i = 0; i < MW_ID_LEN; i++)
+        self->rng = (self->rng << 8) ^ self_id->b[i];
+    self->next_tag = 1;
+    return self;
+}
+
+void
+sched_handoff_destroy (sched_handoff_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sched_handoff_t *self = *self_p;
+    for (size_t i = 0; i < self->n_jobs; i++)
+        free (self->jobs[i].frame);
+    free (self->jobs);
+    free (self->peers);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+sched_handoff_set_server (sched_handoff_t *self, const char *addr)
+{
+    s_copy (self->server_addr, addr, sizeof self->server_addr);
+}
+
+void
+sched_handoff_set_peers (sched_handoff_t *self, const handoff_peer_t *peers, size_t n)
+{
+    if (n > PEERS_MAX)
+        n = PEERS_MAX;
+    if (n > self->n_peers || !self->peers) {
+        handoff_peer_t *p = realloc (self->peers, (n ? n : 1) * sizeof *p);
+        if (!p)
+            return;   //  keep the old view
+        self->peers = p;
+    }
+    if (n)
+        memcpy (self->peers, peers, n * sizeof *peers);
+    self->n_peers = n;
+}
+
+void
+sched_handoff_set_util (sched_handoff_t *self, double util)
+{
+    self->util = isfinite (util) ? (util < 0 ? 0 : util > 1 ? 1 : util) : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Public: origin entry
+
+int
+sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *camera, const char *model,
+                      uint32_t deadline_ms, uint8_t priority, uint8_t **frame_p, size_t frame_len,
+                      uint64_t now_ms, char *err, size_t errlen)
+{
+    assert (self && id && frame_p);
+    uint8_t *frame = *frame_p;
+    *frame_p = NULL;
+    const char *why = NULL;
+    if (self->cfg.server)
+        why = "the analysis server takes jobs from the mesh only";
+    else if (!frame || frame_len == 0)
+        why = "empty frame";
+    else if (frame_len > MW_FRAME_MAX)
+        why = "frame too big (limit 4 MiB)";
+    else if (!model || !*model || strlen (model) > MW_MODEL_MAX)
+        why = "no model";
+    else if (camera && strlen (camera) > MW_CAMERA_MAX)
+        why = "camera id too long (limit 64)";
+    else if (deadline_ms == 0 || deadline_ms > 3600000)
+        why = "deadline out of range (1..3600000 ms)";
+    else if (priority > 9)
+        why = "priority out of range (0..9)";
+    else if (s_find (self, id, true) || s_recent_has (self, id, true))
+        why = "duplicate job id";
+    else if (s_count (self, true) >= self->cfg.max_inflight)
+        why = "too many jobs in flight";
+    else if (!(self->ops.has_model && self->ops.has_model (self->ops.ctx, model)) && self->n_peers == 0
+             && !*self->server_addr)
+        why = "unknown model (not installed here, and no peer or server to run it)";
+    job_t *j = why ? NULL : s_alloc (self);
+    if (!why && !j)
+        why = "job table full";
+    if (why) {
+        if (err)
+            snprintf (err, errlen, "%s", why);
+        free (frame);
+        return -1;
+    }
+    j->origin = true;
+    j->id = *id;
+    j->kind = MW_JOB_KIND_RUN;
+    s_copy (j->camera, camera, sizeof j->camera);
+    s_copy (j->model, model, sizeof j->model);
+    j->priority = priority;
+    j->deadline_ms = deadline_ms;
+    j->submitted_ms = now_ms;
+    j->deadline_at = now_ms + deadline_ms;
+    j->expire_at = j->deadline_at + self->cfg.grace_ms;
+    j->frame = frame;
+    j->frame_len = frame_len;
+    self->stats.submitted++;
+    s_place (self, j, now_ms);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Public: messages
+
+static void
+s_on_offer (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    const mw_job_t *o = msg->job;
+    if (!*msg->addr)
+        return;   //  nowhere to answer
+    job_t *j = s_find (self, &o->id, false);
+    if (j && (j->phase == R_RESERVED || j->phase == R_QUEUED || j->phase == R_RUNNING)) {
+        //  A repeated offer (our REPLY was lost): same answer, no new slot.
+        s_reply (self, msg->addr, &o->id, true, 0, "");
+        return;
+    }
+    const char *why = NULL;
+    placement_local_t local;
+    sched_handoff_local (self, o->model, &local);
+    uint32_t budget = o->deadline_ms;
+    if (self->cfg.workers == 0)
+        why = "no_runner";
+    else if (!self->ops.has_model || !self->ops.has_model (self->ops.ctx, o->model))
+        why = "unknown_model";
+    else if (local.queued + local.reserved >= local.queue_max)
+        why = "busy: queue full";
+    else if (!placement_admit (&self->cfg.placement, &local, budget))
+        why = "busy: would miss the deadline";
+    if (!why && !(j = s_alloc (self)))
+        why = "busy: job table full";
+    if (why) {
+        self->stats.remote_refused++;
+        s_reply (self, msg->addr, &o->id, false, 0, why);
+        return;
+    }
+    j->phase = R_RESERVED;
+    j->origin = false;
+    j->id = o->id;
+    j->kind = o->kind;
+    s_copy (j->model, o->model, sizeof j->model);
+    j->priority = o->priority;
+    j->deadline_ms = o->deadline_ms;
+    j->submitted_ms = now;
+    j->deadline_at = now + o->deadline_ms;
+    j->expire_at = j->deadline_at + self->cfg.grace_ms;
+    j->timer_at = now + self->cfg.reserve_ms;
+    s_copy (j->reply_addr, msg->addr, sizeof j->reply_addr);
+    j->reply_id = msg->sender;
+    self->stats.remote_accepted++;
+    double eta = placement_local_eta_ms (&local);
+    s_reply (self, msg->addr, &o->id, true, eta > 3600000 ? 3600000 : (uint32_t) eta, "");
+}
+
+static void
+s_on_job (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    const mw_job_t *o = msg->job;
+    if (!*msg->addr)
+        return;
+    job_t *j = s_find (self, &o->id, false);
+    if (j && j->phase != R_RESERVED)
+        return;   //  a duplicate of a job we already hold
+    if (!j && s_recent_has (self, &o->id, false))
+        return;   //  a duplicate of a job we already ran
+    if (!j) {
+        //  No reservation (it lapsed, or the sender skipped the offer):
+        //  admit on our state now, exactly as an offer would be.
+        placement_local_t local;
+        sched_handoff_local (self, o->model, &local);
+        const char *why = NULL;
+        if (self->cfg.workers == 0)
+            why = "refused: no_runner";
+        else if (!self->ops.has_model || !self->ops.has_model (self->ops.ctx, o->model))
+            why = "unknown_model";
+        else if (!placement_admit (&self->cfg.placement, &local, o->deadline_ms))
+            why = "refused: busy";
+        else if (!(j = s_alloc (self)))
+            why = "refused: job table full";
+        if (why) {
+            self->stats.remote_refused++;
+            s_result_fail (self, msg->addr, &o->id, o->kind, o->model, why);
+            return;
+        }
+        j->origin = false;
+        j->id = o->id;
+        j->submitted_ms = now;
+        self->stats.remote_accepted++;
+    }
+    uint8_t *copy = malloc (o->frame_len ? o->frame_len : 1);
+    if (!copy) {
+        s_result_fail (self, msg->addr, &o->id, o->kind, o->model, "refused: out of memory");
+        s_free (j);
+        return;
+    }
+    memcpy (copy, o->frame, o->frame_len);
+    j->frame = copy;
+    j->frame_len = o->frame_len;
+    j->kind = o->kind;
+    s_copy (j->camera, o->camera, sizeof j->camera);
+    s_copy (j->model, o->model, sizeof j->model);
+    j->priority = o->priority;
+    j->deadline_ms = o->deadline_ms;
+    j->deadline_at = now + o->deadline_ms;
+    j->expire_at = j->deadline_at + self->cfg.grace_ms;
+    s_copy (j->reply_addr, msg->addr, sizeof j->reply_addr);
+    j->reply_id = msg->sender;
+    j->phase = R_QUEUED;
+    j->timer_at = 0;
+    j->path = HANDOFF_PATH_LOCAL;
+}
+
+static void
+s_on_reply (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    const mw_job_t *r = msg->job;
+    job_t *j = s_find (self, &r->id, true);
+    if (!j || (j->phase != O_OFFERING && j->phase != O_ESC_OFFERING))
+        return;   //  late reply to an offer we gave up on: the reservation lapses by itself
+    //  Only the one we asked may answer (ids for peers; the server has no
+    //  id we know in advance, so it is recognised by being asked).
+    bool server = j->phase == O_ESC_OFFERING || j->offering_server;
+    if (!server && !gossip_wire_id_eq (&msg->sender, &j->runner_id))
+        return;
+    if (j->phase == O_ESC_OFFERING) {
+        if (!r->status) {
+            char reason[MW_REASON_MAX + 1];
+            snprintf (reason, sizeof reason, "server refused: %.70s", r->reason);
+            s_escalation_end (self, j, reason, NULL, now);
+            return;
+        }
+        j->phase = O_ESC_SENT;
+        j->sent_ms = now;
+        j->timer_at = j->expire_at;
+        s_send_job (self, j, j->runner_addr, MW_JOB_KIND_ESCALATE, self->cfg.escalate_model, now);
+        return;
+    }
+    if (!r->status) {
+        self->stats.offers_refused++;
+        snprintf (j->last_reason, sizeof j->last_reason, "%.90s", r->reason);
+        if (!server)
+            s_mark_tried (j, &j->runner_id);
+        s_offer_next (self, j, now);
+        return;
+    }
+    self->stats.offers_accepted++;
+    j->phase = O_SENT;
+    j->path = server ? HANDOFF_PATH_SERVER : HANDOFF_PATH_PEER;
+    j->sent_ms = now;
+    if (server)
+        j->runner_id = msg->sender;   //  the server's id, now known
+    j->runner_wait_ms = r->wait_ms;
+    //  How long a silent runner is given: twice what it promised, at least
+    //  the floor, and never past the job's expiry.
+    uint64_t wait = 2 * (uint64_t) r->wait_ms + self->cfg.runner_timeout_min_ms;
+    j->timer_at = now + wait < j->expire_at ? now + wait : j->expire_at;
+    s_send_job (self, j, j->runner_addr, MW_JOB_KIND_RUN, j->model, now);
+    handoff_info_t info;
+    s_info (self, j, &info);
+    info.ran_on = j->runner_id;
+    s_event (self, server ? "fallback_vms" : "handed_off", &info);
+}
+
+static void
+s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    const mw_job_t *r = msg->job;
+    job_t *j = s_find (self, &r->id, true);
+    if (!j) {
+        if (s_recent_has (self, &r->id, true))
+            self->stats.duplicates++;   //  a slow runner after a re-dispatch, or a resend
+        return;
+    }
+    if (r->kind == MW_JOB_KIND_ESCALATE) {
+        if (j->phase != O_ESC_SENT && j->phase != O_ESC_OFFERING)
+            return;
+        if (r->status) {
+            char reason[MW_REASON_MAX + 1];
+            snprintf (reason, sizeof reason, "server: %.80s", r->reason);
+            s_escalation_end (self, j, reason, NULL, now);
+        }
+        else
+            s_escalation_end (self, j, NULL, r, now);
+        return;
+    }
+    if (j->phase == O_ESC_OFFERING || j->phase == O_ESC_SENT) {
+        self->stats.duplicates++;   //  the job is done already
+        return;
+    }
+    //  Accept a result from whoever we sent the job to, also an earlier
+    //  runner we gave up on: the first result wins, the rest are duplicates.
+    bool server = *self->server_addr && j->tried_server && strcmp (msg->addr, self->server_addr) == 0;
+    bool known = server || gossip_wire_id_eq (&msg->sender, &j->runner_id) || s_tried (j, &msg->sender);
+    if (!known)
+        return;
+    if (r->status) {
+        //  "refused" means the runner would not take it after all (its
+        //  reservation lapsed and it is busy): like a refused offer.
+        if (!strncmp (r->reason, "refused", 7) && j->phase == O_SENT
+            && gossip_wire_id_eq (&msg->sender, &j->runner_id)) {
+            self->stats.offers_refused++;
+            snprintf (j->last_reason, sizeof j->last_reason, "%.90s", r->reason);
+            if (j->path == HANDOFF_PATH_SERVER)
+                j->tried_server = true;
+            else
+                s_mark_tried (j, &j->runner_id);
+            s_offer_next (self, j, now);
+            return;
+        }
+        if (!strncmp (r->reason, "bad_jpeg", 8) || !strncmp (r->reason, "unknown_model", 13)) {
+            //  The frame or the model is at fault: no runner would do better.
+            char reason[MW_REASON_MAX + 1];
+            snprintf (reason, sizeof reason, "%.90s", r->reason);
+            if (j->phase == O_QUEUED || j->phase == O_RUNNING)
+                return;   //  already placed again and running here; let that finish
+            s_fail (self, j, reason, now);
+            return;
+        }
+        if (j->phase == O_SENT && gossip_wire_id_eq (&msg->sender, &j->runner_id))
+            s_replace (self, j, r->reason, now);
+        return;
+    }
+    handoff_info_t info;
+    s_info (self, j, &info);
+    info.path = server ? HANDOFF_PATH_SERVER : HANDOFF_PATH_PEER;
+    j->path = info.path;
+    info.ran_on = msg->sender;
+    s_copy (info.peer_addr, msg->addr, sizeof info.peer_addr);
+    info.width = r->width;
+    info.height = r->height;
+    info.n_boxes = r->n_boxes;
+    info.boxes = r->boxes;
+    info.confidence = r->confidence / (double) MW_FIXED_ONE;
+    for (uint32_t i = 0; i < r->n_boxes; i++)
+        if (r->boxes[i].score / (double) MW_FIXED_ONE > info.max_score)
+            info.max_score = r->boxes[i].score / (double) MW_FIXED_ONE;
+    info.infer_ms = r->infer_ms;
+    double away = j->sent_ms && now > j->sent_ms ? (double) (now - j->sent_ms) : 0;
+    info.queue_ms = (double) (j->sent_ms > j->submitted_ms ? j->sent_ms - j->submitted_ms : 0) + r->queue_ms;
+    info.transfer_ms = away - r->queue_ms - r->infer_ms;
+    if (info.transfer_ms < 0)
+        info.transfer_ms = 0;
+    //  A job that was placed again and is queued or running here ends now;
+    //  the local run, if it started, finishes into the void (its tag is
+    //  gone).
+    s_done (self, j, &info, now);
+}
+
+void
+sched_handoff_handle (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now_ms)
+{
+    if (!msg || !msg->job)
+        return;
+    switch (msg->type) {
+    case MW_MSG_JOB_OFFER:
+        if (!self->cfg.server || msg->job->kind <= MW_JOB_KIND_ESCALATE)
+            s_on_offer (self, msg, now_ms);
+        break;
+    case MW_MSG_JOB:
+        s_on_job (self, msg, now_ms);
+        break;
+    case MW_MSG_JOB_REPLY:
+        s_on_reply (self, msg, now_ms);
+        break;
+    case MW_MSG_JOB_RESULT:
+        s_on_result (self, msg, now_ms);
+        break;
+    default:
+        break;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Public: the local runner
+
+void
+sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_local_result_t *r,
+                          uint64_t now_ms)
+{
+    if (self->running > 0)
+        self->running--;
+    job_t *j = s_find_tag (self, tag);
+    if (!j)
+        return;   //  the job ended meanwhile (expired, or a peer's result came first)
+    if (!j->origin) {
+        mw_job_t b;
+        memset (&b, 0, sizeof b);
+        b.id = j->id;
+        b.kind = j->kind;
+        s_copy (b.model, j->model, sizeof b.model);
+        b.status = r->status ? 1 : 0;
+        s_copy (b.reason, r->status ? (r->reason ? r->reason : "inference_failed") : "", sizeof b.reason);
+        b.queue_ms = j->started_ms > j->submitted_ms ? (uint32_t) (j->started_ms - j->submitted_ms) : 0;
+        b.infer_ms = r->infer_ms > 0 ? (uint32_t) (r->infer_ms + 0.5) : 0;
+        b.width = r->width;
+        b.height = r->height;
+        b.confidence = r->confidence;
+        b.n_boxes = r->status ? 0 : (r->n_boxes > MW_MAX_BOXES ? MW_MAX_BOXES : r->n_boxes);
+        b.boxes = (mw_wire_box_t *) r->boxes;
+        s_send (self, j->reply_addr, MW_MSG_JOB_RESULT, &b);
+        self->stats.remote_done++;
+        handoff_info_t info;
+        s_info (self, j, &info);
+        info.state = r->status ? HANDOFF_FAILED : HANDOFF_DONE;
+        info.ran_on = self->self_id;
+        info.queue_ms = b.queue_ms;
+        info.infer_ms = r->infer_ms;
+        info.total_ms = (double) (now_ms - j->submitted_ms);
+        info.confidence = r->confidence / (double) MW_FIXED_ONE;
+        info.n_boxes = b.n_boxes;
+        s_copy (info.peer_addr, j->reply_addr, sizeof info.peer_addr);
+        s_copy (info.reason, b.reason, sizeof info.reason);
+        s_recent_push (self, &info);
+        s_free (j);
+        return;
+    }
+    if (r->status) {
+        //  Our own runner failed on it.  A bad frame fails everywhere; a
+        //  model that would not load here may load elsewhere.
+        const char *reason = r->reason ? r->reason : "inference_failed";
+        if (!strncmp (reason, "bad_jpeg", 8))
+            s_fail (self, j, reason, now_ms);
+        else {
+            j->path = HANDOFF_PATH_NONE;
+            s_replace (self, j, reason, now_ms);
+        }
+        return;
+    }
+    handoff_info_t info;
+    s_info (self, j, &info);
+    info.path = HANDOFF_PATH_LOCAL;
+    info.ran_on = self->self_id;
+    info.width = r->width;
+    info.height = r->height;
+    info.n_boxes = r->n_boxes;
+    info.boxes = r->boxes;
+    info.confidence = r->confidence / (double) MW_FIXED_ONE;
+    for (uint32_t i = 0; i < r->n_boxes; i++)
+        if (r->boxes[i].score / (double) MW_FIXED_ONE > info.max_score)
+            info.max_score = r->boxes[i].score / (double) MW_FIXED_ONE;
+    info.infer_ms = r->infer_ms;
+    info.queue_ms = (double) (j->started_ms > j->submitted_ms ? j->started_ms - j->submitted_ms : 0);
+    info.transfer_ms = 0;
+    s_done (self, j, &info, now_ms);
+}
+
+//  --------------------------------------------------------------------------
+//  Public: timers
+
+//  The next job for the local runner: earliest deadline first, higher
+//  priority breaking ties (EDF is optimal for meeting deadlines on one
+//  server when it can be met at all).
+static job_t *
+s_next_queued (sched_handoff_t *self)
+{
+    job_t *best = NULL;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->phase != O_QUEUED && j->phase != R_QUEUED)
+            continue;
+        if (!best || j->deadline_at < best->deadline_at
+            || (j->deadline_at == best->deadline_at && j->priority > best->priority))
+            best = j;
+    }
+    return best;
+}
+
+void
+sched_handoff_tick (sched_handoff_t *self, uint64_t now)
+{
+    //  Timeouts first: they may free slots and queue places.
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->phase == P_FREE)
+            continue;
+        if (j->origin && j->phase != O_ESC_OFFERING && j->phase != O_ESC_SENT && now >= j->expire_at) {
+            s_fail (self, j, "timeout: no result within deadline + grace", now);
+            continue;
+        }
+        if (!j->timer_at || now < j->timer_at)
+            continue;
+        switch (j->phase) {
+        case O_OFFERING:
+            self->stats.offers_timeout++;
+            snprintf (j->last_reason, sizeof j->last_reason, "offer to %.60s timed out", j->runner_addr);
+            if (!j->offering_server)
+                s_mark_tried (j, &j->runner_id);
+            s_offer_next (self, j, now);
+            break;
+        case O_SENT:
+            self->stats.runner_timeouts++;
+            s_replace (self, j, j->path == HANDOFF_PATH_SERVER ? "server_timeout" : "runner_timeout", now);
+            break;
+        case O_ESC_OFFERING:
+            s_escalation_end (self, j, "server did not answer the offer", NULL, now);
+            break;
+        case O_ESC_SENT:
+            s_escalation_end (self, j, "server_timeout", NULL, now);
+            break;
+        case R_RESERVED:
+            s_free (j);   //  the frame never came: the slot goes back
+            break;
+        default:
+            j->timer_at = 0;
+            break;
+        }
+    }
+    //  Remote jobs past their expiry are dropped with a failed result, so
+    //  the origin hears why rather than waiting for its own timeout.
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->phase == R_QUEUED && now >= j->expire_at) {
+            s_result_fail (self, j->reply_addr, &j->id, j->kind, j->model, "expired in queue");
+            s_free (j);
+        }
+    }
+    //  Feed the runner.
+    while (self->running < self->cfg.workers) {
+        job_t *j = s_next_queued (self);
+        if (!j || !self->ops.start)
+            break;
+        uint64_t tag = self->next_tag++;
+        if (self->ops.start (self->ops.ctx, tag, j->model, j->frame, j->frame_len) != 0)
+            break;   //  the runner is busy after all: try on the next tick
+        self->running++;
+        j->tag = tag;
+        j->started_ms = now;
+        j->phase = j->origin ? O_RUNNING : R_RUNNING;
+        if (j->origin) {
+            //  Keep the frame: escalation may need it.
+        }
+        else {
+            free (j->frame);   //  the runner copied what it needs
+            j->frame = NULL;
+        }
+    }
+}
+
+uint64_t
+sched_handoff_next_wakeup (sched_handoff_t *self, uint64_t now)
+{
+    uint64_t next = now + 1000;
+    for (size_t i = 0; i < self->n_jobs; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->phase == P_FREE)
+            continue;
+        if (j->timer_at && j->timer_at < next)
+            next = j->timer_at;
+        if (j->origin && j->expire_at < next)
+            next = j->expire_at;
+        if ((j->phase == O_QUEUED || j->phase == R_QUEUED) && self->running < self->cfg.workers)
+            next = now;
+    }
+    return next;
+}
+
+size_t
+sched_handoff_recent (sched_handoff_t *self, handoff_info_t *out, size_t max)
+{
+    size_t n = 0;
+    //  Live jobs first (newest submitted first is good enough), then ended.
+    for (size_t i = 0; i < self->n_jobs && n < max; i++) {
+        job_t *j = &self->jobs[i];
+        if (j->phase == P_FREE || j->phase == O_ESC_OFFERING || j->phase == O_ESC_SENT)
+            continue;
+        s_info (self, j, &out[n]);
+        out[n].boxes = NULL;
+        out[n].total_ms = 0;
+        n++;
+    }
+    for (size_t k = 0; k < self->recent_n && n < max; k++) {
+        size_t i = (self->recent_head + RECENT_MAX - 1 - k) % RECENT_MAX;
+        out[n++] = self->recent[i];
+    }
+    return n;
+}
+
+void
+sched_handoff_stats (sched_handoff_t *self, handoff_stats_t *out)
+{
+    *out = self->stats;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a little mesh in memory.  Nodes are handoff instances joined
+//  by a message bus with a fake clock; each has a fake runner with a fixed
+//  service time (the real one is node/runner.c; this test is about who
+//  runs what and how jobs end, not about inference).  A checker counts the
+//  end events per job id: exactly one done or failed, always.
+
+#include "common/selftest.h"
+
+#define T_NODES 5
+#define T_BUS 4096
+#define T_JOBS 2048
+
+typedef struct t_mesh_s t_mesh_t;
+typedef struct {
+    t_mesh_t *mesh;
+    int index;
+    sched_handoff_t *h;
+    mw_id_t id;
+    char addr[MW_ADDR_MAX + 1];
+    bool up;                 //  false: drops everything (crashed / cut)
+    double svc;              //  ms per job
+    uint32_t confidence;     //  what its runner reports (millionths)
+    bool runner_busy;
+    uint64_t runner_tag, runner_done_at;
+    bool knows_model;
+} t_node_t;
+
+typedef struct {
+    uint64_t at;
+    int to;
+    mw_msg_t msg;
+} t_pending_t;
+
+struct t_mesh_s {
+    t_node_t nodes[T_NODES + 1];   //  the last is the server
+    int n;
+    uint64_t now;
+    t_pending_t *bus;
+    size_t n_bus;
+    //  End events per job (index = first byte pair of the id).
+    int ends[T_JOBS], done[T_JOBS], failed[T_JOBS], precise[T_JOBS], esc_failed[T_JOBS];
+    handoff_path_t path[T_JOBS];
+    char last_reason[MW_REASON_MAX + 1];
+    uint64_t msgs;
+};
+
+static int
+t_job_index (const mw_jobid_t *id)
+{
+    return (id->b[0] | (id->b[1] << 8)) % T_JOBS;
+}
+
+static int
+t_send (void *ctx, const char *addr, mw_msg_t *msg)
+{
+    t_node_t *from = (t_node_t *) ctx;
+    t_mesh_t *m = from->mesh;
+    if (!from->up)
+        return -1;
+    int to = -1;
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp (m->nodes[i].addr, addr))
+            to = i;
+    if (to < 0 || m->n_bus >= T_BUS)
+        return -1;
+    t_pending_t *p = &m->bus[m->n_bus++];
+    memset (p, 0, sizeof *p);
+    p->at = m->now + 1;   //  1 ms LAN
+    p->to = to;
+    p->msg = *msg;
+    p->msg.sender = from->id;
+    p->msg.job = malloc (sizeof (mw_job_t));
+    *p->msg.job = *msg->job;
+    if (msg->job->frame) {
+        p->msg.job->frame = malloc (msg->job->frame_len);
+        memcpy (p->msg.job->frame, msg->job->frame, msg->job->frame_len);
+    }
+    if (msg->job->n_boxes) {
+        p->msg.job->boxes = malloc (msg->job->n_boxes * sizeof (mw_wire_box_t));
+        memcpy (p->msg.job->boxes, msg->job->boxes, msg->job->n_boxes * sizeof (mw_wire_box_t));
+    }
+    m->msgs++;
+    return 0;
+}
+
+static int
+t_start (void *ctx, uint64_t tag, const char *model, const uint8_t *frame, size_t len)
+{
+    t_node_t *n = (t_node_t *) ctx;
+    (void) model;
+    (void) frame;
+    (void) len;
+    if (n->runner_busy)
+        return -1;
+    n->runner_busy = true;
+    n->runner_tag = tag;
+    n->runner_done_at = n->mesh->now + (uint64_t) n->svc;
+    return 0;
+}
+
+static bool
+t_has_model (void *ctx, const char *model)
+{
+    t_node_t *n = (t_node_t *) ctx;
+    return n->knows_model && strcmp (model, "nope") != 0;
+}
+
+static double
+t_svc (void *ctx, const char *model)
+{
+    (void) model;
+    return ((t_node_t *) ctx)->svc;
+}
+
+static void
+t_event (void *ctx, const char *name, const handoff_info_t *info)
+{
+    t_node_t *n = (t_node_t *) ctx;
+    t_mesh_t *m = n->mesh;
+    int k = t_job_index (&info->id);
+    if (!strcmp (name, "done")) {
+        m->ends[k]++;
+        m->done[k]++;
+        m->path[k] = info->path;
+    }
+    else if (!strcmp (name, "failed")) {
+        m->ends[k]++;
+        m->failed[k]++;
+        snprintf (m->last_reason, sizeof m->last_reason, "%s", info->reason);
+    }
+    else if (!strcmp (name, "precise"))
+        m->precise[k]++;
+    else if (!strcmp (name, "escalation_failed"))
+        m->esc_failed[k]++;
+}
+
+static void
+t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
+{
+    memset (m, 0, sizeof *m);
+    m->bus = calloc (T_BUS, sizeof (t_pending_t));
+    m->now = 1000000;
+    m->n = n_nodes + (server ? 1 : 0);
+    for (int i = 0; i < m->n; i++)
+        snprintf (m->nodes[i].addr, sizeof m->nodes[i].addr, "tcp://10.0.0.%d:7948", i + 1);
+    for (int i = 0; i < m->n; i++) {
+        t_node_t *n = &m->nodes[i];
+        n->mesh = m;
+        n->index = i;
+        n->id.b[0] = (uint8_t) (i + 1);
+        n->up = true;
+        n->svc = 10;
+        n->confidence = 900000;
+        n->knows_model = true;
+        handoff_cfg_t cfg;
+        handoff_cfg_defaults (&cfg);
+        cfg.policy = policy;
+        cfg.queue_max = 8;
+        cfg.has_server = server;
+        bool is_server = server && i == m->n - 1;
+        cfg.server = is_server;
+        if (is_server)
+            cfg.workers = 4;
+        handoff_ops_t ops = {t_send, t_start, t_has_model, t_svc, t_event, n};
+        n->h = sched_handoff_new (&cfg, &n->id, n->addr, &ops);
+    }
+    if (server)
+        for (int i = 0; i < m->n - 1; i++)
+            sched_handoff_set_server (m->nodes[i].h, m->nodes[m->n - 1].addr);
+}
+
+//  Every node sees every other node (not the server) with an idle digest.
+static void
+t_mesh_gossip (t_mesh_t *m, int n_nodes)
+{
+    for (int i = 0; i < n_nodes; i++) {
+        handoff_peer_t peers[T_NODES];
+        size_t k = 0;
+        for (int j = 0; j < n_nodes; j++) {
+            if (j == i)
+                continue;
+            t_node_t *o = &m->nodes[j];
+            memset (&peers[k], 0, sizeof peers[k]);
+            peers[k].id = o->id;
+            snprintf (peers[k].addr, sizeof peers[k].addr, "%s", o->addr);
+            peers[k].p.usable = true;
+            peers[k].p.cpu_now_pct = 10;
+            peers[k].p.cpu_ub_pct = 20;
+            peers[k].p.queue_len = sched_handoff_queue_len (o->h);
+            peers[k].p.workers = 1;
+            peers[k].p.svc_ms = o->svc;
+            peers[k].p.link_ms = 1;
+            k++;
+        }
+        sched_handoff_set_peers (m->nodes[i].h, peers, k);
+    }
+}
+
+static void
+t_mesh_step (t_mesh_t *m)
+{
+    m->now++;
+    //  Deliver what is due (in order), then runners, then timers.
+    size_t w = 0;
+    for (size_t i = 0; i < m->n_bus; i++) {
+        t_pending_t *p = &m->bus[i];
+        if (p->at <= m->now) {
+            t_node_t *n = &m->nodes[p->to];
+            if (n->up)
+                sched_handoff_handle (n->h, &p->msg, m->now);
+            if (p->msg.job) {
+                free (p->msg.job->frame);
+                free (p->msg.job->boxes);
+                free (p->msg.job);
+            }
+        }
+        else
+            m->bus[w++] = *p;
+    }
+    m->n_bus = w;
+    for (int i = 0; i < m->n; i++) {
+        t_node_t *n = &m->nodes[i];
+        if (n->up && n->runner_busy && m->now >= n->runner_done_at) {
+            n->runner_busy = false;
+            mw_wire_box_t box = {100000, 100000, 200000, 200000, n->confidence};
+            handoff_local_result_t r = {0, NULL, 640, 480, n->svc, 1, &box, n->confidence};
+            sched_handoff_local_done (n->h, n->runner_tag, &r, m->now);
+        }
+        if (n->up)
+            sched_handoff_tick (n->h, m->now);
+    }
+}
+
+static void
+t_mesh_destroy (t_mesh_t *m)
+{
+    for (int i = 0; i < m->n; i++)
+        sched_handoff_destroy (&m->nodes[i].h);
+    for (size_t i = 0; i < m->n_bus; i++)
+        if (m->bus[i].msg.job) {
+            free (m->bus[i].msg.job->frame);
+            free (m->bus[i].msg.job->boxes);
+            free (m->bus[i].msg.job);
+        }
+    free (m->bus);
+}
+
+static int
+t_submit (t_mesh_t *m, int node, int k, uint32_t deadline)
+{
+    mw_jobid_t id;
+    memset (&id, 0, sizeof id);
+    id.b[0] = (uint8_t) (k & 0xff);
+    id.b[1] = (uint8_t) (k >> 8);
+    id.b[2] = (uint8_t) node;
+    uint8_t *frame = malloc (1000);
+    memset (frame, 0xab, 1000);
+    char err[128];
+    return sched_handoff_submit (m->nodes[node].h, &id, "cam1", "tiny-face", deadline, 5, &frame, 1000,
+                                 m->now, err, sizeof err);
+}
+
+//  Run until every submitted job ended (or the step budget is spent).
+static void
+t_run (t_mesh_t *m, int steps)
+{
+    for (int s = 0; s < steps; s++)
+        t_mesh_step (m);
+}
+
+static int
+t_check_once (t_mesh_t *m, int from, int to, const char *what)
+{
+    int rc = 0;
+    for (int k = from; k < to; k++)
+        CHECK (m->ends[k] == 1, "%s: job %d ended %d times", what, k, m->ends[k]);
+    return rc;
+}
+
+int
+sched_handoff_test (bool verbose)
+{
+    int rc = 0;
+    if (verbose)
+        printf (" * sched_handoff: ");
+
+    //  1. Within capacity: everything runs locally.
+    {
+        t_mesh_t m;
+        t_mesh_init (&m, 3, false, PLACEMENT_FORECAST);
+        t_mesh_gossip (&m, 3);
+        for (int k = 0; k < 20; k++) {
+            CHECK (t_submit (&m, 0, k, 500) == 0, "submit %d", k);
+            t_run (&m, 20);
+        }
+        t_run (&m, 500);
+        rc |= t_check_once (&m, 0, 20, "light");
+        for (int k = 0; k < 20; k++)
+            CHECK (m.path[k] == HANDOFF_PATH_LOCAL, "light: job %d path %d", k, m.path[k]);
+        t_mesh_destroy (&m);
+    }
+    //  2. One box overloaded: the excess runs on peers, none is lost, no
+    //     server involved (there is none).
+    {
+        t_mesh_t m;
+        t_mesh_init (&m, 5, false, PLACEMENT_FORECAST);
+        t_mesh_gossip (&m, 5);
+        for (int k = 0; k < 100; k++) {
+            CHECK (t_submit (&m, 0, k, 200) == 0, "submit %d", k);
+            t_run (&m, 4);   //  250 jobs/s against 100 jobs/s of local capacity
+            if (k % 10 == 0)
+                t_mesh_gossip (&m, 5);
+        }
+        t_run (&m, 3000);
+        rc |= t_check_once (&m, 0, 100, "overload one");
+        int local = 0, peer = 0, failed = 0;
+        for (int k = 0; k < 100; k++) {
+            local += m.path[k] == HANDOFF_PATH_LOCAL && m.done[k];
+            peer += m.path[k] == HANDOFF_PATH_PEER && m.done[k];
+            failed += m.failed[k];
+        }
+        CHECK (peer >= 40 && local >= 20 && failed == 0, "overload one: local %d peer %d failed %d", local,
+               peer, failed);
+        t_mesh_destroy (&m);
+    }
+    //  3. Everyone overloaded: jobs go to the server; then the server dies
+    //     and jobs fail with a reason.  Every job ends once.
+    {
+        t_mesh_t m;
+        t_mesh_init (&m, 3, true, PLACEMENT_FORECAST);
+        for (int i = 0; i < 3; i++)
+            m.nodes[i].svc = 100;
+        t_mesh_gossip (&m, 3);
+        for (int k = 0; k < 60; k++) {
+            for (int i = 0; i < 3; i++)
+                t_submit (&m, i, k * 3 + i, 150);
+            t_run (&m, 10);
+            t_mesh_gossip (&m, 3);
+        }
+        t_run (&m, 5000);
+        rc |= t_check_once (&m, 0, 180, "overload all");
+        int server = 0;
+        for (int k = 0; k < 180; k++)
+            server += m.path[k] == HANDOFF_PATH_SERVER && m.done[k];
+        CHECK (server >= 30, "overload all: %d on the server", server);
+        m.nodes[3].up = false;   //  the server dies
+        memset (m.ends, 0, sizeof m.ends);
+        memset (m.failed, 0, sizeof m.failed);
+        for (int k = 200; k < 260; k++) {
+            t_submit (&m, k % 3, k, 150);
+            t_run (&m, 3);
+        }
+        t_run (&m, 5000);
+        rc |= t_check_once (&m, 200, 260, "server down");
+        int failed = 0;
+        for (int k = 200; k < 260; k++)
+            failed += m.failed[k];
+        CHECK (failed > 0, "server down: no job failed");
+        CHECK (!strncmp (m.last_reason, "no_capacity", 11) || !strncmp (m.last_reason, "timeout", 7)
+                   || strstr (m.last_reason, "server"),
+               "server down: reason '%s'", m.last_reason);
+        t_mesh_destroy (&m);
+    }
+    //  4. A peer dies with jobs in flight: the origin re-dispatches; each
+    //     job still ends exactly once, and late results are duplicates.
+    {
+        t_mesh_t m;
+        t_mesh_init (&m, 3, false, PLACEMENT_FORECAST);
+        m.nodes[1].svc = 30;
+        t_mesh_gossip (&m, 3);
+        for (int k = 0; k < 40; k++) {
+            t_submit (&m, 0, k, 400);
+            t_run (&m, 3);
+            if (k == 20)
+                m.nodes[1].up = false;   //  crash: drops everything from now on
+        }
+        t_run (&m, 1000);
+        for (int k = 0; k < 40; k++)
+            CHECK (m.ends[k] == 1, "peer crash: job %d ended %d times", k, m.ends[k]);
+        handoff_stats_t st;
+        sched_handoff_stats (m.nodes[0].h, &st);
+        CHECK (st.runner_timeouts + st.offers_timeout > 0, "peer crash: no timeout seen");
+        t_mesh_destroy (&m);
+    }
+    //  5. Escalation: an uncertain result is done, then a precise result
+    //     follows, linked by the same id.
+    {
+        t_mesh_t m;
+        t_mesh_init (&m, 2, true, PLACEMENT_FORECAST);
+        m.nodes[0].confidence = 400000;   //  mean 0.4 < 0.5
+        t_mesh_gossip (&m, 2);
+        CHECK (t_submit (&m, 0, 7, 500) == 0, "escalation submit");
+        t_run (&m, 500);
+        CHECK (m.done[7] == 1 && m.precise[7] == 1, "escalation: done %d precise %d", m.done[7], m.precise[7]);
+        CHECK (t_submit (&m, 1, 8, 500) == 0, "certain submit");
+        t_run (&m, 500);
+        CHECK (m.done[8] == 1 && m.precise[8] == 0, "certain: done %d precise %d", m.done[8], m.precise[8]);
+        t_mesh_destroy (&m);
+    }
+    //  6. Bad input at the API and on the wire never ends or crashes
+    //     anything: refused with a reason.
+    {
+        t_mesh_t m;
+        t_mesh_init (&m, 2, false, PLACEMENT_FORECAST);
+        t_mesh_gossip (&m, 2);
+        char err[128];
+        mw_jobid_t id = {{9}};
+        uint8_t *frame = malloc (10);
+        CHECK (sched_handoff_submit (m.nodes[0].h, &id, "c", "tiny-face", 0, 0, &frame, 10, m.now, err,
+                                     sizeof err)
+                   == -1
+                   && frame == NULL && strstr (err, "deadline"),
+               "deadline 0 accepted: %s", err);
+        frame = malloc (10);
+        CHECK (sched_handoff_submit (m.nodes[0].h, &id, "c", "tiny-face", 100, 12, &frame, 10, m.now, err,
+                                     sizeof err)
+                   == -1,
+               "priority 12 accepted");
+        frame = malloc (10);
+        CHECK (sched_handoff_submit (m.nodes[0].h, &id, "c", "tiny-face", 100, 1, &frame, MW_FRAME_MAX + 1,
+                                     m.now, err, sizeof err)
+                   == -1,
+               "oversized frame accepted");
+        //  An offer for an unknown model is refused with the reason.
+        mw_job_t body;
+        memset (&body, 0, sizeof body);
+        body.id.b[0] = 33;
+        snprintf (body.model, sizeof body.model, "nope");
+        body.deadline_ms = 100;
+        mw_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.type = MW_MSG_JOB_OFFER;
+        msg.sender = m.nodes[1].id;
+        snprintf (msg.addr, sizeof msg.addr, "%s", m.nodes[1].addr);
+        msg.job = &body;
+        sched_handoff_handle (m.nodes[0].h, &msg, m.now);
+        CHECK (m.n_bus == 1 && m.bus[0].msg.type == MW_MSG_JOB_REPLY && m.bus[0].msg.job->status == 0
+                   && !strcmp (m.bus[0].msg.job->reason, "unknown_model"),
+               "unknown model offer not refused");
+        //  A JOB with no reservation while the queue is full: refused result.
+        msg.job = NULL;
+        sched_handoff_handle (m.nodes[0].h, &msg, m.now);   //  no body: ignored
+        t_mesh_destroy (&m);
+    }
+    if (verbose)
+        printf ("%s\n", rc ? "FAILED" : "OK");
+    return rc;
+}
