@@ -32,6 +32,10 @@ typedef enum {
     T_PATH,     //  file system path
     T_URL,      //  http(s)://host[:port][/path] or a bare host
     T_SECLIST,  //  1 or 2 comma-separated integers in [min, max], increasing
+    T_FRAC,     //  a decimal number in [0, 1]
+    T_BAND,     //  "LO,HI": two decimals in [0, 1], LO < HI; or empty
+    T_CHOICE,   //  one of the '|'-separated words in `choices`
+    T_SOURCE,   //  dir:PATH[:FPS] (a folder of JPEGs replayed at FPS frames a second)
 } key_type_t;
 
 typedef struct {
@@ -40,49 +44,70 @@ typedef struct {
     int64_t min, max;       //  T_INT range; T_STR/T_NAME/T_PATH max length in max
     const char *dflt;       //  NULL = empty
     const char *help;
+    const char *choices;    //  T_CHOICE: "a|b|c"
 } key_spec_t;
 
 #define STRLEN(n) 0, n
 
 static const key_spec_t s_keys[] = {
-    {"CLUSTER_NAME", T_NAME, STRLEN (32), "meshwatch", "name of the mesh; beacons of other names are ignored"},
-    {"CLUSTER_KEY", T_KEY, 0, 0, NULL, "base64 of 32 random bytes (meshwatch keygen); seals all mesh traffic"},
-    {"CLUSTER_KEY_EXTRA", T_KEYLIST, 0, 0, NULL, "comma-separated keys accepted but not used to send (key rotation)"},
-    {"NODE_NAME", T_NAME, STRLEN (64), NULL, "human name of this box (default: host name)"},
-    {"STATE_DIR", T_PATH, STRLEN (200), "/var/lib/meshwatch", "node key, state DB and control socket (mode 0700)"},
-    {"MESH_INTERFACE", T_IFACE, 0, 0, NULL, "interface for UDP beacons and the advertised address; empty = no beacon"},
-    {"MESH_ADDR", T_IP, 0, 0, NULL, "advertised IP (default: MESH_INTERFACE's address)"},
-    {"MESH_PORT", T_INT, 1, 65535, "7946", "TCP port of the mesh (ZeroMQ ROUTER)"},
-    {"EVENTS_PORT", T_INT, 0, 65535, "7947", "TCP port of the event stream (ZeroMQ PUB); 0 = off"},
-    {"BEACON_PORT", T_INT, 1, 65535, "5670", "UDP port of the discovery beacon"},
-    {"BEACON_INTERVAL_MS", T_INT, 100, 60000, "1000", "beacon period"},
-    {"JOIN", T_HOSTPORTS, 0, 0, NULL, "comma-separated host:port seeds (routed networks, loopback)"},
-    {"VMS_URL", T_URL, 0, 0, NULL, "the VMS / analysis server, e.g. http://10.0.0.5"},
-    {"VMS_PORT", T_INT, 0, 65535, "0", "port of the VMS analysis server"},
-    {"LOG_LEVEL", T_LEVEL, 0, 0, "warn", "debug|info|warn|error"},
-    {"LOG_FILE", T_PATH, STRLEN (255), NULL, "append logs here instead of stderr"},
-    {"MAX_CLOCK_SKEW_MS", T_INT, 1000, 86400000, "60000", "accepted clock difference for a first message from a node"},
-    {"PROBE_INTERVAL_MS", T_INT, 50, 60000, NULL, "SWIM protocol period (default: built-in)"},
-    {"PROBE_TIMEOUT_MS", T_INT, 10, 60000, NULL, "direct probe timeout"},
-    {"INDIRECT_K", T_INT, 1, 16, NULL, "relays for indirect probes"},
-    {"SUSPICION_MULT", T_INT, 1, 100, NULL, "suspicion timeout multiplier"},
-    {"SUSPICION_MIN_MS", T_INT, 100, 600000, NULL, "suspicion timeout floor"},
-    {"SUSPICION_MAX_MULT", T_INT, 1, 100, NULL, "Lifeguard max/min suspicion ratio"},
-    {"GOSSIP_INTERVAL_MS", T_INT, 10, 60000, NULL, "dissemination tick"},
-    {"GOSSIP_FANOUT", T_INT, 1, 32, NULL, "peers per dissemination tick"},
-    {"RETRANSMIT_MULT", T_INT, 1, 32, NULL, "retransmissions per update = mult * log10(N+1)"},
-    {"PUSHPULL_INTERVAL_MS", T_INT, 0, 3600000, NULL, "full-state sync period (0 = off)"},
-    {"DEAD_REAP_MS", T_INT, 1000, 86400000, NULL, "forget dead members after this"},
-    {"AWARENESS_MAX", T_INT, 1, 64, NULL, "Lifeguard local-health cap"},
-    {"METRICS_PORT", T_INT, 0, 65535, "0", "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off"},
-    {"USAGE_URL", T_URL, 0, 0, NULL, "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off"},
-    {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)"},
-    {"COLLECT_INTERVAL_MS", T_INT, 0, 60000, "1000", "resource sampling and forecast period (0 = off: no digest, metrics or usage POST)"},
-    {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30", "forecast horizons in seconds (one or two, increasing)"},
+    {"CLUSTER_NAME", T_NAME, STRLEN (32), "meshwatch", "name of the mesh; beacons of other names are ignored", NULL},
+    {"CLUSTER_KEY", T_KEY, 0, 0, NULL, "base64 of 32 random bytes (meshwatch keygen); seals all mesh traffic", NULL},
+    {"CLUSTER_KEY_EXTRA", T_KEYLIST, 0, 0, NULL, "comma-separated keys accepted but not used to send (key rotation)", NULL},
+    {"NODE_NAME", T_NAME, STRLEN (64), NULL, "human name of this box (default: host name)", NULL},
+    {"STATE_DIR", T_PATH, STRLEN (200), "/var/lib/meshwatch", "node key, state DB and control socket (mode 0700)", NULL},
+    {"MESH_INTERFACE", T_IFACE, 0, 0, NULL, "interface for UDP beacons and the advertised address; empty = no beacon", NULL},
+    {"MESH_ADDR", T_IP, 0, 0, NULL, "advertised IP (default: MESH_INTERFACE's address)", NULL},
+    {"MESH_PORT", T_INT, 1, 65535, "7946", "TCP port of the mesh (ZeroMQ ROUTER)", NULL},
+    {"EVENTS_PORT", T_INT, 0, 65535, "7947", "TCP port of the event stream (ZeroMQ PUB); 0 = off", NULL},
+    {"BEACON_PORT", T_INT, 1, 65535, "5670", "UDP port of the discovery beacon", NULL},
+    {"BEACON_INTERVAL_MS", T_INT, 100, 60000, "1000", "beacon period", NULL},
+    {"JOIN", T_HOSTPORTS, 0, 0, NULL, "comma-separated host:port seeds (routed networks, loopback)", NULL},
+    {"VMS_URL", T_URL, 0, 0, NULL, "the VMS / analysis server, e.g. http://10.0.0.5", NULL},
+    {"VMS_PORT", T_INT, 0, 65535, "0", "port of the VMS analysis server", NULL},
+    {"LOG_LEVEL", T_LEVEL, 0, 0, "warn", "debug|info|warn|error", NULL},
+    {"LOG_FILE", T_PATH, STRLEN (255), NULL, "append logs here instead of stderr", NULL},
+    {"MAX_CLOCK_SKEW_MS", T_INT, 1000, 86400000, "60000", "accepted clock difference for a first message from a node", NULL},
+    {"PROBE_INTERVAL_MS", T_INT, 50, 60000, NULL, "SWIM protocol period (default: built-in)", NULL},
+    {"PROBE_TIMEOUT_MS", T_INT, 10, 60000, NULL, "direct probe timeout", NULL},
+    {"INDIRECT_K", T_INT, 1, 16, NULL, "relays for indirect probes", NULL},
+    {"SUSPICION_MULT", T_INT, 1, 100, NULL, "suspicion timeout multiplier", NULL},
+    {"SUSPICION_MIN_MS", T_INT, 100, 600000, NULL, "suspicion timeout floor", NULL},
+    {"SUSPICION_MAX_MULT", T_INT, 1, 100, NULL, "Lifeguard max/min suspicion ratio", NULL},
+    {"GOSSIP_INTERVAL_MS", T_INT, 10, 60000, NULL, "dissemination tick", NULL},
+    {"GOSSIP_FANOUT", T_INT, 1, 32, NULL, "peers per dissemination tick", NULL},
+    {"RETRANSMIT_MULT", T_INT, 1, 32, NULL, "retransmissions per update = mult * log10(N+1)", NULL},
+    {"PUSHPULL_INTERVAL_MS", T_INT, 0, 3600000, NULL, "full-state sync period (0 = off)", NULL},
+    {"DEAD_REAP_MS", T_INT, 1000, 86400000, NULL, "forget dead members after this", NULL},
+    {"AWARENESS_MAX", T_INT, 1, 64, NULL, "Lifeguard local-health cap", NULL},
+    {"METRICS_PORT", T_INT, 0, 65535, "0", "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off", NULL},
+    {"USAGE_URL", T_URL, 0, 0, NULL, "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off", NULL},
+    {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)", NULL},
+    {"COLLECT_INTERVAL_MS", T_INT, 0, 60000, "1000", "resource sampling and forecast period (0 = off: no digest, metrics or usage POST)", NULL},
+    {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30", "forecast horizons in seconds (one or two, increasing)", NULL},
     //  Coordinator election (docs/ELECTION.md).
-    {"COORDINATOR_PRIORITY", T_INT, 0, 1000, "100", "preference for the coordinator role (higher = preferred; 0 = last resort)"},
-    {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400", "coordinator lease; elections start after 1..1.5x this without a heartbeat"},
-    {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100", "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)"},
+    {"COORDINATOR_PRIORITY", T_INT, 0, 1000, "100", "preference for the coordinator role (higher = preferred; 0 = last resort)", NULL},
+    {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400", "coordinator lease; elections start after 1..1.5x this without a heartbeat", NULL},
+    {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100", "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)", NULL},
+    //  Inference jobs (docs/JOBS.md).
+    {"JOB_PORT", T_INT, 0, 65535, "7948", "TCP port of the data plane (jobs and frames); 0 = this box runs no jobs", NULL},
+    {"MODELS_DIR", T_PATH, STRLEN (200), NULL, "face-api's model/ folder (tiny_face_detector_model*, ssd_mobilenetv1_model*)", NULL},
+    {"INFER_WORKERS", T_INT, 0, 16, "1", "jobs run in parallel (0 = run none: hand everything off)", NULL},
+    {"INFER_THREADS", T_INT, 1, 64, "1", "CPU threads per job", NULL},
+    {"JOB_QUEUE_MAX", T_INT, 1, 4096, "16", "local job queue (own and peers' jobs)", NULL},
+    {"JOB_MAX_INFLIGHT", T_INT, 1, 4096, "256", "jobs of this box's cameras not yet finished", NULL},
+    {"DEADLINE_MS", T_INT, 1, 3600000, "1000", "default job deadline", NULL},
+    {"JOB_GRACE_MS", T_INT, 0, 600000, "2000", "a job with no result this long after its deadline fails", NULL},
+    {"OFFER_TIMEOUT_MS", T_INT, 1, 60000, "100", "a peer that does not answer an offer this fast is skipped", NULL},
+    {"PLACEMENT_POLICY", T_CHOICE, 0, 0, "forecast", "where overflow goes: local|reactive|random|forecast", "local|reactive|random|forecast"},
+    {"MIN_SCORE", T_FRAC, 0, 0, "0.3", "detections scoring below this are dropped by the edge model", NULL},
+    {"ESCALATE_BELOW", T_FRAC, 0, 0, "0.5", "escalate a result whose mean detection score is below this (0 = off)", NULL},
+    {"ESCALATE_BAND", T_BAND, 0, 0, NULL, "LO,HI: also escalate when any detection scores in [LO, HI)", NULL},
+    {"ESCALATE_MODEL", T_CHOICE, 0, 0, "ssd-mobilenet", "the precise model on the analysis server", "ssd-mobilenet|tiny-face"},
+    {"SOURCE", T_SOURCE, 0, 0, NULL, "frame source: dir:PATH[:FPS] replays the JPEGs of a folder (default 1 fps)", NULL},
+    {"SOURCE_MODEL", T_CHOICE, 0, 0, "tiny-face", "model for the frames of SOURCE", "tiny-face|ssd-mobilenet"},
+    {"CAMERA_ID", T_NAME, STRLEN (64), NULL, "camera id of SOURCE's frames (default: NODE_NAME-cam0)", NULL},
+    {"ANALYSIS_WORKERS", T_INT, 1, 64, "2", "analysis server: jobs run in parallel", NULL},
+    {"ANALYSIS_QUEUE_MAX", T_INT, 1, 4096, "64", "analysis server: queue; offers beyond it are refused", NULL},
 };
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -299,6 +324,58 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
             return -1;
         }
         return 0;
+    case T_FRAC: {
+        char *end = NULL;
+        double x = strtod (v, &end);
+        if (!len || *end || !(x >= 0 && x <= 1)) {
+            snprintf (why, whylen, "%s must be a number between 0 and 1, not '%.40s'", spec->key, v);
+            return -1;
+        }
+        return 0;
+    }
+    case T_BAND: {
+        if (!len)
+            return 0;
+        char *end = NULL;
+        double lo = strtod (v, &end), hi = -1;
+        if (*end == ',')
+            hi = strtod (end + 1, &end);
+        if (*end || !(lo >= 0 && lo <= 1) || !(hi >= 0 && hi <= 1) || lo >= hi) {
+            snprintf (why, whylen, "%s must be LO,HI with 0 <= LO < HI <= 1, e.g. 0.3,0.6", spec->key);
+            return -1;
+        }
+        return 0;
+    }
+    case T_CHOICE: {
+        const char *c = spec->choices;
+        while (c && *c) {
+            const char *bar = strchr (c, '|');
+            size_t n = bar ? (size_t) (bar - c) : strlen (c);
+            if (n == len && !strncmp (c, v, n))
+                return 0;
+            c = bar ? bar + 1 : NULL;
+        }
+        snprintf (why, whylen, "%s must be one of %s, not '%.40s'", spec->key, spec->choices, v);
+        return -1;
+    }
+    case T_SOURCE: {
+        if (!len)
+            return 0;
+        if (strncmp (v, "dir:", 4) || len == 4 || len > 220) {
+            snprintf (why, whylen, "%s must be dir:PATH[:FPS] (RTSP sources come later)", spec->key);
+            return -1;
+        }
+        const char *colon = strrchr (v + 4, ':');
+        if (colon) {
+            char *end = NULL;
+            double fps = strtod (colon + 1, &end);
+            if (colon == v + 4 || *end || !(fps > 0 && fps <= 1000)) {
+                snprintf (why, whylen, "%s: FPS must be a number in (0, 1000]", spec->key);
+                return -1;
+            }
+        }
+        return 0;
+    }
     case T_SECLIST: {
         //  The gossiped digest has two horizon slots.
         const char *p = v;
@@ -523,6 +600,12 @@ mw_config_str (mw_config_t *self, const char *key)
     return "";
 }
 
+double
+mw_config_double (mw_config_t *self, const char *key)
+{
+    return strtod (mw_config_str (self, key), NULL);
+}
+
 int64_t
 mw_config_int (mw_config_t *self, const char *key)
 {
@@ -641,6 +724,13 @@ mw_config_test (bool verbose)
         {"NODE_NAME=bad name\n", "1: NODE_NAME may only hold"},
         {"VMS_URL=ftp://x\n", "1: VMS_URL: only http://"},
         {"FORECAST_HORIZONS_S=30,5\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
+        {"ESCALATE_BELOW=1.5\n", "1: ESCALATE_BELOW must be a number between 0 and 1"},
+        {"ESCALATE_BELOW=half\n", "1: ESCALATE_BELOW must be a number between 0 and 1"},
+        {"ESCALATE_BAND=0.6,0.3\n", "1: ESCALATE_BAND must be LO,HI"},
+        {"PLACEMENT_POLICY=best\n", "1: PLACEMENT_POLICY must be one of local|reactive|random|forecast"},
+        {"SOURCE=rtsp://cam/1\n", "1: SOURCE must be dir:PATH[:FPS]"},
+        {"SOURCE=dir:/x:0\n", "1: SOURCE: FPS must be"},
+        {"INFER_WORKERS=99\n", "1: INFER_WORKERS=99 is out of range"},
         {"FORECAST_HORIZONS_S=5,30,60\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
         {"FORECAST_HORIZONS_S=5,\n", "1: FORECAST_HORIZONS_S must be one or two increasing"},
         {"USAGE_INTERVAL=0\n", "1: USAGE_INTERVAL=0 is out of range 1..86400"},

@@ -34,6 +34,7 @@ int mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen);
 //  Typed access.  Keys must be declared (asserts otherwise: API misuse).
 const char *mw_config_str (mw_config_t *self, const char *key);   //  "" when empty
 int64_t mw_config_int (mw_config_t *self, const char *key);       //  0 when unset
+double mw_config_double (mw_config_t *self, const char *key);     //  T_FRAC; 0 when unset
 bool mw_config_is_set (mw_config_t *self, const char *key);       //  set by file/env/flag
 //  Split a comma-separated list value; returns count, fills up to max
 //  pointers into a buffer owned by the config (valid until next call).

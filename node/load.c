@@ -27,6 +27,11 @@ struct _node_load_t {
     node_collect_sample_t sample;
     sched_digest_t digest;
     bool have_digest;
+    //  Inference jobs: what peers need to offer us work (digest offsets 48..57).
+    bool jobs;
+    uint16_t job_port;
+    double svc_ms;
+    uint32_t workers, queue_max;
 };
 
 node_load_t *
@@ -85,6 +90,18 @@ node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival_rate
     node_collector_set_load (self->collector, queue_len, arrival_rate);
 }
 
+void
+node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_t workers,
+                    uint32_t queue_max)
+{
+    assert (self);
+    self->jobs = job_port > 0 && workers > 0;
+    self->job_port = job_port;
+    self->svc_ms = svc_ms;
+    self->workers = workers;
+    self->queue_max = queue_max;
+}
+
 const node_collect_sample_t *
 node_load_sample (node_load_t *self)
 {
@@ -131,6 +148,13 @@ node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *b
             }
         }
     }
+    d->jobs = self->jobs;
+    d->job_port = self->job_port;
+    d->svc_ms = self->svc_ms;
+    d->workers = self->workers;
+    d->queue_max = self->queue_max;
+    sched_forecast_out_t q;
+    d->queue_ub = sched_forecast_get (self->fc[M_QUEUE], 0, &q) == 0 && q.upper > 0 ? q.upper : 0;
     self->have_digest = true;
     return sched_digest_encode (d, buf, cap);
 }

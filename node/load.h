@@ -35,6 +35,11 @@ void node_load_destroy (node_load_t **self_p);
 int node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *buf, size_t cap);
 //  The scheduler's inputs: inference queue length and job arrival rate.
 void node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival_rate);
+//  Inference jobs we run, for peers deciding whether to offer us work:
+//  data-plane port (0 = none), service time of one job, parallel workers,
+//  queue capacity.  Goes into the next digest.
+void node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_t workers,
+                         uint32_t queue_max);
 //  Latest sample (zeroed before the first tick).
 const node_collect_sample_t *node_load_sample (node_load_t *self);
 

@@ -1,0 +1,83 @@
+/*  =========================================================================
+    node_jobs - inference jobs in the daemon: the data plane, the local
+    runner, the hand-off state machine, the frame source, and their views.
+
+    The decisions are pure code elsewhere (scheduler/handoff.h for a job's
+    life, scheduler/placement.h for where it runs); inference happens on
+    worker threads (node/runner.h).  This module is the glue the agent and
+    the analysis server share: it owns the data-plane transport (a second
+    ZeroMQ ROUTER on JOB_PORT, or VMS_PORT for the server, with its own
+    size limit and replay window), feeds the state machine with decoded
+    messages, runner completions, the time and the peers' digests, and
+    turns its callbacks into sends, runner submissions, events, log lines,
+    `meshwatch jobs` and /metrics.
+
+    Nothing here blocks the loop: sends are non-blocking, inference runs on
+    the runner's threads, the source's frames are read once at start.
+    ========================================================================= */
+#ifndef NODE_JOBS_H_INCLUDED
+#define NODE_JOBS_H_INCLUDED
+
+#include "common/strbuf.h"
+#include "config/config.h"
+#include "gossip/crypto.h"
+#include "gossip/member.h"
+#include "node/events.h"
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+typedef struct _node_jobs_t node_jobs_t;
+
+typedef struct {
+    mw_config_t *cfg;
+    const gossip_identity_t *ident;
+    gossip_keyring_t *keys;        //  borrowed
+    uint64_t session;
+    const char *bind_endpoint;     //  "tcp://IP:PORT" (or tcp://*:PORT for the server)
+    const char *advertise;         //  where peers send replies: "tcp://IP:PORT"
+    node_events_t *events;         //  borrowed; may be NULL
+    bool server;                   //  the analysis server: runs jobs from the mesh, no cameras
+} node_jobs_opts_t;
+
+//  NULL on failure, with the reason in err (bad config, port in use, models).
+node_jobs_t *node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen);
+void node_jobs_destroy (node_jobs_t **self_p);
+
+//  Sockets to poll (data plane, runner): fills at most `max`, returns how
+//  many.  Call node_jobs_readable () when any of them is readable.
+int node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max);
+void node_jobs_readable (node_jobs_t *self, uint64_t now_ms);
+void node_jobs_tick (node_jobs_t *self, uint64_t now_ms);
+uint64_t node_jobs_next_wakeup (node_jobs_t *self, uint64_t now_ms);
+
+//  The peers that may take jobs, from the membership view and the digests
+//  (their job port, service time, queue and forecasts).
+void node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wall_ms);
+//  Current utilisation 0..1 (the reactive policy's input).
+void node_jobs_set_util (node_jobs_t *self, double util);
+
+//  What our digest advertises, and the scheduler's inputs.
+typedef struct {
+    uint16_t port;          //  0: we run no jobs
+    double svc_ms;
+    uint32_t workers, queue_max, queue_len;
+    double arrival_rate;    //  jobs/s submitted here (EWMA)
+} node_jobs_digest_t;
+void node_jobs_digest (node_jobs_t *self, node_jobs_digest_t *out);
+
+//  Control requests: "submit" (multi-frame: submit, camera, model,
+//  deadline_ms, priority, jpeg), "job ID [--json]", "jobs [--json]".
+//  Returns true if `req` was ours; then *status and out hold the reply.
+bool node_jobs_control (node_jobs_t *self, zmsg_t *req, const char *cmd, mw_strbuf_t *out,
+                        const char **status, uint64_t now_ms);
+
+//  Prometheus families: counters and latency histograms per path.
+void node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out);
+//  A one-line summary for `meshwatch status`.
+void node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out);
+
+
+#endif
