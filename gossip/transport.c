@@ -544,7 +544,8 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
     if (verbose)
         printf ("transport planes: ok=%d data in=%llu plane rejects=%llu\n", ok,
                 (unsigned long long) (da ? gossip_transport_stats (da)->msgs_in : 0),
-                (unsigned long long) (db ? gossip_transport_stats (db)->rejected[MW_REJ_PLANE] : 0));
+                (unsigned long long) (db ? gossip_transport_stats (db)->rejected[MW_REJ_PLANE]
+                                         : 0));
     gossip_transport_destroy (&da);
     gossip_transport_destroy (&db);
     gossip_replay_destroy (&rda);
