@@ -186,7 +186,10 @@ gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_l
     assert (plain || plain_len == 0);
     *out = NULL;
     *out_len = 0;
-    if (plain_len > MW_MSG_MAX)
+    //  The envelope's own ceiling is the largest message of any plane (a
+    //  data-plane JOB with its frame); each transport enforces its own,
+    //  usually much smaller, limit before it gets here.
+    if (plain_len > MW_JOB_MSG_MAX)
         return -1;
     size_t len = plain_len + MW_ENVELOPE_OVERHEAD;
     uint8_t *env = (uint8_t *) malloc (len);
@@ -217,7 +220,7 @@ gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uin
     *out_len = 0;
     if (len < MW_ENVELOPE_OVERHEAD)
         return MW_CRYPTO_ESHORT;
-    if (len > (size_t) MW_MSG_MAX + MW_ENVELOPE_OVERHEAD)
+    if (len > (size_t) MW_JOB_MSG_MAX + MW_ENVELOPE_OVERHEAD)
         return MW_CRYPTO_ETOOBIG;
     if (data[0] != ENV_MAGIC0 || data[1] != ENV_MAGIC1)
         return MW_CRYPTO_EMAGIC;
@@ -816,13 +819,38 @@ gossip_crypto_test (bool verbose)
             int rc = gossip_crypto_open (kb, env, cut, &plain, &plain_len);
             CHECK (rc == (cut < MW_ENVELOPE_OVERHEAD ? MW_CRYPTO_ESHORT : MW_CRYPTO_EAUTH));
         }
-        uint8_t *big = (uint8_t *) calloc (1, MW_MSG_MAX + MW_ENVELOPE_OVERHEAD + 1);
+        //  The absolute limit is the data plane's (MW_JOB_MSG_MAX): a
+        //  plaintext of exactly that size seals and opens, one byte more is
+        //  refused on both sides.  A membership-sized limit is the
+        //  transport's business, not the envelope's.
+        size_t big_len = (size_t) MW_JOB_MSG_MAX + MW_ENVELOPE_OVERHEAD + 1;
+        uint8_t *big = (uint8_t *) calloc (1, big_len);
         CHECK (big);
-        int rc = gossip_crypto_open (kb, big, MW_MSG_MAX + MW_ENVELOPE_OVERHEAD + 1, &plain,
-                                     &plain_len);
+        big[7] = 0x5a;
+        uint8_t *sealed_max = NULL;
+        size_t sealed_max_len = 0;
+        int rc = gossip_crypto_open (kb, big, big_len, &plain, &plain_len);
+        int rc_over = gossip_crypto_seal (ka, big, MW_JOB_MSG_MAX + 1, &mut, &plain_len);
+        bool over_null = mut == NULL;
+        int rc_mesh = gossip_crypto_seal (ka, big, MW_MSG_MAX + 1, &mut, &plain_len);
+        size_t mesh_len = plain_len;
+        free (mut);
+        mut = NULL;
+        int rc_max = gossip_crypto_seal (ka, big, MW_JOB_MSG_MAX, &sealed_max, &sealed_max_len);
+        int rc_open = rc_max;
+        if (rc_open == 0)
+            rc_open = gossip_crypto_open (kb, sealed_max, sealed_max_len, &plain, &plain_len);
+        bool same_max = rc_open == 0 && plain_len == MW_JOB_MSG_MAX
+                    && memcmp (plain, big, plain_len) == 0;
+        free (sealed_max);
         free (big);
         CHECK (rc == MW_CRYPTO_ETOOBIG);
-        CHECK (gossip_crypto_seal (ka, env, MW_MSG_MAX + 1, &mut, &plain_len) == -1);
+        CHECK (rc_over == -1 && over_null);
+        CHECK (rc_mesh == 0 && mesh_len == MW_MSG_MAX + 1 + MW_ENVELOPE_OVERHEAD);
+        CHECK (rc_max == 0 && sealed_max_len == MW_JOB_MSG_MAX + MW_ENVELOPE_OVERHEAD);
+        CHECK (same_max);
+        free (plain);
+        plain = NULL;
         //  Empty plaintext is a valid envelope.
         free (env);
         env = NULL;

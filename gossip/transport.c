@@ -21,15 +21,33 @@ struct _gossip_transport_t {
     gossip_replay_t *replay;
     uint64_t session;
     uint64_t seq;
+    gossip_transport_opts_t opts;
+    size_t frame_max;                //  opts.max_plain + envelope: the ROUTER's limit
     gossip_transport_stats_t stats;
 };
 
-//  A peer's DEALER queue: enough for a burst of gossip and one full-state
-//  transfer, small enough that a dead peer costs little memory.
-#define MW_PEER_HWM 128
-//  Largest frame accepted on the ROUTER; libzmq refuses bigger ones before
-//  they are read into memory (ZMQ_MAXMSGSIZE).
-#define MW_ENV_FRAME_MAX (MW_MSG_MAX + MW_ENVELOPE_OVERHEAD)
+void
+gossip_transport_opts_defaults (gossip_transport_opts_t *opts)
+{
+    //  A peer's DEALER queue: enough for a burst of gossip and one
+    //  full-state transfer, small enough that a dead peer costs little.
+    opts->max_plain = MW_MSG_MAX;
+    opts->peer_hwm = 128;
+    opts->router_hwm = 4096;
+    opts->data_plane = false;
+}
+
+void
+gossip_transport_opts_data (gossip_transport_opts_t *opts)
+{
+    //  Short queues on purpose: 32 queued frames of up to 4 MiB are already
+    //  128 MiB per peer, and a frame that waits that long has missed its
+    //  deadline anyway; dropping it early lets the origin fall back sooner.
+    opts->max_plain = MW_JOB_MSG_MAX;
+    opts->peer_hwm = 32;
+    opts->router_hwm = 256;
+    opts->data_plane = true;
+}
 
 static void
 s_conn_destroy (void **item)
@@ -46,11 +64,28 @@ gossip_transport_t *
 gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
                       gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session)
 {
-    if (!bind_endpoint || !ident || !keys || !replay)
+    gossip_transport_opts_t opts;
+    gossip_transport_opts_defaults (&opts);
+    return gossip_transport_new_opts (bind_endpoint, ident, keys, replay, session, &opts);
+}
+
+gossip_transport_t *
+gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
+                           gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session,
+                           const gossip_transport_opts_t *opts)
+{
+    if (!bind_endpoint || !ident || !keys || !replay || !opts)
+        return NULL;
+    //  The envelope cannot carry more than MW_JOB_MSG_MAX, so a bigger
+    //  limit would only let libzmq buffer frames we must refuse anyway.
+    if (opts->max_plain == 0 || opts->max_plain > MW_JOB_MSG_MAX || opts->peer_hwm < 0
+        || opts->router_hwm < 0)
         return NULL;
     gossip_transport_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->opts = *opts;
+    self->frame_max = opts->max_plain + MW_ENVELOPE_OVERHEAD;
     self->ident = ident;
     self->keys = keys;
     self->replay = replay;
@@ -62,9 +97,12 @@ gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
         return NULL;
     }
     zhashx_set_destructor (self->conns, s_conn_destroy);
-    zsock_set_maxmsgsize (self->router, (int64_t) MW_ENV_FRAME_MAX);
+    //  Largest frame accepted on the ROUTER; libzmq refuses bigger ones
+    //  before they are read into memory (ZMQ_MAXMSGSIZE, set before bind so
+    //  that every connection gets it).
+    zsock_set_maxmsgsize (self->router, (int64_t) self->frame_max);
     zsock_set_linger (self->router, 0);
-    zsock_set_rcvhwm (self->router, 4096);
+    zsock_set_rcvhwm (self->router, self->opts.router_hwm);
     if (strchr (bind_endpoint, '['))
         zsock_set_ipv6 (self->router, 1);
     //  Inbound connections from peers that vanished (cut link, partition)
@@ -115,7 +153,7 @@ s_conn (gossip_transport_t *self, const char *addr)
         free (c);
         return NULL;
     }
-    zsock_set_sndhwm (c->dealer, MW_PEER_HWM);
+    zsock_set_sndhwm (c->dealer, self->opts.peer_hwm);
     zsock_set_linger (c->dealer, 0);
     zsock_set_sndtimeo (c->dealer, 0);
     //  Heartbeats notice a dead TCP path (cut link, frozen peer) and make
@@ -162,6 +200,14 @@ gossip_transport_seal (gossip_transport_t *self, mw_msg_t *msg, uint8_t **out, s
                  gossip_wire_strerror (rc));
         return -1;
     }
+    //  The receiver's ROUTER has the same limit and would drop the frame
+    //  unread, and silently: refuse it here, where the caller can see it.
+    if (plain_len > self->opts.max_plain) {
+        mw_warn ("send_too_big", "type=%s bytes=%zu max=%zu", gossip_wire_type_name (msg->type),
+                 plain_len, self->opts.max_plain);
+        free (plain);
+        return -1;
+    }
     rc = gossip_crypto_seal (self->keys, plain, plain_len, out, len);
     free (plain);
     return rc == 0 ? 0 : -1;
@@ -198,7 +244,7 @@ static int
 s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg)
 {
     memset (msg, 0, sizeof *msg);
-    if (len == 0 || len > MW_ENV_FRAME_MAX) {
+    if (len == 0 || len > self->frame_max) {
         self->stats.rejected[MW_REJ_SIZE]++;
         return 0;
     }
@@ -225,6 +271,15 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg
     if (gossip_wire_id_eq (&msg->sender, &self->ident->id)) {
         //  Our own packet (a beacon heard back, or a peer's stale view of
         //  our address): not an attack, not worth a counter.
+        gossip_wire_msg_clear (msg);
+        return 0;
+    }
+    //  Each plane carries its own types only.  Checked before the replay
+    //  window, so that a message on the wrong plane does not consume a seq
+    //  that the right plane's window may still have to accept.
+    if (gossip_wire_is_job_type (msg->type) != self->opts.data_plane) {
+        self->stats.rejected[MW_REJ_PLANE]++;
+        mw_info ("packet_rejected", "reason=plane type=%s", gossip_wire_type_name (msg->type));
         gossip_wire_msg_clear (msg);
         return 0;
     }
@@ -334,13 +389,169 @@ const char *
 gossip_transport_reject_name (gossip_reject_t r)
 {
     static const char *names[] = {"size", "envelope", "other_cluster", "auth",
-                                  "malformed", "replay", "stale", "clock"};
+                                  "malformed", "replay", "stale", "clock", "plane"};
     return (unsigned) r < MW_REJ_COUNT ? names[r] : "unknown";
 }
 
 //  --------------------------------------------------------------------------
 //  Selftest: two transports on loopback exchange a message; a forged, a
-//  replayed and a foreign-key packet are each rejected and counted.
+//  replayed and a foreign-key packet are each rejected and counted.  Two
+//  data-plane transports exchange a JOB with a 3 MB frame and a RESULT with
+//  200 boxes; each plane rejects the other's types; oversized messages are
+//  refused at send.
+
+static int s_recv_one (gossip_transport_t *t, mw_msg_t *msg, int timeout_ms);
+
+//  A job message of `type` with a frame of frame_len bytes (JOB) or n_boxes
+//  boxes (RESULT).  0/-1; clear msg afterwards either way.
+static int
+s_make_job (mw_msg_t *m, int type, uint32_t frame_len, uint32_t n_boxes)
+{
+    memset (m, 0, sizeof *m);
+    m->type = (uint8_t) type;
+    m->job = (mw_job_t *) calloc (1, sizeof (mw_job_t));
+    if (!m->job)
+        return -1;
+    mw_job_t *j = m->job;
+    for (int i = 0; i < MW_JOBID_LEN; i++)
+        j->id.b[i] = (uint8_t) (i + 1);
+    snprintf (j->model, sizeof j->model, "tiny-face");
+    snprintf (j->camera, sizeof j->camera, "cam-7");
+    snprintf (m->addr, sizeof m->addr, "tcp://127.0.0.1:1");
+    j->deadline_ms = 800;
+    j->priority = 5;
+    if (type == MW_MSG_JOB_OFFER)
+        j->frame_len = frame_len;
+    if (type == MW_MSG_JOB) {
+        j->frame = (uint8_t *) malloc (frame_len ? frame_len : 1);
+        if (!j->frame)
+            return -1;
+        j->frame_len = frame_len;
+        for (uint32_t i = 0; i < frame_len; i++)
+            j->frame[i] = (uint8_t) (i * 7 + (i >> 12));
+    }
+    if (type == MW_MSG_JOB_RESULT) {
+        j->width = 1280;
+        j->height = 720;
+        j->confidence = 640000;
+        j->boxes = (mw_wire_box_t *) calloc (n_boxes ? n_boxes : 1, sizeof (mw_wire_box_t));
+        if (!j->boxes)
+            return -1;
+        j->n_boxes = n_boxes;
+        for (uint32_t i = 0; i < n_boxes; i++)
+            j->boxes[i] = (mw_wire_box_t){i * 1000, i * 2000, 50000, 60000, MW_FIXED_ONE - i};
+    }
+    return 0;
+}
+
+//  The data-plane half of the selftest (see above).  `b` is a mesh
+//  transport at ep_b, `a` one that can send to it.  Returns 1 if all is well.
+static int
+s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_t *ib,
+               gossip_keyring_t *ka, gossip_keyring_t *kb, gossip_transport_t *a,
+               gossip_transport_t *b, const char *ep_b)
+{
+    gossip_transport_opts_t od, om;
+    gossip_transport_opts_data (&od);
+    gossip_transport_opts_defaults (&om);
+    int ok = od.max_plain == MW_JOB_MSG_MAX && od.peer_hwm == 32 && od.router_hwm == 256
+             && od.data_plane && om.max_plain == MW_MSG_MAX && om.peer_hwm == 128
+             && om.router_hwm == 4096 && !om.data_plane;
+    ok = ok && strcmp (gossip_transport_reject_name (MW_REJ_PLANE), "plane") == 0;
+    gossip_transport_opts_t bad = od;
+    bad.max_plain = MW_JOB_MSG_MAX + 1;
+    ok = ok && gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, NULL, 1, &od) == NULL;
+
+    //  Own replay windows: a data plane has its own seq space.
+    gossip_replay_t *rda = gossip_replay_new (60000), *rdb = gossip_replay_new (60000);
+    gossip_transport_t *da = gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rda,
+                                                        mw_wall_ms (), &od);
+    gossip_transport_t *db = gossip_transport_new_opts ("tcp://127.0.0.1:*", ib, kb, rdb,
+                                                        mw_wall_ms (), &od);
+    gossip_transport_t *over = gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rda,
+                                                          mw_wall_ms (), &bad);
+    const char *ep_da = da ? zsock_endpoint (gossip_transport_sock (da)) : NULL;
+    const char *ep_db = db ? zsock_endpoint (gossip_transport_sock (db)) : NULL;
+    ok = ok && rda && rdb && da && db && !over && ep_da && ep_db;
+    mw_msg_t m = {0}, got = {0};
+
+    //  A JOB with a 3 MB frame, origin -> runner.
+    const uint32_t frame_len = 3 * 1024 * 1024;
+    if (ok) {
+        ok = s_make_job (&m, MW_MSG_JOB, frame_len, 0) == 0;
+        ok = ok && gossip_transport_send (da, ep_db, &m) == 0;
+        ok = ok && s_recv_one (db, &got, 5000) == 1 && got.type == MW_MSG_JOB && got.job
+             && got.job->frame_len == frame_len
+             && memcmp (got.job->frame, m.job->frame, frame_len) == 0
+             && strcmp (got.job->camera, "cam-7") == 0
+             && strcmp (got.addr, "tcp://127.0.0.1:1") == 0
+             && gossip_wire_id_eq (&got.sender, &ia->id);
+        gossip_wire_msg_clear (&got);
+        gossip_wire_msg_clear (&m);
+    }
+    //  A RESULT with 200 boxes, runner -> origin.
+    if (ok) {
+        ok = s_make_job (&m, MW_MSG_JOB_RESULT, 0, 200) == 0;
+        ok = ok && gossip_transport_send (db, ep_da, &m) == 0;
+        ok = ok && s_recv_one (da, &got, 5000) == 1 && got.type == MW_MSG_JOB_RESULT && got.job
+             && got.job->n_boxes == 200
+             && memcmp (got.job->boxes, m.job->boxes, 200 * sizeof (mw_wire_box_t)) == 0
+             && got.job->confidence == 640000;
+        gossip_wire_msg_clear (&got);
+        gossip_wire_msg_clear (&m);
+    }
+    //  A job message on the mesh plane, and a membership message on the
+    //  data plane: both valid, both rejected as plane.
+    if (ok) {
+        uint64_t plane_b = gossip_transport_stats (b)->rejected[MW_REJ_PLANE];
+        ok = s_make_job (&m, MW_MSG_JOB_OFFER, 200000, 0) == 0
+             && gossip_transport_send (a, ep_b, &m) == 0 && s_recv_one (b, &got, 2000) == 0
+             && gossip_transport_stats (b)->rejected[MW_REJ_PLANE] == plane_b + 1;
+        gossip_wire_msg_clear (&got);
+        gossip_wire_msg_clear (&m);
+        m.type = MW_MSG_PING;
+        m.probe = 9;
+        snprintf (m.addr, sizeof m.addr, "tcp://127.0.0.1:1");
+        ok = ok && gossip_transport_send (da, ep_db, &m) == 0 && s_recv_one (db, &got, 2000) == 0
+             && gossip_transport_stats (db)->rejected[MW_REJ_PLANE] == 1;
+        gossip_wire_msg_clear (&got);
+        //  The plane's own types still pass after that.
+        ok = ok && s_make_job (&m, MW_MSG_JOB_REPLY, 0, 0) == 0
+             && gossip_transport_send (da, ep_db, &m) == 0 && s_recv_one (db, &got, 2000) == 1
+             && got.type == MW_MSG_JOB_REPLY;
+        gossip_wire_msg_clear (&got);
+        gossip_wire_msg_clear (&m);
+    }
+    //  Oversized at send: a frame over MW_FRAME_MAX on the data plane (the
+    //  codec refuses it), and a JOB over MW_MSG_MAX on the mesh plane (the
+    //  transport's own limit).  Neither leaves the node.
+    if (ok) {
+        uint64_t dropped_da = gossip_transport_stats (da)->send_dropped;
+        uint64_t out_da = gossip_transport_stats (da)->msgs_out;
+        ok = s_make_job (&m, MW_MSG_JOB, MW_FRAME_MAX + 1, 0) == 0
+             && gossip_transport_send (da, ep_db, &m) == -1
+             && gossip_transport_stats (da)->send_dropped == dropped_da + 1
+             && gossip_transport_stats (da)->msgs_out == out_da;
+        gossip_wire_msg_clear (&m);
+        uint64_t dropped_a = gossip_transport_stats (a)->send_dropped;
+        ok = ok && s_make_job (&m, MW_MSG_JOB, MW_MSG_MAX, 0) == 0
+             && gossip_transport_send (a, ep_b, &m) == -1
+             && gossip_transport_stats (a)->send_dropped == dropped_a + 1;
+        gossip_wire_msg_clear (&m);
+        //  Nothing arrived at either receiver.
+        ok = ok && s_recv_one (db, &got, 200) == -1 && s_recv_one (b, &got, 200) == -1;
+    }
+    if (verbose)
+        printf ("transport planes: ok=%d data in=%llu plane rejects=%llu\n", ok,
+                (unsigned long long) (da ? gossip_transport_stats (da)->msgs_in : 0),
+                (unsigned long long) (db ? gossip_transport_stats (db)->rejected[MW_REJ_PLANE]
+                                         : 0));
+    gossip_transport_destroy (&da);
+    gossip_transport_destroy (&db);
+    gossip_replay_destroy (&rda);
+    gossip_replay_destroy (&rdb);
+    return ok;
+}
 
 static int
 s_recv_one (gossip_transport_t *t, mw_msg_t *msg, int timeout_ms)
@@ -412,6 +623,8 @@ gossip_transport_test (bool verbose)
         ok = gossip_transport_send (x, ep_b, &m) == 0 && s_recv_one (b, &got, 2000) == 0
              && gossip_transport_stats (b)->rejected[MW_REJ_OTHER_CLUSTER] == 1;
     }
+    if (ok)
+        ok = s_test_planes (verbose, &ia, &ib, ka, kb, a, b, ep_b);
     if (verbose)
         printf ("transport: ok=%d in=%llu\n", ok, (unsigned long long) gossip_transport_stats (b)->msgs_in);
     zsock_destroy (&raw);

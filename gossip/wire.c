@@ -30,6 +30,22 @@
         VOTE_REQ         term:uint64, pre:uint(0|1), rank:uint32        (updates: must be empty)
         VOTE             term:uint64, pre:uint(0|1), granted:uint(0|1), coordinator:bin8
                                                                         (updates: must be empty)
+        JOB_OFFER        id:bin16, kind:uint(<2), model:str, deadline_ms:uint(<=3600000),
+                         priority:uint(<=9), frame_len:uint(<=MW_FRAME_MAX), addr:str
+        JOB_REPLY        id:bin16, status:uint(0|1), wait_ms:uint32, reason:str
+        JOB              id:bin16, kind:uint(<2), camera:str, model:str, deadline_ms:uint,
+                         priority:uint(<=9), frame:bin(1..MW_FRAME_MAX), addr:str
+        JOB_RESULT       id:bin16, kind:uint(<2), status:uint8, reason:str, model:str,
+                         queue_ms:uint32, infer_ms:uint32, width:uint32, height:uint32,
+                         confidence:uint(<=MW_FIXED_ONE), boxes:array(<=MW_MAX_BOXES) of box
+                                                  (job types: updates must be empty)
+
+    Box (array of 5, fixed point in millionths, each <= MW_FIXED_ONE):
+        [ x, y, w, h, score ]
+
+    Whole-message limits: MW_JOB_MSG_MAX for the job types, MW_MSG_MAX for
+    every other type (a membership message has no business being megabytes
+    long, whichever socket it arrived on).
 
     Update (array of 7):
         [ id:bin8, name:str, addr:str, state:uint(<4), incarnation:uint64, from:bin8, digest:bin(<=64) ]
@@ -48,6 +64,7 @@ static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
     0, /* unused */ 3, /* BEACON */ 3, /* PING */ 1, /* ACK */ 4, /* PING_REQ */
     1, /* NACK */ 0, /* GOSSIP */ 1, /* PUSH_PULL */ 0, /* PUSH_PULL_REPLY */
     3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 4, /* VOTE */
+    7, /* JOB_OFFER */ 4, /* JOB_REPLY */ 8, /* JOB */ 11, /* JOB_RESULT */
 };
 #define HEADER_FIELDS 7   //  magic, version, type, sender, session, seq, ts_ms
 #define UPDATE_FIELDS 7
@@ -58,6 +75,19 @@ static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
 //  left cannot possibly hold, before it allocates for that count.
 #define UPDATE_MIN_WIRE 27
 
+//  The same idea for jobs.  A job body is a fixed-size struct, but it is
+//  allocated only once the bytes left could hold the smallest job body (a
+//  REPLY: bin8 id (2+16), fixint status, fixint wait, fixstr reason, then
+//  the empty updates array), so a truncated header costs no allocation.
+#define JOB_MIN_WIRE 22
+//  Smallest box: fixarray and five fixints.
+#define BOX_MIN_WIRE 6
+#define BOX_FIELDS 5
+//  A deadline is a budget for one frame, not a schedule: an hour is far
+//  beyond any real one and keeps the arithmetic on it well inside 32 bits.
+#define JOB_DEADLINE_MAX 3600000u
+#define JOB_PRIORITY_MAX 9
+
 //  A beacon goes out as one zbeacon frame of at most MW_BEACON_MAX bytes once
 //  sealed, so its plaintext must leave room for the envelope.  Both sides
 //  enforce it: the sender learns at encode time rather than by silence.
@@ -66,6 +96,10 @@ static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
 static uint32_t
 s_max_updates (int type)
 {
+    //  Job messages travel on the data plane, which knows nothing of
+    //  membership: nothing to piggyback there.
+    if (gossip_wire_is_job_type (type))
+        return 0;
     switch (type) {
     case MW_MSG_BEACON:
     case MW_MSG_HEARTBEAT:   //  election messages stay small: no piggyback
@@ -102,6 +136,115 @@ s_pack_id (msgpack_packer *pk, const mw_id_t *id)
     return msgpack_pack_bin_with_body (pk, id->b, MW_ID_LEN);
 }
 
+//  The job body's limits, for the fields its type carries (the others are
+//  not sent, so they cannot break anything).
+static int
+s_check_job (const mw_msg_t *msg)
+{
+    const mw_job_t *j = msg->job;
+    if (!j)
+        return MW_WIRE_EMALFORMED;
+    int type = msg->type;
+    bool has_kind = type != MW_MSG_JOB_REPLY;
+    bool has_model = type != MW_MSG_JOB_REPLY;
+    bool has_reason = type == MW_MSG_JOB_REPLY || type == MW_MSG_JOB_RESULT;
+    bool has_budget = type == MW_MSG_JOB_OFFER || type == MW_MSG_JOB;
+    if ((has_model && !s_str_ok (j->model, MW_MODEL_MAX))
+        || (has_reason && !s_str_ok (j->reason, MW_REASON_MAX))
+        || (type == MW_MSG_JOB && !s_str_ok (j->camera, MW_CAMERA_MAX)))
+        return MW_WIRE_ETOOBIG;
+    if ((has_kind && j->kind > MW_JOB_KIND_ESCALATE)
+        || (has_budget && (j->deadline_ms > JOB_DEADLINE_MAX || j->priority > JOB_PRIORITY_MAX))
+        || (type == MW_MSG_JOB_REPLY && j->status > 1))
+        return MW_WIRE_ERANGE;
+    if (type == MW_MSG_JOB_OFFER && j->frame_len > MW_FRAME_MAX)
+        return MW_WIRE_ETOOBIG;
+    if (type == MW_MSG_JOB) {
+        if (j->frame_len > MW_FRAME_MAX)
+            return MW_WIRE_ETOOBIG;
+        if (j->frame_len == 0 || !j->frame)
+            return MW_WIRE_EMALFORMED;   //  a job without a frame is no job
+    }
+    if (type == MW_MSG_JOB_RESULT) {
+        if (j->n_boxes > MW_MAX_BOXES)
+            return MW_WIRE_ETOOBIG;
+        if (j->n_boxes > 0 && !j->boxes)
+            return MW_WIRE_EMALFORMED;
+        if (j->confidence > MW_FIXED_ONE)
+            return MW_WIRE_ERANGE;
+        for (uint32_t i = 0; i < j->n_boxes; i++) {
+            const mw_wire_box_t *b = &j->boxes[i];
+            if (b->x > MW_FIXED_ONE || b->y > MW_FIXED_ONE || b->w > MW_FIXED_ONE
+                || b->h > MW_FIXED_ONE || b->score > MW_FIXED_ONE)
+                return MW_WIRE_ERANGE;
+        }
+    }
+    return MW_WIRE_OK;
+}
+
+static int
+s_pack_jobid (msgpack_packer *pk, const mw_jobid_t *id)
+{
+    return msgpack_pack_bin_with_body (pk, id->b, MW_JOBID_LEN);
+}
+
+//  Job body, in the order of the table at the top of this file.  The caller
+//  has run s_check_job.
+static int
+s_pack_job (msgpack_packer *pk, const mw_msg_t *msg)
+{
+    const mw_job_t *j = msg->job;
+    int err = s_pack_jobid (pk, &j->id);
+    switch (msg->type) {
+    case MW_MSG_JOB_OFFER:
+        err |= msgpack_pack_uint32 (pk, j->kind);
+        err |= s_pack_str (pk, j->model);
+        err |= msgpack_pack_uint32 (pk, j->deadline_ms);
+        err |= msgpack_pack_uint32 (pk, j->priority);
+        err |= msgpack_pack_uint32 (pk, j->frame_len);
+        err |= s_pack_str (pk, msg->addr);
+        break;
+    case MW_MSG_JOB_REPLY:
+        err |= msgpack_pack_uint32 (pk, j->status);
+        err |= msgpack_pack_uint32 (pk, j->wait_ms);
+        err |= s_pack_str (pk, j->reason);
+        break;
+    case MW_MSG_JOB:
+        err |= msgpack_pack_uint32 (pk, j->kind);
+        err |= s_pack_str (pk, j->camera);
+        err |= s_pack_str (pk, j->model);
+        err |= msgpack_pack_uint32 (pk, j->deadline_ms);
+        err |= msgpack_pack_uint32 (pk, j->priority);
+        err |= msgpack_pack_bin_with_body (pk, j->frame, j->frame_len);
+        err |= s_pack_str (pk, msg->addr);
+        break;
+    case MW_MSG_JOB_RESULT:
+        err |= msgpack_pack_uint32 (pk, j->kind);
+        err |= msgpack_pack_uint32 (pk, j->status);
+        err |= s_pack_str (pk, j->reason);
+        err |= s_pack_str (pk, j->model);
+        err |= msgpack_pack_uint32 (pk, j->queue_ms);
+        err |= msgpack_pack_uint32 (pk, j->infer_ms);
+        err |= msgpack_pack_uint32 (pk, j->width);
+        err |= msgpack_pack_uint32 (pk, j->height);
+        err |= msgpack_pack_uint32 (pk, j->confidence);
+        err |= msgpack_pack_array (pk, j->n_boxes);
+        for (uint32_t i = 0; i < j->n_boxes && !err; i++) {
+            const mw_wire_box_t *b = &j->boxes[i];
+            err |= msgpack_pack_array (pk, BOX_FIELDS);
+            err |= msgpack_pack_uint32 (pk, b->x);
+            err |= msgpack_pack_uint32 (pk, b->y);
+            err |= msgpack_pack_uint32 (pk, b->w);
+            err |= msgpack_pack_uint32 (pk, b->h);
+            err |= msgpack_pack_uint32 (pk, b->score);
+        }
+        break;
+    default:
+        break;
+    }
+    return err;
+}
+
 //  Check every limit the decoder checks, so that what we encode always
 //  decodes (the beacon size and total size are checked after packing).
 static int
@@ -126,6 +269,8 @@ s_check (const mw_msg_t *msg)
         if (u->state >= MW_STATE_COUNT)
             return MW_WIRE_ERANGE;
     }
+    if (gossip_wire_is_job_type (msg->type))
+        return s_check_job (msg);
     return MW_WIRE_OK;
 }
 
@@ -155,6 +300,10 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
     err |= msgpack_pack_uint64 (&pk, msg->session);
     err |= msgpack_pack_uint64 (&pk, msg->seq);
     err |= msgpack_pack_uint64 (&pk, msg->ts_ms);
+
+    //  Job bodies are packed apart from the mesh types' switch below.
+    if (gossip_wire_is_job_type (msg->type))
+        err |= s_pack_job (&pk, msg);
 
     switch (msg->type) {
     case MW_MSG_BEACON:
@@ -216,7 +365,8 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
         msgpack_sbuffer_destroy (&sb);
         return MW_WIRE_ENOMEM;
     }
-    if (sb.size > MW_MSG_MAX || (msg->type == MW_MSG_BEACON && sb.size > BEACON_PLAIN_MAX)) {
+    size_t max = gossip_wire_is_job_type (msg->type) ? MW_JOB_MSG_MAX : MW_MSG_MAX;
+    if (sb.size > max || (msg->type == MW_MSG_BEACON && sb.size > BEACON_PLAIN_MAX)) {
         msgpack_sbuffer_destroy (&sb);
         return MW_WIRE_ETOOBIG;
     }
@@ -448,6 +598,162 @@ s_rd_update (reader_t *r, mw_update_t *u)
     return 0;
 }
 
+//  An unsigned integer no greater than max (ERANGE otherwise).
+static int
+s_rd_umax (reader_t *r, uint64_t max, uint32_t *value)
+{
+    uint64_t v;
+    int rc = s_rd_uint (r, &v);
+    if (rc)
+        return rc;
+    if (v > max)
+        return MW_WIRE_ERANGE;
+    *value = (uint32_t) v;
+    return 0;
+}
+
+static int
+s_rd_u8max (reader_t *r, uint64_t max, uint8_t *value)
+{
+    uint32_t v;
+    int rc = s_rd_umax (r, max, &v);
+    if (rc == 0)
+        *value = (uint8_t) v;
+    return rc;
+}
+
+//  A job id, like a node id, is a bin of exactly its length.
+static int
+s_rd_jobid (reader_t *r, mw_jobid_t *id)
+{
+    const uint8_t *data;
+    uint32_t len;
+    int rc = s_rd_bin (r, &data, &len, UINT32_MAX);
+    if (rc)
+        return rc;
+    if (len != MW_JOBID_LEN)
+        return MW_WIRE_EMALFORMED;
+    memcpy (id->b, data, MW_JOBID_LEN);
+    return 0;
+}
+
+static int
+s_rd_box (reader_t *r, mw_wire_box_t *b)
+{
+    uint32_t n;
+    int rc = s_rd_array (r, &n);
+    if (rc)
+        return rc;
+    if (n != BOX_FIELDS)
+        return MW_WIRE_EMALFORMED;
+    if ((rc = s_rd_umax (r, MW_FIXED_ONE, &b->x)) || (rc = s_rd_umax (r, MW_FIXED_ONE, &b->y))
+        || (rc = s_rd_umax (r, MW_FIXED_ONE, &b->w)) || (rc = s_rd_umax (r, MW_FIXED_ONE, &b->h))
+        || (rc = s_rd_umax (r, MW_FIXED_ONE, &b->score)))
+        return rc;
+    return 0;
+}
+
+//  The frame of a JOB: the one big field of the protocol.  Its length is
+//  checked against MW_FRAME_MAX and the bytes left (s_rd_bin) before the
+//  copy is allocated, so a forged length costs nothing.
+static int
+s_rd_frame (reader_t *r, mw_job_t *j)
+{
+    const uint8_t *data;
+    uint32_t len;
+    int rc = s_rd_bin (r, &data, &len, MW_FRAME_MAX);
+    if (rc)
+        return rc;
+    if (len == 0)
+        return MW_WIRE_EMALFORMED;
+    j->frame = (uint8_t *) malloc (len);
+    if (!j->frame)
+        return MW_WIRE_ENOMEM;
+    memcpy (j->frame, data, len);
+    j->frame_len = len;
+    return 0;
+}
+
+static int
+s_rd_boxes (reader_t *r, mw_job_t *j)
+{
+    uint32_t count;
+    int rc = s_rd_array (r, &count);
+    if (rc)
+        return rc;
+    if (count > MW_MAX_BOXES)
+        return MW_WIRE_ETOOBIG;
+    if ((uint64_t) count * BOX_MIN_WIRE > s_left (r))
+        return MW_WIRE_ETRUNC;
+    if (count == 0)
+        return 0;
+    j->boxes = (mw_wire_box_t *) calloc (count, sizeof (mw_wire_box_t));
+    if (!j->boxes)
+        return MW_WIRE_ENOMEM;
+    for (uint32_t i = 0; i < count; i++) {
+        if ((rc = s_rd_box (r, &j->boxes[i])))
+            return rc;
+        j->n_boxes = i + 1;
+    }
+    return 0;
+}
+
+//  Job body (types 12..15), in the order of the table at the top.  On
+//  error whatever was allocated hangs off msg->job for the caller's clear.
+static int
+s_rd_job (reader_t *r, mw_msg_t *msg)
+{
+    if (s_left (r) < JOB_MIN_WIRE)
+        return MW_WIRE_ETRUNC;
+    mw_job_t *j = (mw_job_t *) calloc (1, sizeof (mw_job_t));
+    if (!j)
+        return MW_WIRE_ENOMEM;
+    msg->job = j;
+    int rc = s_rd_jobid (r, &j->id);
+    if (rc)
+        return rc;
+    switch (msg->type) {
+    case MW_MSG_JOB_OFFER:
+        //  frame_len is only announced here, yet checked against the limit
+        //  now, so that a runner never reserves room for a frame it would
+        //  refuse when it comes.
+        if ((rc = s_rd_u8max (r, MW_JOB_KIND_ESCALATE, &j->kind))
+            || (rc = s_rd_str (r, j->model, MW_MODEL_MAX))
+            || (rc = s_rd_umax (r, JOB_DEADLINE_MAX, &j->deadline_ms))
+            || (rc = s_rd_u8max (r, JOB_PRIORITY_MAX, &j->priority))
+            || (rc = s_rd_u32 (r, &j->frame_len)))
+            return rc;
+        if (j->frame_len > MW_FRAME_MAX)
+            return MW_WIRE_ETOOBIG;
+        return s_rd_str (r, msg->addr, MW_ADDR_MAX);
+    case MW_MSG_JOB_REPLY:
+        if ((rc = s_rd_u8max (r, 1, &j->status)) || (rc = s_rd_u32 (r, &j->wait_ms)))
+            return rc;
+        return s_rd_str (r, j->reason, MW_REASON_MAX);
+    case MW_MSG_JOB:
+        if ((rc = s_rd_u8max (r, MW_JOB_KIND_ESCALATE, &j->kind))
+            || (rc = s_rd_str (r, j->camera, MW_CAMERA_MAX))
+            || (rc = s_rd_str (r, j->model, MW_MODEL_MAX))
+            || (rc = s_rd_umax (r, JOB_DEADLINE_MAX, &j->deadline_ms))
+            || (rc = s_rd_u8max (r, JOB_PRIORITY_MAX, &j->priority))
+            || (rc = s_rd_frame (r, j)))
+            return rc;
+        return s_rd_str (r, msg->addr, MW_ADDR_MAX);
+    case MW_MSG_JOB_RESULT:
+        if ((rc = s_rd_u8max (r, MW_JOB_KIND_ESCALATE, &j->kind))
+            || (rc = s_rd_u8max (r, UINT8_MAX, &j->status))
+            || (rc = s_rd_str (r, j->reason, MW_REASON_MAX))
+            || (rc = s_rd_str (r, j->model, MW_MODEL_MAX)) || (rc = s_rd_u32 (r, &j->queue_ms))
+            || (rc = s_rd_u32 (r, &j->infer_ms)) || (rc = s_rd_u32 (r, &j->width))
+            || (rc = s_rd_u32 (r, &j->height))
+            || (rc = s_rd_umax (r, MW_FIXED_ONE, &j->confidence)))
+            return rc;
+        return s_rd_boxes (r, j);
+    default:
+        return MW_WIRE_ETYPE;   //  not reached: the caller checked the type
+    }
+}
+
 static int
 s_decode (reader_t *r, size_t len, mw_msg_t *msg)
 {
@@ -494,11 +800,18 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg)
     msg->type = (uint8_t) v;
     if (msg->type == MW_MSG_BEACON && len > BEACON_PLAIN_MAX)
         return MW_WIRE_ETOOBIG;
+    //  Only job messages may be as big as the data plane allows.
+    if (!gossip_wire_is_job_type (msg->type) && len > MW_MSG_MAX)
+        return MW_WIRE_ETOOBIG;
     if (n != HEADER_FIELDS + s_body_fields[msg->type] + 1u)
         return MW_WIRE_EMALFORMED;
 
     if ((rc = s_rd_id (r, &msg->sender)) || (rc = s_rd_uint (r, &msg->session))
         || (rc = s_rd_uint (r, &msg->seq)) || (rc = s_rd_uint (r, &msg->ts_ms)))
+        return rc;
+
+    //  Job bodies are read apart from the mesh types' switch below.
+    if (gossip_wire_is_job_type (msg->type) && (rc = s_rd_job (r, msg)))
         return rc;
 
     switch (msg->type) {
@@ -589,7 +902,9 @@ gossip_wire_decode (const uint8_t *data, size_t len, mw_msg_t *msg)
     assert (msg);
     assert (data || len == 0);
     memset (msg, 0, sizeof (*msg));
-    if (len > MW_MSG_MAX)
+    //  The largest message of any type; s_decode applies the smaller limit
+    //  of the non-job types once it knows the type.
+    if (len > MW_JOB_MSG_MAX)
         return MW_WIRE_ETOOBIG;
     static const uint8_t empty[1];
     if (!data)
@@ -607,7 +922,39 @@ gossip_wire_msg_clear (mw_msg_t *msg)
     if (!msg)
         return;
     free (msg->updates);
+    if (msg->job) {
+        free (msg->job->frame);
+        free (msg->job->boxes);
+        free (msg->job);
+    }
     memset (msg, 0, sizeof (*msg));
+}
+
+//  Deep copy of a job body into dst->job (NULL on entry).  0/-1; on -1
+//  whatever was allocated hangs off dst for the caller's clear.
+static int
+s_job_copy (mw_msg_t *dst, const mw_job_t *src)
+{
+    mw_job_t *j = (mw_job_t *) malloc (sizeof (mw_job_t));
+    if (!j)
+        return -1;
+    *j = *src;
+    j->frame = NULL;
+    j->boxes = NULL;
+    dst->job = j;
+    if (src->frame && src->frame_len > 0) {
+        j->frame = (uint8_t *) malloc (src->frame_len);
+        if (!j->frame)
+            return -1;
+        memcpy (j->frame, src->frame, src->frame_len);
+    }
+    if (src->boxes && src->n_boxes > 0) {
+        j->boxes = (mw_wire_box_t *) malloc ((size_t) src->n_boxes * sizeof (mw_wire_box_t));
+        if (!j->boxes)
+            return -1;
+        memcpy (j->boxes, src->boxes, (size_t) src->n_boxes * sizeof (mw_wire_box_t));
+    }
+    return 0;
 }
 
 int
@@ -617,6 +964,7 @@ gossip_wire_msg_copy (mw_msg_t *dst, const mw_msg_t *src)
     *dst = *src;
     dst->updates = NULL;
     dst->n_updates = 0;
+    dst->job = NULL;
     if (src->n_updates > 0) {
         if (!src->updates)
             return -1;
@@ -625,6 +973,10 @@ gossip_wire_msg_copy (mw_msg_t *dst, const mw_msg_t *src)
             return -1;
         memcpy (dst->updates, src->updates, (size_t) src->n_updates * sizeof (mw_update_t));
         dst->n_updates = src->n_updates;
+    }
+    if (src->job && s_job_copy (dst, src->job) != 0) {
+        gossip_wire_msg_clear (dst);   //  never half a copy: dst owns nothing shared
+        return -1;
     }
     return 0;
 }
@@ -684,7 +1036,8 @@ gossip_wire_type_name (int type)
 {
     static const char *names[] = {"unknown", "beacon", "ping", "ack", "ping-req",
                                   "nack", "gossip", "push-pull", "push-pull-reply",
-                                  "heartbeat", "vote-req", "vote"};
+                                  "heartbeat", "vote-req", "vote",
+                                  "job_offer", "job_reply", "job", "job_result"};
     if (type < 1 || type > MW_MSG_TYPE_MAX)
         return "unknown";
     return names[type];
@@ -752,6 +1105,40 @@ gossip_wire_id_zero (const mw_id_t *id)
     return memcmp (id->b, zero.b, MW_ID_LEN) == 0;
 }
 
+void
+gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < MW_JOBID_LEN; i++) {
+        out[2 * i] = hex[id->b[i] >> 4];
+        out[2 * i + 1] = hex[id->b[i] & 0x0f];
+    }
+    out[2 * MW_JOBID_LEN] = 0;
+}
+
+int
+gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id)
+{
+    if (!hex || !id || strnlen (hex, 2 * MW_JOBID_LEN + 1) != 2 * MW_JOBID_LEN)
+        return -1;
+    mw_jobid_t tmp;
+    for (int i = 0; i < MW_JOBID_LEN; i++) {
+        int hi = s_hex_digit (hex[2 * i]);
+        int lo = s_hex_digit (hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        tmp.b[i] = (uint8_t) (hi << 4 | lo);
+    }
+    *id = tmp;   //  untouched on error
+    return 0;
+}
+
+bool
+gossip_wire_is_job_type (int type)
+{
+    return type >= MW_MSG_JOB_OFFER && type <= MW_MSG_JOB_RESULT;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -789,6 +1176,78 @@ s_fill_id (mw_id_t *id, uint8_t seed)
 {
     for (int i = 0; i < MW_ID_LEN; i++)
         id->b[i] = (uint8_t) (seed * 31 + i * 7 + 1);
+}
+
+//  Job body sizes s_make uses: small enough that the byte-by-byte tests
+//  stay fast; s_make_job again gives the maxima.
+#define JOB_T_FRAME 96
+#define JOB_T_BOXES 6
+
+//  (Re)builds msg->job for msg->type with every field the type carries at
+//  its maximum, a frame of frame_len bytes (JOB) and n_boxes boxes
+//  (RESULT).  Returns 0/-1.
+static int
+s_make_job (mw_msg_t *msg, uint32_t frame_len, uint32_t n_boxes)
+{
+    if (msg->job) {
+        free (msg->job->frame);
+        free (msg->job->boxes);
+        free (msg->job);
+    }
+    mw_job_t *j = (mw_job_t *) calloc (1, sizeof (mw_job_t));
+    msg->job = j;
+    if (!j)
+        return -1;
+    for (int i = 0; i < MW_JOBID_LEN; i++)
+        j->id.b[i] = (uint8_t) (0xc0 + i * 3);
+    int type = msg->type;
+    if (type == MW_MSG_JOB_OFFER || type == MW_MSG_JOB)
+        s_fill_str (msg->addr, MW_ADDR_MAX, 'r');   //  reply-to
+    if (type != MW_MSG_JOB_REPLY) {
+        j->kind = MW_JOB_KIND_ESCALATE;
+        s_fill_str (j->model, MW_MODEL_MAX, 'm');
+    }
+    if (type == MW_MSG_JOB_OFFER || type == MW_MSG_JOB) {
+        j->deadline_ms = JOB_DEADLINE_MAX;
+        j->priority = JOB_PRIORITY_MAX;
+        j->frame_len = type == MW_MSG_JOB_OFFER ? MW_FRAME_MAX : frame_len;
+    }
+    if (type == MW_MSG_JOB) {
+        s_fill_str (j->camera, MW_CAMERA_MAX, 'k');
+        j->frame = (uint8_t *) malloc (frame_len ? frame_len : 1);
+        if (!j->frame)
+            return -1;
+        for (uint32_t i = 0; i < frame_len; i++)
+            j->frame[i] = (uint8_t) (i * 131 + (i >> 8));
+    }
+    if (type == MW_MSG_JOB_REPLY) {
+        j->status = 1;
+        j->wait_ms = UINT32_MAX;
+        s_fill_str (j->reason, MW_REASON_MAX, 'e');
+    }
+    if (type == MW_MSG_JOB_RESULT) {
+        j->status = UINT8_MAX;
+        s_fill_str (j->reason, MW_REASON_MAX, 'f');
+        j->queue_ms = j->infer_ms = UINT32_MAX;
+        j->width = 1920;
+        j->height = UINT32_MAX;
+        j->confidence = MW_FIXED_ONE;
+        j->n_boxes = n_boxes;
+        if (n_boxes) {
+            j->boxes = (mw_wire_box_t *) calloc (n_boxes, sizeof (mw_wire_box_t));
+            if (!j->boxes)
+                return -1;
+        }
+        for (uint32_t i = 0; i < n_boxes; i++) {
+            mw_wire_box_t *b = &j->boxes[i];
+            b->x = i * 3900;
+            b->y = MW_FIXED_ONE - i;
+            b->w = i % 2 ? MW_FIXED_ONE : 0;
+            b->h = 123456;
+            b->score = MW_FIXED_ONE - i * 1000;
+        }
+    }
+    return 0;
 }
 
 //  Builds a message of `type` with every field at its maximum (strings at
@@ -848,6 +1307,8 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
     default:
         break;
     }
+    if (gossip_wire_is_job_type (type) && s_make_job (msg, JOB_T_FRAME, JOB_T_BOXES) != 0)
+        return -1;
     if (n_updates) {
         msg->updates = (mw_update_t *) calloc (n_updates, sizeof (mw_update_t));
         if (!msg->updates)
@@ -870,6 +1331,27 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
 }
 
 static bool
+s_job_eq (const mw_job_t *a, const mw_job_t *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (memcmp (a->id.b, b->id.b, MW_JOBID_LEN) || a->kind != b->kind
+        || strcmp (a->camera, b->camera) || strcmp (a->model, b->model)
+        || a->deadline_ms != b->deadline_ms || a->priority != b->priority
+        || a->frame_len != b->frame_len || a->status != b->status
+        || strcmp (a->reason, b->reason) || a->wait_ms != b->wait_ms
+        || a->queue_ms != b->queue_ms || a->infer_ms != b->infer_ms || a->width != b->width
+        || a->height != b->height || a->confidence != b->confidence || a->n_boxes != b->n_boxes)
+        return false;
+    if ((a->frame == NULL) != (b->frame == NULL)
+        || (a->frame && memcmp (a->frame, b->frame, a->frame_len)))
+        return false;
+    if (a->n_boxes && memcmp (a->boxes, b->boxes, a->n_boxes * sizeof (mw_wire_box_t)))
+        return false;
+    return true;
+}
+
+static bool
 s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
 {
     if (a->type != b->type || !gossip_wire_id_eq (&a->sender, &b->sender)
@@ -880,6 +1362,8 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
         || a->join != b->join || a->n_updates != b->n_updates || a->term != b->term
         || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre
         || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator))
+        return false;
+    if (!s_job_eq (a->job, b->job))
         return false;
     for (uint32_t i = 0; i < a->n_updates; i++) {
         const mw_update_t *x = &a->updates[i], *y = &b->updates[i];
@@ -973,6 +1457,194 @@ s_t_id (msgpack_packer *pk, const mw_id_t *id, size_t len, bool as_str)
         msgpack_pack_bin_with_body (pk, buf, len);
 }
 
+//  Job body faults: one per decoder rule of the job types.
+typedef enum {
+    JF_NONE,
+    JF_ID_15,           //  job id one byte short
+    JF_ID_STR,          //  job id sent as str
+    JF_KIND_2,
+    JF_MODEL_LONG,
+    JF_MODEL_NUL,
+    JF_CAMERA_LONG,
+    JF_REASON_LONG,
+    JF_ADDR_LONG,       //  reply-to over MW_ADDR_MAX
+    JF_DEADLINE_BIG,    //  JOB_DEADLINE_MAX + 1
+    JF_PRIO_10,
+    JF_FRAME_LEN_BIG,   //  OFFER announces MW_FRAME_MAX + 1
+    JF_FRAME_EMPTY,
+    JF_FRAME_BIG,       //  bin32 header claiming MW_FRAME_MAX + 1 bytes
+    JF_FRAME_TRUNC,     //  bin32 header claiming more bytes than follow
+    JF_FRAME_STR,
+    JF_STATUS_2,        //  REPLY status is a yes/no
+    JF_STATUS_256,
+    JF_WAIT_BIG,        //  2^32
+    JF_CONF_BIG,        //  MW_FIXED_ONE + 1
+    JF_BOXES_OVER,      //  MW_MAX_BOXES + 1
+    JF_BOXES_HUGE,      //  array32 header claiming 2^32-1 boxes
+    JF_BOXES_TRUNC,     //  array16 header claiming more boxes than follow
+    JF_BOXES_MAP,
+    JF_BOX_FIELDS_4,
+    JF_BOX_COORD_BIG,
+    JF_BOX_SCORE_BIG,
+    JF_COUNT
+} job_fault_t;
+
+//  Expected decoder answer for job fault f in a message of `type`; 1 = the
+//  fault does not apply to this type (skip).
+static int
+s_jexpect (job_fault_t f, int type)
+{
+    bool offer = type == MW_MSG_JOB_OFFER, reply = type == MW_MSG_JOB_REPLY;
+    bool job = type == MW_MSG_JOB, result = type == MW_MSG_JOB_RESULT;
+    switch (f) {
+    case JF_NONE:
+        return 0;
+    case JF_ID_15:
+    case JF_ID_STR:
+        return MW_WIRE_EMALFORMED;
+    case JF_KIND_2:
+        return reply ? 1 : MW_WIRE_ERANGE;
+    case JF_MODEL_LONG:
+        return reply ? 1 : MW_WIRE_ETOOBIG;
+    case JF_MODEL_NUL:
+        return reply ? 1 : MW_WIRE_EMALFORMED;
+    case JF_CAMERA_LONG:
+        return job ? MW_WIRE_ETOOBIG : 1;
+    case JF_REASON_LONG:
+        return reply || result ? MW_WIRE_ETOOBIG : 1;
+    case JF_ADDR_LONG:
+        return offer || job ? MW_WIRE_ETOOBIG : 1;
+    case JF_DEADLINE_BIG:
+    case JF_PRIO_10:
+        return offer || job ? MW_WIRE_ERANGE : 1;
+    case JF_FRAME_LEN_BIG:
+        return offer ? MW_WIRE_ETOOBIG : 1;
+    case JF_FRAME_EMPTY:
+    case JF_FRAME_STR:
+        return job ? MW_WIRE_EMALFORMED : 1;
+    case JF_FRAME_BIG:
+        return job ? MW_WIRE_ETOOBIG : 1;
+    case JF_FRAME_TRUNC:
+        return job ? MW_WIRE_ETRUNC : 1;
+    case JF_STATUS_2:
+    case JF_WAIT_BIG:
+        return reply ? MW_WIRE_ERANGE : 1;
+    case JF_STATUS_256:
+    case JF_CONF_BIG:
+    case JF_BOX_COORD_BIG:
+    case JF_BOX_SCORE_BIG:
+        return result ? MW_WIRE_ERANGE : 1;
+    case JF_BOXES_OVER:
+    case JF_BOXES_HUGE:
+        return result ? MW_WIRE_ETOOBIG : 1;
+    case JF_BOXES_TRUNC:
+        return result ? MW_WIRE_ETRUNC : 1;
+    case JF_BOXES_MAP:
+    case JF_BOX_FIELDS_4:
+        return result ? MW_WIRE_EMALFORMED : 1;
+    default:
+        return 1;
+    }
+}
+
+//  Packs the job body of msg with fault f.  Returns false when the fault
+//  ends the message there (a length that claims more than follows).
+static bool
+s_t_job (msgpack_packer *pk, const mw_msg_t *msg, job_fault_t f)
+{
+    const mw_job_t *j = msg->job;
+    int type = msg->type;
+    if (f == JF_ID_STR)
+        msgpack_pack_str_with_body (pk, j->id.b, MW_JOBID_LEN);
+    else
+        msgpack_pack_bin_with_body (pk, j->id.b, f == JF_ID_15 ? MW_JOBID_LEN - 1 : MW_JOBID_LEN);
+    uint32_t kind = f == JF_KIND_2 ? 2 : j->kind;
+    if (type == MW_MSG_JOB_REPLY) {
+        msgpack_pack_uint32 (pk, f == JF_STATUS_2 ? 2 : j->status);
+        msgpack_pack_uint64 (pk, f == JF_WAIT_BIG ? (uint64_t) UINT32_MAX + 1 : j->wait_ms);
+        s_t_str (pk, j->reason, MW_REASON_MAX, f == JF_REASON_LONG, false, false);
+        return true;
+    }
+    msgpack_pack_uint32 (pk, kind);
+    if (type == MW_MSG_JOB_RESULT) {
+        msgpack_pack_uint32 (pk, f == JF_STATUS_256 ? 256 : j->status);
+        s_t_str (pk, j->reason, MW_REASON_MAX, f == JF_REASON_LONG, false, false);
+        s_t_str (pk, j->model, MW_MODEL_MAX, f == JF_MODEL_LONG, f == JF_MODEL_NUL, false);
+        msgpack_pack_uint32 (pk, j->queue_ms);
+        msgpack_pack_uint32 (pk, j->infer_ms);
+        msgpack_pack_uint32 (pk, j->width);
+        msgpack_pack_uint32 (pk, j->height);
+        msgpack_pack_uint32 (pk, f == JF_CONF_BIG ? MW_FIXED_ONE + 1 : j->confidence);
+        uint32_t nb = f == JF_BOXES_OVER ? MW_MAX_BOXES + 1 : j->n_boxes;
+        if (f == JF_BOXES_HUGE) {
+            msgpack_pack_array (pk, UINT32_MAX);
+            return true;
+        }
+        if (f == JF_BOXES_TRUNC) {
+            msgpack_pack_array (pk, 200);
+            return false;
+        }
+        if (f == JF_BOXES_MAP)
+            msgpack_pack_map (pk, nb);
+        else
+            msgpack_pack_array (pk, nb);
+        for (uint32_t i = 0; i < nb; i++) {
+            mw_wire_box_t b = {1, 2, 3, 4, 5};
+            if (i < j->n_boxes)
+                b = j->boxes[i];
+            bool last = i + 1 == nb;   //  the fault goes into the last box
+            msgpack_pack_array (pk, last && f == JF_BOX_FIELDS_4 ? 4 : BOX_FIELDS);
+            msgpack_pack_uint32 (pk, last && f == JF_BOX_COORD_BIG ? MW_FIXED_ONE + 1 : b.x);
+            msgpack_pack_uint32 (pk, b.y);
+            msgpack_pack_uint32 (pk, b.w);
+            msgpack_pack_uint32 (pk, b.h);
+            if (!(last && f == JF_BOX_FIELDS_4))
+                msgpack_pack_uint32 (pk, last && f == JF_BOX_SCORE_BIG ? MW_FIXED_ONE + 1
+                                                                       : b.score);
+        }
+        return true;
+    }
+    //  OFFER, JOB
+    if (type == MW_MSG_JOB)
+        s_t_str (pk, j->camera, MW_CAMERA_MAX, f == JF_CAMERA_LONG, false, false);
+    s_t_str (pk, j->model, MW_MODEL_MAX, f == JF_MODEL_LONG, f == JF_MODEL_NUL, false);
+    msgpack_pack_uint32 (pk, f == JF_DEADLINE_BIG ? JOB_DEADLINE_MAX + 1 : j->deadline_ms);
+    msgpack_pack_uint32 (pk, f == JF_PRIO_10 ? 10 : j->priority);
+    if (type == MW_MSG_JOB_OFFER)
+        msgpack_pack_uint32 (pk, f == JF_FRAME_LEN_BIG ? MW_FRAME_MAX + 1 : j->frame_len);
+    else if (f == JF_FRAME_BIG) {
+        msgpack_pack_bin (pk, MW_FRAME_MAX + 1);   //  header only: refused before the body
+        return false;
+    }
+    else if (f == JF_FRAME_TRUNC) {
+        msgpack_pack_bin (pk, 100000);
+        msgpack_pack_bin_body (pk, j->frame, j->frame_len);
+        return false;
+    }
+    else if (f == JF_FRAME_STR)
+        msgpack_pack_str_with_body (pk, j->frame, j->frame_len);
+    else
+        msgpack_pack_bin_with_body (pk, j->frame, f == JF_FRAME_EMPTY ? 0 : j->frame_len);
+    s_t_str (pk, msg->addr, MW_ADDR_MAX, f == JF_ADDR_LONG, false, false);
+    return true;
+}
+
+//  A whole job message with fault f in its body.
+static void
+s_t_job_msg (msgpack_packer *pk, const mw_msg_t *msg, job_fault_t f)
+{
+    msgpack_pack_array (pk, HEADER_FIELDS + s_body_fields[msg->type] + 1);
+    msgpack_pack_str_with_body (pk, MW_WIRE_MAGIC, 3);
+    msgpack_pack_uint32 (pk, MW_WIRE_VERSION);
+    msgpack_pack_uint32 (pk, msg->type);
+    s_pack_id (pk, &msg->sender);
+    msgpack_pack_uint64 (pk, msg->session);
+    msgpack_pack_uint64 (pk, msg->seq);
+    msgpack_pack_uint64 (pk, msg->ts_ms);
+    if (s_t_job (pk, msg, f))
+        msgpack_pack_array (pk, 0);
+}
+
 static void
 s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
 {
@@ -1019,6 +1691,8 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
     bool l1 = f == F_STR1_LONG, n1 = f == F_STR1_NUL, b1 = f == F_STR1_BIN;
     bool ll = f == F_STR_LAST_LONG;
     uint64_t probe = f == F_PROBE_BIG ? (uint64_t) UINT32_MAX + 1 : msg->probe;
+    if (gossip_wire_is_job_type (type))
+        s_t_job (pk, msg, JF_NONE);
     switch (type) {
     case MW_MSG_BEACON:
         s_t_str (pk, msg->cluster, MW_CLUSTER_MAX, l1, n1, b1);
@@ -1220,6 +1894,18 @@ gossip_wire_test (bool verbose)
     //  Minimal messages too (empty strings, zero integers).
     for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
         msg.type = (uint8_t) type;
+        if (gossip_wire_is_job_type (type)) {
+            //  A job type needs its body; the smallest JOB has a 1-byte frame.
+            CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
+            CHECK (buf == NULL);
+            msg.job = (mw_job_t *) calloc (1, sizeof (mw_job_t));
+            CHECK (msg.job);
+            if (type == MW_MSG_JOB) {
+                msg.job->frame = (uint8_t *) calloc (1, 1);
+                CHECK (msg.job->frame);
+                msg.job->frame_len = 1;
+            }
+        }
         CHECK (gossip_wire_encode (&msg, &buf, &len) == 0);
         CHECK (gossip_wire_decode (buf, len, &back) == 0);
         CHECK (s_msg_eq (&msg, &back));
@@ -1271,6 +1957,128 @@ gossip_wire_test (bool verbose)
     gossip_wire_msg_clear (&msg);
     CHECK (buf == NULL);
 
+    //  2b. Jobs: the largest messages of the protocol round-trip (a JOB with
+    //  a MW_FRAME_MAX frame, a RESULT with MW_MAX_BOXES boxes), and every
+    //  encoder limit of the job body is hit once.
+    for (int type = MW_MSG_JOB_OFFER; type <= MW_MSG_JOB_RESULT; type++) {
+        CHECK (s_make (&msg, type, 0, 0, 0) == 0);
+        CHECK (s_make_job (&msg, MW_FRAME_MAX, MW_MAX_BOXES) == 0);
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == 0);
+        CHECK (len <= MW_JOB_MSG_MAX);
+        CHECK (type != MW_MSG_JOB || len > MW_MSG_MAX);   //  bigger than any mesh message
+        CHECK (gossip_wire_decode (buf, len, &back) == 0);
+        CHECK (s_msg_eq (&msg, &back));
+        CHECK (gossip_wire_msg_copy (&copy, &back) == 0);
+        CHECK (s_msg_eq (&copy, &msg));
+        CHECK (copy.job != back.job && (!copy.job->frame || copy.job->frame != back.job->frame));
+        CHECK (!copy.job->boxes || copy.job->boxes != back.job->boxes);
+        if (verbose)
+            printf (" * round trip %-16s (max): %zu bytes\n", gossip_wire_type_name (type), len);
+        free (buf);
+        buf = NULL;
+        gossip_wire_msg_clear (&back);
+        gossip_wire_msg_clear (&copy);
+        CHECK (back.job == NULL && copy.job == NULL);
+        //  No body at all.
+        mw_job_t *saved = msg.job;
+        msg.job = NULL;
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
+        msg.job = saved;
+        //  Job types carry no updates.
+        msg.n_updates = 1;
+        msg.updates = (mw_update_t *) calloc (1, sizeof (mw_update_t));
+        CHECK (msg.updates);
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_ETOOBIG);
+        gossip_wire_msg_clear (&msg);
+        CHECK (buf == NULL);
+    }
+    {
+        //  One limit at a time, restored after each: `enc` is the expected code.
+#define JOB_LIMIT(type_, field_, bad_, enc_)                                                   \
+    do {                                                                                       \
+        CHECK (s_make (&msg, (type_), 0, 0, 0) == 0);                                          \
+        msg.job->field_ = (bad_);                                                              \
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == (enc_));                               \
+        CHECK (buf == NULL);                                                                   \
+        gossip_wire_msg_clear (&msg);                                                          \
+    } while (0)
+        JOB_LIMIT (MW_MSG_JOB_OFFER, kind, 2, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_OFFER, priority, JOB_PRIORITY_MAX + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_OFFER, deadline_ms, JOB_DEADLINE_MAX + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_OFFER, frame_len, MW_FRAME_MAX + 1, MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB_REPLY, status, 2, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB, kind, 2, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB, priority, JOB_PRIORITY_MAX + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB, deadline_ms, JOB_DEADLINE_MAX + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB, frame_len, MW_FRAME_MAX + 1, MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB, frame_len, 0, MW_WIRE_EMALFORMED);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, kind, 2, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, confidence, MW_FIXED_ONE + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, n_boxes, MW_MAX_BOXES + 1, MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, boxes[JOB_T_BOXES - 1].x, MW_FIXED_ONE + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, boxes[0].y, MW_FIXED_ONE + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, boxes[1].w, MW_FIXED_ONE + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, boxes[2].h, MW_FIXED_ONE + 1, MW_WIRE_ERANGE);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, boxes[3].score, MW_FIXED_ONE + 1, MW_WIRE_ERANGE);
+        //  Strings: unterminated at the array's end means one over the limit.
+        JOB_LIMIT (MW_MSG_JOB_OFFER, model[MW_MODEL_MAX], 'x', MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB, camera[MW_CAMERA_MAX], 'x', MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB, model[MW_MODEL_MAX], 'x', MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB_REPLY, reason[MW_REASON_MAX], 'x', MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, reason[MW_REASON_MAX], 'x', MW_WIRE_ETOOBIG);
+        JOB_LIMIT (MW_MSG_JOB_RESULT, model[MW_MODEL_MAX], 'x', MW_WIRE_ETOOBIG);
+#undef JOB_LIMIT
+        //  A JOB whose frame pointer is missing; a RESULT whose boxes are.
+        CHECK (s_make (&msg, MW_MSG_JOB, 0, 0, 0) == 0);
+        free (msg.job->frame);
+        msg.job->frame = NULL;
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
+        gossip_wire_msg_clear (&msg);
+        CHECK (s_make (&msg, MW_MSG_JOB_RESULT, 0, 0, 0) == 0);
+        free (msg.job->boxes);
+        msg.job->boxes = NULL;
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
+        gossip_wire_msg_clear (&msg);
+        //  Reply-to over its limit.
+        CHECK (s_make (&msg, MW_MSG_JOB_OFFER, 0, 0, 0) == 0);
+        memset (msg.addr, 'a', sizeof msg.addr);
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_ETOOBIG);
+        gossip_wire_msg_clear (&msg);
+        CHECK (buf == NULL);
+    }
+
+    //  3b. Every decoder rule of the job bodies, one fault at a time.
+    {
+        int jfaults_run = 0;
+        for (int type = MW_MSG_JOB_OFFER; type <= MW_MSG_JOB_RESULT; type++) {
+            CHECK (s_make (&msg, type, 0, 0, 0) == 0);
+            for (int f = JF_NONE; f < JF_COUNT; f++) {
+                int expect = s_jexpect ((job_fault_t) f, type);
+                if (expect == 1)
+                    continue;
+                msgpack_sbuffer_clear (&sb);
+                msgpack_packer pk;
+                msgpack_packer_init (&pk, &sb, msgpack_sbuffer_write);
+                s_t_job_msg (&pk, &msg, (job_fault_t) f);
+                int rc = gossip_wire_decode ((const uint8_t *) sb.data, sb.size, &back);
+                if (rc != expect)
+                    fprintf (stderr,
+                             "gossip_wire_test: type %d job fault %d: got %d (%s), want %d\n",
+                             type, f, rc, gossip_wire_strerror (rc), expect);
+                CHECK (rc == expect);
+                if (rc == 0)
+                    CHECK (s_msg_eq (&msg, &back));
+                else
+                    CHECK (back.job == NULL && back.type == 0);
+                gossip_wire_msg_clear (&back);
+                jfaults_run++;
+            }
+            gossip_wire_msg_clear (&msg);
+        }
+        if (verbose)
+            printf (" * %d job fault cases gave the expected code\n", jfaults_run);
+    }
+
     //  3. Every decoder rule, one fault at a time, for every type.
     int faults_run = 0;
     for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
@@ -1305,11 +2113,38 @@ gossip_wire_test (bool verbose)
 
     //  Too big as a whole, a beacon too big for zbeacon, an empty input.
     {
-        uint8_t *big = (uint8_t *) calloc (1, MW_MSG_MAX + 1);
+        //  Over the data plane's limit: refused before a byte is read.  A
+        //  non-job type over MW_MSG_MAX: refused once its type is known; a
+        //  job type of that size is read on (and here fails on its body).
+        uint8_t *big = (uint8_t *) calloc (1, MW_JOB_MSG_MAX + 1);
         CHECK (big);
-        int rc = gossip_wire_decode (big, MW_MSG_MAX + 1, &back);
+        int rc = gossip_wire_decode (big, MW_JOB_MSG_MAX + 1, &back);
+        int rc_ping = MW_WIRE_OK, rc_job = MW_WIRE_OK;
+        //  A valid PING, then a valid JOB, each followed by zeros up to
+        //  MW_MSG_MAX + 1 bytes: the PING is refused as too big, the JOB is
+        //  read to its end and refused for the trailing bytes.
+        if (s_make (&msg, MW_MSG_PING, 0, 0, 0) == 0
+            && gossip_wire_encode (&msg, &buf, &len) == 0) {
+            memcpy (big, buf, len);
+            rc_ping = gossip_wire_decode (big, MW_MSG_MAX + 1, &back);
+        }
+        free (buf);
+        buf = NULL;
+        gossip_wire_msg_clear (&msg);
+        memset (big, 0, MW_MSG_MAX + 1);
+        if (s_make (&msg, MW_MSG_JOB, 0, 0, 0) == 0
+            && gossip_wire_encode (&msg, &buf, &len) == 0) {
+            memcpy (big, buf, len);
+            rc_job = gossip_wire_decode (big, MW_MSG_MAX + 1, &back);
+        }
+        free (buf);
+        buf = NULL;
+        gossip_wire_msg_clear (&msg);
         free (big);
         CHECK (rc == MW_WIRE_ETOOBIG);
+        CHECK (rc_ping == MW_WIRE_ETOOBIG);
+        CHECK (rc_job == MW_WIRE_EMALFORMED);
+        CHECK (back.job == NULL);
         CHECK (gossip_wire_decode (NULL, 0, &back) == MW_WIRE_ETRUNC);
         CHECK (s_make (&msg, MW_MSG_BEACON, 0, 0, 0) == 0);
         s_fill_str (msg.addr, MW_ADDR_MAX, 'a');
@@ -1349,6 +2184,7 @@ gossip_wire_test (bool verbose)
             int rc = gossip_wire_decode (mut, cut, &back);
             CHECK (rc < 0);
             CHECK (back.updates == NULL);
+            CHECK (back.job == NULL);
             free (mut);
             mut = NULL;
         }
@@ -1446,6 +2282,26 @@ gossip_wire_test (bool verbose)
         CHECK (strcmp (gossip_wire_type_name (0), "unknown") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_TYPE_MAX + 1), "unknown") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_VOTE), "vote") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_OFFER), "job_offer") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_REPLY), "job_reply") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB), "job") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_RESULT), "job_result") == 0);
+        for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++)
+            CHECK (gossip_wire_is_job_type (t) == (t >= 12 && t <= 15));
+        mw_jobid_t jid, jid2;
+        for (int i = 0; i < MW_JOBID_LEN; i++)
+            jid.b[i] = (uint8_t) (i * 0x11 + 0x0f);
+        char jhex[2 * MW_JOBID_LEN + 1];
+        gossip_wire_jobid_hex (&jid, jhex);
+        CHECK (strcmp (jhex, "0f2031425364758697a8b9cadbecfd0e") == 0);
+        CHECK (gossip_wire_jobid_parse (jhex, &jid2) == 0);
+        CHECK (memcmp (jid.b, jid2.b, MW_JOBID_LEN) == 0);
+        CHECK (gossip_wire_jobid_parse ("0F2031425364758697A8B9CADBECFD0E", &jid2) == 0);
+        CHECK (memcmp (jid.b, jid2.b, MW_JOBID_LEN) == 0);
+        CHECK (gossip_wire_jobid_parse ("0f2031425364758697a8b9cadbecfd0", &jid2) == -1);
+        CHECK (gossip_wire_jobid_parse ("0f2031425364758697a8b9cadbecfd0e0", &jid2) == -1);
+        CHECK (gossip_wire_jobid_parse ("0f2031425364758697a8b9cadbecfd0g", &jid2) == -1);
+        CHECK (gossip_wire_jobid_parse (NULL, &jid2) == -1);
         CHECK (strcmp (gossip_wire_state_name (MW_STATE_SUSPECT), "suspect") == 0);
         CHECK (strcmp (gossip_wire_state_name (4), "unknown") == 0);
         CHECK (strcmp (gossip_wire_strerror (MW_WIRE_ETRUNC), "truncated") == 0);

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+//  Byte 48, job flags.
+#define SCHED_DIGEST_JOB_F_RUNS 0x01
+
 static uint64_t
 s_q (double v, double unit, uint64_t max)
 {
@@ -72,6 +75,16 @@ sched_digest_encode (const sched_digest_t *d, uint8_t *buf, size_t cap)
         }
     buf[46] = (uint8_t) s_q (d->spread[0], 0.5, 255);
     buf[47] = (uint8_t) s_q (d->spread[1], 0.5, 255);
+    //  Job fields.  A node that runs no jobs sends zeros, so that a reader
+    //  cannot pick it from stale numbers.
+    if (d->jobs) {
+        buf[48] = SCHED_DIGEST_JOB_F_RUNS;
+        s_put16 (buf + 49, d->job_port);
+        s_put16 (buf + 51, s_q (d->svc_ms, 0.1, 65535));
+        buf[53] = (uint8_t) (d->workers > 255 ? 255 : d->workers);
+        s_put16 (buf + 54, d->queue_max > 65535 ? 65535 : d->queue_max);
+        s_put16 (buf + 56, s_q (d->queue_ub, 0.1, 65535));
+    }
     return SCHED_DIGEST_SIZE;
 }
 
@@ -80,7 +93,12 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
 {
     assert (d);
     memset (d, 0, sizeof *d);
-    if (!buf || len < SCHED_DIGEST_SIZE || buf[0] != SCHED_DIGEST_VERSION)
+    //  A 48-byte digest is the same version from a node built before the
+    //  job fields were appended: it decodes, with jobs = false.  A length
+    //  between the two layouts comes from no encoder: refused, not guessed.
+    if (!buf || buf[0] != SCHED_DIGEST_VERSION)
+        return -1;
+    if (len != SCHED_DIGEST_SIZE_V1_BASE && len < SCHED_DIGEST_SIZE)
         return -1;
     d->version = buf[0];
     d->flags = buf[1];
@@ -104,6 +122,16 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
         }
     d->spread[0] = buf[46] * 0.5;
     d->spread[1] = buf[47] * 0.5;
+    //  Job fields, only from a node that runs jobs: any numbers another
+    //  node sends next to a clear flag are not worth reading.
+    if (len >= SCHED_DIGEST_SIZE && (buf[48] & SCHED_DIGEST_JOB_F_RUNS)) {
+        d->jobs = true;
+        d->job_port = s_get16 (buf + 49);
+        d->svc_ms = s_get16 (buf + 51) * 0.1;
+        d->workers = buf[53];
+        d->queue_max = s_get16 (buf + 54);
+        d->queue_ub = s_get16 (buf + 56) * 0.1;
+    }
     //  Percent fields decode above 100 only from a foreign encoder: clamp.
     for (int m = 0; m < SCHED_DIGEST_METRICS; m++) {
         d->cur[m] = d->cur[m] > 100 ? 100 : d->cur[m];
@@ -176,8 +204,48 @@ sched_digest_test (bool verbose)
     len = sched_digest_encode (&z, buf, sizeof buf);
     CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0, "decode clamped");
     CHECK (e.cur[0] == 100 && e.cur[1] == 0 && e.cur[2] == 0 && e.queue_len == 65535, "clamp");
+    CHECK (!e.jobs && e.job_port == 0 && e.svc_ms == 0 && e.workers == 0 && e.queue_max == 0
+               && e.queue_ub == 0,
+           "job fields of a node without jobs");
+    //  Job fields: round trip, quantisation and clamping.
+    sched_digest_t j = d;
+    j.jobs = true;
+    j.job_port = 7948;
+    j.svc_ms = 42.37;
+    j.workers = 3;
+    j.queue_max = 16;
+    j.queue_ub = 2.46;
+    len = sched_digest_encode (&j, buf, sizeof buf);
+    CHECK (len == SCHED_DIGEST_SIZE, "size with jobs");
+    CHECK (buf[48] == 0x01 && buf[49] == (7948 & 0xff) && buf[50] == (7948 >> 8), "job offsets");
+    CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0, "decode with jobs");
+    CHECK (e.jobs && e.job_port == 7948 && fabs (e.svc_ms - 42.4) < 0.051 && e.workers == 3
+               && e.queue_max == 16 && fabs (e.queue_ub - 2.5) < 0.051,
+           "job fields");
+    CHECK (e.ts_ms == d.ts_ms && fabs (e.cur[0] - 37.25) < 0.006, "older fields with jobs");
+    j.svc_ms = 1e9, j.workers = 1000, j.queue_max = 1000000, j.queue_ub = NAN;
+    len = sched_digest_encode (&j, buf, sizeof buf);
+    CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0, "decode clamped jobs");
+    CHECK (e.svc_ms > 6553.4 && e.svc_ms < 6553.6 && e.workers == 255 && e.queue_max == 65535
+               && e.queue_ub == 0,
+           "job clamp");
+    //  An older node's 48-byte digest: decodes, no jobs, job fields zero
+    //  (even where the bytes after it hold something).
+    j.svc_ms = 10, j.queue_ub = 1;
+    len = sched_digest_encode (&j, buf, sizeof buf);
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE, &e) == 0, "48-byte refused");
+    CHECK (!e.jobs && e.job_port == 0 && e.svc_ms == 0 && e.workers == 0 && e.queue_max == 0
+               && e.queue_ub == 0,
+           "48-byte job fields");
+    CHECK (e.ts_ms == d.ts_ms && fabs (e.ub[2][1] - 28.83) < 0.006, "48-byte older fields");
+    //  A clear job flag hides whatever follows it.
+    buf[48] = 0;
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE, &e) == 0 && !e.jobs && e.job_port == 0,
+           "job flag clear");
     //  Versions and lengths.
-    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "short accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE - 1, &e) == -1, "short accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE + 1, &e) == -1, "49 accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "cut job fields accepted");
     CHECK (sched_digest_decode (NULL, 0, &e) == -1, "empty accepted");
     uint8_t longer[64] = {0};
     memcpy (longer, buf, SCHED_DIGEST_SIZE);
