@@ -89,7 +89,7 @@ static const key_spec_t s_keys[] = {
     {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400", "coordinator lease; elections start after 1..1.5x this without a heartbeat", NULL},
     {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100", "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)", NULL},
     //  Inference jobs (docs/JOBS.md).
-    {"JOB_PORT", T_INT, 0, 65535, "7948", "TCP port of the data plane (jobs and frames); 0 = this box runs no jobs", NULL},
+    {"JOB_PORT", T_INT, 0, 65535, NULL, "TCP port of the data plane, jobs and frames (default MESH_PORT + 2); 0 = no jobs", NULL},
     {"MODELS_DIR", T_PATH, STRLEN (200), NULL, "face-api's model/ folder (tiny_face_detector_model*, ssd_mobilenetv1_model*)", NULL},
     {"INFER_WORKERS", T_INT, 0, 16, "1", "jobs run in parallel (0 = run none: hand everything off)", NULL},
     {"INFER_THREADS", T_INT, 1, 64, "1", "CPU threads per job", NULL},
@@ -106,6 +106,7 @@ static const key_spec_t s_keys[] = {
     {"SOURCE", T_SOURCE, 0, 0, NULL, "frame source: dir:PATH[:FPS] replays the JPEGs of a folder (default 1 fps)", NULL},
     {"SOURCE_MODEL", T_CHOICE, 0, 0, "tiny-face", "model for the frames of SOURCE", "tiny-face|ssd-mobilenet"},
     {"CAMERA_ID", T_NAME, STRLEN (64), NULL, "camera id of SOURCE's frames (default: NODE_NAME-cam0)", NULL},
+    {"EVENTS_SUB", T_HOSTPORTS, 0, 0, NULL, "analysis server: agents' event streams to follow, host:EVENTS_PORT,...", NULL},
     {"ANALYSIS_WORKERS", T_INT, 1, 64, "2", "analysis server: jobs run in parallel", NULL},
     {"ANALYSIS_QUEUE_MAX", T_INT, 1, 4096, "64", "analysis server: queue; offers beyond it are refused", NULL},
 };
@@ -551,6 +552,28 @@ mw_config_apply_env (mw_config_t *self, char **envp, char *err, size_t errlen)
 }
 
 int
+mw_config_validate_server (mw_config_t *self, char *err, size_t errlen)
+{
+    if (!*mw_config_str (self, "CLUSTER_KEY")) {
+        snprintf (err, errlen, "CLUSTER_KEY is required: the analysis server speaks the mesh protocol");
+        return -1;
+    }
+    if (mw_config_int (self, "VMS_PORT") <= 0) {
+        snprintf (err, errlen, "VMS_PORT is required: the analysis server listens there");
+        return -1;
+    }
+    if (!*mw_config_str (self, "MODELS_DIR")) {
+        snprintf (err, errlen, "MODELS_DIR is required: the analysis server runs the models");
+        return -1;
+    }
+    if (mw_config_int (self, "EVENTS_PORT") == mw_config_int (self, "VMS_PORT")) {
+        snprintf (err, errlen, "EVENTS_PORT and VMS_PORT must differ");
+        return -1;
+    }
+    return 0;
+}
+
+int
 mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
 {
     if (!*mw_config_str (self, "CLUSTER_KEY")) {
@@ -569,6 +592,12 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
     int64_t mp = mw_config_int (self, "MESH_PORT"), ep = mw_config_int (self, "EVENTS_PORT");
     if (mp == ep) {
         snprintf (err, errlen, "MESH_PORT and EVENTS_PORT must differ (both %lld)", (long long) mp);
+        return -1;
+    }
+    int64_t jp = mw_config_is_set (self, "JOB_PORT") ? mw_config_int (self, "JOB_PORT") : mp + 2;
+    if (jp && (jp == mp || jp == ep || jp == mw_config_int (self, "METRICS_PORT"))) {
+        snprintf (err, errlen, "JOB_PORT=%lld (default MESH_PORT + 2) clashes with another port; set JOB_PORT",
+                  (long long) jp);
         return -1;
     }
     int64_t metp = mw_config_int (self, "METRICS_PORT");

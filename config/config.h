@@ -30,6 +30,8 @@ int mw_config_set (mw_config_t *self, const char *key, const char *value, const 
                    char *err, size_t errlen);
 //  Cross-key checks for running an agent (key present, address known...).
 int mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen);
+//  The analysis server's needs: CLUSTER_KEY, VMS_PORT, MODELS_DIR.
+int mw_config_validate_server (mw_config_t *self, char *err, size_t errlen);
 
 //  Typed access.  Keys must be declared (asserts otherwise: API misuse).
 const char *mw_config_str (mw_config_t *self, const char *key);   //  "" when empty

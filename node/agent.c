@@ -22,6 +22,7 @@
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/events.h"
+#include "node/jobs.h"
 #include "node/load.h"
 #include "node/metrics.h"
 #include "scheduler/digest.h"
@@ -54,6 +55,9 @@ typedef struct {
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
     zsock_t *control;
+    //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
+    node_jobs_t *jobs;
+    uint64_t next_peers_ms;
     //  Coordinator election (scheduler/election.h): fed the SWIM view
     //  when it changes (view_dirty) and at least once a second.
     election_t *election;
@@ -499,7 +503,12 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
             mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
                               gossip_transport_reject_name ((gossip_reject_t) r),
                               (unsigned long long) st->rejected[r]);
-        mw_strbuf_printf (out, "}}}");
+        mw_strbuf_printf (out, "}}");
+        if (self->jobs) {
+            mw_strbuf_printf (out, ",\"jobs\":");
+            node_jobs_status_json (self->jobs, out);
+        }
+        mw_strbuf_printf (out, "}");
     }
     else {
         mw_strbuf_printf (out, "node        %s (%s)\naddress     %s\ncluster     %s\n", self->ident.id_hex,
@@ -519,6 +528,11 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
             mw_strbuf_printf (out, " %s=%llu", gossip_transport_reject_name ((gossip_reject_t) r),
                               (unsigned long long) st->rejected[r]);
         mw_strbuf_printf (out, "\n");
+        if (self->jobs) {
+            mw_strbuf_printf (out, "jobs        ");
+            node_jobs_status_json (self->jobs, out);
+            mw_strbuf_printf (out, "\n");
+        }
     }
 }
 
@@ -552,6 +566,12 @@ s_collect_tick (agent_t *self, uint64_t now)
     if (!self->load || now < self->next_collect_ms)
         return;
     self->next_collect_ms = now + self->collect_interval_ms;
+    if (self->jobs) {
+        node_jobs_digest_t jd;
+        node_jobs_digest (self->jobs, &jd);
+        node_load_set_jobs (self->load, jd.port, jd.svc_ms, jd.workers, jd.queue_max);
+        node_load_set_inputs (self->load, jd.queue_len, jd.arrival_rate);
+    }
     uint8_t digest[MW_DIGEST_MAX];
     uint64_t wall = mw_wall_ms ();
     int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
@@ -566,6 +586,8 @@ s_collect_tick (agent_t *self, uint64_t now)
         }
     }
     const node_collect_sample_t *s = node_load_sample (self->load);
+    if (self->jobs)
+        node_jobs_set_util (self->jobs, s->cpu_pct / 100.0);
     if (self->usage)
         node_usage_set (self->usage, s->cpu_pct, s->mem_pct);
     if (self->metrics) {
@@ -582,6 +604,8 @@ s_collect_tick (agent_t *self, uint64_t now)
                               "# TYPE meshwatch_is_coordinator gauge\nmeshwatch_is_coordinator %d\n",
                               (unsigned long long) election_term (self->election),
                               election_is_coordinator (self->election) ? 1 : 0);
+            if (self->jobs)
+                node_jobs_prometheus (self->jobs, text);
             if (mw_strbuf_str (text))
                 node_metrics_publish (self->metrics, mw_strbuf_str (text), mw_strbuf_len (text));
         }
@@ -598,18 +622,27 @@ s_control (agent_t *self, uint64_t now)
         return;
     //  A request is one short text frame; anything else gets an error reply
     //  (REP must always answer, or the socket would wedge).
+    //  Job submissions are multi-frame (the last frame is the JPEG).
     char cmd[64] = "";
     zframe_t *f = zmsg_first (req);
-    if (zmsg_size (req) == 1 && f && zframe_size (f) > 0 && zframe_size (f) < sizeof cmd) {
+    bool submit = f && zframe_size (f) == 6 && !memcmp (zframe_data (f), "submit", 6);
+    if ((zmsg_size (req) == 1 || submit) && f && zframe_size (f) > 0 && zframe_size (f) < sizeof cmd) {
         memcpy (cmd, zframe_data (f), zframe_size (f));
         cmd[zframe_size (f)] = 0;
     }
-    zmsg_destroy (&req);
     mw_strbuf_t *out = mw_strbuf_new ();
     const char *status = "ok";
-    if (!out)
+    if (!out) {
+        zmsg_destroy (&req);
         return;
-    if (strcmp (cmd, "members --json") == 0)
+    }
+    if (self->jobs && *cmd && node_jobs_control (self->jobs, req, cmd, out, &status, now))
+        ;
+    else if (submit) {
+        status = "error";
+        mw_strbuf_printf (out, "this agent runs no jobs (JOB_PORT=0)\n");
+    }
+    else if (strcmp (cmd, "members --json") == 0)
         s_members_json (self, out, now);
     else if (strcmp (cmd, "members") == 0)
         s_members_table (self, out, now);
@@ -627,6 +660,7 @@ s_control (agent_t *self, uint64_t now)
         status = "error";
         mw_strbuf_printf (out, "unknown request\n");
     }
+    zmsg_destroy (&req);
     const char *text = mw_strbuf_str (out);
     zstr_sendx (self->control, status, text ? text : "", NULL);
     mw_strbuf_destroy (&out);
@@ -720,6 +754,24 @@ s_setup (agent_t *self, char *err, size_t errlen)
         }
     }
 
+    //  The data plane for jobs: JOB_PORT, default MESH_PORT + 2; 0 = none.
+    int job_port = mw_config_is_set (cfg, "JOB_PORT") ? (int) mw_config_int (cfg, "JOB_PORT") : mesh_port + 2;
+    if (job_port > 65535) {
+        snprintf (err, errlen, "JOB_PORT: MESH_PORT + 2 is above 65535; set JOB_PORT");
+        return -1;
+    }
+    if (job_port > 0) {
+        char ep[MW_ADDR_MAX + 1];
+        if (strchr (self->ip, ':'))
+            snprintf (ep, sizeof ep, "tcp://[%s]:%d", self->ip, job_port);
+        else
+            snprintf (ep, sizeof ep, "tcp://%s:%d", self->ip, job_port);
+        node_jobs_opts_t jo = {cfg, &self->ident, self->keys, self->session, ep, ep, self->events, false};
+        self->jobs = node_jobs_new (&jo, err, errlen);
+        if (!self->jobs)
+            return -1;
+    }
+
     //  Control socket: owner-only (the directory is 0700 and the socket 0600).
     char path[512];
     snprintf (path, sizeof path, "%s/control.sock", state_dir);
@@ -732,7 +784,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
     //  Limits and permissions before bind: a size limit set later does not
     //  apply, and the socket must never exist with looser permissions.
     if (self->control)
-        zsock_set_maxmsgsize (self->control, 4096);
+        zsock_set_maxmsgsize (self->control, MW_FRAME_MAX + 4096);   //  submit carries a frame
     mode_t old_mask = umask (0077);
     int bind_rc = self->control ? zsock_bind (self->control, "ipc://%s", path) : -1;
     umask (old_mask);
@@ -836,6 +888,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
 static void
 s_teardown (agent_t *self)
 {
+    node_jobs_destroy (&self->jobs);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
@@ -883,13 +936,19 @@ node_agent_run (mw_config_t *cfg)
     const char *kv[] = {"id", self->ident.id_hex, "name", self->name, "addr", self->addr, NULL};
     node_events_publish (self->events, "node", "started", self->ident.id_hex, kv, ikv);
 
-    zmq_pollitem_t items[3];
+    zmq_pollitem_t items[6];
     int n_items = 0;
     memset (items, 0, sizeof items);
     items[n_items++] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
     items[n_items++] = (zmq_pollitem_t){zsock_resolve (self->control), 0, ZMQ_POLLIN, 0};
-    if (self->disc)
+    int disc_item = -1, jobs_item = n_items;
+    if (self->disc) {
+        disc_item = n_items;
         items[n_items++] = (zmq_pollitem_t){zsock_resolve (gossip_discovery_sock (self->disc)), 0, ZMQ_POLLIN, 0};
+    }
+    jobs_item = n_items;
+    if (self->jobs)
+        n_items += node_jobs_pollitems (self->jobs, items + n_items, 6 - n_items);
 
     uint64_t now = mw_now_ms ();
     self->next_join_ms = now;
@@ -921,6 +980,15 @@ node_agent_run (mw_config_t *cfg)
             s_collect_tick (self, now);
             s_election_view (self, now);
             election_tick (self->election, now);
+            if (self->jobs) {
+                //  Peers' job capacity comes from their digests; 4 looks a
+                //  second are plenty (a digest is refreshed once a second).
+                if (now >= self->next_peers_ms) {
+                    node_jobs_update_peers (self->jobs, self->members, mw_wall_ms ());
+                    self->next_peers_ms = now + 250;
+                }
+                node_jobs_tick (self->jobs, now);
+            }
             if (now >= self->next_prune_ms) {
                 gossip_transport_prune (self->transport, now, 120000);
                 self->next_prune_ms = now + 60000;
@@ -937,6 +1005,11 @@ node_agent_run (mw_config_t *cfg)
             next = self->next_collect_ms;
         if (self->disc && self->next_beacon_ms < next)
             next = self->next_beacon_ms;
+        if (self->jobs && !self->leaving) {
+            wake = node_jobs_next_wakeup (self->jobs, now);
+            if (wake < next)
+                next = wake;
+        }
         long timeout = next > now ? (long) (next - now) : 0;
         int rc = zmq_poll (items, n_items, timeout);
         if (rc < 0) {
@@ -966,7 +1039,14 @@ node_agent_run (mw_config_t *cfg)
         }
         if (items[1].revents & ZMQ_POLLIN)
             s_control (self, now);
-        if (n_items > 2 && (items[2].revents & ZMQ_POLLIN))
+        if (self->jobs) {
+            bool ready = false;
+            for (int k = jobs_item; k < n_items; k++)
+                ready |= (items[k].revents & ZMQ_POLLIN) != 0;
+            if (ready)
+                node_jobs_readable (self->jobs, now);
+        }
+        if (disc_item >= 0 && (items[disc_item].revents & ZMQ_POLLIN))
             for (int i = 0; i < 64 && (zsock_events (gossip_discovery_sock (self->disc)) & ZMQ_POLLIN); i++)
                 s_beacon_recv (self, now);
     }

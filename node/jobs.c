@@ -315,7 +315,7 @@ s_server_endpoint (mw_config_t *cfg, char *out, size_t cap)
         return -1;
     memcpy (host, h, n);
     host[n] = 0;
-    snprintf (out, cap, "tcp://%s:%d", host, port);
+    snprintf (out, cap, "tcp://%.70s:%d", host, port);
     return 0;
 }
 

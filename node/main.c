@@ -17,8 +17,10 @@
 #include "config/config.h"
 #include "gossip/crypto.h"
 #include "node/agent.h"
+#include "node/analysis.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -42,6 +44,10 @@ s_usage (FILE *f)
              "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
              "  forecast --trace FILE.csv [--horizon S]    score the forecaster on a trace\n"
              "  load    QUEUE RATE [--state-dir DIR]       feed the scheduler inputs (queue, jobs/s)\n"
+             "  submit  --camera ID --image FILE [--deadline-ms D] [--model M] [--priority P] [--json]\n"
+             "                                             run one frame on the mesh, print the result\n"
+             "  jobs    [--state-dir DIR] [--json]         recent jobs and where they ran\n"
+             "  analysis-server --config FILE              the VMS-side analysis server (VMS_PORT)\n"
              "  version\n\n"
              "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
              "agent --help lists every config key.\n");
@@ -51,7 +57,7 @@ s_usage (FILE *f)
 //  agent
 
 static int
-s_cmd_agent (int argc, char **argv)
+s_cmd_agent_or_server (int argc, char **argv, bool server)
 {
     const char *config_path = getenv ("MESHWATCH_CONFIG");
     mw_config_t *cfg = mw_config_new ();
@@ -108,7 +114,8 @@ s_cmd_agent (int argc, char **argv)
         }
         i++;
     }
-    if (mw_config_validate_agent (cfg, err, sizeof err) != 0) {
+    if ((server ? mw_config_validate_server (cfg, err, sizeof err) : mw_config_validate_agent (cfg, err, sizeof err))
+        != 0) {
         fprintf (stderr, "%s: %s\n", config_path ? config_path : "meshwatch agent", err);
         mw_config_destroy (&cfg);
         return 2;
@@ -119,7 +126,7 @@ s_cmd_agent (int argc, char **argv)
         mw_config_destroy (&cfg);
         return 2;
     }
-    int rc = node_agent_run (cfg);
+    int rc = server ? node_analysis_run (cfg) : node_agent_run (cfg);
     mw_config_destroy (&cfg);
     mw_log_set_file (NULL);
     return rc;
@@ -182,6 +189,174 @@ s_request (const char *state_dir, const char *request)
         fprintf (stderr, "the agent at %s did not answer within 2 s\n", path);
     zstr_free (&status);
     zstr_free (&body);
+    zsock_destroy (&req);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  submit: one frame through the mesh; waits for its result.
+
+static char *
+s_read_file (const char *path, size_t *len)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    if (fseek (f, 0, SEEK_END) == 0) {
+        long n = ftell (f);
+        if (n > 0 && n <= MW_FRAME_MAX && fseek (f, 0, SEEK_SET) == 0) {
+            buf = malloc ((size_t) n);
+            if (buf && fread (buf, 1, (size_t) n, f) != (size_t) n) {
+                free (buf);
+                buf = NULL;
+            }
+            *len = (size_t) n;
+        }
+        else if (n > MW_FRAME_MAX)
+            *len = (size_t) n;
+    }
+    fclose (f);
+    return buf;
+}
+
+static int
+s_cmd_submit (int argc, char **argv)
+{
+    const char *camera = NULL, *image = NULL, *model = "tiny-face", *deadline = "", *prio = "5";
+    long wait_ms = 0;
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp (argv[i], "--camera"))
+            camera = argv[++i];
+        else if (!strcmp (argv[i], "--image"))
+            image = argv[++i];
+        else if (!strcmp (argv[i], "--model"))
+            model = argv[++i];
+        else if (!strcmp (argv[i], "--deadline-ms"))
+            deadline = argv[++i];
+        else if (!strcmp (argv[i], "--priority"))
+            prio = argv[++i];
+        else if (!strcmp (argv[i], "--wait-ms"))
+            wait_ms = atol (argv[++i]);
+    }
+    bool json = s_has_flag (argc, argv, "--json");
+    if (!camera || !image) {
+        fprintf (stderr, "usage: meshwatch submit --camera ID --image FILE [--deadline-ms D] [--model M]\n"
+                         "                        [--priority 0-9] [--wait-ms W] [--state-dir DIR] [--json]\n");
+        return 2;
+    }
+    size_t len = 0;
+    char *jpeg = s_read_file (image, &len);
+    if (!jpeg) {
+        if (len > MW_FRAME_MAX)
+            fprintf (stderr, "%s: %zu bytes: frames are limited to %d bytes\n", image, len, MW_FRAME_MAX);
+        else
+            fprintf (stderr, "%s: cannot read: %s\n", image, strerror (errno));
+        return 2;
+    }
+    const char *state_dir = s_state_dir (argc, argv);
+    char path[512];
+    snprintf (path, sizeof path, "%s/control.sock", state_dir);
+    if (access (path, F_OK) != 0) {
+        fprintf (stderr, "no agent at %s\n", path);
+        free (jpeg);
+        return 3;
+    }
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    if (!req) {
+        free (jpeg);
+        return 3;
+    }
+    zsock_set_linger (req, 0);
+    zsock_set_rcvtimeo (req, 2000);
+    zsock_set_sndtimeo (req, 2000);
+    int rc = 3;
+    char *status = NULL, *body = NULL;
+    zmsg_t *m = zmsg_new ();
+    zmsg_addstr (m, "submit");
+    zmsg_addstr (m, camera);
+    zmsg_addstr (m, model);
+    zmsg_addstr (m, deadline);
+    zmsg_addstr (m, prio);
+    zmsg_addmem (m, jpeg, len);
+    free (jpeg);
+    if (zsock_connect (req, "ipc://%s", path) < 0 || zmsg_send (&m, req) != 0
+        || zsock_recv (req, "ss", &status, &body) != 0 || !status || !body) {
+        fprintf (stderr, "the agent at %s did not answer\n", path);
+        zmsg_destroy (&m);
+        zsock_destroy (&req);
+        return 3;
+    }
+    if (strcmp (status, "ok") != 0) {
+        if (json) {
+            printf ("{\"state\":\"refused\",\"reason\":\"");
+            for (char *p = body; *p && *p != '\n'; p++)
+                printf (*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+            printf ("\"}\n");
+        }
+        else
+            fprintf (stderr, "refused: %s", body);
+        zstr_free (&status);
+        zstr_free (&body);
+        zsock_destroy (&req);
+        return 1;
+    }
+    char id[40];
+    snprintf (id, sizeof id, "%.32s", body);
+    zstr_free (&status);
+    zstr_free (&body);
+    //  Poll the job until it ended (the agent's REP must never wait for a
+    //  job, so the CLI does).  The job itself times out on the agent; the
+    //  bound here is only for an agent that vanished.
+    long limit = wait_ms > 0 ? wait_ms : (*deadline ? atol (deadline) : 1000) + 5000;
+    uint64_t t0 = zclock_mono ();
+    char request[64];
+    snprintf (request, sizeof request, "job %s", id);
+    while ((long) (zclock_mono () - t0) < limit) {
+        if (zstr_send (req, request) != 0 || zsock_recv (req, "ss", &status, &body) != 0 || !status || !body)
+            break;
+        bool ended = strstr (body, "\"state\":\"done\"") || strstr (body, "\"state\":\"failed\"");
+        if (ended) {
+            if (json)
+                fputs (body, stdout);
+            else {
+                //  A short human line from the JSON fields.
+                char state[16] = "", path_s[16] = "", ran[20] = "", reason[120] = "";
+                const char *p;
+                if ((p = strstr (body, "\"state\":\"")))
+                    sscanf (p + 9, "%15[^\"]", state);
+                if ((p = strstr (body, "\"path\":\"")))
+                    sscanf (p + 8, "%15[^\"]", path_s);
+                if ((p = strstr (body, "\"ran_on\":\"")))
+                    sscanf (p + 10, "%19[^\"]", ran);
+                if ((p = strstr (body, "\"reason\":\"")))
+                    sscanf (p + 10, "%119[^\"]", reason);
+                double total = 0, conf = 0;
+                int boxes = 0;
+                if ((p = strstr (body, "\"total_ms\":")))
+                    total = atof (p + 11);
+                if ((p = strstr (body, "\"boxes\":")))
+                    boxes = atoi (p + 8);
+                if ((p = strstr (body, "\"confidence\":")))
+                    conf = atof (p + 13);
+                printf ("job %s %s", id, state);
+                if (!strcmp (state, "done"))
+                    printf (" on %s (%s) in %.1f ms: %d detections, confidence %.3f%s\n", *ran ? ran : "?",
+                            path_s, total, boxes, conf, strstr (body, "\"escalated\":true") ? ", escalated" : "");
+                else
+                    printf (": %s\n", reason);
+            }
+            rc = strstr (body, "\"state\":\"done\"") ? 0 : 1;
+            zstr_free (&status);
+            zstr_free (&body);
+            break;
+        }
+        zstr_free (&status);
+        zstr_free (&body);
+        zclock_sleep (10);
+    }
+    if (rc == 3)
+        fprintf (stderr, "job %s: no result within %ld ms\n", id, limit);
     zsock_destroy (&req);
     return rc;
 }
@@ -311,7 +486,14 @@ main (int argc, char **argv)
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;
     if (strcmp (cmd, "agent") == 0)
-        return s_cmd_agent (sub_argc, sub_argv);
+        return s_cmd_agent_or_server (sub_argc, sub_argv, false);
+    if (strcmp (cmd, "analysis-server") == 0)
+        return s_cmd_agent_or_server (sub_argc, sub_argv, true);
+    if (strcmp (cmd, "submit") == 0)
+        return s_cmd_submit (sub_argc, sub_argv);
+    if (strcmp (cmd, "jobs") == 0)
+        return s_request (s_state_dir (sub_argc, sub_argv),
+                          s_has_flag (sub_argc, sub_argv, "--json") ? "jobs --json" : "jobs");
     if (strcmp (cmd, "members") == 0 || strcmp (cmd, "status") == 0) {
         char request[64];
         snprintf (request, sizeof request, "%s%s", cmd, s_has_flag (sub_argc, sub_argv, "--json") ? " --json" : "");

@@ -966,7 +966,9 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
     }
     //  Accept a result from whoever we sent the job to, also an earlier
     //  runner we gave up on: the first result wins, the rest are duplicates.
-    bool server = *self->server_addr && j->tried_server && strcmp (msg->addr, self->server_addr) == 0;
+    //  The server is known by the id it answered the offer with.
+    bool server = (j->path == HANDOFF_PATH_SERVER && gossip_wire_id_eq (&msg->sender, &j->runner_id))
+                  || (j->tried_server && *self->server_addr && !strcmp (msg->addr, self->server_addr));
     bool known = server || gossip_wire_id_eq (&msg->sender, &j->runner_id) || s_tried (j, &msg->sender);
     if (!known)
         return;
