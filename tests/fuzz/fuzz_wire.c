@@ -57,6 +57,15 @@ s_roundtrip (const mw_msg_t *msg)
         abort ();
     if (back.type != msg->type || back.n_updates != msg->n_updates || back.seq != msg->seq)
         abort ();
+    //  A job body exactly where the type says, with what it owns intact.
+    if ((back.job != NULL) != gossip_wire_is_job_type (back.type)
+        || (msg->job != NULL) != (back.job != NULL))
+        abort ();
+    if (back.job
+        && (back.job->frame_len != msg->job->frame_len || back.job->n_boxes != msg->job->n_boxes
+            || (back.job->frame
+                && memcmp (back.job->frame, msg->job->frame, back.job->frame_len) != 0)))
+        abort ();
     free (enc);
     free (enc2);
     gossip_wire_msg_clear (&back);
@@ -71,7 +80,7 @@ s_decode (const uint8_t *data, size_t size)
         abort ();
     if (rc == 0)
         s_roundtrip (&msg);
-    else if (msg.updates || msg.n_updates)
+    else if (msg.updates || msg.n_updates || msg.job)
         abort ();   //  a failed decode leaves nothing behind
     gossip_wire_msg_clear (&msg);
 }
@@ -95,7 +104,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     uint8_t *env = NULL;
     size_t env_len = 0;
-    if (size <= MW_MSG_MAX) {
+    if (size <= MW_JOB_MSG_MAX) {
         if (gossip_crypto_seal (s_keyring, data, size, &env, &env_len) != 0)
             abort ();
         if (gossip_crypto_open (s_keyring, env, env_len, &plain, &plain_len) != 0
