@@ -1,0 +1,222 @@
+/*  =========================================================================
+    meshwatch simulate - run the placement simulator and report.
+
+        meshwatch simulate --nodes N --policy local|reactive|random|forecast|all
+                           --seed S [--duration S] [--warmup S] [--deadline-ms MS]
+                           [--load U] [--server-workers W] [--view V]
+                           [--event-cover F] [--event-boxes K] [--horizon S] [--json]
+
+    One policy prints one result; `--policy all` runs the four on the same
+    input (same seed: same frames, same bursts, same service times) one
+    after the other.  Without --json, a table.  With --json, one object per
+    policy; for `all`, an object {"nodes", "seed", "duration", "runs": [...]}
+    whose runs hold one such object each, in the order local, reactive,
+    random, forecast.  Exit 0, 1 when a run failed, 2 on bad usage.
+    ========================================================================= */
+#include "scheduler/simulate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int mw_simulate_cli_main (int argc, char **argv);
+
+static void
+s_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch simulate --nodes N --policy local|reactive|random|forecast|all\n"
+                "                          --seed S [--duration SECONDS] [--warmup SECONDS]\n"
+                "                          [--deadline-ms MS] [--load U] [--server-workers W]\n"
+                "                          [--view V] [--event-cover F] [--event-boxes K]\n"
+                "                          [--horizon SECONDS] [--json]\n"
+                "  discrete-event simulation of job hand-off across N boxes (docs/PLACEMENT.md)\n");
+}
+
+static int
+s_parse_u64 (const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (!s || !*s || *s == '-') return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull (s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int
+s_parse_double (const char *s, double lo, double hi, double *out)
+{
+    if (!s || !*s) return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod (s, &end);
+    if (errno || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+static void
+s_json_one (FILE *f, const sched_sim_result_t *r, const char *indent)
+{
+    fprintf (f,
+             "%s{\"policy\": \"%s\", \"nodes\": %u, \"seed\": %llu, \"duration\": %g, "
+             "\"jobs\": %llu, \"in_time\": %llu, \"late\": %llu, \"failed\": %llu, "
+             "\"deadline_miss_rate\": %.6f, \"local_share\": %.6f, \"peer_share\": %.6f, "
+             "\"server_share\": %.6f, \"messages_per_job\": %.4f, \"offers\": %llu, "
+             "\"refusals\": %llu, \"p50_latency_ms\": %.1f, \"p99_latency_ms\": %.1f, "
+             "\"mean_util\": %.4f, \"events\": %llu}",
+             indent, placement_policy_name (r->policy), r->nodes, (unsigned long long)r->seed,
+             r->duration_s, (unsigned long long)r->jobs, (unsigned long long)r->in_time,
+             (unsigned long long)r->late, (unsigned long long)r->failed, r->deadline_miss_rate,
+             r->local_share, r->peer_share, r->server_share, r->messages_per_job,
+             (unsigned long long)r->offers, (unsigned long long)r->refusals, r->p50_ms, r->p99_ms,
+             r->mean_util, (unsigned long long)r->events);
+}
+
+static void
+s_table_head (FILE *f)
+{
+    fprintf (f, "%-9s %6s %9s %9s %7s %7s %7s %8s %8s %8s %5s\n", "policy", "nodes", "jobs", "miss",
+             "local", "peer", "server", "msg/job", "p50 ms", "p99 ms", "util");
+}
+
+static void
+s_table_row (FILE *f, const sched_sim_result_t *r)
+{
+    fprintf (f, "%-9s %6u %9llu %9.5f %7.4f %7.4f %7.4f %8.3f %8.1f %8.1f %5.2f\n",
+             placement_policy_name (r->policy), r->nodes, (unsigned long long)r->jobs,
+             r->deadline_miss_rate, r->local_share, r->peer_share, r->server_share,
+             r->messages_per_job, r->p50_ms, r->p99_ms, r->mean_util);
+}
+
+int
+mw_simulate_cli_main (int argc, char **argv)
+{
+    sched_sim_cfg_t cfg;
+    sched_sim_cfg_defaults (&cfg);
+    bool json = false, all = false, have_nodes = false, have_policy = false, have_seed = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t u = 0;
+        double d = 0;
+        int bad = 0;
+        if (strcmp (a, "--json") == 0)
+            json = true;
+        else if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
+            s_usage (stdout);
+            return 0;
+        } else if (strcmp (a, "--nodes") == 0) {
+            bad = s_parse_u64 (v, 2, 100000, &u);
+            cfg.nodes = (uint32_t)u;
+            have_nodes = true;
+            i++;
+        } else if (strcmp (a, "--policy") == 0) {
+            if (v && strcmp (v, "all") == 0)
+                all = true;
+            else
+                bad = placement_policy_parse (v, &cfg.policy);
+            have_policy = true;
+            i++;
+        } else if (strcmp (a, "--seed") == 0) {
+            bad = s_parse_u64 (v, 0, UINT64_MAX, &u);
+            cfg.seed = u;
+            have_seed = true;
+            i++;
+        } else if (strcmp (a, "--duration") == 0) {
+            bad = s_parse_double (v, 1, 86400, &cfg.duration_s);
+            i++;
+        } else if (strcmp (a, "--warmup") == 0) {
+            bad = s_parse_double (v, 0, 3600, &cfg.warmup_s);
+            i++;
+        } else if (strcmp (a, "--deadline-ms") == 0) {
+            bad = s_parse_u64 (v, 1, 3600000, &u);
+            cfg.deadline_ms = (uint32_t)u;
+            i++;
+        } else if (strcmp (a, "--load") == 0) {
+            bad = s_parse_double (v, 0.01, 10, &d);
+            cfg.load = d;
+            i++;
+        } else if (strcmp (a, "--server-workers") == 0) {
+            bad = s_parse_u64 (v, 0, 100000, &u);
+            cfg.server_workers = (uint32_t)u;
+            i++;
+        } else if (strcmp (a, "--event-cover") == 0) {
+            bad = s_parse_double (v, 0, 1, &cfg.event_cover);
+            i++;
+        } else if (strcmp (a, "--event-boxes") == 0) {
+            bad = s_parse_u64 (v, 1, 100000, &u);
+            cfg.event_boxes = (uint32_t)u;
+            i++;
+        } else if (strcmp (a, "--horizon") == 0) {
+            bad = s_parse_u64 (v, 1, 255, &u);
+            cfg.horizon_s = (uint32_t)u;
+            i++;
+        } else if (strcmp (a, "--view") == 0) {
+            bad = s_parse_u64 (v, 1, 4096, &u);
+            cfg.view = (uint32_t)u;
+            i++;
+        } else
+            bad = -1;
+        if (bad) {
+            fprintf (stderr, "meshwatch simulate: bad argument '%s%s%s'\n", a, v ? " " : "",
+                     v && strncmp (a, "--", 2) == 0 && strcmp (a, "--json") ? v : "");
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (!have_nodes || !have_policy || !have_seed) {
+        fprintf (stderr, "meshwatch simulate: --nodes, --policy and --seed are required\n");
+        s_usage (stderr);
+        return 2;
+    }
+
+    placement_policy_t first = all ? PLACEMENT_LOCAL : cfg.policy;
+    placement_policy_t last = all ? PLACEMENT_FORECAST : cfg.policy;
+    sched_sim_result_t res[PLACEMENT_POLICY_COUNT];
+    double wall[PLACEMENT_POLICY_COUNT] = {0};
+    for (int p = first; p <= (int)last; p++) {
+        cfg.policy = (placement_policy_t)p;
+        struct timespec t0, t1;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
+        if (sched_sim_run (&cfg, &res[p]) != 0) {
+            fprintf (stderr, "meshwatch simulate: %s: run failed (configuration or memory)\n",
+                     placement_policy_name (cfg.policy));
+            return 1;
+        }
+        clock_gettime (CLOCK_MONOTONIC, &t1);
+        wall[p] = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    }
+
+    if (json) {
+        if (!all) {
+            s_json_one (stdout, &res[first], "");
+            printf ("\n");
+        } else {
+            printf ("{\"nodes\": %u, \"seed\": %llu, \"duration\": %g, \"runs\": [\n", cfg.nodes,
+                    (unsigned long long)cfg.seed, cfg.duration_s);
+            for (int p = first; p <= (int)last; p++) {
+                s_json_one (stdout, &res[p], "  ");
+                printf ("%s\n", p < (int)last ? "," : "");
+            }
+            printf ("]}\n");
+        }
+    } else {
+        printf ("meshwatch simulate: %u boxes, seed %llu, %g s measured after %g s warm-up, "
+                "deadline %u ms, server %u workers\n",
+                cfg.nodes, (unsigned long long)cfg.seed, cfg.duration_s, cfg.warmup_s,
+                cfg.deadline_ms, cfg.server_workers);
+        s_table_head (stdout);
+        for (int p = first; p <= (int)last; p++)
+            s_table_row (stdout, &res[p]);
+        for (int p = first; p <= (int)last; p++)
+            fprintf (stderr, "  %s: %.2f s wall, %llu events\n",
+                     placement_policy_name ((placement_policy_t)p), wall[p],
+                     (unsigned long long)res[p].sim_events);
+    }
+    return 0;
+}
