@@ -29,6 +29,7 @@
 extern char **environ;
 int mw_infer_cli_main (int argc, char **argv);
 int mw_forecast_cli_main (int argc, char **argv);
+int mw_simulate_cli_main (int argc, char **argv);
 
 static void
 s_usage (FILE *f)
@@ -48,6 +49,7 @@ s_usage (FILE *f)
              "                                             run one frame on the mesh, print the result\n"
              "  jobs    [--state-dir DIR] [--json]         recent jobs and where they ran\n"
              "  analysis-server --config FILE              the VMS-side analysis server (VMS_PORT)\n"
+             "  simulate --nodes N --policy P --seed S     placement simulator (simulate --help)\n"
              "  version\n\n"
              "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
              "agent --help lists every config key.\n");
@@ -513,6 +515,8 @@ main (int argc, char **argv)
         return mw_infer_cli_main (sub_argc, sub_argv);
     if (strcmp (cmd, "forecast") == 0)
         return mw_forecast_cli_main (sub_argc, sub_argv);
+    if (strcmp (cmd, "simulate") == 0)
+        return mw_simulate_cli_main (sub_argc, sub_argv);
     if (strcmp (cmd, "load") == 0 && sub_argc >= 3) {
         char request[64];
         snprintf (request, sizeof request, "load %.20s %.20s", sub_argv[1], sub_argv[2]);

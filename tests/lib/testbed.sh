@@ -373,7 +373,7 @@ tb_start_agent_lo () {
     local join=""
     [ "$TB_LO_FIRST" != "$i" ] && join="127.0.0.1:$(( TB_PORTBASE + 2 * (TB_LO_FIRST - 1) ))"
     tb_base_config "$i"
-    local -a base=("${TB_BASE[@]}")
+    local -a base=("${TB_BASE[@]}" "JOB_PORT=0")
     #  MESH_INTERFACE= (empty) removes the key: never a beacon in the root namespace.
     tb__launch "$i" "" "${base[@]}" "MESH_ADDR=127.0.0.1" "MESH_PORT=$mp" "EVENTS_PORT=$ep" \
         "JOIN=$join" "${TB_AGENT_DEFAULTS[@]}" "$@" "MESH_INTERFACE="
