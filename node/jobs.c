@@ -130,11 +130,11 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
     snprintf (conf, sizeof conf, "%.3f", info->confidence);
     if (!strcmp (name, "done"))
         s_histo_add (&self->lat[info->path & 3], info->total_ms);
-    //  Log line: one event per line, quiet ones at debug.
+    //  Log line: one event per line, at info (the default level, warn,
+    //  keeps them out of the way; tests and operators read them at info).
     char ev[48];
     snprintf (ev, sizeof ev, "job_%s", name);
-    bool loud = strcmp (name, "done") != 0 && strcmp (name, "precise") != 0;
-    mw_log (loud ? MW_LOG_INFO : MW_LOG_DEBUG, ev,
+    mw_log (MW_LOG_INFO, ev,
             "job=%s camera=%s model=%s path=%s ran_on=%s peer=%s attempts=%u boxes=%u conf=%s total_ms=%.1f "
             "queue_ms=%.1f transfer_ms=%.1f infer_ms=%.1f late=%d escalated=%d reason=\"%s\"",
             id, *info->camera ? info->camera : "-", info->model, handoff_path_name (info->path),
