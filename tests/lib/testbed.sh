@@ -718,3 +718,34 @@ tb_pss_kb () {
     local p=${TB_PID[$1]:-}; [ -n "$p" ] || return 1
     awk '/^Pss:/ {print $2; exit}' "/proc/$p/smaps_rollup" 2>/dev/null
 }
+
+# ---- analysis server (jobs tests) -----------------------------------------
+#  tb_start_server I [KEY=VALUE...] - `meshwatch analysis-server` in host
+#  I's namespace (I is a tb_host, with or without tb_cgroup_cpu before),
+#  bound to its eth0 address: CLUSTER_KEY of the test, VMS_PORT=7950,
+#  EVENTS_PORT=7947, STATE_DIR/LOG_FILE in $TB_DIR/nI/ like an agent's.
+#  It is tracked like an agent (TB_PID[I]): tb_kill9, tb_term, tb_status,
+#  tb_log_file and tb_cleanup work on it.  It is not a mesh member.
+TB_SERVER_PORT=7950
+tb_start_server () {
+    local i=$1; shift
+    [ "${TB_KIND[$i]:-}" = ns ] || tb_die "tb_start_server $i: no namespace host $i (tb_host first)"
+    [ -n "$TB_MW" ] || tb_require_mw
+    [ -z "${TB_PID[$i]:-}" ] || tb_die "server $i already running (pid ${TB_PID[$i]})"
+    tb_write_config "$i" "CLUSTER_KEY=$TB_KEY" "NODE_NAME=server$i" "STATE_DIR=$TB_DIR/n$i/state" \
+        "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=info" "MESH_ADDR=$(tb_ip "$i")" \
+        "VMS_PORT=$TB_SERVER_PORT" "EVENTS_PORT=7947" "$@"
+    local d="$TB_DIR/n$i"
+    local -a cmd=(ip netns exec "${TB_NS[$i]}" env "${TB_ENVU[@]}" "$TB_MW" analysis-server --config "$d/agent.conf")
+    local cg=${TB_CG[$i]:-}
+    if [ -n "$cg" ]; then
+        ( exec setsid sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "${cmd[@]}" ) \
+            >>"$d/stdout.log" 2>&1 </dev/null &
+    else
+        ( exec setsid "${cmd[@]}" ) >>"$d/stdout.log" 2>&1 </dev/null &
+    fi
+    TB_PID[$i]=$!
+    echo "${TB_PID[$i]}" > "$d/pid"
+}
+#  The VMS_URL / VMS_PORT lines agents need to reach the server on host I.
+tb_server_keys () { echo "VMS_URL=http://$(tb_ip "$1")" "VMS_PORT=$TB_SERVER_PORT"; }

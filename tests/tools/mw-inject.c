@@ -22,6 +22,24 @@
       beacon-replay  capture one beacon on udp://0.0.0.0:PORT (--capture-ms,
                   default 5000), then send it twice to --to (udp://)
 
+    Job modes (data plane, docs/PROTOCOL.md section 7; all need --key):
+      job-offer   one valid JOB_OFFER for --model (default "nope") whose
+                  reply-to is --reply tcp://IP:PORT; binds a ROUTER there and
+                  waits (--capture-ms) for the JOB_REPLY; prints
+                  "reply=accepted|refused reason=..." (exit 2: no reply).
+                  Sent to a mesh port it must be rejected as `plane`.
+      job-garbage N job messages (OFFER, REPLY, JOB, RESULT; valid encodings
+                  truncated, bit-flipped, or with a bad job id / kind /
+                  field count), each sealed with --key: `malformed` rejects
+      job-stray   N valid REPLYs and RESULTs for job ids nobody knows
+                  (dropped by the state machine, no event)
+      oversize    one raw frame of --size bytes (default 5 MiB): beyond
+                  the data plane's ZMQ_MAXMSGSIZE, the agent drops the peer
+      submit      --to ipc://STATE_DIR/control.sock: --count jobs of
+                  --image at --rate per second through the control socket
+                  (camera --camera, model --model, --deadline-ms); prints
+                  each accepted job id on a line, refusals on stderr
+
     Exit: 0 sent, 1 bad usage/setup failure, 2 capture timeout.
     Output: one line per mode, "sent=N ..." (and the captured beacon's size).
     The checks (did the counters move?) are the caller's: see
@@ -342,12 +360,271 @@ beacon_replay (gossip_keyring_t *keys, const char *to, int capture_port, int cap
     return ok ? 0 : 1;
 }
 
+//  --------------------------------------------------------------------------
+//  Job modes
+
+static void
+make_job (mw_msg_t *m, mw_job_t *j, int type, const mw_id_t *sender, uint64_t session, uint64_t seq,
+          const char *model, const char *reply)
+{
+    memset (m, 0, sizeof *m);
+    memset (j, 0, sizeof *j);
+    m->type = (uint8_t) type;
+    m->sender = *sender;
+    m->session = session;
+    m->seq = seq;
+    m->ts_ms = wall_ms ();
+    rnd_fill (j->id.b, MW_JOBID_LEN);
+    j->kind = MW_JOB_KIND_RUN;
+    snprintf (j->model, sizeof j->model, "%s", model);
+    snprintf (j->camera, sizeof j->camera, "inject-cam");
+    j->deadline_ms = 1000;
+    j->priority = 5;
+    if (type == MW_MSG_JOB_OFFER || type == MW_MSG_JOB)
+        snprintf (m->addr, sizeof m->addr, "%s", reply ? reply : "tcp://127.0.0.1:9");
+    m->job = j;
+}
+
+//  A valid OFFER whose reply-to we listen on; wait for the REPLY.
+static int
+job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq, const char *model,
+           const char *reply, int wait_ms)
+{
+    void *router = zmq_socket (s_ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt (router, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind (router, reply) != 0) {
+        fprintf (stderr, "mw-inject: bind %s: %s\n", reply, zmq_strerror (errno));
+        zmq_close (router);
+        return 1;
+    }
+    mw_msg_t m;
+    mw_job_t j;
+    make_job (&m, &j, MW_MSG_JOB_OFFER, sender, session, ++*seq, model, reply);
+    j.frame_len = 100000;
+    char idhex[2 * MW_JOBID_LEN + 1];
+    gossip_wire_jobid_hex (&j.id, idhex);
+    uint8_t *out = NULL;
+    size_t len = 0;
+    if (seal_msg (keys, &m, &out, &len) != 0 || zsend (out, len, 0) != 0) {
+        fprintf (stderr, "mw-inject: cannot encode/send the offer\n");
+        free (out);
+        zmq_close (router);
+        return 1;
+    }
+    free (out);
+    int rc = 2;
+    uint64_t deadline = wall_ms () + (uint64_t) wait_ms;
+    while (rc == 2 && wall_ms () < deadline) {
+        zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&it, 1, 100) <= 0)
+            continue;
+        //  [identity] [payload...]: the payload is the last frame.
+        zmq_msg_t part;
+        uint8_t *last = NULL;
+        size_t last_len = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_init (&part);
+            if (zmq_msg_recv (&part, router, 0) < 0) {
+                zmq_msg_close (&part);
+                break;
+            }
+            free (last);
+            last_len = zmq_msg_size (&part);
+            last = malloc (last_len ? last_len : 1);
+            memcpy (last, zmq_msg_data (&part), last_len);
+            more = zmq_msg_more (&part);
+            zmq_msg_close (&part);
+        }
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        mw_msg_t r;
+        memset (&r, 0, sizeof r);
+        if (last && gossip_crypto_open (keys, last, last_len, &plain, &plain_len) == 0
+            && gossip_wire_decode (plain, plain_len, &r) == 0 && r.type == MW_MSG_JOB_REPLY && r.job
+            && !memcmp (r.job->id.b, j.id.b, MW_JOBID_LEN)) {
+            printf ("mode=job-offer sent=1 job=%s model=%s reply=%s wait_ms=%u reason=\"%s\"\n", idhex, model,
+                    r.job->status ? "accepted" : "refused", r.job->wait_ms, r.job->reason);
+            rc = 0;
+        }
+        gossip_wire_msg_clear (&r);
+        free (plain);
+        free (last);
+    }
+    zmq_close (router);
+    if (rc == 2)
+        printf ("mode=job-offer sent=1 job=%s model=%s reply=none\n", idhex, model);
+    return rc;
+}
+
+//  One malformed job message, sealed: a valid encoding of a random job
+//  type, then broken in one of several ways.
+static int
+send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
+{
+    static const int types[] = {MW_MSG_JOB_OFFER, MW_MSG_JOB_REPLY, MW_MSG_JOB, MW_MSG_JOB_RESULT};
+    int type = types[rnd () % 4];
+    mw_msg_t m;
+    mw_job_t j;
+    uint8_t frame[512];
+    mw_wire_box_t box = {1000, 2000, 3000, 4000, 500000};
+    make_job (&m, &j, type, sender, session, ++*seq, "tiny-face", "tcp://127.0.0.1:9");
+    if (type == MW_MSG_JOB) {
+        rnd_fill (frame, sizeof frame);
+        j.frame = frame;
+        j.frame_len = sizeof frame;
+    }
+    else if (type == MW_MSG_JOB_OFFER)
+        j.frame_len = 1000;
+    else if (type == MW_MSG_JOB_REPLY)
+        j.status = 1;
+    else {
+        j.n_boxes = 1;
+        j.boxes = &box;
+    }
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    if (gossip_wire_encode (&m, &plain, &plain_len) != 0 || plain_len < 8)
+        return -1;
+    //  The body starts after the header; break something there.  The
+    //  header has sender (bin 16) etc.; stay clear of "tcp://" strings.
+    int how = (int) (rnd () % 4);
+    if (how == 0)   //  truncated inside the body
+        plain_len = plain_len / 2 + rnd () % (plain_len / 2);
+    else if (how == 1) {   //  bytes flipped in the second half
+        for (int f = 0; f < 3; f++) {
+            size_t at = plain_len / 2 + rnd () % (plain_len - plain_len / 2);
+            if (at + 6 <= plain_len && !memcmp (plain + at, "tcp://", 6))
+                continue;
+            plain[at] ^= (uint8_t) (1u << (rnd () % 8));
+        }
+    }
+    else if (how == 2) {   //  the job id made 15 bytes: find bin8 len 16
+        for (size_t k = plain_len / 3; k + 1 < plain_len; k++)
+            if (plain[k] == 0xc4 && plain[k + 1] == 16) {
+                plain[k + 1] = 15;
+                break;
+            }
+        plain_len--;
+    }
+    else   //  trailing junk
+        plain[plain_len - 1] ^= 0xff, plain_len -= 1 + rnd () % 4;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);
+    free (plain);
+    if (rc != 0)
+        return -1;
+    rc = zsend (out, out_len, 0);
+    free (out);
+    return rc;
+}
+
+//  Valid REPLY / RESULT for random job ids.
+static int
+send_job_stray_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq, int i)
+{
+    mw_msg_t m;
+    mw_job_t j;
+    mw_wire_box_t box = {1000, 2000, 3000, 4000, 900000};
+    make_job (&m, &j, i % 2 ? MW_MSG_JOB_RESULT : MW_MSG_JOB_REPLY, sender, session, ++*seq, "tiny-face", NULL);
+    if (m.type == MW_MSG_JOB_REPLY)
+        j.status = 1;
+    else {
+        j.n_boxes = 1;
+        j.boxes = &box;
+        j.confidence = 900000;
+        j.width = j.height = 100;
+    }
+    uint8_t *out = NULL;
+    size_t len = 0;
+    int rc = seal_msg (keys, &m, &out, &len) == 0 ? zsend (out, len, 0) : -1;
+    free (out);
+    return rc;
+}
+
+//  Jobs through the agent's control socket, at a fixed rate.
+static int
+submit_jobs (const char *to, const char *image, const char *camera, const char *model, const char *deadline,
+             int count, double rate)
+{
+    FILE *f = fopen (image, "rb");
+    if (!f) {
+        fprintf (stderr, "mw-inject: %s: %s\n", image, strerror (errno));
+        return 1;
+    }
+    fseek (f, 0, SEEK_END);
+    long n = ftell (f);
+    fseek (f, 0, SEEK_SET);
+    uint8_t *jpeg = n > 0 ? malloc ((size_t) n) : NULL;
+    if (!jpeg || fread (jpeg, 1, (size_t) n, f) != (size_t) n) {
+        fclose (f);
+        free (jpeg);
+        return 1;
+    }
+    fclose (f);
+    void *req = zmq_socket (s_ctx, ZMQ_REQ);
+    int tmo = 3000, linger = 0;
+    zmq_setsockopt (req, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt (req, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
+    zmq_setsockopt (req, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect (req, to) != 0) {
+        fprintf (stderr, "mw-inject: connect %s: %s\n", to, zmq_strerror (errno));
+        zmq_close (req);
+        free (jpeg);
+        return 1;
+    }
+    uint64_t t0 = wall_ms ();
+    int accepted = 0, refused = 0, rc = 0;
+    for (int i = 0; i < count; i++) {
+        uint64_t at = t0 + (uint64_t) (1000.0 * i / rate);
+        while (wall_ms () < at)
+            usleep (2000);
+        const char *parts[] = {"submit", camera, model, deadline, "5"};
+        for (int k = 0; k < 5; k++)
+            zmq_send (req, parts[k], strlen (parts[k]), ZMQ_SNDMORE);
+        if (zmq_send (req, jpeg, (size_t) n, 0) < 0) {
+            fprintf (stderr, "mw-inject: submit %d: send failed\n", i);
+            rc = 1;
+            break;
+        }
+        char status[16] = "", body[256] = "";
+        int a = zmq_recv (req, status, sizeof status - 1, 0);
+        int b = a >= 0 ? zmq_recv (req, body, sizeof body - 1, 0) : -1;
+        if (a < 0 || b < 0) {
+            fprintf (stderr, "mw-inject: submit %d: no answer from the agent\n", i);
+            rc = 1;
+            break;
+        }
+        status[a < (int) sizeof status - 1 ? a : (int) sizeof status - 1] = 0;
+        body[b < (int) sizeof body - 1 ? b : (int) sizeof body - 1] = 0;
+        body[strcspn (body, "\n")] = 0;
+        if (!strcmp (status, "ok")) {
+            printf ("%s\n", body);
+            fflush (stdout);
+            accepted++;
+        }
+        else {
+            fprintf (stderr, "refused: %s\n", body);
+            refused++;
+        }
+    }
+    fprintf (stderr, "mode=submit accepted=%d refused=%d secs=%.1f\n", accepted, refused,
+             (double) (wall_ms () - t0) / 1000.0);
+    zmq_close (req);
+    free (jpeg);
+    return rc;
+}
+
 static void
 usage (void)
 {
     fprintf (stderr, "usage: mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] "
                      "[--capture-port P] [--capture-ms MS] "
-                     "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay\n");
+                     "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] [--deadline-ms D] "
+                     "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
+                     "job-offer|job-garbage|job-stray|oversize|submit\n");
 }
 
 int
@@ -355,6 +632,9 @@ main (int argc, char **argv)
 {
     const char *to = NULL, *key = NULL, *mode = NULL;
     int count = 1, capture_port = 5670, capture_ms = 5000;
+    const char *model = NULL, *reply = NULL, *image = NULL, *camera = "inject-cam", *deadline = "";
+    long size = 5 * 1024 * 1024;
+    double rate = 5;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--to") && i + 1 < argc)
@@ -369,6 +649,20 @@ main (int argc, char **argv)
             capture_port = atoi (argv[++i]);
         else if (!strcmp (argv[i], "--capture-ms") && i + 1 < argc)
             capture_ms = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--model") && i + 1 < argc)
+            model = argv[++i];
+        else if (!strcmp (argv[i], "--reply") && i + 1 < argc)
+            reply = argv[++i];
+        else if (!strcmp (argv[i], "--size") && i + 1 < argc)
+            size = atol (argv[++i]);
+        else if (!strcmp (argv[i], "--image") && i + 1 < argc)
+            image = argv[++i];
+        else if (!strcmp (argv[i], "--rate") && i + 1 < argc)
+            rate = atof (argv[++i]);
+        else if (!strcmp (argv[i], "--camera") && i + 1 < argc)
+            camera = argv[++i];
+        else if (!strcmp (argv[i], "--deadline-ms") && i + 1 < argc)
+            deadline = argv[++i];
         else if (argv[i][0] != '-' && !mode)
             mode = argv[i];
         else {
@@ -381,7 +675,8 @@ main (int argc, char **argv)
         return 1;
     }
     static const char *modes[] = {"garbage", "wrongkey", "tampered", "replay", "clock", "stale",
-                                  "valid", "rawtcp", "udp-garbage", "beacon-replay", NULL};
+                                  "valid", "rawtcp", "udp-garbage", "beacon-replay",
+                                  "job-offer", "job-garbage", "job-stray", "oversize", "submit", NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -403,14 +698,14 @@ main (int argc, char **argv)
     mw_id_t sender;
     rnd_fill (sender.b, MW_ID_LEN);
     uint64_t session = wall_ms (), seq = 0;
-    int rc = 0;
+    int rc = 0, sent = 0;
 
     if (!strcmp (mode, "beacon-replay"))
         return beacon_replay (keys, to, capture_port, capture_ms);
     if (!strcmp (mode, "rawtcp"))
         return send_rawtcp (to, count) == 0 ? 0 : 1;
     if (!strcmp (mode, "udp-garbage")) {
-        int sent = 0;
+        sent = 0;
         for (int i = 0; i < count; i++) {
             uint8_t buf[512];
             size_t len = 1 + rnd () % 255;
@@ -428,6 +723,32 @@ main (int argc, char **argv)
         return 0;
     }
 
+    if (!strcmp (mode, "submit")) {
+        if (!image || rate <= 0) {
+            fprintf (stderr, "mw-inject: submit needs --image and a positive --rate\n");
+            return 1;
+        }
+        s_ctx = zmq_ctx_new ();
+        rc = submit_jobs (to, image, camera, model ? model : "tiny-face", deadline, count, rate);
+        zmq_ctx_term (s_ctx);
+        return rc;
+    }
+    if (!strcmp (mode, "oversize")) {
+        if (size <= 0 || size > 64L * 1024 * 1024 || open_zmq (to) != 0)
+            return 1;
+        uint8_t *big = malloc ((size_t) size);
+        if (!big)
+            return 1;
+        rnd_fill (big, (size_t) size);
+        big[0] = 'M';
+        big[1] = 'W';
+        big[2] = 1;
+        sent = zsend (big, (size_t) size, 0) == 0;
+        free (big);
+        printf ("mode=oversize sent=%d bytes=%ld\n", sent, size);
+        close_zmq ();
+        return sent ? 0 : 1;
+    }
     if (open_zmq (to) != 0)
         return 1;
     int needs_key = strcmp (mode, "garbage") != 0 && strcmp (mode, "wrongkey") != 0;
@@ -436,13 +757,34 @@ main (int argc, char **argv)
         close_zmq ();
         return 1;
     }
-    int sent = 0;
+    if (!strcmp (mode, "job-offer")) {
+        if (!reply) {
+            fprintf (stderr, "mw-inject: job-offer needs --reply tcp://IP:PORT\n");
+            close_zmq ();
+            return 1;
+        }
+        rc = job_offer (keys, &sender, session, &seq, model ? model : "nope", reply, capture_ms);
+        close_zmq ();
+        gossip_keyring_destroy (&keys);
+        return rc;
+    }
     if (!strcmp (mode, "garbage")) {
         for (int i = 0; i < count; i++) {
             if (send_garbage_one (keys, &sender, session, &seq) == 0)
                 sent++;
             if (i % 100 == 99)
                 usleep (5 * 1000);     //  keep it bounded, not a flood
+        }
+    }
+    else if (!strcmp (mode, "job-garbage") || !strcmp (mode, "job-stray")) {
+        int stray = !strcmp (mode, "job-stray");
+        for (int i = 0; i < count; i++) {
+            if ((stray ? send_job_stray_one (keys, &sender, session, &seq, i)
+                       : send_job_garbage_one (keys, &sender, session, &seq))
+                == 0)
+                sent++;
+            if (i % 50 == 49)
+                usleep (5 * 1000);
         }
     }
     else if (!strcmp (mode, "wrongkey")) {

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+#  jobs_overload_one_ns: 5 namespaced agents with real face-api models, each
+#  under a 15 % CPU quota (a small box; five of them leave the host's 2 cores
+#  room), and an analysis server (n6, 50 %).  Box 1 is overloaded while the
+#  others idle: first its service time is measured (5 jobs; the agent's own
+#  p90 estimate `status .jobs.svc_ms` is printed, but the capacity is taken
+#  from the fastest infer_ms of those jobs, i.e. the CPU a job needs when the
+#  quota does not throttle it: capacity = quota x 1000 / that), then it gets
+#  RATE = 2 x that capacity (an upper bound, so it is overloaded for sure;
+#  8..40/s) for JB_BURST_S (10) seconds through its control socket.  Escalation is off (ESCALATE_BELOW=0): this test is about
+#  where jobs run, and an escalated frame would go to the server by design.
+#  Asserts (tests/jobs/job_check.py over every log, with every accepted id):
+#    * every job ends exactly once (done or failed), none lost;
+#    * none failed (the idle peers have room for the excess);
+#    * excess ran on peers (path peer > 0), box 1 kept some (local > 0);
+#    * none went to the analysis server (path server == 0, and the server's
+#      own status ran nothing);
+#    * status counters agree: box 1's submitted == ids accepted == ended.
+SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SRC/tests/lib/testbed.sh"
+. "$SRC/tests/jobs/jobs_lib.sh"
+jb_require_models
+tb_hard_timeout 150 "$@"
+tb_init jobs_overload_one_ns 50
+BURST_S=${JB_BURST_S:-10}
+
+PCT=${JB_PCT:-15}
+jb_bed 5 "$PCT" 50
+TB_AGENT_DEFAULTS=("MODELS_DIR=$MODELS" $(tb_server_keys "$JB_SERVER") "ESCALATE_BELOW=0")
+jb_start
+
+#  Service time of one box under its quota.
+jb_submit 1 5 3 "$DEMO/sample1.jpg"
+tb_wait_until 15 jb_all_ended 1 || tb_fail "the calibration jobs did not end"
+svc=$(tb_stat 1 .jobs.svc_ms)
+cpu=$(grep -h "event=job_done" "$(tb_log_file 1)" | sed -n 's/.* infer_ms=\([0-9.]*\).*/\1/p' | sort -n | head -1)
+rate=$(awk -v c="$cpu" -v p="$PCT" 'BEGIN { r = int(2 * p * 10 / (c > 1 ? c : 1) + 0.99); if (r < 8) r = 8; if (r > 40) r = 40; print r }')
+count=$(( rate * BURST_S ))
+echo "info  box 1 under $PCT % CPU: svc_ms (agent's p90 estimate) $svc ms, fastest job $cpu ms -> capacity <= $(awk -v c="$cpu" -v p="$PCT" 'BEGIN{printf "%.1f", p*10/c}')/s; overload at $rate jobs/s for $BURST_S s ($count jobs)"
+
+#  The burst: two images, half the rate each.
+t0=$(tb_now_ms)
+jb_submit_bg 1 $(( count / 2 )) "$(awk -v r="$rate" 'BEGIN { print r / 2 }')" "$DEMO/sample1.jpg"; p1=$JB_BG_LAST
+jb_submit_bg 1 $(( count - count / 2 )) "$(awk -v r="$rate" 'BEGIN { print r / 2 }')" "$DEMO/sample3.jpg"; p2=$JB_BG_LAST
+#  The others are idle but must stay responsive meanwhile.
+worst=0
+while kill -0 "$p1" 2>/dev/null || kill -0 "$p2" 2>/dev/null; do
+    for i in 2 3 4 5; do ms=$(jb_status_ms "$i"); [ "$ms" -gt "$worst" ] && worst=$ms; done
+    [ $(( $(tb_now_ms) - t0 )) -gt $(( BURST_S * 1000 + 15000 )) ] && break
+    sleep 0.5
+done
+wait "$p1" "$p2" 2>/dev/null
+echo "info  submitters: $(cat "$TB_DIR"/submit.1.err | grep mode= | tr '\n' ' ')"
+jb_wait_ended 30 $JB_NODES
+echo "info  peers' status during the burst: slowest answer $worst ms"
+[ "$worst" -lt 2000 ] && jb_pass "idle peers answered status within 2 s during the burst ($worst ms)" ||
+    jb_failc "a peer took $worst ms to answer status"
+
+jb_check --expect 'peer>0' --expect 'local>0' --expect 'server==0' --expect 'failed==0' --expect "ended>=$count"
+acc=$(grep -c . "$TB_DIR/ids.1")
+sub=$(tb_stat 1 .jobs.submitted)
+ended=$(jb_sum .ended)
+[ "$acc" = "$sub" ] && [ "$sub" = "$ended" ] &&
+    jb_pass "box 1: $sub submitted = $acc ids accepted = $ended ended" ||
+    jb_failc "box 1: submitted $sub, ids accepted $acc, ended $ended"
+srv=$(tb_stat "$JB_SERVER" .jobs.ran_for_peers)
+[ "$srv" = 0 ] && jb_pass "the analysis server ran nothing" || jb_failc "the analysis server ran $srv jobs"
+ranp=$(jb_stat_sum ran_for_peers 2 3 4 5)
+echo "info  peers ran $ranp jobs for box 1: $(for i in 2 3 4 5; do printf 'n%s=%s ' "$i" "$(tb_stat "$i" .jobs.ran_for_peers)"; done)"
+echo "info  box 1: $(jb_sum .local) local, $(jb_sum .peer) peer; latency p50/p99 $(jb_sum .latency_ms.all.p50)/$(jb_sum .latency_ms.all.p99) ms; late $(jb_sum .late)"
+jb_finish
