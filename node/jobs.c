@@ -778,11 +778,20 @@ node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out)
     mw_strbuf_printf (out,
                       "{\"data_addr\":\"%s\",\"workers\":%u,\"queue\":%u,\"queue_max\":%u,\"submitted\":%llu,"
                       "\"done\":%llu,\"failed\":%llu,\"local\":%llu,\"peer\":%llu,\"server\":%llu,\"ran_for_peers\":%llu,"
-                      "\"svc_ms\":%.1f}",
+                      "\"svc_ms\":%.1f",
                       self->advertise, self->workers, sched_handoff_queue_len (self->handoff), self->queue_max,
                       (unsigned long long) st.submitted, (unsigned long long) st.done, (unsigned long long) st.failed,
                       (unsigned long long) st.by_path[HANDOFF_PATH_LOCAL],
                       (unsigned long long) st.by_path[HANDOFF_PATH_PEER],
                       (unsigned long long) st.by_path[HANDOFF_PATH_SERVER], (unsigned long long) st.remote_done,
                       self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0);
+    //  The data plane's gate: what peers sent that was refused, by reason.
+    const gossip_transport_stats_t *ts = gossip_transport_stats (self->data);
+    mw_strbuf_printf (out, ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,\"rejected\":{",
+                      (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
+                      (unsigned long long) ts->send_dropped);
+    for (int r = 0; r < MW_REJ_COUNT; r++)
+        mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "", gossip_transport_reject_name ((gossip_reject_t) r),
+                          (unsigned long long) ts->rejected[r]);
+    mw_strbuf_printf (out, "}}}");
 }

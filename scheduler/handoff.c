@@ -550,6 +550,18 @@ s_offer_next (sched_handoff_t *self, job_t *j, uint64_t now)
         s_send_offer (self, j, j->runner_addr, MW_JOB_KIND_RUN, j->model, now);
         return;
     }
+    //  Every peer said no.  If a slot freed here meanwhile, the job runs
+    //  here after all (as in the simulator): the server is the last resort.
+    if (!j->tried_server && !self->cfg.server && self->cfg.workers > 0 && self->ops.has_model
+        && self->ops.has_model (self->ops.ctx, j->model)) {
+        placement_local_t local;
+        sched_handoff_local (self, j->model, &local);
+        uint32_t budget = j->deadline_at > now ? (uint32_t) (j->deadline_at - now) : 0;
+        if (placement_admit (&self->cfg.placement, &local, budget)) {
+            s_enqueue_local (self, j);
+            return;
+        }
+    }
     if (self->cfg.has_server && *self->server_addr && !j->tried_server) {
         j->phase = O_OFFERING;
         j->offering_server = true;
