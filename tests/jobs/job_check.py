@@ -13,7 +13,7 @@ fails (exit 1) if a job broke the invariants of docs/JOBS.md section 3:
     printed) ended exactly once too (a job lost without any event);
   * --expect EXPR (repeatable): a bound on the summary counters, e.g.
     'peer>0', 'server==0', 'failed==0', 'ended>=30', 'redispatched>0'.
-    Counters: ended done failed local peer server late escalated precise
+    Counters: ended done failed local peer server late in_deadline escalated precise
     escalation_failed handed_off fallback_vms redispatched.
 
 It prints a summary: jobs by path, failures by reason, latency p50/p99
@@ -89,7 +89,8 @@ def main(argv):
                     r = kv.get("reason", "") or "(empty)"
                     redispatch_reasons[r] = redispatch_reasons.get(r, 0) + 1
     fails = []
-    s = {"ended": 0, "done": 0, "failed": 0, "local": 0, "peer": 0, "server": 0, "none": 0, "late": 0}
+    s = {"ended": 0, "done": 0, "failed": 0, "local": 0, "peer": 0, "server": 0, "none": 0, "late": 0,
+         "in_deadline": 0}
     s.update(counts)
     reasons = {}
     lat = {"all": [], "local": [], "peer": [], "server": []}
@@ -117,6 +118,8 @@ def main(argv):
             else:
                 s["done"] += 1
                 o["done"] += 1
+                if kv.get("late") != "1":
+                    s["in_deadline"] += 1
                 p = kv.get("path", "none")
                 s[p] = s.get(p, 0) + 1
                 if p in o:

@@ -11,6 +11,13 @@
 #  log lines (tests/jobs/job_check.py).
 #  =========================================================================
 JB_RESULT=0
+#  `ip netns exec` mounts a fresh sysfs, which hides /sys/fs/cgroup: without
+#  this wrapper a namespaced agent finds no quota and reads the whole host's
+#  CPU (status/members: "cgroup":false), so every idle peer looks as busy as
+#  the host and the forecast policy sends the overflow to the server.
+TB_AGENT_WRAPPER=(sh "$SRC/tests/forecast/cgroupfs-wrap.sh")
+#  Offer timeout for throttled test boxes (see jobs_overload_one_ns.sh).
+JB_OFFER_TIMEOUT_MS=${JB_OFFER_TIMEOUT_MS:-300}
 JB_SERVER=""        # host index of the analysis server (if any)
 JB_NODES=""         # agent host indexes
 
@@ -147,3 +154,57 @@ jb_status_ms () {
     tb_status "$1" | jq -e .id >/dev/null 2>&1 || { echo 99999; return; }
     t1=$(tb_now_ms); echo $(( t1 - t0 ))
 }
+
+#  jb_warm NODE...: 4 jobs on each box (in parallel), so that every box has
+#  its model loaded and its service time measured (and gossiped in its
+#  digest) before a scenario starts: a cold box promises the 15 ms prior
+#  while its first job loads the model.  Their ids join the check.
+jb_warm () {
+    local i; local -a pids=()
+    for i in "$@"; do jb_submit "$i" 4 4 "$DEMO/sample2.jpg" & pids+=($!); done
+    wait "${pids[@]}"
+    tb_wait_until 20 jb_all_ended "$@" || tb_fail "warm-up jobs did not end"
+    sleep "${JB_DIGEST_WAIT:-3}"
+    tb_log "warm: svc_ms $(for i in "$@"; do printf 'n%s=%s ' "$i" "$(tb_stat "$i" .jobs.svc_ms)"; done)"
+}
+
+#  jb_forecasts_ready VIEWER PEER...: VIEWER's view holds a ready CPU
+#  forecast (upper bound < 100 at the first horizon) for every PEER.  Until
+#  a box's forecaster has ~10 residuals at its 5 s horizon (~15 s after
+#  start) its digest says "upper 100 %", which placement treats as fully
+#  busy (docs/PLACEMENT.md: unknown counts as busy): the forecast policy
+#  then sends the overflow to the server, whatever the peer's real load.
+jb_forecasts_ready () {
+    local v=$1 ids; shift
+    tb__ids_json "$@" || return 1
+    tb_members "$v" | jq -e --argjson ids "$TB_IDJ" \
+        '[.[] | select(.id as $x | $ids | index($x)) | select((.load.upper.cpu[0] // 100) < 100)] | length == ($ids | length)' >/dev/null 2>&1
+}
+jb_wait_forecasts () {
+    local t0; t0=$(tb_now_ms)
+    tb_wait_until "${JB_FORECAST_WAIT:-45}" jb_forecasts_ready "$@" ||
+        tb_fail "n$1 still has no ready CPU forecast of every peer after ${JB_FORECAST_WAIT:-45} s: $(tb_members "$1" | jq -c '[.[] | {name, up: .load.upper.cpu}]')"
+    tb_log "forecasts ready in n$1's view ($(( $(tb_now_ms) - t0 )) ms wait): $(tb_members "$1" | jq -c '[.[] | "\(.name):\(.load.cpu)/\(.load.upper.cpu[0])"] | join(" ")')"
+}
+
+#  CPU time (ms) of agent I's process so far (utime + stime).
+jb_cpu_ms () {
+    local p=${TB_PID[$1]} tck; tck=$(getconf CLK_TCK)
+    awk -v t="$tck" '{ sub(/.*\) /, ""); print int(($12 + $13) * 1000 / t) }' "/proc/$p/stat"
+}
+#  jb_calibrate I N: N jobs of sample1 on box I (2/s, so that none queues);
+#  sets JB_CPU_JOB_MS (the agent's CPU per job, overhead included, from its
+#  /proc stat) and JB_CAPACITY (jobs/s the box's quota allows: PCT x 10 /
+#  JB_CPU_JOB_MS).  Needs PCT.
+jb_calibrate () {
+    local i=$1 n=$2 c0 c1
+    c0=$(jb_cpu_ms "$i")
+    jb_submit "$i" "$n" 2 "$DEMO/sample1.jpg"
+    tb_wait_until 15 jb_all_ended "$i" || tb_fail "calibration jobs on n$i did not end"
+    c1=$(jb_cpu_ms "$i")
+    JB_CPU_JOB_MS=$(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN { v = (b - a) / n; if (v < 1) v = 1; printf "%.1f", v }')
+    JB_CAPACITY=$(awk -v c="$JB_CPU_JOB_MS" -v p="$PCT" 'BEGIN { printf "%.1f", p * 10 / c }')
+    echo "info  box $i under $PCT % CPU: $JB_CPU_JOB_MS ms of CPU per job (agent's /proc stat over $n jobs) -> capacity $JB_CAPACITY jobs/s; agent's svc_ms (p90 wall, throttling included) $(tb_stat "$i" .jobs.svc_ms)"
+}
+#  jb_rate FACTOR MIN MAX: FACTOR x JB_CAPACITY, rounded up, clamped.
+jb_rate () { awk -v c="$JB_CAPACITY" -v f="$1" -v lo="$2" -v hi="$3" 'BEGIN { r = int(f * c + 0.99); if (r < lo) r = lo; if (r > hi) r = hi; print r }'; }

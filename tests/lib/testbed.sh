@@ -721,7 +721,7 @@ tb_pss_kb () {
 
 # ---- analysis server (jobs tests) -----------------------------------------
 #  tb_start_server I [KEY=VALUE...] - `meshwatch analysis-server` in host
-#  I's namespace (I is a tb_host, with or without tb_cgroup_cpu before),
+#  I's namespace (under TB_AGENT_WRAPPER, like the agents) (I is a tb_host, with or without tb_cgroup_cpu before),
 #  bound to its eth0 address: CLUSTER_KEY of the test, VMS_PORT=7950,
 #  EVENTS_PORT=7947, STATE_DIR/LOG_FILE in $TB_DIR/nI/ like an agent's.
 #  It is tracked like an agent (TB_PID[I]): tb_kill9, tb_term, tb_status,
@@ -736,7 +736,7 @@ tb_start_server () {
         "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=info" "MESH_ADDR=$(tb_ip "$i")" \
         "VMS_PORT=$TB_SERVER_PORT" "EVENTS_PORT=7947" "$@"
     local d="$TB_DIR/n$i"
-    local -a cmd=(ip netns exec "${TB_NS[$i]}" env "${TB_ENVU[@]}" "$TB_MW" analysis-server --config "$d/agent.conf")
+    local -a cmd=(ip netns exec "${TB_NS[$i]}" env "${TB_ENVU[@]}" "${TB_AGENT_WRAPPER[@]}" "$TB_MW" analysis-server --config "$d/agent.conf")
     local cg=${TB_CG[$i]:-}
     if [ -n "$cg" ]; then
         ( exec setsid sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "${cmd[@]}" ) \

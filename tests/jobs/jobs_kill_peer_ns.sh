@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+#  jobs_kill_peer_ns: 3 namespaced agents with real models (25 % CPU each),
+#  an analysis server (n4, 50 %).  Every box is warmed up; box 1 is then
+#  overloaded (1.5 x its capacity, measured as in jobs_overload_one_ns)
+#  so that it hands jobs to n2 and n3.  The moment box 1 logs a
+#  job_handed_off to n2 (so n2 holds that job in flight), n2 is killed with
+#  SIGKILL; box 1 keeps its load for 3 s more.
+#  Asserts:
+#    * every job ends exactly once (job_check.py, all accepted ids);
+#    * the jobs that were with n2 when it died (handed_off to n2, and no
+#      result from n2) exist (> 0), and each has a job_redispatched or a
+#      job_failed event, with a non-empty reason; the redispatched ones
+#      then end elsewhere;
+#    * box 1 and n3 still answer status.
+SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SRC/tests/lib/testbed.sh"
+. "$SRC/tests/jobs/jobs_lib.sh"
+jb_require_models
+tb_hard_timeout 150 "$@"
+tb_init jobs_kill_peer_ns 52
+PCT=${JB_PCT:-25}
+
+jb_bed 3 "$PCT" 50
+TB_AGENT_DEFAULTS=("MODELS_DIR=$MODELS" $(tb_server_keys "$JB_SERVER") "ESCALATE_BELOW=0" "OFFER_TIMEOUT_MS=$JB_OFFER_TIMEOUT_MS")
+jb_start
+jb_warm $JB_NODES
+jb_wait_forecasts 1 2 3
+jb_calibrate 1 8
+rate=$(jb_rate 1.5 8 30)
+id2=$(tb_id 2)
+echo "info  box 1 gets $rate jobs/s; victim n2 = $id2"
+
+#  The killer is armed before the burst: it follows box 1's log and
+#  SIGKILLs n2 the moment a job_handed_off to n2 is written (a peer job
+#  takes ~30-150 ms here, so a poll loop would often be too late).
+pid2=$(tb_pid 2)
+( tail -n0 -F "$(tb_log_file 1)" 2>/dev/null | grep -m1 -q "event=job_handed_off .*ran_on=$id2"
+  kill -9 "$pid2" 2>/dev/null ) &
+killer=$!; TB_BG_PIDS+=("$killer")
+t0=$(tb_now_ms)
+jb_submit_bg 1 $(( rate * 12 )) "$rate" "$DEMO/sample1.jpg"; sub=$JB_BG_LAST
+_n2_gone () { ! kill -0 "$pid2" 2>/dev/null; }
+tb_wait_until 15 _n2_gone || tb_fail "box 1 never handed a job to n2 in 15 s (n2 not killed)"
+wait "$pid2" 2>/dev/null; TB_PID[2]=""
+echo "info  n2 killed by SIGKILL $(( $(tb_now_ms) - t0 )) ms after the burst began, right after box 1 handed it a job; box 1 keeps its load 3 s more"
+sleep 3
+kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
+jb_wait_ended 30 1 3
+for i in 1 3; do ms=$(jb_status_ms "$i"); [ "$ms" -lt 2000 ] && jb_pass "n$i answers status ($ms ms)" || jb_failc "n$i status took $ms ms"; done
+
+#  The jobs that were with n2 when it died.
+out=$("$TB_PY" - "$id2" "$(tb_log_file 1)" <<'EOF'
+import sys, re
+victim, log = sys.argv[1], sys.argv[2]
+KV = re.compile(r'(\w+)=("[^"]*"|\S+)')
+ev = {}
+for line in open(log, errors="replace"):
+    if "event=job_" not in line: continue
+    kv = dict((k, v.strip('"')) for k, v in KV.findall(line))
+    ev.setdefault(kv.get("job"), []).append(kv)
+affected = bad = 0
+for jid, es in ev.items():
+    to_victim = [i for i, e in enumerate(es) if e["event"] == "job_handed_off" and e.get("ran_on") == victim]
+    if not to_victim: continue
+    after = es[to_victim[-1] + 1:]
+    if any(e["event"] == "job_done" and e.get("ran_on") == victim for e in after): continue
+    affected += 1
+    rec = [e for e in after if e["event"] in ("job_redispatched", "job_failed")]
+    end = [e for e in es if e["event"] in ("job_done", "job_failed")]
+    how = ", ".join("%s(%s)" % (e["event"][4:], e.get("reason", "")) for e in rec) or "NONE"
+    fin = end[-1]["event"][4:] + "@" + end[-1].get("path", "?") if end else "no end"
+    ok = rec and all(e.get("reason", "").strip() for e in rec)
+    if not ok: bad += 1
+    print("      job %s: %s -> %s%s" % (jid[:12], how, fin, "" if ok else "   <-- no redispatched/failed with a reason"))
+print("affected=%d bad=%d" % (affected, bad))
+EOF
+)
+echo "$out" | grep -v '^affected='
+aff=$(echo "$out" | sed -n 's/^affected=\([0-9]*\) bad=\([0-9]*\)/\1/p')
+bad=$(echo "$out" | sed -n 's/^affected=\([0-9]*\) bad=\([0-9]*\)/\2/p')
+if [ "${aff:-0}" -gt 0 ] && [ "${bad:-1}" = 0 ]; then
+    jb_pass "$aff jobs were with n2 when it died: each was redispatched or failed, with a reason"
+else
+    jb_failc "jobs with n2 at the kill: ${aff:-?} (need > 0), without a redispatched/failed reason: ${bad:-?}"
+fi
+jb_check --expect 'redispatched>0' --expect 'peer>0'
+jb_finish
