@@ -28,8 +28,8 @@
         PUSH_PULL_REPLY  (none)
         HEARTBEAT        term:uint64, lease_ms:uint32, rank:uint32      (updates: must be empty)
         VOTE_REQ         term:uint64, pre:uint(0|1), rank:uint32        (updates: must be empty)
-        VOTE             term:uint64, pre:uint(0|1), granted:uint(0|1), coordinator:bin8
-                                                                        (updates: must be empty)
+        VOTE             term:uint64, pre:uint(0|1), granted:uint(0|1), coordinator:bin8,
+                         rank:uint32, ballot:bin8                       (updates: must be empty)
 
     Update (array of 7):
         [ id:bin8, name:str, addr:str, state:uint(<4), incarnation:uint64, from:bin8, digest:bin(<=64) ]
@@ -47,7 +47,7 @@
 static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
     0, /* unused */ 3, /* BEACON */ 3, /* PING */ 1, /* ACK */ 4, /* PING_REQ */
     1, /* NACK */ 0, /* GOSSIP */ 1, /* PUSH_PULL */ 0, /* PUSH_PULL_REPLY */
-    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 4, /* VOTE */
+    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 6, /* VOTE */
 };
 #define HEADER_FIELDS 7   //  magic, version, type, sender, session, seq, ts_ms
 #define UPDATE_FIELDS 7
@@ -195,6 +195,8 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
         err |= msgpack_pack_uint32 (&pk, msg->pre);
         err |= msgpack_pack_uint32 (&pk, msg->granted);
         err |= s_pack_id (&pk, &msg->coordinator);
+        err |= msgpack_pack_uint32 (&pk, msg->rank);
+        err |= s_pack_id (&pk, &msg->ballot);
         break;
     default:   //  GOSSIP, PUSH_PULL_REPLY: no body
         break;
@@ -553,7 +555,10 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg)
         if (v > 1)
             return MW_WIRE_ERANGE;
         msg->granted = (uint8_t) v;
-        if ((rc = s_rd_id (r, &msg->coordinator)))
+        //  The ballot (term, rank, ballot) the answer is about: the one
+        //  granted, or the voter's highest in a refusal.
+        if ((rc = s_rd_id (r, &msg->coordinator)) || (rc = s_rd_u32 (r, &msg->rank))
+            || (rc = s_rd_id (r, &msg->ballot)))
             return rc;
         break;
     default:
@@ -844,6 +849,8 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
         msg->pre = 1;
         msg->granted = 1;
         s_fill_id (&msg->coordinator, 4);
+        msg->rank = UINT32_MAX;
+        s_fill_id (&msg->ballot, 5);
         break;
     default:
         break;
@@ -879,7 +886,8 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
         || !gossip_wire_id_eq (&a->target, &b->target) || strcmp (a->target_addr, b->target_addr)
         || a->join != b->join || a->n_updates != b->n_updates || a->term != b->term
         || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre
-        || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator))
+        || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator)
+        || !gossip_wire_id_eq (&a->ballot, &b->ballot))
         return false;
     for (uint32_t i = 0; i < a->n_updates; i++) {
         const mw_update_t *x = &a->updates[i], *y = &b->updates[i];
@@ -937,6 +945,7 @@ typedef enum {
     F_FLAG_2,           //  pre (VOTE_REQ, VOTE) = 2
     F_GRANTED_2,
     F_COORD_7,          //  VOTE coordinator id of 7 bytes
+    F_BALLOT_9,         //  VOTE ballot id of 9 bytes
     F_TRAILING,
     F_COUNT
 } fault_t;
@@ -1057,6 +1066,8 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
         if (type == MW_MSG_VOTE) {
             msgpack_pack_uint32 (pk, f == F_GRANTED_2 ? 2 : msg->granted);
             s_t_id (pk, &msg->coordinator, f == F_COORD_7 ? 7 : 8, false);
+            msgpack_pack_uint64 (pk, f == F_U32_BIG ? (uint64_t) UINT32_MAX + 1 : msg->rank);
+            s_t_id (pk, &msg->ballot, f == F_BALLOT_9 ? 9 : 8, false);
         }
         else
             msgpack_pack_uint64 (pk, f == F_U32_BIG && type == MW_MSG_VOTE_REQ ? (uint64_t) UINT32_MAX + 1
@@ -1156,12 +1167,13 @@ s_expect (fault_t f, int type, uint32_t n_updates)
     case F_TERM_NEG:
         return elect ? MW_WIRE_ERANGE : 1;
     case F_U32_BIG:
-        return type == MW_MSG_HEARTBEAT || type == MW_MSG_VOTE_REQ ? MW_WIRE_ERANGE : 1;
+        return elect ? MW_WIRE_ERANGE : 1;
     case F_FLAG_2:
         return type == MW_MSG_VOTE_REQ || type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
     case F_GRANTED_2:
         return type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
     case F_COORD_7:
+    case F_BALLOT_9:
         return type == MW_MSG_VOTE ? MW_WIRE_EMALFORMED : 1;
     case F_UPDATES_OVER:
     case F_UPDATES_HUGE:
