@@ -50,7 +50,7 @@ typedef enum {
     E_HIGHER_TERM,     //  any other message with a higher ballot (already adopted)
     E_STALL,           //  our own loop stood still longer than a lease
     E_LEAVE,           //  graceful leave
-    E_YIELD,           //  a better-ranked node stands for the same term: let it
+    E_YIELD,           //  a better-ranked node stands for the same counter: let it
     E_COUNT
 } ev_t;
 
@@ -898,7 +898,7 @@ election_stats (const election_t *self, election_stats_t *out)
 //  in order per link with 1-3 ms latency; loss is what TCP makes of it (a
 //  retransmission 200 ms later, doubling while it keeps being lost, and
 //  everything behind it waits); a partition or a cut drops what crosses
-//  it; a crash loses everything but the persisted (term, vote); a stopped
+//  it; a crash loses everything but the persisted (ballot, vote); a stopped
 //  node neither ticks nor reads, and finds its input queued when it
 //  continues.  Views follow reachability with SWIM's lag (gone after
 //  SIM_DEAD_MS unreachable, back after SIM_JOIN_MS reachable).  Every
@@ -1511,7 +1511,7 @@ election_test (bool verbose)
         fo[n_fo++] = t;
         CHECK (election_term (sim->node[who].e) > old_term);
         s_sim_run (sim, 1000);
-        s_sim_boot (sim, old);   //  from its persisted term and vote
+        s_sim_boot (sim, old);   //  from its persisted ballot and vote
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 3000, &who2);
         CHECK (t != UINT64_MAX && who2 == who);   //  rejoined as a follower
@@ -1602,9 +1602,11 @@ election_test (bool verbose)
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 5000, &who2);
         CHECK (t <= SIM_JOIN_MS + B_HEAL);
-        //  The higher term won.
-        uint64_t ta = election_term (sim->node[a[0]].e), tb = election_term (sim->node[b[0]].e);
-        CHECK (ta == tb);
+        //  The higher ballot won; every node holds it.
+        election_ballot_t ba, bb;
+        election_ballot (sim->node[a[0]].e, &ba);
+        election_ballot (sim->node[b[0]].e, &bb);
+        CHECK (election_ballot_cmp (&ba, &bb) == 0 && gossip_wire_id_eq (&ba.id, &sim->node[who2].id));
         if (verbose && (sim->violations || sim->max_coexist > 400))
             printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed, sim->violations, (unsigned long long) sim->max_coexist);
         CHECK (sim->violations == 0 && sim->max_coexist <= 400);
