@@ -28,8 +28,8 @@
         PUSH_PULL_REPLY  (none)
         HEARTBEAT        term:uint64, lease_ms:uint32, rank:uint32      (updates: must be empty)
         VOTE_REQ         term:uint64, pre:uint(0|1), rank:uint32        (updates: must be empty)
-        VOTE             term:uint64, pre:uint(0|1), granted:uint(0|1), coordinator:bin8
-                                                                        (updates: must be empty)
+        VOTE             term:uint64, pre:uint(0|1), granted:uint(0|1), coordinator:bin8,
+                         rank:uint32, ballot:bin8                       (updates: must be empty)
         JOB_OFFER        id:bin16, kind:uint(<2), model:str, deadline_ms:uint(<=3600000),
                          priority:uint(<=9), frame_len:uint(<=MW_FRAME_MAX), addr:str
         JOB_REPLY        id:bin16, status:uint(0|1), wait_ms:uint32, reason:str
@@ -63,7 +63,7 @@
 static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
     0, /* unused */ 3, /* BEACON */ 3, /* PING */ 1, /* ACK */ 4, /* PING_REQ */
     1, /* NACK */ 0, /* GOSSIP */ 1, /* PUSH_PULL */ 0, /* PUSH_PULL_REPLY */
-    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 4, /* VOTE */
+    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 6, /* VOTE */
     7, /* JOB_OFFER */ 4, /* JOB_REPLY */ 8, /* JOB */ 11, /* JOB_RESULT */
 };
 #define HEADER_FIELDS 7   //  magic, version, type, sender, session, seq, ts_ms
@@ -344,6 +344,8 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
         err |= msgpack_pack_uint32 (&pk, msg->pre);
         err |= msgpack_pack_uint32 (&pk, msg->granted);
         err |= s_pack_id (&pk, &msg->coordinator);
+        err |= msgpack_pack_uint32 (&pk, msg->rank);
+        err |= s_pack_id (&pk, &msg->ballot);
         break;
     default:   //  GOSSIP, PUSH_PULL_REPLY: no body
         break;
@@ -866,7 +868,10 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg)
         if (v > 1)
             return MW_WIRE_ERANGE;
         msg->granted = (uint8_t) v;
-        if ((rc = s_rd_id (r, &msg->coordinator)))
+        //  The ballot (term, rank, ballot) the answer is about: the one
+        //  granted, or the voter's highest in a refusal.
+        if ((rc = s_rd_id (r, &msg->coordinator)) || (rc = s_rd_u32 (r, &msg->rank))
+            || (rc = s_rd_id (r, &msg->ballot)))
             return rc;
         break;
     default:
@@ -1303,6 +1308,8 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
         msg->pre = 1;
         msg->granted = 1;
         s_fill_id (&msg->coordinator, 4);
+        msg->rank = UINT32_MAX;
+        s_fill_id (&msg->ballot, 5);
         break;
     default:
         break;
@@ -1361,7 +1368,8 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
         || !gossip_wire_id_eq (&a->target, &b->target) || strcmp (a->target_addr, b->target_addr)
         || a->join != b->join || a->n_updates != b->n_updates || a->term != b->term
         || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre
-        || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator))
+        || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator)
+        || !gossip_wire_id_eq (&a->ballot, &b->ballot))
         return false;
     if (!s_job_eq (a->job, b->job))
         return false;
@@ -1421,6 +1429,7 @@ typedef enum {
     F_FLAG_2,           //  pre (VOTE_REQ, VOTE) = 2
     F_GRANTED_2,
     F_COORD_7,          //  VOTE coordinator id of 7 bytes
+    F_BALLOT_9,         //  VOTE ballot id of 9 bytes
     F_TRAILING,
     F_COUNT
 } fault_t;
@@ -1731,6 +1740,8 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
         if (type == MW_MSG_VOTE) {
             msgpack_pack_uint32 (pk, f == F_GRANTED_2 ? 2 : msg->granted);
             s_t_id (pk, &msg->coordinator, f == F_COORD_7 ? 7 : 8, false);
+            msgpack_pack_uint64 (pk, f == F_U32_BIG ? (uint64_t) UINT32_MAX + 1 : msg->rank);
+            s_t_id (pk, &msg->ballot, f == F_BALLOT_9 ? 9 : 8, false);
         }
         else
             msgpack_pack_uint64 (pk, f == F_U32_BIG && type == MW_MSG_VOTE_REQ ? (uint64_t) UINT32_MAX + 1
@@ -1830,12 +1841,13 @@ s_expect (fault_t f, int type, uint32_t n_updates)
     case F_TERM_NEG:
         return elect ? MW_WIRE_ERANGE : 1;
     case F_U32_BIG:
-        return type == MW_MSG_HEARTBEAT || type == MW_MSG_VOTE_REQ ? MW_WIRE_ERANGE : 1;
+        return elect ? MW_WIRE_ERANGE : 1;
     case F_FLAG_2:
         return type == MW_MSG_VOTE_REQ || type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
     case F_GRANTED_2:
         return type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
     case F_COORD_7:
+    case F_BALLOT_9:
         return type == MW_MSG_VOTE ? MW_WIRE_EMALFORMED : 1;
     case F_UPDATES_OVER:
     case F_UPDATES_HUGE:

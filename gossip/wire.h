@@ -170,10 +170,12 @@ typedef struct {
     uint8_t join;                       //  PUSH_PULL: 1 when the sender is joining
     uint64_t term;                      //  HEARTBEAT, VOTE_REQ, VOTE: election term
     uint32_t lease_ms;                  //  HEARTBEAT: lease granted by this heartbeat (0 = resign)
-    uint32_t rank;                      //  HEARTBEAT, VOTE_REQ: sender's coordinator rank
+    uint32_t rank;                      //  HEARTBEAT, VOTE_REQ, VOTE: ballot rank (see ballot)
     uint8_t pre;                        //  VOTE_REQ, VOTE: 1 = pre-vote
     uint8_t granted;                    //  VOTE: 1 = yes
     mw_id_t coordinator;                //  VOTE: the coordinator the voter follows (zero = none)
+    mw_id_t ballot;                     //  VOTE: id of the ballot (term, rank, ballot) answered
+                                        //  (HEARTBEAT, VOTE_REQ: the ballot's id is the sender)
 
     //  Updates: piggybacked (PING, ACK, PING_REQ, NACK, GOSSIP; at most
     //  MW_MAX_UPDATES) or full state (PUSH_PULL*, at most MW_MAX_MEMBERS).

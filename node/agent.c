@@ -266,35 +266,56 @@ s_election_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
     gossip_transport_send (self->transport, m.addr, &copy);
 }
 
-//  Term and vote reach the disk (synchronous=FULL) before the election
-//  module lets the message that depends on them leave.
-static int
-s_election_persist (void *ctx, uint64_t term, const mw_id_t *voted_for)
+static uint64_t
+s_election_id_u64 (const mw_id_t *id)
 {
-    agent_t *self = (agent_t *) ctx;
-    uint64_t vote = 0;
-    if (voted_for)
-        for (int i = 0; i < MW_ID_LEN; i++)
-            vote = vote << 8 | voted_for->b[i];
-    if (node_statedb_set_u64 (self->db, "election_voted_for", vote) != 0
-        || node_statedb_set_u64 (self->db, "election_term", term) != 0)
-        return -1;   //  logged by the state DB
-    return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < MW_ID_LEN; i++)
+        v = v << 8 | id->b[i];
+    return v;
 }
 
 static void
-s_election_event (void *ctx, election_event_t ev, uint64_t term, const mw_id_t *id, const char *reason)
+s_election_u64_id (uint64_t v, mw_id_t *id)
+{
+    for (int i = MW_ID_LEN - 1; i >= 0; i--, v >>= 8)
+        id->b[i] = (uint8_t) (v & 0xff);
+}
+
+//  The highest ballot and the vote reach the disk (synchronous=FULL, one
+//  transaction: a ballot without its vote, or the reverse, could let a
+//  restarted node vote twice in one counter) before the election module
+//  lets the message that depends on them leave.
+static int
+s_election_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *vote)
+{
+    agent_t *self = (agent_t *) ctx;
+    const char *keys[] = {"election_term",      "election_rank",      "election_id",
+                          "election_vote_term", "election_vote_rank", "election_voted_for"};
+    uint64_t values[] = {hi->n,
+                         hi->rank,
+                         s_election_id_u64 (&hi->id),
+                         vote ? vote->n : 0,
+                         vote ? vote->rank : 0,
+                         vote ? s_election_id_u64 (&vote->id) : 0};
+    return node_statedb_set_u64s (self->db, keys, values, 6);   //  -1 logged by the state DB
+}
+
+//  The ballot is (term, rank, id): `term` is its counter, `id` the
+//  coordinator it belongs to, `rank` the rank that coordinator stood with.
+static void
+s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, const char *reason)
 {
     agent_t *self = (agent_t *) ctx;
     char hex[MW_ID_HEX_LEN + 1];
-    gossip_wire_id_hex (id, hex);
+    gossip_wire_id_hex (&b->id, hex);
     const char *name = ev == ELECTION_EV_ELECTED ? "coordinator_elected"
                        : ev == ELECTION_EV_LOST  ? "coordinator_lost"
                                                  : "step_down";
-    mw_info (name, "term=%llu id=%s self=%d reason=%s", (unsigned long long) term, hex,
-             gossip_wire_id_eq (id, &self->ident.id), *reason ? reason : "-");
+    mw_info (name, "term=%llu rank=%u id=%s self=%d reason=%s", (unsigned long long) b->n, b->rank, hex,
+             gossip_wire_id_eq (&b->id, &self->ident.id), *reason ? reason : "-");
     const char *kv[] = {"id", hex, "reason", *reason ? reason : "-", NULL};
-    node_events_int_t ikv[] = {{"term", (int64_t) term}, {NULL, 0}};
+    node_events_int_t ikv[] = {{"term", (int64_t) b->n}, {"rank", (int64_t) b->rank}, {NULL, 0}};
     node_events_publish (self->events, "coordinator",
                          ev == ELECTION_EV_ELECTED ? "elected" : ev == ELECTION_EV_LOST ? "lost" : "step_down",
                          self->ident.id_hex, kv, ikv);
@@ -434,10 +455,16 @@ s_status_election (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
     election_stats_t es;
     election_stats (self->election, &es);
     const char *role = election_role_name (election_role (self->election));
+    election_ballot_t b;
+    election_ballot (self->election, &b);
+    char bhex[MW_ID_HEX_LEN + 1];
+    gossip_wire_id_hex (&b.id, bhex);
     if (json) {
         mw_strbuf_printf (out, ",\"term\":%llu,\"role\":\"%s\",\"coordinator\":",
                           (unsigned long long) election_term (self->election), role);
         mw_strbuf_printf (out, has ? "\"%s\"" : "null", chex);
+        mw_strbuf_printf (out, ",\"ballot\":{\"term\":%llu,\"rank\":%u,\"id\":\"%s\"}",
+                          (unsigned long long) b.n, b.rank, bhex);
         if (age == UINT64_MAX)
             mw_strbuf_printf (out, ",\"lease_age_ms\":null");
         else
@@ -452,8 +479,9 @@ s_status_election (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
                           (unsigned long long) es.votes_granted, (unsigned long long) es.stale_ignored);
         return;
     }
-    mw_strbuf_printf (out, "term        %llu (%s)\ncoordinator %s", (unsigned long long) election_term (self->election),
-                      role, has ? chex : "none");
+    mw_strbuf_printf (out, "term        %llu (%s; ballot %llu.%u.%s)\ncoordinator %s",
+                      (unsigned long long) election_term (self->election), role, (unsigned long long) b.n, b.rank,
+                      bhex, has ? chex : "none");
     if (age == UINT64_MAX)
         mw_strbuf_printf (out, ", no lease yet\n");
     else
@@ -821,23 +849,31 @@ s_setup (agent_t *self, char *err, size_t errlen)
         return -1;
     }
 
-    //  Election: term and vote as persisted (they only grow, across restarts).
-    uint64_t term = 0, vote = 0;
-    if (node_statedb_get_u64 (self->db, "election_term", &term) < 0
-        || node_statedb_get_u64 (self->db, "election_voted_for", &vote) < 0) {
+    //  Election: highest ballot and vote as persisted (they only grow,
+    //  across restarts).  A state DB from before ballots holds only the
+    //  term and the id voted for in it: the vote counts for that term.
+    uint64_t eterm = 0, erank = 0, eid = 0, vterm = UINT64_MAX, vrank = 0, vid = 0;
+    if (node_statedb_get_u64 (self->db, "election_term", &eterm) < 0
+        || node_statedb_get_u64 (self->db, "election_rank", &erank) < 0
+        || node_statedb_get_u64 (self->db, "election_id", &eid) < 0
+        || node_statedb_get_u64 (self->db, "election_vote_term", &vterm) < 0
+        || node_statedb_get_u64 (self->db, "election_vote_rank", &vrank) < 0
+        || node_statedb_get_u64 (self->db, "election_voted_for", &vid) < 0) {
         snprintf (err, errlen, "%s/state.db: cannot read the election state", state_dir);
         return -1;
     }
-    mw_id_t voted_for;
-    for (int i = MW_ID_LEN - 1; i >= 0; i--, vote >>= 8)
-        voted_for.b[i] = (uint8_t) (vote & 0xff);
+    if (vterm == UINT64_MAX)
+        vterm = vid ? eterm : 0;
+    election_ballot_t hi = {eterm, (uint32_t) erank, {{0}}}, voted = {vterm, (uint32_t) vrank, {{0}}};
+    s_election_u64_id (eid, &hi.id);
+    s_election_u64_id (vid, &voted.id);
     election_cfg_t ecfg;
     election_cfg_defaults (&ecfg);
     ecfg.priority = (uint32_t) mw_config_int (cfg, "COORDINATOR_PRIORITY");
     ecfg.timeout_ms = (uint32_t) mw_config_int (cfg, "ELECTION_TIMEOUT_MS");
     ecfg.heartbeat_ms = (uint32_t) mw_config_int (cfg, "HEARTBEAT_INTERVAL_MS");
     randombytes_buf (&seed, sizeof seed);
-    self->election = election_new (&ecfg, &self->ident.id, term, &voted_for, seed, mw_now_ms (),
+    self->election = election_new (&ecfg, &self->ident.id, &hi, vterm ? &voted : NULL, seed, mw_now_ms (),
                                    s_election_persist, s_election_send, s_election_event, self);
     if (!self->election) {
         snprintf (err, errlen, "cannot create the election (HEARTBEAT_INTERVAL_MS > ELECTION_TIMEOUT_MS / 2?)");

@@ -92,6 +92,26 @@ node_statedb_set_u64 (node_statedb_t *self, const char *key, uint64_t value)
 }
 
 int
+node_statedb_set_u64s (node_statedb_t *self, const char *const *keys, const uint64_t *values, size_t n)
+{
+    if (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", n ? keys[0] : "-", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (node_statedb_set_u64 (self, keys[i], values[i]) != 0) {
+            sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", n ? keys[0] : "-", sqlite3_errmsg (self->db));
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int
 node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name,
                           const char *addr, uint64_t seen_wall_ms)
 {
@@ -158,6 +178,9 @@ node_statedb_test (bool verbose)
     uint64_t v = 0;
     int ok = node_statedb_get_u64 (db, "incarnation", &v) == 1;
     ok = ok && node_statedb_set_u64 (db, "incarnation", 41) == 0 && node_statedb_set_u64 (db, "incarnation", 42) == 0;
+    const char *keys[] = {"k1", "k2"};
+    uint64_t vals[] = {7, UINT64_MAX};
+    ok = ok && node_statedb_set_u64s (db, keys, vals, 2) == 0;
     ok = ok && node_statedb_peer_upsert (db, "00aa", "a", "tcp://127.0.0.1:1", 10) == 0;
     ok = ok && node_statedb_peer_upsert (db, "00bb", "b", "tcp://127.0.0.1:2", 20) == 0;
     ok = ok && node_statedb_peer_upsert (db, "00aa", "a", "tcp://127.0.0.1:3", 30) == 0;
@@ -165,6 +188,7 @@ node_statedb_test (bool verbose)
     //  Reopen: values survived.
     db = node_statedb_open (dir, err, sizeof err);
     ok = ok && db && node_statedb_get_u64 (db, "incarnation", &v) == 0 && v == 42;
+    ok = ok && node_statedb_get_u64 (db, "k2", &v) == 0 && v == UINT64_MAX;
     char addrs[4][100];
     size_t n = db ? node_statedb_peer_addrs (db, addrs, 4) : 0;
     ok = ok && n == 2 && strcmp (addrs[0], "tcp://127.0.0.1:3") == 0;

@@ -5,28 +5,35 @@
     owns no socket, reads no clock and draws no randomness of its own.  The
     daemon hands it the current time, the membership view (who SWIM holds
     alive or suspect) and the election messages it received; the module
-    answers through three callbacks: `persist` (term and vote must be on
+    answers through three callbacks: `persist` (ballot and vote must be on
     disk before anything that depends on them leaves), `send` (one message
     for one member) and `event` (elected / lost / stepped down).  The
     simulator in the selftest, the Promela model and the daemon all follow
     the same table (docs/ELECTION.md states the invariants).
 
     In short:
-      * a coordinator sends HEARTBEAT(term, lease_ms, rank) to every member
-        of its view every heartbeat interval; a follower that hears it holds
+      * the term is a BALLOT (counter, rank, id): a candidacy takes the
+        counter above the highest it has seen, freezes its rank and adds
+        its own id, so two different candidates never share a term, on
+        one side of a partition or on two (ordered lexicographically:
+        counter, then rank, then id);
+      * a coordinator sends HEARTBEAT(ballot, lease_ms) to every member of
+        its view every heartbeat interval; a follower that hears it holds
         the lease for lease_ms and will not help anyone else get elected;
       * a follower whose lease lapsed waits a randomised timeout, then asks
-        "would you vote for me in term+1?" (pre-vote, no state changes); only
-        with a majority of its view saying yes does it bump the term,
-        persist it with its own vote, and ask for real votes;
-      * a vote is granted once per term (persisted before the answer leaves);
-        a majority of the candidate's view (alive + suspect, itself
+        "would you vote for ballot (counter+1, rank, me)?" (pre-vote, no
+        state changes); only with a majority of its view saying yes does
+        it take that ballot, persist it with its own vote, and ask for
+        real votes;
+      * a node votes at most once per counter (persisted before the answer
+        leaves), and never for a ballot below the highest it has seen; a
+        majority of the candidate's view (alive + suspect, itself
         included) makes it coordinator;
-      * any message with a higher term turns a coordinator or candidate back
-        into a follower; two coordinators that meet keep the higher
-        (term, rank, id) and the other steps down;
-      * every decision carries (term, coordinator id); election_accept_
-        decision () refuses any from an epoch older than the newest seen.
+      * any message with a higher ballot turns a coordinator or candidate
+        back into a follower, so of two coordinators that meet the higher
+        ballot stays and the other steps down;
+      * every decision carries the coordinator's ballot; election_accept_
+        decision () refuses any below the highest ballot seen.
     ========================================================================= */
 #ifndef SCHEDULER_ELECTION_H_INCLUDED
 #define SCHEDULER_ELECTION_H_INCLUDED
@@ -39,10 +46,22 @@
 
 typedef struct _election_t election_t;
 
+//  A ballot: the term of one candidacy, unique by construction (a node
+//  never takes a counter it has seen, and the id is the candidate's).
+//  The counter is what logs, status and metrics call "term".
+typedef struct {
+    uint64_t n;      //  counter
+    uint32_t rank;   //  the candidate's rank when its candidacy started (frozen)
+    mw_id_t id;      //  the candidate
+} election_ballot_t;
+
+//  Lexicographic order (n, rank, id): <0, 0, >0.
+int election_ballot_cmp (const election_ballot_t *a, const election_ballot_t *b);
+
 typedef enum {
     ELECTION_FOLLOWER = 0,
     ELECTION_PRECANDIDATE,   //  lease lapsed; asking for pre-votes
-    ELECTION_CANDIDATE,      //  term bumped; asking for votes
+    ELECTION_CANDIDATE,      //  holds a new ballot; asking for votes
     ELECTION_COORDINATOR,
     ELECTION_ROLE_COUNT
 } election_role_t;
@@ -58,25 +77,31 @@ typedef struct {
 void election_cfg_defaults (election_cfg_t *cfg);
 
 typedef enum {
-    ELECTION_EV_ELECTED = 1,   //  a new coordinator epoch is known (us or another); term, id
-    ELECTION_EV_LOST,          //  our lease on the coordinator lapsed; term, id of the lost one
-    ELECTION_EV_STEP_DOWN,     //  we stopped being coordinator; term we held, reason
+    ELECTION_EV_ELECTED = 1,   //  a new coordinator ballot is known (us or another)
+    ELECTION_EV_LOST,          //  our lease on the coordinator lapsed; its ballot
+    ELECTION_EV_STEP_DOWN,     //  we stopped being coordinator; the ballot we held, reason
 } election_event_t;
 
-//  Persist (term, voted_for) durably; 0 on success, -1 on failure (the
-//  module then does not send what depended on it).  `voted_for` is NULL
-//  when we have not voted in `term`.
-typedef int (election_persist_fn) (void *ctx, uint64_t term, const mw_id_t *voted_for);
+//  Persist the highest ballot seen and the last vote durably, both in one
+//  transaction; 0 on success, -1 on failure (the module then does not send
+//  what depended on it).  `vote` is NULL when the node never voted; its
+//  counter may be below `highest`'s (one vote per counter: the last one
+//  is all that must be kept).
+typedef int (election_persist_fn) (void *ctx, const election_ballot_t *highest,
+                                   const election_ballot_t *vote);
 //  One election message (type/body filled) for member `to`.  Must not block.
 typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const mw_msg_t *msg);
-//  `reason` is a short word for STEP_DOWN ("higher_term", "stall", ...), else "".
-typedef void (election_event_fn) (void *ctx, election_event_t ev, uint64_t term, const mw_id_t *id,
+//  `ballot` is the coordinator's (ELECTED, LOST) or the one we held
+//  (STEP_DOWN); its id is that coordinator.  `reason` is a short word for
+//  STEP_DOWN ("higher_term", "stall", ...), else "".
+typedef void (election_event_fn) (void *ctx, election_event_t ev, const election_ballot_t *ballot,
                                   const char *reason);
 
-//  `term`/`voted_for` are what was persisted (0 / NULL on first boot).
+//  `highest`/`vote` are what was persisted (NULL / NULL on first boot).
 //  `seed` drives the timeout randomisation (same seed + inputs = same run).
-election_t *election_new (const election_cfg_t *cfg, const mw_id_t *self_id, uint64_t term,
-                          const mw_id_t *voted_for, uint64_t seed, uint64_t now_ms,
+election_t *election_new (const election_cfg_t *cfg, const mw_id_t *self_id,
+                          const election_ballot_t *highest, const election_ballot_t *vote,
+                          uint64_t seed, uint64_t now_ms,
                           election_persist_fn *persist, election_send_fn *send,
                           election_event_fn *event, void *ctx);
 void election_destroy (election_t **self_p);
@@ -97,19 +122,23 @@ void election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms);
 //  Graceful leave: a coordinator steps down (reason "leave").
 void election_leave (election_t *self, uint64_t now_ms);
 
-//  Fencing.  True if a decision stamped (term, id) may be applied: its
-//  epoch is not older than the newest this node has seen.  Pure.  After
-//  applying one with a term above election_term (), call
-//  election_observe_term () so that an older one arriving later is refused.
-bool election_accept_decision (const election_t *self, uint64_t term, const mw_id_t *id);
-//  A term seen outside the election messages (a decision): adopted (and
-//  persisted) if higher; a coordinator or candidate then steps back.  0/-1.
-int election_observe_term (election_t *self, uint64_t term, uint64_t now_ms);
+//  Fencing.  True if a decision stamped with `ballot` may be applied: it
+//  is not below the highest ballot this node has seen (equal = the same
+//  coordinator).  Pure.  After applying one above election_ballot (),
+//  call election_observe_ballot () so that an older one arriving later is
+//  refused.
+bool election_accept_decision (const election_t *self, const election_ballot_t *ballot);
+//  A ballot seen outside the election messages (a decision): adopted (and
+//  persisted) if higher; a coordinator or candidate then steps back.  0.
+int election_observe_ballot (election_t *self, const election_ballot_t *ballot, uint64_t now_ms);
 
 //  Read-only state.
 election_role_t election_role (const election_t *self);
 const char *election_role_name (election_role_t role);   //  "follower", ...
+//  The counter of the highest ballot seen ("term").
 uint64_t election_term (const election_t *self);
+//  The highest ballot seen (the coordinator's, while one is followed).
+void election_ballot (const election_t *self, election_ballot_t *out);
 bool election_is_coordinator (const election_t *self);
 //  Coordinator we follow (or are); false if none is known right now.
 bool election_coordinator (const election_t *self, mw_id_t *id);

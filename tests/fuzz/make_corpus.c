@@ -114,6 +114,8 @@ main (int argc, char **argv)
             msg.term = 8;
             msg.granted = 1;
             msg.coordinator = updates[2].id;
+            msg.rank = 1100;                //  the ballot granted: (8, 1100, updates[1])
+            msg.ballot = updates[1].id;
             break;
         default:
             break;

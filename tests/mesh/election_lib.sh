@@ -95,7 +95,7 @@ el_check_logs () {
     local i files=()
     for i in "${!TB_KIND[@]}"; do files+=("$(tb_log_file "$i")"); done
     if python3 "$SRC/tests/mesh/election_check.py" --grace "${EL_GRACE_MS:-900}" --timeline "$TB_DIR/timeline" "${files[@]}"; then
-        echo "PASS  log checker: no term claimed twice, no coexistence beyond one election timeout"
+        echo "PASS  log checker: no ballot claimed twice, no coexistence beyond one election timeout"
     else
         echo "FAIL  log checker"; SC_RESULT=1
     fi
