@@ -8,8 +8,9 @@
 #  Prints one markdown table: jobs, where they ran, the share that finished
 #  within the deadline (done, late=0), latency p50/p99 by path, and the
 #  added hand-off latency of peer/server jobs: total_ms - infer_ms - the
-#  runner's queue_ms (queue at the origin before sending + offer round trip
-#  + frame transfer + result), and transfer_ms as the events report it.
+#  runner's queue = the time before the frame left (placement, offer round
+#  trips; from the handed_off/fallback_vms line) + transfer_ms (the events':
+#  time away - runner queue - inference: frame and result on the wire).
 #  Percentiles are nearest rank.
 #
 #  usage: tests/bench/jobs.sh [--secs S] [--factor F] [--policy P] [--deadline-ms D]
@@ -67,8 +68,9 @@ echo "| latency all p50 / p99 (ms) | $(ms .latency_ms.all.p50) / $(ms .latency_m
 echo "| latency local p50 / p99 (ms) | $(ms .latency_ms.local.p50) / $(ms .latency_ms.local.p99) |"
 echo "| latency peer p50 / p99 (ms) | $(ms .latency_ms.peer.p50) / $(ms .latency_ms.peer.p99) |"
 echo "| latency server p50 / p99 (ms) | $(ms .latency_ms.server.p50) / $(ms .latency_ms.server.p99) |"
-echo "| added hand-off latency, peer+server jobs (total - infer - runner queue) p50 / p99 (ms) | $(ms .handoff_overhead_ms.p50) / $(ms .handoff_overhead_ms.p99) (n=$(j .handoff_overhead_ms.n)) |"
-echo "| transfer_ms (events) p50 / p99 | $(ms .transfer_ms.p50) / $(ms .transfer_ms.p99) |"
+echo "| added hand-off latency, peer+server jobs (before sending + transfer) p50 / p99 (ms) | $(ms .handoff_overhead_ms.p50) / $(ms .handoff_overhead_ms.p99) (n=$(j .handoff_overhead_ms.n)) |"
+echo "| - before sending (placement, offer round trips) p50 / p99 (ms) | $(ms .presend_ms.p50) / $(ms .presend_ms.p99) |"
+echo "| - transfer_ms (events: away - runner queue - inference) p50 / p99 | $(ms .transfer_ms.p50) / $(ms .transfer_ms.p99) |"
 echo "| redispatched | $(j .redispatched) |"
 echo "| failures by reason | $(j '.fail_reasons | to_entries | map("\(.value)x \(.key)") | join("; ")' | sed 's/^$/-/') |"
 echo

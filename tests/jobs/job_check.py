@@ -18,14 +18,26 @@ fails (exit 1) if a job broke the invariants of docs/JOBS.md section 3:
 
 It prints a summary: jobs by path, failures by reason, latency p50/p99
 (nearest rank) of done jobs overall and by path, and for peer/server jobs
-the hand-off overhead (total_ms - infer_ms - runner queue_ms) and
-transfer_ms.  --json FILE writes the same as one JSON object.
+the latency the hand-off added: the time before the frame left (from the
+handed_off / fallback_vms line; placement, offer round trips, queueing at
+the origin) + transfer_ms (time away - runner queue - inference), i.e.
+total_ms - infer_ms - the runner's queue.  --json FILE writes the same as one JSON object.
 
 usage: job_check.py [--ids FILE] [--expect EXPR]... [--json FILE] LOG...
 """
-import json, re, sys
+import datetime, json, re, sys
 
 KV = re.compile(r'(\w+)=("[^"]*"|\S+)')
+TS = re.compile(r"ts=(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z")
+
+
+def ts_ms(line):
+    m = TS.match(line)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, frac = map(int, m.groups())
+    t = datetime.datetime(y, mo, d, h, mi, s, tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1000 + frac
 ENDS = ("job_done", "job_failed")
 ORIGIN_EVENTS = ("job_handed_off", "job_fallback_vms", "job_redispatched", "job_escalated",
                  "job_done", "job_failed", "job_precise", "job_escalation_failed")
@@ -81,6 +93,7 @@ def main(argv):
                 if ev not in ORIGIN_EVENTS or "job" not in kv:
                     continue
                 kv["_log"] = path
+                kv["_ts"] = ts_ms(line)
                 jobs.setdefault(kv["job"], []).append((kv.get("node", path), ev, kv))
                 name = ev[4:]
                 if name in counts:
@@ -94,7 +107,7 @@ def main(argv):
     s.update(counts)
     reasons = {}
     lat = {"all": [], "local": [], "peer": [], "server": []}
-    overhead, transfer = [], []
+    overhead, transfer, presend = [], [], []
     per_origin = {}
     for jid, evs in jobs.items():
         ends = [e for e in evs if e[1] in ENDS]
@@ -129,8 +142,19 @@ def main(argv):
                 if p in lat:
                     lat[p].append(t)
                 if p in ("peer", "server"):
-                    overhead.append(max(0.0, t - fnum(kv.get("infer_ms")) - fnum(kv.get("queue_ms"))))
-                    transfer.append(fnum(kv.get("transfer_ms")))
+                    # Added by the hand-off: the time before the frame left
+                    # (placement, offers and their replies; from the last
+                    # handed_off/fallback_vms line, the submit time being
+                    # the done's ts - total_ms) + transfer_ms (time away -
+                    # runner queue - inference).  The event's queue_ms
+                    # holds both queues, so it cannot be used for this.
+                    sent = [e for e in evs if e[0] == node and e[1] in ("job_handed_off", "job_fallback_vms")]
+                    tr = fnum(kv.get("transfer_ms"))
+                    transfer.append(tr)
+                    if sent and sent[-1][2].get("_ts") is not None and kv.get("_ts") is not None:
+                        pre = max(0.0, sent[-1][2]["_ts"] - (kv["_ts"] - t))
+                        presend.append(pre)
+                        overhead.append(pre + tr)
         # escalation linkage, on the origin (the node that logged the end)
         if len(ends) == 1:
             node, ev, kv = ends[0]
@@ -162,6 +186,7 @@ def main(argv):
     summary["latency_ms"] = {k: {"n": len(v), "p50": pct(v, 50), "p99": pct(v, 99)} for k, v in lat.items()}
     summary["handoff_overhead_ms"] = {"n": len(overhead), "p50": pct(overhead, 50), "p99": pct(overhead, 99)}
     summary["transfer_ms"] = {"n": len(transfer), "p50": pct(transfer, 50), "p99": pct(transfer, 99)}
+    summary["presend_ms"] = {"n": len(presend), "p50": pct(presend, 50), "p99": pct(presend, 99)}
     # expectations
     for e in expects:
         m = re.fullmatch(r"\s*(\w+)\s*(==|!=|>=|<=|>|<)\s*(\d+)\s*", e)
@@ -191,8 +216,9 @@ def main(argv):
         if v["n"]:
             print("  latency %-6s n=%-4d p50 %s ms  p99 %s ms" % (k, v["n"], ms(v["p50"]), ms(v["p99"])))
     if overhead:
-        print("  hand-off overhead (total - infer - runner queue) p50 %s ms p99 %s ms; transfer_ms p50 %s p99 %s" %
-              (ms(pct(overhead, 50)), ms(pct(overhead, 99)), ms(pct(transfer, 50)), ms(pct(transfer, 99))))
+        print("  added hand-off latency (before sending + transfer) p50 %s ms p99 %s ms; before sending p50 %s p99 %s;"
+              " transfer_ms p50 %s p99 %s" % (ms(pct(overhead, 50)), ms(pct(overhead, 99)), ms(pct(presend, 50)),
+                                              ms(pct(presend, 99)), ms(pct(transfer, 50)), ms(pct(transfer, 99))))
     if json_out:
         summary["problems"] = fails
         with open(json_out, "w") as fh:
