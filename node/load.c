@@ -142,7 +142,14 @@ node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *b
             sched_forecast_out_t o;
             if (sched_forecast_get (self->fc[m], hi, &o) == 0) {
                 d->fc[m][h] = o.value;
-                d->ub[m][h] = o.upper;
+                //  Until the forecaster has residuals (about 15 s after
+                //  start) it has no bound it can back and says "100 %".
+                //  Gossiping that would make every freshly started box look
+                //  saturated, and peers would send their overflow to the
+                //  analysis server instead.  The best figure we have is the
+                //  larger of now and the point forecast; a peer that is in
+                //  fact busy still refuses the offer on its own state.
+                d->ub[m][h] = o.ready ? o.upper : (o.value > v[m] ? o.value : v[m]);
                 if (h == 0 && m < 2)
                     d->spread[m] = o.spread;
             }

@@ -233,6 +233,25 @@ s_worker_run (void *arg)
     //  5 KB: kept off the stack of a thread we did not size.
     node_runner_result_t *res = malloc (sizeof *res);
     void *push = zsock_resolve (w->push);
+    //  Load every installed model now, and run it once on a blank frame,
+    //  rather than on the first job: a cold first job costs the model load
+    //  plus cold caches (tens of ms, 200+ for SSD), which is exactly when an
+    //  origin waits on the wait this box promised from its prior and gives
+    //  up on it.  The loop is not held up: this is the worker's thread, and
+    //  a job given meanwhile simply starts after it.
+    for (int m = 0; m < NMODELS; m++) {
+        char path[4096], err[256];
+        snprintf (path, sizeof path, "%s/%s", self->models_dir, s_manifest[m]);
+        if (access (path, R_OK) != 0)
+            continue;
+        mw_detector_t *det = s_detector (w, m, err, sizeof err);
+        if (det) {
+            uint8_t *blank = calloc (1, 96 * 64 * 3);
+            if (blank)
+                mw_detector_run (det, blank, 96, 64, 96 * 3);
+            free (blank);
+        }
+    }
     pthread_mutex_lock (&self->lock);
     while (true) {
         while (!self->stop && (!w->busy || self->hold))
