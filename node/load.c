@@ -161,7 +161,13 @@ node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *b
     d->workers = self->workers;
     d->queue_max = self->queue_max;
     sched_forecast_out_t q;
-    d->queue_ub = sched_forecast_get (self->fc[M_QUEUE], 0, &q) == 0 && q.upper > 0 ? q.upper : 0;
+    //  As for the percentages above: no "infinite queue" before the
+    //  forecaster is ready, which would make a fresh box look saturated.
+    d->queue_ub = 0;
+    if (sched_forecast_get (self->fc[M_QUEUE], 0, &q) == 0) {
+        double ub = q.ready ? q.upper : (q.value > v[M_QUEUE] ? q.value : v[M_QUEUE]);
+        d->queue_ub = isfinite (ub) && ub > 0 ? ub : 0;
+    }
     self->have_digest = true;
     return sched_digest_encode (d, buf, cap);
 }
