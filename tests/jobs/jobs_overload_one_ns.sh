@@ -12,7 +12,7 @@
 #      job from /proc/PID/stat, capacity = quota / that (the agent's own p90
 #      wall-clock estimate `status .jobs.svc_ms`, throttling included, is
 #      printed too);
-#    * box 1 gets RATE = 1.5 x that capacity (8..30/s; it is overloaded for
+#    * box 1 gets RATE = 2 x that capacity (18..30/s; it is overloaded for
 #      sure, the four idle peers have room for the excess) for JB_BURST_S
 #      (8) seconds through its control socket (mw-inject submit).
 #  OFFER_TIMEOUT_MS=300 (jobs_lib.sh): under a CFS quota a busy box's whole
@@ -46,7 +46,9 @@ jb_start
 jb_warm $JB_NODES
 jb_wait_forecasts 1 2 3 4 5
 jb_calibrate 1 8
-rate=$(jb_rate "${JB_FACTOR:-1.5}" 8 30)
+#  At least 18/s: the calibration (CPU time per job) is inflated on a busy
+#  host, and a rate box 1 can absorb alone would hand nothing off.
+rate=$(jb_rate "${JB_FACTOR:-2}" 18 30)
 count=$(( rate * BURST_S ))
 echo "info  overload box 1 at $rate jobs/s for $BURST_S s ($count jobs)"
 
