@@ -16,6 +16,7 @@
       6. push-pull, reconnect, timers, public API
       7. the selftest: a deterministic simulated network
     ========================================================================= */
+#include "common/rand.h"
 #include "gossip/member.h"
 #include "common/log.h"
 
@@ -270,21 +271,11 @@ s_strcpy (char *dst, size_t dst_size, const char *src, size_t src_size)
     dst[len] = 0;
 }
 
-//  splitmix64: tiny, good enough, and the same on every platform.  The
-//  simulator in the selftest draws from the same generator.
-static uint64_t
-s_splitmix64 (uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C (0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
 static uint64_t
 s_rand (gossip_member_t *self)
 {
-    return s_splitmix64 (&self->rng);
+    return mw_splitmix64 (&self->rng);
 }
 
 static uint32_t
@@ -1800,7 +1791,7 @@ struct sim_s {
 static uint64_t
 sim_rand (sim_t *sim)
 {
-    return s_splitmix64 (&sim->rng);
+    return mw_splitmix64 (&sim->rng);
 }
 
 static bool

@@ -274,6 +274,22 @@ s_info (sched_handoff_t *self, job_t *j, handoff_info_t *info)
     }
 }
 
+//  The result part of a report: frame size, boxes, mean and best score.
+static void
+s_info_result (handoff_info_t *info, uint32_t width, uint32_t height, uint32_t n_boxes,
+               const mw_wire_box_t *boxes, uint32_t confidence)
+{
+    info->width = width;
+    info->height = height;
+    info->n_boxes = n_boxes;
+    info->boxes = boxes;
+    info->confidence = confidence / (double) MW_FIXED_ONE;
+    info->max_score = 0;
+    for (uint32_t i = 0; i < n_boxes; i++)
+        if (boxes[i].score / (double) MW_FIXED_ONE > info->max_score)
+            info->max_score = boxes[i].score / (double) MW_FIXED_ONE;
+}
+
 static void
 s_event (sched_handoff_t *self, const char *name, const handoff_info_t *info)
 {
@@ -633,15 +649,7 @@ s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const mw_
         self->stats.precise++;
         info.state = HANDOFF_DONE;
         s_copy (info.model, r->model, sizeof info.model);
-        info.width = r->width;
-        info.height = r->height;
-        info.n_boxes = r->n_boxes;
-        info.boxes = r->boxes;
-        info.confidence = r->confidence / (double) MW_FIXED_ONE;
-        info.max_score = 0;
-        for (uint32_t i = 0; i < r->n_boxes; i++)
-            if (r->boxes[i].score / (double) MW_FIXED_ONE > info.max_score)
-                info.max_score = r->boxes[i].score / (double) MW_FIXED_ONE;
+        s_info_result (&info, r->width, r->height, r->n_boxes, r->boxes, r->confidence);
         info.queue_ms = r->queue_ms;
         info.infer_ms = r->infer_ms;
         info.total_ms = (double) (now - j->submitted_ms);
@@ -1017,14 +1025,7 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
     j->path = info.path;
     info.ran_on = msg->sender;
     s_copy (info.peer_addr, msg->addr, sizeof info.peer_addr);
-    info.width = r->width;
-    info.height = r->height;
-    info.n_boxes = r->n_boxes;
-    info.boxes = r->boxes;
-    info.confidence = r->confidence / (double) MW_FIXED_ONE;
-    for (uint32_t i = 0; i < r->n_boxes; i++)
-        if (r->boxes[i].score / (double) MW_FIXED_ONE > info.max_score)
-            info.max_score = r->boxes[i].score / (double) MW_FIXED_ONE;
+    s_info_result (&info, r->width, r->height, r->n_boxes, r->boxes, r->confidence);
     info.infer_ms = r->infer_ms;
     double away = j->sent_ms && now > j->sent_ms ? (double) (now - j->sent_ms) : 0;
     info.queue_ms = (double) (j->sent_ms > j->submitted_ms ? j->sent_ms - j->submitted_ms : 0) + r->queue_ms;
@@ -1121,14 +1122,7 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
     s_info (self, j, &info);
     info.path = HANDOFF_PATH_LOCAL;
     info.ran_on = self->self_id;
-    info.width = r->width;
-    info.height = r->height;
-    info.n_boxes = r->n_boxes;
-    info.boxes = r->boxes;
-    info.confidence = r->confidence / (double) MW_FIXED_ONE;
-    for (uint32_t i = 0; i < r->n_boxes; i++)
-        if (r->boxes[i].score / (double) MW_FIXED_ONE > info.max_score)
-            info.max_score = r->boxes[i].score / (double) MW_FIXED_ONE;
+    s_info_result (&info, r->width, r->height, r->n_boxes, r->boxes, r->confidence);
     info.infer_ms = r->infer_ms;
     info.queue_ms = (double) (j->started_ms > j->submitted_ms ? j->started_ms - j->submitted_ms : 0);
     info.transfer_ms = 0;

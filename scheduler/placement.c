@@ -47,6 +47,7 @@
     the same answer and all send there.  Two random choices keep almost all
     of the benefit of the best choice while the load spreads.
     ========================================================================= */
+#include "common/rand.h"
 #include "scheduler/placement.h"
 
 #include "common/selftest.h"
@@ -67,24 +68,12 @@
 static const char *s_policy_names[PLACEMENT_POLICY_COUNT] = {"local", "reactive", "random",
                                                              "forecast"};
 
-//  splitmix64, the same constants as gossip/member.c.  The state belongs to
-//  the caller, so that the daemon, the simulator and the tests each decide
-//  how runs are seeded.  A NULL state gets a fixed one: still
-//  deterministic, never a crash.
-static uint64_t
-s_splitmix64 (uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C (0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
 static size_t
 s_rand_below (uint64_t *rng, size_t n)
 {
     //  Modulo bias is 2^-50 for the pool sizes we draw from: irrelevant.
-    return n ? (size_t)(s_splitmix64 (rng) % n) : 0;
+    return n ? (size_t)(mw_splitmix64 (rng) % n) : 0;
 }
 
 //  A configuration value from a file or a command line may be anything.
@@ -523,7 +512,7 @@ placement_test (bool verbose)
     uint64_t g = 7;
     for (int trial = 0; trial < 500; trial++) {
         for (int i = 0; i < 64; i++) {
-            uint64_t r = s_splitmix64 (&g);
+            uint64_t r = mw_splitmix64 (&g);
             double vals[] = {NAN, INFINITY, -INFINITY, -1, 0, 50, 1e308, 99.9};
             placement_peer_t *q = &peers[i];
             q->usable = r & 1;
@@ -539,7 +528,7 @@ placement_test (bool verbose)
         }
         for (int pol = 0; pol < PLACEMENT_POLICY_COUNT; pol++) {
             k = placement_choose (&wide, (placement_policy_t)pol, peers, 64,
-                                  (uint32_t)s_splitmix64 (&g), &rng, out, 16);
+                                  (uint32_t)mw_splitmix64 (&g), &rng, out, 16);
             for (size_t i = 0; i < k; i++)
                 CHECK (out[i] < 64 && peers[out[i]].usable, "garbage: chose an unusable peer");
         }

@@ -22,6 +22,7 @@
     drawn uniformly in 0.2..1 s.  Receivers therefore see different
     versions at the same instant, as they do with epidemic gossip.
     ========================================================================= */
+#include "common/rand.h"
 #include "scheduler/simulate.h"
 
 #include "common/selftest.h"
@@ -123,22 +124,14 @@ typedef struct {
 } sim_t;
 
 //  --------------------------------------------------------------------------
-//  Random numbers (splitmix64, as placement.c and gossip/member.c)
-
-static uint64_t
-s_splitmix64 (uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C (0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C (0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C (0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
+//  Random numbers (common/rand.h: the splitmix64 of placement.c and
+//  gossip/member.c)
 
 //  Uniform in (0, 1): never 0, so that log () is safe.
 static double
 s_unif (uint64_t *rng)
 {
-    return ((s_splitmix64 (rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return ((mw_splitmix64 (rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 static double
@@ -159,7 +152,7 @@ s_hash (uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
     uint64_t s = a ^ (b * UINT64_C (0x9E3779B97F4A7C15)) ^ (c * UINT64_C (0xC2B2AE3D27D4EB4F)) ^
                  (d * UINT64_C (0x165667B19E3779F9));
-    return s_splitmix64 (&s);
+    return mw_splitmix64 (&s);
 }
 
 //  One-way latency between two boxes: fixed per pair, 0.2..0.5 ms.
@@ -590,7 +583,7 @@ s_burst_mark (sim_t *sim, uint32_t centre, int delta)
 static int
 s_burst (sim_t *sim)
 {
-    uint32_t centre = (uint32_t)(s_splitmix64 (&sim->burst_rng) % sim->cfg->nodes);
+    uint32_t centre = (uint32_t)(mw_splitmix64 (&sim->burst_rng) % sim->cfg->nodes);
     double len_s = 5 + 15 * s_unif (&sim->burst_rng);
     s_burst_mark (sim, centre, +1);
     if (sim->now >= sim->warmup_us) sim->res->events++;
@@ -707,14 +700,14 @@ s_setup (sim_t *sim)
             }
         else
             for (uint32_t k = 0; k < b->nview;) {
-                uint32_t j = (uint32_t)(s_splitmix64 (&setup_rng) % n);
+                uint32_t j = (uint32_t)(mw_splitmix64 (&setup_rng) % n);
                 bool dup = j == i;
                 for (uint32_t m = 0; m < k && !dup; m++)
                     dup = b->view[m] == j;
                 if (!dup) b->view[k++] = j;
             }
         uint64_t first = (uint64_t)(s_exp (&b->arr_rng, b->base_rate) * S_SEC);
-        uint64_t phase = s_splitmix64 (&setup_rng) % S_SEC;
+        uint64_t phase = mw_splitmix64 (&setup_rng) % S_SEC;
         if (s_push (sim, first, EV_ARRIVAL, i, 0) || s_push (sim, phase, EV_SAMPLE, i, 0)) {
             free (fps);
             return -1;
