@@ -558,17 +558,23 @@ s_rd_bin (reader_t *r, const uint8_t **data, uint32_t *len, size_t max)
 //  A node id is a bin of exactly MW_ID_LEN bytes; any other length is a
 //  malformed field, not a size-limit matter.
 static int
-s_rd_id (reader_t *r, mw_id_t *id)
+s_rd_fixed_bin (reader_t *r, uint8_t *out, size_t want)
 {
     const uint8_t *data;
     uint32_t len;
     int rc = s_rd_bin (r, &data, &len, UINT32_MAX);
     if (rc)
         return rc;
-    if (len != MW_ID_LEN)
+    if (len != want)
         return MW_WIRE_EMALFORMED;
-    memcpy (id->b, data, MW_ID_LEN);
+    memcpy (out, data, want);
     return 0;
+}
+
+static int
+s_rd_id (reader_t *r, mw_id_t *id)
+{
+    return s_rd_fixed_bin (r, id->b, MW_ID_LEN);
 }
 
 static int
@@ -628,15 +634,7 @@ s_rd_u8max (reader_t *r, uint64_t max, uint8_t *value)
 static int
 s_rd_jobid (reader_t *r, mw_jobid_t *id)
 {
-    const uint8_t *data;
-    uint32_t len;
-    int rc = s_rd_bin (r, &data, &len, UINT32_MAX);
-    if (rc)
-        return rc;
-    if (len != MW_JOBID_LEN)
-        return MW_WIRE_EMALFORMED;
-    memcpy (id->b, data, MW_JOBID_LEN);
-    return 0;
+    return s_rd_fixed_bin (r, id->b, MW_JOBID_LEN);
 }
 
 static int
