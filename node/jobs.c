@@ -270,6 +270,8 @@ s_source_tick (node_jobs_t *self, uint64_t now)
 {
     if (!self->src_n)
         return;
+    if (!self->src_next_ms)
+        self->src_next_ms = now;   //  the first frame now, then one every 1/FPS
     //  Catch up at most a few frames after a stall rather than a burst.
     for (int k = 0; k < 4 && now >= self->src_next_ms; k++) {
         size_t i = self->src_next++ % self->src_n;
