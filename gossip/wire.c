@@ -1055,15 +1055,16 @@ gossip_wire_state_name (int state)
     return names[state];
 }
 
-void
-gossip_wire_id_hex (const mw_id_t *id, char out[MW_ID_HEX_LEN + 1])
+//  Ids of any length as lower-case hex and back (node ids, job ids).
+static void
+s_hex_encode (const uint8_t *b, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < MW_ID_LEN; i++) {
-        out[2 * i] = hex[id->b[i] >> 4];
-        out[2 * i + 1] = hex[id->b[i] & 0x0f];
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 0x0f];
     }
-    out[MW_ID_HEX_LEN] = 0;
+    out[2 * n] = 0;
 }
 
 static int
@@ -1078,21 +1079,35 @@ s_hex_digit (char c)
     return -1;
 }
 
-int
-gossip_wire_id_parse (const char *hex, mw_id_t *id)
+//  Exactly 2n hex digits into b[n]; b is untouched on error.
+static int
+s_hex_decode (const char *hex, uint8_t *b, size_t n)
 {
-    if (!hex || !id || strlen (hex) != MW_ID_HEX_LEN)
+    if (!hex || strnlen (hex, 2 * n + 1) != 2 * n)
         return -1;
-    mw_id_t tmp;
-    for (int i = 0; i < MW_ID_LEN; i++) {
+    uint8_t tmp[MW_JOBID_LEN > MW_ID_LEN ? MW_JOBID_LEN : MW_ID_LEN];
+    assert (n <= sizeof tmp);
+    for (size_t i = 0; i < n; i++) {
         int hi = s_hex_digit (hex[2 * i]);
         int lo = s_hex_digit (hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
-        tmp.b[i] = (uint8_t) (hi << 4 | lo);
+        tmp[i] = (uint8_t) (hi << 4 | lo);
     }
-    *id = tmp;
+    memcpy (b, tmp, n);
     return 0;
+}
+
+void
+gossip_wire_id_hex (const mw_id_t *id, char out[MW_ID_HEX_LEN + 1])
+{
+    s_hex_encode (id->b, MW_ID_LEN, out);
+}
+
+int
+gossip_wire_id_parse (const char *hex, mw_id_t *id)
+{
+    return id ? s_hex_decode (hex, id->b, MW_ID_LEN) : -1;
 }
 
 bool
@@ -1111,29 +1126,13 @@ gossip_wire_id_zero (const mw_id_t *id)
 void
 gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < MW_JOBID_LEN; i++) {
-        out[2 * i] = hex[id->b[i] >> 4];
-        out[2 * i + 1] = hex[id->b[i] & 0x0f];
-    }
-    out[2 * MW_JOBID_LEN] = 0;
+    s_hex_encode (id->b, MW_JOBID_LEN, out);
 }
 
 int
 gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id)
 {
-    if (!hex || !id || strnlen (hex, 2 * MW_JOBID_LEN + 1) != 2 * MW_JOBID_LEN)
-        return -1;
-    mw_jobid_t tmp;
-    for (int i = 0; i < MW_JOBID_LEN; i++) {
-        int hi = s_hex_digit (hex[2 * i]);
-        int lo = s_hex_digit (hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        tmp.b[i] = (uint8_t) (hi << 4 | lo);
-    }
-    *id = tmp;   //  untouched on error
-    return 0;
+    return id ? s_hex_decode (hex, id->b, MW_JOBID_LEN) : -1;
 }
 
 bool

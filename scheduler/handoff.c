@@ -244,9 +244,7 @@ static void
 s_info (sched_handoff_t *self, job_t *j, handoff_info_t *info)
 {
     (void) self;
-    handoff_info_t keep = j->info;
-    memset (info, 0, sizeof *info);
-    *info = keep;
+    *info = j->info;   //  the result so far (zero until there is one)
     info->id = j->id;
     s_copy (info->camera, j->camera, sizeof info->camera);
     s_copy (info->model, j->model, sizeof info->model);
@@ -1211,11 +1209,10 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
         j->tag = tag;
         j->started_ms = now;
         j->phase = j->origin ? O_RUNNING : R_RUNNING;
-        if (j->origin) {
-            //  Keep the frame: escalation may need it.
-        }
-        else {
-            free (j->frame);   //  the runner copied what it needs
+        //  The runner copied what it needs.  An origin keeps its frame:
+        //  escalation or a re-dispatch may need it.
+        if (!j->origin) {
+            free (j->frame);
             j->frame = NULL;
         }
     }

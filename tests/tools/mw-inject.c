@@ -119,6 +119,21 @@ zsend (const void *data, size_t len, int more)
     return rc < 0 ? -1 : 0;
 }
 
+//  Seal a (possibly broken) plaintext, free it, send it.  0/-1.
+static int
+seal_plain_send (gossip_keyring_t *keys, uint8_t *plain, size_t plain_len)
+{
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);
+    free (plain);
+    if (rc != 0)
+        return -1;
+    rc = zsend (out, out_len, 0);
+    free (out);
+    return rc;
+}
+
 static int
 open_zmq (const char *ep)
 {
@@ -262,15 +277,7 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
             }
         }
         free (protect);
-        uint8_t *out = NULL;
-        size_t out_len = 0;
-        int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);
-        free (plain);
-        if (rc != 0)
-            return -1;
-        rc = zsend (out, out_len, 0);
-        free (out);
-        return rc;
+        return seal_plain_send (keys, plain, plain_len);
     }
     }
 }
@@ -510,15 +517,7 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
     }
     else   //  trailing junk
         plain[plain_len - 1] ^= 0xff, plain_len -= 1 + rnd () % 4;
-    uint8_t *out = NULL;
-    size_t out_len = 0;
-    int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);
-    free (plain);
-    if (rc != 0)
-        return -1;
-    rc = zsend (out, out_len, 0);
-    free (out);
-    return rc;
+    return seal_plain_send (keys, plain, plain_len);
 }
 
 //  Valid REPLY / RESULT for random job ids.
