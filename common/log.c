@@ -81,10 +81,9 @@ mw_log (mw_log_level_t level, const char *event, const char *fmt, ...)
     struct tm tm;
     gmtime_r (&ts.tv_sec, &tm);
     pthread_mutex_lock (&s_mutex);
-    int n = snprintf (line, sizeof line,
-                      "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s node=%s event=%s",
-                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                      tm.tm_sec, ts.tv_nsec / 1000000, s_names[level], s_node, event);
+    int n = snprintf (line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s node=%s event=%s",
+                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                      ts.tv_nsec / 1000000, s_names[level], s_node, event);
     if (fmt && *fmt && n > 0 && (size_t) n < sizeof line - 2) {
         line[n++] = ' ';
         va_list ap;

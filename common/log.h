@@ -32,8 +32,8 @@ void mw_log (mw_log_level_t level, const char *event, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 #define mw_debug(ev, ...) mw_log (MW_LOG_DEBUG, ev, __VA_ARGS__)
-#define mw_info(ev, ...) mw_log (MW_LOG_INFO, ev, __VA_ARGS__)
-#define mw_warn(ev, ...) mw_log (MW_LOG_WARN, ev, __VA_ARGS__)
+#define mw_info(ev, ...)  mw_log (MW_LOG_INFO, ev, __VA_ARGS__)
+#define mw_warn(ev, ...)  mw_log (MW_LOG_WARN, ev, __VA_ARGS__)
 #define mw_error(ev, ...) mw_log (MW_LOG_ERROR, ev, __VA_ARGS__)
 
 //  Monotonic milliseconds (for timers) and wall-clock milliseconds since the

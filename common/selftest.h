@@ -11,14 +11,14 @@
 
 #include <stdio.h>
 
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
-            fprintf (stderr, __VA_ARGS__);                                                         \
-            fprintf (stderr, "\n");                                                                \
-            rc = -1;                                                                               \
-        }                                                                                          \
+#define CHECK(c, ...)                                                                                        \
+    do {                                                                                                     \
+        if (!(c)) {                                                                                          \
+            fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            fprintf (stderr, __VA_ARGS__);                                                                   \
+            fprintf (stderr, "\n");                                                                          \
+            rc = -1;                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 #endif

@@ -20,42 +20,47 @@
 #include <unistd.h>
 
 typedef enum {
-    T_STR,      //  free text up to `max` bytes
-    T_NAME,     //  [A-Za-z0-9._-], 1..max
-    T_INT,      //  integer in [min, max]
-    T_KEY,      //  base64 of 32 bytes
-    T_KEYLIST,  //  comma-separated T_KEY
-    T_HOSTPORTS,//  comma-separated host:port
-    T_IFACE,    //  network interface name
-    T_IP,       //  IPv4 or IPv6 literal
-    T_LEVEL,    //  log level
-    T_PATH,     //  file system path
-    T_URL,      //  http(s)://host[:port][/path] or a bare host
-    T_SECLIST,  //  1 or 2 comma-separated integers in [min, max], increasing
-    T_FRAC,     //  a decimal number in [0, 1]
-    T_BAND,     //  "LO,HI": two decimals in [0, 1], LO < HI; or empty
-    T_CHOICE,   //  one of the '|'-separated words in `choices`
-    T_SOURCE,   //  dir:PATH[:FPS] (a folder of JPEGs replayed at FPS frames a second)
+    T_STR,         //  free text up to `max` bytes
+    T_NAME,        //  [A-Za-z0-9._-], 1..max
+    T_INT,         //  integer in [min, max]
+    T_KEY,         //  base64 of 32 bytes
+    T_KEYLIST,     //  comma-separated T_KEY
+    T_HOSTPORTS,   //  comma-separated host:port
+    T_IFACE,       //  network interface name
+    T_IP,          //  IPv4 or IPv6 literal
+    T_LEVEL,       //  log level
+    T_PATH,        //  file system path
+    T_URL,         //  http(s)://host[:port][/path] or a bare host
+    T_SECLIST,     //  1 or 2 comma-separated integers in [min, max], increasing
+    T_FRAC,        //  a decimal number in [0, 1]
+    T_BAND,        //  "LO,HI": two decimals in [0, 1], LO < HI; or empty
+    T_CHOICE,      //  one of the '|'-separated words in `choices`
+    T_SOURCE,      //  dir:PATH[:FPS] (a folder of JPEGs replayed at FPS frames a second)
 } key_type_t;
 
 typedef struct {
     const char *key;
     key_type_t type;
-    int64_t min, max;       //  T_INT range; T_STR/T_NAME/T_PATH max length in max
-    const char *dflt;       //  NULL = empty
+    int64_t min, max;   //  T_INT range; T_STR/T_NAME/T_PATH max length in max
+    const char *dflt;   //  NULL = empty
     const char *help;
-    const char *choices;    //  T_CHOICE: "a|b|c"
+    const char *choices;   //  T_CHOICE: "a|b|c"
 } key_spec_t;
 
 #define STRLEN(n) 0, n
 
 static const key_spec_t s_keys[] = {
-    {"CLUSTER_NAME", T_NAME, STRLEN (32), "meshwatch", "name of the mesh; beacons of other names are ignored", NULL},
-    {"CLUSTER_KEY", T_KEY, 0, 0, NULL, "base64 of 32 random bytes (meshwatch keygen); seals all mesh traffic", NULL},
-    {"CLUSTER_KEY_EXTRA", T_KEYLIST, 0, 0, NULL, "comma-separated keys accepted but not used to send (key rotation)", NULL},
+    {"CLUSTER_NAME", T_NAME, STRLEN (32), "meshwatch", "name of the mesh; beacons of other names are ignored",
+     NULL},
+    {"CLUSTER_KEY", T_KEY, 0, 0, NULL, "base64 of 32 random bytes (meshwatch keygen); seals all mesh traffic",
+     NULL},
+    {"CLUSTER_KEY_EXTRA", T_KEYLIST, 0, 0, NULL,
+     "comma-separated keys accepted but not used to send (key rotation)", NULL},
     {"NODE_NAME", T_NAME, STRLEN (64), NULL, "human name of this box (default: host name)", NULL},
-    {"STATE_DIR", T_PATH, STRLEN (200), "/var/lib/meshwatch", "node key, state DB and control socket (mode 0700)", NULL},
-    {"MESH_INTERFACE", T_IFACE, 0, 0, NULL, "interface for UDP beacons and the advertised address; empty = no beacon", NULL},
+    {"STATE_DIR", T_PATH, STRLEN (200), "/var/lib/meshwatch",
+     "node key, state DB and control socket (mode 0700)", NULL},
+    {"MESH_INTERFACE", T_IFACE, 0, 0, NULL,
+     "interface for UDP beacons and the advertised address; empty = no beacon", NULL},
     {"MESH_ADDR", T_IP, 0, 0, NULL, "advertised IP (default: MESH_INTERFACE's address)", NULL},
     {"MESH_PORT", T_INT, 1, 65535, "7946", "TCP port of the mesh (ZeroMQ ROUTER)", NULL},
     {"EVENTS_PORT", T_INT, 0, 65535, "7947", "TCP port of the event stream (ZeroMQ PUB); 0 = off", NULL},
@@ -66,7 +71,8 @@ static const key_spec_t s_keys[] = {
     {"VMS_PORT", T_INT, 0, 65535, "0", "port of the VMS analysis server", NULL},
     {"LOG_LEVEL", T_LEVEL, 0, 0, "warn", "debug|info|warn|error", NULL},
     {"LOG_FILE", T_PATH, STRLEN (255), NULL, "append logs here instead of stderr", NULL},
-    {"MAX_CLOCK_SKEW_MS", T_INT, 1000, 86400000, "60000", "accepted clock difference for a first message from a node", NULL},
+    {"MAX_CLOCK_SKEW_MS", T_INT, 1000, 86400000, "60000",
+     "accepted clock difference for a first message from a node", NULL},
     {"PROBE_INTERVAL_MS", T_INT, 50, 60000, NULL, "SWIM protocol period (default: built-in)", NULL},
     {"PROBE_TIMEOUT_MS", T_INT, 10, 60000, NULL, "direct probe timeout", NULL},
     {"INDIRECT_K", T_INT, 1, 16, NULL, "relays for indirect probes", NULL},
@@ -79,43 +85,62 @@ static const key_spec_t s_keys[] = {
     {"PUSHPULL_INTERVAL_MS", T_INT, 0, 3600000, NULL, "full-state sync period (0 = off)", NULL},
     {"DEAD_REAP_MS", T_INT, 1000, 86400000, NULL, "forget dead members after this", NULL},
     {"AWARENESS_MAX", T_INT, 1, 64, NULL, "Lifeguard local-health cap", NULL},
-    {"METRICS_PORT", T_INT, 0, 65535, "0", "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off", NULL},
-    {"USAGE_URL", T_URL, 0, 0, NULL, "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off", NULL},
-    {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)", NULL},
-    {"COLLECT_INTERVAL_MS", T_INT, 0, 60000, "1000", "resource sampling and forecast period (0 = off: no digest, metrics or usage POST)", NULL},
-    {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30", "forecast horizons in seconds (one or two, increasing)", NULL},
+    {"METRICS_PORT", T_INT, 0, 65535, "0",
+     "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off", NULL},
+    {"USAGE_URL", T_URL, 0, 0, NULL,
+     "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off", NULL},
+    {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)",
+     NULL},
+    {"COLLECT_INTERVAL_MS", T_INT, 0, 60000, "1000",
+     "resource sampling and forecast period (0 = off: no digest, metrics or usage POST)", NULL},
+    {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30",
+     "forecast horizons in seconds (one or two, increasing)", NULL},
     //  Coordinator election (docs/ELECTION.md).
-    {"COORDINATOR_PRIORITY", T_INT, 0, 1000, "100", "preference for the coordinator role (higher = preferred; 0 = last resort)", NULL},
-    {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400", "coordinator lease; elections start after 1..1.5x this without a heartbeat", NULL},
-    {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100", "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)", NULL},
+    {"COORDINATOR_PRIORITY", T_INT, 0, 1000, "100",
+     "preference for the coordinator role (higher = preferred; 0 = last resort)", NULL},
+    {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400",
+     "coordinator lease; elections start after 1..1.5x this without a heartbeat", NULL},
+    {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100",
+     "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)", NULL},
     //  Inference jobs (docs/JOBS.md).
-    {"JOB_PORT", T_INT, 0, 65535, NULL, "TCP port of the data plane, jobs and frames (default MESH_PORT + 2); 0 = no jobs", NULL},
-    {"MODELS_DIR", T_PATH, STRLEN (200), NULL, "face-api's model/ folder (tiny_face_detector_model*, ssd_mobilenetv1_model*)", NULL},
+    {"JOB_PORT", T_INT, 0, 65535, NULL,
+     "TCP port of the data plane, jobs and frames (default MESH_PORT + 2); 0 = no jobs", NULL},
+    {"MODELS_DIR", T_PATH, STRLEN (200), NULL,
+     "face-api's model/ folder (tiny_face_detector_model*, ssd_mobilenetv1_model*)", NULL},
     {"INFER_WORKERS", T_INT, 0, 16, "1", "jobs run in parallel (0 = run none: hand everything off)", NULL},
     {"INFER_THREADS", T_INT, 1, 64, "1", "CPU threads per job", NULL},
     {"JOB_QUEUE_MAX", T_INT, 1, 4096, "16", "local job queue (own and peers' jobs)", NULL},
     {"JOB_MAX_INFLIGHT", T_INT, 1, 4096, "256", "jobs of this box's cameras not yet finished", NULL},
     {"DEADLINE_MS", T_INT, 1, 3600000, "1000", "default job deadline", NULL},
-    {"JOB_GRACE_MS", T_INT, 0, 600000, "2000", "a job with no result this long after its deadline fails", NULL},
-    {"OFFER_TIMEOUT_MS", T_INT, 1, 60000, "100", "a peer that does not answer an offer this fast is skipped", NULL},
-    {"PLACEMENT_POLICY", T_CHOICE, 0, 0, "forecast", "where overflow goes: local|reactive|random|forecast", "local|reactive|random|forecast"},
+    {"JOB_GRACE_MS", T_INT, 0, 600000, "2000", "a job with no result this long after its deadline fails",
+     NULL},
+    {"OFFER_TIMEOUT_MS", T_INT, 1, 60000, "100", "a peer that does not answer an offer this fast is skipped",
+     NULL},
+    {"PLACEMENT_POLICY", T_CHOICE, 0, 0, "forecast", "where overflow goes: local|reactive|random|forecast",
+     "local|reactive|random|forecast"},
     {"MIN_SCORE", T_FRAC, 0, 0, "0.3", "detections scoring below this are dropped by the edge model", NULL},
-    {"ESCALATE_BELOW", T_FRAC, 0, 0, "0.5", "escalate a result whose mean detection score is below this (0 = off)", NULL},
+    {"ESCALATE_BELOW", T_FRAC, 0, 0, "0.5",
+     "escalate a result whose mean detection score is below this (0 = off)", NULL},
     {"ESCALATE_BAND", T_BAND, 0, 0, NULL, "LO,HI: also escalate when any detection scores in [LO, HI)", NULL},
-    {"ESCALATE_MODEL", T_CHOICE, 0, 0, "ssd-mobilenet", "the precise model on the analysis server", "ssd-mobilenet|tiny-face"},
-    {"SOURCE", T_SOURCE, 0, 0, NULL, "frame source: dir:PATH[:FPS] replays the JPEGs of a folder (default 1 fps)", NULL},
-    {"SOURCE_MODEL", T_CHOICE, 0, 0, "tiny-face", "model for the frames of SOURCE", "tiny-face|ssd-mobilenet"},
+    {"ESCALATE_MODEL", T_CHOICE, 0, 0, "ssd-mobilenet", "the precise model on the analysis server",
+     "ssd-mobilenet|tiny-face"},
+    {"SOURCE", T_SOURCE, 0, 0, NULL,
+     "frame source: dir:PATH[:FPS] replays the JPEGs of a folder (default 1 fps)", NULL},
+    {"SOURCE_MODEL", T_CHOICE, 0, 0, "tiny-face", "model for the frames of SOURCE",
+     "tiny-face|ssd-mobilenet"},
     {"CAMERA_ID", T_NAME, STRLEN (64), NULL, "camera id of SOURCE's frames (default: NODE_NAME-cam0)", NULL},
-    {"EVENTS_SUB", T_HOSTPORTS, 0, 0, NULL, "analysis server: agents' event streams to follow, host:EVENTS_PORT,...", NULL},
+    {"EVENTS_SUB", T_HOSTPORTS, 0, 0, NULL,
+     "analysis server: agents' event streams to follow, host:EVENTS_PORT,...", NULL},
     {"ANALYSIS_WORKERS", T_INT, 1, 64, "2", "analysis server: jobs run in parallel", NULL},
-    {"ANALYSIS_QUEUE_MAX", T_INT, 1, 4096, "64", "analysis server: queue; offers beyond it are refused", NULL},
+    {"ANALYSIS_QUEUE_MAX", T_INT, 1, 4096, "64", "analysis server: queue; offers beyond it are refused",
+     NULL},
 };
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
 struct _mw_config_t {
-    char *value[N_KEYS];     //  NULL = default
-    int line[N_KEYS];        //  file line that set it (duplicates check)
-    char *list_buf;          //  for mw_config_list
+    char *value[N_KEYS];   //  NULL = default
+    int line[N_KEYS];      //  file line that set it (duplicates check)
+    char *list_buf;        //  for mw_config_list
     char default_name[65];
 };
 
@@ -165,8 +190,8 @@ s_key_ok (const char *b64, size_t len)
     const char *end = NULL;
     if (len == 0 || len > 88)
         return false;
-    if (sodium_base642bin (key, sizeof key, b64, len, NULL, &bin_len, &end,
-                           sodium_base64_VARIANT_ORIGINAL) != 0)
+    if (sodium_base642bin (key, sizeof key, b64, len, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL)
+        != 0)
         return false;
     return end == b64 + len && bin_len == 32;
 }
@@ -387,8 +412,10 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
             errno = 0;
             long long x = strtoll (p, &end, 10);
             if (end == p || errno || x < spec->min || x > spec->max || x <= prev || ++n > 2) {
-                snprintf (why, whylen, "%s must be one or two increasing integers in %lld..%lld, "
-                          "e.g. 5,30", spec->key, (long long) spec->min, (long long) spec->max);
+                snprintf (why, whylen,
+                          "%s must be one or two increasing integers in %lld..%lld, "
+                          "e.g. 5,30",
+                          spec->key, (long long) spec->min, (long long) spec->max);
                 return -1;
             }
             prev = x;
@@ -396,8 +423,10 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
             if (!*p)
                 return 0;
             if (*p != ',' || !p[1]) {
-                snprintf (why, whylen, "%s must be one or two increasing integers in %lld..%lld, "
-                          "e.g. 5,30", spec->key, (long long) spec->min, (long long) spec->max);
+                snprintf (why, whylen,
+                          "%s must be one or two increasing integers in %lld..%lld, "
+                          "e.g. 5,30",
+                          spec->key, (long long) spec->min, (long long) spec->max);
                 return -1;
             }
             p++;
@@ -408,8 +437,8 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
 }
 
 int
-mw_config_set (mw_config_t *self, const char *key, const char *value, const char *origin,
-               char *err, size_t errlen)
+mw_config_set (mw_config_t *self, const char *key, const char *value, const char *origin, char *err,
+               size_t errlen)
 {
     assert (self && key && value);
     int i = s_find (key);
@@ -596,13 +625,15 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
     }
     int64_t jp = mw_config_is_set (self, "JOB_PORT") ? mw_config_int (self, "JOB_PORT") : mp + 2;
     if (jp && (jp == mp || jp == ep || jp == mw_config_int (self, "METRICS_PORT"))) {
-        snprintf (err, errlen, "JOB_PORT=%lld (default MESH_PORT + 2) clashes with another port; set JOB_PORT",
+        snprintf (err, errlen,
+                  "JOB_PORT=%lld (default MESH_PORT + 2) clashes with another port; set JOB_PORT",
                   (long long) jp);
         return -1;
     }
     int64_t metp = mw_config_int (self, "METRICS_PORT");
     if (metp && (metp == mp || metp == ep)) {
-        snprintf (err, errlen, "METRICS_PORT must differ from MESH_PORT and EVENTS_PORT (%lld)", (long long) metp);
+        snprintf (err, errlen, "METRICS_PORT must differ from MESH_PORT and EVENTS_PORT (%lld)",
+                  (long long) metp);
         return -1;
     }
     //  A lease must survive at least one lost heartbeat.
@@ -690,8 +721,7 @@ mw_config_print_help (void)
 {
     printf ("Config keys (file KEY=VALUE, env MESHWATCH_KEY, or flag --key-name VALUE):\n");
     for (size_t i = 0; i < N_KEYS; i++)
-        printf ("  %-22s %-20s %s\n", s_keys[i].key, s_keys[i].dflt ? s_keys[i].dflt : "",
-                s_keys[i].help);
+        printf ("  %-22s %-20s %s\n", s_keys[i].key, s_keys[i].dflt ? s_keys[i].dflt : "", s_keys[i].help);
 }
 
 //  --------------------------------------------------------------------------

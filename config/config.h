@@ -26,8 +26,8 @@ int mw_config_load_file (mw_config_t *self, const char *path, char *err, size_t 
 //  Apply MESHWATCH_<KEY> variables from envp (NULL-terminated).  0/-1.
 int mw_config_apply_env (mw_config_t *self, char **envp, char *err, size_t errlen);
 //  Set one key from `origin` (a flag name, for messages).  0/-1.
-int mw_config_set (mw_config_t *self, const char *key, const char *value, const char *origin,
-                   char *err, size_t errlen);
+int mw_config_set (mw_config_t *self, const char *key, const char *value, const char *origin, char *err,
+                   size_t errlen);
 //  Cross-key checks for running an agent (key present, address known...).
 int mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen);
 //  The analysis server's needs: CLUSTER_KEY, VMS_PORT, MODELS_DIR.

@@ -34,25 +34,24 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define ENV_MAGIC0 'M'
-#define ENV_MAGIC1 'W'
-#define ENV_VERSION 1
-#define ENV_AD_LEN 4
+#define ENV_MAGIC0     'M'
+#define ENV_MAGIC1     'W'
+#define ENV_VERSION    1
+#define ENV_AD_LEN     4
 #define KEY_ID_CONTEXT "meshwatch-key-id"
 
-_Static_assert (MW_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
-_Static_assert (MW_ENVELOPE_HDR == ENV_AD_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-                "envelope header");
-_Static_assert (MW_ENVELOPE_OVERHEAD == MW_ENVELOPE_HDR + crypto_aead_xchacha20poly1305_ietf_ABYTES,
-                "envelope overhead");
-_Static_assert (crypto_sign_PUBLICKEYBYTES == 32 && crypto_sign_SECRETKEYBYTES == 64,
-                "identity key sizes");
+_Static_assert(MW_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
+_Static_assert(MW_ENVELOPE_HDR == ENV_AD_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+               "envelope header");
+_Static_assert(MW_ENVELOPE_OVERHEAD == MW_ENVELOPE_HDR + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "envelope overhead");
+_Static_assert(crypto_sign_PUBLICKEYBYTES == 32 && crypto_sign_SECRETKEYBYTES == 64, "identity key sizes");
 
 //  --------------------------------------------------------------------------
 //  Keyring
 
 struct _gossip_keyring_t {
-    size_t n;                             //  keys in use; [0] is the primary
+    size_t n;   //  keys in use; [0] is the primary
     uint8_t key[MW_KEYRING_MAX][MW_KEY_LEN];
     uint8_t id[MW_KEYRING_MAX];
 };
@@ -179,8 +178,8 @@ gossip_key_generate (char out[64])
 }
 
 int
-gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_len,
-                    uint8_t **out, size_t *out_len)
+gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_len, uint8_t **out,
+                    size_t *out_len)
 {
     assert (self && out && out_len);
     assert (plain || plain_len == 0);
@@ -202,8 +201,8 @@ gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_l
     uint8_t *nonce = env + ENV_AD_LEN;
     randombytes_buf (nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     unsigned long long clen = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt (env + MW_ENVELOPE_HDR, &clen, plain, plain_len,
-                                                env, ENV_AD_LEN, NULL, nonce, self->key[0]);
+    crypto_aead_xchacha20poly1305_ietf_encrypt (env + MW_ENVELOPE_HDR, &clen, plain, plain_len, env,
+                                                ENV_AD_LEN, NULL, nonce, self->key[0]);
     assert (clen == plain_len + crypto_aead_xchacha20poly1305_ietf_ABYTES);
     *out = env;
     *out_len = len;
@@ -211,8 +210,7 @@ gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_l
 }
 
 int
-gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uint8_t **out,
-                    size_t *out_len)
+gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len)
 {
     assert (self && out && out_len);
     assert (data || len == 0);
@@ -243,8 +241,8 @@ gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uin
             continue;
         unsigned long long mlen = 0;
         if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &mlen, NULL, data + MW_ENVELOPE_HDR,
-                                                        len - MW_ENVELOPE_HDR, data, ENV_AD_LEN,
-                                                        nonce, self->key[i])
+                                                        len - MW_ENVELOPE_HDR, data, ENV_AD_LEN, nonce,
+                                                        self->key[i])
             == 0) {
             *out = plain;
             *out_len = (size_t) mlen;
@@ -268,8 +266,8 @@ gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uin
 //  last max_skew_ms.
 
 #define REPLAY_MAX_SENDERS 4096
-#define REPLAY_BUCKETS 4096   //  power of two
-#define REPLAY_WINDOW 64
+#define REPLAY_BUCKETS     4096   //  power of two
+#define REPLAY_WINDOW      64
 
 typedef struct _replay_entry_t {
     mw_id_t id;
@@ -379,8 +377,8 @@ s_lookup (gossip_replay_t *self, const mw_id_t *id)
 }
 
 int
-gossip_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session,
-                     uint64_t seq, uint64_t ts_ms, uint64_t now_wall_ms)
+gossip_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session, uint64_t seq,
+                     uint64_t ts_ms, uint64_t now_wall_ms)
 {
     assert (self && sender);
     replay_entry_t *e = s_lookup (self, sender);
@@ -453,12 +451,11 @@ gossip_replay_forget (gossip_replay_t *self, const mw_id_t *sender)
 //  seed, so a flipped bit anywhere is caught rather than becoming a new,
 //  silently different identity.
 
-#define KEY_FILE "node.key"
-#define KEY_HEADER "meshwatch-node-key-v1\n"
+#define KEY_FILE     "node.key"
+#define KEY_HEADER   "meshwatch-node-key-v1\n"
 #define KEY_FILE_MAX 1024
 
-static int
-s_err (char *errbuf, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static int s_err (char *errbuf, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
 static int
 s_err (char *errbuf, size_t errlen, const char *fmt, ...)
@@ -497,8 +494,7 @@ s_state_dir (const char *dir, char *errbuf, size_t errlen)
         return s_err (errbuf, errlen, "state dir '%s': not a directory", dir);
     if (st.st_mode & 077) {
         if (chmod (dir, 0700) != 0)
-            return s_err (errbuf, errlen, "state dir '%s': chmod 0700: %s", dir,
-                          strerror (errno));
+            return s_err (errbuf, errlen, "state dir '%s': chmod 0700: %s", dir, strerror (errno));
         mw_warn ("state_dir_mode_fixed", "dir=%s old_mode=%03o", dir, st.st_mode & 0777);
     }
     return 0;
@@ -534,8 +530,8 @@ s_key_read (const char *path, uint8_t sk[64], char *errbuf, size_t errlen)
         if (fchmod (fd, 0600) != 0) {
             int e = errno;
             close (fd);
-            return s_err (errbuf, errlen, "node key '%s': mode %03o and chmod 0600 failed: %s",
-                          path, st.st_mode & 0777, strerror (e));
+            return s_err (errbuf, errlen, "node key '%s': mode %03o and chmod 0600 failed: %s", path,
+                          st.st_mode & 0777, strerror (e));
         }
         mw_warn ("node_key_mode_fixed", "path=%s old_mode=%03o", path, st.st_mode & 0777);
     }
@@ -566,8 +562,8 @@ s_key_read (const char *path, uint8_t sk[64], char *errbuf, size_t errlen)
         why = "file too large";
     else if (got < hlen || memcmp (text, KEY_HEADER, hlen) != 0)
         why = "missing 'meshwatch-node-key-v1' header";
-    else if (sodium_base642bin (bin, sizeof bin, text + hlen, got - hlen, " \t\r\n", &bin_len,
-                                &end, sodium_base64_VARIANT_ORIGINAL)
+    else if (sodium_base642bin (bin, sizeof bin, text + hlen, got - hlen, " \t\r\n", &bin_len, &end,
+                                sodium_base64_VARIANT_ORIGINAL)
                  != 0
              || end != text + got)
         why = "key is not valid base64";
@@ -620,8 +616,7 @@ s_key_create (const char *dir, const char *path, uint8_t sk[64], char *errbuf, s
     char text[256];
     size_t hlen = strlen (KEY_HEADER);
     memcpy (text, KEY_HEADER, hlen);
-    sodium_bin2base64 (text + hlen, sizeof text - hlen - 1, sk, 64,
-                       sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64 (text + hlen, sizeof text - hlen - 1, sk, 64, sodium_base64_VARIANT_ORIGINAL);
     size_t tlen = strlen (text);
     text[tlen++] = '\n';
 
@@ -671,8 +666,7 @@ s_key_create (const char *dir, const char *path, uint8_t sk[64], char *errbuf, s
 }
 
 int
-gossip_identity_load (const char *state_dir, gossip_identity_t *ident, char *errbuf,
-                      size_t errlen)
+gossip_identity_load (const char *state_dir, gossip_identity_t *ident, char *errbuf, size_t errlen)
 {
     assert (state_dir && ident);
     if (errbuf && errlen)
@@ -711,13 +705,12 @@ gossip_identity_load (const char *state_dir, gossip_identity_t *ident, char *err
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf (stderr, "gossip_crypto_test: %s:%d: check failed: %s\n", __FILE__,    \
-                     __LINE__, #cond);                                                     \
-            goto fail;                                                                     \
-        }                                                                                  \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf (stderr, "gossip_crypto_test: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);    \
+            goto fail;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 static int
@@ -770,10 +763,10 @@ gossip_crypto_test (bool verbose)
     CHECK (!gossip_key_valid (NULL));
     CHECK (!gossip_key_valid (""));
     CHECK (!gossip_key_valid ("not base64!"));
-    CHECK (!gossip_key_valid ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="));    //  31 bytes
-    CHECK (!gossip_key_valid ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="));  //  34 bytes
-    CHECK (!gossip_key_valid ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));   //  unpadded
-    CHECK (!gossip_key_valid ("-_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));  //  URL alphabet
+    CHECK (!gossip_key_valid ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="));       //  31 bytes
+    CHECK (!gossip_key_valid ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="));   //  34 bytes
+    CHECK (!gossip_key_valid ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));        //  unpadded
+    CHECK (!gossip_key_valid ("-_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));       //  URL alphabet
     CHECK (gossip_key_valid ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));
     {
         char padded[80];
@@ -805,10 +798,10 @@ gossip_crypto_test (bool verbose)
             memcpy (mut, env, env_len);
             mut[i] ^= (uint8_t) (1u << (i % 8));
             int rc = gossip_crypto_open (kb, mut, env_len, &plain, &plain_len);
-            int want = i < 2 ? MW_CRYPTO_EMAGIC
-                     : i == 2 ? MW_CRYPTO_EVERSION
-                     : i == 3 ? MW_CRYPTO_EKEY
-                              : MW_CRYPTO_EAUTH;
+            int want = i < 2    ? MW_CRYPTO_EMAGIC
+                       : i == 2 ? MW_CRYPTO_EVERSION
+                       : i == 3 ? MW_CRYPTO_EKEY
+                                : MW_CRYPTO_EAUTH;
             CHECK (rc == want);
             CHECK (plain == NULL);
         }
@@ -840,8 +833,7 @@ gossip_crypto_test (bool verbose)
         int rc_open = rc_max;
         if (rc_open == 0)
             rc_open = gossip_crypto_open (kb, sealed_max, sealed_max_len, &plain, &plain_len);
-        bool same_max = rc_open == 0 && plain_len == MW_JOB_MSG_MAX
-                    && memcmp (plain, big, plain_len) == 0;
+        bool same_max = rc_open == 0 && plain_len == MW_JOB_MSG_MAX && memcmp (plain, big, plain_len) == 0;
         free (sealed_max);
         free (big);
         CHECK (rc == MW_CRYPTO_ETOOBIG);
@@ -886,8 +878,7 @@ gossip_crypto_test (bool verbose)
             gossip_key_generate (kc);
             kc_ring = gossip_keyring_new (kc);
             CHECK (kc_ring);
-        } while ((kc_ring->id[0] != ka->id[0]
-                  || sodium_memcmp (kc_ring->key[0], ka->key[0], MW_KEY_LEN) == 0)
+        } while ((kc_ring->id[0] != ka->id[0] || sodium_memcmp (kc_ring->key[0], ka->key[0], MW_KEY_LEN) == 0)
                  && ++tries < 100000);
         rc = gossip_crypto_open (kc_ring, env, env_len, &plain, &plain_len);
         gossip_keyring_destroy (&kc_ring);

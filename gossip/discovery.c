@@ -76,8 +76,7 @@ gossip_discovery_publish (gossip_discovery_t *self, const uint8_t *data, size_t 
 }
 
 int
-gossip_discovery_recv (gossip_discovery_t *self, char *ip, size_t iplen, uint8_t **data,
-                       size_t *len)
+gossip_discovery_recv (gossip_discovery_t *self, char *ip, size_t iplen, uint8_t **data, size_t *len)
 {
     zmsg_t *msg = zmsg_recv (self->beacon);
     if (!msg)

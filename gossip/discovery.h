@@ -21,16 +21,14 @@ typedef struct _gossip_discovery_t gossip_discovery_t;
 //  Start a beacon on `iface`, UDP `port`.  On success writes the interface's
 //  IPv4 address into addr_out.  Returns NULL (and logs why) when the
 //  interface does not exist or has no broadcast address.
-gossip_discovery_t *gossip_discovery_new (const char *iface, int port, char *addr_out,
-                                          size_t addr_len);
+gossip_discovery_t *gossip_discovery_new (const char *iface, int port, char *addr_out, size_t addr_len);
 void gossip_discovery_destroy (gossip_discovery_t **self_p);
 //  The socket to poll for incoming beacons.
 zsock_t *gossip_discovery_sock (gossip_discovery_t *self);
 //  Publish a new sealed payload (≤ 255 bytes); sent at once.  0/-1.
 int gossip_discovery_publish (gossip_discovery_t *self, const uint8_t *data, size_t len);
 //  Read one beacon: sender IP and payload (malloc'ed).  0/-1.
-int gossip_discovery_recv (gossip_discovery_t *self, char *ip, size_t iplen, uint8_t **data,
-                           size_t *len);
+int gossip_discovery_recv (gossip_discovery_t *self, char *ip, size_t iplen, uint8_t **data, size_t *len);
 
 int gossip_discovery_test (bool verbose);
 

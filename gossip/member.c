@@ -29,18 +29,18 @@
 //  Piggyback budget: the encoded payload of one message stays under ~1400
 //  bytes so that it fits one Ethernet frame after the 44-byte envelope.
 //  Sizes are estimates of the msgpack encoding, erring on the large side.
-#define MW_PAYLOAD_BUDGET 1400
-#define MW_UPDATE_OVERHEAD 40     //  per update: id, state, incarnation, from, framing
-#define MW_HEADER_ESTIMATE 64     //  magic, version, type, sender, session, seq, ts, probe...
+#define MW_PAYLOAD_BUDGET  1400
+#define MW_UPDATE_OVERHEAD 40   //  per update: id, state, incarnation, from, framing
+#define MW_HEADER_ESTIMATE 64   //  magic, version, type, sender, session, seq, ts, probe...
 
-#define CONFIRM_MAX 16            //  distinct confirmers remembered per suspicion
-#define RELAYS_MAX 16             //  indirect_k cap
-#define RELAY_SLOTS 64            //  PING_REQs we relay at the same time
-#define BQ_MAX 4096               //  broadcast queue entries (one per member)
-#define LEAVE_FANOUT 4            //  peers told directly when we leave
+#define CONFIRM_MAX       16      //  distinct confirmers remembered per suspicion
+#define RELAYS_MAX        16      //  indirect_k cap
+#define RELAY_SLOTS       64      //  PING_REQs we relay at the same time
+#define BQ_MAX            4096    //  broadcast queue entries (one per member)
+#define LEAVE_FANOUT      4       //  peers told directly when we leave
 #define UNKNOWN_PP_GAP_MS 1000    //  rate limit for push-pulls to unknown pingers
-#define INTRO_WINDOW_MS 10000     //  introduction sweep after a join lasts at most this
-#define INTRO_PER_TICK 8          //  introductions per gossip tick
+#define INTRO_WINDOW_MS   10000   //  introduction sweep after a join lasts at most this
+#define INTRO_PER_TICK    8       //  introductions per gossip tick
 
 //  Internal lifecycle states: the wire states plus NONE (not in the table,
 //  either never heard of or reaped).  ALIVE..LEFT equal mw_state_t values.
@@ -49,14 +49,14 @@ typedef enum { P_ALIVE = 0, P_SUSPECT = 1, P_DEAD = 2, P_LEFT = 3, P_NONE = 4, P
 //  Lifecycle events.  Incoming updates are classified into one of the
 //  first six; the last two come from our own timers.
 typedef enum {
-    E_ALIVE,      //  alive update
-    E_DIGEST,     //  same-incarnation alive record from the member itself, new digest
-    E_SUSPECT,    //  suspect update (or our own failed probe)
-    E_CONFIRM,    //  suspect update, same incarnation, while already suspect
-    E_DEAD,       //  dead update
-    E_LEFT,       //  left update, asserted by the member itself
-    E_TIMEOUT,    //  our suspicion timer fired
-    E_REAP,       //  dead_reap_ms elapsed in DEAD/LEFT
+    E_ALIVE,     //  alive update
+    E_DIGEST,    //  same-incarnation alive record from the member itself, new digest
+    E_SUSPECT,   //  suspect update (or our own failed probe)
+    E_CONFIRM,   //  suspect update, same incarnation, while already suspect
+    E_DEAD,      //  dead update
+    E_LEFT,      //  left update, asserted by the member itself
+    E_TIMEOUT,   //  our suspicion timer fired
+    E_REAP,      //  dead_reap_ms elapsed in DEAD/LEFT
     E_COUNT
 } pevent_t;
 
@@ -64,76 +64,98 @@ typedef enum {
 typedef enum { R_NEVER = 0, R_ANY, R_GT, R_GE, R_EQ } prule_t;
 
 //  Actions, besides moving to `next` and raising `ev`.
-#define A_BCAST 0x01      //  queue our (new) record of the member for gossip
-#define A_TAKE 0x02       //  take name/addr/digest from the update (alive records)
-#define A_SUSP 0x04       //  (re)start the suspicion timer
-#define A_CONFIRM 0x08    //  count an independent confirmation; bcast it if new
-#define A_PROBE 0x10      //  put it into the probe round-robin
-#define A_FORGET 0x20     //  drop it from the table
+#define A_BCAST   0x01   //  queue our (new) record of the member for gossip
+#define A_TAKE    0x02   //  take name/addr/digest from the update (alive records)
+#define A_SUSP    0x04   //  (re)start the suspicion timer
+#define A_CONFIRM 0x08   //  count an independent confirmation; bcast it if new
+#define A_PROBE   0x10   //  put it into the probe round-robin
+#define A_FORGET  0x20   //  drop it from the table
 
 typedef struct {
     uint8_t rule;
     uint8_t next;
-    uint8_t ev;           //  gossip_member_event_t, 0 = none
+    uint8_t ev;   //  gossip_member_event_t, 0 = none
     uint8_t actions;
 } trans_t;
 
-#define EV_JOIN GOSSIP_MEMBER_EV_JOIN
+#define EV_JOIN    GOSSIP_MEMBER_EV_JOIN
 #define EV_SUSPECT GOSSIP_MEMBER_EV_SUSPECT
-#define EV_ALIVE GOSSIP_MEMBER_EV_ALIVE
-#define EV_DEAD GOSSIP_MEMBER_EV_DEAD
-#define EV_LEAVE GOSSIP_MEMBER_EV_LEAVE
-#define EV_REAP GOSSIP_MEMBER_EV_REAP
-#define EV_UPDATE GOSSIP_MEMBER_EV_UPDATE
-#define NEVER {R_NEVER, 0, 0, 0}
+#define EV_ALIVE   GOSSIP_MEMBER_EV_ALIVE
+#define EV_DEAD    GOSSIP_MEMBER_EV_DEAD
+#define EV_LEAVE   GOSSIP_MEMBER_EV_LEAVE
+#define EV_REAP    GOSSIP_MEMBER_EV_REAP
+#define EV_UPDATE  GOSSIP_MEMBER_EV_UPDATE
+#define NEVER                                                                                                \
+    {                                                                                                        \
+        R_NEVER, 0, 0, 0                                                                                     \
+    }
 
 //  THE peer lifecycle.  Precedence (SWIM/memberlist) is encoded in the
 //  rules: alive needs a higher incarnation than anything we hold; suspect
 //  and dead win at an equal one (dead > suspect > alive); dead and left
 //  are final until a higher-incarnation alive (a restart or a refutation).
 //  docs/MEMBERSHIP.md reproduces this table; keep them in step.
-static const trans_t s_table[P_COUNT][E_COUNT] = {
-    [P_NONE] = {
-        [E_ALIVE] = {R_ANY, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
-        //  suspect/dead/left about a member we do not know: nothing to
-        //  suspect (memberlist ignores them too); alive will introduce it.
-        [E_DIGEST] = NEVER, [E_SUSPECT] = NEVER, [E_CONFIRM] = NEVER,
-        [E_DEAD] = NEVER, [E_LEFT] = NEVER, [E_TIMEOUT] = NEVER, [E_REAP] = NEVER,
-    },
-    [P_ALIVE] = {
-        [E_ALIVE] = {R_GT, P_ALIVE, EV_ALIVE, A_TAKE | A_BCAST},
-        [E_DIGEST] = {R_EQ, P_ALIVE, EV_UPDATE, A_TAKE},
-        [E_SUSPECT] = {R_GE, P_SUSPECT, EV_SUSPECT, A_SUSP | A_BCAST},
-        [E_CONFIRM] = NEVER,
-        [E_DEAD] = {R_GE, P_DEAD, EV_DEAD, A_BCAST},
-        [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
-        [E_TIMEOUT] = NEVER, [E_REAP] = NEVER,
-    },
-    [P_SUSPECT] = {
-        [E_ALIVE] = {R_GT, P_ALIVE, EV_ALIVE, A_TAKE | A_BCAST},
-        [E_DIGEST] = NEVER,
-        //  it refuted, then was suspected again before we saw the alive
-        [E_SUSPECT] = {R_GT, P_SUSPECT, EV_UPDATE, A_SUSP | A_BCAST},
-        [E_CONFIRM] = {R_EQ, P_SUSPECT, 0, A_CONFIRM},
-        [E_DEAD] = {R_GE, P_DEAD, EV_DEAD, A_BCAST},
-        [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
-        [E_TIMEOUT] = {R_ANY, P_DEAD, EV_DEAD, A_BCAST},
-        [E_REAP] = NEVER,
-    },
-    [P_DEAD] = {
-        [E_ALIVE] = {R_GT, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
-        [E_DIGEST] = NEVER, [E_SUSPECT] = NEVER, [E_CONFIRM] = NEVER, [E_DEAD] = NEVER,
-        //  we declared it dead, but it was leaving: say so
-        [E_LEFT] = {R_GT, P_LEFT, EV_LEAVE, A_BCAST},
-        [E_TIMEOUT] = NEVER,
-        [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
-    },
-    [P_LEFT] = {
-        [E_ALIVE] = {R_GT, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
-        [E_DIGEST] = NEVER, [E_SUSPECT] = NEVER, [E_CONFIRM] = NEVER, [E_DEAD] = NEVER,
-        [E_LEFT] = NEVER, [E_TIMEOUT] = NEVER,
-        [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
-    },
+static const trans_t s_table[P_COUNT][E_COUNT] =
+    {
+        [P_NONE] =
+            {
+                [E_ALIVE] = {R_ANY, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
+                //  suspect/dead/left about a member we do not know: nothing to
+                //  suspect (memberlist ignores them too); alive will introduce it.
+                [E_DIGEST] = NEVER,
+                [E_SUSPECT] = NEVER,
+                [E_CONFIRM] = NEVER,
+                [E_DEAD] = NEVER,
+                [E_LEFT] = NEVER,
+                [E_TIMEOUT] = NEVER,
+                [E_REAP] = NEVER,
+            },
+        [P_ALIVE] =
+            {
+                [E_ALIVE] = {R_GT, P_ALIVE, EV_ALIVE, A_TAKE | A_BCAST},
+                [E_DIGEST] = {R_EQ, P_ALIVE, EV_UPDATE, A_TAKE},
+                [E_SUSPECT] = {R_GE, P_SUSPECT, EV_SUSPECT, A_SUSP | A_BCAST},
+                [E_CONFIRM] = NEVER,
+                [E_DEAD] = {R_GE, P_DEAD, EV_DEAD, A_BCAST},
+                [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
+                [E_TIMEOUT] = NEVER,
+                [E_REAP] = NEVER,
+            },
+        [P_SUSPECT] =
+            {
+                [E_ALIVE] = {R_GT, P_ALIVE, EV_ALIVE, A_TAKE | A_BCAST},
+                [E_DIGEST] = NEVER,
+                //  it refuted, then was suspected again before we saw the alive
+                [E_SUSPECT] = {R_GT, P_SUSPECT, EV_UPDATE, A_SUSP | A_BCAST},
+                [E_CONFIRM] = {R_EQ, P_SUSPECT, 0, A_CONFIRM},
+                [E_DEAD] = {R_GE, P_DEAD, EV_DEAD, A_BCAST},
+                [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
+                [E_TIMEOUT] = {R_ANY, P_DEAD, EV_DEAD, A_BCAST},
+                [E_REAP] = NEVER,
+            },
+        [P_DEAD] =
+            {
+                [E_ALIVE] = {R_GT, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
+                [E_DIGEST] = NEVER,
+                [E_SUSPECT] = NEVER,
+                [E_CONFIRM] = NEVER,
+                [E_DEAD] = NEVER,
+                //  we declared it dead, but it was leaving: say so
+                [E_LEFT] = {R_GT, P_LEFT, EV_LEAVE, A_BCAST},
+                [E_TIMEOUT] = NEVER,
+                [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
+            },
+        [P_LEFT] =
+            {
+                [E_ALIVE] = {R_GT, P_ALIVE, EV_JOIN, A_TAKE | A_BCAST | A_PROBE},
+                [E_DIGEST] = NEVER,
+                [E_SUSPECT] = NEVER,
+                [E_CONFIRM] = NEVER,
+                [E_DEAD] = NEVER,
+                [E_LEFT] = NEVER,
+                [E_TIMEOUT] = NEVER,
+                [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
+            },
 };
 
 typedef struct {
@@ -142,7 +164,7 @@ typedef struct {
     char addr[MW_ADDR_MAX + 1];
     pstate_t state;
     uint64_t inc;
-    mw_id_t from;                   //  who asserted suspect/dead (first suspector)
+    mw_id_t from;   //  who asserted suspect/dead (first suspector)
     uint64_t last_heard_ms;
     uint64_t state_since_ms;
     uint16_t digest_len;
@@ -155,24 +177,24 @@ typedef struct {
     uint32_t n_confirm;
     mw_id_t confirmers[CONFIRM_MAX];
     uint64_t susp_deadline_ms;
-    bool susp_retried;              //  our one extra probe after a failed one
+    bool susp_retried;   //  our one extra probe after a failed one
     //  our digest version last sent to this peer (direct digest refresh)
     uint64_t digest_ver_sent;
-    uint64_t digest_sent_ms;  //  when this peer last got our record (any version)
-    bool introduced;                //  it has had our own record from us
+    uint64_t digest_sent_ms;   //  when this peer last got our record (any version)
+    bool introduced;           //  it has had our own record from us
 } member_t;
 
 typedef struct {
     mw_update_t u;
     uint32_t transmits;
-    uint32_t prio;        //  1 = our own refutation/leave: goes first
-    uint64_t order;       //  newer first among equals
+    uint32_t prio;    //  1 = our own refutation/leave: goes first
+    uint64_t order;   //  newer first among equals
 } bq_entry_t;
 
 typedef struct {
     bool used;
-    uint32_t number;          //  our probe number towards the target
-    uint32_t origin_probe;    //  the origin's probe number
+    uint32_t number;         //  our probe number towards the target
+    uint32_t origin_probe;   //  the origin's probe number
     mw_id_t target;
     mw_id_t origin;
     char origin_addr[MW_ADDR_MAX + 1];
@@ -182,9 +204,9 @@ typedef struct {
 struct _gossip_member_t {
     gossip_member_cfg_t cfg;
     member_t *me;
-    member_t **table;         //  sorted by id, self included
+    member_t **table;   //  sorted by id, self included
     size_t n, cap;
-    member_t **pick;          //  scratch for random choice, cap entries
+    member_t **pick;   //  scratch for random choice, cap entries
     uint64_t rng;
     gossip_member_send_fn *send;
     gossip_member_event_fn *event;
@@ -219,9 +241,9 @@ struct _gossip_member_t {
     bool digest_push;
     uint64_t next_gossip_ms, next_pushpull_ms, next_reconnect_ms;
     uint64_t last_unknown_pp_ms;
-    uint64_t intro_until_ms;      //  introduction sweep active until then (0 = off)
+    uint64_t intro_until_ms;   //  introduction sweep active until then (0 = off)
     uint64_t intro_tick_ms;
-    uint64_t clock_ms;        //  the latest now_ms passed in (for send bookkeeping)
+    uint64_t clock_ms;   //  the latest now_ms passed in (for send bookkeeping)
     mw_update_t scratch[MW_MAX_UPDATES];
     gossip_member_stats_t stats;
 };
@@ -270,7 +292,6 @@ s_strcpy (char *dst, size_t dst_size, const char *src, size_t src_size)
     memcpy (dst, src, len);
     dst[len] = 0;
 }
-
 
 static uint64_t
 s_rand (gossip_member_t *self)
@@ -493,8 +514,8 @@ s_record (const member_t *m, mw_update_t *u)
 static size_t
 s_update_size (const mw_update_t *u)
 {
-    return MW_UPDATE_OVERHEAD + strnlen (u->name, sizeof u->name)
-           + strnlen (u->addr, sizeof u->addr) + u->digest_len;
+    return MW_UPDATE_OVERHEAD + strnlen (u->name, sizeof u->name) + strnlen (u->addr, sizeof u->addr)
+           + u->digest_len;
 }
 
 //  --------------------------------------------------------------------------
@@ -596,8 +617,7 @@ s_send (gossip_member_t *self, const char *addr, mw_msg_t *msg, member_t *dest, 
     if (!addr || !*addr)
         return;
     uint32_t n = 0;
-    size_t budget = MW_PAYLOAD_BUDGET - MW_HEADER_ESTIMATE
-                    - strnlen (msg->addr, sizeof msg->addr)
+    size_t budget = MW_PAYLOAD_BUDGET - MW_HEADER_ESTIMATE - strnlen (msg->addr, sizeof msg->addr)
                     - strnlen (msg->target_addr, sizeof msg->target_addr);
     size_t used_q[MW_MAX_UPDATES];
     uint32_t n_q = 0;
@@ -713,8 +733,8 @@ s_emit (gossip_member_t *self, int ev, const member_t *m)
         char hex[MW_ID_HEX_LEN + 1], me[MW_ID_HEX_LEN + 1];
         s_id_hex (&m->id, hex);
         s_id_hex (&self->me->id, me);
-        mw_debug ("member_event", "self=%s peer=%s ev=%d state=%d inc=%llu", me, hex, ev,
-                  (int) m->state, (unsigned long long) m->inc);
+        mw_debug ("member_event", "self=%s peer=%s ev=%d state=%d inc=%llu", me, hex, ev, (int) m->state,
+                  (unsigned long long) m->inc);
     }
     if (self->event) {
         gossip_member_info_t info;
@@ -807,15 +827,13 @@ s_probe_add_at (gossip_member_t *self, const mw_id_t *id, bool next)
 //  member learnt second-hand from a full-state sync (else every joiner
 //  would re-gossip the whole table it just downloaded).
 static void
-s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t *u,
-              bool quiet, uint64_t now)
+s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t *u, bool quiet, uint64_t now)
 {
     pstate_t cur = m ? m->state : P_NONE;
     const trans_t *t = &s_table[cur][ev];
     uint64_t inc = m ? m->inc : 0;
     switch (t->rule) {
-    case R_NEVER:
-        return;
+    case R_NEVER: return;
     case R_GT:
         if (!u || u->incarnation <= inc)
             return;
@@ -828,8 +846,7 @@ s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t
         if (!u || u->incarnation != inc)
             return;
         break;
-    default:
-        break;
+    default: break;
     }
     if (!m) {
         if (!u)
@@ -876,8 +893,7 @@ s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t
         //  and it refutes at once.  Round-robin alone would leave this to
         //  chance: with N nodes, ~1 probe of a given member per period.
         if (!s_id_eq (&m->from, &self->me->id)
-            && !(self->probe.active && !self->probe.acked
-                 && s_id_eq (&self->probe.target, &m->id)))
+            && !(self->probe.active && !self->probe.acked && s_id_eq (&self->probe.target, &m->id)))
             s_probe_add_at (self, &m->id, true);
     }
     if (t->actions & A_PROBE)
@@ -910,7 +926,7 @@ static void
 s_self_update (gossip_member_t *self, const mw_update_t *u, const mw_id_t *sender, uint64_t now)
 {
     if (self->me->state == P_LEFT)
-        return;                 //  we are leaving: nothing to argue about
+        return;   //  we are leaving: nothing to argue about
     if (u->state == MW_STATE_ALIVE) {
         //  Someone holds a newer incarnation of us (our persisted counter
         //  was lost?): jump past it so our record wins again.
@@ -932,8 +948,7 @@ s_self_update (gossip_member_t *self, const mw_update_t *u, const mw_id_t *sende
 
 //  One update from `sender` (piggybacked or part of a full state).
 static void
-s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bool full_state,
-         uint64_t now)
+s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bool full_state, uint64_t now)
 {
     if (in->state >= MW_STATE_COUNT || in->incarnation > GOSSIP_MEMBER_INC_MAX
         || in->digest_len > MW_DIGEST_MAX || s_id_zero (&in->id))
@@ -954,14 +969,13 @@ s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bo
             //  Digest refresh: only the member itself may change its digest
             //  at the same incarnation (there is no version to order
             //  second-hand copies by).
-            if (!direct || (u.digest_len == m->digest_len
-                            && memcmp (u.digest, m->digest, u.digest_len) == 0))
+            if (!direct || (u.digest_len == m->digest_len && memcmp (u.digest, m->digest, u.digest_len) == 0))
                 return;
             ev = E_DIGEST;
         }
         else {
             if (!m && !u.addr[0])
-                return;         //  cannot reach it anyway
+                return;   //  cannot reach it anyway
             ev = E_ALIVE;
         }
         break;
@@ -979,13 +993,12 @@ s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bo
             //  the same).
             u.state = MW_STATE_SUSPECT;
             u.from = sender ? *sender : u.from;
-            ev = (m && m->state == P_SUSPECT && u.incarnation == m->inc) ? E_CONFIRM
-                                                                         : E_SUSPECT;
+            ev = (m && m->state == P_SUSPECT && u.incarnation == m->inc) ? E_CONFIRM : E_SUSPECT;
         }
         else
             ev = E_DEAD;
         break;
-    default:    //  LEFT: only the member itself may say it leaves
+    default:   //  LEFT: only the member itself may say it leaves
         if (!s_id_eq (&u.from, &u.id))
             return;
         ev = E_LEFT;
@@ -1062,7 +1075,7 @@ s_probe_start (gossip_member_t *self, uint64_t now)
     uint64_t interval = (uint64_t) self->cfg.probe_interval_ms * s_scale (self);
     self->next_probe_ms = now + interval;
     if (self->me->state != P_ALIVE)
-        return;                 //  leaving: we no longer judge others
+        return;   //  leaving: we no longer judge others
     member_t *target = s_probe_next (self);
     if (!target)
         return;
@@ -1248,7 +1261,7 @@ s_handle_ping_req (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         if (!self->relays[i].used)
             slot = &self->relays[i];
     if (!slot)
-        return;                 //  too busy relaying: the origin has other relays
+        return;   //  too busy relaying: the origin has other relays
     slot->used = true;
     slot->number = ++self->probe_seq;
     slot->origin_probe = msg->probe;
@@ -1312,9 +1325,9 @@ gossip_member_cfg_defaults (gossip_member_cfg_t *cfg)
 }
 
 gossip_member_t *
-gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const char *name,
-                   const char *addr, uint64_t incarnation, uint64_t seed,
-                   gossip_member_send_fn *send, gossip_member_event_fn *event, void *ctx)
+gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const char *name, const char *addr,
+                   uint64_t incarnation, uint64_t seed, gossip_member_send_fn *send,
+                   gossip_member_event_fn *event, void *ctx)
 {
     if (!self_id || s_id_zero (self_id) || !addr || !*addr || strlen (addr) > MW_ADDR_MAX
         || (name && strlen (name) > MW_NAME_MAX) || incarnation >= GOSSIP_MEMBER_INC_MAX)
@@ -1456,8 +1469,9 @@ gossip_member_tick (gossip_member_t *self, uint64_t now)
             //  every peer a fresh digest within (N-1)/fanout ticks, which is
             //  what keeps forecast age bounded (docs/MEMBERSHIP.md).  Queued
             //  updates ride along either way.
-            size_t n = self->me->digest_len ? s_pick_stalest (self, self->cfg.gossip_fanout)
-                                            : s_pick_random (self, s_want_live, NULL, self->cfg.gossip_fanout);
+            size_t n = self->me->digest_len
+                           ? s_pick_stalest (self, self->cfg.gossip_fanout)
+                           : s_pick_random (self, s_want_live, NULL, self->cfg.gossip_fanout);
             self->digest_push = s_digest_stale_peers (self);
             for (size_t i = 0; i < n; i++) {
                 mw_msg_t msg;
@@ -1483,8 +1497,8 @@ gossip_member_tick (gossip_member_t *self, uint64_t now)
             s_send (self, m->addr, &msg, m, true);
             sent++;
         }
-        if ((sent == 0 && now > self->intro_until_ms - INTRO_WINDOW_MS + 2000)
-            || now >= self->intro_until_ms || self->me->state != P_ALIVE)
+        if ((sent == 0 && now > self->intro_until_ms - INTRO_WINDOW_MS + 2000) || now >= self->intro_until_ms
+            || self->me->state != P_ALIVE)
             self->intro_until_ms = 0;
     }
 
@@ -1516,11 +1530,11 @@ gossip_member_next_wakeup (gossip_member_t *self, uint64_t now)
     if (!self->started)
         return now;
     uint64_t t = UINT64_MAX;
-#define EARLIER(x)                                                                                 \
-    do {                                                                                           \
-        uint64_t x_ = (x);                                                                         \
-        if (x_ < t)                                                                                \
-            t = x_;                                                                                \
+#define EARLIER(x)                                                                                           \
+    do {                                                                                                     \
+        uint64_t x_ = (x);                                                                                   \
+        if (x_ < t)                                                                                          \
+            t = x_;                                                                                          \
     } while (0)
     if (self->probe.active) {
         if (!self->probe.acked && !self->probe.indirect_sent)
@@ -1560,7 +1574,7 @@ gossip_member_handle (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
     assert (self);
     self->clock_ms = now;
     if (!msg || s_id_eq (&msg->sender, &self->me->id) || s_id_zero (&msg->sender))
-        return;                 //  our own echo, or nobody
+        return;   //  our own echo, or nobody
     s_start (self, now);
     member_t *sender = s_find (self, &msg->sender);
     if (sender)
@@ -1580,21 +1594,13 @@ gossip_member_handle (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         break;
     case MW_MSG_NACK:
         s_apply_all (self, msg, false, now);
-        if (self->probe.active && msg->probe == self->probe.number
-            && s_is_probe_relay (self, &msg->sender))
+        if (self->probe.active && msg->probe == self->probe.number && s_is_probe_relay (self, &msg->sender))
             self->probe.nacks++;
         break;
-    case MW_MSG_GOSSIP:
-        s_apply_all (self, msg, false, now);
-        break;
-    case MW_MSG_PUSH_PULL:
-        s_handle_push_pull (self, msg, now);
-        break;
-    case MW_MSG_PUSH_PULL_REPLY:
-        s_apply_all (self, msg, true, now);
-        break;
-    default:
-        break;                  //  BEACON and anything unknown: not ours
+    case MW_MSG_GOSSIP: s_apply_all (self, msg, false, now); break;
+    case MW_MSG_PUSH_PULL: s_handle_push_pull (self, msg, now); break;
+    case MW_MSG_PUSH_PULL_REPLY: s_apply_all (self, msg, true, now); break;
+    default: break;   //  BEACON and anything unknown: not ours
     }
 }
 
@@ -1781,9 +1787,9 @@ struct sim_s {
     int loss_pct;
     bool loss_delay;
     gossip_member_cfg_t cfg;
-    uint64_t *dead_at;      //  [obs * n + subj]: last EV_DEAD time
-    uint64_t *join_at;      //  [obs * n + subj]: last EV_JOIN time
-    int *dead_count;        //  per subject
+    uint64_t *dead_at;   //  [obs * n + subj]: last EV_DEAD time
+    uint64_t *join_at;   //  [obs * n + subj]: last EV_JOIN time
+    int *dead_count;     //  per subject
     int suspects;
     bool verbose;
 };
@@ -1979,8 +1985,7 @@ sim_start (sim_t *sim, int i, int join_to)
     sim_node_t *node = &sim->nodes[i];
     gossip_member_destroy (&node->m);
     node->m = gossip_member_new (&sim->cfg, &node->id, node->name, node->addr, node->inc,
-                                 UINT64_C (42) + (uint64_t) i + s_seed_offset, sim_send,
-                                 sim_event, node);
+                                 UINT64_C (42) + (uint64_t) i + s_seed_offset, sim_send, sim_event, node);
     assert (node->m);
     node->status = N_UP;
     node->wake = sim->now;
@@ -2149,24 +2154,24 @@ sim_bootstrap (sim_t *sim, int count, uint64_t spread_ms, uint64_t bound_ms)
     return sim_until (sim, sim_pred_converged, -1, 0, bound_ms);
 }
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf ("gossip_member_test: FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-            printf (__VA_ARGS__);                                                                  \
-            printf ("\n");                                                                         \
-            rc = -1;                                                                               \
-            goto done;                                                                             \
-        }                                                                                          \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            printf ("gossip_member_test: FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                      \
+            printf (__VA_ARGS__);                                                                            \
+            printf ("\n");                                                                                   \
+            rc = -1;                                                                                         \
+            goto done;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
-#define SAY(...)                                                                                   \
-    do {                                                                                           \
-        if (verbose) {                                                                             \
-            printf (" * ");                                                                        \
-            printf (__VA_ARGS__);                                                                  \
-            printf ("\n");                                                                         \
-        }                                                                                          \
+#define SAY(...)                                                                                             \
+    do {                                                                                                     \
+        if (verbose) {                                                                                       \
+            printf (" * ");                                                                                  \
+            printf (__VA_ARGS__);                                                                            \
+            printf ("\n");                                                                                   \
+        }                                                                                                    \
     } while (0)
 
 //  Measure how long each up observer took to see `subj` dead after t0.
@@ -2201,8 +2206,7 @@ s_test_lifecycle (bool verbose)
     sim_t *sim = sim_new (5, 1, NULL, verbose);
     uint64_t took = sim_bootstrap (sim, 5, 100, 5000);
     CHECK (took != UINT64_MAX, "5 nodes did not converge");
-    SAY ("(a) 5 nodes via one seed: converged %llu ms after the last start",
-         (unsigned long long) took);
+    SAY ("(a) 5 nodes via one seed: converged %llu ms after the last start", (unsigned long long) took);
     sim_destroy (&sim);
 
     int n = 50;
@@ -2215,8 +2219,7 @@ s_test_lifecycle (bool verbose)
     uint64_t t0 = sim->now;
     sim_start (sim, n - 1, 0);
     took = sim_until (sim, sim_pred_converged, -1, 0, 5000);
-    CHECK (took != UINT64_MAX && took <= 2000, "join into 49 took %llu ms",
-           (unsigned long long) took);
+    CHECK (took != UINT64_MAX && took <= 2000, "join into 49 took %llu ms", (unsigned long long) took);
     size_t k = 0;
     for (int o = 0; o < n - 1; o++)
         times[k++] = sim->join_at[o * n + n - 1] - t0;
@@ -2263,8 +2266,7 @@ s_test_lifecycle (bool verbose)
     CHECK (took != UINT64_MAX, "thawed node did not come back");
     SAY ("(d) thawed node refuted (inc %llu -> %llu), alive everywhere after %llu ms",
          (unsigned long long) inc_before,
-         (unsigned long long) gossip_member_incarnation (sim->nodes[frozen].m),
-         (unsigned long long) took);
+         (unsigned long long) gossip_member_incarnation (sim->nodes[frozen].m), (unsigned long long) took);
     CHECK (sim_dead_others (sim, victim, frozen) == 0, "false dead");
 
     //  digest: rides on our own record, refreshed by direct contact
@@ -2320,9 +2322,8 @@ s_test_loss (bool verbose)
     }
     uint32_t health = 0;
     for (int i = 0; i < 10; i++)
-        health = gossip_member_health (sim->nodes[i].m) > health
-                     ? gossip_member_health (sim->nodes[i].m)
-                     : health;
+        health =
+            gossip_member_health (sim->nodes[i].m) > health ? gossip_member_health (sim->nodes[i].m) : health;
     SAY ("(e) worst local health score after loss: %u", health);
 done:
     sim_destroy (&sim);
@@ -2365,7 +2366,7 @@ s_test_partition_leave (bool verbose)
     took = sim_until (sim, sim_pred_left, 4, 0, 3000);
     CHECK (took != UINT64_MAX, "leave not seen");
     SAY ("(g) leave seen as LEFT by all after %llu ms", (unsigned long long) took);
-    sim_crash (sim, 4);     //  the daemon exits after leaving
+    sim_crash (sim, 4);   //  the daemon exits after leaving
     sim_run (sim, sim->now + 10000);
     CHECK (sim_all_see (sim, 4, MW_STATE_LEFT), "left member changed state");
     CHECK (sim->dead_count[4] == 0, "left member was declared dead");
@@ -2437,8 +2438,8 @@ s_test_scale (bool verbose)
         uint64_t b = 0;
         for (int i = 0; i < n; i++)
             b += sim->nodes[i].bytes_sent;
-        SAY ("N=100 crash %d: all saw it dead after %llu ms (%.0f B/s per node meanwhile)",
-             victims[v], (unsigned long long) took, (double) b / n / ((double) took / 1000.0));
+        SAY ("N=100 crash %d: all saw it dead after %llu ms (%.0f B/s per node meanwhile)", victims[v],
+             (unsigned long long) took, (double) b / n / ((double) took / 1000.0));
         sim_run (sim, sim->now + 3000);
     }
     p50 = sim_pct (times, k, 50);
@@ -2466,8 +2467,7 @@ s_test_scale (bool verbose)
         CHECK (sim_until (sim, sim_pred_converged, -1, 0, 5000) != UINT64_MAX, "not converged");
     }
     SAY ("N=100 detection over %zu observations: p50 %llu ms, p99 %llu ms, max %llu ms", k,
-         (unsigned long long) p50, (unsigned long long) p99,
-         (unsigned long long) sim_pct (times, k, 100));
+         (unsigned long long) p50, (unsigned long long) p99, (unsigned long long) sim_pct (times, k, 100));
     CHECK (p50 <= 3000 && p99 <= 5000, "detection p50 %llu p99 %llu", (unsigned long long) p50,
            (unsigned long long) p99);
 done:
@@ -2498,8 +2498,8 @@ s_test_garbage (bool verbose)
     int rc = 0;
     sink_t sink = {0, 0, 0};
     mw_id_t me = {{1, 2, 3, 4, 5, 6, 7, 8}}, peer = {{9, 9, 9, 9, 9, 9, 9, 9}};
-    gossip_member_t *m = gossip_member_new (NULL, &me, "me", "tcp://10.0.0.1:7000", 5, 7,
-                                            sink_send, NULL, &sink);
+    gossip_member_t *m =
+        gossip_member_new (NULL, &me, "me", "tcp://10.0.0.1:7000", 5, 7, sink_send, NULL, &sink);
     CHECK (m, "new");
     CHECK (gossip_member_new (NULL, &me, "me", "", 0, 7, NULL, NULL, NULL) == NULL, "empty addr");
     CHECK (gossip_member_new (NULL, &me, "me", "x", UINT64_MAX, 7, NULL, NULL, NULL) == NULL,
@@ -2515,7 +2515,7 @@ s_test_garbage (bool verbose)
         msg.type = (uint8_t) type;
         msg.sender = peer;
         msg.probe = 0xdeadbeef;
-        msg.n_updates = 5;              //  but no array
+        msg.n_updates = 5;   //  but no array
         gossip_member_handle (m, &msg, now++);
         msg.sender = me;
         gossip_member_handle (m, &msg, now++);
@@ -2552,16 +2552,16 @@ s_test_garbage (bool verbose)
     for (int i = 0; i < 8; i++) {
         ups[i].id.b[0] = (uint8_t) (0x40 + i);
         ups[i].id.b[7] = 1;
-        ups[i].state = (uint8_t) (i % 5);       //  4 is not a state
+        ups[i].state = (uint8_t) (i % 5);   //  4 is not a state
         ups[i].incarnation = (uint64_t) i;
         ups[i].from = peer;
-        memset (ups[i].name, 'n', sizeof ups[i].name);     //  unterminated
+        memset (ups[i].name, 'n', sizeof ups[i].name);   //  unterminated
         memset (ups[i].addr, 'x', sizeof ups[i].addr);
     }
-    ups[5].digest_len = 999;                            //  too long
-    memset (&ups[6].id, 0, sizeof ups[6].id);           //  zero id
+    ups[5].digest_len = 999;                    //  too long
+    memset (&ups[6].id, 0, sizeof ups[6].id);   //  zero id
     ups[7].state = MW_STATE_ALIVE;
-    ups[7].addr[0] = 0;                                 //  alive, no address
+    ups[7].addr[0] = 0;   //  alive, no address
     memset (&msg, 0, sizeof msg);
     msg.sender = peer;
     msg.updates = ups;
@@ -2633,7 +2633,7 @@ s_test_garbage (bool verbose)
         CHECK (memcmp (list[i - 1].id.b, list[i].id.b, MW_ID_LEN) < 0, "list order");
     CHECK (gossip_member_alive_count (m) == 1, "everyone should be dead or reaped by now");
     uint8_t big[MW_DIGEST_MAX + 1] = {0};
-    gossip_member_set_digest (m, big, sizeof big, now);     //  refused, logged
+    gossip_member_set_digest (m, big, sizeof big, now);   //  refused, logged
     gossip_member_set_digest (m, big, MW_DIGEST_MAX, now);
     CHECK (gossip_member_join (m, "", now) == -1, "join to nowhere");
     CHECK (gossip_member_join (m, "tcp://10.0.0.9:7000", now) == 0, "join");
@@ -2659,10 +2659,9 @@ gossip_member_test (bool verbose)
     if (verbose) {
         printf ("defaults: probe %u/%u ms, k=%u, suspicion min %u ms x%u (max x%u), gossip %u ms "
                 "x%u, retransmit x%u, push-pull %u ms, reap %u ms\n",
-                cfg.probe_interval_ms, cfg.probe_timeout_ms, cfg.indirect_k,
-                cfg.suspicion_min_ms, cfg.suspicion_mult, cfg.suspicion_max_mult,
-                cfg.gossip_interval_ms, cfg.gossip_fanout, cfg.retransmit_mult,
-                cfg.pushpull_interval_ms, cfg.dead_reap_ms);
+                cfg.probe_interval_ms, cfg.probe_timeout_ms, cfg.indirect_k, cfg.suspicion_min_ms,
+                cfg.suspicion_mult, cfg.suspicion_max_mult, cfg.gossip_interval_ms, cfg.gossip_fanout,
+                cfg.retransmit_mult, cfg.pushpull_interval_ms, cfg.dead_reap_ms);
     }
     if (s_test_garbage (verbose))
         return -1;

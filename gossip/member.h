@@ -44,31 +44,31 @@
 typedef struct _gossip_member_t gossip_member_t;
 
 typedef struct {
-    uint32_t probe_interval_ms;     //  SWIM protocol period
-    uint32_t probe_timeout_ms;      //  direct ack wait before indirect probes
-    uint32_t indirect_k;            //  relays for PING_REQ
-    uint32_t suspicion_mult;        //  suspicion min = mult * probe_interval * log10(N+1), floored
-    uint32_t suspicion_min_ms;      //  floor for the suspicion timeout
-    uint32_t suspicion_max_mult;    //  Lifeguard: max timeout = min * this; shrinks with confirmations
-    uint32_t gossip_interval_ms;    //  dissemination tick
-    uint32_t gossip_fanout;         //  peers per gossip tick
-    uint32_t retransmit_mult;       //  an update is sent retransmit_mult * ceil(log10(N+1)) times
-    uint32_t pushpull_interval_ms;  //  periodic full-state sync with one random peer (0 = off)
-    uint32_t dead_reap_ms;          //  keep dead/left members this long, then forget them
-    uint32_t awareness_max;         //  Lifeguard local health cap (probe timing scales by 1+score)
+    uint32_t probe_interval_ms;      //  SWIM protocol period
+    uint32_t probe_timeout_ms;       //  direct ack wait before indirect probes
+    uint32_t indirect_k;             //  relays for PING_REQ
+    uint32_t suspicion_mult;         //  suspicion min = mult * probe_interval * log10(N+1), floored
+    uint32_t suspicion_min_ms;       //  floor for the suspicion timeout
+    uint32_t suspicion_max_mult;     //  Lifeguard: max timeout = min * this; shrinks with confirmations
+    uint32_t gossip_interval_ms;     //  dissemination tick
+    uint32_t gossip_fanout;          //  peers per gossip tick
+    uint32_t retransmit_mult;        //  an update is sent retransmit_mult * ceil(log10(N+1)) times
+    uint32_t pushpull_interval_ms;   //  periodic full-state sync with one random peer (0 = off)
+    uint32_t dead_reap_ms;           //  keep dead/left members this long, then forget them
+    uint32_t awareness_max;          //  Lifeguard local health cap (probe timing scales by 1+score)
 } gossip_member_cfg_t;
 
 //  Fill `cfg` with the LAN defaults (5-100 boxes over TCP).
 void gossip_member_cfg_defaults (gossip_member_cfg_t *cfg);
 
 typedef enum {
-    GOSSIP_MEMBER_EV_JOIN = 1,    //  became known alive (first time, or back after dead/left/reaped)
+    GOSSIP_MEMBER_EV_JOIN = 1,   //  became known alive (first time, or back after dead/left/reaped)
     GOSSIP_MEMBER_EV_SUSPECT,
-    GOSSIP_MEMBER_EV_ALIVE,       //  suspect refuted, or incarnation bump/addr change while alive
+    GOSSIP_MEMBER_EV_ALIVE,   //  suspect refuted, or incarnation bump/addr change while alive
     GOSSIP_MEMBER_EV_DEAD,
-    GOSSIP_MEMBER_EV_LEAVE,       //  graceful leave
-    GOSSIP_MEMBER_EV_REAP,        //  forgotten after dead_reap_ms
-    GOSSIP_MEMBER_EV_UPDATE,      //  only the digest (or a suspect's incarnation) changed
+    GOSSIP_MEMBER_EV_LEAVE,    //  graceful leave
+    GOSSIP_MEMBER_EV_REAP,     //  forgotten after dead_reap_ms
+    GOSSIP_MEMBER_EV_UPDATE,   //  only the digest (or a suspect's incarnation) changed
 } gossip_member_event_t;
 
 typedef struct {
@@ -77,8 +77,8 @@ typedef struct {
     char addr[MW_ADDR_MAX + 1];
     mw_state_t state;
     uint64_t incarnation;
-    uint64_t last_heard_ms;   //  last direct message from it, or alive update about it; 0 = never
-    uint64_t state_since_ms;  //  when it entered its current state
+    uint64_t last_heard_ms;    //  last direct message from it, or alive update about it; 0 = never
+    uint64_t state_since_ms;   //  when it entered its current state
     uint16_t digest_len;
     uint8_t digest[MW_DIGEST_MAX];
     bool is_self;
@@ -97,10 +97,9 @@ typedef void (gossip_member_event_fn) (void *ctx, gossip_member_event_t ev,
 
 //  Create a member table holding ourselves, alive at `incarnation`.  `cfg`
 //  NULL means defaults.  Returns NULL on bad arguments or out of memory.
-gossip_member_t *gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id,
-                                    const char *name, const char *addr, uint64_t incarnation,
-                                    uint64_t seed, gossip_member_send_fn *send,
-                                    gossip_member_event_fn *event, void *ctx);
+gossip_member_t *gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const char *name,
+                                    const char *addr, uint64_t incarnation, uint64_t seed,
+                                    gossip_member_send_fn *send, gossip_member_event_fn *event, void *ctx);
 void gossip_member_destroy (gossip_member_t **self_p);
 
 //  Drive timers; call every ~10-20 ms (the simulator: at next_wakeup).
@@ -116,15 +115,14 @@ void gossip_member_leave (gossip_member_t *self, uint64_t now_ms);
 //  Our current incarnation (persist it; it grows when we refute).
 uint64_t gossip_member_incarnation (gossip_member_t *self);
 //  Our opaque digest; rides on our alive record (see MEMBERSHIP.md, "Digest").
-void gossip_member_set_digest (gossip_member_t *self, const uint8_t *digest, size_t len,
-                               uint64_t now_ms);
+void gossip_member_set_digest (gossip_member_t *self, const uint8_t *digest, size_t len, uint64_t now_ms);
 size_t gossip_member_size (gossip_member_t *self);          //  all states, incl. self
 size_t gossip_member_alive_count (gossip_member_t *self);   //  alive + suspect, incl. self
 //  Self first, then the others sorted by id.  Returns the number written.
 size_t gossip_member_list (gossip_member_t *self, gossip_member_info_t *out, size_t max);
 int gossip_member_lookup (gossip_member_t *self, const mw_id_t *id, gossip_member_info_t *out);
 bool gossip_member_knows_alive (gossip_member_t *self, const mw_id_t *id);   //  alive or suspect
-uint32_t gossip_member_health (gossip_member_t *self);   //  Lifeguard score, 0 = healthy
+uint32_t gossip_member_health (gossip_member_t *self);                       //  Lifeguard score, 0 = healthy
 
 //  Additions (not in the original contract; safe to ignore).
 //  Current suspicion timeout bounds for the present cluster size (ms).

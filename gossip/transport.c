@@ -15,14 +15,14 @@ typedef struct {
 
 struct _gossip_transport_t {
     zsock_t *router;
-    zhashx_t *conns;                 //  addr -> peer_conn_t
+    zhashx_t *conns;   //  addr -> peer_conn_t
     const gossip_identity_t *ident;
     gossip_keyring_t *keys;
     gossip_replay_t *replay;
     uint64_t session;
     uint64_t seq;
     gossip_transport_opts_t opts;
-    size_t frame_max;                //  opts.max_plain + envelope: the ROUTER's limit
+    size_t frame_max;   //  opts.max_plain + envelope: the ROUTER's limit
     gossip_transport_stats_t stats;
 };
 
@@ -61,8 +61,8 @@ s_conn_destroy (void **item)
 }
 
 gossip_transport_t *
-gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
-                      gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session)
+gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident, gossip_keyring_t *keys,
+                      gossip_replay_t *replay, uint64_t session)
 {
     gossip_transport_opts_t opts;
     gossip_transport_opts_defaults (&opts);
@@ -70,9 +70,8 @@ gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
 }
 
 gossip_transport_t *
-gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
-                           gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session,
-                           const gossip_transport_opts_t *opts)
+gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident, gossip_keyring_t *keys,
+                           gossip_replay_t *replay, uint64_t session, const gossip_transport_opts_t *opts)
 {
     if (!bind_endpoint || !ident || !keys || !replay || !opts)
         return NULL;
@@ -203,8 +202,8 @@ gossip_transport_seal (gossip_transport_t *self, mw_msg_t *msg, uint8_t **out, s
     //  The receiver's ROUTER has the same limit and would drop the frame
     //  unread, and silently: refuse it here, where the caller can see it.
     if (plain_len > self->opts.max_plain) {
-        mw_warn ("send_too_big", "type=%s bytes=%zu max=%zu", gossip_wire_type_name (msg->type),
-                 plain_len, self->opts.max_plain);
+        mw_warn ("send_too_big", "type=%s bytes=%zu max=%zu", gossip_wire_type_name (msg->type), plain_len,
+                 self->opts.max_plain);
         free (plain);
         return -1;
     }
@@ -252,10 +251,10 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg
     size_t plain_len = 0;
     int rc = gossip_crypto_open (self->keys, data, len, &plain, &plain_len);
     if (rc != 0) {
-        gossip_reject_t r = rc == MW_CRYPTO_EKEY    ? MW_REJ_OTHER_CLUSTER
-                            : rc == MW_CRYPTO_EAUTH ? MW_REJ_AUTH
+        gossip_reject_t r = rc == MW_CRYPTO_EKEY      ? MW_REJ_OTHER_CLUSTER
+                            : rc == MW_CRYPTO_EAUTH   ? MW_REJ_AUTH
                             : rc == MW_CRYPTO_ETOOBIG ? MW_REJ_SIZE
-                                                    : MW_REJ_ENVELOPE;
+                                                      : MW_REJ_ENVELOPE;
         self->stats.rejected[r]++;
         mw_debug ("packet_rejected", "reason=%s", gossip_transport_reject_name (r));
         return 0;
@@ -283,17 +282,16 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg
         gossip_wire_msg_clear (msg);
         return 0;
     }
-    rc = gossip_replay_check (self->replay, &msg->sender, msg->session, msg->seq, msg->ts_ms,
-                              mw_wall_ms ());
+    rc = gossip_replay_check (self->replay, &msg->sender, msg->session, msg->seq, msg->ts_ms, mw_wall_ms ());
     if (rc != MW_REPLAY_OK) {
-        gossip_reject_t r = rc == MW_REPLAY_ESTALE  ? MW_REJ_STALE
+        gossip_reject_t r = rc == MW_REPLAY_ESTALE   ? MW_REJ_STALE
                             : rc == MW_REPLAY_ECLOCK ? MW_REJ_CLOCK
                                                      : MW_REJ_REPLAY;
         self->stats.rejected[r]++;
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg->sender, hex);
-        mw_info ("packet_rejected", "reason=%s sender=%s seq=%llu", gossip_transport_reject_name (r),
-                 hex, (unsigned long long) msg->seq);
+        mw_info ("packet_rejected", "reason=%s sender=%s seq=%llu", gossip_transport_reject_name (r), hex,
+                 (unsigned long long) msg->seq);
         gossip_wire_msg_clear (msg);
         return 0;
     }
@@ -326,8 +324,7 @@ gossip_transport_recv (gossip_transport_t *self, mw_msg_t *msg)
 }
 
 int
-gossip_transport_open_beacon (gossip_transport_t *self, const uint8_t *data, size_t len,
-                              mw_msg_t *msg)
+gossip_transport_open_beacon (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg)
 {
     self->stats.beacons_in++;
     uint64_t before = 0;
@@ -388,8 +385,8 @@ gossip_transport_stats (gossip_transport_t *self)
 const char *
 gossip_transport_reject_name (gossip_reject_t r)
 {
-    static const char *names[] = {"size", "envelope", "other_cluster", "auth",
-                                  "malformed", "replay", "stale", "clock", "plane"};
+    static const char *names[] = {"size",   "envelope", "other_cluster", "auth", "malformed",
+                                  "replay", "stale",    "clock",         "plane"};
     return (unsigned) r < MW_REJ_COUNT ? names[r] : "unknown";
 }
 
@@ -447,16 +444,14 @@ s_make_job (mw_msg_t *m, int type, uint32_t frame_len, uint32_t n_boxes)
 //  The data-plane half of the selftest (see above).  `b` is a mesh
 //  transport at ep_b, `a` one that can send to it.  Returns 1 if all is well.
 static int
-s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_t *ib,
-               gossip_keyring_t *ka, gossip_keyring_t *kb, gossip_transport_t *a,
-               gossip_transport_t *b, const char *ep_b)
+s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_t *ib, gossip_keyring_t *ka,
+               gossip_keyring_t *kb, gossip_transport_t *a, gossip_transport_t *b, const char *ep_b)
 {
     gossip_transport_opts_t od, om;
     gossip_transport_opts_data (&od);
     gossip_transport_opts_defaults (&om);
-    int ok = od.max_plain == MW_JOB_MSG_MAX && od.peer_hwm == 32 && od.router_hwm == 256
-             && od.data_plane && om.max_plain == MW_MSG_MAX && om.peer_hwm == 128
-             && om.router_hwm == 4096 && !om.data_plane;
+    int ok = od.max_plain == MW_JOB_MSG_MAX && od.peer_hwm == 32 && od.router_hwm == 256 && od.data_plane
+             && om.max_plain == MW_MSG_MAX && om.peer_hwm == 128 && om.router_hwm == 4096 && !om.data_plane;
     ok = ok && strcmp (gossip_transport_reject_name (MW_REJ_PLANE), "plane") == 0;
     gossip_transport_opts_t bad = od;
     bad.max_plain = MW_JOB_MSG_MAX + 1;
@@ -464,12 +459,10 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
 
     //  Own replay windows: a data plane has its own seq space.
     gossip_replay_t *rda = gossip_replay_new (60000), *rdb = gossip_replay_new (60000);
-    gossip_transport_t *da = gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rda,
-                                                        mw_wall_ms (), &od);
-    gossip_transport_t *db = gossip_transport_new_opts ("tcp://127.0.0.1:*", ib, kb, rdb,
-                                                        mw_wall_ms (), &od);
-    gossip_transport_t *over = gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rda,
-                                                          mw_wall_ms (), &bad);
+    gossip_transport_t *da = gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rda, mw_wall_ms (), &od);
+    gossip_transport_t *db = gossip_transport_new_opts ("tcp://127.0.0.1:*", ib, kb, rdb, mw_wall_ms (), &od);
+    gossip_transport_t *over =
+        gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rda, mw_wall_ms (), &bad);
     const char *ep_da = da ? zsock_endpoint (gossip_transport_sock (da)) : NULL;
     const char *ep_db = db ? zsock_endpoint (gossip_transport_sock (db)) : NULL;
     ok = ok && rda && rdb && da && db && !over && ep_da && ep_db;
@@ -481,10 +474,8 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
         ok = s_make_job (&m, MW_MSG_JOB, frame_len, 0) == 0;
         ok = ok && gossip_transport_send (da, ep_db, &m) == 0;
         ok = ok && s_recv_one (db, &got, 5000) == 1 && got.type == MW_MSG_JOB && got.job
-             && got.job->frame_len == frame_len
-             && memcmp (got.job->frame, m.job->frame, frame_len) == 0
-             && strcmp (got.job->camera, "cam-7") == 0
-             && strcmp (got.addr, "tcp://127.0.0.1:1") == 0
+             && got.job->frame_len == frame_len && memcmp (got.job->frame, m.job->frame, frame_len) == 0
+             && strcmp (got.job->camera, "cam-7") == 0 && strcmp (got.addr, "tcp://127.0.0.1:1") == 0
              && gossip_wire_id_eq (&got.sender, &ia->id);
         gossip_wire_msg_clear (&got);
         gossip_wire_msg_clear (&m);
@@ -504,8 +495,8 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
     //  data plane: both valid, both rejected as plane.
     if (ok) {
         uint64_t plane_b = gossip_transport_stats (b)->rejected[MW_REJ_PLANE];
-        ok = s_make_job (&m, MW_MSG_JOB_OFFER, 200000, 0) == 0
-             && gossip_transport_send (a, ep_b, &m) == 0 && s_recv_one (b, &got, 2000) == 0
+        ok = s_make_job (&m, MW_MSG_JOB_OFFER, 200000, 0) == 0 && gossip_transport_send (a, ep_b, &m) == 0
+             && s_recv_one (b, &got, 2000) == 0
              && gossip_transport_stats (b)->rejected[MW_REJ_PLANE] == plane_b + 1;
         gossip_wire_msg_clear (&got);
         gossip_wire_msg_clear (&m);
@@ -516,9 +507,8 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
              && gossip_transport_stats (db)->rejected[MW_REJ_PLANE] == 1;
         gossip_wire_msg_clear (&got);
         //  The plane's own types still pass after that.
-        ok = ok && s_make_job (&m, MW_MSG_JOB_REPLY, 0, 0) == 0
-             && gossip_transport_send (da, ep_db, &m) == 0 && s_recv_one (db, &got, 2000) == 1
-             && got.type == MW_MSG_JOB_REPLY;
+        ok = ok && s_make_job (&m, MW_MSG_JOB_REPLY, 0, 0) == 0 && gossip_transport_send (da, ep_db, &m) == 0
+             && s_recv_one (db, &got, 2000) == 1 && got.type == MW_MSG_JOB_REPLY;
         gossip_wire_msg_clear (&got);
         gossip_wire_msg_clear (&m);
     }
@@ -544,8 +534,7 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
     if (verbose)
         printf ("transport planes: ok=%d data in=%llu plane rejects=%llu\n", ok,
                 (unsigned long long) (da ? gossip_transport_stats (da)->msgs_in : 0),
-                (unsigned long long) (db ? gossip_transport_stats (db)->rejected[MW_REJ_PLANE]
-                                         : 0));
+                (unsigned long long) (db ? gossip_transport_stats (db)->rejected[MW_REJ_PLANE] : 0));
     gossip_transport_destroy (&da);
     gossip_transport_destroy (&db);
     gossip_replay_destroy (&rda);
@@ -572,7 +561,8 @@ gossip_transport_test (bool verbose)
         return -1;
     gossip_identity_t ia, ib;
     char err[256];
-    if (gossip_identity_load (dir_a, &ia, err, sizeof err) || gossip_identity_load (dir_b, &ib, err, sizeof err))
+    if (gossip_identity_load (dir_a, &ia, err, sizeof err)
+        || gossip_identity_load (dir_b, &ib, err, sizeof err))
         return -1;
     char key[64], other[64];
     gossip_key_generate (key);
@@ -606,8 +596,8 @@ gossip_transport_test (bool verbose)
         ok = ok && s_recv_one (b, &got, 2000) == 1;
         gossip_wire_msg_clear (&got);
         zmq_send (zsock_resolve (raw), sealed, len, 0);
-        ok = ok && s_recv_one (b, &got, 2000) == 0
-             && gossip_transport_stats (b)->rejected[MW_REJ_REPLAY] == 1;
+        ok =
+            ok && s_recv_one (b, &got, 2000) == 0 && gossip_transport_stats (b)->rejected[MW_REJ_REPLAY] == 1;
         //  Forgery: flip one ciphertext bit.
         sealed[len - 5] ^= 1;
         zmq_send (zsock_resolve (raw), sealed, len, 0);

@@ -38,20 +38,18 @@ typedef enum {
 
 typedef struct {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-    uint64_t send_dropped;                 //  HWM full or connect failure
+    uint64_t send_dropped;   //  HWM full or connect failure
     uint64_t rejected[MW_REJ_COUNT];
     uint64_t beacons_in, beacons_out, beacons_rejected;
-    uint64_t peers_open;                   //  DEALERs currently held
+    uint64_t peers_open;   //  DEALERs currently held
 } gossip_transport_stats_t;
 
 typedef struct _gossip_transport_t gossip_transport_t;
 
 //  Bind the ROUTER on `bind_endpoint` (e.g. "tcp://10.0.0.1:7946").  The
 //  keyring and replay window are borrowed (owned by the caller).
-gossip_transport_t *gossip_transport_new (const char *bind_endpoint,
-                                          const gossip_identity_t *ident,
-                                          gossip_keyring_t *keys, gossip_replay_t *replay,
-                                          uint64_t session);
+gossip_transport_t *gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
+                                          gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session);
 void gossip_transport_destroy (gossip_transport_t **self_p);
 
 //  A transport for another plane.  The mesh transport above carries
@@ -60,10 +58,10 @@ void gossip_transport_destroy (gossip_transport_t **self_p);
 //  window, so that bulk frames never delay a heartbeat and the membership
 //  socket keeps its small size limit.
 typedef struct {
-    size_t max_plain;    //  largest plaintext accepted and sent (<= MW_JOB_MSG_MAX)
-    int peer_hwm;        //  messages queued per peer DEALER
-    int router_hwm;      //  messages queued inbound
-    bool data_plane;     //  true: only job types pass the gate; false: only the others
+    size_t max_plain;   //  largest plaintext accepted and sent (<= MW_JOB_MSG_MAX)
+    int peer_hwm;       //  messages queued per peer DEALER
+    int router_hwm;     //  messages queued inbound
+    bool data_plane;    //  true: only job types pass the gate; false: only the others
 } gossip_transport_opts_t;
 
 //  Mesh defaults: MW_MSG_MAX, 128, 4096, not data plane.
@@ -88,8 +86,7 @@ int gossip_transport_seal (gossip_transport_t *self, mw_msg_t *msg, uint8_t **ou
 //  -1 if nothing could be read.  Clear *msg after a 1.
 int gossip_transport_recv (gossip_transport_t *self, mw_msg_t *msg);
 //  Run a beacon payload through the same gate.  1/0 as above.
-int gossip_transport_open_beacon (gossip_transport_t *self, const uint8_t *data, size_t len,
-                                  mw_msg_t *msg);
+int gossip_transport_open_beacon (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg);
 
 //  Drop the DEALER to `addr` (peer reaped or changed address).
 void gossip_transport_forget_addr (gossip_transport_t *self, const char *addr);

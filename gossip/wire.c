@@ -61,10 +61,10 @@
 
 //  Number of body fields per type (index = type), between ts_ms and updates.
 static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
-    0, /* unused */ 3, /* BEACON */ 3, /* PING */ 1, /* ACK */ 4, /* PING_REQ */
-    1, /* NACK */ 0, /* GOSSIP */ 1, /* PUSH_PULL */ 0, /* PUSH_PULL_REPLY */
-    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 6, /* VOTE */
-    7, /* JOB_OFFER */ 4, /* JOB_REPLY */ 8, /* JOB */ 11, /* JOB_RESULT */
+    0, /* unused */ 3,    /* BEACON */ 3,    /* PING */ 1,      /* ACK */ 4, /* PING_REQ */
+    1, /* NACK */ 0,      /* GOSSIP */ 1,    /* PUSH_PULL */ 0,              /* PUSH_PULL_REPLY */
+    3, /* HEARTBEAT */ 3, /* VOTE_REQ */ 6,                                  /* VOTE */
+    7, /* JOB_OFFER */ 4, /* JOB_REPLY */ 8, /* JOB */ 11,                   /* JOB_RESULT */
 };
 #define HEADER_FIELDS 7   //  magic, version, type, sender, session, seq, ts_ms
 #define UPDATE_FIELDS 7
@@ -82,7 +82,7 @@ static const uint8_t s_body_fields[MW_MSG_TYPE_MAX + 1] = {
 #define JOB_MIN_WIRE 22
 //  Smallest box: fixarray and five fixints.
 #define BOX_MIN_WIRE 6
-#define BOX_FIELDS 5
+#define BOX_FIELDS   5
 //  A deadline is a budget for one frame, not a schedule: an hour is far
 //  beyond any real one and keeps the arithmetic on it well inside 32 bits.
 #define JOB_DEADLINE_MAX 3600000u
@@ -104,13 +104,10 @@ s_max_updates (int type)
     case MW_MSG_BEACON:
     case MW_MSG_HEARTBEAT:   //  election messages stay small: no piggyback
     case MW_MSG_VOTE_REQ:
-    case MW_MSG_VOTE:
-        return 0;
+    case MW_MSG_VOTE: return 0;
     case MW_MSG_PUSH_PULL:
-    case MW_MSG_PUSH_PULL_REPLY:
-        return MW_MAX_MEMBERS;
-    default:
-        return MW_MAX_UPDATES;
+    case MW_MSG_PUSH_PULL_REPLY: return MW_MAX_MEMBERS;
+    default: return MW_MAX_UPDATES;
     }
 }
 
@@ -174,8 +171,8 @@ s_check_job (const mw_msg_t *msg)
             return MW_WIRE_ERANGE;
         for (uint32_t i = 0; i < j->n_boxes; i++) {
             const mw_wire_box_t *b = &j->boxes[i];
-            if (b->x > MW_FIXED_ONE || b->y > MW_FIXED_ONE || b->w > MW_FIXED_ONE
-                || b->h > MW_FIXED_ONE || b->score > MW_FIXED_ONE)
+            if (b->x > MW_FIXED_ONE || b->y > MW_FIXED_ONE || b->w > MW_FIXED_ONE || b->h > MW_FIXED_ONE
+                || b->score > MW_FIXED_ONE)
                 return MW_WIRE_ERANGE;
         }
     }
@@ -239,8 +236,7 @@ s_pack_job (msgpack_packer *pk, const mw_msg_t *msg)
             err |= msgpack_pack_uint32 (pk, b->score);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return err;
 }
@@ -323,12 +319,8 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
         err |= s_pack_str (&pk, msg->addr);
         break;
     case MW_MSG_ACK:
-    case MW_MSG_NACK:
-        err |= msgpack_pack_uint32 (&pk, msg->probe);
-        break;
-    case MW_MSG_PUSH_PULL:
-        err |= msgpack_pack_uint32 (&pk, msg->join);
-        break;
+    case MW_MSG_NACK: err |= msgpack_pack_uint32 (&pk, msg->probe); break;
+    case MW_MSG_PUSH_PULL: err |= msgpack_pack_uint32 (&pk, msg->join); break;
     case MW_MSG_HEARTBEAT:
         err |= msgpack_pack_uint64 (&pk, msg->term);
         err |= msgpack_pack_uint32 (&pk, msg->lease_ms);
@@ -720,8 +712,7 @@ s_rd_job (reader_t *r, mw_msg_t *msg)
         if ((rc = s_rd_u8max (r, MW_JOB_KIND_ESCALATE, &j->kind))
             || (rc = s_rd_str (r, j->model, MW_MODEL_MAX))
             || (rc = s_rd_umax (r, JOB_DEADLINE_MAX, &j->deadline_ms))
-            || (rc = s_rd_u8max (r, JOB_PRIORITY_MAX, &j->priority))
-            || (rc = s_rd_u32 (r, &j->frame_len)))
+            || (rc = s_rd_u8max (r, JOB_PRIORITY_MAX, &j->priority)) || (rc = s_rd_u32 (r, &j->frame_len)))
             return rc;
         if (j->frame_len > MW_FRAME_MAX)
             return MW_WIRE_ETOOBIG;
@@ -732,25 +723,20 @@ s_rd_job (reader_t *r, mw_msg_t *msg)
         return s_rd_str (r, j->reason, MW_REASON_MAX);
     case MW_MSG_JOB:
         if ((rc = s_rd_u8max (r, MW_JOB_KIND_ESCALATE, &j->kind))
-            || (rc = s_rd_str (r, j->camera, MW_CAMERA_MAX))
-            || (rc = s_rd_str (r, j->model, MW_MODEL_MAX))
+            || (rc = s_rd_str (r, j->camera, MW_CAMERA_MAX)) || (rc = s_rd_str (r, j->model, MW_MODEL_MAX))
             || (rc = s_rd_umax (r, JOB_DEADLINE_MAX, &j->deadline_ms))
-            || (rc = s_rd_u8max (r, JOB_PRIORITY_MAX, &j->priority))
-            || (rc = s_rd_frame (r, j)))
+            || (rc = s_rd_u8max (r, JOB_PRIORITY_MAX, &j->priority)) || (rc = s_rd_frame (r, j)))
             return rc;
         return s_rd_str (r, msg->addr, MW_ADDR_MAX);
     case MW_MSG_JOB_RESULT:
         if ((rc = s_rd_u8max (r, MW_JOB_KIND_ESCALATE, &j->kind))
-            || (rc = s_rd_u8max (r, UINT8_MAX, &j->status))
-            || (rc = s_rd_str (r, j->reason, MW_REASON_MAX))
+            || (rc = s_rd_u8max (r, UINT8_MAX, &j->status)) || (rc = s_rd_str (r, j->reason, MW_REASON_MAX))
             || (rc = s_rd_str (r, j->model, MW_MODEL_MAX)) || (rc = s_rd_u32 (r, &j->queue_ms))
             || (rc = s_rd_u32 (r, &j->infer_ms)) || (rc = s_rd_u32 (r, &j->width))
-            || (rc = s_rd_u32 (r, &j->height))
-            || (rc = s_rd_umax (r, MW_FIXED_ONE, &j->confidence)))
+            || (rc = s_rd_u32 (r, &j->height)) || (rc = s_rd_umax (r, MW_FIXED_ONE, &j->confidence)))
             return rc;
         return s_rd_boxes (r, j);
-    default:
-        return MW_WIRE_ETYPE;   //  not reached: the caller checked the type
+    default: return MW_WIRE_ETYPE;   //  not reached: the caller checked the type
     }
 }
 
@@ -816,8 +802,7 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg)
 
     switch (msg->type) {
     case MW_MSG_BEACON:
-        if ((rc = s_rd_str (r, msg->cluster, MW_CLUSTER_MAX))
-            || (rc = s_rd_str (r, msg->name, MW_NAME_MAX))
+        if ((rc = s_rd_str (r, msg->cluster, MW_CLUSTER_MAX)) || (rc = s_rd_str (r, msg->name, MW_NAME_MAX))
             || (rc = s_rd_str (r, msg->addr, MW_ADDR_MAX)))
             return rc;
         break;
@@ -872,8 +857,7 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg)
             || (rc = s_rd_id (r, &msg->ballot)))
             return rc;
         break;
-    default:
-        break;
+    default: break;
     }
 
     uint32_t count;
@@ -991,56 +975,36 @@ const char *
 gossip_wire_strerror (int code)
 {
     switch (code) {
-    case MW_WIRE_OK:
-        return "ok";
-    case MW_WIRE_ETRUNC:
-        return "truncated";
-    case MW_WIRE_EMAGIC:
-        return "bad magic";
-    case MW_WIRE_EVERSION:
-        return "unsupported version";
-    case MW_WIRE_ETYPE:
-        return "unknown message type";
-    case MW_WIRE_EMALFORMED:
-        return "malformed";
-    case MW_WIRE_ETOOBIG:
-        return "field or message too big";
-    case MW_WIRE_ERANGE:
-        return "value out of range";
-    case MW_WIRE_ENOMEM:
-        return "out of memory";
+    case MW_WIRE_OK: return "ok";
+    case MW_WIRE_ETRUNC: return "truncated";
+    case MW_WIRE_EMAGIC: return "bad magic";
+    case MW_WIRE_EVERSION: return "unsupported version";
+    case MW_WIRE_ETYPE: return "unknown message type";
+    case MW_WIRE_EMALFORMED: return "malformed";
+    case MW_WIRE_ETOOBIG: return "field or message too big";
+    case MW_WIRE_ERANGE: return "value out of range";
+    case MW_WIRE_ENOMEM: return "out of memory";
     //  The crypto and replay codes share the negative space, so one
     //  function can name any code a receive path produces.
-    case MW_CRYPTO_ESHORT:
-        return "envelope too short";
-    case MW_CRYPTO_EMAGIC:
-        return "not an envelope";
-    case MW_CRYPTO_EVERSION:
-        return "unsupported envelope version";
-    case MW_CRYPTO_EKEY:
-        return "unknown key id";
-    case MW_CRYPTO_EAUTH:
-        return "authentication failed";
-    case MW_CRYPTO_ETOOBIG:
-        return "envelope too big";
-    case MW_REPLAY_EREPLAY:
-        return "replayed or too old";
-    case MW_REPLAY_ESTALE:
-        return "stale session";
-    case MW_REPLAY_ECLOCK:
-        return "timestamp outside clock skew bound";
-    default:
-        return "unknown error";
+    case MW_CRYPTO_ESHORT: return "envelope too short";
+    case MW_CRYPTO_EMAGIC: return "not an envelope";
+    case MW_CRYPTO_EVERSION: return "unsupported envelope version";
+    case MW_CRYPTO_EKEY: return "unknown key id";
+    case MW_CRYPTO_EAUTH: return "authentication failed";
+    case MW_CRYPTO_ETOOBIG: return "envelope too big";
+    case MW_REPLAY_EREPLAY: return "replayed or too old";
+    case MW_REPLAY_ESTALE: return "stale session";
+    case MW_REPLAY_ECLOCK: return "timestamp outside clock skew bound";
+    default: return "unknown error";
     }
 }
 
 const char *
 gossip_wire_type_name (int type)
 {
-    static const char *names[] = {"unknown", "beacon", "ping", "ack", "ping-req",
-                                  "nack", "gossip", "push-pull", "push-pull-reply",
-                                  "heartbeat", "vote-req", "vote",
-                                  "job_offer", "job_reply", "job", "job_result"};
+    static const char *names[] = {
+        "unknown",         "beacon",    "ping",     "ack",  "ping-req",  "nack",      "gossip", "push-pull",
+        "push-pull-reply", "heartbeat", "vote-req", "vote", "job_offer", "job_reply", "job",    "job_result"};
     if (type < 1 || type > MW_MSG_TYPE_MAX)
         return "unknown";
     return names[type];
@@ -1144,13 +1108,12 @@ gossip_wire_is_job_type (int type)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf (stderr, "gossip_wire_test: %s:%d: check failed: %s\n", __FILE__,      \
-                     __LINE__, #cond);                                                     \
-            goto fail;                                                                     \
-        }                                                                                  \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf (stderr, "gossip_wire_test: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);      \
+            goto fail;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 static uint64_t
@@ -1284,12 +1247,8 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
         s_fill_str (msg->addr, MW_ADDR_MAX, 'c');
         break;
     case MW_MSG_ACK:
-    case MW_MSG_NACK:
-        msg->probe = UINT32_MAX;
-        break;
-    case MW_MSG_PUSH_PULL:
-        msg->join = 1;
-        break;
+    case MW_MSG_NACK: msg->probe = UINT32_MAX; break;
+    case MW_MSG_PUSH_PULL: msg->join = 1; break;
     case MW_MSG_HEARTBEAT:
         msg->term = UINT64_MAX;
         msg->lease_ms = UINT32_MAX;
@@ -1308,8 +1267,7 @@ s_make (mw_msg_t *msg, int type, uint32_t n_updates, size_t ustr, size_t udig)
         msg->rank = UINT32_MAX;
         s_fill_id (&msg->ballot, 5);
         break;
-    default:
-        break;
+    default: break;
     }
     if (gossip_wire_is_job_type (type) && s_make_job (msg, JOB_T_FRAME, JOB_T_BOXES) != 0)
         return -1;
@@ -1339,16 +1297,14 @@ s_job_eq (const mw_job_t *a, const mw_job_t *b)
 {
     if (!a || !b)
         return a == b;
-    if (memcmp (a->id.b, b->id.b, MW_JOBID_LEN) || a->kind != b->kind
-        || strcmp (a->camera, b->camera) || strcmp (a->model, b->model)
-        || a->deadline_ms != b->deadline_ms || a->priority != b->priority
-        || a->frame_len != b->frame_len || a->status != b->status
-        || strcmp (a->reason, b->reason) || a->wait_ms != b->wait_ms
-        || a->queue_ms != b->queue_ms || a->infer_ms != b->infer_ms || a->width != b->width
-        || a->height != b->height || a->confidence != b->confidence || a->n_boxes != b->n_boxes)
+    if (memcmp (a->id.b, b->id.b, MW_JOBID_LEN) || a->kind != b->kind || strcmp (a->camera, b->camera)
+        || strcmp (a->model, b->model) || a->deadline_ms != b->deadline_ms || a->priority != b->priority
+        || a->frame_len != b->frame_len || a->status != b->status || strcmp (a->reason, b->reason)
+        || a->wait_ms != b->wait_ms || a->queue_ms != b->queue_ms || a->infer_ms != b->infer_ms
+        || a->width != b->width || a->height != b->height || a->confidence != b->confidence
+        || a->n_boxes != b->n_boxes)
         return false;
-    if ((a->frame == NULL) != (b->frame == NULL)
-        || (a->frame && memcmp (a->frame, b->frame, a->frame_len)))
+    if ((a->frame == NULL) != (b->frame == NULL) || (a->frame && memcmp (a->frame, b->frame, a->frame_len)))
         return false;
     if (a->n_boxes && memcmp (a->boxes, b->boxes, a->n_boxes * sizeof (mw_wire_box_t)))
         return false;
@@ -1358,24 +1314,23 @@ s_job_eq (const mw_job_t *a, const mw_job_t *b)
 static bool
 s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
 {
-    if (a->type != b->type || !gossip_wire_id_eq (&a->sender, &b->sender)
-        || a->session != b->session || a->seq != b->seq || a->ts_ms != b->ts_ms
-        || strcmp (a->cluster, b->cluster) || strcmp (a->name, b->name)
-        || strcmp (a->addr, b->addr) || a->probe != b->probe
+    if (a->type != b->type || !gossip_wire_id_eq (&a->sender, &b->sender) || a->session != b->session
+        || a->seq != b->seq || a->ts_ms != b->ts_ms || strcmp (a->cluster, b->cluster)
+        || strcmp (a->name, b->name) || strcmp (a->addr, b->addr) || a->probe != b->probe
         || !gossip_wire_id_eq (&a->target, &b->target) || strcmp (a->target_addr, b->target_addr)
         || a->join != b->join || a->n_updates != b->n_updates || a->term != b->term
-        || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre
-        || a->granted != b->granted || !gossip_wire_id_eq (&a->coordinator, &b->coordinator)
+        || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre || a->granted != b->granted
+        || !gossip_wire_id_eq (&a->coordinator, &b->coordinator)
         || !gossip_wire_id_eq (&a->ballot, &b->ballot))
         return false;
     if (!s_job_eq (a->job, b->job))
         return false;
     for (uint32_t i = 0; i < a->n_updates; i++) {
         const mw_update_t *x = &a->updates[i], *y = &b->updates[i];
-        if (!gossip_wire_id_eq (&x->id, &y->id) || strcmp (x->name, y->name)
-            || strcmp (x->addr, y->addr) || x->state != y->state
-            || x->incarnation != y->incarnation || !gossip_wire_id_eq (&x->from, &y->from)
-            || x->digest_len != y->digest_len || memcmp (x->digest, y->digest, x->digest_len))
+        if (!gossip_wire_id_eq (&x->id, &y->id) || strcmp (x->name, y->name) || strcmp (x->addr, y->addr)
+            || x->state != y->state || x->incarnation != y->incarnation
+            || !gossip_wire_id_eq (&x->from, &y->from) || x->digest_len != y->digest_len
+            || memcmp (x->digest, y->digest, x->digest_len))
             return false;
     }
     return true;
@@ -1385,10 +1340,10 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
 //  one deliberate fault, to check the decoder's answer to each rule.
 typedef enum {
     F_NONE,
-    F_NOT_ARRAY,        //  a map where the array should be
-    F_MAGIC_VALUE,      //  "MWX"
-    F_MAGIC_TYPE,       //  an integer where "MWP" should be
-    F_MAGIC_LONG,       //  "MWPX"
+    F_NOT_ARRAY,     //  a map where the array should be
+    F_MAGIC_VALUE,   //  "MWX"
+    F_MAGIC_TYPE,    //  an integer where "MWP" should be
+    F_MAGIC_LONG,    //  "MWPX"
     F_VERSION_0,
     F_VERSION_2,
     F_VERSION_NEG,
@@ -1403,14 +1358,14 @@ typedef enum {
     F_SESSION_NEG,
     F_SESSION_STR,
     F_SEQ_NIL,
-    F_STR1_LONG,        //  first string of the body one byte over its limit
-    F_STR1_NUL,         //  first string of the body has a NUL inside
-    F_STR1_BIN,         //  first string of the body sent as bin
-    F_STR_LAST_LONG,    //  last string of the body over its limit
-    F_PROBE_BIG,        //  2^32
+    F_STR1_LONG,       //  first string of the body one byte over its limit
+    F_STR1_NUL,        //  first string of the body has a NUL inside
+    F_STR1_BIN,        //  first string of the body sent as bin
+    F_STR_LAST_LONG,   //  last string of the body over its limit
+    F_PROBE_BIG,       //  2^32
     F_JOIN_2,
-    F_UPDATES_OVER,     //  one update more than the type allows
-    F_UPDATES_HUGE,     //  array32 header claiming 2^32-1 updates
+    F_UPDATES_OVER,   //  one update more than the type allows
+    F_UPDATES_HUGE,   //  array32 header claiming 2^32-1 updates
     F_UPDATES_MAP,
     F_UPD_FIELDS_6,
     F_UPD_ID_7,
@@ -1421,12 +1376,12 @@ typedef enum {
     F_UPD_INC_NEG,
     F_UPD_DIGEST_65,
     F_UPD_DIGEST_STR,
-    F_TERM_NEG,         //  election term negative
-    F_U32_BIG,          //  lease_ms / pre-vote rank / ... 2^32
-    F_FLAG_2,           //  pre (VOTE_REQ, VOTE) = 2
+    F_TERM_NEG,   //  election term negative
+    F_U32_BIG,    //  lease_ms / pre-vote rank / ... 2^32
+    F_FLAG_2,     //  pre (VOTE_REQ, VOTE) = 2
     F_GRANTED_2,
-    F_COORD_7,          //  VOTE coordinator id of 7 bytes
-    F_BALLOT_9,         //  VOTE ballot id of 9 bytes
+    F_COORD_7,    //  VOTE coordinator id of 7 bytes
+    F_BALLOT_9,   //  VOTE ballot id of 9 bytes
     F_TRAILING,
     F_COUNT
 } fault_t;
@@ -1466,28 +1421,28 @@ s_t_id (msgpack_packer *pk, const mw_id_t *id, size_t len, bool as_str)
 //  Job body faults: one per decoder rule of the job types.
 typedef enum {
     JF_NONE,
-    JF_ID_15,           //  job id one byte short
-    JF_ID_STR,          //  job id sent as str
+    JF_ID_15,    //  job id one byte short
+    JF_ID_STR,   //  job id sent as str
     JF_KIND_2,
     JF_MODEL_LONG,
     JF_MODEL_NUL,
     JF_CAMERA_LONG,
     JF_REASON_LONG,
-    JF_ADDR_LONG,       //  reply-to over MW_ADDR_MAX
-    JF_DEADLINE_BIG,    //  JOB_DEADLINE_MAX + 1
+    JF_ADDR_LONG,      //  reply-to over MW_ADDR_MAX
+    JF_DEADLINE_BIG,   //  JOB_DEADLINE_MAX + 1
     JF_PRIO_10,
     JF_FRAME_LEN_BIG,   //  OFFER announces MW_FRAME_MAX + 1
     JF_FRAME_EMPTY,
-    JF_FRAME_BIG,       //  bin32 header claiming MW_FRAME_MAX + 1 bytes
-    JF_FRAME_TRUNC,     //  bin32 header claiming more bytes than follow
+    JF_FRAME_BIG,     //  bin32 header claiming MW_FRAME_MAX + 1 bytes
+    JF_FRAME_TRUNC,   //  bin32 header claiming more bytes than follow
     JF_FRAME_STR,
-    JF_STATUS_2,        //  REPLY status is a yes/no
+    JF_STATUS_2,   //  REPLY status is a yes/no
     JF_STATUS_256,
-    JF_WAIT_BIG,        //  2^32
-    JF_CONF_BIG,        //  MW_FIXED_ONE + 1
-    JF_BOXES_OVER,      //  MW_MAX_BOXES + 1
-    JF_BOXES_HUGE,      //  array32 header claiming 2^32-1 boxes
-    JF_BOXES_TRUNC,     //  array16 header claiming more boxes than follow
+    JF_WAIT_BIG,      //  2^32
+    JF_CONF_BIG,      //  MW_FIXED_ONE + 1
+    JF_BOXES_OVER,    //  MW_MAX_BOXES + 1
+    JF_BOXES_HUGE,    //  array32 header claiming 2^32-1 boxes
+    JF_BOXES_TRUNC,   //  array16 header claiming more boxes than follow
     JF_BOXES_MAP,
     JF_BOX_FIELDS_4,
     JF_BOX_COORD_BIG,
@@ -1503,53 +1458,34 @@ s_jexpect (job_fault_t f, int type)
     bool offer = type == MW_MSG_JOB_OFFER, reply = type == MW_MSG_JOB_REPLY;
     bool job = type == MW_MSG_JOB, result = type == MW_MSG_JOB_RESULT;
     switch (f) {
-    case JF_NONE:
-        return 0;
+    case JF_NONE: return 0;
     case JF_ID_15:
-    case JF_ID_STR:
-        return MW_WIRE_EMALFORMED;
-    case JF_KIND_2:
-        return reply ? 1 : MW_WIRE_ERANGE;
-    case JF_MODEL_LONG:
-        return reply ? 1 : MW_WIRE_ETOOBIG;
-    case JF_MODEL_NUL:
-        return reply ? 1 : MW_WIRE_EMALFORMED;
-    case JF_CAMERA_LONG:
-        return job ? MW_WIRE_ETOOBIG : 1;
-    case JF_REASON_LONG:
-        return reply || result ? MW_WIRE_ETOOBIG : 1;
-    case JF_ADDR_LONG:
-        return offer || job ? MW_WIRE_ETOOBIG : 1;
+    case JF_ID_STR: return MW_WIRE_EMALFORMED;
+    case JF_KIND_2: return reply ? 1 : MW_WIRE_ERANGE;
+    case JF_MODEL_LONG: return reply ? 1 : MW_WIRE_ETOOBIG;
+    case JF_MODEL_NUL: return reply ? 1 : MW_WIRE_EMALFORMED;
+    case JF_CAMERA_LONG: return job ? MW_WIRE_ETOOBIG : 1;
+    case JF_REASON_LONG: return reply || result ? MW_WIRE_ETOOBIG : 1;
+    case JF_ADDR_LONG: return offer || job ? MW_WIRE_ETOOBIG : 1;
     case JF_DEADLINE_BIG:
-    case JF_PRIO_10:
-        return offer || job ? MW_WIRE_ERANGE : 1;
-    case JF_FRAME_LEN_BIG:
-        return offer ? MW_WIRE_ETOOBIG : 1;
+    case JF_PRIO_10: return offer || job ? MW_WIRE_ERANGE : 1;
+    case JF_FRAME_LEN_BIG: return offer ? MW_WIRE_ETOOBIG : 1;
     case JF_FRAME_EMPTY:
-    case JF_FRAME_STR:
-        return job ? MW_WIRE_EMALFORMED : 1;
-    case JF_FRAME_BIG:
-        return job ? MW_WIRE_ETOOBIG : 1;
-    case JF_FRAME_TRUNC:
-        return job ? MW_WIRE_ETRUNC : 1;
+    case JF_FRAME_STR: return job ? MW_WIRE_EMALFORMED : 1;
+    case JF_FRAME_BIG: return job ? MW_WIRE_ETOOBIG : 1;
+    case JF_FRAME_TRUNC: return job ? MW_WIRE_ETRUNC : 1;
     case JF_STATUS_2:
-    case JF_WAIT_BIG:
-        return reply ? MW_WIRE_ERANGE : 1;
+    case JF_WAIT_BIG: return reply ? MW_WIRE_ERANGE : 1;
     case JF_STATUS_256:
     case JF_CONF_BIG:
     case JF_BOX_COORD_BIG:
-    case JF_BOX_SCORE_BIG:
-        return result ? MW_WIRE_ERANGE : 1;
+    case JF_BOX_SCORE_BIG: return result ? MW_WIRE_ERANGE : 1;
     case JF_BOXES_OVER:
-    case JF_BOXES_HUGE:
-        return result ? MW_WIRE_ETOOBIG : 1;
-    case JF_BOXES_TRUNC:
-        return result ? MW_WIRE_ETRUNC : 1;
+    case JF_BOXES_HUGE: return result ? MW_WIRE_ETOOBIG : 1;
+    case JF_BOXES_TRUNC: return result ? MW_WIRE_ETRUNC : 1;
     case JF_BOXES_MAP:
-    case JF_BOX_FIELDS_4:
-        return result ? MW_WIRE_EMALFORMED : 1;
-    default:
-        return 1;
+    case JF_BOX_FIELDS_4: return result ? MW_WIRE_EMALFORMED : 1;
+    default: return 1;
     }
 }
 
@@ -1605,8 +1541,7 @@ s_t_job (msgpack_packer *pk, const mw_msg_t *msg, job_fault_t f)
             msgpack_pack_uint32 (pk, b.w);
             msgpack_pack_uint32 (pk, b.h);
             if (!(last && f == JF_BOX_FIELDS_4))
-                msgpack_pack_uint32 (pk, last && f == JF_BOX_SCORE_BIG ? MW_FIXED_ONE + 1
-                                                                       : b.score);
+                msgpack_pack_uint32 (pk, last && f == JF_BOX_SCORE_BIG ? MW_FIXED_ONE + 1 : b.score);
         }
         return true;
     }
@@ -1668,8 +1603,7 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
     if (f == F_MAGIC_TYPE)
         msgpack_pack_uint32 (pk, 7);
     else
-        msgpack_pack_str_with_body (pk, f == F_MAGIC_VALUE ? "MWX" : "MWPX",
-                                    f == F_MAGIC_LONG ? 4 : 3);
+        msgpack_pack_str_with_body (pk, f == F_MAGIC_VALUE ? "MWX" : "MWPX", f == F_MAGIC_LONG ? 4 : 3);
     if (f == F_MAGIC_VALUE || f == F_MAGIC_LONG) {
         //  (the body after a bad magic does not matter)
     }
@@ -1717,12 +1651,8 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
         s_t_str (pk, msg->addr, MW_ADDR_MAX, ll, false, false);
         break;
     case MW_MSG_ACK:
-    case MW_MSG_NACK:
-        msgpack_pack_uint64 (pk, probe);
-        break;
-    case MW_MSG_PUSH_PULL:
-        msgpack_pack_uint32 (pk, f == F_JOIN_2 ? 2 : msg->join);
-        break;
+    case MW_MSG_NACK: msgpack_pack_uint64 (pk, probe); break;
+    case MW_MSG_PUSH_PULL: msgpack_pack_uint32 (pk, f == F_JOIN_2 ? 2 : msg->join); break;
     case MW_MSG_HEARTBEAT:
     case MW_MSG_VOTE_REQ:
     case MW_MSG_VOTE:
@@ -1744,8 +1674,7 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
             msgpack_pack_uint64 (pk, f == F_U32_BIG && type == MW_MSG_VOTE_REQ ? (uint64_t) UINT32_MAX + 1
                                                                                : msg->rank);
         break;
-    default:
-        break;
+    default: break;
     }
     if (f == F_FIELDS_MISSING)
         return;   //  updates array left off
@@ -1766,8 +1695,7 @@ s_t_pack (msgpack_packer *pk, const mw_msg_t *msg, fault_t f)
         bool last = i + 1 == nu;   //  the fault goes into the last update
         msgpack_pack_array (pk, last && f == F_UPD_FIELDS_6 ? 6 : UPDATE_FIELDS);
         s_t_id (pk, &u->id, last && f == F_UPD_ID_7 ? 7 : 8, false);
-        s_t_str (pk, u->name, MW_NAME_MAX, last && f == F_UPD_NAME_LONG,
-                 last && f == F_UPD_NAME_NUL, false);
+        s_t_str (pk, u->name, MW_NAME_MAX, last && f == F_UPD_NAME_LONG, last && f == F_UPD_NAME_NUL, false);
         s_t_str (pk, u->addr, MW_ADDR_MAX, last && f == F_UPD_ADDR_LONG, false, false);
         msgpack_pack_uint32 (pk, last && f == F_UPD_STATE_4 ? 4 : u->state);
         if (last && f == F_UPD_INC_NEG)
@@ -1797,8 +1725,7 @@ s_expect (fault_t f, int type, uint32_t n_updates)
     bool upd = n_updates > 0;
     bool elect = type >= MW_MSG_HEARTBEAT && type <= MW_MSG_VOTE;
     switch (f) {
-    case F_NONE:
-        return 0;
+    case F_NONE: return 0;
     case F_NOT_ARRAY:
     case F_FIELDS_EXTRA:
     case F_FIELDS_MISSING:
@@ -1808,61 +1735,41 @@ s_expect (fault_t f, int type, uint32_t n_updates)
     case F_SESSION_STR:
     case F_SEQ_NIL:
     case F_UPDATES_MAP:
-    case F_TRAILING:
-        return MW_WIRE_EMALFORMED;
+    case F_TRAILING: return MW_WIRE_EMALFORMED;
     case F_MAGIC_VALUE:
     case F_MAGIC_TYPE:
-    case F_MAGIC_LONG:
-        return MW_WIRE_EMAGIC;
+    case F_MAGIC_LONG: return MW_WIRE_EMAGIC;
     case F_VERSION_0:
     case F_VERSION_2:
-    case F_VERSION_NEG:
-        return MW_WIRE_EVERSION;
+    case F_VERSION_NEG: return MW_WIRE_EVERSION;
     case F_TYPE_0:
-    case F_TYPE_9:
-        return MW_WIRE_ETYPE;
-    case F_TYPE_STR:
-        return MW_WIRE_EMALFORMED;
-    case F_SESSION_NEG:
-        return MW_WIRE_ERANGE;
+    case F_TYPE_9: return MW_WIRE_ETYPE;
+    case F_TYPE_STR: return MW_WIRE_EMALFORMED;
+    case F_SESSION_NEG: return MW_WIRE_ERANGE;
     case F_STR1_LONG:
-    case F_STR_LAST_LONG:
-        return has_str ? MW_WIRE_ETOOBIG : 1;
+    case F_STR_LAST_LONG: return has_str ? MW_WIRE_ETOOBIG : 1;
     case F_STR1_NUL:
-    case F_STR1_BIN:
-        return has_str ? MW_WIRE_EMALFORMED : 1;
-    case F_PROBE_BIG:
-        return has_probe ? MW_WIRE_ERANGE : 1;
-    case F_JOIN_2:
-        return type == MW_MSG_PUSH_PULL ? MW_WIRE_ERANGE : 1;
-    case F_TERM_NEG:
-        return elect ? MW_WIRE_ERANGE : 1;
-    case F_U32_BIG:
-        return elect ? MW_WIRE_ERANGE : 1;
-    case F_FLAG_2:
-        return type == MW_MSG_VOTE_REQ || type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
-    case F_GRANTED_2:
-        return type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
+    case F_STR1_BIN: return has_str ? MW_WIRE_EMALFORMED : 1;
+    case F_PROBE_BIG: return has_probe ? MW_WIRE_ERANGE : 1;
+    case F_JOIN_2: return type == MW_MSG_PUSH_PULL ? MW_WIRE_ERANGE : 1;
+    case F_TERM_NEG: return elect ? MW_WIRE_ERANGE : 1;
+    case F_U32_BIG: return elect ? MW_WIRE_ERANGE : 1;
+    case F_FLAG_2: return type == MW_MSG_VOTE_REQ || type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
+    case F_GRANTED_2: return type == MW_MSG_VOTE ? MW_WIRE_ERANGE : 1;
     case F_COORD_7:
-    case F_BALLOT_9:
-        return type == MW_MSG_VOTE ? MW_WIRE_EMALFORMED : 1;
+    case F_BALLOT_9: return type == MW_MSG_VOTE ? MW_WIRE_EMALFORMED : 1;
     case F_UPDATES_OVER:
-    case F_UPDATES_HUGE:
-        return MW_WIRE_ETOOBIG;
+    case F_UPDATES_HUGE: return MW_WIRE_ETOOBIG;
     case F_UPD_FIELDS_6:
     case F_UPD_ID_7:
     case F_UPD_NAME_NUL:
-    case F_UPD_DIGEST_STR:
-        return upd ? MW_WIRE_EMALFORMED : 1;
+    case F_UPD_DIGEST_STR: return upd ? MW_WIRE_EMALFORMED : 1;
     case F_UPD_NAME_LONG:
     case F_UPD_ADDR_LONG:
-    case F_UPD_DIGEST_65:
-        return upd ? MW_WIRE_ETOOBIG : 1;
+    case F_UPD_DIGEST_65: return upd ? MW_WIRE_ETOOBIG : 1;
     case F_UPD_STATE_4:
-    case F_UPD_INC_NEG:
-        return upd ? MW_WIRE_ERANGE : 1;
-    default:
-        return 1;
+    case F_UPD_INC_NEG: return upd ? MW_WIRE_ERANGE : 1;
+    default: return 1;
     }
 }
 
@@ -1892,8 +1799,7 @@ gossip_wire_test (bool verbose)
         CHECK (gossip_wire_msg_copy (&copy, &back) == 0);
         CHECK (s_msg_eq (&copy, &msg));
         if (verbose)
-            printf (" * round trip %-16s %3u updates: %zu bytes\n", gossip_wire_type_name (type),
-                    nu, len);
+            printf (" * round trip %-16s %3u updates: %zu bytes\n", gossip_wire_type_name (type), nu, len);
         free (buf);
         buf = NULL;
         gossip_wire_msg_clear (&msg);
@@ -2003,13 +1909,13 @@ gossip_wire_test (bool verbose)
     }
     {
         //  One limit at a time, restored after each: `enc` is the expected code.
-#define JOB_LIMIT(type_, field_, bad_, enc_)                                                   \
-    do {                                                                                       \
-        CHECK (s_make (&msg, (type_), 0, 0, 0) == 0);                                          \
-        msg.job->field_ = (bad_);                                                              \
-        CHECK (gossip_wire_encode (&msg, &buf, &len) == (enc_));                               \
-        CHECK (buf == NULL);                                                                   \
-        gossip_wire_msg_clear (&msg);                                                          \
+#define JOB_LIMIT(type_, field_, bad_, enc_)                                                                 \
+    do {                                                                                                     \
+        CHECK (s_make (&msg, (type_), 0, 0, 0) == 0);                                                        \
+        msg.job->field_ = (bad_);                                                                            \
+        CHECK (gossip_wire_encode (&msg, &buf, &len) == (enc_));                                             \
+        CHECK (buf == NULL);                                                                                 \
+        gossip_wire_msg_clear (&msg);                                                                        \
     } while (0)
         JOB_LIMIT (MW_MSG_JOB_OFFER, kind, 2, MW_WIRE_ERANGE);
         JOB_LIMIT (MW_MSG_JOB_OFFER, priority, JOB_PRIORITY_MAX + 1, MW_WIRE_ERANGE);
@@ -2071,9 +1977,8 @@ gossip_wire_test (bool verbose)
                 s_t_job_msg (&pk, &msg, (job_fault_t) f);
                 int rc = gossip_wire_decode ((const uint8_t *) sb.data, sb.size, &back);
                 if (rc != expect)
-                    fprintf (stderr,
-                             "gossip_wire_test: type %d job fault %d: got %d (%s), want %d\n",
-                             type, f, rc, gossip_wire_strerror (rc), expect);
+                    fprintf (stderr, "gossip_wire_test: type %d job fault %d: got %d (%s), want %d\n", type,
+                             f, rc, gossip_wire_strerror (rc), expect);
                 CHECK (rc == expect);
                 if (rc == 0)
                     CHECK (s_msg_eq (&msg, &back));
@@ -2105,8 +2010,8 @@ gossip_wire_test (bool verbose)
             s_t_pack (&pk, &msg, (fault_t) f);
             int rc = gossip_wire_decode ((const uint8_t *) sb.data, sb.size, &back);
             if (rc != expect)
-                fprintf (stderr, "gossip_wire_test: type %d fault %d: got %d (%s), want %d\n",
-                         type, f, rc, gossip_wire_strerror (rc), expect);
+                fprintf (stderr, "gossip_wire_test: type %d fault %d: got %d (%s), want %d\n", type, f, rc,
+                         gossip_wire_strerror (rc), expect);
             CHECK (rc == expect);
             if (rc == 0)
                 CHECK (s_msg_eq (&msg, &back));
@@ -2132,8 +2037,7 @@ gossip_wire_test (bool verbose)
         //  A valid PING, then a valid JOB, each followed by zeros up to
         //  MW_MSG_MAX + 1 bytes: the PING is refused as too big, the JOB is
         //  read to its end and refused for the trailing bytes.
-        if (s_make (&msg, MW_MSG_PING, 0, 0, 0) == 0
-            && gossip_wire_encode (&msg, &buf, &len) == 0) {
+        if (s_make (&msg, MW_MSG_PING, 0, 0, 0) == 0 && gossip_wire_encode (&msg, &buf, &len) == 0) {
             memcpy (big, buf, len);
             rc_ping = gossip_wire_decode (big, MW_MSG_MAX + 1, &back);
         }
@@ -2141,8 +2045,7 @@ gossip_wire_test (bool verbose)
         buf = NULL;
         gossip_wire_msg_clear (&msg);
         memset (big, 0, MW_MSG_MAX + 1);
-        if (s_make (&msg, MW_MSG_JOB, 0, 0, 0) == 0
-            && gossip_wire_encode (&msg, &buf, &len) == 0) {
+        if (s_make (&msg, MW_MSG_JOB, 0, 0, 0) == 0 && gossip_wire_encode (&msg, &buf, &len) == 0) {
             memcpy (big, buf, len);
             rc_job = gossip_wire_decode (big, MW_MSG_MAX + 1, &back);
         }
@@ -2166,11 +2069,10 @@ gossip_wire_test (bool verbose)
     }
     //  Non-canonical integer forms decode (other msgpack encoders use them).
     {
-        const uint8_t ping[] = {0x9b, 0xa3, 'M', 'W', 'P', 0xd0, 0x01, 0xcf, 0, 0, 0, 0, 0, 0,
-                                0,    0x02, 0xc4, 0x08, 1,  2,   3,   4,    5, 6, 7, 8, 0xd3,
-                                0,    0,    0,    0,    0,  0,   0,   9,    0x05, 0x06, 0xce,
-                                0,    0,    0,    7,    0xc4, 0x08, 0, 0,   0,   0,   0,   0,
-                                0,    0,    0xd9, 0x01, 'a',  0x90};
+        const uint8_t ping[] = {
+            0x9b, 0xa3, 'M', 'W', 'P',  0xd0, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0,    0x02, 0xc4, 0x08, 1,
+            2,    3,    4,   5,   6,    7,    8,    0xd3, 0, 0, 0, 0, 0, 0, 0,    9,    0x05, 0x06, 0xce,
+            0,    0,    0,   7,   0xc4, 0x08, 0,    0,    0, 0, 0, 0, 0, 0, 0xd9, 0x01, 'a',  0x90};
         CHECK (gossip_wire_decode (ping, sizeof ping, &back) == 0);
         CHECK (back.type == MW_MSG_PING && back.session == 9 && back.seq == 5 && back.ts_ms == 6);
         CHECK (back.probe == 7 && strcmp (back.addr, "a") == 0);
@@ -2228,15 +2130,9 @@ gossip_wire_test (bool verbose)
                 uint64_t r = s_rand (&seed);
                 size_t pos = (size_t) (r >> 8) % mlen;
                 switch (r % 5) {
-                case 0:
-                    mut[pos] ^= (uint8_t) (1u << ((r >> 40) % 8));
-                    break;
-                case 1:
-                    mut[pos] = (uint8_t) (r >> 48);
-                    break;
-                case 2:
-                    mut[pos] = (uint8_t) ((r >> 48) & 1 ? 0xff : 0x00);
-                    break;
+                case 0: mut[pos] ^= (uint8_t) (1u << ((r >> 40) % 8)); break;
+                case 1: mut[pos] = (uint8_t) (r >> 48); break;
+                case 2: mut[pos] = (uint8_t) ((r >> 48) & 1 ? 0xff : 0x00); break;
                 case 3:   //  cut
                     mlen = pos + 1;
                     break;
@@ -2266,8 +2162,7 @@ gossip_wire_test (bool verbose)
             buf = NULL;
         }
         if (verbose)
-            printf (" * %d mutations: %d still decoded (and round-tripped)\n", iterations,
-                    accepted);
+            printf (" * %d mutations: %d still decoded (and round-tripped)\n", iterations, accepted);
     }
 
     //  6. Text helpers.

@@ -23,42 +23,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_WIRE_MAGIC "MWP"
+#define MW_WIRE_MAGIC   "MWP"
 #define MW_WIRE_VERSION 1
 
-#define MW_ID_LEN 8           //  node id: first 8 bytes of BLAKE2b(node public key)
-#define MW_ID_HEX_LEN 16      //  hex form, without the terminating NUL
-#define MW_NAME_MAX 64        //  NODE_NAME
-#define MW_ADDR_MAX 96        //  "tcp://[v6 address]:port"
-#define MW_CLUSTER_MAX 32     //  CLUSTER_NAME
-#define MW_DIGEST_MAX 64      //  opaque per-node digest (resource forecasts)
-#define MW_MAX_UPDATES 64     //  piggybacked updates in one message
-#define MW_MAX_MEMBERS 1024   //  members in one push-pull state transfer
-#define MW_MSG_MAX (256 * 1024)  //  largest plaintext of a membership/election message
-#define MW_BEACON_MAX 255     //  zbeacon's payload limit (sealed size)
+#define MW_ID_LEN      8              //  node id: first 8 bytes of BLAKE2b(node public key)
+#define MW_ID_HEX_LEN  16             //  hex form, without the terminating NUL
+#define MW_NAME_MAX    64             //  NODE_NAME
+#define MW_ADDR_MAX    96             //  "tcp://[v6 address]:port"
+#define MW_CLUSTER_MAX 32             //  CLUSTER_NAME
+#define MW_DIGEST_MAX  64             //  opaque per-node digest (resource forecasts)
+#define MW_MAX_UPDATES 64             //  piggybacked updates in one message
+#define MW_MAX_MEMBERS 1024           //  members in one push-pull state transfer
+#define MW_MSG_MAX     (256 * 1024)   //  largest plaintext of a membership/election message
+#define MW_BEACON_MAX  255            //  zbeacon's payload limit (sealed size)
 
 //  Inference jobs (docs/PROTOCOL.md §jobs).  They travel on the data plane:
 //  a second transport on JOB_PORT (and the analysis server's VMS_PORT), so
 //  a multi-megabyte frame never queues in front of a heartbeat, and the
 //  membership socket keeps its small size limit.
-#define MW_JOBID_LEN 16       //  random, globally unique
-#define MW_CAMERA_MAX 64      //  camera id
-#define MW_MODEL_MAX 32       //  "tiny-face", "ssd-mobilenet"
-#define MW_REASON_MAX 96      //  refusal / failure reason, a short word or phrase
-#define MW_FRAME_MAX (4 * 1024 * 1024)   //  largest JPEG frame in a JOB
-#define MW_MAX_BOXES 256      //  detections in one RESULT
+#define MW_JOBID_LEN   16                           //  random, globally unique
+#define MW_CAMERA_MAX  64                           //  camera id
+#define MW_MODEL_MAX   32                           //  "tiny-face", "ssd-mobilenet"
+#define MW_REASON_MAX  96                           //  refusal / failure reason, a short word or phrase
+#define MW_FRAME_MAX   (4 * 1024 * 1024)            //  largest JPEG frame in a JOB
+#define MW_MAX_BOXES   256                          //  detections in one RESULT
 #define MW_JOB_MSG_MAX (MW_FRAME_MAX + 16 * 1024)   //  largest plaintext on the data plane
 
 //  Decoder return codes (all negative; 0 = ok).
-#define MW_WIRE_OK 0
-#define MW_WIRE_ETRUNC -1     //  input ends inside a value
-#define MW_WIRE_EMAGIC -2     //  not our magic
-#define MW_WIRE_EVERSION -3   //  protocol version we do not speak
-#define MW_WIRE_ETYPE -4      //  unknown message type
-#define MW_WIRE_EMALFORMED -5 //  wrong msgpack type or field count
-#define MW_WIRE_ETOOBIG -6    //  a field or the whole message exceeds its limit
-#define MW_WIRE_ERANGE -7     //  integer or enum value out of range
-#define MW_WIRE_ENOMEM -8     //  allocation failed
+#define MW_WIRE_OK         0
+#define MW_WIRE_ETRUNC     -1   //  input ends inside a value
+#define MW_WIRE_EMAGIC     -2   //  not our magic
+#define MW_WIRE_EVERSION   -3   //  protocol version we do not speak
+#define MW_WIRE_ETYPE      -4   //  unknown message type
+#define MW_WIRE_EMALFORMED -5   //  wrong msgpack type or field count
+#define MW_WIRE_ETOOBIG    -6   //  a field or the whole message exceeds its limit
+#define MW_WIRE_ERANGE     -7   //  integer or enum value out of range
+#define MW_WIRE_ENOMEM     -8   //  allocation failed
 
 typedef struct {
     uint8_t b[MW_ID_LEN];
@@ -77,29 +77,29 @@ typedef enum {
 typedef struct {
     mw_id_t id;
     char name[MW_NAME_MAX + 1];
-    char addr[MW_ADDR_MAX + 1];     //  mesh endpoint, "tcp://ip:port"
-    uint8_t state;                  //  mw_state_t
+    char addr[MW_ADDR_MAX + 1];   //  mesh endpoint, "tcp://ip:port"
+    uint8_t state;                //  mw_state_t
     uint64_t incarnation;
-    mw_id_t from;                   //  who asserts it (suspect/dead); the member itself otherwise
-    uint16_t digest_len;            //  0..MW_DIGEST_MAX
-    uint8_t digest[MW_DIGEST_MAX];  //  opaque; the forecasts issue defines it
+    mw_id_t from;                    //  who asserts it (suspect/dead); the member itself otherwise
+    uint16_t digest_len;             //  0..MW_DIGEST_MAX
+    uint8_t digest[MW_DIGEST_MAX];   //  opaque; the forecasts issue defines it
 } mw_update_t;
 
 typedef enum {
-    MW_MSG_BEACON = 1,        //  UDP discovery: "cluster X, node Y, reach me at Z"
-    MW_MSG_PING = 2,          //  SWIM direct probe
-    MW_MSG_ACK = 3,           //  answer to PING (direct, or relayed for PING_REQ)
-    MW_MSG_PING_REQ = 4,      //  "probe target T for me" (indirect probe)
-    MW_MSG_NACK = 5,          //  Lifeguard: relay got no ack from T in time
-    MW_MSG_GOSSIP = 6,        //  updates only (dissemination tick)
-    MW_MSG_PUSH_PULL = 7,     //  full state, asks for the receiver's full state
+    MW_MSG_BEACON = 1,      //  UDP discovery: "cluster X, node Y, reach me at Z"
+    MW_MSG_PING = 2,        //  SWIM direct probe
+    MW_MSG_ACK = 3,         //  answer to PING (direct, or relayed for PING_REQ)
+    MW_MSG_PING_REQ = 4,    //  "probe target T for me" (indirect probe)
+    MW_MSG_NACK = 5,        //  Lifeguard: relay got no ack from T in time
+    MW_MSG_GOSSIP = 6,      //  updates only (dissemination tick)
+    MW_MSG_PUSH_PULL = 7,   //  full state, asks for the receiver's full state
     MW_MSG_PUSH_PULL_REPLY = 8,
     //  Coordinator election (scheduler/election.h, docs/ELECTION.md).
     //  Additive within version 1: older decoders of this version never saw
     //  them on the wire because no node sent them before this change.
-    MW_MSG_HEARTBEAT = 9,     //  coordinator -> members: "I hold term T, lease L"
-    MW_MSG_VOTE_REQ = 10,     //  candidate -> members: (pre-)vote for term T?
-    MW_MSG_VOTE = 11,         //  answer to VOTE_REQ, or to a stale HEARTBEAT
+    MW_MSG_HEARTBEAT = 9,   //  coordinator -> members: "I hold term T, lease L"
+    MW_MSG_VOTE_REQ = 10,   //  candidate -> members: (pre-)vote for term T?
+    MW_MSG_VOTE = 11,       //  answer to VOTE_REQ, or to a stale HEARTBEAT
     //  Inference jobs (node/jobs.h), data plane only.  Additive within
     //  version 1 like the election types.
     MW_MSG_JOB_OFFER = 12,    //  origin -> peer: "can you run job J (model, budget, size)?"
@@ -135,47 +135,47 @@ typedef struct {
 //           infer_ms, width, height, confidence, boxes
 typedef struct {
     mw_jobid_t id;
-    uint8_t kind;                        //  mw_job_kind_t
+    uint8_t kind;   //  mw_job_kind_t
     char camera[MW_CAMERA_MAX + 1];
     char model[MW_MODEL_MAX + 1];
-    uint32_t deadline_ms;                //  budget left when sent (relative: no clock sync needed)
-    uint8_t priority;                    //  0 (lowest) .. 9
-    uint32_t frame_len;                  //  OFFER: size of the frame to come; JOB: bytes in frame
-    uint8_t *frame;                      //  JOB: the JPEG, owned (gossip_wire_msg_clear frees it)
-    uint8_t status;                      //  REPLY: 1 accepted; RESULT: 0 ok, else a failure
-    char reason[MW_REASON_MAX + 1];      //  REPLY (refused), RESULT (failed)
-    uint32_t wait_ms;                    //  REPLY: the runner's predicted completion, ms
-    uint32_t queue_ms, infer_ms;         //  RESULT: time queued at the runner, inference time
-    uint32_t width, height;              //  RESULT: frame size in pixels
-    uint32_t confidence;                 //  RESULT: mean detection score, millionths
-    uint32_t n_boxes;                    //  RESULT: 0..MW_MAX_BOXES
-    mw_wire_box_t *boxes;                //  RESULT: owned
+    uint32_t deadline_ms;             //  budget left when sent (relative: no clock sync needed)
+    uint8_t priority;                 //  0 (lowest) .. 9
+    uint32_t frame_len;               //  OFFER: size of the frame to come; JOB: bytes in frame
+    uint8_t *frame;                   //  JOB: the JPEG, owned (gossip_wire_msg_clear frees it)
+    uint8_t status;                   //  REPLY: 1 accepted; RESULT: 0 ok, else a failure
+    char reason[MW_REASON_MAX + 1];   //  REPLY (refused), RESULT (failed)
+    uint32_t wait_ms;                 //  REPLY: the runner's predicted completion, ms
+    uint32_t queue_ms, infer_ms;      //  RESULT: time queued at the runner, inference time
+    uint32_t width, height;           //  RESULT: frame size in pixels
+    uint32_t confidence;              //  RESULT: mean detection score, millionths
+    uint32_t n_boxes;                 //  RESULT: 0..MW_MAX_BOXES
+    mw_wire_box_t *boxes;             //  RESULT: owned
 } mw_job_t;
 
 typedef struct {
     //  Header: in every message.
-    uint8_t type;           //  mw_msg_type_t
+    uint8_t type;   //  mw_msg_type_t
     mw_id_t sender;
-    uint64_t session;       //  sender's boot session (wall ms at start); replay defence
-    uint64_t seq;           //  per session, strictly increasing per message sent
-    uint64_t ts_ms;         //  sender's wall clock when sealed
+    uint64_t session;   //  sender's boot session (wall ms at start); replay defence
+    uint64_t seq;       //  per session, strictly increasing per message sent
+    uint64_t ts_ms;     //  sender's wall clock when sealed
 
     //  Body, by type.  Unused fields are zero.
-    char cluster[MW_CLUSTER_MAX + 1];   //  BEACON
-    char name[MW_NAME_MAX + 1];         //  BEACON
-    char addr[MW_ADDR_MAX + 1];         //  BEACON: sender's endpoint; PING/PING_REQ: where to answer
-    uint32_t probe;                     //  PING, ACK, PING_REQ, NACK: probe number
-    mw_id_t target;                     //  PING (who the prober thinks it pings), PING_REQ
-    char target_addr[MW_ADDR_MAX + 1];  //  PING_REQ
-    uint8_t join;                       //  PUSH_PULL: 1 when the sender is joining
-    uint64_t term;                      //  HEARTBEAT, VOTE_REQ, VOTE: election term
-    uint32_t lease_ms;                  //  HEARTBEAT: lease granted by this heartbeat (0 = resign)
-    uint32_t rank;                      //  HEARTBEAT, VOTE_REQ, VOTE: ballot rank (see ballot)
-    uint8_t pre;                        //  VOTE_REQ, VOTE: 1 = pre-vote
-    uint8_t granted;                    //  VOTE: 1 = yes
-    mw_id_t coordinator;                //  VOTE: the coordinator the voter follows (zero = none)
-    mw_id_t ballot;                     //  VOTE: id of the ballot (term, rank, ballot) answered
-                                        //  (HEARTBEAT, VOTE_REQ: the ballot's id is the sender)
+    char cluster[MW_CLUSTER_MAX + 1];    //  BEACON
+    char name[MW_NAME_MAX + 1];          //  BEACON
+    char addr[MW_ADDR_MAX + 1];          //  BEACON: sender's endpoint; PING/PING_REQ: where to answer
+    uint32_t probe;                      //  PING, ACK, PING_REQ, NACK: probe number
+    mw_id_t target;                      //  PING (who the prober thinks it pings), PING_REQ
+    char target_addr[MW_ADDR_MAX + 1];   //  PING_REQ
+    uint8_t join;                        //  PUSH_PULL: 1 when the sender is joining
+    uint64_t term;                       //  HEARTBEAT, VOTE_REQ, VOTE: election term
+    uint32_t lease_ms;                   //  HEARTBEAT: lease granted by this heartbeat (0 = resign)
+    uint32_t rank;                       //  HEARTBEAT, VOTE_REQ, VOTE: ballot rank (see ballot)
+    uint8_t pre;                         //  VOTE_REQ, VOTE: 1 = pre-vote
+    uint8_t granted;                     //  VOTE: 1 = yes
+    mw_id_t coordinator;                 //  VOTE: the coordinator the voter follows (zero = none)
+    mw_id_t ballot;                      //  VOTE: id of the ballot (term, rank, ballot) answered
+                                         //  (HEARTBEAT, VOTE_REQ: the ballot's id is the sender)
 
     //  Updates: piggybacked (PING, ACK, PING_REQ, NACK, GOSSIP; at most
     //  MW_MAX_UPDATES) or full state (PUSH_PULL*, at most MW_MAX_MEMBERS).
@@ -215,7 +215,7 @@ bool gossip_wire_id_zero (const mw_id_t *id);
 //  Job ids: 32 hex digits.
 void gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1]);
 int gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id);   //  0/-1
-bool gossip_wire_is_job_type (int type);   //  12..15
+bool gossip_wire_is_job_type (int type);                         //  12..15
 
 int gossip_wire_test (bool verbose);
 

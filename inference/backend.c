@@ -148,23 +148,29 @@ s_check_net (int variant, float *params, size_t *used)
     switch (variant) {
     case 0: {   //  tiny-face style: VALID conv0 3->16, pool s2, dw pad 1, pw 16->32 leaky, pool s1
         int t = net->input = mw_net_tensor (net, 21, 21, 3);
-        t = mw_net_add (net, MW_OP_CONV, "c0", t, -1, 3, 1, false, 0, 16, PARAMS (432), PARAMS (16), MW_ACT_LEAKY);
+        t = mw_net_add (net, MW_OP_CONV, "c0", t, -1, 3, 1, false, 0, 16, PARAMS (432), PARAMS (16),
+                        MW_ACT_LEAKY);
         t = mw_net_add (net, MW_OP_MAXPOOL, "p0", t, -1, 2, 2, true, 0, 0, NULL, NULL, MW_ACT_NONE);
         t = mw_net_add (net, MW_OP_DWCONV, "d1", t, -1, 3, 1, false, 1, 0, PARAMS (144), NULL, MW_ACT_NONE);
-        t = mw_net_add (net, MW_OP_CONV, "p1", t, -1, 1, 1, false, 0, 32, PARAMS (512), PARAMS (32), MW_ACT_LEAKY);
+        t = mw_net_add (net, MW_OP_CONV, "p1", t, -1, 1, 1, false, 0, 32, PARAMS (512), PARAMS (32),
+                        MW_ACT_LEAKY);
         t = mw_net_add (net, MW_OP_MAXPOOL, "p1", t, -1, 2, 1, true, 0, 0, NULL, NULL, MW_ACT_NONE);
-        t = mw_net_add (net, MW_OP_CONV, "c8", t, -1, 1, 1, false, 0, 25, PARAMS (800), PARAMS (25), MW_ACT_NONE);
+        t = mw_net_add (net, MW_OP_CONV, "c8", t, -1, 1, 1, false, 0, 25, PARAMS (800), PARAMS (25),
+                        MW_ACT_NONE);
         net->outputs[0] = t;
         net->noutputs = 1;
         break;
     }
     case 1: {   //  ssd style: conv 3x3 s2 SAME 3->32 relu6, dw s1/s2 + bias relu6, big-K pw, 3x3 s2 conv, views
         int t = net->input = mw_net_tensor (net, 18, 18, 3);
-        t = mw_net_add (net, MW_OP_CONV, "c0", t, -1, 3, 2, true, 0, 32, PARAMS (864), PARAMS (32), MW_ACT_RELU6);
-        t = mw_net_add (net, MW_OP_DWCONV, "d1", t, -1, 3, 1, true, 0, 0, PARAMS (288), PARAMS (32), MW_ACT_RELU6);
+        t = mw_net_add (net, MW_OP_CONV, "c0", t, -1, 3, 2, true, 0, 32, PARAMS (864), PARAMS (32),
+                        MW_ACT_RELU6);
+        t = mw_net_add (net, MW_OP_DWCONV, "d1", t, -1, 3, 1, true, 0, 0, PARAMS (288), PARAMS (32),
+                        MW_ACT_RELU6);
         t = mw_net_add (net, MW_OP_CONV, "p1", t, -1, 1, 1, true, 0, 160, PARAMS (5120), PARAMS (160),
                         MW_ACT_RELU6);
-        t = mw_net_add (net, MW_OP_DWCONV, "d2", t, -1, 3, 2, true, 0, 0, PARAMS (1440), PARAMS (160), MW_ACT_RELU6);
+        t = mw_net_add (net, MW_OP_DWCONV, "d2", t, -1, 3, 2, true, 0, 0, PARAMS (1440), PARAMS (160),
+                        MW_ACT_RELU6);
         int f = mw_net_add (net, MW_OP_CONV, "p2", t, -1, 1, 1, true, 0, 96, PARAMS (15360), PARAMS (96),
                             MW_ACT_RELU6);
         int e = mw_net_add (net, MW_OP_CONV, "e1", f, -1, 3, 2, true, 0, 40, PARAMS (34560), PARAMS (40),
@@ -238,7 +244,8 @@ mw_backend_check (const mw_backend_ops_t *ops, int threads, bool verbose)
             if (worst > 1e-4)
                 fails++;
             if (verbose || worst > 1e-4)
-                printf ("  %s net %d output %d: %zu values, max rel diff %.2e\n", ops->name, variant, o, n, worst);
+                printf ("  %s net %d output %d: %zu values, max rel diff %.2e\n", ops->name, variant, o, n,
+                        worst);
         }
         for (int t = 0; t < net->ntensors; t++)
             if (net->tensors[t].parent < 0)
@@ -265,6 +272,7 @@ mw_backend_test (bool verbose)
     for (int threads = 1; threads <= 3; threads++)
         fails += mw_backend_check (mw_backend_cpu (), threads, verbose) != 0;
     if (verbose)
-        printf ("  backend: auto=%s cuda_devices=%d (%s)\n", b ? b->name : "none", mw_backend_cuda_devices (), err);
+        printf ("  backend: auto=%s cuda_devices=%d (%s)\n", b ? b->name : "none", mw_backend_cuda_devices (),
+                err);
     return fails ? -1 : 0;
 }

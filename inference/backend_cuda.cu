@@ -55,18 +55,18 @@ typedef struct {
     const mw_net_t *net;
     int device;
     cudaStream_t stream;
-    float *d_act;             //  every root tensor
+    float *d_act;   //  every root tensor
     size_t act_elems;
-    float **dptr;             //  per tensor, device
-    float *d_par;             //  weights + biases
+    float **dptr;   //  per tensor, device
+    float *d_par;   //  weights + biases
     size_t par_elems;
-    const float **d_w;        //  per layer, device (NULL for MAXPOOL)
-    const float **d_b;        //  per layer, device or NULL
-    float *h_in;              //  pinned
+    const float **d_w;   //  per layer, device (NULL for MAXPOOL)
+    const float **d_b;   //  per layer, device or NULL
+    float *h_in;         //  pinned
     size_t in_elems;
     float *h_out[MW_NET_MAX_OUTPUTS];   //  pinned
     size_t out_elems[MW_NET_MAX_OUTPUTS];
-    cudaEvent_t *ev;          //  nlayers + 1, for profiling
+    cudaEvent_t *ev;   //  nlayers + 1, for profiling
     double *profile;
     bool use_graph;
     int eager_runs;
@@ -75,13 +75,13 @@ typedef struct {
 } cuda_state_t;
 
 //  Check one CUDA call; on failure fill err and jump to `fail`.
-#define MW_CK(call)                                                                                           \
-    do {                                                                                                      \
-        cudaError_t rc_ = (call);                                                                             \
-        if (rc_ != cudaSuccess) {                                                                             \
-            snprintf (err, errlen, "cuda: %s: %s (%d)", #call, cudaGetErrorString (rc_), (int) rc_);          \
-            goto fail;                                                                                        \
-        }                                                                                                     \
+#define MW_CK(call)                                                                                          \
+    do {                                                                                                     \
+        cudaError_t rc_ = (call);                                                                            \
+        if (rc_ != cudaSuccess) {                                                                            \
+            snprintf (err, errlen, "cuda: %s: %s (%d)", #call, cudaGetErrorString (rc_), (int) rc_);         \
+            goto fail;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 //  ---------------------------------------------------------------------
@@ -104,19 +104,19 @@ typedef struct {
     const float *in;
     float *out;
     const float *w;
-    const float *b;    //  or NULL
+    const float *b;   //  or NULL
     int ih, iw, cin;
     int oh, ow, cout;
     int k, s, pt, pl;
     int act;
-    int M, K;          //  GEMM view: M = oh*ow, K = k*k*cin, N = cout
+    int M, K;   //  GEMM view: M = oh*ow, K = k*k*cin, N = cout
 } conv_args_t;
 
 //  Implicit-GEMM convolution.  PLAIN: 1x1, stride 1, no padding, so A is
 //  the input itself ([M][cin], row-major).
 template <bool PLAIN>
-__global__ void __launch_bounds__ (MW_CUDA_THREADS)
-k_conv_gemm (conv_args_t a)
+__global__ void
+__launch_bounds__ (MW_CUDA_THREADS) k_conv_gemm (conv_args_t a)
 {
     __shared__ __align__ (16) float As[MW_BK][MW_BM + 4];   //  A^T tile
     __shared__ __align__ (16) float Bs[MW_BK][MW_BN];
@@ -167,8 +167,8 @@ k_conv_gemm (conv_args_t a)
         for (int kk = 0; kk < MW_BK; kk++) {
             float4 av = *reinterpret_cast<const float4 *> (&As[kk][ty * 4]);
             float4 bv = *reinterpret_cast<const float4 *> (&Bs[kk][tx * 4]);
-            float ar[4] = { av.x, av.y, av.z, av.w };
-            float br[4] = { bv.x, bv.y, bv.z, bv.w };
+            float ar[4] = {av.x, av.y, av.z, av.w};
+            float br[4] = {bv.x, bv.y, bv.z, bv.w};
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -197,8 +197,8 @@ k_conv_gemm (conv_args_t a)
 
 //  Direct convolution for a few input channels: one thread per output
 //  element, output channel fastest.
-__global__ void __launch_bounds__ (MW_CUDA_THREADS)
-k_conv_direct (conv_args_t a)
+__global__ void
+__launch_bounds__ (MW_CUDA_THREADS) k_conv_direct (conv_args_t a)
 {
     const int total = a.M * a.cout;
     for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
@@ -226,8 +226,8 @@ k_conv_direct (conv_args_t a)
 }
 
 //  Depthwise k x k: one thread per output element, channel fastest.
-__global__ void __launch_bounds__ (MW_CUDA_THREADS)
-k_dwconv (conv_args_t a)
+__global__ void
+__launch_bounds__ (MW_CUDA_THREADS) k_dwconv (conv_args_t a)
 {
     const int C = a.cin, total = a.M * C;
     for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
@@ -242,8 +242,8 @@ k_dwconv (conv_args_t a)
                 int ix = ox * a.s - a.pl + kx;
                 if (ix < 0 || ix >= a.iw)
                     continue;
-                acc = fmaf (__ldg (a.in + ((size_t) iy * a.iw + ix) * C + c), __ldg (a.w + (ky * a.k + kx) * C + c),
-                            acc);
+                acc = fmaf (__ldg (a.in + ((size_t) iy * a.iw + ix) * C + c),
+                            __ldg (a.w + (ky * a.k + kx) * C + c), acc);
             }
         }
         a.out[idx] = k_act (acc, a.act);
@@ -251,8 +251,8 @@ k_dwconv (conv_args_t a)
 }
 
 //  Max pool with TF SAME padding: padded cells are ignored.
-__global__ void __launch_bounds__ (MW_CUDA_THREADS)
-k_maxpool (conv_args_t a)
+__global__ void
+__launch_bounds__ (MW_CUDA_THREADS) k_maxpool (conv_args_t a)
 {
     const int C = a.cin, total = a.M * C;
     for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
@@ -474,8 +474,9 @@ s_prepare (const mw_net_t *net, int threads, char *err, size_t errlen)
         const char *no_graph = getenv ("MW_CUDA_NO_GRAPH");
         st->use_graph = !(no_graph && *no_graph && strcmp (no_graph, "0") != 0);
     }
-    mw_debug ("infer_cuda_prepare", "device=%d activations_mb=%.1f params_mb=%.1f layers=%d graph=%d", st->device,
-              st->act_elems * 4.0 / 1048576, st->par_elems * 4.0 / 1048576, nl, (int) st->use_graph);
+    mw_debug ("infer_cuda_prepare", "device=%d activations_mb=%.1f params_mb=%.1f layers=%d graph=%d",
+              st->device, st->act_elems * 4.0 / 1048576, st->par_elems * 4.0 / 1048576, nl,
+              (int) st->use_graph);
     free (h_par);
     free (root_off);
     return st;

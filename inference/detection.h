@@ -6,8 +6,8 @@
 #define MW_DETECTION_H_INCLUDED
 
 typedef struct {
-    float x, y, w, h;    //  top-left corner and size, original image pixels
-    float score;         //  0..1
+    float x, y, w, h;   //  top-left corner and size, original image pixels
+    float score;        //  0..1
 } mw_detection_t;
 
 #endif

@@ -191,9 +191,9 @@ mw_detector_run (mw_detector_t *self, const uint8_t *rgb, int width, int height,
         self->ndets = mw_tiny_face_decode (self->tiny, self->ops->output (self->state, 0), width, height,
                                            self->cfg.threshold, self->dets, self->cfg.max_detections);
     else
-        self->ndets = mw_ssd_decode (self->ssd, self->ops->output (self->state, 0), self->ops->output (self->state, 1),
-                                     self->anchors, width, height, self->cfg.threshold, self->dets,
-                                     self->cfg.max_detections);
+        self->ndets = mw_ssd_decode (self->ssd, self->ops->output (self->state, 0),
+                                     self->ops->output (self->state, 1), self->anchors, width, height,
+                                     self->cfg.threshold, self->dets, self->cfg.max_detections);
     double t3 = s_now_ms ();
     self->timing.preprocess_ms = t1 - t0;
     self->timing.net_ms = t2 - t1;
@@ -312,7 +312,8 @@ mw_detector_test (bool verbose)
     if (env)
         snprintf (dir, sizeof dir, "%s", env);
     else
-        snprintf (dir, sizeof dir, "%s/.cache/face-api/package/model", getenv ("MW_SRCDIR") ? getenv ("MW_SRCDIR") : ".");
+        snprintf (dir, sizeof dir, "%s/.cache/face-api/package/model",
+                  getenv ("MW_SRCDIR") ? getenv ("MW_SRCDIR") : ".");
     mw_detector_config_defaults (&cfg);
     cfg.models_dir = dir;
     cfg.input_size = 320;

@@ -45,14 +45,14 @@ typedef struct {
 
 typedef struct {
     int count;
-    float max_score;             //  0 when count == 0
+    float max_score;   //  0 when count == 0
     float mean_score;
 } mw_confidence_t;
 
 typedef struct {
-    double preprocess_ms;        //  pad + resize + normalise
-    double net_ms;               //  forward pass
-    double decode_ms;            //  boxes + NMS
+    double preprocess_ms;   //  pad + resize + normalise
+    double net_ms;          //  forward pass
+    double decode_ms;       //  boxes + NMS
 } mw_timing_t;
 
 typedef struct _mw_detector_t mw_detector_t;

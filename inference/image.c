@@ -283,8 +283,8 @@ s_coord (int r, double ratio, int side, int *i0, int *i1, double *frac)
 }
 
 void
-mw_image_preprocess (const uint8_t *rgb, int width, int height, size_t stride, int size, const mw_norm_t *norm,
-                     float *out)
+mw_image_preprocess (const uint8_t *rgb, int width, int height, size_t stride, int size,
+                     const mw_norm_t *norm, float *out)
 {
     assert (rgb && width > 0 && height > 0 && stride >= (size_t) width * 3 && size > 0 && norm && out);
     const int side = width > height ? width : height;
@@ -335,20 +335,21 @@ mw_image_test (bool verbose)
     //  rows 2..3 from the zero padding.
     if (img) {
         float out[4 * 4 * 3];
-        mw_norm_t id = { { 0, 0, 0 }, 1.f, 0.f };
+        mw_norm_t id = {{0, 0, 0}, 1.f, 0.f};
         mw_image_preprocess (mw_image_data (img), 2, 1, 6, 4, &id, out);
         //  x: f = 0, .5, 1, 1.5 -> 1, 2.5, 4, 4 for channel 0
         fails += !(out[0] == 1.f && out[3] == 2.5f && out[6] == 4.f && out[9] == 4.f);
         //  row 1: f = 0.5 between row 0 and the padding row
         fails += !(out[12] == 0.5f);
         fails += !(out[24] == 0.f && out[47] == 0.f);
-        mw_norm_t tiny = { { 117.001f, 114.697f, 97.404f }, 255.f, 0.f };
+        mw_norm_t tiny = {{117.001f, 114.697f, 97.404f}, 255.f, 0.f};
         mw_image_preprocess (mw_image_data (img), 2, 1, 6, 2, &tiny, out);
         fails += !(out[0] == (1.f - 117.001f) / 255.f);
         mw_image_destroy (&img);
     }
-    const char *bad[] = { "P6\n2 1\n65535\n", "P6\n0 1\n255\n", "P6\n2 1\n255\n\x01", "P6 99999 99999 255 ",
-                          "GIF89a", "P6\n2", "\xff\xd8\xff\xe0garbage" };
+    const char *bad[] = {"P6\n2 1\n65535\n",       "P6\n0 1\n255\n", "P6\n2 1\n255\n\x01",
+                         "P6 99999 99999 255 ",    "GIF89a",         "P6\n2",
+                         "\xff\xd8\xff\xe0garbage"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
         mw_image_t *b = mw_image_decode ((const uint8_t *) bad[i], strlen (bad[i]), err, sizeof err);
@@ -365,7 +366,9 @@ mw_image_test (bool verbose)
     tjhandle tj = tjInitCompress ();
     unsigned char *jpg = NULL;
     unsigned long jlen = 0;
-    if (tj && tjCompress2 (tj, mw_image_data (g), 64, 64 * 3, 48, TJPF_RGB, &jpg, &jlen, TJSAMP_420, 90, 0) == 0) {
+    if (tj
+        && tjCompress2 (tj, mw_image_data (g), 64, 64 * 3, 48, TJPF_RGB, &jpg, &jlen, TJSAMP_420, 90, 0)
+               == 0) {
         mw_image_t *d = mw_image_decode (jpg, jlen, err, sizeof err);
         fails += !(d && mw_image_width (d) == 64 && mw_image_height (d) == 48);
         mw_image_destroy (&d);
@@ -380,6 +383,7 @@ mw_image_test (bool verbose)
     tjFree (jpg);
     tjDestroy (tj);
     mw_image_destroy (&g);
-    fails += mw_image_new (0, 5) != NULL || mw_image_new (65536, 2) != NULL || mw_image_new (10000, 10000) != NULL;
+    fails +=
+        mw_image_new (0, 5) != NULL || mw_image_new (65536, 2) != NULL || mw_image_new (10000, 10000) != NULL;
     return fails ? -1 : 0;
 }

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define MW_IMAGE_MAX_PIXELS (64u * 1024 * 1024)
-#define MW_IMAGE_MAX_SIDE 65535
+#define MW_IMAGE_MAX_SIDE   65535
 //  Largest file we read into memory.
 #define MW_IMAGE_MAX_FILE (256u << 20)
 

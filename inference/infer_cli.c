@@ -145,7 +145,9 @@ mw_infer_cli_main (int argc, char **argv)
         return 2;
     }
     if (!cfg.models_dir || !*cfg.models_dir) {
-        fprintf (stderr, "infer: no models dir: give --models-dir DIR (face-api's model/ folder) or set MW_MODELS_DIR\n");
+        fprintf (
+            stderr,
+            "infer: no models dir: give --models-dir DIR (face-api's model/ folder) or set MW_MODELS_DIR\n");
         return 2;
     }
     char err[512];
@@ -189,10 +191,11 @@ mw_infer_cli_main (int argc, char **argv)
     const mw_detection_t *d = mw_detector_detections (det, NULL);
     const int W = mw_image_width (img), H = mw_image_height (img);
     if (json) {
-        printf ("{\"model\":\"%s\",\"width\":%d,\"height\":%d,\"detections\":[", mw_model_name (cfg.model), W, H);
+        printf ("{\"model\":\"%s\",\"width\":%d,\"height\":%d,\"detections\":[", mw_model_name (cfg.model), W,
+                H);
         for (int i = 0; i < n; i++)
-            printf ("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.6f}", i ? "," : "", (double) d[i].x,
-                    (double) d[i].y, (double) d[i].w, (double) d[i].h, (double) d[i].score);
+            printf ("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.6f}", i ? "," : "",
+                    (double) d[i].x, (double) d[i].y, (double) d[i].w, (double) d[i].h, (double) d[i].score);
         printf ("],\"ms\":%.3f}\n", ms[repeat / 2]);
     }
     else {
@@ -203,12 +206,13 @@ mw_infer_cli_main (int argc, char **argv)
                 mw_detector_backend (det));
         printf ("  #      x        y        w        h    score\n");
         for (int i = 0; i < n; i++)
-            printf ("%3d %8.1f %8.1f %8.1f %8.1f   %.4f\n", i + 1, (double) d[i].x, (double) d[i].y, (double) d[i].w,
-                    (double) d[i].h, (double) d[i].score);
+            printf ("%3d %8.1f %8.1f %8.1f %8.1f   %.4f\n", i + 1, (double) d[i].x, (double) d[i].y,
+                    (double) d[i].w, (double) d[i].h, (double) d[i].score);
         printf ("faces: %d  max score %.4f  mean score %.4f\n", conf.count, (double) conf.max_score,
                 (double) conf.mean_score);
-        printf ("time: %.2f ms/frame median of %d (forward %.2f ms); jpeg decode %.2f ms, model load %.1f ms\n",
-                ms[repeat / 2], repeat, net_ms[repeat / 2], decode_ms, load_ms);
+        printf (
+            "time: %.2f ms/frame median of %d (forward %.2f ms); jpeg decode %.2f ms, model load %.1f ms\n",
+            ms[repeat / 2], repeat, net_ms[repeat / 2], decode_ms, load_ms);
     }
 done:
     free (ms);

@@ -50,7 +50,7 @@ int
 mw_net_tensor (mw_net_t *self, int h, int w, int c)
 {
     assert (self && h > 0 && w > 0 && c > 0);
-    return s_push_tensor (self, (mw_tdesc_t) { h, w, c, -1, 0 });
+    return s_push_tensor (self, (mw_tdesc_t){h, w, c, -1, 0});
 }
 
 int
@@ -58,7 +58,7 @@ mw_net_view (mw_net_t *self, int parent, size_t offset, int h, int w, int c)
 {
     assert (self && parent >= 0 && parent < self->ntensors && self->tensors[parent].parent == -1);
     assert (offset + (size_t) h * w * c <= mw_net_tensor_elems (self, parent));
-    return s_push_tensor (self, (mw_tdesc_t) { h, w, c, parent, offset });
+    return s_push_tensor (self, (mw_tdesc_t){h, w, c, parent, offset});
 }
 
 size_t
@@ -82,8 +82,8 @@ mw_net_pad_same (int n, int k, int s, int *out, int *before, int *after)
 }
 
 int
-mw_net_add (mw_net_t *self, mw_op_t op, const char *name, int in, int out, int k, int stride, bool same, int pad,
-            int cout, const float *weights, const float *bias, mw_act_t act)
+mw_net_add (mw_net_t *self, mw_op_t op, const char *name, int in, int out, int k, int stride, bool same,
+            int pad, int cout, const float *weights, const float *bias, mw_act_t act)
 {
     assert (self && in >= 0 && in < self->ntensors && k >= 1 && stride >= 1);
     const mw_tdesc_t ti = self->tensors[in];

@@ -38,21 +38,21 @@ typedef enum { MW_ACT_NONE = 0, MW_ACT_RELU6, MW_ACT_LEAKY } mw_act_t;
 
 typedef struct {
     int h, w, c;
-    int parent;          //  -1: a root tensor with its own storage
-    size_t offset;       //  element offset into the parent (views only)
+    int parent;      //  -1: a root tensor with its own storage
+    size_t offset;   //  element offset into the parent (views only)
 } mw_tdesc_t;
 
 typedef struct {
     mw_op_t op;
-    int in, out;         //  tensor ids
+    int in, out;   //  tensor ids
     int k, stride;
     int pad_t, pad_l, pad_b, pad_r;
     mw_act_t act;
-    int cin, cout;       //  cout == cin for DWCONV and MAXPOOL
+    int cin, cout;          //  cout == cin for DWCONV and MAXPOOL
     const float *weights;   //  CONV: [k][k][cin][cout]; DWCONV: [3][3][c]; MAXPOOL: NULL
     const float *bias;      //  [cout] or NULL
     char name[48];
-    double flops;        //  multiply-adds x 2 (for the benchmark)
+    double flops;   //  multiply-adds x 2 (for the benchmark)
 } mw_layer_t;
 
 typedef struct {
@@ -60,7 +60,7 @@ typedef struct {
     int ntensors;
     mw_layer_t *layers;
     int nlayers;
-    int input;                          //  tensor id, [S,S,3]
+    int input;   //  tensor id, [S,S,3]
     int outputs[MW_NET_MAX_OUTPUTS];
     int noutputs;
     //  Storage the builder allocated (folded weights) freed with the net.

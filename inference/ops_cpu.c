@@ -43,8 +43,8 @@ typedef struct {
     mw_pool_t *pool;
     int nthreads;
     float *arena;
-    float **tptr;          //  per tensor
-    float *scratch;        //  nthreads x scratch_elems
+    float **tptr;     //  per tensor
+    float *scratch;   //  nthreads x scratch_elems
     size_t scratch_elems;
     double *profile;
 } cpu_state_t;
@@ -141,8 +141,8 @@ s_conv_task (void *arg, int index, int thread)
         s_im2col (j, oy0, oy1, scratch);
         a = scratch;
     }
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) m, n, (int) kk, 1.0f, a, (int) kk, l->weights, n,
-                 0.0f, c, n);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) m, n, (int) kk, 1.0f, a, (int) kk,
+                 l->weights, n, 0.0f, c, n);
     s_epilogue (c, m, n, l->bias, l->act);
 }
 
@@ -165,39 +165,39 @@ typedef int32_t v8i __attribute__ ((vector_size (32)));
 
 //  Helpers as statement-expression macros rather than functions, so that no
 //  32-byte vector is ever passed by value (GCC's x86-64 psabi note).
-#define s_ld(p)                                                                                               \
-    ({                                                                                                        \
-        v8f v_;                                                                                               \
-        memcpy (&v_, (p), sizeof v_);                                                                         \
-        v_;                                                                                                   \
+#define s_ld(p)                                                                                              \
+    ({                                                                                                       \
+        v8f v_;                                                                                              \
+        memcpy (&v_, (p), sizeof v_);                                                                        \
+        v_;                                                                                                  \
     })
-#define s_st(p, v)                                                                                            \
-    do {                                                                                                      \
-        v8f v_ = (v);                                                                                         \
-        memcpy ((p), &v_, sizeof v_);                                                                         \
+#define s_st(p, v)                                                                                           \
+    do {                                                                                                     \
+        v8f v_ = (v);                                                                                        \
+        memcpy ((p), &v_, sizeof v_);                                                                        \
     } while (0)
-#define s_vmax(a, b)                                                                                          \
-    ({                                                                                                        \
-        v8f a_ = (a), b_ = (b);                                                                               \
-        v8i gt_ = a_ > b_;                                                                                    \
-        (v8f) (((v8i) a_ & gt_) | ((v8i) b_ & ~gt_));                                                         \
+#define s_vmax(a, b)                                                                                         \
+    ({                                                                                                       \
+        v8f a_ = (a), b_ = (b);                                                                              \
+        v8i gt_ = a_ > b_;                                                                                   \
+        (v8f) (((v8i) a_ & gt_) | ((v8i) b_ & ~gt_));                                                        \
     })
 //  Activation: ReLU6 = clip to [0, 6]; leaky as tfjs, relu(x - 0.1x) + 0.1x.
-#define s_vact(x, act)                                                                                        \
-    ({                                                                                                        \
-        v8f x_ = (x);                                                                                         \
-        const v8f zero_ = { 0 };                                                                              \
-        if ((act) == MW_ACT_RELU6) {                                                                          \
-            const v8f six_ = zero_ + 6.f;                                                                     \
-            x_ = (v8f) ((v8i) x_ & (x_ > zero_));                                                             \
-            v8i big_ = x_ > six_;                                                                             \
-            x_ = (v8f) (((v8i) x_ & ~big_) | ((v8i) six_ & big_));                                            \
-        }                                                                                                     \
-        else if ((act) == MW_ACT_LEAKY) {                                                                     \
-            v8f m_ = x_ * 0.1f, r_ = x_ - m_;                                                                 \
-            x_ = (v8f) ((v8i) r_ & (r_ > zero_)) + m_;                                                        \
-        }                                                                                                     \
-        x_;                                                                                                   \
+#define s_vact(x, act)                                                                                       \
+    ({                                                                                                       \
+        v8f x_ = (x);                                                                                        \
+        const v8f zero_ = {0};                                                                               \
+        if ((act) == MW_ACT_RELU6) {                                                                         \
+            const v8f six_ = zero_ + 6.f;                                                                    \
+            x_ = (v8f) ((v8i) x_ & (x_ > zero_));                                                            \
+            v8i big_ = x_ > six_;                                                                            \
+            x_ = (v8f) (((v8i) x_ & ~big_) | ((v8i) six_ & big_));                                           \
+        }                                                                                                    \
+        else if ((act) == MW_ACT_LEAKY) {                                                                    \
+            v8f m_ = x_ * 0.1f, r_ = x_ - m_;                                                                \
+            x_ = (v8f) ((v8i) r_ & (r_ > zero_)) + m_;                                                       \
+        }                                                                                                    \
+        x_;                                                                                                  \
     })
 
 //  Is the k x k window of output (oy, ox) fully inside the input?
@@ -268,29 +268,27 @@ s_conv3_block (const job_t *j, int oy, int ox0, const int P, const int NV)
     const mw_layer_t *l = j->l;
     const int s = l->stride, nc = NV * 8;
     v8f acc[4][4];
-    MW_UNROLL for (int p = 0; p < P; p++)
-        MW_UNROLL for (int v = 0; v < NV; v++)
-            acc[p][v] = l->bias ? s_ld (l->bias + 8 * v) : (v8f) { 0 };
+    MW_UNROLL for (int p = 0; p < P; p++) MW_UNROLL for (int v = 0; v < NV; v++) acc[p][v] =
+        l->bias ? s_ld (l->bias + 8 * v) : (v8f){0};
     const float *base = j->in + (size_t) (oy * s - l->pad_t) * j->iw * 3 + (size_t) (ox0 * s - l->pad_l) * 3;
     const size_t rs = (size_t) j->iw * 3;
-    MW_UNROLL for (int ky = 0; ky < 3; ky++)
-        MW_UNROLL for (int kx = 0; kx < 3; kx++)
-            MW_UNROLL for (int ci = 0; ci < 3; ci++) {
-                const float *w = l->weights + ((size_t) (ky * 3 + kx) * 3 + ci) * nc;
-                const float *x = base + ky * rs + kx * 3 + ci;
-                v8f wv[4];
-                MW_UNROLL for (int v = 0; v < NV; v++)
-                    wv[v] = s_ld (w + 8 * v);
-                MW_UNROLL for (int p = 0; p < P; p++) {
-                    float xv = x[p * s * 3];
-                    MW_UNROLL for (int v = 0; v < NV; v++)
-                        acc[p][v] += xv * wv[v];
-                }
-            }
-    MW_UNROLL for (int p = 0; p < P; p++) {
+    MW_UNROLL for (int ky = 0; ky < 3; ky++) MW_UNROLL for (int kx = 0; kx < 3; kx++)
+        MW_UNROLL for (int ci = 0; ci < 3; ci++)
+    {
+        const float *w = l->weights + ((size_t) (ky * 3 + kx) * 3 + ci) * nc;
+        const float *x = base + ky * rs + kx * 3 + ci;
+        v8f wv[4];
+        MW_UNROLL for (int v = 0; v < NV; v++) wv[v] = s_ld (w + 8 * v);
+        MW_UNROLL for (int p = 0; p < P; p++)
+        {
+            float xv = x[p * s * 3];
+            MW_UNROLL for (int v = 0; v < NV; v++) acc[p][v] += xv * wv[v];
+        }
+    }
+    MW_UNROLL for (int p = 0; p < P; p++)
+    {
         float *o = j->out + ((size_t) oy * j->ow + ox0 + p) * nc;
-        MW_UNROLL for (int v = 0; v < NV; v++)
-            s_st (o + 8 * v, s_vact (acc[p][v], l->act));
+        MW_UNROLL for (int v = 0; v < NV; v++) s_st (o + 8 * v, s_vact (acc[p][v], l->act));
     }
 }
 
@@ -328,7 +326,7 @@ s_conv3_rows (const job_t *j, int oy0, int oy1)
 //  dominates there; the big ones go to OpenBLAS.
 
 #define MW_PW_MAXK 64
-#define MW_PW_P 6
+#define MW_PW_P    6
 //  Pixels per cache block: the block of A (MW_PW_MB x K floats) stays in
 //  L1/L2 while every 16-channel panel of W passes over it.
 #define MW_PW_MB 96
@@ -342,8 +340,8 @@ s_pw_block (const float *restrict a, int K, const float *restrict w, int N, cons
     v8f acc[MW_PW_P][2];
     MW_UNROLL for (int p = 0; p < P; p++)
     {
-        acc[p][0] = bias ? s_ld (bias) : (v8f) { 0 };
-        acc[p][1] = bias ? s_ld (bias + 8) : (v8f) { 0 };
+        acc[p][0] = bias ? s_ld (bias) : (v8f){0};
+        acc[p][1] = bias ? s_ld (bias + 8) : (v8f){0};
     }
     for (int k = 0; k < K; k++) {
         const float *wk = w + (size_t) k * N;
@@ -470,7 +468,7 @@ s_dw_row (const job_t *j, int oy, int x0, int x1)
     for (int ky = 0; ky < 3; ky++)
         rows[ky] = j->in + (size_t) (oy * s - l->pad_t + ky) * j->iw * C;
     for (int c = 0; c < C; c += 8) {
-        v8f w[9], b = l->bias ? s_ld (l->bias + c) : (v8f) { 0 };
+        v8f w[9], b = l->bias ? s_ld (l->bias + c) : (v8f){0};
         for (int t = 0; t < 9; t++)
             w[t] = s_ld (l->weights + (size_t) t * C + c);
         for (int ox = x0; ox < x1; ox++) {
@@ -765,14 +763,14 @@ s_run (void *state, char *err, size_t errlen)
     for (int i = 0; i < net->nlayers; i++) {
         const mw_layer_t *l = &net->layers[i];
         double t0 = st->profile ? s_now_ms () : 0;
-        job_t j = { .st = st, .l = l, .in = st->tptr[l->in], .out = st->tptr[l->out] };
+        job_t j = {.st = st, .l = l, .in = st->tptr[l->in], .out = st->tptr[l->out]};
         j.ih = net->tensors[l->in].h;
         j.iw = net->tensors[l->in].w;
         j.oh = net->tensors[l->out].h;
         j.ow = net->tensors[l->out].w;
         j.rows_per_task = s_rows_per_task (st, l, j.oh, j.ow);
         int tasks = (j.oh + j.rows_per_task - 1) / j.rows_per_task;
-        mw_pool_fn *fn = l->op == MW_OP_DWCONV ? s_dw_task
+        mw_pool_fn *fn = l->op == MW_OP_DWCONV    ? s_dw_task
                          : l->op == MW_OP_MAXPOOL ? s_pool_task
                          : s_use_direct (l)       ? s_conv_direct_task
                          : s_use_pw (l)           ? s_pw_task

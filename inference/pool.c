@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define MW_POOL_MAX 64
+#define MW_POOL_MAX  64
 #define MW_POOL_SPIN 20000
 
 struct _mw_pool_t {
@@ -32,7 +32,7 @@ struct _mw_pool_t {
     pthread_cond_t done;
     atomic_uint generation;
     atomic_int next;
-    atomic_int active;       //  workers still inside the current job
+    atomic_int active;   //  workers still inside the current job
     int ntasks;
     mw_pool_fn *fn;
     void *arg;
@@ -177,8 +177,8 @@ mw_pool_run (mw_pool_t *self, int ntasks, mw_pool_fn *fn, void *arg)
     pthread_mutex_unlock (&self->mutex);
     s_work (self, 0);
     //  Wait for the workers: spin first, then sleep.
-    for (int spins = 0; atomic_load_explicit (&self->active, memory_order_acquire) > 0 && spins < MW_POOL_SPIN;
-         spins++)
+    for (int spins = 0;
+         atomic_load_explicit (&self->active, memory_order_acquire) > 0 && spins < MW_POOL_SPIN; spins++)
         ;
     if (atomic_load_explicit (&self->active, memory_order_acquire) > 0) {
         pthread_mutex_lock (&self->mutex);

@@ -40,14 +40,14 @@
 const float *
 mw_ssd_anchors (mw_weights_t *w, char *err, size_t errlen)
 {
-    return mw_weights_get (w, "Output/extra_dim", 3, (int[]) { 1, MW_SSD_ANCHORS, 4 }, err, errlen);
+    return mw_weights_get (w, "Output/extra_dim", 3, (int[]){1, MW_SSD_ANCHORS, 4}, err, errlen);
 }
 
 mw_net_t *
 mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
 {
     assert (w);
-    static const int ch[14] = { 32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024 };
+    static const int ch[14] = {32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
     mw_net_t *net = mw_net_new ();
     if (!net) {
         snprintf (err, errlen, "out of memory");
@@ -65,12 +65,11 @@ mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
     float *owned = net->owned;
     char name[96], lname[48];
     int t = net->input = mw_net_tensor (net, MW_SSD_INPUT, MW_SSD_INPUT, 3);
-    const float *cw = mw_weights_get (w, "MobilenetV1/Conv2d_0_pointwise/weights", 4, (int[]) { 3, 3, 3, 32 }, err,
-                                      errlen);
-    const float *cb
-        = cw ? mw_weights_get (w, "MobilenetV1/Conv2d_0_pointwise/convolution_bn_offset", 1, (int[]) { 32 }, err,
-                               errlen)
-             : NULL;
+    const float *cw =
+        mw_weights_get (w, "MobilenetV1/Conv2d_0_pointwise/weights", 4, (int[]){3, 3, 3, 32}, err, errlen);
+    const float *cb = cw ? mw_weights_get (w, "MobilenetV1/Conv2d_0_pointwise/convolution_bn_offset", 1,
+                                           (int[]){32}, err, errlen)
+                         : NULL;
     if (!cb)
         goto fail;
     t = mw_net_add (net, MW_OP_CONV, "conv_0", t, -1, 3, 2, true, 0, 32, cw, cb, MW_ACT_RELU6);
@@ -79,12 +78,12 @@ mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
         int cin = ch[i - 1], cout = ch[i];
         int stride = (i == 2 || i == 4 || i == 6 || i == 12) ? 2 : 1;
         const float *p[5];
-        static const char *part[5] = { "depthwise_weights", "BatchNorm/gamma", "BatchNorm/beta",
-                                       "BatchNorm/moving_mean", "BatchNorm/moving_variance" };
+        static const char *part[5] = {"depthwise_weights", "BatchNorm/gamma", "BatchNorm/beta",
+                                      "BatchNorm/moving_mean", "BatchNorm/moving_variance"};
         for (int k = 0; k < 5; k++) {
             snprintf (name, sizeof name, "MobilenetV1/Conv2d_%d_depthwise/%s", i, part[k]);
-            p[k] = k == 0 ? mw_weights_get (w, name, 4, (int[]) { 3, 3, cin, 1 }, err, errlen)
-                          : mw_weights_get (w, name, 1, (int[]) { cin }, err, errlen);
+            p[k] = k == 0 ? mw_weights_get (w, name, 4, (int[]){3, 3, cin, 1}, err, errlen)
+                          : mw_weights_get (w, name, 1, (int[]){cin}, err, errlen);
             if (!p[k])
                 goto fail;
         }
@@ -99,9 +98,9 @@ mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
         snprintf (lname, sizeof lname, "block%d/dw", i);
         t = mw_net_add (net, MW_OP_DWCONV, lname, t, -1, 3, stride, true, 0, 0, fw, fb, MW_ACT_RELU6);
         snprintf (name, sizeof name, "MobilenetV1/Conv2d_%d_pointwise/weights", i);
-        const float *pw = mw_weights_get (w, name, 4, (int[]) { 1, 1, cin, cout }, err, errlen);
+        const float *pw = mw_weights_get (w, name, 4, (int[]){1, 1, cin, cout}, err, errlen);
         snprintf (name, sizeof name, "MobilenetV1/Conv2d_%d_pointwise/convolution_bn_offset", i);
-        const float *pb = pw ? mw_weights_get (w, name, 1, (int[]) { cout }, err, errlen) : NULL;
+        const float *pb = pw ? mw_weights_get (w, name, 1, (int[]){cout}, err, errlen) : NULL;
         if (!pb)
             goto fail;
         snprintf (lname, sizeof lname, "block%d/pw", i);
@@ -112,19 +111,20 @@ mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
     if (t < 0)
         goto oom;
     //  Extra feature layers.
-    static const int extra_out[8] = { 256, 512, 128, 256, 128, 256, 64, 128 };
-    int feat[6] = { conv11, t, -1, -1, -1, -1 };
+    static const int extra_out[8] = {256, 512, 128, 256, 128, 256, 64, 128};
+    int feat[6] = {conv11, t, -1, -1, -1, -1};
     int cin = 1024;
     for (int i = 0; i < 8; i++) {
         int k = (i % 2) ? 3 : 1, stride = (i % 2) ? 2 : 1;
         snprintf (name, sizeof name, "Prediction/Conv2d_%d_pointwise/weights", i);
-        const float *pw = mw_weights_get (w, name, 4, (int[]) { k, k, cin, extra_out[i] }, err, errlen);
+        const float *pw = mw_weights_get (w, name, 4, (int[]){k, k, cin, extra_out[i]}, err, errlen);
         snprintf (name, sizeof name, "Prediction/Conv2d_%d_pointwise/convolution_bn_offset", i);
-        const float *pb = pw ? mw_weights_get (w, name, 1, (int[]) { extra_out[i] }, err, errlen) : NULL;
+        const float *pb = pw ? mw_weights_get (w, name, 1, (int[]){extra_out[i]}, err, errlen) : NULL;
         if (!pb)
             goto fail;
         snprintf (lname, sizeof lname, "extra%d", i);
-        t = mw_net_add (net, MW_OP_CONV, lname, t, -1, k, stride, true, 0, extra_out[i], pw, pb, MW_ACT_RELU6);
+        t = mw_net_add (net, MW_OP_CONV, lname, t, -1, k, stride, true, 0, extra_out[i], pw, pb,
+                        MW_ACT_RELU6);
         if (t < 0)
             goto oom;
         if (i % 2)
@@ -142,13 +142,13 @@ mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
         int na = b == 0 ? 3 : 6;
         const float *bw, *bb, *kw, *kb;
         snprintf (name, sizeof name, "Prediction/BoxPredictor_%d/BoxEncodingPredictor/weights", b);
-        bw = mw_weights_get (w, name, 4, (int[]) { 1, 1, f.c, na * 4 }, err, errlen);
+        bw = mw_weights_get (w, name, 4, (int[]){1, 1, f.c, na * 4}, err, errlen);
         snprintf (name, sizeof name, "Prediction/BoxPredictor_%d/BoxEncodingPredictor/biases", b);
-        bb = bw ? mw_weights_get (w, name, 1, (int[]) { na * 4 }, err, errlen) : NULL;
+        bb = bw ? mw_weights_get (w, name, 1, (int[]){na * 4}, err, errlen) : NULL;
         snprintf (name, sizeof name, "Prediction/BoxPredictor_%d/ClassPredictor/weights", b);
-        kw = bb ? mw_weights_get (w, name, 4, (int[]) { 1, 1, f.c, na * 3 }, err, errlen) : NULL;
+        kw = bb ? mw_weights_get (w, name, 4, (int[]){1, 1, f.c, na * 3}, err, errlen) : NULL;
         snprintf (name, sizeof name, "Prediction/BoxPredictor_%d/ClassPredictor/biases", b);
-        kb = kw ? mw_weights_get (w, name, 1, (int[]) { na * 3 }, err, errlen) : NULL;
+        kb = kw ? mw_weights_get (w, name, 1, (int[]){na * 3}, err, errlen) : NULL;
         if (!kb)
             goto fail;
         size_t n = (size_t) f.h * f.w * na;
@@ -160,7 +160,8 @@ mw_ssd_net (mw_weights_t *w, char *err, size_t errlen)
         int vl = mw_net_view (net, logits, anchor * 3, f.h, f.w, na * 3);
         snprintf (lname, sizeof lname, "box%d/enc", b);
         if (vb < 0 || vl < 0
-            || mw_net_add (net, MW_OP_CONV, lname, feat[b], vb, 1, 1, true, 0, na * 4, bw, bb, MW_ACT_NONE) < 0)
+            || mw_net_add (net, MW_OP_CONV, lname, feat[b], vb, 1, 1, true, 0, na * 4, bw, bb, MW_ACT_NONE)
+                   < 0)
             goto oom;
         snprintf (lname, sizeof lname, "box%d/cls", b);
         if (mw_net_add (net, MW_OP_CONV, lname, feat[b], vl, 1, 1, true, 0, na * 3, kw, kb, MW_ACT_NONE) < 0)
@@ -249,8 +250,8 @@ s_cmp_desc (const void *pa, const void *pb)
 }
 
 int
-mw_ssd_decode (mw_ssd_decoder_t *self, const float *boxes, const float *logits, const float *anchors, int width,
-               int height, float min_confidence, mw_detection_t *dets, int max_dets)
+mw_ssd_decode (mw_ssd_decoder_t *self, const float *boxes, const float *logits, const float *anchors,
+               int width, int height, float min_confidence, mw_detection_t *dets, int max_dets)
 {
     assert (self && boxes && logits && anchors && width > 0 && height > 0 && (dets || max_dets == 0));
     int n = 0;
@@ -323,7 +324,8 @@ mw_ssd_mobilenet_test (bool verbose)
     logits[0 * 3 + 1] = 3.f;
     logits[1 * 3 + 1] = 2.f;
     logits[2 * 3 + 1] = 1.f;
-    anchors[2 * 4 + 0] = 0.6f, anchors[2 * 4 + 1] = 0.6f, anchors[2 * 4 + 2] = 0.8f, anchors[2 * 4 + 3] = 0.8f;
+    anchors[2 * 4 + 0] = 0.6f, anchors[2 * 4 + 1] = 0.6f, anchors[2 * 4 + 2] = 0.8f,
+                    anchors[2 * 4 + 3] = 0.8f;
     boxes[1 * 4 + 0] = 0.5f;   //  shift anchor 1 by 0.05*0.2 in y
     mw_detection_t dets[8];
     //  640x480: rw = 512, rh = 384, pady = 4/3.

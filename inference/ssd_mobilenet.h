@@ -15,10 +15,10 @@
 #include "inference/net.h"
 #include "inference/weights.h"
 
-#define MW_SSD_MANIFEST "ssd_mobilenetv1_model-weights_manifest.json"
-#define MW_SSD_INPUT 512
-#define MW_SSD_ANCHORS 5118
-#define MW_SSD_IOU 0.5
+#define MW_SSD_MANIFEST    "ssd_mobilenetv1_model-weights_manifest.json"
+#define MW_SSD_INPUT       512
+#define MW_SSD_ANCHORS     5118
+#define MW_SSD_IOU         0.5
 #define MW_SSD_MAX_RESULTS 100
 
 //  Builds the net and folds the depthwise batch norms into its own copy of
@@ -31,8 +31,8 @@ typedef struct _mw_ssd_decoder_t mw_ssd_decoder_t;
 mw_ssd_decoder_t *mw_ssd_decoder_new (void);
 void mw_ssd_decoder_destroy (mw_ssd_decoder_t **self_p);
 //  Decode + NMS (IoU 0.5, at most 100) for an image of width x height.
-int mw_ssd_decode (mw_ssd_decoder_t *self, const float *boxes, const float *logits, const float *anchors, int width,
-                   int height, float min_confidence, mw_detection_t *dets, int max_dets);
+int mw_ssd_decode (mw_ssd_decoder_t *self, const float *boxes, const float *logits, const float *anchors,
+                   int width, int height, float min_confidence, mw_detection_t *dets, int max_dets);
 
 int mw_ssd_mobilenet_test (bool verbose);
 

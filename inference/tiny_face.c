@@ -30,11 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-const float mw_tiny_face_mean[3] = { 117.001f, 114.697f, 97.404f };
+const float mw_tiny_face_mean[3] = {117.001f, 114.697f, 97.404f};
 
 static const double s_anchors[MW_TINY_FACE_ANCHORS][2] = {
-    { 1.603231, 2.094468 }, { 6.041143, 7.080126 }, { 2.882459, 3.518061 },
-    { 4.266906, 5.178857 }, { 9.041765, 10.66308 },
+    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061},
+    {4.266906, 5.178857}, {9.041765, 10.66308},
 };
 
 mw_net_t *
@@ -45,7 +45,7 @@ mw_tiny_face_net (mw_weights_t *w, int S, char *err, size_t errlen)
         snprintf (err, errlen, "tiny-face: input size %d must be a multiple of 32 in 32..2048", S);
         return NULL;
     }
-    static const int filters[7] = { 3, 16, 32, 64, 128, 256, 512 };
+    static const int filters[7] = {3, 16, 32, 64, 128, 256, 512};
     mw_net_t *net = mw_net_new ();
     if (!net) {
         snprintf (err, errlen, "out of memory");
@@ -53,20 +53,22 @@ mw_tiny_face_net (mw_weights_t *w, int S, char *err, size_t errlen)
     }
     char name[64];
     int t = net->input = mw_net_tensor (net, S, S, 3);
-    const float *cw = mw_weights_get (w, "conv0/filters", 4, (int[]) { 3, 3, 3, 16 }, err, errlen);
-    const float *cb = cw ? mw_weights_get (w, "conv0/bias", 1, (int[]) { 16 }, err, errlen) : NULL;
+    const float *cw = mw_weights_get (w, "conv0/filters", 4, (int[]){3, 3, 3, 16}, err, errlen);
+    const float *cb = cw ? mw_weights_get (w, "conv0/bias", 1, (int[]){16}, err, errlen) : NULL;
     if (!cb)
         goto fail;
     t = mw_net_add (net, MW_OP_CONV, "conv0", t, -1, 3, 1, false, 0, 16, cw, cb, MW_ACT_LEAKY);
-    t = t < 0 ? t : mw_net_add (net, MW_OP_MAXPOOL, "conv0/pool", t, -1, 2, 2, true, 0, 0, NULL, NULL, MW_ACT_NONE);
+    t = t < 0
+            ? t
+            : mw_net_add (net, MW_OP_MAXPOOL, "conv0/pool", t, -1, 2, 2, true, 0, 0, NULL, NULL, MW_ACT_NONE);
     for (int i = 1; i <= 5 && t >= 0; i++) {
         int cin = filters[i], cout = filters[i + 1];
         snprintf (name, sizeof name, "conv%d/depthwise_filter", i);
-        const float *dw = mw_weights_get (w, name, 4, (int[]) { 3, 3, cin, 1 }, err, errlen);
+        const float *dw = mw_weights_get (w, name, 4, (int[]){3, 3, cin, 1}, err, errlen);
         snprintf (name, sizeof name, "conv%d/pointwise_filter", i);
-        const float *pw = dw ? mw_weights_get (w, name, 4, (int[]) { 1, 1, cin, cout }, err, errlen) : NULL;
+        const float *pw = dw ? mw_weights_get (w, name, 4, (int[]){1, 1, cin, cout}, err, errlen) : NULL;
         snprintf (name, sizeof name, "conv%d/bias", i);
-        const float *b = pw ? mw_weights_get (w, name, 1, (int[]) { cout }, err, errlen) : NULL;
+        const float *b = pw ? mw_weights_get (w, name, 1, (int[]){cout}, err, errlen) : NULL;
         if (!b)
             goto fail;
         snprintf (name, sizeof name, "conv%d/dw", i);
@@ -78,8 +80,9 @@ mw_tiny_face_net (mw_weights_t *w, int S, char *err, size_t errlen)
                   : mw_net_add (net, MW_OP_MAXPOOL, name, t, -1, 2, i == 5 ? 1 : 2, true, 0, 0, NULL, NULL,
                                 MW_ACT_NONE);
     }
-    const float *ow = t < 0 ? NULL : mw_weights_get (w, "conv8/filters", 4, (int[]) { 1, 1, 512, 25 }, err, errlen);
-    const float *ob = ow ? mw_weights_get (w, "conv8/bias", 1, (int[]) { 25 }, err, errlen) : NULL;
+    const float *ow =
+        t < 0 ? NULL : mw_weights_get (w, "conv8/filters", 4, (int[]){1, 1, 512, 25}, err, errlen);
+    const float *ob = ow ? mw_weights_get (w, "conv8/bias", 1, (int[]){25}, err, errlen) : NULL;
     if (t < 0 && ow == NULL)
         snprintf (err, errlen, "tiny-face: cannot build the net (out of memory)");
     if (!ob)
@@ -248,11 +251,11 @@ mw_tiny_face_test (bool verbose)
     float raw[2 * 2 * 25];
     for (int i = 0; i < 100; i++)
         raw[i] = (i % 5 == 4) ? -10.f : 0.f;
-    raw[4] = 2.f;            //  cell (0,0) anchor 0, score .881
-    raw[5 + 4] = 1.f;        //  cell (0,0) anchor 1 (bigger box, overlaps)
-    raw[5 + 2] = -1.5f;      //  make anchor 1's box about anchor 0's size
+    raw[4] = 2.f;         //  cell (0,0) anchor 0, score .881
+    raw[5 + 4] = 1.f;     //  cell (0,0) anchor 1 (bigger box, overlaps)
+    raw[5 + 2] = -1.5f;   //  make anchor 1's box about anchor 0's size
     raw[5 + 3] = -1.5f;
-    raw[3 * 25 + 4] = 0.5f;  //  cell (1,1) anchor 0, score .622
+    raw[3 * 25 + 4] = 0.5f;   //  cell (1,1) anchor 0, score .622
     mw_detection_t dets[8];
     int n = mw_tiny_face_decode (d, raw, 64, 64, 0.5f, dets, 8);
     if (verbose)

@@ -16,8 +16,8 @@
 #include "inference/weights.h"
 
 #define MW_TINY_FACE_MANIFEST "tiny_face_detector_model-weights_manifest.json"
-#define MW_TINY_FACE_ANCHORS 5
-#define MW_TINY_FACE_IOU 0.4
+#define MW_TINY_FACE_ANCHORS  5
+#define MW_TINY_FACE_IOU      0.4
 
 //  Input normalisation: (v - mean) / 255.
 extern const float mw_tiny_face_mean[3];
@@ -35,8 +35,8 @@ void mw_tiny_face_decoder_destroy (mw_tiny_face_decoder_t **self_p);
 //  Decode raw [G,G,25] for an image of width x height; keeps boxes whose
 //  score > threshold, NMS, writes at most max_dets in descending score
 //  order.  Returns the count.
-int mw_tiny_face_decode (mw_tiny_face_decoder_t *self, const float *raw, int width, int height, float threshold,
-                         mw_detection_t *dets, int max_dets);
+int mw_tiny_face_decode (mw_tiny_face_decoder_t *self, const float *raw, int width, int height,
+                         float threshold, mw_detection_t *dets, int max_dets);
 
 int mw_tiny_face_test (bool verbose);
 

@@ -35,12 +35,12 @@ typedef struct {
     char *name;
     int ndims;
     int shape[MW_WEIGHTS_MAX_DIMS];
-    size_t elems;        //  element count
-    size_t nbytes;       //  bytes in the .bin
-    bool is_int;         //  dtype int32 (rounded after dequantisation)
+    size_t elems;    //  element count
+    size_t nbytes;   //  bytes in the .bin
+    bool is_int;     //  dtype int32 (rounded after dequantisation)
     qtype_t q;
     double scale, min;
-    size_t offset;       //  first float in the arena
+    size_t offset;   //  first float in the arena
 } entry_t;
 
 struct _mw_weights_t {
@@ -123,8 +123,8 @@ s_safe_path (const char *p)
     if (p[0] == '.' || strlen (p) > 255)
         return false;
     for (const char *c = p; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-              || *c == '.' || *c == '_' || *c == '-'))
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.'
+              || *c == '_' || *c == '-'))
             return false;
     return true;
 }
@@ -272,7 +272,8 @@ s_parse_manifest (const char *json, size_t len, manifest_t *m, char *err, size_t
         total_paths += json_object_array_length (o);
     }
     if (total_entries == 0 || total_entries > MW_WEIGHTS_MAX_ENTRIES || total_paths > 1024) {
-        s_err (err, errlen, "manifest: %zu weight entries (want 1..%d)", total_entries, MW_WEIGHTS_MAX_ENTRIES);
+        s_err (err, errlen, "manifest: %zu weight entries (want 1..%d)", total_entries,
+               MW_WEIGHTS_MAX_ENTRIES);
         goto done;
     }
     m->entries = calloc (total_entries, sizeof (entry_t));
@@ -375,8 +376,8 @@ s_build (manifest_t *m, const uint8_t *bin, char *err, size_t errlen)
             case Q_UINT16: v = (uint16_t) (p[2 * k] | (p[2 * k + 1] << 8)) * e->scale + e->min; break;
             case Q_FLOAT16: v = s_half_to_float ((uint16_t) (p[2 * k] | (p[2 * k + 1] << 8))); break;
             default: {
-                uint32_t u = (uint32_t) p[4 * k] | (uint32_t) p[4 * k + 1] << 8 | (uint32_t) p[4 * k + 2] << 16
-                             | (uint32_t) p[4 * k + 3] << 24;
+                uint32_t u = (uint32_t) p[4 * k] | (uint32_t) p[4 * k + 1] << 8
+                             | (uint32_t) p[4 * k + 2] << 16 | (uint32_t) p[4 * k + 3] << 24;
                 if (e->is_int)
                     v = (double) (int32_t) u;
                 else {
@@ -412,8 +413,8 @@ mw_weights_load_buffer (const char *json, size_t json_len, const uint8_t *bin, s
         return NULL;
     mw_weights_t *self = NULL;
     if (bin_len != m.total_bytes || (!bin && bin_len))
-        s_err (err, errlen, "weights: .bin holds %zu bytes, the manifest needs %zu (%s)", bin_len, m.total_bytes,
-               bin_len < m.total_bytes ? "short file" : "trailing bytes");
+        s_err (err, errlen, "weights: .bin holds %zu bytes, the manifest needs %zu (%s)", bin_len,
+               m.total_bytes, bin_len < m.total_bytes ? "short file" : "trailing bytes");
     else
         self = s_build (&m, bin, err, errlen);
     s_manifest_clear (&m);
@@ -554,7 +555,8 @@ mw_weights_get (mw_weights_t *self, const char *name, int ndims, const int *shap
             for (int d = 0; d < ndims; d++)
                 snprintf (want + strlen (want), sizeof want - strlen (want), "%s%d", d ? "," : "", shape[d]);
             for (int d = 0; d < e->ndims; d++)
-                snprintf (have + strlen (have), sizeof have - strlen (have), "%s%d", d ? "," : "", e->shape[d]);
+                snprintf (have + strlen (have), sizeof have - strlen (have), "%s%d", d ? "," : "",
+                          e->shape[d]);
             s_err (err, errlen, "weights: %s has shape [%s], expected [%s]", name, have, want);
             return NULL;
         }
@@ -594,23 +596,24 @@ mw_weights_test (bool verbose)
         }                                                                                                    \
     } while (0)
 
-    const char *good = "[{\"weights\":[{\"name\":\"a\",\"shape\":[2,2],\"dtype\":\"float32\","
-                       "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}},"
-                       "{\"name\":\"s\",\"shape\":[],\"dtype\":\"int32\",\"quantization\":{\"dtype\":\"uint8\","
-                       "\"scale\":0.5,\"min\":0}},"
-                       "{\"name\":\"f\",\"shape\":[1],\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]";
-    uint8_t bin[9] = { 0, 1, 2, 255, 3, 0, 0, 0xc0, 0x3f };   //  3*0.5 = 1.5 -> 2; 1.5f
+    const char *good =
+        "[{\"weights\":[{\"name\":\"a\",\"shape\":[2,2],\"dtype\":\"float32\","
+        "\"quantization\":{\"dtype\":\"uint8\",\"scale\":0.5,\"min\":-1}},"
+        "{\"name\":\"s\",\"shape\":[],\"dtype\":\"int32\",\"quantization\":{\"dtype\":\"uint8\","
+        "\"scale\":0.5,\"min\":0}},"
+        "{\"name\":\"f\",\"shape\":[1],\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]";
+    uint8_t bin[9] = {0, 1, 2, 255, 3, 0, 0, 0xc0, 0x3f};   //  3*0.5 = 1.5 -> 2; 1.5f
     mw_weights_t *w = mw_weights_load_buffer (good, strlen (good), bin, sizeof bin, err, sizeof err);
     CHECK (w != NULL);
     if (w) {
-        int sh[2] = { 2, 2 };
+        int sh[2] = {2, 2};
         const float *a = mw_weights_get (w, "a", 2, sh, err, sizeof err);
         CHECK (a && a[0] == -1.0f && a[1] == -0.5f && a[2] == 0.0f && a[3] == 126.5f);
         const float *s = mw_weights_get (w, "s", 0, NULL, err, sizeof err);
         CHECK (s && s[0] == 2.0f);
-        const float *f = mw_weights_get (w, "f", 1, (int[]) { 1 }, err, sizeof err);
+        const float *f = mw_weights_get (w, "f", 1, (int[]){1}, err, sizeof err);
         CHECK (f && f[0] == 1.5f);
-        CHECK (mw_weights_get (w, "a", 2, (int[]) { 4, 1 }, err, sizeof err) == NULL);
+        CHECK (mw_weights_get (w, "a", 2, (int[]){4, 1}, err, sizeof err) == NULL);
         CHECK (strstr (err, "expected [4,1]") != NULL);
         CHECK (mw_weights_get (w, "zz", 0, NULL, err, sizeof err) == NULL);
         CHECK (mw_weights_count (w) == 3 && mw_weights_elems (w) == 6);
@@ -621,8 +624,9 @@ mw_weights_test (bool verbose)
     CHECK (!mw_weights_load_buffer (good, strlen (good), bin, 8, err, sizeof err) && strstr (err, "short"));
     if (verbose)
         printf ("  short bin: %s\n", err);
-    uint8_t longbin[10] = { 0 };
-    CHECK (!mw_weights_load_buffer (good, strlen (good), longbin, 10, err, sizeof err) && strstr (err, "trailing"));
+    uint8_t longbin[10] = {0};
+    CHECK (!mw_weights_load_buffer (good, strlen (good), longbin, 10, err, sizeof err)
+           && strstr (err, "trailing"));
     //  Bad manifests: each must fail cleanly.
     const char *bad[] = {
         "",
@@ -632,10 +636,13 @@ mw_weights_test (bool verbose)
         "[{\"weights\":[{\"name\":\"a\",\"shape\":[2],\"dtype\":\"float32\"}],\"paths\":[\"../x.bin\"]}]",
         "[{\"weights\":[{\"name\":\"a\",\"shape\":[-2],\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]",
         "[{\"weights\":[{\"name\":\"a\",\"shape\":[2.5],\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]",
-        "[{\"weights\":[{\"name\":\"a\",\"shape\":[99999999,99999999],\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]",
-        "[{\"weights\":[{\"name\":\"a\",\"shape\":[1,1,1,1,1,1,1],\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]",
+        "[{\"weights\":[{\"name\":\"a\",\"shape\":[99999999,99999999],\"dtype\":\"float32\"}],\"paths\":[\"x."
+        "bin\"]}]",
+        "[{\"weights\":[{\"name\":\"a\",\"shape\":[1,1,1,1,1,1,1],\"dtype\":\"float32\"}],\"paths\":[\"x."
+        "bin\"]}]",
         "[{\"weights\":[{\"name\":\"a\",\"shape\":[2],\"dtype\":\"string\"}],\"paths\":[\"x.bin\"]}]",
-        "[{\"weights\":[{\"name\":\"a\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":\"uint8\"}}],"
+        "[{\"weights\":[{\"name\":\"a\",\"shape\":[2],\"dtype\":\"float32\",\"quantization\":{\"dtype\":"
+        "\"uint8\"}}],"
         "\"paths\":[\"x.bin\"]}]",
         "[{\"weights\":[{\"name\":\"a\",\"shape\":[1],\"dtype\":\"float32\"},{\"name\":\"a\",\"shape\":[1],"
         "\"dtype\":\"float32\"}],\"paths\":[\"x.bin\"]}]",
@@ -645,7 +652,7 @@ mw_weights_test (bool verbose)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        uint8_t zeros[16] = { 0 };
+        uint8_t zeros[16] = {0};
         mw_weights_t *b = mw_weights_load_buffer (bad[i], strlen (bad[i]), zeros, 4, err, sizeof err);
         CHECK (b == NULL && err[0] != 0);
         if (verbose)

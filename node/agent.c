@@ -63,7 +63,7 @@ typedef struct {
     election_t *election;
     bool view_dirty;
     uint64_t next_view_ms;
-    char addr[MW_ADDR_MAX + 1];      //  our mesh endpoint as peers reach it
+    char addr[MW_ADDR_MAX + 1];   //  our mesh endpoint as peers reach it
     char ip[64];
     char name[MW_NAME_MAX + 1];
     char cluster[MW_CLUSTER_MAX + 1];
@@ -143,8 +143,8 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
         node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
     else if (ev == GOSSIP_MEMBER_EV_LEAVE)
         node_statedb_peer_delete (self->db, hex);
-    const char *kv[] = {"id", hex, "name", m->name, "addr", m->addr,
-                        "state", gossip_wire_state_name (m->state), NULL};
+    const char *kv[] = {
+        "id", hex, "name", m->name, "addr", m->addr, "state", gossip_wire_state_name (m->state), NULL};
     node_events_int_t ikv[] = {{"incarnation", (int64_t) m->incarnation}, {NULL, 0}};
     node_events_publish (self->events, "member", name, self->ident.id_hex, kv, ikv);
 }
@@ -317,7 +317,9 @@ s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, co
     const char *kv[] = {"id", hex, "reason", *reason ? reason : "-", NULL};
     node_events_int_t ikv[] = {{"term", (int64_t) b->n}, {"rank", (int64_t) b->rank}, {NULL, 0}};
     node_events_publish (self->events, "coordinator",
-                         ev == ELECTION_EV_ELECTED ? "elected" : ev == ELECTION_EV_LOST ? "lost" : "step_down",
+                         ev == ELECTION_EV_ELECTED ? "elected"
+                         : ev == ELECTION_EV_LOST  ? "lost"
+                                                   : "step_down",
                          self->ident.id_hex, kv, ikv);
 }
 
@@ -375,21 +377,19 @@ s_members_json (agent_t *self, mw_strbuf_t *out, uint64_t now)
         mw_strbuf_json_str (out, list[i].name);
         mw_strbuf_printf (out, ",\"addr\":");
         mw_strbuf_json_str (out, list[i].addr);
-        uint64_t heard = list[i].is_self ? 0
-                         : list[i].last_heard_ms && now >= list[i].last_heard_ms
-                             ? now - list[i].last_heard_ms
-                             : 0;
+        uint64_t heard = list[i].is_self                                         ? 0
+                         : list[i].last_heard_ms && now >= list[i].last_heard_ms ? now - list[i].last_heard_ms
+                                                                                 : 0;
         mw_strbuf_printf (out, ",\"state\":\"%s\",\"incarnation\":%llu,\"last_heard_ms\":",
-                          gossip_wire_state_name (list[i].state),
-                          (unsigned long long) list[i].incarnation);
+                          gossip_wire_state_name (list[i].state), (unsigned long long) list[i].incarnation);
         if (list[i].is_self || list[i].last_heard_ms)
             mw_strbuf_printf (out, "%llu", (unsigned long long) heard);
         else
             mw_strbuf_printf (out, "null");
-        mw_strbuf_printf (out, ",\"state_ms\":%llu,\"coordinator\":%s,\"self\":%s",
-                          (unsigned long long) (now >= list[i].state_since_ms ? now - list[i].state_since_ms : 0),
-                          s_is_coordinator_id (self, &list[i].id) ? "true" : "false",
-                          list[i].is_self ? "true" : "false");
+        mw_strbuf_printf (
+            out, ",\"state_ms\":%llu,\"coordinator\":%s,\"self\":%s",
+            (unsigned long long) (now >= list[i].state_since_ms ? now - list[i].state_since_ms : 0),
+            s_is_coordinator_id (self, &list[i].id) ? "true" : "false", list[i].is_self ? "true" : "false");
         node_load_member_json (out, &list[i], wall);
         mw_strbuf_printf (out, "}");
     }
@@ -480,8 +480,8 @@ s_status_election (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
         return;
     }
     mw_strbuf_printf (out, "term        %llu (%s; ballot %llu.%u.%s)\ncoordinator %s",
-                      (unsigned long long) election_term (self->election), role, (unsigned long long) b.n, b.rank,
-                      bhex, has ? chex : "none");
+                      (unsigned long long) election_term (self->election), role, (unsigned long long) b.n,
+                      b.rank, bhex, has ? chex : "none");
     if (age == UINT64_MAX)
         mw_strbuf_printf (out, ", no lease yet\n");
     else
@@ -520,12 +520,11 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
                           "\"rejected\":{",
                           (unsigned long long) gossip_member_incarnation (self->members),
                           (unsigned long long) self->session, (unsigned long long) up,
-                          gossip_member_health (self->members), counts[0], counts[1], counts[2],
-                          counts[3], (unsigned long long) st->msgs_in,
-                          (unsigned long long) st->msgs_out, (unsigned long long) st->bytes_in,
-                          (unsigned long long) st->bytes_out, (unsigned long long) st->send_dropped,
-                          (unsigned long long) st->peers_open, (unsigned long long) st->beacons_in,
-                          (unsigned long long) st->beacons_out,
+                          gossip_member_health (self->members), counts[0], counts[1], counts[2], counts[3],
+                          (unsigned long long) st->msgs_in, (unsigned long long) st->msgs_out,
+                          (unsigned long long) st->bytes_in, (unsigned long long) st->bytes_out,
+                          (unsigned long long) st->send_dropped, (unsigned long long) st->peers_open,
+                          (unsigned long long) st->beacons_in, (unsigned long long) st->beacons_out,
                           (unsigned long long) st->beacons_rejected);
         for (int r = 0; r < MW_REJ_COUNT; r++)
             mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
@@ -729,7 +728,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->session = mw_wall_ms ();
     if (self->session <= session)
         self->session = session + 1;   //  clock went back: still newer
-    if (node_statedb_set_u64 (self->db, "incarnation", inc) || node_statedb_set_u64 (self->db, "session", self->session)) {
+    if (node_statedb_set_u64 (self->db, "incarnation", inc)
+        || node_statedb_set_u64 (self->db, "session", self->session)) {
         snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
         return -1;
     }
@@ -755,10 +755,11 @@ s_setup (agent_t *self, char *err, size_t errlen)
     const char *iface = mw_config_str (cfg, "MESH_INTERFACE");
     int mesh_port = (int) mw_config_int (cfg, "MESH_PORT");
     if (*iface) {
-        self->disc = gossip_discovery_new (iface, (int) mw_config_int (cfg, "BEACON_PORT"), self->ip,
-                                           sizeof self->ip);
+        self->disc =
+            gossip_discovery_new (iface, (int) mw_config_int (cfg, "BEACON_PORT"), self->ip, sizeof self->ip);
         if (!self->disc) {
-            snprintf (err, errlen, "MESH_INTERFACE=%s: no such interface or no IPv4 broadcast address", iface);
+            snprintf (err, errlen, "MESH_INTERFACE=%s: no such interface or no IPv4 broadcast address",
+                      iface);
             return -1;
         }
     }
@@ -768,7 +769,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (self->addr, sizeof self->addr, "tcp://[%s]:%d", self->ip, mesh_port);
     else
         snprintf (self->addr, sizeof self->addr, "tcp://%s:%d", self->ip, mesh_port);
-    self->transport = gossip_transport_new (self->addr, &self->ident, self->keys, self->replay, self->session);
+    self->transport =
+        gossip_transport_new (self->addr, &self->ident, self->keys, self->replay, self->session);
     if (!self->transport) {
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
         return -1;
@@ -824,8 +826,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
 
     gossip_member_cfg_t mcfg;
     gossip_member_cfg_defaults (&mcfg);
-#define MW_CFG_U32(KEY, field) \
-    if (mw_config_is_set (cfg, KEY)) \
+#define MW_CFG_U32(KEY, field)                                                                               \
+    if (mw_config_is_set (cfg, KEY))                                                                         \
         mcfg.field = (uint32_t) mw_config_int (cfg, KEY);
     MW_CFG_U32 ("PROBE_INTERVAL_MS", probe_interval_ms)
     MW_CFG_U32 ("PROBE_TIMEOUT_MS", probe_timeout_ms)
@@ -876,7 +878,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->election = election_new (&ecfg, &self->ident.id, &hi, vterm ? &voted : NULL, seed, mw_now_ms (),
                                    s_election_persist, s_election_send, s_election_event, self);
     if (!self->election) {
-        snprintf (err, errlen, "cannot create the election (HEARTBEAT_INTERVAL_MS > ELECTION_TIMEOUT_MS / 2?)");
+        snprintf (err, errlen,
+                  "cannot create the election (HEARTBEAT_INTERVAL_MS > ELECTION_TIMEOUT_MS / 2?)");
         return -1;
     }
     self->view_dirty = true;
@@ -968,19 +971,22 @@ node_agent_run (mw_config_t *cfg)
     mw_info ("agent_started", "name=%s addr=%s inc=%llu beacon=%s seeds=%zu", self->name, self->addr,
              (unsigned long long) gossip_member_incarnation (self->members), self->disc ? "on" : "off",
              self->n_seeds);
-    node_events_int_t ikv[] = {{"incarnation", (int64_t) gossip_member_incarnation (self->members)}, {NULL, 0}};
+    node_events_int_t ikv[] = {{"incarnation", (int64_t) gossip_member_incarnation (self->members)},
+                               {NULL, 0}};
     const char *kv[] = {"id", self->ident.id_hex, "name", self->name, "addr", self->addr, NULL};
     node_events_publish (self->events, "node", "started", self->ident.id_hex, kv, ikv);
 
     zmq_pollitem_t items[6];
     int n_items = 0;
     memset (items, 0, sizeof items);
-    items[n_items++] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
+    items[n_items++] =
+        (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
     items[n_items++] = (zmq_pollitem_t){zsock_resolve (self->control), 0, ZMQ_POLLIN, 0};
     int disc_item = -1, jobs_item = n_items;
     if (self->disc) {
         disc_item = n_items;
-        items[n_items++] = (zmq_pollitem_t){zsock_resolve (gossip_discovery_sock (self->disc)), 0, ZMQ_POLLIN, 0};
+        items[n_items++] =
+            (zmq_pollitem_t){zsock_resolve (gossip_discovery_sock (self->disc)), 0, ZMQ_POLLIN, 0};
     }
     jobs_item = n_items;
     if (self->jobs)
@@ -1063,7 +1069,8 @@ node_agent_run (mw_config_t *cfg)
                 if (r < 0)
                     break;
                 if (r == 1) {
-                    if (msg.type == MW_MSG_HEARTBEAT || msg.type == MW_MSG_VOTE_REQ || msg.type == MW_MSG_VOTE) {
+                    if (msg.type == MW_MSG_HEARTBEAT || msg.type == MW_MSG_VOTE_REQ
+                        || msg.type == MW_MSG_VOTE) {
                         if (!self->leaving)
                             election_handle (self->election, &msg, now);
                     }

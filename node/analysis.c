@@ -177,8 +177,8 @@ s_publish_load (server_t *self)
     char svc[32];
     snprintf (svc, sizeof svc, "%.1f", d.svc_ms);
     const char *kv[] = {"svc_ms", svc, NULL};
-    node_events_int_t ikv[] = {{"queue", d.queue_len}, {"queue_max", d.queue_max}, {"workers", d.workers},
-                               {NULL, 0}};
+    node_events_int_t ikv[] = {
+        {"queue", d.queue_len}, {"queue_max", d.queue_max}, {"workers", d.workers}, {NULL, 0}};
     node_events_publish (self->events, "server", "load", self->ident.id_hex, kv, ikv);
 }
 

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *node_collect_cpu_mode_names[NODE_COLLECT_CPU_MODES] = {
-    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"};
+const char *node_collect_cpu_mode_names[NODE_COLLECT_CPU_MODES] = {"user",   "nice", "system",  "idle",
+                                                                   "iowait", "irq",  "softirq", "steal"};
 
 //  NVML, the few entry points we need, resolved at run time.
 typedef int (*nvml_init_fn) (void);
@@ -40,10 +40,10 @@ struct _node_collector_t {
     bool have_prev;
     //  cgroup CPU: usage in ns at prev_ms
     cg_kind_t cg;
-    char cpu_dir[512];        //  cpu controller dir (quota), "" = none
-    char cpuacct_dir[512];    //  v1 cpuacct dir holding our usage, "" = sum processes
+    char cpu_dir[512];       //  cpu controller dir (quota), "" = none
+    char cpuacct_dir[512];   //  v1 cpuacct dir holding our usage, "" = sum processes
     char mem_dir[512];
-    double quota_cores;       //  0 = no quota
+    double quota_cores;   //  0 = no quota
     uint64_t prev_usage_ns, prev_ms;
     bool have_prev_usage;
     //  GPU
@@ -217,7 +217,8 @@ s_cgroup_discover (node_collector_t *self, double host_cpus)
     else if (*v2_path) {
         self->cg = CG_V2;
         char dir[512];
-        snprintf (dir, sizeof dir, "%s/sys/fs/cgroup%s", self->root, strcmp (v2_path, "/") == 0 ? "" : v2_path);
+        snprintf (dir, sizeof dir, "%s/sys/fs/cgroup%s", self->root,
+                  strcmp (v2_path, "/") == 0 ? "" : v2_path);
         snprintf (self->cpu_dir, sizeof self->cpu_dir, "%s", dir);
         snprintf (self->mem_dir, sizeof self->mem_dir, "%s", dir);
         char buf[128];
@@ -227,7 +228,7 @@ s_cgroup_discover (node_collector_t *self, double host_cpus)
             self->quota_cores = (double) q / (double) p;
     }
     if (self->quota_cores > host_cpus)
-        self->quota_cores = 0;    //  a quota above the box is no limit
+        self->quota_cores = 0;   //  a quota above the box is no limit
 }
 
 //  Our cgroup's CPU usage in ns.  0/-1.
@@ -403,10 +404,17 @@ node_collector_new (const char *root)
     s_cgroup_discover (self, host_cpus);
     s_gpu_discover (self, !*self->root);
     mw_info ("collector_started", "cgroup=%s cpu_quota=%.2f cpu_usage=%s mem_cgroup=%s gpu=%s",
-             self->cg == CG_V2 ? "v2" : self->cg == CG_V1 ? "v1" : "none", self->quota_cores,
-             self->cg == CG_V2 ? "cpu.stat" : *self->cpuacct_dir ? "cpuacct" : "procs",
+             self->cg == CG_V2   ? "v2"
+             : self->cg == CG_V1 ? "v1"
+                                 : "none",
+             self->quota_cores,
+             self->cg == CG_V2    ? "cpu.stat"
+             : *self->cpuacct_dir ? "cpuacct"
+                                  : "procs",
              *self->mem_dir ? "yes" : "no",
-             *self->gpu_load_path ? "sysfs" : self->nvml ? "nvml" : "none");
+             *self->gpu_load_path ? "sysfs"
+             : self->nvml         ? "nvml"
+                                  : "none");
     return self;
 }
 
@@ -438,7 +446,7 @@ s_busy_pct (const uint64_t *now, const uint64_t *prev)
     for (int m = 0; m < NODE_COLLECT_CPU_MODES; m++) {
         uint64_t d = now[m] >= prev[m] ? now[m] - prev[m] : 0;
         total += d;
-        if (m == 3 || m == 4)    //  idle, iowait
+        if (m == 3 || m == 4)   //  idle, iowait
             idle += d;
     }
     return total ? 100.0 * (double) (total - idle) / (double) total : 0;
@@ -465,8 +473,8 @@ s_read_stat (node_collector_t *self, node_collect_sample_t *out, uint64_t ticks[
         }
         while (*p && *p != ' ')
             p++;
-        sscanf (p, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                &v[5], &v[6], &v[7]);
+        sscanf (p, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                &v[7]);
         for (int m = 0; m < NODE_COLLECT_CPU_MODES; m++)
             ticks[idx][m] = v[m];
         if (idx > 0) {
@@ -523,15 +531,15 @@ s_read_disks (node_collector_t *self, node_collect_sample_t *out)
     while (fgets (line, sizeof line, f) && out->n_disks < NODE_COLLECT_MAX_DEVS) {
         char name[64];
         unsigned long long v[11];
-        if (sscanf (line, "%*u %*u %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", name,
-                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10])
+        if (sscanf (line, "%*u %*u %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", name, &v[0],
+                    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10])
             != 12)
             continue;
         if (s_skip_disk (name))
             continue;
         node_collect_dev_t *d = &out->disk[out->n_disks++];
         snprintf (d->name, sizeof d->name, "%.31s", name);
-        d->a = v[9];    //  field 13: ms spent doing I/O
+        d->a = v[9];   //  field 13: ms spent doing I/O
     }
     fclose (f);
 }
@@ -631,8 +639,8 @@ node_collector_sample (node_collector_t *self, uint64_t now_ms, node_collect_sam
     s_read_meminfo (self, out);
     out->mem_total_bytes = out->host_mem_total;
     if (out->host_mem_total)
-        out->mem_pct = 100.0 * (double) (out->host_mem_total - out->host_mem_avail)
-                       / (double) out->host_mem_total;
+        out->mem_pct =
+            100.0 * (double) (out->host_mem_total - out->host_mem_avail) / (double) out->host_mem_total;
     uint64_t lim = 0, used = 0;
     if (s_cgroup_mem (self, out->host_mem_total ? out->host_mem_total : UINT64_MAX, &lim, &used) == 0) {
         out->cgroup_mem = true;
@@ -691,11 +699,13 @@ node_collector_test (bool verbose)
     if (!mkdtemp (root))
         return -1;
     long hz = node_collector_clk_tck ();
-    s_write (root, "/proc/stat", "cpu  100 0 100 800 0 0 0 0 0 0\n"
-                                 "cpu0 50 0 50 400 0 0 0 0 0 0\n"
-                                 "cpu1 50 0 50 400 0 0 0 0 0 0\nintr 1\n");
-    s_write (root, "/proc/meminfo", "MemTotal:       8000000 kB\nMemFree: 1 kB\n"
-                                    "MemAvailable:   6000000 kB\n");
+    s_write (root, "/proc/stat",
+             "cpu  100 0 100 800 0 0 0 0 0 0\n"
+             "cpu0 50 0 50 400 0 0 0 0 0 0\n"
+             "cpu1 50 0 50 400 0 0 0 0 0 0\nintr 1\n");
+    s_write (root, "/proc/meminfo",
+             "MemTotal:       8000000 kB\nMemFree: 1 kB\n"
+             "MemAvailable:   6000000 kB\n");
     s_write (root, "/proc/self/cgroup", "4:memory:/tb/n1\n2:cpuacct:/\n1:cpu:/tb/n1\n0::/\n");
     s_write (root, "/sys/fs/cgroup/cpu/tb/n1/cpu.cfs_quota_us", "50000\n");
     s_write (root, "/sys/fs/cgroup/cpu/tb/n1/cpu.cfs_period_us", "100000\n");
@@ -707,12 +717,14 @@ node_collector_test (bool verbose)
     s_write (root, "/sys/devices/gpu.0/load", "375\n");
     s_write (root, "/sys/class/thermal/thermal_zone0/temp", "41500\n");
     s_write (root, "/sys/class/thermal/thermal_zone1/temp", "47250\n");
-    s_write (root, "/proc/diskstats", "8 0 sda 1 2 3 4 5 6 7 8 9 1500 11\n"
-                                      "8 1 sda1 1 2 3 4 5 6 7 8 9 1400 11\n"
-                                      "7 0 loop0 0 0 0 0 0 0 0 0 0 0 0\n");
-    s_write (root, "/proc/net/dev", "Inter-| head\n face | head\n"
-                                    "    lo: 100 1 0 0 0 0 0 0 200 2 0 0 0 0 0 0\n"
-                                    "  eth0: 3000 1 0 0 0 0 0 0 4000 2 0 0 0 0 0 0\n");
+    s_write (root, "/proc/diskstats",
+             "8 0 sda 1 2 3 4 5 6 7 8 9 1500 11\n"
+             "8 1 sda1 1 2 3 4 5 6 7 8 9 1400 11\n"
+             "7 0 loop0 0 0 0 0 0 0 0 0 0 0 0\n");
+    s_write (root, "/proc/net/dev",
+             "Inter-| head\n face | head\n"
+             "    lo: 100 1 0 0 0 0 0 0 200 2 0 0 0 0 0 0\n"
+             "  eth0: 3000 1 0 0 0 0 0 0 4000 2 0 0 0 0 0 0\n");
     node_collector_t *c = node_collector_new (root);
     CHECK (c, "new on fake tree");
     node_collect_sample_t *s = calloc (1, sizeof *s);
@@ -723,16 +735,16 @@ node_collector_test (bool verbose)
         return -1;
     }
     node_collector_sample (c, 10000, s);
-    CHECK (s->n_cpus == 2 && s->cgroup_cpu && s->cpu_cores == 0.5, "cpus %zu cg %d cores %.2f",
-           s->n_cpus, s->cgroup_cpu, s->cpu_cores);
+    CHECK (s->n_cpus == 2 && s->cgroup_cpu && s->cpu_cores == 0.5, "cpus %zu cg %d cores %.2f", s->n_cpus,
+           s->cgroup_cpu, s->cpu_cores);
     //  One second later: host cpu0 busy 50 %, cpu1 idle; our group used
     //  0.25 s of CPU (0.25 core = 50 % of its 0.5 core quota).
-    s_write (root, "/proc/stat", "cpu  150 0 100 850 0 0 0 0 0 0\n"
-                                 "cpu0 100 0 50 450 0 0 0 0 0 0\n"
-                                 "cpu1 50 0 50 400 0 0 0 0 0 0\nintr 1\n");
+    s_write (root, "/proc/stat",
+             "cpu  150 0 100 850 0 0 0 0 0 0\n"
+             "cpu0 100 0 50 450 0 0 0 0 0 0\n"
+             "cpu1 50 0 50 400 0 0 0 0 0 0\nintr 1\n");
     char stat[200];
-    snprintf (stat, sizeof stat, "4242 (meshwatch agent) S 1 1 1 0 -1 0 0 0 0 0 %ld 100 0 0\n",
-              100 + hz / 4);
+    snprintf (stat, sizeof stat, "4242 (meshwatch agent) S 1 1 1 0 -1 0 0 0 0 0 %ld 100 0 0\n", 100 + hz / 4);
     s_write (root, "/proc/4242/stat", stat);
     node_collector_set_load (c, 7, 2.5);
     node_collector_sample (c, 11000, s);
@@ -746,7 +758,8 @@ node_collector_test (bool verbose)
     CHECK (s->has_temp && s->temp_c > 47.2 && s->temp_c < 47.3, "temp %.2f", s->temp_c);
     CHECK (s->n_disks == 1 && strcmp (s->disk[0].name, "sda") == 0 && s->disk[0].a == 1500, "disks");
     CHECK (s->n_nets == 2 && strcmp (s->net[1].name, "eth0") == 0 && s->net[1].a == 3000
-               && s->net[1].b == 4000, "nets");
+               && s->net[1].b == 4000,
+           "nets");
     CHECK (s->queue_len == 7 && s->arrival_rate == 2.5, "load inputs");
     node_collector_destroy (&c);
     CHECK (c == NULL, "destroy nulls");

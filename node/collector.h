@@ -35,30 +35,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NODE_COLLECT_MAX_CPUS 64
-#define NODE_COLLECT_MAX_DEVS 16
+#define NODE_COLLECT_MAX_CPUS  64
+#define NODE_COLLECT_MAX_DEVS  16
 #define NODE_COLLECT_CPU_MODES 8   //  user nice system idle iowait irq softirq steal
 
 typedef struct _node_collector_t node_collector_t;
 
 typedef struct {
     char name[32];
-    uint64_t a, b;        //  disks: io ticks (ms), unused; nets: rx, tx bytes
+    uint64_t a, b;   //  disks: io ticks (ms), unused; nets: rx, tx bytes
 } node_collect_dev_t;
 
 typedef struct {
-    uint64_t t_ms;                //  monotonic sample time (caller's clock)
+    uint64_t t_ms;   //  monotonic sample time (caller's clock)
     //  Utilisation in percent of capacity (the cgroup's when limited).
     double cpu_pct;
     double mem_pct;
-    double cpu_cores;             //  capacity: quota/period, else online CPUs
-    uint64_t mem_total_bytes;     //  capacity: cgroup limit, else MemTotal
-    bool cgroup_cpu, cgroup_mem;  //  limited by a cgroup
+    double cpu_cores;              //  capacity: quota/period, else online CPUs
+    uint64_t mem_total_bytes;      //  capacity: cgroup limit, else MemTotal
+    bool cgroup_cpu, cgroup_mem;   //  limited by a cgroup
     //  Host view (Prometheus node_* metrics).
     size_t n_cpus;
     double core_pct[NODE_COLLECT_MAX_CPUS];
     uint64_t cpu_ticks[NODE_COLLECT_MAX_CPUS][NODE_COLLECT_CPU_MODES];
-    uint64_t host_mem_total, host_mem_avail;    //  bytes
+    uint64_t host_mem_total, host_mem_avail;   //  bytes
     size_t n_disks, n_nets;
     node_collect_dev_t disk[NODE_COLLECT_MAX_DEVS];   //  a = io_time ms
     node_collect_dev_t net[NODE_COLLECT_MAX_DEVS];    //  a = rx, b = tx bytes

@@ -63,8 +63,8 @@ s_pack_str (msgpack_packer *pk, const char *s)
 }
 
 int
-node_events_publish (node_events_t *self, const char *family, const char *event,
-                     const char *node_id, const char *const *kv, const node_events_int_t *ikv)
+node_events_publish (node_events_t *self, const char *family, const char *event, const char *node_id,
+                     const char *const *kv, const node_events_int_t *ikv)
 {
     if (!self)
         return 0;
@@ -169,7 +169,8 @@ node_events_test (bool verbose)
         msgpack_unpacked up;
         msgpack_unpacked_init (&up);
         ok = strcmp (t, "member.join") == 0
-             && msgpack_unpack_next (&up, (const char *) zframe_data (f), zframe_size (f), NULL) == MSGPACK_UNPACK_SUCCESS
+             && msgpack_unpack_next (&up, (const char *) zframe_data (f), zframe_size (f), NULL)
+                    == MSGPACK_UNPACK_SUCCESS
              && up.data.type == MSGPACK_OBJECT_MAP && up.data.via.map.size == 6;
         msgpack_unpacked_destroy (&up);
         zstr_free (&t);

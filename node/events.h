@@ -27,8 +27,8 @@ typedef struct {
     int64_t value;
 } node_events_int_t;
 
-int node_events_publish (node_events_t *self, const char *family, const char *event,
-                         const char *node_id, const char *const *kv, const node_events_int_t *ikv);
+int node_events_publish (node_events_t *self, const char *family, const char *event, const char *node_id,
+                         const char *const *kv, const node_events_int_t *ikv);
 
 int node_events_test (bool verbose);
 

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 
 #define SOURCE_MAX_FILES 256
-#define N_BUCKETS 11
+#define N_BUCKETS        11
 static const double s_buckets[N_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
 typedef struct {
@@ -141,9 +141,10 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
             *ran_on ? ran_on : "-", *info->peer_addr ? info->peer_addr : "-", info->attempts, info->n_boxes,
             conf, info->total_ms, info->queue_ms, info->transfer_ms, info->infer_ms, info->late,
             info->escalated, info->reason);
-    const char *kv[] = {"job", id, "camera", info->camera, "model", info->model,
-                        "path", handoff_path_name (info->path), "ran_on", ran_on,
-                        "reason", info->reason, "confidence", conf, NULL};
+    const char *kv[] = {"job",        id,          "camera", info->camera,
+                        "model",      info->model, "path",   handoff_path_name (info->path),
+                        "ran_on",     ran_on,      "reason", info->reason,
+                        "confidence", conf,        NULL};
     node_events_int_t ikv[] = {{"boxes", info->n_boxes},
                                {"total_ms", (int64_t) llround (info->total_ms)},
                                {"queue_ms", (int64_t) llround (info->queue_ms)},
@@ -189,7 +190,8 @@ s_source_open (node_jobs_t *self, const char *spec, char *err, size_t errlen)
     struct dirent *e;
     while ((e = readdir (d)) && n < SOURCE_MAX_FILES) {
         size_t l = strlen (e->d_name);
-        if ((l > 4 && !strcasecmp (e->d_name + l - 4, ".jpg")) || (l > 5 && !strcasecmp (e->d_name + l - 5, ".jpeg")))
+        if ((l > 4 && !strcasecmp (e->d_name + l - 4, ".jpg"))
+            || (l > 5 && !strcasecmp (e->d_name + l - 5, ".jpeg")))
             names[n++] = strdup (e->d_name);
     }
     closedir (d);
@@ -219,7 +221,8 @@ s_source_open (node_jobs_t *self, const char *spec, char *err, size_t errlen)
         snprintf (err, errlen, "SOURCE: no readable .jpg/.jpeg (up to 4 MiB) in %.150s", path);
         return -1;
     }
-    mw_info ("source_open", "path=%s frames=%zu fps=%.2f camera=%s", path, self->src_n, self->src_fps, self->camera);
+    mw_info ("source_open", "path=%s frames=%zu fps=%.2f camera=%s", path, self->src_n, self->src_fps,
+             self->camera);
     return 0;
 }
 
@@ -249,8 +252,8 @@ s_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t dea
 {
     mw_jobid_t id;
     randombytes_buf (id.b, sizeof id.b);
-    int rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len, now,
-                                   err, errlen);
+    int rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len,
+                                   now, err, errlen);
     if (rc == 0) {
         s_count_arrival (self, now);
         if (id_out)
@@ -280,8 +283,8 @@ s_source_tick (node_jobs_t *self, uint64_t now)
             return;
         memcpy (copy, self->src_frame[i], self->src_len[i]);
         char err[128];
-        s_submit (self, self->camera, self->src_model, self->deadline_ms, 5, &copy, self->src_len[i], now, NULL,
-                  err, sizeof err);
+        s_submit (self, self->camera, self->src_model, self->deadline_ms, 5, &copy, self->src_len[i], now,
+                  NULL, err, sizeof err);
         self->src_next_ms += (uint64_t) (1000.0 / self->src_fps);
     }
     if (now >= self->src_next_ms)
@@ -369,8 +372,10 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
             node_jobs_destroy (&self);
             return NULL;
         }
-        if (!node_runner_has_model (self->runner, "tiny-face") && !node_runner_has_model (self->runner, "ssd-mobilenet"))
-            mw_warn ("models_missing", "dir=%s reason=\"no face-api manifest found: this box runs no jobs\"", models);
+        if (!node_runner_has_model (self->runner, "tiny-face")
+            && !node_runner_has_model (self->runner, "ssd-mobilenet"))
+            mw_warn ("models_missing", "dir=%s reason=\"no face-api manifest found: this box runs no jobs\"",
+                     models);
     }
     else {
         if (self->workers > 0)
@@ -420,8 +425,8 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
             return NULL;
         }
     }
-    mw_info ("jobs_started", "data=%s workers=%u queue=%u policy=%s server=%s", self->advertise, self->workers,
-             self->queue_max, placement_policy_name (hcfg.policy), *server ? server : "-");
+    mw_info ("jobs_started", "data=%s workers=%u queue=%u policy=%s server=%s", self->advertise,
+             self->workers, self->queue_max, placement_policy_name (hcfg.policy), *server ? server : "-");
     return self;
 }
 
@@ -474,9 +479,9 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
     if (self->runner) {
         node_runner_result_t *res = malloc (sizeof *res);
         for (int i = 0; res && i < 64 && node_runner_recv (self->runner, res) == 1; i++) {
-            handoff_local_result_t r = {res->status, res->reason, res->width, res->height,
-                                        res->decode_ms + res->infer_ms, res->n_boxes, res->boxes,
-                                        res->confidence};
+            handoff_local_result_t r = {
+                res->status,  res->reason, res->width,     res->height, res->decode_ms + res->infer_ms,
+                res->n_boxes, res->boxes,  res->confidence};
             sched_handoff_local_done (self->handoff, res->tag, &r, now);
         }
         free (res);
@@ -537,7 +542,7 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             //  placement as distrust, and the peer's accept or refuse
             //  decides in the end.
             p->p.cpu_ub_pct = d.fc[SCHED_DIGEST_CPU][0] > d.cur[SCHED_DIGEST_CPU] ? d.fc[SCHED_DIGEST_CPU][0]
-                                                                                 : d.cur[SCHED_DIGEST_CPU];
+                                                                                  : d.cur[SCHED_DIGEST_CPU];
             p->p.spread_pct = d.spread[0];
             p->p.queue_len = d.queue_len;
             p->p.queue_fc = d.queue_ub;
@@ -584,21 +589,22 @@ s_info_json (mw_strbuf_t *out, const handoff_info_t *i)
     mw_strbuf_json_str (out, i->camera);
     mw_strbuf_printf (out, ",\"model\":");
     mw_strbuf_json_str (out, i->model);
-    mw_strbuf_printf (out, ",\"state\":\"%s\",\"path\":\"%s\",\"origin\":%s,\"ran_on\":", handoff_state_name (i->state),
-                      handoff_path_name (i->path), i->origin ? "true" : "false");
+    mw_strbuf_printf (
+        out, ",\"state\":\"%s\",\"path\":\"%s\",\"origin\":%s,\"ran_on\":", handoff_state_name (i->state),
+        handoff_path_name (i->path), i->origin ? "true" : "false");
     if (*ran)
         mw_strbuf_printf (out, "\"%s\"", ran);
     else
         mw_strbuf_printf (out, "null");
     mw_strbuf_printf (out, ",\"peer_addr\":");
     mw_strbuf_json_str (out, i->peer_addr);
-    mw_strbuf_printf (out,
-                      ",\"escalated\":%s,\"late\":%s,\"attempts\":%u,\"deadline_ms\":%u,\"total_ms\":%.1f,"
-                      "\"queue_ms\":%.1f,\"transfer_ms\":%.1f,\"infer_ms\":%.1f,\"boxes\":%u,\"confidence\":%.3f,"
-                      "\"max_score\":%.3f,\"reason\":",
-                      i->escalated ? "true" : "false", i->late ? "true" : "false", i->attempts, i->deadline_ms,
-                      i->total_ms, i->queue_ms, i->transfer_ms, i->infer_ms, i->n_boxes, i->confidence,
-                      i->max_score);
+    mw_strbuf_printf (
+        out,
+        ",\"escalated\":%s,\"late\":%s,\"attempts\":%u,\"deadline_ms\":%u,\"total_ms\":%.1f,"
+        "\"queue_ms\":%.1f,\"transfer_ms\":%.1f,\"infer_ms\":%.1f,\"boxes\":%u,\"confidence\":%.3f,"
+        "\"max_score\":%.3f,\"reason\":",
+        i->escalated ? "true" : "false", i->late ? "true" : "false", i->attempts, i->deadline_ms, i->total_ms,
+        i->queue_ms, i->transfer_ms, i->infer_ms, i->n_boxes, i->confidence, i->max_score);
     mw_strbuf_json_str (out, i->reason);
     mw_strbuf_printf (out, "}");
 }
@@ -630,8 +636,8 @@ s_jobs_view (node_jobs_t *self, mw_strbuf_t *out, bool json, const mw_jobid_t *o
         mw_strbuf_printf (out, "]\n");
     }
     else {
-        mw_strbuf_printf (out, "%-12s %-14s %-8s %-7s %-16s %-4s %8s %5s %6s  %s\n", "JOB", "CAMERA", "STATE", "PATH",
-                          "RAN ON", "ESC", "TOTAL ms", "BOXES", "CONF", "REASON");
+        mw_strbuf_printf (out, "%-12s %-14s %-8s %-7s %-16s %-4s %8s %5s %6s  %s\n", "JOB", "CAMERA", "STATE",
+                          "PATH", "RAN ON", "ESC", "TOTAL ms", "BOXES", "CONF", "REASON");
         for (size_t i = 0; i < n; i++) {
             const handoff_info_t *j = &list[i];
             char id[2 * MW_JOBID_LEN + 1], ran[MW_ID_HEX_LEN + 1] = "-";
@@ -641,8 +647,8 @@ s_jobs_view (node_jobs_t *self, mw_strbuf_t *out, bool json, const mw_jobid_t *o
                 gossip_wire_id_hex (&j->ran_on, ran);
             mw_strbuf_printf (out, "%-12s %-14.14s %-8s %-7s %-16s %-4s %8.1f %5u %6.3f  %s%s\n", id,
                               j->origin ? j->camera : "(for a peer)", handoff_state_name (j->state),
-                              handoff_path_name (j->path), ran, j->escalated ? "yes" : "-", j->total_ms, j->n_boxes,
-                              j->confidence, j->late ? "late " : "", j->reason);
+                              handoff_path_name (j->path), ran, j->escalated ? "yes" : "-", j->total_ms,
+                              j->n_boxes, j->confidence, j->late ? "late " : "", j->reason);
         }
         if (n == 0)
             mw_strbuf_printf (out, "(no jobs yet)\n");
@@ -737,29 +743,38 @@ node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out)
     sched_handoff_stats (self->handoff, &st);
     mw_strbuf_printf (out, "# HELP meshwatch_jobs_total Inference jobs of this box's cameras by outcome.\n"
                            "# TYPE meshwatch_jobs_total counter\n");
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"submitted\"} %llu\n", (unsigned long long) st.submitted);
+    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"submitted\"} %llu\n",
+                      (unsigned long long) st.submitted);
     mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"done\"} %llu\n", (unsigned long long) st.done);
     mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"failed\"} %llu\n", (unsigned long long) st.failed);
     mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"late\"} %llu\n", (unsigned long long) st.late);
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"refused\"} %llu\n", (unsigned long long) self->submit_refused);
+    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"refused\"} %llu\n",
+                      (unsigned long long) self->submit_refused);
     mw_strbuf_printf (out, "# HELP meshwatch_jobs_path_total Finished jobs by where they ran.\n"
                            "# TYPE meshwatch_jobs_path_total counter\n");
     for (int p = 1; p < 4; p++)
-        mw_strbuf_printf (out, "meshwatch_jobs_path_total{path=\"%s\"} %llu\n", handoff_path_name ((handoff_path_t) p),
-                          (unsigned long long) st.by_path[p]);
+        mw_strbuf_printf (out, "meshwatch_jobs_path_total{path=\"%s\"} %llu\n",
+                          handoff_path_name ((handoff_path_t) p), (unsigned long long) st.by_path[p]);
     mw_strbuf_printf (out, "# HELP meshwatch_job_handoff_total Hand-off protocol events.\n"
                            "# TYPE meshwatch_job_handoff_total counter\n");
     struct {
         const char *k;
         uint64_t v;
-    } h[] = {{"offer_sent", st.offers_sent},         {"offer_accepted", st.offers_accepted},
-             {"offer_refused", st.offers_refused},   {"offer_timeout", st.offers_timeout},
-             {"runner_timeout", st.runner_timeouts}, {"redispatched", st.redispatched},
-             {"duplicate_result", st.duplicates},    {"escalated", st.escalated},
-             {"precise", st.precise},                {"escalation_failed", st.escalation_failed},
-             {"ran_for_peer", st.remote_done},       {"refused_peer", st.remote_refused}};
+    } h[] = {{"offer_sent", st.offers_sent},
+             {"offer_accepted", st.offers_accepted},
+             {"offer_refused", st.offers_refused},
+             {"offer_timeout", st.offers_timeout},
+             {"runner_timeout", st.runner_timeouts},
+             {"redispatched", st.redispatched},
+             {"duplicate_result", st.duplicates},
+             {"escalated", st.escalated},
+             {"precise", st.precise},
+             {"escalation_failed", st.escalation_failed},
+             {"ran_for_peer", st.remote_done},
+             {"refused_peer", st.remote_refused}};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
-        mw_strbuf_printf (out, "meshwatch_job_handoff_total{event=\"%s\"} %llu\n", h[i].k, (unsigned long long) h[i].v);
+        mw_strbuf_printf (out, "meshwatch_job_handoff_total{event=\"%s\"} %llu\n", h[i].k,
+                          (unsigned long long) h[i].v);
     mw_strbuf_printf (out, "# HELP meshwatch_job_latency_ms Submit to result, by path.\n"
                            "# TYPE meshwatch_job_latency_ms histogram\n");
     for (int p = 1; p < 4; p++) {
@@ -768,17 +783,19 @@ node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out)
         const char *name = handoff_path_name ((handoff_path_t) p);
         for (int b = 0; b < N_BUCKETS; b++) {
             cum += hg->count[b];
-            mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"%g\"} %llu\n", name, s_buckets[b],
-                              (unsigned long long) cum);
+            mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"%g\"} %llu\n", name,
+                              s_buckets[b], (unsigned long long) cum);
         }
         cum += hg->count[N_BUCKETS];
         mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", name,
                           (unsigned long long) cum);
         mw_strbuf_printf (out, "meshwatch_job_latency_ms_sum{path=\"%s\"} %.3f\n", name, hg->sum);
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_count{path=\"%s\"} %llu\n", name, (unsigned long long) hg->n);
+        mw_strbuf_printf (out, "meshwatch_job_latency_ms_count{path=\"%s\"} %llu\n", name,
+                          (unsigned long long) hg->n);
     }
-    mw_strbuf_printf (out, "# HELP meshwatch_job_queue_length Jobs in the local queue.\n"
-                           "# TYPE meshwatch_job_queue_length gauge\nmeshwatch_job_queue_length %u\n",
+    mw_strbuf_printf (out,
+                      "# HELP meshwatch_job_queue_length Jobs in the local queue.\n"
+                      "# TYPE meshwatch_job_queue_length gauge\nmeshwatch_job_queue_length %u\n",
                       sched_handoff_queue_len (self->handoff));
 }
 
@@ -787,23 +804,26 @@ node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out)
 {
     handoff_stats_t st;
     sched_handoff_stats (self->handoff, &st);
-    mw_strbuf_printf (out,
-                      "{\"data_addr\":\"%s\",\"workers\":%u,\"queue\":%u,\"queue_max\":%u,\"submitted\":%llu,"
-                      "\"done\":%llu,\"failed\":%llu,\"local\":%llu,\"peer\":%llu,\"server\":%llu,\"ran_for_peers\":%llu,"
-                      "\"svc_ms\":%.1f",
-                      self->advertise, self->workers, sched_handoff_queue_len (self->handoff), self->queue_max,
-                      (unsigned long long) st.submitted, (unsigned long long) st.done, (unsigned long long) st.failed,
-                      (unsigned long long) st.by_path[HANDOFF_PATH_LOCAL],
-                      (unsigned long long) st.by_path[HANDOFF_PATH_PEER],
-                      (unsigned long long) st.by_path[HANDOFF_PATH_SERVER], (unsigned long long) st.remote_done,
-                      self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0);
+    mw_strbuf_printf (
+        out,
+        "{\"data_addr\":\"%s\",\"workers\":%u,\"queue\":%u,\"queue_max\":%u,\"submitted\":%llu,"
+        "\"done\":%llu,\"failed\":%llu,\"local\":%llu,\"peer\":%llu,\"server\":%llu,\"ran_for_peers\":%llu,"
+        "\"svc_ms\":%.1f",
+        self->advertise, self->workers, sched_handoff_queue_len (self->handoff), self->queue_max,
+        (unsigned long long) st.submitted, (unsigned long long) st.done, (unsigned long long) st.failed,
+        (unsigned long long) st.by_path[HANDOFF_PATH_LOCAL],
+        (unsigned long long) st.by_path[HANDOFF_PATH_PEER],
+        (unsigned long long) st.by_path[HANDOFF_PATH_SERVER], (unsigned long long) st.remote_done,
+        self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0);
     //  The data plane's gate: what peers sent that was refused, by reason.
     const gossip_transport_stats_t *ts = gossip_transport_stats (self->data);
-    mw_strbuf_printf (out, ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,\"rejected\":{",
-                      (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
-                      (unsigned long long) ts->send_dropped);
+    mw_strbuf_printf (
+        out, ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,\"rejected\":{",
+        (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
+        (unsigned long long) ts->send_dropped);
     for (int r = 0; r < MW_REJ_COUNT; r++)
-        mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "", gossip_transport_reject_name ((gossip_reject_t) r),
+        mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
+                          gossip_transport_reject_name ((gossip_reject_t) r),
                           (unsigned long long) ts->rejected[r]);
     mw_strbuf_printf (out, "}}}");
 }

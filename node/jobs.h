@@ -34,12 +34,12 @@ typedef struct _node_jobs_t node_jobs_t;
 typedef struct {
     mw_config_t *cfg;
     const gossip_identity_t *ident;
-    gossip_keyring_t *keys;        //  borrowed
+    gossip_keyring_t *keys;   //  borrowed
     uint64_t session;
-    const char *bind_endpoint;     //  "tcp://IP:PORT" (or tcp://*:PORT for the server)
-    const char *advertise;         //  where peers send replies: "tcp://IP:PORT"
-    node_events_t *events;         //  borrowed; may be NULL
-    bool server;                   //  the analysis server: runs jobs from the mesh, no cameras
+    const char *bind_endpoint;   //  "tcp://IP:PORT" (or tcp://*:PORT for the server)
+    const char *advertise;       //  where peers send replies: "tcp://IP:PORT"
+    node_events_t *events;       //  borrowed; may be NULL
+    bool server;                 //  the analysis server: runs jobs from the mesh, no cameras
 } node_jobs_opts_t;
 
 //  NULL on failure, with the reason in err (bad config, port in use, models).
@@ -61,10 +61,10 @@ void node_jobs_set_util (node_jobs_t *self, double util);
 
 //  What our digest advertises, and the scheduler's inputs.
 typedef struct {
-    uint16_t port;          //  0: we run no jobs
+    uint16_t port;   //  0: we run no jobs
     double svc_ms;
     uint32_t workers, queue_max, queue_len;
-    double arrival_rate;    //  jobs/s submitted here (EWMA)
+    double arrival_rate;   //  jobs/s submitted here (EWMA)
 } node_jobs_digest_t;
 void node_jobs_digest (node_jobs_t *self, node_jobs_digest_t *out);
 
@@ -78,6 +78,5 @@ bool node_jobs_control (node_jobs_t *self, zmsg_t *req, const char *cmd, mw_strb
 void node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out);
 //  A one-line summary for `meshwatch status`.
 void node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out);
-
 
 #endif

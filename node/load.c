@@ -91,8 +91,7 @@ node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival_rate
 }
 
 void
-node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_t workers,
-                    uint32_t queue_max)
+node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_t workers, uint32_t queue_max)
 {
     assert (self);
     self->jobs = job_port > 0 && workers > 0;
@@ -245,8 +244,8 @@ node_load_member_cols (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t
 {
     sched_digest_t d;
     if (sched_digest_decode (m->digest, m->digest_len, &d) != 0) {
-        mw_strbuf_printf (out, "  %4s  %4s  %4s  %5s  %6s  %6s  %5s  %5s  %6s", "-", "-", "-", "-", "-",
-                          "-", "-", "-", "-");
+        mw_strbuf_printf (out, "  %4s  %4s  %4s  %5s  %6s  %6s  %5s  %5s  %6s", "-", "-", "-", "-", "-", "-",
+                          "-", "-", "-");
         return;
     }
     char gpu[16];
@@ -290,17 +289,21 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
     for (size_t i = 0; i < s->n_nets; i++)
         mw_strbuf_printf (out, "node_network_receive_bytes_total{device=\"%s\"} %llu\n", s->net[i].name,
                           (unsigned long long) s->net[i].a);
-    s_family (out, "node_network_transmit_bytes_total", "counter", "Network device statistic transmit_bytes.");
+    s_family (out, "node_network_transmit_bytes_total", "counter",
+              "Network device statistic transmit_bytes.");
     for (size_t i = 0; i < s->n_nets; i++)
         mw_strbuf_printf (out, "node_network_transmit_bytes_total{device=\"%s\"} %llu\n", s->net[i].name,
                           (unsigned long long) s->net[i].b);
 
     //  Ours: utilisation as used for decisions (the cgroup's when limited).
-    s_family (out, "meshwatch_cpu_usage_percent", "gauge", "CPU use in percent of capacity (cgroup quota when limited).");
+    s_family (out, "meshwatch_cpu_usage_percent", "gauge",
+              "CPU use in percent of capacity (cgroup quota when limited).");
     mw_strbuf_printf (out, "meshwatch_cpu_usage_percent %.2f\n", s->cpu_pct);
-    s_family (out, "meshwatch_cpu_capacity_cores", "gauge", "CPU capacity in cores (cgroup quota or online CPUs).");
+    s_family (out, "meshwatch_cpu_capacity_cores", "gauge",
+              "CPU capacity in cores (cgroup quota or online CPUs).");
     mw_strbuf_printf (out, "meshwatch_cpu_capacity_cores %.2f\n", s->cpu_cores);
-    s_family (out, "meshwatch_memory_usage_percent", "gauge", "Memory use in percent of capacity (cgroup limit when limited).");
+    s_family (out, "meshwatch_memory_usage_percent", "gauge",
+              "Memory use in percent of capacity (cgroup limit when limited).");
     mw_strbuf_printf (out, "meshwatch_memory_usage_percent %.2f\n", s->mem_pct);
     if (s->has_gpu) {
         s_family (out, "meshwatch_gpu_usage_percent", "gauge", "GPU utilisation in percent.");
@@ -312,7 +315,8 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
     }
     s_family (out, "meshwatch_inference_queue_length", "gauge", "Inference jobs waiting (scheduler input).");
     mw_strbuf_printf (out, "meshwatch_inference_queue_length %u\n", s->queue_len);
-    s_family (out, "meshwatch_job_arrival_rate", "gauge", "Inference jobs arriving per second (scheduler input).");
+    s_family (out, "meshwatch_job_arrival_rate", "gauge",
+              "Inference jobs arriving per second (scheduler input).");
     mw_strbuf_printf (out, "meshwatch_job_arrival_rate %.3f\n", s->arrival_rate);
 
     //  Forecasts: point and upper bound per metric and horizon, and trust.
@@ -325,16 +329,19 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
             sched_forecast_out_t o;
             if (sched_forecast_get (self->fc[m], h, &o) != 0)
                 continue;
-            if (o.value < 0)      //  the queue (unclamped) on a falling trend
+            if (o.value < 0)   //  the queue (unclamped) on a falling trend
                 o.value = 0;
-            mw_strbuf_printf (out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"point\"} %.3f\n",
-                              s_metric_names[m], self->horizon_s[h], o.value);
+            mw_strbuf_printf (
+                out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"point\"} %.3f\n",
+                s_metric_names[m], self->horizon_s[h], o.value);
             if (isfinite (o.upper))
-                mw_strbuf_printf (out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"upper\"} %.3f\n",
-                                  s_metric_names[m], self->horizon_s[h], o.upper);
+                mw_strbuf_printf (
+                    out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"upper\"} %.3f\n",
+                    s_metric_names[m], self->horizon_s[h], o.upper);
             else
-                mw_strbuf_printf (out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"upper\"} +Inf\n",
-                                  s_metric_names[m], self->horizon_s[h]);
+                mw_strbuf_printf (
+                    out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"upper\"} +Inf\n",
+                    s_metric_names[m], self->horizon_s[h]);
         }
     }
     s_family (out, "meshwatch_forecast_spread", "gauge",
@@ -345,7 +352,8 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
         for (size_t h = 0; h < self->n_horizons; h++) {
             sched_forecast_out_t o;
             if (sched_forecast_get (self->fc[m], h, &o) == 0)
-                mw_strbuf_printf (out, "meshwatch_forecast_spread{metric=\"%s\",horizon_seconds=\"%u\"} %.3f\n",
+                mw_strbuf_printf (out,
+                                  "meshwatch_forecast_spread{metric=\"%s\",horizon_seconds=\"%u\"} %.3f\n",
                                   s_metric_names[m], self->horizon_s[h], o.spread);
         }
     }
@@ -357,7 +365,8 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
             counts[list[i].state]++;
     s_family (out, "meshwatch_members", "gauge", "Members in this node's view, by state (self included).");
     for (int k = 0; k < MW_STATE_COUNT; k++)
-        mw_strbuf_printf (out, "meshwatch_members{state=\"%s\"} %zu\n", gossip_wire_state_name (k), counts[k]);
+        mw_strbuf_printf (out, "meshwatch_members{state=\"%s\"} %zu\n", gossip_wire_state_name (k),
+                          counts[k]);
     if (st) {
         s_family (out, "meshwatch_gossip_bytes_total", "counter", "Mesh bytes received and sent.");
         mw_strbuf_printf (out, "meshwatch_gossip_bytes_total{direction=\"in\"} %llu\n",
@@ -411,7 +420,8 @@ node_load_test (bool verbose)
     snprintf (m.name, sizeof m.name, "self");
     mw_strbuf_t *out = mw_strbuf_new ();
     node_load_member_json (out, &m, 5002500);
-    if (!strstr (mw_strbuf_str (out), "\"age_ms\":500}") || !strstr (mw_strbuf_str (out), "\"horizons_s\":[5,30]"))
+    if (!strstr (mw_strbuf_str (out), "\"age_ms\":500}")
+        || !strstr (mw_strbuf_str (out), "\"horizons_s\":[5,30]"))
         rc = -1;
     if (verbose)
         printf ("  %s\n", mw_strbuf_str (out));
@@ -421,7 +431,8 @@ node_load_test (bool verbose)
     memset (&st, 0, sizeof st);
     node_load_prometheus (l, out, &m, 1, &st, 5002500);
     if (!strstr (mw_strbuf_str (out), "node_memory_MemTotal_bytes ")
-        || !strstr (mw_strbuf_str (out), "meshwatch_forecast{metric=\"cpu\",horizon_seconds=\"30\",bound=\"upper\"}"))
+        || !strstr (mw_strbuf_str (out),
+                    "meshwatch_forecast{metric=\"cpu\",horizon_seconds=\"30\",bound=\"upper\"}"))
         rc = -1;
     mw_strbuf_destroy (&out);
     node_load_destroy (&l);

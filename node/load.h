@@ -52,8 +52,8 @@ void node_load_member_cols (mw_strbuf_t *out, const gossip_member_info_t *m, uin
 
 //  The whole Prometheus exposition: node_* (seed names) from the latest
 //  sample, meshwatch_* from the arguments and our forecasts.
-void node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_info_t *list,
-                           size_t n, const gossip_transport_stats_t *st, uint64_t wall_ms);
+void node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_info_t *list, size_t n,
+                           const gossip_transport_stats_t *st, uint64_t wall_ms);
 
 int node_load_test (bool verbose);
 

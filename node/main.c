@@ -34,25 +34,24 @@ int mw_simulate_cli_main (int argc, char **argv);
 static void
 s_usage (FILE *f)
 {
-    fprintf (f,
-             "usage: meshwatch COMMAND [options]\n\n"
-             "  agent --config FILE [--key-name VALUE ...]  run the mesh daemon\n"
-             "  members [--state-dir DIR] [--json]         list the mesh as this box sees it\n"
-             "  status  [--state-dir DIR] [--json]         this agent's state and counters\n"
-             "  leave   [--state-dir DIR]                  leave the mesh gracefully and stop\n"
-             "  events  --connect tcp://HOST:PORT [--json] print the event stream\n"
-             "  keygen                                     print a new cluster key\n"
-             "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
-             "  forecast --trace FILE.csv [--horizon S]    score the forecaster on a trace\n"
-             "  load    QUEUE RATE [--state-dir DIR]       feed the scheduler inputs (queue, jobs/s)\n"
-             "  submit  --camera ID --image FILE [--deadline-ms D] [--model M] [--priority P] [--json]\n"
-             "                                             run one frame on the mesh, print the result\n"
-             "  jobs    [--state-dir DIR] [--json]         recent jobs and where they ran\n"
-             "  analysis-server --config FILE              the VMS-side analysis server (VMS_PORT)\n"
-             "  simulate --nodes N --policy P --seed S     placement simulator (simulate --help)\n"
-             "  version\n\n"
-             "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
-             "agent --help lists every config key.\n");
+    fprintf (f, "usage: meshwatch COMMAND [options]\n\n"
+                "  agent --config FILE [--key-name VALUE ...]  run the mesh daemon\n"
+                "  members [--state-dir DIR] [--json]         list the mesh as this box sees it\n"
+                "  status  [--state-dir DIR] [--json]         this agent's state and counters\n"
+                "  leave   [--state-dir DIR]                  leave the mesh gracefully and stop\n"
+                "  events  --connect tcp://HOST:PORT [--json] print the event stream\n"
+                "  keygen                                     print a new cluster key\n"
+                "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
+                "  forecast --trace FILE.csv [--horizon S]    score the forecaster on a trace\n"
+                "  load    QUEUE RATE [--state-dir DIR]       feed the scheduler inputs (queue, jobs/s)\n"
+                "  submit  --camera ID --image FILE [--deadline-ms D] [--model M] [--priority P] [--json]\n"
+                "                                             run one frame on the mesh, print the result\n"
+                "  jobs    [--state-dir DIR] [--json]         recent jobs and where they ran\n"
+                "  analysis-server --config FILE              the VMS-side analysis server (VMS_PORT)\n"
+                "  simulate --nodes N --policy P --seed S     placement simulator (simulate --help)\n"
+                "  version\n\n"
+                "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
+                "agent --help lists every config key.\n");
 }
 
 //  --------------------------------------------------------------------------
@@ -116,7 +115,8 @@ s_cmd_agent_or_server (int argc, char **argv, bool server)
         }
         i++;
     }
-    if ((server ? mw_config_validate_server (cfg, err, sizeof err) : mw_config_validate_agent (cfg, err, sizeof err))
+    if ((server ? mw_config_validate_server (cfg, err, sizeof err)
+                : mw_config_validate_agent (cfg, err, sizeof err))
         != 0) {
         fprintf (stderr, "%s: %s\n", config_path ? config_path : "meshwatch agent", err);
         mw_config_destroy (&cfg);
@@ -164,7 +164,8 @@ s_request (const char *state_dir, const char *request)
     char path[512];
     snprintf (path, sizeof path, "%s/control.sock", state_dir);
     if (access (path, F_OK) != 0) {
-        fprintf (stderr, "no agent at %s (is `meshwatch agent` running with STATE_DIR=%s?)\n", path, state_dir);
+        fprintf (stderr, "no agent at %s (is `meshwatch agent` running with STATE_DIR=%s?)\n", path,
+                 state_dir);
         return 3;
     }
     zsock_t *req = zsock_new (ZMQ_REQ);
@@ -243,8 +244,9 @@ s_cmd_submit (int argc, char **argv)
     }
     bool json = s_has_flag (argc, argv, "--json");
     if (!camera || !image) {
-        fprintf (stderr, "usage: meshwatch submit --camera ID --image FILE [--deadline-ms D] [--model M]\n"
-                         "                        [--priority 0-9] [--wait-ms W] [--state-dir DIR] [--json]\n");
+        fprintf (stderr,
+                 "usage: meshwatch submit --camera ID --image FILE [--deadline-ms D] [--model M]\n"
+                 "                        [--priority 0-9] [--wait-ms W] [--state-dir DIR] [--json]\n");
         return 2;
     }
     size_t len = 0;
@@ -344,7 +346,8 @@ s_cmd_submit (int argc, char **argv)
                 printf ("job %s %s", id, state);
                 if (!strcmp (state, "done"))
                     printf (" on %s (%s) in %.1f ms: %d detections, confidence %.3f%s\n", *ran ? ran : "?",
-                            path_s, total, boxes, conf, strstr (body, "\"escalated\":true") ? ", escalated" : "");
+                            path_s, total, boxes, conf,
+                            strstr (body, "\"escalated\":true") ? ", escalated" : "");
                 else
                     printf (": %s\n", reason);
             }
@@ -370,17 +373,10 @@ static void
 s_print_mp_object (const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_STR:
-        printf ("%.*s", (int) o->via.str.size, o->via.str.ptr);
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        printf ("%llu", (unsigned long long) o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        printf ("%lld", (long long) o->via.i64);
-        break;
-    default:
-        msgpack_object_print (stdout, *o);
+    case MSGPACK_OBJECT_STR: printf ("%.*s", (int) o->via.str.size, o->via.str.ptr); break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: printf ("%llu", (unsigned long long) o->via.u64); break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: printf ("%lld", (long long) o->via.i64); break;
+    default: msgpack_object_print (stdout, *o);
     }
 }
 
@@ -498,7 +494,8 @@ main (int argc, char **argv)
                           s_has_flag (sub_argc, sub_argv, "--json") ? "jobs --json" : "jobs");
     if (strcmp (cmd, "members") == 0 || strcmp (cmd, "status") == 0) {
         char request[64];
-        snprintf (request, sizeof request, "%s%s", cmd, s_has_flag (sub_argc, sub_argv, "--json") ? " --json" : "");
+        snprintf (request, sizeof request, "%s%s", cmd,
+                  s_has_flag (sub_argc, sub_argv, "--json") ? " --json" : "");
         return s_request (s_state_dir (sub_argc, sub_argv), request);
     }
     if (strcmp (cmd, "leave") == 0)

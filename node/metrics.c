@@ -21,15 +21,15 @@
 struct _node_metrics_t {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;
-    char *text;            //  the snapshot; guarded by lock
+    char *text;   //  the snapshot; guarded by lock
     size_t len;
-    uint64_t scrapes;      //  guarded by lock
+    uint64_t scrapes;   //  guarded by lock
     int port;
 };
 
 static enum MHD_Result
-s_reply (struct MHD_Connection *conn, unsigned int status, const char *body, size_t len,
-         const char *ctype, bool allow)
+s_reply (struct MHD_Connection *conn, unsigned int status, const char *body, size_t len, const char *ctype,
+         bool allow)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -43,12 +43,12 @@ s_reply (struct MHD_Connection *conn, unsigned int status, const char *body, siz
 }
 
 static enum MHD_Result
-s_handler (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-           const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+s_handler (void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+           const char *upload_data, size_t *upload_size, void **con_cls)
 {
     node_metrics_t *self = (node_metrics_t *) cls;
     (void) version, (void) upload_data, (void) con_cls;
-    if (*upload_size)      //  a body we did not ask for: drop it
+    if (*upload_size)   //  a body we did not ask for: drop it
         *upload_size = 0;
     if (strcmp (url, "/metrics") != 0) {
         static const char nf[] = "not found: try /metrics\n";
@@ -112,13 +112,11 @@ node_metrics_new (const char *ip, int port)
     }
     if (!self->text)
         goto fail;
-    self->daemon = MHD_start_daemon (flags, (uint16_t) port, NULL, NULL, s_handler, self,
-                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
-                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 16384,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 32,
-                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) 16,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 10,
-                                     MHD_OPTION_END);
+    self->daemon = MHD_start_daemon (
+        flags, (uint16_t) port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 16384, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 32,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) 16, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int) 10, MHD_OPTION_END);
     if (!self->daemon)
         goto fail;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -139,7 +137,7 @@ node_metrics_destroy (node_metrics_t **self_p)
     if (!self)
         return;
     if (self->daemon)
-        MHD_stop_daemon (self->daemon);     //  joins the server thread
+        MHD_stop_daemon (self->daemon);   //  joins the server thread
     pthread_mutex_destroy (&self->lock);
     free (self->text);
     free (self);
@@ -203,7 +201,7 @@ s_http (int port, const char *request, size_t reqlen, char *resp, size_t cap)
     while (off < reqlen) {
         ssize_t n = send (fd, request + off, reqlen - off, MSG_NOSIGNAL);
         if (n <= 0)
-            break;      //  the server may close on an oversized header: read its answer
+            break;   //  the server may close on an oversized header: read its answer
         off += (size_t) n;
     }
     size_t got = 0;
@@ -235,7 +233,8 @@ node_metrics_test (bool verbose)
     const char *other = "GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     s_http (port, other, strlen (other), resp, sizeof resp);
     CHECK (strncmp (resp, "HTTP/1.1 404", 12) == 0, "wrong path not 404");
-    const char *post = "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
+    const char *post =
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
     s_http (port, post, strlen (post), resp, sizeof resp);
     CHECK (strncmp (resp, "HTTP/1.1 405", 12) == 0, "POST not 405");
     //  A 64 KiB header: refused with an HTTP error, server still serves.

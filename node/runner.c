@@ -61,8 +61,8 @@ typedef struct {
     pthread_cond_t wake;
     zsock_t *push;   //  used by the worker thread only (after creation)
     //  guarded by owner->lock
-    bool busy;       //  a job is in the slot or being processed
-    s_job_t job;     //  slot: frame != NULL until the worker takes it
+    bool busy;     //  a job is in the slot or being processed
+    s_job_t job;   //  slot: frame != NULL until the worker takes it
     //  worker thread only
     mw_detector_t *det[NMODELS];
     bool load_warned[NMODELS];
@@ -379,8 +379,8 @@ node_runner_new (const node_runner_cfg_t *cfg, char *err, size_t errlen)
         w->started = true;
         self->idle++;   //  no worker runs a job yet: no lock needed
     }
-    mw_info ("runner_started", "workers=%d threads=%d min_score=%.2f models=%s", self->nworkers,
-             cfg->threads, (double) cfg->min_score, self->models_dir);
+    mw_info ("runner_started", "workers=%d threads=%d min_score=%.2f models=%s", self->nworkers, cfg->threads,
+             (double) cfg->min_score, self->models_dir);
     return self;
 fail:
     node_runner_destroy (&self);
@@ -446,8 +446,7 @@ node_runner_has_model (node_runner_t *self, const char *model)
 }
 
 int
-node_runner_submit (node_runner_t *self, uint64_t tag, const char *model, uint8_t **frame_p,
-                    size_t frame_len)
+node_runner_submit (node_runner_t *self, uint64_t tag, const char *model, uint8_t **frame_p, size_t frame_len)
 {
     assert (self);
     if (!frame_p || !*frame_p || frame_len == 0 || !model || strlen (model) > MW_MODEL_MAX)
@@ -560,7 +559,7 @@ s_hold (node_runner_t *self, bool hold)
 static int
 s_wait (node_runner_t *self, node_runner_result_t *out, int timeout_ms)
 {
-    zmq_pollitem_t item = { zsock_resolve (node_runner_sock (self)), 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t item = {zsock_resolve (node_runner_sock (self)), 0, ZMQ_POLLIN, 0};
     double until = s_now_ms () + timeout_ms;
     while (true) {
         if (node_runner_recv (self, out) == 1)
@@ -625,9 +624,10 @@ s_fixture_jpeg (const char *models_dir, size_t *len, char *what, size_t whatlen)
     tjhandle tj = tjInitCompress ();
     unsigned char *out = NULL;
     unsigned long outlen = 0;
-    if (tj && tjCompress2 (tj, mw_image_data (img), mw_image_width (img), 0, mw_image_height (img),
-                           TJPF_RGB, &out, &outlen, TJSAMP_444, 95, 0)
-                  == 0) {
+    if (tj
+        && tjCompress2 (tj, mw_image_data (img), mw_image_width (img), 0, mw_image_height (img), TJPF_RGB,
+                        &out, &outlen, TJSAMP_444, 95, 0)
+               == 0) {
         jpeg = s_dup (out, outlen);
         *len = outlen;
         snprintf (what, whatlen, "%s (encoded)", path);
@@ -691,8 +691,7 @@ s_test_no_models (bool verbose)
     CHECK (node_runner_submit (r, 1, "tiny-face", &none, 10) == -1, "NULL frame");
     CHECK (node_runner_submit (r, 1, "tiny-face", &frame, 0) == -1 && frame, "empty frame");
     CHECK (node_runner_submit (r, 1, NULL, &frame, sizeof junk) == -1 && frame, "no model");
-    CHECK (node_runner_submit (r, 1, "a-model-name-well-beyond-thirty-two-characters", &frame,
-                               sizeof junk)
+    CHECK (node_runner_submit (r, 1, "a-model-name-well-beyond-thirty-two-characters", &frame, sizeof junk)
                    == -1
                && frame,
            "long model name");
@@ -702,13 +701,13 @@ s_test_no_models (bool verbose)
     frame = s_dup (ppm, sizeof ppm);
     CHECK (node_runner_submit (r, 12, "nope", &frame, sizeof ppm) == 0, "submit unknown");
     node_runner_result_t *res = malloc (sizeof *res);
-    bool seen[2] = { false, false };
+    bool seen[2] = {false, false};
     for (int i = 0; i < 2 && res; i++) {
         CHECK (s_wait (r, res, 60000) == 1, "completion %d", i);
         if (res->tag == 11) {
             seen[0] = true;
-            CHECK (res->status == -1 && strncmp (res->reason, "bad_jpeg: ", 10) == 0,
-                   "garbage: %d %s", res->status, res->reason);
+            CHECK (res->status == -1 && strncmp (res->reason, "bad_jpeg: ", 10) == 0, "garbage: %d %s",
+                   res->status, res->reason);
         }
         else if (res->tag == 12) {
             seen[1] = true;
@@ -723,9 +722,8 @@ s_test_no_models (bool verbose)
     frame = s_dup (ppm, sizeof ppm);
     CHECK (node_runner_submit (r, 13, "tiny-face", &frame, sizeof ppm) == 0, "submit ppm");
     if (res && s_wait (r, res, 60000) == 1) {
-        CHECK (res->tag == 13 && res->status == -1
-                   && strncmp (res->reason, "model_load_failed: ", 19) == 0 && res->width == 8
-                   && res->height == 8,
+        CHECK (res->tag == 13 && res->status == -1 && strncmp (res->reason, "model_load_failed: ", 19) == 0
+                   && res->width == 8 && res->height == 8,
                "load failure: %d %s", res->status, res->reason);
         if (verbose)
             printf ("  tag 13: %s\n", res->reason);
@@ -751,7 +749,7 @@ s_test_no_models (bool verbose)
     s_hold (r, false);
     for (int i = 0; i < 200 && node_runner_idle (r) < 2; i++)
         zclock_sleep (10);
-    zmq_pollitem_t item = { zsock_resolve (node_runner_sock (r)), 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t item = {zsock_resolve (node_runner_sock (r)), 0, ZMQ_POLLIN, 0};
     CHECK (zmq_poll (&item, 1, 5000) == 1, "completions readable");
     //  And two more held in their slots.
     s_hold (r, true);
@@ -802,11 +800,11 @@ s_test_models (bool verbose, const char *dir)
             CHECK (false, "no completion for job %d", i);
             break;
         }
-        CHECK (res->tag == (uint64_t) (100 + i) && res->status == 0, "job %d: %d %s", i,
-               res->status, res->reason);
+        CHECK (res->tag == (uint64_t) (100 + i) && res->status == 0, "job %d: %d %s", i, res->status,
+               res->reason);
         CHECK (res->n_boxes > 0 && s_boxes_ok (res), "job %d: %u boxes", i, res->n_boxes);
-        CHECK (res->width > 0 && res->height > 0 && res->confidence > 0
-                   && res->max_score >= res->confidence && res->decode_ms > 0 && res->infer_ms > 0,
+        CHECK (res->width > 0 && res->height > 0 && res->confidence > 0 && res->max_score >= res->confidence
+                   && res->decode_ms > 0 && res->infer_ms > 0,
                "job %d: summary", i);
         last_total = res->decode_ms + res->infer_ms;
         if (verbose) {
@@ -815,18 +813,16 @@ s_test_models (bool verbose, const char *dir)
                     i, res->width, res->height, res->decode_ms, res->infer_ms, res->n_boxes,
                     res->confidence / 1e6, res->max_score / 1e6, node_runner_svc_ms (r, "tiny-face"));
             for (uint32_t b = 0; b < res->n_boxes; b++)
-                printf ("    box %u: x %u y %u w %u h %u score %u\n", b, res->boxes[b].x,
-                        res->boxes[b].y, res->boxes[b].w, res->boxes[b].h, res->boxes[b].score);
+                printf ("    box %u: x %u y %u w %u h %u score %u\n", b, res->boxes[b].x, res->boxes[b].y,
+                        res->boxes[b].w, res->boxes[b].h, res->boxes[b].score);
         }
         if (i == 0)
-            CHECK (node_runner_svc_ms (r, "tiny-face") == last_total,
-                   "one measurement: svc %.3f != %.3f", node_runner_svc_ms (r, "tiny-face"),
-                   last_total);
+            CHECK (node_runner_svc_ms (r, "tiny-face") == last_total, "one measurement: svc %.3f != %.3f",
+                   node_runner_svc_ms (r, "tiny-face"), last_total);
     }
     double svc = node_runner_svc_ms (r, "tiny-face");
     CHECK (svc != NODE_RUNNER_PRIOR_TINY_FACE_MS && svc > 0, "svc_ms still the prior");
-    CHECK (node_runner_svc_ms (r, "ssd-mobilenet") == NODE_RUNNER_PRIOR_SSD_MS,
-           "ssd measured without a job");
+    CHECK (node_runner_svc_ms (r, "ssd-mobilenet") == NODE_RUNNER_PRIOR_SSD_MS, "ssd measured without a job");
     printf ("  node_runner: tiny-face svc_ms %.1f after %d jobs (%s)\n", svc, jobs, what);
 
     //  Destroy with work in flight: both workers mid-frame.

@@ -61,7 +61,7 @@ typedef struct {
 
 //  Priors for node_runner_svc_ms before anything was measured, ms.
 #define NODE_RUNNER_PRIOR_TINY_FACE_MS 15.0
-#define NODE_RUNNER_PRIOR_SSD_MS 150.0
+#define NODE_RUNNER_PRIOR_SSD_MS       150.0
 //  Measured jobs kept per model for the estimate.
 #define NODE_RUNNER_SVC_WINDOW 16
 
@@ -100,8 +100,8 @@ int node_runner_workers (node_runner_t *self);
 zsock_t *node_runner_sock (node_runner_t *self);
 
 typedef struct {
-    uint64_t tag;                        //  as given to submit
-    int status;                          //  0 ok, -1 failed
+    uint64_t tag;   //  as given to submit
+    int status;     //  0 ok, -1 failed
     //  Failed: "bad_jpeg: <detail>", "unknown_model", "model_load_failed:
     //  <detail>" or "inference_failed: <detail>".
     char reason[MW_REASON_MAX + 1];

@@ -78,9 +78,11 @@ int
 node_statedb_set_u64 (node_statedb_t *self, const char *key, uint64_t value)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2 (self->db, "INSERT INTO kv(key,value) VALUES(?,?) "
-                                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                            -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2 (self->db,
+                            "INSERT INTO kv(key,value) VALUES(?,?) "
+                            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                            -1, &st, NULL)
+        != SQLITE_OK)
         return -1;
     sqlite3_bind_text (st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (st, 2, (sqlite3_int64) value);
@@ -95,7 +97,8 @@ int
 node_statedb_set_u64s (node_statedb_t *self, const char *const *keys, const uint64_t *values, size_t n)
 {
     if (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", n ? keys[0] : "-", sqlite3_errmsg (self->db));
+        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", n ? keys[0] : "-",
+                  sqlite3_errmsg (self->db));
         return -1;
     }
     for (size_t i = 0; i < n; i++)
@@ -104,7 +107,8 @@ node_statedb_set_u64s (node_statedb_t *self, const char *const *keys, const uint
             return -1;
         }
     if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", n ? keys[0] : "-", sqlite3_errmsg (self->db));
+        mw_error ("statedb_write_failed", "key=%s reason=\"%s\"", n ? keys[0] : "-",
+                  sqlite3_errmsg (self->db));
         sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
@@ -112,14 +116,15 @@ node_statedb_set_u64s (node_statedb_t *self, const char *const *keys, const uint
 }
 
 int
-node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name,
-                          const char *addr, uint64_t seen_wall_ms)
+node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name, const char *addr,
+                          uint64_t seen_wall_ms)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2 (self->db,
                             "INSERT INTO peers(id,name,addr,seen_ms) VALUES(?,?,?,?) ON CONFLICT(id) "
                             "DO UPDATE SET name=excluded.name, addr=excluded.addr, seen_ms=excluded.seen_ms",
-                            -1, &st, NULL) != SQLITE_OK)
+                            -1, &st, NULL)
+        != SQLITE_OK)
         return -1;
     sqlite3_bind_text (st, 1, id_hex, -1, SQLITE_STATIC);
     sqlite3_bind_text (st, 2, name, -1, SQLITE_STATIC);
@@ -151,8 +156,8 @@ node_statedb_peer_addrs (node_statedb_t *self, char (*addrs)[100], size_t max)
 {
     sqlite3_stmt *st = NULL;
     size_t n = 0;
-    if (sqlite3_prepare_v2 (self->db, "SELECT addr FROM peers ORDER BY seen_ms DESC LIMIT ?", -1, &st,
-                            NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2 (self->db, "SELECT addr FROM peers ORDER BY seen_ms DESC LIMIT ?", -1, &st, NULL)
+        != SQLITE_OK)
         return 0;
     sqlite3_bind_int64 (st, 1, (sqlite3_int64) max);
     while (n < max && sqlite3_step (st) == SQLITE_ROW) {
@@ -177,7 +182,8 @@ node_statedb_test (bool verbose)
         return -1;
     uint64_t v = 0;
     int ok = node_statedb_get_u64 (db, "incarnation", &v) == 1;
-    ok = ok && node_statedb_set_u64 (db, "incarnation", 41) == 0 && node_statedb_set_u64 (db, "incarnation", 42) == 0;
+    ok = ok && node_statedb_set_u64 (db, "incarnation", 41) == 0
+         && node_statedb_set_u64 (db, "incarnation", 42) == 0;
     const char *keys[] = {"k1", "k2"};
     uint64_t vals[] = {7, UINT64_MAX};
     ok = ok && node_statedb_set_u64s (db, keys, vals, 2) == 0;

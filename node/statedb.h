@@ -24,11 +24,10 @@ int node_statedb_get_u64 (node_statedb_t *self, const char *key, uint64_t *value
 int node_statedb_set_u64 (node_statedb_t *self, const char *key, uint64_t value);
 //  Several keys in one transaction: all of them reach the disk, or none
 //  (the election's ballot and vote must never be half written).  0/-1.
-int node_statedb_set_u64s (node_statedb_t *self, const char *const *keys, const uint64_t *values,
-                           size_t n);
+int node_statedb_set_u64s (node_statedb_t *self, const char *const *keys, const uint64_t *values, size_t n);
 
-int node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name,
-                              const char *addr, uint64_t seen_wall_ms);
+int node_statedb_peer_upsert (node_statedb_t *self, const char *id_hex, const char *name, const char *addr,
+                              uint64_t seen_wall_ms);
 int node_statedb_peer_delete (node_statedb_t *self, const char *id_hex);
 //  Most recently seen peer addresses, newest first.  Returns the count.
 size_t node_statedb_peer_addrs (node_statedb_t *self, char (*addrs)[100], size_t max);

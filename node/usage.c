@@ -247,8 +247,11 @@ node_usage_test (bool verbose)
 {
     int rc = 0;
     char *b = node_usage_body ("edge-\"7\"", 12.345, 150);
-    CHECK (b && strcmp (b, "{\"code\":\"0000\",\"message\":\"처리성공\",\"username\":\"edge-\\\"7\\\"\","
-                           "\"cpu\":12.3,\"memory\":100.0}") == 0, "body");
+    CHECK (b
+               && strcmp (b, "{\"code\":\"0000\",\"message\":\"처리성공\",\"username\":\"edge-\\\"7\\\"\","
+                             "\"cpu\":12.3,\"memory\":100.0}")
+                      == 0,
+           "body");
     if (verbose && b)
         printf ("  %s\n", b);
     free (b);

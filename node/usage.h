@@ -30,7 +30,7 @@ void node_usage_set (node_usage_t *self, double cpu_pct, double mem_pct);
 
 typedef struct {
     uint64_t posts_ok, posts_failed;
-    uint32_t backoff_s;        //  current delay before the next attempt
+    uint32_t backoff_s;   //  current delay before the next attempt
 } node_usage_stats_t;
 void node_usage_stats (node_usage_t *self, node_usage_stats_t *out);
 

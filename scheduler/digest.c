@@ -20,7 +20,7 @@
 static uint64_t
 s_q (double v, double unit, uint64_t max)
 {
-    if (!(v > 0))        //  also NaN
+    if (!(v > 0))   //  also NaN
         return 0;
     double q = floor (v / unit + 0.5);
     return q >= (double) max ? max : (uint64_t) q;
@@ -102,8 +102,7 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
         return -1;
     d->version = buf[0];
     d->flags = buf[1];
-    d->ts_ms = (uint32_t) buf[2] | (uint32_t) buf[3] << 8 | (uint32_t) buf[4] << 16
-               | (uint32_t) buf[5] << 24;
+    d->ts_ms = (uint32_t) buf[2] | (uint32_t) buf[3] << 8 | (uint32_t) buf[4] << 16 | (uint32_t) buf[5] << 24;
     for (int m = 0; m < SCHED_DIGEST_METRICS; m++)
         d->cur[m] = s_get16 (buf + 6 + 2 * m) * 0.01;
     d->queue_len = s_get16 (buf + 12);

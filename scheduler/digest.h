@@ -45,12 +45,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHED_DIGEST_VERSION 1
-#define SCHED_DIGEST_SIZE 58
+#define SCHED_DIGEST_VERSION      1
+#define SCHED_DIGEST_SIZE         58
 #define SCHED_DIGEST_SIZE_V1_BASE 48   //  before the job fields were appended
 
-#define SCHED_DIGEST_F_GPU 0x01
-#define SCHED_DIGEST_F_TEMP 0x02
+#define SCHED_DIGEST_F_GPU    0x01
+#define SCHED_DIGEST_F_TEMP   0x02
 #define SCHED_DIGEST_F_CGROUP 0x04
 
 enum { SCHED_DIGEST_CPU = 0, SCHED_DIGEST_MEM = 1, SCHED_DIGEST_GPU = 2, SCHED_DIGEST_METRICS = 3 };
@@ -58,24 +58,24 @@ enum { SCHED_DIGEST_CPU = 0, SCHED_DIGEST_MEM = 1, SCHED_DIGEST_GPU = 2, SCHED_D
 typedef struct {
     uint8_t version;
     uint8_t flags;
-    uint32_t ts_ms;            //  low 32 bits of the sampler's wall clock
-    double cur[SCHED_DIGEST_METRICS];     //  percent
+    uint32_t ts_ms;                     //  low 32 bits of the sampler's wall clock
+    double cur[SCHED_DIGEST_METRICS];   //  percent
     uint32_t queue_len;
-    double arrival_rate;       //  jobs per second
+    double arrival_rate;   //  jobs per second
     double temp_c;
-    double cpu_cores;          //  capacity
+    double cpu_cores;   //  capacity
     uint64_t mem_total_mb;
     uint32_t horizon_s[2];
     double fc[SCHED_DIGEST_METRICS][2];   //  point forecast, percent
     double ub[SCHED_DIGEST_METRICS][2];   //  upper bound, percent
-    double spread[2];          //  CPU, memory at h0, percent
+    double spread[2];                     //  CPU, memory at h0, percent
     //  Inference jobs (absent in a 48-byte digest: jobs = false).
-    bool jobs;                 //  the node runs jobs
-    uint16_t job_port;         //  its data-plane port
-    double svc_ms;             //  service time of one job
+    bool jobs;           //  the node runs jobs
+    uint16_t job_port;   //  its data-plane port
+    double svc_ms;       //  service time of one job
     uint32_t workers;
     uint32_t queue_max;
-    double queue_ub;           //  upper bound of the queue length at h0
+    double queue_ub;   //  upper bound of the queue length at h0
 } sched_digest_t;
 
 //  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are

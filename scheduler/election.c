@@ -43,26 +43,26 @@
 
 //  Internal events: what the handlers classify inputs into.
 typedef enum {
-    E_TIMEOUT = 0,     //  election timer fired (lease lapsed, or a round gave no result)
-    E_PREVOTE_WON,     //  a majority of the electorate would vote for us
-    E_VOTE_WON,        //  a majority of the electorate voted for us
-    E_HEARTBEAT,       //  a heartbeat from a coordinator whose epoch beats ours
-    E_HIGHER_TERM,     //  any other message with a higher ballot (already adopted)
-    E_STALL,           //  our own loop stood still longer than a lease
-    E_LEAVE,           //  graceful leave
-    E_YIELD,           //  a better-ranked node stands for the same counter: let it
+    E_TIMEOUT = 0,   //  election timer fired (lease lapsed, or a round gave no result)
+    E_PREVOTE_WON,   //  a majority of the electorate would vote for us
+    E_VOTE_WON,      //  a majority of the electorate voted for us
+    E_HEARTBEAT,     //  a heartbeat from a coordinator whose epoch beats ours
+    E_HIGHER_TERM,   //  any other message with a higher ballot (already adopted)
+    E_STALL,         //  our own loop stood still longer than a lease
+    E_LEAVE,         //  graceful leave
+    E_YIELD,         //  a better-ranked node stands for the same counter: let it
     E_COUNT
 } ev_t;
 
 typedef enum {
-    A_NONE = 0,        //  ignore (event meaningless in this role)
-    A_PREVOTE,         //  start (or restart) a pre-vote round
-    A_CAMPAIGN,        //  take a new ballot, vote for self, persist, ask for votes
-    A_LEAD,            //  become coordinator: heartbeat now
-    A_FOLLOW,          //  take the heartbeat's lease
-    A_REVERT,          //  back to follower (ballot already adopted), no coordinator known
-    A_STEP_DOWN,       //  stop coordinating (event + reason), then as A_REVERT
-    A_STEP_DOWN_FOLLOW //  stop coordinating and follow the heartbeat's sender
+    A_NONE = 0,          //  ignore (event meaningless in this role)
+    A_PREVOTE,           //  start (or restart) a pre-vote round
+    A_CAMPAIGN,          //  take a new ballot, vote for self, persist, ask for votes
+    A_LEAD,              //  become coordinator: heartbeat now
+    A_FOLLOW,            //  take the heartbeat's lease
+    A_REVERT,            //  back to follower (ballot already adopted), no coordinator known
+    A_STEP_DOWN,         //  stop coordinating (event + reason), then as A_REVERT
+    A_STEP_DOWN_FOLLOW   //  stop coordinating and follow the heartbeat's sender
 } action_t;
 
 typedef struct {
@@ -76,18 +76,46 @@ typedef struct {
 #define L ELECTION_COORDINATOR
 static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
     //      TIMEOUT          PREVOTE_WON       VOTE_WON     HEARTBEAT                HIGHER_TERM       STALL             LEAVE             YIELD
-    [F] = {{P, A_PREVOTE}, {F, A_NONE},     {F, A_NONE}, {F, A_FOLLOW},           {F, A_REVERT},    {F, A_NONE},      {F, A_NONE},      {F, A_NONE}},
-    [P] = {{P, A_PREVOTE}, {C, A_CAMPAIGN}, {P, A_NONE}, {F, A_FOLLOW},           {F, A_REVERT},    {P, A_NONE},      {F, A_REVERT},    {F, A_REVERT}},
-    [C] = {{P, A_PREVOTE}, {C, A_NONE},     {L, A_LEAD}, {F, A_FOLLOW},           {F, A_REVERT},    {C, A_NONE},      {F, A_REVERT},    {C, A_NONE}},
-    [L] = {{L, A_NONE},    {L, A_NONE},     {L, A_NONE}, {F, A_STEP_DOWN_FOLLOW}, {F, A_STEP_DOWN}, {F, A_STEP_DOWN}, {F, A_STEP_DOWN}, {L, A_NONE}},
+    [F] = {{P, A_PREVOTE},
+           {F, A_NONE},
+           {F, A_NONE},
+           {F, A_FOLLOW},
+           {F, A_REVERT},
+           {F, A_NONE},
+           {F, A_NONE},
+           {F, A_NONE}},
+    [P] = {{P, A_PREVOTE},
+           {C, A_CAMPAIGN},
+           {P, A_NONE},
+           {F, A_FOLLOW},
+           {F, A_REVERT},
+           {P, A_NONE},
+           {F, A_REVERT},
+           {F, A_REVERT}},
+    [C] = {{P, A_PREVOTE},
+           {C, A_NONE},
+           {L, A_LEAD},
+           {F, A_FOLLOW},
+           {F, A_REVERT},
+           {C, A_NONE},
+           {F, A_REVERT},
+           {C, A_NONE}},
+    [L] = {{L, A_NONE},
+           {L, A_NONE},
+           {L, A_NONE},
+           {F, A_STEP_DOWN_FOLLOW},
+           {F, A_STEP_DOWN},
+           {F, A_STEP_DOWN},
+           {F, A_STEP_DOWN},
+           {L, A_NONE}},
 };
 #undef F
 #undef P
 #undef C
 #undef L
 
-static const char *s_ev_reason[E_COUNT] = {"timeout", "prevote", "vote", "other_coordinator",
-                                           "higher_term", "stall", "leave", "yield"};
+static const char *s_ev_reason[E_COUNT] = {"timeout",     "prevote", "vote",  "other_coordinator",
+                                           "higher_term", "stall",   "leave", "yield"};
 
 struct _election_t {
     election_cfg_t cfg;
@@ -113,9 +141,9 @@ struct _election_t {
     uint64_t lease_until;     //  follower: lease valid while now < lease_until
     uint64_t lease_renewed;   //  heartbeat heard (follower) / sent (coordinator)
     bool lease_ever;
-    uint64_t timer;           //  election timer (non-coordinators)
-    uint64_t next_hb;         //  coordinator: next heartbeat
-    uint64_t last_seen;       //  last tick or handle: stall detection
+    uint64_t timer;       //  election timer (non-coordinators)
+    uint64_t next_hb;     //  coordinator: next heartbeat
+    uint64_t last_seen;   //  last tick or handle: stall detection
     bool any_input;
 
     //  Membership view (alive + suspect), without ourselves.
@@ -431,9 +459,7 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
     election_role_t was = self->role;
     self->role = t.next;
     switch (t.action) {
-    case A_NONE:
-        self->role = was;
-        break;
+    case A_NONE: self->role = was; break;
     case A_PREVOTE:
         s_announce_lost (self);
         self->has_coord = false;
@@ -793,17 +819,10 @@ election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms)
         return;
     s_check_stall (self, now_ms);
     switch (msg->type) {
-    case MW_MSG_HEARTBEAT:
-        s_on_heartbeat (self, msg, now_ms);
-        break;
-    case MW_MSG_VOTE_REQ:
-        s_on_vote_req (self, msg, now_ms);
-        break;
-    case MW_MSG_VOTE:
-        s_on_vote (self, msg, now_ms);
-        break;
-    default:
-        break;
+    case MW_MSG_HEARTBEAT: s_on_heartbeat (self, msg, now_ms); break;
+    case MW_MSG_VOTE_REQ: s_on_vote_req (self, msg, now_ms); break;
+    case MW_MSG_VOTE: s_on_vote (self, msg, now_ms); break;
+    default: break;
     }
 }
 
@@ -904,10 +923,10 @@ election_stats (const election_t *self, election_stats_t *out)
 //  SIM_DEAD_MS unreachable, back after SIM_JOIN_MS reachable).  Every
 //  millisecond the safety invariants of docs/ELECTION.md are checked.
 
-#define SIM_MAX 24
-#define SIM_DEAD_MS 3000
-#define SIM_JOIN_MS 300
-#define SIM_TICK_MS 5
+#define SIM_MAX      24
+#define SIM_DEAD_MS  3000
+#define SIM_JOIN_MS  300
+#define SIM_TICK_MS  5
 #define SIM_DECISION 0xfe   //  a coordinator decision (sim only, never on the wire)
 
 typedef struct _sim_t sim_t;
@@ -950,11 +969,11 @@ struct _sim_t {
     size_t nq, capq;
     uint64_t now, rng;
     uint32_t loss_pct;
-    bool strict_terms;             //  scenario where no counter may be claimed twice
+    bool strict_terms;   //  scenario where no counter may be claimed twice
     election_ballot_t claim_b[4096];
     int claim_who[4096];
     size_t n_claims;
-    uint64_t coexist_since;        //  two coordinators in one component since
+    uint64_t coexist_since;   //  two coordinators in one component since
     uint64_t max_coexist;
     int violations;
     bool verbose;
@@ -1343,12 +1362,12 @@ s_cmp_u64 (const void *a, const void *b)
 }
 
 #undef CHECK
-#define CHECK(cond)                                                                                    \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            fprintf (stderr, "election_test: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
-            goto fail;                                                                                 \
-        }                                                                                              \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf (stderr, "election_test: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
+            goto fail;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 //  A bare node's disk and last message, for the unit checks.
@@ -1377,9 +1396,9 @@ s_t_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
 }
 
 //  Bounds the simulator must meet (ms), with the default timings.
-#define B_START 4000      //  cold start of the whole mesh -> one coordinator named by all
+#define B_START    4000   //  cold start of the whole mesh -> one coordinator named by all
 #define B_FAILOVER 1000   //  coordinator crash/stop/cut -> survivors agree on a new one
-#define B_HEAL 1500       //  views merged after a heal -> one coordinator left
+#define B_HEAL     1500   //  views merged after a heal -> one coordinator left
 
 int
 election_test (bool verbose)
@@ -1413,7 +1432,7 @@ election_test (bool verbose)
         x.id = b;
         CHECK (election_accept_decision (e, &x));   //  (5, 1100, b) > (5, 1100, a)
         x.rank = 1099;
-        CHECK (!election_accept_decision (e, &x));  //  same counter, lower ballot: fenced
+        CHECK (!election_accept_decision (e, &x));   //  same counter, lower ballot: fenced
         x.n = 6;
         CHECK (election_accept_decision (e, &x));
         mw_msg_t hb;
@@ -1565,7 +1584,8 @@ election_test (bool verbose)
         CHECK (t <= SIM_JOIN_MS + B_HEAL && who2 == who);
         CHECK (sim->node[old].step_downs == 1);
         if (verbose && (sim->violations || sim->max_coexist > 400))
-            printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed, sim->violations, (unsigned long long) sim->max_coexist);
+            printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed,
+                    sim->violations, (unsigned long long) sim->max_coexist);
         CHECK (sim->violations == 0 && sim->max_coexist <= 400);
         s_sim_free (sim);
     }
@@ -1608,11 +1628,13 @@ election_test (bool verbose)
         election_ballot (sim->node[b[0]].e, &bb);
         CHECK (election_ballot_cmp (&ba, &bb) == 0 && gossip_wire_id_eq (&ba.id, &sim->node[who2].id));
         if (verbose && (sim->violations || sim->max_coexist > 400))
-            printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed, sim->violations, (unsigned long long) sim->max_coexist);
+            printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed,
+                    sim->violations, (unsigned long long) sim->max_coexist);
         CHECK (sim->violations == 0 && sim->max_coexist <= 400);
         if (verbose && seed <= 2)
-            printf (" * partition 3|2 (coordinator on the %s side): sides n%d / n%d, heal -> n%d in %llu ms\n",
-                    big ? "big" : "small", wa, wb, who2, (unsigned long long) t);
+            printf (
+                " * partition 3|2 (coordinator on the %s side): sides n%d / n%d, heal -> n%d in %llu ms\n",
+                big ? "big" : "small", wa, wb, who2, (unsigned long long) t);
         s_sim_free (sim);
     }
 
@@ -1634,8 +1656,8 @@ election_test (bool verbose)
         election_stats_t st;
         election_stats (sim->node[(who + 1) % 5].e, &st);
         if (verbose)
-            printf (" * 10 %% loss 60 s: coordinator n%d kept term %llu; a follower started %llu pre-votes\n", who,
-                    (unsigned long long) term0, (unsigned long long) st.prevotes_started);
+            printf (" * 10 %% loss 60 s: coordinator n%d kept term %llu; a follower started %llu pre-votes\n",
+                    who, (unsigned long long) term0, (unsigned long long) st.prevotes_started);
         s_sim_free (sim);
     }
 

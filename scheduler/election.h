@@ -67,11 +67,11 @@ typedef enum {
 } election_role_t;
 
 typedef struct {
-    uint32_t heartbeat_ms;     //  HEARTBEAT_INTERVAL_MS
-    uint32_t timeout_ms;       //  ELECTION_TIMEOUT_MS: the lease; timers are randomised in [T, 1.5 T]
-    uint32_t priority;         //  COORDINATOR_PRIORITY, 0..1000 (higher = preferred)
-    uint32_t settle_ms;        //  view size must be unchanged this long before a candidacy
-    uint32_t alone_ms;         //  ... and this long when the view holds only ourselves
+    uint32_t heartbeat_ms;   //  HEARTBEAT_INTERVAL_MS
+    uint32_t timeout_ms;     //  ELECTION_TIMEOUT_MS: the lease; timers are randomised in [T, 1.5 T]
+    uint32_t priority;       //  COORDINATOR_PRIORITY, 0..1000 (higher = preferred)
+    uint32_t settle_ms;      //  view size must be unchanged this long before a candidacy
+    uint32_t alone_ms;       //  ... and this long when the view holds only ourselves
 } election_cfg_t;
 
 void election_cfg_defaults (election_cfg_t *cfg);
@@ -99,11 +99,10 @@ typedef void (election_event_fn) (void *ctx, election_event_t ev, const election
 
 //  `highest`/`vote` are what was persisted (NULL / NULL on first boot).
 //  `seed` drives the timeout randomisation (same seed + inputs = same run).
-election_t *election_new (const election_cfg_t *cfg, const mw_id_t *self_id,
-                          const election_ballot_t *highest, const election_ballot_t *vote,
-                          uint64_t seed, uint64_t now_ms,
-                          election_persist_fn *persist, election_send_fn *send,
-                          election_event_fn *event, void *ctx);
+election_t *election_new (const election_cfg_t *cfg, const mw_id_t *self_id, const election_ballot_t *highest,
+                          const election_ballot_t *vote, uint64_t seed, uint64_t now_ms,
+                          election_persist_fn *persist, election_send_fn *send, election_event_fn *event,
+                          void *ctx);
 void election_destroy (election_t **self_p);
 
 //  The membership view: ids SWIM holds alive or suspect, ourselves included
@@ -148,8 +147,8 @@ uint64_t election_lease_age (const election_t *self, uint64_t now_ms);
 uint32_t election_rank (const election_t *self);
 //  Counters: heartbeats sent/received, elections started, ...
 typedef struct {
-    uint64_t heartbeats_out, heartbeats_in, prevotes_started, elections_started, elections_won,
-        step_downs, votes_granted, stale_ignored;
+    uint64_t heartbeats_out, heartbeats_in, prevotes_started, elections_started, elections_won, step_downs,
+        votes_granted, stale_ignored;
 } election_stats_t;
 void election_stats (const election_t *self, election_stats_t *out);
 

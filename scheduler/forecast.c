@@ -42,26 +42,26 @@ static const holt_params_t s_bank[] = {
     {0.15, 0.00, 0.00},   //  smooth level (noise around a plateau)
     {1.00, 0.00, 0.00},   //  last value (naive)
 };
-#define K (sizeof s_bank / sizeof s_bank[0])
+#define K             (sizeof s_bank / sizeof s_bank[0])
 #define DEFAULT_MODEL 1
-#define ERR_DECAY 0.95     //  running error: ~20 recent evaluations matter
-#define ACI_GAMMA 0.02     //  step of the adaptive quantile level
+#define ERR_DECAY     0.95   //  running error: ~20 recent evaluations matter
+#define ACI_GAMMA     0.02   //  step of the adaptive quantile level
 
 typedef struct {
     uint64_t target_ms;
     double pred[K];
-    double upper;          //  the bound we issued (NAN: not ready then)
+    double upper;   //  the bound we issued (NAN: not ready then)
 } pending_t;
 
 typedef struct {
     uint32_t horizon_ms;
     pending_t *ring;
     size_t cap, head, n;
-    double *resid;         //  [K][window], circular per model
+    double *resid;   //  [K][window], circular per model
     size_t resid_pos, resid_n;
-    double err[K];         //  running mean absolute error per model
+    double err[K];   //  running mean absolute error per model
     uint64_t evals;
-    double miss_alpha;     //  adaptive miss level (1 - quantile level)
+    double miss_alpha;   //  adaptive miss level (1 - quantile level)
 } horizon_t;
 
 typedef struct {
@@ -73,9 +73,9 @@ struct _sched_forecast_t {
     holt_state_t st[K];
     uint64_t n, last_t;
     double last_x;
-    double step_ms;        //  running mean sampling interval
+    double step_ms;   //  running mean sampling interval
     horizon_t hz[SCHED_FORECAST_MAX_H];
-    double *scratch;       //  window-sized, for quantiles
+    double *scratch;   //  window-sized, for quantiles
 };
 
 void
@@ -281,8 +281,8 @@ s_evaluate (sched_forecast_t *self, horizon_t *hz, uint64_t t, double x)
             double miss = x > p->upper ? 1.0 : 0.0;
             hz->miss_alpha += ACI_GAMMA * ((1.0 - self->cfg.coverage) - miss);
             if (hz->miss_alpha < -0.5)
-                hz->miss_alpha = -0.5;     //  bounded: a long bad run must not
-            if (hz->miss_alpha > 0.5)      //  leave the bound wide for ever
+                hz->miss_alpha = -0.5;   //  bounded: a long bad run must not
+            if (hz->miss_alpha > 0.5)    //  leave the bound wide for ever
                 hz->miss_alpha = 0.5;
         }
         hz->head = (hz->head + 1) % hz->cap;
@@ -326,7 +326,7 @@ sched_forecast_update (sched_forecast_t *self, uint64_t t, double x)
         horizon_t *hz = &self->hz[h];
         sched_forecast_out_t out;
         sched_forecast_get (self, h, &out);
-        if (hz->n == hz->cap) {     //  sampling far faster than configured
+        if (hz->n == hz->cap) {   //  sampling far faster than configured
             hz->head = (hz->head + 1) % hz->cap;
             hz->n--;
         }
@@ -468,7 +468,8 @@ sched_forecast_test (bool verbose)
     sched_forecast_cfg_t cfg;
     sched_forecast_cfg_defaults (&cfg);
     CHECK (sched_forecast_parse_horizons ("5,30", &cfg) == 0 && cfg.n_horizons == 2
-               && cfg.horizon_ms[1] == 30000, "parse 5,30");
+               && cfg.horizon_ms[1] == 30000,
+           "parse 5,30");
     CHECK (sched_forecast_parse_horizons ("10", &cfg) == 0 && cfg.n_horizons == 1, "parse 10");
     CHECK (sched_forecast_parse_horizons ("", &cfg) == -1, "parse empty");
     CHECK (sched_forecast_parse_horizons ("5,x", &cfg) == -1, "parse junk");
@@ -507,11 +508,11 @@ sched_forecast_test (bool verbose)
         uint64_t seed = 0x5eed0001 + (uint64_t) t;
         for (size_t i = 0; i < N; i++) {
             double v;
-            if (t == 0)          //  idle to busy: 5 % -> 95 % over 10 minutes
+            if (t == 0)   //  idle to busy: 5 % -> 95 % over 10 minutes
                 v = 5 + 90.0 * (double) i / N + 3 * s_gauss (&seed);
-            else if (t == 1)     //  120 s period, amplitude 30
+            else if (t == 1)   //  120 s period, amplitude 30
                 v = 50 + 30 * sin (2 * M_PI * (double) i / 120.0) + 3 * s_gauss (&seed);
-            else                 //  steps between 20 % and 70 % every 90 s
+            else   //  steps between 20 % and 70 % every 90 s
                 v = ((i / 90) % 2 ? 70 : 20) + 3 * s_gauss (&seed);
             x[i] = v < 0 ? 0 : v > 100 ? 100 : v;
         }
@@ -519,11 +520,10 @@ sched_forecast_test (bool verbose)
             s_score_t s = {0};
             CHECK (s_score (x, N, h, &s) == 0, "score");
             if (verbose)
-                printf ("  %-8s h=%2us: MAE holt %.2f naive %.2f, coverage %.1f %% (n=%zu)\n",
-                        names[t], h ? 30 : 5, s.mae, s.mae_naive, 100 * s.coverage, s.n);
+                printf ("  %-8s h=%2us: MAE holt %.2f naive %.2f, coverage %.1f %% (n=%zu)\n", names[t],
+                        h ? 30 : 5, s.mae, s.mae_naive, 100 * s.coverage, s.n);
             if (t < 2 && h == 0)
-                CHECK (s.mae < s.mae_naive, "%s: holt MAE %.2f >= naive %.2f", names[t], s.mae,
-                       s.mae_naive);
+                CHECK (s.mae < s.mae_naive, "%s: holt MAE %.2f >= naive %.2f", names[t], s.mae, s.mae_naive);
             CHECK (s.coverage >= 0.90, "%s h=%zu: coverage %.3f < 0.90", names[t], h, s.coverage);
         }
     }

@@ -43,9 +43,9 @@ typedef struct {
     uint32_t interval_ms;                        //  nominal sampling period (sizes the buffers)
     uint32_t horizon_ms[SCHED_FORECAST_MAX_H];   //  forecast horizons
     size_t n_horizons;
-    uint32_t window;      //  residuals kept per horizon (bound and spread)
-    double coverage;      //  target share of samples at or under the upper bound
-    double lo, hi;        //  clamp forecasts and bounds to [lo, hi]; lo >= hi = no clamp
+    uint32_t window;   //  residuals kept per horizon (bound and spread)
+    double coverage;   //  target share of samples at or under the upper bound
+    double lo, hi;     //  clamp forecasts and bounds to [lo, hi]; lo >= hi = no clamp
 } sched_forecast_cfg_t;
 
 //  1 s sampling, horizons 5 s and 30 s, 60 residuals, 95 % coverage, no clamp.
@@ -60,11 +60,11 @@ void sched_forecast_destroy (sched_forecast_t **self_p);
 int sched_forecast_update (sched_forecast_t *self, uint64_t t_ms, double value);
 
 typedef struct {
-    double value;       //  point forecast at now + horizon
-    double upper;       //  upper prediction bound
-    double spread;      //  mean absolute residual at this horizon (trust: lower is better)
+    double value;    //  point forecast at now + horizon
+    double upper;    //  upper prediction bound
+    double spread;   //  mean absolute residual at this horizon (trust: lower is better)
     uint32_t horizon_ms;
-    bool ready;         //  enough residuals seen for the bound to mean something
+    bool ready;   //  enough residuals seen for the bound to mean something
 } sched_forecast_out_t;
 
 //  Forecast for horizon index `h` (0-based, in cfg order).  0, or -1 when

@@ -55,7 +55,7 @@ s_load (const char *path, double **t_out, double **x_out, size_t *n_out)
         double ts = strtod (p, &end);
         if (end == p || *end != ',') {
             if (n == 0 && lineno == 1)
-                continue;     //  header
+                continue;   //  header
             fprintf (stderr, "meshwatch forecast: %s:%zu: expected timestamp,value\n", path, lineno);
             goto fail;
         }
@@ -197,8 +197,8 @@ mw_forecast_cli_main (int argc, char **argv)
             printf ("{\"trace\":\"%s\",\"samples\":%zu,\"step_s\":%.3f,\"horizon_s\":%ld,\"scored\":%zu,"
                     "\"holt\":{\"mae\":%.4f,\"mape\":%.2f,\"above_bound\":%.4f},"
                     "\"naive\":{\"mae\":%.4f,\"mape\":%.2f},\"mae_gain_pct\":%.1f}\n",
-                    trace, n, step, horizon, holt.n, holt.mae / dn, 100 * holt.mape / dm,
-                    holt.above / dn, naive.mae / dn, 100 * naive.mape / dm, gain);
+                    trace, n, step, horizon, holt.n, holt.mae / dn, 100 * holt.mape / dm, holt.above / dn,
+                    naive.mae / dn, 100 * naive.mape / dm, gain);
         else {
             printf ("trace %s: %zu samples, step %.2f s, horizon %ld s, %zu scored\n", trace, n, step,
                     horizon, holt.n);

@@ -25,21 +25,21 @@
 //  Phases (docs/JOBS.md).  Origin: O_*; remote (we run it for someone): R_*.
 typedef enum {
     P_FREE = 0,
-    O_QUEUED,        //  in our local queue
-    O_RUNNING,       //  on our runner
-    O_OFFERING,      //  OFFER out to cand[next - 1] (or the server); waiting for REPLY
-    O_SENT,          //  JOB sent to runner_addr; waiting for RESULT
-    O_ESC_OFFERING,  //  done; escalation OFFER out to the server
-    O_ESC_SENT,      //  done; escalation JOB at the server
-    R_RESERVED,      //  we accepted an offer; waiting for the JOB
-    R_QUEUED,        //  a peer's job in our local queue
-    R_RUNNING,       //  a peer's job on our runner
+    O_QUEUED,         //  in our local queue
+    O_RUNNING,        //  on our runner
+    O_OFFERING,       //  OFFER out to cand[next - 1] (or the server); waiting for REPLY
+    O_SENT,           //  JOB sent to runner_addr; waiting for RESULT
+    O_ESC_OFFERING,   //  done; escalation OFFER out to the server
+    O_ESC_SENT,       //  done; escalation JOB at the server
+    R_RESERVED,       //  we accepted an offer; waiting for the JOB
+    R_QUEUED,         //  a peer's job in our local queue
+    R_RUNNING,        //  a peer's job on our runner
 } phase_t;
 
-#define MAX_CAND 8
-#define MAX_TRIED 8
+#define MAX_CAND   8
+#define MAX_TRIED  8
 #define RECENT_MAX 256
-#define PEERS_MAX 1024
+#define PEERS_MAX  1024
 
 typedef struct {
     phase_t phase;
@@ -50,12 +50,12 @@ typedef struct {
     char model[MW_MODEL_MAX + 1];
     uint8_t priority;
     uint32_t deadline_ms;
-    uint64_t submitted_ms;     //  origin: submit; remote: offer or job arrival
+    uint64_t submitted_ms;   //  origin: submit; remote: offer or job arrival
     uint64_t deadline_at, expire_at;
-    uint64_t timer_at;         //  the current phase's timeout (0 = none)
+    uint64_t timer_at;   //  the current phase's timeout (0 = none)
     uint8_t *frame;
     size_t frame_len;
-    uint64_t tag;              //  local runner tag while running here
+    uint64_t tag;   //  local runner tag while running here
     uint64_t started_ms;
     //  Origin placement.
     uint32_t attempts;
@@ -72,7 +72,7 @@ typedef struct {
     uint32_t runner_wait_ms;
     char last_reason[MW_REASON_MAX + 1];
     bool escalated;
-    handoff_info_t info;       //  the result as reported (boxes not kept)
+    handoff_info_t info;   //  the result as reported (boxes not kept)
     //  Remote.
     char reply_addr[MW_ADDR_MAX + 1];
     mw_id_t reply_id;
@@ -89,7 +89,7 @@ struct _sched_handoff_t {
     handoff_peer_t *peers;
     size_t n_peers;
     double util;
-    uint32_t running;          //  jobs on our runner (tags outstanding)
+    uint32_t running;   //  jobs on our runner (tags outstanding)
     uint64_t next_tag;
     uint64_t rng;
     handoff_info_t recent[RECENT_MAX];
@@ -259,16 +259,11 @@ s_info (sched_handoff_t *self, job_t *j, handoff_info_t *info)
     case O_QUEUED:
     case O_OFFERING:
     case R_RESERVED:
-    case R_QUEUED:
-        info->state = HANDOFF_QUEUED;
-        break;
+    case R_QUEUED: info->state = HANDOFF_QUEUED; break;
     case O_RUNNING:
     case O_SENT:
-    case R_RUNNING:
-        info->state = HANDOFF_RUNNING;
-        break;
-    default:
-        break;   //  ended: info->state was set by s_end
+    case R_RUNNING: info->state = HANDOFF_RUNNING; break;
+    default: break;   //  ended: info->state was set by s_end
     }
 }
 
@@ -361,8 +356,7 @@ s_send_offer (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, c
 }
 
 static void
-s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model,
-            uint64_t now)
+s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model, uint64_t now)
 {
     mw_job_t b;
     memset (&b, 0, sizeof b);
@@ -379,8 +373,8 @@ s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, con
 }
 
 static void
-s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool accepted,
-         uint32_t wait_ms, const char *reason)
+s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool accepted, uint32_t wait_ms,
+         const char *reason)
 {
     mw_job_t b;
     memset (&b, 0, sizeof b);
@@ -392,8 +386,8 @@ s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool acc
 }
 
 static void
-s_result_fail (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, uint8_t kind,
-               const char *model, const char *reason)
+s_result_fail (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, uint8_t kind, const char *model,
+               const char *reason)
 {
     mw_job_t b;
     memset (&b, 0, sizeof b);
@@ -507,12 +501,12 @@ s_place (sched_handoff_t *self, job_t *j, uint64_t now)
     uint32_t budget = j->deadline_at > now ? (uint32_t) (j->deadline_at - now) : 0;
     placement_local_t local;
     sched_handoff_local (self, j->model, &local);
-    bool runs_here = self->cfg.workers > 0 && self->ops.has_model
-                     && self->ops.has_model (self->ops.ctx, j->model);
-    bool offload = !runs_here
-                   || placement_should_offload (&self->cfg.placement, self->cfg.policy, &local,
-                                                self->util, budget)
-                   || !placement_admit (&self->cfg.placement, &local, budget);
+    bool runs_here =
+        self->cfg.workers > 0 && self->ops.has_model && self->ops.has_model (self->ops.ctx, j->model);
+    bool offload =
+        !runs_here
+        || placement_should_offload (&self->cfg.placement, self->cfg.policy, &local, self->util, budget)
+        || !placement_admit (&self->cfg.placement, &local, budget);
     if (!offload) {
         s_enqueue_local (self, j);
         return;
@@ -534,8 +528,8 @@ s_place (sched_handoff_t *self, job_t *j, uint64_t now)
             map[n++] = i;
         }
         uint32_t idx[MAX_CAND];
-        size_t k = placement_choose (&self->cfg.placement, self->cfg.policy, pp, n, budget, &self->rng,
-                                     idx, MAX_CAND);
+        size_t k = placement_choose (&self->cfg.placement, self->cfg.policy, pp, n, budget, &self->rng, idx,
+                                     MAX_CAND);
         for (size_t c = 0; c < k; c++) {
             if (idx[c] >= n)
                 continue;
@@ -1046,17 +1040,10 @@ sched_handoff_handle (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now_m
         if (!self->cfg.server || msg->job->kind <= MW_JOB_KIND_ESCALATE)
             s_on_offer (self, msg, now_ms);
         break;
-    case MW_MSG_JOB:
-        s_on_job (self, msg, now_ms);
-        break;
-    case MW_MSG_JOB_REPLY:
-        s_on_reply (self, msg, now_ms);
-        break;
-    case MW_MSG_JOB_RESULT:
-        s_on_result (self, msg, now_ms);
-        break;
-    default:
-        break;
+    case MW_MSG_JOB: s_on_job (self, msg, now_ms); break;
+    case MW_MSG_JOB_REPLY: s_on_reply (self, msg, now_ms); break;
+    case MW_MSG_JOB_RESULT: s_on_result (self, msg, now_ms); break;
+    default: break;
     }
 }
 
@@ -1174,18 +1161,12 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
             self->stats.runner_timeouts++;
             s_replace (self, j, j->path == HANDOFF_PATH_SERVER ? "server_timeout" : "runner_timeout", now);
             break;
-        case O_ESC_OFFERING:
-            s_escalation_end (self, j, "server did not answer the offer", NULL, now);
-            break;
-        case O_ESC_SENT:
-            s_escalation_end (self, j, "server_timeout", NULL, now);
-            break;
+        case O_ESC_OFFERING: s_escalation_end (self, j, "server did not answer the offer", NULL, now); break;
+        case O_ESC_SENT: s_escalation_end (self, j, "server_timeout", NULL, now); break;
         case R_RESERVED:
             s_free (j);   //  the frame never came: the slot goes back
             break;
-        default:
-            j->timer_at = 0;
-            break;
+        default: j->timer_at = 0; break;
         }
     }
     //  Remote jobs past their expiry are dropped with a failed result, so
@@ -1273,8 +1254,8 @@ sched_handoff_stats (sched_handoff_t *self, handoff_stats_t *out)
 #include "common/selftest.h"
 
 #define T_NODES 5
-#define T_BUS 4096
-#define T_JOBS 2048
+#define T_BUS   4096
+#define T_JOBS  2048
 
 typedef struct t_mesh_s t_mesh_t;
 typedef struct {
@@ -1283,9 +1264,9 @@ typedef struct {
     sched_handoff_t *h;
     mw_id_t id;
     char addr[MW_ADDR_MAX + 1];
-    bool up;                 //  false: drops everything (crashed / cut)
-    double svc;              //  ms per job
-    uint32_t confidence;     //  what its runner reports (millionths)
+    bool up;               //  false: drops everything (crashed / cut)
+    double svc;            //  ms per job
+    uint32_t confidence;   //  what its runner reports (millionths)
     bool runner_busy;
     uint64_t runner_tag, runner_done_at;
     bool knows_model;
@@ -1657,7 +1638,8 @@ sched_handoff_test (bool verbose)
         t_mesh_gossip (&m, 2);
         CHECK (t_submit (&m, 0, 7, 500) == 0, "escalation submit");
         t_run (&m, 500);
-        CHECK (m.done[7] == 1 && m.precise[7] == 1, "escalation: done %d precise %d", m.done[7], m.precise[7]);
+        CHECK (m.done[7] == 1 && m.precise[7] == 1, "escalation: done %d precise %d", m.done[7],
+               m.precise[7]);
         CHECK (t_submit (&m, 1, 8, 500) == 0, "certain submit");
         t_run (&m, 500);
         CHECK (m.done[8] == 1 && m.precise[8] == 0, "certain: done %d precise %d", m.done[8], m.precise[8]);
@@ -1674,7 +1656,7 @@ sched_handoff_test (bool verbose)
         uint8_t *frame = malloc (10);
         CHECK (sched_handoff_submit (m.nodes[0].h, &id, "c", "tiny-face", 0, 0, &frame, 10, m.now, err,
                                      sizeof err)
-                   == -1
+                       == -1
                    && frame == NULL && strstr (err, "deadline"),
                "deadline 0 accepted: %s", err);
         frame = malloc (10);

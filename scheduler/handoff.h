@@ -52,8 +52,8 @@ typedef enum {
 } handoff_path_t;
 
 typedef enum {
-    HANDOFF_QUEUED = 0,    //  waiting: local queue, or an offer in flight
-    HANDOFF_RUNNING,       //  in service locally, or the frame is at a runner
+    HANDOFF_QUEUED = 0,   //  waiting: local queue, or an offer in flight
+    HANDOFF_RUNNING,      //  in service locally, or the frame is at a runner
     HANDOFF_DONE,
     HANDOFF_FAILED,
 } handoff_state_t;
@@ -61,20 +61,20 @@ typedef enum {
 typedef struct {
     placement_policy_t policy;
     placement_cfg_t placement;
-    uint32_t queue_max;          //  local queue (own + peers' jobs)
-    uint32_t workers;            //  local inference slots; 0 = this node runs no jobs
-    uint32_t max_inflight;       //  origin jobs not yet ended
-    uint32_t offer_timeout_ms;   //  no REPLY within this: next candidate
-    uint32_t reserve_ms;         //  an accepted offer holds a slot this long
-    uint32_t grace_ms;           //  a job may end late by this much, then fails "timeout"
-    uint32_t runner_timeout_min_ms;   //  floor of the wait for a remote result
-    uint32_t max_attempts;       //  placements per job (first one included)
-    bool server;                 //  this is the analysis server: runs, never offloads
-    bool has_server;             //  an analysis server is configured (fallback, escalation)
-    double escalate_below;       //  escalate when mean score < this (0 = off) ...
-    double band_lo, band_hi;     //  ... or when any score is in [lo, hi) (lo >= hi = off)
+    uint32_t queue_max;                      //  local queue (own + peers' jobs)
+    uint32_t workers;                        //  local inference slots; 0 = this node runs no jobs
+    uint32_t max_inflight;                   //  origin jobs not yet ended
+    uint32_t offer_timeout_ms;               //  no REPLY within this: next candidate
+    uint32_t reserve_ms;                     //  an accepted offer holds a slot this long
+    uint32_t grace_ms;                       //  a job may end late by this much, then fails "timeout"
+    uint32_t runner_timeout_min_ms;          //  floor of the wait for a remote result
+    uint32_t max_attempts;                   //  placements per job (first one included)
+    bool server;                             //  this is the analysis server: runs, never offloads
+    bool has_server;                         //  an analysis server is configured (fallback, escalation)
+    double escalate_below;                   //  escalate when mean score < this (0 = off) ...
+    double band_lo, band_hi;                 //  ... or when any score is in [lo, hi) (lo >= hi = off)
     char escalate_model[MW_MODEL_MAX + 1];   //  the precise model on the server
-    double link_mbps;            //  for the transfer part of a peer's cost
+    double link_mbps;                        //  for the transfer part of a peer's cost
 } handoff_cfg_t;
 
 void handoff_cfg_defaults (handoff_cfg_t *cfg);
@@ -93,13 +93,13 @@ typedef struct {
     char model[MW_MODEL_MAX + 1];
     handoff_state_t state;
     handoff_path_t path;
-    bool origin;                  //  false: we ran it for someone else
-    mw_id_t ran_on;               //  zero until known (server: zero, see server_addr)
+    bool origin;                       //  false: we ran it for someone else
+    mw_id_t ran_on;                    //  zero until known (server: zero, see server_addr)
     char peer_addr[MW_ADDR_MAX + 1];   //  where it was sent (peer or server), or ""
-    bool escalated;               //  sent for precise analysis
-    bool late;                    //  ended after its deadline
+    bool escalated;                    //  sent for precise analysis
+    bool late;                         //  ended after its deadline
     uint32_t attempts;
-    char reason[MW_REASON_MAX + 1];    //  failed / refused / escalation failed
+    char reason[MW_REASON_MAX + 1];   //  failed / refused / escalation failed
     uint64_t submitted_ms;
     uint32_t deadline_ms;
     double queue_ms, transfer_ms, infer_ms, total_ms;
@@ -130,10 +130,9 @@ typedef struct {
     void *ctx;
 } handoff_ops_t;
 
-
 //  `self_id`: our node id.  NULL on bad configuration.
-sched_handoff_t *sched_handoff_new (const handoff_cfg_t *cfg, const mw_id_t *self_id,
-                                    const char *self_addr, const handoff_ops_t *ops);
+sched_handoff_t *sched_handoff_new (const handoff_cfg_t *cfg, const mw_id_t *self_id, const char *self_addr,
+                                    const handoff_ops_t *ops);
 void sched_handoff_destroy (sched_handoff_t **self_p);
 
 //  The analysis server's data-plane endpoint ("" = none).
@@ -147,9 +146,9 @@ void sched_handoff_set_util (sched_handoff_t *self, double util);
 //  *frame_p (malloc'ed) and nulls it, also on failure.  0, or -1 with a
 //  reason in `err` (bad model, frame too big, too many jobs in flight):
 //  nothing was queued and no event will follow.
-int sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *camera,
-                          const char *model, uint32_t deadline_ms, uint8_t priority, uint8_t **frame_p,
-                          size_t frame_len, uint64_t now_ms, char *err, size_t errlen);
+int sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *camera, const char *model,
+                          uint32_t deadline_ms, uint8_t priority, uint8_t **frame_p, size_t frame_len,
+                          uint64_t now_ms, char *err, size_t errlen);
 
 //  A decoded data-plane message (types 12..15; others are ignored).
 void sched_handoff_handle (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now_ms);
@@ -161,7 +160,7 @@ typedef struct {
     double infer_ms;
     uint32_t n_boxes;
     const mw_wire_box_t *boxes;
-    uint32_t confidence;          //  millionths
+    uint32_t confidence;   //  millionths
 } handoff_local_result_t;
 void sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_local_result_t *r,
                                uint64_t now_ms);
@@ -180,11 +179,11 @@ size_t sched_handoff_recent (sched_handoff_t *self, handoff_info_t *out, size_t 
 
 typedef struct {
     uint64_t submitted, done, failed, late;
-    uint64_t by_path[4];              //  done jobs by handoff_path_t
+    uint64_t by_path[4];   //  done jobs by handoff_path_t
     uint64_t offers_sent, offers_accepted, offers_refused, offers_timeout;
     uint64_t runner_timeouts, redispatched, duplicates, escalated, precise, escalation_failed;
     uint64_t remote_accepted, remote_refused, remote_done;
-    uint64_t msgs_sent;               //  data-plane messages sent
+    uint64_t msgs_sent;   //  data-plane messages sent
 } handoff_stats_t;
 void sched_handoff_stats (sched_handoff_t *self, handoff_stats_t *out);
 

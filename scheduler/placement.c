@@ -65,15 +65,13 @@
 //  go to the heap (membership views are partial, so rarely).
 #define S_STACK_PEERS 256
 
-static const char *s_policy_names[PLACEMENT_POLICY_COUNT] = {"local", "reactive", "random",
-                                                             "forecast"};
-
+static const char *s_policy_names[PLACEMENT_POLICY_COUNT] = {"local", "reactive", "random", "forecast"};
 
 static size_t
 s_rand_below (uint64_t *rng, size_t n)
 {
     //  Modulo bias is 2^-50 for the pool sizes we draw from: irrelevant.
-    return n ? (size_t)(mw_splitmix64 (rng) % n) : 0;
+    return n ? (size_t) (mw_splitmix64 (rng) % n) : 0;
 }
 
 //  A configuration value from a file or a command line may be anything.
@@ -86,7 +84,8 @@ s_safety (const placement_cfg_t *cfg)
 static double
 s_clamp_pct (double v, double if_nan)
 {
-    if (isnan (v)) return if_nan;
+    if (isnan (v))
+        return if_nan;
     return v < 0 ? 0 : v > 100 ? 100 : v;
 }
 
@@ -106,10 +105,11 @@ double
 placement_local_eta_ms (const placement_local_t *l)
 {
     assert (l);
-    if (!isfinite (l->svc_ms) || l->svc_ms < 0) return INFINITY;
+    if (!isfinite (l->svc_ms) || l->svc_ms < 0)
+        return INFINITY;
     double w = l->workers ? l->workers : 1;
     //  In double: three u32 counters cannot overflow it.
-    double ahead = (double)l->queued + l->reserved + l->running;
+    double ahead = (double) l->queued + l->reserved + l->running;
     double slots_to_wait = ahead - w + 1;
     double wait = slots_to_wait > 0 ? slots_to_wait / w * l->svc_ms : 0;
     return wait + l->svc_ms;
@@ -122,9 +122,10 @@ placement_admit (const placement_cfg_t *cfg, const placement_local_t *l, uint32_
     assert (l);
     //  Room first: a bounded queue is what keeps a box from promising more
     //  than it has memory for, whatever the eta says.
-    if ((uint64_t)l->queued + l->reserved >= l->queue_max) return false;
+    if ((uint64_t) l->queued + l->reserved >= l->queue_max)
+        return false;
     double eta = placement_local_eta_ms (l);
-    return isfinite (eta) && s_safety (cfg) * eta <= (double)budget_ms;
+    return isfinite (eta) && s_safety (cfg) * eta <= (double) budget_ms;
 }
 
 //  Alive, with a digest, and one young enough to mean something.  A peer
@@ -141,7 +142,8 @@ placement_peer_eta_ms (const placement_cfg_t *cfg, const placement_peer_t *p)
 {
     assert (cfg);
     assert (p);
-    if (!s_peer_usable (cfg, p)) return INFINITY;
+    if (!s_peer_usable (cfg, p))
+        return INFINITY;
     if (!isfinite (p->svc_ms) || p->svc_ms < 0 || !isfinite (p->link_ms) || p->link_ms < 0)
         return INFINITY;
     double w = p->workers ? p->workers : 1;
@@ -151,15 +153,17 @@ placement_peer_eta_ms (const placement_cfg_t *cfg, const placement_peer_t *p)
     if (isfinite (p->queue_fc) && p->queue_fc > queue)
         queue = p->queue_fc;
     else if (isinf (p->queue_fc) && p->queue_fc > 0)
-        return INFINITY; //  "no bound we can back": do not bet a deadline on it
+        return INFINITY;   //  "no bound we can back": do not bet a deadline on it
     //  Expected busy share over the horizon, pessimistic: the bound plus
     //  the forecaster's own error.  Unknown counts as fully busy.
     double ub = s_clamp_pct (p->cpu_ub_pct, 100);
-    if (ub < s_clamp_pct (p->cpu_now_pct, 100)) ub = s_clamp_pct (p->cpu_now_pct, 100);
+    if (ub < s_clamp_pct (p->cpu_now_pct, 100))
+        ub = s_clamp_pct (p->cpu_now_pct, 100);
     double tw = isfinite (cfg->trust_weight) && cfg->trust_weight > 0 ? cfg->trust_weight : 0;
     double spread = isfinite (p->spread_pct) && p->spread_pct > 0 ? p->spread_pct : 0;
     double rho = (ub + tw * spread) / 100.0;
-    if (!(rho <= 1 - S_MIN_FREE_SHARE)) rho = 1 - S_MIN_FREE_SHARE;
+    if (!(rho <= 1 - S_MIN_FREE_SHARE))
+        rho = 1 - S_MIN_FREE_SHARE;
     //  A box busy rho of the time holds rho + rho^2 / (2 (1 - rho)) jobs
     //  on average (Pollaczek-Khinchine, M/D/1: our service times are
     //  nearly constant, p99 / p50 = 8.6 / 7.1).  M/M/1's rho / (1 - rho)
@@ -168,7 +172,8 @@ placement_peer_eta_ms (const placement_cfg_t *cfg, const placement_peer_t *p)
     //  the utilisation is an average over the period: the backlog we plan for is the worst of the
     //  sample, its forecast bound and what that utilisation implies.
     double implied = (rho + rho * rho / (2 * (1 - rho))) * w;
-    if (implied > queue) queue = implied;
+    if (implied > queue)
+        queue = implied;
     return p->link_ms + queue / w * p->svc_ms + p->svc_ms;
 }
 
@@ -183,21 +188,20 @@ placement_should_offload (const placement_cfg_t *cfg, placement_policy_t policy,
         //  The classic rule: over the threshold, leave - even if the job
         //  would have fitted here.  NaN utilisation compares false: the
         //  admission test alone decides then.
-        if (util_now > cfg->reactive_threshold) return true;
+        if (util_now > cfg->reactive_threshold)
+            return true;
         return !placement_admit (cfg, self, budget_ms);
     case PLACEMENT_RANDOM:
-    case PLACEMENT_FORECAST:
-        return !placement_admit (cfg, self, budget_ms);
+    case PLACEMENT_FORECAST: return !placement_admit (cfg, self, budget_ms);
     case PLACEMENT_LOCAL:
-    default:
-        return false;
+    default: return false;
     }
 }
 
 typedef struct {
     uint32_t idx;
-    double key;   //  eta (FORECAST) or cpu_now (REACTIVE)
-    uint32_t tie; //  queue length (REACTIVE)
+    double key;     //  eta (FORECAST) or cpu_now (REACTIVE)
+    uint32_t tie;   //  queue length (REACTIVE)
 } s_cand_t;
 
 //  REACTIVE's order: lowest current utilisation, then shortest queue, then
@@ -205,42 +209,48 @@ typedef struct {
 static bool
 s_reactive_less (const s_cand_t *a, const s_cand_t *b)
 {
-    if (a->key != b->key) return a->key < b->key;
-    if (a->tie != b->tie) return a->tie < b->tie;
+    if (a->key != b->key)
+        return a->key < b->key;
+    if (a->tie != b->tie)
+        return a->tie < b->tie;
     return a->idx < b->idx;
 }
 
 size_t
-placement_choose (const placement_cfg_t *cfg, placement_policy_t policy,
-                  const placement_peer_t *peers, size_t n, uint32_t budget_ms, uint64_t *rng,
-                  uint32_t *out, size_t max)
+placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const placement_peer_t *peers,
+                  size_t n, uint32_t budget_ms, uint64_t *rng, uint32_t *out, size_t max)
 {
     assert (cfg);
-    if (max > cfg->max_candidates) max = cfg->max_candidates;
-    if (policy == PLACEMENT_LOCAL || policy >= PLACEMENT_POLICY_COUNT || max == 0 || n == 0 ||
-        !peers || !out)
+    if (max > cfg->max_candidates)
+        max = cfg->max_candidates;
+    if (policy == PLACEMENT_LOCAL || policy >= PLACEMENT_POLICY_COUNT || max == 0 || n == 0 || !peers || !out)
         return 0;
     //  Indices are u32 on the wire and in `out`: a larger view is cut.
-    if (n > UINT32_MAX) n = UINT32_MAX;
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
     uint64_t fixed_rng = 0;
-    if (!rng) rng = &fixed_rng;
+    if (!rng)
+        rng = &fixed_rng;
 
     s_cand_t stack[S_STACK_PEERS];
     s_cand_t *pool = n <= S_STACK_PEERS ? stack : malloc (n * sizeof *pool);
-    if (!pool) return 0; //  no memory: nobody to ask, the job goes to the server
+    if (!pool)
+        return 0;   //  no memory: nobody to ask, the job goes to the server
 
     //  The pool: who may be asked at all under this policy.
     size_t np = 0;
     double safety = s_safety (cfg);
     for (size_t i = 0; i < n; i++) {
         const placement_peer_t *p = &peers[i];
-        if (!s_peer_usable (cfg, p)) continue;
-        s_cand_t c = {(uint32_t)i, 0, 0};
+        if (!s_peer_usable (cfg, p))
+            continue;
+        s_cand_t c = {(uint32_t) i, 0, 0};
         if (policy == PLACEMENT_FORECAST) {
             c.key = placement_peer_eta_ms (cfg, p);
-            if (!(isfinite (c.key) && safety * c.key <= (double)budget_ms))
-                continue; //  predicted not to fit: do not waste an offer
-        } else if (policy == PLACEMENT_REACTIVE) {
+            if (!(isfinite (c.key) && safety * c.key <= (double) budget_ms))
+                continue;   //  predicted not to fit: do not waste an offer
+        }
+        else if (policy == PLACEMENT_REACTIVE) {
             c.key = s_clamp_pct (p->cpu_now_pct, 100);
             c.tie = p->queue_len;
         }
@@ -253,20 +263,23 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy,
         for (; k < max && k < np; k++) {
             size_t best = k;
             for (size_t j = k + 1; j < np; j++)
-                if (s_reactive_less (&pool[j], &pool[best])) best = j;
+                if (s_reactive_less (&pool[j], &pool[best]))
+                    best = j;
             s_cand_t t = pool[k];
             pool[k] = pool[best];
             pool[best] = t;
             out[k] = pool[k].idx;
         }
-    } else if (policy == PLACEMENT_RANDOM) {
+    }
+    else if (policy == PLACEMENT_RANDOM) {
         //  Partial Fisher-Yates.
         for (; k < max && np > 0; k++) {
             size_t j = s_rand_below (rng, np);
             out[k] = pool[j].idx;
             pool[j] = pool[--np];
         }
-    } else {
+    }
+    else {
         //  Power of two choices, repeated: each pick leaves the pool, so
         //  the list has no duplicates and the second candidate is as
         //  randomised as the first.
@@ -274,14 +287,17 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy,
             size_t a = s_rand_below (rng, np), pick = a;
             if (np > 1) {
                 size_t b = s_rand_below (rng, np - 1);
-                if (b >= a) b++; //  distinct from a, still uniform
-                if (pool[b].key < pool[a].key) pick = b;
+                if (b >= a)
+                    b++;   //  distinct from a, still uniform
+                if (pool[b].key < pool[a].key)
+                    pick = b;
             }
             out[k] = pool[pick].idx;
             pool[pick] = pool[--np];
         }
     }
-    if (pool != stack) free (pool);
+    if (pool != stack)
+        free (pool);
     return k;
 }
 
@@ -294,10 +310,11 @@ placement_policy_name (placement_policy_t policy)
 int
 placement_policy_parse (const char *name, placement_policy_t *policy)
 {
-    if (!name || !policy) return -1;
+    if (!name || !policy)
+        return -1;
     for (int i = 0; i < PLACEMENT_POLICY_COUNT; i++)
         if (strcmp (name, s_policy_names[i]) == 0) {
-            *policy = (placement_policy_t)i;
+            *policy = (placement_policy_t) i;
             return 0;
         }
     return -1;
@@ -330,26 +347,23 @@ placement_test (bool verbose)
     int rc = 0;
     placement_cfg_t cfg;
     placement_cfg_defaults (&cfg);
-    CHECK (cfg.max_candidates == 3 && cfg.safety == 1.2 && cfg.max_digest_age_ms == 5000,
-           "defaults");
+    CHECK (cfg.max_candidates == 3 && cfg.safety == 1.2 && cfg.max_digest_age_ms == 5000, "defaults");
 
     //  Names.
     for (int i = 0; i < PLACEMENT_POLICY_COUNT; i++) {
         placement_policy_t p = PLACEMENT_POLICY_COUNT;
-        CHECK (placement_policy_parse (placement_policy_name ((placement_policy_t)i), &p) == 0 &&
-                   (int)p == i,
+        CHECK (placement_policy_parse (placement_policy_name ((placement_policy_t) i), &p) == 0
+                   && (int) p == i,
                "name round trip %d", i);
     }
     placement_policy_t pp = PLACEMENT_LOCAL;
     CHECK (placement_policy_parse ("Forecast", &pp) == -1, "names are exact");
-    CHECK (placement_policy_parse ("", &pp) == -1 && placement_policy_parse (NULL, &pp) == -1,
-           "empty name");
+    CHECK (placement_policy_parse ("", &pp) == -1 && placement_policy_parse (NULL, &pp) == -1, "empty name");
     CHECK (strcmp (placement_policy_name (PLACEMENT_POLICY_COUNT), "unknown") == 0, "bad policy");
 
     //  Local eta and admission.
     placement_local_t l = {0, 0, 0, 1, 8, 10.0};
-    CHECK (placement_local_eta_ms (&l) == 10.0, "idle: service only, %f",
-           placement_local_eta_ms (&l));
+    CHECK (placement_local_eta_ms (&l) == 10.0, "idle: service only, %f", placement_local_eta_ms (&l));
     l.running = 1;
     l.queued = 2;
     CHECK (placement_local_eta_ms (&l) == 40.0, "1 worker, 3 ahead: 30 + 10");
@@ -360,13 +374,12 @@ placement_test (bool verbose)
     srv.running = 8;
     srv.queued = 8;
     CHECK (fabs (placement_local_eta_ms (&srv) - (9.0 / 8 * 8 + 8)) < 1e-9, "8 busy + 8 queued");
-    CHECK (placement_admit (&cfg, &l, 60) && !placement_admit (&cfg, &l, 59),
-           "safety 1.2 x 50 = 60");
-    l.queued = 7; //  7 + 1 reserved = queue_max
+    CHECK (placement_admit (&cfg, &l, 60) && !placement_admit (&cfg, &l, 59), "safety 1.2 x 50 = 60");
+    l.queued = 7;   //  7 + 1 reserved = queue_max
     CHECK (!placement_admit (&cfg, &l, 100000), "full queue refuses whatever the budget");
     l.queued = 0;
     l.reserved = 0;
-    l.workers = 0; //  garbage: counted as one
+    l.workers = 0;   //  garbage: counted as one
     CHECK (placement_local_eta_ms (&l) == 20.0, "workers 0 = 1");
     l.svc_ms = NAN;
     CHECK (isinf (placement_local_eta_ms (&l)) && !placement_admit (&cfg, &l, UINT32_MAX),
@@ -390,10 +403,9 @@ placement_test (bool verbose)
     CHECK (!placement_should_offload (&cfg, PLACEMENT_REACTIVE, &l, NAN, 1000),
            "reactive NaN util: admission decides");
     CHECK (placement_should_offload (&cfg, PLACEMENT_REACTIVE, &l, 0.1, 5), "reactive no fit");
-    CHECK (!placement_should_offload (&cfg, PLACEMENT_FORECAST, &l, 0.99, 1000),
-           "forecast: fits, stays");
-    CHECK (placement_should_offload (&cfg, PLACEMENT_FORECAST, &l, 0.0, 5) &&
-               placement_should_offload (&cfg, PLACEMENT_RANDOM, &l, 0.0, 5),
+    CHECK (!placement_should_offload (&cfg, PLACEMENT_FORECAST, &l, 0.99, 1000), "forecast: fits, stays");
+    CHECK (placement_should_offload (&cfg, PLACEMENT_FORECAST, &l, 0.0, 5)
+               && placement_should_offload (&cfg, PLACEMENT_RANDOM, &l, 0.0, 5),
            "forecast/random: no fit, leave");
 
     //  Peer eta.
@@ -408,11 +420,9 @@ placement_test (bool verbose)
     p = s_test_peer (50, 0);
     CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 18.5) < 1e-9, "50 %% busy: 0.75 ahead");
     p.spread_pct = 25;
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 29.75) < 1e-9,
-           "spread counts against headroom");
+    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 29.75) < 1e-9, "spread counts against headroom");
     p = s_test_peer (100, 0);
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9,
-           "utilisation capped at 0.95: ~10 ahead");
+    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9, "utilisation capped at 0.95: ~10 ahead");
     p = s_test_peer (50, 10);
     CHECK (placement_peer_eta_ms (&cfg, &p) == 111.0, "worst of queue and M/D/1, not the sum");
     p = s_test_peer (100, 0);
@@ -437,59 +447,58 @@ placement_test (bool verbose)
     CHECK (isfinite (placement_peer_eta_ms (&cfg, &p)), "NaN forecast: reported queue");
     p = s_test_peer (-50, 0);
     p.cpu_ub_pct = 1e300;
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9,
-           "out of range percentages clamped");
+    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9, "out of range percentages clamped");
 
     //  choose: empty and degenerate inputs.
     uint64_t rng = 42;
     uint32_t out[16];
     placement_peer_t peers[64];
     for (int pol = 0; pol < PLACEMENT_POLICY_COUNT; pol++) {
-        CHECK (placement_choose (&cfg, (placement_policy_t)pol, peers, 0, 500, &rng, out, 16) == 0,
+        CHECK (placement_choose (&cfg, (placement_policy_t) pol, peers, 0, 500, &rng, out, 16) == 0,
                "empty view, %d", pol);
-        CHECK (placement_choose (&cfg, (placement_policy_t)pol, NULL, 5, 500, &rng, out, 16) == 0,
+        CHECK (placement_choose (&cfg, (placement_policy_t) pol, NULL, 5, 500, &rng, out, 16) == 0,
                "NULL view");
         for (int i = 0; i < 10; i++) {
             peers[i] = s_test_peer (10, 0);
             peers[i].digest_age_ms = 6000;
         }
-        CHECK (placement_choose (&cfg, (placement_policy_t)pol, peers, 10, 500, &rng, out, 16) == 0,
+        CHECK (placement_choose (&cfg, (placement_policy_t) pol, peers, 10, 500, &rng, out, 16) == 0,
                "all stale, %d", pol);
         for (int i = 0; i < 10; i++)
             peers[i] = s_test_peer (10, 0);
-        CHECK (placement_choose (&cfg, (placement_policy_t)pol, peers, 10, 500, &rng, out, 0) == 0,
-               "max 0");
-        CHECK (placement_choose (&cfg, (placement_policy_t)pol, peers, 10, 500, NULL, out, 16) ==
-                   (pol == PLACEMENT_LOCAL ? 0u : 3u),
+        CHECK (placement_choose (&cfg, (placement_policy_t) pol, peers, 10, 500, &rng, out, 0) == 0, "max 0");
+        CHECK (placement_choose (&cfg, (placement_policy_t) pol, peers, 10, 500, NULL, out, 16)
+                   == (pol == PLACEMENT_LOCAL ? 0u : 3u),
                "NULL rng works, capped at max_candidates");
     }
-    CHECK (placement_choose (&cfg, PLACEMENT_POLICY_COUNT, peers, 10, 500, &rng, out, 16) == 0,
-           "bad policy");
+    CHECK (placement_choose (&cfg, PLACEMENT_POLICY_COUNT, peers, 10, 500, &rng, out, 16) == 0, "bad policy");
 
     //  REACTIVE: by current utilisation, ties by queue, only usable ones.
     for (int i = 0; i < 8; i++)
-        peers[i] = s_test_peer (80 - i * 10, 0); //  7 is the least busy (10 %)
-    peers[6].queue_len = 3;                      //  20 % but a queue
-    peers[5].cpu_now_pct = 20;                   //  20 %, no queue: before 6
+        peers[i] = s_test_peer (80 - i * 10, 0);   //  7 is the least busy (10 %)
+    peers[6].queue_len = 3;                        //  20 % but a queue
+    peers[5].cpu_now_pct = 20;                     //  20 %, no queue: before 6
     peers[7].usable = false;
     size_t k = placement_choose (&cfg, PLACEMENT_REACTIVE, peers, 8, 500, &rng, out, 16);
-    CHECK (k == 3 && out[0] == 5 && out[1] == 6 && out[2] == 4, "reactive order %u %u %u", out[0],
-           out[1], out[2]);
+    CHECK (k == 3 && out[0] == 5 && out[1] == 6 && out[2] == 4, "reactive order %u %u %u", out[0], out[1],
+           out[2]);
 
     //  FORECAST and RANDOM: no duplicates, FORECAST never returns a peer
     //  predicted not to fit, whatever the draws.
     placement_cfg_t wide = cfg;
     wide.max_candidates = 16;
     for (int i = 0; i < 64; i++) {
-        peers[i] = s_test_peer ((i * 37) % 100, (uint32_t)((i * 11) % 40));
-        if (i % 9 == 0) peers[i].svc_ms = NAN;
-        if (i % 13 == 0) peers[i].digest_age_ms = UINT32_MAX;
+        peers[i] = s_test_peer ((i * 37) % 100, (uint32_t) ((i * 11) % 40));
+        if (i % 9 == 0)
+            peers[i].svc_ms = NAN;
+        if (i % 13 == 0)
+            peers[i].digest_age_ms = UINT32_MAX;
     }
     int never_unfit = 1, no_dups = 1;
     size_t total_fc = 0;
     for (int trial = 0; trial < 2000; trial++) {
         placement_policy_t pol = trial % 2 ? PLACEMENT_FORECAST : PLACEMENT_RANDOM;
-        uint32_t budget = 50 + (uint32_t)(trial % 400);
+        uint32_t budget = 50 + (uint32_t) (trial % 400);
         k = placement_choose (&wide, pol, peers, 64, budget, &rng, out, 16);
         bool seen[64] = {false};
         for (size_t i = 0; i < k; i++) {
@@ -498,11 +507,13 @@ placement_test (bool verbose)
             else
                 seen[out[i]] = true;
             double eta = placement_peer_eta_ms (&wide, &peers[out[i]]);
-            if (pol == PLACEMENT_FORECAST && !(wide.safety * eta <= budget)) never_unfit = 0;
+            if (pol == PLACEMENT_FORECAST && !(wide.safety * eta <= budget))
+                never_unfit = 0;
             if (!peers[out[i]].usable || peers[out[i]].digest_age_ms > wide.max_digest_age_ms)
                 never_unfit = 0;
         }
-        if (pol == PLACEMENT_FORECAST) total_fc += k;
+        if (pol == PLACEMENT_FORECAST)
+            total_fc += k;
     }
     CHECK (never_unfit, "p2c returned a peer that cannot fit");
     CHECK (no_dups, "duplicate or out-of-range candidate");
@@ -516,19 +527,19 @@ placement_test (bool verbose)
             double vals[] = {NAN, INFINITY, -INFINITY, -1, 0, 50, 1e308, 99.9};
             placement_peer_t *q = &peers[i];
             q->usable = r & 1;
-            q->digest_age_ms = (uint32_t)(r >> 8);
+            q->digest_age_ms = (uint32_t) (r >> 8);
             q->cpu_now_pct = vals[(r >> 16) & 7];
             q->cpu_ub_pct = vals[(r >> 19) & 7];
             q->spread_pct = vals[(r >> 22) & 7];
-            q->queue_len = (uint32_t)(r >> 32);
+            q->queue_len = (uint32_t) (r >> 32);
             q->queue_fc = vals[(r >> 25) & 7];
-            q->workers = (uint32_t)((r >> 28) & 3);
+            q->workers = (uint32_t) ((r >> 28) & 3);
             q->svc_ms = vals[(r >> 40) & 7];
             q->link_ms = vals[(r >> 43) & 7];
         }
         for (int pol = 0; pol < PLACEMENT_POLICY_COUNT; pol++) {
-            k = placement_choose (&wide, (placement_policy_t)pol, peers, 64,
-                                  (uint32_t)mw_splitmix64 (&g), &rng, out, 16);
+            k = placement_choose (&wide, (placement_policy_t) pol, peers, 64, (uint32_t) mw_splitmix64 (&g),
+                                  &rng, out, 16);
             for (size_t i = 0; i < k; i++)
                 CHECK (out[i] < 64 && peers[out[i]].usable, "garbage: chose an unusable peer");
         }
@@ -536,7 +547,7 @@ placement_test (bool verbose)
 
     //  Determinism: same rng state, same answer.
     for (int i = 0; i < 64; i++)
-        peers[i] = s_test_peer ((i * 7) % 60, (uint32_t)(i % 5));
+        peers[i] = s_test_peer ((i * 7) % 60, (uint32_t) (i % 5));
     uint32_t a[16], b[16];
     uint64_t r1 = 1234, r2 = 1234;
     size_t ka = placement_choose (&wide, PLACEMENT_FORECAST, peers, 64, 500, &r1, a, 16);
@@ -563,15 +574,14 @@ placement_test (bool verbose)
         peers[i] = s_test_peer (30, 2);
     int hits_fc[5] = {0}, hits_re[5] = {0};
     for (int asker = 0; asker < 100; asker++) {
-        uint64_t own = UINT64_C (0x5EED) + (uint64_t)asker; //  each box its own rng
+        uint64_t own = UINT64_C (0x5EED) + (uint64_t) asker;   //  each box its own rng
         if (placement_choose (&cfg, PLACEMENT_FORECAST, peers, 5, 500, &own, out, 1) == 1)
             hits_fc[out[0]]++;
         if (placement_choose (&cfg, PLACEMENT_REACTIVE, peers, 5, 500, &own, out, 1) == 1)
             hits_re[out[0]]++;
     }
     for (int i = 0; i < 5; i++)
-        CHECK (hits_fc[i] >= 8 && hits_fc[i] <= 32, "p2c herd: peer %d got %d of 100", i,
-               hits_fc[i]);
+        CHECK (hits_fc[i] >= 8 && hits_fc[i] <= 32, "p2c herd: peer %d got %d of 100", i, hits_fc[i]);
     CHECK (hits_re[0] == 100, "reactive herds (documents the failure mode): %d", hits_re[0]);
     //  And p2c prefers the better of two: one clearly better peer among
     //  five gets picked in about 2/5 of first choices (it wins every draw
@@ -579,14 +589,13 @@ placement_test (bool verbose)
     peers[3] = s_test_peer (0, 0);
     int best = 0;
     for (int asker = 0; asker < 1000; asker++) {
-        uint64_t own = (uint64_t)asker * 77;
-        if (placement_choose (&cfg, PLACEMENT_FORECAST, peers, 5, 500, &own, out, 1) == 1 &&
-            out[0] == 3)
+        uint64_t own = (uint64_t) asker * 77;
+        if (placement_choose (&cfg, PLACEMENT_FORECAST, peers, 5, 500, &own, out, 1) == 1 && out[0] == 3)
             best++;
     }
     CHECK (best > 300 && best < 500, "p2c preference: best peer first in %d of 1000", best);
     if (verbose)
-        printf ("placement_test: herd p2c %d/%d/%d/%d/%d, reactive %d; p2c best %d/1000\n",
-                hits_fc[0], hits_fc[1], hits_fc[2], hits_fc[3], hits_fc[4], hits_re[0], best);
+        printf ("placement_test: herd p2c %d/%d/%d/%d/%d, reactive %d; p2c best %d/1000\n", hits_fc[0],
+                hits_fc[1], hits_fc[2], hits_fc[3], hits_fc[4], hits_re[0], best);
     return rc;
 }

@@ -40,11 +40,11 @@ typedef enum {
 } placement_policy_t;
 
 typedef struct {
-    uint32_t max_candidates;     //  peers offered one job before it goes to the server (3)
-    double reactive_threshold;   //  REACTIVE: offload when current utilisation > this, 0..1 (0.8)
-    uint32_t max_digest_age_ms;  //  a peer's digest older than this is not trusted (5000)
-    double safety;               //  predicted time is multiplied by this before comparing (1.2)
-    double trust_weight;         //  how much forecast spread counts against headroom (1.0)
+    uint32_t max_candidates;      //  peers offered one job before it goes to the server (3)
+    double reactive_threshold;    //  REACTIVE: offload when current utilisation > this, 0..1 (0.8)
+    uint32_t max_digest_age_ms;   //  a peer's digest older than this is not trusted (5000)
+    double safety;                //  predicted time is multiplied by this before comparing (1.2)
+    double trust_weight;          //  how much forecast spread counts against headroom (1.0)
 } placement_cfg_t;
 
 void placement_cfg_defaults (placement_cfg_t *cfg);
@@ -67,16 +67,16 @@ bool placement_admit (const placement_cfg_t *cfg, const placement_local_t *l, ui
 
 //  One peer as seen through gossip (its digest) and the link to it.
 typedef struct {
-    bool usable;            //  alive (not suspect), runs jobs, digest present
-    uint32_t digest_age_ms; //  age of the digest
-    double cpu_now_pct;     //  current utilisation, 0..100 (REACTIVE reads this)
-    double cpu_ub_pct;      //  upper bound of utilisation at the first horizon, 0..100
-    double spread_pct;      //  forecast trust: mean abs residual, percent (lower = better)
-    uint32_t queue_len;     //  reported queue length
-    double queue_fc;        //  forecast (upper) queue length at the first horizon
-    uint32_t workers;       //  service slots (>= 1)
-    double svc_ms;          //  the peer's service time per job
-    double link_ms;         //  transfer cost: round trip + frame bytes / bandwidth
+    bool usable;              //  alive (not suspect), runs jobs, digest present
+    uint32_t digest_age_ms;   //  age of the digest
+    double cpu_now_pct;       //  current utilisation, 0..100 (REACTIVE reads this)
+    double cpu_ub_pct;        //  upper bound of utilisation at the first horizon, 0..100
+    double spread_pct;        //  forecast trust: mean abs residual, percent (lower = better)
+    uint32_t queue_len;       //  reported queue length
+    double queue_fc;          //  forecast (upper) queue length at the first horizon
+    uint32_t workers;         //  service slots (>= 1)
+    double svc_ms;            //  the peer's service time per job
+    double link_ms;           //  transfer cost: round trip + frame bytes / bandwidth
 } placement_peer_t;
 
 //  Predicted completion time (ms) of a job sent now to `p`, from its digest:
@@ -97,11 +97,10 @@ bool placement_should_offload (const placement_cfg_t *cfg, placement_policy_t po
 //  current utilisation.  RANDOM: usable peers at random.  FORECAST: peers
 //  whose predicted completion fits the budget, by power of two choices.
 //  `rng` is a splitmix64 state owned by the caller.
-size_t placement_choose (const placement_cfg_t *cfg, placement_policy_t policy,
-                         const placement_peer_t *peers, size_t n, uint32_t budget_ms, uint64_t *rng,
-                         uint32_t *out, size_t max);
+size_t placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const placement_peer_t *peers,
+                         size_t n, uint32_t budget_ms, uint64_t *rng, uint32_t *out, size_t max);
 
-const char *placement_policy_name (placement_policy_t policy);   //  "local", "reactive", ...
+const char *placement_policy_name (placement_policy_t policy);               //  "local", "reactive", ...
 int placement_policy_parse (const char *name, placement_policy_t *policy);   //  0/-1
 
 int placement_test (bool verbose);

@@ -34,30 +34,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MS 1000ULL          //  us per ms
-#define S_SEC 1000000ULL      //  us per s
-#define S_MAX_CAND 16         //  candidates kept per job
-#define S_RING 4              //  digests kept per box (delay < 1 s, period 1 s)
-#define S_HIST_BIN_US 100     //  latency histogram: 0.1 ms bins ...
-#define S_HIST_BINS 100000    //  ... up to 10 s (then the last bin)
-#define S_FRAME_BYTES 60000.0 //  one JPEG frame
-#define S_LINK_BPS 1e9        //  LAN
-#define S_SERVER_LAT_US 1000  //  one way to the analysis server
-#define S_SVC_P50_MS 7.1      //  TinyFaceDetector 416, one thread, this CPU
-#define S_SVC_SIGMA 0.083     //  lognormal: p99 / p50 = 8.6 / 7.1
-#define S_NONE UINT32_MAX
+#define S_MS            1000ULL      //  us per ms
+#define S_SEC           1000000ULL   //  us per s
+#define S_MAX_CAND      16           //  candidates kept per job
+#define S_RING          4            //  digests kept per box (delay < 1 s, period 1 s)
+#define S_HIST_BIN_US   100          //  latency histogram: 0.1 ms bins ...
+#define S_HIST_BINS     100000       //  ... up to 10 s (then the last bin)
+#define S_FRAME_BYTES   60000.0      //  one JPEG frame
+#define S_LINK_BPS      1e9          //  LAN
+#define S_SERVER_LAT_US 1000         //  one way to the analysis server
+#define S_SVC_P50_MS    7.1          //  TinyFaceDetector 416, one thread, this CPU
+#define S_SVC_SIGMA     0.083        //  lognormal: p99 / p50 = 8.6 / 7.1
+#define S_NONE          UINT32_MAX
 
 typedef enum {
-    EV_ARRIVAL = 0, //  a = box: a frame to analyse
-    EV_DONE,        //  a = box: its worker finished its current job
-    EV_SAMPLE,      //  a = box: digest sample (1 s period)
-    EV_BURST,       //  an event starts somewhere
-    EV_BURST_END,   //  a = centre box
-    EV_OFFER,       //  a = job, b = peer: OFFER reaches the peer
-    EV_REPLY,       //  a = job, b = 1 accepted / 0 refused: REPLY reaches the origin
-    EV_JOB,         //  a = job, b = peer: the frame reaches the peer
-    EV_SRV_JOB,     //  a = job: the frame reaches the server
-    EV_SRV_DONE,    //  a = job: the server finished it
+    EV_ARRIVAL = 0,   //  a = box: a frame to analyse
+    EV_DONE,          //  a = box: its worker finished its current job
+    EV_SAMPLE,        //  a = box: digest sample (1 s period)
+    EV_BURST,         //  an event starts somewhere
+    EV_BURST_END,     //  a = centre box
+    EV_OFFER,         //  a = job, b = peer: OFFER reaches the peer
+    EV_REPLY,         //  a = job, b = 1 accepted / 0 refused: REPLY reaches the origin
+    EV_JOB,           //  a = job, b = peer: the frame reaches the peer
+    EV_SRV_JOB,       //  a = job: the frame reaches the server
+    EV_SRV_DONE,      //  a = job: the server finished it
 } ev_type_t;
 
 typedef struct {
@@ -75,17 +75,17 @@ typedef struct {
 } sample_t;
 
 typedef struct {
-    double svc_p50_ms; //  median service time of this box
-    double svc_est_ms; //  what it measured and advertises (p99: pessimistic)
-    double base_rate;  //  jobs per second outside events
-    uint32_t boost;    //  events covering it
-    uint64_t arr_rng;  //  arrivals and service noise
-    uint64_t pol_rng;  //  placement_choose
-    uint32_t *q;       //  FIFO of job ids, capacity queue_max
+    double svc_p50_ms;   //  median service time of this box
+    double svc_est_ms;   //  what it measured and advertises (p99: pessimistic)
+    double base_rate;    //  jobs per second outside events
+    uint32_t boost;      //  events covering it
+    uint64_t arr_rng;    //  arrivals and service noise
+    uint64_t pol_rng;    //  placement_choose
+    uint32_t *q;         //  FIFO of job ids, capacity queue_max
     uint32_t qhead, qlen, reserved;
-    uint32_t cur; //  job in service or S_NONE
+    uint32_t cur;   //  job in service or S_NONE
     uint64_t busy_acc, busy_since, busy_at_sample, t_sample;
-    double util_last; //  busy share over the last sample period, 0..1
+    double util_last;   //  busy share over the last sample period, 0..1
     sample_t ring[S_RING];
     uint32_t nsamples;
     sched_forecast_t *fc_util, *fc_queue;
@@ -95,7 +95,7 @@ typedef struct {
 
 typedef struct {
     uint64_t t0, deadline;
-    double z; //  service-time noise, N(0, 1), fixed at arrival
+    double z;   //  service-time noise, N(0, 1), fixed at arrival
     uint32_t origin;
     uint32_t next_free;
     uint8_t cand_n, cand_i;
@@ -113,14 +113,14 @@ typedef struct {
     job_t *jobs;
     uint32_t jobs_cap, free_job;
     uint64_t burst_rng;
-    double burst_rate; //  per second
+    double burst_rate;   //  per second
     //  Server: `server_workers` slots, one FIFO.
     uint32_t *sq;
     uint32_t sq_head, sq_len, s_running;
     uint32_t *hist;
     uint64_t hist_n;
     uint64_t busy_measured_us;
-    placement_peer_t *peers; //  scratch, view entries
+    placement_peer_t *peers;   //  scratch, view entries
 } sim_t;
 
 //  --------------------------------------------------------------------------
@@ -150,8 +150,8 @@ s_normal (uint64_t *rng)
 static uint64_t
 s_hash (uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
-    uint64_t s = a ^ (b * UINT64_C (0x9E3779B97F4A7C15)) ^ (c * UINT64_C (0xC2B2AE3D27D4EB4F)) ^
-                 (d * UINT64_C (0x165667B19E3779F9));
+    uint64_t s = a ^ (b * UINT64_C (0x9E3779B97F4A7C15)) ^ (c * UINT64_C (0xC2B2AE3D27D4EB4F))
+                 ^ (d * UINT64_C (0x165667B19E3779F9));
     return mw_splitmix64 (&s);
 }
 
@@ -166,7 +166,7 @@ s_lat_us (const sim_t *sim, uint32_t i, uint32_t j)
 static uint64_t
 s_transfer_us (void)
 {
-    return (uint64_t)(S_FRAME_BYTES * 8 / S_LINK_BPS * 1e6 + 0.5);
+    return (uint64_t) (S_FRAME_BYTES * 8 / S_LINK_BPS * 1e6 + 0.5);
 }
 
 //  --------------------------------------------------------------------------
@@ -178,7 +178,8 @@ s_push (sim_t *sim, uint64_t t, uint32_t type, uint32_t a, uint32_t b)
     if (sim->heap_n == sim->heap_cap) {
         size_t cap = sim->heap_cap ? sim->heap_cap * 2 : 1024;
         ev_t *h = realloc (sim->heap, cap * sizeof *h);
-        if (!h) return -1;
+        if (!h)
+            return -1;
         sim->heap = h;
         sim->heap_cap = cap;
     }
@@ -187,7 +188,8 @@ s_push (sim_t *sim, uint64_t t, uint32_t type, uint32_t a, uint32_t b)
     while (i > 0) {
         size_t p = (i - 1) / 2;
         ev_t *q = &sim->heap[p];
-        if (q->t < e.t || (q->t == e.t && q->seq < e.seq)) break;
+        if (q->t < e.t || (q->t == e.t && q->seq < e.seq))
+            break;
         sim->heap[i] = *q;
         i = p;
     }
@@ -209,13 +211,17 @@ s_pop (sim_t *sim)
     size_t i = 0, n = sim->heap_n;
     while (true) {
         size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && s_less (&sim->heap[c + 1], &sim->heap[c])) c++;
-        if (!s_less (&sim->heap[c], &last)) break;
+        if (c >= n)
+            break;
+        if (c + 1 < n && s_less (&sim->heap[c + 1], &sim->heap[c]))
+            c++;
+        if (!s_less (&sim->heap[c], &last))
+            break;
         sim->heap[i] = sim->heap[c];
         i = c;
     }
-    if (n) sim->heap[i] = last;
+    if (n)
+        sim->heap[i] = last;
     return top;
 }
 
@@ -227,8 +233,9 @@ s_job_new (sim_t *sim)
 {
     if (sim->free_job == S_NONE) {
         uint32_t cap = sim->jobs_cap ? sim->jobs_cap * 2 : 4096;
-        job_t *j = realloc (sim->jobs, (size_t)cap * sizeof *j);
-        if (!j) return S_NONE;
+        job_t *j = realloc (sim->jobs, (size_t) cap * sizeof *j);
+        if (!j)
+            return S_NONE;
         sim->jobs = j;
         for (uint32_t i = sim->jobs_cap; i < cap; i++)
             j[i].next_free = i + 1 < cap ? i + 1 : S_NONE;
@@ -274,9 +281,10 @@ static uint32_t
 s_budget_ms (const job_t *j, uint64_t t, uint64_t reserve_us)
 {
     uint64_t need = t + reserve_us;
-    if (need >= j->deadline) return 0;
+    if (need >= j->deadline)
+        return 0;
     uint64_t left = (j->deadline - need) / S_MS;
-    return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+    return left > UINT32_MAX ? UINT32_MAX : (uint32_t) left;
 }
 
 //  --------------------------------------------------------------------------
@@ -285,8 +293,7 @@ s_budget_ms (const job_t *j, uint64_t t, uint64_t reserve_us)
 static placement_local_t
 s_local (const sim_t *sim, const box_t *b)
 {
-    placement_local_t l = {b->qlen, b->cur != S_NONE,    b->reserved,
-                           1,       sim->cfg->queue_max, b->svc_est_ms};
+    placement_local_t l = {b->qlen, b->cur != S_NONE, b->reserved, 1, sim->cfg->queue_max, b->svc_est_ms};
     return l;
 }
 
@@ -294,21 +301,23 @@ static uint64_t
 s_svc_us (double p50_ms, double z)
 {
     double ms = p50_ms * exp (S_SVC_SIGMA * z);
-    return (uint64_t)(ms * S_MS) + 1;
+    return (uint64_t) (ms * S_MS) + 1;
 }
 
 static int
 s_box_start (sim_t *sim, uint32_t bi)
 {
     box_t *b = &sim->boxes[bi];
-    if (b->cur != S_NONE || b->qlen == 0) return 0;
+    if (b->cur != S_NONE || b->qlen == 0)
+        return 0;
     uint32_t id = b->q[b->qhead];
     b->qhead = (b->qhead + 1) % sim->cfg->queue_max;
     b->qlen--;
     b->cur = id;
     b->busy_since = sim->now;
     uint64_t svc = s_svc_us (b->svc_p50_ms, sim->jobs[id].z);
-    if (sim->now >= sim->warmup_us && sim->now < sim->end_arrivals) sim->busy_measured_us += svc;
+    if (sim->now >= sim->warmup_us && sim->now < sim->end_arrivals)
+        sim->busy_measured_us += svc;
     return s_push (sim, sim->now + svc, EV_DONE, bi, 0);
 }
 
@@ -351,7 +360,7 @@ s_box_sample (sim_t *sim, uint32_t bi)
     box_t *b = &sim->boxes[bi];
     uint64_t busy = b->busy_acc + (b->cur != S_NONE ? sim->now - b->busy_since : 0);
     uint64_t span = sim->now - b->t_sample;
-    double util = span ? (double)(busy - b->busy_at_sample) / (double)span : 0;
+    double util = span ? (double) (busy - b->busy_at_sample) / (double) span : 0;
     b->busy_at_sample = busy;
     b->t_sample = sim->now;
     b->util_last = util > 1 ? 1 : util;
@@ -386,9 +395,10 @@ s_peer_view (const sim_t *sim, uint32_t viewer, uint32_t bi, placement_peer_t *p
     for (uint32_t k = 0; k < have; k++) {
         const sample_t *s = &b->ring[(b->nsamples - 1 - k) % S_RING];
         uint64_t delay = 200000 + s_hash (sim->cfg->seed, bi, s->seq, viewer) % 800001;
-        if (s->t_us + delay > sim->now) continue;
+        if (s->t_us + delay > sim->now)
+            continue;
         p->usable = true;
-        p->digest_age_ms = (uint32_t)((sim->now - s->t_us) / S_MS);
+        p->digest_age_ms = (uint32_t) ((sim->now - s->t_us) / S_MS);
         p->cpu_now_pct = s->util_pct;
         p->cpu_ub_pct = s->util_ub;
         p->spread_pct = s->util_spread;
@@ -410,7 +420,7 @@ s_to_server (sim_t *sim, uint32_t id)
 {
     job_t *j = &sim->jobs[id];
     sim->res->server += j->counted;
-    sim->res->messages += j->counted; //  JOB
+    sim->res->messages += j->counted;   //  JOB
     return s_push (sim, sim->now + S_SERVER_LAT_US + s_transfer_us (), EV_SRV_JOB, id, 0);
 }
 
@@ -444,14 +454,16 @@ s_arrival (sim_t *sim, uint32_t bi)
     const sched_sim_cfg_t *cfg = sim->cfg;
     box_t *b = &sim->boxes[bi];
     double rate = b->base_rate * (b->boost ? cfg->event_factor : 1.0);
-    uint64_t next = sim->now + (uint64_t)(s_exp (&b->arr_rng, rate) * S_SEC) + 1;
-    if (next < sim->end_arrivals && s_push (sim, next, EV_ARRIVAL, bi, 0)) return -1;
+    uint64_t next = sim->now + (uint64_t) (s_exp (&b->arr_rng, rate) * S_SEC) + 1;
+    if (next < sim->end_arrivals && s_push (sim, next, EV_ARRIVAL, bi, 0))
+        return -1;
 
     uint32_t id = s_job_new (sim);
-    if (id == S_NONE) return -1;
+    if (id == S_NONE)
+        return -1;
     job_t *j = &sim->jobs[id];
     j->t0 = sim->now;
-    j->deadline = sim->now + (uint64_t)cfg->deadline_ms * S_MS;
+    j->deadline = sim->now + (uint64_t) cfg->deadline_ms * S_MS;
     j->z = s_normal (&b->arr_rng);
     j->origin = bi;
     j->cand_n = j->cand_i = 0;
@@ -465,12 +477,13 @@ s_arrival (sim_t *sim, uint32_t bi)
         for (uint32_t k = 0; k < b->nview; k++)
             s_peer_view (sim, bi, b->view[k], &sim->peers[k]);
         uint32_t pick[S_MAX_CAND];
-        size_t n = placement_choose (&cfg->placement, cfg->policy, sim->peers, b->nview, budget,
-                                     &b->pol_rng, pick, S_MAX_CAND);
+        size_t n = placement_choose (&cfg->placement, cfg->policy, sim->peers, b->nview, budget, &b->pol_rng,
+                                     pick, S_MAX_CAND);
         for (size_t k = 0; k < n; k++)
             j->cand[k] = b->view[pick[k]];
-        j->cand_n = (uint8_t)n;
-        if (n > 0) return s_offer (sim, id);
+        j->cand_n = (uint8_t) n;
+        if (n > 0)
+            return s_offer (sim, id);
     }
     return s_fallback (sim, id);
 }
@@ -491,7 +504,7 @@ s_on_offer (sim_t *sim, uint32_t id, uint32_t pi)
         p->reserved++;
     else
         sim->res->refusals += j->counted;
-    sim->res->messages += j->counted; //  REPLY
+    sim->res->messages += j->counted;   //  REPLY
     return s_push (sim, sim->now + lat, EV_REPLY, id, ok);
 }
 
@@ -502,11 +515,11 @@ s_on_reply (sim_t *sim, uint32_t id, bool accepted)
     if (accepted) {
         uint32_t pi = j->cand[j->cand_i];
         sim->res->peer += j->counted;
-        sim->res->messages += j->counted; //  JOB
-        return s_push (sim, sim->now + s_lat_us (sim, j->origin, pi) + s_transfer_us (), EV_JOB, id,
-                       pi);
+        sim->res->messages += j->counted;   //  JOB
+        return s_push (sim, sim->now + s_lat_us (sim, j->origin, pi) + s_transfer_us (), EV_JOB, id, pi);
     }
-    if (++j->cand_i < j->cand_n) return s_offer (sim, id);
+    if (++j->cand_i < j->cand_n)
+        return s_offer (sim, id);
     return s_fallback (sim, id);
 }
 
@@ -557,7 +570,7 @@ static int
 s_on_srv_done (sim_t *sim, uint32_t id)
 {
     sim->s_running--;
-    sim->res->messages += sim->jobs[id].counted; //  RESULT
+    sim->res->messages += sim->jobs[id].counted;   //  RESULT
     s_job_end (sim, id, END_DONE, sim->now + S_SERVER_LAT_US);
     return s_server_start (sim);
 }
@@ -570,12 +583,14 @@ static void
 s_burst_mark (sim_t *sim, uint32_t centre, int delta)
 {
     uint32_t n = sim->cfg->nodes, k = sim->cfg->event_boxes;
-    if (k > n) k = n;
+    if (k > n)
+        k = n;
     for (uint32_t d = 0; d < k; d++) {
         //  centre, +1, -1, +2, -2, ...
         int64_t off = (d + 1) / 2;
-        if (d % 2 == 0) off = -off;
-        uint32_t bi = (uint32_t)(((int64_t)centre + off + (int64_t)n * 4) % n);
+        if (d % 2 == 0)
+            off = -off;
+        uint32_t bi = (uint32_t) (((int64_t) centre + off + (int64_t) n * 4) % n);
         sim->boxes[bi].boost += delta;
     }
 }
@@ -583,13 +598,16 @@ s_burst_mark (sim_t *sim, uint32_t centre, int delta)
 static int
 s_burst (sim_t *sim)
 {
-    uint32_t centre = (uint32_t)(mw_splitmix64 (&sim->burst_rng) % sim->cfg->nodes);
+    uint32_t centre = (uint32_t) (mw_splitmix64 (&sim->burst_rng) % sim->cfg->nodes);
     double len_s = 5 + 15 * s_unif (&sim->burst_rng);
     s_burst_mark (sim, centre, +1);
-    if (sim->now >= sim->warmup_us) sim->res->events++;
-    if (s_push (sim, sim->now + (uint64_t)(len_s * S_SEC), EV_BURST_END, centre, 0)) return -1;
-    uint64_t next = sim->now + (uint64_t)(s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
-    if (next < sim->end_arrivals) return s_push (sim, next, EV_BURST, 0, 0);
+    if (sim->now >= sim->warmup_us)
+        sim->res->events++;
+    if (s_push (sim, sim->now + (uint64_t) (len_s * S_SEC), EV_BURST_END, centre, 0))
+        return -1;
+    uint64_t next = sim->now + (uint64_t) (s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
+    if (next < sim->end_arrivals)
+        return s_push (sim, next, EV_BURST, 0, 0);
     return 0;
 }
 
@@ -651,7 +669,8 @@ s_setup (sim_t *sim)
     sim->sq = calloc (cfg->server_queue_max, sizeof *sim->sq);
     sim->hist = calloc (S_HIST_BINS, sizeof *sim->hist);
     sim->peers = calloc (cfg->view ? cfg->view : 1, sizeof *sim->peers);
-    if (!sim->boxes || !sim->sq || !sim->hist || !sim->peers) return -1;
+    if (!sim->boxes || !sim->sq || !sim->hist || !sim->peers)
+        return -1;
 
     sched_forecast_cfg_t fu, fq;
     sched_forecast_cfg_defaults (&fu);
@@ -667,7 +686,8 @@ s_setup (sim_t *sim)
     //  so that a box of average camera count runs at `load` of its own
     //  capacity: installers size cameras to boxes, roughly.
     double *fps = calloc (n, sizeof *fps), fps_sum = 0;
-    if (!fps) return -1;
+    if (!fps)
+        return -1;
     for (uint32_t i = 0; i < n; i++) {
         for (uint32_t c = 0; c < cfg->cameras; c++)
             fps[i] += 2 + 3 * s_unif (&setup_rng);
@@ -696,17 +716,19 @@ s_setup (sim_t *sim)
         }
         if (b->nview == n - 1)
             for (uint32_t k = 0, j = 0; j < n; j++) {
-                if (j != i) b->view[k++] = j;
+                if (j != i)
+                    b->view[k++] = j;
             }
         else
             for (uint32_t k = 0; k < b->nview;) {
-                uint32_t j = (uint32_t)(mw_splitmix64 (&setup_rng) % n);
+                uint32_t j = (uint32_t) (mw_splitmix64 (&setup_rng) % n);
                 bool dup = j == i;
                 for (uint32_t m = 0; m < k && !dup; m++)
                     dup = b->view[m] == j;
-                if (!dup) b->view[k++] = j;
+                if (!dup)
+                    b->view[k++] = j;
             }
-        uint64_t first = (uint64_t)(s_exp (&b->arr_rng, b->base_rate) * S_SEC);
+        uint64_t first = (uint64_t) (s_exp (&b->arr_rng, b->base_rate) * S_SEC);
         uint64_t phase = mw_splitmix64 (&setup_rng) % S_SEC;
         if (s_push (sim, first, EV_ARRIVAL, i, 0) || s_push (sim, phase, EV_SAMPLE, i, 0)) {
             free (fps);
@@ -719,8 +741,9 @@ s_setup (sim_t *sim)
     uint32_t k = cfg->event_boxes < n ? cfg->event_boxes : n;
     sim->burst_rate = cfg->event_cover * n / ((k ? k : 1) * 12.5);
     if (sim->burst_rate > 0) {
-        uint64_t first = (uint64_t)(s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
-        if (first < sim->end_arrivals && s_push (sim, first, EV_BURST, 0, 0)) return -1;
+        uint64_t first = (uint64_t) (s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
+        if (first < sim->end_arrivals && s_push (sim, first, EV_BURST, 0, 0))
+            return -1;
     }
     return 0;
 }
@@ -728,14 +751,17 @@ s_setup (sim_t *sim)
 static double
 s_percentile (const sim_t *sim, double q)
 {
-    if (sim->hist_n == 0) return 0;
-    uint64_t want = (uint64_t)ceil (q * (double)sim->hist_n), acc = 0;
-    if (want == 0) want = 1;
+    if (sim->hist_n == 0)
+        return 0;
+    uint64_t want = (uint64_t) ceil (q * (double) sim->hist_n), acc = 0;
+    if (want == 0)
+        want = 1;
     for (uint32_t i = 0; i < S_HIST_BINS; i++) {
         acc += sim->hist[i];
-        if (acc >= want) return (i + 1) * (double)S_HIST_BIN_US / S_MS; //  bin's upper edge
+        if (acc >= want)
+            return (i + 1) * (double) S_HIST_BIN_US / S_MS;   //  bin's upper edge
     }
-    return (double)S_HIST_BINS * S_HIST_BIN_US / S_MS;
+    return (double) S_HIST_BINS * S_HIST_BIN_US / S_MS;
 }
 
 int
@@ -744,20 +770,19 @@ sched_sim_run (const sched_sim_cfg_t *cfg, sched_sim_result_t *res)
     assert (cfg);
     assert (res);
     memset (res, 0, sizeof *res);
-    if (cfg->nodes < 2 || cfg->nodes > 100000 || cfg->policy >= PLACEMENT_POLICY_COUNT ||
-        !(cfg->duration_s > 0 && cfg->duration_s <= 86400) ||
-        !(cfg->warmup_s >= 0 && cfg->warmup_s <= 3600) || cfg->deadline_ms == 0 ||
-        cfg->cameras == 0 || !(cfg->load > 0 && cfg->load <= 10) ||
-        !(cfg->event_cover >= 0 && cfg->event_cover <= 1) || !(cfg->event_factor >= 1) ||
-        cfg->queue_max == 0 || cfg->server_queue_max == 0 || cfg->horizon_s == 0 ||
-        cfg->horizon_s > 255 || cfg->view > 4096)
+    if (cfg->nodes < 2 || cfg->nodes > 100000 || cfg->policy >= PLACEMENT_POLICY_COUNT
+        || !(cfg->duration_s > 0 && cfg->duration_s <= 86400)
+        || !(cfg->warmup_s >= 0 && cfg->warmup_s <= 3600) || cfg->deadline_ms == 0 || cfg->cameras == 0
+        || !(cfg->load > 0 && cfg->load <= 10) || !(cfg->event_cover >= 0 && cfg->event_cover <= 1)
+        || !(cfg->event_factor >= 1) || cfg->queue_max == 0 || cfg->server_queue_max == 0
+        || cfg->horizon_s == 0 || cfg->horizon_s > 255 || cfg->view > 4096)
         return -1;
     sim_t sim;
     memset (&sim, 0, sizeof sim);
     sim.cfg = cfg;
     sim.res = res;
-    sim.warmup_us = (uint64_t)(cfg->warmup_s * S_SEC);
-    sim.end_arrivals = sim.warmup_us + (uint64_t)(cfg->duration_s * S_SEC);
+    sim.warmup_us = (uint64_t) (cfg->warmup_s * S_SEC);
+    sim.end_arrivals = sim.warmup_us + (uint64_t) (cfg->duration_s * S_SEC);
     res->policy = cfg->policy;
     res->nodes = cfg->nodes;
     res->seed = cfg->seed;
@@ -770,50 +795,29 @@ sched_sim_run (const sched_sim_cfg_t *cfg, sched_sim_result_t *res)
         ev_t e = s_pop (&sim);
         sim.now = e.t;
         res->sim_events++;
-        switch ((ev_type_t)e.type) {
-        case EV_ARRIVAL:
-            rc = s_arrival (&sim, e.a);
-            break;
-        case EV_DONE:
-            rc = s_box_done (&sim, e.a);
-            break;
-        case EV_SAMPLE:
-            rc = s_box_sample (&sim, e.a);
-            break;
-        case EV_BURST:
-            rc = s_burst (&sim);
-            break;
-        case EV_BURST_END:
-            s_burst_mark (&sim, e.a, -1);
-            break;
-        case EV_OFFER:
-            rc = s_on_offer (&sim, e.a, e.b);
-            break;
-        case EV_REPLY:
-            rc = s_on_reply (&sim, e.a, e.b != 0);
-            break;
-        case EV_JOB:
-            rc = s_on_job (&sim, e.a, e.b);
-            break;
-        case EV_SRV_JOB:
-            rc = s_on_srv_job (&sim, e.a);
-            break;
-        case EV_SRV_DONE:
-            rc = s_on_srv_done (&sim, e.a);
-            break;
+        switch ((ev_type_t) e.type) {
+        case EV_ARRIVAL: rc = s_arrival (&sim, e.a); break;
+        case EV_DONE: rc = s_box_done (&sim, e.a); break;
+        case EV_SAMPLE: rc = s_box_sample (&sim, e.a); break;
+        case EV_BURST: rc = s_burst (&sim); break;
+        case EV_BURST_END: s_burst_mark (&sim, e.a, -1); break;
+        case EV_OFFER: rc = s_on_offer (&sim, e.a, e.b); break;
+        case EV_REPLY: rc = s_on_reply (&sim, e.a, e.b != 0); break;
+        case EV_JOB: rc = s_on_job (&sim, e.a, e.b); break;
+        case EV_SRV_JOB: rc = s_on_srv_job (&sim, e.a); break;
+        case EV_SRV_DONE: rc = s_on_srv_done (&sim, e.a); break;
         }
     }
     if (rc == 0) {
-        double jobs = res->jobs ? (double)res->jobs : 1;
-        res->deadline_miss_rate = (double)(res->late + res->failed) / jobs;
-        res->local_share = (double)res->local / jobs;
-        res->peer_share = (double)res->peer / jobs;
-        res->server_share = (double)res->server / jobs;
-        res->messages_per_job = (double)res->messages / jobs;
+        double jobs = res->jobs ? (double) res->jobs : 1;
+        res->deadline_miss_rate = (double) (res->late + res->failed) / jobs;
+        res->local_share = (double) res->local / jobs;
+        res->peer_share = (double) res->peer / jobs;
+        res->server_share = (double) res->server / jobs;
+        res->messages_per_job = (double) res->messages / jobs;
         res->p50_ms = s_percentile (&sim, 0.50);
         res->p99_ms = s_percentile (&sim, 0.99);
-        res->mean_util =
-            (double)sim.busy_measured_us / ((double)cfg->nodes * cfg->duration_s * S_SEC);
+        res->mean_util = (double) sim.busy_measured_us / ((double) cfg->nodes * cfg->duration_s * S_SEC);
     }
     s_free (&sim);
     return rc;
@@ -832,17 +836,16 @@ sched_simulate_test (bool verbose)
     cfg.duration_s = 20;
     cfg.warmup_s = 12;
     cfg.seed = 7;
-    cfg.event_cover = 0.6; //  small mesh: make sure bursts happen (~6 in 20 s)
+    cfg.event_cover = 0.6;   //  small mesh: make sure bursts happen (~6 in 20 s)
     sched_sim_result_t r[PLACEMENT_POLICY_COUNT], again;
     for (int p = 0; p < PLACEMENT_POLICY_COUNT; p++) {
-        cfg.policy = (placement_policy_t)p;
+        cfg.policy = (placement_policy_t) p;
         sched_sim_result_t *x = &r[p];
         CHECK (sched_sim_run (&cfg, x) == 0, "run %d", p);
         CHECK (x->jobs > 0, "%d: no jobs", p);
         CHECK (x->in_time + x->late + x->failed == x->jobs,
-               "%d: conservation of outcomes %llu + %llu + %llu != %llu", p,
-               (unsigned long long)x->in_time, (unsigned long long)x->late,
-               (unsigned long long)x->failed, (unsigned long long)x->jobs);
+               "%d: conservation of outcomes %llu + %llu + %llu != %llu", p, (unsigned long long) x->in_time,
+               (unsigned long long) x->late, (unsigned long long) x->failed, (unsigned long long) x->jobs);
         CHECK (x->local + x->peer + x->server == x->jobs, "%d: conservation of placements", p);
         CHECK (x->jobs_ended == x->jobs_total, "%d: every job ends exactly once", p);
         CHECK (x->messages_per_job >= 0 && x->deadline_miss_rate >= 0 && x->deadline_miss_rate <= 1,
@@ -852,14 +855,12 @@ sched_simulate_test (bool verbose)
         if (verbose)
             printf ("sched_simulate_test: %-8s jobs %llu miss %.4f local %.3f peer %.3f server "
                     "%.3f msg/job %.3f p99 %.1f ms util %.2f\n",
-                    placement_policy_name (x->policy), (unsigned long long)x->jobs,
-                    x->deadline_miss_rate, x->local_share, x->peer_share, x->server_share,
-                    x->messages_per_job, x->p99_ms, x->mean_util);
+                    placement_policy_name (x->policy), (unsigned long long) x->jobs, x->deadline_miss_rate,
+                    x->local_share, x->peer_share, x->server_share, x->messages_per_job, x->p99_ms,
+                    x->mean_util);
     }
-    CHECK (r[PLACEMENT_LOCAL].peer == 0 && r[PLACEMENT_LOCAL].offers == 0,
-           "local policy sent to peers");
-    CHECK (r[PLACEMENT_FORECAST].peer > 0 && r[PLACEMENT_REACTIVE].peer > 0 &&
-               r[PLACEMENT_RANDOM].peer > 0,
+    CHECK (r[PLACEMENT_LOCAL].peer == 0 && r[PLACEMENT_LOCAL].offers == 0, "local policy sent to peers");
+    CHECK (r[PLACEMENT_FORECAST].peer > 0 && r[PLACEMENT_REACTIVE].peer > 0 && r[PLACEMENT_RANDOM].peer > 0,
            "hand-off policies never handed off");
     //  Same input for every policy (common random numbers).
     for (int p = 1; p < PLACEMENT_POLICY_COUNT; p++)
@@ -867,16 +868,13 @@ sched_simulate_test (bool verbose)
     //  Determinism: the same seed gives the same numbers.
     cfg.policy = PLACEMENT_FORECAST;
     CHECK (sched_sim_run (&cfg, &again) == 0, "rerun");
-    CHECK (again.jobs == r[PLACEMENT_FORECAST].jobs &&
-               again.messages == r[PLACEMENT_FORECAST].messages &&
-               again.in_time == r[PLACEMENT_FORECAST].in_time &&
-               again.peer == r[PLACEMENT_FORECAST].peer &&
-               again.sim_events == r[PLACEMENT_FORECAST].sim_events &&
-               again.p99_ms == r[PLACEMENT_FORECAST].p99_ms,
+    CHECK (again.jobs == r[PLACEMENT_FORECAST].jobs && again.messages == r[PLACEMENT_FORECAST].messages
+               && again.in_time == r[PLACEMENT_FORECAST].in_time && again.peer == r[PLACEMENT_FORECAST].peer
+               && again.sim_events == r[PLACEMENT_FORECAST].sim_events
+               && again.p99_ms == r[PLACEMENT_FORECAST].p99_ms,
            "determinism");
     cfg.seed = 8;
-    CHECK (sched_sim_run (&cfg, &again) == 0 &&
-               again.sim_events != r[PLACEMENT_FORECAST].sim_events,
+    CHECK (sched_sim_run (&cfg, &again) == 0 && again.sim_events != r[PLACEMENT_FORECAST].sim_events,
            "another seed, another run");
     //  Bad configurations are refused, not crashed on.
     sched_sim_cfg_t bad = cfg;

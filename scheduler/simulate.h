@@ -21,22 +21,22 @@
 #include <stdint.h>
 
 typedef struct {
-    uint32_t nodes; //  boxes (2..100000)
+    uint32_t nodes;   //  boxes (2..100000)
     placement_policy_t policy;
     uint64_t seed;
-    double duration_s;       //  measured period: jobs arriving in it are counted
-    double warmup_s;         //  simulated before it (forecasters fill), not counted
-    uint32_t deadline_ms;    //  per job, from frame arrival to result at the origin
-    uint32_t cameras;        //  per box; base rate 2..5 fps each
-    double load;             //  mean utilisation outside events (sizes frames to jobs)
-    double event_cover;      //  mean share of boxes inside an event
-    uint32_t event_boxes;    //  boxes an event covers: a centre and its neighbours on the ring
-    double event_factor;     //  frame-rate multiplier inside an event (3)
-    uint32_t view;           //  peers a box knows (partial membership view)
-    uint32_t queue_max;      //  per box
-    uint32_t server_workers; //  analysis server slots (8)
+    double duration_s;         //  measured period: jobs arriving in it are counted
+    double warmup_s;           //  simulated before it (forecasters fill), not counted
+    uint32_t deadline_ms;      //  per job, from frame arrival to result at the origin
+    uint32_t cameras;          //  per box; base rate 2..5 fps each
+    double load;               //  mean utilisation outside events (sizes frames to jobs)
+    double event_cover;        //  mean share of boxes inside an event
+    uint32_t event_boxes;      //  boxes an event covers: a centre and its neighbours on the ring
+    double event_factor;       //  frame-rate multiplier inside an event (3)
+    uint32_t view;             //  peers a box knows (partial membership view)
+    uint32_t queue_max;        //  per box
+    uint32_t server_workers;   //  analysis server slots (8)
     uint32_t server_queue_max;
-    uint32_t horizon_s; //  forecast horizon gossiped in the digest
+    uint32_t horizon_s;   //  forecast horizon gossiped in the digest
     placement_cfg_t placement;
 } sched_sim_cfg_t;
 
@@ -45,19 +45,19 @@ typedef struct {
     uint32_t nodes;
     uint64_t seed;
     double duration_s;
-    uint64_t jobs;                  //  arrived in the measured period
-    uint64_t in_time, late, failed; //  in_time + late + failed == jobs
-    uint64_t local, peer, server;   //  where they went: sum == jobs
-    uint64_t messages;              //  OFFER, REPLY, JOB, RESULT (to peers and the server)
+    uint64_t jobs;                    //  arrived in the measured period
+    uint64_t in_time, late, failed;   //  in_time + late + failed == jobs
+    uint64_t local, peer, server;     //  where they went: sum == jobs
+    uint64_t messages;                //  OFFER, REPLY, JOB, RESULT (to peers and the server)
     uint64_t offers, refusals;
-    uint64_t events;           //  bursts started in the measured period
-    double deadline_miss_rate; //  (late + failed) / jobs
+    uint64_t events;             //  bursts started in the measured period
+    double deadline_miss_rate;   //  (late + failed) / jobs
     double local_share, peer_share, server_share;
     double messages_per_job;
-    double p50_ms, p99_ms;           //  latency of the jobs that completed
-    double mean_util;                //  box busy share over the measured period
-    uint64_t sim_events;             //  events processed (a cost figure)
-    uint64_t jobs_total, jobs_ended; //  warm-up included: ended == total
+    double p50_ms, p99_ms;             //  latency of the jobs that completed
+    double mean_util;                  //  box busy share over the measured period
+    uint64_t sim_events;               //  events processed (a cost figure)
+    uint64_t jobs_total, jobs_ended;   //  warm-up included: ended == total
 } sched_sim_result_t;
 
 //  100 boxes, forecast, seed 1, 60 s after 15 s warm-up,

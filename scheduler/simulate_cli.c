@@ -38,11 +38,13 @@ s_usage (FILE *f)
 static int
 s_parse_u64 (const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-    if (!s || !*s || *s == '-') return -1;
+    if (!s || !*s || *s == '-')
+        return -1;
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull (s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
+    if (errno || *end || v < lo || v > hi)
+        return -1;
     *out = v;
     return 0;
 }
@@ -50,11 +52,13 @@ s_parse_u64 (const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 static int
 s_parse_double (const char *s, double lo, double hi, double *out)
 {
-    if (!s || !*s) return -1;
+    if (!s || !*s)
+        return -1;
     char *end = NULL;
     errno = 0;
     double v = strtod (s, &end);
-    if (errno || *end || !(v >= lo && v <= hi)) return -1;
+    if (errno || *end || !(v >= lo && v <= hi))
+        return -1;
     *out = v;
     return 0;
 }
@@ -69,28 +73,28 @@ s_json_one (FILE *f, const sched_sim_result_t *r, const char *indent)
              "\"server_share\": %.6f, \"messages_per_job\": %.4f, \"offers\": %llu, "
              "\"refusals\": %llu, \"p50_latency_ms\": %.1f, \"p99_latency_ms\": %.1f, "
              "\"mean_util\": %.4f, \"events\": %llu}",
-             indent, placement_policy_name (r->policy), r->nodes, (unsigned long long)r->seed,
-             r->duration_s, (unsigned long long)r->jobs, (unsigned long long)r->in_time,
-             (unsigned long long)r->late, (unsigned long long)r->failed, r->deadline_miss_rate,
-             r->local_share, r->peer_share, r->server_share, r->messages_per_job,
-             (unsigned long long)r->offers, (unsigned long long)r->refusals, r->p50_ms, r->p99_ms,
-             r->mean_util, (unsigned long long)r->events);
+             indent, placement_policy_name (r->policy), r->nodes, (unsigned long long) r->seed, r->duration_s,
+             (unsigned long long) r->jobs, (unsigned long long) r->in_time, (unsigned long long) r->late,
+             (unsigned long long) r->failed, r->deadline_miss_rate, r->local_share, r->peer_share,
+             r->server_share, r->messages_per_job, (unsigned long long) r->offers,
+             (unsigned long long) r->refusals, r->p50_ms, r->p99_ms, r->mean_util,
+             (unsigned long long) r->events);
 }
 
 static void
 s_table_head (FILE *f)
 {
-    fprintf (f, "%-9s %6s %9s %9s %7s %7s %7s %8s %8s %8s %5s\n", "policy", "nodes", "jobs", "miss",
-             "local", "peer", "server", "msg/job", "p50 ms", "p99 ms", "util");
+    fprintf (f, "%-9s %6s %9s %9s %7s %7s %7s %8s %8s %8s %5s\n", "policy", "nodes", "jobs", "miss", "local",
+             "peer", "server", "msg/job", "p50 ms", "p99 ms", "util");
 }
 
 static void
 s_table_row (FILE *f, const sched_sim_result_t *r)
 {
     fprintf (f, "%-9s %6u %9llu %9.5f %7.4f %7.4f %7.4f %8.3f %8.1f %8.1f %5.2f\n",
-             placement_policy_name (r->policy), r->nodes, (unsigned long long)r->jobs,
-             r->deadline_miss_rate, r->local_share, r->peer_share, r->server_share,
-             r->messages_per_job, r->p50_ms, r->p99_ms, r->mean_util);
+             placement_policy_name (r->policy), r->nodes, (unsigned long long) r->jobs, r->deadline_miss_rate,
+             r->local_share, r->peer_share, r->server_share, r->messages_per_job, r->p50_ms, r->p99_ms,
+             r->mean_util);
 }
 
 int
@@ -110,57 +114,70 @@ mw_simulate_cli_main (int argc, char **argv)
         else if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
             s_usage (stdout);
             return 0;
-        } else if (strcmp (a, "--nodes") == 0) {
+        }
+        else if (strcmp (a, "--nodes") == 0) {
             bad = s_parse_u64 (v, 2, 100000, &u);
-            cfg.nodes = (uint32_t)u;
+            cfg.nodes = (uint32_t) u;
             have_nodes = true;
             i++;
-        } else if (strcmp (a, "--policy") == 0) {
+        }
+        else if (strcmp (a, "--policy") == 0) {
             if (v && strcmp (v, "all") == 0)
                 all = true;
             else
                 bad = placement_policy_parse (v, &cfg.policy);
             have_policy = true;
             i++;
-        } else if (strcmp (a, "--seed") == 0) {
+        }
+        else if (strcmp (a, "--seed") == 0) {
             bad = s_parse_u64 (v, 0, UINT64_MAX, &u);
             cfg.seed = u;
             have_seed = true;
             i++;
-        } else if (strcmp (a, "--duration") == 0) {
+        }
+        else if (strcmp (a, "--duration") == 0) {
             bad = s_parse_double (v, 1, 86400, &cfg.duration_s);
             i++;
-        } else if (strcmp (a, "--warmup") == 0) {
+        }
+        else if (strcmp (a, "--warmup") == 0) {
             bad = s_parse_double (v, 0, 3600, &cfg.warmup_s);
             i++;
-        } else if (strcmp (a, "--deadline-ms") == 0) {
+        }
+        else if (strcmp (a, "--deadline-ms") == 0) {
             bad = s_parse_u64 (v, 1, 3600000, &u);
-            cfg.deadline_ms = (uint32_t)u;
+            cfg.deadline_ms = (uint32_t) u;
             i++;
-        } else if (strcmp (a, "--load") == 0) {
+        }
+        else if (strcmp (a, "--load") == 0) {
             bad = s_parse_double (v, 0.01, 10, &d);
             cfg.load = d;
             i++;
-        } else if (strcmp (a, "--server-workers") == 0) {
+        }
+        else if (strcmp (a, "--server-workers") == 0) {
             bad = s_parse_u64 (v, 0, 100000, &u);
-            cfg.server_workers = (uint32_t)u;
+            cfg.server_workers = (uint32_t) u;
             i++;
-        } else if (strcmp (a, "--event-cover") == 0) {
+        }
+        else if (strcmp (a, "--event-cover") == 0) {
             bad = s_parse_double (v, 0, 1, &cfg.event_cover);
             i++;
-        } else if (strcmp (a, "--event-boxes") == 0) {
+        }
+        else if (strcmp (a, "--event-boxes") == 0) {
             bad = s_parse_u64 (v, 1, 100000, &u);
-            cfg.event_boxes = (uint32_t)u;
+            cfg.event_boxes = (uint32_t) u;
             i++;
-        } else if (strcmp (a, "--horizon") == 0) {
+        }
+        else if (strcmp (a, "--horizon") == 0) {
             bad = s_parse_u64 (v, 1, 255, &u);
-            cfg.horizon_s = (uint32_t)u;
+            cfg.horizon_s = (uint32_t) u;
             i++;
-        } else if (strcmp (a, "--view") == 0) {
+        }
+        else if (strcmp (a, "--view") == 0) {
             bad = s_parse_u64 (v, 1, 4096, &u);
-            cfg.view = (uint32_t)u;
+            cfg.view = (uint32_t) u;
             i++;
-        } else
+        }
+        else
             bad = -1;
         if (bad) {
             fprintf (stderr, "meshwatch simulate: bad argument '%s%s%s'\n", a, v ? " " : "",
@@ -179,8 +196,8 @@ mw_simulate_cli_main (int argc, char **argv)
     placement_policy_t last = all ? PLACEMENT_FORECAST : cfg.policy;
     sched_sim_result_t res[PLACEMENT_POLICY_COUNT];
     double wall[PLACEMENT_POLICY_COUNT] = {0};
-    for (int p = first; p <= (int)last; p++) {
-        cfg.policy = (placement_policy_t)p;
+    for (int p = first; p <= (int) last; p++) {
+        cfg.policy = (placement_policy_t) p;
         struct timespec t0, t1;
         clock_gettime (CLOCK_MONOTONIC, &t0);
         if (sched_sim_run (&cfg, &res[p]) != 0) {
@@ -196,27 +213,29 @@ mw_simulate_cli_main (int argc, char **argv)
         if (!all) {
             s_json_one (stdout, &res[first], "");
             printf ("\n");
-        } else {
+        }
+        else {
             printf ("{\"nodes\": %u, \"seed\": %llu, \"duration\": %g, \"runs\": [\n", cfg.nodes,
-                    (unsigned long long)cfg.seed, cfg.duration_s);
-            for (int p = first; p <= (int)last; p++) {
+                    (unsigned long long) cfg.seed, cfg.duration_s);
+            for (int p = first; p <= (int) last; p++) {
                 s_json_one (stdout, &res[p], "  ");
-                printf ("%s\n", p < (int)last ? "," : "");
+                printf ("%s\n", p < (int) last ? "," : "");
             }
             printf ("]}\n");
         }
-    } else {
+    }
+    else {
         printf ("meshwatch simulate: %u boxes, seed %llu, %g s measured after %g s warm-up, "
                 "deadline %u ms, server %u workers\n",
-                cfg.nodes, (unsigned long long)cfg.seed, cfg.duration_s, cfg.warmup_s,
-                cfg.deadline_ms, cfg.server_workers);
+                cfg.nodes, (unsigned long long) cfg.seed, cfg.duration_s, cfg.warmup_s, cfg.deadline_ms,
+                cfg.server_workers);
         s_table_head (stdout);
-        for (int p = first; p <= (int)last; p++)
+        for (int p = first; p <= (int) last; p++)
             s_table_row (stdout, &res[p]);
-        for (int p = first; p <= (int)last; p++)
+        for (int p = first; p <= (int) last; p++)
             fprintf (stderr, "  %s: %.2f s wall, %llu events\n",
-                     placement_policy_name ((placement_policy_t)p), wall[p],
-                     (unsigned long long)res[p].sim_events);
+                     placement_policy_name ((placement_policy_t) p), wall[p],
+                     (unsigned long long) res[p].sim_events);
     }
     return 0;
 }

@@ -11,7 +11,7 @@
 #error "build with -DSELFTEST=<module>_test"
 #endif
 #define MW_STR2(x) #x
-#define MW_STR(x) MW_STR2 (x)
+#define MW_STR(x)  MW_STR2 (x)
 
 int SELFTEST (bool verbose);
 

@@ -120,7 +120,7 @@ main (int argc, char **argv)
     if (profile) {
         printf ("\n%-14s %-7s %4s %13s %13s %9s %8s %8s\n", "layer", "op", "k/s", "in", "out", "MFLOP", "ms",
                 "GFLOP/s");
-        static const char *ops[] = { "conv", "dwconv", "maxpool" };
+        static const char *ops[] = {"conv", "dwconv", "maxpool"};
         for (int i = 0; i < net->nlayers; i++) {
             const mw_layer_t *l = &net->layers[i];
             const mw_tdesc_t *a = &net->tensors[l->in], *b = &net->tensors[l->out];
@@ -128,8 +128,8 @@ main (int argc, char **argv)
             snprintf (in, sizeof in, "%dx%dx%d", a->h, a->w, a->c);
             snprintf (out, sizeof out, "%dx%dx%d", b->h, b->w, b->c);
             double ms = layer_ms[i] / repeat;
-            printf ("%-14s %-7s %d/%d %13s %13s %9.1f %8.3f %8.1f\n", l->name, ops[l->op], l->k, l->stride, in, out,
-                    l->flops / 1e6, ms, ms > 0 ? l->flops / (ms * 1e6) : 0);
+            printf ("%-14s %-7s %d/%d %13s %13s %9.1f %8.3f %8.1f\n", l->name, ops[l->op], l->k, l->stride,
+                    in, out, l->flops / 1e6, ms, ms > 0 ? l->flops / (ms * 1e6) : 0);
         }
     }
     free (layer_ms);

@@ -133,13 +133,11 @@ s_roundtrip (const mw_msg_t *msg)
     if (back.type != msg->type || back.n_updates != msg->n_updates || back.seq != msg->seq)
         abort ();
     //  A job body exactly where the type says, with what it owns intact.
-    if ((back.job != NULL) != gossip_wire_is_job_type (back.type)
-        || (msg->job != NULL) != (back.job != NULL))
+    if ((back.job != NULL) != gossip_wire_is_job_type (back.type) || (msg->job != NULL) != (back.job != NULL))
         abort ();
     if (back.job
         && (back.job->frame_len != msg->job->frame_len || back.job->n_boxes != msg->job->n_boxes
-            || (back.job->frame
-                && memcmp (back.job->frame, msg->job->frame, back.job->frame_len) != 0)))
+            || (back.job->frame && memcmp (back.job->frame, msg->job->frame, back.job->frame_len) != 0)))
         abort ();
     free (enc);
     free (enc2);
@@ -185,8 +183,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (size <= MW_JOB_MSG_MAX) {
         if (gossip_crypto_seal (s_keyring, data, size, &env, &env_len) != 0)
             abort ();
-        if (gossip_crypto_open (s_keyring, env, env_len, &plain, &plain_len) != 0
-            || plain_len != size || (size && memcmp (plain, data, size) != 0))
+        if (gossip_crypto_open (s_keyring, env, env_len, &plain, &plain_len) != 0 || plain_len != size
+            || (size && memcmp (plain, data, size) != 0))
             abort ();
         free (plain);
         free (env);

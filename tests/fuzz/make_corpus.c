@@ -94,12 +94,8 @@ main (int argc, char **argv)
                 strcpy (msg.target_addr, "tcp://[fd00::11]:5670");
             break;
         case MW_MSG_ACK:
-        case MW_MSG_NACK:
-            msg.probe = 70000;
-            break;
-        case MW_MSG_PUSH_PULL:
-            msg.join = 1;
-            break;
+        case MW_MSG_NACK: msg.probe = 70000; break;
+        case MW_MSG_PUSH_PULL: msg.join = 1; break;
         case MW_MSG_HEARTBEAT:
             msg.term = 7;
             msg.lease_ms = 400;
@@ -114,11 +110,10 @@ main (int argc, char **argv)
             msg.term = 8;
             msg.granted = 1;
             msg.coordinator = updates[2].id;
-            msg.rank = 1100;                //  the ballot granted: (8, 1100, updates[1])
+            msg.rank = 1100;   //  the ballot granted: (8, 1100, updates[1])
             msg.ballot = updates[1].id;
             break;
-        default:
-            break;
+        default: break;
         }
         //  Election messages carry no updates (the decoder refuses them).
         if (type != MW_MSG_BEACON && type < MW_MSG_HEARTBEAT) {

@@ -106,7 +106,8 @@ s_manifest_case (const char *what, const char *models, mw_model_t model, const c
 {
     const char *manifest = model == MW_MODEL_TINY_FACE ? "tiny_face_detector_model-weights_manifest.json"
                                                        : "ssd_mobilenetv1_model-weights_manifest.json";
-    const char *bin = model == MW_MODEL_TINY_FACE ? "tiny_face_detector_model.bin" : "ssd_mobilenetv1_model.bin";
+    const char *bin =
+        model == MW_MODEL_TINY_FACE ? "tiny_face_detector_model.bin" : "ssd_mobilenetv1_model.bin";
     char path[1200], dir[600], err[512] = "";
     size_t jlen = 0, blen = 0;
     snprintf (path, sizeof path, "%s/%s", models, manifest);
@@ -254,7 +255,7 @@ main (int argc, char **argv)
             s_fails++;
             continue;
         }
-        static const int sizes[][2] = { { 1, 1 }, { 4000, 1 }, { 1, 3000 }, { 33, 17 } };
+        static const int sizes[][2] = {{1, 1}, {4000, 1}, {1, 3000}, {33, 17}};
         for (int s = 0; s < 4; s++) {
             mw_image_t *f = mw_image_new (sizes[s][0], sizes[s][1]);
             memset (mw_image_data (f), 200, (size_t) sizes[s][0] * sizes[s][1] * 3);
@@ -262,8 +263,8 @@ main (int argc, char **argv)
             s_checks++;
             if (n < 0)
                 s_fails++;
-            printf ("%s %s on a %dx%d frame: %d detections\n", n >= 0 ? "ok  " : "FAIL", mw_model_name (cfg.model),
-                    sizes[s][0], sizes[s][1], n);
+            printf ("%s %s on a %dx%d frame: %d detections\n", n >= 0 ? "ok  " : "FAIL",
+                    mw_model_name (cfg.model), sizes[s][0], sizes[s][1], n);
             mw_image_destroy (&f);
         }
         //  A NULL / zero-size frame is refused by the API.
@@ -277,7 +278,8 @@ main (int argc, char **argv)
         s_manifest_case ("manifest: conv0 shape [3,3,16,3] (same size)", models, MW_MODEL_TINY_FACE,
                          "\"shape\":[3,3,3,16]", "\"shape\":[3,3,16,3]", 0, "expected [3,3,3,16]");
         s_manifest_case ("manifest: short .bin", models, MW_MODEL_TINY_FACE, NULL, NULL, -1, "short");
-        s_manifest_case ("manifest: .bin one byte long", models, MW_MODEL_TINY_FACE, NULL, NULL, 1, "trailing");
+        s_manifest_case ("manifest: .bin one byte long", models, MW_MODEL_TINY_FACE, NULL, NULL, 1,
+                         "trailing");
         s_manifest_case ("manifest: missing conv8/bias", models, MW_MODEL_TINY_FACE, "\"conv8/bias\"",
                          "\"conv8/biaz\"", 0, "missing");
         s_manifest_case ("manifest: conv1 shape bigger than the .bin", models, MW_MODEL_TINY_FACE,
@@ -288,10 +290,11 @@ main (int argc, char **argv)
                          "[{\"weights\":[{\"name\":\"conv0/filters\"", 0, "invalid JSON");
         s_manifest_case ("manifest: .bin missing", models, MW_MODEL_TINY_FACE, NULL, NULL, -2000000,
                          "cannot open");
-        s_manifest_case ("manifest: shard path ../", models, MW_MODEL_TINY_FACE, "\"tiny_face_detector_model.bin\"",
-                         "\"../tiny_face_detector_model.bin\"", 0, "plain file name");
-        s_manifest_case ("manifest: negative dim", models, MW_MODEL_TINY_FACE, "\"shape\":[16]", "\"shape\":[-16]",
-                         0, "out of range");
+        s_manifest_case ("manifest: shard path ../", models, MW_MODEL_TINY_FACE,
+                         "\"tiny_face_detector_model.bin\"", "\"../tiny_face_detector_model.bin\"", 0,
+                         "plain file name");
+        s_manifest_case ("manifest: negative dim", models, MW_MODEL_TINY_FACE, "\"shape\":[16]",
+                         "\"shape\":[-16]", 0, "out of range");
         s_manifest_case ("manifest: SSD anchors [1,4,5118]", models, MW_MODEL_SSD_MOBILENET, "[1,5118,4]",
                          "[1,4,5118]", 0, "Output/extra_dim");
         s_manifest_case ("manifest: SSD short .bin", models, MW_MODEL_SSD_MOBILENET, NULL, NULL, -4, "short");

@@ -56,7 +56,8 @@ s_compare (const char *what, const float *cpu, const float *gpu, size_t n)
             max_rel = isnan (rel) ? INFINITY : rel, worst = i;
     }
     int bad = !(max_rel <= MW_TOL);
-    printf ("  %-40s %8zu values  max|d| %.3g  max rel %.3g  %s", what, n, max_abs, max_rel, bad ? "FAIL" : "ok");
+    printf ("  %-40s %8zu values  max|d| %.3g  max rel %.3g  %s", what, n, max_abs, max_rel,
+            bad ? "FAIL" : "ok");
     if (bad)
         printf (" (worst [%zu] cpu %.6g cuda %.6g)", worst, (double) cpu[worst], (double) gpu[worst]);
     printf ("\n");
@@ -119,17 +120,17 @@ s_synth_net (synth_t *s)
     mw_net_t *n = s->net;
     int x = mw_net_tensor (n, 37, 45, 3);
     n->input = x;
-    int t = s_add (s, MW_OP_CONV, x, -1, 3, 2, true, 0, 19, true, MW_ACT_RELU6);         //  direct, s2 SAME
-    t = s_add (s, MW_OP_CONV, t, -1, 3, 1, false, 1, 40, true, MW_ACT_LEAKY);            //  gemm, pad 1
-    t = s_add (s, MW_OP_MAXPOOL, t, -1, 2, 2, true, 0, 0, false, MW_ACT_NONE);           //  odd -> SAME
-    t = s_add (s, MW_OP_DWCONV, t, -1, 3, 1, true, 0, 0, false, MW_ACT_RELU6);           //  no bias
-    t = s_add (s, MW_OP_CONV, t, -1, 1, 1, false, 0, 70, true, MW_ACT_LEAKY);            //  plain 1x1
+    int t = s_add (s, MW_OP_CONV, x, -1, 3, 2, true, 0, 19, true, MW_ACT_RELU6);   //  direct, s2 SAME
+    t = s_add (s, MW_OP_CONV, t, -1, 3, 1, false, 1, 40, true, MW_ACT_LEAKY);      //  gemm, pad 1
+    t = s_add (s, MW_OP_MAXPOOL, t, -1, 2, 2, true, 0, 0, false, MW_ACT_NONE);     //  odd -> SAME
+    t = s_add (s, MW_OP_DWCONV, t, -1, 3, 1, true, 0, 0, false, MW_ACT_RELU6);     //  no bias
+    t = s_add (s, MW_OP_CONV, t, -1, 1, 1, false, 0, 70, true, MW_ACT_LEAKY);      //  plain 1x1
     int keep = t;
-    t = s_add (s, MW_OP_DWCONV, t, -1, 3, 2, true, 0, 0, true, MW_ACT_LEAKY);            //  s2, pad 0/1
-    t = s_add (s, MW_OP_MAXPOOL, t, -1, 2, 1, true, 0, 0, false, MW_ACT_NONE);           //  k2 s1 SAME
-    t = s_add (s, MW_OP_MAXPOOL, t, -1, 3, 2, true, 0, 0, false, MW_ACT_RELU6);          //  k3 s2
-    t = s_add (s, MW_OP_CONV, t, -1, 3, 2, true, 0, 130, false, MW_ACT_NONE);            //  gemm s2, N > 2 tiles
-    t = s_add (s, MW_OP_CONV, t, -1, 1, 2, true, 0, 33, true, MW_ACT_RELU6);             //  1x1 s2 (not plain)
+    t = s_add (s, MW_OP_DWCONV, t, -1, 3, 2, true, 0, 0, true, MW_ACT_LEAKY);     //  s2, pad 0/1
+    t = s_add (s, MW_OP_MAXPOOL, t, -1, 2, 1, true, 0, 0, false, MW_ACT_NONE);    //  k2 s1 SAME
+    t = s_add (s, MW_OP_MAXPOOL, t, -1, 3, 2, true, 0, 0, false, MW_ACT_RELU6);   //  k3 s2
+    t = s_add (s, MW_OP_CONV, t, -1, 3, 2, true, 0, 130, false, MW_ACT_NONE);     //  gemm s2, N > 2 tiles
+    t = s_add (s, MW_OP_CONV, t, -1, 1, 2, true, 0, 33, true, MW_ACT_RELU6);      //  1x1 s2 (not plain)
     if (keep < 0 || t < 0)
         return NULL;
     //  Two predictors writing into one concatenated output, like SSD's.
@@ -224,8 +225,12 @@ s_run_model (const char *models_dir, mw_model_t model, int size, mw_image_t **im
             size_t n = 0, n2 = 0;
             const float *c = mw_detector_output (cpu, o, &n), *g = mw_detector_output (gpu, o, &n2);
             char what[80];
-            snprintf (what, sizeof what, "%s %d run %d%s out %d (%d/%d dets)", mw_model_name (model), size, r + 1,
-                      r == 0 ? " eager" : r == nimages ? " prof" : " graph", o, nc, ng);
+            snprintf (what, sizeof what, "%s %d run %d%s out %d (%d/%d dets)", mw_model_name (model), size,
+                      r + 1,
+                      r == 0         ? " eager"
+                      : r == nimages ? " prof"
+                                     : " graph",
+                      o, nc, ng);
             fails += n != n2 || s_compare (what, c, g, n);
         }
     }
@@ -292,7 +297,7 @@ main (void)
         snprintf (dir, sizeof dir, "%s", getenv ("MW_MODELS_DIR"));
     else
         snprintf (dir, sizeof dir, "%s/.cache/face-api/package/model", srcdir);
-    mw_image_t *images[2] = { NULL, NULL };
+    mw_image_t *images[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
         snprintf (path, sizeof path, "%s/tests/fixtures/faceapi/pixels/small%d.ppm", srcdir, i + 1);
         images[i] = mw_image_load (path, err, sizeof err);
@@ -317,7 +322,7 @@ main (void)
     }
     fclose (f);
     if (images[0] && images[1]) {
-        static const int tiny_sizes[] = { 320, 416, 608 };
+        static const int tiny_sizes[] = {320, 416, 608};
         for (size_t i = 0; i < sizeof tiny_sizes / sizeof tiny_sizes[0]; i++)
             fails += s_run_model (dir, MW_MODEL_TINY_FACE, tiny_sizes[i], images, 2);
         fails += s_run_model (dir, MW_MODEL_SSD_MOBILENET, 512, images, 2);

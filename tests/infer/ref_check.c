@@ -52,7 +52,7 @@ static void
 s_compare_dets (const char *what, const ref_det_t *ref, int nref, const mw_detection_t *ours, int nours,
                 double thr, double min_iou, double max_dscore)
 {
-    bool used[MAXDET] = { false };
+    bool used[MAXDET] = {false};
     double worst_iou = 1, worst_ds = 0;
     int bad = 0;
     for (int r = 0; r < nref; r++) {
@@ -61,14 +61,16 @@ s_compare_dets (const char *what, const ref_det_t *ref, int nref, const mw_detec
         for (int i = 0; i < nours; i++) {
             if (used[i])
                 continue;
-            double iou = s_iou (ref[r].x, ref[r].y, ref[r].w, ref[r].h, ours[i].x, ours[i].y, ours[i].w, ours[i].h);
+            double iou =
+                s_iou (ref[r].x, ref[r].y, ref[r].w, ref[r].h, ours[i].x, ours[i].y, ours[i].w, ours[i].h);
             if (iou > best_iou)
                 best_iou = iou, best = i;
         }
         double ds = best >= 0 ? fabs (ours[best].score - ref[r].score) : 1;
         if (best < 0 || best_iou < min_iou || ds > max_dscore) {
-            printf ("FAIL %s: reference %.4f [%.1f,%.1f,%.1f,%.1f] not matched (best IoU %.3f, dscore %.4f)\n", what,
-                    ref[r].score, ref[r].x, ref[r].y, ref[r].w, ref[r].h, best_iou, ds);
+            printf (
+                "FAIL %s: reference %.4f [%.1f,%.1f,%.1f,%.1f] not matched (best IoU %.3f, dscore %.4f)\n",
+                what, ref[r].score, ref[r].x, ref[r].y, ref[r].w, ref[r].h, best_iou, ds);
             bad++;
             continue;
         }
@@ -86,7 +88,8 @@ s_compare_dets (const char *what, const ref_det_t *ref, int nref, const mw_detec
     if (bad)
         s_fails++;
     else
-        printf ("ok   %s: %d/%d matched, worst IoU %.4f, worst dscore %.4f\n", what, nref, nref, worst_iou, worst_ds);
+        printf ("ok   %s: %d/%d matched, worst IoU %.4f, worst dscore %.4f\n", what, nref, nref, worst_iou,
+                worst_ds);
 }
 
 static float *
@@ -152,8 +155,8 @@ s_json_dets (json_object *arr, ref_det_t *out)
         return -1;
     for (size_t i = 0; i < json_object_array_length (arr) && n < MAXDET; i++) {
         json_object *d = json_object_array_get_idx (arr, i), *v;
-        double *f[5] = { &out[n].x, &out[n].y, &out[n].w, &out[n].h, &out[n].score };
-        static const char *k[5] = { "x", "y", "w", "h", "score" };
+        double *f[5] = {&out[n].x, &out[n].y, &out[n].w, &out[n].h, &out[n].score};
+        static const char *k[5] = {"x", "y", "w", "h", "score"};
         for (int j = 0; j < 5; j++)
             *f[j] = json_object_object_get_ex (d, k[j], &v) ? json_object_get_double (v) : NAN;
         n++;
@@ -168,17 +171,37 @@ static const struct {
     int n;
     ref_det_t d[3];
 } s_doc[] = {
-    { "sample1.jpg", 0, 3, { { 776.2, 445.1, 312.7, 256.0, .7812 }, { 1421.8, 215.1, 307.3, 283.2, .7790 },
-                             { 335.9, 395.8, 306.3, 252.7, .7211 } } },
-    { "sample1.jpg", 1, 3, { { 414.0, 355.4, 177.6, 238.4, .9954 }, { 838.1, 420.8, 186.9, 227.5, .9934 },
-                             { 1475.8, 199.8, 203.3, 240.5, .9885 } } },
-    { "sample2.jpg", 0, 1, { { 1403.5, 173.9, 276.4, 263.2, .8457 } } },
-    { "sample2.jpg", 1, 3, { { 1447.1, 153.1, 193.2, 242.8, .9890 }, { 901.4, 218.1, 151.2, 234.7, .8855 },
-                             { 360.9, 126.6, 152.7, 258.3, .7624 } } },
-    { "sample3.jpg", 0, 3, { { 1005.3, 252.2, 323.9, 275.2, .8040 }, { 525.2, 369.7, 314.1, 271.5, .7881 },
-                             { 1444.8, 341.6, 289.7, 270.5, .6743 } } },
-    { "sample3.jpg", 1, 3, { { 585.2, 329.2, 199.2, 271.2, .9889 }, { 1514.3, 292.3, 169.7, 279.1, .9627 },
-                             { 1075.0, 214.7, 220.5, 299.1, .6081 } } },
+    {"sample1.jpg",
+     0,
+     3,
+     {{776.2, 445.1, 312.7, 256.0, .7812},
+      {1421.8, 215.1, 307.3, 283.2, .7790},
+      {335.9, 395.8, 306.3, 252.7, .7211}}},
+    {"sample1.jpg",
+     1,
+     3,
+     {{414.0, 355.4, 177.6, 238.4, .9954},
+      {838.1, 420.8, 186.9, 227.5, .9934},
+      {1475.8, 199.8, 203.3, 240.5, .9885}}},
+    {"sample2.jpg", 0, 1, {{1403.5, 173.9, 276.4, 263.2, .8457}}},
+    {"sample2.jpg",
+     1,
+     3,
+     {{1447.1, 153.1, 193.2, 242.8, .9890},
+      {901.4, 218.1, 151.2, 234.7, .8855},
+      {360.9, 126.6, 152.7, 258.3, .7624}}},
+    {"sample3.jpg",
+     0,
+     3,
+     {{1005.3, 252.2, 323.9, 275.2, .8040},
+      {525.2, 369.7, 314.1, 271.5, .7881},
+      {1444.8, 341.6, 289.7, 270.5, .6743}}},
+    {"sample3.jpg",
+     1,
+     3,
+     {{585.2, 329.2, 199.2, 271.2, .9889},
+      {1514.3, 292.3, 169.7, 279.1, .9627},
+      {1075.0, 214.7, 220.5, 299.1, .6081}}},
 };
 
 int
@@ -217,8 +240,10 @@ main (int argc, char **argv)
         mw_model_t model;
         int size;
         const char *key;
-    } cfgs[] = { { MW_MODEL_TINY_FACE, 320, "320" }, { MW_MODEL_TINY_FACE, 416, "416" },
-                 { MW_MODEL_TINY_FACE, 608, "608" }, { MW_MODEL_SSD_MOBILENET, 0, NULL } };
+    } cfgs[] = {{MW_MODEL_TINY_FACE, 320, "320"},
+                {MW_MODEL_TINY_FACE, 416, "416"},
+                {MW_MODEL_TINY_FACE, 608, "608"},
+                {MW_MODEL_SSD_MOBILENET, 0, NULL}};
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         mw_detector_config_t cfg;
         mw_detector_config_defaults (&cfg);
@@ -243,8 +268,8 @@ main (int argc, char **argv)
             if (!root && pass == 1)
                 break;
             //  Iterate over the names: from JSON, or the doc table.
-            size_t count = root ? (set ? (size_t) json_object_object_length (set) : 0)
-                                : sizeof s_doc / sizeof s_doc[0];
+            size_t count =
+                root ? (set ? (size_t) json_object_object_length (set) : 0) : sizeof s_doc / sizeof s_doc[0];
             struct json_object_iterator it, end;
             if (set) {
                 it = json_object_iter_begin (set);
@@ -261,7 +286,8 @@ main (int argc, char **argv)
                     json_object *entry = json_object_iter_peek_value (&it), *m = NULL, *arr = NULL;
                     json_object_iter_next (&it);
                     if (json_object_object_get_ex (entry, mname, &m))
-                        arr = cfgs[c].key ? (json_object_object_get_ex (m, cfgs[c].key, &arr) ? arr : NULL) : m;
+                        arr =
+                            cfgs[c].key ? (json_object_object_get_ex (m, cfgs[c].key, &arr) ? arr : NULL) : m;
                     nref = s_json_dets (arr, ref);
                     if (nref < 0) {
                         printf ("FAIL %s %s: no reference entry\n", tag, name);
@@ -298,8 +324,9 @@ main (int argc, char **argv)
                 const mw_detection_t *ours = mw_detector_detections (det, NULL);
                 if (s_verbose)
                     for (int i = 0; i < n; i++)
-                        printf ("     ours %.4f [%.1f,%.1f,%.1f,%.1f]\n", (double) ours[i].score, (double) ours[i].x,
-                                (double) ours[i].y, (double) ours[i].w, (double) ours[i].h);
+                        printf ("     ours %.4f [%.1f,%.1f,%.1f,%.1f]\n", (double) ours[i].score,
+                                (double) ours[i].x, (double) ours[i].y, (double) ours[i].w,
+                                (double) ours[i].h);
                 snprintf (what, sizeof what, "%s %s", tag, name);
                 if (pass == 0)
                     s_compare_dets (what, ref, nref, ours, n < MAXDET ? n : MAXDET, thr, 0.9, img_ds);

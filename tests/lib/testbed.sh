@@ -99,6 +99,12 @@ tb_init () {
     [ "$TB_NETID" -ge 1 ] && [ "$TB_NETID" -le 110 ] || tb_die "netid $TB_NETID out of 1..110"
     TB_NET="10.77.$TB_NETID"
     TB_PORTBASE=$(( 10000 + TB_NETID * 200 ))
+    #  Two runs of the same script (two checkouts on one machine) would share
+    #  loopback ports: the second waits for the first.
+    if command -v flock >/dev/null 2>&1; then
+        exec 8>"/tmp/meshwatch-tb-$TB_NETID.lock"
+        flock -w 1200 8 || { echo "testbed: netid $TB_NETID busy for 20 min" >&2; exit 99; }
+    fi
     local h; h=$(printf '%s.%s.%s' "$1" "$$" "$RANDOM" | cksum | cut -d' ' -f1)
     TB_TAG=$(printf 't%05x' $(( h % 1048576 )))
     TB_BR="${TB_TAG}br"

@@ -202,7 +202,7 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
     size_t len = rnd () % 1024;
     rnd_fill (buf, len);
     switch (kind) {
-    case 0:     //  raw bytes, one frame (possibly empty)
+    case 0:   //  raw bytes, one frame (possibly empty)
         return zsend (buf, len, 0);
     case 1: {   //  1..4 frames of raw bytes; half of the time behind an
                 //  empty delimiter frame, so a REP socket passes it on
@@ -214,7 +214,7 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
                 return -1;
         return 0;
     }
-    case 2:     //  envelope-looking header, random rest
+    case 2:   //  envelope-looking header, random rest
         if (len < MW_ENVELOPE_OVERHEAD)
             len = MW_ENVELOPE_OVERHEAD + rnd () % 64;
         buf[0] = 'M';
@@ -230,7 +230,7 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
         free (out);
         return rc;
     }
-    default: {  //  a valid message's plaintext, mutated, sealed
+    default: {   //  a valid message's plaintext, mutated, sealed
         mw_msg_t m;
         make_gossip (&m, sender, session, ++*seq, wall_ms ());
         int nupd = (int) (rnd () % 4);
@@ -261,9 +261,8 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
         uint8_t *protect = calloc (plain_len + 1, 1);
         for (size_t k = 0; protect && k + 6 <= plain_len; k++)
             if (memcmp (plain + k, "tcp://", 6) == 0)
-                for (size_t j = k; j < plain_len && j < k + MW_ADDR_MAX + 2 && plain[j] >= 0x21
-                                    && plain[j] < 0x7f;
-                     j++)
+                for (size_t j = k;
+                     j < plain_len && j < k + MW_ADDR_MAX + 2 && plain[j] >= 0x21 && plain[j] < 0x7f; j++)
                     protect[j] = 1;
         int flips = 1 + (int) (rnd () % 4);
         for (int f = 0; f < flips && plain_len && protect; f++) {
@@ -356,8 +355,7 @@ beacon_replay (gossip_keyring_t *keys, const char *to, int capture_port, int cap
     }
     close (fd);
     if (n < 0) {
-        fprintf (stderr, "mw-inject: no beacon captured on udp %d in %d ms\n", capture_port,
-                 capture_ms);
+        fprintf (stderr, "mw-inject: no beacon captured on udp %d in %d ms\n", capture_port, capture_ms);
         return 2;
     }
     int ok = udp_send (to, buf, (size_t) n) == 0;
@@ -527,7 +525,8 @@ send_job_stray_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sess
     mw_msg_t m;
     mw_job_t j;
     mw_wire_box_t box = {1000, 2000, 3000, 4000, 900000};
-    make_job (&m, &j, i % 2 ? MW_MSG_JOB_RESULT : MW_MSG_JOB_REPLY, sender, session, ++*seq, "tiny-face", NULL);
+    make_job (&m, &j, i % 2 ? MW_MSG_JOB_RESULT : MW_MSG_JOB_REPLY, sender, session, ++*seq, "tiny-face",
+              NULL);
     if (m.type == MW_MSG_JOB_REPLY)
         j.status = 1;
     else {
@@ -621,7 +620,8 @@ usage (void)
 {
     fprintf (stderr, "usage: mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] "
                      "[--capture-port P] [--capture-ms MS] "
-                     "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] [--deadline-ms D] "
+                     "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] "
+                     "[--deadline-ms D] "
                      "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
                      "job-offer|job-garbage|job-stray|oversize|submit\n");
 }
@@ -673,9 +673,10 @@ main (int argc, char **argv)
         usage ();
         return 1;
     }
-    static const char *modes[] = {"garbage", "wrongkey", "tampered", "replay", "clock", "stale",
-                                  "valid", "rawtcp", "udp-garbage", "beacon-replay",
-                                  "job-offer", "job-garbage", "job-stray", "oversize", "submit", NULL};
+    static const char *modes[] = {"garbage",     "wrongkey",      "tampered",  "replay",
+                                  "clock",       "stale",         "valid",     "rawtcp",
+                                  "udp-garbage", "beacon-replay", "job-offer", "job-garbage",
+                                  "job-stray",   "oversize",      "submit",    NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -772,7 +773,7 @@ main (int argc, char **argv)
             if (send_garbage_one (keys, &sender, session, &seq) == 0)
                 sent++;
             if (i % 100 == 99)
-                usleep (5 * 1000);     //  keep it bounded, not a flood
+                usleep (5 * 1000);   //  keep it bounded, not a flood
         }
     }
     else if (!strcmp (mode, "job-garbage") || !strcmp (mode, "job-stray")) {
@@ -854,13 +855,13 @@ main (int argc, char **argv)
             mw_msg_t m;
             uint8_t *out = NULL;
             size_t len = 0;
-            make_gossip (&m, &fresh, now, 1, now);           //  current session
+            make_gossip (&m, &fresh, now, 1, now);   //  current session
             if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
                 sent++;
             free (out);
             usleep (50 * 1000);
             out = NULL;
-            make_gossip (&m, &fresh, now - 1000, 1, now);    //  an older session
+            make_gossip (&m, &fresh, now - 1000, 1, now);   //  an older session
             if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
                 sent++;
             free (out);
