@@ -1077,14 +1077,13 @@ gossip_wire_id_parse (const char *hex, mw_id_t *id)
 bool
 gossip_wire_id_eq (const mw_id_t *a, const mw_id_t *b)
 {
-    return memcmp (a->b, b->b, MW_ID_LEN) == 0;
+    return mw_id_eq (a, b);
 }
 
 bool
 gossip_wire_id_zero (const mw_id_t *id)
 {
-    static const mw_id_t zero;
-    return memcmp (id->b, zero.b, MW_ID_LEN) == 0;
+    return mw_id_zero (id);
 }
 
 void

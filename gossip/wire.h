@@ -23,15 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/types.h"
+
 #define MW_WIRE_MAGIC   "MWP"
 #define MW_WIRE_VERSION 1
 
-#define MW_ID_LEN      8              //  node id: first 8 bytes of BLAKE2b(node public key)
-#define MW_ID_HEX_LEN  16             //  hex form, without the terminating NUL
-#define MW_NAME_MAX    64             //  NODE_NAME
-#define MW_ADDR_MAX    96             //  "tcp://[v6 address]:port"
-#define MW_CLUSTER_MAX 32             //  CLUSTER_NAME
-#define MW_DIGEST_MAX  64             //  opaque per-node digest (resource forecasts)
 #define MW_MAX_UPDATES 64             //  piggybacked updates in one message
 #define MW_MAX_MEMBERS 1024           //  members in one push-pull state transfer
 #define MW_MSG_MAX     (256 * 1024)   //  largest plaintext of a membership/election message
@@ -41,12 +37,6 @@
 //  a second transport on JOB_PORT (and the analysis server's VMS_PORT), so
 //  a multi-megabyte frame never queues in front of a heartbeat, and the
 //  membership socket keeps its small size limit.
-#define MW_JOBID_LEN   16                           //  random, globally unique
-#define MW_CAMERA_MAX  64                           //  camera id
-#define MW_MODEL_MAX   32                           //  "tiny-face", "ssd-mobilenet"
-#define MW_REASON_MAX  96                           //  refusal / failure reason, a short word or phrase
-#define MW_FRAME_MAX   (4 * 1024 * 1024)            //  largest JPEG frame in a JOB
-#define MW_MAX_BOXES   256                          //  detections in one RESULT
 #define MW_JOB_MSG_MAX (MW_FRAME_MAX + 16 * 1024)   //  largest plaintext on the data plane
 
 //  Decoder return codes (all negative; 0 = ok).
@@ -59,10 +49,6 @@
 #define MW_WIRE_ETOOBIG    -6   //  a field or the whole message exceeds its limit
 #define MW_WIRE_ERANGE     -7   //  integer or enum value out of range
 #define MW_WIRE_ENOMEM     -8   //  allocation failed
-
-typedef struct {
-    uint8_t b[MW_ID_LEN];
-} mw_id_t;
 
 //  Member states, as seen in views and updates.
 typedef enum {
@@ -109,23 +95,7 @@ typedef enum {
     MW_MSG_TYPE_MAX = 15,
 } mw_msg_type_t;
 
-typedef struct {
-    uint8_t b[MW_JOBID_LEN];
-} mw_jobid_t;
-
-//  What a job is for.
-typedef enum {
-    MW_JOB_KIND_RUN = 0,        //  hand-off to a peer, or fallback to the analysis server
-    MW_JOB_KIND_ESCALATE = 1,   //  precise re-analysis of an uncertain edge result
-} mw_job_kind_t;
-
-//  One detection on the wire: image-relative box and score, fixed point in
-//  millionths (0..1000000), so no NaN or infinity can ever be decoded.
-typedef struct {
-    uint32_t x, y, w, h;
-    uint32_t score;
-} mw_wire_box_t;
-#define MW_FIXED_ONE 1000000u
+//  mw_id_t, mw_jobid_t, mw_job_kind_t and mw_wire_box_t: common/types.h.
 
 //  The body of a job message (types 12..15).  Which fields a type carries:
 //    OFFER  id, kind, model, deadline_ms, priority, frame_len          (+ msg.addr: reply-to)
