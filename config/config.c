@@ -63,10 +63,16 @@ static const key_spec_t s_keys[] = {
 };
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
+//  By name, for the cross-key checks here (code outside config/ reads
+//  mw_config_settings, so that a misspelt key does not compile).
+static const char *mw_config_str (mw_config_t *self, const char *key);
+static int64_t mw_config_int (mw_config_t *self, const char *key);
+static bool mw_config_is_set (mw_config_t *self, const char *key);
+
 struct _mw_config_t {
     char *value[N_KEYS];   //  NULL = default
     int line[N_KEYS];      //  file line that set it (duplicates check)
-    char *list_buf;        //  for mw_config_list / mw_config_split
+    char *list_buf;        //  for mw_config_split
     char default_name[65];
     mw_settings_t settings;   //  typed view of value[], see s_fill
     bool dirty;               //  a value changed since s_fill
@@ -644,7 +650,7 @@ mw_config_key_name (size_t index)
     return index < N_KEYS ? s_keys[index].key : NULL;
 }
 
-const char *
+static const char *
 mw_config_str (mw_config_t *self, const char *key)
 {
     int i = s_find (key);
@@ -652,13 +658,7 @@ mw_config_str (mw_config_t *self, const char *key)
     return s_str (self, i);
 }
 
-double
-mw_config_double (mw_config_t *self, const char *key)
-{
-    return strtod (mw_config_str (self, key), NULL);
-}
-
-int64_t
+static int64_t
 mw_config_int (mw_config_t *self, const char *key)
 {
     int i = s_find (key);
@@ -666,18 +666,12 @@ mw_config_int (mw_config_t *self, const char *key)
     return s_int (self, i);
 }
 
-bool
+static bool
 mw_config_is_set (mw_config_t *self, const char *key)
 {
     int i = s_find (key);
     assert (i >= 0);
     return self->value[i] != NULL;
-}
-
-size_t
-mw_config_list (mw_config_t *self, const char *key, const char **items, size_t max)
-{
-    return mw_config_split (self, mw_config_str (self, key), items, max);
 }
 
 size_t
@@ -825,7 +819,7 @@ mw_config_test (bool verbose)
         return -1;
     mw_config_set (c, "JOIN", "127.0.0.1:1,127.0.0.1:2", "t", err, sizeof err);
     const char *items[4];
-    if (mw_config_list (c, "JOIN", items, 4) != 2 || strcmp (items[1], "127.0.0.1:2"))
+    if (mw_config_split (c, mw_config_str (c, "JOIN"), items, 4) != 2 || strcmp (items[1], "127.0.0.1:2"))
         return -1;
     if (strcmp (mw_config_str (c, "STATE_DIR"), "/var/lib/meshwatch") || mw_config_is_set (c, "VMS_URL"))
         return -1;

@@ -81,16 +81,6 @@ size_t mw_config_split (mw_config_t *self, const char *value, const char **items
 //  Name of key `index` (0, 1, ... in keys.def order); NULL past the last.
 const char *mw_config_key_name (size_t index);
 
-//  Untyped access by name, for the call sites not yet converted (new code
-//  uses mw_config_settings).  Keys must be declared (asserts otherwise).
-const char *mw_config_str (mw_config_t *self, const char *key);   //  "" when empty
-int64_t mw_config_int (mw_config_t *self, const char *key);       //  0 when unset
-double mw_config_double (mw_config_t *self, const char *key);     //  T_FRAC; 0 when unset
-bool mw_config_is_set (mw_config_t *self, const char *key);       //  set by file/env/flag
-//  Split a comma-separated list value; returns count, fills up to max
-//  pointers into a buffer owned by the config (valid until next call).
-size_t mw_config_list (mw_config_t *self, const char *key, const char **items, size_t max);
-
 //  Convert a flag like "--node-name" to "NODE_NAME" (static buffer-free:
 //  writes into out).  Returns 0, -1 if it is not a declared key.
 int mw_config_flag_to_key (const char *flag, char *out, size_t outlen);
