@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "node/msgmap.h"
 #include "node/runner.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
@@ -68,10 +69,14 @@ struct _node_jobs_t {
 //  Callbacks from the state machine
 
 static int
-s_send (void *ctx, const char *addr, mw_msg_t *msg)
+s_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
     node_jobs_t *self = (node_jobs_t *) ctx;
-    return gossip_transport_send (self->data, addr, msg);
+    mw_msg_t wire;
+    mw_job_t body;
+    if (node_msgmap_handoff_to_wire (msg, &wire, &body) != 0)
+        return -1;
+    return gossip_transport_send (self->data, addr, &wire);
 }
 
 static int
@@ -472,7 +477,9 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
         if (r < 0)
             break;
         if (r == 1) {
-            sched_handoff_handle (self->handoff, &msg, now);
+            handoff_msg_t hm;
+            if (node_msgmap_handoff_from_wire (&msg, &hm) == 0)
+                sched_handoff_handle (self->handoff, &hm, now);
             gossip_wire_msg_clear (&msg);
         }
     }

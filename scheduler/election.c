@@ -240,10 +240,10 @@ election_ballot_cmp (const election_ballot_t *a, const election_ballot_t *b)
 
 //  The ballot a HEARTBEAT or VOTE_REQ stands for: its id is the sender.
 static election_ballot_t
-s_msg_ballot (const mw_msg_t *msg)
+s_msg_ballot (const election_msg_t *msg)
 {
     election_ballot_t b = {msg->term, msg->rank, msg->sender};
-    if (msg->type == MW_MSG_VOTE)
+    if (msg->type == ELECTION_MSG_VOTE)
         b.id = msg->ballot;
     return b;
 }
@@ -260,7 +260,7 @@ s_may_grant (const election_t *self, const election_ballot_t *b)
         return false;
     if (!self->voted || b->n > self->vote.n)
         return true;
-    return b->n == self->vote.n && gossip_wire_id_eq (&b->id, &self->vote.id);
+    return b->n == self->vote.n && mw_id_eq (&b->id, &self->vote.id);
 }
 
 static bool
@@ -272,7 +272,7 @@ s_lease_valid (const election_t *self, uint64_t now)
 static void
 s_announce_elected (election_t *self)
 {
-    assert (self->has_coord && gossip_wire_id_eq (&self->coord, &self->hi.id));
+    assert (self->has_coord && mw_id_eq (&self->coord, &self->hi.id));
     if (self->announced && election_ballot_cmp (&self->announced_b, &self->hi) == 0)
         return;
     self->announced = true;
@@ -326,7 +326,7 @@ s_adopt (election_t *self, const election_ballot_t *b)
 
 //  HEARTBEAT and VOTE_REQ carry our ballot (term, rank; the id is us).
 static void
-s_msg_init (election_t *self, mw_msg_t *msg, int type)
+s_msg_init (election_t *self, election_msg_t *msg, int type)
 {
     memset (msg, 0, sizeof *msg);
     msg->type = (uint8_t) type;
@@ -335,14 +335,14 @@ s_msg_init (election_t *self, mw_msg_t *msg, int type)
 }
 
 static void
-s_send (election_t *self, const mw_id_t *to, const mw_msg_t *msg)
+s_send (election_t *self, const mw_id_t *to, const election_msg_t *msg)
 {
     if (self->send)
         self->send (self->ctx, to, msg);
 }
 
 static void
-s_send_view (election_t *self, const mw_msg_t *msg)
+s_send_view (election_t *self, const election_msg_t *msg)
 {
     for (size_t i = 0; i < self->n_view; i++)
         s_send (self, &self->view[i], msg);
@@ -351,8 +351,8 @@ s_send_view (election_t *self, const mw_msg_t *msg)
 static void
 s_heartbeat (election_t *self, uint64_t now, uint32_t lease_ms)
 {
-    mw_msg_t msg;
-    s_msg_init (self, &msg, MW_MSG_HEARTBEAT);
+    election_msg_t msg;
+    s_msg_init (self, &msg, ELECTION_MSG_HEARTBEAT);
     msg.lease_ms = lease_ms;
     s_send_view (self, &msg);
     self->stats.heartbeats_out += self->n_view;
@@ -367,8 +367,8 @@ s_heartbeat (election_t *self, uint64_t now, uint32_t lease_ms)
 static void
 s_vote_reply (election_t *self, const mw_id_t *to, const election_ballot_t *b, bool pre, bool granted)
 {
-    mw_msg_t msg;
-    s_msg_init (self, &msg, MW_MSG_VOTE);
+    election_msg_t msg;
+    s_msg_init (self, &msg, ELECTION_MSG_VOTE);
     msg.term = b->n;
     msg.rank = b->rank;
     msg.ballot = b->id;
@@ -411,7 +411,7 @@ static bool
 s_round_grant (election_t *self, const mw_id_t *from)
 {
     for (size_t i = 1; i < self->n_elect; i++)
-        if (gossip_wire_id_eq (&self->electorate[i], from)) {
+        if (mw_id_eq (&self->electorate[i], from)) {
             if (!self->granted[i]) {
                 self->granted[i] = true;
                 self->n_granted++;
@@ -425,14 +425,14 @@ s_round_grant (election_t *self, const mw_id_t *from)
 //  The dispatcher: the only place where the role changes.
 
 typedef struct {
-    const mw_msg_t *msg;   //  E_HEARTBEAT: the heartbeat
+    const election_msg_t *msg;   //  E_HEARTBEAT: the heartbeat
 } ev_arg_t;
 
 static void s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now);
 
 //  Follow the sender of `hb`, whose ballot is now our highest.
 static void
-s_follow (election_t *self, const mw_msg_t *hb, uint64_t now)
+s_follow (election_t *self, const election_msg_t *hb, uint64_t now)
 {
     self->has_coord = true;
     self->coord = hb->sender;
@@ -472,8 +472,8 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
             break;
         }
         {
-            mw_msg_t msg;
-            s_msg_init (self, &msg, MW_MSG_VOTE_REQ);
+            election_msg_t msg;
+            s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
             msg.term = self->hi.n + 1;   //  the ballot we would take: (n + 1, rank now, us)
             msg.rank = election_rank (self);
             msg.pre = 1;
@@ -502,8 +502,8 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
             s_fire (self, E_VOTE_WON, NULL, now);
             break;
         }
-        mw_msg_t msg;
-        s_msg_init (self, &msg, MW_MSG_VOTE_REQ);
+        election_msg_t msg;
+        s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
         msg.pre = 0;
         s_send_view (self, &msg);
         break;
@@ -620,7 +620,7 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
     assert (self && (ids || n == 0));
     size_t others = 0;
     for (size_t i = 0; i < n; i++)
-        others += !gossip_wire_id_eq (&ids[i], &self->self_id);
+        others += !mw_id_eq (&ids[i], &self->self_id);
     if (others > self->cap_view) {
         mw_id_t *v = (mw_id_t *) realloc (self->view, others * sizeof *v);
         if (!v)
@@ -632,7 +632,7 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
         self->view_changed = now_ms;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!gossip_wire_id_eq (&ids[i], &self->self_id))
+        if (!mw_id_eq (&ids[i], &self->self_id))
             self->view[k++] = ids[i];
     self->n_view = k;
 }
@@ -702,7 +702,7 @@ election_next_wakeup (election_t *self, uint64_t now_ms)
 }
 
 static void
-s_on_heartbeat (election_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_heartbeat (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     self->stats.heartbeats_in++;
     election_ballot_t b = s_msg_ballot (msg);
@@ -725,7 +725,7 @@ s_on_heartbeat (election_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     election_ballot_t b = s_msg_ballot (msg);
     if (msg->pre) {
@@ -746,8 +746,8 @@ s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
         if (self->role == ELECTION_COORDINATOR && b.n > self->hi.n) {
             //  We are alive and it did not hear us (loss, a late
             //  heartbeat): renew its lease at once, which ends its round.
-            mw_msg_t hb;
-            s_msg_init (self, &hb, MW_MSG_HEARTBEAT);
+            election_msg_t hb;
+            s_msg_init (self, &hb, ELECTION_MSG_HEARTBEAT);
             hb.lease_ms = self->cfg.timeout_ms;
             s_send (self, &msg->sender, &hb);
             self->stats.heartbeats_out++;
@@ -789,12 +789,12 @@ s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_vote (election_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     election_ballot_t b = s_msg_ballot (msg);
     if (msg->pre && msg->granted) {
         if (self->role == ELECTION_PRECANDIDATE && b.n == self->hi.n + 1 && self->round_term == b.n
-            && gossip_wire_id_eq (&b.id, &self->self_id) && s_round_grant (self, &msg->sender))
+            && mw_id_eq (&b.id, &self->self_id) && s_round_grant (self, &msg->sender))
             s_fire (self, E_PREVOTE_WON, NULL, now);
         return;
     }
@@ -806,22 +806,21 @@ s_on_vote (election_t *self, const mw_msg_t *msg, uint64_t now)
     }
     //  A grant is for exactly our ballot (hi while we are candidate).
     if (!msg->pre && msg->granted && self->role == ELECTION_CANDIDATE && c == 0
-        && gossip_wire_id_eq (&b.id, &self->self_id) && self->round_term == b.n
-        && s_round_grant (self, &msg->sender))
+        && mw_id_eq (&b.id, &self->self_id) && self->round_term == b.n && s_round_grant (self, &msg->sender))
         s_fire (self, E_VOTE_WON, NULL, now);
 }
 
 void
-election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms)
+election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms)
 {
     assert (self && msg);
-    if (gossip_wire_id_eq (&msg->sender, &self->self_id))
+    if (mw_id_eq (&msg->sender, &self->self_id))
         return;
     s_check_stall (self, now_ms);
     switch (msg->type) {
-    case MW_MSG_HEARTBEAT: s_on_heartbeat (self, msg, now_ms); break;
-    case MW_MSG_VOTE_REQ: s_on_vote_req (self, msg, now_ms); break;
-    case MW_MSG_VOTE: s_on_vote (self, msg, now_ms); break;
+    case ELECTION_MSG_HEARTBEAT: s_on_heartbeat (self, msg, now_ms); break;
+    case ELECTION_MSG_VOTE_REQ: s_on_vote_req (self, msg, now_ms); break;
+    case ELECTION_MSG_VOTE: s_on_vote (self, msg, now_ms); break;
     default: break;
     }
 }
@@ -959,7 +958,7 @@ typedef struct {
 typedef struct {
     uint64_t at;
     int from, to;
-    mw_msg_t msg;
+    election_msg_t msg;
 } sim_pkt_t;
 
 struct _sim_t {
@@ -1004,7 +1003,7 @@ static int
 s_sim_find (sim_t *sim, const mw_id_t *id)
 {
     for (int j = 0; j < sim->n; j++)
-        if (gossip_wire_id_eq (&sim->node[j].id, id))
+        if (mw_id_eq (&sim->node[j].id, id))
             return j;
     return -1;
 }
@@ -1034,7 +1033,7 @@ s_sim_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *
 }
 
 static void
-s_sim_push (sim_t *sim, int from, int to, const mw_msg_t *msg)
+s_sim_push (sim_t *sim, int from, int to, const election_msg_t *msg)
 {
     sim_node_t *src = &sim->node[from];
     if (src->comp != sim->node[to].comp)
@@ -1069,7 +1068,7 @@ s_sim_push (sim_t *sim, int from, int to, const mw_msg_t *msg)
 }
 
 static void
-s_sim_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+s_sim_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
 {
     sim_node_t *nd = (sim_node_t *) ctx;
     int j = s_sim_find (nd->sim, to);
@@ -1088,7 +1087,7 @@ s_sim_event (void *ctx, election_event_t ev, const election_ballot_t *b, const c
         printf ("    t=%6llu n%-2d %s term=%llu rank=%u id=n%d %s\n", (unsigned long long) sim->now, nd->i,
                 ev == ELECTION_EV_ELECTED ? "coordinator_elected" : "step_down", (unsigned long long) b->n,
                 b->rank, s_sim_find (sim, &b->id), reason);
-    if (ev != ELECTION_EV_ELECTED || !gossip_wire_id_eq (&b->id, &nd->id))
+    if (ev != ELECTION_EV_ELECTED || !mw_id_eq (&b->id, &nd->id))
         return;
     //  We won ballot b: never anyone else (the id is ours), never we
     //  twice (that would be a ballot or vote forgotten); in the strict
@@ -1285,7 +1284,7 @@ s_sim_run (sim_t *sim, uint64_t ms)
                 election_tick (nd->e, sim->now);
                 if (election_is_coordinator (nd->e) && sim->now % 100 == 0) {
                     //  A decision every 100 ms, stamped with our epoch.
-                    mw_msg_t d;
+                    election_msg_t d;
                     memset (&d, 0, sizeof d);
                     election_ballot_t own;
                     election_ballot (nd->e, &own);
@@ -1374,7 +1373,7 @@ s_cmp_u64 (const void *a, const void *b)
 typedef struct {
     election_ballot_t hi, vote;
     bool voted;
-    mw_msg_t last;
+    election_msg_t last;
 } s_t_disk_t;
 
 static int
@@ -1389,7 +1388,7 @@ s_t_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *vo
 }
 
 static void
-s_t_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+s_t_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
 {
     (void) to;
     ((s_t_disk_t *) ctx)->last = *msg;
@@ -1435,9 +1434,9 @@ election_test (bool verbose)
         CHECK (!election_accept_decision (e, &x));   //  same counter, lower ballot: fenced
         x.n = 6;
         CHECK (election_accept_decision (e, &x));
-        mw_msg_t hb;
+        election_msg_t hb;
         memset (&hb, 0, sizeof hb);
-        hb.type = MW_MSG_HEARTBEAT;
+        hb.type = ELECTION_MSG_HEARTBEAT;
         hb.sender = a;
         hb.term = 6;
         hb.lease_ms = 400;
@@ -1475,23 +1474,23 @@ election_test (bool verbose)
         memset (&disk, 0, sizeof disk);
         e = election_new (NULL, &me, NULL, NULL, 1, 0, s_t_persist, s_t_send, NULL, &disk);
         CHECK (e);
-        mw_msg_t rq;
+        election_msg_t rq;
         memset (&rq, 0, sizeof rq);
-        rq.type = MW_MSG_VOTE_REQ;
+        rq.type = ELECTION_MSG_VOTE_REQ;
         rq.sender = a;
         rq.term = 1;
         rq.rank = 100;
         election_handle (e, &rq, 10);
-        CHECK (disk.last.type == MW_MSG_VOTE && disk.last.granted && disk.last.term == 1);
-        CHECK (disk.voted && disk.vote.n == 1 && gossip_wire_id_eq (&disk.vote.id, &a));
+        CHECK (disk.last.type == ELECTION_MSG_VOTE && disk.last.granted && disk.last.term == 1);
+        CHECK (disk.voted && disk.vote.n == 1 && mw_id_eq (&disk.vote.id, &a));
         rq.sender = b;   //  a higher ballot of the same counter
         rq.rank = 200;
         election_handle (e, &rq, 11);
         CHECK (!disk.last.granted && disk.last.term == 1 && disk.last.rank == 100
-               && gossip_wire_id_eq (&disk.last.ballot, &a));
+               && mw_id_eq (&disk.last.ballot, &a));
         election_ballot_t hi;
         election_ballot (e, &hi);
-        CHECK (hi.n == 1 && hi.rank == 100 && gossip_wire_id_eq (&hi.id, &a));
+        CHECK (hi.n == 1 && hi.rank == 100 && mw_id_eq (&hi.id, &a));
         rq.sender = a;   //  asked again (a lost answer): same yes
         rq.rank = 100;
         election_handle (e, &rq, 12);
@@ -1626,7 +1625,7 @@ election_test (bool verbose)
         election_ballot_t ba, bb;
         election_ballot (sim->node[a[0]].e, &ba);
         election_ballot (sim->node[b[0]].e, &bb);
-        CHECK (election_ballot_cmp (&ba, &bb) == 0 && gossip_wire_id_eq (&ba.id, &sim->node[who2].id));
+        CHECK (election_ballot_cmp (&ba, &bb) == 0 && mw_id_eq (&ba.id, &sim->node[who2].id));
         if (verbose && (sim->violations || sim->max_coexist > 400))
             printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed,
                     sim->violations, (unsigned long long) sim->max_coexist);

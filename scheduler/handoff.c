@@ -323,25 +323,22 @@ s_recent_has (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 //  Sending
 
 static void
-s_send (sched_handoff_t *self, const char *addr, uint8_t type, mw_job_t *body)
+s_send (sched_handoff_t *self, const char *addr, handoff_msg_t *msg)
 {
-    mw_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = type;
-    msg.job = body;
-    s_copy (msg.addr, self->self_addr, sizeof msg.addr);
+    //  Where the answer goes: only an OFFER or a JOB is answered (the wire
+    //  carries no reply-to on the others either).
+    if (msg->type == HANDOFF_MSG_OFFER || msg->type == HANDOFF_MSG_JOB)
+        s_copy (msg->addr, self->self_addr, sizeof msg->addr);
     self->stats.msgs_sent++;
     if (self->ops.send)
-        self->ops.send (self->ops.ctx, addr, &msg);
-    //  The transport encodes and queues; the body stays ours.
-    msg.job = NULL;
+        self->ops.send (self->ops.ctx, addr, msg);
 }
 
 static void
 s_send_offer (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model,
               uint64_t now)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = j->id;
     b.kind = kind;
@@ -352,13 +349,14 @@ s_send_offer (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, c
     b.priority = j->priority;
     b.frame_len = (uint32_t) j->frame_len;
     self->stats.offers_sent++;
-    s_send (self, addr, MW_MSG_JOB_OFFER, &b);
+    b.type = HANDOFF_MSG_OFFER;
+    s_send (self, addr, &b);
 }
 
 static void
 s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model, uint64_t now)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = j->id;
     b.kind = kind;
@@ -369,34 +367,37 @@ s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, con
     b.priority = j->priority;
     b.frame = j->frame;
     b.frame_len = (uint32_t) j->frame_len;
-    s_send (self, addr, MW_MSG_JOB, &b);
+    b.type = HANDOFF_MSG_JOB;
+    s_send (self, addr, &b);
 }
 
 static void
 s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool accepted, uint32_t wait_ms,
          const char *reason)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = *id;
     b.status = accepted ? 1 : 0;
     b.wait_ms = wait_ms;
     s_copy (b.reason, reason, sizeof b.reason);
-    s_send (self, addr, MW_MSG_JOB_REPLY, &b);
+    b.type = HANDOFF_MSG_REPLY;
+    s_send (self, addr, &b);
 }
 
 static void
 s_result_fail (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, uint8_t kind, const char *model,
                const char *reason)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = *id;
     b.kind = kind;
     b.status = 1;
     s_copy (b.model, model, sizeof b.model);
     s_copy (b.reason, reason, sizeof b.reason);
-    s_send (self, addr, MW_MSG_JOB_RESULT, &b);
+    b.type = HANDOFF_MSG_RESULT;
+    s_send (self, addr, &b);
 }
 
 //  --------------------------------------------------------------------------
@@ -471,7 +472,7 @@ static bool
 s_tried (job_t *j, const mw_id_t *id)
 {
     for (size_t i = 0; i < j->n_tried; i++)
-        if (gossip_wire_id_eq (&j->tried[i], id))
+        if (mw_id_eq (&j->tried[i], id))
             return true;
     return false;
 }
@@ -519,7 +520,7 @@ s_place (sched_handoff_t *self, job_t *j, uint64_t now)
     size_t *map = self->n_peers ? calloc (self->n_peers, sizeof *map) : NULL;
     if (pp && map) {
         for (size_t i = 0; i < self->n_peers; i++) {
-            if (gossip_wire_id_eq (&self->peers[i].id, &self->self_id) || s_tried (j, &self->peers[i].id))
+            if (mw_id_eq (&self->peers[i].id, &self->self_id) || s_tried (j, &self->peers[i].id))
                 continue;
             pp[n] = self->peers[i].p;
             //  The frame's own transfer time is part of the link cost.
@@ -597,7 +598,7 @@ s_replace (sched_handoff_t *self, job_t *j, const char *why, uint64_t now)
 {
     if (j->path == HANDOFF_PATH_SERVER)
         j->tried_server = true;
-    else if (!gossip_wire_id_zero (&j->runner_id))
+    else if (!mw_id_zero (&j->runner_id))
         s_mark_tried (j, &j->runner_id);
     s_copy (j->last_reason, why, sizeof j->last_reason);
     if (j->attempts >= self->cfg.max_attempts || now >= j->expire_at) {
@@ -633,7 +634,7 @@ s_escalate (sched_handoff_t *self, job_t *j, uint64_t now)
 }
 
 static void
-s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const mw_job_t *r, uint64_t now)
+s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const handoff_msg_t *r, uint64_t now)
 {
     handoff_info_t info = j->info;
     info.boxes = NULL;
@@ -793,9 +794,9 @@ sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *c
 //  Public: messages
 
 static void
-s_on_offer (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_offer (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *o = msg->job;
+    const handoff_msg_t *o = msg;
     if (!*msg->addr)
         return;   //  nowhere to answer
     job_t *j = s_find (self, &o->id, false);
@@ -842,9 +843,9 @@ s_on_offer (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_job (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_job (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *o = msg->job;
+    const handoff_msg_t *o = msg;
     if (!*msg->addr)
         return;
     job_t *j = s_find (self, &o->id, false);
@@ -900,16 +901,16 @@ s_on_job (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_reply (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_reply (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *r = msg->job;
+    const handoff_msg_t *r = msg;
     job_t *j = s_find (self, &r->id, true);
     if (!j || (j->phase != O_OFFERING && j->phase != O_ESC_OFFERING))
         return;   //  late reply to an offer we gave up on: the reservation lapses by itself
     //  Only the one we asked may answer (ids for peers; the server has no
     //  id we know in advance, so it is recognised by being asked).
     bool server = j->phase == O_ESC_OFFERING || j->offering_server;
-    if (!server && !gossip_wire_id_eq (&msg->sender, &j->runner_id))
+    if (!server && !mw_id_eq (&msg->sender, &j->runner_id))
         return;
     if (j->phase == O_ESC_OFFERING) {
         if (!r->status) {
@@ -951,9 +952,9 @@ s_on_reply (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_result (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *r = msg->job;
+    const handoff_msg_t *r = msg;
     job_t *j = s_find (self, &r->id, true);
     if (!j) {
         if (s_recent_has (self, &r->id, true))
@@ -979,16 +980,16 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
     //  Accept a result from whoever we sent the job to, also an earlier
     //  runner we gave up on: the first result wins, the rest are duplicates.
     //  The server is known by the id it answered the offer with.
-    bool server = (j->path == HANDOFF_PATH_SERVER && gossip_wire_id_eq (&msg->sender, &j->runner_id))
+    bool server = (j->path == HANDOFF_PATH_SERVER && mw_id_eq (&msg->sender, &j->runner_id))
                   || (j->tried_server && *self->server_addr && !strcmp (msg->addr, self->server_addr));
-    bool known = server || gossip_wire_id_eq (&msg->sender, &j->runner_id) || s_tried (j, &msg->sender);
+    bool known = server || mw_id_eq (&msg->sender, &j->runner_id) || s_tried (j, &msg->sender);
     if (!known)
         return;
     if (r->status) {
         //  "refused" means the runner would not take it after all (its
         //  reservation lapsed and it is busy): like a refused offer.
         if (!strncmp (r->reason, "refused", 7) && j->phase == O_SENT
-            && gossip_wire_id_eq (&msg->sender, &j->runner_id)) {
+            && mw_id_eq (&msg->sender, &j->runner_id)) {
             self->stats.offers_refused++;
             snprintf (j->last_reason, sizeof j->last_reason, "%.90s", r->reason);
             if (j->path == HANDOFF_PATH_SERVER)
@@ -1007,7 +1008,7 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
             s_fail (self, j, reason, now);
             return;
         }
-        if (j->phase == O_SENT && gossip_wire_id_eq (&msg->sender, &j->runner_id))
+        if (j->phase == O_SENT && mw_id_eq (&msg->sender, &j->runner_id))
             s_replace (self, j, r->reason, now);
         return;
     }
@@ -1031,18 +1032,18 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 void
-sched_handoff_handle (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now_ms)
+sched_handoff_handle (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now_ms)
 {
-    if (!msg || !msg->job)
+    if (!msg)
         return;
     switch (msg->type) {
-    case MW_MSG_JOB_OFFER:
-        if (!self->cfg.server || msg->job->kind <= MW_JOB_KIND_ESCALATE)
+    case HANDOFF_MSG_OFFER:
+        if (!self->cfg.server || msg->kind <= MW_JOB_KIND_ESCALATE)
             s_on_offer (self, msg, now_ms);
         break;
-    case MW_MSG_JOB: s_on_job (self, msg, now_ms); break;
-    case MW_MSG_JOB_REPLY: s_on_reply (self, msg, now_ms); break;
-    case MW_MSG_JOB_RESULT: s_on_result (self, msg, now_ms); break;
+    case HANDOFF_MSG_JOB: s_on_job (self, msg, now_ms); break;
+    case HANDOFF_MSG_REPLY: s_on_reply (self, msg, now_ms); break;
+    case HANDOFF_MSG_RESULT: s_on_result (self, msg, now_ms); break;
     default: break;
     }
 }
@@ -1060,7 +1061,7 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
     if (!j)
         return;   //  the job ended meanwhile (expired, or a peer's result came first)
     if (!j->origin) {
-        mw_job_t b;
+        handoff_msg_t b;
         memset (&b, 0, sizeof b);
         b.id = j->id;
         b.kind = j->kind;
@@ -1073,8 +1074,9 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
         b.height = r->height;
         b.confidence = r->confidence;
         b.n_boxes = r->status ? 0 : (r->n_boxes > MW_MAX_BOXES ? MW_MAX_BOXES : r->n_boxes);
-        b.boxes = (mw_wire_box_t *) r->boxes;
-        s_send (self, j->reply_addr, MW_MSG_JOB_RESULT, &b);
+        b.boxes = r->boxes;
+        b.type = HANDOFF_MSG_RESULT;
+        s_send (self, j->reply_addr, &b);
         self->stats.remote_done++;
         handoff_info_t info;
         s_info (self, j, &info);
@@ -1275,7 +1277,9 @@ typedef struct {
 typedef struct {
     uint64_t at;
     int to;
-    mw_msg_t msg;
+    handoff_msg_t msg;
+    uint8_t *frame;         //  msg.frame's copy, owned
+    mw_wire_box_t *boxes;   //  msg.boxes's copy, owned
 } t_pending_t;
 
 struct t_mesh_s {
@@ -1298,7 +1302,7 @@ t_job_index (const mw_jobid_t *id)
 }
 
 static int
-t_send (void *ctx, const char *addr, mw_msg_t *msg)
+t_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
     t_node_t *from = (t_node_t *) ctx;
     t_mesh_t *m = from->mesh;
@@ -1316,16 +1320,16 @@ t_send (void *ctx, const char *addr, mw_msg_t *msg)
     p->to = to;
     p->msg = *msg;
     p->msg.sender = from->id;
-    p->msg.job = malloc (sizeof (mw_job_t));
-    *p->msg.job = *msg->job;
-    if (msg->job->frame) {
-        p->msg.job->frame = malloc (msg->job->frame_len);
-        memcpy (p->msg.job->frame, msg->job->frame, msg->job->frame_len);
+    if (msg->frame && msg->frame_len) {
+        p->frame = malloc (msg->frame_len);
+        memcpy (p->frame, msg->frame, msg->frame_len);
     }
-    if (msg->job->n_boxes) {
-        p->msg.job->boxes = malloc (msg->job->n_boxes * sizeof (mw_wire_box_t));
-        memcpy (p->msg.job->boxes, msg->job->boxes, msg->job->n_boxes * sizeof (mw_wire_box_t));
+    if (msg->boxes && msg->n_boxes) {
+        p->boxes = malloc (msg->n_boxes * sizeof (mw_wire_box_t));
+        memcpy (p->boxes, msg->boxes, msg->n_boxes * sizeof (mw_wire_box_t));
     }
+    p->msg.frame = p->frame;
+    p->msg.boxes = p->boxes;
     m->msgs++;
     return 0;
 }
@@ -1455,11 +1459,8 @@ t_mesh_step (t_mesh_t *m)
             t_node_t *n = &m->nodes[p->to];
             if (n->up)
                 sched_handoff_handle (n->h, &p->msg, m->now);
-            if (p->msg.job) {
-                free (p->msg.job->frame);
-                free (p->msg.job->boxes);
-                free (p->msg.job);
-            }
+            free (p->frame);
+            free (p->boxes);
         }
         else
             m->bus[w++] = *p;
@@ -1483,12 +1484,10 @@ t_mesh_destroy (t_mesh_t *m)
 {
     for (int i = 0; i < m->n; i++)
         sched_handoff_destroy (&m->nodes[i].h);
-    for (size_t i = 0; i < m->n_bus; i++)
-        if (m->bus[i].msg.job) {
-            free (m->bus[i].msg.job->frame);
-            free (m->bus[i].msg.job->boxes);
-            free (m->bus[i].msg.job);
-        }
+    for (size_t i = 0; i < m->n_bus; i++) {
+        free (m->bus[i].frame);
+        free (m->bus[i].boxes);
+    }
     free (m->bus);
 }
 
@@ -1670,24 +1669,25 @@ sched_handoff_test (bool verbose)
                    == -1,
                "oversized frame accepted");
         //  An offer for an unknown model is refused with the reason.
-        mw_job_t body;
-        memset (&body, 0, sizeof body);
-        body.id.b[0] = 33;
-        snprintf (body.model, sizeof body.model, "nope");
-        body.deadline_ms = 100;
-        mw_msg_t msg;
+        handoff_msg_t msg;
         memset (&msg, 0, sizeof msg);
-        msg.type = MW_MSG_JOB_OFFER;
+        msg.id.b[0] = 33;
+        snprintf (msg.model, sizeof msg.model, "nope");
+        msg.deadline_ms = 100;
+        msg.type = HANDOFF_MSG_OFFER;
         msg.sender = m.nodes[1].id;
         snprintf (msg.addr, sizeof msg.addr, "%s", m.nodes[1].addr);
-        msg.job = &body;
         sched_handoff_handle (m.nodes[0].h, &msg, m.now);
-        CHECK (m.n_bus == 1 && m.bus[0].msg.type == MW_MSG_JOB_REPLY && m.bus[0].msg.job->status == 0
-                   && !strcmp (m.bus[0].msg.job->reason, "unknown_model"),
+        CHECK (m.n_bus == 1 && m.bus[0].msg.type == HANDOFF_MSG_REPLY && m.bus[0].msg.status == 0
+                   && !strcmp (m.bus[0].msg.reason, "unknown_model"),
                "unknown model offer not refused");
-        //  A JOB with no reservation while the queue is full: refused result.
-        msg.job = NULL;
-        sched_handoff_handle (m.nodes[0].h, &msg, m.now);   //  no body: ignored
+        //  Unknown types and no message at all: ignored.
+        msg.type = 0;
+        sched_handoff_handle (m.nodes[0].h, &msg, m.now);
+        msg.type = 99;
+        sched_handoff_handle (m.nodes[0].h, &msg, m.now);
+        sched_handoff_handle (m.nodes[0].h, NULL, m.now);
+        CHECK (m.n_bus == 1, "an unknown type was answered");
         t_mesh_destroy (&m);
     }
     if (verbose)
