@@ -155,6 +155,51 @@ handoff_cfg_defaults (handoff_cfg_t *cfg)
 }
 
 //  --------------------------------------------------------------------------
+//  Flat copies (in-process transports)
+
+static size_t
+s_flat_boxes_at (const handoff_msg_t *msg)
+{
+    size_t at = sizeof *msg + (msg->frame ? msg->frame_len : 0);
+    return (at + 7) & ~(size_t) 7;
+}
+
+size_t
+handoff_msg_flatten (const handoff_msg_t *msg, void *buf, size_t cap)
+{
+    assert (msg);
+    size_t boxes_at = s_flat_boxes_at (msg);
+    size_t n_boxes = msg->boxes ? msg->n_boxes : 0;
+    size_t need = boxes_at + n_boxes * sizeof (mw_wire_box_t);
+    if (cap < need || !buf)
+        return need;
+    uint8_t *b = (uint8_t *) buf;
+    memcpy (b, msg, sizeof *msg);
+    if (msg->frame && msg->frame_len)
+        memcpy (b + sizeof *msg, msg->frame, msg->frame_len);
+    if (n_boxes)
+        memcpy (b + boxes_at, msg->boxes, n_boxes * sizeof (mw_wire_box_t));
+    return need;
+}
+
+int
+handoff_msg_unflatten (void *buf, size_t len, handoff_msg_t *out)
+{
+    assert (buf && out);
+    if (len < sizeof *out)
+        return -1;
+    memcpy (out, buf, sizeof *out);
+    uint8_t *b = (uint8_t *) buf;
+    size_t boxes_at = s_flat_boxes_at (out);
+    size_t n_boxes = out->boxes ? out->n_boxes : 0;
+    if (boxes_at + n_boxes * sizeof (mw_wire_box_t) != len)
+        return -1;
+    out->frame = out->frame ? b + sizeof *out : NULL;
+    out->boxes = n_boxes ? (const mw_wire_box_t *) (b + boxes_at) : NULL;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 //  Table
 
 static job_t *
@@ -1247,16 +1292,19 @@ sched_handoff_stats (sched_handoff_t *self, handoff_stats_t *out)
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest: a little mesh in memory.  Nodes are handoff instances joined
-//  by a message bus with a fake clock; each has a fake runner with a fixed
-//  service time (the real one is node/runner.c; this test is about who
-//  runs what and how jobs end, not about inference).  A checker counts the
-//  end events per job id: exactly one done or failed, always.
+//  Selftest: a little mesh on the simulator (sim/netsim.h).  Nodes are
+//  handoff instances on a 1 ms LAN, ticked at their own next_wakeup; each
+//  has a fake runner with a fixed service time (the real one is
+//  node/runner.c; this test is about who runs what and how jobs end, not
+//  about inference).  A checker counts the end events per job id: exactly
+//  one done or failed, always.  The flow itself is also covered by the
+//  scenarios of `meshwatch simulate` (scheduler/simulate.c), which runs
+//  these same instances at scale.
 
 #include "common/selftest.h"
+#include "sim/netsim.h"
 
 #define T_NODES 5
-#define T_BUS   4096
 #define T_JOBS  2048
 
 typedef struct t_mesh_s t_mesh_t;
@@ -1266,33 +1314,25 @@ typedef struct {
     sched_handoff_t *h;
     mw_id_t id;
     char addr[MW_ADDR_MAX + 1];
-    bool up;               //  false: drops everything (crashed / cut)
     double svc;            //  ms per job
     uint32_t confidence;   //  what its runner reports (millionths)
     bool runner_busy;
-    uint64_t runner_tag, runner_done_at;
+    uint64_t runner_tag;
     bool knows_model;
 } t_node_t;
-
-typedef struct {
-    uint64_t at;
-    int to;
-    handoff_msg_t msg;
-    uint8_t *frame;         //  msg.frame's copy, owned
-    mw_wire_box_t *boxes;   //  msg.boxes's copy, owned
-} t_pending_t;
 
 struct t_mesh_s {
     t_node_t nodes[T_NODES + 1];   //  the last is the server
     int n;
-    uint64_t now;
-    t_pending_t *bus;
-    size_t n_bus;
+    netsim_t *net;
+    int port;
+    uint64_t now;   //  ms
     //  End events per job (index = first byte pair of the id).
     int ends[T_JOBS], done[T_JOBS], failed[T_JOBS], precise[T_JOBS], esc_failed[T_JOBS];
     handoff_path_t path[T_JOBS];
     char last_reason[MW_REASON_MAX + 1];
     uint64_t msgs;
+    handoff_msg_t last_sent;   //  frame and boxes not kept
 };
 
 static int
@@ -1306,32 +1346,38 @@ t_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
     t_node_t *from = (t_node_t *) ctx;
     t_mesh_t *m = from->mesh;
-    if (!from->up)
-        return -1;
     int to = -1;
     for (int i = 0; i < m->n; i++)
         if (!strcmp (m->nodes[i].addr, addr))
             to = i;
-    if (to < 0 || m->n_bus >= T_BUS)
+    if (to < 0)
         return -1;
-    t_pending_t *p = &m->bus[m->n_bus++];
-    memset (p, 0, sizeof *p);
-    p->at = m->now + 1;   //  1 ms LAN
-    p->to = to;
-    p->msg = *msg;
-    p->msg.sender = from->id;
-    if (msg->frame && msg->frame_len) {
-        p->frame = malloc (msg->frame_len);
-        memcpy (p->frame, msg->frame, msg->frame_len);
-    }
-    if (msg->boxes && msg->n_boxes) {
-        p->boxes = malloc (msg->n_boxes * sizeof (mw_wire_box_t));
-        memcpy (p->boxes, msg->boxes, msg->n_boxes * sizeof (mw_wire_box_t));
-    }
-    p->msg.frame = p->frame;
-    p->msg.boxes = p->boxes;
+    m->last_sent = *msg;
+    m->last_sent.frame = NULL;
+    m->last_sent.boxes = NULL;
     m->msgs++;
-    return 0;
+    size_t len = handoff_msg_flatten (msg, NULL, 0);
+    void *buf = malloc (len);
+    if (!buf)
+        return -1;
+    handoff_msg_flatten (msg, buf, len);
+    int rc = netsim_send (m->net, (uint32_t) from->index, (uint32_t) to, m->port, buf, len, 0);
+    free (buf);
+    return rc;
+}
+
+//  The fake runner finishes: a result with one box of the node's confidence.
+static void
+t_runner_done (netsim_t *net, void *arg, uint64_t tag)
+{
+    t_node_t *n = (t_node_t *) arg;
+    if (netsim_state (net, (uint32_t) n->index) != NETSIM_UP || !n->runner_busy || n->runner_tag != tag)
+        return;   //  crashed meanwhile
+    n->runner_busy = false;
+    mw_wire_box_t box = {100000, 100000, 200000, 200000, n->confidence};
+    handoff_local_result_t r = {0, NULL, 640, 480, n->svc, 1, &box, n->confidence};
+    sched_handoff_local_done (n->h, n->runner_tag, &r, netsim_now (net) / NETSIM_MS);
+    netsim_poke (net, (uint32_t) n->index, n->mesh->port);
 }
 
 static int
@@ -1345,7 +1391,8 @@ t_start (void *ctx, uint64_t tag, const char *model, const uint8_t *frame, size_
         return -1;
     n->runner_busy = true;
     n->runner_tag = tag;
-    n->runner_done_at = n->mesh->now + (uint64_t) n->svc;
+    netsim_at (n->mesh->net, netsim_now (n->mesh->net) + (uint64_t) (n->svc * NETSIM_MS), t_runner_done, n,
+               tag);
     return 0;
 }
 
@@ -1385,13 +1432,47 @@ t_event (void *ctx, const char *name, const handoff_info_t *info)
         m->esc_failed[k]++;
 }
 
+//  The hand-off as a netsim service.
+static void
+t_svc_handle (void *ctx, uint32_t node, uint32_t from, void *msg, size_t len, uint64_t now_us)
+{
+    t_mesh_t *m = (t_mesh_t *) ctx;
+    handoff_msg_t hm;
+    if (handoff_msg_unflatten (msg, len, &hm) != 0)
+        return;
+    hm.sender = m->nodes[from].id;   //  what the transport authenticates
+    sched_handoff_handle (m->nodes[node].h, &hm, now_us / NETSIM_MS);
+}
+
+static void
+t_svc_tick (void *ctx, uint32_t node, uint64_t now_us)
+{
+    t_mesh_t *m = (t_mesh_t *) ctx;
+    sched_handoff_tick (m->nodes[node].h, now_us / NETSIM_MS);
+}
+
+static uint64_t
+t_svc_wakeup (void *ctx, uint32_t node, uint64_t now_us)
+{
+    t_mesh_t *m = (t_mesh_t *) ctx;
+    return sched_handoff_next_wakeup (m->nodes[node].h, now_us / NETSIM_MS) * NETSIM_MS;
+}
+
 static void
 t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
 {
     memset (m, 0, sizeof *m);
-    m->bus = calloc (T_BUS, sizeof (t_pending_t));
     m->now = 1000000;
     m->n = n_nodes + (server ? 1 : 0);
+    m->net = netsim_new ((uint32_t) m->n, 1);
+    assert (m->net);
+    netsim_service_t svc = {"handoff", t_svc_handle, t_svc_tick, t_svc_wakeup};
+    m->port = netsim_service (m->net, &svc, m);
+    netsim_link_t lan;
+    netsim_link_defaults (&lan);
+    lan.lat_min_us = lan.lat_max_us = 1 * NETSIM_MS;
+    netsim_set_link (m->net, &lan);
+    netsim_run_until (m->net, m->now * NETSIM_MS);
     for (int i = 0; i < m->n; i++)
         snprintf (m->nodes[i].addr, sizeof m->nodes[i].addr, "tcp://10.0.0.%d:7948", i + 1);
     for (int i = 0; i < m->n; i++) {
@@ -1399,7 +1480,6 @@ t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
         n->mesh = m;
         n->index = i;
         n->id.b[0] = (uint8_t) (i + 1);
-        n->up = true;
         n->svc = 10;
         n->confidence = 900000;
         n->knows_model = true;
@@ -1414,6 +1494,9 @@ t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
             cfg.workers = 4;
         handoff_ops_t ops = {t_send, t_start, t_has_model, t_svc, t_event, n};
         n->h = sched_handoff_new (&cfg, &n->id, n->addr, &ops);
+        assert (n->h);
+        netsim_host (m->net, (uint32_t) i, m->port, true);
+        netsim_start (m->net, (uint32_t) i);
     }
     if (server)
         for (int i = 0; i < m->n - 1; i++)
@@ -1447,36 +1530,12 @@ t_mesh_gossip (t_mesh_t *m, int n_nodes)
     }
 }
 
+//  A node crashes (or is cut off): it runs nothing, and what it sent and
+//  what was sent to it is lost.
 static void
-t_mesh_step (t_mesh_t *m)
+t_down (t_mesh_t *m, int i)
 {
-    m->now++;
-    //  Deliver what is due (in order), then runners, then timers.
-    size_t w = 0;
-    for (size_t i = 0; i < m->n_bus; i++) {
-        t_pending_t *p = &m->bus[i];
-        if (p->at <= m->now) {
-            t_node_t *n = &m->nodes[p->to];
-            if (n->up)
-                sched_handoff_handle (n->h, &p->msg, m->now);
-            free (p->frame);
-            free (p->boxes);
-        }
-        else
-            m->bus[w++] = *p;
-    }
-    m->n_bus = w;
-    for (int i = 0; i < m->n; i++) {
-        t_node_t *n = &m->nodes[i];
-        if (n->up && n->runner_busy && m->now >= n->runner_done_at) {
-            n->runner_busy = false;
-            mw_wire_box_t box = {100000, 100000, 200000, 200000, n->confidence};
-            handoff_local_result_t r = {0, NULL, 640, 480, n->svc, 1, &box, n->confidence};
-            sched_handoff_local_done (n->h, n->runner_tag, &r, m->now);
-        }
-        if (n->up)
-            sched_handoff_tick (n->h, m->now);
-    }
+    netsim_crash (m->net, (uint32_t) i);
 }
 
 static void
@@ -1484,11 +1543,7 @@ t_mesh_destroy (t_mesh_t *m)
 {
     for (int i = 0; i < m->n; i++)
         sched_handoff_destroy (&m->nodes[i].h);
-    for (size_t i = 0; i < m->n_bus; i++) {
-        free (m->bus[i].frame);
-        free (m->bus[i].boxes);
-    }
-    free (m->bus);
+    netsim_destroy (&m->net);
 }
 
 static int
@@ -1502,16 +1557,18 @@ t_submit (t_mesh_t *m, int node, int k, uint32_t deadline)
     uint8_t *frame = malloc (1000);
     memset (frame, 0xab, 1000);
     char err[128];
-    return sched_handoff_submit (m->nodes[node].h, &id, "cam1", "tiny-face", deadline, 5, &frame, 1000,
-                                 m->now, err, sizeof err);
+    int rc = sched_handoff_submit (m->nodes[node].h, &id, "cam1", "tiny-face", deadline, 5, &frame, 1000,
+                                   m->now, err, sizeof err);
+    netsim_poke (m->net, (uint32_t) node, m->port);
+    return rc;
 }
 
-//  Run until every submitted job ended (or the step budget is spent).
+//  Run `ms` milliseconds of simulated time.
 static void
-t_run (t_mesh_t *m, int steps)
+t_run (t_mesh_t *m, int ms)
 {
-    for (int s = 0; s < steps; s++)
-        t_mesh_step (m);
+    netsim_run_for (m->net, (uint64_t) ms * NETSIM_MS);
+    m->now = netsim_now (m->net) / NETSIM_MS;
 }
 
 static int
@@ -1567,6 +1624,8 @@ sched_handoff_test (bool verbose)
         }
         CHECK (peer >= 40 && local >= 20 && failed == 0, "overload one: local %d peer %d failed %d", local,
                peer, failed);
+        if (verbose)
+            printf ("overload one: %d local, %d peer; ", local, peer);
         t_mesh_destroy (&m);
     }
     //  3. Everyone overloaded: jobs go to the server; then the server dies
@@ -1589,7 +1648,9 @@ sched_handoff_test (bool verbose)
         for (int k = 0; k < 180; k++)
             server += m.path[k] == HANDOFF_PATH_SERVER && m.done[k];
         CHECK (server >= 30, "overload all: %d on the server", server);
-        m.nodes[3].up = false;   //  the server dies
+        if (verbose)
+            printf ("overload all: %d of 180 on the server; ", server);
+        t_down (&m, 3);   //  the server dies
         memset (m.ends, 0, sizeof m.ends);
         memset (m.failed, 0, sizeof m.failed);
         for (int k = 200; k < 260; k++) {
@@ -1618,7 +1679,7 @@ sched_handoff_test (bool verbose)
             t_submit (&m, 0, k, 400);
             t_run (&m, 3);
             if (k == 20)
-                m.nodes[1].up = false;   //  crash: drops everything from now on
+                t_down (&m, 1);   //  crash: drops everything from now on
         }
         t_run (&m, 1000);
         for (int k = 0; k < 40; k++)
@@ -1678,8 +1739,8 @@ sched_handoff_test (bool verbose)
         msg.sender = m.nodes[1].id;
         snprintf (msg.addr, sizeof msg.addr, "%s", m.nodes[1].addr);
         sched_handoff_handle (m.nodes[0].h, &msg, m.now);
-        CHECK (m.n_bus == 1 && m.bus[0].msg.type == HANDOFF_MSG_REPLY && m.bus[0].msg.status == 0
-                   && !strcmp (m.bus[0].msg.reason, "unknown_model"),
+        CHECK (m.msgs == 1 && m.last_sent.type == HANDOFF_MSG_REPLY && m.last_sent.status == 0
+                   && !strcmp (m.last_sent.reason, "unknown_model"),
                "unknown model offer not refused");
         //  Unknown types and no message at all: ignored.
         msg.type = 0;
@@ -1687,7 +1748,24 @@ sched_handoff_test (bool verbose)
         msg.type = 99;
         sched_handoff_handle (m.nodes[0].h, &msg, m.now);
         sched_handoff_handle (m.nodes[0].h, NULL, m.now);
-        CHECK (m.n_bus == 1, "an unknown type was answered");
+        CHECK (m.msgs == 1, "an unknown type was answered");
+        //  Flat copies: frame and boxes come back; a short buffer is refused.
+        uint8_t fr[5] = {1, 2, 3, 4, 5};
+        mw_wire_box_t bx[2] = {{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}};
+        msg.frame = fr;
+        msg.frame_len = sizeof fr;
+        msg.boxes = bx;
+        msg.n_boxes = 2;
+        size_t len = handoff_msg_flatten (&msg, NULL, 0);
+        uint8_t *flat = malloc (len);
+        handoff_msg_t back;
+        CHECK (flat && handoff_msg_flatten (&msg, flat, len) == len
+                   && handoff_msg_unflatten (flat, len, &back) == 0 && back.frame_len == 5
+                   && !memcmp (back.frame, fr, 5) && back.n_boxes == 2 && !memcmp (back.boxes, bx, sizeof bx)
+                   && !strcmp (back.model, "nope"),
+               "flat copy");
+        CHECK (flat && handoff_msg_unflatten (flat, len - 1, &back) == -1, "short flat copy accepted");
+        free (flat);
         t_mesh_destroy (&m);
     }
     if (verbose)

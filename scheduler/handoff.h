@@ -119,6 +119,15 @@ typedef struct {
 
 void handoff_cfg_defaults (handoff_cfg_t *cfg);
 
+//  One message as one contiguous copy (the struct, then the frame, then the
+//  boxes), for in-process transports such as the simulator: flatten
+//  writes at most `cap` bytes and returns the size it needs (call with cap
+//  0 to size the buffer); unflatten points frame and boxes back into the
+//  buffer (which must stay alive and be 8-byte aligned, as malloc's is).
+//  0, or -1 when `len` does not hold what the struct says.
+size_t handoff_msg_flatten (const handoff_msg_t *msg, void *buf, size_t cap);
+int handoff_msg_unflatten (void *buf, size_t len, handoff_msg_t *out);
+
 //  A peer that could take jobs, as the daemon sees it now.
 typedef struct {
     mw_id_t id;
