@@ -536,25 +536,7 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             handoff_peer_t *p = &peers[k];
             p->id = m->id;
             snprintf (p->addr, sizeof p->addr, "%.*s:%u", (int) (c - m->addr), m->addr, d.job_port);
-            p->p.usable = true;
-            p->p.digest_age_ms = (uint32_t) sched_digest_age_ms (&d, wall_ms);
-            p->p.cpu_now_pct = d.cur[SCHED_DIGEST_CPU];
-            //  The point forecast at the first horizon, not its upper
-            //  bound: placement turns this figure into a queueing backlog
-            //  (M/D/1), and the conformal bound stays near a past spike's
-            //  height for a whole residual window (a minute), so an idle
-            //  box that loaded a model or ran a backup a minute ago would
-            //  look saturated and every overflow would go to the server.
-            //  The forecaster's own error (spread) is still added by
-            //  placement as distrust, and the peer's accept or refuse
-            //  decides in the end.
-            p->p.cpu_ub_pct = d.fc[SCHED_DIGEST_CPU][0] > d.cur[SCHED_DIGEST_CPU] ? d.fc[SCHED_DIGEST_CPU][0]
-                                                                                  : d.cur[SCHED_DIGEST_CPU];
-            p->p.spread_pct = d.spread[0];
-            p->p.queue_len = d.queue_len;
-            p->p.queue_fc = d.queue_ub;
-            p->p.workers = d.workers ? d.workers : 1;
-            p->p.svc_ms = d.svc_ms > 0 ? d.svc_ms : NODE_RUNNER_PRIOR_TINY_FACE_MS;
+            sched_digest_peer (&d, wall_ms, NODE_RUNNER_PRIOR_TINY_FACE_MS, &p->p);
             p->p.link_ms = 0.5;   //  a LAN round trip; the frame's own time is added per job
             k++;
         }

@@ -86,6 +86,7 @@ struct _sched_handoff_t {
     char server_addr[MW_ADDR_MAX + 1];
     job_t *jobs;
     size_t n_jobs;
+    size_t hw;   //  slots at and above hw are free: scans stop there
     handoff_peer_t *peers;
     size_t n_peers;
     double util;
@@ -205,7 +206,7 @@ handoff_msg_unflatten (void *buf, size_t len, handoff_msg_t *out)
 static job_t *
 s_find (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 {
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase != P_FREE && j->origin == origin && s_jobid_eq (&j->id, id))
             return j;
@@ -216,7 +217,7 @@ s_find (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 static job_t *
 s_find_tag (sched_handoff_t *self, uint64_t tag)
 {
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if ((j->phase == O_RUNNING || j->phase == R_RUNNING) && j->tag == tag)
             return j;
@@ -228,35 +229,42 @@ static size_t
 s_count (sched_handoff_t *self, bool origin)
 {
     size_t n = 0;
-    for (size_t i = 0; i < self->n_jobs; i++)
+    for (size_t i = 0; i < self->hw; i++)
         if (self->jobs[i].phase != P_FREE && self->jobs[i].origin == origin)
             n++;
     return n;
 }
 
+//  The lowest free slot, so that the slots in use stay at the bottom of
+//  the table and a scan only reads up to the high-water mark.
 static job_t *
 s_alloc (sched_handoff_t *self)
 {
-    for (size_t i = 0; i < self->n_jobs; i++)
-        if (self->jobs[i].phase == P_FREE) {
-            memset (&self->jobs[i], 0, sizeof (job_t));
-            return &self->jobs[i];
-        }
-    return NULL;
+    size_t i = 0;
+    while (i < self->hw && self->jobs[i].phase != P_FREE)
+        i++;
+    if (i == self->n_jobs)
+        return NULL;
+    memset (&self->jobs[i], 0, sizeof (job_t));
+    if (i == self->hw)
+        self->hw++;
+    return &self->jobs[i];
 }
 
 static void
-s_free (job_t *j)
+s_free (sched_handoff_t *self, job_t *j)
 {
     free (j->frame);
     memset (j, 0, sizeof *j);   //  phase P_FREE
+    while (self->hw > 0 && self->jobs[self->hw - 1].phase == P_FREE)
+        self->hw--;
 }
 
 static void
 s_counts (sched_handoff_t *self, uint32_t *queued, uint32_t *reserved)
 {
     *queued = *reserved = 0;
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         phase_t p = self->jobs[i].phase;
         if (p == O_QUEUED || p == R_QUEUED)
             (*queued)++;
@@ -480,7 +488,7 @@ s_fail (sched_handoff_t *self, job_t *j, const char *reason, uint64_t now)
     self->stats.failed++;
     s_event (self, "failed", &info);
     s_recent_push (self, &info);
-    s_free (j);
+    s_free (self, j);
 }
 
 //  An origin job has its result: one `done` event; then it may live on as
@@ -507,7 +515,7 @@ s_done (sched_handoff_t *self, job_t *j, const handoff_info_t *result, uint64_t 
     if (escalate)
         s_escalate (self, j, now);
     else
-        s_free (j);
+        s_free (self, j);
 }
 
 //  --------------------------------------------------------------------------
@@ -699,7 +707,7 @@ s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const han
         s_copy (info.reason, reason, sizeof info.reason);
         s_event (self, "escalation_failed", &info);
     }
-    s_free (j);
+    s_free (self, j);
 }
 
 //  --------------------------------------------------------------------------
@@ -925,7 +933,7 @@ s_on_job (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
     uint8_t *copy = malloc (o->frame_len ? o->frame_len : 1);
     if (!copy) {
         s_result_fail (self, msg->addr, &o->id, o->kind, o->model, "refused: out of memory");
-        s_free (j);
+        s_free (self, j);
         return;
     }
     memcpy (copy, o->frame, o->frame_len);
@@ -1135,7 +1143,7 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
         s_copy (info.peer_addr, j->reply_addr, sizeof info.peer_addr);
         s_copy (info.reason, b.reason, sizeof info.reason);
         s_recent_push (self, &info);
-        s_free (j);
+        s_free (self, j);
         return;
     }
     if (r->status) {
@@ -1171,7 +1179,7 @@ static job_t *
 s_next_queued (sched_handoff_t *self)
 {
     job_t *best = NULL;
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase != O_QUEUED && j->phase != R_QUEUED)
             continue;
@@ -1186,7 +1194,7 @@ void
 sched_handoff_tick (sched_handoff_t *self, uint64_t now)
 {
     //  Timeouts first: they may free slots and queue places.
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == P_FREE)
             continue;
@@ -1211,18 +1219,18 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
         case O_ESC_OFFERING: s_escalation_end (self, j, "server did not answer the offer", NULL, now); break;
         case O_ESC_SENT: s_escalation_end (self, j, "server_timeout", NULL, now); break;
         case R_RESERVED:
-            s_free (j);   //  the frame never came: the slot goes back
+            s_free (self, j);   //  the frame never came: the slot goes back
             break;
         default: j->timer_at = 0; break;
         }
     }
     //  Remote jobs past their expiry are dropped with a failed result, so
     //  the origin hears why rather than waiting for its own timeout.
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == R_QUEUED && now >= j->expire_at) {
             s_result_fail (self, j->reply_addr, &j->id, j->kind, j->model, "expired in queue");
-            s_free (j);
+            s_free (self, j);
         }
     }
     //  Feed the runner.
@@ -1250,7 +1258,7 @@ uint64_t
 sched_handoff_next_wakeup (sched_handoff_t *self, uint64_t now)
 {
     uint64_t next = now + 1000;
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == P_FREE)
             continue;
@@ -1269,7 +1277,7 @@ sched_handoff_recent (sched_handoff_t *self, handoff_info_t *out, size_t max)
 {
     size_t n = 0;
     //  Live jobs first (newest submitted first is good enough), then ended.
-    for (size_t i = 0; i < self->n_jobs && n < max; i++) {
+    for (size_t i = 0; i < self->hw && n < max; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == P_FREE || j->phase == O_ESC_OFFERING || j->phase == O_ESC_SENT)
             continue;
