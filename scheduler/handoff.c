@@ -94,6 +94,7 @@ struct _sched_handoff_t {
     uint64_t next_tag;
     uint64_t rng;
     handoff_info_t recent[RECENT_MAX];
+    uint64_t recent_fp[RECENT_MAX];   //  s_fp of each entry: a scan reads these, not the entries
     size_t recent_head, recent_n;
     handoff_stats_t stats;
 };
@@ -110,7 +111,19 @@ s_jobid_eq (const mw_jobid_t *a, const mw_jobid_t *b)
 static void
 s_copy (char *dst, const char *src, size_t cap)
 {
-    snprintf (dst, cap, "%s", src ? src : "");
+    size_t n = src ? strnlen (src, cap - 1) : 0;
+    if (n)
+        memcpy (dst, src, n);
+    dst[n] = 0;
+}
+
+//  A job's fingerprint for the recent list: equal jobs, equal prints.
+static uint64_t
+s_fp (const mw_jobid_t *id, bool origin)
+{
+    uint64_t v;
+    memcpy (&v, id->b, sizeof v);
+    return v ^ (origin ? 1 : 0);
 }
 
 const char *
@@ -348,9 +361,12 @@ s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
 {
     //  Newest at recent_head - 1.  An entry for the same job (an escalation
     //  finishing after its done) is updated in place.
-    for (size_t k = 0; k < self->recent_n; k++) {
-        size_t i = (self->recent_head + RECENT_MAX - 1 - k) % RECENT_MAX;
-        if (s_jobid_eq (&self->recent[i].id, &info->id) && self->recent[i].origin == info->origin) {
+    //  (A job is in the list at most once, so the order of the search
+    //  does not matter: a straight pass over the prints is the fast one.)
+    uint64_t fp = s_fp (&info->id, info->origin);
+    for (size_t i = 0; i < self->recent_n; i++) {
+        if (self->recent_fp[i] == fp && s_jobid_eq (&self->recent[i].id, &info->id)
+            && self->recent[i].origin == info->origin) {
             self->recent[i] = *info;
             self->recent[i].boxes = NULL;
             return;
@@ -358,6 +374,7 @@ s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
     }
     self->recent[self->recent_head] = *info;
     self->recent[self->recent_head].boxes = NULL;
+    self->recent_fp[self->recent_head] = fp;
     self->recent_head = (self->recent_head + 1) % RECENT_MAX;
     if (self->recent_n < RECENT_MAX)
         self->recent_n++;
@@ -366,8 +383,10 @@ s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
 static bool
 s_recent_has (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 {
+    uint64_t fp = s_fp (id, origin);
     for (size_t k = 0; k < self->recent_n; k++)
-        if (s_jobid_eq (&self->recent[k].id, id) && self->recent[k].origin == origin)
+        if (self->recent_fp[k] == fp && s_jobid_eq (&self->recent[k].id, id)
+            && self->recent[k].origin == origin)
             return true;
     return false;
 }

@@ -154,7 +154,7 @@ mw_simulate_cli_main (int argc, char **argv)
             i++;
         }
         else if (strcmp (a, "--server-workers") == 0) {
-            bad = s_parse_u64 (v, 0, 100000, &u);
+            bad = s_parse_u64 (v, 0, 64, &u);
             cfg.server_workers = (uint32_t) u;
             i++;
         }

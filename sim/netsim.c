@@ -52,7 +52,9 @@ typedef struct {
     ev_t *held;   //  messages that arrived while frozen, in arrival order
     size_t n_held, cap_held;
     uint8_t hosted;   //  bit per port
-    uint64_t wake_at[MAX_PORTS], wake_gen[MAX_PORTS];
+    //  Per port: when the service wants its tick, and the time and
+    //  generation of its live heap entry (NETSIM_NEVER: none).
+    uint64_t wake_at[MAX_PORTS], queued_at[MAX_PORTS], wake_gen[MAX_PORTS];
     netsim_stats_t stats;
 } node_t;
 
@@ -269,7 +271,7 @@ netsim_new (uint32_t nodes, uint64_t seed)
     netsim_link_defaults (&self->link);
     for (uint32_t i = 0; i < nodes; i++)
         for (int p = 0; p < MAX_PORTS; p++)
-            self->nodes[i].wake_at[p] = NETSIM_NEVER;
+            self->nodes[i].wake_at[p] = self->nodes[i].queued_at[p] = NETSIM_NEVER;
     return self;
 }
 
@@ -312,6 +314,8 @@ netsim_service (netsim_t *self, const netsim_service_t *svc, void *ctx)
     return self->n_svc++;
 }
 
+static void s_unschedule (netsim_t *self, uint32_t node, int port);
+
 void
 netsim_host (netsim_t *self, uint32_t node, int port, bool hosted)
 {
@@ -321,8 +325,7 @@ netsim_host (netsim_t *self, uint32_t node, int port, bool hosted)
         nd->hosted |= (uint8_t) (1u << port);
     else {
         nd->hosted &= (uint8_t) ~(1u << port);
-        nd->wake_at[port] = NETSIM_NEVER;
-        nd->wake_gen[port]++;
+        s_unschedule (self, node, port);
     }
     netsim_poke (self, node, port);
 }
@@ -437,19 +440,31 @@ netsim_connected (netsim_t *self, uint32_t from, uint32_t to)
 //  --------------------------------------------------------------------------
 //  Ticks
 
+//  A service wants its tick at `at`.  A wakeup that moves later keeps the
+//  heap entry it has: when that comes up early it is pushed on to the
+//  time wanted then (a module that says "in a second" after every message
+//  would otherwise leave a stale entry per message).  One that moves
+//  earlier gets a new entry and a new generation; the old one is skipped.
 static void
 s_schedule (netsim_t *self, uint32_t node, int port, uint64_t at)
 {
     node_t *nd = &self->nodes[node];
-    if (at == nd->wake_at[port])
-        return;   //  the entry for it is in the heap already
-    nd->wake_gen[port]++;
     nd->wake_at[port] = at;
-    if (at == NETSIM_NEVER)
+    if (at == NETSIM_NEVER || nd->queued_at[port] <= at)
         return;
-    ev_t e = {.t = at, .kind = K_TICK, .port = (uint8_t) port, .node = node, .data = nd->wake_gen[port]};
+    ev_t e = {.t = at, .kind = K_TICK, .port = (uint8_t) port, .node = node, .data = ++nd->wake_gen[port]};
+    nd->queued_at[port] = at;
     if (s_push (self, &e) != 0)
-        nd->wake_at[port] = NETSIM_NEVER;   //  out of memory: the next poke retries
+        nd->wake_at[port] = nd->queued_at[port] = NETSIM_NEVER;   //  out of memory: the next poke retries
+}
+
+//  No tick wanted, and none in the heap that counts.
+static void
+s_unschedule (netsim_t *self, uint32_t node, int port)
+{
+    node_t *nd = &self->nodes[node];
+    nd->wake_at[port] = nd->queued_at[port] = NETSIM_NEVER;
+    nd->wake_gen[port]++;
 }
 
 void
@@ -476,7 +491,7 @@ static void
 s_unschedule_all (netsim_t *self, uint32_t node)
 {
     for (int p = 0; p < self->n_svc; p++)
-        s_schedule (self, node, p, NETSIM_NEVER);
+        s_unschedule (self, node, p);
 }
 
 void
@@ -490,8 +505,7 @@ netsim_start (netsim_t *self, uint32_t node)
     s_trace (self, self->now, 0x5747, node, 0);
     for (int p = 0; p < self->n_svc; p++) {
         //  A fresh instance: tick it now, whatever the old one wanted.
-        nd->wake_at[p] = NETSIM_NEVER;
-        nd->wake_gen[p]++;
+        s_unschedule (self, node, p);
         if (nd->hosted & (1u << p))
             s_schedule (self, node, p, self->now);
     }
@@ -681,13 +695,22 @@ drop:
     free (buf);
 }
 
-static void
+//  A tick entry came up.  False when it is no event: superseded, or early
+//  (pushed on to the time now wanted).
+static bool
 s_tick (netsim_t *self, ev_t *e)
 {
     node_t *nd = &self->nodes[e->node];
     int p = e->port;
-    if (e->data != nd->wake_gen[p] || nd->state != NETSIM_UP || !(nd->hosted & (1u << p)))
-        return;   //  moved, or the node stopped meanwhile
+    if (e->data != nd->wake_gen[p])
+        return false;   //  superseded by an earlier one
+    nd->queued_at[p] = NETSIM_NEVER;
+    if (nd->state != NETSIM_UP || !(nd->hosted & (1u << p)) || nd->wake_at[p] == NETSIM_NEVER)
+        return false;
+    if (nd->wake_at[p] > self->now) {
+        s_schedule (self, e->node, p, nd->wake_at[p]);   //  it moved later meanwhile
+        return false;
+    }
     nd->wake_at[p] = NETSIM_NEVER;
     nd->stats.ticks++;
     self->total.ticks++;
@@ -695,12 +718,13 @@ s_tick (netsim_t *self, ev_t *e)
     if (self->svc[p].tick)
         self->svc[p].tick (self->svc_ctx[p], e->node, self->now);
     if (nd->state != NETSIM_UP || !self->svc[p].next_wakeup)
-        return;   //  the tick crashed or froze its own node (a host hook)
+        return true;   //  the tick crashed or froze its own node (a host hook)
     uint64_t w = self->svc[p].next_wakeup (self->svc_ctx[p], e->node, self->now);
     //  Timers are in the modules' milliseconds: "now" again means the next one.
     if (w != NETSIM_NEVER && w <= self->now)
         w = self->now + NETSIM_MS;
     s_schedule (self, e->node, p, w);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -749,9 +773,8 @@ netsim_run_until (netsim_t *self, uint64_t until_us)
         switch ((kind_t) e.kind) {
         case K_MSG: s_deliver (self, &e); break;
         case K_TICK:
-            if (e.data != self->nodes[e.node].wake_gen[e.port])
-                continue;   //  superseded: not an event
-            s_tick (self, &e);
+            if (!s_tick (self, &e))
+                continue;   //  superseded or early: not an event
             break;
         case K_TIMER:
             self->total.timers++;
