@@ -253,6 +253,11 @@ s_count (sched_handoff_t *self, bool origin)
 static job_t *
 s_alloc (sched_handoff_t *self)
 {
+    //  Free slots at the top come off the mark here, not in s_free: a slot
+    //  just handed out is still P_FREE until its caller sets the phase,
+    //  and must not fall off the mark meanwhile.
+    while (self->hw > 0 && self->jobs[self->hw - 1].phase == P_FREE)
+        self->hw--;
     size_t i = 0;
     while (i < self->hw && self->jobs[i].phase != P_FREE)
         i++;
@@ -265,12 +270,10 @@ s_alloc (sched_handoff_t *self)
 }
 
 static void
-s_free (sched_handoff_t *self, job_t *j)
+s_free (job_t *j)
 {
     free (j->frame);
     memset (j, 0, sizeof *j);   //  phase P_FREE
-    while (self->hw > 0 && self->jobs[self->hw - 1].phase == P_FREE)
-        self->hw--;
 }
 
 static void
@@ -507,7 +510,7 @@ s_fail (sched_handoff_t *self, job_t *j, const char *reason, uint64_t now)
     self->stats.failed++;
     s_event (self, "failed", &info);
     s_recent_push (self, &info);
-    s_free (self, j);
+    s_free (j);
 }
 
 //  An origin job has its result: one `done` event; then it may live on as
@@ -534,7 +537,7 @@ s_done (sched_handoff_t *self, job_t *j, const handoff_info_t *result, uint64_t 
     if (escalate)
         s_escalate (self, j, now);
     else
-        s_free (self, j);
+        s_free (j);
 }
 
 //  --------------------------------------------------------------------------
@@ -726,7 +729,7 @@ s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const han
         s_copy (info.reason, reason, sizeof info.reason);
         s_event (self, "escalation_failed", &info);
     }
-    s_free (self, j);
+    s_free (j);
 }
 
 //  --------------------------------------------------------------------------
@@ -952,7 +955,7 @@ s_on_job (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
     uint8_t *copy = malloc (o->frame_len ? o->frame_len : 1);
     if (!copy) {
         s_result_fail (self, msg->addr, &o->id, o->kind, o->model, "refused: out of memory");
-        s_free (self, j);
+        s_free (j);
         return;
     }
     memcpy (copy, o->frame, o->frame_len);
@@ -1162,7 +1165,7 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
         s_copy (info.peer_addr, j->reply_addr, sizeof info.peer_addr);
         s_copy (info.reason, b.reason, sizeof info.reason);
         s_recent_push (self, &info);
-        s_free (self, j);
+        s_free (j);
         return;
     }
     if (r->status) {
@@ -1238,7 +1241,7 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
         case O_ESC_OFFERING: s_escalation_end (self, j, "server did not answer the offer", NULL, now); break;
         case O_ESC_SENT: s_escalation_end (self, j, "server_timeout", NULL, now); break;
         case R_RESERVED:
-            s_free (self, j);   //  the frame never came: the slot goes back
+            s_free (j);   //  the frame never came: the slot goes back
             break;
         default: j->timer_at = 0; break;
         }
@@ -1249,7 +1252,7 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
         job_t *j = &self->jobs[i];
         if (j->phase == R_QUEUED && now >= j->expire_at) {
             s_result_fail (self, j->reply_addr, &j->id, j->kind, j->model, "expired in queue");
-            s_free (self, j);
+            s_free (j);
         }
     }
     //  Feed the runner.
