@@ -105,11 +105,14 @@ mw_json_str (const char *s)
 json_object *
 mw_json_num (double v, int decimals)
 {
-    assert (decimals >= 0 && decimals <= 9);
+    assert (decimals >= -1 && decimals <= 9);
     if (!isfinite (v))
         return NULL;
     char text[64];
-    snprintf (text, sizeof text, "%.*f", decimals, v);
+    if (decimals < 0)
+        snprintf (text, sizeof text, "%g", v);
+    else
+        snprintf (text, sizeof text, "%.*f", decimals, v);
     if (!strcmp (text, "-0") || !strncmp (text, "-0.", 3)) {
         //  "-0.0": a tiny negative rounded away; print it as zero.
         bool zero = true;
@@ -315,12 +318,13 @@ mw_json_test (bool verbose)
     mw_json_add (o, "negz", mw_json_num (-0.0001, 2));
     mw_json_add (o, "max", mw_json_u64 (UINT64_MAX));
     mw_json_add (o, "neg", mw_json_i64 (-5));
+    mw_json_add (o, "g", mw_json_num (20.5, -1));
     mw_json_add (o, "yes", mw_json_bool (true));
     mw_json_add (o, "path", mw_json_str ("tcp://10.0.0.1:7946"));
     const char *text = mw_json_text (o, false);
     const char *expect =
         "{\"ms\":12.3,\"conf\":0.812,\"nan\":null,\"inf\":null,\"negz\":0.00,"
-        "\"max\":18446744073709551615,\"neg\":-5,\"yes\":true,\"path\":\"tcp://10.0.0.1:7946\"}";
+        "\"max\":18446744073709551615,\"neg\":-5,\"g\":20.5,\"yes\":true,\"path\":\"tcp://10.0.0.1:7946\"}";
     CHECK (!strcmp (text, expect), "numbers: %s", text);
     char err[128];
     json_object *back = mw_json_parse (text, strlen (text), err, sizeof err);

@@ -30,8 +30,8 @@
 
 //  A string value; NULL gives JSON null.  Invalid UTF-8 becomes U+FFFD.
 json_object *mw_json_str (const char *s);
-//  A number printed with `decimals` digits after the point (0..9); a
-//  non-finite value gives null.
+//  A number printed with `decimals` digits after the point (0..9), or in
+//  the shortest form ("%g") with decimals -1; a non-finite value gives null.
 json_object *mw_json_num (double v, int decimals);
 json_object *mw_json_u64 (uint64_t v);
 json_object *mw_json_i64 (int64_t v);
