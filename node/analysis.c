@@ -15,14 +15,23 @@
     It follows the agents' event streams (EVENTS_SUB) to log what the mesh
     does, and publishes its own: job events and, once a second, its load
     ("server.load": queue, workers, service time) for the VMS.
+
+    Like the agent, it is a composition of services on one loop
+    (node/loop.h): the control socket (node/control.h: status, jobs, job,
+    leave), the jobs glue (node/jobs.h), the follower of the agents'
+    streams and the load publisher.
     ========================================================================= */
 #include "node/analysis.h"
+#include "common/json.h"
 #include "common/log.h"
-#include "common/strbuf.h"
+#include "common/selftest.h"
 #include "gossip/crypto.h"
+#include "node/control.h"
 #include "node/events.h"
 #include "node/jobs.h"
+#include "node/loop.h"
 
+#include <assert.h>
 #include <czmq.h>
 #include <errno.h>
 #include <signal.h>
@@ -30,35 +39,122 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-s_on_signal (int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
-
-typedef struct {
+struct _node_analysis_t {
     mw_config_t *cfg;
+    node_loop_t *loop;
     gossip_identity_t ident;
     gossip_keyring_t *keys;
     node_events_t *events;
     node_jobs_t *jobs;
     zsock_t *sub;
-    zsock_t *control;
+    node_control_t *control;
     uint64_t events_seen;
-} server_t;
+    uint64_t next_load_ms;
+    char listen[MW_ADDR_MAX + 1];
+};
+typedef struct _node_analysis_t server_t;
 
 static void
 s_teardown (server_t *self)
 {
     node_jobs_destroy (&self->jobs);
     zsock_destroy (&self->sub);
-    zsock_destroy (&self->control);
+    node_control_destroy (&self->control);
     node_events_destroy (&self->events);
     gossip_keyring_destroy (&self->keys);
 }
+
+//  --------------------------------------------------------------------------
+//  Control commands (and the jobs' own: job, jobs, submit)
+
+static json_object *
+s_ctl_status (void *ctx, const node_control_req_t *req)
+{
+    server_t *self = (server_t *) ctx;
+    (void) req;
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "node", mw_json_str (self->ident.id_hex));
+    mw_json_add (o, "role", mw_json_str ("analysis-server"));
+    mw_json_add (o, "events_seen", mw_json_u64 (self->events_seen));
+    mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
+    return o;
+}
+
+static json_object *
+s_ctl_leave (void *ctx, const node_control_req_t *req)
+{
+    server_t *self = (server_t *) ctx;
+    (void) req;
+    node_loop_stop (self->loop);
+    json_object *o = json_object_new_object ();
+    if (o)
+        mw_json_add (o, "leaving", mw_json_bool (true));
+    return o;
+}
+
+//  --------------------------------------------------------------------------
+//  Services: the follower of the agents' streams, the load publisher
+
+static int
+s_sub_items (void *ctx, zmq_pollitem_t *items, int max)
+{
+    server_t *self = (server_t *) ctx;
+    if (!self->sub)
+        return 0;
+    if (max >= 1)
+        items[0] = (zmq_pollitem_t){zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
+    return 1;
+}
+
+static void
+s_sub_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
+{
+    server_t *self = (server_t *) ctx;
+    (void) item, (void) now;
+    for (int i = 0; i < 256; i++) {
+        zmsg_t *m = zmsg_recv_nowait (self->sub);
+        if (!m)
+            break;
+        char *topic = zmsg_popstr (m);
+        char *body = zmsg_popstr (m);
+        self->events_seen++;
+        mw_debug ("mesh_event", "topic=%s body=%s", topic ? topic : "-", body ? body : "-");
+        zstr_free (&topic);
+        zstr_free (&body);
+        zmsg_destroy (&m);
+    }
+}
+
+static void
+s_load_tick (void *ctx, uint64_t now)
+{
+    server_t *self = (server_t *) ctx;
+    if (now < self->next_load_ms)
+        return;
+    self->next_load_ms = now + 1000;
+    node_jobs_digest_t d;
+    node_jobs_digest (self->jobs, &d);
+    node_event_t e;
+    node_event_init (&e, "server", "load", self->ident.id_hex);
+    node_event_int (&e, "queue", d.queue_len);
+    node_event_int (&e, "queue_max", d.queue_max);
+    node_event_int (&e, "workers", d.workers);
+    node_event_num (&e, "svc_ms", d.svc_ms, 1);
+    node_events_publish (self->events, &e);
+}
+
+static uint64_t
+s_load_wakeup (void *ctx, uint64_t now)
+{
+    server_t *self = (server_t *) ctx;
+    (void) now;
+    return self->next_load_ms;
+}
+
+//  --------------------------------------------------------------------------
+//  Start-up
 
 static int
 s_setup (server_t *self, char *err, size_t errlen)
@@ -89,6 +185,7 @@ s_setup (server_t *self, char *err, size_t errlen)
     else
         snprintf (bind, sizeof bind, "tcp://%s:%d", ip, port);
     snprintf (adv, sizeof adv, "%s", bind);
+    snprintf (self->listen, sizeof self->listen, "%s", bind);
     int events_port = (int) mw_config_int (cfg, "EVENTS_PORT");
     if (events_port > 0) {
         self->events = node_events_new (*ip ? ip : NULL, events_port);
@@ -116,79 +213,87 @@ s_setup (server_t *self, char *err, size_t errlen)
                 mw_warn ("events_sub_failed", "endpoint=%s", subs[i]);
     }
 
-    char path[512];
-    snprintf (path, sizeof path, "%s/control.sock", state_dir);
-    unlink (path);
-    self->control = zsock_new (ZMQ_REP);
-    if (self->control)
-        zsock_set_maxmsgsize (self->control, 4096);
-    mode_t old = umask (0077);
-    int rc = self->control ? zsock_bind (self->control, "ipc://%s", path) : -1;
-    umask (old);
-    if (rc < 0) {
-        snprintf (err, errlen, "cannot bind control socket %.200s", path);
+    //  Requests carry no frame here (submit is refused with the reason).
+    self->control = node_control_new (state_dir, 4096, err, errlen);
+    if (!self->control)
         return -1;
-    }
+    node_control_on (self->control, "status", 1, s_ctl_status, self);
+    node_control_on (self->control, "leave", 1, s_ctl_leave, self);
+    node_jobs_control_register (self->jobs, self->control);
     mw_info ("analysis_server_started", "listen=%s events=%d follows=%zu", bind, events_port, n);
     return 0;
 }
 
-static void
-s_control (server_t *self, uint64_t now)
+void
+node_analysis_destroy (node_analysis_t **self_p)
 {
-    zmsg_t *req = zmsg_recv_nowait (self->control);
-    if (!req)
+    assert (self_p);
+    node_analysis_t *self = *self_p;
+    if (!self)
         return;
-    char cmd[64] = "";
-    zframe_t *f = zmsg_first (req);
-    if (zmsg_size (req) == 1 && f && zframe_size (f) > 0 && zframe_size (f) < sizeof cmd) {
-        memcpy (cmd, zframe_data (f), zframe_size (f));
-        cmd[zframe_size (f)] = 0;
-    }
-    mw_strbuf_t *out = mw_strbuf_new ();
-    const char *status = "ok";
-    if (!out) {
-        zmsg_destroy (&req);
-        return;
-    }
-    if (*cmd && node_jobs_control (self->jobs, req, cmd, out, &status, now))
-        ;
-    else if (!strcmp (cmd, "status") || !strcmp (cmd, "status --json")) {
-        mw_strbuf_printf (out, "{\"node\":\"%s\",\"role\":\"analysis-server\",\"events_seen\":%llu,\"jobs\":",
-                          self->ident.id_hex, (unsigned long long) self->events_seen);
-        node_jobs_status_json (self->jobs, out);
-        mw_strbuf_printf (out, "}\n");
-    }
-    else {
-        status = "error";
-        mw_strbuf_printf (out, "unknown request (the analysis server answers status and jobs)\n");
-    }
-    zmsg_destroy (&req);
-    const char *text = mw_strbuf_str (out);
-    zstr_sendx (self->control, status, text ? text : "", NULL);
-    mw_strbuf_destroy (&out);
+    s_teardown (self);
+    node_loop_destroy (&self->loop);
+    free (self);
+    *self_p = NULL;
 }
 
-static void
-s_publish_load (server_t *self)
+node_analysis_t *
+node_analysis_new (mw_config_t *cfg, char *err, size_t errlen)
 {
-    node_jobs_digest_t d;
-    node_jobs_digest (self->jobs, &d);
-    char svc[32];
-    snprintf (svc, sizeof svc, "%.1f", d.svc_ms);
-    const char *kv[] = {"svc_ms", svc, NULL};
-    node_events_int_t ikv[] = {
-        {"queue", d.queue_len}, {"queue_max", d.queue_max}, {"workers", d.workers}, {NULL, 0}};
-    node_events_publish (self->events, "server", "load", self->ident.id_hex, kv, ikv);
+    assert (cfg);
+    node_analysis_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->loop = node_loop_new (1000);
+    if (!self->loop || s_setup (self, err, errlen) != 0) {
+        if (!*err)
+            snprintf (err, errlen, "out of memory");
+        node_analysis_destroy (&self);
+        return NULL;
+    }
+    node_service_t control, jobs;
+    node_control_service (self->control, &control);
+    node_jobs_service (self->jobs, &jobs);
+    node_service_t follow = {"follow", self, s_sub_items, s_sub_readable, NULL, NULL, NULL};
+    node_service_t load = {"load", self, NULL, NULL, s_load_tick, s_load_wakeup, NULL};
+    node_loop_add (self->loop, &jobs);
+    node_loop_add (self->loop, &load);
+    node_loop_add (self->loop, &control);
+    node_loop_add (self->loop, &follow);
+    return self;
+}
+
+void
+node_analysis_watch (node_analysis_t *self, volatile sig_atomic_t *flag)
+{
+    assert (self);
+    node_loop_watch (self->loop, flag);
+}
+
+int
+node_analysis_loop (node_analysis_t *self)
+{
+    assert (self);
+    int rc = node_loop_run (self->loop);
+    mw_info ("analysis_server_stopped", "events_seen=%llu", (unsigned long long) self->events_seen);
+    return rc;
+}
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
 }
 
 int
 node_analysis_run (mw_config_t *cfg)
 {
-    server_t server;
-    memset (&server, 0, sizeof server);
-    server_t *self = &server;
-    self->cfg = cfg;
     zsys_handler_set (NULL);
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -197,62 +302,14 @@ node_analysis_run (mw_config_t *cfg)
     sigaction (SIGTERM, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
     char err[512] = "";
-    if (s_setup (self, err, sizeof err) != 0) {
+    node_analysis_t *self = node_analysis_new (cfg, err, sizeof err);
+    if (!self) {
         fprintf (stderr, "meshwatch analysis-server: %s\n", err);
         mw_error ("start_failed", "reason=\"%s\"", err);
-        s_teardown (self);
         return 1;
     }
-    zmq_pollitem_t items[5];
-    int n = 0;
-    items[n++] = (zmq_pollitem_t){zsock_resolve (self->control), 0, ZMQ_POLLIN, 0};
-    int sub_item = -1;
-    if (self->sub) {
-        sub_item = n;
-        items[n++] = (zmq_pollitem_t){zsock_resolve (self->sub), 0, ZMQ_POLLIN, 0};
-    }
-    int jobs_item = n;
-    n += node_jobs_pollitems (self->jobs, items + n, 5 - n);
-    uint64_t next_load = 0;
-    while (!s_stop) {
-        uint64_t now = mw_now_ms ();
-        node_jobs_tick (self->jobs, now);
-        if (now >= next_load) {
-            s_publish_load (self);
-            next_load = now + 1000;
-        }
-        uint64_t next = node_jobs_next_wakeup (self->jobs, now);
-        if (next > next_load)
-            next = next_load;
-        long timeout = next > now ? (long) (next - now) : 0;
-        if (zmq_poll (items, n, timeout) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        now = mw_now_ms ();
-        if (items[0].revents & ZMQ_POLLIN)
-            s_control (self, now);
-        if (sub_item >= 0 && (items[sub_item].revents & ZMQ_POLLIN))
-            for (int i = 0; i < 256; i++) {
-                zmsg_t *m = zmsg_recv_nowait (self->sub);
-                if (!m)
-                    break;
-                char *topic = zmsg_popstr (m);
-                char *body = zmsg_popstr (m);
-                self->events_seen++;
-                mw_debug ("mesh_event", "topic=%s body=%s", topic ? topic : "-", body ? body : "-");
-                zstr_free (&topic);
-                zstr_free (&body);
-                zmsg_destroy (&m);
-            }
-        bool ready = false;
-        for (int k = jobs_item; k < n; k++)
-            ready |= (items[k].revents & ZMQ_POLLIN) != 0;
-        if (ready)
-            node_jobs_readable (self->jobs, now);
-    }
-    mw_info ("analysis_server_stopped", "events_seen=%llu", (unsigned long long) self->events_seen);
-    s_teardown (self);
-    return 0;
+    node_analysis_watch (self, &s_stop);
+    int rc = node_analysis_loop (self);
+    node_analysis_destroy (&self);
+    return rc == 0 ? 0 : 1;
 }

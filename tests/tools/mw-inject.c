@@ -50,6 +50,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -587,7 +588,9 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
             rc = 1;
             break;
         }
-        char status[16] = "", body[256] = "";
+        //  The reply (node/control.h): "ok" or "error", then a JSON document,
+        //  {"id": ...} or {"error": ..., "detail": ...}.
+        char status[16] = "", body[1024] = "";
         int a = zmq_recv (req, status, sizeof status - 1, 0);
         int b = a >= 0 ? zmq_recv (req, body, sizeof body - 1, 0) : -1;
         if (a < 0 || b < 0) {
@@ -597,16 +600,21 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
         }
         status[a < (int) sizeof status - 1 ? a : (int) sizeof status - 1] = 0;
         body[b < (int) sizeof body - 1 ? b : (int) sizeof body - 1] = 0;
-        body[strcspn (body, "\n")] = 0;
-        if (!strcmp (status, "ok")) {
-            printf ("%s\n", body);
+        json_object *doc = json_tokener_parse (body);
+        json_object *v = NULL;
+        const char *text = NULL;
+        if (doc && json_object_object_get_ex (doc, !strcmp (status, "ok") ? "id" : "detail", &v))
+            text = json_object_get_string (v);
+        if (!strcmp (status, "ok") && text) {
+            printf ("%s\n", text);
             fflush (stdout);
             accepted++;
         }
         else {
-            fprintf (stderr, "refused: %s\n", body);
+            fprintf (stderr, "refused: %s\n", text ? text : body);
             refused++;
         }
+        json_object_put (doc);
     }
     fprintf (stderr, "mode=submit accepted=%d refused=%d secs=%.1f\n", accepted, refused,
              (double) (wall_ms () - t0) / 1000.0);
