@@ -53,6 +53,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <string.h>
@@ -1178,4 +1179,184 @@ node_agent_run (mw_config_t *cfg)
     node_agent_destroy (&self);
     //  A graceful stop is exit 0; a broken poll (logged) is a runtime failure.
     return rc == 0 ? 0 : 1;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: two agents over loopback, each on its own thread, driven
+//  through their control sockets as the CLI drives them.
+
+static mw_config_t *
+s_test_config (const char *const *lines, char *err, size_t errlen)
+{
+    mw_config_t *cfg = mw_config_new ();
+    for (size_t i = 0; cfg && lines[i]; i++) {
+        char key[64];
+        const char *eq = strchr (lines[i], '=');
+        snprintf (key, sizeof key, "%.*s", (int) (eq - lines[i]), lines[i]);
+        if (mw_config_set (cfg, key, eq + 1, "selftest", err, errlen) != 0)
+            mw_config_destroy (&cfg);
+    }
+    if (cfg && mw_config_validate_agent (cfg, err, errlen) != 0)
+        mw_config_destroy (&cfg);
+    return cfg;
+}
+
+static void *
+s_test_thread (void *arg)
+{
+    node_agent_loop ((node_agent_t *) arg);
+    return NULL;
+}
+
+//  Agent `dir`'s members document, if `name` is in it with `state`.
+static bool
+s_test_sees (const char *dir, const char *name, const char *state)
+{
+    json_object *r = NULL;
+    char err[256];
+    bool yes = false;
+    if (node_control_call_str (dir, "members", 2000, &r, err, sizeof err) == 0)
+        for (size_t i = 0; i < json_object_array_length (r); i++) {
+            json_object *m = json_object_array_get_idx (r, i);
+            yes |= !strcmp (mw_json_get_str (m, "name", ""), name)
+                   && !strcmp (mw_json_get_str (m, "state", ""), state);
+        }
+    json_object_put (r);
+    return yes;
+}
+
+int
+node_agent_test (bool verbose)
+{
+    int rc = 0;
+    if (sodium_init () < 0)
+        return -1;
+    char da[] = "/tmp/mw-agent-a-XXXXXX", db[] = "/tmp/mw-agent-b-XXXXXX";
+    if (!mkdtemp (da) || !mkdtemp (db))
+        return -1;
+    int base = 20000 + (int) (getpid () % 2000) * 8;
+    char key[64], k[80], sa[64], sb[64], ma[32], mb[32], ea[32], ja[32], jb[32], join[64];
+    gossip_key_generate (key);
+    snprintf (k, sizeof k, "CLUSTER_KEY=%s", key);
+    snprintf (sa, sizeof sa, "STATE_DIR=%s", da);
+    snprintf (sb, sizeof sb, "STATE_DIR=%s", db);
+    snprintf (ma, sizeof ma, "MESH_PORT=%d", base);
+    snprintf (ea, sizeof ea, "EVENTS_PORT=%d", base + 1);
+    snprintf (ja, sizeof ja, "JOB_PORT=%d", base + 2);
+    snprintf (mb, sizeof mb, "MESH_PORT=%d", base + 3);
+    snprintf (jb, sizeof jb, "JOB_PORT=%d", base + 5);
+    snprintf (join, sizeof join, "JOIN=127.0.0.1:%d", base);
+    const char *la[] = {k,   sa, ma, ea, ja, "NODE_NAME=ta", "MESH_ADDR=127.0.0.1", "PROBE_INTERVAL_MS=200",
+                        NULL};
+    const char *lb[] = {
+        k,    sb,  mb, "EVENTS_PORT=0", jb, "NODE_NAME=tb", "MESH_ADDR=127.0.0.1", "PROBE_INTERVAL_MS=200",
+        join, NULL};
+    char err[512] = "";
+    mw_config_t *ca = s_test_config (la, err, sizeof err);
+    CHECK (ca, "config a: %s", err);
+    mw_config_t *cb = s_test_config (lb, err, sizeof err);
+    CHECK (cb, "config b: %s", err);
+    node_agent_t *a = ca ? node_agent_new (ca, err, sizeof err) : NULL;
+    CHECK (a, "agent a: %s", err);
+    node_agent_t *b = cb ? node_agent_new (cb, err, sizeof err) : NULL;
+    CHECK (b, "agent b: %s", err);
+    //  A second agent on A's ports: refused at start with the reason.
+    node_agent_t *dup = ca ? node_agent_new (ca, err, sizeof err) : NULL;
+    CHECK (!dup && strstr (err, "cannot listen"), "second agent on the same ports: %s", err);
+    node_agent_destroy (&dup);
+    if (!a || !b) {
+        node_agent_destroy (&a);
+        node_agent_destroy (&b);
+        mw_config_destroy (&ca);
+        mw_config_destroy (&cb);
+        return -1;
+    }
+    char ep[64];
+    snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", base + 1);
+    zsock_t *sub = zsock_new_sub (ep, "json.member.join");
+    zsock_set_rcvtimeo (sub, 5000);
+    pthread_t ta, tb;
+    pthread_create (&ta, NULL, s_test_thread, a);
+    pthread_create (&tb, NULL, s_test_thread, b);
+
+    //  Join: each sees the other alive (bounded wait).
+    uint64_t t0 = mw_now_ms ();
+    bool joined = false;
+    while (!joined && mw_now_ms () - t0 < 10000) {
+        joined = s_test_sees (da, "tb", "alive") && s_test_sees (db, "ta", "alive");
+        if (!joined)
+            zclock_sleep (50);
+    }
+    CHECK (joined, "no join within 10 s");
+    if (verbose)
+        printf ("  joined in %llu ms\n", (unsigned long long) (mw_now_ms () - t0));
+    //  The event stream saw it: member.join of tb, with its fields.
+    char *topic = NULL, *body = NULL;
+    CHECK (zsock_recv (sub, "ss", &topic, &body) == 0 && body, "no json.member.join on A's stream");
+    json_object *ev = body ? mw_json_parse (body, strlen (body), err, sizeof err) : NULL;
+    CHECK (ev && !strcmp (mw_json_get_str (ev, "name", ""), "tb")
+               && mw_json_get_int (ev, "incarnation", 0) >= 1,
+           "member.join event: %s", body ? body : "-");
+    json_object_put (ev);
+    zstr_free (&topic);
+    zstr_free (&body);
+
+    //  status: counts, identity, the jobs part; its id is the members' self.
+    json_object *st = NULL;
+    CHECK (node_control_call_str (da, "status", 2000, &st, err, sizeof err) == 0, "status: %s", err);
+    json_object *mem = mw_json_get (st, "members");
+    CHECK (mw_json_get_int (mem, "alive", 0) == 2 && !strcmp (mw_json_get_str (st, "name", ""), "ta")
+               && strlen (mw_json_get_str (st, "id", "")) == MW_ID_HEX_LEN && mw_json_get (st, "jobs")
+               && mw_json_get_int (mw_json_get (st, "stats"), "msgs_in", 0) > 0,
+           "status: %s", mw_json_text (st, false));
+    json_object_put (st);
+    //  The other commands, and errors as documents.
+    json_object *r = NULL;
+    CHECK (node_control_call_str (da, "jobs", 2000, &r, err, sizeof err) == 0
+               && json_object_is_type (r, json_type_array),
+           "jobs: %s", err);
+    json_object_put (r);
+    CHECK (node_control_call_str (da, "load 3 1.5", 2000, &r, err, sizeof err) == 0
+               && mw_json_get_int (r, "queue", 0) == 3,
+           "load: %s", err);
+    json_object_put (r);
+    CHECK (node_control_call_str (da, "load three", 2000, &r, err, sizeof err) == 1
+               && !strcmp (mw_json_get_str (r, "error", ""), "bad_request"),
+           "load three: %s", err);
+    json_object_put (r);
+    CHECK (node_control_call_str (da, "job 123", 2000, &r, err, sizeof err) == 1, "job 123 accepted");
+    json_object_put (r);
+    CHECK (node_control_call_str (da, "members --json", 2000, &r, err, sizeof err) == 0
+               && json_object_array_length (r) == 2,
+           "legacy 'members --json': %s", err);
+    json_object_put (r);
+
+    //  B leaves gracefully: its loop ends, A lists it as left.
+    CHECK (node_control_call_str (db, "leave", 2000, &r, err, sizeof err) == 0
+               && mw_json_get_bool (r, "leaving", false),
+           "leave b: %s", err);
+    json_object_put (r);
+    pthread_join (tb, NULL);
+    t0 = mw_now_ms ();
+    bool left = false;
+    while (!left && mw_now_ms () - t0 < 5000) {
+        left = s_test_sees (da, "tb", "left");
+        if (!left)
+            zclock_sleep (50);
+    }
+    CHECK (left, "A does not list B as left");
+    CHECK (node_control_call_str (da, "leave", 2000, &r, err, sizeof err) == 0, "leave a: %s", err);
+    json_object_put (r);
+    pthread_join (ta, NULL);
+    zsock_destroy (&sub);
+    node_agent_destroy (&a);
+    node_agent_destroy (&b);
+    CHECK (a == NULL, "destroy nulls");
+    mw_config_destroy (&ca);
+    mw_config_destroy (&cb);
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf %s %s", da, db);
+    if (system (cmd) != 0)
+        rc = -1;
+    return rc;
 }

@@ -881,3 +881,310 @@ node_jobs_status_json (node_jobs_t *self)
     mw_json_add (o, "data_plane", dp);
     return o;
 }
+
+//  --------------------------------------------------------------------------
+//  Selftest: a job through the data plane on loopback.  Box O runs no
+//  jobs (no models); box P runs them.  O learns of P as a membership view
+//  would tell it (an alive member whose digest advertises P's job port),
+//  hands the frame to P, and gets the result back.  Both sides are the
+//  real glue: transports, replay windows, runner threads, state machines,
+//  driven by node_loop.  Needs MW_MODELS_DIR and MW_DEMO_DIR (set by
+//  node/jobs_selftest.sh); without them only the refusal path runs.
+
+typedef struct {
+    node_jobs_t *o, *p;
+    node_jobs_t *on;   //  where this run submits
+    const char *camera;
+    node_loop_t *loop;
+    mw_jobid_t id;
+    bool submitted;
+    int rc_submit;
+    char err[160];
+    uint8_t *frame;
+    size_t len;
+    const char *model;
+    uint64_t deadline_ms;   //  of the whole test
+    json_object *result;
+} jobs_test_t;
+
+static void
+s_test_member_send (void *ctx, const char *addr, const mw_msg_t *msg)
+{
+    (void) ctx, (void) addr, (void) msg;   //  membership's own traffic: not part of this test
+}
+
+static void
+s_test_tick (void *ctx, uint64_t now)
+{
+    jobs_test_t *t = (jobs_test_t *) ctx;
+    if (!t->submitted) {
+        t->submitted = true;
+        uint8_t *copy = malloc (t->len);
+        memcpy (copy, t->frame, t->len);
+        t->rc_submit = node_jobs_submit (t->on, t->camera, t->model, 5000, 5, &copy, t->len, now, &t->id,
+                                         t->err, sizeof t->err);
+        if (t->rc_submit != 0)
+            node_loop_stop (t->loop);
+        return;
+    }
+    json_object *j = node_jobs_job_json (t->on, &t->id);
+    const char *state = mw_json_get_str (j, "state", "");
+    if (!strcmp (state, "done") || !strcmp (state, "failed") || now > t->deadline_ms) {
+        t->result = j;
+        node_loop_stop (t->loop);
+    }
+    else
+        json_object_put (j);
+}
+
+static uint64_t
+s_test_wakeup (void *ctx, uint64_t now)
+{
+    (void) ctx;
+    return now + 20;
+}
+
+//  One job submitted on `on`, with both boxes' glue in one loop, until it
+//  ended.  The result document, or NULL.
+static json_object *
+s_test_run (jobs_test_t *t, node_jobs_t *on, const char *camera)
+{
+    t->on = on;
+    t->camera = camera;
+    t->submitted = false;
+    t->result = NULL;
+    t->loop = node_loop_new (50);
+    t->deadline_ms = mw_now_ms () + 20000;
+    node_service_t so, sp, st = {"test", t, NULL, NULL, s_test_tick, s_test_wakeup, NULL};
+    node_jobs_service (t->o, &so);
+    node_jobs_service (t->p, &sp);
+    node_loop_add (t->loop, &so);
+    node_loop_add (t->loop, &sp);
+    node_loop_add (t->loop, &st);
+    if (node_loop_run (t->loop) != 0)
+        t->rc_submit = -1;
+    node_loop_destroy (&t->loop);
+    return t->result;
+}
+
+static mw_config_t *
+s_test_cfg (const char *const *lines)
+{
+    mw_config_t *cfg = mw_config_new ();
+    char err[256];
+    for (size_t i = 0; cfg && lines[i]; i++) {
+        char key[64];
+        const char *eq = strchr (lines[i], '=');
+        snprintf (key, sizeof key, "%.*s", (int) (eq - lines[i]), lines[i]);
+        if (mw_config_set (cfg, key, eq + 1, "selftest", err, sizeof err) != 0) {
+            fprintf (stderr, "config %s: %s\n", lines[i], err);
+            mw_config_destroy (&cfg);
+        }
+    }
+    return cfg;
+}
+
+int
+node_jobs_test (bool verbose)
+{
+    int rc = 0;
+    if (sodium_init () < 0)
+        return -1;
+    const char *models = getenv ("MW_MODELS_DIR");
+    const char *demo = getenv ("MW_DEMO_DIR");
+    bool real = models && *models && demo && *demo;
+    if (!real)
+        printf ("  no MW_MODELS_DIR/MW_DEMO_DIR: only the refusal path runs\n");
+    char dir_o[] = "/tmp/mw-jobs-o-XXXXXX", dir_p[] = "/tmp/mw-jobs-p-XXXXXX";
+    if (!mkdtemp (dir_o) || !mkdtemp (dir_p))
+        return -1;
+    char key[64], err[512] = "";
+    gossip_key_generate (key);
+    gossip_identity_t id_o, id_p;
+    CHECK (gossip_identity_load (dir_o, &id_o, err, sizeof err) == 0, "identity: %s", err);
+    CHECK (gossip_identity_load (dir_p, &id_p, err, sizeof err) == 0, "identity: %s", err);
+    gossip_keyring_t *keys = gossip_keyring_new (key);
+    CHECK (keys, "keyring");
+    int base = 30000 + (int) (getpid () % 2000) * 4;
+    char ep_o[64], ep_p[64], mdir[300];
+    snprintf (ep_o, sizeof ep_o, "tcp://127.0.0.1:%d", base);
+    snprintf (ep_p, sizeof ep_p, "tcp://127.0.0.1:%d", base + 1);
+    snprintf (mdir, sizeof mdir, "MODELS_DIR=%s", real ? models : "");
+    const char *lo[] = {"INFER_WORKERS=1", "OFFER_TIMEOUT_MS=2000", "ESCALATE_BELOW=0", NULL};
+    const char *lp[] = {"INFER_WORKERS=1", "OFFER_TIMEOUT_MS=2000", "ESCALATE_BELOW=0", real ? mdir : NULL,
+                        NULL};
+    mw_config_t *co = s_test_cfg (lo), *cp = s_test_cfg (lp);
+    //  O publishes its job events: the test reads json.job.done.
+    int ev_port = base + 2;
+    node_events_t *events = node_events_new ("127.0.0.1", ev_port);
+    CHECK (co && cp && events, "configs, events");
+    node_jobs_opts_t oo = {co, &id_o, keys, mw_wall_ms (), ep_o, ep_o, events, false};
+    node_jobs_opts_t op = {cp, &id_p, keys, mw_wall_ms (), ep_p, ep_p, NULL, false};
+    node_jobs_t *o = node_jobs_new (&oo, err, sizeof err);
+    CHECK (o, "origin: %s", err);
+    node_jobs_t *p = node_jobs_new (&op, err, sizeof err);
+    CHECK (p, "peer: %s", err);
+    if (!o || !p || !keys || !events) {
+        node_jobs_destroy (&o);
+        node_jobs_destroy (&p);
+        node_events_destroy (&events);
+        gossip_keyring_destroy (&keys);
+        mw_config_destroy (&co);
+        mw_config_destroy (&cp);
+        return -1;
+    }
+
+    //  Without a peer, a box with no models refuses at the door.
+    uint8_t *junk = malloc (4);
+    memcpy (junk, "abcd", 4);
+    mw_jobid_t jid;
+    CHECK (node_jobs_submit (o, "c", "tiny-face", 1000, 5, &junk, 4, mw_now_ms (), &jid, err, sizeof err)
+                   == -1
+               && strstr (err, "unknown model") && junk == NULL,
+           "no peer: %s", err);
+
+    //  O's view: P alive, with the digest P would gossip.
+    gossip_member_cfg_t mcfg;
+    gossip_member_cfg_defaults (&mcfg);
+    gossip_member_t *view =
+        gossip_member_new (&mcfg, &id_o.id, "o", "tcp://127.0.0.1:1", 1, 7, s_test_member_send, NULL, NULL);
+    node_jobs_digest_t pd;
+    node_jobs_digest (p, &pd);
+    sched_digest_t d;
+    memset (&d, 0, sizeof d);
+    d.ts_ms = (uint32_t) mw_wall_ms ();
+    d.cpu_cores = 2;
+    d.horizon_s[0] = 5;
+    d.horizon_s[1] = 30;
+    d.jobs = true;
+    d.job_port = pd.port;
+    d.svc_ms = pd.svc_ms > 0 ? pd.svc_ms : 50;
+    d.workers = pd.workers ? pd.workers : 1;
+    d.queue_max = pd.queue_max;
+    mw_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = MW_MSG_GOSSIP;
+    msg.sender = id_p.id;
+    mw_update_t up;
+    memset (&up, 0, sizeof up);
+    up.id = id_p.id;
+    up.from = id_p.id;
+    snprintf (up.name, sizeof up.name, "p");
+    snprintf (up.addr, sizeof up.addr, "tcp://127.0.0.1:%d",
+              base + 3);   //  its mesh port; jobs use d.job_port
+    up.state = MW_STATE_ALIVE;
+    up.incarnation = 1;
+    int dlen = sched_digest_encode (&d, up.digest, sizeof up.digest);
+    up.digest_len = (uint16_t) (dlen > 0 ? dlen : 0);
+    msg.updates = &up;
+    msg.n_updates = 1;
+    gossip_member_handle (view, &msg, mw_now_ms ());
+    node_jobs_update_peers (o, view, mw_wall_ms ());
+
+    //  P without models advertises no job port: O still has nowhere to go.
+    char path[512];
+    if (!real) {
+        uint8_t *x = malloc (4);
+        memcpy (x, "abcd", 4);
+        CHECK (node_jobs_submit (o, "c", "tiny-face", 1000, 5, &x, 4, mw_now_ms (), &jid, err, sizeof err)
+                   == -1,
+               "no models anywhere, yet accepted");
+        goto cleanup;
+    }
+    snprintf (path, sizeof path, "%s/sample1.jpg", demo);
+    FILE *f = fopen (path, "rb");
+    uint8_t buf[512 * 1024];
+    size_t len = f ? fread (buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose (f);
+    CHECK (len > 0, "cannot read %s", path);
+    jobs_test_t t;
+    memset (&t, 0, sizeof t);
+    t.o = o;
+    t.p = p;
+    t.frame = buf;
+    t.len = len;
+    t.model = "tiny-face";
+    //  Warm-up: one job on P itself, so that its model is loaded (the
+    //  first use loads it, longer than an origin waits for a runner that
+    //  promised a 15 ms job; the jobs scenarios warm their boxes the same way).
+    json_object *r = s_test_run (&t, p, "warm-up");
+    CHECK (t.rc_submit == 0 && r, "warm-up on P: %s", t.err);
+    if (verbose)
+        printf ("  warm-up on P: %s\n", r ? mw_json_text (r, false) : "-");
+    json_object_put (r);
+    char ep[64];
+    snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", ev_port);
+    zsock_t *sub = zsock_new_sub (ep, "json.job.");
+    zsock_set_rcvtimeo (sub, 2000);
+    zclock_sleep (100);   //  the subscription reaches the PUB
+    uint64_t t0 = mw_now_ms ();
+    r = s_test_run (&t, o, "cam \"1\"\n}");
+    CHECK (t.rc_submit == 0, "submit with a peer: %s", t.err);
+    const char *state = mw_json_get_str (r, "state", "-");
+    if (verbose)
+        printf ("  job in %llu ms: %s\n", (unsigned long long) (mw_now_ms () - t0),
+                r ? mw_json_text (r, false) : "-");
+    char p_hex[MW_ID_HEX_LEN + 1];
+    gossip_wire_id_hex (&id_p.id, p_hex);
+    CHECK (!strcmp (state, "done") && !strcmp (mw_json_get_str (r, "path", ""), "peer")
+               && !strcmp (mw_json_get_str (r, "ran_on", ""), p_hex) && mw_json_get_int (r, "boxes", 0) > 0,
+           "job not done on the peer: %s", r ? mw_json_text (r, false) : "-");
+    json_object *sp_st = node_jobs_status_json (p);
+    CHECK (mw_json_get_int (sp_st, "ran_for_peers", 0) == 1, "peer's ran_for_peers");
+    json_object_put (sp_st);
+    CHECK (!strcmp (mw_json_get_str (r, "camera", ""), "cam \"1\"\n}"), "camera round trip");
+    CHECK (json_object_is_type (mw_json_get (r, "escalated"), json_type_boolean)
+               && json_object_is_type (mw_json_get (r, "confidence"), json_type_double),
+           "types in jobs --json");
+
+    //  The job's events on O's stream: handed_off, then done/failed, typed
+    //  as docs/EVENTS.md says.
+    bool ended = false;
+    for (int i = 0; i < 8 && !ended; i++) {
+        char *topic = NULL, *body = NULL;
+        if (zsock_recv (sub, "ss", &topic, &body) != 0)
+            break;
+        json_object *e = mw_json_parse (body, strlen (body), err, sizeof err);
+        CHECK (e, "event not JSON: %s", body);
+        if (!strcmp (topic, "json.job.done") || !strcmp (topic, "json.job.failed")) {
+            ended = true;
+            CHECK (json_object_is_type (mw_json_get (e, "confidence"), json_type_double)
+                       && json_object_is_type (mw_json_get (e, "escalated"), json_type_boolean)
+                       && json_object_is_type (mw_json_get (e, "late"), json_type_boolean)
+                       && !strcmp (mw_json_get_str (e, "camera", ""), "cam \"1\"\n}"),
+                   "job event: %s", body);
+        }
+        json_object_put (e);
+        zstr_free (&topic);
+        zstr_free (&body);
+    }
+    CHECK (ended, "no job.done/failed event");
+    json_object_put (r);
+
+    //  /metrics of O: the job counted on its path.
+    mw_prom_t *pm = mw_prom_new ();
+    node_jobs_prometheus (o, pm);
+    CHECK (strstr (mw_prom_text (pm), "meshwatch_jobs_path_total{path=\"peer\"} 1\n"), "prometheus:\n%s",
+           mw_prom_text (pm));
+    mw_prom_destroy (&pm);
+    json_object *list = node_jobs_list_json (o);
+    CHECK (list && json_object_array_length (list) == 1, "jobs list");
+    json_object_put (list);
+
+    zsock_destroy (&sub);
+cleanup:
+    gossip_member_destroy (&view);
+    node_jobs_destroy (&o);
+    node_jobs_destroy (&p);
+    CHECK (o == NULL, "destroy nulls");
+    node_events_destroy (&events);
+    gossip_keyring_destroy (&keys);
+    mw_config_destroy (&co);
+    mw_config_destroy (&cp);
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf %s %s", dir_o, dir_p);
+    if (system (cmd) != 0)
+        rc = -1;
+    return rc;
+}
