@@ -22,7 +22,7 @@ static const struct {
     const char *events;   //  space-separated
     const char *fields;   //  name:type ..., type string|integer|number|boolean, "|null" if nullable
 } s_schema[] = {
-    {"member", "join suspect alive dead leave reap",
+    {"member", "join suspect alive dead leave",
      "id:string name:string addr:string state:string incarnation:integer"},
     {"node", "started", "id:string name:string addr:string incarnation:integer"},
     {"coordinator", "elected lost step_down", "id:string reason:string term:integer rank:integer"},

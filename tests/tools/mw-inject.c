@@ -35,6 +35,13 @@
                   (dropped by the state machine, no event)
       oversize    one raw frame of --size bytes (default 5 MiB): beyond
                   the data plane's ZMQ_MAXMSGSIZE, the agent drops the peer
+      hostile-name  --count GOSSIPs at --rate per second from one fresh
+                  sender announcing itself alive (incarnation 1, 2, ...)
+                  under --name NAME (any bytes: quotes, backslashes,
+                  newlines, braces) with a valid resource digest, so that
+                  the name reaches members, events, /metrics and logs as
+                  a peer's would; its address --addr (default
+                  tcp://127.0.0.1:9, where nothing answers probes)
       submit      --to ipc://STATE_DIR/control.sock: --count jobs of
                   --image at --rate per second through the control socket
                   (camera --camera, model --model, --deadline-ms); prints
@@ -47,6 +54,7 @@
     ========================================================================= */
 #include "gossip/crypto.h"
 #include "gossip/wire.h"
+#include "scheduler/digest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -623,6 +631,50 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
     return rc;
 }
 
+//  A fresh sender that announces itself alive under a name of the test's
+//  choosing, again and again (a higher incarnation each time refutes the
+//  suspicion its silent address earns), with a digest so that /metrics
+//  lists it among the live peers.
+static int
+hostile_name (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq,
+              const char *name, const char *addr, int count, double rate)
+{
+    int sent = 0;
+    uint64_t t0 = wall_ms ();
+    for (int i = 0; i < count; i++) {
+        uint64_t at = t0 + (uint64_t) (1000.0 * i / rate);
+        while (wall_ms () < at)
+            usleep (2000);
+        mw_update_t u;
+        memset (&u, 0, sizeof u);
+        u.id = *sender;
+        u.from = *sender;
+        snprintf (u.name, sizeof u.name, "%s", name);
+        snprintf (u.addr, sizeof u.addr, "%s", addr);
+        u.state = MW_STATE_ALIVE;
+        u.incarnation = (uint64_t) i + 1;
+        sched_digest_t d;
+        memset (&d, 0, sizeof d);
+        d.ts_ms = (uint32_t) wall_ms ();
+        d.cur[SCHED_DIGEST_CPU] = 10;
+        d.cpu_cores = 1;
+        d.horizon_s[0] = 5;
+        d.horizon_s[1] = 30;
+        int dl = sched_digest_encode (&d, u.digest, sizeof u.digest);
+        u.digest_len = (uint16_t) (dl > 0 ? dl : 0);
+        mw_msg_t m;
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        m.updates = &u;
+        m.n_updates = 1;
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+            sent++;
+        free (out);
+    }
+    return sent;
+}
+
 static void
 usage (void)
 {
@@ -631,7 +683,7 @@ usage (void)
                      "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] "
                      "[--deadline-ms D] "
                      "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
-                     "job-offer|job-garbage|job-stray|oversize|submit\n");
+                     "job-offer|job-garbage|job-stray|oversize|submit|hostile-name [--name N] [--addr A]\n");
 }
 
 int
@@ -640,6 +692,7 @@ main (int argc, char **argv)
     const char *to = NULL, *key = NULL, *mode = NULL;
     int count = 1, capture_port = 5670, capture_ms = 5000;
     const char *model = NULL, *reply = NULL, *image = NULL, *camera = "inject-cam", *deadline = "";
+    const char *name = "hostile", *addr = "tcp://127.0.0.1:9";
     long size = 5 * 1024 * 1024;
     double rate = 5;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
@@ -670,6 +723,10 @@ main (int argc, char **argv)
             camera = argv[++i];
         else if (!strcmp (argv[i], "--deadline-ms") && i + 1 < argc)
             deadline = argv[++i];
+        else if (!strcmp (argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
+            addr = argv[++i];
         else if (argv[i][0] != '-' && !mode)
             mode = argv[i];
         else {
@@ -681,10 +738,10 @@ main (int argc, char **argv)
         usage ();
         return 1;
     }
-    static const char *modes[] = {"garbage",     "wrongkey",      "tampered",  "replay",
-                                  "clock",       "stale",         "valid",     "rawtcp",
-                                  "udp-garbage", "beacon-replay", "job-offer", "job-garbage",
-                                  "job-stray",   "oversize",      "submit",    NULL};
+    static const char *modes[] = {"garbage",      "wrongkey",    "tampered",  "replay",      "clock",
+                                  "stale",        "valid",       "rawtcp",    "udp-garbage", "beacon-replay",
+                                  "job-offer",    "job-garbage", "job-stray", "oversize",    "submit",
+                                  "hostile-name", NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -841,6 +898,8 @@ main (int argc, char **argv)
             free (out);
         }
     }
+    else if (!strcmp (mode, "hostile-name"))
+        sent = hostile_name (keys, &sender, session, &seq, name, addr, count, rate > 0 ? rate : 5);
     else if (!strcmp (mode, "clock")) {
         for (int i = 0; i < count; i++) {
             mw_id_t fresh;
