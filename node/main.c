@@ -298,7 +298,7 @@ s_cmd_events (int argc, char **argv)
     if (json)
         zsock_set_subscribe (sub, "json.");
     else {
-        const char *families[] = {"member.", "node.", "coordinator.", "job.", NULL};
+        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", NULL};
         for (int i = 0; families[i]; i++)
             zsock_set_subscribe (sub, families[i]);
     }
