@@ -1275,6 +1275,9 @@ node_agent_test (bool verbose)
     snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", base + 1);
     zsock_t *sub = zsock_new_sub (ep, "json.member.join");
     zsock_set_rcvtimeo (sub, 5000);
+    //  Slow joiner: the subscription must reach A's PUB before B joins, or
+    //  the event is dropped before anyone asked for it.
+    zclock_sleep (200);
     pthread_t ta, tb;
     pthread_create (&ta, NULL, s_test_thread, a);
     pthread_create (&tb, NULL, s_test_thread, b);

@@ -44,6 +44,7 @@ tb_wait_until 10 nd_seen "$REC" json.coordinator.elected || jb_failc "no coordin
 tb_wait_until 5 nd_seen "$REC" json.member.join || jb_failc "no member.join"
 
 echo "---- jobs: one done (escalated, precise), one failed"
+n0=$(nd_count "$REC" json.job.precise)
 out=$(timeout 30 env "${TB_ENVU[@]}" "$TB_MW" submit --camera cam1 --image "$DEMO/sample1.jpg" --deadline-ms 5000 \
       --state-dir "$TB_DIR/n1/state" --json 2>&1); rc=$?
 echo "      done: rc=$rc $(printf '%s' "$out" | jq -c '{state, path, escalated, confidence}' 2>/dev/null || echo "$out")"
@@ -51,19 +52,25 @@ head -c 3000 /dev/urandom > "$TB_DIR/junk.jpg"
 out=$(timeout 30 env "${TB_ENVU[@]}" "$TB_MW" submit --camera cam1 --image "$TB_DIR/junk.jpg" --deadline-ms 5000 \
       --state-dir "$TB_DIR/n1/state" --json 2>&1); rc=$?
 echo "      junk: rc=$rc $(printf '%s' "$out" | jq -c '{state, reason}' 2>/dev/null || echo "$out")"
-tb_wait_until 15 nd_seen "$REC" json.job.precise || jb_failc "no job.precise within 15 s"
+tb_wait_until 15 nd_more "$REC" json.job.precise "$n0" || jb_failc "no job.precise within 15 s"
 
 echo "---- suspicion refuted, then a death, then a leave"
+#  Each wait is for one more event of the kind than before the action.
+n0=$(nd_count "$REC" json.member.suspect)
 tb_stop 2
-tb_wait_until 10 nd_seen "$REC" json.member.suspect || jb_failc "no member.suspect within 10 s of SIGSTOP"
+tb_wait_until 10 nd_more "$REC" json.member.suspect "$n0" || jb_failc "no member.suspect within 10 s of SIGSTOP"
+n0=$(nd_count "$REC" json.member.alive)
 tb_cont 2
-tb_wait_until 10 nd_seen "$REC" json.member.alive || jb_failc "no member.alive within 10 s of SIGCONT"
+tb_wait_until 10 nd_more "$REC" json.member.alive "$n0" || jb_failc "no member.alive within 10 s of SIGCONT"
+n0=$(nd_count "$REC" json.member.dead)
 tb_stop 2
-tb_wait_until 15 nd_seen "$REC" json.member.dead || jb_failc "no member.dead within 15 s of SIGSTOP"
+tb_wait_until 15 nd_more "$REC" json.member.dead "$n0" || jb_failc "no member.dead within 15 s of SIGSTOP"
 tb_cont 2
+n0=$(nd_count "$REC" json.member.leave)
 tb_term 3 10 || jb_failc "n3 did not leave gracefully"
-tb_wait_until 10 nd_seen "$REC" json.member.leave || jb_failc "no member.leave"
-tb_wait_until 5 nd_seen "$REC" json.server.load || jb_failc "no server.load"
+tb_wait_until 10 nd_more "$REC" json.member.leave "$n0" || jb_failc "no member.leave"
+n0=$(nd_count "$REC" json.server.load)
+tb_wait_until 5 nd_more "$REC" json.server.load "$n0" || jb_failc "no server.load"
 sleep 0.3
 nd_record_stop
 

@@ -43,3 +43,8 @@ nd_record_stop () {
 
 #  nd_seen OUT TOPIC: true once OUT holds a message with that topic.
 nd_seen () { grep -q "\"topic\": \"$2\"" "$1" 2>/dev/null; }
+#  nd_count OUT TOPIC: how many messages of that topic OUT holds.
+nd_count () { grep -c "\"topic\": \"$2\"" "$1" 2>/dev/null; }
+#  nd_more OUT TOPIC N: true once OUT holds more than N of them (wait for a
+#  new event after an action, never for one an earlier moment produced).
+nd_more () { [ "$(nd_count "$1" "$2")" -gt "$3" ]; }
