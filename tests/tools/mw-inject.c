@@ -35,6 +35,13 @@
                   (dropped by the state machine, no event)
       oversize    one raw frame of --size bytes (default 5 MiB): beyond
                   the data plane's ZMQ_MAXMSGSIZE, the agent drops the peer
+      hostile-name  --count GOSSIPs at --rate per second from one fresh
+                  sender announcing itself alive (incarnation 1, 2, ...)
+                  under --name NAME (any bytes: quotes, backslashes,
+                  newlines, braces) with a valid resource digest, so that
+                  the name reaches members, events, /metrics and logs as
+                  a peer's would; its address --addr (default
+                  tcp://127.0.0.1:9, where nothing answers probes)
       submit      --to ipc://STATE_DIR/control.sock: --count jobs of
                   --image at --rate per second through the control socket
                   (camera --camera, model --model, --deadline-ms); prints
@@ -47,9 +54,11 @@
     ========================================================================= */
 #include "gossip/crypto.h"
 #include "gossip/wire.h"
+#include "scheduler/digest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -587,7 +596,9 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
             rc = 1;
             break;
         }
-        char status[16] = "", body[256] = "";
+        //  The reply (node/control.h): "ok" or "error", then a JSON document,
+        //  {"id": ...} or {"error": ..., "detail": ...}.
+        char status[16] = "", body[1024] = "";
         int a = zmq_recv (req, status, sizeof status - 1, 0);
         int b = a >= 0 ? zmq_recv (req, body, sizeof body - 1, 0) : -1;
         if (a < 0 || b < 0) {
@@ -597,22 +608,71 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
         }
         status[a < (int) sizeof status - 1 ? a : (int) sizeof status - 1] = 0;
         body[b < (int) sizeof body - 1 ? b : (int) sizeof body - 1] = 0;
-        body[strcspn (body, "\n")] = 0;
-        if (!strcmp (status, "ok")) {
-            printf ("%s\n", body);
+        json_object *doc = json_tokener_parse (body);
+        json_object *v = NULL;
+        const char *text = NULL;
+        if (doc && json_object_object_get_ex (doc, !strcmp (status, "ok") ? "id" : "detail", &v))
+            text = json_object_get_string (v);
+        if (!strcmp (status, "ok") && text) {
+            printf ("%s\n", text);
             fflush (stdout);
             accepted++;
         }
         else {
-            fprintf (stderr, "refused: %s\n", body);
+            fprintf (stderr, "refused: %s\n", text ? text : body);
             refused++;
         }
+        json_object_put (doc);
     }
     fprintf (stderr, "mode=submit accepted=%d refused=%d secs=%.1f\n", accepted, refused,
              (double) (wall_ms () - t0) / 1000.0);
     zmq_close (req);
     free (jpeg);
     return rc;
+}
+
+//  A fresh sender that announces itself alive under a name of the test's
+//  choosing, again and again (a higher incarnation each time refutes the
+//  suspicion its silent address earns), with a digest so that /metrics
+//  lists it among the live peers.
+static int
+hostile_name (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq,
+              const char *name, const char *addr, int count, double rate)
+{
+    int sent = 0;
+    uint64_t t0 = wall_ms ();
+    for (int i = 0; i < count; i++) {
+        uint64_t at = t0 + (uint64_t) (1000.0 * i / rate);
+        while (wall_ms () < at)
+            usleep (2000);
+        mw_update_t u;
+        memset (&u, 0, sizeof u);
+        u.id = *sender;
+        u.from = *sender;
+        snprintf (u.name, sizeof u.name, "%s", name);
+        snprintf (u.addr, sizeof u.addr, "%s", addr);
+        u.state = MW_STATE_ALIVE;
+        u.incarnation = (uint64_t) i + 1;
+        sched_digest_t d;
+        memset (&d, 0, sizeof d);
+        d.ts_ms = (uint32_t) wall_ms ();
+        d.cur[SCHED_DIGEST_CPU] = 10;
+        d.cpu_cores = 1;
+        d.horizon_s[0] = 5;
+        d.horizon_s[1] = 30;
+        int dl = sched_digest_encode (&d, u.digest, sizeof u.digest);
+        u.digest_len = (uint16_t) (dl > 0 ? dl : 0);
+        mw_msg_t m;
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        m.updates = &u;
+        m.n_updates = 1;
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+            sent++;
+        free (out);
+    }
+    return sent;
 }
 
 static void
@@ -623,7 +683,7 @@ usage (void)
                      "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] "
                      "[--deadline-ms D] "
                      "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
-                     "job-offer|job-garbage|job-stray|oversize|submit\n");
+                     "job-offer|job-garbage|job-stray|oversize|submit|hostile-name [--name N] [--addr A]\n");
 }
 
 int
@@ -632,6 +692,7 @@ main (int argc, char **argv)
     const char *to = NULL, *key = NULL, *mode = NULL;
     int count = 1, capture_port = 5670, capture_ms = 5000;
     const char *model = NULL, *reply = NULL, *image = NULL, *camera = "inject-cam", *deadline = "";
+    const char *name = "hostile", *addr = "tcp://127.0.0.1:9";
     long size = 5 * 1024 * 1024;
     double rate = 5;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
@@ -662,6 +723,10 @@ main (int argc, char **argv)
             camera = argv[++i];
         else if (!strcmp (argv[i], "--deadline-ms") && i + 1 < argc)
             deadline = argv[++i];
+        else if (!strcmp (argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
+            addr = argv[++i];
         else if (argv[i][0] != '-' && !mode)
             mode = argv[i];
         else {
@@ -673,10 +738,10 @@ main (int argc, char **argv)
         usage ();
         return 1;
     }
-    static const char *modes[] = {"garbage",     "wrongkey",      "tampered",  "replay",
-                                  "clock",       "stale",         "valid",     "rawtcp",
-                                  "udp-garbage", "beacon-replay", "job-offer", "job-garbage",
-                                  "job-stray",   "oversize",      "submit",    NULL};
+    static const char *modes[] = {"garbage",      "wrongkey",    "tampered",  "replay",      "clock",
+                                  "stale",        "valid",       "rawtcp",    "udp-garbage", "beacon-replay",
+                                  "job-offer",    "job-garbage", "job-stray", "oversize",    "submit",
+                                  "hostile-name", NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -833,6 +898,8 @@ main (int argc, char **argv)
             free (out);
         }
     }
+    else if (!strcmp (mode, "hostile-name"))
+        sent = hostile_name (keys, &sender, session, &seq, name, addr, count, rate > 0 ? rate : 5);
     else if (!strcmp (mode, "clock")) {
         for (int i = 0; i < count; i++) {
             mw_id_t fresh;
