@@ -43,38 +43,40 @@
 #define S_MEMBER(in_, member) (((S_T_##in_ *) 0)->member)
 
 //  One initializer per kind; every F row of the definition goes through
-//  S_FIELD, which picks the kind's.
-#define S_FIELD(in_, member, KIND, limit, aux, ver, doc) S_FIELD_##KIND (in_, member, limit, aux, ver, doc)
+//  S_FIELD, which picks the kind's (and names the limit as written, before
+//  its macro is expanded, for the docs).
+#define S_FIELD(in_, member, KIND, limit, aux, ver, doc)                                                     \
+    S_FIELD_##KIND (in_, member, limit, #limit, aux, ver, doc)
 #define S_BASE(in_, member, KIND, ver, doc_)                                                                 \
     .name = #member, .kind = MW_WIRE_##KIND, .in = MW_WIRE_IN_##in_, .since = (ver),                         \
     .offset = offsetof (S_T_##in_, member), .doc = doc_
-#define S_FIELD_UINT(in_, member, limit, aux, ver, doc)                                                      \
+#define S_FIELD_UINT(in_, member, limit, lname, aux, ver, doc)                                               \
     {S_BASE (in_, member, UINT, ver, doc), .size = sizeof S_MEMBER (in_, member), .max = (limit),            \
-     .max_name = #limit},
-#define S_FIELD_BOOL(in_, member, limit, aux, ver, doc)                                                      \
+     .max_name = lname},
+#define S_FIELD_BOOL(in_, member, limit, lname, aux, ver, doc)                                               \
     {S_BASE (in_, member, BOOL, ver, doc), .size = sizeof S_MEMBER (in_, member), .max = 1, .max_name = "1"},
-#define S_FIELD_SIZE(in_, member, limit, aux, ver, doc)                                                      \
+#define S_FIELD_SIZE(in_, member, limit, lname, aux, ver, doc)                                               \
     {S_BASE (in_, member, SIZE, ver, doc), .size = sizeof S_MEMBER (in_, member), .max = (limit),            \
-     .max_name = #limit},
-#define S_FIELD_ID(in_, member, limit, aux, ver, doc)                                                        \
+     .max_name = lname},
+#define S_FIELD_ID(in_, member, limit, lname, aux, ver, doc)                                                 \
     {S_BASE (in_, member, ID, ver, doc), .size = sizeof S_MEMBER (in_, member),                              \
      .min = sizeof S_MEMBER (in_, member), .max = sizeof S_MEMBER (in_, member)},
-#define S_FIELD_STR(in_, member, limit, aux, ver, doc)                                                       \
-    {S_BASE (in_, member, STR, ver, doc), .size = 0, .max = (limit), .max_name = #limit},
-#define S_FIELD_BIN(in_, member, limit, aux, ver, doc)                                                       \
-    {S_BASE (in_, member, BIN, ver, doc), .max = (limit), .max_name = #limit,                                \
+#define S_FIELD_STR(in_, member, limit, lname, aux, ver, doc)                                                \
+    {S_BASE (in_, member, STR, ver, doc), .size = 0, .max = (limit), .max_name = lname},
+#define S_FIELD_BIN(in_, member, limit, lname, aux, ver, doc)                                                \
+    {S_BASE (in_, member, BIN, ver, doc), .max = (limit), .max_name = lname,                                 \
      .len_offset = offsetof (S_T_##in_, member##_len), .len_size = sizeof S_MEMBER (in_, member##_len)},
-#define S_FIELD_BLOB(in_, member, limit, aux, ver, doc)                                                      \
+#define S_FIELD_BLOB(in_, member, limit, lname, aux, ver, doc)                                               \
     {S_BASE (in_, member, BLOB, ver, doc),                                                                   \
      .min = (aux),                                                                                           \
      .max = (limit),                                                                                         \
-     .max_name = #limit,                                                                                     \
+     .max_name = lname,                                                                                      \
      .len_offset = offsetof (S_T_##in_, member##_len),                                                       \
      .len_size = sizeof S_MEMBER (in_, member##_len)},
-#define S_FIELD_LIST(in_, member, limit, aux, ver, doc)                                                      \
+#define S_FIELD_LIST(in_, member, limit, lname, aux, ver, doc)                                               \
     {S_BASE (in_, member, LIST, ver, doc),                                                                   \
      .max = (limit),                                                                                         \
-     .max_name = #limit,                                                                                     \
+     .max_name = lname,                                                                                      \
      .rec = &s_rec_##aux,                                                                                    \
      .len_offset = offsetof (S_T_##in_, n_##member),                                                         \
      .len_size = sizeof S_MEMBER (in_, n_##member)},
@@ -126,8 +128,8 @@ static const mw_wire_field_t s_header_fields[] = {MW_WIRE_HEADER (S_FIELD)};
 
 //  Each type's body, then the `updates` array that ends every message.
 #define S_BODY(NAME, number, text, plane, max_upd, bytes, ver, doc)                                          \
-    static const mw_wire_field_t s_body_##NAME[] = {MW_WIRE_BODY_##NAME (S_FIELD) S_FIELD (                  \
-        MSG, updates, LIST, max_upd, UPDATE, 1, "membership updates, piggybacked or full state")};
+    static const mw_wire_field_t s_body_##NAME[] = {MW_WIRE_BODY_##NAME (S_FIELD) S_FIELD_LIST (             \
+        MSG, updates, max_upd, #max_upd, UPDATE, 1, "membership updates, piggybacked or full state")};
 MW_WIRE_MESSAGES (S_BODY)
 
 #define S_DEF(NAME, number, text, plane_, max_upd, bytes, ver, doc_)                                         \

@@ -197,7 +197,7 @@
     F (JOB, id, ID, 0, 0, 1, "the job id")                                                                   \
     F (JOB, status, BOOL, 0, 0, 1, "1 accepted, 0 refused")                                                  \
     F (JOB, wait_ms, UINT, UINT32_MAX, 0, 1, "the runner's predicted completion")                            \
-    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why refused")
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why refused, or why failed")
 
 #define MW_WIRE_BODY_JOB(F)                                                                                  \
     F (JOB, id, ID, 0, 0, 1, "the job id")                                                                   \
@@ -213,7 +213,7 @@
     F (JOB, id, ID, 0, 0, 1, "the job id")                                                                   \
     F (JOB, kind, UINT, MW_JOB_KIND_ESCALATE, 0, 1, "echoes the job's")                                      \
     F (JOB, status, UINT, UINT8_MAX, 0, 1, "0 ok, 1..255 a failure")                                         \
-    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why failed")                                                  \
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why refused, or why failed")                                  \
     F (JOB, model, STR, MW_MODEL_MAX, 0, 1, "the model that ran")                                            \
     F (JOB, queue_ms, UINT, UINT32_MAX, 0, 1, "time queued at the runner")                                   \
     F (JOB, infer_ms, UINT, UINT32_MAX, 0, 1, "inference time")                                              \
