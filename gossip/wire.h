@@ -294,7 +294,7 @@ int gossip_wire_encode_fault (const mw_msg_t *msg, const char *field, mw_wire_fa
 const char *gossip_wire_fault_name (mw_wire_fault_kind_t fault);   //  "drop", ...
 
 //  Fills *msg (zeroed first) with a valid message of `type`: every field
-//  the type carries, strings and byte fields str_len bytes long and each
+//  the type carries (in MW_WIRE_SEND_VERSION), strings and byte fields str_len bytes long and each
 //  list list_len elements long (both capped at the field's limit, a blob
 //  at least its minimum), integers at their maximum when seed is 0, else
 //  pseudo-random within their limits.  For round trips, fuzz seeds and test
