@@ -130,6 +130,30 @@ s_else (const mw_wire_field_t *f)
     }
 }
 
+//  Array lengths by version: "14", or "14 (version 1), 15 (version 2)"
+//  once a later version adds fields.  `fixed` counts the elements outside
+//  these fields (magic .. ts_ms for a message, none for a record).
+static void
+s_lengths (text_t *t, const mw_wire_field_t *fields, uint32_t n, uint32_t fixed, uint32_t from)
+{
+    uint32_t last = 0;
+    bool several = false;
+    for (uint32_t v = from; v <= MW_WIRE_VERSION; v++)
+        for (uint32_t i = 0; i < n; i++)
+            several |= v > from && fields[i].since == v;
+    for (uint32_t v = from; v <= MW_WIRE_VERSION; v++) {
+        uint32_t count = fixed;
+        for (uint32_t i = 0; i < n; i++)
+            count += fields[i].since <= v;
+        if (v > from && count == last)
+            continue;
+        s_put (t, "%s%u", v > from ? ", " : "", count);
+        if (several)
+            s_put (t, " (version %u)", v);
+        last = count;
+    }
+}
+
 static void
 s_section_header (text_t *t)
 {
@@ -178,14 +202,18 @@ s_section_messages (text_t *t, mw_wire_plane_t plane)
             s_put (t, " | must be empty (0)");
         else
             s_put (t, " | ≤ %u", def->max_updates);
-        s_put (t, " | %u | %zu |\n", 3 + n_hdr + def->n_fields, def->max_bytes);
+        s_put (t, " | ");
+        s_lengths (t, def->fields, def->n_fields, 3 + n_hdr, def->since);
+        s_put (t, " | %zu |\n", def->max_bytes);
     }
 }
 
 static void
 s_section_record (text_t *t, const mw_wire_record_t *rec)
 {
-    s_put (t, "Each %s is an array of exactly %u:\n\n", rec->name, rec->n_fields);
+    s_put (t, "Each %s is an array of exactly ", rec->name);
+    s_lengths (t, rec->fields, rec->n_fields, 0, 1);
+    s_put (t, ":\n\n");
     s_put (t, "| # | field | msgpack type | rule |\n|---|---|---|---|\n");
     for (uint32_t i = 0; i < rec->n_fields; i++) {
         const mw_wire_field_t *f = &rec->fields[i];
