@@ -385,8 +385,9 @@ s_pack_bin (enc_t *e, const void *data, size_t len)
     e->err |= msgpack_pack_bin_with_body (&e->pk, data, len);
 }
 
-//  Writes one faulty value of field f (member at p) and marks the fault
-//  placed.  Returns false when this fault cannot be made here.
+//  Writes one faulty value of field f (member at p).  Returns false when
+//  this fault cannot be made here.  (A list's KIND and OVER faults are
+//  written by s_pack_list, which knows its elements.)
 static bool
 s_pack_faulty (enc_t *e, const mw_wire_field_t *f, const uint8_t *p)
 {
