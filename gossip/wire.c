@@ -132,6 +132,25 @@ static const mw_wire_field_t s_header_fields[] = {MW_WIRE_HEADER (S_FIELD)};
         MSG, updates, max_upd, #max_upd, UPDATE, 1, "membership updates, piggybacked or full state")};
 MW_WIRE_MESSAGES (S_BODY)
 
+//  Every member a message owns (its lists and blobs), for clear and copy:
+//  `updates`, then each body's BLOB and LIST fields.  A member several
+//  types name appears more than once, which clear and copy allow for.
+#define S_OWNED(in_, member, KIND, limit, aux, ver, doc)                                                     \
+    S_OWNED_##KIND (in_, member, limit, #limit, aux, ver, doc)
+#define S_OWNED_UINT(...)
+#define S_OWNED_BOOL(...)
+#define S_OWNED_SIZE(...)
+#define S_OWNED_ID(...)
+#define S_OWNED_STR(...)
+#define S_OWNED_BIN(...)
+#define S_OWNED_BLOB(...)                                                 S_FIELD_BLOB (__VA_ARGS__)
+#define S_OWNED_LIST(...)                                                 S_FIELD_LIST (__VA_ARGS__)
+#define S_OWNED_BODY(NAME, number, text, plane, max_upd, bytes, ver, doc) MW_WIRE_BODY_##NAME (S_OWNED)
+static const mw_wire_field_t s_owned[] = {
+    S_FIELD_LIST (MSG, updates, MW_MAX_MEMBERS, "MW_MAX_MEMBERS", UPDATE, 1, "membership updates")
+        MW_WIRE_MESSAGES (S_OWNED_BODY)};
+#define OWNED_COUNT (sizeof s_owned / sizeof s_owned[0])
+
 #define S_DEF(NAME, number, text, plane_, max_upd, bytes, ver, doc_)                                         \
     [number] = {.type = (number),                                                                            \
                 .name = text,                                                                                \
@@ -1253,8 +1272,7 @@ gossip_wire_msg_clear (mw_msg_t *msg)
     if (!msg)
         return;
     bases_t b = {{(uint8_t *) msg, (uint8_t *) msg->job, NULL, NULL}};
-    for (int t = 1; t <= MW_MSG_TYPE_MAX; t++)
-        s_free_fields (s_defs[t].fields, s_defs[t].n_fields, &b);
+    s_free_fields (s_owned, OWNED_COUNT, &b);
     free (msg->job);
     memset (msg, 0, sizeof (*msg));
 }
@@ -1333,12 +1351,8 @@ gossip_wire_msg_copy (mw_msg_t *dst, const mw_msg_t *src)
     }
     bases_t db = {{(uint8_t *) dst, (uint8_t *) dst->job, NULL, NULL}};
     bases_t sb = {{(uint8_t *) src, (uint8_t *) src->job, NULL, NULL}};
-    for (int t = 1; t <= MW_MSG_TYPE_MAX; t++)
-        s_unshare_fields (s_defs[t].fields, s_defs[t].n_fields, &db);
-    int rc = 0;
-    for (int t = 1; t <= MW_MSG_TYPE_MAX && rc == 0; t++)
-        rc = s_copy_fields (s_defs[t].fields, s_defs[t].n_fields, &db, &sb);
-    if (rc != 0) {
+    s_unshare_fields (s_owned, OWNED_COUNT, &db);
+    if (s_copy_fields (s_owned, OWNED_COUNT, &db, &sb) != 0) {
         gossip_wire_msg_clear (dst);   //  never half a copy
         return -1;
     }
