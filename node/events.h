@@ -10,6 +10,9 @@
 #ifndef NODE_EVENTS_H_INCLUDED
 #define NODE_EVENTS_H_INCLUDED
 
+#include "node/curve.h"
+
+#include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,7 +20,12 @@ typedef struct _node_events_t node_events_t;
 
 //  Bind a PUB on tcp://<bind_ip>:<port>.  NULL on failure (logged).
 node_events_t *node_events_new (const char *bind_ip, int port);
+//  The same as a CURVE server (curve not NULL: only its allow-listed
+//  subscribers complete a connection; see node/curve.h).
+node_events_t *node_events_new_curve (const char *bind_ip, int port, node_curve_t *curve);
 void node_events_destroy (node_events_t **self_p);
+//  The PUB socket (for the connection guard).
+zsock_t *node_events_sock (node_events_t *self);
 
 //  An event with string and integer fields.  `kv` is a NULL-terminated list
 //  of (key, value) string pairs; `ikv` a NULL-key-terminated list of integer

@@ -62,6 +62,7 @@ struct _node_jobs_t {
     double arrival_rate;
     histo_t lat[4];   //  by handoff_path_t
     uint64_t submit_refused;
+    uint64_t next_prune_ms;
 };
 
 //  --------------------------------------------------------------------------
@@ -345,6 +346,16 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     self->replay = gossip_replay_new ((uint64_t) mw_config_int (cfg, "MAX_CLOCK_SKEW_MS"));
     gossip_transport_opts_t topts;
     gossip_transport_opts_data (&topts);
+    //  Agents send every job message sealed for the node they chose; only
+    //  the analysis server is reached before anyone knows its id (VMS_URL
+    //  names an address), so only it takes an unbound OFFER or JOB.
+    if (opts->server)
+        topts.unbound_types = 1u << MW_MSG_JOB_OFFER | 1u << MW_MSG_JOB;
+    topts.guard = opts->guard;
+    if (opts->out_max)
+        topts.out_max = opts->out_max;
+    if (opts->conn_max)
+        topts.rules.max = opts->conn_max;
     if (self->replay)
         self->data = gossip_transport_new_opts (opts->bind_endpoint, opts->ident, opts->keys, self->replay,
                                                 opts->session, &topts);
@@ -409,8 +420,11 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         node_jobs_destroy (&self);
         return NULL;
     }
-    if (hcfg.has_server)
+    if (hcfg.has_server) {
         sched_handoff_set_server (self->handoff, server);
+        //  Configured, so ours to connect to; its id is not known here.
+        gossip_transport_peer_add (self->data, server, NULL, 0);
+    }
 
     if (!opts->server) {
         const char *cam = mw_config_str (cfg, "CAMERA_ID");
@@ -454,9 +468,7 @@ node_jobs_destroy (node_jobs_t **self_p)
 int
 node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max)
 {
-    int n = 0;
-    if (n < max)
-        items[n++] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->data)), 0, ZMQ_POLLIN, 0};
+    int n = gossip_transport_pollitems (self->data, items, max);
     if (self->runner && n < max)
         items[n++] = (zmq_pollitem_t){zsock_resolve (node_runner_sock (self->runner)), 0, ZMQ_POLLIN, 0};
     return n;
@@ -491,8 +503,21 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
 }
 
 void
+node_jobs_forget (node_jobs_t *self, const mw_id_t *id)
+{
+    if (self && id)
+        gossip_replay_forget (self->replay, id);
+}
+
+void
 node_jobs_tick (node_jobs_t *self, uint64_t now)
 {
+    if (now >= self->next_prune_ms) {
+        //  Idle connections, stale reply routes, peers no longer advertised.
+        if (self->next_prune_ms)
+            gossip_transport_prune (self->data, now, 120000);
+        self->next_prune_ms = now + 10000;
+    }
     s_source_tick (self, now);
     s_rate_tick (self, now);
     sched_handoff_tick (self->handoff, now);
@@ -529,6 +554,9 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             handoff_peer_t *p = &peers[k];
             p->id = m->id;
             snprintf (p->addr, sizeof p->addr, "%.*s:%u", (int) (c - m->addr), m->addr, d.job_port);
+            //  A peer we may connect to, sealed for its id; kept while it
+            //  is advertised (refreshed here every call, expires at prune).
+            gossip_transport_peer_add (self->data, p->addr, &m->id, 30000);
             p->p.usable = true;
             p->p.digest_age_ms = (uint32_t) sched_digest_age_ms (&d, wall_ms);
             p->p.cpu_now_pct = d.cur[SCHED_DIGEST_CPU];
@@ -817,10 +845,15 @@ node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out)
         self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0);
     //  The data plane's gate: what peers sent that was refused, by reason.
     const gossip_transport_stats_t *ts = gossip_transport_stats (self->data);
-    mw_strbuf_printf (
-        out, ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,\"rejected\":{",
-        (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
-        (unsigned long long) ts->send_dropped);
+    mw_strbuf_printf (out,
+                      ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,"
+                      "\"send_refused\":%llu,\"peers_open\":%llu,\"peers_known\":%llu,\"routes\":%llu,"
+                      "\"budget_yields\":%llu,\"replay_senders\":%zu,\"rejected\":{",
+                      (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
+                      (unsigned long long) ts->send_dropped, (unsigned long long) ts->send_refused,
+                      (unsigned long long) ts->peers_open, (unsigned long long) ts->peers_known,
+                      (unsigned long long) ts->routes, (unsigned long long) ts->budget_yields,
+                      gossip_replay_size (self->replay));
     for (int r = 0; r < MW_REJ_COUNT; r++)
         mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
                           gossip_transport_reject_name ((gossip_reject_t) r),

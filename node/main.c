@@ -18,6 +18,7 @@
 #include "gossip/crypto.h"
 #include "node/agent.h"
 #include "node/analysis.h"
+#include "node/curve.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ s_usage (FILE *f)
                 "  status  [--state-dir DIR] [--json]         this agent's state and counters\n"
                 "  leave   [--state-dir DIR]                  leave the mesh gracefully and stop\n"
                 "  events  --connect tcp://HOST:PORT [--json] print the event stream\n"
+                "          [--server-key FILE --client-cert FILE] (CURVE); --keygen FILE: a VMS key pair\n"
                 "  keygen                                     print a new cluster key\n"
                 "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
                 "  forecast --trace FILE.csv [--horizon S]    score the forecaster on a trace\n"
@@ -391,16 +393,35 @@ s_events_signal (int sig)
 static int
 s_cmd_events (int argc, char **argv)
 {
-    const char *endpoint = NULL;
+    const char *endpoint = NULL, *server_key = NULL, *client_cert = NULL, *keygen = NULL;
     long max_events = -1;
     for (int i = 1; i + 1 < argc; i++) {
         if (strcmp (argv[i], "--connect") == 0)
             endpoint = argv[i + 1];
         if (strcmp (argv[i], "--count") == 0)
             max_events = atol (argv[i + 1]);
+        if (strcmp (argv[i], "--server-key") == 0)
+            server_key = argv[i + 1];
+        if (strcmp (argv[i], "--client-cert") == 0)
+            client_cert = argv[i + 1];
+        if (strcmp (argv[i], "--keygen") == 0)
+            keygen = argv[i + 1];
     }
-    if (!endpoint) {
-        fprintf (stderr, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n");
+    if (keygen) {
+        //  A VMS key pair: FILE (public: list it in the box's
+        //  EVENTS_CURVE_CLIENTS) and FILE_secret (keep it on the VMS).
+        char err[512] = "";
+        if (node_curve_keygen (keygen, err, sizeof err) != 0) {
+            fprintf (stderr, "meshwatch events --keygen: %s\n", err);
+            return 1;
+        }
+        printf ("%s (public) and %s_secret written\n", keygen, keygen);
+        return 0;
+    }
+    if (!endpoint || (!server_key) != (!client_cert)) {
+        fprintf (stderr, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
+                         "                        [--server-key FILE|Z85 --client-cert FILE]   (CURVE)\n"
+                         "       meshwatch events --keygen FILE\n");
         return 2;
     }
     bool json = s_has_flag (argc, argv, "--json");
@@ -408,6 +429,12 @@ s_cmd_events (int argc, char **argv)
     signal (SIGINT, s_events_signal);
     signal (SIGTERM, s_events_signal);
     zsock_t *sub = zsock_new (ZMQ_SUB);
+    char cerr[512] = "";
+    if (sub && server_key && node_curve_client_apply (sub, server_key, client_cert, cerr, sizeof cerr) != 0) {
+        fprintf (stderr, "meshwatch events: %s\n", cerr);
+        zsock_destroy (&sub);
+        return 1;
+    }
     if (!sub || zsock_connect (sub, "%s", endpoint) < 0) {
         fprintf (stderr, "%s: cannot connect\n", endpoint);
         zsock_destroy (&sub);

@@ -1,7 +1,9 @@
 /*  =========================================================================
     make_corpus - writes the fuzz seed corpus: one valid plaintext message
     of every type (NN-<type>.msg) and the same sealed with the fuzz test key
-    (NN-<type>.env), so the fuzzer starts from inputs that reach deep into
+    (NN-<type>.env, for the fuzz receiver id on the type's plane: beacons
+    unbound on the beacon plane, job types on the data plane, the rest on
+    the mesh plane), so the fuzzer starts from inputs that reach deep into
     the decoder and past the envelope.  Small on purpose (a few KB in all).
 
     Build and run from the repository root:
@@ -18,6 +20,8 @@
 #include <string.h>
 
 #define FUZZ_KEY_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+//  The receiver the envelopes are sealed for (tests/fuzz/fuzz_wire.c too).
+static const mw_id_t FUZZ_TO = {{0xf0, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}};
 
 static int
 s_write (const char *dir, int type, const char *ext, const uint8_t *data, size_t len)
@@ -160,7 +164,11 @@ main (int argc, char **argv)
         if (rc == 0)
             rc = s_write (argv[1], type, "msg", plain, plain_len);
         if (rc == 0)
-            rc = gossip_crypto_seal (ring, plain, plain_len, &env, &env_len);
+            rc = gossip_crypto_seal (ring, type == MW_MSG_BEACON ? NULL : &FUZZ_TO,
+                                     type == MW_MSG_BEACON            ? MW_PLANE_BEACON
+                                     : gossip_wire_is_job_type (type) ? MW_PLANE_DATA
+                                                                      : MW_PLANE_MESH,
+                                     plain, plain_len, &env, &env_len);
         if (rc == 0)
             rc = s_write (argv[1], type, "env", env, env_len);
         free (plain);
