@@ -499,6 +499,20 @@ gossip_guard_trust (gossip_guard_t *self, int fd)
     pthread_mutex_unlock (&self->mu);
 }
 
+bool
+gossip_guard_trusted (gossip_guard_t *self, int fd)
+{
+    if (!self)
+        return true;
+    if (fd < 0 || (size_t) fd >= self->n_slots)
+        return false;
+    pthread_mutex_lock (&self->mu);
+    slot_t *s = &self->slots[fd];
+    bool trusted = s->listener >= 0 && s->trusted;
+    pthread_mutex_unlock (&self->mu);
+    return trusted;
+}
+
 int
 gossip_guard_stats (gossip_guard_t *self, int listener, gossip_guard_stats_t *out)
 {
@@ -666,7 +680,10 @@ gossip_guard_test (bool verbose)
         for (int i = 0; i < 100 && (gossip_guard_stats (g, idx, &st), st.open < 1); i++)
             zclock_sleep (10);
         CHECK (st.open == 1 && st.untrusted == 1);
+        CHECK (!gossip_guard_trusted (g, fd) && !gossip_guard_trusted (g, -1)
+               && gossip_guard_trusted (NULL, fd));
         gossip_guard_trust (g, fd);
+        CHECK (gossip_guard_trusted (g, fd));
         gossip_guard_trust (g, fd);   //  twice is fine
         gossip_guard_trust (g, -1);   //  and nonsense is ignored
         gossip_guard_stats (g, idx, &st);

@@ -74,6 +74,10 @@ void gossip_guard_set_global_max (gossip_guard_t *self, uint32_t global_max);
 int gossip_guard_watch (gossip_guard_t *self, zsock_t *listener, const gossip_guard_rules_t *rules);
 //  An authenticated message came in on connection `fd` (any thread).
 void gossip_guard_trust (gossip_guard_t *self, int fd);
+//  Has connection `fd` been trusted?  An fd the guard does not track (yet:
+//  its ACCEPTED event may trail its first frames) is not; with no guard at
+//  all, every connection is.
+bool gossip_guard_trusted (gossip_guard_t *self, int fd);
 //  Counters of one listener.  0/-1.
 int gossip_guard_stats (gossip_guard_t *self, int listener, gossip_guard_stats_t *out);
 //  All listeners' stats as one JSON object {"mesh":{...},...} (malloc'ed).

@@ -95,9 +95,13 @@ struct _gossip_transport_t {
     uint8_t plane;
     size_t frame_max;   //  opts.max_plain + envelope: the ROUTERs' limit
     int guard_idx;
-    //  Authentication budget: bytes let into the AEAD in the current slice.
+    //  Authentication budget: bytes let into the AEAD in the current slice
+    //  (since the queue was last empty, or since the last yield).
     size_t slice_bytes;
-    uint64_t slice_spent_ms;
+    //  Outsiders' allowance: a token bucket of bytes that connections no
+    //  authenticated message has come from yet may make us authenticate.
+    double untrusted_tokens;
+    uint64_t untrusted_ms;
     bool next_out;   //  read the outbound socket first next time (fairness)
     gossip_transport_stats_t stats;
 };
@@ -108,18 +112,19 @@ gossip_transport_opts_defaults (gossip_transport_opts_t *opts)
     memset (opts, 0, sizeof *opts);
     //  An outbound connection's queue: enough for a burst of gossip and one
     //  full-state transfer, small enough that a dead peer costs little.
-    //  Inbound, per connection: a peer's burst is a handful of messages;
-    //  64 of at most 256 KiB bounds what one connection can make libzmq
-    //  buffer (the guard bounds the connections).
+    //  Inbound, per connection: a peer's burst is a handful of messages,
+    //  and the loop drains every turn; 16 of at most 256 KiB bounds what one
+    //  connection can make libzmq buffer (the guard bounds the connections).
     opts->max_plain = MW_MSG_MAX;
     opts->peer_hwm = 128;
-    opts->router_hwm = 64;
+    opts->router_hwm = 16;
     opts->data_plane = false;
     opts->unbound_types = 1u << MW_MSG_PUSH_PULL;   //  a join to a seed's address
     opts->out_max = 64;
     opts->peers_max = 4096;
     opts->routes_max = 1024;
     opts->turn_bytes = 2 * 1024 * 1024;
+    opts->untrusted_rate = 2 * 1024 * 1024;
     //  Loopback is exempt from the per-address cap: agents on one box share
     //  127.0.0.1, and a local process has easier ways to hurt the box.
     opts->rules = (gossip_guard_rules_t){"mesh", 8, 64, 1024, 5000, true};
@@ -143,6 +148,7 @@ gossip_transport_opts_data (gossip_transport_opts_t *opts)
     opts->peers_max = 1024;
     opts->routes_max = 1024;
     opts->turn_bytes = 8 * 1024 * 1024;
+    opts->untrusted_rate = 8 * 1024 * 1024;
     opts->rules = (gossip_guard_rules_t){"data", 2, 16, 1024, 5000, true};
 }
 
@@ -184,6 +190,8 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
     self->replay = replay;
     self->session = session;
     self->guard_idx = -1;
+    self->untrusted_tokens = (double) opts->untrusted_rate;
+    self->untrusted_ms = mw_now_ms ();
     self->router = zsock_new (ZMQ_ROUTER);
     self->out = zsock_new (ZMQ_ROUTER);
     self->peers = zhashx_new ();
@@ -539,18 +547,32 @@ gossip_transport_send_to (gossip_transport_t *self, const char *addr, const mw_i
 //  envelope's plane, `unbound_ok` the types it may carry unbound.
 static int
 s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, uint8_t plane, uint32_t unbound_ok,
-        mw_msg_t *msg)
+        bool trusted, mw_msg_t *msg)
 {
     memset (msg, 0, sizeof *msg);
     if (len == 0 || len > self->frame_max) {
         self->stats.rejected[MW_REJ_SIZE]++;
         return 0;
     }
-    //  What may reach the AEAD counts against the slice's budget.
+    //  What may reach the AEAD counts against the slice's budget, and, from
+    //  a connection nobody has authenticated a message from yet, against
+    //  the outsiders' allowance: forged frames beyond it are dropped unread,
+    //  so a flood cannot buy more than untrusted_rate of our CPU.
     if (len >= 2 && data[0] == 'M' && data[1] == 'W') {
+        if (!trusted) {
+            uint64_t now = mw_now_ms ();
+            double cap = (double) self->opts.untrusted_rate;
+            self->untrusted_tokens += cap * (double) (now - self->untrusted_ms) / 1000.0;
+            if (self->untrusted_tokens > cap)
+                self->untrusted_tokens = cap;
+            self->untrusted_ms = now;
+            if (self->untrusted_tokens < (double) len) {
+                self->stats.rejected[MW_REJ_BUDGET]++;
+                return 0;
+            }
+            self->untrusted_tokens -= (double) len;
+        }
         self->slice_bytes += len;
-        if (self->slice_bytes >= self->opts.turn_bytes && !self->slice_spent_ms)
-            self->slice_spent_ms = mw_now_ms ();
     }
     uint8_t *plain = NULL;
     size_t plain_len = 0;
@@ -652,11 +674,13 @@ s_recv_from (gossip_transport_t *self, bool outbound, mw_msg_t *msg)
         size_t len = zmq_msg_size (&payload);
         self->stats.bytes_in += len;
         self->stats.msgs_in++;
+        int fd = outbound ? -1 : zmq_msg_get (&payload, ZMQ_SRCFD);
+        bool trusted = outbound || gossip_guard_trusted (self->opts.guard, fd);
         rc = s_gate (self, (const uint8_t *) zmq_msg_data (&payload), len, self->plane,
-                     self->opts.unbound_types, msg);
+                     self->opts.unbound_types, trusted, msg);
         if (rc == 1) {
-            if (!outbound && self->opts.guard)
-                gossip_guard_trust (self->opts.guard, zmq_msg_get (&payload, ZMQ_SRCFD));
+            if (!trusted)
+                gossip_guard_trust (self->opts.guard, fd);
             if (*msg->addr)
                 s_route_learn (self, msg->addr, outbound, (const uint8_t *) zmq_msg_data (&id),
                                zmq_msg_size (&id), &msg->sender);
@@ -672,20 +696,22 @@ gossip_transport_recv (gossip_transport_t *self, mw_msg_t *msg)
 {
     memset (msg, 0, sizeof *msg);
     if (self->slice_bytes >= self->opts.turn_bytes) {
-        //  The slice's budget is spent: let the loop run its timers, and
-        //  start a new slice once the clock has moved on.
-        if (mw_now_ms () == self->slice_spent_ms) {
-            self->stats.budget_yields++;
-            return -1;
-        }
+        //  The slice's budget is spent: yield once, so that the loop runs
+        //  its timers (and its other sockets) before the next slice.
         self->slice_bytes = 0;
-        self->slice_spent_ms = 0;
+        self->stats.budget_yields++;
+        return -1;
     }
     bool first = self->next_out;
     self->next_out = !self->next_out;
     int rc = s_recv_from (self, first, msg);
     if (rc < 0)
         rc = s_recv_from (self, !first, msg);
+    if (rc < 0) {
+        //  Drained: the next message starts a new slice.  (A slice spans
+        //  loop turns only while the queue never empties: a flood.)
+        self->slice_bytes = 0;
+    }
     return rc;
 }
 
@@ -696,7 +722,7 @@ gossip_transport_open_beacon (gossip_transport_t *self, const uint8_t *data, siz
     uint64_t before = 0;
     for (int i = 0; i < MW_REJ_COUNT; i++)
         before += self->stats.rejected[i];
-    int rc = s_gate (self, data, len, MW_PLANE_BEACON, 1u << MW_MSG_BEACON, msg);
+    int rc = s_gate (self, data, len, MW_PLANE_BEACON, 1u << MW_MSG_BEACON, true, msg);
     if (rc == 1 && msg->type != MW_MSG_BEACON) {
         //  Sealed for the beacon plane, yet not a beacon: a key holder's
         //  doing (a captured mesh packet does not even open here).
@@ -764,7 +790,7 @@ const char *
 gossip_transport_reject_name (gossip_reject_t r)
 {
     static const char *names[] = {"size",  "envelope", "other_cluster", "auth",    "malformed", "replay",
-                                  "stale", "clock",    "plane",         "unbound", "session"};
+                                  "stale", "clock",    "plane",         "unbound", "session",   "budget"};
     _Static_assert(sizeof names / sizeof names[0] == MW_REJ_COUNT, "one name per reason");
     return (unsigned) r < MW_REJ_COUNT ? names[r] : "unknown";
 }
@@ -835,7 +861,7 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
     gossip_transport_opts_defaults (&om);
     int ok = od.max_plain == MW_JOB_MSG_MAX && od.peer_hwm == 32 && od.router_hwm == 4 && od.data_plane
              && od.unbound_types == 0 && om.max_plain == MW_MSG_MAX && om.peer_hwm == 128
-             && om.router_hwm == 64 && !om.data_plane && om.unbound_types == 1u << MW_MSG_PUSH_PULL;
+             && om.router_hwm == 16 && !om.data_plane && om.unbound_types == 1u << MW_MSG_PUSH_PULL;
     ok = ok && strcmp (gossip_transport_reject_name (MW_REJ_PLANE), "plane") == 0
          && strcmp (gossip_transport_reject_name (MW_REJ_SESSION), "session") == 0
          && strcmp (gossip_transport_reject_name (MW_REJ_COUNT), "unknown") == 0;
@@ -1200,6 +1226,30 @@ gossip_transport_test (bool verbose)
     if (ok)
         ok = gossip_transport_send (x, ep_b, &m) == 0 && s_recv_one (b, &got, 2000) == 0
              && sb->rejected[MW_REJ_OTHER_CLUSTER] == 1;
+    //  An outsider's connection (never an authenticated message): 100 KB
+    //  frames with the cluster's key id, 40 of them.  The allowance (2 MiB)
+    //  lets about 20 into the AEAD (auth); the rest are dropped unread.
+    if (ok) {
+        zsock_t *raw2 = zsock_new_dealer (ep_b);
+        uint8_t *junk = calloc (1, 100000);
+        uint8_t *hdr = NULL;
+        size_t hlen = 0;
+        ok = raw2 && junk && gossip_transport_seal (a, &m, &ib.id, &hdr, &hlen) == 0;
+        uint64_t auth0 = sb->rejected[MW_REJ_AUTH], budget0 = sb->rejected[MW_REJ_BUDGET];
+        for (int i = 0; i < 40 && ok; i++) {
+            memcpy (junk, hdr, 4);
+            junk[10] = (uint8_t) i;
+            ok = s_raw (raw2, b, junk, 100000, &got) == 0;
+        }
+        uint64_t auth = sb->rejected[MW_REJ_AUTH] - auth0, budget = sb->rejected[MW_REJ_BUDGET] - budget0;
+        if (verbose)
+            printf ("transport: outsider's 40 x 100 KB: %llu authenticated, %llu dropped unread\n",
+                    (unsigned long long) auth, (unsigned long long) budget);
+        ok = ok && auth + budget == 40 && auth >= 15 && auth <= 25 && budget >= 15;
+        free (hdr);
+        free (junk);
+        zsock_destroy (&raw2);
+    }
     //  A session from the future under a's id: refused, and a's own
     //  messages keep passing afterwards (it is not fenced out).
     if (ok) {

@@ -21,14 +21,17 @@
         make us connect anywhere.  Routes are bounded too (routes_max, LRU).
 
     Every inbound byte goes through the same gate, in this order: frame and
-    size checks, envelope (AEAD, bound to our id and the plane), wire
-    decode, binding (unbound only for the plane's few unbound types),
-    replay window; each rejection is counted by reason so an operator (and
-    the tests) can see forged, replayed or malformed traffic.  The gate
-    authenticates at most turn_bytes per slice and then yields, so that a
-    flood of forged megabyte frames cannot starve the loop's timers.  An
-    authenticated message marks its connection trusted in the connection
-    guard (gossip/guard.h), which cuts untrusted ones over its caps.
+    size checks, the outsiders' allowance, envelope (AEAD, bound to our id
+    and the plane), wire decode, binding (unbound only for the plane's few
+    unbound types), replay window; each rejection is counted by reason so
+    an operator (and the tests) can see forged, replayed or malformed
+    traffic.  An authenticated message marks its connection trusted in the
+    connection guard (gossip/guard.h), which cuts untrusted ones over its
+    caps; frames from untrusted connections are authenticated only within
+    untrusted_rate bytes a second (the rest are dropped unread), and the
+    gate yields after turn_bytes of authentication, so that a flood of
+    forged megabyte frames can neither take the CPU nor starve the loop's
+    timers.
     ========================================================================= */
 #ifndef GOSSIP_TRANSPORT_H_INCLUDED
 #define GOSSIP_TRANSPORT_H_INCLUDED
@@ -53,6 +56,7 @@ typedef enum {
     MW_REJ_PLANE,           //  a valid message of a type this plane does not carry
     MW_REJ_UNBOUND,         //  sealed unbound, but its type must be sealed for us
     MW_REJ_SESSION,         //  a new session from the future (or not certified)
+    MW_REJ_BUDGET,          //  from an untrusted connection, beyond the outsiders' allowance
     MW_REJ_COUNT
 } gossip_reject_t;
 
@@ -85,15 +89,18 @@ typedef struct {
     uint32_t peers_max;           //  registered addresses
     uint32_t routes_max;          //  reply routes
     size_t turn_bytes;            //  bytes authenticated per slice before recv yields
+    size_t untrusted_rate;        //  bytes/s (and burst) authenticated for untrusted connections
     gossip_guard_t *guard;        //  borrowed; NULL: no connection caps
     gossip_guard_rules_t rules;   //  the inbound listener's caps (with a guard)
 } gossip_transport_opts_t;
 
-//  Mesh defaults: MW_MSG_MAX, HWM 128 out / 64 in, PUSH_PULL may come
-//  unbound (a join to a seed's address), 64 connections, 2 MiB per slice.
+//  Mesh defaults: MW_MSG_MAX, HWM 128 out / 16 in, PUSH_PULL may come
+//  unbound (a join to a seed's address), 64 connections, 2 MiB per slice,
+//  2 MiB/s for untrusted connections.
 void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
 //  Data plane defaults: MW_JOB_MSG_MAX, HWM 32 out / 4 in, nothing unbound
-//  (the analysis server adds JOB_OFFER and JOB), 64 connections, 8 MiB.
+//  (the analysis server adds JOB_OFFER and JOB), 64 connections, 8 MiB per
+//  slice and 8 MiB/s for untrusted connections.
 void gossip_transport_opts_data (gossip_transport_opts_t *opts);
 
 //  Bind the inbound ROUTER on `bind_endpoint` (e.g. "tcp://10.0.0.1:7946").

@@ -34,6 +34,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <string.h>
@@ -1055,6 +1056,11 @@ node_agent_run (mw_config_t *cfg)
 
     //  As many fds as we are allowed, before any is used: the budget the
     //  connection caps are cut from (s_fd_budget).
+    //  Large buffers (frames, forged ones included) are mmapped and given
+    //  back when freed: glibc would otherwise raise this threshold after the
+    //  first free and keep a flood's freed megabytes in the heap, so RSS
+    //  would follow the worst moment, not the live buffers.
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);
     self->nofile = gossip_guard_raise_nofile ();
     self->out_max = (uint32_t) (self->nofile / 16 < 16    ? 16
                                 : self->nofile / 16 > 128 ? 128

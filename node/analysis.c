@@ -34,6 +34,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,6 +113,7 @@ s_setup (server_t *self, char *err, size_t errlen)
 
     //  Caps on the connections anyone may open to VMS_PORT and the event
     //  stream, cut from the fd limit (see the agent's s_fd_budget).
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);   //  see node/agent.c
     uint64_t nofile = gossip_guard_raise_nofile ();
     int64_t budget = (int64_t) (nofile * 70 / 100) - 128 - 64;
     self->guard = gossip_guard_new ((uint32_t) (budget < 32 ? 32 : budget));

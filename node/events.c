@@ -33,8 +33,9 @@ node_events_new_curve (const char *bind_ip, int port, node_curve_t *curve)
     zsock_set_sndhwm (self->pub, 10000);
     //  What a subscriber sends us is (un)subscriptions: topic prefixes.  Cap
     //  them, or anyone on the network could make libzmq allocate whatever
-    //  size a forged frame header claims.
-    zsock_set_maxmsgsize (self->pub, 256);
+    //  size a forged frame header claims.  (The cap applies to the
+    //  handshake's commands too: a CURVE INITIATE is about 300 bytes.)
+    zsock_set_maxmsgsize (self->pub, curve ? 1024 : 256);
     zsock_set_linger (self->pub, 0);
     //  A connection that never completes its handshake (or a CURVE one that
     //  the allow-list refuses) is dropped within 3 s.

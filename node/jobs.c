@@ -845,15 +845,16 @@ node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out)
         self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0);
     //  The data plane's gate: what peers sent that was refused, by reason.
     const gossip_transport_stats_t *ts = gossip_transport_stats (self->data);
-    mw_strbuf_printf (out,
-                      ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,"
-                      "\"send_refused\":%llu,\"peers_open\":%llu,\"peers_known\":%llu,\"routes\":%llu,"
-                      "\"budget_yields\":%llu,\"replay_senders\":%zu,\"rejected\":{",
-                      (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
-                      (unsigned long long) ts->send_dropped, (unsigned long long) ts->send_refused,
-                      (unsigned long long) ts->peers_open, (unsigned long long) ts->peers_known,
-                      (unsigned long long) ts->routes, (unsigned long long) ts->budget_yields,
-                      gossip_replay_size (self->replay));
+    mw_strbuf_printf (
+        out,
+        ",\"data_plane\":{\"msgs_in\":%llu,\"bytes_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,"
+        "\"send_refused\":%llu,\"peers_open\":%llu,\"peers_known\":%llu,\"routes\":%llu,"
+        "\"budget_yields\":%llu,\"replay_senders\":%zu,\"rejected\":{",
+        (unsigned long long) ts->msgs_in, (unsigned long long) ts->bytes_in,
+        (unsigned long long) ts->msgs_out, (unsigned long long) ts->send_dropped,
+        (unsigned long long) ts->send_refused, (unsigned long long) ts->peers_open,
+        (unsigned long long) ts->peers_known, (unsigned long long) ts->routes,
+        (unsigned long long) ts->budget_yields, gossip_replay_size (self->replay));
     for (int r = 0; r < MW_REJ_COUNT; r++)
         mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
                           gossip_transport_reject_name ((gossip_reject_t) r),

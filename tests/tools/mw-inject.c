@@ -33,6 +33,9 @@
       session-poison  --victim HEX: --count GOSSIPs and unbound PUSH_PULLs
                   under the victim's id with session 2^64-1 and now + 1 day
                   (a receiver that took one would fence the victim out)
+      cross-replay  one GOSSIP sealed for --to-id, sent to --to, then the
+                  same bytes to --also ENDPOINT (another node: it must refuse
+                  them, auth)
       reply-flood N messages (mesh: PINGs for --to-id; data: JOB_OFFERs),
                   each naming another reply address tcp://NET.(200..249):PORT
                   (--reply-net, default 127.0.0), from --senders ids in turn,
@@ -141,6 +144,9 @@ seal_msg (gossip_keyring_t *keys, const mw_msg_t *m, uint8_t **out, size_t *len)
 }
 
 static void *s_ctx, *s_sock;
+//  The DEALER's send queue: deep for bursts of test messages; a flood sets
+//  it short, so that "sent" means "taken by the agent", not "queued here".
+static int s_hwm = 100000;
 
 static int
 zsend (const void *data, size_t len, int more)
@@ -170,7 +176,7 @@ open_zmq (const char *ep)
 {
     s_ctx = zmq_ctx_new ();
     s_sock = zmq_socket (s_ctx, ZMQ_DEALER);
-    int linger = 3000, hwm = 100000;
+    int linger = 3000, hwm = s_hwm;
     zmq_setsockopt (s_sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (s_sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_connect (s_sock, ep) != 0) {
@@ -658,6 +664,39 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
 //  Under the victim's id, sessions no boot time can have: 2^64-1 and now +
 //  one day; a GOSSIP sealed for --to-id and a PUSH_PULL sealed unbound (the
 //  one type every mesh receiver takes unbound).  Printed: how many sent.
+//  The same sealed bytes to their receiver and to another node.
+static int
+cross_replay (gossip_keyring_t *keys, const char *also, int count)
+{
+    void *other = zmq_socket (s_ctx, ZMQ_DEALER);
+    int linger = 2000;
+    zmq_setsockopt (other, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect (other, also) != 0) {
+        fprintf (stderr, "mw-inject: connect %s: %s\n", also, zmq_strerror (errno));
+        zmq_close (other);
+        return 1;
+    }
+    usleep (300 * 1000);
+    mw_id_t sender;
+    rnd_fill (sender.b, MW_ID_LEN);
+    uint64_t session = wall_ms ();
+    int to_first = 0, to_other = 0;
+    for (int i = 0; i < count; i++) {
+        mw_msg_t m;
+        make_gossip (&m, &sender, session, (uint64_t) i + 1, wall_ms ());
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0) {
+            to_first += zsend (out, len, 0) == 0;
+            to_other += zmq_send (other, out, len, 0) == (int) len;
+        }
+        free (out);
+    }
+    zmq_close (other);
+    printf ("mode=cross-replay sent=%d also=%d\n", to_first, to_other);
+    return 0;
+}
+
 static int
 session_poison (gossip_keyring_t *keys, const mw_id_t *victim, int count)
 {
@@ -748,7 +787,7 @@ reply_flood (gossip_keyring_t *keys, int count, int senders, const char *net, in
                 sent++;
         }
         free (out);
-        if (i % 256 == 255)
+        if (i % 32 == 31)
             replies += drain_replies ();
     }
     usleep (500 * 1000);
@@ -779,7 +818,7 @@ static void
 zmtp_greet (int fd)
 {
     uint8_t g[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
-    static const uint8_t ready[] = {0x04, 26,  5,   'R', 'E', 'A', 'D', 'Y', 11,  'S',
+    static const uint8_t ready[] = {0x04, 28,  5,   'R', 'E', 'A', 'D', 'Y', 11,  'S',
                                     'o',  'c', 'k', 'e', 't', '-', 'T', 'y', 'p', 'e',
                                     0,    0,   0,   6,   'D', 'E', 'A', 'L', 'E', 'R'};
     (void) !send (fd, g, sizeof g, MSG_NOSIGNAL);
@@ -929,9 +968,9 @@ usage (void)
                      "[--deadline-ms D] "
                      "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
                      "job-offer|job-garbage|job-stray|oversize|submit|"
-                     "session-poison|reply-flood|conn-flood|junk-flood\n"
+                     "session-poison|cross-replay|reply-flood|conn-flood|junk-flood\n"
                      "       [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] [--senders K]\n"
-                     "       [--reply-net A.B.C] [--conns C] [--greet]\n");
+                     "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT]\n");
 }
 
 int
@@ -943,7 +982,7 @@ main (int argc, char **argv)
     long size = 5 * 1024 * 1024;
     double rate = 5;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
-    const char *victim_hex = NULL, *reply_net = "127.0.0", *plane = NULL;
+    const char *victim_hex = NULL, *reply_net = "127.0.0", *plane = NULL, *also = NULL;
     int secs = 20, senders = 1, conns = 4;
     bool greet = false;
     for (int i = 1; i < argc; i++) {
@@ -992,6 +1031,8 @@ main (int argc, char **argv)
             reply_net = argv[++i];
         else if (!strcmp (argv[i], "--conns") && i + 1 < argc)
             conns = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--also") && i + 1 < argc)
+            also = argv[++i];
         else if (!strcmp (argv[i], "--greet"))
             greet = true;
         else if (argv[i][0] != '-' && !mode)
@@ -1006,9 +1047,9 @@ main (int argc, char **argv)
         return 1;
     }
     static const char *modes[] = {
-        "garbage", "wrongkey",       "tampered",      "replay",     "clock",       "stale",     "valid",
-        "rawtcp",  "udp-garbage",    "beacon-replay", "job-offer",  "job-garbage", "job-stray", "oversize",
-        "submit",  "session-poison", "reply-flood",   "conn-flood", "junk-flood",  NULL};
+        "garbage", "wrongkey",       "tampered",      "replay",     "clock",       "stale",        "valid",
+        "rawtcp",  "udp-garbage",    "beacon-replay", "job-offer",  "job-garbage", "job-stray",    "oversize",
+        "submit",  "session-poison", "reply-flood",   "conn-flood", "junk-flood",  "cross-replay", NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -1092,6 +1133,8 @@ main (int argc, char **argv)
         close_zmq ();
         return sent ? 0 : 1;
     }
+    if (!strcmp (mode, "reply-flood"))
+        s_hwm = 64;
     if (open_zmq (to) != 0)
         return 1;
     int needs_key = strcmp (mode, "garbage") != 0 && strcmp (mode, "wrongkey") != 0;
@@ -1099,6 +1142,14 @@ main (int argc, char **argv)
         fprintf (stderr, "mw-inject: mode %s needs --key\n", mode);
         close_zmq ();
         return 1;
+    }
+    if (!strcmp (mode, "cross-replay")) {
+        rc = also ? cross_replay (keys, also, count) : 1;
+        if (!also)
+            fprintf (stderr, "mw-inject: cross-replay needs --also ENDPOINT\n");
+        close_zmq ();
+        gossip_keyring_destroy (&keys);
+        return rc;
     }
     if (!strcmp (mode, "session-poison") || !strcmp (mode, "reply-flood")) {
         mw_id_t victim;
