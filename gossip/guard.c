@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@ typedef struct {
 
 typedef struct {
     gossip_guard_rules_t rules;
+    bool outbound;   //  a connecting socket: TCP_USER_TIMEOUT only, no caps
+    uint32_t user_timeout_ms;
     char name[16];
     uint16_t port;
     char endpoint[64];   //  the monitor's inproc endpoint
@@ -311,7 +314,13 @@ s_drain (gossip_guard_t *self, int idx, uint64_t now)
         }
         if (!ok)
             continue;
-        if (event == ZMQ_EVENT_ACCEPTED)
+        if (self->lis[idx].outbound) {
+            if (event == ZMQ_EVENT_CONNECTED && value >= 0) {
+                unsigned int ms = self->lis[idx].user_timeout_ms;
+                setsockopt (value, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+            }
+        }
+        else if (event == ZMQ_EVENT_ACCEPTED)
             s_accepted (self, idx, value, now);
         else if (event == ZMQ_EVENT_DISCONNECTED)
             s_closed (self, idx, value);
@@ -449,9 +458,10 @@ gossip_guard_watch (gossip_guard_t *self, zsock_t *listener, const gossip_guard_
     assert (self && listener && rules);
     if (self->n_lis >= GOSSIP_GUARD_LISTENERS || rules->untrusted_max == 0 || rules->max == 0)
         return -1;
-    const char *ep = zsock_last_endpoint (listener);
+    char *ep = zsock_last_endpoint (listener);   //  ours to free
     const char *colon = ep ? strrchr (ep, ':') : NULL;
     int port = colon ? atoi (colon + 1) : 0;
+    zstr_free (&ep);
     if (port <= 0 || port > 65535)
         return -1;
     int k = self->n_lis;
@@ -480,6 +490,34 @@ gossip_guard_watch (gossip_guard_t *self, zsock_t *listener, const gossip_guard_
     zstr_sendx (self->actor, "WATCH", arg, NULL);
     if (zsock_wait (self->actor) != 0) {
         zmq_socket_monitor (zsock_resolve (listener), NULL, 0);
+        return -1;
+    }
+    return k;
+}
+
+int
+gossip_guard_watch_out (gossip_guard_t *self, zsock_t *sock, uint32_t user_timeout_ms)
+{
+    assert (self && sock);
+    if (self->n_lis >= GOSSIP_GUARD_LISTENERS)
+        return -1;
+    int k = self->n_lis;
+    listener_t *l = &self->lis[k];
+    memset (l, 0, sizeof *l);
+    l->outbound = true;
+    l->user_timeout_ms = user_timeout_ms;
+    snprintf (l->name, sizeof l->name, "out");
+    snprintf (l->endpoint, sizeof l->endpoint, "inproc://mw-guard-%p-%d", (void *) self, k);
+    if (zmq_socket_monitor (zsock_resolve (sock), l->endpoint, ZMQ_EVENT_CONNECTED) != 0)
+        return -1;
+    pthread_mutex_lock (&self->mu);
+    self->n_lis = k + 1;
+    pthread_mutex_unlock (&self->mu);
+    char arg[16];
+    snprintf (arg, sizeof arg, "%d", k);
+    zstr_sendx (self->actor, "WATCH", arg, NULL);
+    if (zsock_wait (self->actor) != 0) {
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
         return -1;
     }
     return k;
@@ -534,23 +572,27 @@ gossip_guard_stats_json (gossip_guard_t *self)
     size_t len = 0;
     len += (size_t) snprintf (out + len, cap - len, "{");
     pthread_mutex_lock (&self->mu);
+    bool first = true;
     for (int k = 0; k < self->n_lis; k++) {
+        if (self->lis[k].outbound)
+            continue;
         gossip_guard_stats_t *s = &self->lis[k].stats;
         len += (size_t) snprintf (
             out + len, cap - len,
             "%s\"%s\":{\"open\":%u,\"untrusted\":%u,\"accepted\":%llu,\"cut_per_ip\":%llu,"
             "\"cut_untrusted\":%llu,\"cut_max\":%llu,\"cut_global\":%llu,\"cut_idle\":%llu}",
-            k ? "," : "", self->lis[k].name, s->open, s->untrusted, (unsigned long long) s->accepted,
+            first ? "" : ",", self->lis[k].name, s->open, s->untrusted, (unsigned long long) s->accepted,
             (unsigned long long) s->cut_ip, (unsigned long long) s->cut_untrusted,
             (unsigned long long) s->cut_max, (unsigned long long) s->cut_global,
             (unsigned long long) s->cut_idle);
+        first = false;
         if (len >= cap)
             break;
     }
     uint32_t global_open = self->global_open, global_max = self->global_max;
     pthread_mutex_unlock (&self->mu);
     if (len < cap)
-        snprintf (out + len, cap - len, "%s\"global\":{\"open\":%u,\"max\":%u}}", self->n_lis ? "," : "",
+        snprintf (out + len, cap - len, "%s\"global\":{\"open\":%u,\"max\":%u}}", first ? "" : ",",
                   global_open, global_max);
     return out;
 }
@@ -653,15 +695,15 @@ gossip_guard_test (bool verbose)
     CHECK (g);
     router = zsock_new (ZMQ_ROUTER);
     CHECK (router);
-    CHECK (zsock_bind (router, "tcp://127.0.0.1:*") > 0);
-    int port = atoi (strrchr (zsock_last_endpoint (router), ':') + 1);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    CHECK (port > 0);
     gossip_guard_rules_t r = {"test", 3, 4, 6, 1500, false};
     int idx = gossip_guard_watch (g, router, &r);
     CHECK (idx == 0);
     CHECK (gossip_guard_watch (g, router, &(gossip_guard_rules_t){"bad", 1, 0, 1, 0, false}) == -1);
 
     //  A ZeroMQ client first; its message is "authenticated": trusted.
-    dealer = zsock_new_dealer (zsock_last_endpoint (router));
+    dealer = zsock_new_dealer (zsock_endpoint (router));
     CHECK (dealer);
     zstr_send (dealer, "hello");
     zsock_set_rcvtimeo (router, 2000);

@@ -72,6 +72,11 @@ void gossip_guard_set_global_max (gossip_guard_t *self, uint32_t global_max);
 //  Watch a bound listener (call after bind, from the thread that owns
 //  it).  Returns the listener's index, or -1.
 int gossip_guard_watch (gossip_guard_t *self, zsock_t *listener, const gossip_guard_rules_t *rules);
+//  Watch a socket's outbound connections (call before its first connect):
+//  each one gets TCP_USER_TIMEOUT = user_timeout_ms, so that a connection
+//  whose data goes unacknowledged that long (a cut path) is closed and
+//  libzmq reconnects.  Not capped, not counted.  Returns an index, or -1.
+int gossip_guard_watch_out (gossip_guard_t *self, zsock_t *sock, uint32_t user_timeout_ms);
 //  An authenticated message came in on connection `fd` (any thread).
 void gossip_guard_trust (gossip_guard_t *self, int fd);
 //  Has connection `fd` been trusted?  An fd the guard does not track (yet:

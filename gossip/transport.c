@@ -220,19 +220,28 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
         zmq_setsockopt (zsock_resolve (s), ZMQ_HANDSHAKE_IVL, &(int){3000}, sizeof (int));
         zsock_set_ipv6 (s, 1);
     }
-    //  Inbound connections from peers that vanished (cut link, partition)
-    //  would otherwise stay open for ever, one fd each time.
-    //  Slow on purpose: this is only fd hygiene, and every ping is a wakeup
-    //  per connection (a hundred of them per agent at N = 100).
-    zsock_set_heartbeat_ivl (self->router, 10000);
-    zsock_set_heartbeat_timeout (self->router, 30000);
-    //  Outbound: heartbeats notice a dead TCP path (cut link, frozen peer)
-    //  and make libzmq reconnect, so that traffic resumes promptly when the
-    //  path heals.  Failure *detection* never relies on this: SWIM's own
-    //  timeouts do it.  A connect stuck on a path that was cut (SYNs into
-    //  the void) is abandoned after a second and retried.
-    zsock_set_heartbeat_ivl (self->out, 2000);
-    zsock_set_heartbeat_timeout (self->out, 6000);
+    //  No ZeroMQ heartbeats, on purpose: libzmq 4.3.4 aborts
+    //  (stream_engine_base.cpp:331, !_io_error) when a heartbeat falls due
+    //  on a connection whose peer hung up while its inbound queue was full,
+    //  and with short per-connection queues anyone could make that happen.
+    //  TCP does the same work instead.  Inbound connections from peers that
+    //  vanished (cut link, partition) would otherwise stay open for ever:
+    //  keepalive probes close them within about 30 s.
+    zsock_set_tcp_keepalive (self->router, 1);
+    zsock_set_tcp_keepalive_idle (self->router, 10);
+    zsock_set_tcp_keepalive_intvl (self->router, 5);
+    zsock_set_tcp_keepalive_cnt (self->router, 4);
+    //  Outbound: a dead TCP path (cut link) must be noticed so that libzmq
+    //  reconnects and traffic resumes promptly when the path heals: idle,
+    //  keepalive notices it in about 5 s; with data in flight, the guard
+    //  gives each connection a TCP_USER_TIMEOUT of 6 s (gossip_guard_watch_out).
+    //  Failure *detection* never relies on this: SWIM's own timeouts do
+    //  it.  A connect stuck on a path that was cut (SYNs into the void) is
+    //  abandoned after a second and retried.
+    zsock_set_tcp_keepalive (self->out, 1);
+    zsock_set_tcp_keepalive_idle (self->out, 2);
+    zsock_set_tcp_keepalive_intvl (self->out, 1);
+    zsock_set_tcp_keepalive_cnt (self->out, 3);
     zsock_set_reconnect_ivl (self->out, 100);
     zsock_set_reconnect_ivl_max (self->out, 1000);
     zsock_set_connect_timeout (self->out, 1000);
@@ -243,6 +252,8 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
     }
     if (opts->guard) {
         self->guard_idx = gossip_guard_watch (opts->guard, self->router, &opts->rules);
+        if (self->guard_idx >= 0 && gossip_guard_watch_out (opts->guard, self->out, 6000) < 0)
+            self->guard_idx = -1;
         if (self->guard_idx < 0) {
             mw_error ("guard_failed", "endpoint=%s", bind_endpoint);
             gossip_transport_destroy (&self);

@@ -339,7 +339,7 @@ node_curve_test (bool verbose)
     zsock_set_maxmsgsize (pub, 1024);   //  as the event stream's (node/events.c)
     CHECK (pub && node_curve_server_apply (cv, pub) == 0);
     CHECK (zsock_bind (pub, "tcp://127.0.0.1:*") > 0);
-    const char *ep = zsock_last_endpoint (pub);
+    const char *ep = zsock_endpoint (pub);
     s_ok = zsock_new (ZMQ_SUB);
     s_bad = zsock_new (ZMQ_SUB);
     s_plain = zsock_new (ZMQ_SUB);
