@@ -18,7 +18,7 @@
 #           fl_verdict; ...test-specific checks...; sc_finish 1 2
 #  =========================================================================
 FL_LIMIT=${FL_LIMIT:-1024}
-FL_SECS=${FL_SECS:-25}
+FL_SECS=${FL_SECS:-20}
 FL_RSS_MB=${FL_RSS_MB:-100}
 FL_INJECT=""
 FL_PID=""

@@ -5,13 +5,13 @@
 #  every later real packet of the victim `stale`, and the victim was dead
 #  in every view within 5 s.  Now every forgery is refused (counted as
 #  `session`), the victim stays alive in all views for the whole window
-#  (TB_POISON_SECS, default 40; the soak variant runs 120), and no real
+#  (TB_POISON_SECS, default 30; the soak variant runs 120), and no real
 #  packet of it is ever stale.  Killed and restarted, the victim's genuine
 #  new session is accepted at once.  Then the binding: bytes sealed for n3
 #  and accepted there are replayed to n1, which refuses them (`auth`).
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testbed.sh"
-SECS=${TB_POISON_SECS:-40}
+SECS=${TB_POISON_SECS:-30}
 tb_hard_timeout $(( SECS + 120 )) "$@"
 . "$SRC/tests/mesh/scenarios.sh"
 tb_init session_poison_ns 70
