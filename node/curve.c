@@ -232,10 +232,11 @@ node_curve_open_events (mw_config_t *cfg, const char *mesh_ip, int port, gossip_
                         node_curve_t **curve, char *err, size_t errlen)
 {
     *curve = NULL;
-    bool mesh = streq (mw_config_str (cfg, "EVENTS_BIND"), "mesh");
-    const char *state_dir = mw_config_str (cfg, "STATE_DIR");
+    const mw_settings_t *st = mw_config_settings (cfg);
+    bool mesh = streq (st->events_bind, "mesh");
+    const char *state_dir = st->state_dir;
     const char *clients[16];
-    size_t n = mw_config_list (cfg, "EVENTS_CURVE_CLIENTS", clients, 16);
+    size_t n = mw_config_split (cfg, st->events_curve_clients, clients, 16);
     if (mesh && (n == 0 || !mesh_ip || !*mesh_ip)) {
         snprintf (err, errlen, "%s",
                   n == 0
@@ -246,7 +247,7 @@ node_curve_open_events (mw_config_t *cfg, const char *mesh_ip, int port, gossip_
     }
     if (n) {
         char cert[512], allow[512];
-        const char *c = mw_config_str (cfg, "EVENTS_CURVE_CERT");
+        const char *c = st->events_curve_cert;
         if (*c)
             snprintf (cert, sizeof cert, "%s", c);
         else

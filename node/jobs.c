@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "node/msgmap.h"
 #include "node/runner.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
@@ -69,10 +70,14 @@ struct _node_jobs_t {
 //  Callbacks from the state machine
 
 static int
-s_send (void *ctx, const char *addr, mw_msg_t *msg)
+s_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
     node_jobs_t *self = (node_jobs_t *) ctx;
-    return gossip_transport_send (self->data, addr, msg);
+    mw_msg_t wire;
+    mw_job_t body;
+    if (node_msgmap_handoff_to_wire (msg, &wire, &body) != 0)
+        return -1;
+    return gossip_transport_send (self->data, addr, &wire);
 }
 
 static int
@@ -300,8 +305,8 @@ s_source_tick (node_jobs_t *self, uint64_t now)
 static int
 s_server_endpoint (mw_config_t *cfg, char *out, size_t cap)
 {
-    const char *url = mw_config_str (cfg, "VMS_URL");
-    int port = (int) mw_config_int (cfg, "VMS_PORT");
+    const char *url = mw_config_settings (cfg)->vms_url;
+    int port = (int) mw_config_settings (cfg)->vms_port;
     *out = 0;
     if (!*url || port <= 0)
         return -1;
@@ -341,9 +346,9 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     snprintf (self->advertise, sizeof self->advertise, "%s", opts->advertise);
     const char *colon = strrchr (opts->advertise, ':');
     self->port = colon ? (uint16_t) atoi (colon + 1) : 0;
-    self->deadline_ms = (uint32_t) mw_config_int (cfg, "DEADLINE_MS");
+    self->deadline_ms = (uint32_t) mw_config_settings (cfg)->deadline_ms;
 
-    self->replay = gossip_replay_new ((uint64_t) mw_config_int (cfg, "MAX_CLOCK_SKEW_MS"));
+    self->replay = gossip_replay_new ((uint64_t) mw_config_settings (cfg)->max_clock_skew_ms);
     gossip_transport_opts_t topts;
     gossip_transport_opts_data (&topts);
     //  Agents send every job message sealed for the node they chose; only
@@ -366,16 +371,18 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         return NULL;
     }
 
-    self->workers = (uint32_t) mw_config_int (cfg, opts->server ? "ANALYSIS_WORKERS" : "INFER_WORKERS");
-    self->queue_max = (uint32_t) mw_config_int (cfg, opts->server ? "ANALYSIS_QUEUE_MAX" : "JOB_QUEUE_MAX");
-    const char *models = mw_config_str (cfg, "MODELS_DIR");
+    self->workers = (uint32_t) (opts->server ? mw_config_settings (cfg)->analysis_workers
+                                             : mw_config_settings (cfg)->infer_workers);
+    self->queue_max = (uint32_t) (opts->server ? mw_config_settings (cfg)->analysis_queue_max
+                                               : mw_config_settings (cfg)->job_queue_max);
+    const char *models = mw_config_settings (cfg)->models_dir;
     if (self->workers > 0 && *models) {
         node_runner_cfg_t rcfg;
         node_runner_cfg_defaults (&rcfg);
         rcfg.models_dir = models;
         rcfg.workers = (int) self->workers;
-        rcfg.threads = (int) mw_config_int (cfg, "INFER_THREADS");
-        rcfg.min_score = (float) mw_config_double (cfg, "MIN_SCORE");
+        rcfg.threads = (int) mw_config_settings (cfg)->infer_threads;
+        rcfg.min_score = (float) mw_config_settings (cfg)->min_score;
         char rerr[256] = "";
         self->runner = node_runner_new (&rcfg, rerr, sizeof rerr);
         if (!self->runner) {
@@ -396,21 +403,22 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
 
     handoff_cfg_t hcfg;
     handoff_cfg_defaults (&hcfg);
-    placement_policy_parse (mw_config_str (cfg, "PLACEMENT_POLICY"), &hcfg.policy);
+    placement_policy_parse (mw_config_settings (cfg)->placement_policy, &hcfg.policy);
     hcfg.queue_max = self->queue_max;
     hcfg.workers = self->workers;
-    hcfg.max_inflight = (uint32_t) mw_config_int (cfg, "JOB_MAX_INFLIGHT");
-    hcfg.offer_timeout_ms = (uint32_t) mw_config_int (cfg, "OFFER_TIMEOUT_MS");
-    hcfg.grace_ms = (uint32_t) mw_config_int (cfg, "JOB_GRACE_MS");
+    hcfg.max_inflight = (uint32_t) mw_config_settings (cfg)->job_max_inflight;
+    hcfg.offer_timeout_ms = (uint32_t) mw_config_settings (cfg)->offer_timeout_ms;
+    hcfg.grace_ms = (uint32_t) mw_config_settings (cfg)->job_grace_ms;
     hcfg.server = opts->server;
-    hcfg.escalate_below = mw_config_double (cfg, "ESCALATE_BELOW");
-    const char *band = mw_config_str (cfg, "ESCALATE_BAND");
+    hcfg.escalate_below = mw_config_settings (cfg)->escalate_below;
+    const char *band = mw_config_settings (cfg)->escalate_band;
     if (*band) {
         char *end = NULL;
         hcfg.band_lo = strtod (band, &end);
         hcfg.band_hi = *end == ',' ? strtod (end + 1, NULL) : 0;
     }
-    snprintf (hcfg.escalate_model, sizeof hcfg.escalate_model, "%s", mw_config_str (cfg, "ESCALATE_MODEL"));
+    snprintf (hcfg.escalate_model, sizeof hcfg.escalate_model, "%s",
+              mw_config_settings (cfg)->escalate_model);
     char server[MW_ADDR_MAX + 1] = "";
     hcfg.has_server = !opts->server && s_server_endpoint (cfg, server, sizeof server) == 0;
     handoff_ops_t ops = {s_send, s_start, s_has_model, s_svc_ms, s_event, self};
@@ -427,13 +435,13 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     }
 
     if (!opts->server) {
-        const char *cam = mw_config_str (cfg, "CAMERA_ID");
+        const char *cam = mw_config_settings (cfg)->camera_id;
         if (*cam)
             snprintf (self->camera, sizeof self->camera, "%s", cam);
         else
-            snprintf (self->camera, sizeof self->camera, "%.58s-cam0", mw_config_str (cfg, "NODE_NAME"));
-        snprintf (self->src_model, sizeof self->src_model, "%s", mw_config_str (cfg, "SOURCE_MODEL"));
-        const char *src = mw_config_str (cfg, "SOURCE");
+            snprintf (self->camera, sizeof self->camera, "%.58s-cam0", mw_config_settings (cfg)->node_name);
+        snprintf (self->src_model, sizeof self->src_model, "%s", mw_config_settings (cfg)->source_model);
+        const char *src = mw_config_settings (cfg)->source;
         if (*src && s_source_open (self, src, err, errlen) != 0) {
             node_jobs_destroy (&self);
             return NULL;
@@ -484,7 +492,9 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
         if (r < 0)
             break;
         if (r == 1) {
-            sched_handoff_handle (self->handoff, &msg, now);
+            handoff_msg_t hm;
+            if (node_msgmap_handoff_from_wire (&msg, &hm) == 0)
+                sched_handoff_handle (self->handoff, &hm, now);
             gossip_wire_msg_clear (&msg);
         }
     }
@@ -557,25 +567,7 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             //  A peer we may connect to, sealed for its id; kept while it
             //  is advertised (refreshed here every call, expires at prune).
             gossip_transport_peer_add (self->data, p->addr, &m->id, 30000);
-            p->p.usable = true;
-            p->p.digest_age_ms = (uint32_t) sched_digest_age_ms (&d, wall_ms);
-            p->p.cpu_now_pct = d.cur[SCHED_DIGEST_CPU];
-            //  The point forecast at the first horizon, not its upper
-            //  bound: placement turns this figure into a queueing backlog
-            //  (M/D/1), and the conformal bound stays near a past spike's
-            //  height for a whole residual window (a minute), so an idle
-            //  box that loaded a model or ran a backup a minute ago would
-            //  look saturated and every overflow would go to the server.
-            //  The forecaster's own error (spread) is still added by
-            //  placement as distrust, and the peer's accept or refuse
-            //  decides in the end.
-            p->p.cpu_ub_pct = d.fc[SCHED_DIGEST_CPU][0] > d.cur[SCHED_DIGEST_CPU] ? d.fc[SCHED_DIGEST_CPU][0]
-                                                                                  : d.cur[SCHED_DIGEST_CPU];
-            p->p.spread_pct = d.spread[0];
-            p->p.queue_len = d.queue_len;
-            p->p.queue_fc = d.queue_ub;
-            p->p.workers = d.workers ? d.workers : 1;
-            p->p.svc_ms = d.svc_ms > 0 ? d.svc_ms : NODE_RUNNER_PRIOR_TINY_FACE_MS;
+            sched_digest_peer (&d, wall_ms, NODE_RUNNER_PRIOR_TINY_FACE_MS, &p->p);
             p->p.link_ms = 0.5;   //  a LAN round trip; the frame's own time is added per job
             k++;
         }
