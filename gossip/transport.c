@@ -1247,6 +1247,7 @@ gossip_transport_test (bool verbose)
         size_t hlen = 0;
         ok = raw2 && junk && gossip_transport_seal (a, &m, &ib.id, &hdr, &hlen) == 0;
         uint64_t auth0 = sb->rejected[MW_REJ_AUTH], budget0 = sb->rejected[MW_REJ_BUDGET];
+        uint64_t t0 = mw_now_ms ();
         for (int i = 0; i < 40 && ok; i++) {
             memcpy (junk, hdr, 4);
             junk[10] = (uint8_t) i;
@@ -1256,7 +1257,10 @@ gossip_transport_test (bool verbose)
         if (verbose)
             printf ("transport: outsider's 40 x 100 KB: %llu authenticated, %llu dropped unread\n",
                     (unsigned long long) auth, (unsigned long long) budget);
-        ok = ok && auth + budget == 40 && auth >= 15 && auth <= 25 && budget >= 15;
+        //  The bucket refills at 2 MiB/s (about 21 frames a second) while
+        //  the frames go through: allow for that on a slow box.
+        uint64_t refill = (mw_now_ms () - t0) * 21 / 1000 + 1;
+        ok = ok && auth + budget == 40 && auth >= 15 && auth <= 21 + refill && budget >= 1;
         free (hdr);
         free (junk);
         zsock_destroy (&raw2);
