@@ -38,6 +38,14 @@ typedef struct {
     uint8_t ip[16];
     uint16_t peer_port;
     uint64_t accepted_ms;
+    //  An authenticated message came in on this fd before its ACCEPTED
+    //  event was seen (the event travels through the monitor, the message
+    //  through the socket: either may come first).  Kept with the peer's
+    //  address, so that a reused fd number does not inherit it.
+    uint8_t pretrust;
+    uint8_t pt_family;
+    uint8_t pt_ip[16];
+    uint16_t pt_port;
 } slot_t;
 
 typedef struct {
@@ -204,12 +212,19 @@ s_accepted (gossip_guard_t *self, int idx, int fd, uint64_t now)
     pthread_mutex_lock (&self->mu);
     l->stats.accepted++;
     uint64_t *reason = NULL;
+    bool trusted = false;
     if ((size_t) fd >= self->n_slots || self->global_open >= self->global_max)
         reason = &l->stats.cut_global;
     else {
         s_release (self, fd);   //  a DISCONNECTED we never saw
+        slot_t *s = &self->slots[fd];
+        trusted = s->pretrust && s->pt_family == family && s->pt_port == peer_port
+                  && memcmp (s->pt_ip, ip, 16) == 0;
+        s->pretrust = 0;
         if (l->stats.open >= l->rules.max)
             reason = &l->stats.cut_max;
+        else if (trusted)
+            ;   //  a peer that has already proven itself: only the totals apply
         else if (l->stats.untrusted >= l->rules.untrusted_max)
             reason = &l->stats.cut_untrusted;
         else if (!(l->rules.exempt_loopback && s_loopback (family, ip))
@@ -221,13 +236,14 @@ s_accepted (gossip_guard_t *self, int idx, int fd, uint64_t now)
     else {
         slot_t *s = &self->slots[fd];
         s->listener = (int16_t) idx;
-        s->trusted = 0;
+        s->trusted = trusted;
         s->cutting = 0;
         s->family = family;
         memcpy (s->ip, ip, 16);
         s->peer_port = peer_port;
         s->accepted_ms = now;
-        l->untrusted[l->stats.untrusted++] = fd;
+        if (!trusted)
+            l->untrusted[l->stats.untrusted++] = fd;
         l->stats.open++;
         self->global_open++;
     }
@@ -530,7 +546,27 @@ gossip_guard_trust (gossip_guard_t *self, int fd)
         return;
     pthread_mutex_lock (&self->mu);
     slot_t *s = &self->slots[fd];
-    if (s->listener >= 0 && !s->trusted) {
+    bool tracked = s->listener >= 0;
+    if (tracked && !s->trusted) {
+        s->trusted = 1;
+        s_untrusted_drop (&self->lis[s->listener], fd);
+    }
+    pthread_mutex_unlock (&self->mu);
+    if (tracked)
+        return;
+    //  Not seen yet (its ACCEPTED event is on its way): remember it.
+    uint8_t family = 0, ip[16];
+    uint16_t port = 0;
+    if (s_peer (fd, &family, ip, &port) != 0)
+        return;
+    pthread_mutex_lock (&self->mu);
+    if (s->listener < 0) {
+        s->pretrust = 1;
+        s->pt_family = family;
+        memcpy (s->pt_ip, ip, 16);
+        s->pt_port = port;
+    }
+    else if (!s->trusted) {   //  it arrived meanwhile
         s->trusted = 1;
         s_untrusted_drop (&self->lis[s->listener], fd);
     }

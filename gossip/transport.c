@@ -1178,6 +1178,7 @@ gossip_transport_test (bool verbose)
     //  Same node as a, with a session from the far future.
     gossip_transport_t *f = gossip_transport_new ("tcp://127.0.0.1:*", &ia, ka, rf, UINT64_MAX);
     int ok = a && b && x && f && guard;
+    const char *stage = "set-up";
     ok = ok && gossip_transport_peer_add (a, ep_b, &ib.id, 0) == 0
          && gossip_transport_peer_add (x, ep_b, &ib.id, 0) == 0
          && gossip_transport_peer_add (f, ep_b, &ib.id, 0) == 0;
@@ -1197,6 +1198,8 @@ gossip_transport_test (bool verbose)
             zclock_sleep (10);
         ok = ok && gs.open >= 1 && gs.untrusted == 0;
     }
+    if (ok)
+        stage = "raw frames";
     //  Raw frames through a DEALER: replay, forgery, garbage, misdirected,
     //  unbound.
     zsock_t *raw = zsock_new_dealer (ep_b);
@@ -1233,10 +1236,14 @@ gossip_transport_test (bool verbose)
         sealed = NULL;
     }
     free (sealed);
+    if (ok)
+        stage = "other cluster";
     //  Another cluster's key.
     if (ok)
         ok = gossip_transport_send (x, ep_b, &m) == 0 && s_recv_one (b, &got, 2000) == 0
              && sb->rejected[MW_REJ_OTHER_CLUSTER] == 1;
+    if (ok)
+        stage = "outsider allowance";
     //  An outsider's connection (never an authenticated message): 100 KB
     //  frames with the cluster's key id, 40 of them.  The allowance (2 MiB)
     //  lets about 20 into the AEAD (auth); the rest are dropped unread.
@@ -1265,6 +1272,8 @@ gossip_transport_test (bool verbose)
         free (junk);
         zsock_destroy (&raw2);
     }
+    if (ok)
+        stage = "future session";
     //  A session from the future under a's id: refused, and a's own
     //  messages keep passing afterwards (it is not fenced out).
     if (ok) {
@@ -1273,6 +1282,8 @@ gossip_transport_test (bool verbose)
         ok = ok && gossip_transport_send (a, ep_b, &m) == 0 && s_recv_one (b, &got, 2000) == 1;
         gossip_wire_msg_clear (&got);
     }
+    if (ok)
+        stage = "budget";
     //  The budget: with a tiny one the gate yields while messages wait,
     //  and reads them in later slices.
     if (ok) {
@@ -1296,10 +1307,16 @@ gossip_transport_test (bool verbose)
         gossip_transport_destroy (&t);
         gossip_replay_destroy (&rt);
     }
-    if (ok)
+    if (ok) {
+        stage = "routes";
         ok = s_test_routes (verbose, &ib, &iu, ka, b, ep_b);
-    if (ok)
+    }
+    if (ok) {
+        stage = "planes";
         ok = s_test_planes (verbose, &ia, &ib, ka, kb, a, b, ep_b);
+    }
+    if (!ok)
+        fprintf (stderr, "gossip_transport_test: failed in: %s\n", stage);
     if (verbose)
         printf ("transport: ok=%d in=%llu\n", ok, (unsigned long long) sb->msgs_in);
     zsock_destroy (&raw);
