@@ -45,6 +45,11 @@
                   agent closes is opened again (--greet: each first sends a
                   ZMTP NULL greeting, so only the agent's idle cut applies);
                   prints how many were open at the end
+      status-probe  --to ipc://STATE_DIR/control.sock: every 500 ms for
+                  --secs, `status --json` on one long-lived connection;
+                  prints "MS_SINCE_START ROUND_TRIP_MS" per answer (99999
+                  when none came within 5 s): the agent's own answer time,
+                  without a CLI process's start-up in it
       junk-flood  --conns C DEALERs sending --size byte frames (default
                   4 MiB) as fast as the agent takes them, for --secs: an
                   envelope header (with --key: its key id, so each frame is
@@ -959,6 +964,56 @@ junk_flood (gossip_keyring_t *keys, const char *ep, int conns, long size, int se
     return 0;
 }
 
+static int
+status_probe (const char *to, int secs)
+{
+    s_ctx = zmq_ctx_new ();
+    void *req = NULL;
+    uint64_t t0 = wall_ms (), deadline = t0 + (uint64_t) secs * 1000;
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    while (wall_ms () < deadline) {
+        if (!req) {   //  a REQ that lost its answer cannot send again: a new one
+            req = zmq_socket (s_ctx, ZMQ_REQ);
+            int linger = 0, tmo = 5000;
+            zmq_setsockopt (req, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_setsockopt (req, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+            zmq_setsockopt (req, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
+            if (zmq_connect (req, to) != 0) {
+                fprintf (stderr, "mw-inject: connect %s: %s\n", to, zmq_strerror (errno));
+                zmq_close (req);
+                zmq_ctx_term (s_ctx);
+                return 1;
+            }
+        }
+        uint64_t t = wall_ms ();
+        bool ok = zmq_send (req, "status --json", 13, 0) == 13;
+        char buf[256];
+        ok = ok && zmq_recv (req, buf, sizeof buf, 0) >= 0;   //  status word
+        while (ok) {                                          //  the rest of the answer
+            int more = 0;
+            size_t sz = sizeof more;
+            zmq_getsockopt (req, ZMQ_RCVMORE, &more, &sz);
+            if (!more)
+                break;
+            ok = zmq_recv (req, buf, sizeof buf, 0) >= 0;
+        }
+        printf ("%llu %llu\n", (unsigned long long) (t - t0),
+                ok ? (unsigned long long) (wall_ms () - t) : 99999ULL);
+        if (!ok) {
+            zmq_close (req);
+            req = NULL;
+        }
+        uint64_t next = t + 500;
+        while (wall_ms () < next)
+            usleep (10 * 1000);
+    }
+    if (req)
+        zmq_close (req);
+    zmq_ctx_term (s_ctx);
+    s_ctx = NULL;
+    return 0;
+}
+
 static void
 usage (void)
 {
@@ -968,7 +1023,7 @@ usage (void)
                      "[--deadline-ms D] "
                      "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
                      "job-offer|job-garbage|job-stray|oversize|submit|"
-                     "session-poison|cross-replay|reply-flood|conn-flood|junk-flood\n"
+                     "session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe\n"
                      "       [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] [--senders K]\n"
                      "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT]\n");
 }
@@ -1047,9 +1102,11 @@ main (int argc, char **argv)
         return 1;
     }
     static const char *modes[] = {
-        "garbage", "wrongkey",       "tampered",      "replay",     "clock",       "stale",        "valid",
-        "rawtcp",  "udp-garbage",    "beacon-replay", "job-offer",  "job-garbage", "job-stray",    "oversize",
-        "submit",  "session-poison", "reply-flood",   "conn-flood", "junk-flood",  "cross-replay", NULL};
+        "garbage",        "wrongkey",    "tampered",   "replay",      "clock",
+        "stale",          "valid",       "rawtcp",     "udp-garbage", "beacon-replay",
+        "job-offer",      "job-garbage", "job-stray",  "oversize",    "submit",
+        "session-poison", "reply-flood", "conn-flood", "junk-flood",  "cross-replay",
+        "status-probe",   NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -1086,6 +1143,8 @@ main (int argc, char **argv)
         return send_rawtcp (to, count) == 0 ? 0 : 1;
     if (!strcmp (mode, "conn-flood"))
         return conn_flood (to, count, secs, greet);
+    if (!strcmp (mode, "status-probe"))
+        return status_probe (to, secs);
     if (!strcmp (mode, "junk-flood"))
         return junk_flood (keys, to, conns, size == 5 * 1024 * 1024 ? 4 * 1024 * 1024 : size, secs);
     if (!strcmp (mode, "udp-garbage")) {
