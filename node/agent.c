@@ -15,6 +15,7 @@
     ========================================================================= */
 #include "node/agent.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "common/strbuf.h"
 #include "gossip/crypto.h"
 #include "gossip/discovery.h"
@@ -127,7 +128,7 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     const char *name = s_event_name (ev);
     char logev[32];
     snprintf (logev, sizeof logev, "member_%s", name);
-    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, m->name, m->addr,
+    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, mw_logv (m->name), mw_logv (m->addr),
              (unsigned long long) m->incarnation);
     if (ev == GOSSIP_MEMBER_EV_REAP) {
         gossip_transport_forget_addr (self->transport, m->addr);
@@ -184,7 +185,7 @@ s_beacon_recv (agent_t *self, uint64_t now)
         return;
     if (strcmp (msg.cluster, self->cluster) != 0) {
         //  Same key, other cluster name: a configuration mistake worth a line.
-        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", ip, msg.cluster);
+        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", mw_logv (ip), mw_logv (msg.cluster));
     }
     else if (!gossip_member_knows_alive (self->members, &msg.sender)) {
         //  A box we do not know as alive: exchange full state with it.  A
@@ -192,7 +193,7 @@ s_beacon_recv (agent_t *self, uint64_t now)
         //  refutes with a higher incarnation.
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg.sender, hex);
-        mw_debug ("beacon_join", "peer=%s addr=%s", hex, msg.addr);
+        mw_debug ("beacon_join", "peer=%s addr=%s", hex, mw_logv (msg.addr));
         gossip_member_join (self->members, msg.addr, now);
     }
     gossip_wire_msg_clear (&msg);
@@ -417,10 +418,11 @@ s_members_table (agent_t *self, mw_strbuf_t *out, uint64_t now)
             snprintf (heard, sizeof heard, "never");
         else
             snprintf (heard, sizeof heard, "%.1fs ago", (double) (now - list[i].last_heard_ms) / 1000.0);
-        //  The coordinator is marked with a '*' before its id.
+        //  The coordinator is marked with a '*' before its id.  Names and
+        //  addresses come from the wire: no raw control byte reaches a terminal.
         mw_strbuf_printf (out, "%s%-16s  %-20.20s  %-26.26s  %-7s  %11llu  %10s",
-                          s_is_coordinator_id (self, &list[i].id) ? "*" : " ", hex, list[i].name,
-                          list[i].addr, gossip_wire_state_name (list[i].state),
+                          s_is_coordinator_id (self, &list[i].id) ? "*" : " ", hex, mw_termv (list[i].name),
+                          mw_termv (list[i].addr), gossip_wire_state_name (list[i].state),
                           (unsigned long long) list[i].incarnation, heard);
         node_load_member_cols (out, &list[i], wall);
         mw_strbuf_printf (out, "\n");

@@ -18,6 +18,7 @@
     ========================================================================= */
 #include "node/analysis.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "common/strbuf.h"
 #include "gossip/crypto.h"
 #include "node/events.h"
@@ -241,7 +242,7 @@ node_analysis_run (mw_config_t *cfg)
                 char *topic = zmsg_popstr (m);
                 char *body = zmsg_popstr (m);
                 self->events_seen++;
-                mw_debug ("mesh_event", "topic=%s body=%s", topic ? topic : "-", body ? body : "-");
+                mw_debug ("mesh_event", "topic=%s body=%s", mw_logv (topic), mw_logq (body));
                 zstr_free (&topic);
                 zstr_free (&body);
                 zmsg_destroy (&m);

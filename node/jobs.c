@@ -11,6 +11,7 @@
     ========================================================================= */
 #include "node/jobs.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/runner.h"
@@ -136,11 +137,12 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
     snprintf (ev, sizeof ev, "job_%s", name);
     mw_log (MW_LOG_INFO, ev,
             "job=%s camera=%s model=%s path=%s ran_on=%s peer=%s attempts=%u boxes=%u conf=%s total_ms=%.1f "
-            "queue_ms=%.1f transfer_ms=%.1f infer_ms=%.1f late=%d escalated=%d reason=\"%s\"",
-            id, *info->camera ? info->camera : "-", info->model, handoff_path_name (info->path),
-            *ran_on ? ran_on : "-", *info->peer_addr ? info->peer_addr : "-", info->attempts, info->n_boxes,
-            conf, info->total_ms, info->queue_ms, info->transfer_ms, info->infer_ms, info->late,
-            info->escalated, info->reason);
+            "queue_ms=%.1f transfer_ms=%.1f infer_ms=%.1f late=%d escalated=%d reason=%s",
+            id, *info->camera ? mw_logv (info->camera) : "-", mw_logv (info->model),
+            handoff_path_name (info->path), *ran_on ? ran_on : "-",
+            *info->peer_addr ? mw_logv (info->peer_addr) : "-", info->attempts, info->n_boxes, conf,
+            info->total_ms, info->queue_ms, info->transfer_ms, info->infer_ms, info->late, info->escalated,
+            mw_logq (info->reason));
     const char *kv[] = {"job",        id,          "camera", info->camera,
                         "model",      info->model, "path",   handoff_path_name (info->path),
                         "ran_on",     ran_on,      "reason", info->reason,
@@ -263,7 +265,8 @@ s_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t dea
         self->submit_refused++;
         char hex[2 * MW_JOBID_LEN + 1];
         gossip_wire_jobid_hex (&id, hex);
-        mw_warn ("job_refused", "job=%s camera=%s model=%s reason=\"%s\"", hex, camera, model, err);
+        mw_warn ("job_refused", "job=%s camera=%s model=%s reason=%s", hex, mw_logv (camera), mw_logv (model),
+                 mw_logq (err));
     }
     return rc;
 }
@@ -645,10 +648,12 @@ s_jobs_view (node_jobs_t *self, mw_strbuf_t *out, bool json, const mw_jobid_t *o
             id[12] = 0;
             if (!gossip_wire_id_zero (&j->ran_on))
                 gossip_wire_id_hex (&j->ran_on, ran);
+            //  Camera ids and reasons come from the wire: escaped for the terminal.
             mw_strbuf_printf (out, "%-12s %-14.14s %-8s %-7s %-16s %-4s %8.1f %5u %6.3f  %s%s\n", id,
-                              j->origin ? j->camera : "(for a peer)", handoff_state_name (j->state),
-                              handoff_path_name (j->path), ran, j->escalated ? "yes" : "-", j->total_ms,
-                              j->n_boxes, j->confidence, j->late ? "late " : "", j->reason);
+                              j->origin ? mw_termv (j->camera) : "(for a peer)",
+                              handoff_state_name (j->state), handoff_path_name (j->path), ran,
+                              j->escalated ? "yes" : "-", j->total_ms, j->n_boxes, j->confidence,
+                              j->late ? "late " : "", mw_termv (j->reason));
         }
         if (n == 0)
             mw_strbuf_printf (out, "(no jobs yet)\n");

@@ -14,6 +14,7 @@
     ========================================================================= */
 #include "config.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
 #include "node/agent.h"
@@ -373,7 +374,12 @@ static void
 s_print_mp_object (const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_STR: printf ("%.*s", (int) o->via.str.size, o->via.str.ptr); break;
+    case MSGPACK_OBJECT_STR: {
+        //  Names, camera ids, reasons: from other boxes, so escaped for the terminal.
+        char safe[1024];
+        printf ("%s", mw_sanitize (safe, sizeof safe, o->via.str.ptr, o->via.str.size, MW_SANITIZE_LOG));
+        break;
+    }
     case MSGPACK_OBJECT_POSITIVE_INTEGER: printf ("%llu", (unsigned long long) o->via.u64); break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: printf ("%lld", (long long) o->via.i64); break;
     default: msgpack_object_print (stdout, *o);
