@@ -71,7 +71,9 @@ typedef struct {
     uint64_t session;
     uint64_t incarnation_saved;
     uint64_t started_ms;
-    uint64_t next_beacon_ms, next_join_ms, next_prune_ms;
+    uint64_t next_beacon_ms, next_join_ms, next_prune_ms, next_peers_sync_ms;
+    uint64_t worst_turn_ms, turns;   //  loop work per turn (poll wait excluded)
+    uint32_t max_members;
     uint32_t beacon_interval_ms;
     char seeds[16][MW_ADDR_MAX + 1];
     size_t n_seeds;
@@ -140,14 +142,41 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
         //  comes back, a fresh connection is made at once instead of waiting
         //  out libzmq's reconnect back-off, and it gets no stale backlog.
         gossip_transport_forget_addr (self->transport, m->addr);
-    if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE)
-        node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
-    else if (ev == GOSSIP_MEMBER_EV_LEAVE)
-        node_statedb_peer_delete (self->db, hex);
+    //  The peers table is written behind, from s_peers_sync: never from
+    //  here, where a flood of joins would be a flood of fsyncs on the loop.
+    if (ev == GOSSIP_MEMBER_EV_LEAVE)
+        node_statedb_peer_forget (self->db, hex);
     const char *kv[] = {
         "id", hex, "name", m->name, "addr", m->addr, "state", gossip_wire_state_name (m->state), NULL};
     node_events_int_t ikv[] = {{"incarnation", (int64_t) m->incarnation}, {NULL, 0}};
     node_events_publish (self->events, "member", name, self->ident.id_hex, kv, ikv);
+}
+
+//  Once a second: remember the peers that have answered our probes (their
+//  address is proven) in the state DB, for a rejoin without a seed.  Only
+//  those: ids we merely heard of in gossip may be a forger's, and must not
+//  push real peers out of the table.  The DB writes them behind, in one
+//  transaction, off the loop; unchanged peers cost a hash lookup.
+static void
+s_peers_sync (agent_t *self, uint64_t now)
+{
+    if (now < self->next_peers_sync_ms)
+        return;
+    self->next_peers_sync_ms = now + 1000;
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].is_self || list[i].state != MW_STATE_ALIVE || !list[i].reached_ms)
+            continue;
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&list[i].id, hex);
+        node_statedb_peer_note (self->db, hex, list[i].name, list[i].addr, wall);
+    }
+    free (list);
 }
 
 //  --------------------------------------------------------------------------
@@ -490,6 +519,50 @@ s_status_election (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
         mw_strbuf_printf (out, ", lease renewed %llu ms ago\n", (unsigned long long) age);
 }
 
+//  Floods and disks in `status`: refused member inserts, the state DB's
+//  write-behind (a full STATE_DIR shows here as degraded), the loop's worst
+//  turn.
+static void
+s_status_robust (agent_t *self, mw_strbuf_t *out, bool json)
+{
+    gossip_member_stats_t ms;
+    gossip_member_stats (self->members, &ms);
+    node_statedb_stats_t ds;
+    node_statedb_stats (self->db, &ds);
+    if (json) {
+        mw_strbuf_printf (out,
+                          ",\"members_bounds\":{\"max\":%u,\"refused_rate\":%llu,\"refused_full\":%llu,"
+                          "\"refused_unverified\":%llu,\"evicted\":%llu,\"pushpull_refused\":%llu}",
+                          self->max_members, (unsigned long long) ms.refused_rate,
+                          (unsigned long long) ms.refused_full, (unsigned long long) ms.refused_unverified,
+                          (unsigned long long) ms.evicted, (unsigned long long) ms.pushpull_refused);
+        mw_strbuf_printf (out,
+                          ",\"statedb\":{\"degraded\":%s,\"pending\":%llu,\"flushes\":%llu,\"rows\":%llu,"
+                          "\"flush_failures\":%llu,\"sync_failures\":%llu,\"dropped\":%llu,"
+                          "\"worst_flush_ms\":%llu,\"retry_in_ms\":%llu,\"last_error\":",
+                          ds.degraded ? "true" : "false", (unsigned long long) ds.pending,
+                          (unsigned long long) ds.flushes, (unsigned long long) ds.rows,
+                          (unsigned long long) ds.flush_failures, (unsigned long long) ds.sync_failures,
+                          (unsigned long long) ds.dropped, (unsigned long long) ds.worst_flush_ms,
+                          (unsigned long long) ds.retry_in_ms);
+        mw_strbuf_json_str (out, ds.last_error);
+        mw_strbuf_printf (out, "},\"loop\":{\"worst_turn_ms\":%llu,\"turns\":%llu}",
+                          (unsigned long long) self->worst_turn_ms, (unsigned long long) self->turns);
+        return;
+    }
+    mw_strbuf_printf (
+        out, "bounds      max %u members; refused rate=%llu full=%llu unverified=%llu; evicted %llu\n",
+        self->max_members, (unsigned long long) ms.refused_rate, (unsigned long long) ms.refused_full,
+        (unsigned long long) ms.refused_unverified, (unsigned long long) ms.evicted);
+    mw_strbuf_printf (out, "state db    %s, %llu pending, %llu flushes, %llu failed%s%s\n",
+                      ds.degraded ? "DEGRADED (serving from memory)" : "ok", (unsigned long long) ds.pending,
+                      (unsigned long long) ds.flushes,
+                      (unsigned long long) (ds.flush_failures + ds.sync_failures), ds.degraded ? ": " : "",
+                      ds.degraded ? mw_termv (ds.last_error) : "");
+    mw_strbuf_printf (out, "loop        worst turn %llu ms over %llu turns\n",
+                      (unsigned long long) self->worst_turn_ms, (unsigned long long) self->turns);
+}
+
 static void
 s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
 {
@@ -533,6 +606,7 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
                               gossip_transport_reject_name ((gossip_reject_t) r),
                               (unsigned long long) st->rejected[r]);
         mw_strbuf_printf (out, "}}");
+        s_status_robust (self, out, true);
         if (self->jobs) {
             mw_strbuf_printf (out, ",\"jobs\":");
             node_jobs_status_json (self->jobs, out);
@@ -557,6 +631,7 @@ s_status (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
             mw_strbuf_printf (out, " %s=%llu", gossip_transport_reject_name ((gossip_reject_t) r),
                               (unsigned long long) st->rejected[r]);
         mw_strbuf_printf (out, "\n");
+        s_status_robust (self, out, false);
         if (self->jobs) {
             mw_strbuf_printf (out, "jobs        ");
             node_jobs_status_json (self->jobs, out);
@@ -698,11 +773,17 @@ s_control (agent_t *self, uint64_t now)
 //  --------------------------------------------------------------------------
 //  Start-up and the loop
 
+//  A refutation raises our incarnation; it is written behind (coalesced, at
+//  most once a second, off the loop): refutations are driven by what peers
+//  say about us, so a flood of them must not become a flood of fsyncs.  The
+//  start-up bump, which must be on disk before the first packet, is
+//  synchronous (s_setup).  A refutation lost in a crash costs nothing but a
+//  second refutation after the restart.
 static void
 s_persist_incarnation (agent_t *self)
 {
     uint64_t inc = gossip_member_incarnation (self->members);
-    if (inc > self->incarnation_saved && node_statedb_set_u64 (self->db, "incarnation", inc) == 0)
+    if (inc > self->incarnation_saved && node_statedb_set_u64_later (self->db, "incarnation", inc) == 0)
         self->incarnation_saved = inc;
 }
 
@@ -730,9 +811,15 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->session = mw_wall_ms ();
     if (self->session <= session)
         self->session = session + 1;   //  clock went back: still newer
-    if (node_statedb_set_u64 (self->db, "incarnation", inc)
-        || node_statedb_set_u64 (self->db, "session", self->session)) {
-        snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
+    const char *keys[] = {"incarnation", "session"};
+    uint64_t values[] = {inc, self->session};
+    if (node_statedb_set_u64s (self->db, keys, values, 2)) {
+        //  Refuse rather than risk reusing an incarnation: one line, with
+        //  the way out (README, "Disk full").
+        snprintf (err, errlen,
+                  "%s/state.db: cannot save the incarnation before joining (%s); free space in STATE_DIR=%s "
+                  "(or make it writable) and start again",
+                  state_dir, node_statedb_last_error (self->db), state_dir);
         return -1;
     }
     self->incarnation_saved = inc;
@@ -843,7 +930,10 @@ s_setup (agent_t *self, char *err, size_t errlen)
     MW_CFG_U32 ("PUSHPULL_INTERVAL_MS", pushpull_interval_ms)
     MW_CFG_U32 ("DEAD_REAP_MS", dead_reap_ms)
     MW_CFG_U32 ("AWARENESS_MAX", awareness_max)
+    MW_CFG_U32 ("MAX_MEMBERS", max_members)
+    MW_CFG_U32 ("MEMBER_INSERT_RATE", insert_rate)
 #undef MW_CFG_U32
+    self->max_members = mcfg.max_members;
     uint64_t seed = 0;
     randombytes_buf (&seed, sizeof seed);
     self->members = gossip_member_new (&mcfg, &self->ident.id, self->name, self->addr, inc, seed, s_send,
@@ -998,6 +1088,7 @@ node_agent_run (mw_config_t *cfg)
     self->next_join_ms = now;
     self->next_beacon_ms = now;
     self->next_prune_ms = now + 60000;
+    uint64_t turn_start = now;
     while (true) {
         now = mw_now_ms ();
         if (s_stop && !self->leaving) {
@@ -1015,6 +1106,8 @@ node_agent_run (mw_config_t *cfg)
             break;
         gossip_member_tick (self->members, now);
         s_persist_incarnation (self);
+        s_peers_sync (self, now);
+        node_statedb_tick (self->db, now);
         if (!self->leaving) {
             if (self->disc && now >= self->next_beacon_ms) {
                 s_beacon_publish (self);
@@ -1055,14 +1148,20 @@ node_agent_run (mw_config_t *cfg)
                 next = wake;
         }
         long timeout = next > now ? (long) (next - now) : 0;
+        //  The loop's work in this turn, the poll's wait excluded (status
+        //  shows the worst: what a flood costs the timers).
+        uint64_t busy = mw_now_ms () - turn_start;
+        if (busy > self->worst_turn_ms)
+            self->worst_turn_ms = busy;
+        self->turns++;
         int rc = zmq_poll (items, n_items, timeout);
+        turn_start = now = mw_now_ms ();
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             mw_error ("poll_failed", "reason=\"%s\"", zmq_strerror (errno));
             break;
         }
-        now = mw_now_ms ();
         if (items[0].revents & ZMQ_POLLIN) {
             //  Drain in bounded batches so timers still run under a flood.
             for (int i = 0; i < 256; i++) {
