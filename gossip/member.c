@@ -301,8 +301,9 @@ struct _gossip_member_t {
     //  bounds (docs/MEMBERSHIP.md, "Bounds")
     sender_t senders[SENDERS_MAX];
     size_t n_senders, last_sender;
-    bucket_t global;      //  new ids from all senders together
-    bucket_t pp_global;   //  full-state replies
+    bucket_t global;           //  new ids from all senders together
+    size_t unverified_cache;   //  SIZE_MAX = to be counted again
+    bucket_t pp_global;        //  full-state replies
     uint64_t refused_log_ms;
     uint64_t refused_since_log[3];   //  rate, full, unverified
     mw_id_t refused_last_sender;
@@ -449,6 +450,7 @@ s_remove (gossip_member_t *self, member_t *m)
         return;
     memmove (&self->table[i], &self->table[i + 1], (self->n - i - 1) * sizeof *self->table);
     self->n--;
+    self->unverified_cache = SIZE_MAX;
     //  Its queued gossip goes too: after a reap nobody should hear of it from us.
     for (size_t q = 0; q < self->bq_n; q++)
         if (s_id_eq (&self->bq[q].u.id, &m->id)) {
@@ -894,6 +896,7 @@ s_heard_from (gossip_member_t *self, member_t *m, uint64_t *when, uint64_t now)
 {
     bool first = !s_heard (m);
     *when = now;
+    self->unverified_cache = SIZE_MAX;
     if (first && (m->state == P_ALIVE || m->state == P_SUSPECT))
         s_probe_add_at (self, m, false);
 }
@@ -957,6 +960,7 @@ s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t
         break;
     default: break;
     }
+    self->unverified_cache = SIZE_MAX;
     if (!m) {
         if (!u)
             return;
@@ -1104,16 +1108,21 @@ s_sender (gossip_member_t *self, const mw_id_t *id, uint64_t now)
     return s;   //  its bucket fills on first use
 }
 
+//  Cached: a flood asks for every id it sends while the table does not
+//  change, so the count is taken again only after a change (s_transition,
+//  s_heard_from and s_remove clear the cache).
 static size_t
 s_unverified_count (gossip_member_t *self)
 {
+    if (self->unverified_cache != SIZE_MAX)
+        return self->unverified_cache;
     size_t count = 0;
     for (size_t i = 0; i < self->n; i++) {
         const member_t *m = self->table[i];
         if (!m->is_self && !m->reached_ms && (m->state == P_ALIVE || m->state == P_SUSPECT))
             count++;
     }
-    return count;
+    return self->unverified_cache = count;
 }
 
 static void
@@ -1676,6 +1685,7 @@ gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const
     memcpy (&idmix, self_id->b, sizeof idmix);
     self->rng = seed ^ (idmix * UINT64_C (0x2545F4914F6CDD1D));
     self->probe_seq = (uint32_t) s_rand (self);
+    self->unverified_cache = SIZE_MAX;
     self->me = s_insert (self, self_id);
     if (!self->me) {
         gossip_member_destroy (&self);

@@ -353,7 +353,10 @@ s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, co
                          self->ident.id_hex, kv, ikv);
 }
 
-//  Hand the election the members SWIM holds alive or suspect.
+//  Hand the election the members SWIM holds alive or suspect, and that we
+//  have heard from ourselves: ids we only heard of in gossip may be a
+//  forger's, and in the view they would count towards every quorum (and
+//  get our heartbeats).  A real newcomer is heard within a probe round.
 static void
 s_election_view (agent_t *self, uint64_t now)
 {
@@ -368,7 +371,8 @@ s_election_view (agent_t *self, uint64_t now)
         n = gossip_member_list (self->members, list, n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+            if ((list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+                && (list[i].is_self || list[i].direct_ms || list[i].reached_ms))
                 ids[k++] = list[i].id;
         election_set_view (self->election, ids, k, now);
     }
