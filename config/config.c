@@ -113,6 +113,11 @@ static const key_spec_t s_keys[] = {
      "face-api's model/ folder (tiny_face_detector_model*, ssd_mobilenetv1_model*)", NULL},
     {"INFER_WORKERS", T_INT, 0, 16, "1", "jobs run in parallel (0 = run none: hand everything off)", NULL},
     {"INFER_THREADS", T_INT, 1, 64, "1", "CPU threads per job", NULL},
+    {"MAX_FRAME_PIXELS", T_INT, 4096, 67108864, "16777216",
+     "frames larger than this (pixels; x3 for progressive JPEG) are refused from their header, before "
+     "decoding; "
+     "decode memory is 3 bytes a pixel per worker",
+     NULL},
     {"JOB_QUEUE_MAX", T_INT, 1, 4096, "16", "local job queue (own and peers' jobs)", NULL},
     {"JOB_MAX_INFLIGHT", T_INT, 1, 4096, "256", "jobs of this box's cameras not yet finished", NULL},
     {"DEADLINE_MS", T_INT, 1, 3600000, "1000", "default job deadline", NULL},

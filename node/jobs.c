@@ -14,6 +14,7 @@
 #include "common/sanitize.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "inference/image.h"
 #include "node/runner.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
@@ -254,7 +255,22 @@ s_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t dea
 {
     mw_jobid_t id;
     randombytes_buf (id.b, sizeof id.b);
-    int rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len,
+    //  An image bomb is refused at the door, from its header: whichever box
+    //  would run it would refuse it too, after carrying it across the LAN.
+    //  (A header that does not parse is left to the runner: "bad_jpeg".)
+    int w, h, rc = 0;
+    uint64_t cost;
+    char perr[160];
+    uint64_t max = (uint64_t) mw_config_int (self->cfg, "MAX_FRAME_PIXELS");
+    if (*frame_p && mw_image_probe (*frame_p, len, &w, &h, &cost, perr, sizeof perr) == 0 && cost > max) {
+        snprintf (err, errlen, "frame too large: %dx%d = %llu px > MAX_FRAME_PIXELS=%llu", w, h,
+                  (unsigned long long) cost, (unsigned long long) max);
+        free (*frame_p);   //  ours now, as sched_handoff_submit's would be
+        *frame_p = NULL;
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len,
                                    now, err, errlen);
     if (rc == 0) {
         s_count_arrival (self, now);
@@ -368,6 +384,7 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         rcfg.workers = (int) self->workers;
         rcfg.threads = (int) mw_config_int (cfg, "INFER_THREADS");
         rcfg.min_score = (float) mw_config_double (cfg, "MIN_SCORE");
+        rcfg.max_pixels = (uint64_t) mw_config_int (cfg, "MAX_FRAME_PIXELS");
         char rerr[256] = "";
         self->runner = node_runner_new (&rcfg, rerr, sizeof rerr);
         if (!self->runner) {
