@@ -15,6 +15,8 @@
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "inference/image.h"
+#include "inference/ssd_mobilenet.h"
+#include "inference/tiny_face.h"
 #include "node/runner.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SOURCE_MAX_FILES 256
 #define N_BUCKETS        11
@@ -343,6 +346,31 @@ s_server_endpoint (mw_config_t *cfg, char *out, size_t cap)
     return 0;
 }
 
+//  The analysis server runs whatever agents send it (overflow of any
+//  model, escalations to the precise one): without every model it would
+//  accept jobs only to fail them.  Refuse to start, naming what is missing.
+static int
+s_server_models (mw_config_t *cfg, char *err, size_t errlen)
+{
+    const char *dir = mw_config_str (cfg, "MODELS_DIR");
+    const char *need[][2] = {{"tiny-face", MW_TINY_FACE_MANIFEST}, {"ssd-mobilenet", MW_SSD_MANIFEST}};
+    char missing[300] = "";
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        char path[512];
+        snprintf (path, sizeof path, "%s/%s", dir, need[i][1]);
+        if (access (path, R_OK) != 0)
+            snprintf (missing + strlen (missing), sizeof missing - strlen (missing), "%s%s (%s)",
+                      *missing ? ", " : "", need[i][0], need[i][1]);
+    }
+    if (!*missing)
+        return 0;
+    snprintf (err, errlen,
+              "MODELS_DIR=%.200s has no %s: the analysis server runs every model agents send it "
+              "(inference/models/fetch-models.sh fetches them)",
+              dir, missing);
+    return -1;
+}
+
 node_jobs_t *
 node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
 {
@@ -354,6 +382,10 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     mw_config_t *cfg = opts->cfg;
     self->cfg = cfg;
     self->ident = opts->ident;
+    if (opts->server && s_server_models (cfg, err, errlen) != 0) {
+        node_jobs_destroy (&self);
+        return NULL;
+    }
     self->server = opts->server;
     self->events = opts->events;
     snprintf (self->advertise, sizeof self->advertise, "%s", opts->advertise);
