@@ -24,6 +24,7 @@
 #include "gossip/wire.h"
 #include "node/events.h"
 #include "node/jobs.h"
+#include "node/keywatch.h"
 #include "node/load.h"
 #include "node/metrics.h"
 #include "scheduler/digest.h"
@@ -49,6 +50,7 @@ typedef struct {
     gossip_discovery_t *disc;
     node_statedb_t *db;
     node_events_t *events;
+    node_keywatch_t *keywatch;   //  hearing only traffic sealed with another key?
     //  Forecasts issue: resources, our digest, /metrics, the seed's POST.
     node_load_t *load;
     node_metrics_t *metrics;
@@ -199,6 +201,28 @@ s_beacon_publish (agent_t *self)
     }
 }
 
+//  Messages and beacons sealed with a key we do not hold (a colliding key
+//  id shows as a failed authentication).
+static uint64_t
+s_other_key (agent_t *self)
+{
+    const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
+    return st->rejected[MW_REJ_OTHER_CLUSTER] + st->rejected[MW_REJ_AUTH];
+}
+
+//  A box that hears nothing but other-key traffic for a while says so,
+//  once a minute: alone, it would elect itself and log nothing at all.
+static void
+s_keywatch_tick (agent_t *self, uint64_t now)
+{
+    char line[512];
+    if (node_keywatch_due (self->keywatch, now, line, sizeof line))
+        mw_warn ("wrong_cluster_key",
+                 "%s reason=\"only traffic sealed with a key this box does not hold: check CLUSTER_KEY "
+                 "(meshwatch keygen makes a new one; every box of a site needs the same)\"",
+                 line);
+}
+
 static void
 s_beacon_recv (agent_t *self, uint64_t now)
 {
@@ -208,10 +232,13 @@ s_beacon_recv (agent_t *self, uint64_t now)
     if (gossip_discovery_recv (self->disc, ip, sizeof ip, &data, &len) != 0)
         return;
     mw_msg_t msg;
+    uint64_t other = s_other_key (self);
     int rc = gossip_transport_open_beacon (self->transport, data, len, &msg);
     free (data);
+    node_keywatch_other (self->keywatch, ip, s_other_key (self) - other, now);
     if (rc != 1)
         return;
+    node_keywatch_valid (self->keywatch, now);
     if (strcmp (msg.cluster, self->cluster) != 0) {
         //  Same key, other cluster name: a configuration mistake worth a line.
         mw_warn ("beacon_other_cluster", "from=%s cluster=%s", mw_logv (ip), mw_logv (msg.cluster));
@@ -828,6 +855,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
     }
     self->incarnation_saved = inc;
 
+    self->keywatch = node_keywatch_new (10000, 60000);
     self->keys = gossip_keyring_new (mw_config_str (cfg, "CLUSTER_KEY"));
     if (!self->keys) {
         snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
@@ -1024,6 +1052,7 @@ static void
 s_teardown (agent_t *self)
 {
     node_jobs_destroy (&self->jobs);
+    node_keywatch_destroy (&self->keywatch);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
@@ -1118,6 +1147,7 @@ node_agent_run (mw_config_t *cfg)
                 self->next_beacon_ms = now + self->beacon_interval_ms;
             }
             s_join_tick (self, now);
+            s_keywatch_tick (self, now);
             s_collect_tick (self, now);
             s_election_view (self, now);
             election_tick (self->election, now);
@@ -1168,12 +1198,14 @@ node_agent_run (mw_config_t *cfg)
         }
         if (items[0].revents & ZMQ_POLLIN) {
             //  Drain in bounded batches so timers still run under a flood.
+            uint64_t other = s_other_key (self);
             for (int i = 0; i < 256; i++) {
                 mw_msg_t msg;
                 int r = gossip_transport_recv (self->transport, &msg);
                 if (r < 0)
                     break;
                 if (r == 1) {
+                    node_keywatch_valid (self->keywatch, now);
                     if (msg.type == MW_MSG_HEARTBEAT || msg.type == MW_MSG_VOTE_REQ
                         || msg.type == MW_MSG_VOTE) {
                         if (!self->leaving)
@@ -1184,6 +1216,7 @@ node_agent_run (mw_config_t *cfg)
                     gossip_wire_msg_clear (&msg);
                 }
             }
+            node_keywatch_other (self->keywatch, NULL, s_other_key (self) - other, now);
         }
         if (items[1].revents & ZMQ_POLLIN)
             s_control (self, now);
