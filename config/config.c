@@ -608,6 +608,12 @@ mw_config_validate_server (mw_config_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "EVENTS_PORT and VMS_PORT must differ");
         return -1;
     }
+    int64_t metp = mw_config_int (self, "METRICS_PORT");
+    if (metp && (metp == mw_config_int (self, "VMS_PORT") || metp == mw_config_int (self, "EVENTS_PORT"))) {
+        snprintf (err, errlen, "METRICS_PORT must differ from VMS_PORT and EVENTS_PORT (%lld)",
+                  (long long) metp);
+        return -1;
+    }
     return 0;
 }
 

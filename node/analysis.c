@@ -23,6 +23,7 @@
 #include "gossip/crypto.h"
 #include "node/events.h"
 #include "node/jobs.h"
+#include "node/metrics.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -48,6 +49,7 @@ typedef struct {
     node_jobs_t *jobs;
     zsock_t *sub;
     zsock_t *control;
+    node_metrics_t *metrics;   //  METRICS_PORT: the same job families as an agent's
     uint64_t events_seen;
 } server_t;
 
@@ -55,6 +57,7 @@ static void
 s_teardown (server_t *self)
 {
     node_jobs_destroy (&self->jobs);
+    node_metrics_destroy (&self->metrics);
     zsock_destroy (&self->sub);
     zsock_destroy (&self->control);
     node_events_destroy (&self->events);
@@ -95,6 +98,14 @@ s_setup (server_t *self, char *err, size_t errlen)
         self->events = node_events_new (*ip ? ip : NULL, events_port);
         if (!self->events) {
             snprintf (err, errlen, "cannot listen on EVENTS_PORT=%d", events_port);
+            return -1;
+        }
+    }
+    int metrics_port = (int) mw_config_int (cfg, "METRICS_PORT");
+    if (metrics_port > 0) {
+        self->metrics = node_metrics_new (*ip ? ip : NULL, metrics_port);
+        if (!self->metrics) {
+            snprintf (err, errlen, "cannot listen on METRICS_PORT=%d", metrics_port);
             return -1;
         }
     }
@@ -170,6 +181,21 @@ s_control (server_t *self, uint64_t now)
     mw_strbuf_destroy (&out);
 }
 
+//  Once a second with the load event: the jobs' families for /metrics.
+static void
+s_publish_metrics (server_t *self)
+{
+    mw_strbuf_t *text = mw_strbuf_new ();
+    if (!self->metrics || !text) {
+        mw_strbuf_destroy (&text);
+        return;
+    }
+    node_jobs_prometheus (self->jobs, text);
+    if (mw_strbuf_str (text))
+        node_metrics_publish (self->metrics, mw_strbuf_str (text), mw_strbuf_len (text));
+    mw_strbuf_destroy (&text);
+}
+
 static void
 s_publish_load (server_t *self)
 {
@@ -220,6 +246,7 @@ node_analysis_run (mw_config_t *cfg)
         node_jobs_tick (self->jobs, now);
         if (now >= next_load) {
             s_publish_load (self);
+            s_publish_metrics (self);
             next_load = now + 1000;
         }
         uint64_t next = node_jobs_next_wakeup (self->jobs, now);

@@ -32,6 +32,7 @@
 
 #define SOURCE_MAX_FILES 256
 #define N_BUCKETS        11
+//  Milliseconds here; exported in seconds (meshwatch_job_latency_seconds).
 static const double s_buckets[N_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
 typedef struct {
@@ -831,22 +832,24 @@ node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out)
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
         mw_strbuf_printf (out, "meshwatch_job_handoff_total{event=\"%s\"} %llu\n", h[i].k,
                           (unsigned long long) h[i].v);
-    mw_strbuf_printf (out, "# HELP meshwatch_job_latency_ms Submit to result, by path.\n"
-                           "# TYPE meshwatch_job_latency_ms histogram\n");
+    //  Prometheus wants base units: seconds, though we count in ms.
+    mw_strbuf_printf (out, "# HELP meshwatch_job_latency_seconds Submit to result, by path.\n"
+                           "# TYPE meshwatch_job_latency_seconds histogram\n");
     for (int p = 1; p < 4; p++) {
         const histo_t *hg = &self->lat[p];
         uint64_t cum = 0;
         const char *name = handoff_path_name ((handoff_path_t) p);
         for (int b = 0; b < N_BUCKETS; b++) {
             cum += hg->count[b];
-            mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"%g\"} %llu\n", name,
-                              s_buckets[b], (unsigned long long) cum);
+            mw_strbuf_printf (out, "meshwatch_job_latency_seconds_bucket{path=\"%s\",le=\"%g\"} %llu\n", name,
+                              s_buckets[b] / 1000.0, (unsigned long long) cum);
         }
         cum += hg->count[N_BUCKETS];
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", name,
+        mw_strbuf_printf (out, "meshwatch_job_latency_seconds_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", name,
                           (unsigned long long) cum);
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_sum{path=\"%s\"} %.3f\n", name, hg->sum);
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_count{path=\"%s\"} %llu\n", name,
+        mw_strbuf_printf (out, "meshwatch_job_latency_seconds_sum{path=\"%s\"} %.6f\n", name,
+                          hg->sum / 1000.0);
+        mw_strbuf_printf (out, "meshwatch_job_latency_seconds_count{path=\"%s\"} %llu\n", name,
                           (unsigned long long) hg->n);
     }
     mw_strbuf_printf (out,
