@@ -107,6 +107,7 @@ else
     tb_kill9 1
 fi
 rm -f "$MNT"/fill.*
+tb_forget_id 1   #  so that tb_wait_ready asks the new process
 tb_restart_agent 1
 tb_wait_ready 1
 back () { local i; i=$(tb_incarnation 2 1); [ -n "$i" ] && [ "$i" -gt "$INC1" ] && tb_all_alive 1 2 3; }

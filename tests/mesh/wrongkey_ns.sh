@@ -20,6 +20,10 @@ echo "CHECK: injected garbage/wrong key/tampered/replay/clock/stale/beacon repla
 sc_start_cluster ns 5
 tb_host 6; tb_host 7
 KEY_GOOD=$TB_KEY
+sum_stat () { local i s=0 v; for i in $SC_NODES; do v=$(tb_stat "$i" "$1"); s=$(( s + ${v:-0} )); done; echo $s; }
+#  The members' counters before n6 exists: its traffic must move them.
+oc0=$(sum_stat '(.stats.rejected.other_cluster // 0) + (.stats.rejected.auth // 0)')
+br0=$(sum_stat '.stats.beacons_rejected')
 tb_start_agent 6 "CLUSTER_KEY=$(head -c 32 /dev/urandom | base64)"
 tb_wait_ready 6
 id6=$(tb_id 6)
@@ -37,11 +41,10 @@ done
 if [ $appeared = 0 ]; then echo "PASS  n6 never appeared in any view over $OBSERVE s"; else echo "FAIL  n6 appeared in a view"; SC_RESULT=1; fi
 n6peers=$(tb_members 6 | jq '[.[] | select(.self | not)] | length' 2>/dev/null)
 if [ "$n6peers" = 0 ]; then echo "PASS  n6 lists no other member"; else echo "FAIL  n6 lists $n6peers other members"; SC_RESULT=1; fi
-sum_stat () { local i s=0 v; for i in $SC_NODES; do v=$(tb_stat "$i" "$1"); s=$(( s + ${v:-0} )); done; echo $s; }
 oc=$(sum_stat '(.stats.rejected.other_cluster // 0) + (.stats.rejected.auth // 0)')
 br=$(sum_stat '.stats.beacons_rejected')
-echo "members' counters: rejected other_cluster+auth=$oc beacons_rejected=$br"
-if [ "$oc" -gt 0 ] && [ "$br" -gt 0 ]; then echo "PASS  wrong-key beacons counted as rejected"; else echo "FAIL  wrong-key beacons not counted"; SC_RESULT=1; fi
+echo "members' counters: rejected other_cluster+auth $oc0 -> $oc, beacons_rejected $br0 -> $br"
+if [ "$oc" -gt "$oc0" ] && [ "$br" -gt "$br0" ]; then echo "PASS  wrong-key beacons counted as rejected"; else echo "FAIL  wrong-key beacons not counted"; SC_RESULT=1; fi
 #  Loud where it matters: n6 hears nothing but other-key beacons, so after
 #  10 s it says so at warn level with the count and the sources.
 warned6 () { grep -q "level=warn .*event=wrong_cluster_key " "$(tb_log_file 6)"; }
