@@ -60,10 +60,18 @@ done
 precise () { [ "$(grep -c 'event=job_precise ' "$(tb_log_file 1)")" -ge 3 ]; }
 tb_wait_until 30 precise || tb_fail "the escalations did not all come back from the server"
 echo "PASS  agent 1 ran 3 jobs, the server ran the 3 escalations"
-#  Two collect ticks so forecasts, peers' digests and the job counts are in.
-sleep 2.5
 URL="http://127.0.0.1:$(( MPORT + 1 ))/metrics"
 SURL="http://127.0.0.1:$SMETRICS/metrics"
+#  /metrics is a snapshot refreshed once a second: wait until it holds what
+#  is checked below (the jobs, both peers' forecasts, the server's runs),
+#  not for a fixed time.
+snap_ready () {
+    local b; b=$(curl -s --max-time 5 "$URL") || return 1
+    [ "$(grep -c '^meshwatch_peer_forecast_age_seconds{' <<<"$b")" = 2 ] &&
+        grep -q '^meshwatch_job_latency_seconds_count{path="local"} [3-9]' <<<"$b" &&
+        curl -s --max-time 5 "$SURL" | grep -q '^meshwatch_job_handoff_total{event="ran_for_peer"} [3-9]'
+}
+tb_wait_until 15 snap_ready || echo "note  the /metrics snapshots did not show every expected value within 15 s"
 body=$(curl -s --max-time 5 "$URL") || tb_fail "GET /metrics failed"
 printf '%s\n' "$body" > "$TB_DIR/metrics.txt"
 lint=$(printf '%s\n' "$body" | promtool check metrics 2>&1); prc=$?
