@@ -151,6 +151,17 @@ mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_m
     return out;
 }
 
+size_t
+mw_utf8_len (const char *p, size_t n)
+{
+    uint32_t cp;
+    if (!n)
+        return 0;
+    if ((unsigned char) p[0] < 0x80)
+        return 1;
+    return s_utf8 ((const unsigned char *) p, n, &cp);
+}
+
 //  --------------------------------------------------------------------------
 //  Per-thread buffers for log calls
 

@@ -48,6 +48,11 @@ const char *mw_logq (const char *in);
 //  For terminal output (the CLI's tables): same buffers, no quotes.
 const char *mw_termv (const char *in);
 
+//  Length of the valid UTF-8 sequence at p (n bytes left), 0 if p does not
+//  start one (stray byte, overlong, surrogate, cut short).  For encoders
+//  that must not emit invalid UTF-8 (JSON).
+size_t mw_utf8_len (const char *p, size_t n);
+
 int mw_sanitize_test (bool verbose);
 
 #endif

@@ -101,7 +101,7 @@ else echo "FAIL  UDP garbage not counted (beacons_rejected $before_b -> $b) [$ou
 
 #  A hostile member name from the wire (a forged log line, a terminal
 #  escape, a bidi override): escaped in n1's log and in its members table.
-HOSTILE=$'evil\nts=0 level=error event=forged_line x=\x1b[2J\xe2\x80\xaeXY'
+HOSTILE=$'evil\nts=0 level=error event=forged_line x=\x1b[2J\xe2\x80\xaeXY\xff'
 out=$(tb_exec 7 timeout 20 "$INJECT" --to "$T" --key "$KEY_GOOD" --name "$HOSTILE" --ghost-ip "$(tb_ip 7)" announce 2>&1)
 hid=$(printf '%s' "$out" | sed -n 's/.* id=\([0-9a-f]*\).*/\1/p')
 joined () { grep -q "event=member_join peer=$hid " "$(tb_log_file 1)"; }
@@ -110,10 +110,12 @@ if [ -n "$hid" ] && tb_wait_until 5 joined; then
     table=$(tb_cli 1 members --state-dir "$TB_DIR/n1/state" 2>/dev/null)
     if grep -q '^ts=0 level=error event=forged_line' "$(tb_log_file 1)"; then
         echo "FAIL  a forged line reached n1's log"; SC_RESULT=1
-    elif [[ $jl != *'name="evil\nts=0 level=error event=forged_line x=\x1b[2J\u{202e}XY"'* ]]; then
+    elif [[ $jl != *'name="evil\nts=0 level=error event=forged_line x=\x1b[2J\u{202e}XY\xff"'* ]]; then
         echo "FAIL  hostile name not escaped in n1's log: $jl"; SC_RESULT=1
     elif printf '%s' "$table" | grep -q $'\x1b' || printf '%s' "$table" | grep -q $'\xe2\x80\xae'; then
         echo "FAIL  raw control characters in n1's members table"; SC_RESULT=1
+    elif ! tb_members 1 | jq -e --arg id "$hid" 'any(.[]; .id == $id)' >/dev/null 2>&1; then
+        echo "FAIL  n1's members --json is not valid JSON with the hostile name"; SC_RESULT=1
     else
         echo "PASS  hostile name escaped: log $(printf '%s' "$jl" | grep -o 'name="[^ ]*' | head -1)...; table: $(printf '%s' "$table" | grep -a "$hid" | cut -c1-60)"
     fi
