@@ -895,8 +895,9 @@ static void
 s_heard_from (gossip_member_t *self, member_t *m, uint64_t *when, uint64_t now)
 {
     bool first = !s_heard (m);
+    if (when == &m->reached_ms && !*when)
+        self->unverified_cache = SIZE_MAX;   //  only a first answer changes the count
     *when = now;
-    self->unverified_cache = SIZE_MAX;
     if (first && (m->state == P_ALIVE || m->state == P_SUSPECT))
         s_probe_add_at (self, m, false);
 }
