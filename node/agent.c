@@ -822,12 +822,12 @@ static int
 s_setup (agent_t *self, char *err, size_t errlen)
 {
     mw_config_t *cfg = self->cfg;
-    const char *state_dir = mw_config_str (cfg, "STATE_DIR");
+    const char *state_dir = mw_config_settings (cfg)->state_dir;
     if (gossip_identity_load (state_dir, &self->ident, err, errlen) != 0)
         return -1;
     mw_log_set_node (self->ident.id_hex);
-    snprintf (self->name, sizeof self->name, "%s", mw_config_str (cfg, "NODE_NAME"));
-    snprintf (self->cluster, sizeof self->cluster, "%s", mw_config_str (cfg, "CLUSTER_NAME"));
+    snprintf (self->name, sizeof self->name, "%s", mw_config_settings (cfg)->node_name);
+    snprintf (self->cluster, sizeof self->cluster, "%s", mw_config_settings (cfg)->cluster_name);
 
     self->db = node_statedb_open (state_dir, err, errlen);
     if (!self->db)
@@ -856,36 +856,37 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->incarnation_saved = inc;
 
     self->keywatch = node_keywatch_new (10000, 60000);
-    self->keys = gossip_keyring_new (mw_config_str (cfg, "CLUSTER_KEY"));
+    self->keys = gossip_keyring_new (mw_config_settings (cfg)->cluster_key);
     if (!self->keys) {
         snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
         return -1;
     }
     const char *extra[MW_KEYRING_MAX];
-    size_t n_extra = mw_config_list (cfg, "CLUSTER_KEY_EXTRA", extra, MW_KEYRING_MAX);
+    size_t n_extra =
+        mw_config_split (cfg, mw_config_settings (cfg)->cluster_key_extra, extra, MW_KEYRING_MAX);
     for (size_t i = 0; i < n_extra; i++)
         if (gossip_keyring_add (self->keys, extra[i]) != 0) {
             snprintf (err, errlen, "CLUSTER_KEY_EXTRA: too many keys (at most %d)", MW_KEYRING_MAX - 1);
             return -1;
         }
-    self->replay = gossip_replay_new ((uint64_t) mw_config_int (cfg, "MAX_CLOCK_SKEW_MS"));
+    self->replay = gossip_replay_new ((uint64_t) mw_config_settings (cfg)->max_clock_skew_ms);
     if (!self->replay)
         return -1;
 
     //  Address: the interface's (from the beacon) unless MESH_ADDR says.
-    const char *iface = mw_config_str (cfg, "MESH_INTERFACE");
-    int mesh_port = (int) mw_config_int (cfg, "MESH_PORT");
+    const char *iface = mw_config_settings (cfg)->mesh_interface;
+    int mesh_port = (int) mw_config_settings (cfg)->mesh_port;
     if (*iface) {
-        self->disc =
-            gossip_discovery_new (iface, (int) mw_config_int (cfg, "BEACON_PORT"), self->ip, sizeof self->ip);
+        self->disc = gossip_discovery_new (iface, (int) mw_config_settings (cfg)->beacon_port, self->ip,
+                                           sizeof self->ip);
         if (!self->disc) {
             snprintf (err, errlen, "MESH_INTERFACE=%s: no such interface or no IPv4 broadcast address",
                       iface);
             return -1;
         }
     }
-    if (*mw_config_str (cfg, "MESH_ADDR"))
-        snprintf (self->ip, sizeof self->ip, "%s", mw_config_str (cfg, "MESH_ADDR"));
+    if (*mw_config_settings (cfg)->mesh_addr)
+        snprintf (self->ip, sizeof self->ip, "%s", mw_config_settings (cfg)->mesh_addr);
     if (strchr (self->ip, ':'))
         snprintf (self->addr, sizeof self->addr, "tcp://[%s]:%d", self->ip, mesh_port);
     else
@@ -896,7 +897,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
         return -1;
     }
-    int events_port = (int) mw_config_int (cfg, "EVENTS_PORT");
+    int events_port = (int) mw_config_settings (cfg)->events_port;
     if (events_port > 0) {
         self->events = node_events_new (*iface ? NULL : self->ip, events_port);
         if (!self->events) {
@@ -906,7 +907,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
     }
 
     //  The data plane for jobs: JOB_PORT, default MESH_PORT + 2; 0 = none.
-    int job_port = mw_config_is_set (cfg, "JOB_PORT") ? (int) mw_config_int (cfg, "JOB_PORT") : mesh_port + 2;
+    int job_port =
+        mw_config_settings (cfg)->set.job_port ? (int) mw_config_settings (cfg)->job_port : mesh_port + 2;
     if (job_port > 65535) {
         snprintf (err, errlen, "JOB_PORT: MESH_PORT + 2 is above 65535; set JOB_PORT");
         return -1;
@@ -948,22 +950,22 @@ s_setup (agent_t *self, char *err, size_t errlen)
     gossip_member_cfg_t mcfg;
     gossip_member_cfg_defaults (&mcfg);
 #define MW_CFG_U32(KEY, field)                                                                               \
-    if (mw_config_is_set (cfg, KEY))                                                                         \
-        mcfg.field = (uint32_t) mw_config_int (cfg, KEY);
-    MW_CFG_U32 ("PROBE_INTERVAL_MS", probe_interval_ms)
-    MW_CFG_U32 ("PROBE_TIMEOUT_MS", probe_timeout_ms)
-    MW_CFG_U32 ("INDIRECT_K", indirect_k)
-    MW_CFG_U32 ("SUSPICION_MULT", suspicion_mult)
-    MW_CFG_U32 ("SUSPICION_MIN_MS", suspicion_min_ms)
-    MW_CFG_U32 ("SUSPICION_MAX_MULT", suspicion_max_mult)
-    MW_CFG_U32 ("GOSSIP_INTERVAL_MS", gossip_interval_ms)
-    MW_CFG_U32 ("GOSSIP_FANOUT", gossip_fanout)
-    MW_CFG_U32 ("RETRANSMIT_MULT", retransmit_mult)
-    MW_CFG_U32 ("PUSHPULL_INTERVAL_MS", pushpull_interval_ms)
-    MW_CFG_U32 ("DEAD_REAP_MS", dead_reap_ms)
-    MW_CFG_U32 ("AWARENESS_MAX", awareness_max)
-    MW_CFG_U32 ("MAX_MEMBERS", max_members)
-    MW_CFG_U32 ("MEMBER_INSERT_RATE", insert_rate)
+    if (mw_config_settings (cfg)->set.KEY)                                                                   \
+        mcfg.field = (uint32_t) mw_config_settings (cfg)->KEY;
+    MW_CFG_U32 (probe_interval_ms, probe_interval_ms)
+    MW_CFG_U32 (probe_timeout_ms, probe_timeout_ms)
+    MW_CFG_U32 (indirect_k, indirect_k)
+    MW_CFG_U32 (suspicion_mult, suspicion_mult)
+    MW_CFG_U32 (suspicion_min_ms, suspicion_min_ms)
+    MW_CFG_U32 (suspicion_max_mult, suspicion_max_mult)
+    MW_CFG_U32 (gossip_interval_ms, gossip_interval_ms)
+    MW_CFG_U32 (gossip_fanout, gossip_fanout)
+    MW_CFG_U32 (retransmit_mult, retransmit_mult)
+    MW_CFG_U32 (pushpull_interval_ms, pushpull_interval_ms)
+    MW_CFG_U32 (dead_reap_ms, dead_reap_ms)
+    MW_CFG_U32 (awareness_max, awareness_max)
+    MW_CFG_U32 (max_members, max_members)
+    MW_CFG_U32 (member_insert_rate, insert_rate)
 #undef MW_CFG_U32
     self->max_members = mcfg.max_members;
     uint64_t seed = 0;
@@ -995,9 +997,9 @@ s_setup (agent_t *self, char *err, size_t errlen)
     s_election_u64_id (vid, &voted.id);
     election_cfg_t ecfg;
     election_cfg_defaults (&ecfg);
-    ecfg.priority = (uint32_t) mw_config_int (cfg, "COORDINATOR_PRIORITY");
-    ecfg.timeout_ms = (uint32_t) mw_config_int (cfg, "ELECTION_TIMEOUT_MS");
-    ecfg.heartbeat_ms = (uint32_t) mw_config_int (cfg, "HEARTBEAT_INTERVAL_MS");
+    ecfg.priority = (uint32_t) mw_config_settings (cfg)->coordinator_priority;
+    ecfg.timeout_ms = (uint32_t) mw_config_settings (cfg)->election_timeout_ms;
+    ecfg.heartbeat_ms = (uint32_t) mw_config_settings (cfg)->heartbeat_interval_ms;
     randombytes_buf (&seed, sizeof seed);
     self->election = election_new (&ecfg, &self->ident.id, &hi, vterm ? &voted : NULL, seed, mw_now_ms (),
                                    s_election_persist, s_election_send, s_election_event, self);
@@ -1009,27 +1011,27 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->view_dirty = true;
 
     const char *seeds[16];
-    size_t n = mw_config_list (cfg, "JOIN", seeds, 16);
+    size_t n = mw_config_split (cfg, mw_config_settings (cfg)->join, seeds, 16);
     for (size_t i = 0; i < n; i++)
         snprintf (self->seeds[self->n_seeds++], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
-    self->beacon_interval_ms = (uint32_t) mw_config_int (cfg, "BEACON_INTERVAL_MS");
+    self->beacon_interval_ms = (uint32_t) mw_config_settings (cfg)->beacon_interval_ms;
 
     //  Resources and forecasts (on unless COLLECT_INTERVAL_MS=0: peers decide
     //  on our digest).
     uint32_t horizons[2] = {5, 30};
     size_t n_h = 0;
-    for (const char *p = mw_config_str (cfg, "FORECAST_HORIZONS_S"); *p && n_h < 2;) {
+    for (const char *p = mw_config_settings (cfg)->forecast_horizons_s; *p && n_h < 2;) {
         horizons[n_h++] = (uint32_t) strtoul (p, (char **) &p, 10);   //  validated by config
         if (*p == ',')
             p++;
     }
-    self->collect_interval_ms = (uint32_t) mw_config_int (cfg, "COLLECT_INTERVAL_MS");
+    self->collect_interval_ms = (uint32_t) mw_config_settings (cfg)->collect_interval_ms;
     if (self->collect_interval_ms > 0) {
         self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
         if (!self->load)
             mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
     }
-    int metrics_port = (int) mw_config_int (cfg, "METRICS_PORT");
+    int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
     if (metrics_port > 0 && self->load) {
         self->metrics = node_metrics_new (*iface ? NULL : self->ip, metrics_port);
         if (!self->metrics) {
@@ -1037,9 +1039,9 @@ s_setup (agent_t *self, char *err, size_t errlen)
             return -1;
         }
     }
-    if (*mw_config_str (cfg, "USAGE_URL") && self->load) {
-        self->usage = node_usage_new (mw_config_str (cfg, "USAGE_URL"), self->name,
-                                      (uint32_t) mw_config_int (cfg, "USAGE_INTERVAL"), 2000);
+    if (*mw_config_settings (cfg)->usage_url && self->load) {
+        self->usage = node_usage_new (mw_config_settings (cfg)->usage_url, self->name,
+                                      (uint32_t) mw_config_settings (cfg)->usage_interval, 2000);
         if (!self->usage) {
             snprintf (err, errlen, "cannot start the usage poster for USAGE_URL");
             return -1;

@@ -68,23 +68,24 @@ static int
 s_setup (server_t *self, char *err, size_t errlen)
 {
     mw_config_t *cfg = self->cfg;
-    const char *state_dir = mw_config_str (cfg, "STATE_DIR");
+    const char *state_dir = mw_config_settings (cfg)->state_dir;
     mkdir (state_dir, 0700);
     if (gossip_identity_load (state_dir, &self->ident, err, errlen) != 0)
         return -1;
     mw_log_set_node (self->ident.id_hex);
-    self->keys = gossip_keyring_new (mw_config_str (cfg, "CLUSTER_KEY"));
+    self->keys = gossip_keyring_new (mw_config_settings (cfg)->cluster_key);
     if (!self->keys) {
         snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
         return -1;
     }
     const char *extra[MW_KEYRING_MAX];
-    size_t n_extra = mw_config_list (cfg, "CLUSTER_KEY_EXTRA", extra, MW_KEYRING_MAX);
+    size_t n_extra =
+        mw_config_split (cfg, mw_config_settings (cfg)->cluster_key_extra, extra, MW_KEYRING_MAX);
     for (size_t i = 0; i < n_extra; i++)
         gossip_keyring_add (self->keys, extra[i]);
 
-    const char *ip = mw_config_str (cfg, "MESH_ADDR");
-    int port = (int) mw_config_int (cfg, "VMS_PORT");
+    const char *ip = mw_config_settings (cfg)->mesh_addr;
+    int port = (int) mw_config_settings (cfg)->vms_port;
     char bind[MW_ADDR_MAX + 1], adv[MW_ADDR_MAX + 1];
     if (!*ip)
         snprintf (bind, sizeof bind, "tcp://*:%d", port);
@@ -93,7 +94,7 @@ s_setup (server_t *self, char *err, size_t errlen)
     else
         snprintf (bind, sizeof bind, "tcp://%s:%d", ip, port);
     snprintf (adv, sizeof adv, "%s", bind);
-    int events_port = (int) mw_config_int (cfg, "EVENTS_PORT");
+    int events_port = (int) mw_config_settings (cfg)->events_port;
     if (events_port > 0) {
         self->events = node_events_new (*ip ? ip : NULL, events_port);
         if (!self->events) {
@@ -101,7 +102,7 @@ s_setup (server_t *self, char *err, size_t errlen)
             return -1;
         }
     }
-    int metrics_port = (int) mw_config_int (cfg, "METRICS_PORT");
+    int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
     if (metrics_port > 0) {
         self->metrics = node_metrics_new (*ip ? ip : NULL, metrics_port);
         if (!self->metrics) {
@@ -116,7 +117,7 @@ s_setup (server_t *self, char *err, size_t errlen)
 
     //  The agents' event streams (JSON family: readable in the log).
     const char *subs[16];
-    size_t n = mw_config_list (cfg, "EVENTS_SUB", subs, 16);
+    size_t n = mw_config_split (cfg, mw_config_settings (cfg)->events_sub, subs, 16);
     if (n) {
         self->sub = zsock_new (ZMQ_SUB);
         if (!self->sub)

@@ -265,7 +265,7 @@ s_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t dea
     int w, h, rc = 0;
     uint64_t cost;
     char perr[160];
-    uint64_t max = (uint64_t) mw_config_int (self->cfg, "MAX_FRAME_PIXELS");
+    uint64_t max = (uint64_t) mw_config_settings (self->cfg)->max_frame_pixels;
     if (*frame_p && mw_image_probe (*frame_p, len, &w, &h, &cost, perr, sizeof perr) == 0 && cost > max) {
         snprintf (err, errlen, "frame too large: %dx%d = %llu px > MAX_FRAME_PIXELS=%llu", w, h,
                   (unsigned long long) cost, (unsigned long long) max);
@@ -322,8 +322,8 @@ s_source_tick (node_jobs_t *self, uint64_t now)
 static int
 s_server_endpoint (mw_config_t *cfg, char *out, size_t cap)
 {
-    const char *url = mw_config_str (cfg, "VMS_URL");
-    int port = (int) mw_config_int (cfg, "VMS_PORT");
+    const char *url = mw_config_settings (cfg)->vms_url;
+    int port = (int) mw_config_settings (cfg)->vms_port;
     *out = 0;
     if (!*url || port <= 0)
         return -1;
@@ -353,7 +353,7 @@ s_server_endpoint (mw_config_t *cfg, char *out, size_t cap)
 static int
 s_server_models (mw_config_t *cfg, char *err, size_t errlen)
 {
-    const char *dir = mw_config_str (cfg, "MODELS_DIR");
+    const char *dir = mw_config_settings (cfg)->models_dir;
     const char *need[][2] = {{"tiny-face", MW_TINY_FACE_MANIFEST}, {"ssd-mobilenet", MW_SSD_MANIFEST}};
     char missing[300] = "";
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
@@ -392,9 +392,9 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     snprintf (self->advertise, sizeof self->advertise, "%s", opts->advertise);
     const char *colon = strrchr (opts->advertise, ':');
     self->port = colon ? (uint16_t) atoi (colon + 1) : 0;
-    self->deadline_ms = (uint32_t) mw_config_int (cfg, "DEADLINE_MS");
+    self->deadline_ms = (uint32_t) mw_config_settings (cfg)->deadline_ms;
 
-    self->replay = gossip_replay_new ((uint64_t) mw_config_int (cfg, "MAX_CLOCK_SKEW_MS"));
+    self->replay = gossip_replay_new ((uint64_t) mw_config_settings (cfg)->max_clock_skew_ms);
     gossip_transport_opts_t topts;
     gossip_transport_opts_data (&topts);
     if (self->replay)
@@ -407,17 +407,19 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         return NULL;
     }
 
-    self->workers = (uint32_t) mw_config_int (cfg, opts->server ? "ANALYSIS_WORKERS" : "INFER_WORKERS");
-    self->queue_max = (uint32_t) mw_config_int (cfg, opts->server ? "ANALYSIS_QUEUE_MAX" : "JOB_QUEUE_MAX");
-    const char *models = mw_config_str (cfg, "MODELS_DIR");
+    self->workers = (uint32_t) (opts->server ? mw_config_settings (cfg)->analysis_workers
+                                             : mw_config_settings (cfg)->infer_workers);
+    self->queue_max = (uint32_t) (opts->server ? mw_config_settings (cfg)->analysis_queue_max
+                                               : mw_config_settings (cfg)->job_queue_max);
+    const char *models = mw_config_settings (cfg)->models_dir;
     if (self->workers > 0 && *models) {
         node_runner_cfg_t rcfg;
         node_runner_cfg_defaults (&rcfg);
         rcfg.models_dir = models;
         rcfg.workers = (int) self->workers;
-        rcfg.threads = (int) mw_config_int (cfg, "INFER_THREADS");
-        rcfg.min_score = (float) mw_config_double (cfg, "MIN_SCORE");
-        rcfg.max_pixels = (uint64_t) mw_config_int (cfg, "MAX_FRAME_PIXELS");
+        rcfg.threads = (int) mw_config_settings (cfg)->infer_threads;
+        rcfg.min_score = (float) mw_config_settings (cfg)->min_score;
+        rcfg.max_pixels = (uint64_t) mw_config_settings (cfg)->max_frame_pixels;
         char rerr[256] = "";
         self->runner = node_runner_new (&rcfg, rerr, sizeof rerr);
         if (!self->runner) {
@@ -438,21 +440,22 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
 
     handoff_cfg_t hcfg;
     handoff_cfg_defaults (&hcfg);
-    placement_policy_parse (mw_config_str (cfg, "PLACEMENT_POLICY"), &hcfg.policy);
+    placement_policy_parse (mw_config_settings (cfg)->placement_policy, &hcfg.policy);
     hcfg.queue_max = self->queue_max;
     hcfg.workers = self->workers;
-    hcfg.max_inflight = (uint32_t) mw_config_int (cfg, "JOB_MAX_INFLIGHT");
-    hcfg.offer_timeout_ms = (uint32_t) mw_config_int (cfg, "OFFER_TIMEOUT_MS");
-    hcfg.grace_ms = (uint32_t) mw_config_int (cfg, "JOB_GRACE_MS");
+    hcfg.max_inflight = (uint32_t) mw_config_settings (cfg)->job_max_inflight;
+    hcfg.offer_timeout_ms = (uint32_t) mw_config_settings (cfg)->offer_timeout_ms;
+    hcfg.grace_ms = (uint32_t) mw_config_settings (cfg)->job_grace_ms;
     hcfg.server = opts->server;
-    hcfg.escalate_below = mw_config_double (cfg, "ESCALATE_BELOW");
-    const char *band = mw_config_str (cfg, "ESCALATE_BAND");
+    hcfg.escalate_below = mw_config_settings (cfg)->escalate_below;
+    const char *band = mw_config_settings (cfg)->escalate_band;
     if (*band) {
         char *end = NULL;
         hcfg.band_lo = strtod (band, &end);
         hcfg.band_hi = *end == ',' ? strtod (end + 1, NULL) : 0;
     }
-    snprintf (hcfg.escalate_model, sizeof hcfg.escalate_model, "%s", mw_config_str (cfg, "ESCALATE_MODEL"));
+    snprintf (hcfg.escalate_model, sizeof hcfg.escalate_model, "%s",
+              mw_config_settings (cfg)->escalate_model);
     char server[MW_ADDR_MAX + 1] = "";
     hcfg.has_server = !opts->server && s_server_endpoint (cfg, server, sizeof server) == 0;
     handoff_ops_t ops = {s_send, s_start, s_has_model, s_svc_ms, s_event, self};
@@ -466,13 +469,13 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         sched_handoff_set_server (self->handoff, server);
 
     if (!opts->server) {
-        const char *cam = mw_config_str (cfg, "CAMERA_ID");
+        const char *cam = mw_config_settings (cfg)->camera_id;
         if (*cam)
             snprintf (self->camera, sizeof self->camera, "%s", cam);
         else
-            snprintf (self->camera, sizeof self->camera, "%.58s-cam0", mw_config_str (cfg, "NODE_NAME"));
-        snprintf (self->src_model, sizeof self->src_model, "%s", mw_config_str (cfg, "SOURCE_MODEL"));
-        const char *src = mw_config_str (cfg, "SOURCE");
+            snprintf (self->camera, sizeof self->camera, "%.58s-cam0", mw_config_settings (cfg)->node_name);
+        snprintf (self->src_model, sizeof self->src_model, "%s", mw_config_settings (cfg)->source_model);
+        const char *src = mw_config_settings (cfg)->source;
         if (*src && s_source_open (self, src, err, errlen) != 0) {
             node_jobs_destroy (&self);
             return NULL;

@@ -14,6 +14,7 @@
     for either model, so both are judged on the same samples.
     ========================================================================= */
 #include "scheduler/forecast.h"
+#include "common/cliopt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -110,32 +111,39 @@ mw_forecast_cli_main (int argc, char **argv)
     const char *trace = NULL;
     long horizon = 5;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--trace") == 0 && i + 1 < argc)
-            trace = argv[++i];
-        else if (strcmp (argv[i], "--horizon") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            horizon = strtol (argv[++i], &end, 10);
-            if (*end || horizon < 1 || horizon > 3600) {
-                fprintf (stderr, "meshwatch forecast: --horizon must be 1..3600 seconds\n");
-                return 2;
-            }
-        }
-        else if (strcmp (argv[i], "--json") == 0)
+    //  Same rules as every meshwatch subcommand (common/cliopt.h).
+    if (mw_cliopt_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return 0;
+    }
+    enum { O_TRACE = 256, O_HORIZON, O_JSON };
+    static const struct option opts[] = {{"trace", required_argument, NULL, O_TRACE},
+                                         {"horizon", required_argument, NULL, O_HORIZON},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    mw_cliopt_t *p = mw_cliopt_new ("forecast", argc, argv, opts);
+    if (!p)
+        return 1;
+    int c;
+    int64_t h = horizon;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == O_TRACE)
+            trace = mw_cliopt_arg (p);
+        else if (c == O_JSON)
             json = true;
-        else if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
-            s_usage (stdout);
-            return 0;
-        }
-        else {
-            s_usage (stderr);
-            return 2;
+        else if (c == O_HORIZON && mw_cliopt_int (p, 1, 3600, &h) != 0) {
+            c = MW_CLIOPT_ERROR;
+            break;
         }
     }
-    if (!trace) {
-        s_usage (stderr);
+    horizon = (long) h;
+    int bad = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0;
+    mw_cliopt_destroy (&p);
+    if (bad)
         return 2;
-    }
+    if (!trace)
+        return mw_cliopt_fail ("forecast", "--trace FILE.csv is required");
     double *t = NULL, *x = NULL;
     size_t n = 0;
     if (s_load (trace, &t, &x, &n) != 0)

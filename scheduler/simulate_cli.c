@@ -14,6 +14,7 @@
     random, forecast.  Exit 0, 1 when a run failed, 2 on bad usage.
     ========================================================================= */
 #include "scheduler/simulate.h"
+#include "common/cliopt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -103,94 +104,109 @@ mw_simulate_cli_main (int argc, char **argv)
     sched_sim_cfg_t cfg;
     sched_sim_cfg_defaults (&cfg);
     bool json = false, all = false, have_nodes = false, have_policy = false, have_seed = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    //  Same rules as every meshwatch subcommand (common/cliopt.h).
+    if (mw_cliopt_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return 0;
+    }
+    enum {
+        O_NODES = 256,
+        O_POLICY,
+        O_SEED,
+        O_DURATION,
+        O_WARMUP,
+        O_DEADLINE_MS,
+        O_LOAD,
+        O_SERVER_WORKERS,
+        O_EVENT_COVER,
+        O_EVENT_BOXES,
+        O_HORIZON,
+        O_VIEW,
+        O_JSON
+    };
+    static const struct option opts[] = {{"nodes", required_argument, NULL, O_NODES},
+                                         {"policy", required_argument, NULL, O_POLICY},
+                                         {"seed", required_argument, NULL, O_SEED},
+                                         {"duration", required_argument, NULL, O_DURATION},
+                                         {"warmup", required_argument, NULL, O_WARMUP},
+                                         {"deadline-ms", required_argument, NULL, O_DEADLINE_MS},
+                                         {"load", required_argument, NULL, O_LOAD},
+                                         {"server-workers", required_argument, NULL, O_SERVER_WORKERS},
+                                         {"event-cover", required_argument, NULL, O_EVENT_COVER},
+                                         {"event-boxes", required_argument, NULL, O_EVENT_BOXES},
+                                         {"horizon", required_argument, NULL, O_HORIZON},
+                                         {"view", required_argument, NULL, O_VIEW},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    mw_cliopt_t *p = mw_cliopt_new ("simulate", argc, argv, opts);
+    if (!p)
+        return 1;
+    int c;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        const char *v = mw_cliopt_arg (p);
         uint64_t u = 0;
         double d = 0;
         int bad = 0;
-        if (strcmp (a, "--json") == 0)
-            json = true;
-        else if (strcmp (a, "-h") == 0 || strcmp (a, "--help") == 0) {
-            s_usage (stdout);
-            return 0;
-        }
-        else if (strcmp (a, "--nodes") == 0) {
+        switch (c) {
+        case O_JSON: json = true; break;
+        case O_NODES:
             bad = s_parse_u64 (v, 2, 100000, &u);
             cfg.nodes = (uint32_t) u;
             have_nodes = true;
-            i++;
-        }
-        else if (strcmp (a, "--policy") == 0) {
-            if (v && strcmp (v, "all") == 0)
+            break;
+        case O_POLICY:
+            if (strcmp (v, "all") == 0)
                 all = true;
             else
                 bad = placement_policy_parse (v, &cfg.policy);
             have_policy = true;
-            i++;
-        }
-        else if (strcmp (a, "--seed") == 0) {
+            break;
+        case O_SEED:
             bad = s_parse_u64 (v, 0, UINT64_MAX, &u);
             cfg.seed = u;
             have_seed = true;
-            i++;
-        }
-        else if (strcmp (a, "--duration") == 0) {
-            bad = s_parse_double (v, 1, 86400, &cfg.duration_s);
-            i++;
-        }
-        else if (strcmp (a, "--warmup") == 0) {
-            bad = s_parse_double (v, 0, 3600, &cfg.warmup_s);
-            i++;
-        }
-        else if (strcmp (a, "--deadline-ms") == 0) {
+            break;
+        case O_DURATION: bad = s_parse_double (v, 1, 86400, &cfg.duration_s); break;
+        case O_WARMUP: bad = s_parse_double (v, 0, 3600, &cfg.warmup_s); break;
+        case O_DEADLINE_MS:
             bad = s_parse_u64 (v, 1, 3600000, &u);
             cfg.deadline_ms = (uint32_t) u;
-            i++;
-        }
-        else if (strcmp (a, "--load") == 0) {
+            break;
+        case O_LOAD:
             bad = s_parse_double (v, 0.01, 10, &d);
             cfg.load = d;
-            i++;
-        }
-        else if (strcmp (a, "--server-workers") == 0) {
+            break;
+        case O_SERVER_WORKERS:
             bad = s_parse_u64 (v, 0, 100000, &u);
             cfg.server_workers = (uint32_t) u;
-            i++;
-        }
-        else if (strcmp (a, "--event-cover") == 0) {
-            bad = s_parse_double (v, 0, 1, &cfg.event_cover);
-            i++;
-        }
-        else if (strcmp (a, "--event-boxes") == 0) {
+            break;
+        case O_EVENT_COVER: bad = s_parse_double (v, 0, 1, &cfg.event_cover); break;
+        case O_EVENT_BOXES:
             bad = s_parse_u64 (v, 1, 100000, &u);
             cfg.event_boxes = (uint32_t) u;
-            i++;
-        }
-        else if (strcmp (a, "--horizon") == 0) {
+            break;
+        case O_HORIZON:
             bad = s_parse_u64 (v, 1, 255, &u);
             cfg.horizon_s = (uint32_t) u;
-            i++;
-        }
-        else if (strcmp (a, "--view") == 0) {
+            break;
+        case O_VIEW:
             bad = s_parse_u64 (v, 1, 4096, &u);
             cfg.view = (uint32_t) u;
-            i++;
+            break;
         }
-        else
-            bad = -1;
         if (bad) {
-            fprintf (stderr, "meshwatch simulate: bad argument '%s%s%s'\n", a, v ? " " : "",
-                     v && strncmp (a, "--", 2) == 0 && strcmp (a, "--json") ? v : "");
-            s_usage (stderr);
-            return 2;
+            mw_cliopt_fail ("simulate", "bad value for %s: '%.60s'", mw_cliopt_name (p), v);
+            c = MW_CLIOPT_ERROR;
+            break;
         }
     }
-    if (!have_nodes || !have_policy || !have_seed) {
-        fprintf (stderr, "meshwatch simulate: --nodes, --policy and --seed are required\n");
-        s_usage (stderr);
+    int bad = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0;
+    mw_cliopt_destroy (&p);
+    if (bad)
         return 2;
-    }
+    if (!have_nodes || !have_policy || !have_seed)
+        return mw_cliopt_fail ("simulate", "--nodes, --policy and --seed are required");
 
     placement_policy_t first = all ? PLACEMENT_LOCAL : cfg.policy;
     placement_policy_t last = all ? PLACEMENT_FORECAST : cfg.policy;
