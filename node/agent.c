@@ -27,6 +27,7 @@
 #include "node/keywatch.h"
 #include "node/load.h"
 #include "node/metrics.h"
+#include "node/msgmap.h"
 #include "scheduler/digest.h"
 #include "scheduler/election.h"
 #include "node/statedb.h"
@@ -313,14 +314,15 @@ s_join_tick (agent_t *self, uint64_t now)
 //  they get the SWIM view, the transport, the state DB and the event stream.
 
 static void
-s_election_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+s_election_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
 {
     agent_t *self = (agent_t *) ctx;
     gossip_member_info_t m;
     if (gossip_member_lookup (self->members, to, &m) != 0 || !*m.addr)
         return;   //  not (or no longer) a member: nothing to send to
-    mw_msg_t copy = *msg;
-    gossip_transport_send (self->transport, m.addr, &copy);
+    mw_msg_t wire;
+    node_msgmap_election_to_wire (msg, &wire);
+    gossip_transport_send (self->transport, m.addr, &wire);
 }
 
 static uint64_t
@@ -1208,10 +1210,10 @@ node_agent_run (mw_config_t *cfg)
                     break;
                 if (r == 1) {
                     node_keywatch_valid (self->keywatch, now);
-                    if (msg.type == MW_MSG_HEARTBEAT || msg.type == MW_MSG_VOTE_REQ
-                        || msg.type == MW_MSG_VOTE) {
+                    election_msg_t em;
+                    if (node_msgmap_election_from_wire (&msg, &em) == 0) {
                         if (!self->leaving)
-                            election_handle (self->election, &msg, now);
+                            election_handle (self->election, &em, now);
                     }
                     else if (msg.type != MW_MSG_BEACON)
                         gossip_member_handle (self->members, &msg, now);

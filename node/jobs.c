@@ -17,6 +17,7 @@
 #include "inference/image.h"
 #include "inference/ssd_mobilenet.h"
 #include "inference/tiny_face.h"
+#include "node/msgmap.h"
 #include "node/runner.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
@@ -74,10 +75,14 @@ struct _node_jobs_t {
 //  Callbacks from the state machine
 
 static int
-s_send (void *ctx, const char *addr, mw_msg_t *msg)
+s_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
     node_jobs_t *self = (node_jobs_t *) ctx;
-    return gossip_transport_send (self->data, addr, msg);
+    mw_msg_t wire;
+    mw_job_t body;
+    if (node_msgmap_handoff_to_wire (msg, &wire, &body) != 0)
+        return -1;
+    return gossip_transport_send (self->data, addr, &wire);
 }
 
 static int
@@ -528,7 +533,9 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
         if (r < 0)
             break;
         if (r == 1) {
-            sched_handoff_handle (self->handoff, &msg, now);
+            handoff_msg_t hm;
+            if (node_msgmap_handoff_from_wire (&msg, &hm) == 0)
+                sched_handoff_handle (self->handoff, &hm, now);
             gossip_wire_msg_clear (&msg);
         }
     }
@@ -587,25 +594,7 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             handoff_peer_t *p = &peers[k];
             p->id = m->id;
             snprintf (p->addr, sizeof p->addr, "%.*s:%u", (int) (c - m->addr), m->addr, d.job_port);
-            p->p.usable = true;
-            p->p.digest_age_ms = (uint32_t) sched_digest_age_ms (&d, wall_ms);
-            p->p.cpu_now_pct = d.cur[SCHED_DIGEST_CPU];
-            //  The point forecast at the first horizon, not its upper
-            //  bound: placement turns this figure into a queueing backlog
-            //  (M/D/1), and the conformal bound stays near a past spike's
-            //  height for a whole residual window (a minute), so an idle
-            //  box that loaded a model or ran a backup a minute ago would
-            //  look saturated and every overflow would go to the server.
-            //  The forecaster's own error (spread) is still added by
-            //  placement as distrust, and the peer's accept or refuse
-            //  decides in the end.
-            p->p.cpu_ub_pct = d.fc[SCHED_DIGEST_CPU][0] > d.cur[SCHED_DIGEST_CPU] ? d.fc[SCHED_DIGEST_CPU][0]
-                                                                                  : d.cur[SCHED_DIGEST_CPU];
-            p->p.spread_pct = d.spread[0];
-            p->p.queue_len = d.queue_len;
-            p->p.queue_fc = d.queue_ub;
-            p->p.workers = d.workers ? d.workers : 1;
-            p->p.svc_ms = d.svc_ms > 0 ? d.svc_ms : NODE_RUNNER_PRIOR_TINY_FACE_MS;
+            sched_digest_peer (&d, wall_ms, NODE_RUNNER_PRIOR_TINY_FACE_MS, &p->p);
             p->p.link_ms = 0.5;   //  a LAN round trip; the frame's own time is added per job
             k++;
         }

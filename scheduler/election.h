@@ -38,7 +38,7 @@
 #ifndef SCHEDULER_ELECTION_H_INCLUDED
 #define SCHEDULER_ELECTION_H_INCLUDED
 
-#include "gossip/wire.h"
+#include "common/types.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +54,31 @@ typedef struct {
     uint32_t rank;   //  the candidate's rank when its candidacy started (frozen)
     mw_id_t id;      //  the candidate
 } election_ballot_t;
+
+//  The election's own messages.  The daemon translates them to and from
+//  the wire (node/msgmap.c); the simulator (sim/netsim.h) passes them as
+//  they are.  Which fields a type carries:
+//    HEARTBEAT  term, rank (the ballot's id is the sender), lease_ms (0 = resign)
+//    VOTE_REQ   term, rank (the ballot asked for: its id is the sender), pre
+//    VOTE       term, rank, ballot (the ballot answered), pre, granted,
+//               coordinator (the one the voter follows; zero = none)
+typedef enum {
+    ELECTION_MSG_HEARTBEAT = 1,   //  coordinator -> members: "I hold ballot B, lease L"
+    ELECTION_MSG_VOTE_REQ = 2,    //  candidate -> members: (pre-)vote for ballot B?
+    ELECTION_MSG_VOTE = 3,        //  answer to VOTE_REQ, or to a stale HEARTBEAT
+} election_msg_type_t;
+
+typedef struct {
+    uint8_t type;          //  election_msg_type_t
+    mw_id_t sender;        //  set by whoever delivers it (authenticated); ignored on send
+    uint64_t term;         //  the ballot's counter
+    uint32_t rank;         //  the ballot's rank
+    uint32_t lease_ms;     //  HEARTBEAT
+    bool pre;              //  VOTE_REQ, VOTE: a pre-vote
+    bool granted;          //  VOTE
+    mw_id_t coordinator;   //  VOTE
+    mw_id_t ballot;        //  VOTE: the id of the ballot answered
+} election_msg_t;
 
 //  Lexicographic order (n, rank, id): <0, 0, >0.
 int election_ballot_cmp (const election_ballot_t *a, const election_ballot_t *b);
@@ -89,8 +114,8 @@ typedef enum {
 //  is all that must be kept).
 typedef int (election_persist_fn) (void *ctx, const election_ballot_t *highest,
                                    const election_ballot_t *vote);
-//  One election message (type/body filled) for member `to`.  Must not block.
-typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const mw_msg_t *msg);
+//  One election message (sender left zero) for member `to`.  Must not block.
+typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const election_msg_t *msg);
 //  `ballot` is the coordinator's (ELECTED, LOST) or the one we held
 //  (STEP_DOWN); its id is that coordinator.  `reason` is a short word for
 //  STEP_DOWN ("higher_term", "stall", ...), else "".
@@ -116,8 +141,8 @@ void election_set_headroom (election_t *self, uint32_t pct, uint64_t now_ms);
 void election_tick (election_t *self, uint64_t now_ms);
 //  Earliest time tick () has work.
 uint64_t election_next_wakeup (election_t *self, uint64_t now_ms);
-//  A decoded HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).
-void election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms);
+//  A received HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).
+void election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms);
 //  Graceful leave: a coordinator steps down (reason "leave").
 void election_leave (election_t *self, uint64_t now_ms);
 

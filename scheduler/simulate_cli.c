@@ -178,7 +178,7 @@ mw_simulate_cli_main (int argc, char **argv)
             cfg.load = d;
             break;
         case O_SERVER_WORKERS:
-            bad = s_parse_u64 (v, 0, 100000, &u);
+            bad = s_parse_u64 (v, 0, 64, &u);
             cfg.server_workers = (uint32_t) u;
             break;
         case O_EVENT_COVER: bad = s_parse_double (v, 0, 1, &cfg.event_cover); break;
