@@ -71,14 +71,15 @@ s_cp_unsafe (uint32_t cp)
 typedef struct {
     char *out;
     size_t cap, len;
+    size_t keep;   //  room kept for the end: a closing quote, "...", the NUL
     bool cut;
 } sink_t;
 
-//  Append n bytes, keeping room for a closing quote, "..." and the NUL.
+//  Append n bytes (all or nothing: never half an escape or a character).
 static bool
 s_put (sink_t *s, const char *p, size_t n)
 {
-    if (s->cut || s->len + n + 5 > s->cap) {
+    if (s->cut || s->len + n + s->keep > s->cap) {
         s->cut = true;
         return false;
     }
@@ -90,7 +91,9 @@ s_put (sink_t *s, const char *p, size_t n)
 char *
 mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_mode_t mode)
 {
-    assert (out && cap >= 8);
+    //  Logs mark a cut value with "..." (in its quotes); a terminal cell is
+    //  cut silently, its renderer marks it.
+    assert (out && (cap >= 8 || (mode == MW_SANITIZE_TERM && cap >= 1)));
     if (!in)
         in = "";
     size_t n = strnlen (in, in_max);
@@ -98,7 +101,7 @@ mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_m
     bool quote = mode == MW_SANITIZE_LOG_QUOTED || (mode == MW_SANITIZE_LOG && n == 0);
     for (size_t i = 0; i < n && mode == MW_SANITIZE_LOG && !quote; i++)
         quote = !s_bare_safe (p[i]);
-    sink_t s = {out, cap, 0, false};
+    sink_t s = {out, cap, 0, mode == MW_SANITIZE_TERM ? 1 : 5, false};
     if (quote)
         s_put (&s, "\"", 1);
     for (size_t i = 0; i < n && !s.cut;) {
@@ -116,8 +119,8 @@ mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_m
                 e = "\\t";
             else if (quote && c == '"')
                 e = "\\\"";
-            else if (c == '\\' && mode != MW_SANITIZE_TERM)
-                e = "\\\\";
+            else if (c == '\\')
+                e = "\\\\";   //  unambiguous: "\\n" is a backslash and an n
             if (e)
                 s_put (&s, e, strlen (e));
             else if (c < 0x20 || c == 0x7F) {
@@ -133,7 +136,7 @@ mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_m
             len = 1;
         }
         else if (s_cp_unsafe (cp)) {
-            int k = snprintf (esc, sizeof esc, "\\u{%04x}", (unsigned) cp);
+            int k = snprintf (esc, sizeof esc, "\\u%04x", (unsigned) cp);
             s_put (&s, esc, (size_t) k);
         }
         else
@@ -141,7 +144,7 @@ mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_m
         if (!s.cut)
             i += len;
     }
-    if (s.cut) {   //  room was kept for these
+    if (s.cut && mode != MW_SANITIZE_TERM) {   //  room was kept for these
         memcpy (out + s.len, "...", 3);
         s.len += 3;
     }
@@ -232,11 +235,13 @@ mw_sanitize_test (bool verbose)
         //  C1 control (U+009B is CSI on some terminals), bidi override, BOM
         {"x\xc2\x9b"
          "2Jy",
-         MW_SANITIZE_TERM, "x\\u{009b}2Jy"},
-        {"evil\xe2\x80\xaegpj.exe", MW_SANITIZE_TERM, "evil\\u{202e}gpj.exe"},
-        {"\xef\xbb\xbfname", MW_SANITIZE_LOG, "\"\\u{feff}name\""},
+         MW_SANITIZE_TERM, "x\\u009b2Jy"},
+        {"evil\xe2\x80\xaegpj.exe", MW_SANITIZE_TERM, "evil\\u202egpj.exe"},
+        {"\xef\xbb\xbfname", MW_SANITIZE_LOG, "\"\\ufeffname\""},
         {"quoted", MW_SANITIZE_LOG_QUOTED, "\"quoted\""},
         {"q\"t", MW_SANITIZE_TERM, "q\"t"},
+        {"a\\n", MW_SANITIZE_TERM, "a\\\\n"},   //  a backslash and an n: not a newline
+        //  terminal cells cut silently on a character (their renderer marks it)
     };
     int rc = 0;
     char buf[128];
@@ -256,6 +261,13 @@ mw_sanitize_test (bool verbose)
     mw_sanitize (small, sizeof small, "\x01\x01\x01\x01\x01", 100, MW_SANITIZE_LOG);
     if (strcmp (small, "\"\\x01\\x01...\"")) {
         printf ("mw_sanitize truncation: [%s]\n", small);
+        rc = -1;
+    }
+    char tiny[7];
+    if (strcmp (
+            mw_sanitize (tiny, sizeof tiny, "\xe2\x98\x83\xe2\x98\x83\xe2\x98\x83", 100, MW_SANITIZE_TERM),
+            "\xe2\x98\x83\xe2\x98\x83")) {
+        printf ("mw_sanitize terminal cut: [%s]\n", tiny);
         rc = -1;
     }
     //  Every byte value, every mode: no raw control byte comes out, and a

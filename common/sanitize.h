@@ -15,12 +15,15 @@
         \" \\ \n \r \t escaped; other control bytes, DEL and bytes that
         are not valid UTF-8 become \xHH; C1 controls and the invisible or
         direction-changing code points (U+200B-U+200F, U+2028-U+202E,
-        U+2060-U+2069, U+FEFF) become \u{HHHH}.  The empty string is "".
-      * terminal text: the same escapes, without quoting (a table cell).
+        U+2060-U+2069, U+FEFF) become \uHHHH.  The empty string is "".
+      * terminal text: the same escapes, without quoting (a table cell,
+        node/cli_render's node_cli_safe); cut silently when it does not fit
+        (the renderer marks a cut cell).
 
     Valid UTF-8 otherwise passes unchanged, so names in any script still
     read as they were written.  Output is always terminated and truncated
-    to the buffer (a cut is marked with "..." and never splits an escape).
+    to the buffer, never inside an escape or a character (a cut log value
+    is marked with "...").
     ========================================================================= */
 #ifndef MW_SANITIZE_H_INCLUDED
 #define MW_SANITIZE_H_INCLUDED
@@ -35,7 +38,7 @@ typedef enum {
 } mw_sanitize_mode_t;
 
 //  Write the safe form of `in` (at most in_max bytes; a NUL ends it earlier;
-//  NULL reads as "") into out[cap].  Returns out.  cap >= 8.
+//  NULL reads as "") into out[cap].  Returns out.  cap >= 8 (>= 1 for TERM).
 char *mw_sanitize (char *out, size_t cap, const char *in, size_t in_max, mw_sanitize_mode_t mode);
 
 //  For log calls: the safe form in one of 8 per-thread buffers of 512 bytes
