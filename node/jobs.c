@@ -635,9 +635,10 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
         for (size_t i = 0; i < n; i++) {
             gossip_member_info_t *m = &list[i];
             sched_digest_t d;
-            //  Only members that answered our probes: a digest gossiped for an
-            //  id nobody has heard from could draw camera frames anywhere.
-            if (m->is_self || m->state != MW_STATE_ALIVE || !m->reached_ms || !m->digest_len
+            //  Only members we have heard from ourselves: a digest gossiped
+            //  for an id nobody has heard from could draw camera frames to
+            //  any address a forger names.
+            if (m->is_self || m->state != MW_STATE_ALIVE || !(m->direct_ms || m->reached_ms) || !m->digest_len
                 || sched_digest_decode (m->digest, m->digest_len, &d) != 0 || !d.jobs || !d.job_port)
                 continue;
             //  The member's mesh address with the data-plane port.
