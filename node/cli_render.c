@@ -225,6 +225,29 @@ s_status (mw_strbuf_t *out, json_object *st)
         }
     }
     mw_strbuf_printf (out, "\n");
+    //  Floods and disks (docs/MEMBERSHIP.md "Bounds", README "Disk full").
+    json_object *bo = mw_json_get (st, "members_bounds");
+    if (bo)
+        mw_strbuf_printf (
+            out, "bounds      max %.0f members; refused rate=%.0f full=%.0f unverified=%.0f; evicted %.0f\n",
+            mw_json_get_num (bo, "max", 0), mw_json_get_num (bo, "refused_rate", 0),
+            mw_json_get_num (bo, "refused_full", 0), mw_json_get_num (bo, "refused_unverified", 0),
+            mw_json_get_num (bo, "evicted", 0));
+    json_object *db = mw_json_get (st, "statedb");
+    if (db) {
+        bool degraded = mw_json_get_bool (db, "degraded", false);
+        mw_strbuf_printf (
+            out, "state db    %s, %.0f pending, %.0f flushes, %.0f failed%s%s\n",
+            degraded ? "DEGRADED (serving from memory)" : "ok", mw_json_get_num (db, "pending", 0),
+            mw_json_get_num (db, "flushes", 0),
+            mw_json_get_num (db, "flush_failures", 0) + mw_json_get_num (db, "sync_failures", 0),
+            degraded ? ": " : "",
+            degraded ? node_cli_safe (mw_json_get_str (db, "last_error", ""), a, sizeof a) : "");
+    }
+    json_object *lp = mw_json_get (st, "loop");
+    if (lp)
+        mw_strbuf_printf (out, "loop        worst turn %.0f ms over %.0f turns\n",
+                          mw_json_get_num (lp, "worst_turn_ms", 0), mw_json_get_num (lp, "turns", 0));
     if (mw_json_get (st, "jobs"))
         s_jobs_summary (out, mw_json_get (st, "jobs"));
 }
