@@ -32,6 +32,7 @@
 #include "node/agent.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "common/prom.h"
 #include "common/selftest.h"
 #include "gossip/crypto.h"
@@ -44,6 +45,7 @@
 #include "node/curve.h"
 #include "node/events.h"
 #include "node/jobs.h"
+#include "node/keywatch.h"
 #include "node/load.h"
 #include "node/loop.h"
 #include "node/metrics.h"
@@ -81,6 +83,7 @@ struct _node_agent_t {
     gossip_discovery_t *disc;
     node_statedb_t *db;
     node_events_t *events;
+    node_keywatch_t *keywatch;   //  hearing only traffic sealed with another key?
     //  Forecasts issue: resources, our digest, /metrics, the seed's POST.
     node_load_t *load;
     node_metrics_t *metrics;
@@ -103,7 +106,8 @@ struct _node_agent_t {
     uint64_t session;
     uint64_t incarnation_saved;
     uint64_t started_ms;
-    uint64_t next_beacon_ms, next_join_ms, next_prune_ms;
+    uint64_t next_beacon_ms, next_join_ms, next_prune_ms, next_peers_sync_ms;
+    uint32_t max_members;
     uint32_t beacon_interval_ms;
     char seeds[16][MW_ADDR_MAX + 1];
     size_t n_seeds;
@@ -155,7 +159,7 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     const char *name = s_event_name (ev);
     char logev[32];
     snprintf (logev, sizeof logev, "member_%s", name);
-    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, m->name, m->addr,
+    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, mw_logv (m->name), mw_logv (m->addr),
              (unsigned long long) m->incarnation);
     if (ev == GOSSIP_MEMBER_EV_REAP) {
         //  Forgotten everywhere: no connection, no registration, no replay
@@ -180,10 +184,10 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
         //  comes back, a fresh connection is made at once instead of waiting
         //  out libzmq's reconnect back-off, and it gets no stale backlog.
         gossip_transport_forget_addr (self->transport, m->addr);
-    if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE)
-        node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
-    else if (ev == GOSSIP_MEMBER_EV_LEAVE)
-        node_statedb_peer_delete (self->db, hex);
+    //  The peers table is written behind, from s_peers_sync: never from
+    //  here, where a flood of joins would be a flood of fsyncs on the loop.
+    if (ev == GOSSIP_MEMBER_EV_LEAVE)
+        node_statedb_peer_forget (self->db, hex);
     node_event_t e;
     node_event_init (&e, "member", name, self->ident.id_hex);
     node_event_str (&e, "id", hex);
@@ -192,6 +196,55 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     node_event_str (&e, "state", gossip_wire_state_name (m->state));
     node_event_int (&e, "incarnation", (int64_t) m->incarnation);
     node_events_publish (self->events, &e);
+}
+
+//  Once a second: remember the peers that have answered our probes (their
+//  address is proven) in the state DB, for a rejoin without a seed.  Only
+//  those: ids we merely heard of in gossip may be a forger's, and must not
+//  push real peers out of the table.  The DB writes them behind, in one
+//  transaction, off the loop; unchanged peers cost a hash lookup.
+static void
+s_peers_sync (agent_t *self, uint64_t now)
+{
+    if (now < self->next_peers_sync_ms)
+        return;
+    self->next_peers_sync_ms = now + 1000;
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].is_self || list[i].state != MW_STATE_ALIVE || !list[i].reached_ms)
+            continue;
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&list[i].id, hex);
+        node_statedb_peer_note (self->db, hex, list[i].name, list[i].addr, wall);
+    }
+    free (list);
+}
+
+//  Messages and beacons sealed with a key we do not hold (a colliding key
+//  id shows as a failed authentication).
+static uint64_t
+s_other_key (agent_t *self)
+{
+    const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
+    return st->rejected[MW_REJ_OTHER_CLUSTER] + st->rejected[MW_REJ_AUTH];
+}
+
+//  A box that hears nothing but other-key traffic for a while says so,
+//  once a minute: alone, it would elect itself and log nothing at all.
+static void
+s_keywatch_tick (agent_t *self, uint64_t now)
+{
+    char line[512];
+    if (node_keywatch_due (self->keywatch, now, line, sizeof line))
+        mw_warn ("wrong_cluster_key",
+                 "%s reason=\"only traffic sealed with a key this box does not hold: check CLUSTER_KEY "
+                 "(meshwatch keygen makes a new one; every box of a site needs the same)\"",
+                 line);
 }
 
 //  --------------------------------------------------------------------------
@@ -223,13 +276,16 @@ s_beacon_recv (agent_t *self, uint64_t now)
     if (gossip_discovery_recv (self->disc, ip, sizeof ip, &data, &len) != 0)
         return;
     mw_msg_t msg;
+    uint64_t other = s_other_key (self);
     int rc = gossip_transport_open_beacon (self->transport, data, len, &msg);
     free (data);
+    node_keywatch_other (self->keywatch, ip, s_other_key (self) - other, now);
     if (rc != 1)
         return;
+    node_keywatch_valid (self->keywatch, now);
     if (strcmp (msg.cluster, self->cluster) != 0) {
         //  Same key, other cluster name: a configuration mistake worth a line.
-        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", ip, msg.cluster);
+        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", mw_logv (ip), mw_logv (msg.cluster));
     }
     else if (!gossip_member_knows_alive (self->members, &msg.sender)) {
         //  A box we do not know as alive: exchange full state with it.  A
@@ -237,7 +293,7 @@ s_beacon_recv (agent_t *self, uint64_t now)
         //  refutes with a higher incarnation.
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg.sender, hex);
-        mw_debug ("beacon_join", "peer=%s addr=%s", hex, msg.addr);
+        mw_debug ("beacon_join", "peer=%s addr=%s", hex, mw_logv (msg.addr));
         //  Ours to contact for a while, sealed for the id that beaconed;
         //  once it answers it is a member and registered for good.
         gossip_transport_peer_add (self->transport, msg.addr, &msg.sender, 30000);
@@ -379,6 +435,10 @@ s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, co
 }
 
 //  Hand the election the members SWIM holds alive or suspect.
+//  Members SWIM holds alive or suspect, and that we have heard from
+//  ourselves: ids we only heard of in gossip may be a forger's, and in the
+//  view they would count towards every quorum (and get our heartbeats).  A
+//  real newcomer is heard within a probe round.
 static void
 s_election_view (agent_t *self, uint64_t now)
 {
@@ -393,7 +453,8 @@ s_election_view (agent_t *self, uint64_t now)
         n = gossip_member_list (self->members, list, n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+            if ((list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+                && (list[i].is_self || list[i].direct_ms || list[i].reached_ms))
                 ids[k++] = list[i].id;
         election_set_view (self->election, ids, k, now);
     }
@@ -465,6 +526,36 @@ s_u64_object (const char *const *keys, const uint64_t *values, size_t n)
     for (size_t i = 0; o && i < n; i++)
         mw_json_add (o, keys[i], mw_json_u64 (values[i]));
     return o;
+}
+
+//  Floods and disks in `status`: refused member inserts, the state DB's
+//  write-behind (a full STATE_DIR shows here as degraded), the loop's worst
+//  turn (what a flood costs the timers).
+static void
+s_status_robust (agent_t *self, json_object *o)
+{
+    gossip_member_stats_t ms;
+    gossip_member_stats (self->members, &ms);
+    const char *bk[] = {"max",     "refused_rate",    "refused_full", "refused_unverified",
+                        "evicted", "pushpull_refused"};
+    uint64_t bv[] = {self->max_members,     ms.refused_rate, ms.refused_full,
+                     ms.refused_unverified, ms.evicted,      ms.pushpull_refused};
+    mw_json_add (o, "members_bounds", s_u64_object (bk, bv, 6));
+    node_statedb_stats_t ds;
+    node_statedb_stats (self->db, &ds);
+    const char *dk[] = {"pending",       "flushes", "rows",           "flush_failures",
+                        "sync_failures", "dropped", "worst_flush_ms", "retry_in_ms"};
+    uint64_t dv[] = {ds.pending,       ds.flushes, ds.rows,           ds.flush_failures,
+                     ds.sync_failures, ds.dropped, ds.worst_flush_ms, ds.retry_in_ms};
+    json_object *db = s_u64_object (dk, dv, 8);
+    if (db) {
+        mw_json_add (db, "degraded", mw_json_bool (ds.degraded));
+        mw_json_add (db, "last_error", mw_json_str (ds.last_error));
+    }
+    mw_json_add (o, "statedb", db);
+    const char *lk[] = {"worst_turn_ms", "turns"};
+    uint64_t lv[] = {node_loop_worst_turn_ms (self->loop), node_loop_turns (self->loop)};
+    mw_json_add (o, "loop", s_u64_object (lk, lv, 2));
 }
 
 static json_object *
@@ -553,6 +644,7 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     mw_json_add (fds, "limit", mw_json_u64 (self->nofile));
     mw_json_add (o, "fds", fds);
     mw_json_add (o, "connections", self->guard ? gossip_guard_stats_json (self->guard) : NULL);
+    s_status_robust (self, o);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
     return o;
@@ -676,12 +768,14 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
     (void) item;
     bool leaving = node_loop_leaving (self->loop);
     //  Drain in bounded batches so timers still run under a flood.
+    uint64_t other = s_other_key (self);
     for (int i = 0; i < 256; i++) {
         mw_msg_t msg;
         int r = gossip_transport_recv (self->transport, &msg);
         if (r < 0)
             break;
         if (r == 1) {
+            node_keywatch_valid (self->keywatch, now);
             election_msg_t em;
             if (node_msgmap_election_from_wire (&msg, &em) == 0) {
                 if (!leaving)
@@ -692,6 +786,7 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             gossip_wire_msg_clear (&msg);
         }
     }
+    node_keywatch_other (self->keywatch, NULL, s_other_key (self) - other, now);
 }
 
 static void s_persist_incarnation (agent_t *self);
@@ -702,6 +797,10 @@ s_mesh_tick (void *ctx, uint64_t now)
     agent_t *self = (agent_t *) ctx;
     gossip_member_tick (self->members, now);
     s_persist_incarnation (self);
+    s_peers_sync (self, now);
+    node_statedb_tick (self->db, now);
+    if (!node_loop_leaving (self->loop))
+        s_keywatch_tick (self, now);
     if (!node_loop_leaving (self->loop) && now >= self->next_prune_ms) {
         gossip_transport_prune (self->transport, now, 120000);
         self->next_prune_ms = now + 60000;
@@ -867,11 +966,17 @@ s_jobs_wakeup (void *ctx, uint64_t now)
 //  --------------------------------------------------------------------------
 //  Start-up and the loop
 
+//  A refutation raises our incarnation; it is written behind (coalesced, at
+//  most once a second, off the loop): refutations are driven by what peers
+//  say about us, so a flood of them must not become a flood of fsyncs.  The
+//  start-up bump, which must be on disk before the first packet, is
+//  synchronous (s_setup).  A refutation lost in a crash costs nothing but a
+//  second refutation after the restart.
 static void
 s_persist_incarnation (agent_t *self)
 {
     uint64_t inc = gossip_member_incarnation (self->members);
-    if (inc > self->incarnation_saved && node_statedb_set_u64 (self->db, "incarnation", inc) == 0)
+    if (inc > self->incarnation_saved && node_statedb_set_u64_later (self->db, "incarnation", inc) == 0)
         self->incarnation_saved = inc;
 }
 
@@ -901,13 +1006,20 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->session = mw_wall_ms ();
     if (self->session <= session)
         self->session = session + 1;   //  clock went back: still newer
-    if (node_statedb_set_u64 (self->db, "incarnation", inc)
-        || node_statedb_set_u64 (self->db, "session", self->session)) {
-        snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
+    const char *keys[] = {"incarnation", "session"};
+    uint64_t values[] = {inc, self->session};
+    if (node_statedb_set_u64s (self->db, keys, values, 2)) {
+        //  Refuse rather than risk reusing an incarnation: one line, with
+        //  the way out (README, "Disk full").
+        snprintf (err, errlen,
+                  "%s/state.db: cannot save the incarnation before joining (%s); free space in STATE_DIR=%s "
+                  "(or make it writable) and start again",
+                  state_dir, node_statedb_last_error (self->db), state_dir);
         return -1;
     }
     self->incarnation_saved = inc;
 
+    self->keywatch = node_keywatch_new (10000, 60000);
     self->keys = gossip_keyring_new (mw_config_settings (cfg)->cluster_key);
     if (!self->keys) {
         snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
@@ -1014,7 +1126,10 @@ s_setup (agent_t *self, char *err, size_t errlen)
     MW_CFG_U32 (pushpull_interval_ms, pushpull_interval_ms)
     MW_CFG_U32 (dead_reap_ms, dead_reap_ms)
     MW_CFG_U32 (awareness_max, awareness_max)
+    MW_CFG_U32 (max_members, max_members)
+    MW_CFG_U32 (member_insert_rate, insert_rate)
 #undef MW_CFG_U32
+    self->max_members = mcfg.max_members;
     uint64_t seed = 0;
     randombytes_buf (&seed, sizeof seed);
     self->members = gossip_member_new (&mcfg, &self->ident.id, self->name, self->addr, inc, seed, s_send,
@@ -1144,6 +1259,7 @@ static void
 s_teardown (agent_t *self)
 {
     node_jobs_destroy (&self->jobs);
+    node_keywatch_destroy (&self->keywatch);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);

@@ -2,6 +2,7 @@
     node_cli - control-socket client and the text views (see cli_render.h).
     ========================================================================= */
 #include "node/cli_render.h"
+#include "common/sanitize.h"
 #include "common/json.h"
 #include "common/selftest.h"
 #include "node/control.h"
@@ -20,36 +21,12 @@
 char *
 node_cli_safe (const char *s, char *out, size_t cap)
 {
-    size_t o = 0;
+    //  One escaper for every string that reaches a terminal or a log
+    //  (common/sanitize.h): control bytes, invalid UTF-8, C1 and bidi or
+    //  invisible code points escaped; a cut never splits a character.
     if (!cap)
         return out;
-    for (const char *p = s ? s : ""; *p;) {
-        unsigned char c = (unsigned char) *p;
-        size_t n = mw_json_utf8_seq (p);
-        char esc[12] = "";
-        if (n == 0)
-            snprintf (esc, sizeof esc, "\\x%02x", c);   //  not UTF-8
-        else if (c == '\n')
-            snprintf (esc, sizeof esc, "\\n");
-        else if (c == '\t')
-            snprintf (esc, sizeof esc, "\\t");
-        else if (c == '\r')
-            snprintf (esc, sizeof esc, "\\r");
-        else if (c == '\\')
-            snprintf (esc, sizeof esc, "\\\\");
-        else if (c < 0x20 || c == 0x7f)
-            snprintf (esc, sizeof esc, "\\x%02x", c);
-        else if (c == 0xc2 && (unsigned char) p[1] >= 0x80 && (unsigned char) p[1] <= 0x9f)
-            snprintf (esc, sizeof esc, "\\u%04x", (unsigned char) p[1]);   //  C1: 8-bit CSI and friends
-        size_t len = *esc ? strlen (esc) : n;
-        if (o + len >= cap)
-            break;
-        memcpy (out + o, *esc ? esc : p, len);
-        o += len;
-        p += n ? n : 1;
-    }
-    out[o] = 0;
-    return out;
+    return mw_sanitize (out, cap, s, SIZE_MAX, MW_SANITIZE_TERM);
 }
 
 //  A table cell: safe text, cut to `width` characters (marked with '~'),
@@ -248,6 +225,29 @@ s_status (mw_strbuf_t *out, json_object *st)
         }
     }
     mw_strbuf_printf (out, "\n");
+    //  Floods and disks (docs/MEMBERSHIP.md "Bounds", README "Disk full").
+    json_object *bo = mw_json_get (st, "members_bounds");
+    if (bo)
+        mw_strbuf_printf (
+            out, "bounds      max %.0f members; refused rate=%.0f full=%.0f unverified=%.0f; evicted %.0f\n",
+            mw_json_get_num (bo, "max", 0), mw_json_get_num (bo, "refused_rate", 0),
+            mw_json_get_num (bo, "refused_full", 0), mw_json_get_num (bo, "refused_unverified", 0),
+            mw_json_get_num (bo, "evicted", 0));
+    json_object *db = mw_json_get (st, "statedb");
+    if (db) {
+        bool degraded = mw_json_get_bool (db, "degraded", false);
+        mw_strbuf_printf (
+            out, "state db    %s, %.0f pending, %.0f flushes, %.0f failed%s%s\n",
+            degraded ? "DEGRADED (serving from memory)" : "ok", mw_json_get_num (db, "pending", 0),
+            mw_json_get_num (db, "flushes", 0),
+            mw_json_get_num (db, "flush_failures", 0) + mw_json_get_num (db, "sync_failures", 0),
+            degraded ? ": " : "",
+            degraded ? node_cli_safe (mw_json_get_str (db, "last_error", ""), a, sizeof a) : "");
+    }
+    json_object *lp = mw_json_get (st, "loop");
+    if (lp)
+        mw_strbuf_printf (out, "loop        worst turn %.0f ms over %.0f turns\n",
+                          mw_json_get_num (lp, "worst_turn_ms", 0), mw_json_get_num (lp, "turns", 0));
     if (mw_json_get (st, "jobs"))
         s_jobs_summary (out, mw_json_get (st, "jobs"));
 }

@@ -28,6 +28,7 @@
 #include "common/cliopt.h"
 #include "common/log.h"
 #include "common/loghup.h"
+#include "common/sanitize.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
 #include "node/agent.h"

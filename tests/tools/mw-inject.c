@@ -83,6 +83,18 @@
                   (camera --camera, model --model, --deadline-ms); prints
                   each accepted job id on a line, refusals on stderr
 
+    Membership floods (docs/MEMBERSHIP.md, "Bounds"; need --key):
+      member-flood  --count forged member ids (alive, random ids) at full
+                  speed: GOSSIP messages of 64 updates, every 16th a PUSH_PULL
+                  of 1024; from one sender id, or --senders S ids in turn,
+                  each message then led by its sender's own record (a
+                  newcomer introducing itself).  The ids' addresses are
+                  tcp://--ghost-ip:20000.. (give the injector's own address:
+                  probes to them stay inside the test bed).  Prints
+                  "mode=member-flood ids=N msgs=M secs=T ids_per_s=R".
+      announce    one GOSSIP led by our own record: --name, --ghost-ip (our
+                  address); e.g. a hostile name with control characters
+
     Exit: 0 sent, 1 bad usage/setup failure, 2 capture timeout.
     Output: one line per mode, "sent=N ..." (and the captured beacon's size).
     The checks (did the counters move?) are the caller's: see
@@ -477,6 +489,99 @@ beacon_replay (gossip_keyring_t *keys, const char *to, int capture_port, int cap
 }
 
 //  --------------------------------------------------------------------------
+//  Membership floods
+
+//  One forged alive record: a random id at ghost_ip:20000+k.
+static void
+flood_record (mw_update_t *u, const char *ghost_ip, uint64_t k)
+{
+    memset (u, 0, sizeof *u);
+    rnd_fill (u->id.b, MW_ID_LEN);
+    u->id.b[0] |= 1;   //  never the zero id
+    u->state = 0;      //  alive
+    u->incarnation = 1;
+    u->from = u->id;
+    snprintf (u->name, sizeof u->name, "ghost-%llu", (unsigned long long) k);
+    snprintf (u->addr, sizeof u->addr, "tcp://%s:%u", ghost_ip, (unsigned) (20000 + k % 40000));
+}
+
+static int
+member_flood (gossip_keyring_t *keys, uint64_t ids, int senders, const char *ghost_ip)
+{
+    if (senders < 1 || senders > 100000)
+        return 1;
+    mw_update_t *ups = calloc (MW_MAX_MEMBERS, sizeof *ups);
+    mw_id_t *from = calloc ((size_t) senders, sizeof *from);
+    uint64_t *seq = calloc ((size_t) senders, sizeof *seq);
+    if (!ups || !from || !seq)
+        return 1;
+    for (int i = 0; i < senders; i++) {
+        rnd_fill (from[i].b, MW_ID_LEN);
+        from[i].b[0] |= 1;
+    }
+    uint64_t session = wall_ms (), t0 = wall_ms (), k = 0, msgs = 0;
+    int rc = 0;
+    while (k < ids && rc == 0) {
+        int who = (int) (msgs % (uint64_t) senders);
+        mw_msg_t m;
+        make_gossip (&m, &from[who], session, ++seq[who], wall_ms ());
+        uint32_t n = MW_MAX_UPDATES;
+        if (msgs % 16 == 15) {
+            m.type = MW_MSG_PUSH_PULL;
+            n = MW_MAX_MEMBERS;
+        }
+        if (n > ids - k)
+            n = (uint32_t) (ids - k);
+        for (uint32_t i = 0; i < n; i++)
+            flood_record (&ups[i], ghost_ip, k + i);
+        if (senders > 1) {   //  led by the sender's own record
+            ups[0].id = ups[0].from = from[who];
+            snprintf (m.addr, sizeof m.addr, "%s", ups[0].addr);
+        }
+        m.updates = ups;
+        m.n_updates = n;
+        uint8_t *out = NULL;
+        size_t len = 0;
+        //  A blocking send: "full speed" is as fast as the target reads.
+        if (seal_msg (keys, &m, &out, &len) != 0 || zsend (out, len, 0) != 0)
+            rc = 1;
+        free (out);
+        k += n;
+        msgs++;
+    }
+    double secs = (double) (wall_ms () - t0) / 1000.0;
+    printf ("mode=member-flood ids=%llu msgs=%llu senders=%d secs=%.1f ids_per_s=%.0f\n",
+            (unsigned long long) k, (unsigned long long) msgs, senders, secs,
+            secs > 0 ? (double) k / secs : 0.0);
+    free (ups);
+    free (from);
+    free (seq);
+    return rc;
+}
+
+static int
+announce (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, const char *name, const char *ip)
+{
+    mw_update_t me;
+    memset (&me, 0, sizeof me);
+    me.id = me.from = *sender;
+    me.incarnation = 1;
+    snprintf (me.name, sizeof me.name, "%s", name);
+    snprintf (me.addr, sizeof me.addr, "tcp://%s:7946", ip);
+    mw_msg_t m;
+    make_gossip (&m, sender, session, 1, wall_ms ());
+    m.updates = &me;
+    m.n_updates = 1;
+    uint8_t *out = NULL;
+    size_t len = 0;
+    int rc = seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0 ? 0 : 1;
+    free (out);
+    char hex[MW_ID_HEX_LEN + 1];
+    gossip_wire_id_hex (sender, hex);
+    printf ("mode=announce sent=%d id=%s\n", rc == 0, hex);
+    return rc;
+}
+
 //  Job modes
 
 static void
@@ -1136,10 +1241,11 @@ usage (void)
              "[--deadline-ms D] "
              "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
              "job-offer|job-garbage|job-stray|oversize|submit|"
-             "hostile-name|session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe\n"
+             "hostile-name|session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe|"
+             "member-flood|announce\n"
              "       [--name N] [--addr A] [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] "
              "[--senders K]\n"
-             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT]\n");
+             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--ghost-ip IP]\n");
 }
 
 int
@@ -1148,7 +1254,7 @@ main (int argc, char **argv)
     const char *to = NULL, *key = NULL, *mode = NULL;
     int count = 1, capture_port = 5670, capture_ms = 5000;
     const char *model = NULL, *reply = NULL, *image = NULL, *camera = "inject-cam", *deadline = "";
-    const char *name = "hostile", *addr = "tcp://127.0.0.1:9";
+    const char *name = "hostile", *addr = "tcp://127.0.0.1:9", *ghost_ip = "127.0.0.1";
     long size = 5 * 1024 * 1024;
     double rate = 5;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
@@ -1182,6 +1288,10 @@ main (int argc, char **argv)
             camera = argv[++i];
         else if (!strcmp (argv[i], "--deadline-ms") && i + 1 < argc)
             deadline = argv[++i];
+        else if (!strcmp (argv[i], "--senders") && i + 1 < argc)
+            senders = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--ghost-ip") && i + 1 < argc)
+            ghost_ip = argv[++i];
         else if (!strcmp (argv[i], "--name") && i + 1 < argc)
             name = argv[++i];
         else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
@@ -1199,8 +1309,6 @@ main (int argc, char **argv)
             victim_hex = argv[++i];
         else if (!strcmp (argv[i], "--secs") && i + 1 < argc)
             secs = atoi (argv[++i]);
-        else if (!strcmp (argv[i], "--senders") && i + 1 < argc)
-            senders = atoi (argv[++i]);
         else if (!strcmp (argv[i], "--reply-net") && i + 1 < argc)
             reply_net = argv[++i];
         else if (!strcmp (argv[i], "--conns") && i + 1 < argc)
@@ -1221,10 +1329,11 @@ main (int argc, char **argv)
         return 1;
     }
     static const char *modes[] = {
-        "garbage",    "wrongkey",     "tampered",     "replay",         "clock",       "stale",
-        "valid",      "rawtcp",       "udp-garbage",  "beacon-replay",  "job-offer",   "job-garbage",
-        "job-stray",  "oversize",     "submit",       "session-poison", "reply-flood", "conn-flood",
-        "junk-flood", "cross-replay", "status-probe", "hostile-name",   NULL};
+        "garbage",        "wrongkey",     "tampered",     "replay",      "clock",
+        "stale",          "valid",        "rawtcp",       "udp-garbage", "beacon-replay",
+        "job-offer",      "job-garbage",  "job-stray",    "oversize",    "submit",
+        "session-poison", "reply-flood",  "conn-flood",   "junk-flood",  "cross-replay",
+        "status-probe",   "hostile-name", "member-flood", "announce",    NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -1349,6 +1458,13 @@ main (int argc, char **argv)
             return 1;
         }
         rc = job_offer (keys, &sender, session, &seq, model ? model : "nope", reply, capture_ms);
+        close_zmq ();
+        gossip_keyring_destroy (&keys);
+        return rc;
+    }
+    if (!strcmp (mode, "member-flood") || !strcmp (mode, "announce")) {
+        rc = !strcmp (mode, "announce") ? announce (keys, &sender, session, name, ghost_ip)
+                                        : member_flood (keys, (uint64_t) count, senders, ghost_ip);
         close_zmq ();
         gossip_keyring_destroy (&keys);
         return rc;
