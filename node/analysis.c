@@ -47,6 +47,7 @@ struct _node_analysis_t {
     gossip_identity_t ident;
     gossip_keyring_t *keys;
     node_events_t *events;
+    node_evlog_t *log;   //  its events are numbered and kept too (docs/EVENTS.md)
     node_jobs_t *jobs;
     zsock_t *sub;
     node_control_t *control;
@@ -63,6 +64,7 @@ s_teardown (server_t *self)
     zsock_destroy (&self->sub);
     node_control_destroy (&self->control);
     node_events_destroy (&self->events);
+    node_evlog_close (&self->log);
     gossip_keyring_destroy (&self->keys);
 }
 
@@ -196,6 +198,12 @@ s_setup (server_t *self, char *err, size_t errlen)
             snprintf (err, errlen, "cannot listen on EVENTS_PORT=%d", events_port);
             return -1;
         }
+        node_evlog_opts_t lo = {(uint64_t) mw_config_settings (cfg)->events_keep,
+                                (uint64_t) mw_config_settings (cfg)->events_keep_s * 1000, 0};
+        self->log = node_evlog_open (state_dir, &lo, err, errlen);
+        if (!self->log)
+            return -1;
+        node_events_attach_log (self->events, self->log);
     }
     node_jobs_opts_t jo = {cfg, &self->ident, self->keys, mw_wall_ms (), bind, adv, self->events, true};
     self->jobs = node_jobs_new (&jo, err, errlen);
@@ -266,6 +274,11 @@ node_analysis_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &load);
     node_loop_add (self->loop, &control);
     node_loop_add (self->loop, &follow);
+    if (self->events) {
+        node_service_t ev;
+        node_events_service (self->events, &ev);
+        node_loop_add (self->loop, &ev);
+    }
     return self;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CALL_TIMEOUT_MS 2000
 
@@ -304,6 +305,34 @@ s_job_line (mw_strbuf_t *out, json_object *j)
                           node_cli_safe (mw_json_get_str (j, "reason", ""), reason, sizeof reason));
 }
 
+//  token list: one line per token.
+static void
+s_tokens (mw_strbuf_t *out, json_object *a)
+{
+    size_t n = json_object_is_type (a, json_type_array) ? json_object_array_length (a) : 0;
+    if (!n) {
+        mw_strbuf_printf (out, "no tokens (meshwatch token create --name NAME)\n");
+        return;
+    }
+    mw_strbuf_printf (out, "%-24s %-10s %-20s %s\n", "NAME", "RIGHTS", "CREATED (UTC)", "STATE");
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx (a, i);
+        char name[200], created[32] = "-", used[32] = "never";
+        time_t c = (time_t) (mw_json_get_u64 (t, "created_ms", 0) / 1000);
+        struct tm tm;
+        if (c && gmtime_r (&c, &tm))
+            strftime (created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
+        time_t u = (time_t) (mw_json_get_u64 (t, "last_used_ms", 0) / 1000);
+        if (u && gmtime_r (&u, &tm))
+            strftime (used, sizeof used, "%Y-%m-%d %H:%M:%S", &tm);
+        bool revoked = !mw_json_is_null (t, "revoked_ms");
+        mw_strbuf_printf (out, "%-24s %-10s %-20s %s (last used %s)\n",
+                          node_cli_safe (mw_json_get_str (t, "name", ""), name, sizeof name),
+                          mw_json_get_bool (t, "read_only", false) ? "read-only" : "read-write", created,
+                          revoked ? "revoked" : "live", used);
+    }
+}
+
 void
 node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_object *extra)
 {
@@ -324,6 +353,19 @@ node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_ob
                           mw_json_get_num (reply, "arrival_rate", 0));
     else if (!strcmp (verb, "leave"))
         mw_strbuf_printf (out, "leaving\n");
+    else if (!strcmp (verb, "token_create"))
+        mw_strbuf_printf (out,
+                          "%s\n(token '%s', %s: keep it now, the box keeps only its hash; send it as "
+                          "Authorization: Bearer ...)\n",
+                          mw_json_get_str (reply, "token", ""), mw_json_get_str (reply, "name", ""),
+                          mw_json_get_bool (reply, "read_only", false) ? "read-only" : "read-write");
+    else if (!strcmp (verb, "token_list"))
+        s_tokens (out, reply);
+    else if (!strcmp (verb, "token_revoke"))
+        mw_strbuf_printf (out, "token '%s' revoked\n", mw_json_get_str (reply, "name", ""));
+    else if (!strcmp (verb, "env_report"))
+        mw_strbuf_printf (out, "environment report logged as event %s (nid %s)\n",
+                          mw_json_get_str (reply, "id", ""), mw_json_get_str (reply, "nid", ""));
     else
         mw_strbuf_printf (out, "%s\n", mw_json_text (reply, true));
 }
