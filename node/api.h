@@ -116,6 +116,15 @@ const char *node_api_route_name (size_t i, char *buf, size_t len);
 //  built in).
 const char *node_api_openapi (size_t *len);
 
+//  The request parsers, pure (also the fuzz target's, tests/fuzz/fuzz_vms.c):
+//  does an If-None-Match value (ETags, W/ allowed, or *) match etag?
+bool node_api_etag_match (const char *if_none_match, const char *etag);
+//  The table's route for METHOD PATH: its index (the {id} segment into id),
+//  -1 no such path (404), -2 the path with another method (405; the
+//  methods it has into allow).
+int node_api_route_find (const char *method, const char *path, char *id, size_t idlen, char *allow,
+                         size_t allowlen);
+
 int node_api_test (bool verbose);
 
 #endif

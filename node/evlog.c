@@ -470,8 +470,9 @@ s_writer (void *arg)
         clock_gettime (CLOCK_MONOTONIC, &c0);
         int rc = s_commit (self, batch, n, why, sizeof why);
         clock_gettime (CLOCK_MONOTONIC, &c1);
-        uint64_t us =
-            (uint64_t) (c1.tv_sec - c0.tv_sec) * 1000000 + (uint64_t) (c1.tv_nsec - c0.tv_nsec) / 1000;
+        int64_t dus =
+            (int64_t) (c1.tv_sec - c0.tv_sec) * 1000000 + (int64_t) (c1.tv_nsec - c0.tv_nsec) / 1000;
+        uint64_t us = dus > 0 ? (uint64_t) dus : 0;
 
         pthread_mutex_lock (&self->lock);
         if (rc == 0) {

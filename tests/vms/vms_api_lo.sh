@@ -11,6 +11,8 @@
 #      400 naming the field, a 5 KiB body 413, a text body 415;
 #    - GET /api/v1/state has an ETag; If-None-Match gets 304 until the
 #      state changes (a member joins), then 200 with a new ETag;
+#    - agent 1's GET /api/v1/boxes lists agent 2 with agent 2's API address
+#      (from its digest), and that address answers as agent 2;
 #    - an unknown path 404, a wrong method 405 with Allow, the camera
 #      routes 501 (their module is not in this build), all as {error, detail};
 #    - 1,000 idle connections (from 20 client addresses) are accepted and do
@@ -27,10 +29,11 @@ tb_init vms_api_lo 32
 tb_require_mw
 command -v curl >/dev/null || tb_skip "curl missing"
 command -v openssl >/dev/null || tb_die "openssl missing (scripts/install-deps.sh)"
-AP=$(( TB_PORTBASE + 100 )) AP2=$(( TB_PORTBASE + 101 ))
-tb_port_free "$AP" && tb_port_free "$AP2" || tb_die "port $AP or $AP2 in use"
+AP=$(( TB_PORTBASE + 100 )) AP2=$(( TB_PORTBASE + 101 )) AP3=$(( TB_PORTBASE + 102 ))
+for p in "$AP" "$AP2" "$AP3"; do tb_port_free "$p" || tb_die "port $p in use"; done
 API="http://127.0.0.1:$AP"
-tb_start_agent_lo 1 "API_PORT=$AP" "API_MAX_BODY=4096" "API_MAX_PER_IP=64" "API_TIMEOUT_S=5"
+#  API_BIND=mesh: on MESH_ADDR (127.0.0.1 here), announced in the digest.
+tb_start_agent_lo 1 "API_PORT=$AP" "API_BIND=mesh" "API_MAX_BODY=4096" "API_MAX_PER_IP=64" "API_TIMEOUT_S=5"
 tb_wait_ready 1 20
 RW=$(vm_token 1 vms)
 RO=$(vm_token 1 dashboard --read-only)
@@ -80,13 +83,22 @@ etag=$(curl -s -m 5 -D - -o /dev/null -H "Authorization: Bearer $RW" "$API/api/v
        sed -n 's/^ETag: //Ip')
 [ -n "$etag" ] && vm_pass "GET /api/v1/state has an ETag ($etag)" || vm_failc "no ETag"
 ok "$(vm_get "$API/api/v1/state" "$RW" -H "If-None-Match: $etag")" 304 "If-None-Match with it (state unchanged)"
-tb_start_agent_lo 2
+tb_start_agent_lo 2 "API_PORT=$AP3" "API_BIND=mesh"
 tb_wait_until 20 tb_all_alive 1 2 || tb_fail "agents 1 and 2 did not converge"
 changed () { [ "$(vm_get "$API/api/v1/state" "$RW" -H "If-None-Match: $etag")" = 200 ]; }
 tb_wait_until 5 changed && vm_pass "after agent 2 joined: 200 and a new document" || vm_failc "still 304 after a join"
 has '.members | length == 2' "the new state lists both members"
 ok "$(vm_get "$API/api/v1/boxes" "$RO")" 200 "GET /api/v1/boxes"
 has '(.boxes | length == 2) and (.boxes | map(select(.self)) | length == 1)' "boxes: both, one of them self"
+#  A VMS that knows one box finds the others: agent 2's API address comes
+#  from its digest, and answers as agent 2.
+ID2=$(tb_id 2)
+api2 () { [ "$(vm_get "$API/api/v1/boxes" "$RO")" = 200 ] &&
+          [ "$(jq -r ".boxes[] | select(.id == \"$ID2\") | .api" "$TB_DIR/vm.body")" = "http://127.0.0.1:$AP3" ]; }
+tb_wait_until 10 api2 && vm_pass "agent 1's /boxes gives agent 2's API: http://127.0.0.1:$AP3" ||
+    vm_failc "agent 2's API address not in agent 1's /boxes: $(vm_body)"
+ok "$(vm_get "http://127.0.0.1:$AP3/api/v1/health" "")" 200 "agent 2's API found that way"
+has ".node == \"$ID2\"" "it is agent 2 ($ID2)"
 
 echo "---- routes"
 ok "$(vm_get "$API/api/v1/nothing" "$RW")" 404 "an unknown path"
