@@ -754,6 +754,7 @@ s_collect_tick (agent_t *self, uint64_t now)
                          NULL);
             if (self->jobs)
                 node_jobs_prometheus (self->jobs, text);
+            node_vms_prometheus (self->vms, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
         }

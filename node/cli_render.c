@@ -201,6 +201,45 @@ s_jobs_summary (mw_strbuf_t *out, json_object *j)
     }
 }
 
+//  The VMS interface's part of status: the log, the API, the outboxes.
+static void
+s_vms_summary (mw_strbuf_t *out, json_object *v)
+{
+    char a[200];
+    json_object *l = mw_json_get (v, "log");
+    mw_strbuf_printf (out,
+                      "event log   epoch %llu, seq %llu..%llu, queued %.0f, dropped %.0f, %.0f commits "
+                      "(largest %.0f, slowest %.1f ms)\n",
+                      (unsigned long long) mw_json_get_u64 (l, "epoch", 0),
+                      (unsigned long long) mw_json_get_u64 (l, "oldest", 0),
+                      (unsigned long long) mw_json_get_u64 (l, "last", 0), mw_json_get_num (l, "queued", 0),
+                      mw_json_get_num (l, "dropped", 0), mw_json_get_num (l, "commits", 0),
+                      mw_json_get_num (l, "batch_max", 0), mw_json_get_num (l, "worst_commit_ms", 0));
+    json_object *api = mw_json_get (v, "api");
+    if (api && !json_object_is_type (api, json_type_null))
+        mw_strbuf_printf (
+            out, "api         port %.0f%s, %s; %.0f tokens, %.0f requests (%.0f refused 401), %.0f streams\n",
+            mw_json_get_num (api, "port", 0), mw_json_get_bool (api, "tls", false) ? " (TLS)" : "",
+            mw_json_is_null (api, "url") ? "loopback only"
+                                         : node_cli_safe (mw_json_get_str (api, "url", ""), a, sizeof a),
+            mw_json_get_num (api, "tokens", 0), mw_json_get_num (api, "requests", 0),
+            mw_json_get_num (api, "unauthorized", 0), mw_json_get_num (api, "streams_open", 0));
+    else
+        mw_strbuf_printf (out, "api         off (API_PORT=0)\n");
+    json_object *ob = mw_json_get (v, "outboxes");
+    size_t n = ob && json_object_is_type (ob, json_type_array) ? json_object_array_length (ob) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx (ob, i);
+        char b[200];
+        mw_strbuf_printf (
+            out, "outbox      %s -> %s: %.0f delivered, %.0f behind, %.0f failed attempts%s%s\n",
+            node_cli_safe (mw_json_get_str (o, "sink", "?"), a, sizeof a),
+            node_cli_safe (mw_json_get_str (o, "url", "?"), b, sizeof b), mw_json_get_num (o, "delivered", 0),
+            mw_json_get_num (o, "behind", 0), mw_json_get_num (o, "failures", 0),
+            mw_json_is_null (o, "last_error") ? "" : "; last: ", mw_json_get_str (o, "last_error", ""));
+    }
+}
+
 static void
 s_status (mw_strbuf_t *out, json_object *st)
 {
@@ -251,6 +290,8 @@ s_status (mw_strbuf_t *out, json_object *st)
     mw_strbuf_printf (out, "\n");
     if (mw_json_get (st, "jobs"))
         s_jobs_summary (out, mw_json_get (st, "jobs"));
+    if (mw_json_get (st, "vms"))
+        s_vms_summary (out, mw_json_get (st, "vms"));
 }
 
 static void

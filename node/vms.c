@@ -4,6 +4,7 @@
 #include "node/vms.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/prom.h"
 #include "common/selftest.h"
 #include "node/outbox.h"
 #include "node/tokens.h"
@@ -434,6 +435,81 @@ node_vms_status_json (node_vms_t *self)
     mw_json_add (o, "outboxes", ob);
     mw_json_add (o, "nid", mw_json_str (self->nid));
     return o;
+}
+
+void
+node_vms_prometheus (node_vms_t *self, mw_prom_t *out)
+{
+    assert (self && out);
+    node_evlog_stats_t ls;
+    node_evlog_stats (self->log, &ls);
+    uint64_t oldest, last;
+    node_evlog_bounds (self->log, &oldest, &last);
+    mw_prom_family (out, "meshwatch_events_committed_total", "counter",
+                    "Events committed to the durable log (published after that).");
+    mw_prom_u64 (out, "meshwatch_events_committed_total", ls.committed, NULL);
+    mw_prom_family (out, "meshwatch_events_dropped_total", "counter",
+                    "Events dropped because the log's queue was full (disk slow or failing).");
+    mw_prom_u64 (out, "meshwatch_events_dropped_total", ls.dropped, NULL);
+    mw_prom_family (out, "meshwatch_events_log_failures_total", "counter",
+                    "Log transactions that failed (retried).");
+    mw_prom_u64 (out, "meshwatch_events_log_failures_total", ls.failures, NULL);
+    mw_prom_family (out, "meshwatch_events_kept", "gauge", "Events in the durable log now.");
+    mw_prom_u64 (out, "meshwatch_events_kept", last >= oldest ? last - oldest + 1 : 0, NULL);
+    if (self->api) {
+        node_api_stats_t as;
+        node_api_stats (self->api, &as);
+        mw_prom_family (out, "meshwatch_api_requests_total", "counter", "HTTP API requests.");
+        mw_prom_u64 (out, "meshwatch_api_requests_total", as.requests, NULL);
+        mw_prom_family (out, "meshwatch_api_unauthorized_total", "counter", "API requests refused 401.");
+        mw_prom_u64 (out, "meshwatch_api_unauthorized_total", as.unauthorized, NULL);
+        mw_prom_family (out, "meshwatch_api_streams", "gauge", "Event streams (SSE) open now.");
+        mw_prom_u64 (out, "meshwatch_api_streams", as.sse_open, NULL);
+    }
+    node_outbox_t *sinks[2] = {self->webhook, self->env};
+    bool first = true;
+    for (int i = 0; i < 2; i++) {
+        if (!sinks[i])
+            continue;
+        node_outbox_stats_t os;
+        node_outbox_stats (sinks[i], &os);
+        const char *name = i == 0 ? "webhook" : "env";
+        if (first) {
+            mw_prom_family (out, "meshwatch_outbox_behind", "gauge",
+                            "Events of the log a sink has not dealt with yet.");
+            first = false;
+        }
+        mw_prom_u64 (out, "meshwatch_outbox_behind", last > os.cursor ? last - os.cursor : 0, "sink", name,
+                     NULL);
+    }
+    first = true;
+    for (int i = 0; i < 2; i++) {
+        if (!sinks[i])
+            continue;
+        node_outbox_stats_t os;
+        node_outbox_stats (sinks[i], &os);
+        if (first) {
+            mw_prom_family (out, "meshwatch_outbox_delivered_total", "counter",
+                            "Deliveries a receiver took (2xx).");
+            first = false;
+        }
+        mw_prom_u64 (out, "meshwatch_outbox_delivered_total", os.delivered, "sink",
+                     i == 0 ? "webhook" : "env", NULL);
+    }
+    first = true;
+    for (int i = 0; i < 2; i++) {
+        if (!sinks[i])
+            continue;
+        node_outbox_stats_t os;
+        node_outbox_stats (sinks[i], &os);
+        if (first) {
+            mw_prom_family (out, "meshwatch_outbox_failures_total", "counter",
+                            "Delivery attempts that failed.");
+            first = false;
+        }
+        mw_prom_u64 (out, "meshwatch_outbox_failures_total", os.failures, "sink", i == 0 ? "webhook" : "env",
+                     NULL);
+    }
 }
 
 //  --------------------------------------------------------------------------

@@ -76,6 +76,9 @@ int node_vms_env_report (node_vms_t *self, const char *result, const char *sourc
 const char *node_vms_nid (node_vms_t *self);
 //  {"log": {...}, "api": {...}|null, "outboxes": [...]} for `status`.
 json_object *node_vms_status_json (node_vms_t *self);
+//  The log's, the API's and the outboxes' counters for /metrics.
+struct _mw_prom_t;
+void node_vms_prometheus (node_vms_t *self, struct _mw_prom_t *out);
 
 int node_vms_test (bool verbose);
 
