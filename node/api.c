@@ -319,7 +319,7 @@ node_api_route_find (const char *method, const char *path, char *id, size_t idle
     bool path_known = false;
     allow[0] = 0;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        char tmp[160];
+        char tmp[160] = "";
         if (!s_path_match (s_routes[i].pattern, path, tmp, sizeof tmp))
             continue;
         path_known = true;
@@ -1719,6 +1719,12 @@ node_api_test (bool verbose)
         free (huge);
     }
     CHECK (s_t_req (port, "GET", "/api/v1/health", NULL, NULL, NULL, resp, sizeof resp) == 200, "after huge");
+    node_api_stats_t as;
+    node_api_stats (api, &as);
+    CHECK (as.unauthorized >= 3 && as.forbidden == 1 && as.not_modified >= 2 && as.sse_open == 2,
+           "stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, as.unauthorized, as.forbidden,
+           as.not_modified, as.sse_open);
+
     //  Retention overtakes old cursors: 410 for the list and the stream.
     //  (No POST is in flight: this thread may append in the loop's stead.)
     for (int i = 0; i < 1200; i++)
@@ -1737,12 +1743,6 @@ node_api_test (bool verbose)
     snprintf (lei, sizeof lei, "Last-Event-ID: %" PRIu64 "-1\r\n", epoch);
     CHECK (s_t_req (port, "GET", "/api/v1/events/stream", ro, lei, NULL, resp, sizeof resp) == 410,
            "pruned Last-Event-ID: %.300s", resp);
-    node_api_stats_t as;
-    node_api_stats (api, &as);
-    CHECK (as.unauthorized >= 3 && as.forbidden == 1 && as.not_modified >= 2 && as.sse_open == 2,
-           "stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, as.unauthorized, as.forbidden,
-           as.not_modified, as.sse_open);
-
     //  Stop with both streams open (one suspended): they end, nothing hangs.
     stop = 1;
     pthread_join (th, NULL);
