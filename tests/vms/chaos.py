@@ -6,7 +6,9 @@ usage: chaos.py --mode sse|zmq --out FILE --kills N [--min-ms A] [--max-ms B]
                 [--seed S] --done FLAGFILE [--count-file F] -- ARGS...
 
 sse: runs tests/vms/sse_client.py ARGS --out FILE (it resumes by itself
-     from FILE's last line, with Last-Event-ID).
+     from FILE's last line, with Last-Event-ID); the kill's clock starts
+     once the client has its stream open (a Python start takes 100 ms or
+     more on a loaded box: a kill before that would test nothing).
 zmq: runs ARGS (a `meshwatch events --connect ... --api ... --json` command
      line) with `--since CURSOR` appended, stdout appended to FILE, where
      CURSOR is the id of the last whole event line in FILE ("0" at first);
@@ -56,8 +58,17 @@ def ends_with_newline(path):
 
 def start(mode, out, args, session):
     if mode == "sse":
-        return subprocess.Popen([sys.executable, os.path.join(HERE, "sse_client.py")] + args + ["--out", out],
-                                stdin=subprocess.DEVNULL)
+        ready = out + ".ready"
+        try:
+            os.unlink(ready)
+        except FileNotFoundError:
+            pass
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, "sse_client.py")] + args +
+                             ["--out", out, "--ready", ready], stdin=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while not os.path.exists(ready) and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.01)
+        return p
     cursor = last_cursor(out)
     with open(out, "a") as f:
         if not ends_with_newline(out):

@@ -4,7 +4,7 @@ test uses it: GET /api/v1/events/stream with the bearer token, resuming
 from the last event it has written (Last-Event-ID), for ever.
 
 usage: sse_client.py --api http://HOST:PORT --token-file F --out FILE
-                     [--seconds S] [--latency FILE]
+                     [--seconds S] [--latency FILE] [--ready FILE]
 
 FILE gets one line per event received: {"id": "EPOCH-SEQ", "topic": ...,
 "seq": N, "epoch": E, "session": PID}, written and flushed before the next
@@ -14,6 +14,8 @@ and started again loses nothing; what it had received but not yet written
 comes again (a duplicate across the resume, which the check allows).  A
 connection that fails (the box is restarting) is retried every 100 ms.
 --latency: also write "seq arrival_ms - ts_ms" per event (the benchmark).
+--ready: created once the stream is open (chaos.py waits for it before it
+starts the clock of its next kill).
 A 410 (the cursor is gone) ends it with exit 3: the test then fails.
 """
 import http.client, json, os, signal, sys, time, urllib.parse
@@ -38,7 +40,7 @@ def last_id(path):
 
 
 def main(argv):
-    api = token_file = out = lat = None
+    api = token_file = out = lat = ready = None
     seconds = 600.0
     i = 0
     while i < len(argv):
@@ -53,6 +55,8 @@ def main(argv):
             seconds = float(argv[i + 1]); i += 2
         elif a == "--latency":
             lat = argv[i + 1]; i += 2
+        elif a == "--ready":
+            ready = argv[i + 1]; i += 2
         else:
             print(__doc__, file=sys.stderr); return 2
     if not api or not token_file or not out:
@@ -87,6 +91,8 @@ def main(argv):
             print("sse_client: HTTP %d" % r.status, file=sys.stderr)
             time.sleep(0.1)
             continue
+        if ready:
+            open(ready, "a").close()
         ev = {}
         try:
             while not stop and time.monotonic() < end:
