@@ -1179,21 +1179,29 @@ node_api_new (const node_api_opts_t *opts, char *err, size_t errlen)
         goto fail;
     }
     //  Each connection is a descriptor: make room for the configured cap
-    //  (the soft limit is often 1024 while the hard one is much higher).
+    //  where the hard limit allows (never above 65536: the connection
+    //  guard's table covers descriptors up to the soft limit, and the agent
+    //  raised that already), and keep the API to a quarter of what there is,
+    //  so that a flood of API clients cannot starve the mesh's listeners.
     struct rlimit rl;
     rlim_t want = (rlim_t) self->o.max_connections + 512;
-    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
-        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+    if (want > 65536)
+        want = 65536;
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
         setrlimit (RLIMIT_NOFILE, &rl);
-        getrlimit (RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < want) {
-            unsigned cap = rl.rlim_cur > 512 ? (unsigned) (rl.rlim_cur - 384) : 128;
-            mw_warn ("api_fd_limit",
-                     "nofile=%llu connections=%u reason=\"raise the hard limit for API_MAX_CONNECTIONS=%u\"",
-                     (unsigned long long) rl.rlim_cur, cap, self->o.max_connections);
-            self->o.max_connections = cap;
-        }
     }
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && self->o.max_connections > rl.rlim_cur / 4) {
+        unsigned cap = rl.rlim_cur / 4 > 16 ? (unsigned) (rl.rlim_cur / 4) : 16;
+        mw_warn ("api_fd_limit",
+                 "nofile=%llu connections=%u reason=\"API_MAX_CONNECTIONS=%u is more than a quarter of the "
+                 "descriptor limit: raise the hard limit (ulimit -Hn)\"",
+                 (unsigned long long) rl.rlim_cur, cap, self->o.max_connections);
+        self->o.max_connections = cap;
+    }
+    if (self->o.max_per_ip > self->o.max_connections)
+        self->o.max_per_ip = self->o.max_connections;
     struct sockaddr_storage ss;
     memset (&ss, 0, sizeof ss);
     unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;

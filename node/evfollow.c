@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/selftest.h"
 #include "node/cli_render.h"
+#include "node/curve.h"
 #include "node/evlog.h"
 
 #include <czmq.h>
@@ -170,6 +171,13 @@ node_evfollow_run (const node_evfollow_opts_t *o)
     f.hdr = curl_slist_append (NULL, auth);
     zsock_t *sub = zsock_new (ZMQ_SUB);
     int rc = 0;
+    char cerr[512] = "";
+    if (sub && o->server_key
+        && node_curve_client_apply (sub, o->server_key, o->client_cert, cerr, sizeof cerr) != 0) {
+        fprintf (stderr, "meshwatch events: %s\n", cerr);
+        rc = 1;
+        goto done;
+    }
     if (!f.curl || !f.hdr || !sub || zsock_connect (sub, "%s", o->endpoint) < 0) {
         fprintf (stderr, "%s: cannot connect\n", o->endpoint);
         rc = 1;
@@ -269,7 +277,8 @@ int
 node_evfollow_test (bool verbose)
 {
     int rc = 0;
-    node_evfollow_opts_t o = {"tcp://127.0.0.1:1", "ftp://x", "t", "5", false, false, NULL, -1, NULL};
+    node_evfollow_opts_t o = {
+        "tcp://127.0.0.1:1", "ftp://x", "t", "5", false, false, NULL, NULL, NULL, -1, NULL};
     CHECK (node_evfollow_run (&o) == 2, "ftp api accepted");
     o.api = "http://127.0.0.1:1";
     o.since = "x-1";

@@ -30,9 +30,11 @@ typedef struct {
     const char *token;      //  bearer token
     const char *since;      //  "EPOCH-SEQ" or "SEQ"
     bool json;
-    bool insecure;        //  https: accept any certificate (a test's self-signed one)
-    const char *cacert;   //  https: the CA (or the box's certificate) to trust
-    int64_t count;        //  stop after this many (-1: never)
+    bool insecure;             //  https: accept any certificate (a test's self-signed one)
+    const char *cacert;        //  https: the CA (or the box's certificate) to trust
+    const char *server_key;    //  a CURVE stream (EVENTS_BIND=mesh): the box's key or certificate,
+    const char *client_cert;   //  and our key pair (node/curve.h); NULL: plain
+    int64_t count;             //  stop after this many (-1: never)
     volatile sig_atomic_t *stop;
 } node_evfollow_opts_t;
 

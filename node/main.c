@@ -33,6 +33,7 @@
 #include "node/agent.h"
 #include "node/analysis.h"
 #include "node/cli_render.h"
+#include "node/curve.h"
 #include "node/evfollow.h"
 #include "node/statelock.h"
 
@@ -65,6 +66,9 @@ enum {
     OPT_TIMEOUT_S,
     OPT_CONNECT,
     OPT_COUNT,
+    OPT_SERVER_KEY,
+    OPT_CLIENT_CERT,
+    OPT_KEYGEN,
     OPT_CAMERA,
     OPT_IMAGE,
     OPT_MODEL,
@@ -736,9 +740,15 @@ s_events_usage (FILE *f)
 {
     fprintf (f,
              "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
-             "                        [--since CURSOR --api URL [--token-file FILE] [--cacert FILE]]\n\n"
+             "                        [--server-key FILE|Z85 --client-cert FILE]\n"
+             "                        [--since CURSOR --api URL [--token-file FILE] [--cacert FILE]]\n"
+             "       meshwatch events --keygen FILE\n\n"
              "Prints an agent's (or the analysis server's) event stream, the one the VMS reads:\n"
-             "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n\n"
+             "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n"
+             "A stream beyond loopback speaks CURVE (EVENTS_BIND=mesh): --server-key is the box's\n"
+             "events certificate (STATE_DIR/events.cert) or its Z85 key, --client-cert a key pair\n"
+             "the box lists in EVENTS_CURVE_CLIENTS.  --keygen FILE writes such a pair: FILE\n"
+             "(public) and FILE_secret (mode 0600, stays on the reader).\n\n"
              "  --since CURSOR   first replay what came after CURSOR (an event's id EPOCH-SEQ, or\n"
              "                   its seq), then follow live: every event once, in order, no gap\n"
              "  --api URL        the box's HTTP API (http(s)://HOST:API_PORT), where the replay comes from\n"
@@ -751,6 +761,9 @@ s_cmd_events (int argc, char **argv)
 {
     static const struct option opts[] = {{"connect", required_argument, NULL, OPT_CONNECT},
                                          {"count", required_argument, NULL, OPT_COUNT},
+                                         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+                                         {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},
+                                         {"keygen", required_argument, NULL, OPT_KEYGEN},
                                          {"since", required_argument, NULL, OPT_SINCE},
                                          {"api", required_argument, NULL, OPT_API},
                                          {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
@@ -763,12 +776,19 @@ s_cmd_events (int argc, char **argv)
     mw_cliopt_t *p = s_parser ("events", argc, argv, opts, s_events_usage, &rc);
     if (!p)
         return rc;
-    const char *endpoint = NULL, *since = NULL, *api = NULL, *token_file = NULL, *cacert = NULL;
+    const char *endpoint = NULL, *server_key = NULL, *client_cert = NULL, *keygen = NULL;
+    const char *since = NULL, *api = NULL, *token_file = NULL, *cacert = NULL;
     int64_t max_events = -1;
     bool json = false, insecure = false;
     while ((c = mw_cliopt_next (p)) >= 0) {
         if (c == OPT_CONNECT)
             endpoint = mw_cliopt_arg (p);
+        else if (c == OPT_SERVER_KEY)
+            server_key = mw_cliopt_arg (p);
+        else if (c == OPT_CLIENT_CERT)
+            client_cert = mw_cliopt_arg (p);
+        else if (c == OPT_KEYGEN)
+            keygen = mw_cliopt_arg (p);
         else if (c == OPT_JSON)
             json = true;
         else if (c == OPT_SINCE)
@@ -785,11 +805,25 @@ s_cmd_events (int argc, char **argv)
             break;
     }
     rc = c != MW_CLIOPT_END || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    //  The strings point into argv: still valid after the parser goes.
     mw_cliopt_destroy (&p);
     if (rc)
         return rc;
+    if (keygen) {
+        //  A reader's key pair: FILE (public: list it in the box's
+        //  EVENTS_CURVE_CLIENTS) and FILE_secret (keep it on the reader).
+        char err[512] = "";
+        if (node_curve_keygen (keygen, err, sizeof err) != 0) {
+            fprintf (stderr, "meshwatch events --keygen: %s\n", err);
+            return 1;
+        }
+        printf ("%s (public) and %s_secret written\n", keygen, keygen);
+        return 0;
+    }
     if (!endpoint)
         return mw_cliopt_fail ("events", "--connect tcp://HOST:PORT is required");
+    if (!server_key != !client_cert)
+        return mw_cliopt_fail ("events", "--server-key and --client-cert go together (CURVE)");
     if (!since && (api || token_file || cacert || insecure))
         return mw_cliopt_fail ("events", "--api, --token-file, --cacert and --insecure go with --since");
     zsys_handler_set (NULL);
@@ -813,11 +847,17 @@ s_cmd_events (int argc, char **argv)
         else if (getenv ("MESHWATCH_TOKEN"))
             snprintf (token, sizeof token, "%s", getenv ("MESHWATCH_TOKEN"));
         setvbuf (stdout, NULL, _IOLBF, 0);
-        node_evfollow_opts_t fo = {endpoint, api,    token,      since,         json,
-                                   insecure, cacert, max_events, &s_events_stop};
+        node_evfollow_opts_t fo = {endpoint, api,        token,       since,      json,          insecure,
+                                   cacert,   server_key, client_cert, max_events, &s_events_stop};
         return node_evfollow_run (&fo);
     }
     zsock_t *sub = zsock_new (ZMQ_SUB);
+    char cerr[512] = "";
+    if (sub && server_key && node_curve_client_apply (sub, server_key, client_cert, cerr, sizeof cerr) != 0) {
+        fprintf (stderr, "meshwatch events: %s\n", cerr);
+        zsock_destroy (&sub);
+        return 1;
+    }
     if (!sub || zsock_connect (sub, "%s", endpoint) < 0) {
         fprintf (stderr, "%s: cannot connect\n", endpoint);
         zsock_destroy (&sub);
@@ -828,7 +868,7 @@ s_cmd_events (int argc, char **argv)
     if (json)
         zsock_set_subscribe (sub, "json.");
     else {
-        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", NULL};
+        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", "env.", NULL};
         for (int i = 0; families[i]; i++)
             zsock_set_subscribe (sub, families[i]);
     }
@@ -1118,7 +1158,8 @@ static const command_t s_commands[] = {
     {"leave", "[--state-dir DIR] [--timeout-s S]   leave the mesh; returns when the agent has exited",
      s_cmd_leave},
     {"events",
-     "--connect tcp://HOST:PORT [--json] [--count N] [--since CURSOR --api URL]   print the event stream",
+     "--connect tcp://HOST:PORT [--json] [--count N] [CURVE] [--since CURSOR --api URL]   print the event "
+     "stream",
      s_cmd_events},
     {"token", "create|list|revoke [--name NAME] [--read-only]   HTTP API tokens", s_cmd_token},
     {"env", "report --result R   an environment-information result, to the VMS", s_cmd_env},
