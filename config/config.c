@@ -589,6 +589,21 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
                   (long long) metp);
         return -1;
     }
+    //  The VMS interface: its port, TLS as a pair, where env reports go.
+    int64_t ap = mw_config_int (self, "API_PORT");
+    if (ap && (ap == mp || ap == ep || ap == jp || ap == metp)) {
+        snprintf (err, errlen, "API_PORT=%lld clashes with MESH_PORT, EVENTS_PORT, JOB_PORT or METRICS_PORT",
+                  (long long) ap);
+        return -1;
+    }
+    if (!*mw_config_str (self, "API_TLS_CERT") != !*mw_config_str (self, "API_TLS_KEY")) {
+        snprintf (err, errlen, "API_TLS_CERT and API_TLS_KEY go together");
+        return -1;
+    }
+    if (mw_config_int (self, "VMS_ENV_PORT") && !*mw_config_str (self, "VMS_URL")) {
+        snprintf (err, errlen, "VMS_ENV_PORT needs VMS_URL (the VMS host)");
+        return -1;
+    }
     //  A lease must survive at least one lost heartbeat.
     if (2 * mw_config_int (self, "HEARTBEAT_INTERVAL_MS") > mw_config_int (self, "ELECTION_TIMEOUT_MS")) {
         snprintf (err, errlen, "HEARTBEAT_INTERVAL_MS=%lld must be at most half ELECTION_TIMEOUT_MS=%lld",

@@ -54,6 +54,7 @@
 #include "scheduler/election.h"
 #include "node/statedb.h"
 #include "node/usage.h"
+#include "node/vms.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -91,6 +92,12 @@ struct _node_agent_t {
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
     node_control_t *control;
+    //  The VMS interface (node/vms.h): the durable event log, the HTTP API,
+    //  the outboxes; its state and boxes documents are refreshed once a
+    //  second and when the view changes (docs_dirty).
+    node_vms_t *vms;
+    bool docs_dirty;
+    uint64_t next_docs_ms;
     //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
     node_jobs_t *jobs;
     uint64_t next_peers_ms;
@@ -154,6 +161,7 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     if (ev == GOSSIP_MEMBER_EV_UPDATE || m->is_self)
         return;
     self->view_dirty = true;
+    self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&m->id, hex);
     const char *name = s_event_name (ev);
@@ -414,6 +422,7 @@ static void
 s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, const char *reason)
 {
     agent_t *self = (agent_t *) ctx;
+    self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&b->id, hex);
     const char *name = ev == ELECTION_EV_ELECTED ? "coordinator_elected"
@@ -517,6 +526,149 @@ s_ctl_members (void *ctx, const node_control_req_t *req)
         json_object_array_add (a, s_member_json (self, &list[i], req->now_ms, wall));
     free (list);
     return a;
+}
+
+//  --------------------------------------------------------------------------
+//  The VMS interface's documents: GET /api/v1/state and /api/v1/boxes.
+
+//  A member's API base URL from its digest (its IP from its mesh address),
+//  or NULL when it has none reachable.
+static json_object *
+s_member_api (agent_t *self, const gossip_member_info_t *m)
+{
+    if (m->is_self)
+        return *node_vms_api_url (self->vms) ? mw_json_str (node_vms_api_url (self->vms)) : NULL;
+    sched_digest_t d;
+    if (sched_digest_decode (m->digest, m->digest_len, &d) != 0 || !d.api_port)
+        return NULL;
+    //  tcp://IP:PORT or tcp://[IPv6]:PORT
+    const char *h = strncmp (m->addr, "tcp://", 6) ? NULL : m->addr + 6;
+    const char *colon = h ? strrchr (h, ':') : NULL;
+    if (!colon || colon == h)
+        return NULL;
+    char url[160];
+    snprintf (url, sizeof url, "%s://%.*s:%u", d.api_https ? "https" : "http", (int) (colon - h), h,
+              d.api_port);
+    return mw_json_str (url);
+}
+
+static void
+s_publish_docs (agent_t *self, uint64_t now)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    json_object *state = json_object_new_object (), *boxes = json_object_new_object ();
+    json_object *members = json_object_new_array (), *barr = json_object_new_array ();
+    if (!list || !state || !boxes || !members || !barr) {
+        free (list);
+        json_object_put (state);
+        json_object_put (boxes);
+        json_object_put (members);
+        json_object_put (barr);
+        return;
+    }
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    const char *coord_name = NULL;
+    mw_id_t c;
+    bool has = election_coordinator (self->election, &c);
+    for (size_t i = 0; i < n; i++) {
+        const gossip_member_info_t *m = &list[i];
+        json_object_array_add (members, s_member_json (self, m, now, wall));
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&m->id, hex);
+        json_object *b = json_object_new_object ();
+        if (!b)
+            continue;
+        mw_json_add (b, "id", mw_json_str (hex));
+        mw_json_add (b, "name", mw_json_str (m->name));
+        mw_json_add (b, "state", mw_json_str (gossip_wire_state_name (m->state)));
+        mw_json_add (b, "self", mw_json_bool (m->is_self));
+        mw_json_add (b, "coordinator", mw_json_bool (s_is_coordinator_id (self, &m->id)));
+        mw_json_add (b, "mesh_addr", mw_json_str (m->addr));
+        mw_json_add (b, "api", s_member_api (self, m));
+        json_object_array_add (barr, b);
+        if (has && gossip_wire_id_eq (&m->id, &c))
+            coord_name = m->name;
+    }
+    json_object *box = json_object_new_object ();
+    if (box) {
+        mw_json_add (box, "id", mw_json_str (self->ident.id_hex));
+        mw_json_add (box, "name", mw_json_str (self->name));
+        mw_json_add (box, "addr", mw_json_str (self->addr));
+        mw_json_add (box, "cluster", mw_json_str (self->cluster));
+        mw_json_add (box, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
+        mw_json_add (box, "api",
+                     *node_vms_api_url (self->vms) ? mw_json_str (node_vms_api_url (self->vms)) : NULL);
+        json_object *ev = json_object_new_object ();
+        if (ev) {
+            int port = (int) mw_config_settings (self->cfg)->events_port;
+            const char *pip =
+                strcmp (mw_config_settings (self->cfg)->events_bind, "mesh") ? "127.0.0.1" : self->ip;
+            char pub[MW_ADDR_MAX + 32];
+            if (strchr (pip, ':'))
+                snprintf (pub, sizeof pub, "tcp://[%s]:%d", pip, port);
+            else
+                snprintf (pub, sizeof pub, "tcp://%s:%d", pip, port);
+            mw_json_add (ev, "epoch", mw_json_u64 (node_evlog_epoch (node_vms_log (self->vms))));
+            mw_json_add (ev, "pub", port > 0 ? mw_json_str (pub) : NULL);
+            //  A VMS that holds a token pins the PUB's CURVE key from here
+            //  (EVENTS_BIND=mesh with EVENTS_CURVE_CLIENTS; docs/SECURITY.md).
+            mw_json_add (ev, "curve_server_key",
+                         self->curve ? mw_json_str (node_curve_public_txt (self->curve)) : NULL);
+        }
+        mw_json_add (box, "events", ev);
+    }
+    mw_json_add (state, "box", box);
+    json_object *coord = NULL;
+    if (has) {
+        char chex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&c, chex);
+        coord = json_object_new_object ();
+        if (coord) {
+            mw_json_add (coord, "id", mw_json_str (chex));
+            mw_json_add (coord, "name", coord_name ? mw_json_str (coord_name) : NULL);
+            mw_json_add (coord, "term", mw_json_u64 (election_term (self->election)));
+        }
+    }
+    mw_json_add (state, "coordinator", coord);
+    mw_json_add (state, "members", members);
+    mw_json_add (boxes, "boxes", barr);
+    free (list);
+    node_vms_set_docs (self->vms, state, boxes);
+}
+
+//  vmsdocs: the documents, when the view changed and at least once a
+//  second (the members' forecasts move).
+static void
+s_docs_tick (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!node_vms_api (self->vms) || (!self->docs_dirty && now < self->next_docs_ms))
+        return;
+    self->docs_dirty = false;
+    self->next_docs_ms = now + 1000;
+    s_publish_docs (self, now);
+}
+
+static uint64_t
+s_docs_wakeup (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!node_vms_api (self->vms))
+        return UINT64_MAX;
+    return self->docs_dirty ? now : self->next_docs_ms;
+}
+
+//  GET /api/v1/jobs: the jobs as `meshwatch jobs --json` lists them.
+static void
+s_api_jobs (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    agent_t *self = (agent_t *) ctx;
+    (void) req;
+    resp->json = node_jobs_list_json (self->jobs);
+    if (!resp->json)
+        node_api_resp_error (resp, 503, "unavailable", "out of memory");
 }
 
 static json_object *
@@ -647,6 +799,8 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     s_status_robust (self, o);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
+    if (self->vms)
+        mw_json_add (o, "vms", node_vms_status_json (self->vms));
     return o;
 }
 
@@ -740,6 +894,7 @@ s_collect_tick (agent_t *self, uint64_t now)
                          NULL);
             if (self->jobs)
                 node_jobs_prometheus (self->jobs, text);
+            node_vms_prometheus (self->vms, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
         }
@@ -1073,6 +1228,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
         return -1;
     }
+    //  The event stream (EVENTS_PORT=0: no PUB, the events still reach the
+    //  log and the API).
     int events_port = (int) mw_config_settings (cfg)->events_port;
     //  The event stream: loopback unless EVENTS_BIND=mesh, and then only with
     //  CURVE and an allow-list of subscribers (a VMS with its own key pair).
@@ -1081,6 +1238,13 @@ s_setup (agent_t *self, char *err, size_t errlen)
             node_curve_open_events (cfg, self->ip, events_port, self->guard, &self->curve, err, errlen);
         if (!self->events)
             return -1;
+    }
+    else {
+        self->events = node_events_new (NULL, 0);
+        if (!self->events) {
+            snprintf (err, errlen, "out of memory");
+            return -1;
+        }
     }
 
     //  The data plane for jobs: JOB_PORT, default MESH_PORT + 2; 0 = none.
@@ -1108,6 +1272,15 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->control = node_control_new (state_dir, MW_FRAME_MAX + 4096, err, errlen);
     if (!self->control)
         return -1;
+
+    //  The VMS interface: from here on every event is numbered and logged.
+    node_vms_opts_t vo = {cfg, self->ident.id_hex, self->ip, self->events, self->control};
+    self->vms = node_vms_new (&vo, err, errlen);
+    if (!self->vms)
+        return -1;
+    if (self->jobs && node_vms_api (self->vms))
+        node_api_handle (node_vms_api (self->vms), "GET", "/api/v1/jobs", s_api_jobs, self);
+    self->docs_dirty = true;
 
     gossip_member_cfg_t mcfg;
     gossip_member_cfg_defaults (&mcfg);
@@ -1196,6 +1369,12 @@ s_setup (agent_t *self, char *err, size_t errlen)
         if (!self->load)
             mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
     }
+    if (self->load) {
+        //  Our API's address rides in the digest: any box lists every box's.
+        bool https = false;
+        int api_port = node_vms_api_port_public (self->vms, &https);
+        node_load_set_api (self->load, (uint16_t) api_port, https);
+    }
     int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
     if (metrics_port > 0 && self->load) {
         //  Plain HTTP, no authentication: loopback unless the operator
@@ -1264,6 +1443,7 @@ s_teardown (agent_t *self)
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
     node_control_destroy (&self->control);
+    node_vms_destroy (&self->vms);   //  commits what is queued, detaches the log
     node_events_destroy (&self->events);
     node_curve_destroy (&self->curve);
     gossip_transport_destroy (&self->transport);
@@ -1332,6 +1512,9 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &elect);
     node_loop_add (self->loop, &jobs);
     node_loop_add (self->loop, &control);
+    node_service_t docs = {"vmsdocs", self, NULL, NULL, s_docs_tick, s_docs_wakeup, NULL};
+    node_loop_add (self->loop, &docs);
+    node_vms_services (self->vms, self->loop);
     return self;
 }
 

@@ -62,6 +62,7 @@ struct _node_analysis_t {
     node_events_t *events;
     node_curve_t *curve;
     gossip_guard_t *guard;
+    node_evlog_t *log;   //  its events are numbered and kept too (docs/EVENTS.md)
     node_jobs_t *jobs;
     zsock_t *sub;
     node_control_t *control;
@@ -82,6 +83,7 @@ s_teardown (server_t *self)
     node_events_destroy (&self->events);
     node_curve_destroy (&self->curve);
     gossip_guard_destroy (&self->guard);
+    node_evlog_close (&self->log);
     gossip_keyring_destroy (&self->keys);
 }
 
@@ -250,6 +252,12 @@ s_setup (server_t *self, char *err, size_t errlen)
         self->events = node_curve_open_events (cfg, ip, events_port, self->guard, &self->curve, err, errlen);
         if (!self->events)
             return -1;
+        node_evlog_opts_t lo = {(uint64_t) mw_config_settings (cfg)->events_keep,
+                                (uint64_t) mw_config_settings (cfg)->events_keep_s * 1000, 0};
+        self->log = node_evlog_open (state_dir, &lo, err, errlen);
+        if (!self->log)
+            return -1;
+        node_events_attach_log (self->events, self->log);
     }
     //  /metrics on loopback unless the operator says otherwise
     //  (METRICS_BIND=mesh, for a scraper on the LAN), as on the agent.
@@ -339,6 +347,11 @@ node_analysis_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &load);
     node_loop_add (self->loop, &control);
     node_loop_add (self->loop, &follow);
+    if (self->events) {
+        node_service_t ev;
+        node_events_service (self->events, &ev);
+        node_loop_add (self->loop, &ev);
+    }
     return self;
 }
 

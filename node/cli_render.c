@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CALL_TIMEOUT_MS 2000
 
@@ -177,6 +178,45 @@ s_jobs_summary (mw_strbuf_t *out, json_object *j)
     }
 }
 
+//  The VMS interface's part of status: the log, the API, the outboxes.
+static void
+s_vms_summary (mw_strbuf_t *out, json_object *v)
+{
+    char a[200];
+    json_object *l = mw_json_get (v, "log");
+    mw_strbuf_printf (out,
+                      "event log   epoch %llu, seq %llu..%llu, queued %.0f, dropped %.0f, %.0f commits "
+                      "(largest %.0f, slowest %.1f ms)\n",
+                      (unsigned long long) mw_json_get_u64 (l, "epoch", 0),
+                      (unsigned long long) mw_json_get_u64 (l, "oldest", 0),
+                      (unsigned long long) mw_json_get_u64 (l, "last", 0), mw_json_get_num (l, "queued", 0),
+                      mw_json_get_num (l, "dropped", 0), mw_json_get_num (l, "commits", 0),
+                      mw_json_get_num (l, "batch_max", 0), mw_json_get_num (l, "worst_commit_ms", 0));
+    json_object *api = mw_json_get (v, "api");
+    if (api && !json_object_is_type (api, json_type_null))
+        mw_strbuf_printf (
+            out, "api         port %.0f%s, %s; %.0f tokens, %.0f requests (%.0f refused 401), %.0f streams\n",
+            mw_json_get_num (api, "port", 0), mw_json_get_bool (api, "tls", false) ? " (TLS)" : "",
+            mw_json_is_null (api, "url") ? "loopback only"
+                                         : node_cli_safe (mw_json_get_str (api, "url", ""), a, sizeof a),
+            mw_json_get_num (api, "tokens", 0), mw_json_get_num (api, "requests", 0),
+            mw_json_get_num (api, "unauthorized", 0), mw_json_get_num (api, "streams_open", 0));
+    else
+        mw_strbuf_printf (out, "api         off (API_PORT=0)\n");
+    json_object *ob = mw_json_get (v, "outboxes");
+    size_t n = ob && json_object_is_type (ob, json_type_array) ? json_object_array_length (ob) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx (ob, i);
+        char b[200];
+        mw_strbuf_printf (
+            out, "outbox      %s -> %s: %.0f delivered, %.0f behind, %.0f failed attempts%s%s\n",
+            node_cli_safe (mw_json_get_str (o, "sink", "?"), a, sizeof a),
+            node_cli_safe (mw_json_get_str (o, "url", "?"), b, sizeof b), mw_json_get_num (o, "delivered", 0),
+            mw_json_get_num (o, "behind", 0), mw_json_get_num (o, "failures", 0),
+            mw_json_is_null (o, "last_error") ? "" : "; last: ", mw_json_get_str (o, "last_error", ""));
+    }
+}
+
 static void
 s_status (mw_strbuf_t *out, json_object *st)
 {
@@ -250,6 +290,8 @@ s_status (mw_strbuf_t *out, json_object *st)
                           mw_json_get_num (lp, "worst_turn_ms", 0), mw_json_get_num (lp, "turns", 0));
     if (mw_json_get (st, "jobs"))
         s_jobs_summary (out, mw_json_get (st, "jobs"));
+    if (mw_json_get (st, "vms"))
+        s_vms_summary (out, mw_json_get (st, "vms"));
 }
 
 static void
@@ -304,6 +346,34 @@ s_job_line (mw_strbuf_t *out, json_object *j)
                           node_cli_safe (mw_json_get_str (j, "reason", ""), reason, sizeof reason));
 }
 
+//  token list: one line per token.
+static void
+s_tokens (mw_strbuf_t *out, json_object *a)
+{
+    size_t n = json_object_is_type (a, json_type_array) ? json_object_array_length (a) : 0;
+    if (!n) {
+        mw_strbuf_printf (out, "no tokens (meshwatch token create --name NAME)\n");
+        return;
+    }
+    mw_strbuf_printf (out, "%-24s %-10s %-20s %s\n", "NAME", "RIGHTS", "CREATED (UTC)", "STATE");
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx (a, i);
+        char name[200], created[32] = "-", used[32] = "never";
+        time_t c = (time_t) (mw_json_get_u64 (t, "created_ms", 0) / 1000);
+        struct tm tm;
+        if (c && gmtime_r (&c, &tm))
+            strftime (created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
+        time_t u = (time_t) (mw_json_get_u64 (t, "last_used_ms", 0) / 1000);
+        if (u && gmtime_r (&u, &tm))
+            strftime (used, sizeof used, "%Y-%m-%d %H:%M:%S", &tm);
+        bool revoked = !mw_json_is_null (t, "revoked_ms");
+        mw_strbuf_printf (out, "%-24s %-10s %-20s %s (last used %s)\n",
+                          node_cli_safe (mw_json_get_str (t, "name", ""), name, sizeof name),
+                          mw_json_get_bool (t, "read_only", false) ? "read-only" : "read-write", created,
+                          revoked ? "revoked" : "live", used);
+    }
+}
+
 void
 node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_object *extra)
 {
@@ -324,6 +394,19 @@ node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_ob
                           mw_json_get_num (reply, "arrival_rate", 0));
     else if (!strcmp (verb, "leave"))
         mw_strbuf_printf (out, "leaving\n");
+    else if (!strcmp (verb, "token_create"))
+        mw_strbuf_printf (out,
+                          "%s\n(token '%s', %s: keep it now, the box keeps only its hash; send it as "
+                          "Authorization: Bearer ...)\n",
+                          mw_json_get_str (reply, "token", ""), mw_json_get_str (reply, "name", ""),
+                          mw_json_get_bool (reply, "read_only", false) ? "read-only" : "read-write");
+    else if (!strcmp (verb, "token_list"))
+        s_tokens (out, reply);
+    else if (!strcmp (verb, "token_revoke"))
+        mw_strbuf_printf (out, "token '%s' revoked\n", mw_json_get_str (reply, "name", ""));
+    else if (!strcmp (verb, "env_report"))
+        mw_strbuf_printf (out, "environment report logged as event %s (nid %s)\n",
+                          mw_json_get_str (reply, "id", ""), mw_json_get_str (reply, "nid", ""));
     else
         mw_strbuf_printf (out, "%s\n", mw_json_text (reply, true));
 }
