@@ -472,11 +472,16 @@ s_status_election (agent_t *self, mw_strbuf_t *out, bool json, uint64_t now)
         mw_strbuf_printf (out,
                           ",\"election\":{\"heartbeats_out\":%llu,\"heartbeats_in\":%llu,"
                           "\"prevotes_started\":%llu,\"elections_started\":%llu,\"elections_won\":%llu,"
-                          "\"step_downs\":%llu,\"votes_granted\":%llu,\"stale_ignored\":%llu}",
+                          "\"step_downs\":%llu,\"votes_granted\":%llu,\"stale_ignored\":%llu,"
+                          "\"refused_nonmember\":%llu,\"refused_absurd\":%llu,\"refused_unproven\":%llu,"
+                          "\"caught_up\":%llu,\"renounced\":%llu}",
                           (unsigned long long) es.heartbeats_out, (unsigned long long) es.heartbeats_in,
                           (unsigned long long) es.prevotes_started, (unsigned long long) es.elections_started,
                           (unsigned long long) es.elections_won, (unsigned long long) es.step_downs,
-                          (unsigned long long) es.votes_granted, (unsigned long long) es.stale_ignored);
+                          (unsigned long long) es.votes_granted, (unsigned long long) es.stale_ignored,
+                          (unsigned long long) es.refused_nonmember, (unsigned long long) es.refused_absurd,
+                          (unsigned long long) es.refused_unproven, (unsigned long long) es.caught_up,
+                          (unsigned long long) es.renounced);
         return;
     }
     mw_strbuf_printf (out, "term        %llu (%s; ballot %llu.%u.%s)\ncoordinator %s",
@@ -864,11 +869,35 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "%s/state.db: cannot read the election state", state_dir);
         return -1;
     }
-    if (vterm == UINT64_MAX)
+    bool old_format = vterm == UINT64_MAX;
+    if (old_format)
         vterm = vid ? eterm : 0;
-    election_ballot_t hi = {eterm, (uint32_t) erank, {{0}}}, voted = {vterm, (uint32_t) vrank, {{0}}};
+    //  (A rank beyond 32 bits is absurd: saturate, validation bounds it.)
+    election_ballot_t hi = {eterm, erank > UINT32_MAX ? UINT32_MAX : (uint32_t) erank, {{0}}},
+                      voted = {vterm, vrank > UINT32_MAX ? UINT32_MAX : (uint32_t) vrank, {{0}}};
     s_election_u64_id (eid, &hi.id);
     s_election_u64_id (vid, &voted.id);
+    if (old_format && vid)
+        hi = voted;   //  the vote was for that term: never below it
+    //  Validated before use: an absurd ballot on disk (a forger's, from a
+    //  version that adopted any ballot) is reset, loudly, and written back.
+    bool has_vote = vterm != 0;
+    election_ballot_t hi0 = hi, voted0 = voted;
+    int fixed = election_state_validate (&hi, &voted, &has_vote);
+    if (fixed) {
+        mw_warn ("election_state_reset",
+                 "term=%llu rank=%llu vote_term=%llu vote_rank=%llu new_term=%llu new_vote_term=%llu "
+                 "reason=\"absurd persisted ballot (counter above %llu or rank above %u)\"",
+                 (unsigned long long) hi0.n, (unsigned long long) erank, (unsigned long long) voted0.n,
+                 (unsigned long long) vrank, (unsigned long long) hi.n,
+                 (unsigned long long) (has_vote ? voted.n : 0), (unsigned long long) ELECTION_TERM_MAX,
+                 ELECTION_RANK_MAX);
+        if (s_election_persist (self, &hi, has_vote ? &voted : NULL) != 0) {
+            snprintf (err, errlen, "%s/state.db: cannot write the repaired election state", state_dir);
+            return -1;
+        }
+    }
+    vterm = has_vote ? voted.n : 0;
     election_cfg_t ecfg;
     election_cfg_defaults (&ecfg);
     ecfg.priority = (uint32_t) mw_config_int (cfg, "COORDINATOR_PRIORITY");
