@@ -22,8 +22,17 @@ tb_init election_forged_ns 65
 INJECT=${MW_INJECT:-${MW_BUILDDIR:-.}/tests/tools/mw-inject}
 [ -x "$INJECT" ] || tb_die "mw-inject not found at $INJECT (build tests/tools/mw-inject or set MW_INJECT)"
 COORD_BOUND=${EL_FORGED_BOUND_S:-10}
+#  Knobs for the long variant (tests/soak/election_forged.sh):
+#  FORGE_AS_ALL=1 forges in the name of every member, the coordinator too
+#  (each only once per target: its replay window); FORGE_STRANGER_COUNT=N
+#  repeats the stranger's messages N times (a flood); FORGE_EXTRA_TERMS
+#  adds counters to the three of the issue ("+2" means highest + 2).
+FORGE_AS_ALL=${FORGE_AS_ALL:-0}
+FORGE_STRANGER_COUNT=${FORGE_STRANGER_COUNT:-1}
+FORGE_EXTRA_TERMS=${FORGE_EXTRA_TERMS:-}
 sc_start_cluster ns 5
 tb_host 6   #  the injector's host: on the bridge, no agent
+# shellcheck disable=SC2086
 el_tl_nodes $SC_NODES
 # shellcheck disable=SC2086
 sc_check "initial: all 5 name one coordinator" 20 40 el_agreed $SC_NODES || sc_finish $SC_NODES
@@ -71,11 +80,18 @@ no_forged_ballot () {
 #  unproven); one retry (a seq the member used meanwhile is a replay).
 FORGE_FAIL=0
 forge () {
-    local tgt=$1 as=$2 terms=$3 try out args want_ok=0
+    local tgt=$1 as=$2 terms=$3 try out args
     local nm0 ab0 un0 nm ab un
+    #  What the messages earn: every kind (4) per counter; a counter above
+    #  2^40 (14 digits or more, or 13 and above 1099511627776) is absurd.
+    local t n_abs=0 n_far=0 cnt=1
+    for t in ${terms//,/ }; do
+        if [ "${#t}" -ge 14 ] || { [ "${#t}" -eq 13 ] && [ "$t" -gt 1099511627776 ]; }; then n_abs=$(( n_abs + 4 )); else n_far=$(( n_far + 4 )); fi
+    done
+    [ "$as" = - ] && cnt=$FORGE_STRANGER_COUNT
     for try in 1 2; do
         nm0=$(ec "$tgt" refused_nonmember); ab0=$(ec "$tgt" refused_absurd); un0=$(ec "$tgt" refused_unproven)
-        args=(--to "tcp://$(tb_ip "$tgt"):7946" --key "$TB_KEY" --term "$terms")
+        args=(--to "tcp://$(tb_ip "$tgt"):7946" --key "$TB_KEY" --term "$terms" --count "$cnt")
         if [ "$as" = - ]; then
             args+=(--sender "$stranger")
         else
@@ -87,7 +103,8 @@ forge () {
         out=$(tb_exec 6 timeout 20 "$INJECT" "${args[@]}" forge-all 2>&1) || { echo "FAIL  mw-inject: $out"; FORGE_FAIL=1; return 1; }
         _reached () {
             nm=$(ec "$tgt" refused_nonmember); ab=$(ec "$tgt" refused_absurd); un=$(ec "$tgt" refused_unproven)
-            if [ "$as" = - ]; then [ $(( nm - nm0 )) -ge 12 ]; else [ $(( ab - ab0 )) -ge 8 ] && [ $(( un - un0 )) -ge 4 ]; fi
+            if [ "$as" = - ]; then [ $(( nm - nm0 )) -ge $(( (n_abs + n_far) * cnt )) ]
+            else [ $(( ab - ab0 )) -ge "$n_abs" ] && [ $(( un - un0 )) -ge "$n_far" ]; fi
         }
         if tb_wait_until 3 _reached; then
             echo "      n$tgt <- $([ "$as" = - ] && echo "stranger $stranger" || echo "member n$as") [$out]: refused non-member +$(( nm - nm0 )), absurd +$(( ab - ab0 )), unproven +$(( un - un0 ))"
@@ -107,17 +124,20 @@ attack () {
     [[ $t0 =~ ^[0-9]+$ ]] || { echo "FAIL  $label: term before the attack is $t0"; SC_RESULT=1; return 1; }
     hi=$t0
     local m; m=$(for i in $SC_NODES; do [ "$(tb_id "$i")" != "$c0" ] && echo "$i" && break; done)
-    echo "---- $label: coordinator n${MEMBER[$c0]} ($c0) term $t0; forging as stranger $stranger and as member n$m; counters 2^64-1, 2^63, $hi+1000"
+    [ "$FORGE_AS_ALL" = 1 ] && m=$SC_NODES
+    local terms="18446744073709551615,9223372036854775808,$(( hi + 1000 ))" x
+    for x in $FORGE_EXTRA_TERMS; do [ "$x" = +2 ] && x=$(( hi + 2 )); terms="$terms,$x"; done
+    echo "---- $label: coordinator n${MEMBER[$c0]} ($c0) term $t0; forging as stranger $stranger and as member(s) n${m// / n}; counters $terms"
     el_tl attack "$label"
     FORGE_FAIL=0
-    local ta0; ta0=$(tb_now_ms)
+    local ta0 injections=0; ta0=$(tb_now_ms)
     for i in $SC_NODES; do
-        for as in - "$m"; do
+        for as in - $m; do
             [ "$as" = "$i" ] && continue   #  a node ignores messages in its own name
-            forge "$i" "$as" "18446744073709551615,9223372036854775808,$(( hi + 1000 ))"
+            forge "$i" "$as" "$terms"; injections=$(( injections + 1 ))
         done
     done
-    [ "$FORGE_FAIL" = 0 ] && echo "PASS  $label: all 9 injections (4 kinds x 3 counters each) reached the election rules on their target" ||
+    [ "$FORGE_FAIL" = 0 ] && echo "PASS  $label: all $injections injections (4 kinds x each counter) reached the election rules on their target" ||
         { echo "FAIL  $label: an injection never reached the rules"; SC_RESULT=1; }
     #  A real member coordinates: all agree on a member, and every follower
     #  still gets its heartbeats (counted after the attack, not before).
