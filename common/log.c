@@ -6,6 +6,7 @@
     ========================================================================= */
 #include "common/log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 static mw_log_level_t s_level = MW_LOG_WARN;
 static char s_node[40] = "-";
 static FILE *s_file = NULL;
+static char s_path[4096] = "";   //  the file's name, for mw_log_reopen
 static pthread_mutex_t s_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *s_names[] = {"debug", "info", "warn", "error"};
@@ -57,7 +59,9 @@ mw_log_set_file (const char *path)
 {
     FILE *f = NULL;
     if (path) {
-        f = fopen (path, "a");
+        if (strlen (path) >= sizeof s_path)
+            return -1;
+        f = fopen (path, "ae");
         if (!f)
             return -1;
         setvbuf (f, NULL, _IOLBF, 0);
@@ -66,8 +70,32 @@ mw_log_set_file (const char *path)
     if (s_file)
         fclose (s_file);
     s_file = f;
+    snprintf (s_path, sizeof s_path, "%s", path ? path : "");
     pthread_mutex_unlock (&s_mutex);
     return 0;
+}
+
+int
+mw_log_reopen (void)
+{
+    pthread_mutex_lock (&s_mutex);
+    int rc = 0;
+    if (s_file && *s_path) {
+        //  Open the new file before closing the old one: if it cannot be
+        //  opened, lines keep going to the old file rather than nowhere.
+        FILE *f = fopen (s_path, "ae");
+        if (f) {
+            setvbuf (f, NULL, _IOLBF, 0);
+            fclose (s_file);
+            s_file = f;
+        }
+        else
+            rc = -1;
+    }
+    int e = errno;
+    pthread_mutex_unlock (&s_mutex);
+    errno = e;
+    return rc;
 }
 
 void

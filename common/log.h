@@ -24,6 +24,10 @@ mw_log_level_t mw_log_get_level (void);
 void mw_log_set_node (const char *node_id);
 //  Redirect to a file opened in append mode (NULL = stderr).  Returns 0/-1.
 int mw_log_set_file (const char *path);
+//  Open the log file again by its name (after logrotate renamed it) and
+//  switch to it.  0, or -1 with errno when it cannot be opened: lines then
+//  keep going to the old file.  No-op (0) when logging to stderr.
+int mw_log_reopen (void);
 
 //  Log one event.  `fmt` is the rest of the line: space-separated key=value
 //  pairs, e.g. mw_log (MW_LOG_INFO, "member_dead", "peer=%s inc=%llu", ...).

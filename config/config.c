@@ -47,101 +47,35 @@ typedef struct {
     const char *choices;   //  T_CHOICE: "a|b|c"
 } key_spec_t;
 
-#define STRLEN(n) 0, n
+//  The table and the key indices come from config/keys.def (one line per
+//  key); T_##TYPE maps its TYPE column onto key_type_t.
+enum {
+#define MW_KEY(KEY, field, type, min, max, dflt, choices, help) K_##KEY,
+#include "config/keys.def"
+#undef MW_KEY
+};
 
 static const key_spec_t s_keys[] = {
-    {"CLUSTER_NAME", T_NAME, STRLEN (32), "meshwatch", "name of the mesh; beacons of other names are ignored",
-     NULL},
-    {"CLUSTER_KEY", T_KEY, 0, 0, NULL, "base64 of 32 random bytes (meshwatch keygen); seals all mesh traffic",
-     NULL},
-    {"CLUSTER_KEY_EXTRA", T_KEYLIST, 0, 0, NULL,
-     "comma-separated keys accepted but not used to send (key rotation)", NULL},
-    {"NODE_NAME", T_NAME, STRLEN (64), NULL, "human name of this box (default: host name)", NULL},
-    {"STATE_DIR", T_PATH, STRLEN (200), "/var/lib/meshwatch",
-     "node key, state DB and control socket (mode 0700)", NULL},
-    {"MESH_INTERFACE", T_IFACE, 0, 0, NULL,
-     "interface for UDP beacons and the advertised address; empty = no beacon", NULL},
-    {"MESH_ADDR", T_IP, 0, 0, NULL, "advertised IP (default: MESH_INTERFACE's address)", NULL},
-    {"MESH_PORT", T_INT, 1, 65535, "7946", "TCP port of the mesh (ZeroMQ ROUTER)", NULL},
-    {"EVENTS_PORT", T_INT, 0, 65535, "7947", "TCP port of the event stream (ZeroMQ PUB); 0 = off", NULL},
-    {"BEACON_PORT", T_INT, 1, 65535, "5670", "UDP port of the discovery beacon", NULL},
-    {"BEACON_INTERVAL_MS", T_INT, 100, 60000, "1000", "beacon period", NULL},
-    {"JOIN", T_HOSTPORTS, 0, 0, NULL, "comma-separated host:port seeds (routed networks, loopback)", NULL},
-    {"VMS_URL", T_URL, 0, 0, NULL, "the VMS / analysis server, e.g. http://10.0.0.5", NULL},
-    {"VMS_PORT", T_INT, 0, 65535, "0", "port of the VMS analysis server", NULL},
-    {"LOG_LEVEL", T_LEVEL, 0, 0, "warn", "debug|info|warn|error", NULL},
-    {"LOG_FILE", T_PATH, STRLEN (255), NULL, "append logs here instead of stderr", NULL},
-    {"MAX_CLOCK_SKEW_MS", T_INT, 1000, 86400000, "60000",
-     "accepted clock difference for a first message from a node", NULL},
-    {"PROBE_INTERVAL_MS", T_INT, 50, 60000, NULL, "SWIM protocol period (default: built-in)", NULL},
-    {"PROBE_TIMEOUT_MS", T_INT, 10, 60000, NULL, "direct probe timeout", NULL},
-    {"INDIRECT_K", T_INT, 1, 16, NULL, "relays for indirect probes", NULL},
-    {"SUSPICION_MULT", T_INT, 1, 100, NULL, "suspicion timeout multiplier", NULL},
-    {"SUSPICION_MIN_MS", T_INT, 100, 600000, NULL, "suspicion timeout floor", NULL},
-    {"SUSPICION_MAX_MULT", T_INT, 1, 100, NULL, "Lifeguard max/min suspicion ratio", NULL},
-    {"GOSSIP_INTERVAL_MS", T_INT, 10, 60000, NULL, "dissemination tick", NULL},
-    {"GOSSIP_FANOUT", T_INT, 1, 32, NULL, "peers per dissemination tick", NULL},
-    {"RETRANSMIT_MULT", T_INT, 1, 32, NULL, "retransmissions per update = mult * log10(N+1)", NULL},
-    {"PUSHPULL_INTERVAL_MS", T_INT, 0, 3600000, NULL, "full-state sync period (0 = off)", NULL},
-    {"DEAD_REAP_MS", T_INT, 1000, 86400000, NULL, "forget dead members after this", NULL},
-    {"AWARENESS_MAX", T_INT, 1, 64, NULL, "Lifeguard local-health cap", NULL},
-    {"METRICS_PORT", T_INT, 0, 65535, "0",
-     "TCP port of the Prometheus /metrics endpoint (e.g. 9101); 0 = off", NULL},
-    {"USAGE_URL", T_URL, 0, 0, NULL,
-     "POST the seed's usage JSON here, e.g. http://10.0.0.5:6432/usage; empty = off", NULL},
-    {"USAGE_INTERVAL", T_INT, 1, 86400, "10", "seconds between usage POSTs (backs off to 60 s on failure)",
-     NULL},
-    {"COLLECT_INTERVAL_MS", T_INT, 0, 60000, "1000",
-     "resource sampling and forecast period (0 = off: no digest, metrics or usage POST)", NULL},
-    {"FORECAST_HORIZONS_S", T_SECLIST, 1, 255, "5,30",
-     "forecast horizons in seconds (one or two, increasing)", NULL},
-    //  Coordinator election (docs/ELECTION.md).
-    {"COORDINATOR_PRIORITY", T_INT, 0, 1000, "100",
-     "preference for the coordinator role (higher = preferred; 0 = last resort)", NULL},
-    {"ELECTION_TIMEOUT_MS", T_INT, 100, 60000, "400",
-     "coordinator lease; elections start after 1..1.5x this without a heartbeat", NULL},
-    {"HEARTBEAT_INTERVAL_MS", T_INT, 20, 30000, "100",
-     "coordinator heartbeat period (at most half ELECTION_TIMEOUT_MS)", NULL},
-    //  Inference jobs (docs/JOBS.md).
-    {"JOB_PORT", T_INT, 0, 65535, NULL,
-     "TCP port of the data plane, jobs and frames (default MESH_PORT + 2); 0 = no jobs", NULL},
-    {"MODELS_DIR", T_PATH, STRLEN (200), NULL,
-     "face-api's model/ folder (tiny_face_detector_model*, ssd_mobilenetv1_model*)", NULL},
-    {"INFER_WORKERS", T_INT, 0, 16, "1", "jobs run in parallel (0 = run none: hand everything off)", NULL},
-    {"INFER_THREADS", T_INT, 1, 64, "1", "CPU threads per job", NULL},
-    {"JOB_QUEUE_MAX", T_INT, 1, 4096, "16", "local job queue (own and peers' jobs)", NULL},
-    {"JOB_MAX_INFLIGHT", T_INT, 1, 4096, "256", "jobs of this box's cameras not yet finished", NULL},
-    {"DEADLINE_MS", T_INT, 1, 3600000, "1000", "default job deadline", NULL},
-    {"JOB_GRACE_MS", T_INT, 0, 600000, "2000", "a job with no result this long after its deadline fails",
-     NULL},
-    {"OFFER_TIMEOUT_MS", T_INT, 1, 60000, "100", "a peer that does not answer an offer this fast is skipped",
-     NULL},
-    {"PLACEMENT_POLICY", T_CHOICE, 0, 0, "forecast", "where overflow goes: local|reactive|random|forecast",
-     "local|reactive|random|forecast"},
-    {"MIN_SCORE", T_FRAC, 0, 0, "0.3", "detections scoring below this are dropped by the edge model", NULL},
-    {"ESCALATE_BELOW", T_FRAC, 0, 0, "0.5",
-     "escalate a result whose mean detection score is below this (0 = off)", NULL},
-    {"ESCALATE_BAND", T_BAND, 0, 0, NULL, "LO,HI: also escalate when any detection scores in [LO, HI)", NULL},
-    {"ESCALATE_MODEL", T_CHOICE, 0, 0, "ssd-mobilenet", "the precise model on the analysis server",
-     "ssd-mobilenet|tiny-face"},
-    {"SOURCE", T_SOURCE, 0, 0, NULL,
-     "frame source: dir:PATH[:FPS] replays the JPEGs of a folder (default 1 fps)", NULL},
-    {"SOURCE_MODEL", T_CHOICE, 0, 0, "tiny-face", "model for the frames of SOURCE",
-     "tiny-face|ssd-mobilenet"},
-    {"CAMERA_ID", T_NAME, STRLEN (64), NULL, "camera id of SOURCE's frames (default: NODE_NAME-cam0)", NULL},
-    {"EVENTS_SUB", T_HOSTPORTS, 0, 0, NULL,
-     "analysis server: agents' event streams to follow, host:EVENTS_PORT,...", NULL},
-    {"ANALYSIS_WORKERS", T_INT, 1, 64, "2", "analysis server: jobs run in parallel", NULL},
-    {"ANALYSIS_QUEUE_MAX", T_INT, 1, 4096, "64", "analysis server: queue; offers beyond it are refused",
-     NULL},
+#define MW_KEY(KEY, field, type, min, max, dflt, choices, help)                                              \
+    {#KEY, T_##type, min, max, dflt, help, choices},
+#include "config/keys.def"
+#undef MW_KEY
 };
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
+
+//  By name, for the cross-key checks here (code outside config/ reads
+//  mw_config_settings, so that a misspelt key does not compile).
+static const char *mw_config_str (mw_config_t *self, const char *key);
+static int64_t mw_config_int (mw_config_t *self, const char *key);
+static bool mw_config_is_set (mw_config_t *self, const char *key);
 
 struct _mw_config_t {
     char *value[N_KEYS];   //  NULL = default
     int line[N_KEYS];      //  file line that set it (duplicates check)
-    char *list_buf;        //  for mw_config_list
+    char *list_buf;        //  for mw_config_split
     char default_name[65];
+    mw_settings_t settings;   //  typed view of value[], see s_fill
+    bool dirty;               //  a value changed since s_fill
 };
 
 static int
@@ -159,6 +93,7 @@ mw_config_new (void)
     mw_config_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->dirty = true;
     if (gethostname (self->default_name, sizeof self->default_name - 1) != 0 || !*self->default_name)
         strcpy (self->default_name, "node");
     //  Host names may hold characters NODE_NAME does not allow.
@@ -458,6 +393,7 @@ mw_config_set (mw_config_t *self, const char *key, const char *value, const char
     }
     free (self->value[i]);
     self->value[i] = copy;
+    self->dirty = true;
     return 0;
 }
 
@@ -646,37 +582,91 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
     return 0;
 }
 
-const char *
-mw_config_str (mw_config_t *self, const char *key)
+//  The value of key i as text: set, else default, else "".
+static const char *
+s_str (mw_config_t *self, int i)
 {
-    int i = s_find (key);
-    assert (i >= 0);
     if (self->value[i])
         return self->value[i];
     if (s_keys[i].dflt)
         return s_keys[i].dflt;
-    if (strcmp (key, "NODE_NAME") == 0)
+    if (i == K_NODE_NAME)
         return self->default_name;
     return "";
 }
 
-double
-mw_config_double (mw_config_t *self, const char *key)
-{
-    return strtod (mw_config_str (self, key), NULL);
-}
-
-int64_t
-mw_config_int (mw_config_t *self, const char *key)
+static int64_t
+s_int (mw_config_t *self, int i)
 {
     int64_t n = 0;
-    const char *v = mw_config_str (self, key);
+    const char *v = s_str (self, i);
     if (*v && !s_int_parse (v, &n))
         n = 0;
     return n;
 }
 
-bool
+//  One getter per TYPE column of keys.def (values were checked when set).
+#define S_GET_INT(self, i)       s_int (self, i)
+#define S_GET_FRAC(self, i)      strtod (s_str (self, i), NULL)
+#define S_GET_STR(self, i)       s_str (self, i)
+#define S_GET_NAME(self, i)      s_str (self, i)
+#define S_GET_KEY(self, i)       s_str (self, i)
+#define S_GET_KEYLIST(self, i)   s_str (self, i)
+#define S_GET_HOSTPORTS(self, i) s_str (self, i)
+#define S_GET_IFACE(self, i)     s_str (self, i)
+#define S_GET_IP(self, i)        s_str (self, i)
+#define S_GET_LEVEL(self, i)     s_str (self, i)
+#define S_GET_PATH(self, i)      s_str (self, i)
+#define S_GET_URL(self, i)       s_str (self, i)
+#define S_GET_SECLIST(self, i)   s_str (self, i)
+#define S_GET_BAND(self, i)      s_str (self, i)
+#define S_GET_CHOICE(self, i)    s_str (self, i)
+#define S_GET_SOURCE(self, i)    s_str (self, i)
+
+static void
+s_fill (mw_config_t *self)
+{
+    mw_settings_t *s = &self->settings;
+#define MW_KEY(KEY, field, type, min, max, dflt, choices, help)                                              \
+    s->field = S_GET_##type (self, K_##KEY);                                                                 \
+    s->set.field = self->value[K_##KEY] != NULL;
+#include "config/keys.def"
+#undef MW_KEY
+    self->dirty = false;
+}
+
+const mw_settings_t *
+mw_config_settings (mw_config_t *self)
+{
+    assert (self);
+    if (self->dirty)
+        s_fill (self);
+    return &self->settings;
+}
+
+const char *
+mw_config_key_name (size_t index)
+{
+    return index < N_KEYS ? s_keys[index].key : NULL;
+}
+
+static const char *
+mw_config_str (mw_config_t *self, const char *key)
+{
+    int i = s_find (key);
+    assert (i >= 0);
+    return s_str (self, i);
+}
+
+static int64_t
+mw_config_int (mw_config_t *self, const char *key)
+{
+    int i = s_find (key);
+    assert (i >= 0);
+    return s_int (self, i);
+}
+
+static bool
 mw_config_is_set (mw_config_t *self, const char *key)
 {
     int i = s_find (key);
@@ -685,10 +675,13 @@ mw_config_is_set (mw_config_t *self, const char *key)
 }
 
 size_t
-mw_config_list (mw_config_t *self, const char *key, const char **items, size_t max)
+mw_config_split (mw_config_t *self, const char *value, const char **items, size_t max)
 {
+    assert (self && value);
+    //  Copy first: `value` may point into the old buffer.
+    char *copy = strdup (value);
     free (self->list_buf);
-    self->list_buf = strdup (mw_config_str (self, key));
+    self->list_buf = copy;
     if (!self->list_buf)
         return 0;
     size_t n = 0;
@@ -826,9 +819,44 @@ mw_config_test (bool verbose)
         return -1;
     mw_config_set (c, "JOIN", "127.0.0.1:1,127.0.0.1:2", "t", err, sizeof err);
     const char *items[4];
-    if (mw_config_list (c, "JOIN", items, 4) != 2 || strcmp (items[1], "127.0.0.1:2"))
+    if (mw_config_split (c, mw_config_str (c, "JOIN"), items, 4) != 2 || strcmp (items[1], "127.0.0.1:2"))
         return -1;
     if (strcmp (mw_config_str (c, "STATE_DIR"), "/var/lib/meshwatch") || mw_config_is_set (c, "VMS_URL"))
+        return -1;
+    //  Typed settings: values, defaults, set flags, and a later set seen.
+    const mw_settings_t *s = mw_config_settings (c);
+    if (s->mesh_port != 7100 || !s->set.mesh_port || s->events_port != 7947 || s->set.events_port
+        || strcmp (s->node_name, "from-flag") || strcmp (s->state_dir, "/var/lib/meshwatch") || *s->vms_url
+        || s->set.vms_url || s->min_score != 0.3 || s->set.job_port || s->job_port != 0)
+        return -1;
+    mw_config_set (c, "JOB_PORT", "0", "t", err, sizeof err);
+    mw_config_set (c, "ESCALATE_BELOW", "0.25", "t", err, sizeof err);
+    s = mw_config_settings (c);
+    if (!s->set.job_port || s->job_port != 0 || s->escalate_below != 0.25)
+        return -1;
+    if (mw_config_split (c, s->join, items, 4) != 2 || strcmp (items[0], "127.0.0.1:1")
+        || mw_config_split (c, " a , ,b,", items, 1) != 1 || strcmp (items[0], "a"))
+        return -1;
+    //  keys.def: every field is its key in lower case (the flag and the
+    //  field must not drift apart), and the names are unique.
+    static const char *const names[][2] = {
+#define MW_KEY(KEY, field, type, min, max, dflt, choices, help) {#KEY, #field},
+#include "config/keys.def"
+#undef MW_KEY
+    };
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const char *k = names[i][0], *f = names[i][1];
+        if (strlen (k) != strlen (f) || s_find (k) != (int) i || strcmp (mw_config_key_name (i), k)) {
+            printf ("keys.def: %s is not unique or its field is %s\n", k, f);
+            return -1;
+        }
+        for (size_t j = 0; k[j]; j++)
+            if (tolower ((unsigned char) k[j]) != f[j]) {
+                printf ("keys.def: the field of %s must be its name in lower case, not %s\n", k, f);
+                return -1;
+            }
+    }
+    if (mw_config_key_name (N_KEYS) != NULL)
         return -1;
     mw_config_destroy (&c);
     return c == NULL ? 0 : -1;

@@ -8,6 +8,10 @@
     place: `FILE:LINE: reason` for the file, `env MESHWATCH_KEY: reason` and
     `--flag: reason` for the overrides.  Precedence: flag > env > file >
     default.
+
+    Code reads the settings typed, through mw_config_settings: one field
+    per key, generated from config/keys.def, so `s->mesh_port` is an
+    int64_t and a misspelt key is a compile error, not a runtime assert.
     ========================================================================= */
 #ifndef MW_CONFIG_H_INCLUDED
 #define MW_CONFIG_H_INCLUDED
@@ -17,6 +21,39 @@
 #include <stdint.h>
 
 typedef struct _mw_config_t mw_config_t;
+
+//  C type of each TYPE column of keys.def.
+#define MW_CONFIG_CTYPE_INT       int64_t
+#define MW_CONFIG_CTYPE_FRAC      double
+#define MW_CONFIG_CTYPE_STR       const char *
+#define MW_CONFIG_CTYPE_NAME      const char *
+#define MW_CONFIG_CTYPE_KEY       const char *
+#define MW_CONFIG_CTYPE_KEYLIST   const char *
+#define MW_CONFIG_CTYPE_HOSTPORTS const char *
+#define MW_CONFIG_CTYPE_IFACE     const char *
+#define MW_CONFIG_CTYPE_IP        const char *
+#define MW_CONFIG_CTYPE_LEVEL     const char *
+#define MW_CONFIG_CTYPE_PATH      const char *
+#define MW_CONFIG_CTYPE_URL       const char *
+#define MW_CONFIG_CTYPE_SECLIST   const char *
+#define MW_CONFIG_CTYPE_BAND      const char *
+#define MW_CONFIG_CTYPE_CHOICE    const char *
+#define MW_CONFIG_CTYPE_SOURCE    const char *
+
+//  Every key, typed: INT keys are int64_t (0 when unset without default),
+//  FRAC keys double, the others strings, never NULL ("" when empty; lists
+//  stay comma-separated: mw_config_split).  set.field says whether file,
+//  env or a flag set the key (false: it has its default).
+typedef struct {
+#define MW_KEY(KEY, field, type, min, max, dflt, choices, help) MW_CONFIG_CTYPE_##type field;
+#include "config/keys.def"
+#undef MW_KEY
+    struct {
+#define MW_KEY(KEY, field, type, min, max, dflt, choices, help) bool field;
+#include "config/keys.def"
+#undef MW_KEY
+    } set;
+} mw_settings_t;
 
 mw_config_t *mw_config_new (void);
 void mw_config_destroy (mw_config_t **self_p);
@@ -33,14 +70,16 @@ int mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen);
 //  The analysis server's needs: CLUSTER_KEY, VMS_PORT, MODELS_DIR.
 int mw_config_validate_server (mw_config_t *self, char *err, size_t errlen);
 
-//  Typed access.  Keys must be declared (asserts otherwise: API misuse).
-const char *mw_config_str (mw_config_t *self, const char *key);   //  "" when empty
-int64_t mw_config_int (mw_config_t *self, const char *key);       //  0 when unset
-double mw_config_double (mw_config_t *self, const char *key);     //  T_FRAC; 0 when unset
-bool mw_config_is_set (mw_config_t *self, const char *key);       //  set by file/env/flag
-//  Split a comma-separated list value; returns count, fills up to max
-//  pointers into a buffer owned by the config (valid until next call).
-size_t mw_config_list (mw_config_t *self, const char *key, const char **items, size_t max);
+//  The settings, typed (see mw_settings_t).  The struct and its strings
+//  belong to the config and stay valid until it is destroyed or the key is
+//  set again.
+const mw_settings_t *mw_config_settings (mw_config_t *self);
+//  Split a comma-separated value (e.g. s->join) into up to max trimmed,
+//  non-empty items; returns the count.  The items point into a buffer of
+//  the config, valid until the next split.
+size_t mw_config_split (mw_config_t *self, const char *value, const char **items, size_t max);
+//  Name of key `index` (0, 1, ... in keys.def order); NULL past the last.
+const char *mw_config_key_name (size_t index);
 
 //  Convert a flag like "--node-name" to "NODE_NAME" (static buffer-free:
 //  writes into out).  Returns 0, -1 if it is not a declared key.

@@ -270,17 +270,6 @@ s_id_zero (const mw_id_t *id)
     return s_id_eq (id, &zero);
 }
 
-static void
-s_id_hex (const mw_id_t *id, char out[MW_ID_HEX_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < MW_ID_LEN; i++) {
-        out[2 * i] = hex[id->b[i] >> 4];
-        out[2 * i + 1] = hex[id->b[i] & 15];
-    }
-    out[MW_ID_HEX_LEN] = 0;
-}
-
 //  Bounded copy of a string field that came from the network: never reads
 //  past the source array, always terminates.
 static void
@@ -731,8 +720,8 @@ s_emit (gossip_member_t *self, int ev, const member_t *m)
 {
     if (mw_log_get_level () <= MW_LOG_DEBUG) {
         char hex[MW_ID_HEX_LEN + 1], me[MW_ID_HEX_LEN + 1];
-        s_id_hex (&m->id, hex);
-        s_id_hex (&self->me->id, me);
+        gossip_wire_id_hex (&m->id, hex);
+        gossip_wire_id_hex (&self->me->id, me);
         mw_debug ("member_event", "self=%s peer=%s ev=%d state=%d inc=%llu", me, hex, ev, (int) m->state,
                   (unsigned long long) m->inc);
     }
@@ -1744,15 +1733,16 @@ gossip_member_stats (gossip_member_t *self, gossip_member_stats_t *out)
 //  7. Selftest
 
 //
-//  A deterministic discrete-event network: N instances in one process,
-//  messages deep-copied into a min-heap keyed by delivery time, a virtual
-//  clock that jumps from event to event.  Links have 1-3 ms latency; loss
-//  is either a true drop or (TCP model) a 200-400 ms retransmission delay;
-//  a partition drops everything between groups; a crashed node is gone, a
-//  frozen node receives nothing until it thaws (its queue is then
-//  delivered late, as a stopped process's socket buffer would be).
+//  N real instances on the simulator (sim/netsim.h): messages are copied
+//  (struct and updates) into netsim, which delivers them at a virtual time
+//  and ticks each instance at its own next_wakeup.  Links have 1-3 ms
+//  latency; loss is either a true drop or (TCP model) a resend 200-400 ms
+//  later (doubling if lost again); a partition drops everything between
+//  groups; a crashed node is gone, a frozen node receives nothing until it
+//  thaws (its input is then delivered late and in order, as a stopped
+//  process's socket buffer would be).
 
-typedef enum { N_DOWN, N_UP, N_CRASHED, N_FROZEN } sim_nstatus_t;
+#include "sim/netsim.h"
 
 typedef struct sim_s sim_t;
 
@@ -1763,29 +1753,18 @@ typedef struct {
     mw_id_t id;
     char addr[40];
     char name[16];
-    sim_nstatus_t status;
     uint64_t inc;
-    uint64_t wake;
     uint64_t thaw_at;
-    int group;
     uint64_t bytes_sent;
     uint64_t msgs_sent;
 } sim_node_t;
 
-typedef struct {
-    uint64_t at, seq;
-    int dst;
-    mw_msg_t msg;
-} sim_pkt_t;
-
 struct sim_s {
     sim_node_t *nodes;
     int n;
-    uint64_t now, seq, rng;
-    sim_pkt_t *heap;
-    size_t hn, hcap;
-    int loss_pct;
-    bool loss_delay;
+    uint64_t now, rng;   //  ms, as of the last sim_run; ids
+    netsim_t *net;
+    int port;
     gossip_member_cfg_t cfg;
     uint64_t *dead_at;   //  [obs * n + subj]: last EV_DEAD time
     uint64_t *join_at;   //  [obs * n + subj]: last EV_JOIN time
@@ -1800,53 +1779,16 @@ sim_rand (sim_t *sim)
     return mw_splitmix64 (&sim->rng);
 }
 
+static uint64_t
+sim_now (sim_t *sim)
+{
+    return netsim_now (sim->net) / NETSIM_MS;
+}
+
 static bool
-sim_pkt_less (const sim_pkt_t *a, const sim_pkt_t *b)
+sim_up (sim_t *sim, int i)
 {
-    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
-}
-
-static void
-sim_push (sim_t *sim, sim_pkt_t *p)
-{
-    if (sim->hn == sim->hcap) {
-        sim->hcap = sim->hcap ? sim->hcap * 2 : 1024;
-        sim->heap = realloc (sim->heap, sim->hcap * sizeof *sim->heap);
-        assert (sim->heap);
-    }
-    size_t i = sim->hn++;
-    sim->heap[i] = *p;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!sim_pkt_less (&sim->heap[i], &sim->heap[parent]))
-            break;
-        sim_pkt_t tmp = sim->heap[i];
-        sim->heap[i] = sim->heap[parent];
-        sim->heap[parent] = tmp;
-        i = parent;
-    }
-}
-
-static sim_pkt_t
-sim_pop (sim_t *sim)
-{
-    sim_pkt_t top = sim->heap[0];
-    sim->heap[0] = sim->heap[--sim->hn];
-    size_t i = 0;
-    while (true) {
-        size_t l = 2 * i + 1, r = l + 1, min = i;
-        if (l < sim->hn && sim_pkt_less (&sim->heap[l], &sim->heap[min]))
-            min = l;
-        if (r < sim->hn && sim_pkt_less (&sim->heap[r], &sim->heap[min]))
-            min = r;
-        if (min == i)
-            break;
-        sim_pkt_t tmp = sim->heap[i];
-        sim->heap[i] = sim->heap[min];
-        sim->heap[min] = tmp;
-        i = min;
-    }
-    return top;
+    return netsim_state (sim->net, (uint32_t) i) == NETSIM_UP;
 }
 
 static int
@@ -1883,31 +1825,22 @@ sim_send (void *ctx, const char *addr, const mw_msg_t *msg)
 {
     sim_node_t *src = ctx;
     sim_t *sim = src->sim;
-    src->bytes_sent += sim_msg_size (msg);
+    size_t wire = sim_msg_size (msg);
+    src->bytes_sent += wire;
     src->msgs_sent++;
     int dst = sim_index_by_addr (sim, addr);
-    if (dst < 0 || sim->nodes[dst].group != src->group)
+    if (dst < 0)
         return;
-    uint64_t latency = 1 + sim_rand (sim) % 3;
-    if (sim->loss_pct && (int) (sim_rand (sim) % 100) < sim->loss_pct) {
-        if (!sim->loss_delay)
-            return;
-        latency += 200 + sim_rand (sim) % 201;
-    }
-    sim_pkt_t p;
-    p.at = sim->now + latency;
-    p.seq = ++sim->seq;
-    p.dst = dst;
-    p.msg = *msg;
-    p.msg.sender = src->id;
-    p.msg.seq = p.seq;
-    p.msg.updates = NULL;
-    if (msg->n_updates) {
-        p.msg.updates = malloc (msg->n_updates * sizeof *msg->updates);
-        assert (p.msg.updates);
-        memcpy (p.msg.updates, msg->updates, msg->n_updates * sizeof *msg->updates);
-    }
-    sim_push (sim, &p);
+    //  One flat copy: the struct, then its updates.
+    uint32_t nu = msg->updates ? msg->n_updates : 0;
+    size_t len = sizeof *msg + nu * sizeof *msg->updates;
+    uint8_t *buf = malloc (len);
+    assert (buf);
+    memcpy (buf, msg, sizeof *msg);
+    if (nu)
+        memcpy (buf + sizeof *msg, msg->updates, nu * sizeof *msg->updates);
+    netsim_send (sim->net, (uint32_t) src->idx, (uint32_t) dst, sim->port, buf, len, wire);
+    free (buf);
 }
 
 static void
@@ -1919,13 +1852,60 @@ sim_event (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *memb
     if (subj < 0)
         return;
     if (ev == GOSSIP_MEMBER_EV_DEAD) {
-        sim->dead_at[obs->idx * sim->n + subj] = sim->now;
+        sim->dead_at[obs->idx * sim->n + subj] = sim_now (sim);
         sim->dead_count[subj]++;
     }
     else if (ev == GOSSIP_MEMBER_EV_JOIN)
-        sim->join_at[obs->idx * sim->n + subj] = sim->now;
+        sim->join_at[obs->idx * sim->n + subj] = sim_now (sim);
     else if (ev == GOSSIP_MEMBER_EV_SUSPECT)
         sim->suspects++;
+}
+
+//  The member module as a netsim service.
+static void
+sim_svc_handle (void *ctx, uint32_t node, uint32_t from, void *buf, size_t len, uint64_t now_us)
+{
+    sim_t *sim = ctx;
+    mw_msg_t msg;
+    assert (len >= sizeof msg);
+    memcpy (&msg, buf, sizeof msg);
+    msg.updates = msg.updates ? (mw_update_t *) ((uint8_t *) buf + sizeof msg) : NULL;
+    msg.sender = sim->nodes[from].id;   //  what the transport authenticates
+    gossip_member_handle (sim->nodes[node].m, &msg, now_us / NETSIM_MS);
+}
+
+static void
+sim_svc_tick (void *ctx, uint32_t node, uint64_t now_us)
+{
+    sim_t *sim = ctx;
+    gossip_member_tick (sim->nodes[node].m, now_us / NETSIM_MS);
+}
+
+static uint64_t
+sim_svc_wakeup (void *ctx, uint32_t node, uint64_t now_us)
+{
+    sim_t *sim = ctx;
+    return gossip_member_next_wakeup (sim->nodes[node].m, now_us / NETSIM_MS) * NETSIM_MS;
+}
+
+//  10 % loss: dropped, or (TCP) resent 200-400 ms later.
+static void
+sim_loss (sim_t *sim, int pct, bool delay)
+{
+    netsim_link_t l;
+    netsim_link_defaults (&l);   //  1..3 ms
+    l.loss = pct / 100.0;
+    l.retransmit = delay;
+    l.rto_first_us = 200 * NETSIM_MS;
+    l.rto_jitter_us = 200 * NETSIM_MS;
+    l.rto_min_us = 200 * NETSIM_MS;
+    netsim_set_link (sim->net, &l);
+}
+
+static void
+sim_group (sim_t *sim, int i, uint32_t group)
+{
+    netsim_set_group (sim->net, (uint32_t) i, group);
 }
 
 //  MW_MEMBER_TEST_SEED=k reruns every scenario on another seed (for sweeps).
@@ -1948,7 +1928,12 @@ sim_new (int n, uint64_t seed, const gossip_member_cfg_t *cfg, bool verbose)
     sim->dead_at = calloc ((size_t) n * n, sizeof *sim->dead_at);
     sim->join_at = calloc ((size_t) n * n, sizeof *sim->join_at);
     sim->dead_count = calloc ((size_t) n, sizeof *sim->dead_count);
-    assert (sim->nodes && sim->dead_at && sim->join_at && sim->dead_count);
+    sim->net = netsim_new ((uint32_t) n, sim->rng);
+    assert (sim->nodes && sim->dead_at && sim->join_at && sim->dead_count && sim->net);
+    netsim_service_t svc = {"member", sim_svc_handle, sim_svc_tick, sim_svc_wakeup};
+    sim->port = netsim_service (sim->net, &svc, sim);
+    sim_loss (sim, 0, false);
+    netsim_run_until (sim->net, sim->now * NETSIM_MS);
     for (int i = 0; i < n; i++) {
         sim_node_t *node = &sim->nodes[i];
         node->sim = sim;
@@ -1958,6 +1943,7 @@ sim_new (int n, uint64_t seed, const gossip_member_cfg_t *cfg, bool verbose)
         snprintf (node->addr, sizeof node->addr, "tcp://10.0.%d.%d:7000", i / 250, i % 250 + 1);
         snprintf (node->name, sizeof node->name, "box-%d", i);
         node->inc = 1;
+        netsim_host (sim->net, (uint32_t) i, sim->port, true);
     }
     return sim;
 }
@@ -1968,9 +1954,7 @@ sim_destroy (sim_t **sim_p)
     sim_t *sim = *sim_p;
     for (int i = 0; i < sim->n; i++)
         gossip_member_destroy (&sim->nodes[i].m);
-    for (size_t i = 0; i < sim->hn; i++)
-        free (sim->heap[i].msg.updates);
-    free (sim->heap);
+    netsim_destroy (&sim->net);
     free (sim->nodes);
     free (sim->dead_at);
     free (sim->join_at);
@@ -1983,69 +1967,39 @@ static void
 sim_start (sim_t *sim, int i, int join_to)
 {
     sim_node_t *node = &sim->nodes[i];
+    if (netsim_state (sim->net, (uint32_t) i) != NETSIM_DOWN)
+        netsim_crash (sim->net, (uint32_t) i);
     gossip_member_destroy (&node->m);
     node->m = gossip_member_new (&sim->cfg, &node->id, node->name, node->addr, node->inc,
                                  UINT64_C (42) + (uint64_t) i + s_seed_offset, sim_send, sim_event, node);
     assert (node->m);
-    node->status = N_UP;
-    node->wake = sim->now;
-    if (join_to >= 0)
-        gossip_member_join (node->m, sim->nodes[join_to].addr, sim->now);
+    netsim_start (sim->net, (uint32_t) i);
+    if (join_to >= 0) {
+        gossip_member_join (node->m, sim->nodes[join_to].addr, sim_now (sim));
+        netsim_poke (sim->net, (uint32_t) i, sim->port);
+    }
 }
 
 static void
 sim_crash (sim_t *sim, int i)
 {
+    netsim_crash (sim->net, (uint32_t) i);
     gossip_member_destroy (&sim->nodes[i].m);
-    sim->nodes[i].status = N_CRASHED;
+}
+
+//  SIGSTOP now, SIGCONT at `thaw_at` (ms).
+static void
+sim_freeze (sim_t *sim, int i, uint64_t thaw_at)
+{
+    sim->nodes[i].thaw_at = thaw_at;
+    netsim_freeze (sim->net, (uint32_t) i, thaw_at * NETSIM_MS);
 }
 
 static void
 sim_run (sim_t *sim, uint64_t until)
 {
-    while (true) {
-        uint64_t t = sim->hn ? sim->heap[0].at : UINT64_MAX;
-        for (int i = 0; i < sim->n; i++) {
-            sim_node_t *node = &sim->nodes[i];
-            if (node->status == N_UP && node->wake < t)
-                t = node->wake;
-            else if (node->status == N_FROZEN && node->thaw_at < t)
-                t = node->thaw_at;
-        }
-        if (t > until) {
-            sim->now = until;
-            return;
-        }
-        sim->now = t;
-        for (int i = 0; i < sim->n; i++)
-            if (sim->nodes[i].status == N_FROZEN && sim->nodes[i].thaw_at <= t) {
-                sim->nodes[i].status = N_UP;
-                sim->nodes[i].wake = t;
-            }
-        while (sim->hn && sim->heap[0].at <= t) {
-            sim_pkt_t p = sim_pop (sim);
-            sim_node_t *dst = &sim->nodes[p.dst];
-            if (dst->status == N_FROZEN) {
-                p.at = dst->thaw_at;
-                sim_push (sim, &p);
-                continue;
-            }
-            if (dst->status == N_UP) {
-                gossip_member_handle (dst->m, &p.msg, t);
-                dst->wake = gossip_member_next_wakeup (dst->m, t);
-            }
-            free (p.msg.updates);
-        }
-        for (int i = 0; i < sim->n; i++) {
-            sim_node_t *node = &sim->nodes[i];
-            if (node->status == N_UP && node->wake <= t) {
-                gossip_member_tick (node->m, t);
-                node->wake = gossip_member_next_wakeup (node->m, t);
-                if (node->wake <= t)
-                    node->wake = t + 1;
-            }
-        }
-    }
+    netsim_run_until (sim->net, until * NETSIM_MS);
+    sim->now = sim_now (sim);
 }
 
 //  State of `subj` as seen by `obs`: -1 unknown.
@@ -2066,10 +2020,10 @@ static bool
 sim_converged (sim_t *sim, int subj, uint64_t min_inc)
 {
     for (int o = 0; o < sim->n; o++) {
-        if (sim->nodes[o].status != N_UP)
+        if (!sim_up (sim, o))
             continue;
         for (int s = 0; s < sim->n; s++) {
-            if (s == o || sim->nodes[s].status != N_UP)
+            if (s == o || !sim_up (sim, s))
                 continue;
             uint64_t inc = 0;
             if (sim_view (sim, o, s, &inc) != MW_STATE_ALIVE)
@@ -2086,7 +2040,7 @@ static bool
 sim_all_see (sim_t *sim, int subj, int state)
 {
     for (int o = 0; o < sim->n; o++)
-        if (o != subj && sim->nodes[o].status == N_UP && sim_view (sim, o, subj, NULL) != state)
+        if (o != subj && sim_up (sim, o) && sim_view (sim, o, subj, NULL) != state)
             return false;
     return true;
 }
@@ -2181,7 +2135,7 @@ sim_dead_times (sim_t *sim, int subj, uint64_t t0, uint64_t *out)
     size_t n = 0;
     for (int o = 0; o < sim->n; o++) {
         uint64_t at = sim->dead_at[o * sim->n + subj];
-        if (o != subj && sim->nodes[o].status == N_UP && at >= t0)
+        if (o != subj && sim_up (sim, o) && at >= t0)
             out[n++] = at - t0;
     }
     return n;
@@ -2254,8 +2208,7 @@ s_test_lifecycle (bool verbose)
     sim_run (sim, sim->now + 3000);
     uint64_t inc_before = gossip_member_incarnation (sim->nodes[frozen].m);
     t0 = sim->now;
-    sim->nodes[frozen].status = N_FROZEN;
-    sim->nodes[frozen].thaw_at = sim->now + 8000;
+    sim_freeze (sim, frozen, sim->now + 8000);
     sim_run (sim, sim->nodes[frozen].thaw_at - 1);
     CHECK (sim_all_see (sim, frozen, MW_STATE_DEAD), "frozen node not dead after 8 s");
     k = sim_dead_times (sim, frozen, t0, times);
@@ -2274,7 +2227,7 @@ s_test_lifecycle (bool verbose)
     for (int i = 0; i < 24; i++)
         digest[i] = (uint8_t) (i * 7 + 1);
     gossip_member_set_digest (sim->nodes[0].m, digest, sizeof digest, sim->now);
-    sim->nodes[0].wake = sim->now;
+    netsim_poke (sim->net, 0, sim->port);
     //  Our own record goes round robin to the peers that had it longest
     //  ago, so a change reaches all N-1 peers within about
     //  (N-1)/fanout gossip ticks (19/3 x 200 ms here), probes aside.
@@ -2309,15 +2262,14 @@ s_test_loss (bool verbose)
     sim_t *sim = sim_new (10, 4, NULL, verbose);
     CHECK (sim_bootstrap (sim, 10, 200, 5000) != UINT64_MAX, "10 did not converge");
     for (int mode = 0; mode < 2; mode++) {
-        sim->loss_pct = 10;
-        sim->loss_delay = mode == 0;
+        sim_loss (sim, 10, mode == 0);
         sim->suspects = 0;
         sim_run (sim, sim->now + 60000);
         int dead = sim_dead_others (sim, -1, -1);
         SAY ("(e) N=10, 10%% %s for 60 s: %d suspicions, %d dead", mode ? "drops" : "TCP delays",
              sim->suspects, dead);
         CHECK (dead == 0, "false dead under loss");
-        sim->loss_pct = 0;
+        sim_loss (sim, 0, false);
         CHECK (sim_until (sim, sim_pred_converged, -1, 0, 5000) != UINT64_MAX, "not converged");
     }
     uint32_t health = 0;
@@ -2335,7 +2287,7 @@ sim_pred_partitioned (sim_t *sim, int unused, uint64_t unused2)
 {
     for (int o = 0; o < sim->n; o++)
         for (int s = 0; s < sim->n; s++)
-            if (s != o && sim->nodes[s].group != sim->nodes[o].group
+            if (s != o && netsim_group (sim->net, (uint32_t) s) != netsim_group (sim->net, (uint32_t) o)
                 && sim_view (sim, o, s, NULL) != MW_STATE_DEAD)
                 return false;
     return true;
@@ -2349,12 +2301,14 @@ s_test_partition_leave (bool verbose)
     sim_t *sim = sim_new (5, 5, NULL, verbose);
     CHECK (sim_bootstrap (sim, 5, 100, 5000) != UINT64_MAX, "5 did not converge");
     sim_run (sim, sim->now + 2000);
-    sim->nodes[3].group = sim->nodes[4].group = 1;
+    sim_group (sim, 3, 1);
+    sim_group (sim, 4, 1);
     uint64_t took = sim_until (sim, sim_pred_partitioned, 0, 0, 15000);
     CHECK (took != UINT64_MAX, "partition not detected");
     SAY ("(f) partition 3/2: each side saw the other dead after %llu ms", (unsigned long long) took);
     sim_run (sim, sim->now + 3000);
-    sim->nodes[3].group = sim->nodes[4].group = 0;
+    sim_group (sim, 3, 0);
+    sim_group (sim, 4, 0);
     took = sim_until (sim, sim_pred_converged, -1, 0, 20000);
     CHECK (took != UINT64_MAX, "partition did not heal");
     SAY ("(f) healed: all alive everywhere after %llu ms", (unsigned long long) took);
@@ -2449,8 +2403,7 @@ s_test_scale (bool verbose)
     CHECK (sim_dead_others (sim, -1, -1) == 0, "false dead at N=100");
     //  10 % loss on every link at N=100 (96 left): TCP delays, then drops
     for (int mode = 0; mode < 2; mode++) {
-        sim->loss_pct = 10;
-        sim->loss_delay = mode == 0;
+        sim_loss (sim, 10, mode == 0);
         sim->suspects = 0;
         for (int i = 0; i < n; i++)
             sim->nodes[i].bytes_sent = 0;
@@ -2463,7 +2416,7 @@ s_test_scale (bool verbose)
              mode ? "drops" : "TCP delays", sim->suspects, sim_dead_others (sim, -1, -1),
              (double) b / n / ((double) (sim->now - l0) / 1000.0));
         CHECK (sim_dead_others (sim, -1, -1) == 0, "false dead under loss at N=96");
-        sim->loss_pct = 0;
+        sim_loss (sim, 0, false);
         CHECK (sim_until (sim, sim_pred_converged, -1, 0, 5000) != UINT64_MAX, "not converged");
     }
     SAY ("N=100 detection over %zu observations: p50 %llu ms, p99 %llu ms, max %llu ms", k,

@@ -17,6 +17,8 @@
     or 2 (usage).
     ========================================================================= */
 #include "inference/infer_cli.h"
+#include "common/cliopt.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -38,30 +40,6 @@ s_usage (FILE *f)
                 "  --threshold    minimum score, 0..1 (default 0.5)\n"
                 "  --repeat       run K times and report the median time (default 1)\n"
                 "  --threads      CPU threads (default: all cores)\n");
-}
-
-static bool
-s_parse_int (const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol (s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return false;
-    *out = (int) v;
-    return true;
-}
-
-static bool
-s_parse_float (const char *s, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof (s, &end);
-    if (errno || end == s || *end)
-        return false;
-    *out = v;
-    return true;
 }
 
 static double
@@ -88,62 +66,89 @@ mw_infer_cli_main (int argc, char **argv)
     const char *image = NULL;
     bool json = false, have_model = false;
     int repeat = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    //  Same rules as every meshwatch subcommand (common/cliopt.h): --help
+    //  only prints, unknown options and bad values exit 2.
+    if (mw_cliopt_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return 0;
+    }
+    enum {
+        O_MODEL = 256,
+        O_MODELS_DIR,
+        O_INPUT_SIZE,
+        O_THRESHOLD,
+        O_IMAGE,
+        O_REPEAT,
+        O_THREADS,
+        O_BACKEND,
+        O_JSON
+    };
+    static const struct option opts[] = {{"model", required_argument, NULL, O_MODEL},
+                                         {"models-dir", required_argument, NULL, O_MODELS_DIR},
+                                         {"input-size", required_argument, NULL, O_INPUT_SIZE},
+                                         {"threshold", required_argument, NULL, O_THRESHOLD},
+                                         {"image", required_argument, NULL, O_IMAGE},
+                                         {"repeat", required_argument, NULL, O_REPEAT},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {"backend", required_argument, NULL, O_BACKEND},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    mw_cliopt_t *p = mw_cliopt_new ("infer", argc, argv, opts);
+    if (!p)
+        return 1;
+    int c;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        const char *v = mw_cliopt_arg (p);
         bool ok = true;
-        if (!strcmp (a, "-h") || !strcmp (a, "--help")) {
-            s_usage (stdout);
-            return 0;
+        int64_t n = 0;
+        double d = 0;
+        switch (c) {
+        case O_JSON: json = true; break;
+        case O_MODEL: {
+            int m = mw_model_parse (v);
+            ok = m >= 0;
+            cfg.model = (mw_model_t) m;
+            have_model = ok;
+            break;
         }
-        else if (!strcmp (a, "--json"))
-            json = true;
-        else if (!v) {
-            fprintf (stderr, "infer: %s needs a value (or is unknown)\n", a);
-            s_usage (stderr);
-            return 2;
+        case O_MODELS_DIR: cfg.models_dir = v; break;
+        case O_INPUT_SIZE:
+            ok = mw_cliopt_parse_int (v, 32, 2048, &n) == 0;
+            cfg.input_size = (int) n;
+            break;
+        case O_THRESHOLD:
+            ok = mw_cliopt_parse_double (v, 0, 1, &d) == 0 && d < 1;
+            cfg.threshold = (float) d;
+            break;
+        case O_IMAGE: image = v; break;
+        case O_REPEAT:
+            ok = mw_cliopt_parse_int (v, 1, 100000, &n) == 0;
+            repeat = (int) n;
+            break;
+        case O_THREADS:
+            ok = mw_cliopt_parse_int (v, 1, 64, &n) == 0;
+            cfg.threads = (int) n;
+            break;
+        case O_BACKEND: {
+            int bk = mw_backend_parse (v);
+            ok = bk >= 0;
+            cfg.backend = (mw_backend_kind_t) bk;
+            break;
         }
-        else {
-            i++;
-            if (!strcmp (a, "--model")) {
-                int m = mw_model_parse (v);
-                ok = m >= 0;
-                cfg.model = (mw_model_t) m;
-                have_model = ok;
-            }
-            else if (!strcmp (a, "--models-dir"))
-                cfg.models_dir = v;
-            else if (!strcmp (a, "--input-size"))
-                ok = s_parse_int (v, 32, 2048, &cfg.input_size);
-            else if (!strcmp (a, "--threshold"))
-                ok = s_parse_float (v, &cfg.threshold) && cfg.threshold >= 0.f && cfg.threshold < 1.f;
-            else if (!strcmp (a, "--image"))
-                image = v;
-            else if (!strcmp (a, "--repeat"))
-                ok = s_parse_int (v, 1, 100000, &repeat);
-            else if (!strcmp (a, "--threads"))
-                ok = s_parse_int (v, 1, 64, &cfg.threads);
-            else if (!strcmp (a, "--backend")) {
-                int b = mw_backend_parse (v);
-                ok = b >= 0;
-                cfg.backend = (mw_backend_kind_t) b;
-            }
-            else {
-                fprintf (stderr, "infer: unknown option %s\n", a);
-                s_usage (stderr);
-                return 2;
-            }
-            if (!ok) {
-                fprintf (stderr, "infer: bad value for %s: '%s'\n", a, v);
-                return 2;
-            }
+        }
+        if (!ok) {
+            mw_cliopt_fail ("infer", "bad value for %s: '%.60s'", mw_cliopt_name (p), v);
+            c = MW_CLIOPT_ERROR;
+            break;
         }
     }
-    if (!have_model || !image) {
-        fprintf (stderr, "infer: --model and --image are required\n");
-        s_usage (stderr);
+    int bad = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0;
+    mw_cliopt_destroy (&p);
+    if (bad)
         return 2;
-    }
+    if (!have_model || !image)
+        return mw_cliopt_fail ("infer", "--model and --image are required");
     if (!cfg.models_dir || !*cfg.models_dir) {
         fprintf (
             stderr,
@@ -191,12 +196,30 @@ mw_infer_cli_main (int argc, char **argv)
     const mw_detection_t *d = mw_detector_detections (det, NULL);
     const int W = mw_image_width (img), H = mw_image_height (img);
     if (json) {
-        printf ("{\"model\":\"%s\",\"width\":%d,\"height\":%d,\"detections\":[", mw_model_name (cfg.model), W,
-                H);
-        for (int i = 0; i < n; i++)
-            printf ("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.6f}", i ? "," : "",
-                    (double) d[i].x, (double) d[i].y, (double) d[i].w, (double) d[i].h, (double) d[i].score);
-        printf ("],\"ms\":%.3f}\n", ms[repeat / 2]);
+        json_object *o = json_object_new_object ();
+        json_object *dets = json_object_new_array ();
+        for (int i = 0; dets && i < n; i++) {
+            json_object *b = json_object_new_object ();
+            if (!b)
+                break;
+            mw_json_add (b, "x", mw_json_num (d[i].x, 3));
+            mw_json_add (b, "y", mw_json_num (d[i].y, 3));
+            mw_json_add (b, "w", mw_json_num (d[i].w, 3));
+            mw_json_add (b, "h", mw_json_num (d[i].h, 3));
+            mw_json_add (b, "score", mw_json_num (d[i].score, 6));
+            json_object_array_add (dets, b);
+        }
+        if (o && dets) {
+            mw_json_add (o, "model", mw_json_str (mw_model_name (cfg.model)));
+            mw_json_add (o, "width", mw_json_i64 (W));
+            mw_json_add (o, "height", mw_json_i64 (H));
+            mw_json_add (o, "detections", dets);
+            dets = NULL;
+            mw_json_add (o, "ms", mw_json_num (ms[repeat / 2], 3));
+            printf ("%s\n", mw_json_text (o, false));
+        }
+        json_object_put (dets);
+        json_object_put (o);
     }
     else {
         mw_confidence_t conf;

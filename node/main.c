@@ -4,196 +4,582 @@
         meshwatch agent --config FILE [--key-name VALUE ...]   the daemon
         meshwatch members [--state-dir DIR] [--json]           this box's view
         meshwatch status  [--state-dir DIR] [--json]
-        meshwatch leave   [--state-dir DIR]                    graceful leave
+        meshwatch leave   [--state-dir DIR] [--timeout-s S]    graceful leave
         meshwatch events  --connect tcp://HOST:PORT [--json]   follow the VMS stream
         meshwatch keygen                                       a new cluster key
         meshwatch infer   ...                                  run a face detector
+        ... (meshwatch --help lists them all)
 
     The CLI talks to the local agent over the owner-only control socket in
     STATE_DIR; it never touches the agent's files itself.
+
+    Every subcommand parses its arguments with getopt_long through
+    common/cliopt.h, and the rules are the same for all of them: `--help`
+    or `-h` prints that subcommand's usage and does nothing else (no socket,
+    no key, no file); an unknown option, a missing value, a stray argument
+    or a bad number is an error, one line on stderr, exit 2.  A CLI that
+    guesses talks to the wrong agent, or makes the right one leave.
+
+    Exit codes: 0 ok, 1 the command failed (the agent said no, a job failed,
+    the agent did not exit in time), 2 usage, 3 no agent running or it did
+    not answer, 4 permission denied on the control socket.
     ========================================================================= */
 #include "config.h"
+#include "common/cliopt.h"
 #include "common/log.h"
+#include "common/loghup.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
 #include "node/agent.h"
 #include "node/analysis.h"
+#include "node/cli_render.h"
+#include "node/curve.h"
+#include "node/statelock.h"
 
+#include <ctype.h>
 #include <czmq.h>
 #include <errno.h>
 #include <msgpack.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 extern char **environ;
 int mw_infer_cli_main (int argc, char **argv);
 int mw_forecast_cli_main (int argc, char **argv);
 int mw_simulate_cli_main (int argc, char **argv);
 
+#define EXIT_USAGE    2
+#define EXIT_NO_AGENT 3
+#define EXIT_DENIED   4
+
+//  Long-only options: values above any character (common/cliopt.h).
+enum {
+    OPT_STATE_DIR = 256,
+    OPT_JSON,
+    OPT_CONFIG,
+    OPT_TIMEOUT_S,
+    OPT_CONNECT,
+    OPT_COUNT,
+    OPT_SERVER_KEY,
+    OPT_CLIENT_CERT,
+    OPT_KEYGEN,
+    OPT_CAMERA,
+    OPT_IMAGE,
+    OPT_MODEL,
+    OPT_DEADLINE_MS,
+    OPT_PRIORITY,
+    OPT_WAIT_MS,
+    OPT_KEY = 1000,   //  agent: OPT_KEY + i is config key i (--node-name ...)
+};
+
+#define MW_OPT_HELP                                                                                          \
+    {                                                                                                        \
+        "help", no_argument, NULL, 'h'                                                                       \
+    }
+#define MW_OPT_STATE_DIR                                                                                     \
+    {                                                                                                        \
+        "state-dir", required_argument, NULL, OPT_STATE_DIR                                                  \
+    }
+#define MW_OPT_JSON                                                                                          \
+    {                                                                                                        \
+        "json", no_argument, NULL, OPT_JSON                                                                  \
+    }
+#define MW_OPT_END                                                                                           \
+    {                                                                                                        \
+        NULL, 0, NULL, 0                                                                                     \
+    }
+
+#define STATE_DIR_HELP                                                                                       \
+    "  --state-dir DIR  the agent's STATE_DIR (default $MESHWATCH_STATE_DIR, then /var/lib/meshwatch)\n"
+
+//  The subcommands, in the order `meshwatch --help` lists them.  The
+//  synopsis lines are what tests/cli/cli_help_lo.sh reads to find every
+//  subcommand: each starts with two spaces and the name.
+typedef struct {
+    const char *name;
+    const char *synopsis;
+    int (*run) (int argc, char **argv);
+} command_t;
+static const command_t s_commands[];
+
 static void
 s_usage (FILE *f)
 {
-    fprintf (f, "usage: meshwatch COMMAND [options]\n\n"
-                "  agent --config FILE [--key-name VALUE ...]  run the mesh daemon\n"
-                "  members [--state-dir DIR] [--json]         list the mesh as this box sees it\n"
-                "  status  [--state-dir DIR] [--json]         this agent's state and counters\n"
-                "  leave   [--state-dir DIR]                  leave the mesh gracefully and stop\n"
-                "  events  --connect tcp://HOST:PORT [--json] print the event stream\n"
-                "  keygen                                     print a new cluster key\n"
-                "  infer   --model M --image FILE [...]       run a face detector (infer --help)\n"
-                "  forecast --trace FILE.csv [--horizon S]    score the forecaster on a trace\n"
-                "  load    QUEUE RATE [--state-dir DIR]       feed the scheduler inputs (queue, jobs/s)\n"
-                "  submit  --camera ID --image FILE [--deadline-ms D] [--model M] [--priority P] [--json]\n"
-                "                                             run one frame on the mesh, print the result\n"
-                "  jobs    [--state-dir DIR] [--json]         recent jobs and where they ran\n"
-                "  analysis-server --config FILE              the VMS-side analysis server (VMS_PORT)\n"
-                "  simulate --nodes N --policy P --seed S     placement simulator (simulate --help)\n"
-                "  version\n\n"
-                "STATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
-                "agent --help lists every config key.\n");
+    fprintf (f, "usage: meshwatch COMMAND [options]   (meshwatch COMMAND --help for one command)\n\n");
+    for (const command_t *c = s_commands; c->name; c++)
+        fprintf (f, "  %-16s %s\n", c->name, c->synopsis);
+    fprintf (f, "\nSTATE_DIR defaults to $MESHWATCH_STATE_DIR, then /var/lib/meshwatch.\n"
+                "agent --help lists every config key.  Exit codes: 0 ok, 1 failed, 2 usage,\n"
+                "3 no agent running (or not answering), 4 permission denied.\n");
+}
+
+//  The usual prologue: --help wins; then the parser.  NULL with *rc set
+//  when the caller must return *rc at once.
+static mw_cliopt_t *
+s_parser (const char *cmd, int argc, char **argv, const struct option *opts, void (*usage) (FILE *), int *rc)
+{
+    if (mw_cliopt_wants_help (argc, argv)) {
+        usage (stdout);
+        *rc = 0;
+        return NULL;
+    }
+    mw_cliopt_t *p = mw_cliopt_new (cmd, argc, argv, opts);
+    if (!p)
+        *rc = 1;
+    return p;
+}
+
+static const char *
+s_default_state_dir (void)
+{
+    const char *env = getenv ("MESHWATCH_STATE_DIR");
+    return env && *env ? env : "/var/lib/meshwatch";
 }
 
 //  --------------------------------------------------------------------------
-//  agent
+//  agent, analysis-server
+
+static void
+s_agent_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch agent [--config FILE] [--key-name VALUE ...]\n\n"
+                "Runs the mesh daemon in the foreground.  --config defaults to $MESHWATCH_CONFIG.\n"
+                "Every config key below is also a flag (--node-name edge-07 sets NODE_NAME);\n"
+                "precedence: flag > env MESHWATCH_KEY > file > default.  One agent per STATE_DIR.\n"
+                "SIGTERM/SIGINT: leave the mesh and exit; SIGHUP: reopen LOG_FILE.\n\n");
+    mw_config_print_help ();
+}
+
+static void
+s_server_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch analysis-server [--config FILE] [--key-name VALUE ...]\n\n"
+                "Runs the VMS-side analysis server (needs CLUSTER_KEY, VMS_PORT, MODELS_DIR).\n"
+                "It takes the same config keys and flags as the agent (meshwatch agent --help).\n"
+                "SIGTERM/SIGINT: exit; SIGHUP: reopen LOG_FILE.\n");
+}
+
+//  The option table of the agent: --config, --help and one flag per config
+//  key, made from the key table so that a new key is a new flag at once.
+//  Freed with s_agent_opts_free.
+static struct option *
+s_agent_opts_new (void)
+{
+    size_t n = 0;
+    while (mw_config_key_name (n))
+        n++;
+    struct option *opts = calloc (n + 3, sizeof *opts);
+    if (!opts)
+        return NULL;
+    opts[0] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
+    opts[1] = (struct option) MW_OPT_HELP;
+    for (size_t i = 0; i < n; i++) {
+        char *name = strdup (mw_config_key_name (i));
+        if (!name) {
+            for (size_t k = 0; k < i; k++)
+                free ((char *) opts[2 + k].name);
+            free (opts);
+            return NULL;
+        }
+        for (char *c = name; *c; c++)
+            *c = *c == '_' ? '-' : (char) tolower ((unsigned char) *c);
+        opts[2 + i] = (struct option){name, required_argument, NULL, OPT_KEY + (int) i};
+    }
+    return opts;
+}
+
+static void
+s_agent_opts_free (struct option **opts_p)
+{
+    struct option *opts = *opts_p;
+    if (!opts)
+        return;
+    for (struct option *o = opts + 2; o->name; o++)
+        free ((char *) o->name);
+    free (opts);
+    *opts_p = NULL;
+}
+
+//  Parse, load file then env then flags, validate.  0 with *cfg_p, or the
+//  exit code (the message is printed).
+static int
+s_agent_config (const char *cmd, int argc, char **argv, bool server, mw_config_t **cfg_p)
+{
+    struct option *opts = s_agent_opts_new ();
+    int *keys = calloc ((size_t) argc, sizeof *keys);
+    const char **values = calloc ((size_t) argc, sizeof *values);
+    char (*origins)[64] = calloc ((size_t) argc, sizeof *origins);
+    mw_cliopt_t *p = opts ? mw_cliopt_new (cmd, argc, argv, opts) : NULL;
+    mw_config_t *cfg = mw_config_new ();
+    int rc = 1, n = 0, c;
+    const char *config_path = getenv ("MESHWATCH_CONFIG");
+    char err[512];
+    if (!opts || !keys || !values || !origins || !p || !cfg)
+        goto done;
+    //  Flags are applied after the file and the environment: collect them.
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_CONFIG)
+            config_path = mw_cliopt_arg (p);
+        else if (c >= OPT_KEY) {
+            keys[n] = c - OPT_KEY;
+            values[n] = mw_cliopt_arg (p);
+            snprintf (origins[n], sizeof origins[n], "%s", mw_cliopt_name (p));
+            n++;
+        }
+    }
+    rc = EXIT_USAGE;
+    if (c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0)
+        goto done;
+    if (config_path && mw_config_load_file (cfg, config_path, err, sizeof err) != 0) {
+        fprintf (stderr, "%s\n", err);
+        goto done;
+    }
+    if (mw_config_apply_env (cfg, environ, err, sizeof err) != 0) {
+        fprintf (stderr, "%s\n", err);
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        if (mw_config_set (cfg, mw_config_key_name ((size_t) keys[i]), values[i], origins[i], err, sizeof err)
+            != 0) {
+            fprintf (stderr, "%s\n", err);
+            goto done;
+        }
+    if ((server ? mw_config_validate_server (cfg, err, sizeof err)
+                : mw_config_validate_agent (cfg, err, sizeof err))
+        != 0) {
+        fprintf (stderr, "%s: %s\n", config_path ? config_path : cmd, err);
+        goto done;
+    }
+    *cfg_p = cfg;
+    cfg = NULL;
+    rc = 0;
+done:
+    mw_config_destroy (&cfg);
+    mw_cliopt_destroy (&p);
+    s_agent_opts_free (&opts);
+    free (keys);
+    free (values);
+    free (origins);
+    return rc;
+}
 
 static int
 s_cmd_agent_or_server (int argc, char **argv, bool server)
 {
-    const char *config_path = getenv ("MESHWATCH_CONFIG");
-    mw_config_t *cfg = mw_config_new ();
-    if (!cfg)
-        return 1;
+    const char *cmd = server ? "analysis-server" : "agent";
+    if (mw_cliopt_wants_help (argc, argv)) {
+        (server ? s_server_usage : s_agent_usage) (stdout);
+        return 0;
+    }
+    //  From here on a SIGHUP (a logrotate that runs early) must not kill us.
+    signal (SIGHUP, SIG_IGN);
+    mw_config_t *cfg = NULL;
+    int rc = s_agent_config (cmd, argc, argv, server, &cfg);
+    if (rc != 0)
+        return rc;
+    const mw_settings_t *s = mw_config_settings (cfg);
+    mw_log_set_level ((mw_log_level_t) mw_log_level_parse (s->log_level));
+    //  One process per STATE_DIR, before anything in it is touched (node
+    //  key, state DB, control socket): a second agent would take over the
+    //  first one's identity, and peers would list the running box as left.
     char err[512];
-    //  First pass: find --config; flags are applied after file and env.
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
-            printf ("usage: meshwatch agent --config FILE [--key-name VALUE ...]\n\n");
-            mw_config_print_help ();
-            mw_config_destroy (&cfg);
-            return 0;
-        }
-        if (strcmp (argv[i], "--config") == 0) {
-            if (i + 1 >= argc) {
-                fprintf (stderr, "meshwatch agent: --config needs a file\n");
-                mw_config_destroy (&cfg);
-                return 2;
-            }
-            config_path = argv[++i];
-        }
+    node_statelock_t *lock = node_statelock_new (s->state_dir, err, sizeof err);
+    if (!lock) {
+        fprintf (stderr, "meshwatch %s: %s\n", cmd, err);
+        mw_config_destroy (&cfg);
+        return 1;
     }
-    if (config_path && mw_config_load_file (cfg, config_path, err, sizeof err) != 0) {
-        fprintf (stderr, "%s\n", err);
+    if (*s->log_file && mw_log_set_file (s->log_file) != 0) {
+        fprintf (stderr, "LOG_FILE=%s: cannot open for append\n", s->log_file);
+        node_statelock_destroy (&lock);
         mw_config_destroy (&cfg);
         return 2;
     }
-    if (mw_config_apply_env (cfg, environ, err, sizeof err) != 0) {
-        fprintf (stderr, "%s\n", err);
-        mw_config_destroy (&cfg);
-        return 2;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--config") == 0) {
-            i++;
-            continue;
-        }
-        char key[64];
-        if (mw_config_flag_to_key (argv[i], key, sizeof key) != 0) {
-            fprintf (stderr, "%s: unknown option (meshwatch agent --help lists the keys)\n", argv[i]);
-            mw_config_destroy (&cfg);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "%s: needs a value\n", argv[i]);
-            mw_config_destroy (&cfg);
-            return 2;
-        }
-        if (mw_config_set (cfg, key, argv[i + 1], argv[i], err, sizeof err) != 0) {
-            fprintf (stderr, "%s\n", err);
-            mw_config_destroy (&cfg);
-            return 2;
-        }
-        i++;
-    }
-    if ((server ? mw_config_validate_server (cfg, err, sizeof err)
-                : mw_config_validate_agent (cfg, err, sizeof err))
-        != 0) {
-        fprintf (stderr, "%s: %s\n", config_path ? config_path : "meshwatch agent", err);
-        mw_config_destroy (&cfg);
-        return 2;
-    }
-    mw_log_set_level ((mw_log_level_t) mw_log_level_parse (mw_config_str (cfg, "LOG_LEVEL")));
-    if (*mw_config_str (cfg, "LOG_FILE") && mw_log_set_file (mw_config_str (cfg, "LOG_FILE")) != 0) {
-        fprintf (stderr, "LOG_FILE=%s: cannot open for append\n", mw_config_str (cfg, "LOG_FILE"));
-        mw_config_destroy (&cfg);
-        return 2;
-    }
-    int rc = server ? node_analysis_run (cfg) : node_agent_run (cfg);
+    //  SIGHUP reopens LOG_FILE (logrotate's postrotate).  Before the agent
+    //  starts its threads: they inherit SIGHUP blocked (common/loghup.h).
+    mw_loghup_t *hup = mw_loghup_new ();
+    if (!hup)
+        mw_warn ("sighup_off", "reason=\"cannot start the SIGHUP watcher: SIGHUP is ignored\"");
+    rc = server ? node_analysis_run (cfg) : node_agent_run (cfg);
+    mw_loghup_destroy (&hup);
     mw_config_destroy (&cfg);
     mw_log_set_file (NULL);
+    //  The kernel would release it at exit too (and does on kill -9).
+    node_statelock_destroy (&lock);
     return rc;
 }
 
 //  --------------------------------------------------------------------------
 //  Control-socket clients
 
-static const char *
-s_state_dir (int argc, char **argv)
+//  Can this process talk to the agent's control socket at all?  0 yes;
+//  else one line on stderr and the exit code: no agent (no socket, or a
+//  stale one nobody listens on) and permission denied (a non-root CLI
+//  against a root agent) are different answers to the operator.
+static int
+s_control_probe (const char *path, const char *state_dir)
 {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp (argv[i], "--state-dir") == 0)
-            return argv[i + 1];
-    const char *env = getenv ("MESHWATCH_STATE_DIR");
-    return env && *env ? env : "/var/lib/meshwatch";
+    struct stat st;
+    if (stat (path, &st) != 0) {
+        int e = errno;
+        if (e == EACCES) {
+            fprintf (stderr, "permission denied: %s (STATE_DIR is owner-only: run as the agent's user)\n",
+                     path);
+            return EXIT_DENIED;
+        }
+        if (e == ENOENT || e == ENOTDIR)
+            fprintf (stderr, "no agent at %s (is `meshwatch agent` running with STATE_DIR=%s?)\n", path,
+                     state_dir);
+        else
+            fprintf (stderr, "cannot reach the agent at %s: %s\n", path, strerror (e));
+        return EXIT_NO_AGENT;
+    }
+    struct sockaddr_un sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen (path) >= sizeof sa.sun_path)
+        return 0;   //  zmq says what is wrong with it
+    memcpy (sa.sun_path, path, strlen (path));
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect (fd, (struct sockaddr *) &sa, sizeof sa);
+    int e = errno;
+    close (fd);
+    if (rc == 0 || e == EAGAIN)   //  EAGAIN: a full backlog, a busy agent
+        return 0;
+    if (e == EACCES || e == EPERM) {
+        fprintf (stderr,
+                 "permission denied: %s (the control socket is owner-only: run as the agent's user)\n", path);
+        return EXIT_DENIED;
+    }
+    if (e == ECONNREFUSED)
+        fprintf (stderr, "no agent running at %s (a stale control socket: was the agent killed?)\n", path);
+    else
+        fprintf (stderr, "cannot reach the agent at %s: %s\n", path, strerror (e));
+    return EXIT_NO_AGENT;
 }
 
-static bool
-s_has_flag (int argc, char **argv, const char *flag)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp (argv[i], flag) == 0)
-            return true;
-    return false;
-}
-
-//  Send one request; print the reply.  Exit code 0 ok, 1 agent error, 3 no
-//  agent answered.
+//  Send one request; print the reply (rendered by node/cli_render.c; as
+//  the daemon's JSON document when the request ends in " --json").  Exit
+//  code 0 ok, 1 agent error, 3 no agent answered, 4 permission denied.
 static int
 s_request (const char *state_dir, const char *request)
 {
     char path[512];
     snprintf (path, sizeof path, "%s/control.sock", state_dir);
-    if (access (path, F_OK) != 0) {
-        fprintf (stderr, "no agent at %s (is `meshwatch agent` running with STATE_DIR=%s?)\n", path,
-                 state_dir);
-        return 3;
+    int probe = s_control_probe (path, state_dir);
+    if (probe != 0)
+        return probe;
+    char verb[256];
+    snprintf (verb, sizeof verb, "%s", request);
+    size_t n = strlen (verb);
+    bool json = n >= 7 && !strcmp (verb + n - 7, " --json");
+    if (json)
+        verb[n - 7] = 0;
+    return node_cli_request (state_dir, verb, json);
+}
+
+//  members, status, jobs: [--state-dir DIR] [--json], one request.
+static const struct option s_query_opts[] = {MW_OPT_STATE_DIR, MW_OPT_JSON, MW_OPT_HELP, MW_OPT_END};
+
+static int
+s_query (const char *cmd, int argc, char **argv, void (*usage) (FILE *))
+{
+    int rc = 0, c;
+    mw_cliopt_t *p = s_parser (cmd, argc, argv, s_query_opts, usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir ();
+    bool json = false;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+        else if (c == OPT_JSON)
+            json = true;
     }
-    zsock_t *req = zsock_new (ZMQ_REQ);
-    if (!req)
-        return 3;
-    zsock_set_linger (req, 0);
-    zsock_set_rcvtimeo (req, 2000);
-    zsock_set_sndtimeo (req, 2000);
-    if (zsock_connect (req, "ipc://%s", path) < 0 || zstr_send (req, request) != 0) {
-        fprintf (stderr, "cannot reach the agent at %s\n", path);
-        zsock_destroy (&req);
-        return 3;
+    rc = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    char request[64];
+    snprintf (request, sizeof request, "%s%s", cmd, json ? " --json" : "");
+    return s_request (state_dir, request);
+}
+
+static void
+s_members_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: meshwatch members [--state-dir DIR] [--json]\n\n"
+             "The mesh as this box's agent sees it: one line per member (state, incarnation,\n"
+             "address, forecasts, the coordinator); --json prints the agent's document.\n\n" STATE_DIR_HELP);
+}
+
+static void
+s_status_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch status [--state-dir DIR] [--json]\n\n"
+                "This agent's identity, incarnation, counters and health.\n\n" STATE_DIR_HELP);
+}
+
+static void
+s_jobs_usage (FILE *f)
+{
+    fprintf (
+        f,
+        "usage: meshwatch jobs [--state-dir DIR] [--json]\n\n"
+        "Live and recent jobs of this agent: where they ran, how long, escalated or not.\n\n" STATE_DIR_HELP);
+}
+
+static int
+s_cmd_members (int argc, char **argv)
+{
+    return s_query ("members", argc, argv, s_members_usage);
+}
+
+static int
+s_cmd_status (int argc, char **argv)
+{
+    return s_query ("status", argc, argv, s_status_usage);
+}
+
+static int
+s_cmd_jobs (int argc, char **argv)
+{
+    return s_query ("jobs", argc, argv, s_jobs_usage);
+}
+
+//  --------------------------------------------------------------------------
+//  leave: ask the agent to leave, then wait until it has exited, so that a
+//  restart right after `meshwatch leave` finds its ports free.
+
+static void
+s_leave_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch leave [--state-dir DIR] [--timeout-s S]\n\n"
+                "The agent tells its peers it leaves (they list it as left, not dead) and exits.\n"
+                "Returns when the agent process has exited and its ports are free, or fails\n"
+                "(exit 1) after --timeout-s seconds (default 10).\n\n" STATE_DIR_HELP
+                "  --timeout-s S    how long to wait for the agent to exit, 1..3600\n");
+}
+
+//  True once PID is gone: no such process, or a zombie (its parent has not
+//  reaped it, but it holds no file or port any more).
+static bool
+s_pid_gone (pid_t pid)
+{
+    if (kill (pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char path[64], buf[256] = "";
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return errno == ENOENT;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf[n] = 0;
+    //  "PID (comm) STATE ...": comm may hold spaces and parentheses.
+    const char *rp = strrchr (buf, ')');
+    return rp && (rp[1] == ' ') && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static int
+s_cmd_leave (int argc, char **argv)
+{
+    static const struct option opts[] = {
+        MW_OPT_STATE_DIR, {"timeout-s", required_argument, NULL, OPT_TIMEOUT_S}, MW_OPT_HELP, MW_OPT_END};
+    int rc = 0, c;
+    mw_cliopt_t *p = s_parser ("leave", argc, argv, opts, s_leave_usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir ();
+    int64_t timeout_s = 10;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+        else if (c == OPT_TIMEOUT_S && mw_cliopt_int (p, 1, 3600, &timeout_s) != 0)
+            c = MW_CLIOPT_ERROR;
+        if (c == MW_CLIOPT_ERROR)
+            break;
     }
-    char *status = NULL, *body = NULL;
-    int rc = 3;
-    if (zsock_recv (req, "ss", &status, &body) == 0 && status && body) {
-        fputs (body, stdout);
-        size_t n = strlen (body);
-        if (n && body[n - 1] != '\n')
-            fputc ('\n', stdout);
-        rc = strcmp (status, "ok") == 0 ? 0 : 1;
+    rc = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    //  Which process holds STATE_DIR: the one we wait for.
+    pid_t pid = node_statelock_holder (state_dir);
+    rc = s_request (state_dir, "leave");
+    if (rc != 0)
+        return rc;
+    uint64_t t0 = zclock_mono (), limit = (uint64_t) timeout_s * 1000;
+    while (true) {
+        //  Both: the lock is free (no agent owns STATE_DIR) and the process
+        //  is gone (the kernel closed its sockets: the ports are free).
+        pid_t holder = node_statelock_holder (state_dir);
+        bool held = holder > 0 || (holder < 0 && errno == EBUSY);   //  EBUSY: held, PID unknown
+        if (holder > 0 && pid <= 0)
+            pid = holder;
+        if (!held && (pid <= 0 || s_pid_gone (pid)))
+            return 0;
+        if (zclock_mono () - t0 >= limit)
+            break;
+        zclock_sleep (20);
     }
-    else
-        fprintf (stderr, "the agent at %s did not answer within 2 s\n", path);
-    zstr_free (&status);
-    zstr_free (&body);
-    zsock_destroy (&req);
-    return rc;
+    fprintf (stderr,
+             "meshwatch leave: the agent (PID %d) has not exited %lld s after it was asked to leave\n",
+             (int) pid, (long long) timeout_s);
+    return 1;
+}
+
+//  --------------------------------------------------------------------------
+//  load QUEUE RATE
+
+static void
+s_load_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch load QUEUE RATE [--state-dir DIR]\n\n"
+                "Feeds the scheduler's inputs by hand: the inference queue length (0..4294967295)\n"
+                "and the job arrival rate in jobs per second (0 to below 1000000).\n\n" STATE_DIR_HELP);
+}
+
+static int
+s_cmd_load (int argc, char **argv)
+{
+    static const struct option opts[] = {MW_OPT_STATE_DIR, MW_OPT_HELP, MW_OPT_END};
+    int rc = 0, c, n = 0;
+    mw_cliopt_t *p = s_parser ("load", argc, argv, opts, s_load_usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir ();
+    while ((c = mw_cliopt_next (p)) >= 0)
+        if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+    char **rest = mw_cliopt_rest (p, &n);
+    int64_t queue = 0;
+    double rate = 0;
+    if (c == MW_CLIOPT_ERROR)
+        rc = EXIT_USAGE;
+    else if (n < 2)
+        rc = mw_cliopt_fail ("load", "needs QUEUE and RATE");
+    else if (n > 2)
+        rc = mw_cliopt_fail ("load", "unexpected argument '%.60s'", rest[2]);
+    else if (mw_cliopt_parse_int (rest[0], 0, UINT32_MAX, &queue) != 0)
+        rc = mw_cliopt_fail ("load", "QUEUE '%.40s' is not an integer in 0..%u", rest[0], UINT32_MAX);
+    else if (mw_cliopt_parse_double (rest[1], 0, 999999.99, &rate) != 0)
+        rc = mw_cliopt_fail ("load", "RATE '%.40s' is not a number in 0..999999.99", rest[1]);
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    //  The agent parses the text again (it checks every request itself).
+    char request[64];
+    snprintf (request, sizeof request, "load %lld %.20s", (long long) queue, rest[1]);
+    return s_request (state_dir, request);
 }
 
 //  --------------------------------------------------------------------------
@@ -223,32 +609,77 @@ s_read_file (const char *path, size_t *len)
     return buf;
 }
 
+static void
+s_submit_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch submit --camera ID --image FILE [--deadline-ms D] [--model M]\n"
+                "                        [--priority 0-9] [--wait-ms W] [--state-dir DIR] [--json]\n\n"
+                "Runs one JPEG frame through the mesh (this box, a peer or the analysis server)\n"
+                "and prints the result when the job has ended.\n\n"
+                "  --camera ID      camera id of the frame\n"
+                "  --image FILE     the JPEG (at most 4 MiB)\n"
+                "  --model M        tiny-face (default) or ssd-mobilenet\n"
+                "  --deadline-ms D  the job's deadline, 1..3600000 (default: the agent's DEADLINE_MS)\n"
+                "  --priority P     0..9 (default 5)\n"
+                "  --wait-ms W      give up waiting for the result after W ms (default deadline + 5 "
+                "s)\n" STATE_DIR_HELP "  --json           print the job's JSON document\n");
+}
+
 static int
 s_cmd_submit (int argc, char **argv)
 {
+    static const struct option opts[] = {{"camera", required_argument, NULL, OPT_CAMERA},
+                                         {"image", required_argument, NULL, OPT_IMAGE},
+                                         {"model", required_argument, NULL, OPT_MODEL},
+                                         {"deadline-ms", required_argument, NULL, OPT_DEADLINE_MS},
+                                         {"priority", required_argument, NULL, OPT_PRIORITY},
+                                         {"wait-ms", required_argument, NULL, OPT_WAIT_MS},
+                                         MW_OPT_STATE_DIR,
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
+    int prc = 0, c;   //  `rc` below is the job's
+    mw_cliopt_t *p = s_parser ("submit", argc, argv, opts, s_submit_usage, &prc);
+    if (!p)
+        return prc;
     const char *camera = NULL, *image = NULL, *model = "tiny-face", *deadline = "", *prio = "5";
+    const char *state_dir = s_default_state_dir ();
+    bool json = false;
     long wait_ms = 0;
-    for (int i = 1; i + 1 < argc; i++) {
-        if (!strcmp (argv[i], "--camera"))
-            camera = argv[++i];
-        else if (!strcmp (argv[i], "--image"))
-            image = argv[++i];
-        else if (!strcmp (argv[i], "--model"))
-            model = argv[++i];
-        else if (!strcmp (argv[i], "--deadline-ms"))
-            deadline = argv[++i];
-        else if (!strcmp (argv[i], "--priority"))
-            prio = argv[++i];
-        else if (!strcmp (argv[i], "--wait-ms"))
-            wait_ms = atol (argv[++i]);
+    int64_t v;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        switch (c) {
+        case OPT_CAMERA: camera = mw_cliopt_arg (p); break;
+        case OPT_IMAGE: image = mw_cliopt_arg (p); break;
+        case OPT_MODEL: model = mw_cliopt_arg (p); break;
+        case OPT_STATE_DIR: state_dir = mw_cliopt_arg (p); break;
+        case OPT_JSON: json = true; break;
+        //  The agent gets the text as given, checked here first.
+        case OPT_DEADLINE_MS:
+            deadline = mw_cliopt_arg (p);
+            if (mw_cliopt_int (p, 1, 3600000, &v) != 0)
+                c = MW_CLIOPT_ERROR;
+            break;
+        case OPT_PRIORITY:
+            prio = mw_cliopt_arg (p);
+            if (mw_cliopt_int (p, 0, 9, &v) != 0)
+                c = MW_CLIOPT_ERROR;
+            break;
+        case OPT_WAIT_MS:
+            if (mw_cliopt_int (p, 1, 86400000, &v) != 0)
+                c = MW_CLIOPT_ERROR;
+            wait_ms = (long) v;
+            break;
+        }
+        if (c == MW_CLIOPT_ERROR)
+            break;
     }
-    bool json = s_has_flag (argc, argv, "--json");
-    if (!camera || !image) {
-        fprintf (stderr,
-                 "usage: meshwatch submit --camera ID --image FILE [--deadline-ms D] [--model M]\n"
-                 "                        [--priority 0-9] [--wait-ms W] [--state-dir DIR] [--json]\n");
-        return 2;
-    }
+    prc = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    mw_cliopt_destroy (&p);
+    if (prc)
+        return prc;
+    if (!camera || !image)
+        return mw_cliopt_fail ("submit", "--camera and --image are required");
     size_t len = 0;
     char *jpeg = s_read_file (image, &len);
     if (!jpeg) {
@@ -258,111 +689,12 @@ s_cmd_submit (int argc, char **argv)
             fprintf (stderr, "%s: cannot read: %s\n", image, strerror (errno));
         return 2;
     }
-    const char *state_dir = s_state_dir (argc, argv);
     char path[512];
     snprintf (path, sizeof path, "%s/control.sock", state_dir);
-    if (access (path, F_OK) != 0) {
-        fprintf (stderr, "no agent at %s\n", path);
-        free (jpeg);
-        return 3;
-    }
-    zsock_t *req = zsock_new (ZMQ_REQ);
-    if (!req) {
-        free (jpeg);
-        return 3;
-    }
-    zsock_set_linger (req, 0);
-    zsock_set_rcvtimeo (req, 2000);
-    zsock_set_sndtimeo (req, 2000);
-    int rc = 3;
-    char *status = NULL, *body = NULL;
-    zmsg_t *m = zmsg_new ();
-    zmsg_addstr (m, "submit");
-    zmsg_addstr (m, camera);
-    zmsg_addstr (m, model);
-    zmsg_addstr (m, deadline);
-    zmsg_addstr (m, prio);
-    zmsg_addmem (m, jpeg, len);
+    int rc = s_control_probe (path, state_dir);
+    if (rc == 0)
+        rc = node_cli_submit (state_dir, camera, model, deadline, prio, jpeg, len, wait_ms, json);
     free (jpeg);
-    if (zsock_connect (req, "ipc://%s", path) < 0 || zmsg_send (&m, req) != 0
-        || zsock_recv (req, "ss", &status, &body) != 0 || !status || !body) {
-        fprintf (stderr, "the agent at %s did not answer\n", path);
-        zmsg_destroy (&m);
-        zsock_destroy (&req);
-        return 3;
-    }
-    if (strcmp (status, "ok") != 0) {
-        if (json) {
-            printf ("{\"state\":\"refused\",\"reason\":\"");
-            for (char *p = body; *p && *p != '\n'; p++)
-                printf (*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-            printf ("\"}\n");
-        }
-        else
-            fprintf (stderr, "refused: %s", body);
-        zstr_free (&status);
-        zstr_free (&body);
-        zsock_destroy (&req);
-        return 1;
-    }
-    char id[40];
-    snprintf (id, sizeof id, "%.32s", body);
-    zstr_free (&status);
-    zstr_free (&body);
-    //  Poll the job until it ended (the agent's REP must never wait for a
-    //  job, so the CLI does).  The job itself times out on the agent; the
-    //  bound here is only for an agent that vanished.
-    long limit = wait_ms > 0 ? wait_ms : (*deadline ? atol (deadline) : 1000) + 5000;
-    uint64_t t0 = zclock_mono ();
-    char request[64];
-    snprintf (request, sizeof request, "job %s", id);
-    while ((long) (zclock_mono () - t0) < limit) {
-        if (zstr_send (req, request) != 0 || zsock_recv (req, "ss", &status, &body) != 0 || !status || !body)
-            break;
-        bool ended = strstr (body, "\"state\":\"done\"") || strstr (body, "\"state\":\"failed\"");
-        if (ended) {
-            if (json)
-                fputs (body, stdout);
-            else {
-                //  A short human line from the JSON fields.
-                char state[16] = "", path_s[16] = "", ran[20] = "", reason[120] = "";
-                const char *p;
-                if ((p = strstr (body, "\"state\":\"")))
-                    sscanf (p + 9, "%15[^\"]", state);
-                if ((p = strstr (body, "\"path\":\"")))
-                    sscanf (p + 8, "%15[^\"]", path_s);
-                if ((p = strstr (body, "\"ran_on\":\"")))
-                    sscanf (p + 10, "%19[^\"]", ran);
-                if ((p = strstr (body, "\"reason\":\"")))
-                    sscanf (p + 10, "%119[^\"]", reason);
-                double total = 0, conf = 0;
-                int boxes = 0;
-                if ((p = strstr (body, "\"total_ms\":")))
-                    total = atof (p + 11);
-                if ((p = strstr (body, "\"boxes\":")))
-                    boxes = atoi (p + 8);
-                if ((p = strstr (body, "\"confidence\":")))
-                    conf = atof (p + 13);
-                printf ("job %s %s", id, state);
-                if (!strcmp (state, "done"))
-                    printf (" on %s (%s) in %.1f ms: %d detections, confidence %.3f%s\n", *ran ? ran : "?",
-                            path_s, total, boxes, conf,
-                            strstr (body, "\"escalated\":true") ? ", escalated" : "");
-                else
-                    printf (": %s\n", reason);
-            }
-            rc = strstr (body, "\"state\":\"done\"") ? 0 : 1;
-            zstr_free (&status);
-            zstr_free (&body);
-            break;
-        }
-        zstr_free (&status);
-        zstr_free (&body);
-        zclock_sleep (10);
-    }
-    if (rc == 3)
-        fprintf (stderr, "job %s: no result within %ld ms\n", id, limit);
-    zsock_destroy (&req);
     return rc;
 }
 
@@ -373,7 +705,13 @@ static void
 s_print_mp_object (const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_STR: printf ("%.*s", (int) o->via.str.size, o->via.str.ptr); break;
+    case MSGPACK_OBJECT_STR: {
+        //  Names and camera ids come from the wire: never raw to a terminal.
+        char raw[512], safe[2048];
+        snprintf (raw, sizeof raw, "%.*s", (int) o->via.str.size, o->via.str.ptr);
+        printf ("%s", node_cli_safe (raw, safe, sizeof safe));
+        break;
+    }
     case MSGPACK_OBJECT_POSITIVE_INTEGER: printf ("%llu", (unsigned long long) o->via.u64); break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: printf ("%lld", (long long) o->via.i64); break;
     default: msgpack_object_print (stdout, *o);
@@ -388,26 +726,82 @@ s_events_signal (int sig)
     s_events_stop = 1;
 }
 
+static void
+s_events_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
+                "                        [--server-key FILE|Z85 --client-cert FILE]\n"
+                "       meshwatch events --keygen FILE\n\n"
+                "Prints an agent's (or the analysis server's) event stream, the one the VMS reads:\n"
+                "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n"
+                "A stream beyond loopback speaks CURVE (EVENTS_BIND=mesh): --server-key is the box's\n"
+                "events certificate (STATE_DIR/events.cert) or its Z85 key, --client-cert a key pair\n"
+                "the box lists in EVENTS_CURVE_CLIENTS.  --keygen FILE writes such a pair: FILE\n"
+                "(public) and FILE_secret (mode 0600, stays on the reader).\n");
+}
+
 static int
 s_cmd_events (int argc, char **argv)
 {
-    const char *endpoint = NULL;
-    long max_events = -1;
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp (argv[i], "--connect") == 0)
-            endpoint = argv[i + 1];
-        if (strcmp (argv[i], "--count") == 0)
-            max_events = atol (argv[i + 1]);
+    static const struct option opts[] = {{"connect", required_argument, NULL, OPT_CONNECT},
+                                         {"count", required_argument, NULL, OPT_COUNT},
+                                         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+                                         {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},
+                                         {"keygen", required_argument, NULL, OPT_KEYGEN},
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
+    int rc = 0, c;
+    mw_cliopt_t *p = s_parser ("events", argc, argv, opts, s_events_usage, &rc);
+    if (!p)
+        return rc;
+    const char *endpoint = NULL, *server_key = NULL, *client_cert = NULL, *keygen = NULL;
+    int64_t max_events = -1;
+    bool json = false;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_CONNECT)
+            endpoint = mw_cliopt_arg (p);
+        else if (c == OPT_SERVER_KEY)
+            server_key = mw_cliopt_arg (p);
+        else if (c == OPT_CLIENT_CERT)
+            client_cert = mw_cliopt_arg (p);
+        else if (c == OPT_KEYGEN)
+            keygen = mw_cliopt_arg (p);
+        else if (c == OPT_JSON)
+            json = true;
+        else if (c == OPT_COUNT && mw_cliopt_int (p, 1, INT64_MAX, &max_events) != 0)
+            break;
     }
-    if (!endpoint) {
-        fprintf (stderr, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n");
-        return 2;
+    rc = c != MW_CLIOPT_END || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    //  The strings point into argv: still valid after the parser goes.
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    if (keygen) {
+        //  A reader's key pair: FILE (public: list it in the box's
+        //  EVENTS_CURVE_CLIENTS) and FILE_secret (keep it on the reader).
+        char err[512] = "";
+        if (node_curve_keygen (keygen, err, sizeof err) != 0) {
+            fprintf (stderr, "meshwatch events --keygen: %s\n", err);
+            return 1;
+        }
+        printf ("%s (public) and %s_secret written\n", keygen, keygen);
+        return 0;
     }
-    bool json = s_has_flag (argc, argv, "--json");
+    if (!endpoint)
+        return mw_cliopt_fail ("events", "--connect tcp://HOST:PORT is required");
+    if (!server_key != !client_cert)
+        return mw_cliopt_fail ("events", "--server-key and --client-cert go together (CURVE)");
     zsys_handler_set (NULL);
     signal (SIGINT, s_events_signal);
     signal (SIGTERM, s_events_signal);
     zsock_t *sub = zsock_new (ZMQ_SUB);
+    char cerr[512] = "";
+    if (sub && server_key && node_curve_client_apply (sub, server_key, client_cert, cerr, sizeof cerr) != 0) {
+        fprintf (stderr, "meshwatch events: %s\n", cerr);
+        zsock_destroy (&sub);
+        return 1;
+    }
     if (!sub || zsock_connect (sub, "%s", endpoint) < 0) {
         fprintf (stderr, "%s: cannot connect\n", endpoint);
         zsock_destroy (&sub);
@@ -418,7 +812,7 @@ s_cmd_events (int argc, char **argv)
     if (json)
         zsock_set_subscribe (sub, "json.");
     else {
-        const char *families[] = {"member.", "node.", "coordinator.", "job.", NULL};
+        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", NULL};
         for (int i = 0; families[i]; i++)
             zsock_set_subscribe (sub, families[i]);
     }
@@ -465,14 +859,146 @@ s_cmd_events (int argc, char **argv)
 }
 
 //  --------------------------------------------------------------------------
+//  keygen, version, help; the other libraries' subcommands
+
+static void
+s_keygen_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch keygen\n\n"
+                "Prints a new random cluster key (base64 of 32 bytes) for CLUSTER_KEY.\n"
+                "Make one per site and give the same key to every box of the mesh.\n");
+}
+
+static int
+s_cmd_keygen (int argc, char **argv)
+{
+    static const struct option opts[] = {MW_OPT_HELP, MW_OPT_END};
+    int rc = 0, c;
+    mw_cliopt_t *p = s_parser ("keygen", argc, argv, opts, s_keygen_usage, &rc);
+    if (!p)
+        return rc;
+    while ((c = mw_cliopt_next (p)) >= 0)
+        ;
+    rc = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    char key[64];
+    gossip_key_generate (key);
+    printf ("%s\n", key);
+    return 0;
+}
+
+static void
+s_version_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch version\n\nPrints the version and the wire protocol version.\n");
+}
+
+static int
+s_cmd_version (int argc, char **argv)
+{
+    static const struct option opts[] = {MW_OPT_HELP, MW_OPT_END};
+    int rc = 0, c;
+    mw_cliopt_t *p = s_parser ("version", argc, argv, opts, s_version_usage, &rc);
+    if (!p)
+        return rc;
+    while ((c = mw_cliopt_next (p)) >= 0)
+        ;
+    rc = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    printf ("meshwatch %s (protocol %d)\n", PACKAGE_VERSION, MW_WIRE_VERSION);
+    return 0;
+}
+
+static void
+s_help_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch help [COMMAND]\n\nLists the commands, or shows one command's help.\n");
+}
+
+static int
+s_cmd_help (int argc, char **argv)
+{
+    static const struct option opts[] = {MW_OPT_HELP, MW_OPT_END};
+    int rc = 0, c, n = 0;
+    mw_cliopt_t *p = s_parser ("help", argc, argv, opts, s_help_usage, &rc);
+    if (!p)
+        return rc;
+    while ((c = mw_cliopt_next (p)) >= 0)
+        ;
+    char **rest = mw_cliopt_rest (p, &n);
+    const char *topic = n == 1 ? rest[0] : NULL;
+    if (c == MW_CLIOPT_ERROR)
+        rc = EXIT_USAGE;
+    else if (n > 1)
+        rc = mw_cliopt_fail ("help", "unexpected argument '%.60s'", rest[1]);
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    if (!topic) {
+        s_usage (stdout);
+        return 0;
+    }
+    for (const command_t *cmd = s_commands; cmd->name; cmd++)
+        if (strcmp (cmd->name, topic) == 0) {
+            //  The command's own --help: nothing else runs.
+            char *help_argv[] = {(char *) cmd->name, "--help", NULL};
+            return cmd->run (2, help_argv);
+        }
+    return mw_cliopt_fail ("help", "unknown command '%.60s'", topic);
+}
+
+static int
+s_cmd_agent (int argc, char **argv)
+{
+    return s_cmd_agent_or_server (argc, argv, false);
+}
+
+static int
+s_cmd_server (int argc, char **argv)
+{
+    return s_cmd_agent_or_server (argc, argv, true);
+}
+
+static const command_t s_commands[] = {
+    {"agent", "[--config FILE] [--key-name VALUE ...]  run the mesh daemon", s_cmd_agent},
+    {"members", "[--state-dir DIR] [--json]   list the mesh as this box sees it", s_cmd_members},
+    {"status", "[--state-dir DIR] [--json]   this agent's state and counters", s_cmd_status},
+    {"leave", "[--state-dir DIR] [--timeout-s S]   leave the mesh; returns when the agent has exited",
+     s_cmd_leave},
+    {"events", "--connect tcp://HOST:PORT [--json] [--count N] [CURVE]   print the event stream",
+     s_cmd_events},
+    {"keygen", "print a new cluster key", s_cmd_keygen},
+    {"infer", "--model M --image FILE [...]   run a face detector", mw_infer_cli_main},
+    {"forecast", "--trace FILE.csv [--horizon S]   score the forecaster on a trace", mw_forecast_cli_main},
+    {"load", "QUEUE RATE [--state-dir DIR]   feed the scheduler inputs (queue, jobs/s)", s_cmd_load},
+    {"submit", "--camera ID --image FILE [...]   run one frame on the mesh, print the result", s_cmd_submit},
+    {"jobs", "[--state-dir DIR] [--json]   recent jobs and where they ran", s_cmd_jobs},
+    {"analysis-server", "[--config FILE]   the VMS-side analysis server (VMS_PORT)", s_cmd_server},
+    {"simulate", "--nodes N --policy P --seed S [...]   placement simulator", mw_simulate_cli_main},
+    {"version", "print the version", s_cmd_version},
+    {"help", "[COMMAND]   this list, or one command's help", s_cmd_help},
+    {NULL, NULL, NULL}};
+
+//  --------------------------------------------------------------------------
 
 int
 main (int argc, char **argv)
 {
     if (argc < 2) {
         s_usage (stderr);
-        return 2;
+        return EXIT_USAGE;
     }
+    const char *cmd = argv[1];
+    if (strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0) {
+        s_usage (stdout);
+        return 0;
+    }
+    if (strcmp (cmd, "--version") == 0)
+        cmd = "version";
     if (sodium_init () < 0) {
         fprintf (stderr, "libsodium failed to initialise\n");
         return 1;
@@ -480,54 +1006,9 @@ main (int argc, char **argv)
     //  czmq prints its own log lines to stderr by default; ours are enough.
     zsys_set_logstream (NULL);
     zsys_set_logsystem (false);
-    const char *cmd = argv[1];
-    int sub_argc = argc - 1;
-    char **sub_argv = argv + 1;
-    if (strcmp (cmd, "agent") == 0)
-        return s_cmd_agent_or_server (sub_argc, sub_argv, false);
-    if (strcmp (cmd, "analysis-server") == 0)
-        return s_cmd_agent_or_server (sub_argc, sub_argv, true);
-    if (strcmp (cmd, "submit") == 0)
-        return s_cmd_submit (sub_argc, sub_argv);
-    if (strcmp (cmd, "jobs") == 0)
-        return s_request (s_state_dir (sub_argc, sub_argv),
-                          s_has_flag (sub_argc, sub_argv, "--json") ? "jobs --json" : "jobs");
-    if (strcmp (cmd, "members") == 0 || strcmp (cmd, "status") == 0) {
-        char request[64];
-        snprintf (request, sizeof request, "%s%s", cmd,
-                  s_has_flag (sub_argc, sub_argv, "--json") ? " --json" : "");
-        return s_request (s_state_dir (sub_argc, sub_argv), request);
-    }
-    if (strcmp (cmd, "leave") == 0)
-        return s_request (s_state_dir (sub_argc, sub_argv), "leave");
-    if (strcmp (cmd, "events") == 0)
-        return s_cmd_events (sub_argc, sub_argv);
-    if (strcmp (cmd, "keygen") == 0) {
-        char key[64];
-        gossip_key_generate (key);
-        printf ("%s\n", key);
-        return 0;
-    }
-    if (strcmp (cmd, "infer") == 0)
-        return mw_infer_cli_main (sub_argc, sub_argv);
-    if (strcmp (cmd, "forecast") == 0)
-        return mw_forecast_cli_main (sub_argc, sub_argv);
-    if (strcmp (cmd, "simulate") == 0)
-        return mw_simulate_cli_main (sub_argc, sub_argv);
-    if (strcmp (cmd, "load") == 0 && sub_argc >= 3) {
-        char request[64];
-        snprintf (request, sizeof request, "load %.20s %.20s", sub_argv[1], sub_argv[2]);
-        return s_request (s_state_dir (sub_argc, sub_argv), request);
-    }
-    if (strcmp (cmd, "version") == 0 || strcmp (cmd, "--version") == 0) {
-        printf ("meshwatch %s (protocol %d)\n", PACKAGE_VERSION, MW_WIRE_VERSION);
-        return 0;
-    }
-    if (strcmp (cmd, "help") == 0 || strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0) {
-        s_usage (stdout);
-        return 0;
-    }
-    fprintf (stderr, "meshwatch: unknown command '%s'\n", cmd);
-    s_usage (stderr);
-    return 2;
+    for (const command_t *c = s_commands; c->name; c++)
+        if (strcmp (cmd, c->name) == 0)
+            return c->run (argc - 1, argv + 1);
+    fprintf (stderr, "meshwatch: unknown command '%.60s' (meshwatch --help lists them)\n", cmd);
+    return EXIT_USAGE;
 }

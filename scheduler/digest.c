@@ -159,6 +159,31 @@ sched_digest_headroom (const sched_digest_t *d)
     return h < 0 ? 0 : h;
 }
 
+void
+sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_default_ms, placement_peer_t *p)
+{
+    assert (d && p);
+    memset (p, 0, sizeof *p);
+    p->usable = true;
+    p->digest_age_ms = (uint32_t) sched_digest_age_ms (d, now_wall_ms);
+    p->cpu_now_pct = d->cur[SCHED_DIGEST_CPU];
+    //  The point forecast at the first horizon, not its upper bound:
+    //  placement turns this figure into a queueing backlog (M/D/1), and the
+    //  conformal bound stays near a past spike's height for a whole
+    //  residual window (a minute), so an idle box that loaded a model or
+    //  ran a backup a minute ago would look saturated and every overflow
+    //  would go to the server.  The forecaster's own error (spread) is
+    //  still added by placement as distrust, and the peer's accept or
+    //  refuse decides in the end.
+    p->cpu_ub_pct = d->fc[SCHED_DIGEST_CPU][0] > d->cur[SCHED_DIGEST_CPU] ? d->fc[SCHED_DIGEST_CPU][0]
+                                                                          : d->cur[SCHED_DIGEST_CPU];
+    p->spread_pct = d->spread[0];
+    p->queue_len = d->queue_len;
+    p->queue_fc = d->queue_ub;
+    p->workers = d->workers ? d->workers : 1;
+    p->svc_ms = d->svc_ms > 0 ? d->svc_ms : svc_default_ms;
+}
+
 int
 sched_digest_test (bool verbose)
 {
@@ -251,6 +276,25 @@ sched_digest_test (bool verbose)
     CHECK (sched_digest_decode (longer, sizeof longer, &e) == 0, "appended fields refused");
     buf[0] = 2;
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE, &e) == -1, "version 2 accepted");
+    //  What placement reads of a peer's digest.
+    placement_peer_t pp;
+    j = d;
+    j.jobs = true;
+    j.svc_ms = 12.5;
+    j.workers = 2;
+    j.queue_ub = 3.5;
+    j.ts_ms = 1000;
+    sched_digest_peer (&j, 1250, 99, &pp);
+    CHECK (pp.usable && pp.digest_age_ms == 250 && pp.cpu_now_pct == j.cur[0] && pp.cpu_ub_pct == j.cur[0]
+               && pp.spread_pct == j.spread[0] && pp.queue_len == 12 && pp.queue_fc == 3.5 && pp.workers == 2
+               && pp.svc_ms == 12.5 && pp.link_ms == 0,
+           "peer from digest");
+    j.fc[0][0] = 80;   //  a rising point forecast counts over the current reading
+    j.svc_ms = 0;
+    j.workers = 0;
+    sched_digest_peer (&j, 1000, 99, &pp);
+    CHECK (pp.cpu_ub_pct == 80 && pp.svc_ms == 99 && pp.workers == 1 && pp.digest_age_ms == 0,
+           "peer defaults");
     if (verbose)
         printf ("  digest v%d: %d bytes\n", SCHED_DIGEST_VERSION, SCHED_DIGEST_SIZE);
     return rc;

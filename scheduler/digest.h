@@ -41,6 +41,8 @@
 #ifndef SCHED_DIGEST_H_INCLUDED
 #define SCHED_DIGEST_H_INCLUDED
 
+#include "scheduler/placement.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +93,15 @@ uint64_t sched_digest_age_ms (const sched_digest_t *d, uint64_t now_wall_ms);
 //  Headroom in percent: 100 - the upper bound of CPU at h0 (the pessimistic
 //  free share over the next horizon).
 double sched_digest_headroom (const sched_digest_t *d);
+
+//  What placement knows of a peer from its decoded digest (placement.h):
+//  usable, the digest's age at `now_wall_ms`, current and forecast CPU,
+//  spread, queue and its bound, workers (at least 1), service time
+//  (`svc_default_ms` when the digest has none).  The link cost is the
+//  caller's (it knows the link); link_ms is left 0.  The daemon
+//  (node/jobs.c) and the simulator (scheduler/simulate.c) both use this.
+void sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_default_ms,
+                        placement_peer_t *p);
 
 int sched_digest_test (bool verbose);
 

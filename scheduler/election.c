@@ -36,6 +36,8 @@
     ========================================================================= */
 #include "scheduler/election.h"
 
+#include "common/rand.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,10 +262,10 @@ election_ballot_cmp (const election_ballot_t *a, const election_ballot_t *b)
 
 //  The ballot a HEARTBEAT or VOTE_REQ stands for: its id is the sender.
 static election_ballot_t
-s_msg_ballot (const mw_msg_t *msg)
+s_msg_ballot (const election_msg_t *msg)
 {
     election_ballot_t b = {msg->term, msg->rank, msg->sender};
-    if (msg->type == MW_MSG_VOTE)
+    if (msg->type == ELECTION_MSG_VOTE)
         b.id = msg->ballot;
     return b;
 }
@@ -293,7 +295,7 @@ static long
 s_view_index (const election_t *self, const mw_id_t *id)
 {
     for (size_t i = 0; i < self->n_view; i++)
-        if (gossip_wire_id_eq (&self->view[i], id))
+        if (mw_id_eq (&self->view[i], id))
             return (long) i;
     return -1;
 }
@@ -307,7 +309,7 @@ static bool
 s_direct (const election_t *self, const election_ballot_t *b)
 {
     return s_plausible (b) && s_gap (b, &self->hi) <= 1
-           && (gossip_wire_id_eq (&b->id, &self->self_id) || s_view_index (self, &b->id) >= 0);
+           && (mw_id_eq (&b->id, &self->self_id) || s_view_index (self, &b->id) >= 0);
 }
 
 //  The counter our next candidacy takes: above our highest ballot and
@@ -338,7 +340,7 @@ s_may_grant (const election_t *self, const election_ballot_t *b)
         return false;
     if (!self->voted || b->n > self->vote.n)
         return true;
-    return b->n == self->vote.n && gossip_wire_id_eq (&b->id, &self->vote.id);
+    return b->n == self->vote.n && mw_id_eq (&b->id, &self->vote.id);
 }
 
 static bool
@@ -350,7 +352,7 @@ s_lease_valid (const election_t *self, uint64_t now)
 static void
 s_announce_elected (election_t *self)
 {
-    assert (self->has_coord && gossip_wire_id_eq (&self->coord, &self->hi.id));
+    assert (self->has_coord && mw_id_eq (&self->coord, &self->hi.id));
     if (self->announced && election_ballot_cmp (&self->announced_b, &self->hi) == 0)
         return;
     self->announced = true;
@@ -421,7 +423,7 @@ s_renounce (election_t *self, const election_ballot_t *b)
 
 //  HEARTBEAT and VOTE_REQ carry our ballot (term, rank; the id is us).
 static void
-s_msg_init (election_t *self, mw_msg_t *msg, int type)
+s_msg_init (election_t *self, election_msg_t *msg, int type)
 {
     memset (msg, 0, sizeof *msg);
     msg->type = (uint8_t) type;
@@ -430,14 +432,14 @@ s_msg_init (election_t *self, mw_msg_t *msg, int type)
 }
 
 static void
-s_send (election_t *self, const mw_id_t *to, const mw_msg_t *msg)
+s_send (election_t *self, const mw_id_t *to, const election_msg_t *msg)
 {
     if (self->send)
         self->send (self->ctx, to, msg);
 }
 
 static void
-s_send_view (election_t *self, const mw_msg_t *msg)
+s_send_view (election_t *self, const election_msg_t *msg)
 {
     for (size_t i = 0; i < self->n_view; i++)
         s_send (self, &self->view[i], msg);
@@ -446,8 +448,8 @@ s_send_view (election_t *self, const mw_msg_t *msg)
 static void
 s_heartbeat (election_t *self, uint64_t now, uint32_t lease_ms)
 {
-    mw_msg_t msg;
-    s_msg_init (self, &msg, MW_MSG_HEARTBEAT);
+    election_msg_t msg;
+    s_msg_init (self, &msg, ELECTION_MSG_HEARTBEAT);
     msg.lease_ms = lease_ms;
     s_send_view (self, &msg);
     self->stats.heartbeats_out += self->n_view;
@@ -462,8 +464,8 @@ s_heartbeat (election_t *self, uint64_t now, uint32_t lease_ms)
 static void
 s_vote_reply (election_t *self, const mw_id_t *to, const election_ballot_t *b, bool pre, bool granted)
 {
-    mw_msg_t msg;
-    s_msg_init (self, &msg, MW_MSG_VOTE);
+    election_msg_t msg;
+    s_msg_init (self, &msg, ELECTION_MSG_VOTE);
     msg.term = b->n;
     msg.rank = b->rank;
     msg.ballot = b->id;
@@ -506,7 +508,7 @@ static bool
 s_round_grant (election_t *self, const mw_id_t *from)
 {
     for (size_t i = 1; i < self->n_elect; i++)
-        if (gossip_wire_id_eq (&self->electorate[i], from)) {
+        if (mw_id_eq (&self->electorate[i], from)) {
             if (!self->granted[i]) {
                 self->granted[i] = true;
                 self->n_granted++;
@@ -520,14 +522,14 @@ s_round_grant (election_t *self, const mw_id_t *from)
 //  The dispatcher: the only place where the role changes.
 
 typedef struct {
-    const mw_msg_t *msg;   //  E_HEARTBEAT: the heartbeat
+    const election_msg_t *msg;   //  E_HEARTBEAT: the heartbeat
 } ev_arg_t;
 
 static void s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now);
 
 //  Follow the sender of `hb`, whose ballot is now our highest.
 static void
-s_follow (election_t *self, const mw_msg_t *hb, uint64_t now)
+s_follow (election_t *self, const election_msg_t *hb, uint64_t now)
 {
     self->has_coord = true;
     self->coord = hb->sender;
@@ -571,8 +573,8 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
             s_fire (self, E_PREVOTE_WON, NULL, now);   //  electorate of one
             break;
         }
-        mw_msg_t msg;
-        s_msg_init (self, &msg, MW_MSG_VOTE_REQ);
+        election_msg_t msg;
+        s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
         msg.term = next;   //  the ballot we would take: (next, rank now, us)
         msg.rank = election_rank (self);
         msg.pre = 1;
@@ -601,8 +603,8 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
             s_fire (self, E_VOTE_WON, NULL, now);
             break;
         }
-        mw_msg_t msg;
-        s_msg_init (self, &msg, MW_MSG_VOTE_REQ);
+        election_msg_t msg;
+        s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
         msg.pre = 0;
         s_send_view (self, &msg);
         break;
@@ -755,7 +757,7 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
     assert (self && (ids || n == 0));
     size_t others = 0;
     for (size_t i = 0; i < n; i++)
-        others += !gossip_wire_id_eq (&ids[i], &self->self_id);
+        others += !mw_id_eq (&ids[i], &self->self_id);
     //  New arrays, so that a member still in the view keeps its report
     //  and one that left takes its report with it.
     mw_id_t *view = (mw_id_t *) calloc (others ? others : 1, sizeof *view);
@@ -769,7 +771,7 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (gossip_wire_id_eq (&ids[i], &self->self_id))
+        if (mw_id_eq (&ids[i], &self->self_id))
             continue;
         view[k] = ids[i];
         long old = s_view_index (self, &ids[i]);
@@ -870,9 +872,10 @@ election_next_wakeup (election_t *self, uint64_t now_ms)
 //  VOTE carries the voter's highest (a refusal) or the ballot it just
 //  adopted (a grant).  A pre-vote request or grant says nothing about it.
 static void
-s_report (election_t *self, size_t who, const mw_msg_t *msg, const election_ballot_t *b, uint64_t now)
+s_report (election_t *self, size_t who, const election_msg_t *msg, const election_ballot_t *b, uint64_t now)
 {
-    if ((msg->type == MW_MSG_VOTE_REQ && msg->pre) || (msg->type == MW_MSG_VOTE && msg->pre && msg->granted))
+    if ((msg->type == ELECTION_MSG_VOTE_REQ && msg->pre)
+        || (msg->type == ELECTION_MSG_VOTE && msg->pre && msg->granted))
         return;
     self->rep[who].b = *b;
     self->rep[who].at = now;
@@ -940,7 +943,7 @@ s_reconcile (election_t *self, uint64_t now)
 }
 
 static void
-s_on_heartbeat (election_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_heartbeat (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     self->stats.heartbeats_in++;
     election_ballot_t b = s_msg_ballot (msg);
@@ -975,7 +978,7 @@ s_on_heartbeat (election_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     election_ballot_t b = s_msg_ballot (msg);
     if (msg->pre) {
@@ -1002,8 +1005,8 @@ s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
         if (self->role == ELECTION_COORDINATOR && b.n > self->hi.n) {
             //  We are alive and it did not hear us (loss, a late
             //  heartbeat): renew its lease at once, which ends its round.
-            mw_msg_t hb;
-            s_msg_init (self, &hb, MW_MSG_HEARTBEAT);
+            election_msg_t hb;
+            s_msg_init (self, &hb, ELECTION_MSG_HEARTBEAT);
             hb.lease_ms = self->cfg.timeout_ms;
             s_send (self, &msg->sender, &hb);
             self->stats.heartbeats_out++;
@@ -1052,13 +1055,13 @@ s_on_vote_req (election_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_vote (election_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     election_ballot_t b = s_msg_ballot (msg);
     if (msg->pre && msg->granted) {
         uint64_t next;
         if (self->role == ELECTION_PRECANDIDATE && s_next_counter (self, &next) && b.n == next
-            && self->round_term == b.n && gossip_wire_id_eq (&b.id, &self->self_id)
+            && self->round_term == b.n && mw_id_eq (&b.id, &self->self_id)
             && s_round_grant (self, &msg->sender))
             s_fire (self, E_PREVOTE_WON, NULL, now);
         return;
@@ -1075,19 +1078,19 @@ s_on_vote (election_t *self, const mw_msg_t *msg, uint64_t now)
     }
     //  A grant is for exactly our ballot (hi while we are candidate).
     if (!msg->pre && msg->granted && self->role == ELECTION_CANDIDATE && c == 0
-        && gossip_wire_id_eq (&b.id, &self->self_id) && self->round_term == b.n
-        && s_round_grant (self, &msg->sender))
+        && mw_id_eq (&b.id, &self->self_id) && self->round_term == b.n && s_round_grant (self, &msg->sender))
         s_fire (self, E_VOTE_WON, NULL, now);
 }
 
 void
-election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms)
+election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms)
 {
     assert (self && msg);
-    if (gossip_wire_id_eq (&msg->sender, &self->self_id))
+    if (mw_id_eq (&msg->sender, &self->self_id))
         return;
     s_check_stall (self, now_ms);
-    if (msg->type != MW_MSG_HEARTBEAT && msg->type != MW_MSG_VOTE_REQ && msg->type != MW_MSG_VOTE)
+    if (msg->type != ELECTION_MSG_HEARTBEAT && msg->type != ELECTION_MSG_VOTE_REQ
+        && msg->type != ELECTION_MSG_VOTE)
         return;
     //  Only members SWIM holds alive or suspect take part: a sender (or,
     //  with the key, a forger) outside the view is not heard at all.
@@ -1104,9 +1107,9 @@ election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms)
     s_report (self, (size_t) who, msg, &b, now_ms);
     s_reconcile (self, now_ms);
     switch (msg->type) {
-    case MW_MSG_HEARTBEAT: s_on_heartbeat (self, msg, now_ms); break;
-    case MW_MSG_VOTE_REQ: s_on_vote_req (self, msg, now_ms); break;
-    case MW_MSG_VOTE: s_on_vote (self, msg, now_ms); break;
+    case ELECTION_MSG_HEARTBEAT: s_on_heartbeat (self, msg, now_ms); break;
+    case ELECTION_MSG_VOTE_REQ: s_on_vote_req (self, msg, now_ms); break;
+    case ELECTION_MSG_VOTE: s_on_vote (self, msg, now_ms); break;
     default: break;
     }
 }
@@ -1200,21 +1203,24 @@ election_stats (const election_t *self, election_stats_t *out)
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest: a discrete-event simulator of N nodes.  The network delivers
-//  in order per link with 1-3 ms latency; loss is what TCP makes of it (a
-//  retransmission 200 ms later, doubling while it keeps being lost, and
-//  everything behind it waits); a partition or a cut drops what crosses
-//  it; a crash loses everything but the persisted (ballot, vote); a stopped
-//  node neither ticks nor reads, and finds its input queued when it
-//  continues.  Views follow reachability with SWIM's lag (gone after
-//  SIM_DEAD_MS unreachable, back after SIM_JOIN_MS reachable).  Every
-//  millisecond the safety invariants of docs/ELECTION.md are checked.
+//  Selftest: N real election instances on the simulator (sim/netsim.h).
+//  Links deliver in order with 1-3 ms latency; loss is what TCP makes of
+//  it (a resend 110 ms later - Linux's RACK notices when the next segment
+//  is SACKed, about one heartbeat later - then the RTO, 200 ms, doubling,
+//  and everything behind it waits); a partition or a cut drops what
+//  crosses it; a crash loses everything but the persisted (ballot, vote);
+//  a stopped node (SIGSTOP, a netsim freeze) neither ticks nor reads, and
+//  finds its input queued when it continues.  Each instance is ticked at
+//  its own next_wakeup.  Views follow reachability with SWIM's lag (gone
+//  after SIM_DEAD_MS unreachable, back after SIM_JOIN_MS reachable),
+//  refreshed every 50 ms.  After every event the safety invariants of
+//  docs/ELECTION.md are checked.
 
-#define SIM_MAX      24
-#define SIM_DEAD_MS  3000
-#define SIM_JOIN_MS  300
-#define SIM_TICK_MS  5
-#define SIM_DECISION 0xfe   //  a coordinator decision (sim only, never on the wire)
+#include "sim/netsim.h"
+
+#define SIM_MAX     24
+#define SIM_DEAD_MS 3000
+#define SIM_JOIN_MS 300
 
 typedef struct _sim_t sim_t;
 
@@ -1223,42 +1229,38 @@ typedef struct {
     int i;
     election_t *e;
     mw_id_t id;
-    bool up, stopped;
     uint32_t priority;
     //  "Disk".
     election_ballot_t d_hi;
     bool d_voted;
     election_ballot_t d_vote;
     bool disk_fails;
-    //  Network and view.
-    int comp;
-    uint64_t link_free[SIM_MAX];   //  in-order delivery per link
+    //  View.
     bool in_view[SIM_MAX];
     uint64_t reach_change[SIM_MAX];
     bool reach[SIM_MAX];
     //  Ghost state for the invariants.
     election_ballot_t max_b;
-    uint64_t renounced_disk, renounced_mem;   //  renounces seen by the disk / the per-ms check
+    uint64_t renounced_disk, renounced_mem;   //  renounces seen by the disk / the invariant check
     bool ever_renounced;                      //  its disk may hold a vote above its ballot
     bool applied_any;
     election_ballot_t applied_b;
     int step_downs;
 } sim_node_t;
 
+//  A coordinator decision (sim only, never on the wire): its ballot.
 typedef struct {
-    uint64_t at;
-    int from, to;
-    mw_msg_t msg;
-} sim_pkt_t;
+    uint64_t term;
+    uint32_t rank;
+} sim_decision_t;
 
 struct _sim_t {
     int n;
     sim_node_t node[SIM_MAX];
-    sim_pkt_t *q;
-    size_t nq, capq;
-    uint64_t now, rng;
-    uint32_t loss_pct;
-    bool strict_terms;   //  scenario where no counter may be claimed twice
+    netsim_t *net;
+    int port_e, port_d;   //  election messages, decisions
+    uint64_t now, rng;    //  ms (netsim's clock / 1000); ids and instance seeds
+    bool strict_terms;    //  scenario where no counter may be claimed twice
     election_ballot_t claim_b[4096];
     int claim_who[4096];
     size_t n_claims;
@@ -1266,18 +1268,15 @@ struct _sim_t {
     uint64_t max_coexist;
     int violations;
     bool verbose;
-    uint64_t msgs;
+    election_msg_t forged[512];   //  forged messages in flight (scenario 12)
+    int forged_to[512];
+    size_t n_forged;
 };
 
 static uint64_t
 s_sim_rand (sim_t *sim)
 {
-    uint64_t x = sim->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    sim->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return mw_splitmix64 (&sim->rng);
 }
 
 static void
@@ -1293,9 +1292,21 @@ static int
 s_sim_find (sim_t *sim, const mw_id_t *id)
 {
     for (int j = 0; j < sim->n; j++)
-        if (gossip_wire_id_eq (&sim->node[j].id, id))
+        if (mw_id_eq (&sim->node[j].id, id))
             return j;
     return -1;
+}
+
+static bool
+s_sim_up (sim_t *sim, int i)
+{
+    return netsim_state (sim->net, (uint32_t) i) != NETSIM_DOWN;
+}
+
+static bool
+s_sim_running (sim_t *sim, int i)
+{
+    return netsim_state (sim->net, (uint32_t) i) == NETSIM_UP;
 }
 
 static int
@@ -1331,67 +1342,12 @@ s_sim_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *
 }
 
 static void
-s_sim_push (sim_t *sim, int from, int to, const mw_msg_t *msg)
-{
-    sim_node_t *src = &sim->node[from];
-    if (src->comp != sim->node[to].comp)
-        return;   //  cut: gone (the daemon drops a dead peer's queue too)
-    uint64_t at = sim->now + 1 + s_sim_rand (sim) % 3;
-    //  A lost segment: Linux's RACK notices when the next one is SACKed
-    //  (about one heartbeat later) and resends; a lost resend waits for
-    //  the RTO (200 ms, doubling).
-    uint64_t rto = 110;
-    while (sim->loss_pct && s_sim_rand (sim) % 100 < sim->loss_pct) {
-        at += rto;
-        rto = rto < 200 ? 200 : rto * 2;
-    }
-    if (at < src->link_free[to])
-        at = src->link_free[to];   //  head-of-line: in order
-    src->link_free[to] = at;
-    if (sim->nq == sim->capq) {
-        size_t cap = sim->capq ? sim->capq * 2 : 1024;
-        sim_pkt_t *q = (sim_pkt_t *) realloc (sim->q, cap * sizeof *q);
-        if (!q)
-            return;
-        sim->q = q;
-        sim->capq = cap;
-    }
-    sim_pkt_t *p = &sim->q[sim->nq++];
-    p->at = at;
-    p->from = from;
-    p->to = to;
-    p->msg = *msg;
-    p->msg.sender = src->id;
-    sim->msgs++;
-}
-
-//  A forged message (a key holder on the LAN): any sender id, delivered to
-//  node `to` next millisecond, behind nothing.
-static void
-s_sim_forge (sim_t *sim, int to, const mw_msg_t *msg)
-{
-    if (sim->nq == sim->capq) {
-        size_t cap = sim->capq ? sim->capq * 2 : 1024;
-        sim_pkt_t *q = (sim_pkt_t *) realloc (sim->q, cap * sizeof *q);
-        if (!q)
-            return;
-        sim->q = q;
-        sim->capq = cap;
-    }
-    sim_pkt_t *p = &sim->q[sim->nq++];
-    p->at = sim->now + 1;
-    p->from = to;   //  (only for the partition check: it reaches `to`)
-    p->to = to;
-    p->msg = *msg;
-}
-
-static void
-s_sim_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+s_sim_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
 {
     sim_node_t *nd = (sim_node_t *) ctx;
     int j = s_sim_find (nd->sim, to);
     if (j >= 0)
-        s_sim_push (nd->sim, nd->i, j, msg);
+        netsim_send (nd->sim->net, (uint32_t) nd->i, (uint32_t) j, nd->sim->port_e, msg, sizeof *msg, 0);
 }
 
 static void
@@ -1405,7 +1361,7 @@ s_sim_event (void *ctx, election_event_t ev, const election_ballot_t *b, const c
         printf ("    t=%6llu n%-2d %s term=%llu rank=%u id=n%d %s\n", (unsigned long long) sim->now, nd->i,
                 ev == ELECTION_EV_ELECTED ? "coordinator_elected" : "step_down", (unsigned long long) b->n,
                 b->rank, s_sim_find (sim, &b->id), reason);
-    if (ev != ELECTION_EV_ELECTED || !gossip_wire_id_eq (&b->id, &nd->id))
+    if (ev != ELECTION_EV_ELECTED || !mw_id_eq (&b->id, &nd->id))
         return;
     //  We won ballot b: never anyone else (the id is ours), never we
     //  twice (that would be a ballot or vote forgotten); in the strict
@@ -1424,6 +1380,53 @@ s_sim_event (void *ctx, election_event_t ev, const election_ballot_t *b, const c
     }
 }
 
+//  The election as a netsim service.
+static void
+s_svc_handle (void *ctx, uint32_t node, uint32_t from, void *msg, size_t len, uint64_t now_us)
+{
+    sim_t *sim = (sim_t *) ctx;
+    election_msg_t m;
+    assert (len == sizeof m);
+    memcpy (&m, msg, sizeof m);
+    m.sender = sim->node[from].id;   //  what the transport authenticates
+    election_handle (sim->node[node].e, &m, now_us / NETSIM_MS);
+}
+
+static void
+s_svc_tick (void *ctx, uint32_t node, uint64_t now_us)
+{
+    sim_t *sim = (sim_t *) ctx;
+    election_tick (sim->node[node].e, now_us / NETSIM_MS);
+}
+
+static uint64_t
+s_svc_wakeup (void *ctx, uint32_t node, uint64_t now_us)
+{
+    sim_t *sim = (sim_t *) ctx;
+    return election_next_wakeup (sim->node[node].e, now_us / NETSIM_MS) * NETSIM_MS;
+}
+
+//  A decision arrives.  Fencing: what is accepted is applied; the applied
+//  ballots at one node never go back.
+static void
+s_svc_decision (void *ctx, uint32_t node, uint32_t from, void *msg, size_t len, uint64_t now_us)
+{
+    sim_t *sim = (sim_t *) ctx;
+    sim_node_t *dst = &sim->node[node];
+    sim_decision_t d;
+    assert (len == sizeof d);
+    memcpy (&d, msg, sizeof d);
+    election_ballot_t db = {d.term, d.rank, sim->node[from].id};
+    if (election_accept_decision (dst->e, &db)) {
+        if (dst->applied_any && election_ballot_cmp (&db, &dst->applied_b) < 0)
+            s_sim_violation (sim, "fenced decision applied", (int) node, (int) from, db.n);
+        dst->applied_any = true;
+        dst->applied_b = db;
+        election_observe_ballot (dst->e, &db, now_us / NETSIM_MS);
+        netsim_poke (sim->net, node, sim->port_e);
+    }
+}
+
 static void
 s_sim_boot (sim_t *sim, int i)
 {
@@ -1438,62 +1441,89 @@ s_sim_boot (sim_t *sim, int i)
         nd->max_b = nd->d_hi;
         nd->ever_renounced = true;   //  the kept vote may now be above the ballot
     }
+    nd->renounced_disk = nd->renounced_mem = 0;
     nd->e = election_new (&cfg, &nd->id, &nd->d_hi, nd->d_voted ? &nd->d_vote : NULL, s_sim_rand (sim) | 1,
                           sim->now, s_sim_persist, s_sim_send, s_sim_event, nd);
-    nd->up = nd->e != NULL;
-    nd->stopped = false;
-    nd->renounced_disk = nd->renounced_mem = 0;
     for (int j = 0; j < sim->n; j++) {
         nd->in_view[j] = false;   //  a fresh process knows nobody
         nd->reach[j] = false;
         nd->reach_change[j] = sim->now;
-        nd->link_free[j] = 0;
     }
     nd->applied_any = false;
-}
-
-static void
-s_sim_init (sim_t *sim, int n, uint64_t seed)
-{
-    memset (sim, 0, sizeof *sim);
-    sim->n = n;
-    sim->rng = seed | 1;
-    sim->now = 1000;
-    sim->strict_terms = true;
-    for (int i = 0; i < n; i++) {
-        sim_node_t *nd = &sim->node[i];
-        nd->sim = sim;
-        nd->i = i;
-        for (int k = 0; k < MW_ID_LEN; k++)
-            nd->id.b[k] = (uint8_t) (s_sim_rand (sim) >> 56);
-        nd->priority = 100;
-        s_sim_boot (sim, i);
-    }
-}
-
-static void
-s_sim_free (sim_t *sim)
-{
-    for (int i = 0; i < sim->n; i++)
-        election_destroy (&sim->node[i].e);
-    free (sim->q);
-    sim->q = NULL;
+    if (nd->e)
+        netsim_start (sim->net, (uint32_t) i);
 }
 
 static void
 s_sim_crash (sim_t *sim, int i)
 {
+    netsim_crash (sim->net, (uint32_t) i);
     election_destroy (&sim->node[i].e);
-    sim->node[i].up = false;
 }
 
-//  SWIM's view, with its lag, from reachability.
+//  SIGSTOP / SIGCONT.
 static void
-s_sim_views (sim_t *sim)
+s_sim_stop (sim_t *sim, int i, bool stop)
 {
+    if (stop)
+        netsim_freeze (sim->net, (uint32_t) i, NETSIM_NEVER);
+    else
+        netsim_thaw (sim->net, (uint32_t) i);
+}
+
+//  Partition component of node i.
+static void
+s_sim_comp (sim_t *sim, int i, uint32_t comp)
+{
+    netsim_set_group (sim->net, (uint32_t) i, comp);
+}
+
+static void
+s_sim_loss (sim_t *sim, uint32_t pct)
+{
+    netsim_link_t l;
+    netsim_link_defaults (&l);   //  1..3 ms
+    l.in_order = true;
+    l.loss = pct / 100.0;
+    l.retransmit = true;
+    l.rto_first_us = 110 * NETSIM_MS;
+    l.rto_min_us = 200 * NETSIM_MS;
+    netsim_set_link (sim->net, &l);
+}
+
+//  A forged message (a key holder on the LAN): any sender id, handed to
+//  node `to`'s election 1 ms from now, as the transport would after the
+//  envelope opened (it authenticates the cluster key, not the sender).
+static void
+s_sim_forge_fire (netsim_t *net, void *arg, uint64_t data)
+{
+    sim_t *sim = (sim_t *) arg;
+    int to = sim->forged_to[data];
+    if (!s_sim_running (sim, to))
+        return;
+    election_handle (sim->node[to].e, &sim->forged[data], netsim_now (net) / NETSIM_MS);
+    netsim_poke (net, (uint32_t) to, sim->port_e);
+}
+
+static void
+s_sim_forge (sim_t *sim, int to, const election_msg_t *msg)
+{
+    if (sim->n_forged >= sizeof sim->forged / sizeof sim->forged[0])
+        sim->n_forged = 0;   //  (fired long ago: one scenario sends at most a few per ms)
+    sim->forged[sim->n_forged] = *msg;
+    sim->forged_to[sim->n_forged] = to;
+    netsim_at (sim->net, netsim_now (sim->net) + NETSIM_MS, s_sim_forge_fire, sim, sim->n_forged);
+    sim->n_forged++;
+}
+
+//  SWIM's view, with its lag, from reachability (every 50 ms).
+static void
+s_sim_views (netsim_t *net, void *arg, uint64_t data)
+{
+    sim_t *sim = (sim_t *) arg;
     for (int i = 0; i < sim->n; i++) {
         sim_node_t *nd = &sim->node[i];
-        if (!nd->up || nd->stopped)
+        if (!s_sim_running (sim, i))
             continue;
         bool changed = false;
         mw_id_t ids[SIM_MAX];
@@ -1502,7 +1532,8 @@ s_sim_views (sim_t *sim)
             if (j == i)
                 continue;
             sim_node_t *o = &sim->node[j];
-            bool r = o->up && !o->stopped && o->comp == nd->comp;
+            bool r = s_sim_running (sim, j)
+                     && netsim_group (net, (uint32_t) i) == netsim_group (net, (uint32_t) j);
             if (r != nd->reach[j]) {
                 nd->reach[j] = r;
                 nd->reach_change[j] = sim->now;
@@ -1520,50 +1551,44 @@ s_sim_views (sim_t *sim)
             if (v)
                 ids[k++] = o->id;
         }
-        if (changed)
+        if (changed) {
             election_set_view (nd->e, ids, k, sim->now);
+            netsim_poke (net, (uint32_t) i, sim->port_e);
+        }
     }
+    netsim_at (net, netsim_now (net) + 50 * NETSIM_MS, s_sim_views, sim, 0);
 }
 
+//  Every 100 ms each coordinator sends a decision stamped with its ballot
+//  to the members of its view.
 static void
-s_sim_deliver (sim_t *sim)
+s_sim_decide (netsim_t *net, void *arg, uint64_t data)
 {
-    for (size_t k = 0; k < sim->nq;) {
-        sim_pkt_t *p = &sim->q[k];
-        sim_node_t *dst = &sim->node[p->to];
-        if (p->at > sim->now || (dst->up && dst->stopped)) {
-            k++;
+    sim_t *sim = (sim_t *) arg;
+    for (int i = 0; i < sim->n; i++) {
+        sim_node_t *nd = &sim->node[i];
+        if (!s_sim_running (sim, i) || !election_is_coordinator (nd->e))
             continue;
-        }
-        sim_pkt_t pkt = *p;
-        sim->q[k] = sim->q[--sim->nq];   //  order among due packets of one link is kept by link_free
-        if (!dst->up || dst->comp != sim->node[pkt.from].comp)
-            continue;
-        if (pkt.msg.type == SIM_DECISION) {
-            //  Fencing: what is accepted is applied; the applied ballots at
-            //  one node never go back.
-            election_ballot_t db = {pkt.msg.term, pkt.msg.rank, pkt.msg.sender};
-            if (election_accept_decision (dst->e, &db)) {
-                if (dst->applied_any && election_ballot_cmp (&db, &dst->applied_b) < 0)
-                    s_sim_violation (sim, "fenced decision applied", pkt.to, pkt.from, db.n);
-                dst->applied_any = true;
-                dst->applied_b = db;
-                election_observe_ballot (dst->e, &db, sim->now);
-            }
-            continue;
-        }
-        election_handle (dst->e, &pkt.msg, sim->now);
+        election_ballot_t own;
+        election_ballot (nd->e, &own);
+        sim_decision_t d = {own.n, own.rank};
+        for (int j = 0; j < sim->n; j++)
+            if (nd->in_view[j])
+                netsim_send (net, (uint32_t) i, (uint32_t) j, sim->port_d, &d, sizeof d, 0);
     }
+    netsim_at (net, netsim_now (net) + 100 * NETSIM_MS, s_sim_decide, sim, 0);
 }
 
-//  Invariants checked every millisecond.
+//  Invariants, checked after every event.
 static void
-s_sim_check (sim_t *sim)
+s_sim_check (netsim_t *net, void *arg)
 {
+    sim_t *sim = (sim_t *) arg;
+    sim->now = netsim_now (net) / NETSIM_MS;
     bool coexist = false;
     for (int i = 0; i < sim->n; i++) {
         sim_node_t *a = &sim->node[i];
-        if (!a->up)
+        if (!s_sim_up (sim, i))
             continue;
         election_ballot_t hb;
         election_ballot (a->e, &hb);
@@ -1580,13 +1605,13 @@ s_sim_check (sim_t *sim)
         a->max_b = hb;
         if (election_ballot_cmp (&hb, &a->d_hi) < 0 && !a->disk_fails)
             s_sim_violation (sim, "ballot in memory below the persisted one", i, i, hb.n);
-        if (a->stopped || !election_is_coordinator (a->e))
+        if (!s_sim_running (sim, i) || !election_is_coordinator (a->e))
             continue;
         for (int j = i + 1; j < sim->n; j++) {
             sim_node_t *b = &sim->node[j];
             //  Two coordinators connected and shown to each other by SWIM.
-            if (b->up && !b->stopped && a->comp == b->comp && election_is_coordinator (b->e) && a->in_view[j]
-                && b->in_view[i])
+            if (s_sim_running (sim, j) && netsim_connected (net, (uint32_t) i, (uint32_t) j)
+                && election_is_coordinator (b->e) && a->in_view[j] && b->in_view[i])
                 coexist = true;
         }
     }
@@ -1601,37 +1626,53 @@ s_sim_check (sim_t *sim)
         sim->coexist_since = 0;
 }
 
+static int
+s_sim_init (sim_t *sim, int n, uint64_t seed)
+{
+    memset (sim, 0, sizeof *sim);
+    sim->n = n;
+    sim->rng = seed | 1;
+    sim->now = 1000;
+    sim->strict_terms = true;
+    sim->net = netsim_new ((uint32_t) n, seed);
+    if (!sim->net)
+        return -1;
+    netsim_service_t es = {"election", s_svc_handle, s_svc_tick, s_svc_wakeup};
+    netsim_service_t ds = {"decision", s_svc_decision, NULL, NULL};
+    sim->port_e = netsim_service (sim->net, &es, sim);
+    sim->port_d = netsim_service (sim->net, &ds, sim);
+    s_sim_loss (sim, 0);
+    netsim_run_until (sim->net, sim->now * NETSIM_MS);
+    netsim_observe (sim->net, s_sim_check, sim);
+    for (int i = 0; i < n; i++) {
+        sim_node_t *nd = &sim->node[i];
+        nd->sim = sim;
+        nd->i = i;
+        for (int k = 0; k < MW_ID_LEN; k++)
+            nd->id.b[k] = (uint8_t) (s_sim_rand (sim) >> 56);
+        nd->priority = 100;
+        netsim_host (sim->net, (uint32_t) i, sim->port_e, true);
+        netsim_host (sim->net, (uint32_t) i, sim->port_d, true);
+        s_sim_boot (sim, i);
+    }
+    netsim_at (sim->net, (sim->now + 50) * NETSIM_MS, s_sim_views, sim, 0);
+    netsim_at (sim->net, (sim->now + 100) * NETSIM_MS, s_sim_decide, sim, 0);
+    return 0;
+}
+
+static void
+s_sim_free (sim_t *sim)
+{
+    for (int i = 0; i < sim->n; i++)
+        election_destroy (&sim->node[i].e);
+    netsim_destroy (&sim->net);
+}
+
 static void
 s_sim_run (sim_t *sim, uint64_t ms)
 {
-    uint64_t end = sim->now + ms;
-    while (sim->now < end) {
-        sim->now++;
-        if (sim->now % 50 == 0)
-            s_sim_views (sim);
-        s_sim_deliver (sim);
-        if (sim->now % SIM_TICK_MS == 0)
-            for (int i = 0; i < sim->n; i++) {
-                sim_node_t *nd = &sim->node[i];
-                if (!nd->up || nd->stopped)
-                    continue;
-                election_tick (nd->e, sim->now);
-                if (election_is_coordinator (nd->e) && sim->now % 100 == 0) {
-                    //  A decision every 100 ms, stamped with our epoch.
-                    mw_msg_t d;
-                    memset (&d, 0, sizeof d);
-                    election_ballot_t own;
-                    election_ballot (nd->e, &own);
-                    d.type = SIM_DECISION;
-                    d.term = own.n;
-                    d.rank = own.rank;
-                    for (int j = 0; j < sim->n; j++)
-                        if (nd->in_view[j])
-                            s_sim_push (sim, i, j, &d);
-                }
-            }
-        s_sim_check (sim);
-    }
+    netsim_run_until (sim->net, (sim->now + ms) * NETSIM_MS);
+    sim->now = netsim_now (sim->net) / NETSIM_MS;
 }
 
 //  The one coordinator every live, running node in `set` names, or -1.
@@ -1641,7 +1682,7 @@ s_sim_agreed (sim_t *sim, const int *set, int n)
     int who = -1, coords = 0;
     for (int k = 0; k < n; k++) {
         sim_node_t *nd = &sim->node[set[k]];
-        if (!nd->up || nd->stopped)
+        if (!s_sim_running (sim, set[k]))
             return -1;
         mw_id_t c;
         if (!election_coordinator (nd->e, &c))
@@ -1707,7 +1748,7 @@ s_cmp_u64 (const void *a, const void *b)
 typedef struct {
     election_ballot_t hi, vote;
     bool voted;
-    mw_msg_t last;
+    election_msg_t last;
 } s_t_disk_t;
 
 static int
@@ -1722,7 +1763,7 @@ s_t_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *vo
 }
 
 static void
-s_t_send (void *ctx, const mw_id_t *to, const mw_msg_t *msg)
+s_t_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
 {
     (void) to;
     ((s_t_disk_t *) ctx)->last = *msg;
@@ -1770,9 +1811,9 @@ election_test (bool verbose)
         CHECK (!election_accept_decision (e, &x));   //  same counter, lower ballot: fenced
         x.n = 6;
         CHECK (election_accept_decision (e, &x));
-        mw_msg_t hb;
+        election_msg_t hb;
         memset (&hb, 0, sizeof hb);
-        hb.type = MW_MSG_HEARTBEAT;
+        hb.type = ELECTION_MSG_HEARTBEAT;
         hb.sender = a;
         hb.term = 6;
         hb.lease_ms = 400;
@@ -1812,23 +1853,23 @@ election_test (bool verbose)
         CHECK (e);
         mw_id_t ab[2] = {a, b};
         election_set_view (e, ab, 2, 0);
-        mw_msg_t rq;
+        election_msg_t rq;
         memset (&rq, 0, sizeof rq);
-        rq.type = MW_MSG_VOTE_REQ;
+        rq.type = ELECTION_MSG_VOTE_REQ;
         rq.sender = a;
         rq.term = 1;
         rq.rank = 100;
         election_handle (e, &rq, 10);
-        CHECK (disk.last.type == MW_MSG_VOTE && disk.last.granted && disk.last.term == 1);
-        CHECK (disk.voted && disk.vote.n == 1 && gossip_wire_id_eq (&disk.vote.id, &a));
+        CHECK (disk.last.type == ELECTION_MSG_VOTE && disk.last.granted && disk.last.term == 1);
+        CHECK (disk.voted && disk.vote.n == 1 && mw_id_eq (&disk.vote.id, &a));
         rq.sender = b;   //  a higher ballot of the same counter
         rq.rank = 200;
         election_handle (e, &rq, 11);
         CHECK (!disk.last.granted && disk.last.term == 1 && disk.last.rank == 100
-               && gossip_wire_id_eq (&disk.last.ballot, &a));
+               && mw_id_eq (&disk.last.ballot, &a));
         election_ballot_t hi;
         election_ballot (e, &hi);
-        CHECK (hi.n == 1 && hi.rank == 100 && gossip_wire_id_eq (&hi.id, &a));
+        CHECK (hi.n == 1 && hi.rank == 100 && mw_id_eq (&hi.id, &a));
         rq.sender = a;   //  asked again (a lost answer): same yes
         rq.rank = 100;
         election_handle (e, &rq, 12);
@@ -1861,9 +1902,9 @@ election_test (bool verbose)
         e = election_new (NULL, &me, &b3, NULL, 1, 0, s_t_persist, s_t_send, NULL, &disk);
         CHECK (e);
         election_set_view (e, v, 4, 0);
-        mw_msg_t m;
+        election_msg_t m;
         memset (&m, 0, sizeof m);
-        m.type = MW_MSG_HEARTBEAT;
+        m.type = ELECTION_MSG_HEARTBEAT;
         m.sender = stranger;
         m.term = 4;
         m.rank = 1100;
@@ -1884,12 +1925,13 @@ election_test (bool verbose)
         election_handle (e, &m, 13);
         election_stats (e, &st);
         CHECK (st.refused_unproven == 1 && election_term (e) == 3 && !election_coordinator (e, NULL));
-        CHECK (disk.last.type == MW_MSG_VOTE && !disk.last.granted && disk.last.term == 3);   //  told so
+        CHECK (disk.last.type == ELECTION_MSG_VOTE && !disk.last.granted
+               && disk.last.term == 3);   //  told so
         election_ballot_t b5 = {5, 1100, v[1]};
         CHECK (!election_accept_decision (e, &b5));
-        mw_msg_t r;   //  two more members report it (refusals of some request)
+        election_msg_t r;   //  two more members report it (refusals of some request)
         memset (&r, 0, sizeof r);
-        r.type = MW_MSG_VOTE;
+        r.type = ELECTION_MSG_VOTE;
         r.term = 5;
         r.rank = 1100;
         r.ballot = v[1];
@@ -1902,7 +1944,7 @@ election_test (bool verbose)
         CHECK (election_term (e) == 5 && st.caught_up == 1 && disk.hi.n == 5);
         election_handle (e, &m, 16);   //  its next heartbeat: followed
         mw_id_t c;
-        CHECK (election_coordinator (e, &c) && gossip_wire_id_eq (&c, &v[1]));
+        CHECK (election_coordinator (e, &c) && mw_id_eq (&c, &v[1]));
         //  Reports go stale: three reports of 8 spread over more than two
         //  timeouts are not a majority's word.
         r.term = 8;
@@ -1939,7 +1981,7 @@ election_test (bool verbose)
     uint64_t fo[64];
     int n_fo = 0;
     for (uint64_t seed = 1; seed <= 8; seed++) {
-        s_sim_init (sim, 5, seed * 7919);
+        CHECK (s_sim_init (sim, 5, seed * 7919) == 0);
         sim->verbose = verbose && seed == 1;
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 10000, &who);
@@ -1970,16 +2012,16 @@ election_test (bool verbose)
 
     //  3. SIGSTOP the coordinator 3 s, SIGCONT: it steps down, follows.
     for (uint64_t seed = 1; seed <= 4; seed++) {
-        s_sim_init (sim, 5, seed * 104729);
+        CHECK (s_sim_init (sim, 5, seed * 104729) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
         int old = who;
-        sim->node[old].stopped = true;
+        s_sim_stop (sim, old, true);
         n = s_sim_all (5, set, old);
         t = s_sim_until_agreed (sim, set, n, 5000, &who);
         CHECK (t <= B_FAILOVER && who != old);
         s_sim_run (sim, 3000 - t);
-        sim->node[old].stopped = false;
+        s_sim_stop (sim, old, false);
         s_sim_run (sim, 1);
         //  At once: it stood still longer than a lease.
         CHECK (!election_is_coordinator (sim->node[old].e) && sim->node[old].step_downs == 1);
@@ -1993,17 +2035,17 @@ election_test (bool verbose)
     //  verdict): both sides have a coordinator (the cut one keeps its
     //  term, alone); relink: one left, the old one stepped down.
     for (uint64_t seed = 1; seed <= 4; seed++) {
-        s_sim_init (sim, 5, seed * 15485863);
+        CHECK (s_sim_init (sim, 5, seed * 15485863) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
         int old = who;
-        sim->node[old].comp = 1;
+        s_sim_comp (sim, old, 1);
         n = s_sim_all (5, set, old);
         t = s_sim_until_agreed (sim, set, n, 5000, &who);
         CHECK (t <= B_FAILOVER && who != old);
         s_sim_run (sim, 5000);
         CHECK (election_is_coordinator (sim->node[old].e));   //  its own side's
-        sim->node[old].comp = 0;
+        s_sim_comp (sim, old, 0);
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 5000, &who2);
         CHECK (t <= SIM_JOIN_MS + B_HEAL && who2 == who);
@@ -2017,7 +2059,7 @@ election_test (bool verbose)
 
     //  5. Partition 3 | 2, the coordinator on either side; heal.
     for (uint64_t seed = 1; seed <= 6; seed++) {
-        s_sim_init (sim, 5, seed * 32452843);
+        CHECK (s_sim_init (sim, 5, seed * 32452843) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
         int a[3], b[2], o[4], no = 0;
@@ -2036,14 +2078,14 @@ election_test (bool verbose)
             a[0] = o[1], a[1] = o[2], a[2] = o[3];
         }
         for (int k = 0; k < nb; k++)
-            sim->node[b[k]].comp = 1;
+            s_sim_comp (sim, b[k], 1);
         int wa = -1, wb = -1;
         CHECK (s_sim_until_agreed (sim, a, 3, SIM_DEAD_MS + 5000, &wa) != UINT64_MAX);
         CHECK (s_sim_until_agreed (sim, b, 2, SIM_DEAD_MS + 5000, &wb) != UINT64_MAX);
         CHECK (wa != wb);
         s_sim_run (sim, 2000);
         for (int k = 0; k < nb; k++)
-            sim->node[b[k]].comp = 0;
+            s_sim_comp (sim, b[k], 0);
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 5000, &who2);
         CHECK (t <= SIM_JOIN_MS + B_HEAL);
@@ -2051,7 +2093,7 @@ election_test (bool verbose)
         election_ballot_t ba, bb;
         election_ballot (sim->node[a[0]].e, &ba);
         election_ballot (sim->node[b[0]].e, &bb);
-        CHECK (election_ballot_cmp (&ba, &bb) == 0 && gossip_wire_id_eq (&ba.id, &sim->node[who2].id));
+        CHECK (election_ballot_cmp (&ba, &bb) == 0 && mw_id_eq (&ba.id, &sim->node[who2].id));
         if (verbose && (sim->violations || sim->max_coexist > 400))
             printf (" * seed %llu: violations %d, coexist %llu ms\n", (unsigned long long) seed,
                     sim->violations, (unsigned long long) sim->max_coexist);
@@ -2065,18 +2107,18 @@ election_test (bool verbose)
 
     //  6. 10 % loss on every link for 60 s: the coordinator never changes.
     for (uint64_t seed = 1; seed <= 2; seed++) {
-        s_sim_init (sim, 5, seed * 49979687);
+        CHECK (s_sim_init (sim, 5, seed * 49979687) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
         uint64_t term0 = election_term (sim->node[who].e);
-        sim->loss_pct = 10;
+        s_sim_loss (sim, 10);
         for (int s = 0; s < 600; s++) {
             s_sim_run (sim, 100);
             CHECK (election_is_coordinator (sim->node[who].e));
             for (int i = 0; i < 5; i++)
                 CHECK (election_term (sim->node[i].e) == term0);
         }
-        sim->loss_pct = 0;
+        s_sim_loss (sim, 0);
         CHECK (sim->violations == 0 && sim->max_coexist == 0);
         election_stats_t st;
         election_stats (sim->node[(who + 1) % 5].e, &st);
@@ -2089,7 +2131,7 @@ election_test (bool verbose)
     //  7. N = 20: kill the coordinator, p50/max over several runs.
     n_fo = 0;
     for (uint64_t seed = 1; seed <= 6; seed++) {
-        s_sim_init (sim, 20, seed * 86028121);
+        CHECK (s_sim_init (sim, 20, seed * 86028121) == 0);
         sim->verbose = verbose && getenv ("ELECTION_TRACE") && atoi (getenv ("ELECTION_TRACE")) == (int) seed;
         n = s_sim_all (20, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
@@ -2110,7 +2152,7 @@ election_test (bool verbose)
     {
         int wins = 0;
         for (uint64_t seed = 1; seed <= 10; seed++) {
-            s_sim_init (sim, 5, seed * 179424673);
+            CHECK (s_sim_init (sim, 5, seed * 179424673) == 0);
             sim->node[3].priority = 1000;
             s_sim_crash (sim, 3);
             s_sim_boot (sim, 3);
@@ -2126,7 +2168,7 @@ election_test (bool verbose)
 
     //  9. A node whose disk fails never votes (and the mesh still elects).
     {
-        s_sim_init (sim, 5, 2038074743);
+        CHECK (s_sim_init (sim, 5, 2038074743) == 0);
         sim->node[1].disk_fails = true;
         n = s_sim_all (5, set, -1);
         //  n1 follows but never becomes coordinator.
@@ -2140,7 +2182,7 @@ election_test (bool verbose)
 
     //  10. Graceful leave: the coordinator resigns; failover faster than a lease.
     {
-        s_sim_init (sim, 5, 122949829);
+        CHECK (s_sim_init (sim, 5, 122949829) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
         int old = who;
@@ -2163,7 +2205,7 @@ election_test (bool verbose)
     {
         int same = 0;
         for (uint64_t seed = 1; seed <= 4; seed++) {
-            s_sim_init (sim, 5, seed * 67867967);
+            CHECK (s_sim_init (sim, 5, seed * 67867967) == 0);
             sim->strict_terms = false;   //  the counter may repeat across the sides
             n = s_sim_all (5, set, -1);
             CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
@@ -2172,7 +2214,8 @@ election_test (bool verbose)
                 if (i != who)
                     o[no++] = i;
             s_sim_crash (sim, who);
-            sim->node[o[2]].comp = sim->node[o[3]].comp = 1;
+            s_sim_comp (sim, o[2], 1);
+            s_sim_comp (sim, o[3], 1);
             int wa = -1, wb = -1;
             CHECK (s_sim_until_agreed (sim, o, 2, SIM_DEAD_MS + 8000, &wa) != UINT64_MAX);
             CHECK (s_sim_until_agreed (sim, o + 2, 2, SIM_DEAD_MS + 8000, &wb) != UINT64_MAX);
@@ -2182,7 +2225,8 @@ election_test (bool verbose)
             CHECK (election_ballot_cmp (&ba, &bb) != 0);
             same += ba.n == bb.n;
             s_sim_run (sim, 1000);
-            sim->node[o[2]].comp = sim->node[o[3]].comp = 0;
+            s_sim_comp (sim, o[2], 0);
+            s_sim_comp (sim, o[3], 0);
             CHECK (s_sim_until_agreed (sim, o, 4, 5000, &who2) != UINT64_MAX);
             CHECK (who2 == (election_ballot_cmp (&ba, &bb) > 0 ? wa : wb));
             CHECK (sim->node[who2 == wa ? wb : wa].step_downs == 1);
@@ -2204,7 +2248,7 @@ election_test (bool verbose)
     //  speaking as a MAJORITY of the members could still move it: see
     //  docs/ELECTION.md.)
     for (uint64_t seed = 1; seed <= 2; seed++) {
-        s_sim_init (sim, 5, seed * 1000003);
+        CHECK (s_sim_init (sim, 5, seed * 1000003) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
         s_sim_run (sim, 500);
@@ -2216,15 +2260,15 @@ election_test (bool verbose)
         for (int a = 0; a < 3; a++)
             for (int kind = 0; kind < 6; kind++)
                 for (size_t k = 0; k < sizeof terms / sizeof terms[0]; k++) {
-                    mw_msg_t m;
+                    election_msg_t m;
                     memset (&m, 0, sizeof m);
                     m.sender = *as[a];
                     m.term = terms[k];
                     m.rank = kind == 5 ? UINT32_MAX : ELECTION_RANK_MAX;
                     m.lease_ms = 4000;
-                    m.type = kind == 0 || kind == 5 ? MW_MSG_HEARTBEAT
-                             : kind <= 2            ? MW_MSG_VOTE_REQ
-                                                    : MW_MSG_VOTE;
+                    m.type = kind == 0 || kind == 5 ? ELECTION_MSG_HEARTBEAT
+                             : kind <= 2            ? ELECTION_MSG_VOTE_REQ
+                                                    : ELECTION_MSG_VOTE;
                     m.pre = kind == 1 || kind == 4;
                     m.granted = kind == 4;
                     m.ballot = *as[a];
@@ -2263,13 +2307,13 @@ election_test (bool verbose)
     //  move it (one member's word), its pre-vote round does (a majority
     //  reports the new ballot): it follows within a couple of timeouts.
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        s_sim_init (sim, 5, seed * 7777777);
+        CHECK (s_sim_init (sim, 5, seed * 7777777) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
         int f = (who + 1) % 5;
         uint64_t t_f = election_term (sim->node[f].e);
-        sim->node[f].stopped = true;
-        sim->node[f].comp = 1;
+        s_sim_stop (sim, f, true);
+        s_sim_comp (sim, f, 1);
         for (int r = 0; r < 3; r++) {
             int old = who, k = 0, rest[SIM_MAX];
             s_sim_crash (sim, old);
@@ -2283,8 +2327,8 @@ election_test (bool verbose)
         s_sim_run (sim, SIM_DEAD_MS);
         uint64_t t_now = election_term (sim->node[who].e);
         CHECK (t_now >= t_f + 3);
-        sim->node[f].comp = 0;
-        sim->node[f].stopped = false;
+        s_sim_comp (sim, f, 0);
+        s_sim_stop (sim, f, false);
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 5000, &who2);
         election_stats_t st;
@@ -2308,7 +2352,7 @@ election_test (bool verbose)
     //  electorate, steps down (no_majority), both give their ballot up
     //  (renounce) and follow the big side's coordinator.
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        s_sim_init (sim, 5, seed * 5555333);
+        CHECK (s_sim_init (sim, 5, seed * 5555333) == 0);
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
         int a[3], b[2], na = 0, nb = 0;
@@ -2319,19 +2363,19 @@ election_test (bool verbose)
                 b[nb++] = i;
         }
         for (int k = 0; k < 2; k++)
-            sim->node[b[k]].comp = 1;
+            s_sim_comp (sim, b[k], 1);
         int wb = -1, wa = -1;
         CHECK (s_sim_until_agreed (sim, b, 2, SIM_DEAD_MS + 8000, &wb) != UINT64_MAX);
         int other = b[0] == wb ? b[1] : b[0];
-        sim->node[wb].stopped = true;   //  stalls: `other` declares it dead, stands alone
+        s_sim_stop (sim, wb, true);   //  stalls: `other` declares it dead, stands alone
         CHECK (s_sim_until_agreed (sim, &other, 1, SIM_DEAD_MS + 8000, &wa) != UINT64_MAX && wa == other);
-        sim->node[wb].stopped = false;
+        s_sim_stop (sim, wb, false);
         CHECK (s_sim_until_agreed (sim, b, 2, 5000, &wb) != UINT64_MAX && wb == other);
         CHECK (s_sim_until_agreed (sim, a, 3, 1000, &wa) != UINT64_MAX && wa == who);
         uint64_t tb = election_term (sim->node[wb].e), ta = election_term (sim->node[wa].e);
         CHECK (tb >= ta + 2);
         for (int k = 0; k < 2; k++)
-            sim->node[b[k]].comp = 0;
+            s_sim_comp (sim, b[k], 0);
         n = s_sim_all (5, set, -1);
         t = s_sim_until_agreed (sim, set, n, 5000, &who2);
         election_stats_t sb0, sb1;
@@ -2354,7 +2398,7 @@ election_test (bool verbose)
     //  three's): restarted, the boxes validate it and elect again; the
     //  counter ends at most two above the real one.
     for (int variant = 0; variant < 3; variant++) {
-        s_sim_init (sim, 5, 99991 + (uint64_t) variant);
+        CHECK (s_sim_init (sim, 5, 99991 + (uint64_t) variant) == 0);
         sim->verbose = verbose && getenv ("ELECTION_TRACE15");
         n = s_sim_all (5, set, -1);
         CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);

@@ -48,7 +48,7 @@
 #ifndef SCHEDULER_ELECTION_H_INCLUDED
 #define SCHEDULER_ELECTION_H_INCLUDED
 
-#include "gossip/wire.h"
+#include "common/types.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,6 +79,31 @@ typedef struct {
     uint32_t rank;   //  the candidate's rank when its candidacy started (frozen)
     mw_id_t id;      //  the candidate
 } election_ballot_t;
+
+//  The election's own messages.  The daemon translates them to and from
+//  the wire (node/msgmap.c); the simulator (sim/netsim.h) passes them as
+//  they are.  Which fields a type carries:
+//    HEARTBEAT  term, rank (the ballot's id is the sender), lease_ms (0 = resign)
+//    VOTE_REQ   term, rank (the ballot asked for: its id is the sender), pre
+//    VOTE       term, rank, ballot (the ballot answered), pre, granted,
+//               coordinator (the one the voter follows; zero = none)
+typedef enum {
+    ELECTION_MSG_HEARTBEAT = 1,   //  coordinator -> members: "I hold ballot B, lease L"
+    ELECTION_MSG_VOTE_REQ = 2,    //  candidate -> members: (pre-)vote for ballot B?
+    ELECTION_MSG_VOTE = 3,        //  answer to VOTE_REQ, or to a stale HEARTBEAT
+} election_msg_type_t;
+
+typedef struct {
+    uint8_t type;          //  election_msg_type_t
+    mw_id_t sender;        //  set by whoever delivers it (authenticated); ignored on send
+    uint64_t term;         //  the ballot's counter
+    uint32_t rank;         //  the ballot's rank
+    uint32_t lease_ms;     //  HEARTBEAT
+    bool pre;              //  VOTE_REQ, VOTE: a pre-vote
+    bool granted;          //  VOTE
+    mw_id_t coordinator;   //  VOTE
+    mw_id_t ballot;        //  VOTE: the id of the ballot answered
+} election_msg_t;
 
 //  Lexicographic order (n, rank, id): <0, 0, >0.
 int election_ballot_cmp (const election_ballot_t *a, const election_ballot_t *b);
@@ -114,8 +139,8 @@ typedef enum {
 //  is all that must be kept).
 typedef int (election_persist_fn) (void *ctx, const election_ballot_t *highest,
                                    const election_ballot_t *vote);
-//  One election message (type/body filled) for member `to`.  Must not block.
-typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const mw_msg_t *msg);
+//  One election message (sender left zero) for member `to`.  Must not block.
+typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const election_msg_t *msg);
 //  `ballot` is the coordinator's (ELECTED, LOST) or the one we held
 //  (STEP_DOWN); its id is that coordinator.  `reason` is a short word for
 //  STEP_DOWN ("higher_term", "stall", ...), else "".
@@ -128,9 +153,9 @@ typedef void (election_event_fn) (void *ctx, election_event_t ev, const election
 //  counter), a rank above ELECTION_RANK_MAX is bounded.  The rest of the
 //  mesh's real ballots then win again (a reset node gives its ballot up
 //  for theirs at its first pre-vote round; a mesh reset everywhere elects
-//  in the fresh range).
-//  Returns a bit set of what was changed (0: nothing) for the caller to
-//  log: ELECTION_FIX_HIGHEST, ELECTION_FIX_VOTE.  *voted may become false.
+//  in the fresh range).  Returns a bit set of what was changed (0:
+//  nothing) for the caller to log: ELECTION_FIX_HIGHEST, ELECTION_FIX_VOTE.
+//  *voted may become false.
 #define ELECTION_FIX_HIGHEST 1
 #define ELECTION_FIX_VOTE    2
 int election_state_validate (election_ballot_t *highest, election_ballot_t *vote, bool *voted);
@@ -155,13 +180,13 @@ void election_set_headroom (election_t *self, uint32_t pct, uint64_t now_ms);
 void election_tick (election_t *self, uint64_t now_ms);
 //  Earliest time tick () has work.
 uint64_t election_next_wakeup (election_t *self, uint64_t now_ms);
-//  A decoded HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).  Only
+//  A received HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).  Only
 //  messages from members of the current view (election_set_view) count.
 //  Where signatures plug in: the caller passes only messages whose
 //  sender's node key signature verified (a forged sender id then never
-//  reaches this function, and a report counted below is that member's
-//  own word).
-void election_handle (election_t *self, const mw_msg_t *msg, uint64_t now_ms);
+//  reaches this function, and a report counted by the majority rules is
+//  that member's own word).
+void election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms);
 //  Graceful leave: a coordinator steps down (reason "leave").
 void election_leave (election_t *self, uint64_t now_ms);
 

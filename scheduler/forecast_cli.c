@@ -14,6 +14,8 @@
     for either model, so both are judged on the same samples.
     ========================================================================= */
 #include "scheduler/forecast.h"
+#include "common/cliopt.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -110,32 +112,39 @@ mw_forecast_cli_main (int argc, char **argv)
     const char *trace = NULL;
     long horizon = 5;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--trace") == 0 && i + 1 < argc)
-            trace = argv[++i];
-        else if (strcmp (argv[i], "--horizon") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            horizon = strtol (argv[++i], &end, 10);
-            if (*end || horizon < 1 || horizon > 3600) {
-                fprintf (stderr, "meshwatch forecast: --horizon must be 1..3600 seconds\n");
-                return 2;
-            }
-        }
-        else if (strcmp (argv[i], "--json") == 0)
+    //  Same rules as every meshwatch subcommand (common/cliopt.h).
+    if (mw_cliopt_wants_help (argc, argv)) {
+        s_usage (stdout);
+        return 0;
+    }
+    enum { O_TRACE = 256, O_HORIZON, O_JSON };
+    static const struct option opts[] = {{"trace", required_argument, NULL, O_TRACE},
+                                         {"horizon", required_argument, NULL, O_HORIZON},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    mw_cliopt_t *p = mw_cliopt_new ("forecast", argc, argv, opts);
+    if (!p)
+        return 1;
+    int c;
+    int64_t h = horizon;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == O_TRACE)
+            trace = mw_cliopt_arg (p);
+        else if (c == O_JSON)
             json = true;
-        else if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
-            s_usage (stdout);
-            return 0;
-        }
-        else {
-            s_usage (stderr);
-            return 2;
+        else if (c == O_HORIZON && mw_cliopt_int (p, 1, 3600, &h) != 0) {
+            c = MW_CLIOPT_ERROR;
+            break;
         }
     }
-    if (!trace) {
-        s_usage (stderr);
+    horizon = (long) h;
+    int bad = c == MW_CLIOPT_ERROR || mw_cliopt_no_rest (p) != 0;
+    mw_cliopt_destroy (&p);
+    if (bad)
         return 2;
-    }
+    if (!trace)
+        return mw_cliopt_fail ("forecast", "--trace FILE.csv is required");
     double *t = NULL, *x = NULL;
     size_t n = 0;
     if (s_load (trace, &t, &x, &n) != 0)
@@ -193,12 +202,34 @@ mw_forecast_cli_main (int argc, char **argv)
     else {
         double dn = (double) holt.n, dm = holt.n_mape ? (double) holt.n_mape : 1;
         double gain = naive.mae > 0 ? 100.0 * (1.0 - holt.mae / naive.mae) : 0;
-        if (json)
-            printf ("{\"trace\":\"%s\",\"samples\":%zu,\"step_s\":%.3f,\"horizon_s\":%ld,\"scored\":%zu,"
-                    "\"holt\":{\"mae\":%.4f,\"mape\":%.2f,\"above_bound\":%.4f},"
-                    "\"naive\":{\"mae\":%.4f,\"mape\":%.2f},\"mae_gain_pct\":%.1f}\n",
-                    trace, n, step, horizon, holt.n, holt.mae / dn, 100 * holt.mape / dm, holt.above / dn,
-                    naive.mae / dn, 100 * naive.mape / dm, gain);
+        if (json) {
+            //  The trace's path is the user's: any character, escaped by json-c.
+            json_object *o = json_object_new_object ();
+            json_object *h = json_object_new_object ();
+            json_object *nv = json_object_new_object ();
+            if (!o || !h || !nv) {
+                json_object_put (o);
+                json_object_put (h);
+                json_object_put (nv);
+                fprintf (stderr, "meshwatch forecast: out of memory\n");
+                return 1;
+            }
+            mw_json_add (o, "trace", mw_json_str (trace));
+            mw_json_add (o, "samples", mw_json_u64 (n));
+            mw_json_add (o, "step_s", mw_json_num (step, 3));
+            mw_json_add (o, "horizon_s", mw_json_i64 (horizon));
+            mw_json_add (o, "scored", mw_json_u64 (holt.n));
+            mw_json_add (h, "mae", mw_json_num (holt.mae / dn, 4));
+            mw_json_add (h, "mape", mw_json_num (100 * holt.mape / dm, 2));
+            mw_json_add (h, "above_bound", mw_json_num (holt.above / dn, 4));
+            mw_json_add (o, "holt", h);
+            mw_json_add (nv, "mae", mw_json_num (naive.mae / dn, 4));
+            mw_json_add (nv, "mape", mw_json_num (100 * naive.mape / dm, 2));
+            mw_json_add (o, "naive", nv);
+            mw_json_add (o, "mae_gain_pct", mw_json_num (gain, 1));
+            printf ("%s\n", mw_json_text (o, false));
+            json_object_put (o);
+        }
         else {
             printf ("trace %s: %zu samples, step %.2f s, horizon %ld s, %zu scored\n", trace, n, step,
                     horizon, holt.n);

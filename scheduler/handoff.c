@@ -86,6 +86,7 @@ struct _sched_handoff_t {
     char server_addr[MW_ADDR_MAX + 1];
     job_t *jobs;
     size_t n_jobs;
+    size_t hw;   //  slots at and above hw are free: scans stop there
     handoff_peer_t *peers;
     size_t n_peers;
     double util;
@@ -93,6 +94,7 @@ struct _sched_handoff_t {
     uint64_t next_tag;
     uint64_t rng;
     handoff_info_t recent[RECENT_MAX];
+    uint64_t recent_fp[RECENT_MAX];   //  s_fp of each entry: a scan reads these, not the entries
     size_t recent_head, recent_n;
     handoff_stats_t stats;
 };
@@ -109,7 +111,19 @@ s_jobid_eq (const mw_jobid_t *a, const mw_jobid_t *b)
 static void
 s_copy (char *dst, const char *src, size_t cap)
 {
-    snprintf (dst, cap, "%s", src ? src : "");
+    size_t n = src ? strnlen (src, cap - 1) : 0;
+    if (n)
+        memcpy (dst, src, n);
+    dst[n] = 0;
+}
+
+//  A job's fingerprint for the recent list: equal jobs, equal prints.
+static uint64_t
+s_fp (const mw_jobid_t *id, bool origin)
+{
+    uint64_t v;
+    memcpy (&v, id->b, sizeof v);
+    return v ^ (origin ? 1 : 0);
 }
 
 const char *
@@ -155,12 +169,57 @@ handoff_cfg_defaults (handoff_cfg_t *cfg)
 }
 
 //  --------------------------------------------------------------------------
+//  Flat copies (in-process transports)
+
+static size_t
+s_flat_boxes_at (const handoff_msg_t *msg)
+{
+    size_t at = sizeof *msg + (msg->frame ? msg->frame_len : 0);
+    return (at + 7) & ~(size_t) 7;
+}
+
+size_t
+handoff_msg_flatten (const handoff_msg_t *msg, void *buf, size_t cap)
+{
+    assert (msg);
+    size_t boxes_at = s_flat_boxes_at (msg);
+    size_t n_boxes = msg->boxes ? msg->n_boxes : 0;
+    size_t need = boxes_at + n_boxes * sizeof (mw_wire_box_t);
+    if (cap < need || !buf)
+        return need;
+    uint8_t *b = (uint8_t *) buf;
+    memcpy (b, msg, sizeof *msg);
+    if (msg->frame && msg->frame_len)
+        memcpy (b + sizeof *msg, msg->frame, msg->frame_len);
+    if (n_boxes)
+        memcpy (b + boxes_at, msg->boxes, n_boxes * sizeof (mw_wire_box_t));
+    return need;
+}
+
+int
+handoff_msg_unflatten (void *buf, size_t len, handoff_msg_t *out)
+{
+    assert (buf && out);
+    if (len < sizeof *out)
+        return -1;
+    memcpy (out, buf, sizeof *out);
+    uint8_t *b = (uint8_t *) buf;
+    size_t boxes_at = s_flat_boxes_at (out);
+    size_t n_boxes = out->boxes ? out->n_boxes : 0;
+    if (boxes_at + n_boxes * sizeof (mw_wire_box_t) != len)
+        return -1;
+    out->frame = out->frame ? b + sizeof *out : NULL;
+    out->boxes = n_boxes ? (const mw_wire_box_t *) (b + boxes_at) : NULL;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 //  Table
 
 static job_t *
 s_find (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 {
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase != P_FREE && j->origin == origin && s_jobid_eq (&j->id, id))
             return j;
@@ -171,7 +230,7 @@ s_find (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 static job_t *
 s_find_tag (sched_handoff_t *self, uint64_t tag)
 {
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if ((j->phase == O_RUNNING || j->phase == R_RUNNING) && j->tag == tag)
             return j;
@@ -183,21 +242,31 @@ static size_t
 s_count (sched_handoff_t *self, bool origin)
 {
     size_t n = 0;
-    for (size_t i = 0; i < self->n_jobs; i++)
+    for (size_t i = 0; i < self->hw; i++)
         if (self->jobs[i].phase != P_FREE && self->jobs[i].origin == origin)
             n++;
     return n;
 }
 
+//  The lowest free slot, so that the slots in use stay at the bottom of
+//  the table and a scan only reads up to the high-water mark.
 static job_t *
 s_alloc (sched_handoff_t *self)
 {
-    for (size_t i = 0; i < self->n_jobs; i++)
-        if (self->jobs[i].phase == P_FREE) {
-            memset (&self->jobs[i], 0, sizeof (job_t));
-            return &self->jobs[i];
-        }
-    return NULL;
+    //  Free slots at the top come off the mark here, not in s_free: a slot
+    //  just handed out is still P_FREE until its caller sets the phase,
+    //  and must not fall off the mark meanwhile.
+    while (self->hw > 0 && self->jobs[self->hw - 1].phase == P_FREE)
+        self->hw--;
+    size_t i = 0;
+    while (i < self->hw && self->jobs[i].phase != P_FREE)
+        i++;
+    if (i == self->n_jobs)
+        return NULL;
+    memset (&self->jobs[i], 0, sizeof (job_t));
+    if (i == self->hw)
+        self->hw++;
+    return &self->jobs[i];
 }
 
 static void
@@ -211,7 +280,7 @@ static void
 s_counts (sched_handoff_t *self, uint32_t *queued, uint32_t *reserved)
 {
     *queued = *reserved = 0;
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         phase_t p = self->jobs[i].phase;
         if (p == O_QUEUED || p == R_QUEUED)
             (*queued)++;
@@ -295,9 +364,12 @@ s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
 {
     //  Newest at recent_head - 1.  An entry for the same job (an escalation
     //  finishing after its done) is updated in place.
-    for (size_t k = 0; k < self->recent_n; k++) {
-        size_t i = (self->recent_head + RECENT_MAX - 1 - k) % RECENT_MAX;
-        if (s_jobid_eq (&self->recent[i].id, &info->id) && self->recent[i].origin == info->origin) {
+    //  (A job is in the list at most once, so the order of the search
+    //  does not matter: a straight pass over the prints is the fast one.)
+    uint64_t fp = s_fp (&info->id, info->origin);
+    for (size_t i = 0; i < self->recent_n; i++) {
+        if (self->recent_fp[i] == fp && s_jobid_eq (&self->recent[i].id, &info->id)
+            && self->recent[i].origin == info->origin) {
             self->recent[i] = *info;
             self->recent[i].boxes = NULL;
             return;
@@ -305,6 +377,7 @@ s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
     }
     self->recent[self->recent_head] = *info;
     self->recent[self->recent_head].boxes = NULL;
+    self->recent_fp[self->recent_head] = fp;
     self->recent_head = (self->recent_head + 1) % RECENT_MAX;
     if (self->recent_n < RECENT_MAX)
         self->recent_n++;
@@ -313,8 +386,10 @@ s_recent_push (sched_handoff_t *self, const handoff_info_t *info)
 static bool
 s_recent_has (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 {
+    uint64_t fp = s_fp (id, origin);
     for (size_t k = 0; k < self->recent_n; k++)
-        if (s_jobid_eq (&self->recent[k].id, id) && self->recent[k].origin == origin)
+        if (self->recent_fp[k] == fp && s_jobid_eq (&self->recent[k].id, id)
+            && self->recent[k].origin == origin)
             return true;
     return false;
 }
@@ -323,25 +398,22 @@ s_recent_has (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 //  Sending
 
 static void
-s_send (sched_handoff_t *self, const char *addr, uint8_t type, mw_job_t *body)
+s_send (sched_handoff_t *self, const char *addr, handoff_msg_t *msg)
 {
-    mw_msg_t msg;
-    memset (&msg, 0, sizeof msg);
-    msg.type = type;
-    msg.job = body;
-    s_copy (msg.addr, self->self_addr, sizeof msg.addr);
+    //  Where the answer goes: only an OFFER or a JOB is answered (the wire
+    //  carries no reply-to on the others either).
+    if (msg->type == HANDOFF_MSG_OFFER || msg->type == HANDOFF_MSG_JOB)
+        s_copy (msg->addr, self->self_addr, sizeof msg->addr);
     self->stats.msgs_sent++;
     if (self->ops.send)
-        self->ops.send (self->ops.ctx, addr, &msg);
-    //  The transport encodes and queues; the body stays ours.
-    msg.job = NULL;
+        self->ops.send (self->ops.ctx, addr, msg);
 }
 
 static void
 s_send_offer (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model,
               uint64_t now)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = j->id;
     b.kind = kind;
@@ -352,13 +424,14 @@ s_send_offer (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, c
     b.priority = j->priority;
     b.frame_len = (uint32_t) j->frame_len;
     self->stats.offers_sent++;
-    s_send (self, addr, MW_MSG_JOB_OFFER, &b);
+    b.type = HANDOFF_MSG_OFFER;
+    s_send (self, addr, &b);
 }
 
 static void
 s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, const char *model, uint64_t now)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = j->id;
     b.kind = kind;
@@ -369,34 +442,37 @@ s_send_job (sched_handoff_t *self, job_t *j, const char *addr, uint8_t kind, con
     b.priority = j->priority;
     b.frame = j->frame;
     b.frame_len = (uint32_t) j->frame_len;
-    s_send (self, addr, MW_MSG_JOB, &b);
+    b.type = HANDOFF_MSG_JOB;
+    s_send (self, addr, &b);
 }
 
 static void
 s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool accepted, uint32_t wait_ms,
          const char *reason)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = *id;
     b.status = accepted ? 1 : 0;
     b.wait_ms = wait_ms;
     s_copy (b.reason, reason, sizeof b.reason);
-    s_send (self, addr, MW_MSG_JOB_REPLY, &b);
+    b.type = HANDOFF_MSG_REPLY;
+    s_send (self, addr, &b);
 }
 
 static void
 s_result_fail (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, uint8_t kind, const char *model,
                const char *reason)
 {
-    mw_job_t b;
+    handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = *id;
     b.kind = kind;
     b.status = 1;
     s_copy (b.model, model, sizeof b.model);
     s_copy (b.reason, reason, sizeof b.reason);
-    s_send (self, addr, MW_MSG_JOB_RESULT, &b);
+    b.type = HANDOFF_MSG_RESULT;
+    s_send (self, addr, &b);
 }
 
 //  --------------------------------------------------------------------------
@@ -471,7 +547,7 @@ static bool
 s_tried (job_t *j, const mw_id_t *id)
 {
     for (size_t i = 0; i < j->n_tried; i++)
-        if (gossip_wire_id_eq (&j->tried[i], id))
+        if (mw_id_eq (&j->tried[i], id))
             return true;
     return false;
 }
@@ -519,7 +595,7 @@ s_place (sched_handoff_t *self, job_t *j, uint64_t now)
     size_t *map = self->n_peers ? calloc (self->n_peers, sizeof *map) : NULL;
     if (pp && map) {
         for (size_t i = 0; i < self->n_peers; i++) {
-            if (gossip_wire_id_eq (&self->peers[i].id, &self->self_id) || s_tried (j, &self->peers[i].id))
+            if (mw_id_eq (&self->peers[i].id, &self->self_id) || s_tried (j, &self->peers[i].id))
                 continue;
             pp[n] = self->peers[i].p;
             //  The frame's own transfer time is part of the link cost.
@@ -597,7 +673,7 @@ s_replace (sched_handoff_t *self, job_t *j, const char *why, uint64_t now)
 {
     if (j->path == HANDOFF_PATH_SERVER)
         j->tried_server = true;
-    else if (!gossip_wire_id_zero (&j->runner_id))
+    else if (!mw_id_zero (&j->runner_id))
         s_mark_tried (j, &j->runner_id);
     s_copy (j->last_reason, why, sizeof j->last_reason);
     if (j->attempts >= self->cfg.max_attempts || now >= j->expire_at) {
@@ -633,7 +709,7 @@ s_escalate (sched_handoff_t *self, job_t *j, uint64_t now)
 }
 
 static void
-s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const mw_job_t *r, uint64_t now)
+s_escalation_end (sched_handoff_t *self, job_t *j, const char *reason, const handoff_msg_t *r, uint64_t now)
 {
     handoff_info_t info = j->info;
     info.boxes = NULL;
@@ -793,9 +869,9 @@ sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *c
 //  Public: messages
 
 static void
-s_on_offer (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_offer (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *o = msg->job;
+    const handoff_msg_t *o = msg;
     if (!*msg->addr)
         return;   //  nowhere to answer
     job_t *j = s_find (self, &o->id, false);
@@ -842,9 +918,9 @@ s_on_offer (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_job (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_job (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *o = msg->job;
+    const handoff_msg_t *o = msg;
     if (!*msg->addr)
         return;
     job_t *j = s_find (self, &o->id, false);
@@ -900,16 +976,16 @@ s_on_job (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_reply (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_reply (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *r = msg->job;
+    const handoff_msg_t *r = msg;
     job_t *j = s_find (self, &r->id, true);
     if (!j || (j->phase != O_OFFERING && j->phase != O_ESC_OFFERING))
         return;   //  late reply to an offer we gave up on: the reservation lapses by itself
     //  Only the one we asked may answer (ids for peers; the server has no
     //  id we know in advance, so it is recognised by being asked).
     bool server = j->phase == O_ESC_OFFERING || j->offering_server;
-    if (!server && !gossip_wire_id_eq (&msg->sender, &j->runner_id))
+    if (!server && !mw_id_eq (&msg->sender, &j->runner_id))
         return;
     if (j->phase == O_ESC_OFFERING) {
         if (!r->status) {
@@ -951,9 +1027,9 @@ s_on_reply (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 static void
-s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
+s_on_result (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
 {
-    const mw_job_t *r = msg->job;
+    const handoff_msg_t *r = msg;
     job_t *j = s_find (self, &r->id, true);
     if (!j) {
         if (s_recent_has (self, &r->id, true))
@@ -979,16 +1055,16 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
     //  Accept a result from whoever we sent the job to, also an earlier
     //  runner we gave up on: the first result wins, the rest are duplicates.
     //  The server is known by the id it answered the offer with.
-    bool server = (j->path == HANDOFF_PATH_SERVER && gossip_wire_id_eq (&msg->sender, &j->runner_id))
+    bool server = (j->path == HANDOFF_PATH_SERVER && mw_id_eq (&msg->sender, &j->runner_id))
                   || (j->tried_server && *self->server_addr && !strcmp (msg->addr, self->server_addr));
-    bool known = server || gossip_wire_id_eq (&msg->sender, &j->runner_id) || s_tried (j, &msg->sender);
+    bool known = server || mw_id_eq (&msg->sender, &j->runner_id) || s_tried (j, &msg->sender);
     if (!known)
         return;
     if (r->status) {
         //  "refused" means the runner would not take it after all (its
         //  reservation lapsed and it is busy): like a refused offer.
         if (!strncmp (r->reason, "refused", 7) && j->phase == O_SENT
-            && gossip_wire_id_eq (&msg->sender, &j->runner_id)) {
+            && mw_id_eq (&msg->sender, &j->runner_id)) {
             self->stats.offers_refused++;
             snprintf (j->last_reason, sizeof j->last_reason, "%.90s", r->reason);
             if (j->path == HANDOFF_PATH_SERVER)
@@ -1007,7 +1083,7 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
             s_fail (self, j, reason, now);
             return;
         }
-        if (j->phase == O_SENT && gossip_wire_id_eq (&msg->sender, &j->runner_id))
+        if (j->phase == O_SENT && mw_id_eq (&msg->sender, &j->runner_id))
             s_replace (self, j, r->reason, now);
         return;
     }
@@ -1031,18 +1107,18 @@ s_on_result (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now)
 }
 
 void
-sched_handoff_handle (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now_ms)
+sched_handoff_handle (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now_ms)
 {
-    if (!msg || !msg->job)
+    if (!msg)
         return;
     switch (msg->type) {
-    case MW_MSG_JOB_OFFER:
-        if (!self->cfg.server || msg->job->kind <= MW_JOB_KIND_ESCALATE)
+    case HANDOFF_MSG_OFFER:
+        if (!self->cfg.server || msg->kind <= MW_JOB_KIND_ESCALATE)
             s_on_offer (self, msg, now_ms);
         break;
-    case MW_MSG_JOB: s_on_job (self, msg, now_ms); break;
-    case MW_MSG_JOB_REPLY: s_on_reply (self, msg, now_ms); break;
-    case MW_MSG_JOB_RESULT: s_on_result (self, msg, now_ms); break;
+    case HANDOFF_MSG_JOB: s_on_job (self, msg, now_ms); break;
+    case HANDOFF_MSG_REPLY: s_on_reply (self, msg, now_ms); break;
+    case HANDOFF_MSG_RESULT: s_on_result (self, msg, now_ms); break;
     default: break;
     }
 }
@@ -1060,7 +1136,7 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
     if (!j)
         return;   //  the job ended meanwhile (expired, or a peer's result came first)
     if (!j->origin) {
-        mw_job_t b;
+        handoff_msg_t b;
         memset (&b, 0, sizeof b);
         b.id = j->id;
         b.kind = j->kind;
@@ -1073,8 +1149,9 @@ sched_handoff_local_done (sched_handoff_t *self, uint64_t tag, const handoff_loc
         b.height = r->height;
         b.confidence = r->confidence;
         b.n_boxes = r->status ? 0 : (r->n_boxes > MW_MAX_BOXES ? MW_MAX_BOXES : r->n_boxes);
-        b.boxes = (mw_wire_box_t *) r->boxes;
-        s_send (self, j->reply_addr, MW_MSG_JOB_RESULT, &b);
+        b.boxes = r->boxes;
+        b.type = HANDOFF_MSG_RESULT;
+        s_send (self, j->reply_addr, &b);
         self->stats.remote_done++;
         handoff_info_t info;
         s_info (self, j, &info);
@@ -1124,7 +1201,7 @@ static job_t *
 s_next_queued (sched_handoff_t *self)
 {
     job_t *best = NULL;
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase != O_QUEUED && j->phase != R_QUEUED)
             continue;
@@ -1139,7 +1216,7 @@ void
 sched_handoff_tick (sched_handoff_t *self, uint64_t now)
 {
     //  Timeouts first: they may free slots and queue places.
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == P_FREE)
             continue;
@@ -1171,7 +1248,7 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
     }
     //  Remote jobs past their expiry are dropped with a failed result, so
     //  the origin hears why rather than waiting for its own timeout.
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == R_QUEUED && now >= j->expire_at) {
             s_result_fail (self, j->reply_addr, &j->id, j->kind, j->model, "expired in queue");
@@ -1203,7 +1280,7 @@ uint64_t
 sched_handoff_next_wakeup (sched_handoff_t *self, uint64_t now)
 {
     uint64_t next = now + 1000;
-    for (size_t i = 0; i < self->n_jobs; i++) {
+    for (size_t i = 0; i < self->hw; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == P_FREE)
             continue;
@@ -1222,7 +1299,7 @@ sched_handoff_recent (sched_handoff_t *self, handoff_info_t *out, size_t max)
 {
     size_t n = 0;
     //  Live jobs first (newest submitted first is good enough), then ended.
-    for (size_t i = 0; i < self->n_jobs && n < max; i++) {
+    for (size_t i = 0; i < self->hw && n < max; i++) {
         job_t *j = &self->jobs[i];
         if (j->phase == P_FREE || j->phase == O_ESC_OFFERING || j->phase == O_ESC_SENT)
             continue;
@@ -1245,16 +1322,19 @@ sched_handoff_stats (sched_handoff_t *self, handoff_stats_t *out)
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest: a little mesh in memory.  Nodes are handoff instances joined
-//  by a message bus with a fake clock; each has a fake runner with a fixed
-//  service time (the real one is node/runner.c; this test is about who
-//  runs what and how jobs end, not about inference).  A checker counts the
-//  end events per job id: exactly one done or failed, always.
+//  Selftest: a little mesh on the simulator (sim/netsim.h).  Nodes are
+//  handoff instances on a 1 ms LAN, ticked at their own next_wakeup; each
+//  has a fake runner with a fixed service time (the real one is
+//  node/runner.c; this test is about who runs what and how jobs end, not
+//  about inference).  A checker counts the end events per job id: exactly
+//  one done or failed, always.  The flow itself is also covered by the
+//  scenarios of `meshwatch simulate` (scheduler/simulate.c), which runs
+//  these same instances at scale.
 
 #include "common/selftest.h"
+#include "sim/netsim.h"
 
 #define T_NODES 5
-#define T_BUS   4096
 #define T_JOBS  2048
 
 typedef struct t_mesh_s t_mesh_t;
@@ -1264,31 +1344,25 @@ typedef struct {
     sched_handoff_t *h;
     mw_id_t id;
     char addr[MW_ADDR_MAX + 1];
-    bool up;               //  false: drops everything (crashed / cut)
     double svc;            //  ms per job
     uint32_t confidence;   //  what its runner reports (millionths)
     bool runner_busy;
-    uint64_t runner_tag, runner_done_at;
+    uint64_t runner_tag;
     bool knows_model;
 } t_node_t;
-
-typedef struct {
-    uint64_t at;
-    int to;
-    mw_msg_t msg;
-} t_pending_t;
 
 struct t_mesh_s {
     t_node_t nodes[T_NODES + 1];   //  the last is the server
     int n;
-    uint64_t now;
-    t_pending_t *bus;
-    size_t n_bus;
+    netsim_t *net;
+    int port;
+    uint64_t now;   //  ms
     //  End events per job (index = first byte pair of the id).
     int ends[T_JOBS], done[T_JOBS], failed[T_JOBS], precise[T_JOBS], esc_failed[T_JOBS];
     handoff_path_t path[T_JOBS];
     char last_reason[MW_REASON_MAX + 1];
     uint64_t msgs;
+    handoff_msg_t last_sent;   //  frame and boxes not kept
 };
 
 static int
@@ -1298,36 +1372,42 @@ t_job_index (const mw_jobid_t *id)
 }
 
 static int
-t_send (void *ctx, const char *addr, mw_msg_t *msg)
+t_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
     t_node_t *from = (t_node_t *) ctx;
     t_mesh_t *m = from->mesh;
-    if (!from->up)
-        return -1;
     int to = -1;
     for (int i = 0; i < m->n; i++)
         if (!strcmp (m->nodes[i].addr, addr))
             to = i;
-    if (to < 0 || m->n_bus >= T_BUS)
+    if (to < 0)
         return -1;
-    t_pending_t *p = &m->bus[m->n_bus++];
-    memset (p, 0, sizeof *p);
-    p->at = m->now + 1;   //  1 ms LAN
-    p->to = to;
-    p->msg = *msg;
-    p->msg.sender = from->id;
-    p->msg.job = malloc (sizeof (mw_job_t));
-    *p->msg.job = *msg->job;
-    if (msg->job->frame) {
-        p->msg.job->frame = malloc (msg->job->frame_len);
-        memcpy (p->msg.job->frame, msg->job->frame, msg->job->frame_len);
-    }
-    if (msg->job->n_boxes) {
-        p->msg.job->boxes = malloc (msg->job->n_boxes * sizeof (mw_wire_box_t));
-        memcpy (p->msg.job->boxes, msg->job->boxes, msg->job->n_boxes * sizeof (mw_wire_box_t));
-    }
+    m->last_sent = *msg;
+    m->last_sent.frame = NULL;
+    m->last_sent.boxes = NULL;
     m->msgs++;
-    return 0;
+    size_t len = handoff_msg_flatten (msg, NULL, 0);
+    void *buf = malloc (len);
+    if (!buf)
+        return -1;
+    handoff_msg_flatten (msg, buf, len);
+    int rc = netsim_send (m->net, (uint32_t) from->index, (uint32_t) to, m->port, buf, len, 0);
+    free (buf);
+    return rc;
+}
+
+//  The fake runner finishes: a result with one box of the node's confidence.
+static void
+t_runner_done (netsim_t *net, void *arg, uint64_t tag)
+{
+    t_node_t *n = (t_node_t *) arg;
+    if (netsim_state (net, (uint32_t) n->index) != NETSIM_UP || !n->runner_busy || n->runner_tag != tag)
+        return;   //  crashed meanwhile
+    n->runner_busy = false;
+    mw_wire_box_t box = {100000, 100000, 200000, 200000, n->confidence};
+    handoff_local_result_t r = {0, NULL, 640, 480, n->svc, 1, &box, n->confidence};
+    sched_handoff_local_done (n->h, n->runner_tag, &r, netsim_now (net) / NETSIM_MS);
+    netsim_poke (net, (uint32_t) n->index, n->mesh->port);
 }
 
 static int
@@ -1341,7 +1421,8 @@ t_start (void *ctx, uint64_t tag, const char *model, const uint8_t *frame, size_
         return -1;
     n->runner_busy = true;
     n->runner_tag = tag;
-    n->runner_done_at = n->mesh->now + (uint64_t) n->svc;
+    netsim_at (n->mesh->net, netsim_now (n->mesh->net) + (uint64_t) (n->svc * NETSIM_MS), t_runner_done, n,
+               tag);
     return 0;
 }
 
@@ -1381,13 +1462,47 @@ t_event (void *ctx, const char *name, const handoff_info_t *info)
         m->esc_failed[k]++;
 }
 
+//  The hand-off as a netsim service.
+static void
+t_svc_handle (void *ctx, uint32_t node, uint32_t from, void *msg, size_t len, uint64_t now_us)
+{
+    t_mesh_t *m = (t_mesh_t *) ctx;
+    handoff_msg_t hm;
+    if (handoff_msg_unflatten (msg, len, &hm) != 0)
+        return;
+    hm.sender = m->nodes[from].id;   //  what the transport authenticates
+    sched_handoff_handle (m->nodes[node].h, &hm, now_us / NETSIM_MS);
+}
+
+static void
+t_svc_tick (void *ctx, uint32_t node, uint64_t now_us)
+{
+    t_mesh_t *m = (t_mesh_t *) ctx;
+    sched_handoff_tick (m->nodes[node].h, now_us / NETSIM_MS);
+}
+
+static uint64_t
+t_svc_wakeup (void *ctx, uint32_t node, uint64_t now_us)
+{
+    t_mesh_t *m = (t_mesh_t *) ctx;
+    return sched_handoff_next_wakeup (m->nodes[node].h, now_us / NETSIM_MS) * NETSIM_MS;
+}
+
 static void
 t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
 {
     memset (m, 0, sizeof *m);
-    m->bus = calloc (T_BUS, sizeof (t_pending_t));
     m->now = 1000000;
     m->n = n_nodes + (server ? 1 : 0);
+    m->net = netsim_new ((uint32_t) m->n, 1);
+    assert (m->net);
+    netsim_service_t svc = {"handoff", t_svc_handle, t_svc_tick, t_svc_wakeup};
+    m->port = netsim_service (m->net, &svc, m);
+    netsim_link_t lan;
+    netsim_link_defaults (&lan);
+    lan.lat_min_us = lan.lat_max_us = 1 * NETSIM_MS;
+    netsim_set_link (m->net, &lan);
+    netsim_run_until (m->net, m->now * NETSIM_MS);
     for (int i = 0; i < m->n; i++)
         snprintf (m->nodes[i].addr, sizeof m->nodes[i].addr, "tcp://10.0.0.%d:7948", i + 1);
     for (int i = 0; i < m->n; i++) {
@@ -1395,7 +1510,6 @@ t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
         n->mesh = m;
         n->index = i;
         n->id.b[0] = (uint8_t) (i + 1);
-        n->up = true;
         n->svc = 10;
         n->confidence = 900000;
         n->knows_model = true;
@@ -1410,6 +1524,9 @@ t_mesh_init (t_mesh_t *m, int n_nodes, bool server, placement_policy_t policy)
             cfg.workers = 4;
         handoff_ops_t ops = {t_send, t_start, t_has_model, t_svc, t_event, n};
         n->h = sched_handoff_new (&cfg, &n->id, n->addr, &ops);
+        assert (n->h);
+        netsim_host (m->net, (uint32_t) i, m->port, true);
+        netsim_start (m->net, (uint32_t) i);
     }
     if (server)
         for (int i = 0; i < m->n - 1; i++)
@@ -1443,39 +1560,12 @@ t_mesh_gossip (t_mesh_t *m, int n_nodes)
     }
 }
 
+//  A node crashes (or is cut off): it runs nothing, and what it sent and
+//  what was sent to it is lost.
 static void
-t_mesh_step (t_mesh_t *m)
+t_down (t_mesh_t *m, int i)
 {
-    m->now++;
-    //  Deliver what is due (in order), then runners, then timers.
-    size_t w = 0;
-    for (size_t i = 0; i < m->n_bus; i++) {
-        t_pending_t *p = &m->bus[i];
-        if (p->at <= m->now) {
-            t_node_t *n = &m->nodes[p->to];
-            if (n->up)
-                sched_handoff_handle (n->h, &p->msg, m->now);
-            if (p->msg.job) {
-                free (p->msg.job->frame);
-                free (p->msg.job->boxes);
-                free (p->msg.job);
-            }
-        }
-        else
-            m->bus[w++] = *p;
-    }
-    m->n_bus = w;
-    for (int i = 0; i < m->n; i++) {
-        t_node_t *n = &m->nodes[i];
-        if (n->up && n->runner_busy && m->now >= n->runner_done_at) {
-            n->runner_busy = false;
-            mw_wire_box_t box = {100000, 100000, 200000, 200000, n->confidence};
-            handoff_local_result_t r = {0, NULL, 640, 480, n->svc, 1, &box, n->confidence};
-            sched_handoff_local_done (n->h, n->runner_tag, &r, m->now);
-        }
-        if (n->up)
-            sched_handoff_tick (n->h, m->now);
-    }
+    netsim_crash (m->net, (uint32_t) i);
 }
 
 static void
@@ -1483,13 +1573,7 @@ t_mesh_destroy (t_mesh_t *m)
 {
     for (int i = 0; i < m->n; i++)
         sched_handoff_destroy (&m->nodes[i].h);
-    for (size_t i = 0; i < m->n_bus; i++)
-        if (m->bus[i].msg.job) {
-            free (m->bus[i].msg.job->frame);
-            free (m->bus[i].msg.job->boxes);
-            free (m->bus[i].msg.job);
-        }
-    free (m->bus);
+    netsim_destroy (&m->net);
 }
 
 static int
@@ -1503,16 +1587,18 @@ t_submit (t_mesh_t *m, int node, int k, uint32_t deadline)
     uint8_t *frame = malloc (1000);
     memset (frame, 0xab, 1000);
     char err[128];
-    return sched_handoff_submit (m->nodes[node].h, &id, "cam1", "tiny-face", deadline, 5, &frame, 1000,
-                                 m->now, err, sizeof err);
+    int rc = sched_handoff_submit (m->nodes[node].h, &id, "cam1", "tiny-face", deadline, 5, &frame, 1000,
+                                   m->now, err, sizeof err);
+    netsim_poke (m->net, (uint32_t) node, m->port);
+    return rc;
 }
 
-//  Run until every submitted job ended (or the step budget is spent).
+//  Run `ms` milliseconds of simulated time.
 static void
-t_run (t_mesh_t *m, int steps)
+t_run (t_mesh_t *m, int ms)
 {
-    for (int s = 0; s < steps; s++)
-        t_mesh_step (m);
+    netsim_run_for (m->net, (uint64_t) ms * NETSIM_MS);
+    m->now = netsim_now (m->net) / NETSIM_MS;
 }
 
 static int
@@ -1568,6 +1654,8 @@ sched_handoff_test (bool verbose)
         }
         CHECK (peer >= 40 && local >= 20 && failed == 0, "overload one: local %d peer %d failed %d", local,
                peer, failed);
+        if (verbose)
+            printf ("overload one: %d local, %d peer; ", local, peer);
         t_mesh_destroy (&m);
     }
     //  3. Everyone overloaded: jobs go to the server; then the server dies
@@ -1590,7 +1678,9 @@ sched_handoff_test (bool verbose)
         for (int k = 0; k < 180; k++)
             server += m.path[k] == HANDOFF_PATH_SERVER && m.done[k];
         CHECK (server >= 30, "overload all: %d on the server", server);
-        m.nodes[3].up = false;   //  the server dies
+        if (verbose)
+            printf ("overload all: %d of 180 on the server; ", server);
+        t_down (&m, 3);   //  the server dies
         memset (m.ends, 0, sizeof m.ends);
         memset (m.failed, 0, sizeof m.failed);
         for (int k = 200; k < 260; k++) {
@@ -1619,7 +1709,7 @@ sched_handoff_test (bool verbose)
             t_submit (&m, 0, k, 400);
             t_run (&m, 3);
             if (k == 20)
-                m.nodes[1].up = false;   //  crash: drops everything from now on
+                t_down (&m, 1);   //  crash: drops everything from now on
         }
         t_run (&m, 1000);
         for (int k = 0; k < 40; k++)
@@ -1670,24 +1760,42 @@ sched_handoff_test (bool verbose)
                    == -1,
                "oversized frame accepted");
         //  An offer for an unknown model is refused with the reason.
-        mw_job_t body;
-        memset (&body, 0, sizeof body);
-        body.id.b[0] = 33;
-        snprintf (body.model, sizeof body.model, "nope");
-        body.deadline_ms = 100;
-        mw_msg_t msg;
+        handoff_msg_t msg;
         memset (&msg, 0, sizeof msg);
-        msg.type = MW_MSG_JOB_OFFER;
+        msg.id.b[0] = 33;
+        snprintf (msg.model, sizeof msg.model, "nope");
+        msg.deadline_ms = 100;
+        msg.type = HANDOFF_MSG_OFFER;
         msg.sender = m.nodes[1].id;
         snprintf (msg.addr, sizeof msg.addr, "%s", m.nodes[1].addr);
-        msg.job = &body;
         sched_handoff_handle (m.nodes[0].h, &msg, m.now);
-        CHECK (m.n_bus == 1 && m.bus[0].msg.type == MW_MSG_JOB_REPLY && m.bus[0].msg.job->status == 0
-                   && !strcmp (m.bus[0].msg.job->reason, "unknown_model"),
+        CHECK (m.msgs == 1 && m.last_sent.type == HANDOFF_MSG_REPLY && m.last_sent.status == 0
+                   && !strcmp (m.last_sent.reason, "unknown_model"),
                "unknown model offer not refused");
-        //  A JOB with no reservation while the queue is full: refused result.
-        msg.job = NULL;
-        sched_handoff_handle (m.nodes[0].h, &msg, m.now);   //  no body: ignored
+        //  Unknown types and no message at all: ignored.
+        msg.type = 0;
+        sched_handoff_handle (m.nodes[0].h, &msg, m.now);
+        msg.type = 99;
+        sched_handoff_handle (m.nodes[0].h, &msg, m.now);
+        sched_handoff_handle (m.nodes[0].h, NULL, m.now);
+        CHECK (m.msgs == 1, "an unknown type was answered");
+        //  Flat copies: frame and boxes come back; a short buffer is refused.
+        uint8_t fr[5] = {1, 2, 3, 4, 5};
+        mw_wire_box_t bx[2] = {{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}};
+        msg.frame = fr;
+        msg.frame_len = sizeof fr;
+        msg.boxes = bx;
+        msg.n_boxes = 2;
+        size_t len = handoff_msg_flatten (&msg, NULL, 0);
+        uint8_t *flat = malloc (len);
+        handoff_msg_t back;
+        CHECK (flat && handoff_msg_flatten (&msg, flat, len) == len
+                   && handoff_msg_unflatten (flat, len, &back) == 0 && back.frame_len == 5
+                   && !memcmp (back.frame, fr, 5) && back.n_boxes == 2 && !memcmp (back.boxes, bx, sizeof bx)
+                   && !strcmp (back.model, "nope"),
+               "flat copy");
+        CHECK (flat && handoff_msg_unflatten (flat, len - 1, &back) == -1, "short flat copy accepted");
+        free (flat);
         t_mesh_destroy (&m);
     }
     if (verbose)

@@ -35,7 +35,7 @@
 #ifndef SCHED_HANDOFF_H_INCLUDED
 #define SCHED_HANDOFF_H_INCLUDED
 
-#include "gossip/wire.h"
+#include "common/types.h"
 #include "scheduler/placement.h"
 
 #include <stdbool.h>
@@ -43,6 +43,46 @@
 #include <stdint.h>
 
 typedef struct _sched_handoff_t sched_handoff_t;
+
+//  The hand-off's own messages (the data plane).  The daemon translates
+//  them to and from the wire (node/msgmap.c); the simulator (sim/netsim.h)
+//  passes them as they are.  Which fields a type carries:
+//    OFFER   id, kind, model, deadline_ms, priority, frame_len
+//    REPLY   id, status (1 accepted, 0 refused), wait_ms, reason
+//    JOB     id, kind, camera, model, deadline_ms, priority, frame, frame_len
+//    RESULT  id, kind, status (0 ok, else failed), reason, model, queue_ms,
+//            infer_ms, width, height, confidence, boxes, n_boxes
+//  and every type the sender (set by whoever delivers it).  OFFER and JOB
+//  also carry `addr`, the sender's data-plane endpoint, where the answers
+//  go (as on the wire: a REPLY or RESULT goes back to the addr it answers).
+typedef enum {
+    HANDOFF_MSG_OFFER = 1,    //  origin -> peer: "can you run job J (model, budget, size)?"
+    HANDOFF_MSG_REPLY = 2,    //  peer -> origin: accepted (reservation) or refused, with reason
+    HANDOFF_MSG_JOB = 3,      //  origin -> runner: the job and its frame
+    HANDOFF_MSG_RESULT = 4,   //  runner -> origin: detections, or a failure with reason
+} handoff_msg_type_t;
+
+typedef struct {
+    uint8_t type;                     //  handoff_msg_type_t
+    mw_id_t sender;                   //  set by whoever delivers it (authenticated); ignored on send
+    char addr[MW_ADDR_MAX + 1];       //  OFFER, JOB: the sender's data-plane endpoint (reply-to)
+    mw_jobid_t id;                    //  the job
+    uint8_t kind;                     //  mw_job_kind_t
+    char camera[MW_CAMERA_MAX + 1];   //  JOB
+    char model[MW_MODEL_MAX + 1];     //  OFFER, JOB, RESULT
+    uint32_t deadline_ms;             //  budget left when sent (relative: no clock sync needed)
+    uint8_t priority;                 //  0 (lowest) .. 9
+    uint32_t frame_len;               //  OFFER: size of the frame to come; JOB: bytes in frame
+    const uint8_t *frame;             //  JOB: the JPEG, borrowed for the call
+    uint8_t status;                   //  REPLY: 1 accepted; RESULT: 0 ok, else a failure
+    char reason[MW_REASON_MAX + 1];   //  REPLY (refused), RESULT (failed)
+    uint32_t wait_ms;                 //  REPLY: the runner's predicted completion, ms
+    uint32_t queue_ms, infer_ms;      //  RESULT: time queued at the runner, inference time
+    uint32_t width, height;           //  RESULT: frame size in pixels
+    uint32_t confidence;              //  RESULT: mean detection score, millionths
+    uint32_t n_boxes;                 //  RESULT: 0..MW_MAX_BOXES
+    const mw_wire_box_t *boxes;       //  RESULT: borrowed for the call
+} handoff_msg_t;
 
 typedef enum {
     HANDOFF_PATH_NONE = 0,
@@ -79,6 +119,15 @@ typedef struct {
 
 void handoff_cfg_defaults (handoff_cfg_t *cfg);
 
+//  One message as one contiguous copy (the struct, then the frame, then the
+//  boxes), for in-process transports such as the simulator: flatten
+//  writes at most `cap` bytes and returns the size it needs (call with cap
+//  0 to size the buffer); unflatten points frame and boxes back into the
+//  buffer (which must stay alive and be 8-byte aligned, as malloc's is).
+//  0, or -1 when `len` does not hold what the struct says.
+size_t handoff_msg_flatten (const handoff_msg_t *msg, void *buf, size_t cap);
+int handoff_msg_unflatten (void *buf, size_t len, handoff_msg_t *out);
+
 //  A peer that could take jobs, as the daemon sees it now.
 typedef struct {
     mw_id_t id;
@@ -113,8 +162,9 @@ typedef struct {
 
 //  What the daemon must do for the module.
 typedef struct {
-    //  Queue a data-plane message to `addr` (never blocks).  0/-1.
-    int (*send) (void *ctx, const char *addr, mw_msg_t *msg);
+    //  Queue a data-plane message to `addr` (never blocks); what it points
+    //  to (frame, boxes) is borrowed for the call.  0/-1.
+    int (*send) (void *ctx, const char *addr, const handoff_msg_t *msg);
     //  Start a job on the local runner: `tag` comes back with the result
     //  (handoff_local_done).  The frame is borrowed for the call only.
     //  0, or -1 if the runner cannot take it now.
@@ -150,8 +200,8 @@ int sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const cha
                           uint32_t deadline_ms, uint8_t priority, uint8_t **frame_p, size_t frame_len,
                           uint64_t now_ms, char *err, size_t errlen);
 
-//  A decoded data-plane message (types 12..15; others are ignored).
-void sched_handoff_handle (sched_handoff_t *self, const mw_msg_t *msg, uint64_t now_ms);
+//  A received data-plane message (unknown types are ignored).
+void sched_handoff_handle (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now_ms);
 //  The local runner finished the job started with `tag`.  status 0 = ok.
 typedef struct {
     int status;

@@ -1,32 +1,50 @@
 /*  =========================================================================
-    sched_sim - discrete-event simulator of job placement (see simulate.h
-    and docs/PLACEMENT.md).
+    sched_sim - job placement across a simulated mesh (see simulate.h and
+    docs/PLACEMENT.md).
 
-    Time is in microseconds.  One binary heap holds every future event,
-    ordered by (time, sequence number) so that ties resolve the same way on
-    every run.  Per job the work is O(view + log heap): a box only ever
-    looks at the `view` peers it knows (a partial membership view, as SWIM
-    gives at large N), never at the whole mesh, so N = 1000 costs what
-    N = 100 does per job.
+    Every box and the analysis server is a real sched_handoff instance
+    (scheduler/handoff.c, the daemon's state machine) on sim/netsim: the
+    offers, replies, refusals, reservations, fallback to the server,
+    timeouts and re-dispatches are the module's, not a model of them.  What
+    is modelled is what the daemon gets from outside:
+
+      * the runner: one worker per box (the server: `server_workers`), a
+        lognormal service time per job (the job's noise times the box's
+        median), started and finished through handoff's start and
+        local_done like node/runner.c;
+      * the cameras: Poisson arrivals per box, tripled inside bursts;
+      * the gossip: every box samples itself every second (busy share of
+        its runner, its queue), feeds the daemon's forecasters and encodes
+        a real digest (scheduler/digest.h); a receiver sees each digest
+        0.2..1 s after it was taken (drawn per receiver from a hash of
+        (seed, box, sample, receiver), so receivers disagree as with
+        epidemic gossip, without an event per receiver), and every 250 ms
+        turns what it sees into placement's view with sched_digest_peer,
+        as node/jobs.c does;
+      * the links: netsim's, one-way 0.2..0.5 ms fixed per pair, 1 ms to
+        the server, 1 Gb/s (a JOB carries a 60 KB frame).
+
+    Messages go as flat copies of the module's structs (no wire codec: see
+    sim/netsim.h); what a frame is, is a token naming the simulated job,
+    and the size on the wire is given to netsim.  Time: netsim's
+    microseconds; the module sees milliseconds.
 
     Randomness is split into streams so that the policies compare on the
     same input ("common random numbers"): each box draws its arrivals and
     the service-time noise of its jobs from its own stream, bursts come
-    from one stream of their own, and the choice of peers from a third
-    per-box stream.  Whatever a policy does, the frames that arrive, when
-    they arrive and how long each takes to analyse are the same.
-
-    The gossip delay is not an event per receiver (that would be N x view
-    events a second): a box keeps its last few digests, and the delay with
-    which receiver r sees digest k of box b is a hash of (seed, b, k, r),
-    drawn uniformly in 0.2..1 s.  Receivers therefore see different
-    versions at the same instant, as they do with epidemic gossip.
+    from one stream of their own, and each hand-off instance draws its
+    choice of peers from its own generator.  Whatever a policy does, the
+    frames that arrive, when they arrive and how long each takes to
+    analyse are the same.
     ========================================================================= */
-#include "common/rand.h"
 #include "scheduler/simulate.h"
 
+#include "common/rand.h"
 #include "common/selftest.h"
+#include "scheduler/digest.h"
 #include "scheduler/forecast.h"
+#include "scheduler/handoff.h"
+#include "sim/netsim.h"
 
 #include <assert.h>
 #include <math.h>
@@ -34,56 +52,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MS            1000ULL      //  us per ms
-#define S_SEC           1000000ULL   //  us per s
-#define S_MAX_CAND      16           //  candidates kept per job
-#define S_RING          4            //  digests kept per box (delay < 1 s, period 1 s)
-#define S_HIST_BIN_US   100          //  latency histogram: 0.1 ms bins ...
-#define S_HIST_BINS     100000       //  ... up to 10 s (then the last bin)
-#define S_FRAME_BYTES   60000.0      //  one JPEG frame
-#define S_LINK_BPS      1e9          //  LAN
-#define S_SERVER_LAT_US 1000         //  one way to the analysis server
-#define S_SVC_P50_MS    7.1          //  TinyFaceDetector 416, one thread, this CPU
-#define S_SVC_SIGMA     0.083        //  lognormal: p99 / p50 = 8.6 / 7.1
+#define S_MS            1000ULL         //  us per ms
+#define S_SEC           1000000ULL      //  us per s
+#define S_RING          4               //  digests kept per box (delay < 1 s, period 1 s)
+#define S_HIST_BIN_US   100             //  latency histogram: 0.1 ms bins ...
+#define S_HIST_BINS     100000          //  ... up to 10 s (then the last bin)
+#define S_FRAME_BYTES   60000.0         //  one JPEG frame
+#define S_MSG_BYTES     200             //  a data-plane message besides its frame
+#define S_LINK_BPS      1e9             //  LAN
+#define S_SERVER_LAT_US 1000            //  one way to the analysis server
+#define S_SVC_P50_MS    7.1             //  TinyFaceDetector 416, one thread, this CPU
+#define S_SVC_SIGMA     0.083           //  lognormal: p99 / p50 = 8.6 / 7.1
+#define S_PEERS_US      (250 * S_MS)    //  peer view refresh (node/agent.c)
+#define S_DRAIN_US      (120 * S_SEC)   //  bound on the drain after the last arrival
+#define S_TOKEN         8               //  a frame: the simulated job's index and generation
 #define S_NONE          UINT32_MAX
-
-typedef enum {
-    EV_ARRIVAL = 0,   //  a = box: a frame to analyse
-    EV_DONE,          //  a = box: its worker finished its current job
-    EV_SAMPLE,        //  a = box: digest sample (1 s period)
-    EV_BURST,         //  an event starts somewhere
-    EV_BURST_END,     //  a = centre box
-    EV_OFFER,         //  a = job, b = peer: OFFER reaches the peer
-    EV_REPLY,         //  a = job, b = 1 accepted / 0 refused: REPLY reaches the origin
-    EV_JOB,           //  a = job, b = peer: the frame reaches the peer
-    EV_SRV_JOB,       //  a = job: the frame reaches the server
-    EV_SRV_DONE,      //  a = job: the server finished it
-} ev_type_t;
-
-typedef struct {
-    uint64_t t;
-    uint64_t seq;
-    uint32_t type;
-    uint32_t a, b;
-} ev_t;
+#define S_MODEL         "tiny-face"
 
 typedef struct {
     uint64_t t_us;
     uint32_t seq;
-    uint32_t queue;
-    double util_pct, util_ub, util_spread, queue_ub;
+    sched_digest_t d;   //  as a receiver decodes it
 } sample_t;
 
+typedef struct _sim_t sim_t;
+
 typedef struct {
+    sim_t *sim;
+    uint32_t index;   //  netsim node
+    sched_handoff_t *h;
+    mw_id_t id;
+    char addr[MW_ADDR_MAX + 1];
+    bool server;
     double svc_p50_ms;   //  median service time of this box
     double svc_est_ms;   //  what it measured and advertises (p99: pessimistic)
     double base_rate;    //  jobs per second outside events
     uint32_t boost;      //  events covering it
     uint64_t arr_rng;    //  arrivals and service noise
-    uint64_t pol_rng;    //  placement_choose
-    uint32_t *q;         //  FIFO of job ids, capacity queue_max
-    uint32_t qhead, qlen, reserved;
-    uint32_t cur;   //  job in service or S_NONE
+    uint32_t running, workers;
     uint64_t busy_acc, busy_since, busy_at_sample, t_sample;
     double util_last;   //  busy share over the last sample period, 0..1
     sample_t ring[S_RING];
@@ -94,38 +100,37 @@ typedef struct {
 } box_t;
 
 typedef struct {
-    uint64_t t0, deadline;
-    double z;   //  service-time noise, N(0, 1), fixed at arrival
+    uint64_t t0, deadline;   //  us
+    double z;                //  service-time noise, N(0, 1), fixed at arrival
     uint32_t origin;
     uint32_t next_free;
-    uint8_t cand_n, cand_i;
-    bool counted;
-    uint32_t cand[S_MAX_CAND];
+    uint32_t gen;
+    bool counted, live;
 } job_t;
 
-typedef struct {
+struct _sim_t {
     const sched_sim_cfg_t *cfg;
     sched_sim_result_t *res;
-    uint64_t now, seq, end_arrivals, warmup_us;
-    ev_t *heap;
-    size_t heap_n, heap_cap;
-    box_t *boxes;
+    netsim_t *net;
+    int port;
+    uint64_t warmup_us, end_arrivals;
+    box_t *boxes;   //  n boxes, then the analysis server
+    uint32_t n;
     job_t *jobs;
-    uint32_t jobs_cap, free_job;
+    uint32_t jobs_cap, free_job, gen;
     uint64_t burst_rng;
     double burst_rate;   //  per second
-    //  Server: `server_workers` slots, one FIFO.
-    uint32_t *sq;
-    uint32_t sq_head, sq_len, s_running;
     uint32_t *hist;
     uint64_t hist_n;
     uint64_t busy_measured_us;
-    placement_peer_t *peers;   //  scratch, view entries
-} sim_t;
+    handoff_peer_t *peers;   //  scratch, view entries
+    uint8_t *flat;           //  scratch, one flat message
+    size_t flat_cap;
+    int rc;   //  an error inside a callback
+};
 
 //  --------------------------------------------------------------------------
-//  Random numbers (common/rand.h: the splitmix64 of placement.c and
-//  gossip/member.c)
+//  Random numbers (common/rand.h)
 
 //  Uniform in (0, 1): never 0, so that log () is safe.
 static double
@@ -155,78 +160,53 @@ s_hash (uint64_t a, uint64_t b, uint64_t c, uint64_t d)
     return mw_splitmix64 (&s);
 }
 
-//  One-way latency between two boxes: fixed per pair, 0.2..0.5 ms.
-static uint64_t
-s_lat_us (const sim_t *sim, uint32_t i, uint32_t j)
-{
-    uint32_t lo = i < j ? i : j, hi = i < j ? j : i;
-    return 200 + s_hash (sim->cfg->seed, lo, hi, 1) % 301;
-}
-
 static uint64_t
 s_transfer_us (void)
 {
     return (uint64_t) (S_FRAME_BYTES * 8 / S_LINK_BPS * 1e6 + 0.5);
 }
 
-//  --------------------------------------------------------------------------
-//  Event heap
-
-static int
-s_push (sim_t *sim, uint64_t t, uint32_t type, uint32_t a, uint32_t b)
+static uint64_t
+s_svc_us (double p50_ms, double z)
 {
-    if (sim->heap_n == sim->heap_cap) {
-        size_t cap = sim->heap_cap ? sim->heap_cap * 2 : 1024;
-        ev_t *h = realloc (sim->heap, cap * sizeof *h);
-        if (!h)
-            return -1;
-        sim->heap = h;
-        sim->heap_cap = cap;
-    }
-    ev_t e = {t, sim->seq++, type, a, b};
-    size_t i = sim->heap_n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        ev_t *q = &sim->heap[p];
-        if (q->t < e.t || (q->t == e.t && q->seq < e.seq))
-            break;
-        sim->heap[i] = *q;
-        i = p;
-    }
-    sim->heap[i] = e;
-    return 0;
+    double ms = p50_ms * exp (S_SVC_SIGMA * z);
+    return (uint64_t) (ms * S_MS) + 1;
 }
 
-static bool
-s_less (const ev_t *x, const ev_t *y)
+static void
+s_fail (sim_t *sim)
 {
-    return x->t < y->t || (x->t == y->t && x->seq < y->seq);
-}
-
-static ev_t
-s_pop (sim_t *sim)
-{
-    ev_t top = sim->heap[0];
-    ev_t last = sim->heap[--sim->heap_n];
-    size_t i = 0, n = sim->heap_n;
-    while (true) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && s_less (&sim->heap[c + 1], &sim->heap[c]))
-            c++;
-        if (!s_less (&sim->heap[c], &last))
-            break;
-        sim->heap[i] = sim->heap[c];
-        i = c;
-    }
-    if (n)
-        sim->heap[i] = last;
-    return top;
+    sim->rc = -1;
+    netsim_stop (sim->net);
 }
 
 //  --------------------------------------------------------------------------
-//  Jobs
+//  Simulated jobs: the index and a generation travel in the job id and in
+//  the frame, so a late message for a job that ended is recognised.
+
+static void
+s_token (uint32_t idx, uint32_t gen, uint8_t *b)
+{
+    for (int i = 0; i < 4; i++) {
+        b[i] = (uint8_t) (idx >> (8 * i));
+        b[4 + i] = (uint8_t) (gen >> (8 * i));
+    }
+}
+
+static job_t *
+s_job_of (sim_t *sim, const uint8_t *b, uint32_t *idx_out)
+{
+    uint32_t idx = 0, gen = 0;
+    for (int i = 0; i < 4; i++) {
+        idx |= (uint32_t) b[i] << (8 * i);
+        gen |= (uint32_t) b[4 + i] << (8 * i);
+    }
+    if (idx >= sim->jobs_cap || !sim->jobs[idx].live || sim->jobs[idx].gen != gen)
+        return NULL;
+    if (idx_out)
+        *idx_out = idx;
+    return &sim->jobs[idx];
+}
 
 static uint32_t
 s_job_new (sim_t *sim)
@@ -237,8 +217,10 @@ s_job_new (sim_t *sim)
         if (!j)
             return S_NONE;
         sim->jobs = j;
-        for (uint32_t i = sim->jobs_cap; i < cap; i++)
+        for (uint32_t i = sim->jobs_cap; i < cap; i++) {
             j[i].next_free = i + 1 < cap ? i + 1 : S_NONE;
+            j[i].live = false;
+        }
         sim->free_job = sim->jobs_cap;
         sim->jobs_cap = cap;
     }
@@ -249,20 +231,26 @@ s_job_new (sim_t *sim)
 
 typedef enum { END_DONE, END_FAILED } end_t;
 
-//  A job's one and only end: result back at the origin at `t_result`, or
-//  failed (nobody could take it).
+//  A job's one and only end, at the origin, now: done (result back) or
+//  failed.  Counted where it ended up: run here, on a peer, or sent to the
+//  server (a job that failed after the server was asked, or before it
+//  went anywhere at all, counts as the server's).
 static void
-s_job_end (sim_t *sim, uint32_t id, end_t how, uint64_t t_result)
+s_job_end (sim_t *sim, uint32_t idx, end_t how, handoff_path_t path)
 {
-    job_t *j = &sim->jobs[id];
+    job_t *j = &sim->jobs[idx];
+    if (!j->live)
+        return;
     sched_sim_result_t *r = sim->res;
+    uint64_t now = netsim_now (sim->net);
+    j->live = false;
     r->jobs_ended++;
     if (j->counted) {
         if (how == END_FAILED)
             r->failed++;
         else {
-            uint64_t lat = t_result - j->t0;
-            if (t_result <= j->deadline)
+            uint64_t lat = now - j->t0;
+            if (now <= j->deadline)
                 r->in_time++;
             else
                 r->late++;
@@ -270,319 +258,288 @@ s_job_end (sim_t *sim, uint32_t id, end_t how, uint64_t t_result)
             sim->hist[bin < S_HIST_BINS ? bin : S_HIST_BINS - 1]++;
             sim->hist_n++;
         }
+        if (path == HANDOFF_PATH_LOCAL)
+            r->local++;
+        else if (path == HANDOFF_PATH_PEER)
+            r->peer++;
+        else
+            r->server++;
     }
     j->next_free = sim->free_job;
-    sim->free_job = id;
-}
-
-//  Budget left at time t, in ms, after `reserve_us` still to spend on the
-//  way (transfers).  0 when nothing is left.
-static uint32_t
-s_budget_ms (const job_t *j, uint64_t t, uint64_t reserve_us)
-{
-    uint64_t need = t + reserve_us;
-    if (need >= j->deadline)
-        return 0;
-    uint64_t left = (j->deadline - need) / S_MS;
-    return left > UINT32_MAX ? UINT32_MAX : (uint32_t) left;
+    sim->free_job = idx;
+    if (now >= sim->end_arrivals && r->jobs_ended == r->jobs_total)
+        netsim_stop (sim->net);
 }
 
 //  --------------------------------------------------------------------------
-//  Boxes
+//  What the daemon does for the hand-off module (handoff_ops_t)
 
-static placement_local_t
-s_local (const sim_t *sim, const box_t *b)
+static int
+s_op_send (void *ctx, const char *addr, const handoff_msg_t *msg)
 {
-    placement_local_t l = {b->qlen, b->cur != S_NONE, b->reserved, 1, sim->cfg->queue_max, b->svc_est_ms};
-    return l;
+    box_t *b = (box_t *) ctx;
+    sim_t *sim = b->sim;
+    if (strncmp (addr, "sim://", 6) != 0)
+        return -1;
+    uint32_t to = (uint32_t) strtoul (addr + 6, NULL, 10);
+    if (to > sim->n)
+        return -1;
+    job_t *j = s_job_of (sim, msg->id.b, NULL);
+    if (j && j->counted) {
+        //  Every data-plane message counts; offers and refusals are the
+        //  peers' (the server's admission is the fallback, as before).
+        bool peers = !b->server && to != sim->n;
+        sim->res->messages++;
+        sim->res->offers += peers && msg->type == HANDOFF_MSG_OFFER;
+        sim->res->refusals += peers && msg->type == HANDOFF_MSG_REPLY && !msg->status;
+    }
+    size_t len = handoff_msg_flatten (msg, NULL, 0);
+    if (len > sim->flat_cap) {
+        uint8_t *f = realloc (sim->flat, len);
+        if (!f) {
+            s_fail (sim);
+            return -1;
+        }
+        sim->flat = f;
+        sim->flat_cap = len;
+    }
+    handoff_msg_flatten (msg, sim->flat, len);
+    size_t wire = S_MSG_BYTES + (msg->type == HANDOFF_MSG_JOB ? (size_t) S_FRAME_BYTES : 0);
+    return netsim_send (sim->net, b->index, to, sim->port, sim->flat, len, wire);
+}
+
+static void
+s_runner_done (netsim_t *net, void *arg, uint64_t tag)
+{
+    box_t *b = (box_t *) arg;
+    uint64_t now = netsim_now (net);
+    double infer_ms = 0;
+    b->running--;
+    if (!b->server) {
+        b->busy_acc += now - b->busy_since;
+        infer_ms = (double) (now - b->busy_since) / S_MS;
+    }
+    handoff_local_result_t r = {0, NULL, 640, 480, infer_ms, 0, NULL, 0};
+    sched_handoff_local_done (b->h, tag, &r, now / S_MS);
+    netsim_poke (net, b->index, b->sim->port);
+}
+
+static int
+s_op_start (void *ctx, uint64_t tag, const char *model, const uint8_t *frame, size_t len)
+{
+    box_t *b = (box_t *) ctx;
+    sim_t *sim = b->sim;
+    if (b->running >= b->workers)
+        return -1;
+    //  The job's own noise (a job that ended at its origin meanwhile still
+    //  runs here: the median then).
+    job_t *j = len >= S_TOKEN ? s_job_of (sim, frame, NULL) : NULL;
+    uint64_t now = netsim_now (sim->net);
+    uint64_t svc = s_svc_us (b->server ? S_SVC_P50_MS : b->svc_p50_ms, j ? j->z : 0);
+    if (netsim_at (sim->net, now + svc, s_runner_done, b, tag) != 0) {
+        s_fail (sim);
+        return -1;
+    }
+    b->running++;
+    if (!b->server) {
+        b->busy_since = now;
+        if (now >= sim->warmup_us && now < sim->end_arrivals)
+            sim->busy_measured_us += svc;
+    }
+    return 0;
+}
+
+static bool
+s_op_has_model (void *ctx, const char *model)
+{
+    return true;
+}
+
+static double
+s_op_svc_ms (void *ctx, const char *model)
+{
+    return ((box_t *) ctx)->svc_est_ms;
+}
+
+static void
+s_op_event (void *ctx, const char *name, const handoff_info_t *info)
+{
+    box_t *b = (box_t *) ctx;
+    bool done = !strcmp (name, "done");
+    if (!info->origin || (!done && strcmp (name, "failed") != 0))
+        return;
+    uint32_t idx;
+    if (s_job_of (b->sim, info->id.b, &idx))
+        s_job_end (b->sim, idx, done ? END_DONE : END_FAILED, info->path);
+}
+
+//  The hand-off module as a netsim service.
+static void
+s_svc_handle (void *ctx, uint32_t node, uint32_t from, void *msg, size_t len, uint64_t now_us)
+{
+    sim_t *sim = (sim_t *) ctx;
+    handoff_msg_t m;
+    if (handoff_msg_unflatten (msg, len, &m) != 0)
+        return;
+    m.sender = sim->boxes[from].id;   //  what the transport authenticates
+    sched_handoff_handle (sim->boxes[node].h, &m, now_us / S_MS);
+}
+
+static void
+s_svc_tick (void *ctx, uint32_t node, uint64_t now_us)
+{
+    sim_t *sim = (sim_t *) ctx;
+    sched_handoff_tick (sim->boxes[node].h, now_us / S_MS);
 }
 
 static uint64_t
-s_svc_us (double p50_ms, double z)
+s_svc_wakeup (void *ctx, uint32_t node, uint64_t now_us)
 {
-    double ms = p50_ms * exp (S_SVC_SIGMA * z);
-    return (uint64_t) (ms * S_MS) + 1;
-}
-
-static int
-s_box_start (sim_t *sim, uint32_t bi)
-{
-    box_t *b = &sim->boxes[bi];
-    if (b->cur != S_NONE || b->qlen == 0)
-        return 0;
-    uint32_t id = b->q[b->qhead];
-    b->qhead = (b->qhead + 1) % sim->cfg->queue_max;
-    b->qlen--;
-    b->cur = id;
-    b->busy_since = sim->now;
-    uint64_t svc = s_svc_us (b->svc_p50_ms, sim->jobs[id].z);
-    if (sim->now >= sim->warmup_us && sim->now < sim->end_arrivals)
-        sim->busy_measured_us += svc;
-    return s_push (sim, sim->now + svc, EV_DONE, bi, 0);
-}
-
-//  Queue a job the box admitted (itself, or a peer's after a reservation).
-static int
-s_box_enqueue (sim_t *sim, uint32_t bi, uint32_t id)
-{
-    box_t *b = &sim->boxes[bi];
-    //  Admission keeps queued + reserved < queue_max, and a reservation
-    //  becomes a queued job one for one, so there is always room.
-    assert (b->qlen < sim->cfg->queue_max);
-    b->q[(b->qhead + b->qlen) % sim->cfg->queue_max] = id;
-    b->qlen++;
-    return s_box_start (sim, bi);
-}
-
-static int
-s_box_done (sim_t *sim, uint32_t bi)
-{
-    box_t *b = &sim->boxes[bi];
-    uint32_t id = b->cur;
-    b->cur = S_NONE;
-    b->busy_acc += sim->now - b->busy_since;
-    job_t *j = &sim->jobs[id];
-    if (j->origin == bi)
-        s_job_end (sim, id, END_DONE, sim->now);
-    else {
-        //  RESULT back to the origin: nothing waits on it but the clock.
-        sim->res->messages += j->counted;
-        s_job_end (sim, id, END_DONE, sim->now + s_lat_us (sim, bi, j->origin));
-    }
-    return s_box_start (sim, bi);
-}
-
-//  The sampler: what the daemon does every second - measure, feed the
-//  forecasters, publish a digest.
-static int
-s_box_sample (sim_t *sim, uint32_t bi)
-{
-    box_t *b = &sim->boxes[bi];
-    uint64_t busy = b->busy_acc + (b->cur != S_NONE ? sim->now - b->busy_since : 0);
-    uint64_t span = sim->now - b->t_sample;
-    double util = span ? (double) (busy - b->busy_at_sample) / (double) span : 0;
-    b->busy_at_sample = busy;
-    b->t_sample = sim->now;
-    b->util_last = util > 1 ? 1 : util;
-    uint32_t queue = b->qlen + b->reserved;
-    uint64_t t_ms = sim->now / S_MS;
-    sched_forecast_update (b->fc_util, t_ms, 100.0 * b->util_last);
-    sched_forecast_update (b->fc_queue, t_ms, queue);
-    sched_forecast_out_t fu, fq;
-    sample_t *s = &b->ring[b->nsamples % S_RING];
-    s->t_us = sim->now;
-    s->seq = b->nsamples++;
-    s->queue = queue;
-    s->util_pct = 100.0 * b->util_last;
-    //  Before the forecaster has residuals its bound is the clamp's top
-    //  (fully busy, full queue): a box that knows nothing promises nothing.
-    s->util_ub = sched_forecast_get (b->fc_util, 0, &fu) == 0 ? fu.upper : 100;
-    s->util_spread = sched_forecast_get (b->fc_util, 0, &fu) == 0 ? fu.spread : 0;
-    s->queue_ub = sched_forecast_get (b->fc_queue, 0, &fq) == 0 ? fq.upper : queue;
-    if (sim->now + S_SEC < sim->end_arrivals)
-        return s_push (sim, sim->now + S_SEC, EV_SAMPLE, bi, 0);
-    return 0;
-}
-
-//  What box `viewer` knows about box `bi` right now: the newest digest
-//  that has reached it.
-static void
-s_peer_view (const sim_t *sim, uint32_t viewer, uint32_t bi, placement_peer_t *p)
-{
-    const box_t *b = &sim->boxes[bi];
-    memset (p, 0, sizeof *p);
-    uint32_t have = b->nsamples < S_RING ? b->nsamples : S_RING;
-    for (uint32_t k = 0; k < have; k++) {
-        const sample_t *s = &b->ring[(b->nsamples - 1 - k) % S_RING];
-        uint64_t delay = 200000 + s_hash (sim->cfg->seed, bi, s->seq, viewer) % 800001;
-        if (s->t_us + delay > sim->now)
-            continue;
-        p->usable = true;
-        p->digest_age_ms = (uint32_t) ((sim->now - s->t_us) / S_MS);
-        p->cpu_now_pct = s->util_pct;
-        p->cpu_ub_pct = s->util_ub;
-        p->spread_pct = s->util_spread;
-        p->queue_len = s->queue;
-        p->queue_fc = s->queue_ub;
-        break;
-    }
-    p->workers = 1;
-    p->svc_ms = b->svc_est_ms;
-    //  Offer round trip, frame over, result back.
-    p->link_ms = (4.0 * s_lat_us (sim, viewer, bi) + s_transfer_us ()) / S_MS;
+    sim_t *sim = (sim_t *) ctx;
+    return sched_handoff_next_wakeup (sim->boxes[node].h, now_us / S_MS) * S_MS;
 }
 
 //  --------------------------------------------------------------------------
-//  Hand-off
+//  Host timers: cameras, the sampler and digest, the peer view, bursts
 
-static int
-s_to_server (sim_t *sim, uint32_t id)
+static void
+s_arrival (netsim_t *net, void *arg, uint64_t bi)
 {
-    job_t *j = &sim->jobs[id];
-    sim->res->server += j->counted;
-    sim->res->messages += j->counted;   //  JOB
-    return s_push (sim, sim->now + S_SERVER_LAT_US + s_transfer_us (), EV_SRV_JOB, id, 0);
-}
-
-static int
-s_offer (sim_t *sim, uint32_t id)
-{
-    job_t *j = &sim->jobs[id];
-    uint32_t peer = j->cand[j->cand_i];
-    sim->res->messages += j->counted;
-    sim->res->offers += j->counted;
-    return s_push (sim, sim->now + s_lat_us (sim, j->origin, peer), EV_OFFER, id, peer);
-}
-
-//  Nobody (else) takes it: here if it still fits, else the server.
-static int
-s_fallback (sim_t *sim, uint32_t id)
-{
-    job_t *j = &sim->jobs[id];
-    box_t *b = &sim->boxes[j->origin];
-    placement_local_t l = s_local (sim, b);
-    if (placement_admit (&sim->cfg->placement, &l, s_budget_ms (j, sim->now, 0))) {
-        sim->res->local += j->counted;
-        return s_box_enqueue (sim, j->origin, id);
-    }
-    return s_to_server (sim, id);
-}
-
-static int
-s_arrival (sim_t *sim, uint32_t bi)
-{
+    sim_t *sim = (sim_t *) arg;
     const sched_sim_cfg_t *cfg = sim->cfg;
     box_t *b = &sim->boxes[bi];
+    uint64_t now = netsim_now (net);
     double rate = b->base_rate * (b->boost ? cfg->event_factor : 1.0);
-    uint64_t next = sim->now + (uint64_t) (s_exp (&b->arr_rng, rate) * S_SEC) + 1;
-    if (next < sim->end_arrivals && s_push (sim, next, EV_ARRIVAL, bi, 0))
-        return -1;
+    uint64_t next = now + (uint64_t) (s_exp (&b->arr_rng, rate) * S_SEC) + 1;
+    if (next < sim->end_arrivals && netsim_at (net, next, s_arrival, sim, bi) != 0)
+        return s_fail (sim);
 
-    uint32_t id = s_job_new (sim);
-    if (id == S_NONE)
-        return -1;
-    job_t *j = &sim->jobs[id];
-    j->t0 = sim->now;
-    j->deadline = sim->now + (uint64_t) cfg->deadline_ms * S_MS;
+    uint32_t idx = s_job_new (sim);
+    if (idx == S_NONE)
+        return s_fail (sim);
+    job_t *j = &sim->jobs[idx];
+    j->t0 = now;
+    j->deadline = now + (uint64_t) cfg->deadline_ms * S_MS;
     j->z = s_normal (&b->arr_rng);
-    j->origin = bi;
-    j->cand_n = j->cand_i = 0;
-    j->counted = sim->now >= sim->warmup_us;
+    j->origin = (uint32_t) bi;
+    j->counted = now >= sim->warmup_us;
+    j->live = true;
+    j->gen = ++sim->gen;
     sim->res->jobs_total++;
     sim->res->jobs += j->counted;
-
-    placement_local_t l = s_local (sim, b);
-    uint32_t budget = cfg->deadline_ms;
-    if (placement_should_offload (&cfg->placement, cfg->policy, &l, b->util_last, budget)) {
-        for (uint32_t k = 0; k < b->nview; k++)
-            s_peer_view (sim, bi, b->view[k], &sim->peers[k]);
-        uint32_t pick[S_MAX_CAND];
-        size_t n = placement_choose (&cfg->placement, cfg->policy, sim->peers, b->nview, budget, &b->pol_rng,
-                                     pick, S_MAX_CAND);
-        for (size_t k = 0; k < n; k++)
-            j->cand[k] = b->view[pick[k]];
-        j->cand_n = (uint8_t) n;
-        if (n > 0)
-            return s_offer (sim, id);
-    }
-    return s_fallback (sim, id);
+    mw_jobid_t id;
+    memset (&id, 0, sizeof id);
+    s_token (idx, j->gen, id.b);
+    uint8_t *frame = malloc (S_TOKEN);
+    if (!frame)
+        return s_fail (sim);
+    s_token (idx, j->gen, frame);
+    char err[96];
+    if (sched_handoff_submit (b->h, &id, "cam", S_MODEL, cfg->deadline_ms, 5, &frame, S_TOKEN, now / S_MS,
+                              err, sizeof err)
+        != 0)
+        s_job_end (sim, idx, END_FAILED, HANDOFF_PATH_LOCAL);   //  refused at the door (table full)
+    netsim_poke (net, b->index, sim->port);
 }
 
-//  OFFER at the peer: it answers on its own current state, never on what
-//  the asker believed.  The budget it checks is what is left once the
-//  reply, the frame and the result have crossed the link.
-static int
-s_on_offer (sim_t *sim, uint32_t id, uint32_t pi)
+//  What the daemon does every second (node/load.c): measure, feed the
+//  forecasters, publish a digest.  Here the digest is encoded and decoded
+//  at once, as every receiver would decode it.
+static void
+s_sample (netsim_t *net, void *arg, uint64_t bi)
 {
-    job_t *j = &sim->jobs[id];
-    box_t *p = &sim->boxes[pi];
-    uint64_t lat = s_lat_us (sim, j->origin, pi);
-    placement_local_t l = s_local (sim, p);
-    uint32_t budget = s_budget_ms (j, sim->now, 3 * lat + s_transfer_us ());
-    bool ok = budget > 0 && placement_admit (&sim->cfg->placement, &l, budget);
-    if (ok)
-        p->reserved++;
-    else
-        sim->res->refusals += j->counted;
-    sim->res->messages += j->counted;   //  REPLY
-    return s_push (sim, sim->now + lat, EV_REPLY, id, ok);
-}
-
-static int
-s_on_reply (sim_t *sim, uint32_t id, bool accepted)
-{
-    job_t *j = &sim->jobs[id];
-    if (accepted) {
-        uint32_t pi = j->cand[j->cand_i];
-        sim->res->peer += j->counted;
-        sim->res->messages += j->counted;   //  JOB
-        return s_push (sim, sim->now + s_lat_us (sim, j->origin, pi) + s_transfer_us (), EV_JOB, id, pi);
-    }
-    if (++j->cand_i < j->cand_n)
-        return s_offer (sim, id);
-    return s_fallback (sim, id);
-}
-
-static int
-s_on_job (sim_t *sim, uint32_t id, uint32_t pi)
-{
-    box_t *p = &sim->boxes[pi];
-    assert (p->reserved > 0);
-    p->reserved--;
-    return s_box_enqueue (sim, pi, id);
-}
-
-static int
-s_server_start (sim_t *sim)
-{
-    while (sim->s_running < sim->cfg->server_workers && sim->sq_len > 0) {
-        uint32_t id = sim->sq[sim->sq_head];
-        sim->sq_head = (sim->sq_head + 1) % sim->cfg->server_queue_max;
-        sim->sq_len--;
-        sim->s_running++;
-        if (s_push (sim, sim->now + s_svc_us (S_SVC_P50_MS, sim->jobs[id].z), EV_SRV_DONE, id, 0))
-            return -1;
-    }
-    return 0;
-}
-
-//  The analysis server admits by the same rule as a box; when it cannot
-//  finish in time (or its queue is full) the job fails.
-static int
-s_on_srv_job (sim_t *sim, uint32_t id)
-{
+    sim_t *sim = (sim_t *) arg;
     const sched_sim_cfg_t *cfg = sim->cfg;
-    job_t *j = &sim->jobs[id];
-    placement_local_t l = {
-        sim->sq_len,         sim->s_running,        0,
-        cfg->server_workers, cfg->server_queue_max, S_SVC_P50_MS * exp (2.326 * S_SVC_SIGMA)};
-    uint32_t budget = s_budget_ms (j, sim->now, S_SERVER_LAT_US);
-    if (budget == 0 || !placement_admit (&cfg->placement, &l, budget)) {
-        s_job_end (sim, id, END_FAILED, 0);
-        return 0;
+    box_t *b = &sim->boxes[bi];
+    uint64_t now = netsim_now (net);
+    uint64_t busy = b->busy_acc + (b->running ? now - b->busy_since : 0);
+    uint64_t span = now - b->t_sample;
+    double util = span ? (double) (busy - b->busy_at_sample) / (double) span : 0;
+    b->busy_at_sample = busy;
+    b->t_sample = now;
+    b->util_last = util > 1 ? 1 : util;
+    sched_handoff_set_util (b->h, b->util_last);
+    uint32_t queue = sched_handoff_queue_len (b->h);
+    uint64_t t_ms = now / S_MS;
+    sched_forecast_update (b->fc_util, t_ms, 100.0 * b->util_last);
+    sched_forecast_update (b->fc_queue, t_ms, queue);
+
+    sched_digest_t d;
+    memset (&d, 0, sizeof d);
+    d.version = SCHED_DIGEST_VERSION;
+    d.ts_ms = (uint32_t) t_ms;
+    d.cur[SCHED_DIGEST_CPU] = 100.0 * b->util_last;
+    d.queue_len = queue;
+    d.horizon_s[0] = d.horizon_s[1] = cfg->horizon_s;
+    //  As node_load_tick: no bound before the forecaster has residuals
+    //  (the larger of now and the point forecast instead).
+    sched_forecast_out_t o;
+    if (sched_forecast_get (b->fc_util, 0, &o) == 0) {
+        d.fc[SCHED_DIGEST_CPU][0] = d.fc[SCHED_DIGEST_CPU][1] = o.value;
+        double ub =
+            o.ready ? o.upper : (o.value > d.cur[SCHED_DIGEST_CPU] ? o.value : d.cur[SCHED_DIGEST_CPU]);
+        d.ub[SCHED_DIGEST_CPU][0] = d.ub[SCHED_DIGEST_CPU][1] = ub;
+        d.spread[0] = o.spread;
     }
-    sim->sq[(sim->sq_head + sim->sq_len) % cfg->server_queue_max] = id;
-    sim->sq_len++;
-    return s_server_start (sim);
+    d.jobs = true;
+    d.job_port = 1;
+    d.svc_ms = b->svc_est_ms;
+    d.workers = b->workers;
+    d.queue_max = cfg->queue_max;
+    if (sched_forecast_get (b->fc_queue, 0, &o) == 0) {
+        double ub = o.ready ? o.upper : (o.value > queue ? o.value : queue);
+        d.queue_ub = isfinite (ub) && ub > 0 ? ub : 0;
+    }
+    uint8_t buf[SCHED_DIGEST_SIZE];
+    sample_t *s = &b->ring[b->nsamples % S_RING];
+    if (sched_digest_encode (&d, buf, sizeof buf) < 0 || sched_digest_decode (buf, sizeof buf, &s->d) != 0)
+        return s_fail (sim);
+    s->t_us = now;
+    s->seq = b->nsamples++;
+    if (now + S_SEC < sim->end_arrivals && netsim_at (net, now + S_SEC, s_sample, sim, bi) != 0)
+        s_fail (sim);
 }
 
-static int
-s_on_srv_done (sim_t *sim, uint32_t id)
+//  What box `viewer` knows of its view every 250 ms (node/jobs.c,
+//  node_jobs_update_peers): the newest digest of each peer that has
+//  reached it.
+static void
+s_peers (netsim_t *net, void *arg, uint64_t vi)
 {
-    sim->s_running--;
-    sim->res->messages += sim->jobs[id].counted;   //  RESULT
-    s_job_end (sim, id, END_DONE, sim->now + S_SERVER_LAT_US);
-    return s_server_start (sim);
+    sim_t *sim = (sim_t *) arg;
+    box_t *v = &sim->boxes[vi];
+    uint64_t now = netsim_now (net);
+    size_t k = 0;
+    for (uint32_t m = 0; m < v->nview; m++) {
+        const box_t *b = &sim->boxes[v->view[m]];
+        uint32_t have = b->nsamples < S_RING ? b->nsamples : S_RING;
+        for (uint32_t r = 0; r < have; r++) {
+            const sample_t *s = &b->ring[(b->nsamples - 1 - r) % S_RING];
+            uint64_t delay = 200000 + s_hash (sim->cfg->seed, b->index, s->seq, vi) % 800001;
+            if (s->t_us + delay > now)
+                continue;
+            handoff_peer_t *p = &sim->peers[k++];
+            p->id = b->id;
+            memcpy (p->addr, b->addr, sizeof p->addr);
+            sched_digest_peer (&s->d, now / S_MS, S_SVC_P50_MS, &p->p);
+            //  Offer round trip, frame over, result back.
+            p->p.link_ms =
+                (4.0 * (double) netsim_latency_us (net, v->index, b->index) + (double) s_transfer_us ())
+                / S_MS;
+            break;
+        }
+    }
+    sched_handoff_set_peers (v->h, sim->peers, k);
+    if (now + S_PEERS_US < sim->end_arrivals && netsim_at (net, now + S_PEERS_US, s_peers, sim, vi) != 0)
+        s_fail (sim);
 }
 
-//  --------------------------------------------------------------------------
 //  Bursts: a Poisson process of events; each covers a centre box and its
 //  nearest neighbours on the ring and multiplies their frame rate.
-
 static void
 s_burst_mark (sim_t *sim, uint32_t centre, int delta)
 {
-    uint32_t n = sim->cfg->nodes, k = sim->cfg->event_boxes;
+    uint32_t n = sim->n, k = sim->cfg->event_boxes;
     if (k > n)
         k = n;
     for (uint32_t d = 0; d < k; d++) {
@@ -595,20 +552,37 @@ s_burst_mark (sim_t *sim, uint32_t centre, int delta)
     }
 }
 
-static int
-s_burst (sim_t *sim)
+static void
+s_burst_end (netsim_t *net, void *arg, uint64_t centre)
 {
-    uint32_t centre = (uint32_t) (mw_splitmix64 (&sim->burst_rng) % sim->cfg->nodes);
+    s_burst_mark ((sim_t *) arg, (uint32_t) centre, -1);
+}
+
+static void
+s_burst (netsim_t *net, void *arg, uint64_t unused)
+{
+    sim_t *sim = (sim_t *) arg;
+    uint64_t now = netsim_now (net);
+    uint32_t centre = (uint32_t) (mw_splitmix64 (&sim->burst_rng) % sim->n);
     double len_s = 5 + 15 * s_unif (&sim->burst_rng);
     s_burst_mark (sim, centre, +1);
-    if (sim->now >= sim->warmup_us)
+    if (now >= sim->warmup_us)
         sim->res->events++;
-    if (s_push (sim, sim->now + (uint64_t) (len_s * S_SEC), EV_BURST_END, centre, 0))
-        return -1;
-    uint64_t next = sim->now + (uint64_t) (s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
-    if (next < sim->end_arrivals)
-        return s_push (sim, next, EV_BURST, 0, 0);
-    return 0;
+    if (netsim_at (net, now + (uint64_t) (len_s * S_SEC), s_burst_end, sim, centre) != 0)
+        return s_fail (sim);
+    uint64_t next = now + (uint64_t) (s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
+    if (next < sim->end_arrivals && netsim_at (net, next, s_burst, sim, 0) != 0)
+        s_fail (sim);
+}
+
+//  The last arrival is in: stop once every job has ended (now, or at the
+//  last end).
+static void
+s_arrivals_over (netsim_t *net, void *arg, uint64_t unused)
+{
+    sim_t *sim = (sim_t *) arg;
+    if (sim->res->jobs_ended == sim->res->jobs_total)
+        netsim_stop (net);
 }
 
 //  --------------------------------------------------------------------------
@@ -642,19 +616,59 @@ static void
 s_free (sim_t *sim)
 {
     if (sim->boxes)
-        for (uint32_t i = 0; i < sim->cfg->nodes; i++) {
+        for (uint32_t i = 0; i <= sim->n; i++) {
             box_t *b = &sim->boxes[i];
-            free (b->q);
+            sched_handoff_destroy (&b->h);
             free (b->view);
             sched_forecast_destroy (&b->fc_util);
             sched_forecast_destroy (&b->fc_queue);
         }
+    netsim_destroy (&sim->net);
     free (sim->boxes);
-    free (sim->heap);
     free (sim->jobs);
-    free (sim->sq);
     free (sim->hist);
     free (sim->peers);
+    free (sim->flat);
+}
+
+static int
+s_box_init (sim_t *sim, box_t *b, uint32_t i, bool server)
+{
+    const sched_sim_cfg_t *cfg = sim->cfg;
+    b->sim = sim;
+    b->index = i;
+    b->server = server;
+    //  An id per box and seed: each hand-off instance seeds its choice of
+    //  peers from its id.
+    uint64_t idv = s_hash (cfg->seed, i, 0x1D, 0) | 1;
+    memcpy (b->id.b, &idv, MW_ID_LEN);
+    snprintf (b->addr, sizeof b->addr, "sim://%u", i);
+    handoff_cfg_t hc;
+    handoff_cfg_defaults (&hc);
+    hc.policy = cfg->policy;
+    hc.placement = cfg->placement;
+    hc.escalate_below = 0;   //  no escalation: the runner reports no boxes anyway
+    hc.link_mbps = 0;        //  the frame's transfer is in each peer's link cost already
+    if (server) {
+        hc.server = true;
+        hc.workers = cfg->server_workers;
+        hc.queue_max = cfg->server_queue_max;
+        b->svc_p50_ms = S_SVC_P50_MS;
+        b->svc_est_ms = S_SVC_P50_MS * exp (2.326 * S_SVC_SIGMA);
+    }
+    else {
+        hc.has_server = true;
+        hc.workers = 1;
+        hc.queue_max = cfg->queue_max;
+    }
+    b->workers = hc.workers;
+    handoff_ops_t ops = {s_op_send, s_op_start, s_op_has_model, s_op_svc_ms, s_op_event, b};
+    b->h = sched_handoff_new (&hc, &b->id, b->addr, &ops);
+    if (!b->h)
+        return -1;
+    netsim_host (sim->net, i, sim->port, true);
+    netsim_start (sim->net, i);
+    return 0;
 }
 
 static int
@@ -663,14 +677,29 @@ s_setup (sim_t *sim)
     const sched_sim_cfg_t *cfg = sim->cfg;
     uint32_t n = cfg->nodes;
     uint64_t setup_rng = cfg->seed ^ UINT64_C (0x5E7095E7095E7095);
+    sim->n = n;
     sim->burst_rng = cfg->seed ^ UINT64_C (0xB0257B0257B0257B);
     sim->free_job = S_NONE;
-    sim->boxes = calloc (n, sizeof *sim->boxes);
-    sim->sq = calloc (cfg->server_queue_max, sizeof *sim->sq);
+    sim->boxes = calloc (n + 1, sizeof *sim->boxes);
     sim->hist = calloc (S_HIST_BINS, sizeof *sim->hist);
     sim->peers = calloc (cfg->view ? cfg->view : 1, sizeof *sim->peers);
-    if (!sim->boxes || !sim->sq || !sim->hist || !sim->peers)
+    sim->net = netsim_new (n + 1, cfg->seed);
+    if (!sim->boxes || !sim->hist || !sim->peers || !sim->net)
         return -1;
+    netsim_service_t svc = {"handoff", s_svc_handle, s_svc_tick, s_svc_wakeup};
+    sim->port = netsim_service (sim->net, &svc, sim);
+    netsim_link_t lan;
+    netsim_link_defaults (&lan);
+    lan.lat_min_us = 200;
+    lan.lat_max_us = 500;
+    lan.lat_per_pair = true;
+    lan.bandwidth_bps = S_LINK_BPS;
+    netsim_set_link (sim->net, &lan);
+    netsim_link_t srv = lan;
+    srv.lat_min_us = srv.lat_max_us = S_SERVER_LAT_US;
+    for (uint32_t i = 0; i < n; i++)
+        if (netsim_set_pair (sim->net, i, n, &srv) != 0 || netsim_set_pair (sim->net, n, i, &srv) != 0)
+            return -1;
 
     sched_forecast_cfg_t fu, fq;
     sched_forecast_cfg_defaults (&fu);
@@ -679,7 +708,7 @@ s_setup (sim_t *sim)
     fu.lo = 0;
     fu.hi = 100;
     fq = fu;
-    fq.hi = cfg->queue_max;
+    fq.hi = 0;   //  as the daemon's: the queue is not clamped
 
     //  Each box: a speed (Jetson-class boxes differ: 1..4 x slower than
     //  the reference CPU), cameras at 2..5 fps.  Frames are scaled to jobs
@@ -694,7 +723,8 @@ s_setup (sim_t *sim)
         fps_sum += fps[i];
     }
     double fps_mean = fps_sum / n;
-    for (uint32_t i = 0; i < n; i++) {
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
         box_t *b = &sim->boxes[i];
         double factor = 1 + 3 * s_unif (&setup_rng);
         b->svc_p50_ms = S_SVC_P50_MS * factor;
@@ -702,17 +732,14 @@ s_setup (sim_t *sim)
         double mean_ms = b->svc_p50_ms * exp (S_SVC_SIGMA * S_SVC_SIGMA / 2);
         b->base_rate = cfg->load * (1000.0 / mean_ms) * fps[i] / fps_mean;
         b->arr_rng = s_hash (cfg->seed, i, 0xA11, 0);
-        b->pol_rng = s_hash (cfg->seed, i, 0x9011C7, 0);
-        b->cur = S_NONE;
-        b->q = calloc (cfg->queue_max, sizeof *b->q);
         b->fc_util = sched_forecast_new (&fu);
         b->fc_queue = sched_forecast_new (&fq);
         //  Partial view: `view` distinct random peers (or everybody).
         b->nview = cfg->view < n - 1 ? cfg->view : n - 1;
         b->view = calloc (b->nview ? b->nview : 1, sizeof *b->view);
-        if (!b->q || !b->fc_util || !b->fc_queue || !b->view) {
-            free (fps);
-            return -1;
+        if (!b->fc_util || !b->fc_queue || !b->view || s_box_init (sim, b, i, false) != 0) {
+            rc = -1;
+            break;
         }
         if (b->nview == n - 1)
             for (uint32_t k = 0, j = 0; j < n; j++) {
@@ -730,22 +757,27 @@ s_setup (sim_t *sim)
             }
         uint64_t first = (uint64_t) (s_exp (&b->arr_rng, b->base_rate) * S_SEC);
         uint64_t phase = mw_splitmix64 (&setup_rng) % S_SEC;
-        if (s_push (sim, first, EV_ARRIVAL, i, 0) || s_push (sim, phase, EV_SAMPLE, i, 0)) {
-            free (fps);
-            return -1;
-        }
+        uint64_t peers_phase = s_hash (cfg->seed, i, 0x9EE75, 0) % S_PEERS_US;
+        if ((first < sim->end_arrivals && netsim_at (sim->net, first, s_arrival, sim, i) != 0)
+            || netsim_at (sim->net, phase, s_sample, sim, i) != 0
+            || netsim_at (sim->net, peers_phase, s_peers, sim, i) != 0)
+            rc = -1;
     }
     free (fps);
+    if (rc != 0 || s_box_init (sim, &sim->boxes[n], n, true) != 0)
+        return -1;
+    for (uint32_t i = 0; i < n; i++)
+        sched_handoff_set_server (sim->boxes[i].h, sim->boxes[n].addr);
     //  Bursts: rate such that `event_cover` of the boxes are, on average,
     //  inside one (mean length 12.5 s).
     uint32_t k = cfg->event_boxes < n ? cfg->event_boxes : n;
     sim->burst_rate = cfg->event_cover * n / ((k ? k : 1) * 12.5);
     if (sim->burst_rate > 0) {
         uint64_t first = (uint64_t) (s_exp (&sim->burst_rng, sim->burst_rate) * S_SEC);
-        if (first < sim->end_arrivals && s_push (sim, first, EV_BURST, 0, 0))
+        if (first < sim->end_arrivals && netsim_at (sim->net, first, s_burst, sim, 0) != 0)
             return -1;
     }
-    return 0;
+    return netsim_at (sim->net, sim->end_arrivals, s_arrivals_over, sim, 0);
 }
 
 static double
@@ -772,10 +804,12 @@ sched_sim_run (const sched_sim_cfg_t *cfg, sched_sim_result_t *res)
     memset (res, 0, sizeof *res);
     if (cfg->nodes < 2 || cfg->nodes > 100000 || cfg->policy >= PLACEMENT_POLICY_COUNT
         || !(cfg->duration_s > 0 && cfg->duration_s <= 86400)
-        || !(cfg->warmup_s >= 0 && cfg->warmup_s <= 3600) || cfg->deadline_ms == 0 || cfg->cameras == 0
-        || !(cfg->load > 0 && cfg->load <= 10) || !(cfg->event_cover >= 0 && cfg->event_cover <= 1)
-        || !(cfg->event_factor >= 1) || cfg->queue_max == 0 || cfg->server_queue_max == 0
-        || cfg->horizon_s == 0 || cfg->horizon_s > 255 || cfg->view > 4096)
+        || !(cfg->warmup_s >= 0 && cfg->warmup_s <= 3600) || cfg->deadline_ms == 0
+        || cfg->deadline_ms > 3600000 || cfg->cameras == 0 || !(cfg->load > 0 && cfg->load <= 10)
+        || !(cfg->event_cover >= 0 && cfg->event_cover <= 1) || !(cfg->event_factor >= 1)
+        || cfg->queue_max == 0 || cfg->queue_max > 4096 || cfg->server_workers > 64
+        || cfg->server_queue_max == 0 || cfg->server_queue_max > 4096 || cfg->horizon_s == 0
+        || cfg->horizon_s > 255 || cfg->view > 4096)
         return -1;
     sim_t sim;
     memset (&sim, 0, sizeof sim);
@@ -790,25 +824,16 @@ sched_sim_run (const sched_sim_cfg_t *cfg, sched_sim_result_t *res)
 
     int rc = s_setup (&sim);
     //  Arrivals stop at the end of the measured period; what is in flight
-    //  then drains, so that every job ends.
-    while (rc == 0 && sim.heap_n > 0) {
-        ev_t e = s_pop (&sim);
-        sim.now = e.t;
-        res->sim_events++;
-        switch ((ev_type_t) e.type) {
-        case EV_ARRIVAL: rc = s_arrival (&sim, e.a); break;
-        case EV_DONE: rc = s_box_done (&sim, e.a); break;
-        case EV_SAMPLE: rc = s_box_sample (&sim, e.a); break;
-        case EV_BURST: rc = s_burst (&sim); break;
-        case EV_BURST_END: s_burst_mark (&sim, e.a, -1); break;
-        case EV_OFFER: rc = s_on_offer (&sim, e.a, e.b); break;
-        case EV_REPLY: rc = s_on_reply (&sim, e.a, e.b != 0); break;
-        case EV_JOB: rc = s_on_job (&sim, e.a, e.b); break;
-        case EV_SRV_JOB: rc = s_on_srv_job (&sim, e.a); break;
-        case EV_SRV_DONE: rc = s_on_srv_done (&sim, e.a); break;
-        }
-    }
+    //  then drains (every job ends by its deadline plus the module's grace)
+    //  and the run stops once the last one has.
+    if (rc == 0)
+        netsim_run_until (sim.net, sim.end_arrivals + S_DRAIN_US);
+    if (rc == 0 && sim.rc != 0)
+        rc = sim.rc;
     if (rc == 0) {
+        netsim_stats_t st;
+        netsim_stats (sim.net, NETSIM_ALL, &st);
+        res->sim_events = st.events;
         double jobs = res->jobs ? (double) res->jobs : 1;
         res->deadline_miss_rate = (double) (res->late + res->failed) / jobs;
         res->local_share = (double) res->local / jobs;
@@ -886,6 +911,18 @@ sched_simulate_test (bool verbose)
     bad = cfg;
     bad.policy = PLACEMENT_POLICY_COUNT;
     CHECK (sched_sim_run (&bad, &again) == -1, "bad policy");
+    bad = cfg;
+    bad.server_workers = 65;   //  more than a hand-off instance runs
+    CHECK (sched_sim_run (&bad, &again) == -1, "65 server workers");
+    //  No analysis server capacity: what no peer takes fails, and every
+    //  job still ends once.
+    bad = cfg;
+    bad.server_workers = 0;
+    bad.load = 0.9;
+    bad.duration_s = 10;
+    CHECK (sched_sim_run (&bad, &again) == 0 && again.failed > 0 && again.jobs_ended == again.jobs_total
+               && again.in_time + again.late + again.failed == again.jobs,
+           "no server: %llu failed", (unsigned long long) again.failed);
     //  A two-box mesh with a tiny view works too.
     bad = cfg;
     bad.nodes = 2;

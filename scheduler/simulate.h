@@ -1,13 +1,15 @@
 /*  =========================================================================
-    sched_sim - a discrete-event simulator of job placement across a mesh.
+    sched_sim - job placement across a simulated mesh.
 
-    N boxes, each with one worker and its own (heterogeneous, stochastic)
-    service time, cameras that burst when an event happens near them, a
-    gossiped digest that is one to two seconds stale, the OFFER / REPLY /
-    JOB / RESULT hand-off protocol of the daemon, and an analysis server
-    that takes what no peer accepts.  Every decision - admission, whether
-    to leave, whom to ask, whether to accept - is made by placement.c, the
-    code the daemon runs.  The model is described in docs/PLACEMENT.md.
+    N boxes and an analysis server, each a real sched_handoff instance
+    (the daemon's hand-off state machine: offers, refusals, reservations,
+    fallback, timeouts) on the deterministic network simulator
+    (sim/netsim.h).  Around them, a model of what the daemon gets from
+    outside: one worker per box with its own (heterogeneous, stochastic)
+    service time, cameras that burst when an event happens near them, and
+    gossiped digests (real scheduler/digest.h encodings of the daemon's
+    forecasts) that arrive 0.2 to 1 s late.  Every decision is the
+    modules' own; the model is described in docs/PLACEMENT.md.
 
     Pure: no I/O, no clock; a run is a function of its configuration
     (seed included).  The report (table, JSON) is mw_simulate_cli_main's.
@@ -34,7 +36,7 @@ typedef struct {
     double event_factor;       //  frame-rate multiplier inside an event (3)
     uint32_t view;             //  peers a box knows (partial membership view)
     uint32_t queue_max;        //  per box
-    uint32_t server_workers;   //  analysis server slots (8)
+    uint32_t server_workers;   //  analysis server slots (8; 0..64)
     uint32_t server_queue_max;
     uint32_t horizon_s;   //  forecast horizon gossiped in the digest
     placement_cfg_t placement;
@@ -49,9 +51,9 @@ typedef struct {
     uint64_t in_time, late, failed;   //  in_time + late + failed == jobs
     uint64_t local, peer, server;     //  where they went: sum == jobs
     uint64_t messages;                //  OFFER, REPLY, JOB, RESULT (to peers and the server)
-    uint64_t offers, refusals;
-    uint64_t events;             //  bursts started in the measured period
-    double deadline_miss_rate;   //  (late + failed) / jobs
+    uint64_t offers, refusals;        //  to and from peers
+    uint64_t events;                  //  bursts started in the measured period
+    double deadline_miss_rate;        //  (late + failed) / jobs
     double local_share, peer_share, server_share;
     double messages_per_job;
     double p50_ms, p99_ms;             //  latency of the jobs that completed

@@ -91,7 +91,7 @@ forge () {
     [ "$as" = - ] && cnt=$FORGE_STRANGER_COUNT
     for try in 1 2; do
         nm0=$(ec "$tgt" refused_nonmember); ab0=$(ec "$tgt" refused_absurd); un0=$(ec "$tgt" refused_unproven)
-        args=(--to "tcp://$(tb_ip "$tgt"):7946" --key "$TB_KEY" --term "$terms" --count "$cnt")
+        args=(--to "tcp://$(tb_ip "$tgt"):7946" --to-id "$(tb_id "$tgt")" --key "$TB_KEY" --term "$terms" --count "$cnt")
         if [ "$as" = - ]; then
             args+=(--sender "$stranger")
         else
