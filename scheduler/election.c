@@ -1287,7 +1287,7 @@ struct _sim_t {
     uint64_t max_coexist;
     int violations;
     bool verbose;
-    sim_wire_t forged[512];   //  forged messages in flight (scenarios 12, 16)
+    sim_wire_t forged[512];   //  forged messages in flight (scenarios 12, 12b)
     int forged_to[512];
     size_t n_forged;
     bool trust_forged;   //  deliver forged messages as verified (a node that checks no signature)
