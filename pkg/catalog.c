@@ -58,7 +58,7 @@ static const char *s_schema =
     " meta BLOB NOT NULL, sig BLOB NOT NULL, manifest_json BLOB NOT NULL, config BLOB NOT NULL,"
     " pieces BLOB NOT NULL, bitmap BLOB NOT NULL, have INTEGER NOT NULL,"
     " state TEXT NOT NULL, want INTEGER NOT NULL DEFAULT 0, local INTEGER NOT NULL DEFAULT 0,"
-    " added_ms INTEGER NOT NULL, error TEXT NOT NULL DEFAULT '',"
+    " added_ms INTEGER NOT NULL, error TEXT NOT NULL DEFAULT '', sources INTEGER NOT NULL DEFAULT 0,"
     " UNIQUE (name, version));"
     "CREATE TABLE IF NOT EXISTS blobs ("
     " manifest TEXT NOT NULL REFERENCES packages(manifest) ON DELETE CASCADE,"
@@ -67,7 +67,10 @@ static const char *s_schema =
     "CREATE INDEX IF NOT EXISTS blobs_digest ON blobs(digest);"
     "CREATE TABLE IF NOT EXISTS trust ("
     " name TEXT NOT NULL, variant TEXT NOT NULL, key_id TEXT NOT NULL, max_seq INTEGER NOT NULL,"
-    " PRIMARY KEY (name, variant, key_id));";
+    " PRIMARY KEY (name, variant, key_id));"
+    "CREATE TABLE IF NOT EXISTS refusals ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, name TEXT NOT NULL,"
+    " version TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, source TEXT NOT NULL);";
 
 static void
 s_hexid (const uint8_t manifest[32], char out[65])
@@ -240,6 +243,7 @@ s_row (sqlite3_stmt *st, pkg_entry_t *e)
     e->local = sqlite3_column_int (st, 15) != 0;
     e->added_ms = (uint64_t) sqlite3_column_int64 (st, 16);
     snprintf (e->error, sizeof e->error, "%s", (const char *) sqlite3_column_text (st, 17));
+    e->sources = (uint32_t) sqlite3_column_int64 (st, 19);
     //  The rest of the metadata (manifest size, pieces digest) from its text.
     pkg_meta_t m;
     char why[100];
@@ -899,6 +903,73 @@ pkg_catalog_set_state (pkg_catalog_t *self, const uint8_t manifest[32], pkg_stat
     int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
     sqlite3_finalize (st);
     return rc;
+}
+
+int
+pkg_catalog_set_sources (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t sources)
+{
+    char hex[65];
+    s_hexid (manifest, hex);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (
+            self->db, "UPDATE packages SET sources = ?2 WHERE manifest = ?1 AND sources != ?2", -1, &st, NULL)
+        != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text (st, 1, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (st, 2, sources);
+    int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+pkg_catalog_note_refusal (pkg_catalog_t *self, const char *name, const char *version, pkg_refuse_t reason,
+                          const char *detail, const char *source)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db,
+                            "INSERT INTO refusals (at_ms, name, version, reason, detail, source)"
+                            " VALUES (?1,?2,?3,?4,?5,?6)",
+                            -1, &st, NULL)
+        != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64 (st, 1, (sqlite3_int64) mw_wall_ms ());
+    sqlite3_bind_text (st, 2, name ? name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 3, version ? version : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 4, pkg_refuse_name (reason), -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 5, detail ? detail : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text (st, 6, source ? source : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize (st);
+    //  Bounded: the last PKG_REFUSALS_KEPT.
+    char sql[200];
+    snprintf (sql, sizeof sql, "DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - %d",
+              PKG_REFUSALS_KEPT);
+    s_exec (self, sql);
+    return rc;
+}
+
+int
+pkg_catalog_refusals (pkg_catalog_t *self, int64_t after, pkg_refusal_fn *fn, void *ctx, int64_t *last)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (
+            self->db,
+            "SELECT id, name, version, reason, detail, source FROM refusals WHERE id > ?1 ORDER BY id", -1,
+            &st, NULL)
+        != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64 (st, 1, after);
+    *last = after;
+    while (sqlite3_step (st) == SQLITE_ROW) {
+        *last = sqlite3_column_int64 (st, 0);
+        if (fn)
+            fn (ctx, (const char *) sqlite3_column_text (st, 1), (const char *) sqlite3_column_text (st, 2),
+                (const char *) sqlite3_column_text (st, 3), (const char *) sqlite3_column_text (st, 4),
+                (const char *) sqlite3_column_text (st, 5));
+    }
+    sqlite3_finalize (st);
+    return 0;
 }
 
 int

@@ -62,7 +62,8 @@ typedef struct {
     uint32_t have;
     uint8_t bitmap[PKG_PIECES_MAX / 8];
     uint64_t added_ms;
-    char error[256];   //  why the last fetch stopped, "" if it did not
+    char error[256];    //  why the last fetch stopped, "" if it did not
+    uint32_t sources;   //  peers holding pieces of it (the agent keeps this up to date)
 } pkg_entry_t;
 
 //  The signed parts of a package, as they travel.
@@ -130,6 +131,19 @@ int pkg_catalog_save_bitmap (pkg_catalog_t *self, const uint8_t manifest[32], co
                              uint32_t have);
 int pkg_catalog_set_state (pkg_catalog_t *self, const uint8_t manifest[32], pkg_state_t state,
                            const char *error);
+//  How many peers hold pieces (written by the agent when it changes).
+int pkg_catalog_set_sources (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t sources);
+
+//  Refusals are noted here too (the last PKG_REFUSALS_KEPT), so that the
+//  agent reports the CLI's as events like its own (pkg.refused).
+#define PKG_REFUSALS_KEPT 200
+int pkg_catalog_note_refusal (pkg_catalog_t *self, const char *name, const char *version, pkg_refuse_t reason,
+                              const char *detail, const char *source);
+typedef void (pkg_refusal_fn) (void *ctx, const char *name, const char *version, const char *reason,
+                               const char *detail, const char *source);
+//  Those after id `after`, in order; *last = the newest id seen.
+int pkg_catalog_refusals (pkg_catalog_t *self, int64_t after, pkg_refusal_fn *fn, void *ctx, int64_t *last);
+
 //  Forget a package: row, data, files.  The trust state stays.  0/1/-1.
 int pkg_catalog_remove (pkg_catalog_t *self, const uint8_t manifest[32]);
 
