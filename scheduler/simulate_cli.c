@@ -15,6 +15,7 @@
     ========================================================================= */
 #include "scheduler/simulate.h"
 #include "common/cliopt.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -64,22 +65,32 @@ s_parse_double (const char *s, double lo, double hi, double *out)
     return 0;
 }
 
-static void
-s_json_one (FILE *f, const sched_sim_result_t *r, const char *indent)
+static json_object *
+s_json_one (const sched_sim_result_t *r)
 {
-    fprintf (f,
-             "%s{\"policy\": \"%s\", \"nodes\": %u, \"seed\": %llu, \"duration\": %g, "
-             "\"jobs\": %llu, \"in_time\": %llu, \"late\": %llu, \"failed\": %llu, "
-             "\"deadline_miss_rate\": %.6f, \"local_share\": %.6f, \"peer_share\": %.6f, "
-             "\"server_share\": %.6f, \"messages_per_job\": %.4f, \"offers\": %llu, "
-             "\"refusals\": %llu, \"p50_latency_ms\": %.1f, \"p99_latency_ms\": %.1f, "
-             "\"mean_util\": %.4f, \"events\": %llu}",
-             indent, placement_policy_name (r->policy), r->nodes, (unsigned long long) r->seed, r->duration_s,
-             (unsigned long long) r->jobs, (unsigned long long) r->in_time, (unsigned long long) r->late,
-             (unsigned long long) r->failed, r->deadline_miss_rate, r->local_share, r->peer_share,
-             r->server_share, r->messages_per_job, (unsigned long long) r->offers,
-             (unsigned long long) r->refusals, r->p50_ms, r->p99_ms, r->mean_util,
-             (unsigned long long) r->events);
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "policy", mw_json_str (placement_policy_name (r->policy)));
+    mw_json_add (o, "nodes", mw_json_u64 (r->nodes));
+    mw_json_add (o, "seed", mw_json_u64 (r->seed));
+    mw_json_add (o, "duration", mw_json_num (r->duration_s, -1));
+    mw_json_add (o, "jobs", mw_json_u64 (r->jobs));
+    mw_json_add (o, "in_time", mw_json_u64 (r->in_time));
+    mw_json_add (o, "late", mw_json_u64 (r->late));
+    mw_json_add (o, "failed", mw_json_u64 (r->failed));
+    mw_json_add (o, "deadline_miss_rate", mw_json_num (r->deadline_miss_rate, 6));
+    mw_json_add (o, "local_share", mw_json_num (r->local_share, 6));
+    mw_json_add (o, "peer_share", mw_json_num (r->peer_share, 6));
+    mw_json_add (o, "server_share", mw_json_num (r->server_share, 6));
+    mw_json_add (o, "messages_per_job", mw_json_num (r->messages_per_job, 4));
+    mw_json_add (o, "offers", mw_json_u64 (r->offers));
+    mw_json_add (o, "refusals", mw_json_u64 (r->refusals));
+    mw_json_add (o, "p50_latency_ms", mw_json_num (r->p50_ms, 1));
+    mw_json_add (o, "p99_latency_ms", mw_json_num (r->p99_ms, 1));
+    mw_json_add (o, "mean_util", mw_json_num (r->mean_util, 4));
+    mw_json_add (o, "events", mw_json_u64 (r->events));
+    return o;
 }
 
 static void
@@ -226,19 +237,29 @@ mw_simulate_cli_main (int argc, char **argv)
     }
 
     if (json) {
-        if (!all) {
-            s_json_one (stdout, &res[first], "");
-            printf ("\n");
-        }
+        json_object *doc = NULL;
+        if (!all)
+            doc = s_json_one (&res[first]);
         else {
-            printf ("{\"nodes\": %u, \"seed\": %llu, \"duration\": %g, \"runs\": [\n", cfg.nodes,
-                    (unsigned long long) cfg.seed, cfg.duration_s);
-            for (int p = first; p <= (int) last; p++) {
-                s_json_one (stdout, &res[p], "  ");
-                printf ("%s\n", p < (int) last ? "," : "");
+            doc = json_object_new_object ();
+            json_object *runs = json_object_new_array ();
+            for (int p = first; runs && p <= (int) last; p++)
+                json_object_array_add (runs, s_json_one (&res[p]));
+            if (doc) {
+                mw_json_add (doc, "nodes", mw_json_u64 (cfg.nodes));
+                mw_json_add (doc, "seed", mw_json_u64 (cfg.seed));
+                mw_json_add (doc, "duration", mw_json_num (cfg.duration_s, -1));
+                mw_json_add (doc, "runs", runs);
             }
-            printf ("]}\n");
+            else
+                json_object_put (runs);
         }
+        if (!doc) {
+            fprintf (stderr, "meshwatch simulate: out of memory\n");
+            return 1;
+        }
+        printf ("%s\n", mw_json_text (doc, all));
+        json_object_put (doc);
     }
     else {
         printf ("meshwatch simulate: %u boxes, seed %llu, %g s measured after %g s warm-up, "

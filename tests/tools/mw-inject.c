@@ -9,7 +9,8 @@
               address: the datagram never leaves the test namespace).
     MODE:
       garbage     N random messages: raw bytes, random frame counts, fake
-                  envelopes, and (with --key) random or mutated plaintext
+                  envelopes, and (with --key) random or mutated plaintext,
+                  or a GOSSIP with one fault from the protocol's definition,
                   sealed with the cluster key (exercises the decoder)
       wrongkey    one valid GOSSIP sealed with a fresh random key
       tampered    one valid GOSSIP sealed with --key, one ciphertext byte flipped
@@ -29,12 +30,21 @@
                   "reply=accepted|refused reason=..." (exit 2: no reply).
                   Sent to a mesh port it must be rejected as `plane`.
       job-garbage N job messages (OFFER, REPLY, JOB, RESULT; valid encodings
-                  truncated, bit-flipped, or with a bad job id / kind /
-                  field count), each sealed with --key: `malformed` rejects
+                  truncated or bit-flipped, or with one fault from the
+                  protocol's definition at a random field: a bad job id,
+                  kind, field count, length...), each sealed with --key:
+                  `malformed` rejects
       job-stray   N valid REPLYs and RESULTs for job ids nobody knows
                   (dropped by the state machine, no event)
       oversize    one raw frame of --size bytes (default 5 MiB): beyond
                   the data plane's ZMQ_MAXMSGSIZE, the agent drops the peer
+      hostile-name  --count GOSSIPs at --rate per second from one fresh
+                  sender announcing itself alive (incarnation 1, 2, ...)
+                  under --name NAME (any bytes: quotes, backslashes,
+                  newlines, braces) with a valid resource digest, so that
+                  the name reaches members, events, /metrics and logs as
+                  a peer's would; its address --addr (default
+                  tcp://127.0.0.1:9, where nothing answers probes)
       submit      --to ipc://STATE_DIR/control.sock: --count jobs of
                   --image at --rate per second through the control socket
                   (camera --camera, model --model, --deadline-ms); prints
@@ -47,9 +57,11 @@
     ========================================================================= */
 #include "gossip/crypto.h"
 #include "gossip/wire.h"
+#include "scheduler/digest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <json.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -193,12 +205,53 @@ udp_send (const char *ep, const uint8_t *data, size_t len)
     return n == (ssize_t) len ? 0 : -1;
 }
 
+//  One fault from the protocol's definition (gossip/wire_def.h) at a random
+//  field of m (header, body, updates, or a field of a list's last element),
+//  encoded by the codec's own walk (gossip_wire_encode_fault) and sealed.
+//  Every such fault is one the decoder must reject.  0/-1.
+static int
+send_fault_one (gossip_keyring_t *keys, const mw_msg_t *m)
+{
+    const mw_wire_msg_def_t *def = gossip_wire_def (m->type);
+    uint32_t n_hdr;
+    const mw_wire_field_t *hdr = gossip_wire_header (&n_hdr);
+    if (!def)
+        return -1;
+    //  Not every fault fits every field (no OVER for a uint64, no NUL
+    //  outside a str): draw until one does, a bounded number of times.
+    for (int attempt = 0; attempt < 64; attempt++) {
+        uint32_t pick = rnd () % (n_hdr + def->n_fields + 1);
+        const mw_wire_field_t *f = pick < n_hdr                   ? &hdr[pick]
+                                   : pick < n_hdr + def->n_fields ? &def->fields[pick - n_hdr]
+                                                                  : NULL;
+        char path[64];
+        if (!f)
+            path[0] = 0;   //  the whole message
+        else if (f->kind == MW_WIRE_LIST && rnd () % 2) {
+            const mw_wire_field_t *e = &f->rec->fields[rnd () % f->rec->n_fields];
+            snprintf (path, sizeof path, "%s.%s", f->name, e->name);
+        }
+        else
+            snprintf (path, sizeof path, "%s", f->name);
+        mw_wire_fault_kind_t fault = (mw_wire_fault_kind_t) (1 + rnd () % (MW_WIRE_FAULT_COUNT - 1));
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        int rc = gossip_wire_encode_fault (m, path[0] ? path : NULL, fault, &plain, &plain_len);
+        if (rc == 0)
+            return seal_plain_send (keys, plain, plain_len);
+        free (plain);
+        if (rc != MW_WIRE_ENOFAULT)
+            return -1;
+    }
+    return -1;
+}
+
 //  One garbage message of a random kind.
 static int
 send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
 {
     uint8_t buf[4096];
-    int kind = (int) (rnd () % (keys ? 6 : 3));
+    int kind = (int) (rnd () % (keys ? 7 : 3));
     size_t len = rnd () % 1024;
     rnd_fill (buf, len);
     switch (kind) {
@@ -221,6 +274,21 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
         buf[1] = 'W';
         buf[2] = (uint8_t) (rnd () % 3);
         return zsend (buf, len, 0);
+    case 6: {   //  a GOSSIP with one fault from the protocol's definition
+        mw_msg_t m;
+        mw_update_t upd[2];
+        memset (upd, 0, sizeof upd);
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        for (int u = 0; u < 2; u++) {
+            rnd_fill (upd[u].id.b, MW_ID_LEN);
+            snprintf (upd[u].name, sizeof upd[u].name, "fz%u", rnd () % 1000);
+            snprintf (upd[u].addr, sizeof upd[u].addr, "tcp://127.0.0.1:9");
+            upd[u].from = upd[u].id;
+        }
+        m.updates = upd;
+        m.n_updates = 2;
+        return send_fault_one (keys, &m);
+    }
     case 3: {   //  random plaintext sealed with the cluster key
         uint8_t *out = NULL;
         size_t out_len = 0;
@@ -464,7 +532,8 @@ job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint
 }
 
 //  One malformed job message, sealed: a valid encoding of a random job
-//  type, then broken in one of several ways.
+//  type, truncated or bit-flipped, or with a fault from the definition at a
+//  random field (a bad job id, kind, field count, length, ...).
 static int
 send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
 {
@@ -473,7 +542,7 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
     mw_msg_t m;
     mw_job_t j;
     uint8_t frame[512];
-    mw_wire_box_t box = {1000, 2000, 3000, 4000, 500000};
+    mw_wire_box_t box[2] = {{1000, 2000, 3000, 4000, 500000}, {5000, 6000, 7000, 8000, 600000}};
     make_job (&m, &j, type, sender, session, ++*seq, "tiny-face", "tcp://127.0.0.1:9");
     if (type == MW_MSG_JOB) {
         rnd_fill (frame, sizeof frame);
@@ -485,19 +554,21 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
     else if (type == MW_MSG_JOB_REPLY)
         j.status = 1;
     else {
-        j.n_boxes = 1;
-        j.boxes = &box;
+        j.n_boxes = 2;
+        j.boxes = box;
     }
+    int how = (int) (rnd () % 4);
+    if (how >= 2)
+        return send_fault_one (keys, &m);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    if (gossip_wire_encode (&m, &plain, &plain_len) != 0 || plain_len < 8)
+    if (gossip_wire_encode (&m, &plain, &plain_len) != 0 || plain_len < 8) {
+        free (plain);
         return -1;
-    //  The body starts after the header; break something there.  The
-    //  header has sender (bin 16) etc.; stay clear of "tcp://" strings.
-    int how = (int) (rnd () % 4);
+    }
     if (how == 0)   //  truncated inside the body
         plain_len = plain_len / 2 + rnd () % (plain_len / 2);
-    else if (how == 1) {   //  bytes flipped in the second half
+    else {   //  bytes flipped in the second half, clear of "tcp://" strings
         for (int f = 0; f < 3; f++) {
             size_t at = plain_len / 2 + rnd () % (plain_len - plain_len / 2);
             if (at + 6 <= plain_len && !memcmp (plain + at, "tcp://", 6))
@@ -505,16 +576,6 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
             plain[at] ^= (uint8_t) (1u << (rnd () % 8));
         }
     }
-    else if (how == 2) {   //  the job id made 15 bytes: find bin8 len 16
-        for (size_t k = plain_len / 3; k + 1 < plain_len; k++)
-            if (plain[k] == 0xc4 && plain[k + 1] == 16) {
-                plain[k + 1] = 15;
-                break;
-            }
-        plain_len--;
-    }
-    else   //  trailing junk
-        plain[plain_len - 1] ^= 0xff, plain_len -= 1 + rnd () % 4;
     return seal_plain_send (keys, plain, plain_len);
 }
 
@@ -587,7 +648,9 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
             rc = 1;
             break;
         }
-        char status[16] = "", body[256] = "";
+        //  The reply (node/control.h): "ok" or "error", then a JSON document,
+        //  {"id": ...} or {"error": ..., "detail": ...}.
+        char status[16] = "", body[1024] = "";
         int a = zmq_recv (req, status, sizeof status - 1, 0);
         int b = a >= 0 ? zmq_recv (req, body, sizeof body - 1, 0) : -1;
         if (a < 0 || b < 0) {
@@ -597,22 +660,71 @@ submit_jobs (const char *to, const char *image, const char *camera, const char *
         }
         status[a < (int) sizeof status - 1 ? a : (int) sizeof status - 1] = 0;
         body[b < (int) sizeof body - 1 ? b : (int) sizeof body - 1] = 0;
-        body[strcspn (body, "\n")] = 0;
-        if (!strcmp (status, "ok")) {
-            printf ("%s\n", body);
+        json_object *doc = json_tokener_parse (body);
+        json_object *v = NULL;
+        const char *text = NULL;
+        if (doc && json_object_object_get_ex (doc, !strcmp (status, "ok") ? "id" : "detail", &v))
+            text = json_object_get_string (v);
+        if (!strcmp (status, "ok") && text) {
+            printf ("%s\n", text);
             fflush (stdout);
             accepted++;
         }
         else {
-            fprintf (stderr, "refused: %s\n", body);
+            fprintf (stderr, "refused: %s\n", text ? text : body);
             refused++;
         }
+        json_object_put (doc);
     }
     fprintf (stderr, "mode=submit accepted=%d refused=%d secs=%.1f\n", accepted, refused,
              (double) (wall_ms () - t0) / 1000.0);
     zmq_close (req);
     free (jpeg);
     return rc;
+}
+
+//  A fresh sender that announces itself alive under a name of the test's
+//  choosing, again and again (a higher incarnation each time refutes the
+//  suspicion its silent address earns), with a digest so that /metrics
+//  lists it among the live peers.
+static int
+hostile_name (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq,
+              const char *name, const char *addr, int count, double rate)
+{
+    int sent = 0;
+    uint64_t t0 = wall_ms ();
+    for (int i = 0; i < count; i++) {
+        uint64_t at = t0 + (uint64_t) (1000.0 * i / rate);
+        while (wall_ms () < at)
+            usleep (2000);
+        mw_update_t u;
+        memset (&u, 0, sizeof u);
+        u.id = *sender;
+        u.from = *sender;
+        snprintf (u.name, sizeof u.name, "%s", name);
+        snprintf (u.addr, sizeof u.addr, "%s", addr);
+        u.state = MW_STATE_ALIVE;
+        u.incarnation = (uint64_t) i + 1;
+        sched_digest_t d;
+        memset (&d, 0, sizeof d);
+        d.ts_ms = (uint32_t) wall_ms ();
+        d.cur[SCHED_DIGEST_CPU] = 10;
+        d.cpu_cores = 1;
+        d.horizon_s[0] = 5;
+        d.horizon_s[1] = 30;
+        int dl = sched_digest_encode (&d, u.digest, sizeof u.digest);
+        u.digest_len = (uint16_t) (dl > 0 ? dl : 0);
+        mw_msg_t m;
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        m.updates = &u;
+        m.n_updates = 1;
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+            sent++;
+        free (out);
+    }
+    return sent;
 }
 
 static void
@@ -623,7 +735,7 @@ usage (void)
                      "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] "
                      "[--deadline-ms D] "
                      "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
-                     "job-offer|job-garbage|job-stray|oversize|submit\n");
+                     "job-offer|job-garbage|job-stray|oversize|submit|hostile-name [--name N] [--addr A]\n");
 }
 
 int
@@ -632,6 +744,7 @@ main (int argc, char **argv)
     const char *to = NULL, *key = NULL, *mode = NULL;
     int count = 1, capture_port = 5670, capture_ms = 5000;
     const char *model = NULL, *reply = NULL, *image = NULL, *camera = "inject-cam", *deadline = "";
+    const char *name = "hostile", *addr = "tcp://127.0.0.1:9";
     long size = 5 * 1024 * 1024;
     double rate = 5;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
@@ -662,6 +775,10 @@ main (int argc, char **argv)
             camera = argv[++i];
         else if (!strcmp (argv[i], "--deadline-ms") && i + 1 < argc)
             deadline = argv[++i];
+        else if (!strcmp (argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
+            addr = argv[++i];
         else if (argv[i][0] != '-' && !mode)
             mode = argv[i];
         else {
@@ -673,10 +790,10 @@ main (int argc, char **argv)
         usage ();
         return 1;
     }
-    static const char *modes[] = {"garbage",     "wrongkey",      "tampered",  "replay",
-                                  "clock",       "stale",         "valid",     "rawtcp",
-                                  "udp-garbage", "beacon-replay", "job-offer", "job-garbage",
-                                  "job-stray",   "oversize",      "submit",    NULL};
+    static const char *modes[] = {"garbage",      "wrongkey",    "tampered",  "replay",      "clock",
+                                  "stale",        "valid",       "rawtcp",    "udp-garbage", "beacon-replay",
+                                  "job-offer",    "job-garbage", "job-stray", "oversize",    "submit",
+                                  "hostile-name", NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -833,6 +950,8 @@ main (int argc, char **argv)
             free (out);
         }
     }
+    else if (!strcmp (mode, "hostile-name"))
+        sent = hostile_name (keys, &sender, session, &seq, name, addr, count, rate > 0 ? rate : 5);
     else if (!strcmp (mode, "clock")) {
         for (int i = 0; i < count; i++) {
             mw_id_t fresh;
