@@ -35,6 +35,8 @@ gossip_transport_opts_defaults (gossip_transport_opts_t *opts)
     opts->peer_hwm = 128;
     opts->router_hwm = 4096;
     opts->data_plane = false;
+    opts->pkg_plane = false;
+    opts->sndbuf = 0;
 }
 
 void
@@ -47,6 +49,19 @@ gossip_transport_opts_data (gossip_transport_opts_t *opts)
     opts->peer_hwm = 32;
     opts->router_hwm = 256;
     opts->data_plane = true;
+    opts->pkg_plane = false;
+    opts->sndbuf = 0;
+}
+
+void
+gossip_transport_opts_pkg (gossip_transport_opts_t *opts)
+{
+    opts->max_plain = MW_PKG_MSG_MAX;
+    opts->peer_hwm = 1;
+    opts->router_hwm = 64;
+    opts->data_plane = false;
+    opts->pkg_plane = true;
+    opts->sndbuf = 256 * 1024;
 }
 
 static void
@@ -153,6 +168,8 @@ s_conn (gossip_transport_t *self, const char *addr)
         return NULL;
     }
     zsock_set_sndhwm (c->dealer, self->opts.peer_hwm);
+    if (self->opts.sndbuf > 0)
+        zsock_set_sndbuf (c->dealer, self->opts.sndbuf);
     zsock_set_linger (c->dealer, 0);
     zsock_set_sndtimeo (c->dealer, 0);
     //  Heartbeats notice a dead TCP path (cut link, frozen peer) and make
@@ -210,6 +227,13 @@ gossip_transport_seal (gossip_transport_t *self, mw_msg_t *msg, uint8_t **out, s
     rc = gossip_crypto_seal (self->keys, plain, plain_len, out, len);
     free (plain);
     return rc == 0 ? 0 : -1;
+}
+
+bool
+gossip_transport_writable (gossip_transport_t *self, const char *addr)
+{
+    peer_conn_t *c = (peer_conn_t *) zhashx_lookup (self->conns, addr);
+    return !c || (zsock_events (c->dealer) & ZMQ_POLLOUT) != 0;
 }
 
 int
@@ -276,7 +300,8 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg
     //  Each plane carries its own types only.  Checked before the replay
     //  window, so that a message on the wrong plane does not consume a seq
     //  that the right plane's window may still have to accept.
-    if (gossip_wire_is_job_type (msg->type) != self->opts.data_plane) {
+    if (gossip_wire_is_job_type (msg->type) != self->opts.data_plane
+        || gossip_wire_is_pkg_type (msg->type) != self->opts.pkg_plane) {
         self->stats.rejected[MW_REJ_PLANE]++;
         mw_info ("packet_rejected", "reason=plane type=%s", gossip_wire_type_name (msg->type));
         gossip_wire_msg_clear (msg);

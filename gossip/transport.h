@@ -62,18 +62,29 @@ typedef struct {
     int peer_hwm;       //  messages queued per peer DEALER
     int router_hwm;     //  messages queued inbound
     bool data_plane;    //  true: only job types pass the gate; false: only the others
+    bool pkg_plane;     //  true: only package types pass (data_plane must be false)
+    int sndbuf;         //  SO_SNDBUF of each outbound connection, bytes (0: the system's)
 } gossip_transport_opts_t;
 
 //  Mesh defaults: MW_MSG_MAX, 128, 4096, not data plane.
 void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
 //  Data plane defaults: MW_JOB_MSG_MAX, 32, 256, data plane.
 void gossip_transport_opts_data (gossip_transport_opts_t *opts);
+//  Package plane defaults: MW_PKG_MSG_MAX, one message queued per peer
+//  (a piece: the uploader keeps the rest in its own queue, where it can
+//  still choose and cancel), 64 inbound, 256 KiB socket send buffers (so
+//  that what is queued for a peer is a few ms of link, not seconds).
+void gossip_transport_opts_pkg (gossip_transport_opts_t *opts);
 gossip_transport_t *gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
                                                gossip_keyring_t *keys, gossip_replay_t *replay,
                                                uint64_t session, const gossip_transport_opts_t *opts);
 
 //  The inbound socket, for zmq_poll.
 zsock_t *gossip_transport_sock (gossip_transport_t *self);
+
+//  True if a message to `addr` would be queued now (its connection's queue
+//  has room; a connection not made yet counts as room).
+bool gossip_transport_writable (gossip_transport_t *self, const char *addr);
 
 //  Fill the header of `msg` (sender, session, seq, ts), encode, seal and
 //  queue it to `addr` without blocking.  0, or -1 if it was dropped.

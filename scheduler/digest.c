@@ -85,6 +85,7 @@ sched_digest_encode (const sched_digest_t *d, uint8_t *buf, size_t cap)
         s_put16 (buf + 54, d->queue_max > 65535 ? 65535 : d->queue_max);
         s_put16 (buf + 56, s_q (d->queue_ub, 0.1, 65535));
     }
+    s_put16 (buf + 58, d->pkg_port);
     return SCHED_DIGEST_SIZE;
 }
 
@@ -98,7 +99,7 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
     //  between the two layouts comes from no encoder: refused, not guessed.
     if (!buf || buf[0] != SCHED_DIGEST_VERSION)
         return -1;
-    if (len != SCHED_DIGEST_SIZE_V1_BASE && len < SCHED_DIGEST_SIZE)
+    if (len != SCHED_DIGEST_SIZE_V1_BASE && len < SCHED_DIGEST_SIZE_V1_JOBS)
         return -1;
     d->version = buf[0];
     d->flags = buf[1];
@@ -123,7 +124,9 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
     d->spread[1] = buf[47] * 0.5;
     //  Job fields, only from a node that runs jobs: any numbers another
     //  node sends next to a clear flag are not worth reading.
-    if (len >= SCHED_DIGEST_SIZE && (buf[48] & SCHED_DIGEST_JOB_F_RUNS)) {
+    if (len >= SCHED_DIGEST_SIZE)
+        d->pkg_port = s_get16 (buf + 58);
+    if (len >= SCHED_DIGEST_SIZE_V1_JOBS && (buf[48] & SCHED_DIGEST_JOB_F_RUNS)) {
         d->jobs = true;
         d->job_port = s_get16 (buf + 49);
         d->svc_ms = s_get16 (buf + 51) * 0.1;
@@ -269,7 +272,17 @@ sched_digest_test (bool verbose)
     //  Versions and lengths.
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE - 1, &e) == -1, "short accepted");
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE + 1, &e) == -1, "49 accepted");
-    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "cut job fields accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_JOBS - 1, &e) == -1, "cut job fields accepted");
+    //  The package port: appended, absent (0) from a 58-byte digest.
+    {
+        sched_digest_t pd = d;
+        pd.pkg_port = 7949;
+        uint8_t pb[SCHED_DIGEST_SIZE];
+        CHECK (sched_digest_encode (&pd, pb, sizeof pb) == SCHED_DIGEST_SIZE, "encode with package port");
+        CHECK (sched_digest_decode (pb, SCHED_DIGEST_SIZE, &e) == 0 && e.pkg_port == 7949, "package port");
+        CHECK (sched_digest_decode (pb, SCHED_DIGEST_SIZE_V1_JOBS, &e) == 0 && e.pkg_port == 0,
+               "58-byte digest: no package port");
+    }
     CHECK (sched_digest_decode (NULL, 0, &e) == -1, "empty accepted");
     uint8_t longer[64] = {0};
     memcpy (longer, buf, SCHED_DIGEST_SIZE);

@@ -33,6 +33,8 @@
        53  1  workers (parallel jobs)
        54  2  queue capacity (jobs)
        56  2  upper bound of the queue length at h0, 0.1 job units
+     --- appended for AI packages (a 58-byte digest decodes with pkg_port = 0):
+       58  2  package-plane port (PKG_PORT), 0 = none
 
     Versioning: the first byte is the layout.  A decoder accepts its own
     version with trailing bytes (fields are only ever appended), and refuses
@@ -48,8 +50,9 @@
 #include <stdint.h>
 
 #define SCHED_DIGEST_VERSION      1
-#define SCHED_DIGEST_SIZE         58
+#define SCHED_DIGEST_SIZE         60
 #define SCHED_DIGEST_SIZE_V1_BASE 48   //  before the job fields were appended
+#define SCHED_DIGEST_SIZE_V1_JOBS 58   //  before the package port was appended
 
 #define SCHED_DIGEST_F_GPU    0x01
 #define SCHED_DIGEST_F_TEMP   0x02
@@ -77,7 +80,8 @@ typedef struct {
     double svc_ms;       //  service time of one job
     uint32_t workers;
     uint32_t queue_max;
-    double queue_ub;   //  upper bound of the queue length at h0
+    double queue_ub;     //  upper bound of the queue length at h0
+    uint16_t pkg_port;   //  its package-plane port, 0 = none (absent before 60 bytes)
 } sched_digest_t;
 
 //  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are
