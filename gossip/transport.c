@@ -57,7 +57,7 @@ void
 gossip_transport_opts_pkg (gossip_transport_opts_t *opts)
 {
     opts->max_plain = MW_PKG_MSG_MAX;
-    opts->peer_hwm = 1;
+    opts->peer_hwm = 16;
     opts->router_hwm = 64;
     opts->data_plane = false;
     opts->pkg_plane = true;

@@ -70,10 +70,11 @@ typedef struct {
 void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
 //  Data plane defaults: MW_JOB_MSG_MAX, 32, 256, data plane.
 void gossip_transport_opts_data (gossip_transport_opts_t *opts);
-//  Package plane defaults: MW_PKG_MSG_MAX, one message queued per peer
-//  (a piece: the uploader keeps the rest in its own queue, where it can
-//  still choose and cancel), 64 inbound, 256 KiB socket send buffers (so
-//  that what is queued for a peer is a few ms of link, not seconds).
+//  Package plane defaults: MW_PKG_MSG_MAX, 16 messages queued per peer
+//  (control messages; the uploader itself keeps at most one piece per
+//  peer on its way and the rest in its own queue, where it can still
+//  choose and cancel), 64 inbound, 256 KiB socket send buffers (so that
+//  what the kernel holds for a peer is a few ms of link, not seconds).
 void gossip_transport_opts_pkg (gossip_transport_opts_t *opts);
 gossip_transport_t *gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
                                                gossip_keyring_t *keys, gossip_replay_t *replay,

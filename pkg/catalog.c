@@ -494,6 +494,8 @@ s_accept (pkg_catalog_t *self, const pkg_keyring_t *ring, const pkg_parts_t *p, 
     pkg_meta_t m;
     char key_id[17];
     pkg_refuse_t r = s_check_parts (ring, p, &m, key_id, detail, detaillen);
+    if (meta_out && r != PKG_REFUSE_MALFORMED)
+        *meta_out = m;   //  names for the refusal's report
     if (r != PKG_OK)
         return r;
     pkg_manifest_t man;
