@@ -45,6 +45,7 @@
 #include "node/load.h"
 #include "node/loop.h"
 #include "node/metrics.h"
+#include "pkg/service.h"
 #include "node/msgmap.h"
 #include "scheduler/digest.h"
 #include "scheduler/election.h"
@@ -81,7 +82,11 @@ struct _node_agent_t {
     node_control_t *control;
     //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
     node_jobs_t *jobs;
+    pkg_service_t *pkg;   //  AI packages (PKG_PORT); NULL when off
     uint64_t next_peers_ms;
+    node_service_t pkg_svc;   //  pkg_service's hooks (called through the agent's)
+    uint16_t pkg_port;
+    uint64_t next_pkg_peers_ms;
     //  Coordinator election (scheduler/election.h): fed the SWIM view
     //  when it changes (view_dirty) and at least once a second.
     election_t *election;
@@ -510,6 +515,8 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     mw_json_add (o, "stats", stats);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
+    if (self->pkg)
+        mw_json_add (o, "packages", pkg_service_status_json (self->pkg));
     return o;
 }
 
@@ -570,6 +577,7 @@ s_collect_tick (agent_t *self, uint64_t now)
         node_load_set_jobs (self->load, jd.port, jd.svc_ms, jd.workers, jd.queue_max);
         node_load_set_inputs (self->load, jd.queue_len, jd.arrival_rate);
     }
+    node_load_set_pkg_port (self->load, self->pkg_port);
     uint8_t digest[MW_DIGEST_MAX];
     uint64_t wall = mw_wall_ms ();
     int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
@@ -603,6 +611,8 @@ s_collect_tick (agent_t *self, uint64_t now)
                          NULL);
             if (self->jobs)
                 node_jobs_prometheus (self->jobs, text);
+            if (self->pkg)
+                pkg_service_prometheus (self->pkg, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
         }
@@ -820,6 +830,44 @@ s_jobs_wakeup (void *ctx, uint64_t now)
     return w < self->next_peers_ms ? w : self->next_peers_ms;
 }
 
+//  packages: pkg_service's own service, plus the peers from the view.
+static void
+s_pkg_tick (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!self->pkg || node_loop_leaving (self->loop))
+        return;
+    if (now >= self->next_pkg_peers_ms) {
+        pkg_service_update_peers (self->pkg, self->members, now);
+        self->next_pkg_peers_ms = now + 250;
+    }
+    self->pkg_svc.tick (self->pkg, now);
+}
+
+static uint64_t
+s_pkg_wakeup (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!self->pkg || node_loop_leaving (self->loop))
+        return UINT64_MAX;
+    uint64_t w = self->pkg_svc.next_wakeup (self->pkg, now);
+    return w < self->next_pkg_peers_ms ? w : self->next_pkg_peers_ms;
+}
+
+static int
+s_pkg_items (void *ctx, zmq_pollitem_t *items, int max)
+{
+    agent_t *self = (agent_t *) ctx;
+    return self->pkg ? self->pkg_svc.pollitems (self->pkg, items, max) : 0;
+}
+
+static void
+s_pkg_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    self->pkg_svc.readable (self->pkg, item, now);
+}
+
 //  --------------------------------------------------------------------------
 //  Start-up and the loop
 
@@ -931,6 +979,34 @@ s_setup (agent_t *self, char *err, size_t errlen)
             return -1;
     }
 
+    //  AI packages: PKG_PORT, default MESH_PORT + 3 when JOB_PORT is left
+    //  unset (config.c checks the ports); 0 = none.
+    int pkg_port = mw_config_settings (cfg)->set.pkg_port   ? (int) mw_config_settings (cfg)->pkg_port
+                   : mw_config_settings (cfg)->set.job_port ? 0
+                                                            : mesh_port + 3;
+    if (pkg_port > 0 && pkg_port <= 65535) {
+        char ep[MW_ADDR_MAX + 1];
+        if (strchr (self->ip, ':'))
+            snprintf (ep, sizeof ep, "tcp://[%s]:%d", self->ip, pkg_port);
+        else
+            snprintf (ep, sizeof ep, "tcp://%s:%d", self->ip, pkg_port);
+        pkg_service_opts_t po = {.state_dir = state_dir,
+                                 .trusted_keys = mw_config_settings (cfg)->trusted_keys,
+                                 .ident = &self->ident,
+                                 .keys = self->keys,
+                                 .session = self->session,
+                                 .max_clock_skew_ms = (uint64_t) mw_config_settings (cfg)->max_clock_skew_ms,
+                                 .bind_endpoint = ep,
+                                 .max_mbps = (double) mw_config_settings (cfg)->pkg_max_mbps,
+                                 .max_packages = (uint32_t) mw_config_settings (cfg)->pkg_max_packages,
+                                 .events = self->events};
+        self->pkg = pkg_service_new (&po, err, errlen);
+        if (!self->pkg)
+            return -1;
+        pkg_service_service (self->pkg, &self->pkg_svc);
+        self->pkg_port = (uint16_t) pkg_port;
+    }
+
     //  Control socket: owner-only (the directory is 0700 and the socket 0600);
     //  a submit request carries a frame.
     self->control = node_control_new (state_dir, MW_FRAME_MAX + 4096, err, errlen);
@@ -1039,6 +1115,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
     node_control_on (self->control, "status", 1, s_ctl_status, self);
     node_control_on (self->control, "load", 1, s_ctl_load, self);
     node_control_on (self->control, "leave", 1, s_ctl_leave, self);
+    if (self->pkg)
+        pkg_service_control_register (self->pkg, self->control);
     if (self->jobs)
         node_jobs_control_register (self->jobs, self->control);
     else {
@@ -1052,6 +1130,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
 static void
 s_teardown (agent_t *self)
 {
+    pkg_service_destroy (&self->pkg);
     node_jobs_destroy (&self->jobs);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
@@ -1109,6 +1188,7 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_service_t load = {"load", self, NULL, NULL, s_load_tick, s_load_wakeup, NULL};
     node_service_t elect = {"election", self, NULL, NULL, s_elect_tick, s_elect_wakeup, s_elect_leave};
     node_service_t jobs = {"jobs", self, s_jobs_items, s_jobs_readable, s_jobs_tick, s_jobs_wakeup, NULL};
+    node_service_t pkg = {"packages", self, s_pkg_items, s_pkg_readable, s_pkg_tick, s_pkg_wakeup, NULL};
     node_service_t control;
     node_control_service (self->control, &control);
     node_loop_add (self->loop, &mesh);
@@ -1116,6 +1196,7 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &load);
     node_loop_add (self->loop, &elect);
     node_loop_add (self->loop, &jobs);
+    node_loop_add (self->loop, &pkg);
     node_loop_add (self->loop, &control);
     return self;
 }

@@ -31,6 +31,9 @@ static const struct {
      "boxes:integer total_ms:number queue_ms:number transfer_ms:number infer_ms:number late:boolean "
      "escalated:boolean attempts:integer"},
     {"server", "load", "queue:integer queue_max:integer workers:integer svc_ms:number"},
+    {"pkg", "published fetch_started complete refused bad_piece",
+     "name:string version:string digest:string reason:string peer:string|null pieces:integer bytes:integer "
+     "seconds:number"},
 };
 #define N_SCHEMA (sizeof s_schema / sizeof s_schema[0])
 

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+#  pkg_lib.sh - helpers of the package tests (sourced after testbed.sh).
+#
+#  pk_keys                 a publisher key pair in $TB_DIR/pub.{key,pub}
+#  pk_build NAME VER MB F  a model package of MB MiB of random weights -> F
+#                          (its source folder stays in $TB_DIR/src-NAME-VER)
+#  pk_shape I MBIT         tbf on both directions of host I's link
+#  pk_list I               `pkg list --json` of node I
+#  pk_have I NAME VER      pieces node I holds of NAME@VER (its catalog)
+#  pk_state I NAME VER     its state (available|fetching|complete|corrupt), "" if unknown
+#  pk_events_start I       follow node I's event stream (JSON) into $TB_DIR/events.I
+#  pk_sha_tree DIR         one sha256 over every file of DIR (names and bytes)
+
+pk_keys () {
+    "$TB_MW" pkg keygen --out "$TB_DIR/pub" >/dev/null || tb_die "pkg keygen"
+    PK_PUB="$TB_DIR/pub.pub"
+    PK_KEY="$TB_DIR/pub.key"
+}
+
+pk_build () {
+    local name=$1 ver=$2 mb=$3 out=$4
+    local src="$TB_DIR/src-$name-$ver"
+    mkdir -p "$src/weights" || tb_die "mkdir $src"
+    head -c $(( mb * 1024 * 1024 )) /dev/urandom > "$src/weights/model.bin" || tb_die "weights"
+    echo '{"format":"test"}' > "$src/weights/manifest.json"
+    "$TB_MW" pkg build --name "$name" --version "$ver" --kind model --model-family tiny-face --input-size 416 \
+        --key "$PK_KEY" --out "$out" "$src/weights" >/dev/null || tb_die "pkg build $name@$ver"
+}
+
+#  tbf on the veth's host side (what host I downloads) and on eth0 inside
+#  the namespace (what it uploads).  latency bounds the queue: a heartbeat
+#  behind a burst of pieces waits at most that long in the shaper.
+pk_shape () {
+    local i=$1 rate=$2
+    tc qdisc replace dev "${TB_VH[$i]}" root tbf rate "${rate}mbit" burst 64kb latency 50ms \
+        || tb_die "tbf on ${TB_VH[$i]}"
+    ip netns exec "${TB_NS[$i]}" tc qdisc replace dev eth0 root tbf rate "${rate}mbit" burst 64kb latency 50ms \
+        || tb_die "tbf in ${TB_NS[$i]}"
+}
+
+pk_list () { tb_cli "$1" pkg list --state-dir "$TB_DIR/n$1/state" --json 2>/dev/null; }
+pk_have () {
+    pk_list "$1" | jq -r --arg n "$2" --arg v "$3" \
+        '[.[] | select(.name == $n and .version == $v) | .pieces_have] | .[0] // 0' 2>/dev/null
+}
+pk_state () {
+    pk_list "$1" | jq -r --arg n "$2" --arg v "$3" \
+        '[.[] | select(.name == $n and .version == $v) | .state] | .[0] // ""' 2>/dev/null
+}
+
+pk_events_start () {
+    local i=$1
+    tb_bg tb_exec_or_root "$i" "$TB_MW" events --connect "tcp://$(tb_host_addr "$i"):$(tb_events_port "$i")" --json \
+        > "$TB_DIR/events.$i" 2>/dev/null
+}
+#  The event stream is read where the agent listens: inside its namespace.
+tb_exec_or_root () {
+    local i=$1; shift
+    if [ "${TB_KIND[$i]:-}" = ns ]; then ip netns exec "${TB_NS[$i]}" "$@"; else "$@"; fi
+}
+
+pk_sha_tree () {
+    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+}
+#  pk_state_is I NAME VER STATE (for tb_wait_until)
+pk_state_is () { [ "$(pk_state "$1" "$2" "$3")" = "$4" ]; }
