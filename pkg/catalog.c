@@ -1065,7 +1065,8 @@ s_unpack (pkg_catalog_t *self, const uint8_t manifest[32], int fd, char *err, si
                 rc = -1;
                 break;
             }
-            rc = pkg_layout_untar (fd, d.offsets[i], m.layers[i].size, tmp, err, errlen);
+            rc = pkg_layout_untar_verify (fd, d.offsets[i], m.layers[i].size, tmp, m.layers[i].digest, err,
+                                          errlen);
         }
     //  Whole or nothing under the final name.
     if (rc == 0) {
@@ -1098,6 +1099,10 @@ s_blob_hash (int fd, uint64_t off, uint64_t size, uint8_t out[32], uint8_t *buf)
 pkg_refuse_t
 pkg_catalog_finish (pkg_catalog_t *self, const uint8_t manifest[32], char *err, size_t errlen)
 {
+    //  Each piece was checked as it came; the blobs are checked once more
+    //  as wholes (what a runtime will load is exactly what was signed),
+    //  while they are unpacked: the data is read once.  The caller synced
+    //  the data before it saved the bitmap that says complete.
     pkg_parts_t p;
     pkg_manifest_t m;
     s_data_t d = {.fd = -1};
@@ -1107,26 +1112,29 @@ pkg_catalog_finish (pkg_catalog_t *self, const uint8_t manifest[32], char *err, 
     d.fd = pkg_catalog_data_open (self, manifest, false, 0);
     uint8_t *buf = malloc (S_CHUNK);
     pkg_refuse_t r = PKG_REFUSE_MALFORMED;
-    if (d.fd < 0 || !buf) {
+    pkg_entry_t e;
+    if (d.fd < 0 || !buf || pkg_catalog_get (self, manifest, &e) != 0) {
         snprintf (err, errlen, "cannot open the data: %s", strerror (errno));
         goto done;
     }
-    //  Each piece was checked as it came; the blobs are checked once more
-    //  as wholes (what a runtime will load is exactly what was signed).
-    for (uint32_t i = 0; i < m.n_layers; i++) {
-        uint8_t h[32];
-        if (s_blob_hash (d.fd, d.offsets[i], m.layers[i].size, h, buf) != 0) {
-            snprintf (err, errlen, "reading layer %u: %s", i, strerror (errno));
-            goto done;
+    if (e.meta.kind == PKG_KIND_OCI_IMAGE)
+        for (uint32_t i = 0; i < m.n_layers; i++) {
+            uint8_t h[32];
+            if (s_blob_hash (d.fd, d.offsets[i], m.layers[i].size, h, buf) != 0) {
+                snprintf (err, errlen, "reading layer %u: %s", i, strerror (errno));
+                goto done;
+            }
+            if (memcmp (h, m.layers[i].digest, 32) != 0) {
+                snprintf (err, errlen, "layer %u does not match its digest", i);
+                r = PKG_REFUSE_TAMPERED_BLOB;
+                goto done;
+            }
         }
-        if (memcmp (h, m.layers[i].digest, 32) != 0) {
-            snprintf (err, errlen, "layer %u does not match its digest", i);
-            r = PKG_REFUSE_TAMPERED_BLOB;
-            goto done;
-        }
-    }
-    if (fsync (d.fd) != 0 || s_unpack (self, manifest, d.fd, err, errlen) != 0)
+    int u = s_unpack (self, manifest, d.fd, err, errlen);
+    if (u != 0) {
+        r = u == -2 ? PKG_REFUSE_TAMPERED_BLOB : PKG_REFUSE_MALFORMED;
         goto done;
+    }
     if (pkg_catalog_set_state (self, manifest, PKG_STATE_COMPLETE, "") != 0) {
         snprintf (err, errlen, "catalog write failed");
         goto done;
@@ -1433,6 +1441,16 @@ pkg_catalog_test (bool verbose)
     uint8_t bits[PKG_PIECES_MAX / 8];
     pkg_bits_fill (bits, m1.piece_count);
     CHECK (pkg_catalog_save_bitmap (c2, m1.manifest, bits, m1.piece_count) == 0, "bitmap");
+    //  A byte the pieces did not catch (the last line of defence): refused,
+    //  nothing unpacked.
+    buf[7] ^= 1;
+    pkg_file_pwrite (fd2, buf + 7, 1, 7);
+    CHECK (pkg_catalog_finish (c2, m1.manifest, err, sizeof err) == PKG_REFUSE_TAMPERED_BLOB,
+           "tampered blob: %s", err);
+    pkg_catalog_files_path (c2, "facedet", "1.0", path, sizeof path);
+    CHECK (access (path, F_OK) != 0, "nothing unpacked");
+    buf[7] ^= 1;
+    pkg_file_pwrite (fd2, buf + 7, 1, 7);
     CHECK (pkg_catalog_finish (c2, m1.manifest, err, sizeof err) == PKG_OK, "finish: %s", err);
     CHECK (pkg_catalog_get (c2, m1.manifest, &e) == 0 && e.state == PKG_STATE_COMPLETE && !e.want,
            "complete");

@@ -1096,6 +1096,14 @@ s_show (int argc, char **argv)
     json_object_object_add (o, "piece_size", json_object_new_int64 (e.meta.piece_size));
     json_object_object_add (o, "local", json_object_new_boolean (e.local));
     json_object_object_add (o, "error", s_str (e.error));
+    //  Which pieces are here (bit i of byte i/8, most significant first):
+    //  what a repair fetches again, what a test takes the union of.
+    char *bits = malloc (2 * PKG_BITS_BYTES (e.meta.piece_count) + 1);
+    if (bits) {
+        pkg_hex (e.bitmap, PKG_BITS_BYTES (e.meta.piece_count), bits);
+        json_object_object_add (o, "bitmap", s_str (bits));
+        free (bits);
+    }
     json_object_object_add (o, "config", json_tokener_parse (parts.config));
     json_object *layers = json_object_new_array ();
     for (uint32_t i = 0; i < m.n_layers; i++) {

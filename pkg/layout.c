@@ -1578,6 +1578,7 @@ done:
 typedef struct {
     int fd;
     uint64_t off, end;
+    crypto_hash_sha256_state *st;   //  hash what is read (NULL: do not)
     uint8_t buf[256 * 1024];
 } s_range_t;
 
@@ -1591,6 +1592,8 @@ s_range_read (struct archive *ar, void *ctx, const void **out)
         return 0;
     if (pkg_file_pread (r->fd, r->buf, n, r->off) != 0)
         return -1;
+    if (r->st)
+        crypto_hash_sha256_update (r->st, r->buf, n);
     r->off += n;
     *out = r->buf;
     return (la_ssize_t) n;
@@ -1642,8 +1645,51 @@ s_link_inside (const char *name, const char *target)
     return true;
 }
 
+static int s_untar (int fd, uint64_t off, uint64_t len, const char *dir, crypto_hash_sha256_state *st,
+                    char *err, size_t errlen);
+
 int
 pkg_layout_untar (int fd, uint64_t off, uint64_t len, const char *dir, char *err, size_t errlen)
+{
+    return s_untar (fd, off, len, dir, NULL, err, errlen);
+}
+
+int
+pkg_layout_untar_verify (int fd, uint64_t off, uint64_t len, const char *dir, const uint8_t digest[32],
+                         char *err, size_t errlen)
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init (&st);
+    uint8_t h[32];
+    if (s_untar (fd, off, len, dir, &st, err, errlen) != 0) {
+        //  Damaged bytes usually break the tar first: say so when they do.
+        crypto_hash_sha256_init (&st);
+        uint8_t *buf = malloc (S_CHUNK);
+        for (uint64_t o = 0; buf && o < len; o += S_CHUNK) {
+            size_t n = len - o > S_CHUNK ? S_CHUNK : (size_t) (len - o);
+            if (pkg_file_pread (fd, buf, n, off + o) != 0)
+                break;
+            crypto_hash_sha256_update (&st, buf, n);
+        }
+        free (buf);
+        crypto_hash_sha256_final (&st, h);
+        if (memcmp (h, digest, 32) != 0) {
+            snprintf (err, errlen, "the layer does not match its digest");
+            return -2;
+        }
+        return -1;
+    }
+    crypto_hash_sha256_final (&st, h);
+    if (memcmp (h, digest, 32) != 0) {
+        snprintf (err, errlen, "the layer does not match its digest");
+        return -2;
+    }
+    return 0;
+}
+
+static int
+s_untar (int fd, uint64_t off, uint64_t len, const char *dir, crypto_hash_sha256_state *st, char *err,
+         size_t errlen)
 {
     s_range_t *range = malloc (sizeof *range);
     struct archive *ar = archive_read_new ();
@@ -1656,6 +1702,7 @@ pkg_layout_untar (int fd, uint64_t off, uint64_t len, const char *dir, char *err
     range->fd = fd;
     range->off = off;
     range->end = off + len;
+    range->st = st;
     archive_read_support_format_tar (ar);
     archive_write_disk_set_options (disk, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS
                                               | ARCHIVE_EXTRACT_SECURE_NODOTDOT
@@ -1730,6 +1777,12 @@ pkg_layout_untar (int fd, uint64_t off, uint64_t len, const char *dir, char *err
     if (r != ARCHIVE_EOF) {
         snprintf (err, errlen, "layer: %s", archive_error_string (ar));
         goto done;
+    }
+    //  Hashing: the bytes after the archive's end (padding) count too.
+    if (st) {
+        const void *rest;
+        while (s_range_read (ar, range, &rest) > 0)
+            ;
     }
     rc = 0;
 done:

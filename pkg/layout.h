@@ -197,6 +197,11 @@ int pkg_layout_write_image_dir (const char *dir, const char *tag, const pkg_mani
 //  folders and symlinks that stay inside dir only, no absolute or ".."
 //  names, no devices, no sparse files.  0, or -1 with err.
 int pkg_layout_untar (int fd, uint64_t off, uint64_t len, const char *dir, char *err, size_t errlen);
+//  The same, checking the bytes read against `digest` (SHA-256) on the way,
+//  so a completed download is read once: 0, -1 (err), or -2 when the layer
+//  is not its digest (what was unpacked must then be thrown away).
+int pkg_layout_untar_verify (int fd, uint64_t off, uint64_t len, const char *dir, const uint8_t digest[32],
+                             char *err, size_t errlen);
 
 int pkg_layout_test (bool verbose);
 

@@ -1200,10 +1200,10 @@ pkg_service_new (const pkg_service_opts_t *opts, char *err, size_t errlen)
     randombytes_buf (&self->rng, sizeof self->rng);
     pkg_swarm_cfg_defaults (&self->swarm_cfg);
     self->test_corrupt =
-        getenv ("MESHWATCH_TEST_PKG_CORRUPT") && !strcmp (getenv ("MESHWATCH_TEST_PKG_CORRUPT"), "1");
+        getenv ("MW_TEST_PKG_CORRUPT") && !strcmp (getenv ("MW_TEST_PKG_CORRUPT"), "1");
     if (self->test_corrupt)
         mw_warn ("pkg_test_corrupt_on",
-                 "reason=\"MESHWATCH_TEST_PKG_CORRUPT=1: every piece served is damaged (a "
+                 "reason=\"MW_TEST_PKG_CORRUPT=1: every piece served is damaged (a "
                  "test hook)\"");
     self->ring = pkg_keyring_new ();
     if (!self->ring || pkg_keyring_load_list (self->ring, opts->trusted_keys, err, errlen) != 0) {
@@ -1245,7 +1245,9 @@ pkg_service_new (const pkg_service_opts_t *opts, char *err, size_t errlen)
     //  The worker's results come back through an inproc pair.
     char ep[64];
     snprintf (ep, sizeof ep, "inproc://pkg-worker-%p", (void *) self);
-    self->pipe_loop = zsock_new_pair (ep);
+    char ep1[80];
+    snprintf (ep1, sizeof ep1, "@%s", ep);
+    self->pipe_loop = zsock_new_pair (ep1);
     char ep2[80];
     snprintf (ep2, sizeof ep2, ">%s", ep);
     self->pipe_worker = zsock_new_pair (ep2);

@@ -29,7 +29,7 @@
       * finishes a complete download on the worker thread (every blob's
         digest, unpacking) - nothing slow runs on the loop.
 
-    Test hook: MESHWATCH_TEST_PKG_CORRUPT=1 in the agent's environment
+    Test hook: MW_TEST_PKG_CORRUPT=1 in the agent's environment
     makes it serve every piece with one byte flipped (logged loudly at
     start); tests/pkg/corrupt_ns.sh uses it.
     ========================================================================= */

@@ -30,7 +30,7 @@ single=$(( $(tb_now_ms) - t0 ))
 tb_log "one transfer of $MB MiB on ${RATE} Mbit/s links: $(tb_secs $single) s"
 
 #  Publish on box 1; the mesh learns it.
-tb_cli 1 pkg publish "$TB_DIR/facedet.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish"
+pk_publish 1 "$TB_DIR/facedet.mwpkg"
 for i in $(seq 2 $N); do
     tb_wait_until 15 pk_state_is "$i" facedet 1.0 available || tb_fail "box $i did not learn the package"
 done

@@ -64,3 +64,30 @@ pk_sha_tree () {
 }
 #  pk_state_is I NAME VER STATE (for tb_wait_until)
 pk_state_is () { [ "$(pk_state "$1" "$2" "$3")" = "$4" ]; }
+#  pk_publish I FILE - publish on node I (copying and hashing take a while:
+#  not tb_cli's 5 s).
+pk_publish () {
+    timeout 120 env "${TB_ENVU[@]}" "$TB_MW" pkg publish "$2" --state-dir "$TB_DIR/n$1/state" >/dev/null \
+        || tb_fail "publish $2 on box $1"
+}
+#  pk_union_complete NAME VER NODE... - true if the nodes' saved bitmaps
+#  together hold every piece of NAME@VER.
+pk_union_complete () {
+    local name=$1 ver=$2 i; shift 2
+    local -a maps=()
+    for i in "$@"; do
+        maps+=("$(tb_cli "$i" pkg show "$name@$ver" --state-dir "$TB_DIR/n$i/state" --json 2>/dev/null \
+                  | jq -r '"\(.pieces) \(.bitmap)"')") || return 1
+    done
+    python3 - "${maps[@]}" <<'PY'
+import sys
+n = None; acc = 0
+for m in sys.argv[1:]:
+    parts = m.split()
+    if len(parts) != 2: sys.exit(1)
+    n = int(parts[0]); acc |= int(parts[1], 16) if parts[1] else 0
+bits = (n + 7) // 8 * 8
+want = ((1 << n) - 1) << (bits - n)
+sys.exit(0 if acc & want == want else 1)
+PY
+}
