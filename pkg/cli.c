@@ -52,6 +52,7 @@ enum {
     OPT_TIMEOUT_S,
     OPT_FORMAT,
     OPT_PLATFORM,
+    OPT_EXPIRES_AT,
 };
 
 #define O_HELP                                                                                               \
@@ -237,7 +238,7 @@ s_keygen (int argc, char **argv)
 typedef struct {
     pkg_desc_t desc;
     const char *key, *out, *seq_text;
-    int64_t seq, expires_days;
+    int64_t seq, expires_days, expires_at;
     bool legacy, json;
     char variants[PKG_VARIANT_MAX + 1];
 } s_build_args_t;
@@ -263,6 +264,7 @@ s_build_opt (mw_cliopt_t *p, int c, s_build_args_t *a)
     case OPT_OUT: a->out = mw_cliopt_arg (p); return 1;
     case OPT_SEQ: return mw_cliopt_int (p, 1, 1ll << 53, &a->seq) == 0 ? 1 : -1;
     case OPT_EXPIRES_DAYS: return mw_cliopt_int (p, 1, 36500, &a->expires_days) == 0 ? 1 : -1;
+    case OPT_EXPIRES_AT: return mw_cliopt_int (p, 1, 1ll << 40, &a->expires_at) == 0 ? 1 : -1;
     case OPT_LEGACY: a->legacy = true; return 1;
     case OPT_JSON: a->json = true; return 1;
     case OPT_ARCH: snprintf (a->desc.arch, sizeof a->desc.arch, "%.31s", mw_cliopt_arg (p)); return 1;
@@ -326,6 +328,7 @@ s_build_opt (mw_cliopt_t *p, int c, s_build_args_t *a)
         {"variant", required_argument, NULL, OPT_VARIANT}, {"key", required_argument, NULL, OPT_KEY},        \
         {"out", required_argument, NULL, OPT_OUT}, {"seq", required_argument, NULL, OPT_SEQ},                \
         {"expires-days", required_argument, NULL, OPT_EXPIRES_DAYS},                                         \
+        {"expires-at", required_argument, NULL, OPT_EXPIRES_AT},                                             \
         {"legacy-signature", no_argument, NULL, OPT_LEGACY}, {"arch", required_argument, NULL, OPT_ARCH},    \
         {"cuda", required_argument, NULL, OPT_CUDA}, {"jetpack", required_argument, NULL, OPT_JETPACK},      \
         {"entry", required_argument, NULL, OPT_ENTRY}, {"health", required_argument, NULL, OPT_HEALTH},      \
@@ -341,6 +344,7 @@ s_build_opt (mw_cliopt_t *p, int c, s_build_args_t *a)
     "  --out FILE.mwpkg     the package file to write\n"                                                     \
     "  --seq N              metadata version; must grow within NAME+variant (default: now, Unix seconds)\n"  \
     "  --expires-days D     how long the signed metadata stays valid (default 365)\n"                        \
+    "  --expires-at T       or until Unix time T (seconds)\n"                                                \
     "  --legacy-signature   sign in minisign's legacy form (Ed) instead of prehashed (ED)\n"                 \
     "  --arch A --cuda V --jetpack V   what the package requires (e.g. arm64, 11.4, 5.1)\n"                  \
     "  --json               print the result as JSON\n"
@@ -368,8 +372,10 @@ s_build_finish (s_build_args_t *a, const char *cmd, const char *const *paths, si
                           .key = key,
                           .legacy_sig = a->legacy,
                           .seq = (uint64_t) a->seq,
-                          .expires = (uint64_t) time (NULL)
-                                     + (uint64_t) (a->expires_days ? a->expires_days : 365) * 86400,
+                          .expires = a->expires_at
+                                         ? (uint64_t) a->expires_at
+                                         : (uint64_t) time (NULL)
+                                               + (uint64_t) (a->expires_days ? a->expires_days : 365) * 86400,
                           .out = a->out};
     pkg_meta_t m;
     int rc = pkg_build (&o, &m, err, sizeof err);
