@@ -342,7 +342,7 @@ s_build_opt (mw_cliopt_t *p, int c, s_build_args_t *a)
     "  --variant K=V        a variant tag (e.g. weather=sunny); repeat for more\n"                           \
     "  --key FILE.key       the publisher's secret key (pkg keygen, or minisign -G -W)\n"                    \
     "  --out FILE.mwpkg     the package file to write\n"                                                     \
-    "  --seq N              metadata version; must grow within NAME+variant (default: now, Unix seconds)\n"  \
+    "  --seq N              metadata version; must grow within NAME+variant (default: now, Unix ms)\n"       \
     "  --expires-days D     how long the signed metadata stays valid (default 365)\n"                        \
     "  --expires-at T       or until Unix time T (seconds)\n"                                                \
     "  --legacy-signature   sign in minisign's legacy form (Ed) instead of prehashed (ED)\n"                 \

@@ -1045,6 +1045,16 @@ s_read_files (void *ctx, uint32_t layer, uint64_t off, void *buf, size_t len)
     return rc;
 }
 
+//  The default seq: the wall clock in ms, so that two builds of a line in
+//  one second still get growing numbers.
+static uint64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
 int
 pkg_build (const pkg_build_opts_t *o, pkg_meta_t *meta_out, char *err, size_t errlen)
 {

@@ -1199,12 +1199,10 @@ pkg_service_new (const pkg_service_opts_t *opts, char *err, size_t errlen)
     pthread_cond_init (&self->cv, NULL);
     randombytes_buf (&self->rng, sizeof self->rng);
     pkg_swarm_cfg_defaults (&self->swarm_cfg);
-    self->test_corrupt =
-        getenv ("MW_TEST_PKG_CORRUPT") && !strcmp (getenv ("MW_TEST_PKG_CORRUPT"), "1");
+    self->test_corrupt = getenv ("MW_TEST_PKG_CORRUPT") && !strcmp (getenv ("MW_TEST_PKG_CORRUPT"), "1");
     if (self->test_corrupt)
-        mw_warn ("pkg_test_corrupt_on",
-                 "reason=\"MW_TEST_PKG_CORRUPT=1: every piece served is damaged (a "
-                 "test hook)\"");
+        mw_warn ("pkg_test_corrupt_on", "reason=\"MW_TEST_PKG_CORRUPT=1: every piece served is damaged (a "
+                                        "test hook)\"");
     self->ring = pkg_keyring_new ();
     if (!self->ring || pkg_keyring_load_list (self->ring, opts->trusted_keys, err, errlen) != 0) {
         if (self->ring) {
