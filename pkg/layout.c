@@ -1148,7 +1148,7 @@ pkg_build (const pkg_build_opts_t *o, pkg_meta_t *meta_out, char *err, size_t er
         crypto_hash_sha256_final (&st, m.layers[i].digest);
     }
     pkg_meta_t md = {.kind = o->desc.kind,
-                     .seq = o->seq ? o->seq : (uint64_t) time (NULL),
+                     .seq = o->seq ? o->seq : s_now_ms (),
                      .expires = o->expires,
                      .size = total,
                      .piece_size = piece_size};
