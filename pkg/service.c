@@ -699,26 +699,40 @@ s_meta_request (pkg_service_t *self, int slot, const uint8_t id[32], uint64_t no
     s_send (self, slot, &m);
 }
 
-static void
-s_on_index (pkg_service_t *self, int slot, const mw_msg_t *m, uint64_t now)
+int
+pkg_service_index_parse (const uint8_t *data, size_t len, pkg_index_entry_fn *fn, void *ctx)
 {
-    if (m->pkg_entries_len % MW_PKG_INDEX_ENTRY != 0)
-        return;
-    size_t n = m->pkg_entries_len / MW_PKG_INDEX_ENTRY;
-    //  Entries this index does not list any more are no longer the peer's.
-    for (size_t k = 0; k < self->n_pkgs; k++)
-        self->pkgs[k]->seen = false;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *e = m->pkg_entries + i * MW_PKG_INDEX_ENTRY;
+    if (len % MW_PKG_INDEX_ENTRY != 0 || len / MW_PKG_INDEX_ENTRY > MW_PKG_INDEX_MAX || (len && !data))
+        return -1;
+    for (size_t i = 0; i < len / MW_PKG_INDEX_ENTRY; i++) {
+        const uint8_t *e = data + i * MW_PKG_INDEX_ENTRY;
         uint64_t seq = 0;
         for (int b = 0; b < 8; b++)
             seq = seq << 8 | e[32 + b];
-        uint8_t flags = e[40] & (S_F_HELD | S_F_PARTIAL | S_F_FETCHING);
+        fn (ctx, e, seq, e[40] & (S_F_HELD | S_F_PARTIAL | S_F_FETCHING));
+    }
+    return 0;
+}
+
+typedef struct {
+    pkg_service_t *self;
+    int slot;
+    uint64_t now;
+} s_index_ctx_t;
+
+static void
+s_on_index_entry (void *ctx, const uint8_t e[32], uint64_t seq, uint8_t flags)
+{
+    s_index_ctx_t *c = ctx;
+    pkg_service_t *self = c->self;
+    int slot = c->slot;
+    uint64_t now = c->now;
+    {
         s_pkg_t *p = s_pkg_find (self, e);
         if (!p || seq > p->meta.seq) {
             s_meta_request (self, slot, e, now);
             if (!p)
-                continue;
+                return;
         }
         p->seen = true;
         uint8_t was = p->peer_flags[slot];
@@ -732,6 +746,17 @@ s_on_index (pkg_service_t *self, int slot, const mw_msg_t *m, uint64_t now)
         if ((flags & S_F_FETCHING) && !(was & S_F_FETCHING) && p->have > 0 && p->state != PKG_STATE_COMPLETE)
             p->have_dirty = true;
     }
+}
+
+static void
+s_on_index (pkg_service_t *self, int slot, const mw_msg_t *m, uint64_t now)
+{
+    //  Entries this index does not list any more are no longer the peer's.
+    for (size_t k = 0; k < self->n_pkgs; k++)
+        self->pkgs[k]->seen = false;
+    s_index_ctx_t ctx = {self, slot, now};
+    if (pkg_service_index_parse (m->pkg_entries, m->pkg_entries_len, s_on_index_entry, &ctx) != 0)
+        return;
     for (size_t k = 0; k < self->n_pkgs; k++) {
         s_pkg_t *p = self->pkgs[k];
         if (!p->seen && p->peer_flags[slot]) {

@@ -79,6 +79,12 @@ json_object *pkg_service_status_json (pkg_service_t *self);
 //  sources, rates; per peer: what it holds).
 int pkg_service_control_register (pkg_service_t *self, node_control_t *ctl);
 
+//  PKG_INDEX's packed entries (digest 32, seq 8 big-endian, flags 1):
+//  calls fn for each; -1 (and no call) when the length is not a whole
+//  number of entries or beyond MW_PKG_INDEX_MAX of them.
+typedef void (pkg_index_entry_fn) (void *ctx, const uint8_t digest[32], uint64_t seq, uint8_t flags);
+int pkg_service_index_parse (const uint8_t *data, size_t len, pkg_index_entry_fn *fn, void *ctx);
+
 int pkg_service_test (bool verbose);
 
 #endif
