@@ -3,6 +3,7 @@
     catalog.h).
     ========================================================================= */
 #include "pkg/catalog.h"
+#include "pkg/sha.h"
 #include "pkg/bits.h"
 #include "pkg/file.h"
 #include "common/log.h"
@@ -1084,15 +1085,15 @@ s_unpack (pkg_catalog_t *self, const uint8_t manifest[32], int fd, char *err, si
 static int
 s_blob_hash (int fd, uint64_t off, uint64_t size, uint8_t out[32], uint8_t *buf)
 {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init (&st);
+    pkg_sha256_state st;
+    pkg_sha256_init (&st);
     for (uint64_t o = 0; o < size; o += S_CHUNK) {
         size_t n = size - o > S_CHUNK ? S_CHUNK : (size_t) (size - o);
         if (pkg_file_pread (fd, buf, n, off + o) != 0)
             return -1;
-        crypto_hash_sha256_update (&st, buf, n);
+        pkg_sha256_update (&st, buf, n);
     }
-    crypto_hash_sha256_final (&st, out);
+    pkg_sha256_final (&st, out);
     return 0;
 }
 

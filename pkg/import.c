@@ -3,6 +3,7 @@
     import.h).
     ========================================================================= */
 #include "pkg/import.h"
+#include "pkg/sha.h"
 #include "pkg/file.h"
 #include "common/selftest.h"
 
@@ -215,8 +216,8 @@ s_stage_archive (const char *file, pkg_image_t *img, s_entries_t *t, char *err, 
             snprintf (err, errlen, "%s: %s", tmp, strerror (errno));
             goto done;
         }
-        crypto_hash_sha256_state st;
-        crypto_hash_sha256_init (&st);
+        pkg_sha256_state st;
+        pkg_sha256_init (&st);
         la_ssize_t got;
         while ((got = archive_read_data (ar, buf, S_CHUNK)) > 0) {
             total += (uint64_t) got;
@@ -225,7 +226,7 @@ s_stage_archive (const char *file, pkg_image_t *img, s_entries_t *t, char *err, 
                 close (fd);
                 goto done;
             }
-            crypto_hash_sha256_update (&st, buf, (size_t) got);
+            pkg_sha256_update (&st, buf, (size_t) got);
             e->size += (uint64_t) got;
         }
         close (fd);
@@ -233,7 +234,7 @@ s_stage_archive (const char *file, pkg_image_t *img, s_entries_t *t, char *err, 
             snprintf (err, errlen, "%s: %s", file, archive_error_string (ar));
             goto done;
         }
-        crypto_hash_sha256_final (&st, e->digest);
+        pkg_sha256_final (&st, e->digest);
         char dst[4200];
         pkg_image_blob_path (img, e->digest, dst, sizeof dst);
         if (rename (tmp, dst) != 0) {
@@ -435,7 +436,7 @@ typedef struct {
     size_t len, max;
     int fd;
     uint64_t written, limit;
-    crypto_hash_sha256_state st;
+    pkg_sha256_state st;
     bool hash;
     bool overflow;
     char content_type[128];
@@ -453,7 +454,7 @@ s_http_write (char *p, size_t size, size_t n, void *ctx)
             return 0;
         }
         if (h->hash)
-            crypto_hash_sha256_update (&h->st, (const uint8_t *) p, len);
+            pkg_sha256_update (&h->st, (const uint8_t *) p, len);
         h->written += len;
         return len;
     }
@@ -585,11 +586,11 @@ s_get_blob (const char *base, const char *repo, const pkg_blob_t *b, pkg_image_t
         snprintf (err, errlen, "%s: %s", tmp, strerror (errno));
         return -1;
     }
-    crypto_hash_sha256_init (&h.st);
+    pkg_sha256_init (&h.st);
     int rc = s_http_get (url, false, &h, err, errlen);
     close (h.fd);
     uint8_t d[32];
-    crypto_hash_sha256_final (&h.st, d);
+    pkg_sha256_final (&h.st, d);
     if (rc == 0 && (h.written != b->size || memcmp (d, b->digest, 32) != 0)) {
         snprintf (err, errlen, "%s: the blob does not match its digest (%" PRIu64 " of %" PRIu64 " bytes)",
                   url, h.written, b->size);

@@ -2,6 +2,7 @@
     pkg_layout - OCI image layouts in and out (see layout.h).
     ========================================================================= */
 #include "pkg/layout.h"
+#include "pkg/sha.h"
 #include "pkg/file.h"
 #include "common/selftest.h"
 
@@ -31,7 +32,7 @@
 void
 pkg_sha256 (const void *data, size_t len, uint8_t out[32])
 {
-    crypto_hash_sha256 (out, data, len);
+    SHA256 (data, len, out);
 }
 
 // --------------------------------------------------------------------------
@@ -379,7 +380,7 @@ struct _pkg_piecer_t {
     uint64_t size, fed;
     uint32_t piece_size, count, done;
     uint32_t in_piece;   //  bytes of the current piece so far
-    crypto_hash_sha256_state st;
+    pkg_sha256_state st;
     uint8_t *list;
 };
 
@@ -397,7 +398,7 @@ pkg_piecer_new (uint64_t size, uint32_t piece_size)
     self->size = size;
     self->piece_size = piece_size;
     self->count = count;
-    crypto_hash_sha256_init (&self->st);
+    pkg_sha256_init (&self->st);
     return self;
 }
 
@@ -420,14 +421,14 @@ pkg_piecer_feed (pkg_piecer_t *self, const void *data, size_t len)
         size_t take = self->piece_size - self->in_piece;
         if (take > len)
             take = len;
-        crypto_hash_sha256_update (&self->st, p, take);
+        pkg_sha256_update (&self->st, p, take);
         self->in_piece += (uint32_t) take;
         p += take;
         len -= take;
         uint64_t piece_end = (uint64_t) self->done * self->piece_size + self->in_piece;
         if (self->in_piece == self->piece_size || piece_end == self->size) {
-            crypto_hash_sha256_final (&self->st, self->list + (size_t) self->done * 32);
-            crypto_hash_sha256_init (&self->st);
+            pkg_sha256_final (&self->st, self->list + (size_t) self->done * 32);
+            pkg_sha256_init (&self->st);
             self->done++;
             self->in_piece = 0;
         }
@@ -1130,8 +1131,8 @@ pkg_build (const pkg_build_opts_t *o, pkg_meta_t *meta_out, char *err, size_t er
             snprintf (err, errlen, "%s: %s", paths[i], strerror (errno));
             goto done;
         }
-        crypto_hash_sha256_state st;
-        crypto_hash_sha256_init (&st);
+        pkg_sha256_state st;
+        pkg_sha256_init (&st);
         uint64_t off = 0;
         while (off < m.layers[i].size) {
             size_t n = m.layers[i].size - off > S_CHUNK ? S_CHUNK : (size_t) (m.layers[i].size - off);
@@ -1140,12 +1141,12 @@ pkg_build (const pkg_build_opts_t *o, pkg_meta_t *meta_out, char *err, size_t er
                 close (fd);
                 goto done;
             }
-            crypto_hash_sha256_update (&st, buf, n);
+            pkg_sha256_update (&st, buf, n);
             pkg_piecer_feed (piecer, buf, n);
             off += n;
         }
         close (fd);
-        crypto_hash_sha256_final (&st, m.layers[i].digest);
+        pkg_sha256_final (&st, m.layers[i].digest);
     }
     pkg_meta_t md = {.kind = o->desc.kind,
                      .seq = o->seq ? o->seq : s_now_ms (),
@@ -1524,8 +1525,8 @@ pkg_archive_copy_layers (pkg_archive_t *self, int fd, char *err, size_t errlen)
             rc = PKG_REFUSE_TAMPERED_BLOB;
             goto done;
         }
-        crypto_hash_sha256_state st;
-        crypto_hash_sha256_init (&st);
+        pkg_sha256_state st;
+        pkg_sha256_init (&st);
         uint64_t got = 0;
         while (got < b->size) {
             la_ssize_t n = archive_read_data (ar, buf, S_CHUNK);
@@ -1534,7 +1535,7 @@ pkg_archive_copy_layers (pkg_archive_t *self, int fd, char *err, size_t errlen)
                 rc = PKG_REFUSE_TAMPERED_BLOB;
                 goto done;
             }
-            crypto_hash_sha256_update (&st, buf, (size_t) n);
+            pkg_sha256_update (&st, buf, (size_t) n);
             if (pkg_file_pwrite (fd, buf, (size_t) n, offsets[first] + got) != 0) {
                 snprintf (err, errlen, "writing blob %s: %s", name + 13, strerror (errno));
                 goto done;
@@ -1542,7 +1543,7 @@ pkg_archive_copy_layers (pkg_archive_t *self, int fd, char *err, size_t errlen)
             got += (uint64_t) n;
         }
         uint8_t h[32];
-        crypto_hash_sha256_final (&st, h);
+        pkg_sha256_final (&st, h);
         if (memcmp (h, b->digest, 32) != 0) {
             snprintf (err, errlen, "blob %s does not match its digest", name + 13);
             rc = PKG_REFUSE_TAMPERED_BLOB;
@@ -1588,7 +1589,7 @@ done:
 typedef struct {
     int fd;
     uint64_t off, end;
-    crypto_hash_sha256_state *st;   //  hash what is read (NULL: do not)
+    pkg_sha256_state *st;   //  hash what is read (NULL: do not)
     uint8_t buf[256 * 1024];
 } s_range_t;
 
@@ -1603,7 +1604,7 @@ s_range_read (struct archive *ar, void *ctx, const void **out)
     if (pkg_file_pread (r->fd, r->buf, n, r->off) != 0)
         return -1;
     if (r->st)
-        crypto_hash_sha256_update (r->st, r->buf, n);
+        pkg_sha256_update (r->st, r->buf, n);
     r->off += n;
     *out = r->buf;
     return (la_ssize_t) n;
@@ -1655,8 +1656,8 @@ s_link_inside (const char *name, const char *target)
     return true;
 }
 
-static int s_untar (int fd, uint64_t off, uint64_t len, const char *dir, crypto_hash_sha256_state *st,
-                    char *err, size_t errlen);
+static int s_untar (int fd, uint64_t off, uint64_t len, const char *dir, pkg_sha256_state *st, char *err,
+                    size_t errlen);
 
 int
 pkg_layout_untar (int fd, uint64_t off, uint64_t len, const char *dir, char *err, size_t errlen)
@@ -1668,28 +1669,28 @@ int
 pkg_layout_untar_verify (int fd, uint64_t off, uint64_t len, const char *dir, const uint8_t digest[32],
                          char *err, size_t errlen)
 {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init (&st);
+    pkg_sha256_state st;
+    pkg_sha256_init (&st);
     uint8_t h[32];
     if (s_untar (fd, off, len, dir, &st, err, errlen) != 0) {
         //  Damaged bytes usually break the tar first: say so when they do.
-        crypto_hash_sha256_init (&st);
+        pkg_sha256_init (&st);
         uint8_t *buf = malloc (S_CHUNK);
         for (uint64_t o = 0; buf && o < len; o += S_CHUNK) {
             size_t n = len - o > S_CHUNK ? S_CHUNK : (size_t) (len - o);
             if (pkg_file_pread (fd, buf, n, off + o) != 0)
                 break;
-            crypto_hash_sha256_update (&st, buf, n);
+            pkg_sha256_update (&st, buf, n);
         }
         free (buf);
-        crypto_hash_sha256_final (&st, h);
+        pkg_sha256_final (&st, h);
         if (memcmp (h, digest, 32) != 0) {
             snprintf (err, errlen, "the layer does not match its digest");
             return -2;
         }
         return -1;
     }
-    crypto_hash_sha256_final (&st, h);
+    pkg_sha256_final (&st, h);
     if (memcmp (h, digest, 32) != 0) {
         snprintf (err, errlen, "the layer does not match its digest");
         return -2;
@@ -1698,8 +1699,7 @@ pkg_layout_untar_verify (int fd, uint64_t off, uint64_t len, const char *dir, co
 }
 
 static int
-s_untar (int fd, uint64_t off, uint64_t len, const char *dir, crypto_hash_sha256_state *st, char *err,
-         size_t errlen)
+s_untar (int fd, uint64_t off, uint64_t len, const char *dir, pkg_sha256_state *st, char *err, size_t errlen)
 {
     s_range_t *range = malloc (sizeof *range);
     struct archive *ar = archive_read_new ();

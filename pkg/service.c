@@ -93,7 +93,7 @@ typedef struct {
 
 //  Work for the worker thread: checkpoints and finishing.
 typedef struct s_task_s {
-    int kind;   //  0 save, 1 finish
+    int kind;   //  0 save, 1 finish, 2 sources (in `have`)
     uint8_t id[32];
     uint8_t bitmap[PKG_PIECES_MAX / 8];
     uint32_t have;
@@ -213,6 +213,11 @@ s_worker (void *arg)
         if (stop)
             break;
         if (!cat) {
+            free (t);
+            continue;
+        }
+        if (t->kind == 2) {
+            pkg_catalog_set_sources (cat, t->id, t->have);
             free (t);
             continue;
         }
@@ -1079,9 +1084,12 @@ s_tick (void *ctx, uint64_t now)
                 s_send_req (self, (int) reqs[i].peer, p->id, reqs[i].piece, false);
             uint32_t src = pkg_swarm_sources (p->swarm);
             if (src != p->sources) {
+                //  For `pkg list`; written by the worker (a commit is an
+                //  fsync: never on the loop).
                 p->sources = src;
-                pkg_catalog_set_sources (self->cat, p->id, src);
-                self->data_version = pkg_catalog_data_version (self->cat);
+                s_task_t t = {.kind = 2, .have = src};
+                memcpy (t.id, p->id, 32);
+                s_post_task (self, &t);
             }
             if (p->save_dirty && now >= p->saved_ms + S_SAVE_MS)
                 s_save (self, p, now);

@@ -37,7 +37,7 @@ $cc -g -O1 -std=gnu11 -D_GNU_SOURCE -I"$root" \
     $(pkg-config --cflags json-c libczmq) \
     "$root/tests/fuzz/fuzz_pkg.c" "$root/pkg/meta.c" "$root/pkg/desc.c" "$root/pkg/layout.c" \
     "$root/pkg/sign.c" "$root/pkg/file.c" "$work/index_parse.c" \
-    $(pkg-config --libs json-c libarchive libsodium) \
+    $(pkg-config --libs json-c libarchive libsodium libcrypto) \
     -o "$work/fuzz_pkg"
 echo "run-fuzz-pkg: ${duration}s, work dir $work"
 cd "$work"
