@@ -37,6 +37,7 @@ gossip_transport_opts_defaults (gossip_transport_opts_t *opts)
     opts->data_plane = false;
     opts->pkg_plane = false;
     opts->sndbuf = 0;
+    opts->tos = 0;
 }
 
 void
@@ -51,6 +52,7 @@ gossip_transport_opts_data (gossip_transport_opts_t *opts)
     opts->data_plane = true;
     opts->pkg_plane = false;
     opts->sndbuf = 0;
+    opts->tos = 0;
 }
 
 void
@@ -62,6 +64,7 @@ gossip_transport_opts_pkg (gossip_transport_opts_t *opts)
     opts->data_plane = false;
     opts->pkg_plane = true;
     opts->sndbuf = 256 * 1024;
+    opts->tos = 0x20;   //  DSCP CS1
 }
 
 static void
@@ -117,6 +120,8 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
     zsock_set_maxmsgsize (self->router, (int64_t) self->frame_max);
     zsock_set_linger (self->router, 0);
     zsock_set_rcvhwm (self->router, self->opts.router_hwm);
+    if (self->opts.tos > 0)
+        zsock_set_tos (self->router, self->opts.tos);   //  what we send back on inbound connections
     if (strchr (bind_endpoint, '['))
         zsock_set_ipv6 (self->router, 1);
     //  Inbound connections from peers that vanished (cut link, partition)
@@ -170,6 +175,8 @@ s_conn (gossip_transport_t *self, const char *addr)
     zsock_set_sndhwm (c->dealer, self->opts.peer_hwm);
     if (self->opts.sndbuf > 0)
         zsock_set_sndbuf (c->dealer, self->opts.sndbuf);
+    if (self->opts.tos > 0)
+        zsock_set_tos (c->dealer, self->opts.tos);
     zsock_set_linger (c->dealer, 0);
     zsock_set_sndtimeo (c->dealer, 0);
     //  Heartbeats notice a dead TCP path (cut link, frozen peer) and make

@@ -64,6 +64,7 @@ typedef struct {
     bool data_plane;    //  true: only job types pass the gate; false: only the others
     bool pkg_plane;     //  true: only package types pass (data_plane must be false)
     int sndbuf;         //  SO_SNDBUF of each outbound connection, bytes (0: the system's)
+    int tos;            //  IP TOS byte of every connection (0: default)
 } gossip_transport_opts_t;
 
 //  Mesh defaults: MW_MSG_MAX, 128, 4096, not data plane.
@@ -74,7 +75,10 @@ void gossip_transport_opts_data (gossip_transport_opts_t *opts);
 //  (control messages; the uploader itself keeps at most one piece per
 //  peer on its way and the rest in its own queue, where it can still
 //  choose and cancel), 64 inbound, 256 KiB socket send buffers (so that
-//  what the kernel holds for a peer is a few ms of link, not seconds).
+//  what the kernel holds for a peer is a few ms of link, not seconds), and
+//  DSCP CS1 (TOS 0x20), the scavenger class: Wi-Fi's WMM sends it as
+//  background traffic, after heartbeats and jobs, and so does any router
+//  or shaper that honours DSCP.
 void gossip_transport_opts_pkg (gossip_transport_opts_t *opts);
 gossip_transport_t *gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
                                                gossip_keyring_t *keys, gossip_replay_t *replay,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The main job, for now: build meshwatch, start a mesh of five agents, show
 # `meshwatch members` converging, kill one with -9 and show every survivor
-# detecting it, then restart it and show it back with a higher incarnation.
+# detecting it, then restart it and show it back with a higher incarnation;
+# then an AI package signed here, published on one box, reaching the others.
 #
 # As root the agents run zero-config in network namespaces on an isolated
 # bridge (beacons only, no JOIN); otherwise on loopback with JOIN seeds.
@@ -26,6 +27,9 @@ fi
 . "$top/tests/lib/testbed.sh"
 tb_init demo 99
 N=5
+#  Every box trusts one publisher key (AI packages, docs/PACKAGES.md).
+"$MESHWATCH" pkg keygen --out "$TB_DIR/publisher" >/dev/null || exit 1
+TB_AGENT_DEFAULTS=("TRUSTED_KEYS=$TB_DIR/publisher.pub")
 nodes=$(seq 1 $N | tr '\n' ' ')
 table () { tb_cli 1 members --state-dir "$(tb_state_dir 1)"; }
 ms_since () { echo $(( $(tb_now_ms) - $1 )); }
@@ -36,7 +40,7 @@ if [ $mode = ns ]; then
     for i in $nodes; do tb_start_agent "$i"; done
 else
     echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
-    for i in $nodes; do tb_start_agent_lo "$i"; done
+    for i in $nodes; do tb_start_agent_lo "$i" "PKG_PORT=$(( TB_PORTBASE + 100 + i ))"; done
 fi
 for i in $nodes; do tb_wait_ready "$i" 30; done
 t0=$(tb_now_ms)
@@ -63,6 +67,26 @@ t0=$(tb_now_ms)
 tb_wait_until 30 tb_all_alive $nodes || echo "(not back yet)"
 echo "-- alive again everywhere after $(ms_since "$t0") ms:"
 table
+echo
+echo "== an AI package: signed here, published on agent 1, fetched by agents 2..$N through the mesh"
+mkdir -p "$TB_DIR/facedet/weights" && head -c $(( 8 * 1024 * 1024 )) /dev/urandom > "$TB_DIR/facedet/weights/model.bin"
+"$MESHWATCH" pkg build --name facedet --version 1.0 --kind model --variant weather=sunny --model-family tiny-face \
+    --key "$TB_DIR/publisher.key" --out "$TB_DIR/facedet.mwpkg" "$TB_DIR/facedet/weights"
+"$MESHWATCH" pkg publish "$TB_DIR/facedet.mwpkg" --state-dir "$(tb_state_dir 1)"
+t0=$(tb_now_ms)
+fetches=""
+for i in $nodes; do
+    [ "$i" = 1 ] && continue
+    "$MESHWATCH" pkg fetch facedet@1.0 --state-dir "$(tb_state_dir "$i")" --timeout-s 30 > "$TB_DIR/fetch.$i" 2>&1 &
+    fetches="$fetches $!"
+done
+# shellcheck disable=SC2086
+wait $fetches
+echo "-- fetched by every agent $(ms_since "$t0") ms after the publish (signature, every piece and blob checked):"
+tb_cli 5 pkg list --state-dir "$(tb_state_dir 5)"
+echo "-- agent 5's copy: $(tb_cli 5 pkg path facedet@1.0 --state-dir "$(tb_state_dir 5)")/weights/model.bin"
+sha256sum "$TB_DIR/facedet/weights/model.bin" "$(tb_cli 5 pkg path facedet@1.0 --state-dir "$(tb_state_dir 5)")/weights/model.bin" \
+    | awk '{print "   " $1}'
 echo
 echo "== status of agent 1"
 tb_cli 1 status --state-dir "$(tb_state_dir 1)"

@@ -42,7 +42,6 @@ run_one () {   # run_one N NETID
     local N=$1 NETID=$2
     (
     . "$SRC/tests/lib/testbed.sh"
-    tb_hard_timeout 1500
     . "$SRC/tests/pkg/pkg_lib.sh"
     . "$SRC/tests/infer/models-env.sh"
     tb_init "bench-pkg-$N" "$NETID"
@@ -66,7 +65,7 @@ run_one () {   # run_one N NETID
         local k
         for k in $(seq 1 "$2"); do
             tb_cli 3 submit --camera bench --image "$DEMO/sample1.jpg" --deadline-ms 3000 \
-                --state-dir "$(tb_state_dir 3)" --json 2>/dev/null | jq -r '.total_ms // empty' >> "$1"
+                --state-dir "$(tb_state_dir 3)" --json 2>/dev/null | jq -r '"\(.state) \(.total_ms) \(.path)"' >> "$1"
             sleep 0.25
         done
     }
@@ -109,23 +108,31 @@ run_one () {   # run_one N NETID
     #  Pieces in: the agents' own log line (seconds since their fetch began).
     grep -h "event=pkg_pieces_complete" "$TB_DIR"/n*/agent.log | sed 's/.*seconds=\([0-9.]*\).*/\1/' | sort -n \
         > "$TB_DIR/pieces.times"
-    local served rejected=0 r
+    local served rejected=0 late=0 r
     served=$(tb_stat 1 .packages.bytes_served)
     for i in $(seq 2 "$N"); do
-        r=$(tb_status "$i" | jq '[.packages.pieces_rejected[]] | add // 0'); rejected=$(( rejected + r ))
+        r=$(tb_status "$i" | jq '.packages.pieces_rejected | .bad_hash + .bad_size'); rejected=$(( rejected + r ))
+        r=$(tb_status "$i" | jq '.packages.pieces_rejected.unsolicited'); late=$(( late + r ))
     done
-    local suspects; suspects=$(tb_dead_events "$from_ms" "$(date +%s%3N)" $(seq 1 "$N") >/dev/null; \
-        grep -h "event=member_suspect\|event=member_dead" "$TB_DIR"/n*/agent.log | \
-        awk -v f="$from_ms" '{print}' | wc -l)
-    python3 - "$N" "$MB" "$one" "$served" "$rejected" "$suspects" "$TB_DIR" >> "$RESULTS" <<'PY'
+    local suspects; suspects=$(grep -h "event=member_suspect" "$TB_DIR"/n*/agent.log | wc -l)
+    python3 - "$N" "$MB" "$one" "$served" "$rejected" "$late" "$suspects" "$TB_DIR" >> "$RESULTS" <<'PY'
 import sys, statistics as st
-n, mb, one, served, rejected, suspects, d = sys.argv[1:]
+n, mb, one, served, rejected, late, suspects, d = sys.argv[1:]
 n = int(n); one = int(one)
 def load(f):
     try: return [float(x) for x in open(f) if x.strip()]
     except OSError: return []
 http = load(f"{d}/http.times"); sw = load(f"{d}/swarm.times"); pc = [x * 1000 for x in load(f"{d}/pieces.times")]
-jb, jd = load(f"{d}/jobs.before"), load(f"{d}/jobs.during")
+def jobs(f):
+    ok, bad = [], 0
+    try:
+        for line in open(f):
+            p = line.split()
+            if len(p) == 3 and p[0] == "done": ok.append(float(p[1]))
+            else: bad += 1
+    except OSError: pass
+    return ok, bad
+(jb, jbf), (jd, jdf) = jobs(f"{d}/jobs.before"), jobs(f"{d}/jobs.during")
 def pct(v, q):
     v = sorted(v); return v[min(len(v) - 1, int(q * len(v)))] if v else float('nan')
 size = int(mb) * 1048576
@@ -133,10 +140,10 @@ print(f"N={n} MB={mb} one={one/1000:.2f}s "
       f"http_max={max(http)/one:.2f} http_p50={st.median(http)/one:.2f} "
       f"swarm_max={max(sw)/one:.2f} swarm_p50={st.median(sw)/one:.2f} "
       f"pieces_max={max(pc)/one:.2f} pieces_p50={st.median(pc)/one:.2f} "
-      f"egress={int(served)/size:.2f} rejected={rejected} "
-      f"jobs_before_p50={pct(jb,.5):.1f} jobs_before_p99={pct(jb,.99):.1f} jobs_n={len(jb)} "
-      f"jobs_during_p50={pct(jd,.5):.1f} jobs_during_p99={pct(jd,.99):.1f} jobs_during_n={len(jd)} "
-      f"suspect_or_dead_lines={suspects}")
+      f"egress={int(served)/size:.2f} rejected={rejected} late={late} "
+      f"jobs_before_p50={pct(jb,.5):.1f} jobs_before_p99={pct(jb,.99):.1f} jobs_before_failed={jbf} "
+      f"jobs_during_p50={pct(jd,.5):.1f} jobs_during_p99={pct(jd,.99):.1f} jobs_during_failed={jdf} "
+      f"suspected={suspects}")
 PY
     tb_log "N=$N done: $(tail -1 "$RESULTS")"
     )
@@ -149,15 +156,16 @@ for N in $SIZES; do
 done
 echo
 echo "Package distribution, ${MB} MiB on 100 Mbit/s links (tbf), ratios to one transfer (HTTP, one box):"
-printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-8s | %-23s %-23s | %s\n' N "one (s)" "single source" \
-    "swarm: verified" "swarm: pieces in" "publisher" rejected "jobs before p50/p99 ms" "jobs during p50/p99 ms" suspected
-printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-8s | %-23s %-23s | %s\n' "" "" "max / p50" "max / p50" \
-    "max / p50" "egress" "pieces" "" "" ""
+printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' N "one (s)" "single source" \
+    "swarm: verified" "swarm: pieces in" "publisher" "pieces" "jobs before: p50/p99 ms" "jobs during: p50/p99 ms" \
+    "suspicions"
+printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' "" "" "max / p50" "max / p50" \
+    "max / p50" "egress" "bad / late" "(failed)" "(failed)" ""
 while read -r line; do
     eval "$(echo "$line" | tr ' ' '\n' | sed 's/^/R_/')"
-    printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-8s | %-23s %-23s | %s\n' "${R_N#N=}" "${R_one%s}" \
+    printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' "${R_N}" "${R_one%s}" \
         "${R_http_max}x / ${R_http_p50}x" "${R_swarm_max}x / ${R_swarm_p50}x" "${R_pieces_max}x / ${R_pieces_p50}x" \
-        "${R_egress}x" "$R_rejected" "${R_jobs_before_p50} / ${R_jobs_before_p99}" \
-        "${R_jobs_during_p50} / ${R_jobs_during_p99}" "$R_suspect_or_dead_lines"
+        "${R_egress}x" "$R_rejected / $R_late" "${R_jobs_before_p50} / ${R_jobs_before_p99} (${R_jobs_before_failed})" \
+        "${R_jobs_during_p50} / ${R_jobs_during_p99} (${R_jobs_during_failed})" "$R_suspected"
 done < "$RESULTS"
 rm -f "$RESULTS"

@@ -28,14 +28,23 @@ pk_build () {
 }
 
 #  tbf on the veth's host side (what host I downloads) and on eth0 inside
-#  the namespace (what it uploads).  latency bounds the queue: a heartbeat
-#  behind a burst of pieces waits at most that long in the shaper.
+#  the namespace (what it uploads).  latency bounds the queue.  Under it a
+#  prio qdisc sends DSCP CS1 (the package plane's TOS 0x20) last, as a
+#  Wi-Fi access point's WMM queues do (CS1 = background): heartbeats and
+#  job frames do not wait behind pieces.  PK_NO_PRIO=1: plain tbf.
 pk_shape () {
-    local i=$1 rate=$2
-    tc qdisc replace dev "${TB_VH[$i]}" root tbf rate "${rate}mbit" burst 64kb latency 50ms \
-        || tb_die "tbf on ${TB_VH[$i]}"
-    ip netns exec "${TB_NS[$i]}" tc qdisc replace dev eth0 root tbf rate "${rate}mbit" burst 64kb latency 50ms \
-        || tb_die "tbf in ${TB_NS[$i]}"
+    local i=$1 rate=$2 dev
+    for dev in "host:${TB_VH[$i]}" "ns:eth0"; do
+        local -a tcx=(tc)
+        [ "${dev%%:*}" = ns ] && tcx=(ip netns exec "${TB_NS[$i]}" tc)
+        dev=${dev#*:}
+        "${tcx[@]}" qdisc replace dev "$dev" root handle 1: tbf rate "${rate}mbit" burst 64kb latency 50ms \
+            || tb_die "tbf on $dev (host $i)"
+        [ "${PK_NO_PRIO:-0}" = 1 ] && continue
+        "${tcx[@]}" qdisc add dev "$dev" parent 1:1 handle 10: prio bands 3 || tb_die "prio on $dev (host $i)"
+        "${tcx[@]}" filter add dev "$dev" parent 10: protocol ip prio 1 u32 match ip tos 0x20 0xfc flowid 10:3 \
+            || tb_die "filter on $dev (host $i)"
+    done
 }
 
 pk_list () { tb_cli "$1" pkg list --state-dir "$TB_DIR/n$1/state" --json 2>/dev/null; }
