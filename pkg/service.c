@@ -424,6 +424,20 @@ static void
 s_fetch_start (pkg_service_t *self, s_pkg_t *p, uint64_t now)
 {
     char err[300];
+    //  Metadata that expired since it was accepted is not trusted any more
+    //  (freeze): the publisher re-signs it (a higher seq, a new expiry).
+    if (p->meta.expires <= (uint64_t) time (NULL)) {
+        snprintf (err, sizeof err, "the signed metadata expired; the publisher must sign it again");
+        mw_warn ("pkg_refused", "package=%s@%s reason=expired detail=\"%s\"", p->meta.name, p->meta.version,
+                 err);
+        self->refused_by[PKG_REFUSE_EXPIRED]++;
+        s_event (self, "refused", &p->meta, "expired", NULL, 0, 0, 0);
+        pkg_catalog_set_state (self->cat, p->id, PKG_STATE_AVAILABLE, err);
+        pkg_catalog_set_want (self->cat, p->id, false);
+        p->want = false;
+        p->state = PKG_STATE_AVAILABLE;
+        return;
+    }
     pkg_parts_t parts;
     if (pkg_catalog_parts (self->cat, p->id, &parts) != 0) {
         mw_warn ("pkg_fetch_failed", "package=%s@%s reason=\"no parts in the catalog\"", p->meta.name,
@@ -818,12 +832,21 @@ s_on_meta (pkg_service_t *self, int slot, const mw_msg_t *m, uint64_t now)
     pkg_accept_t how;
     pkg_meta_t meta;
     memset (&meta, 0, sizeof meta);
-    char detail[600];
-    pkg_refuse_t r = pkg_catalog_accept (self->cat, self->ring, &parts, (uint64_t) time (NULL),
-                                         self->o.max_packages, false, &how, &meta, detail, sizeof detail);
-    //  The manifest digest the metadata names must be the one asked for.
-    if (r == PKG_OK && memcmp (meta.manifest, m->pkg, 32) != 0)
+    char detail[600] = "";
+    pkg_refuse_t r = PKG_OK;
+    //  The metadata must name the package asked for, before anything is
+    //  stored (a peer answering with another package's parts).
+    pkg_meta_t named;
+    char why[300];
+    if (pkg_meta_decode (parts.meta, parts.meta_len, &named, why, sizeof why) == 0
+        && memcmp (named.manifest, m->pkg, 32) != 0) {
+        meta = named;
+        snprintf (detail, sizeof detail, "the metadata names another package than the one asked for");
         r = PKG_REFUSE_TAMPERED_MANIFEST;
+    }
+    if (r == PKG_OK)
+        r = pkg_catalog_accept (self->cat, self->ring, &parts, (uint64_t) time (NULL), self->o.max_packages,
+                                false, &how, &meta, detail, sizeof detail);
     if (r != PKG_OK) {
         self->refused_by[r]++;
         s_refused_t *x = &self->refused[self->refused_next++ % S_REFUSED_MAX];
@@ -1639,7 +1662,7 @@ pkg_service_test (bool verbose)
         CHECK (c && pkg_catalog_set_want (c, meta.manifest, true) == 0, "want");
         pkg_catalog_destroy (&c);
     }
-    deadline = mw_now_ms () + 30000;
+    deadline = mw_now_ms () + 120000;
     while (mw_now_ms () < deadline
            && (s_state_of (&boxes[1], "facedet", "1.0") != PKG_STATE_COMPLETE
                || s_state_of (&boxes[2], "facedet", "1.0") != PKG_STATE_COMPLETE))
@@ -1660,7 +1683,7 @@ pkg_service_test (bool verbose)
     pkg_catalog_t *cd = pkg_catalog_open (boxes[3].dir, err, sizeof err);
     CHECK (cd && pkg_catalog_set_want (cd, meta.manifest, true) == 0, "want");
     pkg_catalog_destroy (&cd);
-    deadline = mw_now_ms () + 30000;
+    deadline = mw_now_ms () + 120000;
     while (mw_now_ms () < deadline && s_state_of (&boxes[3], "facedet", "1.0") != PKG_STATE_COMPLETE)
         s_turn (boxes, 5, 10);
     CHECK (s_state_of (&boxes[3], "facedet", "1.0") == PKG_STATE_COMPLETE, "D complete despite C");

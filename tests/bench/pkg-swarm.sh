@@ -21,6 +21,9 @@
 #  suspected meanwhile is reported.
 #  Targets (issue 12): <= 1.2x one transfer at N = 10 and 20; publisher
 #  egress <= 1.5x the package.
+#  PK_SHAPER=htb: links that honour DSCP (the package plane is CS1, sent
+#  after everything else, like Wi-Fi WMM's background queue) instead of a
+#  plain tbf FIFO; compare the job latencies.
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 MW_BUILDDIR=${MW_BUILDDIR:-$SRC/build}
 export MW_SRCDIR=$SRC MW_BUILDDIR
@@ -155,7 +158,7 @@ for N in $SIZES; do
     k=$(( k + 1 ))
 done
 echo
-echo "Package distribution, ${MB} MiB on 100 Mbit/s links (tbf), ratios to one transfer (HTTP, one box):"
+echo "Package distribution, ${MB} MiB on 100 Mbit/s links (${PK_SHAPER:-tbf}), ratios to one transfer (HTTP, one box):"
 printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' N "one (s)" "single source" \
     "swarm: verified" "swarm: pieces in" "publisher" "pieces" "jobs before: p50/p99 ms" "jobs during: p50/p99 ms" \
     "suspicions"

@@ -27,23 +27,32 @@ pk_build () {
         --key "$PK_KEY" --out "$out" "$src/weights" >/dev/null || tb_die "pkg build $name@$ver"
 }
 
-#  tbf on the veth's host side (what host I downloads) and on eth0 inside
-#  the namespace (what it uploads).  latency bounds the queue.  Under it a
-#  prio qdisc sends DSCP CS1 (the package plane's TOS 0x20) last, as a
-#  Wi-Fi access point's WMM queues do (CS1 = background): heartbeats and
-#  job frames do not wait behind pieces.  PK_NO_PRIO=1: plain tbf.
+#  Shape host I's link to MBIT in both directions: on the veth's host side
+#  (what it downloads) and on eth0 inside the namespace (what it uploads).
+#  Default: tbf (latency bounds its queue).  PK_SHAPER=htb: an htb link of
+#  the same rate whose DSCP CS1 class (the package plane's TOS 0x20) only
+#  gets what the rest leaves - a shaper that honours DSCP, as a Wi-Fi
+#  access point's WMM queues do (CS1 = background).
 pk_shape () {
     local i=$1 rate=$2 dev
     for dev in "host:${TB_VH[$i]}" "ns:eth0"; do
         local -a tcx=(tc)
         [ "${dev%%:*}" = ns ] && tcx=(ip netns exec "${TB_NS[$i]}" tc)
         dev=${dev#*:}
-        "${tcx[@]}" qdisc replace dev "$dev" root handle 1: tbf rate "${rate}mbit" burst 64kb latency 50ms \
-            || tb_die "tbf on $dev (host $i)"
-        [ "${PK_NO_PRIO:-0}" = 1 ] && continue
-        "${tcx[@]}" qdisc add dev "$dev" parent 1:1 handle 10: prio bands 3 || tb_die "prio on $dev (host $i)"
-        "${tcx[@]}" filter add dev "$dev" parent 10: protocol ip prio 1 u32 match ip tos 0x20 0xfc flowid 10:3 \
-            || tb_die "filter on $dev (host $i)"
+        if [ "${PK_SHAPER:-tbf}" = htb ]; then
+            "${tcx[@]}" qdisc replace dev "$dev" root handle 1: htb default 10 || tb_die "htb on $dev (host $i)"
+            "${tcx[@]}" class add dev "$dev" parent 1: classid 1:1 htb rate "${rate}mbit" ceil "${rate}mbit" \
+                burst 64kb || tb_die "htb class"
+            "${tcx[@]}" class add dev "$dev" parent 1:1 classid 1:10 htb rate "$(( rate * 990 ))kbit" \
+                ceil "${rate}mbit" prio 0 burst 64kb || tb_die "htb class"
+            "${tcx[@]}" class add dev "$dev" parent 1:1 classid 1:20 htb rate "$(( rate * 10 ))kbit" \
+                ceil "${rate}mbit" prio 1 burst 64kb || tb_die "htb class"
+            "${tcx[@]}" filter add dev "$dev" parent 1: protocol ip prio 1 u32 match ip tos 0x20 0xfc flowid 1:20 \
+                || tb_die "filter on $dev (host $i)"
+        else
+            "${tcx[@]}" qdisc replace dev "$dev" root tbf rate "${rate}mbit" burst 64kb latency 50ms \
+                || tb_die "tbf on $dev (host $i)"
+        fi
     done
 }
 
