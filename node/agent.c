@@ -32,16 +32,20 @@
 #include "node/agent.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "common/prom.h"
 #include "common/selftest.h"
 #include "gossip/crypto.h"
 #include "gossip/discovery.h"
+#include "gossip/guard.h"
 #include "gossip/member.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/control.h"
+#include "node/curve.h"
 #include "node/events.h"
 #include "node/jobs.h"
+#include "node/keywatch.h"
 #include "node/load.h"
 #include "node/loop.h"
 #include "node/metrics.h"
@@ -51,10 +55,12 @@
 #include "scheduler/election.h"
 #include "node/statedb.h"
 #include "node/usage.h"
+#include "node/vms.h"
 
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -69,10 +75,17 @@ struct _node_agent_t {
     gossip_keyring_t *keys;
     gossip_replay_t *replay;
     gossip_transport_t *transport;
+    //  Caps on what anyone on the network can open (gossip/guard.h), and
+    //  the fd limit they are derived from.
+    gossip_guard_t *guard;
+    uint64_t nofile;
+    uint32_t out_max;
+    node_curve_t *curve;   //  EVENTS_CURVE_CLIENTS: the event stream's CURVE server
     gossip_member_t *members;
     gossip_discovery_t *disc;
     node_statedb_t *db;
     node_events_t *events;
+    node_keywatch_t *keywatch;   //  hearing only traffic sealed with another key?
     //  Forecasts issue: resources, our digest, /metrics, the seed's POST.
     node_load_t *load;
     node_metrics_t *metrics;
@@ -80,6 +93,12 @@ struct _node_agent_t {
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
     node_control_t *control;
+    //  The VMS interface (node/vms.h): the durable event log, the HTTP API,
+    //  the outboxes; its state and boxes documents are refreshed once a
+    //  second and when the view changes (docs_dirty).
+    node_vms_t *vms;
+    bool docs_dirty;
+    uint64_t next_docs_ms;
     //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
     node_jobs_t *jobs;
     pkg_service_t *pkg;   //  AI packages (PKG_PORT); NULL when off
@@ -99,7 +118,8 @@ struct _node_agent_t {
     uint64_t session;
     uint64_t incarnation_saved;
     uint64_t started_ms;
-    uint64_t next_beacon_ms, next_join_ms, next_prune_ms;
+    uint64_t next_beacon_ms, next_join_ms, next_prune_ms, next_peers_sync_ms;
+    uint32_t max_members;
     uint32_t beacon_interval_ms;
     char seeds[16][MW_ADDR_MAX + 1];
     size_t n_seeds;
@@ -116,7 +136,12 @@ s_send (void *ctx, const char *addr, const mw_msg_t *msg)
     //  The member module hands us a const view; the transport stamps the
     //  header, so it works on a shallow copy (updates are only read).
     mw_msg_t copy = *msg;
-    gossip_transport_send (self->transport, addr, &copy);
+    //  A PING is meant for the node it names, whoever is registered at
+    //  that address (only that id may answer it anyway).
+    if (msg->type == MW_MSG_PING && !mw_id_zero (&msg->target))
+        gossip_transport_send_to (self->transport, addr, &msg->target, &copy);
+    else
+        gossip_transport_send (self->transport, addr, &copy);
 }
 
 static const char *
@@ -141,27 +166,41 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     if (ev == GOSSIP_MEMBER_EV_UPDATE || m->is_self)
         return;
     self->view_dirty = true;
+    self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&m->id, hex);
     const char *name = s_event_name (ev);
     char logev[32];
     snprintf (logev, sizeof logev, "member_%s", name);
-    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, m->name, m->addr,
+    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, mw_logv (m->name), mw_logv (m->addr),
              (unsigned long long) m->incarnation);
     if (ev == GOSSIP_MEMBER_EV_REAP) {
-        gossip_transport_forget_addr (self->transport, m->addr);
+        //  Forgotten everywhere: no connection, no registration, no replay
+        //  state on either plane (a flood of ids that come and go cannot
+        //  grow anything).  A seed stays registered: we keep joining it.
+        bool seed = false;
+        for (size_t i = 0; i < self->n_seeds; i++)
+            seed |= strcmp (self->seeds[i], m->addr) == 0;
+        if (seed)
+            gossip_transport_forget_addr (self->transport, m->addr);
+        else
+            gossip_transport_peer_remove (self->transport, m->addr);
         gossip_replay_forget (self->replay, &m->id);
+        node_jobs_forget (self->jobs, &m->id);
         return;
     }
+    //  A member (in any state until reaped: dead ones are retried) is an
+    //  address we may connect to, sealed for its id.
+    gossip_transport_peer_add (self->transport, m->addr, &m->id, 0);
     if (ev == GOSSIP_MEMBER_EV_DEAD || ev == GOSSIP_MEMBER_EV_LEAVE)
         //  Drop the connection and whatever is queued on it: when the peer
         //  comes back, a fresh connection is made at once instead of waiting
         //  out libzmq's reconnect back-off, and it gets no stale backlog.
         gossip_transport_forget_addr (self->transport, m->addr);
-    if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE)
-        node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
-    else if (ev == GOSSIP_MEMBER_EV_LEAVE)
-        node_statedb_peer_delete (self->db, hex);
+    //  The peers table is written behind, from s_peers_sync: never from
+    //  here, where a flood of joins would be a flood of fsyncs on the loop.
+    if (ev == GOSSIP_MEMBER_EV_LEAVE)
+        node_statedb_peer_forget (self->db, hex);
     node_event_t e;
     node_event_init (&e, "member", name, self->ident.id_hex);
     node_event_str (&e, "id", hex);
@@ -170,6 +209,55 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     node_event_str (&e, "state", gossip_wire_state_name (m->state));
     node_event_int (&e, "incarnation", (int64_t) m->incarnation);
     node_events_publish (self->events, &e);
+}
+
+//  Once a second: remember the peers that have answered our probes (their
+//  address is proven) in the state DB, for a rejoin without a seed.  Only
+//  those: ids we merely heard of in gossip may be a forger's, and must not
+//  push real peers out of the table.  The DB writes them behind, in one
+//  transaction, off the loop; unchanged peers cost a hash lookup.
+static void
+s_peers_sync (agent_t *self, uint64_t now)
+{
+    if (now < self->next_peers_sync_ms)
+        return;
+    self->next_peers_sync_ms = now + 1000;
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].is_self || list[i].state != MW_STATE_ALIVE || !list[i].reached_ms)
+            continue;
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&list[i].id, hex);
+        node_statedb_peer_note (self->db, hex, list[i].name, list[i].addr, wall);
+    }
+    free (list);
+}
+
+//  Messages and beacons sealed with a key we do not hold (a colliding key
+//  id shows as a failed authentication).
+static uint64_t
+s_other_key (agent_t *self)
+{
+    const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
+    return st->rejected[MW_REJ_OTHER_CLUSTER] + st->rejected[MW_REJ_AUTH];
+}
+
+//  A box that hears nothing but other-key traffic for a while says so,
+//  once a minute: alone, it would elect itself and log nothing at all.
+static void
+s_keywatch_tick (agent_t *self, uint64_t now)
+{
+    char line[512];
+    if (node_keywatch_due (self->keywatch, now, line, sizeof line))
+        mw_warn ("wrong_cluster_key",
+                 "%s reason=\"only traffic sealed with a key this box does not hold: check CLUSTER_KEY "
+                 "(meshwatch keygen makes a new one; every box of a site needs the same)\"",
+                 line);
 }
 
 //  --------------------------------------------------------------------------
@@ -185,7 +273,7 @@ s_beacon_publish (agent_t *self)
     snprintf (msg.addr, sizeof msg.addr, "%s", self->addr);
     uint8_t *sealed = NULL;
     size_t len = 0;
-    if (gossip_transport_seal (self->transport, &msg, &sealed, &len) == 0) {
+    if (gossip_transport_seal_beacon (self->transport, &msg, &sealed, &len) == 0) {
         if (len <= MW_BEACON_MAX && gossip_discovery_publish (self->disc, sealed, len) == 0)
             ((gossip_transport_stats_t *) gossip_transport_stats (self->transport))->beacons_out++;
         free (sealed);
@@ -201,13 +289,16 @@ s_beacon_recv (agent_t *self, uint64_t now)
     if (gossip_discovery_recv (self->disc, ip, sizeof ip, &data, &len) != 0)
         return;
     mw_msg_t msg;
+    uint64_t other = s_other_key (self);
     int rc = gossip_transport_open_beacon (self->transport, data, len, &msg);
     free (data);
+    node_keywatch_other (self->keywatch, ip, s_other_key (self) - other, now);
     if (rc != 1)
         return;
+    node_keywatch_valid (self->keywatch, now);
     if (strcmp (msg.cluster, self->cluster) != 0) {
         //  Same key, other cluster name: a configuration mistake worth a line.
-        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", ip, msg.cluster);
+        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", mw_logv (ip), mw_logv (msg.cluster));
     }
     else if (!gossip_member_knows_alive (self->members, &msg.sender)) {
         //  A box we do not know as alive: exchange full state with it.  A
@@ -215,7 +306,10 @@ s_beacon_recv (agent_t *self, uint64_t now)
         //  refutes with a higher incarnation.
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg.sender, hex);
-        mw_debug ("beacon_join", "peer=%s addr=%s", hex, msg.addr);
+        mw_debug ("beacon_join", "peer=%s addr=%s", hex, mw_logv (msg.addr));
+        //  Ours to contact for a while, sealed for the id that beaconed;
+        //  once it answers it is a member and registered for good.
+        gossip_transport_peer_add (self->transport, msg.addr, &msg.sender, 30000);
         gossip_member_join (self->members, msg.addr, now);
     }
     gossip_wire_msg_clear (&msg);
@@ -267,8 +361,10 @@ s_join_tick (agent_t *self, uint64_t now)
         char addrs[8][100];
         size_t k = node_statedb_peer_addrs (self->db, addrs, 8);
         for (size_t i = 0; i < k; i++)
-            if (strcmp (addrs[i], self->addr) != 0)
+            if (strcmp (addrs[i], self->addr) != 0) {
+                gossip_transport_peer_add (self->transport, addrs[i], NULL, 30000);
                 gossip_member_join (self->members, addrs[i], now);
+            }
     }
     free (list);
     self->next_join_ms = now + (alone ? 1000 : 10000);
@@ -287,7 +383,7 @@ s_election_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
         return;   //  not (or no longer) a member: nothing to send to
     mw_msg_t wire;
     node_msgmap_election_to_wire (msg, &wire);
-    gossip_transport_send (self->transport, m.addr, &wire);
+    gossip_transport_send_to (self->transport, m.addr, to, &wire);
 }
 
 static uint64_t
@@ -331,6 +427,7 @@ static void
 s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, const char *reason)
 {
     agent_t *self = (agent_t *) ctx;
+    self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&b->id, hex);
     const char *name = ev == ELECTION_EV_ELECTED ? "coordinator_elected"
@@ -352,6 +449,10 @@ s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, co
 }
 
 //  Hand the election the members SWIM holds alive or suspect.
+//  Members SWIM holds alive or suspect, and that we have heard from
+//  ourselves: ids we only heard of in gossip may be a forger's, and in the
+//  view they would count towards every quorum (and get our heartbeats).  A
+//  real newcomer is heard within a probe round.
 static void
 s_election_view (agent_t *self, uint64_t now)
 {
@@ -366,7 +467,8 @@ s_election_view (agent_t *self, uint64_t now)
         n = gossip_member_list (self->members, list, n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+            if ((list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+                && (list[i].is_self || list[i].direct_ms || list[i].reached_ms))
                 ids[k++] = list[i].id;
         election_set_view (self->election, ids, k, now);
     }
@@ -431,6 +533,149 @@ s_ctl_members (void *ctx, const node_control_req_t *req)
     return a;
 }
 
+//  --------------------------------------------------------------------------
+//  The VMS interface's documents: GET /api/v1/state and /api/v1/boxes.
+
+//  A member's API base URL from its digest (its IP from its mesh address),
+//  or NULL when it has none reachable.
+static json_object *
+s_member_api (agent_t *self, const gossip_member_info_t *m)
+{
+    if (m->is_self)
+        return *node_vms_api_url (self->vms) ? mw_json_str (node_vms_api_url (self->vms)) : NULL;
+    sched_digest_t d;
+    if (sched_digest_decode (m->digest, m->digest_len, &d) != 0 || !d.api_port)
+        return NULL;
+    //  tcp://IP:PORT or tcp://[IPv6]:PORT
+    const char *h = strncmp (m->addr, "tcp://", 6) ? NULL : m->addr + 6;
+    const char *colon = h ? strrchr (h, ':') : NULL;
+    if (!colon || colon == h)
+        return NULL;
+    char url[160];
+    snprintf (url, sizeof url, "%s://%.*s:%u", d.api_https ? "https" : "http", (int) (colon - h), h,
+              d.api_port);
+    return mw_json_str (url);
+}
+
+static void
+s_publish_docs (agent_t *self, uint64_t now)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    json_object *state = json_object_new_object (), *boxes = json_object_new_object ();
+    json_object *members = json_object_new_array (), *barr = json_object_new_array ();
+    if (!list || !state || !boxes || !members || !barr) {
+        free (list);
+        json_object_put (state);
+        json_object_put (boxes);
+        json_object_put (members);
+        json_object_put (barr);
+        return;
+    }
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    const char *coord_name = NULL;
+    mw_id_t c;
+    bool has = election_coordinator (self->election, &c);
+    for (size_t i = 0; i < n; i++) {
+        const gossip_member_info_t *m = &list[i];
+        json_object_array_add (members, s_member_json (self, m, now, wall));
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&m->id, hex);
+        json_object *b = json_object_new_object ();
+        if (!b)
+            continue;
+        mw_json_add (b, "id", mw_json_str (hex));
+        mw_json_add (b, "name", mw_json_str (m->name));
+        mw_json_add (b, "state", mw_json_str (gossip_wire_state_name (m->state)));
+        mw_json_add (b, "self", mw_json_bool (m->is_self));
+        mw_json_add (b, "coordinator", mw_json_bool (s_is_coordinator_id (self, &m->id)));
+        mw_json_add (b, "mesh_addr", mw_json_str (m->addr));
+        mw_json_add (b, "api", s_member_api (self, m));
+        json_object_array_add (barr, b);
+        if (has && gossip_wire_id_eq (&m->id, &c))
+            coord_name = m->name;
+    }
+    json_object *box = json_object_new_object ();
+    if (box) {
+        mw_json_add (box, "id", mw_json_str (self->ident.id_hex));
+        mw_json_add (box, "name", mw_json_str (self->name));
+        mw_json_add (box, "addr", mw_json_str (self->addr));
+        mw_json_add (box, "cluster", mw_json_str (self->cluster));
+        mw_json_add (box, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
+        mw_json_add (box, "api",
+                     *node_vms_api_url (self->vms) ? mw_json_str (node_vms_api_url (self->vms)) : NULL);
+        json_object *ev = json_object_new_object ();
+        if (ev) {
+            int port = (int) mw_config_settings (self->cfg)->events_port;
+            const char *pip =
+                strcmp (mw_config_settings (self->cfg)->events_bind, "mesh") ? "127.0.0.1" : self->ip;
+            char pub[MW_ADDR_MAX + 32];
+            if (strchr (pip, ':'))
+                snprintf (pub, sizeof pub, "tcp://[%s]:%d", pip, port);
+            else
+                snprintf (pub, sizeof pub, "tcp://%s:%d", pip, port);
+            mw_json_add (ev, "epoch", mw_json_u64 (node_evlog_epoch (node_vms_log (self->vms))));
+            mw_json_add (ev, "pub", port > 0 ? mw_json_str (pub) : NULL);
+            //  A VMS that holds a token pins the PUB's CURVE key from here
+            //  (EVENTS_BIND=mesh with EVENTS_CURVE_CLIENTS; docs/SECURITY.md).
+            mw_json_add (ev, "curve_server_key",
+                         self->curve ? mw_json_str (node_curve_public_txt (self->curve)) : NULL);
+        }
+        mw_json_add (box, "events", ev);
+    }
+    mw_json_add (state, "box", box);
+    json_object *coord = NULL;
+    if (has) {
+        char chex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&c, chex);
+        coord = json_object_new_object ();
+        if (coord) {
+            mw_json_add (coord, "id", mw_json_str (chex));
+            mw_json_add (coord, "name", coord_name ? mw_json_str (coord_name) : NULL);
+            mw_json_add (coord, "term", mw_json_u64 (election_term (self->election)));
+        }
+    }
+    mw_json_add (state, "coordinator", coord);
+    mw_json_add (state, "members", members);
+    mw_json_add (boxes, "boxes", barr);
+    free (list);
+    node_vms_set_docs (self->vms, state, boxes);
+}
+
+//  vmsdocs: the documents, when the view changed and at least once a
+//  second (the members' forecasts move).
+static void
+s_docs_tick (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!node_vms_api (self->vms) || (!self->docs_dirty && now < self->next_docs_ms))
+        return;
+    self->docs_dirty = false;
+    self->next_docs_ms = now + 1000;
+    s_publish_docs (self, now);
+}
+
+static uint64_t
+s_docs_wakeup (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!node_vms_api (self->vms))
+        return UINT64_MAX;
+    return self->docs_dirty ? now : self->next_docs_ms;
+}
+
+//  GET /api/v1/jobs: the jobs as `meshwatch jobs --json` lists them.
+static void
+s_api_jobs (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    agent_t *self = (agent_t *) ctx;
+    (void) req;
+    resp->json = node_jobs_list_json (self->jobs);
+    if (!resp->json)
+        node_api_resp_error (resp, 503, "unavailable", "out of memory");
+}
+
 static json_object *
 s_u64_object (const char *const *keys, const uint64_t *values, size_t n)
 {
@@ -438,6 +683,36 @@ s_u64_object (const char *const *keys, const uint64_t *values, size_t n)
     for (size_t i = 0; o && i < n; i++)
         mw_json_add (o, keys[i], mw_json_u64 (values[i]));
     return o;
+}
+
+//  Floods and disks in `status`: refused member inserts, the state DB's
+//  write-behind (a full STATE_DIR shows here as degraded), the loop's worst
+//  turn (what a flood costs the timers).
+static void
+s_status_robust (agent_t *self, json_object *o)
+{
+    gossip_member_stats_t ms;
+    gossip_member_stats (self->members, &ms);
+    const char *bk[] = {"max",     "refused_rate",    "refused_full", "refused_unverified",
+                        "evicted", "pushpull_refused"};
+    uint64_t bv[] = {self->max_members,     ms.refused_rate, ms.refused_full,
+                     ms.refused_unverified, ms.evicted,      ms.pushpull_refused};
+    mw_json_add (o, "members_bounds", s_u64_object (bk, bv, 6));
+    node_statedb_stats_t ds;
+    node_statedb_stats (self->db, &ds);
+    const char *dk[] = {"pending",       "flushes", "rows",           "flush_failures",
+                        "sync_failures", "dropped", "worst_flush_ms", "retry_in_ms"};
+    uint64_t dv[] = {ds.pending,       ds.flushes, ds.rows,           ds.flush_failures,
+                     ds.sync_failures, ds.dropped, ds.worst_flush_ms, ds.retry_in_ms};
+    json_object *db = s_u64_object (dk, dv, 8);
+    if (db) {
+        mw_json_add (db, "degraded", mw_json_bool (ds.degraded));
+        mw_json_add (db, "last_error", mw_json_str (ds.last_error));
+    }
+    mw_json_add (o, "statedb", db);
+    const char *lk[] = {"worst_turn_ms", "turns"};
+    uint64_t lv[] = {node_loop_worst_turn_ms (self->loop), node_loop_turns (self->loop)};
+    mw_json_add (o, "loop", s_u64_object (lk, lv, 2));
 }
 
 static json_object *
@@ -500,11 +775,17 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     const char *mk[] = {"alive", "suspect", "dead", "left"};
     mw_json_add (o, "members", s_u64_object (mk, counts, 4));
     const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
-    const char *sk[] = {"msgs_in",    "msgs_out",   "bytes_in",    "bytes_out",       "send_dropped",
-                        "peers_open", "beacons_in", "beacons_out", "beacons_rejected"};
-    uint64_t sv[] = {st->msgs_in,    st->msgs_out,   st->bytes_in,    st->bytes_out,       st->send_dropped,
-                     st->peers_open, st->beacons_in, st->beacons_out, st->beacons_rejected};
-    json_object *stats = s_u64_object (sk, sv, 9);
+    const char *sk[] = {"msgs_in",     "msgs_out",   "bytes_in",      "bytes_out",        "send_dropped",
+                        "peers_open",  "beacons_in", "beacons_out",   "beacons_rejected", "send_refused",
+                        "peers_known", "routes",     "budget_yields", "replay_senders"};
+    uint64_t sv[] = {st->msgs_in,          st->msgs_out,
+                     st->bytes_in,         st->bytes_out,
+                     st->send_dropped,     st->peers_open,
+                     st->beacons_in,       st->beacons_out,
+                     st->beacons_rejected, st->send_refused,
+                     st->peers_known,      st->routes,
+                     st->budget_yields,    gossip_replay_size (self->replay)};
+    json_object *stats = s_u64_object (sk, sv, 14);
     json_object *rej = json_object_new_object ();
     for (int r = 0; rej && r < MW_REJ_COUNT; r++)
         mw_json_add (rej, gossip_transport_reject_name ((gossip_reject_t) r), mw_json_u64 (st->rejected[r]));
@@ -513,10 +794,20 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     else
         json_object_put (rej);
     mw_json_add (o, "stats", stats);
+    //  File descriptors and the connection guard: what an outsider's flood
+    //  has cost, and what it was refused.
+    json_object *fds = json_object_new_object ();
+    mw_json_add (fds, "open", mw_json_i64 (gossip_guard_fds_open ()));
+    mw_json_add (fds, "limit", mw_json_u64 (self->nofile));
+    mw_json_add (o, "fds", fds);
+    mw_json_add (o, "connections", self->guard ? gossip_guard_stats_json (self->guard) : NULL);
+    s_status_robust (self, o);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
     if (self->pkg)
         mw_json_add (o, "packages", pkg_service_status_json (self->pkg));
+    if (self->vms)
+        mw_json_add (o, "vms", node_vms_status_json (self->vms));
     return o;
 }
 
@@ -613,6 +904,7 @@ s_collect_tick (agent_t *self, uint64_t now)
                 node_jobs_prometheus (self->jobs, text);
             if (self->pkg)
                 pkg_service_prometheus (self->pkg, text);
+            node_vms_prometheus (self->vms, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
         }
@@ -624,15 +916,14 @@ s_collect_tick (agent_t *self, uint64_t now)
 //  --------------------------------------------------------------------------
 //  The services
 
-//  mesh: the transport's ROUTER and SWIM membership.
+//  mesh: the transport's sockets and SWIM membership.
 static int
 s_mesh_items (void *ctx, zmq_pollitem_t *items, int max)
 {
     agent_t *self = (agent_t *) ctx;
-    if (max >= 1)
-        items[0] =
-            (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
-    return 1;
+    //  Inbound ROUTER and the outbound socket: replies come back on the
+    //  connections we opened.
+    return gossip_transport_pollitems (self->transport, items, max);
 }
 
 static void
@@ -642,12 +933,14 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
     (void) item;
     bool leaving = node_loop_leaving (self->loop);
     //  Drain in bounded batches so timers still run under a flood.
+    uint64_t other = s_other_key (self);
     for (int i = 0; i < 256; i++) {
         mw_msg_t msg;
         int r = gossip_transport_recv (self->transport, &msg);
         if (r < 0)
             break;
         if (r == 1) {
+            node_keywatch_valid (self->keywatch, now);
             election_msg_t em;
             if (node_msgmap_election_from_wire (&msg, &em) == 0) {
                 if (!leaving)
@@ -658,6 +951,7 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             gossip_wire_msg_clear (&msg);
         }
     }
+    node_keywatch_other (self->keywatch, NULL, s_other_key (self) - other, now);
 }
 
 static void s_persist_incarnation (agent_t *self);
@@ -668,6 +962,10 @@ s_mesh_tick (void *ctx, uint64_t now)
     agent_t *self = (agent_t *) ctx;
     gossip_member_tick (self->members, now);
     s_persist_incarnation (self);
+    s_peers_sync (self, now);
+    node_statedb_tick (self->db, now);
+    if (!node_loop_leaving (self->loop))
+        s_keywatch_tick (self, now);
     if (!node_loop_leaving (self->loop) && now >= self->next_prune_ms) {
         gossip_transport_prune (self->transport, now, 120000);
         self->next_prune_ms = now + 60000;
@@ -871,13 +1169,21 @@ s_pkg_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
 //  --------------------------------------------------------------------------
 //  Start-up and the loop
 
+//  A refutation raises our incarnation; it is written behind (coalesced, at
+//  most once a second, off the loop): refutations are driven by what peers
+//  say about us, so a flood of them must not become a flood of fsyncs.  The
+//  start-up bump, which must be on disk before the first packet, is
+//  synchronous (s_setup).  A refutation lost in a crash costs nothing but a
+//  second refutation after the restart.
 static void
 s_persist_incarnation (agent_t *self)
 {
     uint64_t inc = gossip_member_incarnation (self->members);
-    if (inc > self->incarnation_saved && node_statedb_set_u64 (self->db, "incarnation", inc) == 0)
+    if (inc > self->incarnation_saved && node_statedb_set_u64_later (self->db, "incarnation", inc) == 0)
         self->incarnation_saved = inc;
 }
+
+static void s_fd_budget (agent_t *self);
 
 static int
 s_setup (agent_t *self, char *err, size_t errlen)
@@ -903,13 +1209,20 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->session = mw_wall_ms ();
     if (self->session <= session)
         self->session = session + 1;   //  clock went back: still newer
-    if (node_statedb_set_u64 (self->db, "incarnation", inc)
-        || node_statedb_set_u64 (self->db, "session", self->session)) {
-        snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
+    const char *keys[] = {"incarnation", "session"};
+    uint64_t values[] = {inc, self->session};
+    if (node_statedb_set_u64s (self->db, keys, values, 2)) {
+        //  Refuse rather than risk reusing an incarnation: one line, with
+        //  the way out (README, "Disk full").
+        snprintf (err, errlen,
+                  "%s/state.db: cannot save the incarnation before joining (%s); free space in STATE_DIR=%s "
+                  "(or make it writable) and start again",
+                  state_dir, node_statedb_last_error (self->db), state_dir);
         return -1;
     }
     self->incarnation_saved = inc;
 
+    self->keywatch = node_keywatch_new (10000, 60000);
     self->keys = gossip_keyring_new (mw_config_settings (cfg)->cluster_key);
     if (!self->keys) {
         snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
@@ -945,17 +1258,39 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (self->addr, sizeof self->addr, "tcp://[%s]:%d", self->ip, mesh_port);
     else
         snprintf (self->addr, sizeof self->addr, "tcp://%s:%d", self->ip, mesh_port);
+    //  Connection caps (gossip/guard.h).  The global cap is provisional
+    //  until every socket is open (end of setup): the fd budget is what is
+    //  left then.
+    self->guard = gossip_guard_new ((uint32_t) (self->nofile / 2));
+    if (!self->guard) {
+        snprintf (err, errlen, "cannot start the connection guard");
+        return -1;
+    }
+    gossip_transport_opts_t topts;
+    gossip_transport_opts_defaults (&topts);
+    topts.guard = self->guard;
+    topts.out_max = self->out_max;
     self->transport =
-        gossip_transport_new (self->addr, &self->ident, self->keys, self->replay, self->session);
+        gossip_transport_new_opts (self->addr, &self->ident, self->keys, self->replay, self->session, &topts);
     if (!self->transport) {
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
         return -1;
     }
+    //  The event stream (EVENTS_PORT=0: no PUB, the events still reach the
+    //  log and the API).
     int events_port = (int) mw_config_settings (cfg)->events_port;
+    //  The event stream: loopback unless EVENTS_BIND=mesh, and then only with
+    //  CURVE and an allow-list of subscribers (a VMS with its own key pair).
     if (events_port > 0) {
-        self->events = node_events_new (*iface ? NULL : self->ip, events_port);
+        self->events =
+            node_curve_open_events (cfg, self->ip, events_port, self->guard, &self->curve, err, errlen);
+        if (!self->events)
+            return -1;
+    }
+    else {
+        self->events = node_events_new (NULL, 0);
         if (!self->events) {
-            snprintf (err, errlen, "cannot listen on EVENTS_PORT=%d", events_port);
+            snprintf (err, errlen, "out of memory");
             return -1;
         }
     }
@@ -973,17 +1308,18 @@ s_setup (agent_t *self, char *err, size_t errlen)
             snprintf (ep, sizeof ep, "tcp://[%s]:%d", self->ip, job_port);
         else
             snprintf (ep, sizeof ep, "tcp://%s:%d", self->ip, job_port);
-        node_jobs_opts_t jo = {cfg, &self->ident, self->keys, self->session, ep, ep, self->events, false};
+        node_jobs_opts_t jo = {cfg,          &self->ident, self->keys,  self->session, ep, ep,
+                               self->events, false,        self->guard, self->out_max, 0};
         self->jobs = node_jobs_new (&jo, err, errlen);
         if (!self->jobs)
             return -1;
     }
 
-    //  AI packages: PKG_PORT, default MESH_PORT + 3 when JOB_PORT is left
+    //  AI packages: PKG_PORT, default MESH_PORT + 4 when JOB_PORT is left
     //  unset (config.c checks the ports); 0 = none.
     int pkg_port = mw_config_settings (cfg)->set.pkg_port   ? (int) mw_config_settings (cfg)->pkg_port
                    : mw_config_settings (cfg)->set.job_port ? 0
-                                                            : mesh_port + 3;
+                                                            : mesh_port + 4;
     if (pkg_port > 0 && pkg_port <= 65535) {
         char ep[MW_ADDR_MAX + 1];
         if (strchr (self->ip, ':'))
@@ -999,7 +1335,9 @@ s_setup (agent_t *self, char *err, size_t errlen)
                                  .bind_endpoint = ep,
                                  .max_mbps = (double) mw_config_settings (cfg)->pkg_max_mbps,
                                  .max_packages = (uint32_t) mw_config_settings (cfg)->pkg_max_packages,
-                                 .events = self->events};
+                                 .events = self->events,
+                                 .guard = self->guard,
+                                 .out_max = self->out_max};
         self->pkg = pkg_service_new (&po, err, errlen);
         if (!self->pkg)
             return -1;
@@ -1012,6 +1350,15 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->control = node_control_new (state_dir, MW_FRAME_MAX + 4096, err, errlen);
     if (!self->control)
         return -1;
+
+    //  The VMS interface: from here on every event is numbered and logged.
+    node_vms_opts_t vo = {cfg, self->ident.id_hex, self->ip, self->events, self->control};
+    self->vms = node_vms_new (&vo, err, errlen);
+    if (!self->vms)
+        return -1;
+    if (self->jobs && node_vms_api (self->vms))
+        node_api_handle (node_vms_api (self->vms), "GET", "/api/v1/jobs", s_api_jobs, self);
+    self->docs_dirty = true;
 
     gossip_member_cfg_t mcfg;
     gossip_member_cfg_defaults (&mcfg);
@@ -1030,7 +1377,10 @@ s_setup (agent_t *self, char *err, size_t errlen)
     MW_CFG_U32 (pushpull_interval_ms, pushpull_interval_ms)
     MW_CFG_U32 (dead_reap_ms, dead_reap_ms)
     MW_CFG_U32 (awareness_max, awareness_max)
+    MW_CFG_U32 (max_members, max_members)
+    MW_CFG_U32 (member_insert_rate, insert_rate)
 #undef MW_CFG_U32
+    self->max_members = mcfg.max_members;
     uint64_t seed = 0;
     randombytes_buf (&seed, sizeof seed);
     self->members = gossip_member_new (&mcfg, &self->ident.id, self->name, self->addr, inc, seed, s_send,
@@ -1075,8 +1425,11 @@ s_setup (agent_t *self, char *err, size_t errlen)
 
     const char *seeds[16];
     size_t n = mw_config_split (cfg, mw_config_settings (cfg)->join, seeds, 16);
-    for (size_t i = 0; i < n; i++)
-        snprintf (self->seeds[self->n_seeds++], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf (self->seeds[self->n_seeds], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
+        //  Configured: ours to connect to (unbound until it answers).
+        gossip_transport_peer_add (self->transport, self->seeds[self->n_seeds++], NULL, 0);
+    }
     self->beacon_interval_ms = (uint32_t) mw_config_settings (cfg)->beacon_interval_ms;
 
     //  Resources and forecasts (on unless COLLECT_INTERVAL_MS=0: peers decide
@@ -1094,9 +1447,18 @@ s_setup (agent_t *self, char *err, size_t errlen)
         if (!self->load)
             mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
     }
+    if (self->load) {
+        //  Our API's address rides in the digest: any box lists every box's.
+        bool https = false;
+        int api_port = node_vms_api_port_public (self->vms, &https);
+        node_load_set_api (self->load, (uint16_t) api_port, https);
+    }
     int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
     if (metrics_port > 0 && self->load) {
-        self->metrics = node_metrics_new (*iface ? NULL : self->ip, metrics_port);
+        //  Plain HTTP, no authentication: loopback unless the operator
+        //  says otherwise (METRICS_BIND=mesh, for a scraper on the LAN).
+        bool mesh = strcmp (mw_config_settings (cfg)->metrics_bind, "mesh") == 0;
+        self->metrics = node_metrics_new (mesh ? self->ip : "127.0.0.1", metrics_port);
         if (!self->metrics) {
             snprintf (err, errlen, "cannot listen on METRICS_PORT=%d", metrics_port);
             return -1;
@@ -1124,7 +1486,32 @@ s_setup (agent_t *self, char *err, size_t errlen)
         node_control_on (self->control, "job", 1, s_ctl_no_jobs, self);
         node_control_on (self->control, "jobs", 1, s_ctl_no_jobs, self);
     }
+    s_fd_budget (self);
     return 0;
+}
+
+//  Every socket, file and thread of ours is open now: what is left of 70 %
+//  of the fd limit, minus the outbound connections of every plane and a
+//  reserve (control clients, the state DB's journal, the runner's files),
+//  is what the listeners may accept in all.  At the usual limit of 1024
+//  that is about 450 connections, and libzmq never gets near EMFILE (which
+//  stops a TCP listener and aborts the control socket's ipc listener).
+static void
+s_fd_budget (agent_t *self)
+{
+    int open_now = gossip_guard_fds_open ();
+    int64_t budget = (int64_t) (self->nofile * 70 / 100) - (open_now > 0 ? open_now : 64)
+                     - (self->pkg ? 3 : 2) * (int64_t) self->out_max - 64;
+    if (budget < 32) {
+        mw_warn ("fd_limit_low",
+                 "nofile=%llu open=%d reason=\"raise the hard limit (ulimit -Hn): connections "
+                 "capped at 32\"",
+                 (unsigned long long) self->nofile, open_now);
+        budget = 32;
+    }
+    gossip_guard_set_global_max (self->guard, (uint32_t) budget);
+    mw_info ("fd_budget", "nofile=%llu open=%d out_max=%u listeners_max=%lld",
+             (unsigned long long) self->nofile, open_now, self->out_max, (long long) budget);
 }
 
 static void
@@ -1132,12 +1519,16 @@ s_teardown (agent_t *self)
 {
     pkg_service_destroy (&self->pkg);
     node_jobs_destroy (&self->jobs);
+    node_keywatch_destroy (&self->keywatch);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
     node_control_destroy (&self->control);
+    node_vms_destroy (&self->vms);   //  commits what is queued, detaches the log
     node_events_destroy (&self->events);
+    node_curve_destroy (&self->curve);
     gossip_transport_destroy (&self->transport);
+    gossip_guard_destroy (&self->guard);
     gossip_replay_destroy (&self->replay);
     gossip_keyring_destroy (&self->keys);
     node_statedb_close (&self->db);
@@ -1171,6 +1562,12 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = cfg;
+    //  As many fds as we are allowed, before any is used: the budget the
+    //  connection caps are cut from (s_fd_budget).
+    self->nofile = gossip_guard_raise_nofile ();
+    self->out_max = (uint32_t) (self->nofile / 16 < 16    ? 16
+                                : self->nofile / 16 > 128 ? 128
+                                                          : self->nofile / 16);
     //  The loop wakes at least every 50 ms: a safety net for any timer a
     //  service keeps without reporting it.
     self->loop = node_loop_new (50);
@@ -1198,6 +1595,9 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &jobs);
     node_loop_add (self->loop, &pkg);
     node_loop_add (self->loop, &control);
+    node_service_t docs = {"vmsdocs", self, NULL, NULL, s_docs_tick, s_docs_wakeup, NULL};
+    node_loop_add (self->loop, &docs);
+    node_vms_services (self->vms, self->loop);
     return self;
 }
 
@@ -1255,6 +1655,12 @@ node_agent_run (mw_config_t *cfg)
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
+
+    //  Large buffers (frames, forged ones included) are mmapped and given
+    //  back when freed: glibc would otherwise raise this threshold after the
+    //  first free and keep a flood's freed megabytes in the heap, so RSS
+    //  would follow the worst moment, not the live buffers.
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);
 
     char err[512] = "";
     node_agent_t *self = node_agent_new (cfg, err, sizeof err);

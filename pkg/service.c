@@ -33,6 +33,7 @@
 #define S_REFUSED_MS  600000   //  ... for ten minutes
 #define S_INDEX_MS    2000     //  PKG_INDEX period
 #define S_RELOAD_MS   250      //  catalog poll (data_version)
+#define S_PRUNE_MS    10000    //  close connections idle this long
 #define S_SAVE_MS     250      //  bitmap checkpoint while fetching
 #define S_HAVE_MS     100      //  PKG_HAVE at most this often per package
 #define S_UPLOADS     3        //  uploads at once (pkg_swarm's model: S_SIM_UPLOADS)
@@ -118,7 +119,7 @@ struct _pkg_service_t {
     pkg_swarm_cfg_t swarm_cfg;
     int64_t data_version;
     int64_t refusal_id;
-    uint64_t next_reload_ms, next_index_ms;
+    uint64_t next_reload_ms, next_index_ms, next_prune_ms;
     bool started;   //  first reload done (no events for what was there)
     bool test_corrupt;
     uint64_t rng;
@@ -267,7 +268,7 @@ s_peer_drop (pkg_service_t *self, int slot)
             pkg_swarm_peer_gone (pk->swarm, (uint32_t) slot);
     }
     pkg_upq_drop_peer (self->upq, (uint32_t) slot);
-    gossip_transport_forget_addr (self->transport, p->addr);
+    gossip_transport_peer_remove (self->transport, p->addr);
     gossip_replay_forget (self->replay, &p->id);
     memset (p, 0, sizeof *p);
 }
@@ -287,6 +288,9 @@ s_peer_set (pkg_service_t *self, const mw_id_t *id, const char *addr, uint64_t n
         return -1;
     s_peer_t *p = &self->peers[slot];
     if (!p->used) {
+        //  The only addresses this plane ever sends to: the members'.
+        if (gossip_transport_peer_add (self->transport, addr, id, 0) != 0)
+            return -1;
         p->used = true;
         p->id = *id;
         gossip_wire_id_hex (id, p->hex);
@@ -1027,8 +1031,7 @@ static bool
 s_ready (void *ctx, uint32_t peer)
 {
     s_ready_t *r = ctx;
-    return peer < S_PEERS_MAX && r->self->peers[peer].used && r->self->peers[peer].upload_until_ms <= r->now
-           && gossip_transport_writable (r->self->transport, r->self->peers[peer].addr);
+    return peer < S_PEERS_MAX && r->self->peers[peer].used && r->self->peers[peer].upload_until_ms <= r->now;
 }
 
 static void
@@ -1083,6 +1086,10 @@ static void
 s_tick (void *ctx, uint64_t now)
 {
     pkg_service_t *self = ctx;
+    if (now >= self->next_prune_ms) {
+        self->next_prune_ms = now + S_PRUNE_MS;
+        gossip_transport_prune (self->transport, now, 6 * S_PRUNE_MS);
+    }
     if (now >= self->next_reload_ms) {
         self->next_reload_ms = now + S_RELOAD_MS;
         int64_t v = pkg_catalog_data_version (self->cat);
@@ -1160,11 +1167,13 @@ static int
 s_items (void *ctx, zmq_pollitem_t *items, int max)
 {
     pkg_service_t *self = ctx;
-    if (max < 2)
-        return 2;
-    items[0] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
-    items[1] = (zmq_pollitem_t){zsock_resolve (self->pipe_loop), 0, ZMQ_POLLIN, 0};
-    return 2;
+    //  The transport's sockets (inbound, and outbound: answers to what we
+    //  sent come back on our own connections), then the worker's pipe.
+    int n = gossip_transport_pollitems (self->transport, items, max);
+    if (max < n + 1)
+        return n + 1;
+    items[n] = (zmq_pollitem_t){zsock_resolve (self->pipe_loop), 0, ZMQ_POLLIN, 0};
+    return n + 1;
 }
 
 static void
@@ -1282,6 +1291,9 @@ pkg_service_new (const pkg_service_opts_t *opts, char *err, size_t errlen)
     self->replay = gossip_replay_new (opts->max_clock_skew_ms);
     gossip_transport_opts_t to;
     gossip_transport_opts_pkg (&to);
+    to.guard = opts->guard;
+    if (opts->out_max)
+        to.out_max = opts->out_max;
     self->transport = self->replay ? gossip_transport_new_opts (opts->bind_endpoint, opts->ident, opts->keys,
                                                                 self->replay, opts->session, &to)
                                    : NULL;
@@ -1515,14 +1527,14 @@ s_box_new (s_box_t *b, const char *root, const char *name, gossip_keyring_t *key
 static void
 s_turn (s_box_t *boxes, int n, int wait_ms)
 {
-    zmq_pollitem_t items[16];
-    int owner[16], k = 0;
+    zmq_pollitem_t items[32];
+    int owner[32], k = 0;
     uint64_t now = mw_now_ms ();
     for (int i = 0; i < n; i++) {
         if (!boxes[i].svc)
             continue;
         s_tick (boxes[i].svc, now);
-        int got = s_items (boxes[i].svc, items + k, 16 - k);
+        int got = s_items (boxes[i].svc, items + k, 32 - k);
         for (int j = 0; j < got; j++)
             owner[k + j] = i;
         k += got;

@@ -38,6 +38,7 @@
 
 #include "common/prom.h"
 #include "gossip/crypto.h"
+#include "gossip/guard.h"
 #include "gossip/member.h"
 #include "node/control.h"
 #include "node/events.h"
@@ -60,6 +61,8 @@ typedef struct {
     double max_mbps;             //  PKG_MAX_MBPS, 0 = no cap
     uint32_t max_packages;       //  PKG_MAX_PACKAGES
     node_events_t *events;       //  borrowed; may be NULL
+    gossip_guard_t *guard;       //  the agent's connection caps (borrowed); may be NULL
+    uint32_t out_max;            //  outbound connections held at once (0: the plane's default)
 } pkg_service_opts_t;
 
 //  NULL with the reason in err (a trusted key that does not load, the port
