@@ -66,9 +66,14 @@ pk_state () {
         '[.[] | select(.name == $n and .version == $v) | .state] | .[0] // ""' 2>/dev/null
 }
 
+#  True once node I's agent answers `status` (tb_wait_ready trusts the id
+#  it cached before a restart).
+pk_answers () { tb_status "$1" > /dev/null; }
+
+#  (EVENTS_BIND defaults to loopback: 127.0.0.1 inside the box's namespace.)
 pk_events_start () {
     local i=$1
-    tb_bg tb_exec_or_root "$i" "$TB_MW" events --connect "tcp://$(tb_host_addr "$i"):$(tb_events_port "$i")" --json \
+    tb_bg tb_exec_or_root "$i" "$TB_MW" events --connect "tcp://127.0.0.1:$(tb_events_port "$i")" --json \
         > "$TB_DIR/events.$i" 2>/dev/null
 }
 #  The event stream is read where the agent listens: inside its namespace.

@@ -34,7 +34,7 @@ tb_log "killed box 2 with $before of $pieces pieces saved"
 [ "$before" -lt "$pieces" ] || tb_fail "box 2 finished before the kill: the test did not exercise a resume"
 
 tb_restart_agent 2
-tb_wait_ready 2 15
+tb_wait_until 20 pk_answers 2 || tb_fail "box 2 did not answer after its restart"
 timeout 60 "$TB_MW" pkg fetch facedet@3.0 --state-dir "$(tb_state_dir 2)" --timeout-s 50 >/dev/null \
     || tb_fail "box 2 did not complete after its restart"
 #  What the restarted agent found it had, and what it downloaded.
