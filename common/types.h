@@ -44,6 +44,8 @@
 #define MW_PKG_INDEX_MAX    256                              //  packages in one index
 #define MW_PKG_INDEX_ENTRY  41                               //  bytes per index entry
 #define MW_PKG_MSG_MAX      (MW_PKG_PIECE_MAX + 64 * 1024)   //  largest plaintext on the package plane
+//  The largest PKG_INDEX body: every entry of a full index.
+#define MW_PKG_INDEX_BYTES (MW_PKG_INDEX_MAX * MW_PKG_INDEX_ENTRY)
 
 typedef struct {
     uint8_t b[MW_ID_LEN];

@@ -239,7 +239,7 @@
 //  ---- package plane (AI packages, docs/PACKAGES.md) ------------------------
 
 #define MW_WIRE_BODY_PKG_INDEX(F)                                                                            \
-    F (MSG, pkg_entries, BLOB, MW_PKG_INDEX_MAX *MW_PKG_INDEX_ENTRY, 0, 1,                                   \
+    F (MSG, pkg_entries, BLOB, MW_PKG_INDEX_BYTES, 0, 1,                                                     \
        "packed entries: manifest SHA-256 (32), seq (8, big-endian), flags (1: 1 held, 2 partly, 4 "          \
        "fetching)")
 

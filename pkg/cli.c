@@ -1326,7 +1326,10 @@ pkg_cli_main (int argc, char **argv)
         s_usage (stdout);
         return 0;
     }
-    fprintf (stderr, "meshwatch pkg: unknown %s '%.60s' (meshwatch pkg --help lists them)\n",
-             cmd[0] == '-' ? "option" : "command", cmd);
+    //  One line naming it, like every other subcommand's.
+    if (cmd[0] == '-')
+        fprintf (stderr, "meshwatch pkg: unknown option '%.60s'\n", cmd);
+    else
+        fprintf (stderr, "meshwatch pkg: unknown command '%.60s' (meshwatch pkg --help lists them)\n", cmd);
     return EXIT_USAGE;
 }
