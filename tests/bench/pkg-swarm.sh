@@ -94,6 +94,9 @@ run_one () {   # run_one N NETID
     pk_publish 1 "$TB_DIR/bench.mwpkg"
     for i in $(seq 2 "$N"); do tb_wait_until 30 pk_state_is "$i" bench 1.0 available || tb_fail "box $i never learned it"; done
     local from_ms; from_ms=$(date +%s%3N)
+    #  This machine's load as the swarm starts: 2 shared cores carry every
+    #  box's sealing, hashing and veth traffic (a real box carries its own).
+    local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
     start=$(tb_now_ms); p=()
     for i in $(seq 2 "$N"); do
         ( timeout 1200 env "${TB_ENVU[@]}" "$TB_MW" pkg fetch bench@1.0 --state-dir "$(tb_state_dir "$i")" \
@@ -129,9 +132,9 @@ run_one () {   # run_one N NETID
         r=$(stat_of "$i" '.packages.pieces_rejected.unsolicited'); late=$(( late + ${r:-0} ))
     done
     local suspects; suspects=$(grep -h "event=member_suspect" "$TB_DIR"/n*/agent.log | wc -l)
-    python3 - "$N" "$MB" "$one" "$served" "$rejected" "$late" "$suspects" "$TB_DIR" >> "$RESULTS" <<'PY' || tb_fail "no summary line"
+    python3 - "$N" "$MB" "$one" "$served" "$rejected" "$late" "$suspects" "$TB_DIR" "$load0" >> "$RESULTS" <<'PY' || tb_fail "no summary line"
 import sys, statistics as st
-n, mb, one, served, rejected, late, suspects, d = sys.argv[1:]
+n, mb, one, served, rejected, late, suspects, d, load0 = sys.argv[1:]
 n = int(n); one = int(one)
 def load(f):
     try: return [float(x) for x in open(f) if x.strip()]
@@ -157,7 +160,8 @@ print(f"N={n} MB={mb} one={one/1000:.2f}s "
       f"egress={(int(served)/size if served else float('nan')):.2f} rejected={rejected} late={late} "
       f"jobs_before_p50={pct(jb,.5):.1f} jobs_before_p99={pct(jb,.99):.1f} jobs_before_failed={jbf} "
       f"jobs_during_p50={pct(jd,.5):.1f} jobs_during_p99={pct(jd,.99):.1f} jobs_during_failed={jdf} "
-      f"suspected={suspects}")
+      f"suspected={suspects} load={load0} "
+      f"agg_mbs={((n - 1) * int(mb) * 1.048576 / (max(sw) / 1000)) if sw else float('nan'):.0f}")
 PY
     tb_log "N=$N done: $(tail -1 "$RESULTS")"
     )
@@ -170,17 +174,17 @@ for N in $SIZES; do
 done
 echo
 echo "Package distribution, ${MB} MiB on 100 Mbit/s links (${PK_SHAPER:-tbf}), ratios to one transfer (HTTP, one box):"
-printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' N "one (s)" "single source" \
+printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' N "one (s)" "single source" \
     "swarm: verified" "swarm: pieces in" "publisher" "pieces" "jobs before: p50/p99 ms" "jobs during: p50/p99 ms" \
-    "suspicions"
-printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' "" "" "max / p50" "max / p50" \
-    "max / p50" "egress" "bad / late" "(failed)" "(failed)" ""
+    "suspicions" "host load" "swarm MB/s"
+printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' "" "" "max / p50" "max / p50" \
+    "max / p50" "egress" "bad / late" "(failed)" "(failed)" "" "(1 min)" "(all boxes)"
 while read -r line; do
     eval "$(echo "$line" | tr ' ' '\n' | sed 's/^/R_/')"
-    printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' "${R_N}" "${R_one%s}" \
+    printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' "${R_N}" "${R_one%s}" \
         "${R_http_max}x / ${R_http_p50}x" "${R_swarm_max}x / ${R_swarm_p50}x" "${R_pieces_max}x / ${R_pieces_p50}x" \
         "${R_egress}x" "$R_rejected / $R_late" "${R_jobs_before_p50} / ${R_jobs_before_p99} (${R_jobs_before_failed})" \
-        "${R_jobs_during_p50} / ${R_jobs_during_p99} (${R_jobs_during_failed})" "$R_suspected"
+        "${R_jobs_during_p50} / ${R_jobs_during_p99} (${R_jobs_during_failed})" "$R_suspected" "$R_load" "$R_agg_mbs"
 done < "$RESULTS"
 rm -f "$RESULTS"
 exit $failed
