@@ -1665,11 +1665,13 @@ pkg_service_test (bool verbose)
     pkg_catalog_destroy (&cat);
     pkg_keyring_destroy (&ring);
 
-    //  The mesh learns it; B and C ask for it (as `pkg fetch` does).
-    uint64_t deadline = mw_now_ms () + 10000;
+    //  The mesh learns it (B, C and D: what is checked below is what is
+    //  waited for); B and C ask for it (as `pkg fetch` does).
+    uint64_t deadline = mw_now_ms () + 30000;
     while (mw_now_ms () < deadline
            && (s_state_of (&boxes[1], "facedet", "1.0") == PKG_STATE_COUNT
-               || s_state_of (&boxes[2], "facedet", "1.0") == PKG_STATE_COUNT))
+               || s_state_of (&boxes[2], "facedet", "1.0") == PKG_STATE_COUNT
+               || s_state_of (&boxes[3], "facedet", "1.0") == PKG_STATE_COUNT))
         s_turn (boxes, 5, 10);
     if (verbose)
         for (int i = 0; i < 5; i++) {
@@ -1682,6 +1684,7 @@ pkg_service_test (bool verbose)
                     boxes[i].svc->n_pkgs);
         }
     CHECK (s_state_of (&boxes[1], "facedet", "1.0") == PKG_STATE_AVAILABLE
+               && s_state_of (&boxes[2], "facedet", "1.0") == PKG_STATE_AVAILABLE
                && s_state_of (&boxes[3], "facedet", "1.0") == PKG_STATE_AVAILABLE,
            "learned through the mesh");
     for (int i = 1; i <= 2; i++) {
