@@ -306,9 +306,22 @@ s_w_limits (text_t *t)
     s_section_limits (t, MW_WIRE_PLANE_DATA);
 }
 
+static void
+s_w_pkg (text_t *t)
+{
+    s_section_messages (t, MW_WIRE_PLANE_PKG);
+}
+static void
+s_w_pkg_limits (text_t *t)
+{
+    s_section_limits (t, MW_WIRE_PLANE_PKG);
+}
+
 static const section_t s_sections[] = {
-    {"header", s_w_header}, {"mesh-messages", s_w_mesh}, {"update", s_w_update}, {"data-messages", s_w_data},
-    {"box", s_w_box},       {"data-limits", s_w_limits},
+    {"header", s_w_header},    {"mesh-messages", s_w_mesh},
+    {"update", s_w_update},    {"data-messages", s_w_data},
+    {"box", s_w_box},          {"data-limits", s_w_limits},
+    {"pkg-messages", s_w_pkg}, {"pkg-limits", s_w_pkg_limits},
 };
 #define SECTIONS (sizeof s_sections / sizeof s_sections[0])
 

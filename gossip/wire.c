@@ -216,6 +216,13 @@ gossip_wire_is_job_type (int type)
     return def && def->plane == MW_WIRE_PLANE_DATA;
 }
 
+bool
+gossip_wire_is_pkg_type (int type)
+{
+    const mw_wire_msg_def_t *def = gossip_wire_def (type);
+    return def && def->plane == MW_WIRE_PLANE_PKG;
+}
+
 //  True when the type's body lives (partly) in a mw_job_t.
 static bool
 s_has_job (const mw_wire_msg_def_t *def)
@@ -2669,9 +2676,12 @@ gossip_wire_test (bool verbose)
         gossip_wire_msg_clear (&copy);
     }
     //  Minimal messages too (empty strings, zero integers); a job type
-    //  needs its body, and the smallest JOB has a 1-byte frame.
+    //  needs its body, and the smallest JOB has a 1-byte frame; package
+    //  types their shortest byte fields (a 1-byte piece, one digest).
     for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
         msg.type = (uint8_t) type;
+        if (gossip_wire_is_pkg_type (type))
+            CHECK (gossip_wire_msg_fill (&msg, type, 0, 0, 1) == 0);
         if (gossip_wire_is_job_type (type)) {
             CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
             CHECK (buf == NULL);
@@ -2912,9 +2922,12 @@ gossip_wire_test (bool verbose)
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_REPLY), "job_reply") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB), "job") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_RESULT), "job_result") == 0);
-        CHECK (MW_MSG_TYPE_MAX == 15 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15);
-        for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++)
+        CHECK (MW_MSG_TYPE_MAX == 22 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15
+               && MW_MSG_PKG_INDEX == 16 && MW_MSG_PKG_REFUSE == 22);
+        for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++) {
             CHECK (gossip_wire_is_job_type (t) == (t >= 12 && t <= 15));
+            CHECK (gossip_wire_is_pkg_type (t) == (t >= 16 && t <= 22));
+        }
         mw_jobid_t jid, jid2;
         for (int i = 0; i < MW_JOBID_LEN; i++)
             jid.b[i] = (uint8_t) (i * 0x11 + 0x0f);

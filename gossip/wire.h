@@ -88,8 +88,9 @@ typedef struct {
 } mw_update_t;
 
 //  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
-//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_RESULT = 15.  Types 9..11 (election) and
-//  12..15 (jobs, data plane only) were added within version 1 before any
+//  MW_MSG_BEACON = 1 .. MW_MSG_PKG_REFUSE = 22.  Types 9..11 (election),
+//  12..15 (jobs, data plane only) and 16..22 (packages, package plane only)
+//  were added within version 1 before any
 //  release (docs/PROTOCOL.md §6).
 #define MW_WIRE_ENUM_(NAME, number, ...) MW_MSG_##NAME = number,
 #define MW_WIRE_ONE_(...)                +1
@@ -163,6 +164,30 @@ typedef struct {
 
     //  Job types only (12..15): owned by the message, NULL otherwise.
     mw_job_t *job;
+
+    //  Package plane (types 16..22, docs/PACKAGES.md).  The byte fields are
+    //  owned by the message (gossip_wire_msg_clear frees them).
+    uint8_t pkg[MW_PKG_ID_LEN];   //  the package: SHA-256 of its manifest
+    uint32_t piece;               //  PKG_REQ, PKG_PIECE, PKG_REFUSE
+    uint32_t pkg_have;            //  PKG_HAVE: pieces held
+    uint8_t pkg_cancel;           //  PKG_REQ: 1 = withdraw the request
+    uint8_t pkg_why;              //  PKG_REFUSE: 1 busy, 2 not held, 3 unknown package
+    uint8_t *pkg_entries;         //  PKG_INDEX: packed entries (MW_PKG_INDEX_ENTRY bytes each)
+    uint32_t pkg_entries_len;
+    uint8_t *pkg_meta;   //  PKG_META: the signed metadata, its signature, manifest, config, piece list
+    uint32_t pkg_meta_len;
+    uint8_t *pkg_sig;
+    uint32_t pkg_sig_len;
+    uint8_t *pkg_manifest;
+    uint32_t pkg_manifest_len;
+    uint8_t *pkg_config;
+    uint32_t pkg_config_len;
+    uint8_t *pkg_pieces;
+    uint32_t pkg_pieces_len;
+    uint8_t *pkg_bitmap;   //  PKG_HAVE
+    uint32_t pkg_bitmap_len;
+    uint8_t *pkg_data;   //  PKG_PIECE
+    uint32_t pkg_data_len;
 } mw_msg_t;
 
 //  Encode `msg` into a freshly allocated buffer (*out, *out_len); caller frees
@@ -198,6 +223,7 @@ bool gossip_wire_id_zero (const mw_id_t *id);
 void gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1]);
 int gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id);   //  0/-1
 bool gossip_wire_is_job_type (int type);                         //  12..15
+bool gossip_wire_is_pkg_type (int type);                         //  16..22
 
 //  --------------------------------------------------------------------------
 //  The definition as tables (built from gossip/wire_def.h), for the tools
@@ -223,7 +249,7 @@ typedef enum {
     MW_WIRE_IN_BOX,      //  mw_wire_box_t (element of `boxes`)
 } mw_wire_in_t;
 
-typedef enum { MW_WIRE_PLANE_MESH, MW_WIRE_PLANE_DATA } mw_wire_plane_t;
+typedef enum { MW_WIRE_PLANE_MESH, MW_WIRE_PLANE_DATA, MW_WIRE_PLANE_PKG } mw_wire_plane_t;
 
 typedef struct mw_wire_record_s mw_wire_record_t;
 

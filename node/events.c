@@ -32,6 +32,9 @@ static const struct {
      "escalated:boolean attempts:integer"},
     {"server", "load", "queue:integer queue_max:integer workers:integer svc_ms:number"},
     {"env", "report", "nid:string result:string date:string time:string source:string"},
+    {"pkg", "published fetch_started complete refused bad_piece",
+     "name:string version:string digest:string reason:string peer:string|null pieces:integer bytes:integer "
+     "seconds:number"},
 };
 #define N_SCHEMA (sizeof s_schema / sizeof s_schema[0])
 

@@ -37,6 +37,7 @@
 #include "node/curve.h"
 #include "node/evfollow.h"
 #include "node/statelock.h"
+#include "pkg/cli.h"
 
 #include <ctype.h>
 #include <czmq.h>
@@ -1172,6 +1173,7 @@ static const command_t s_commands[] = {
     {"jobs", "[--state-dir DIR] [--json]   recent jobs and where they ran", s_cmd_jobs},
     {"analysis-server", "[--config FILE]   the VMS-side analysis server (VMS_PORT)", s_cmd_server},
     {"simulate", "--nodes N --policy P --seed S [...]   placement simulator", mw_simulate_cli_main},
+    {"pkg", "keygen|build|import|publish|fetch|list|show|path|verify|rm|export   AI packages", pkg_cli_main},
     {"version", "print the version", s_cmd_version},
     {"help", "[COMMAND]   this list, or one command's help", s_cmd_help},
     {NULL, NULL, NULL}};

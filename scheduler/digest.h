@@ -36,6 +36,8 @@
      --- appended for the VMS interface (a 48- or 58-byte digest decodes with api_port = 0):
        58  2  HTTP API port (API_PORT), 0 = none reachable from the mesh
        60  1  API flags: bit0 HTTPS
+     --- appended for AI packages (a shorter digest decodes with pkg_port = 0):
+       61  2  package-plane port (PKG_PORT), 0 = none
 
     Versioning: the first byte is the layout.  A decoder accepts its own
     version with trailing bytes (fields are only ever appended), and refuses
@@ -51,9 +53,10 @@
 #include <stdint.h>
 
 #define SCHED_DIGEST_VERSION      1
-#define SCHED_DIGEST_SIZE         61
+#define SCHED_DIGEST_SIZE         63
 #define SCHED_DIGEST_SIZE_V1_BASE 48   //  before the job fields were appended
 #define SCHED_DIGEST_SIZE_V1_JOBS 58   //  before the API address was appended
+#define SCHED_DIGEST_SIZE_V1_API  61   //  before the package port was appended
 
 #define SCHED_DIGEST_F_GPU    0x01
 #define SCHED_DIGEST_F_TEMP   0x02
@@ -86,6 +89,7 @@ typedef struct {
     //  digest: api_port = 0).
     uint16_t api_port;
     bool api_https;
+    uint16_t pkg_port;   //  its package-plane port, 0 = none (absent before 63 bytes)
 } sched_digest_t;
 
 //  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are

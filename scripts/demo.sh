@@ -3,7 +3,8 @@
 # `meshwatch members` converging, kill one with -9 and show every survivor
 # detecting it, then restart it and show it back with a higher incarnation
 # (its new session taken on its own signed record: each box's signature
-# counters);
+# counters); then an AI package signed here, published on one box, reaching
+# the others;
 # then the VMS's side: an API token, every box found from one box, a
 # subscriber that is killed and resumes from its last event without a gap.
 #
@@ -30,6 +31,9 @@ fi
 . "$top/tests/lib/testbed.sh"
 tb_init demo 99
 N=5
+#  Every box trusts one publisher key (AI packages, docs/PACKAGES.md).
+"$MESHWATCH" pkg keygen --out "$TB_DIR/publisher" >/dev/null || exit 1
+TB_AGENT_DEFAULTS=("TRUSTED_KEYS=$TB_DIR/publisher.pub")
 nodes=$(seq 1 $N | tr '\n' ' ')
 table () { tb_cli 1 members --state-dir "$(tb_state_dir 1)"; }
 ms_since () { echo $(( $(tb_now_ms) - $1 )); }
@@ -40,7 +44,9 @@ if [ $mode = ns ]; then
     for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh"; done
 else
     echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
-    for i in $nodes; do tb_start_agent_lo "$i" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh"; done
+    for i in $nodes; do
+        tb_start_agent_lo "$i" "PKG_PORT=$(( TB_PORTBASE + 100 + i ))" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh"
+    done
 fi
 #  The VMS's HTTP client: inside agent 1's namespace (the test bridge has no
 #  address in the root namespace), or here on loopback.
@@ -76,6 +82,26 @@ echo "   (agent $victim came back in a new session: its peers took it because it
 for i in $nodes; do
     tb_status "$i" | jq -r --arg i "$i" '.signatures | "   agent \($i): records verified \(.records_verified) (refused: unsigned \(.records_unsigned), bad \(.records_bad)); election messages verified \(.election_verified) (bad \(.election_bad))"'
 done
+echo
+echo "== an AI package: signed here, published on agent 1, fetched by agents 2..$N through the mesh"
+mkdir -p "$TB_DIR/facedet/weights" && head -c $(( 8 * 1024 * 1024 )) /dev/urandom > "$TB_DIR/facedet/weights/model.bin"
+"$MESHWATCH" pkg build --name facedet --version 1.0 --kind model --variant weather=sunny --model-family tiny-face \
+    --key "$TB_DIR/publisher.key" --out "$TB_DIR/facedet.mwpkg" "$TB_DIR/facedet/weights"
+"$MESHWATCH" pkg publish "$TB_DIR/facedet.mwpkg" --state-dir "$(tb_state_dir 1)"
+t0=$(tb_now_ms)
+fetches=""
+for i in $nodes; do
+    [ "$i" = 1 ] && continue
+    "$MESHWATCH" pkg fetch facedet@1.0 --state-dir "$(tb_state_dir "$i")" --timeout-s 30 > "$TB_DIR/fetch.$i" 2>&1 &
+    fetches="$fetches $!"
+done
+# shellcheck disable=SC2086
+wait $fetches
+echo "-- fetched by every agent $(ms_since "$t0") ms after the publish (signature, every piece and blob checked):"
+tb_cli 5 pkg list --state-dir "$(tb_state_dir 5)"
+echo "-- agent 5's copy: $(tb_cli 5 pkg path facedet@1.0 --state-dir "$(tb_state_dir 5)")/weights/model.bin"
+sha256sum "$TB_DIR/facedet/weights/model.bin" "$(tb_cli 5 pkg path facedet@1.0 --state-dir "$(tb_state_dir 5)")/weights/model.bin" \
+    | awk '{print "   " $1}'
 echo
 echo "== status of agent 1"
 tb_cli 1 status --state-dir "$(tb_state_dir 1)"

@@ -206,7 +206,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    for (uint8_t plane = MW_PLANE_MESH; plane <= MW_PLANE_BEACON; plane++)
+    for (uint8_t plane = MW_PLANE_MESH; plane <= MW_PLANE_PKG; plane++)   //  every plane, packages too
         if (gossip_crypto_open (s_keyring, &FUZZ_TO, plane, data, size, &plain, &plain_len, NULL) == 0) {
             s_decode (plain, plain_len);
             free (plain);
