@@ -19,6 +19,11 @@
 #define S_FMT_CMD    'C'
 #define S_FMT_VER    1
 
+//  The wire's limits (common/types.h) hold the largest packed forms.
+_Static_assert(DEPLOY_PLAN_BYTES_MAX <= MW_DEPLOY_PLAN_BYTES, "plan fits its message");
+_Static_assert(DEPLOY_REPORT_BYTES_MAX <= MW_DEPLOY_REPORT_BYTES, "report fits its message");
+_Static_assert(DEPLOY_CMD_BYTES_MAX <= MW_DEPLOY_CMD_BYTES, "command fits its message");
+
 //  A wave's health is judged on the coordinator's own clock; this is kept
 //  beside the replicated record, never sent.
 typedef struct {
