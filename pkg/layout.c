@@ -1804,6 +1804,93 @@ done:
     return rc;
 }
 
+//  Is the installed file at `path` exactly what the tar entry holds?
+//  Reads both in step (the tar's data blocks in order, the file at the
+//  same offsets).
+static bool
+s_same_file (struct archive *ar, struct archive_entry *e, const char *path)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool same = fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size == archive_entry_size (e);
+    uint8_t *mine = same ? malloc (256 * 1024) : NULL;
+    const void *block;
+    size_t size;
+    la_int64_t boff;
+    while (same && archive_read_data_block (ar, &block, &size, &boff) == ARCHIVE_OK) {
+        for (size_t done = 0; same && done < size;) {
+            size_t n = size - done > 256 * 1024 ? 256 * 1024 : size - done;
+            if (!mine || pkg_file_pread (fd, mine, n, (uint64_t) boff + done) != 0
+                || memcmp (mine, (const uint8_t *) block + done, n) != 0)
+                same = false;
+            done += n;
+        }
+    }
+    free (mine);
+    close (fd);
+    return same;
+}
+
+int
+pkg_layout_check_tree (int fd, uint64_t off, uint64_t len, const char *dir, pkg_layout_bad_fn *bad, void *ctx,
+                       char *err, size_t errlen)
+{
+    s_range_t *range = malloc (sizeof *range);
+    struct archive *ar = archive_read_new ();
+    int rc = -1, differ = 0;
+    if (!range || !ar) {
+        snprintf (err, errlen, "out of memory");
+        goto done;
+    }
+    range->fd = fd;
+    range->off = off;
+    range->end = off + len;
+    range->st = NULL;
+    archive_read_support_format_tar (ar);
+    if (archive_read_open (ar, range, NULL, s_range_read, NULL) != ARCHIVE_OK) {
+        snprintf (err, errlen, "layer: %s", archive_error_string (ar));
+        goto done;
+    }
+    struct archive_entry *e;
+    int r;
+    //  An entry's range runs from its header to the next one's.
+    bool pending = false;
+    uint64_t from = 0;
+    char pname[256] = "";
+    while ((r = archive_read_next_header (ar, &e)) == ARCHIVE_OK) {
+        uint64_t at = (uint64_t) archive_read_header_position (ar);
+        if (pending) {
+            bad (ctx, from, at, pname);
+            pending = false;
+        }
+        const char *name = s_entry_name (e);
+        if (archive_entry_filetype (e) != AE_IFREG || !s_name_inside (name))
+            continue;
+        char path[8300];
+        snprintf (path, sizeof path, "%s/%s", dir, name);
+        if (!s_same_file (ar, e, path)) {
+            differ++;
+            pending = true;
+            from = at;
+            snprintf (pname, sizeof pname, "%s", name);
+        }
+    }
+    if (r != ARCHIVE_EOF) {
+        snprintf (err, errlen, "layer: %s", archive_error_string (ar));
+        goto done;
+    }
+    if (pending)
+        bad (ctx, from, len, pname);
+    rc = differ;
+done:
+    if (ar)
+        archive_read_free (ar);
+    free (range);
+    return rc;
+}
+
 // --------------------------------------------------------------------------
 // Selftest
 
