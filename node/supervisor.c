@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/sanitize.h"
+#include "pkg/file.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -135,9 +137,10 @@ s_cgroups_make (node_sup_t *self)
         return -1;
     char base[400];
     int ok = 0;
+    const char *parent = sp->cgroup_parent[0] ? sp->cgroup_parent : "meshwatch";
     if (sp->cpu_percent) {
-        snprintf (base, sizeof base, "%s/cpu/meshwatch", sp->cgroup_root);
-        mkdir (base, 0755);
+        snprintf (base, sizeof base, "%s/cpu/%s", sp->cgroup_root, parent);
+        pkg_file_mkdirs (base, 0755);
         snprintf (self->cg_cpu, sizeof self->cg_cpu, "%s/%s", base, sp->name);
         if (mkdir (self->cg_cpu, 0755) != 0 && errno != EEXIST)
             self->cg_cpu[0] = 0;
@@ -153,8 +156,8 @@ s_cgroups_make (node_sup_t *self)
         }
     }
     if (sp->memory_mb) {
-        snprintf (base, sizeof base, "%s/memory/meshwatch", sp->cgroup_root);
-        mkdir (base, 0755);
+        snprintf (base, sizeof base, "%s/memory/%s", sp->cgroup_root, parent);
+        pkg_file_mkdirs (base, 0755);
         snprintf (self->cg_mem, sizeof self->cg_mem, "%s/%s", base, sp->name);
         if (mkdir (self->cg_mem, 0755) != 0 && errno != EEXIST)
             self->cg_mem[0] = 0;
@@ -258,6 +261,11 @@ s_spawn (node_sup_t *self, const char *cmd, int *out, int *err, bool place)
         //  The child: its own process group (stop kills the whole tree),
         //  wait until the parent has moved it into its groups, then exec.
         setpgid (0, 0);
+        //  Dies with the agent (a kill -9 of it leaves no orphan running a
+        //  second copy after the restart: the new agent starts its own).
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () == 1)
+            _exit (125);
         int devnull = open ("/dev/null", O_RDWR);
         dup2 (devnull, 0);
         dup2 (out ? po[1] : devnull, 1);
@@ -275,7 +283,13 @@ s_spawn (node_sup_t *self, const char *cmd, int *out, int *err, bool place)
         sigset_t none;
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
-        execl ("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+        //  A simple command is exec'ed by the shell (the program is the
+        //  pid we watch, and it gets the death signal); a compound one
+        //  runs under the shell, which the signal then reaches first.
+        char line[1100];
+        bool simple = strpbrk (cmd, ";&|<>()`$\n") == NULL && strncmp (cmd, "exec ", 5) != 0;
+        snprintf (line, sizeof line, "%s%s", simple ? "exec " : "", cmd);
+        execl ("/bin/sh", "sh", "-c", line, (char *) NULL);
         _exit (127);
     }
     setpgid (pid, pid);

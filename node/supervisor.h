@@ -55,11 +55,12 @@ const char *node_sup_state_name (node_sup_state_t s);
 typedef struct {
     char name[64];                     //  for logs and the cgroup ("slot-package")
     char dir[512];                     //  working directory: the package's files
-    char entry[1024];                  //  the command line (run by /bin/sh -c ENTRY in its own process group)
-    char health[1024];                 //  "" = none
+    char entry[1040];                  //  the command line (run by /bin/sh -c ENTRY in its own process group)
+    char health[1040];                 //  "" = none
     uint32_t cpu_percent, memory_mb;   //  0 = no limit
     char cgroup_root[256];             //  "" = no cgroups (e.g. /sys/fs/cgroup)
-    char env[4][256];                  //  extra KEY=VALUE for the program ("" unused)
+    char cgroup_parent[64];            //  the groups' parent under each controller ("meshwatch")
+    char env[4][1100];                 //  extra KEY=VALUE for the program ("" unused)
     uint32_t start_grace_ms;           //  no health command: healthy after this (2000)
     uint32_t health_interval_ms;       //  (2000)
     uint32_t health_timeout_ms;        //  (3000)
