@@ -485,8 +485,9 @@ s_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, uint64_t now)
     }
     snprintf (s->run_name, sizeof s->run_name, "%s", e->meta.name);
     snprintf (s->run_version, sizeof s->run_version, "%s", e->meta.version);
-    s_set_state (self, s, DEPLOY_STARTING, "");
-    s->error[0] = 0;
+    //  After a rollback the slot stays rolled_back, with why.
+    if (!s->rolled_back)
+        s_set_state (self, s, DEPLOY_STARTING, "");
     return 0;
 }
 
