@@ -1244,6 +1244,8 @@ pkg_catalog_check_files (pkg_catalog_t *self, const uint8_t manifest[32], uint32
     char dir[800];
     pkg_catalog_files_path (self, e.meta.name, e.meta.version, dir, sizeof dir);
     s_check_t c = {.e = &e};
+    uint8_t before[PKG_PIECES_MAX / 8];
+    memcpy (before, e.bitmap, sizeof before);
     int rc = 0;
     for (uint32_t i = 0; i < m.n_layers && rc >= 0; i++) {
         c.base = d.offsets[i];
@@ -1254,6 +1256,23 @@ pkg_catalog_check_files (pkg_catalog_t *self, const uint8_t manifest[32], uint32
         else
             *files += (uint32_t) n;
     }
+    //  The data of those pieces may be as damaged as the files (one disk):
+    //  punch them out, so that they come from peers, not from a re-hash of
+    //  what is here (the service keeps pieces it finds intact on disk).
+    for (uint32_t i = 0; rc == 0 && c.dropped && i < e.meta.piece_count; i++)
+        if (!pkg_bit_get (e.bitmap, i) && pkg_bit_get (before, i)
+            && fallocate (d.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) i * e.meta.piece_size,
+                          (off_t) pkg_meta_piece_len (&e.meta, i))
+                   != 0) {
+            //  No hole punching (an old file system): zeros do the same.
+            uint32_t len = pkg_meta_piece_len (&e.meta, i);
+            uint8_t *z = calloc (1, len);
+            if (!z || pkg_file_pwrite (d.fd, z, len, (uint64_t) i * e.meta.piece_size) != 0)
+                rc = -1;
+            free (z);
+        }
+    if (c.dropped)
+        fdatasync (d.fd);
     close (d.fd);
     if (rc < 0)
         return -1;
@@ -1551,6 +1570,11 @@ pkg_catalog_test (bool verbose)
                && e.have == m1.piece_count - nbad,
            "corrupt after the file check: %s have %u of %u, dropped %u", pkg_state_name (e.state), e.have,
            m1.piece_count, nbad);
+    //  Its pieces were punched out of the data (they must come from
+    //  peers): put them back as a fetch would, and finish.
+    CHECK (pkg_catalog_verify (c2, m1.manifest, &nbad, err, sizeof err) == 0 && nbad == 0,
+           "the dropped pieces are no longer claimed");
+    CHECK (pkg_file_pwrite (fd2, buf, m1.size, 0) == 0, "pieces back");
     CHECK (pkg_catalog_save_bitmap (c2, m1.manifest, bits, m1.piece_count) == 0
                && pkg_catalog_finish (c2, m1.manifest, err, sizeof err) == PKG_OK
                && pkg_catalog_check_files (c2, m1.manifest, &nbad, &nfiles, err, sizeof err) == 0
