@@ -1093,11 +1093,19 @@ deploy_plan_rollout_step (deploy_plan_t *self, const election_ballot_t *b, const
                 continue;
             const deploy_actual_t *a = s_actual (reports, n, &r.box[k], r.slot);
             bool mine = a && strcmp (a->name, r.name) == 0 && strcmp (a->version, r.version) == 0;
-            if (mine && (a->state == DEPLOY_FAILED || a->state == DEPLOY_ROLLED_BACK)) {
+            //  A wave is healthy only if its programs run without a break:
+            //  one death of the new version (a crash, a failed health
+            //  check) stops the rollout - no waiting for a crash loop.
+            if (mine && (a->state == DEPLOY_FAILED || a->state == DEPLOY_ROLLED_BACK || a->restarts > 0)) {
                 char hex[MW_ID_HEX_LEN + 1];
                 for (int j = 0; j < MW_ID_LEN; j++)
                     snprintf (hex + 2 * j, 3, "%02x", r.box[k].b[j]);
-                snprintf (why, sizeof why, "box %s %s: %.60s", hex, deploy_state_name (a->state), a->error);
+                if (a->state == DEPLOY_FAILED || a->state == DEPLOY_ROLLED_BACK)
+                    snprintf (why, sizeof why, "box %s %s: %.60s", hex, deploy_state_name (a->state),
+                              a->error);
+                else
+                    snprintf (why, sizeof why, "box %s restarted %u times: %.50s", hex, a->restarts,
+                              a->error);
             }
             else if (r.box_wave[k] == r.wave
                      && !(mine && a->state == DEPLOY_RUNNING && strcmp (a->active, r.version) == 0

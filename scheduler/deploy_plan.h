@@ -26,8 +26,9 @@
     the rest in equal waves.  The coordinator moves the rollout along with
     deploy_plan_rollout_step (), from the boxes' state reports alone: a
     wave is healthy when each of its boxes reports the new version running
-    for health_ms; a box in a wave that reports failed or rolled_back
-    stops the rollout and puts every updated box back on its previous
+    for health_ms; a box in a wave that reports failed or rolled_back, or
+    a restart of the new version (one death is enough: a crash, a failed
+    health check), stops the rollout and puts every updated box back on its previous
     version; the other boxes are never touched.  The record is in the
     replicated plan, so a new coordinator continues where the last one was
     (its health window starts again: it cannot know how long the old one
