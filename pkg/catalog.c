@@ -216,7 +216,7 @@ pkg_catalog_data_open (pkg_catalog_t *self, const uint8_t manifest[32], bool cre
 
 static const char *s_cols =
     "name, version, variant, kind, seq, expires, size, piece_size, piece_count, key_id,"
-    " manifest, bitmap, have, state, want, local, added_ms, error, meta";
+    " manifest, bitmap, have, state, want, local, added_ms, error, meta, sources";
 
 static void
 s_row (sqlite3_stmt *st, pkg_entry_t *e)
@@ -1435,6 +1435,10 @@ pkg_catalog_test (bool verbose)
     CHECK (pkg_catalog_set_want (c2, m1.manifest, true) == 0 && pkg_catalog_get (c2, m1.manifest, &e) == 0
                && e.state == PKG_STATE_FETCHING && e.want,
            "fetching");
+    //  `pkg list` shows how many boxes hold pieces: what the service wrote.
+    CHECK (pkg_catalog_set_sources (c2, m1.manifest, 3) == 0 && pkg_catalog_get (c2, m1.manifest, &e) == 0
+               && e.sources == 3,
+           "sources %u", e.sources);
     //  Refusals on box 2 change nothing.
     int64_t before = s_rows (c2);
     pkg_parts_t bad = parts;

@@ -659,6 +659,21 @@ s_send_index (pkg_service_t *self, uint64_t now)
     self->next_index_ms = now + S_INDEX_MS - 200 + mw_splitmix64 (&self->rng) % 400;
 }
 
+//  Sources of p for `pkg list`: while fetching, the peers the swarm knows
+//  to hold pieces; otherwise (complete, or not wanted) the peers whose
+//  index says they hold it whole or in part - a complete package still
+//  shows where else it lives.
+static uint32_t
+s_sources (pkg_service_t *self, s_pkg_t *p)
+{
+    if (p->swarm && !p->finishing)
+        return pkg_swarm_sources (p->swarm);
+    uint32_t n = 0;
+    for (int i = 0; i < S_PEERS_MAX; i++)
+        n += self->peers[i].used && (p->peer_flags[i] & (S_F_HELD | S_F_PARTIAL));
+    return n;
+}
+
 //  Our bitmap of p to the peers fetching it.
 static void
 s_send_have (pkg_service_t *self, s_pkg_t *p, uint64_t now)
@@ -1112,17 +1127,17 @@ s_tick (void *ctx, uint64_t now)
             n = pkg_swarm_next (p->swarm, now, reqs, 64);
             for (size_t i = 0; i < n; i++)
                 s_send_req (self, (int) reqs[i].peer, p->id, reqs[i].piece, false);
-            uint32_t src = pkg_swarm_sources (p->swarm);
-            if (src != p->sources) {
-                //  For `pkg list`; written by the worker (a commit is an
-                //  fsync: never on the loop).
-                p->sources = src;
-                s_task_t t = {.kind = 2, .have = src};
-                memcpy (t.id, p->id, 32);
-                s_post_task (self, &t);
-            }
             if (p->save_dirty && now >= p->saved_ms + S_SAVE_MS)
                 s_save (self, p, now);
+        }
+        uint32_t src = s_sources (self, p);
+        if (src != p->sources) {
+            //  For `pkg list`; written by the worker (a commit is an
+            //  fsync: never on the loop).
+            p->sources = src;
+            s_task_t t = {.kind = 2, .have = src};
+            memcpy (t.id, p->id, 32);
+            s_post_task (self, &t);
         }
         if (p->have_dirty && now >= p->have_sent_ms + S_HAVE_MS)
             s_send_have (self, p, now);
@@ -1650,11 +1665,13 @@ pkg_service_test (bool verbose)
     pkg_catalog_destroy (&cat);
     pkg_keyring_destroy (&ring);
 
-    //  The mesh learns it; B and C ask for it (as `pkg fetch` does).
-    uint64_t deadline = mw_now_ms () + 10000;
+    //  The mesh learns it (B, C and D: what is checked below is what is
+    //  waited for); B and C ask for it (as `pkg fetch` does).
+    uint64_t deadline = mw_now_ms () + 30000;
     while (mw_now_ms () < deadline
            && (s_state_of (&boxes[1], "facedet", "1.0") == PKG_STATE_COUNT
-               || s_state_of (&boxes[2], "facedet", "1.0") == PKG_STATE_COUNT))
+               || s_state_of (&boxes[2], "facedet", "1.0") == PKG_STATE_COUNT
+               || s_state_of (&boxes[3], "facedet", "1.0") == PKG_STATE_COUNT))
         s_turn (boxes, 5, 10);
     if (verbose)
         for (int i = 0; i < 5; i++) {
@@ -1667,6 +1684,7 @@ pkg_service_test (bool verbose)
                     boxes[i].svc->n_pkgs);
         }
     CHECK (s_state_of (&boxes[1], "facedet", "1.0") == PKG_STATE_AVAILABLE
+               && s_state_of (&boxes[2], "facedet", "1.0") == PKG_STATE_AVAILABLE
                && s_state_of (&boxes[3], "facedet", "1.0") == PKG_STATE_AVAILABLE,
            "learned through the mesh");
     for (int i = 1; i <= 2; i++) {

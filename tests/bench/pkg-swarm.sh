@@ -76,7 +76,8 @@ run_one () {   # run_one N NETID
     jobs_run "$TB_DIR/jobs.before" 20
 
     #  Single source over HTTP.
-    tb_bg tb_exec 1 python3 -m http.server 8000 --bind "$(tb_ip 1)" --directory "$TB_DIR/src-bench-1.0/weights"
+    tb_bg tb_exec 1 python3 -m http.server 8000 --bind "$(tb_ip 1)" --directory "$TB_DIR/src-bench-1.0/weights" \
+        > "$TB_DIR/http.log" 2>&1
     tb_wait_until 10 tb_exec 2 curl -sf -o /dev/null "http://$(tb_ip 1):8000/manifest.json" || tb_fail "http"
     t=$(tb_now_ms)
     tb_exec 2 curl -sf -o /dev/null "http://$(tb_ip 1):8000/model.bin" || tb_fail "one transfer"
@@ -93,6 +94,9 @@ run_one () {   # run_one N NETID
     pk_publish 1 "$TB_DIR/bench.mwpkg"
     for i in $(seq 2 "$N"); do tb_wait_until 30 pk_state_is "$i" bench 1.0 available || tb_fail "box $i never learned it"; done
     local from_ms; from_ms=$(date +%s%3N)
+    #  This machine's load as the swarm starts: 2 shared cores carry every
+    #  box's sealing, hashing and veth traffic (a real box carries its own).
+    local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
     start=$(tb_now_ms); p=()
     for i in $(seq 2 "$N"); do
         ( timeout 1200 env "${TB_ENVU[@]}" "$TB_MW" pkg fetch bench@1.0 --state-dir "$(tb_state_dir "$i")" \
@@ -111,16 +115,26 @@ run_one () {   # run_one N NETID
     #  Pieces in: the agents' own log line (seconds since their fetch began).
     grep -h "event=pkg_pieces_complete" "$TB_DIR"/n*/agent.log | sed 's/.*seconds=\([0-9.]*\).*/\1/' | sort -n \
         > "$TB_DIR/pieces.times"
+    #  A loaded machine can make one `status` miss tb_cli's 5 s: ask again.
+    stat_of () {   # stat_of I JQEXPR
+        local k v
+        for k in 1 2 3 4 5; do
+            v=$(tb_status "$1" | jq -r "$2" 2>/dev/null)
+            [ -n "$v" ] && [ "$v" != null ] && { echo "$v"; return 0; }
+            sleep 1
+        done
+        tb_log "box $1: no answer to status ($2)"; echo ""
+    }
     local served rejected=0 late=0 r
-    served=$(tb_stat 1 .packages.bytes_served)
+    served=$(stat_of 1 .packages.bytes_served)
     for i in $(seq 2 "$N"); do
-        r=$(tb_status "$i" | jq '.packages.pieces_rejected | .bad_hash + .bad_size'); rejected=$(( rejected + r ))
-        r=$(tb_status "$i" | jq '.packages.pieces_rejected.unsolicited'); late=$(( late + r ))
+        r=$(stat_of "$i" '.packages.pieces_rejected | .bad_hash + .bad_size'); rejected=$(( rejected + ${r:-0} ))
+        r=$(stat_of "$i" '.packages.pieces_rejected.unsolicited'); late=$(( late + ${r:-0} ))
     done
     local suspects; suspects=$(grep -h "event=member_suspect" "$TB_DIR"/n*/agent.log | wc -l)
-    python3 - "$N" "$MB" "$one" "$served" "$rejected" "$late" "$suspects" "$TB_DIR" >> "$RESULTS" <<'PY'
+    python3 - "$N" "$MB" "$one" "$served" "$rejected" "$late" "$suspects" "$TB_DIR" "$load0" >> "$RESULTS" <<'PY' || tb_fail "no summary line"
 import sys, statistics as st
-n, mb, one, served, rejected, late, suspects, d = sys.argv[1:]
+n, mb, one, served, rejected, late, suspects, d, load0 = sys.argv[1:]
 n = int(n); one = int(one)
 def load(f):
     try: return [float(x) for x in open(f) if x.strip()]
@@ -143,32 +157,34 @@ print(f"N={n} MB={mb} one={one/1000:.2f}s "
       f"http_max={max(http)/one:.2f} http_p50={st.median(http)/one:.2f} "
       f"swarm_max={max(sw)/one:.2f} swarm_p50={st.median(sw)/one:.2f} "
       f"pieces_max={max(pc)/one:.2f} pieces_p50={st.median(pc)/one:.2f} "
-      f"egress={int(served)/size:.2f} rejected={rejected} late={late} "
+      f"egress={(int(served)/size if served else float('nan')):.2f} rejected={rejected} late={late} "
       f"jobs_before_p50={pct(jb,.5):.1f} jobs_before_p99={pct(jb,.99):.1f} jobs_before_failed={jbf} "
       f"jobs_during_p50={pct(jd,.5):.1f} jobs_during_p99={pct(jd,.99):.1f} jobs_during_failed={jdf} "
-      f"suspected={suspects}")
+      f"suspected={suspects} load={load0} "
+      f"agg_mbs={((n - 1) * int(mb) * 1.048576 / (max(sw) / 1000)) if sw else float('nan'):.0f}")
 PY
     tb_log "N=$N done: $(tail -1 "$RESULTS")"
     )
 }
 
-k=0
+k=0; failed=0
 for N in $SIZES; do
-    run_one "$N" $(( NET0 + k )) || echo "pkg-swarm.sh: N=$N failed" >&2
+    run_one "$N" $(( NET0 + k )) || { echo "pkg-swarm.sh: N=$N failed" >&2; failed=1; }
     k=$(( k + 1 ))
 done
 echo
 echo "Package distribution, ${MB} MiB on 100 Mbit/s links (${PK_SHAPER:-tbf}), ratios to one transfer (HTTP, one box):"
-printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' N "one (s)" "single source" \
+printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' N "one (s)" "single source" \
     "swarm: verified" "swarm: pieces in" "publisher" "pieces" "jobs before: p50/p99 ms" "jobs during: p50/p99 ms" \
-    "suspicions"
-printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' "" "" "max / p50" "max / p50" \
-    "max / p50" "egress" "bad / late" "(failed)" "(failed)" ""
+    "suspicions" "host load" "swarm MB/s"
+printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' "" "" "max / p50" "max / p50" \
+    "max / p50" "egress" "bad / late" "(failed)" "(failed)" "" "(1 min)" "(all boxes)"
 while read -r line; do
     eval "$(echo "$line" | tr ' ' '\n' | sed 's/^/R_/')"
-    printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %s\n' "${R_N}" "${R_one%s}" \
+    printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' "${R_N}" "${R_one%s}" \
         "${R_http_max}x / ${R_http_p50}x" "${R_swarm_max}x / ${R_swarm_p50}x" "${R_pieces_max}x / ${R_pieces_p50}x" \
         "${R_egress}x" "$R_rejected / $R_late" "${R_jobs_before_p50} / ${R_jobs_before_p99} (${R_jobs_before_failed})" \
-        "${R_jobs_during_p50} / ${R_jobs_during_p99} (${R_jobs_during_failed})" "$R_suspected"
+        "${R_jobs_during_p50} / ${R_jobs_during_p99} (${R_jobs_during_failed})" "$R_suspected" "$R_load" "$R_agg_mbs"
 done < "$RESULTS"
 rm -f "$RESULTS"
+exit $failed

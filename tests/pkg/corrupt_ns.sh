@@ -18,7 +18,7 @@ tb_start_agent 1 "TRUSTED_KEYS=$PK_PUB"
 TB_AGENT_WRAPPER=(env MW_TEST_PKG_CORRUPT=1)
 tb_start_agent 2 "TRUSTED_KEYS=$PK_PUB"
 TB_AGENT_WRAPPER=()
-for i in 3 4; do tb_start_agent "$i" "TRUSTED_KEYS=$PK_PUB"; done
+for i in 3 4; do tb_start_agent "$i" "TRUSTED_KEYS=$PK_PUB" "METRICS_PORT=9109"; done
 for i in 1 2 3 4; do tb_wait_ready "$i" 15; done
 tb_wait_until 20 tb_all_alive 1 2 3 4 || tb_fail "the mesh did not form"
 grep -q "event=pkg_test_corrupt_on" "$(tb_log_file 2)" || tb_fail "box 2 does not run the corrupting hook"
@@ -51,6 +51,9 @@ for i in 3 4; do
     bad=$(tb_stat "$i" .packages.pieces_rejected.bad_hash)
     [ "$bad" -le 1 ] || tb_fail "box $i took $bad bad pieces: box 2 was not banned at the first"
     bad_total=$(( bad_total + bad ))
+    m=$(tb_exec "$i" curl -sf --max-time 3 "http://127.0.0.1:9109/metrics" \
+        | sed -n 's/^meshwatch_pkg_pieces_rejected_total{reason="bad_hash"} \([0-9]*\)$/\1/p')
+    [ "$m" = "$bad" ] || tb_fail "box $i: /metrics says ${m:-nothing} pieces rejected (bad_hash), status $bad"
     ev=$(grep -c "\"event\":\"bad_piece\".*\"peer\":\"$id2\"" "$TB_DIR/events.$i" || true)
     [ "$ev" = "$bad" ] || tb_fail "box $i: $bad bad pieces counted, $ev pkg.bad_piece events naming box 2"
     tb_log "box $i: complete, $bad bad piece(s) from box 2 rejected"

@@ -58,6 +58,11 @@ for i in $(seq 2 $N); do
     [ "$got" = "$want" ] || tb_fail "box $i: files differ from the source ($got != $want)"
 done
 
+#  A complete package still lists where else it lives: the other 4 boxes.
+pk_sources () { pk_list "$1" | jq -r '[.[] | select(.name == "facedet") | .sources] | .[0] // 0'; }
+pk_sources_are () { [ "$(pk_sources "$1")" = "$2" ]; }
+tb_wait_until 10 pk_sources_are 5 $(( N - 1 )) || tb_fail "box 5 lists $(pk_sources 5) sources, not $(( N - 1 ))"
+
 served=$(tb_stat 1 .packages.bytes_served)
 ratio=$(awk -v a=$last -v b=$single 'BEGIN { printf "%.2f", a / b }')
 egress=$(awk -v s=$served -v m=$MB 'BEGIN { printf "%.2f", s / (m * 1048576) }')

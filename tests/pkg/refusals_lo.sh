@@ -6,6 +6,8 @@
 #    below one seen), expired, tampered manifest, tampered blob.
 #  And over the mesh: box 2 trusts another key; what box 1 publishes is
 #  refused there (untrusted_key, naming box 1) and its catalog stays empty.
+#  Trust state survives kill -9: box 3 learns facedet@2.0 (seq 20) over the
+#  mesh, is killed -9 and restarted, and still refuses seq 10 (rollback).
 #  Loopback agents (ports only).
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testbed.sh"
@@ -15,11 +17,12 @@ tb_init refusals_lo 23
 tb_require_mw
 pk_keys
 "$TB_MW" pkg keygen --out "$TB_DIR/evil" >/dev/null || tb_die "keygen"
-P1=$(( TB_PORTBASE + 50 )); P2=$(( TB_PORTBASE + 51 ))
+P1=$(( TB_PORTBASE + 50 )); P2=$(( TB_PORTBASE + 51 )); P3=$(( TB_PORTBASE + 52 ))
 tb_start_agent_lo 1 "TRUSTED_KEYS=$PK_PUB" "PKG_PORT=$P1"
 tb_start_agent_lo 2 "TRUSTED_KEYS=$TB_DIR/evil.pub" "PKG_PORT=$P2"
-tb_wait_ready 1 15; tb_wait_ready 2 15
-tb_wait_until 20 tb_all_alive 1 2 || tb_fail "the mesh did not form"
+tb_start_agent_lo 3 "TRUSTED_KEYS=$PK_PUB" "PKG_PORT=$P3"
+tb_wait_ready 1 15; tb_wait_ready 2 15; tb_wait_ready 3 15
+tb_wait_until 20 tb_all_alive 1 2 3 || tb_fail "the mesh did not form"
 tb_bg "$TB_MW" events --connect "tcp://127.0.0.1:$(tb_events_port 1)" --json > "$TB_DIR/events.1" 2>/dev/null
 tb_bg "$TB_MW" events --connect "tcp://127.0.0.1:$(tb_events_port 2)" --json > "$TB_DIR/events.2" 2>/dev/null
 sleep 0.5
@@ -87,4 +90,14 @@ id1=$(tb_id 1)
 grep -q "\"event\":\"refused\".*\"reason\":\"untrusted_key\".*\"peer\":\"$id1\"" "$TB_DIR/events.2" \
     || tb_fail "box 2 did not report refusing box 1's package"
 [ "$(pk_list 2 | jq length)" = 0 ] || tb_fail "box 2's catalog is not empty"
-tb_log "PASS: $n refusals, each with its reason; box 2 refused the untrusted publisher's package"
+
+#  Box 3 learned facedet@2.0 (seq 20) from box 1's metadata; after kill -9
+#  and a restart it still knows seq 20 and refuses seq 10.
+tb_wait_until 15 pk_state_is 3 facedet 2.0 available || tb_fail "box 3 did not learn facedet@2.0"
+tb_kill9 3
+tb_restart_agent 3
+tb_wait_until 20 pk_answers 3 || tb_fail "box 3 did not answer after its restart"
+out=$(timeout 60 "$TB_MW" pkg publish "$TB_DIR/rollback.mwpkg" --state-dir "$(tb_state_dir 3)" --json 2>/dev/null)
+[ "$(printf '%s' "$out" | jq -r .reason)" = rollback ] || tb_fail "box 3 after kill -9: rollback not refused: $out"
+tb_log "box 3: seq 20 learned over the mesh survived kill -9; seq 10 refused (rollback)"
+tb_log "PASS: $n refusals, each with its reason; box 2 refused the untrusted publisher's package; trust survived kill -9"

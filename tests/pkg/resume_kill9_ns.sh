@@ -5,6 +5,8 @@
 #  only the pieces it was missing: the bytes it downloads after the
 #  restart (its own counter) are the missing pieces' bytes, give or take an
 #  endgame copy; the pieces saved before the kill are never fetched again.
+#  Then a repair: one damaged byte, `pkg verify` drops that piece, `pkg
+#  fetch` gets that one piece back from the mesh.
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testbed.sh"
 tb_hard_timeout 180 "$@"
@@ -48,4 +50,20 @@ max=$(( (missing + 2) * piece ))
 [ "$fetched" -ge $(( (missing - 1) * piece )) ] || tb_fail "fetched only $fetched bytes for $missing missing pieces?"
 dir=$(tb_cli 2 pkg path facedet@3.0 --state-dir "$(tb_state_dir 2)") || tb_fail "no path"
 [ "$(pk_sha_tree "$dir")" = "$(pk_sha_tree "$TB_DIR/src-facedet-3.0")" ] || tb_fail "files differ from the source"
+
+#  Repair (what part 2 relies on): one byte of box 2's data damaged; verify
+#  drops that piece (corrupt, no path); a fetch gets that piece alone back.
+data=$(ls "$(tb_state_dir 2)"/pkg/data/*.data)
+printf 'Z' | dd of="$data" bs=1 seek=$(( piece * 7 + 1000 )) conv=notrunc status=none
+"$TB_MW" pkg verify facedet@3.0 --state-dir "$(tb_state_dir 2)" --json > "$TB_DIR/verify.json"
+[ "$(jq -r .pieces_bad "$TB_DIR/verify.json")" = 1 ] || tb_fail "verify: $(cat "$TB_DIR/verify.json")"
+pk_state_is 2 facedet 3.0 corrupt || tb_fail "box 2 is not corrupt after verify"
+f0=$(tb_stat 2 .packages.bytes_fetched)
+timeout 60 "$TB_MW" pkg fetch facedet@3.0 --state-dir "$(tb_state_dir 2)" --timeout-s 50 >/dev/null \
+    || tb_fail "box 2 was not repaired"
+f1=$(tb_stat 2 .packages.bytes_fetched)
+tb_log "repair: fetched $(( f1 - f0 )) bytes for 1 damaged piece of $piece"
+[ $(( f1 - f0 )) -le $(( 2 * piece )) ] && [ $(( f1 - f0 )) -gt 0 ] || tb_fail "repair fetched $(( f1 - f0 )) bytes"
+dir=$(tb_cli 2 pkg path facedet@3.0 --state-dir "$(tb_state_dir 2)") || tb_fail "no path after the repair"
+[ "$(pk_sha_tree "$dir")" = "$(pk_sha_tree "$TB_DIR/src-facedet-3.0")" ] || tb_fail "files differ after the repair"
 tb_log "PASS"
