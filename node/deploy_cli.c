@@ -162,8 +162,14 @@ s_wait (const char *state_dir, json_object *sub, const char *slot, long wait_s, 
     size_t last = (size_t) -1;
     while (s_mono_ms () < end) {
         json_object *o = NULL;
-        if (s_call (state_dir, "deployments", &o) != 0)
+        int rc = s_call (state_dir, "deployments", &o);
+        if (rc == 1)
             return 1;
+        if (rc != 0) {
+            //  A busy agent (hashing a big package): ask again until the deadline.
+            usleep (300 * 1000);
+            continue;
+        }
         size_t running = 0;
         const char *bad = NULL;
         char why[200] = "";
