@@ -1527,7 +1527,11 @@ s_setup (agent_t *self, char *err, size_t errlen)
                                    .check_ms = (uint32_t) st->deploy_check_s * 1000u,
                                    .wave_timeout_ms = (uint32_t) st->deploy_wave_timeout_s * 1000u,
                                    .cgroup_root = st->cgroup_root,
-                                   .container_engine = st->container_engine};
+                                   .container_engine = st->container_engine,
+                                   .vms = self->vms,
+                                   .env_result_map = st->env_result_map,
+                                   .env_switch_readings = (uint32_t) st->env_switch_readings,
+                                   .env_switch_dwell_ms = (uint32_t) st->env_switch_dwell_s * 1000u};
         self->deploy = node_deploy_new (&dopt, err, errlen);
         if (!self->deploy)
             return -1;

@@ -10,6 +10,7 @@
 #include "common/rand.h"
 #include "common/sanitize.h"
 #include "node/supervisor.h"
+#include "node/vms.h"
 #include "pkg/catalog.h"
 #include "pkg/desc.h"
 #include "pkg/file.h"
@@ -40,6 +41,7 @@
 
 typedef struct {
     bool used;
+    struct _node_deploy_t *owner;
     char slot[DEPLOY_SLOT_LEN];
     deploy_entry_t want;
     //  What runs.
@@ -91,7 +93,11 @@ struct _node_deploy_t {
     char engine[16];
     pid_t engine_probe;
     int engine_try;   //  index in the candidates being probed
-    uint64_t stats_plans_in, stats_plans_refused, stats_cmds, stats_repairs, stats_rollbacks;
+    uint64_t stats_plans_in, stats_plans_refused, stats_cmds, stats_repairs, stats_rollbacks, stats_switches;
+    //  Variants: the box's condition, from environment results.
+    char env_map[512];
+    deploy_variant_t variant;
+    uint64_t next_prefetch_ms;
 };
 
 static const char *s_engines[] = {"podman", "docker"};
@@ -267,6 +273,8 @@ s_my_report (node_deploy_t *self, deploy_report_t *r, uint64_t now)
         snprintf (a->version, sizeof a->version, "%s", s->want.version);
         if (s->sup && node_sup_state (s->sup) == NODE_SUP_RUNNING)
             snprintf (a->active, sizeof a->active, "%s", s->run_version);
+        if (s->want.variant_by[0] && self->variant.chosen)
+            snprintf (a->variant, sizeof a->variant, "%s", self->variant.current);
         a->state = s->state;
         a->restarts = s->restarts + (s->sup ? node_sup_restarts (s->sup) : 0);
         uint64_t up = s->running_since && s->state >= DEPLOY_RUNNING ? now - s->running_since : 0;
@@ -345,6 +353,43 @@ s_slot_stop (s_slot_t *s)
     s->running_since = 0;
 }
 
+static void s_env_result (node_deploy_t *self, const char *result, const char *source);
+
+//  A line of a supervised program's stdout: {"result":"R", ...} is an
+//  environment result (the environment program's), reported as env.report
+//  (VMS outbox) - which comes back to us through node_vms_on_env.
+typedef struct {
+    node_deploy_t *self;
+    s_slot_t *slot;
+} s_line_ctx_t;
+
+static void
+s_sup_line (void *ctx, const char *line)
+{
+    s_slot_t *s = (s_slot_t *) ctx;
+    node_deploy_t *self = s->owner;
+    if (line[0] != '{')
+        return;
+    json_object *o = json_tokener_parse (line);
+    if (!o)
+        return;
+    json_object *r = NULL;
+    if (json_object_object_get_ex (o, "result", &r) && json_object_is_type (r, json_type_string)) {
+        char source[96];
+        snprintf (source, sizeof source, "pkg:%.40s@%.40s", s->run_name, s->run_version);
+        const char *result = json_object_get_string (r);
+        if (self->o.vms) {
+            uint64_t seq;
+            char why[160];
+            if (node_vms_env_report (self->o.vms, result, source, &seq, why, sizeof why) != 0)
+                mw_warn ("deploy_env_refused", "source=%s reason=%s", mw_logv (source), mw_logq (why));
+        }
+        else
+            s_env_result (self, result, source);
+    }
+    json_object_put (o);
+}
+
 //  The supervisor's changes: a death or a recovery changes what we report.
 static void
 s_sup_change (void *ctx, node_sup_state_t st, const char *why)
@@ -357,11 +402,66 @@ s_sup_change (void *ctx, node_sup_state_t st, const char *why)
     (void) s;
 }
 
-//  The version this slot should run now.
-static const char *
-s_target_version (const s_slot_t *s)
+//  Does a canonical variant string ("k=v,k=v") hold key=tag?
+static bool
+s_has_tag (const char *variant, const char *key, const char *tag)
 {
-    return s->rolled_back ? s->want.fallback : s->want.version;
+    char want[80];
+    snprintf (want, sizeof want, "%s=%s", key, tag);
+    size_t n = strlen (want);
+    for (const char *p = variant; p && *p;) {
+        if (!strncmp (p, want, n) && (p[n] == 0 || p[n] == ','))
+            return true;
+        p = strchr (p, ',');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
+//  The newest package of `name` whose variant has key=tag (its version in
+//  out); with want_all, every package of `name` with a `key` tag is asked
+//  for (fetched ahead).  True if one matches.
+static bool
+s_variant_pkg (node_deploy_t *self, const char *name, const char *key, const char *tag, char *out, size_t cap,
+               bool want_all)
+{
+    pkg_entry_t *list = NULL;
+    size_t n = 0;
+    if (pkg_catalog_list (self->cat, &list, &n) != 0)
+        return false;
+    uint64_t best = 0;
+    bool found = false;
+    char prefix[40];
+    snprintf (prefix, sizeof prefix, "%s=", key);
+    for (size_t i = 0; i < n; i++) {
+        const pkg_entry_t *e = &list[i];
+        if (strcmp (e->meta.name, name) != 0)
+            continue;
+        if (want_all && strstr (e->meta.variant, prefix) && e->state != PKG_STATE_COMPLETE && !e->want)
+            pkg_catalog_set_want (self->cat, e->meta.manifest, true);
+        if (tag && s_has_tag (e->meta.variant, key, tag) && (!found || e->meta.seq > best)
+            && strlen (e->meta.version) < cap) {
+            best = e->meta.seq;
+            snprintf (out, cap, "%s", e->meta.version);
+            found = true;
+        }
+    }
+    free (list);
+    return found;
+}
+
+//  The version this slot should run now: the fallback after a rollback,
+//  the variant for the box's condition, or the entry's.
+static const char *
+s_target (node_deploy_t *self, s_slot_t *s, char *buf, size_t cap)
+{
+    if (s->rolled_back)
+        return s->want.fallback;
+    if (s->want.variant_by[0] && self->variant.chosen
+        && s_variant_pkg (self, s->want.name, s->want.variant_by, self->variant.current, buf, cap, false))
+        return buf;
+    return s->want.version;
 }
 
 //  Read the package's manifest (config blob).  0/-1.
@@ -477,7 +577,8 @@ s_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, uint64_t now)
                      "model packages are loaded by the runner (not on this branch yet)");
         return -1;
     }
-    s->sup = node_sup_new (&sp, mw_splitmix64 (&self->rng), NULL, s_sup_change, s);
+    s->owner = self;
+    s->sup = node_sup_new (&sp, mw_splitmix64 (&self->rng), s_sup_line, s_sup_change, s);
     if (!s->sup || node_sup_start (s->sup, now) != 0) {
         s_set_state (self, s, DEPLOY_FAILED, s->sup ? node_sup_last_error (s->sup) : "out of memory");
         node_sup_destroy (&s->sup);
@@ -534,7 +635,8 @@ s_repair (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, int pieces, co
 static void
 s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
 {
-    const char *version = s_target_version (s);
+    char vbuf[PKG_VERSION_MAX + 1];
+    const char *version = s_target (self, s, vbuf, sizeof vbuf);
     if (!s->want.name[0] || !version[0]) {
         if (!s->want.name[0]) {
             s_slot_stop (s);
@@ -672,10 +774,58 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
         s->next_check_ms = now + self->o.check_ms;
 }
 
+//  An environment result (ours, from any source): the box's condition.
+static void
+s_env_result (node_deploy_t *self, const char *result, const char *source)
+{
+    char tag[DEPLOY_VERSION_LEN];
+    if (!deploy_variant_map (self->env_map, result, tag, sizeof tag))
+        return;   //  not mapped: no variant says anything about it
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    char was[DEPLOY_VERSION_LEN];
+    snprintf (was, sizeof was, "%s", self->variant.current);
+    if (deploy_variant_feed (&self->variant, tag, now, self->o.env_switch_readings,
+                             self->o.env_switch_dwell_ms)) {
+        self->stats_switches++;
+        char why[160];
+        snprintf (why, sizeof why, "%.20s -> %.20s after %u readings (result %.8s from %.30s)",
+                  was[0] ? was : "-", self->variant.current, self->variant.count, result, source);
+        mw_warn ("deploy_variant", "variant=%s reason=%s", mw_logv (self->variant.current), mw_logq (why));
+        for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+            if (self->slot[i].used && self->slot[i].want.variant_by[0]) {
+                deploy_rollout_t r = {0};
+                snprintf (r.name, sizeof r.name, "%s", self->slot[i].want.name);
+                snprintf (r.version, sizeof r.version, "%s", self->variant.current);
+                snprintf (r.slot, sizeof r.slot, "%s", self->slot[i].slot);
+                s_rollout_event (self, "variant", &r, why);
+            }
+        self->next_tick_ms = 0;
+        self->report_dirty = true;
+    }
+}
+
+static void
+s_on_env (void *ctx, const char *result, const char *source)
+{
+    s_env_result ((node_deploy_t *) ctx, result, source);
+}
+
 //  Bring the slots in line with our entries in the plan.
 static void
 s_converge (node_deploy_t *self, uint64_t now)
 {
+    //  Every variant of a package deployed by variant, fetched ahead.
+    if (now >= self->next_prefetch_ms) {
+        self->next_prefetch_ms = now + 2000;
+        for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+            if (self->slot[i].used && self->slot[i].want.variant_by[0]) {
+                char v[PKG_VERSION_MAX + 1];
+                s_variant_pkg (self, self->slot[i].want.name, self->slot[i].want.variant_by, NULL, v,
+                               sizeof v, true);
+            }
+    }
     for (size_t i = 0; i < deploy_plan_entries (self->plan); i++) {
         const deploy_entry_t *e = deploy_plan_entry_at (self->plan, i);
         if (!s_is_me (self, &e->box))
@@ -1284,6 +1434,8 @@ node_deploy_status_json (node_deploy_t *self)
     mw_json_add (o, "repairs", mw_json_u64 (self->stats_repairs));
     mw_json_add (o, "rollbacks", mw_json_u64 (self->stats_rollbacks));
     mw_json_add (o, "engine", mw_json_str (self->engine[0] ? self->engine : "unknown"));
+    mw_json_add (o, "variant", self->variant.chosen ? mw_json_str (self->variant.current) : NULL);
+    mw_json_add (o, "variant_switches", mw_json_u64 (self->stats_switches));
     return o;
 }
 
@@ -1304,6 +1456,11 @@ node_deploy_new (const node_deploy_opts_t *opts, char *err, size_t errlen)
     snprintf (self->engine_pref, sizeof self->engine_pref, "%s",
               opts->container_engine && *opts->container_engine ? opts->container_engine : "auto");
     self->o.state_dir = self->state_dir;
+    snprintf (self->env_map, sizeof self->env_map, "%s", opts->env_result_map ? opts->env_result_map : "");
+    if (!self->o.env_switch_readings)
+        self->o.env_switch_readings = 3;
+    if (opts->vms)
+        node_vms_on_env (opts->vms, s_on_env, self);
     if (!self->o.check_ms)
         self->o.check_ms = 60000;
     if (!self->o.wave_timeout_ms)

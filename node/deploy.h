@@ -22,6 +22,18 @@
         under node_sup (cgroup, health, backoff, crash loop), an
         `oci-image` package through podman or docker when `ENGINE info`
         works there (else failed: no container engine);
+      * variants: an entry with a variant key (deploy --variant-by KEY)
+        runs, on each box, the package of that name whose variant tag
+        KEY=TAG matches the box's condition (the newest such; the entry's
+        version until a condition is known).  The condition is the last
+        environment result mapped by ENV_RESULT_MAP, with hysteresis
+        (ENV_SWITCH_READINGS agreeing readings, ENV_SWITCH_DWELL_S); results
+        come from `meshwatch env report`, POST /api/v1/env, or JSON lines a
+        supervised program prints ({"result":"4"}), which are reported as
+        env.report (and so reach the VMS outbox).  Every variant of the
+        package is fetched ahead, so a switch never waits on the network;
+        an exec program is stopped, then the other started (no warm swap
+        for exec packages);
       * scenario 3: a crash loop, or installed files found damaged (at
         every start and every DEPLOY_CHECK_S), makes the box re-verify the
         package: damaged pieces are fetched again from peers (only those),
@@ -55,14 +67,18 @@ typedef struct {
     const char *state_dir;
     const gossip_identity_t *ident;
     const char *node_name;
-    gossip_member_t *members;         //  borrowed
-    gossip_transport_t *transport;    //  borrowed: the mesh plane
-    election_t *election;             //  borrowed
-    node_events_t *events;            //  borrowed; may be NULL
-    uint32_t check_ms;                //  DEPLOY_CHECK_S
-    uint32_t wave_timeout_ms;         //  DEPLOY_WAVE_TIMEOUT_S
-    const char *cgroup_root;          //  CGROUP_ROOT ("" none)
-    const char *container_engine;     //  CONTAINER_ENGINE
+    gossip_member_t *members;        //  borrowed
+    gossip_transport_t *transport;   //  borrowed: the mesh plane
+    election_t *election;            //  borrowed
+    node_events_t *events;           //  borrowed; may be NULL
+    uint32_t check_ms;               //  DEPLOY_CHECK_S
+    uint32_t wave_timeout_ms;        //  DEPLOY_WAVE_TIMEOUT_S
+    const char *cgroup_root;         //  CGROUP_ROOT ("" none)
+    const char *container_engine;    //  CONTAINER_ENGINE
+    struct _node_vms_t *vms;         //  borrowed; may be NULL: env results in and out
+    const char *env_result_map;      //  ENV_RESULT_MAP ("1:sunny,4:rainy")
+    uint32_t env_switch_readings;    //  ENV_SWITCH_READINGS
+    uint32_t env_switch_dwell_ms;    //  ENV_SWITCH_DWELL_S
 } node_deploy_opts_t;
 
 node_deploy_t *node_deploy_new (const node_deploy_opts_t *opts, char *err, size_t errlen);

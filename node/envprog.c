@@ -8,8 +8,8 @@
 
         {"result":"1","class":"day","luma":0.62,"contrast":0.21,"saturation":0.34,"edges":0.081,"frame":"..."}
 
-    Frames: --dir DIR, the newest *.jpg in it (a camera's latest-frame
-    folder, or `SOURCE=dir:` frames); decoded with libturbojpeg, scaled down
+    Frames: --dir DIR (default $MESHWATCH_STATE_DIR/frames, where a box's
+    frame source leaves its cameras' latest frames), the newest *.jpg in it; decoded with libturbojpeg, scaled down
     by the decoder to at most 320 pixels wide (the statistics do not need
     more).
 
@@ -58,7 +58,7 @@ s_newest (const char *dir, char *out, size_t cap)
         size_t n = strlen (e->d_name);
         if (n < 5 || (strcmp (e->d_name + n - 4, ".jpg") && strcmp (e->d_name + n - 5, ".jpeg")))
             continue;
-        char path[4096];
+        char path[8400];
         snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
         struct stat st;
         if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
@@ -67,8 +67,10 @@ s_newest (const char *dir, char *out, size_t cap)
             || (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)
             || (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec == best.tv_nsec
                 && strcmp (path, out) > 0)) {
+            if (strlen (path) >= cap)
+                continue;
             best = st.st_mtim;
-            snprintf (out, cap, "%s", path);
+            memcpy (out, path, strlen (path) + 1);
             found = 0;
         }
     }
@@ -153,9 +155,10 @@ static void
 s_usage (FILE *f)
 {
     fprintf (f,
-             "usage: mw-envprog --dir DIR [--interval-ms MS] [--once] [--night-luma X] [--low-contrast X]\n"
+             "usage: mw-envprog [--dir DIR] [--interval-ms MS] [--once] [--night-luma X] [--low-contrast X]\n"
              "                  [--low-edges X] [--grey-saturation X]\n\n"
-             "Classifies the newest JPEG frame in DIR every MS (default 2000) as day (result 1), night (2)\n"
+             "Classifies the newest JPEG frame in DIR (default $MESHWATCH_STATE_DIR/frames) every MS "
+             "(default 2000) as day (result 1), night (2)\n"
              "or low visibility (4) from luminance, contrast, saturation and edge density, and prints\n"
              "one JSON line per frame: {\"result\":\"R\",\"class\":...,\"luma\":...}.  A heuristic (see\n"
              "the source's header for the rule and thresholds).\n");
@@ -191,13 +194,18 @@ main (int argc, char **argv)
         default: s_usage (stderr); return 2;
         }
     }
+    char def[4096];
+    if (!dir && getenv ("MESHWATCH_STATE_DIR")) {
+        snprintf (def, sizeof def, "%s/frames", getenv ("MESHWATCH_STATE_DIR"));
+        dir = def;
+    }
     if (!dir || interval < 50 || interval > 3600000 || optind != argc) {
         s_usage (stderr);
         return 2;
     }
     setvbuf (stdout, NULL, _IOLBF, 0);
     for (;;) {
-        char path[4096] = "";
+        char path[8400] = "";
         s_stats_t s;
         if (s_newest (dir, path, sizeof path) != 0)
             fprintf (stderr, "mw-envprog: no frame in %s\n", dir);

@@ -1157,6 +1157,57 @@ deploy_plan_rollout_step (deploy_plan_t *self, const election_ballot_t *b, const
 }
 
 //  ---------------------------------------------------------------------------
+//  Variants
+
+bool
+deploy_variant_feed (deploy_variant_t *v, const char *reading, uint64_t now_ms, uint32_t k, uint32_t dwell_ms)
+{
+    if (!reading || !reading[0] || strlen (reading) >= sizeof v->candidate)
+        return false;
+    if (strcmp (v->candidate, reading) == 0)
+        v->count++;
+    else {
+        snprintf (v->candidate, sizeof v->candidate, "%s", reading);
+        v->count = 1;
+    }
+    if (v->chosen && strcmp (v->current, reading) == 0)
+        return false;
+    if (v->count < (k ? k : 1))
+        return false;
+    if (v->chosen && now_ms - v->changed_ms < dwell_ms)
+        return false;
+    snprintf (v->current, sizeof v->current, "%s", reading);
+    v->changed_ms = now_ms;
+    v->chosen = true;
+    return true;
+}
+
+const char *
+deploy_variant_map (const char *map, const char *result, char *out, size_t cap)
+{
+    if (!map || !result)
+        return NULL;
+    size_t rl = strlen (result);
+    for (const char *p = map; *p;) {
+        const char *end = strchr (p, ',');
+        size_t n = end ? (size_t) (end - p) : strlen (p);
+        const char *colon = memchr (p, ':', n);
+        if (colon && (size_t) (colon - p) == rl && !strncmp (p, result, rl)) {
+            size_t vl = n - rl - 1;
+            if (vl == 0 || vl >= cap)
+                return NULL;
+            memcpy (out, colon + 1, vl);
+            out[vl] = 0;
+            return deploy_name_ok (out, cap) ? out : NULL;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------------
 //  Selftest
 
 #include "deploy_plan_test.inc"

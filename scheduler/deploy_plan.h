@@ -243,6 +243,25 @@ int deploy_cmd_unpack (const uint8_t *data, size_t len, deploy_cmd_t *c);
 //  slot, name, version or key); errors: printable ASCII.
 bool deploy_name_ok (const char *s, size_t cap);
 
+//  ---- Variants (the box's side) -------------------------------------------
+
+//  Hysteresis for environment-adaptive variants: the current tag changes
+//  only after `k` agreeing readings in a row, and not before `dwell_ms`
+//  since the last change (the first choice needs the k readings only).
+typedef struct {
+    char current[DEPLOY_VERSION_LEN];
+    char candidate[DEPLOY_VERSION_LEN];
+    uint32_t count;
+    uint64_t changed_ms;
+    bool chosen;
+} deploy_variant_t;
+
+//  A reading (a tag, e.g. "rainy").  True when `current` changed.
+bool deploy_variant_feed (deploy_variant_t *v, const char *reading, uint64_t now_ms, uint32_t k,
+                          uint32_t dwell_ms);
+//  ENV_RESULT_MAP ("1:sunny,4:rainy"): the tag for a result code, or NULL.
+const char *deploy_variant_map (const char *map, const char *result, char *out, size_t cap);
+
 int deploy_plan_test (bool verbose);
 
 #endif

@@ -27,8 +27,8 @@ tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "the mesh did not form"
 pk_events_start 2
 tb_cli 1 pkg publish "$TB_DIR/app-1.0.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish 1.0"
 tb_cli 1 pkg publish "$TB_DIR/app-2.0.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish 2.0"
-tb_cli 1 deploy app@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "deploy 1.0"
-tb_cli 1 deploy app@2.0 --to n2 --wait-s 30 --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "deploy 2.0 to n2"
+dp_deploy 1 app@1.0 --all --wait-s 30 >/dev/null || tb_fail "deploy 1.0"
+dp_deploy 1 app@2.0 --to n2 --wait-s 30 >/dev/null || tb_fail "deploy 2.0 to n2"
 grep -q 'started app@2.0' "$(tb_log_file 2)" || tb_fail "app@2.0 never started on box 2"
 
 #  Kill whatever runs app@2.0 on box 2 as soon as it is back, until the

@@ -25,7 +25,7 @@ tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "the mesh did not form"
 tb_cli 1 pkg publish "$TB_DIR/app-1.0.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish"
 
 t0=$(tb_now_ms)
-out=$(tb_cli 3 deploy app@1.0 --all --state-dir "$(tb_state_dir 3)" --json 2>&1) \
+out=$(dp_deploy 3 app@1.0 --all --json 2>&1) \
     || { echo "$out"; tb_fail "deploy refused"; }
 for i in $(seq 1 $N); do
     tb_wait_until 30 dp_running "$i" app 1.0 $N || { dp_deployments "$i"; tb_fail "box $i: not all running"; }

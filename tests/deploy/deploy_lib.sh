@@ -85,3 +85,10 @@ dp_cgroups () {
     done
     DP_CG="$TB_DIR/cg"
 }
+
+#  dp_deploy I ARGS... - `meshwatch deploy` on node I with --wait-s (tb_cli
+#  gives a call 5 s; a deploy that waits needs its own bound: 5 min).
+dp_deploy () {
+    local i=$1; shift
+    timeout 300 env "${TB_ENVU[@]}" "$TB_MW" deploy "$@" --state-dir "$(tb_state_dir "$i")"
+}

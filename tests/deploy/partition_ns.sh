@@ -29,7 +29,7 @@ for i in $(seq 2 $N); do for v in 1.0 2.0 9.0; do
     tb_wait_until 15 test -n "$(pk_state "$i" app $v)" || tb_fail "box $i does not know app@$v"
     tb_cli "$i" pkg fetch "app@$v" --timeout-s 20 --state-dir "$(tb_state_dir "$i")" >/dev/null || tb_fail "fetch $v on $i"
 done; done
-tb_cli 1 deploy app@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "deploy 1.0"
+dp_deploy 1 app@1.0 --all --wait-s 30 >/dev/null || tb_fail "deploy 1.0"
 
 c=""
 for i in $(seq 1 $N); do [ "$(tb_id "$i")" = "$(dp_deployments 1 | jq -r .coordinator)" ] && c=$i; done
@@ -42,11 +42,11 @@ tb_partition "$major" "$c $mate"
 #  The majority elects its own coordinator.
 new_coord () { local k; k=$(dp_deployments "$m1" | jq -r '.coordinator // empty'); [ -n "$k" ] && [ "$k" != "$(tb_id "$c")" ]; }
 tb_wait_until 30 new_coord || tb_fail "the majority did not elect a coordinator"
-tb_cli "$mate" deploy app@9.0 --to "n$c,n$mate" --state-dir "$(tb_state_dir "$mate")" >/dev/null 2>&1 \
+dp_deploy "$mate" app@9.0 --to "n$c,n$mate" >/dev/null 2>&1 \
     || tb_log "the cut-off side refused the deploy (no coordinator there)"
 names=""; for i in $(seq 1 $N); do names="${names:+$names,}n$i"; done
 sleep 2
-tb_cli "$m1" deploy app@2.0 --to "$names" --state-dir "$(tb_state_dir "$m1")" >/dev/null || tb_fail "deploy 2.0 on the majority"
+dp_deploy "$m1" app@2.0 --to "$names" >/dev/null || tb_fail "deploy 2.0 on the majority"
 for i in $major; do tb_wait_until 30 dp_running "$i" app 2.0 3 || tb_fail "majority box $i: 2.0 not running"; done
 minority=$(dp_deployments "$mate" | jq -r --arg b "$(tb_id "$mate")" '.deployments[] | select(.box == $b) | .version')
 tb_log "before the heal: the cut-off box $mate wants $minority"

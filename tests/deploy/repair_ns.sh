@@ -24,7 +24,7 @@ for i in $(seq 1 $N); do tb_wait_ready "$i" 15; done
 tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "the mesh did not form"
 pk_events_start 3
 tb_cli 1 pkg publish "$TB_DIR/app-1.0.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish"
-tb_cli 2 deploy app@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 2)" >/dev/null || tb_fail "deploy"
+dp_deploy 2 app@1.0 --all --wait-s 30 >/dev/null || tb_fail "deploy"
 size=$(pk_list 3 | jq -r '.[] | select(.name == "app") | .size')
 pieces=$(pk_list 3 | jq -r '.[] | select(.name == "app") | .pieces')
 psize=$(( (size + pieces - 1) / pieces ))

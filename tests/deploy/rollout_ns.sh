@@ -28,7 +28,7 @@ tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "the mesh did not form"
 for v in 1.0 2.0 3.0; do
     tb_cli 1 pkg publish "$TB_DIR/app-$v.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish $v"
 done
-tb_cli 1 deploy app@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "deploy 1.0"
+dp_deploy 1 app@1.0 --all --wait-s 30 >/dev/null || tb_fail "deploy 1.0"
 
 coordinator () {
     local c i
@@ -38,7 +38,7 @@ coordinator () {
 rollout () { dp_deployments "$1" | jq -r --arg v "$2" '.rollouts[] | select(.version == $v) | "\(.state) \(.wave)"' 2>/dev/null; }
 
 #  1. Kill the coordinator during the rollout.
-tb_cli 2 deploy app@2.0 --all --waves 3 --health-s 3 --state-dir "$(tb_state_dir 2)" >/dev/null || tb_fail "rollout 2.0"
+dp_deploy 2 app@2.0 --all --waves 3 --health-s 3 >/dev/null || tb_fail "rollout 2.0"
 past_canary () { local r; r=$(rollout "$1" 2.0); [ "${r%% *}" = active ] && [ "${r##* }" -ge 1 ]; }
 tb_wait_until 30 past_canary 2 || tb_fail "the rollout did not pass the canary: $(rollout 2 2.0)"
 c=$(coordinator)
@@ -64,7 +64,7 @@ tb_wait_until 15 dp_one_plan $(seq 1 $N) || tb_fail "the boxes hold different pl
 snap () { dp_deployments "$1" | jq -c --arg b "$(tb_id "$2")" '.deployments[] | select(.box == $b) | {version, stamp}'; }
 declare -A before
 for i in 2 3 4 5; do before[$i]=$(snap 1 "$i"); done
-tb_cli 3 deploy app@3.0 --all --waves 3 --health-s 3 --state-dir "$(tb_state_dir 3)" >/dev/null || tb_fail "rollout 3.0"
+dp_deploy 3 app@3.0 --all --waves 3 --health-s 3 >/dev/null || tb_fail "rollout 3.0"
 stopped () { [ "$(rollout "$1" 3.0 | cut -d' ' -f1)" = stopped ]; }
 tb_wait_until 40 stopped 1 || { dp_deployments 1; tb_fail "the rollout of 3.0 did not stop"; }
 reason=$(dp_deployments 1 | jq -r '.rollouts[] | select(.version == "3.0") | .reason')
