@@ -1529,6 +1529,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
                                    .cgroup_root = st->cgroup_root,
                                    .container_engine = st->container_engine,
                                    .vms = self->vms,
+                                   .runner = node_jobs_runner (self->jobs),
                                    .env_result_map = st->env_result_map,
                                    .env_switch_readings = (uint32_t) st->env_switch_readings,
                                    .env_switch_dwell_ms = (uint32_t) st->env_switch_dwell_s * 1000u};

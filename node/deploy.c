@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/sanitize.h"
+#include "node/runner.h"
 #include "node/supervisor.h"
 #include "node/vms.h"
 #include "pkg/catalog.h"
@@ -19,6 +20,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -48,7 +50,9 @@ typedef struct {
     char run_name[PKG_NAME_MAX + 1], run_version[PKG_VERSION_MAX + 1];
     pkg_kind_t kind;
     node_sup_t *sup;
-    uint8_t state;   //  deploy_state_t
+    char model_family[64];   //  a model package: the runner's model it replaces
+    uint64_t model_gen;      //  ... and the generation it asked for (0: none)
+    uint8_t state;           //  deploy_state_t
     char error[DEPLOY_ERROR_LEN];
     uint32_t restarts;   //  of the wanted version, over its supervisors
     uint64_t running_since;
@@ -271,7 +275,8 @@ s_my_report (node_deploy_t *self, deploy_report_t *r, uint64_t now)
         snprintf (a->slot, sizeof a->slot, "%s", s->slot);
         snprintf (a->name, sizeof a->name, "%s", s->want.name);
         snprintf (a->version, sizeof a->version, "%s", s->want.version);
-        if (s->sup && node_sup_state (s->sup) == NODE_SUP_RUNNING)
+        if ((s->sup && node_sup_state (s->sup) == NODE_SUP_RUNNING)
+            || (!s->sup && s->model_gen && s->state >= DEPLOY_RUNNING && s->running_since))
             snprintf (a->active, sizeof a->active, "%s", s->run_version);
         if (s->want.variant_by[0] && self->variant.chosen)
             snprintf (a->variant, sizeof a->variant, "%s", self->variant.current);
@@ -573,10 +578,52 @@ s_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, uint64_t now)
                   s->slot, sp.dir, e->meta.version);
     }
     else {
-        s_set_state (self, s, DEPLOY_FAILED,
-                     "model packages are loaded by the runner (not on this branch yet)");
-        return -1;
+        //  A model: the runner loads it from the package's folder (the one
+        //  holding the family's manifest: the top or one level down).
+        if (!self->o.runner) {
+            s_set_state (self, s, DEPLOY_FAILED, "no inference runner here (JOB_PORT off)");
+            return -1;
+        }
+        const char *manifest =
+            !strcmp (d.model_family, "tiny-face")       ? "tiny_face_detector_model-weights_manifest.json"
+            : !strcmp (d.model_family, "ssd-mobilenet") ? "ssd_mobilenetv1_model-weights_manifest.json"
+                                                        : NULL;
+        if (!manifest) {
+            s_set_state (self, s, DEPLOY_FAILED, "unknown model family");
+            return -1;
+        }
+        char mdir[1200] = "", probe[1400];
+        snprintf (probe, sizeof probe, "%s/%s", sp.dir, manifest);
+        if (access (probe, R_OK) == 0)
+            snprintf (mdir, sizeof mdir, "%s", sp.dir);
+        else {
+            DIR *dd = opendir (sp.dir);
+            struct dirent *de;
+            while (dd && (de = readdir (dd)) && !mdir[0]) {
+                if (de->d_name[0] == '.')
+                    continue;
+                snprintf (probe, sizeof probe, "%s/%s/%s", sp.dir, de->d_name, manifest);
+                if (access (probe, R_OK) == 0)
+                    snprintf (mdir, sizeof mdir, "%s/%s", sp.dir, de->d_name);
+            }
+            if (dd)
+                closedir (dd);
+        }
+        if (!mdir[0]) {
+            s_set_state (self, s, DEPLOY_FAILED, "the package holds no manifest of its model family");
+            return -1;
+        }
+        node_sup_destroy (&s->sup);
+        s->running_since = 0;
+        snprintf (s->model_family, sizeof s->model_family, "%s", d.model_family);
+        s->model_gen = node_runner_set_model_dir (self->o.runner, s->model_family, mdir);
+        snprintf (s->run_name, sizeof s->run_name, "%s", e->meta.name);
+        snprintf (s->run_version, sizeof s->run_version, "%s", e->meta.version);
+        if (!s->rolled_back)
+            s_set_state (self, s, DEPLOY_STARTING, "");
+        return 0;
     }
+
     s->owner = self;
     s->sup = node_sup_new (&sp, mw_splitmix64 (&self->rng), s_sup_line, s_sup_change, s);
     if (!s->sup || node_sup_start (s->sup, now) != 0) {
@@ -640,17 +687,32 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
     if (!s->want.name[0] || !version[0]) {
         if (!s->want.name[0]) {
             s_slot_stop (s);
+            if (s->model_gen && self->o.runner)
+                node_runner_set_model_dir (self->o.runner, s->model_family, NULL);   //  back to MODELS_DIR
+            s->model_gen = 0;
             s->used = false;
             self->report_dirty = true;
             return;
         }
     }
     //  Running the target already: follow the supervisor.
-    if (s->sup && !strcmp (s->run_name, s->want.name) && !strcmp (s->run_version, version) && !s->redeploy) {
-        node_sup_state_t st = node_sup_state (s->sup);
+    if ((s->sup || s->model_gen) && !strcmp (s->run_name, s->want.name) && !strcmp (s->run_version, version)
+        && !s->redeploy) {
+        node_sup_state_t st = NODE_SUP_STARTING;
+        char merr[200] = "";
+        if (s->sup)
+            st = node_sup_state (s->sup);
+        else {
+            //  A model: running once every worker of the runner has it.
+            int ms =
+                node_runner_model_status (self->o.runner, s->model_family, s->model_gen, merr, sizeof merr);
+            st = ms == 1 ? NODE_SUP_RUNNING : ms == 0 ? NODE_SUP_STARTING : NODE_SUP_FAILED;
+            if (ms == 2)
+                snprintf (merr, sizeof merr, "another slot loaded model %.30s since", s->model_family);
+        }
         if (st == NODE_SUP_RUNNING) {
             if (!s->running_since) {
-                s->running_since = node_sup_running_since (s->sup);
+                s->running_since = s->sup ? node_sup_running_since (s->sup) : now;
                 s_event (self, "started", s->run_name, s->run_version, s->rolled_back ? "rolled back" : "", 0,
                          0, 0);
             }
@@ -659,13 +721,15 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
         else if (st == NODE_SUP_STARTING || st == NODE_SUP_BACKOFF) {
             s->running_since = 0;
             if (!s->rolled_back)
-                s_set_state (self, s, DEPLOY_STARTING, node_sup_last_error (s->sup));
+                s_set_state (self, s, DEPLOY_STARTING, s->sup ? node_sup_last_error (s->sup) : "loading");
         }
         else if (st == NODE_SUP_FAILED) {
             char why[DEPLOY_ERROR_LEN];
-            snprintf (why, sizeof why, "%s", node_sup_last_error (s->sup));
-            s->restarts += node_sup_restarts (s->sup);
+            snprintf (why, sizeof why, "%s", s->sup ? node_sup_last_error (s->sup) : merr);
+            if (s->sup)
+                s->restarts += node_sup_restarts (s->sup);
             s_slot_stop (s);
+            s->model_gen = 0;
             if (s->rolled_back) {
                 //  The fallback fails too: nothing left to try.
                 s_set_state (self, s, DEPLOY_FAILED, why);
@@ -708,7 +772,7 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
             }
         }
         //  Periodic check of what is installed.
-        if (s->sup && now >= s->next_check_ms) {
+        if ((s->sup || s->model_gen) && now >= s->next_check_ms) {
             s->next_check_ms = now + self->o.check_ms;
             pkg_entry_t e;
             if (pkg_catalog_find (self->cat, s->run_name, s->run_version, &e) == 0

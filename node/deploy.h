@@ -21,7 +21,10 @@
         files checked against its layers, and started: an `exec` package
         under node_sup (cgroup, health, backoff, crash loop), an
         `oci-image` package through podman or docker when `ENGINE info`
-        works there (else failed: no container engine);
+        works there (else failed: no container engine), a `model` package
+        into the inference runner (node_runner_set_model_dir: every worker
+        loads it and runs it on a blank frame between two jobs, then drops
+        the old one; running once every worker has it);
       * variants: an entry with a variant key (deploy --variant-by KEY)
         runs, on each box, the package of that name whose variant tag
         KEY=TAG matches the box's condition (the newest such; the entry's
@@ -76,6 +79,7 @@ typedef struct {
     const char *cgroup_root;         //  CGROUP_ROOT ("" none)
     const char *container_engine;    //  CONTAINER_ENGINE
     struct _node_vms_t *vms;         //  borrowed; may be NULL: env results in and out
+    struct _node_runner_t *runner;   //  borrowed; may be NULL: model packages load into it
     const char *env_result_map;      //  ENV_RESULT_MAP ("1:sunny,4:rainy")
     uint32_t env_switch_readings;    //  ENV_SWITCH_READINGS
     uint32_t env_switch_dwell_ms;    //  ENV_SWITCH_DWELL_S

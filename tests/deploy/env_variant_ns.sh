@@ -5,8 +5,11 @@
 #  frame (STATE_DIR/frames).  app is published as two variants,
 #  1.0-sunny (weather=sunny) and 1.0-rainy (weather=rainy), and deployed
 #  with --variant-by weather; ENV_RESULT_MAP=1:sunny,4:rainy, 3 agreeing
-#  readings, 3 s dwell.  Bright daylight frames: both run the sunny
-#  variant.  Box 2's frames turn dark and low in contrast: after the
+#  readings, 3 s dwell.  app is a model package (tiny-face): the runner
+#  loads it from the package, warms it, swaps it between two frames.  Box 2
+#  runs inference jobs from a frame source (5 fps) all along: the job
+#  checker finds every one ended, none failed, across both swaps.  Bright
+#  daylight frames: both run the sunny variant.  Box 2's frames turn dark and low in contrast: after the
 #  hysteresis box 2 runs the rainy variant (box 1 stays sunny); bright
 #  again: back to sunny.  Box 2's results reach its VMS environment
 #  endpoint (a receiver in its namespace) in the seed's format, in order.
@@ -15,6 +18,7 @@ SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 tb_hard_timeout 150 "$@"
 . "$SRC/tests/pkg/pkg_lib.sh"
 . "$SRC/tests/deploy/deploy_lib.sh"
+. "$SRC/tests/infer/models-env.sh"
 tb_init env_variant_ns 98
 tb_require_mw
 BUILD=${MW_BUILDDIR:-$SRC/build}
@@ -27,17 +31,26 @@ mkdir -p "$TB_DIR/envprog" && cp "$BUILD/node/mw-envprog" "$TB_DIR/envprog/" || 
 "$TB_MW" pkg build --name envprog --version 1 --kind exec --entry "./mw-envprog --interval-ms 300" \
     --cpu-percent 20 --memory-mb 64 --key "$PK_KEY" --out "$TB_DIR/envprog.mwpkg" "$TB_DIR/envprog/mw-envprog" \
     >/dev/null || tb_die "build envprog"
+#  The detector as two model packages, one per weather (the seed's sunny
+#  and rainy images; here the same tiny-face weights, so that the jobs'
+#  results can be compared across the swap).
+mkdir -p "$TB_DIR/weights"
+cp "$MODELS"/tiny_face_detector_model* "$TB_DIR/weights/" || tb_die "copy weights"
 for t in sunny rainy; do
-    dp_build_exec app "1.0-$t" "$TB_DIR/app-$t.raw.mwpkg"
-    "$TB_MW" pkg build --name app --version "1.0-$t" --kind exec --variant "weather=$t" --entry ./run.sh \
-        --health "test -f run.sh" --key "$PK_KEY" --out "$TB_DIR/app-$t.mwpkg" "$TB_DIR/src-app-1.0-$t/run.sh" \
+    "$TB_MW" pkg build --name app --version "1.0-$t" --kind model --model-family tiny-face --input-size 416 \
+        --variant "weather=$t" --key "$PK_KEY" --out "$TB_DIR/app-$t.mwpkg" "$TB_DIR/weights" \
         >/dev/null || tb_die "build app $t"
 done
+#  Box 2 runs inference jobs all along: face images at 5 frames a second.
+mkdir -p "$TB_DIR/cam"
+cp "$DEMO/sample1.jpg" "$DEMO/sample2.jpg" "$DEMO/sample4.jpg" "$TB_DIR/cam/"
 frames () { local i=$1 kind=$2 k; for k in 1 2 3; do "$BUILD/tests/tools/mw-scene" "$kind" "$(tb_state_dir "$i")/frames/$kind-$k-$(tb_now_ms).jpg" $k || tb_die "mw-scene"; done; }
 VP=8093
 for i in $(seq 1 $N); do
     extra=()
-    [ "$i" = 2 ] && extra=("VMS_URL=http://127.0.0.1" "VMS_ENV_PORT=$VP" "VMS_ENV_PATH=/env" "ENV_NID=0x02")
+    [ "$i" = 2 ] && extra=("VMS_URL=http://127.0.0.1" "VMS_ENV_PORT=$VP" "VMS_ENV_PATH=/env" "ENV_NID=0x02"
+        "SOURCE=dir:$TB_DIR/cam:5" "CAMERA_ID=gate-cam2" "DEADLINE_MS=3000" "ESCALATE_BELOW=0")
+    extra+=("MODELS_DIR=$MODELS")   #  jobs run from the start: the package swaps in under load
     tb_start_agent "$i" "TRUSTED_KEYS=$PK_PUB" "ENV_RESULT_MAP=1:sunny,4:rainy" "ENV_SWITCH_READINGS=3" \
         "ENV_SWITCH_DWELL_S=3" "${extra[@]}"
 done
@@ -78,4 +91,10 @@ tb_log "results at the VMS (runs): $seqs"
 echo "$seqs" | grep -q '^1 4 1' || tb_fail "the VMS did not get 1, 4, 1 in order: $seqs"
 jq -e '.body | fromjson | has("date") and has("time") and has("nid") and has("result")' "$TB_DIR/env.rec" >/dev/null \
     || tb_fail "the bodies are not the seed's {nid,date,time,result}"
+#  The swaps happened while jobs ran, and no job was lost or failed.
+swaps=$(grep -c 'event=runner_model_swapped' "$(tb_log_file 2)")
+[ "$swaps" -ge 3 ] || tb_fail "box 2's runner swapped its model $swaps times (MODELS_DIR -> sunny -> rainy -> sunny)"
+tb_term 2 >/dev/null
+"${TB_PY:-python3}" "$SRC/tests/jobs/job_check.py" --expect 'failed==0' --expect 'ended>=40' "$(tb_log_file 2)" \
+    || tb_fail "jobs lost or failed across the swaps"
 tb_log "PASS"
