@@ -955,6 +955,31 @@ s_test_models (bool verbose, const char *dir)
     CHECK (node_runner_svc_ms (r, "ssd-mobilenet") == NODE_RUNNER_PRIOR_SSD_MS, "ssd measured without a job");
     printf ("  node_runner: tiny-face svc_ms %.1f after %d jobs (%s)\n", svc, jobs, what);
 
+    //  A model package: the same weights from another folder.  Every
+    //  worker swaps between jobs (status 1), a job after it still detects;
+    //  a folder without weights fails (-1) and the old detector stays.
+    {
+        uint64_t gen = node_runner_set_model_dir (r, "tiny-face", dir);
+        int st = 0;
+        for (int k = 0;
+             k < 600 && (st = node_runner_model_status (r, "tiny-face", gen, err, sizeof err)) == 0; k++)
+            usleep (10000);
+        CHECK (gen == 1 && st == 1, "swap to the package folder: gen %llu status %d",
+               (unsigned long long) gen, st);
+        uint64_t bad = node_runner_set_model_dir (r, "tiny-face", "/nonexistent-mw-package");
+        for (int k = 0;
+             k < 600 && (st = node_runner_model_status (r, "tiny-face", bad, err, sizeof err)) == 0; k++)
+            usleep (10000);
+        CHECK (st == -1 && err[0], "a folder without weights: status %d", st);
+        CHECK (node_runner_model_status (r, "tiny-face", gen, err, sizeof err) == 2,
+               "the older generation is superseded");
+        uint8_t *frame = s_dup (jpeg, jlen);
+        CHECK (node_runner_submit (r, 300, "tiny-face", &frame, jlen) == 0, "submit after a failed swap");
+        free (frame);
+        CHECK (s_wait (r, res, 300000) == 1 && res->status == 0 && res->n_boxes > 0,
+               "the old detector still runs after a failed load");
+    }
+
     //  Destroy with work in flight: both workers mid-frame.
     for (int i = 0; i < 2; i++) {
         uint8_t *frame = s_dup (jpeg, jlen);
