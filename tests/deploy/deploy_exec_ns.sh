@@ -7,7 +7,10 @@
 #  agent's supervision - all `running` within 30 s (the bound), the
 #  program really up in each box (its pid alive), in its own cgroup with
 #  the manifest's CPU quota; `deployments --json` agrees on every box (one
-#  plan digest, every row running).  Then undeploy: every program stops.
+#  plan digest, every row running).  An oci-image package on a box without
+#  a container engine: failed, "no container engine" (podman cannot run
+#  containers in this sandbox: the engine path itself is not exercised
+#  here).  Then undeploy: every program stops.
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testbed.sh"
 tb_hard_timeout 120 "$@"
@@ -27,8 +30,32 @@ cp "$MODELS"/tiny_face_detector_model* "$TB_DIR/weights/" || tb_die "copy weight
 "$TB_MW" pkg build --name facedet --version 1.0 --kind model --model-family tiny-face --input-size 416 \
     --key "$PK_KEY" --out "$TB_DIR/facedet-1.0.mwpkg" "$TB_DIR/weights" >/dev/null || tb_die "build facedet"
 dp_cgroups
-for i in $(seq 1 $N); do tb_start_agent "$i" "TRUSTED_KEYS=$PK_PUB" "DEPLOY_CHECK_S=5" "CGROUP_ROOT=$DP_CG" \
-    "MODELS_DIR=$TB_DIR/no-models"; done
+#  An oci-image package (an image made by hand, as tests/pkg/interop_lo.sh
+#  does, imported from an OCI archive).
+(
+    cd "$TB_DIR" || exit 1
+    mkdir -p rootfs/app oci/blobs/sha256 && echo 'echo hello from the image' > rootfs/app/run.sh
+    tar cf layer.tar -C rootfs . && gzip -9n -c layer.tar > layer.tar.gz
+    sha () { sha256sum "$1" | cut -d' ' -f1; }
+    cp layer.tar.gz "oci/blobs/sha256/$(sha layer.tar.gz)"
+    printf '{"architecture":"%s","os":"linux","config":{"Cmd":["/bin/sh","/app/run.sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+        "$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')" "$(sha layer.tar)" > config.json
+    cp config.json "oci/blobs/sha256/$(sha config.json)"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+        "$(sha config.json)" "$(stat -c %s config.json)" "$(sha layer.tar.gz)" "$(stat -c %s layer.tar.gz)" > manifest.json
+    cp manifest.json "oci/blobs/sha256/$(sha manifest.json)"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+        "$(sha manifest.json)" "$(stat -c %s manifest.json)" > oci/index.json
+    echo '{"imageLayoutVersion":"1.0.0"}' > oci/oci-layout
+    tar cf hello-oci.tar -C oci .
+) || tb_die "oci image"
+"$TB_MW" pkg import "oci-archive:$TB_DIR/hello-oci.tar" --name hello --version v1 --key "$PK_KEY" \
+    --out "$TB_DIR/hello.mwpkg" >/dev/null || tb_die "pkg import"
+for i in $(seq 1 $N); do
+    eng=auto; [ "$i" = 5 ] && eng=none   #  box 5: a box without a container engine
+    tb_start_agent "$i" "TRUSTED_KEYS=$PK_PUB" "DEPLOY_CHECK_S=5" "CGROUP_ROOT=$DP_CG" \
+        "MODELS_DIR=$TB_DIR/no-models" "CONTAINER_ENGINE=$eng"
+done
 for i in $(seq 1 $N); do tb_wait_ready "$i" 15; done
 tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "the mesh did not form"
 tb_cli 1 pkg publish "$TB_DIR/app-1.0.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish"
@@ -68,6 +95,14 @@ for i in $(seq 1 $N); do
         || tb_fail "box $i: deployments differ from box 1's"
 done
 grep -q 'event=pkg_output.*started app@1.0' "$(tb_log_file 2)" || tb_fail "the program's output is not in the agent's log"
+
+#  The image on box 5, which has no container engine: failed, and says why.
+tb_cli 1 pkg publish "$TB_DIR/hello.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish the image"
+dp_deploy 1 hello@v1 --to n5 --slot img >/dev/null || tb_fail "deploy the image"
+noengine () { dp_deployments 1 | jq -e --arg b "$(tb_id 5)" '.deployments[] | select(.box == $b and .package == "hello"
+    and .actual.state == "failed" and .actual.error == "no container engine")' >/dev/null; }
+tb_wait_until 20 noengine || { dp_deployments 1; tb_fail "box 5 does not report failed: no container engine"; }
+tb_log "oci-image on a box without an engine: failed: no container engine"
 
 #  Undeploy: every program stops, the rows go.
 pids=""
