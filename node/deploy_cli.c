@@ -82,7 +82,8 @@ s_call (const char *state_dir, const char *req, json_object **reply)
     char err[600];
     int rc = node_control_call_str (state_dir, req, S_CALL_MS, reply, err, sizeof err);
     //  A mesh that is still electing its coordinator: wait for it (15 s).
-    for (int k = 0; k < 30 && rc == 1 && !strcmp (mw_json_get_str (*reply, "error", ""), "unavailable"); k++) {
+    for (int k = 0; k < 30 && rc == 1 && !strcmp (mw_json_get_str (*reply, "error", ""), "unavailable");
+         k++) {
         json_object_put (*reply);
         *reply = NULL;
         usleep (500 * 1000);
