@@ -109,7 +109,7 @@ head -c 1048576 /dev/urandom > "$TB_DIR/watcher/data/table.bin"
     "$TB_DIR/watcher/run.sh" "$TB_DIR/watcher/data" >/dev/null
 "$MESHWATCH" pkg publish "$TB_DIR/watcher.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null
 t0=$(tb_now_ms)
-tb_cli 3 deploy watcher@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 3)"
+timeout 60 "$MESHWATCH" deploy watcher@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 3)"
 echo "-- running on every box $(ms_since "$t0") ms after \`meshwatch deploy\` (asked on agent 3):"
 tb_cli 1 deployments --state-dir "$(tb_state_dir 1)"
 wdir=$(tb_cli 4 pkg path watcher@1.0 --state-dir "$(tb_state_dir 4)")
