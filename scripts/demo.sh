@@ -1,10 +1,11 @@
 #!/bin/bash
 # The main job, for now: build meshwatch, start a mesh of five agents, show
 # `meshwatch members` converging, kill one with -9 and show every survivor
-# detecting it, then restart it and show it back with a higher incarnation;
-# then an AI package signed here, published on one box, reaching the others;
-# then a program deployed to every box and repaired from peers after one of
-# its files is damaged on disk;
+# detecting it, then restart it and show it back with a higher incarnation
+# (its new session taken on its own signed record: each box's signature
+# counters); then an AI package signed here, published on one box, reaching
+# the others; then a program deployed to every box and repaired from peers
+# after one of its files is damaged on disk;
 # then the VMS's side: an API token, every box found from one box, a
 # subscriber that is killed and resumes from its last event without a gap.
 #
@@ -77,6 +78,11 @@ t0=$(tb_now_ms)
 tb_wait_until 30 tb_all_alive $nodes || echo "(not back yet)"
 echo "-- alive again everywhere after $(ms_since "$t0") ms:"
 table
+echo "== node-key signatures (docs/SECURITY.md): what each box checked, and refused"
+echo "   (agent $victim came back in a new session: its peers took it because its own signed record names it)"
+for i in $nodes; do
+    tb_status "$i" | jq -r --arg i "$i" '.signatures | "   agent \($i): records verified \(.records_verified) (refused: unsigned \(.records_unsigned), bad \(.records_bad)); election messages verified \(.election_verified) (bad \(.election_bad))"'
+done
 echo
 echo "== an AI package: signed here, published on agent 1, fetched by agents 2..$N through the mesh"
 mkdir -p "$TB_DIR/facedet/weights" && head -c $(( 8 * 1024 * 1024 )) /dev/urandom > "$TB_DIR/facedet/weights/model.bin"

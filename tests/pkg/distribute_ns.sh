@@ -8,7 +8,7 @@ SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/testbed.sh"
 tb_hard_timeout 240 "$@"
 . "$SRC/tests/pkg/pkg_lib.sh"
-tb_init distribute_ns 106
+tb_init distribute_ns 110
 tb_require_mw
 N=5
 MB=${PK_MB:-64}
