@@ -47,6 +47,12 @@
 //  The largest PKG_INDEX body: every entry of a full index.
 #define MW_PKG_INDEX_BYTES (MW_PKG_INDEX_MAX * MW_PKG_INDEX_ENTRY)
 
+//  Deployments (docs/DEPLOY.md): the packed plan, a box's report, a
+//  command; scheduler/deploy_plan.h checks its own bounds fit these.
+#define MW_DEPLOY_PLAN_BYTES   (80 * 1024)
+#define MW_DEPLOY_REPORT_BYTES (4 * 1024)
+#define MW_DEPLOY_CMD_BYTES    1024
+
 typedef struct {
     uint8_t b[MW_ID_LEN];
 } mw_id_t;

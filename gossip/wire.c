@@ -2677,10 +2677,11 @@ gossip_wire_test (bool verbose)
     }
     //  Minimal messages too (empty strings, zero integers); a job type
     //  needs its body, and the smallest JOB has a 1-byte frame; package
-    //  types their shortest byte fields (a 1-byte piece, one digest).
+    //  types their shortest byte fields (a 1-byte piece, one digest), and
+    //  deployment types the shortest packed header.
     for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
         msg.type = (uint8_t) type;
-        if (gossip_wire_is_pkg_type (type))
+        if (gossip_wire_is_pkg_type (type) || (type >= MW_MSG_DEPLOY_PLAN && type <= MW_MSG_DEPLOY_CMD))
             CHECK (gossip_wire_msg_fill (&msg, type, 0, 0, 1) == 0);
         if (gossip_wire_is_job_type (type)) {
             CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
@@ -2922,8 +2923,8 @@ gossip_wire_test (bool verbose)
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_REPLY), "job_reply") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB), "job") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_RESULT), "job_result") == 0);
-        CHECK (MW_MSG_TYPE_MAX == 22 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15
-               && MW_MSG_PKG_INDEX == 16 && MW_MSG_PKG_REFUSE == 22);
+        CHECK (MW_MSG_TYPE_MAX == 25 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15
+               && MW_MSG_PKG_INDEX == 16 && MW_MSG_PKG_REFUSE == 22 && MW_MSG_DEPLOY_CMD == 25);
         for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++) {
             CHECK (gossip_wire_is_job_type (t) == (t >= 12 && t <= 15));
             CHECK (gossip_wire_is_pkg_type (t) == (t >= 16 && t <= 22));

@@ -188,6 +188,11 @@ typedef struct {
     uint32_t pkg_bitmap_len;
     uint8_t *pkg_data;   //  PKG_PIECE
     uint32_t pkg_data_len;
+
+    //  Deployments (types 23..25): the packed plan, report or command,
+    //  owned by the message.
+    uint8_t *deploy;
+    uint32_t deploy_len;
 } mw_msg_t;
 
 //  Encode `msg` into a freshly allocated buffer (*out, *out_len); caller frees

@@ -147,7 +147,13 @@
          "send me piece I of P (or: I no longer want it)")                                                   \
     MSG (PKG_PIECE, 21, "pkg_piece", PKG, 0, MW_PKG_MSG_MAX, 1, "piece I of P")                              \
     MSG (PKG_REFUSE, 22, "pkg_refuse", PKG, 0, MW_PKG_MSG_MAX, 1,                                            \
-         "I will not send piece I of P now: busy, not held, unknown package")
+         "I will not send piece I of P now: busy, not held, unknown package")                                \
+    MSG (DEPLOY_PLAN, 23, "deploy_plan", MESH, 0, MW_MSG_MAX, 1,                                             \
+         "the deployment plan as the sender holds it (every box, every 2 s and on a change)")                \
+    MSG (DEPLOY_REPORT, 24, "deploy_report", MESH, 0, MW_MSG_MAX, 1,                                         \
+         "what the sender runs, per slot: state, version, restarts, last error")                             \
+    MSG (DEPLOY_CMD, 25, "deploy_cmd", MESH, 0, MW_MSG_MAX, 1,                                               \
+         "a deploy or undeploy, forwarded to the coordinator")
 
 //  ---- mesh plane ----------------------------------------------------------
 
@@ -296,6 +302,26 @@
     F (MSG, pkg, ID, 0, 0, 1, "the package")                                                                 \
     F (MSG, piece, UINT, MW_PKG_PIECES_MAX - 1, 0, 1, "the piece")                                           \
     F (MSG, pkg_why, UINT, 3, 0, 1, "1 busy (ask later or elsewhere), 2 not held, 3 unknown package")
+
+//  ---- deployments (docs/DEPLOY.md) -------------------------------------------
+//  The bodies are scheduler/deploy_plan.c's packed forms (a kind byte and
+//  a format number first; fixed-width fields; every byte checked on
+//  unpacking), so the plan has one layout for the wire, the state file
+//  and the fuzzer.
+
+#define MW_WIRE_BODY_DEPLOY_PLAN(F)                                                                          \
+    F (MSG, deploy, BLOB, MW_DEPLOY_PLAN_BYTES, 6, 1,                                                        \
+       "the packed plan: epochs (ballot, fence), entries (box, slot, package, version, fallback, "           \
+       "variant key, stamp), rollouts")
+
+#define MW_WIRE_BODY_DEPLOY_REPORT(F)                                                                        \
+    F (MSG, deploy, BLOB, MW_DEPLOY_REPORT_BYTES, 11, 1,                                                     \
+       "the packed report: box, then per slot package, version wanted and active, variant, state, "          \
+       "restarts, running time, last error, the stamp applied")
+
+#define MW_WIRE_BODY_DEPLOY_CMD(F)                                                                           \
+    F (MSG, deploy, BLOB, MW_DEPLOY_CMD_BYTES, 8, 1,                                                         \
+       "the packed command: op, package, version, slot, variant key, waves, health window, target boxes")
 
 //  One detection: image-relative, fixed point in millionths, so that no
 //  NaN or infinity can ever be decoded.

@@ -54,6 +54,7 @@
 #include "node/msgmap.h"
 #include "scheduler/digest.h"
 #include "scheduler/election.h"
+#include "node/deploy.h"
 #include "node/statedb.h"
 #include "node/usage.h"
 #include "node/vms.h"
@@ -105,6 +106,7 @@ struct _node_agent_t {
     pkg_service_t *pkg;   //  AI packages (PKG_PORT); NULL when off
     uint64_t next_peers_ms;
     node_service_t pkg_svc;   //  pkg_service's hooks (called through the agent's)
+    node_deploy_t *deploy;    //  deployments (docs/DEPLOY.md): the plan, this box's slots
     uint16_t pkg_port;
     uint64_t next_pkg_peers_ms;
     //  Coordinator election (scheduler/election.h): fed the SWIM view
@@ -829,6 +831,8 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
     if (self->pkg)
         mw_json_add (o, "packages", pkg_service_status_json (self->pkg));
+    if (self->deploy)
+        mw_json_add (o, "deployments", node_deploy_status_json (self->deploy));
     if (self->vms)
         mw_json_add (o, "vms", node_vms_status_json (self->vms));
     return o;
@@ -1031,6 +1035,10 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
                     em.verified = s_election_verify (self, &msg, now);
                     election_handle (self->election, &em, now);
                 }
+            }
+            else if (msg.type >= MW_MSG_DEPLOY_PLAN && msg.type <= MW_MSG_DEPLOY_CMD) {
+                if (self->deploy && !leaving)
+                    node_deploy_handle (self->deploy, &msg, now);
             }
             else if (msg.type != MW_MSG_BEACON)
                 gossip_member_handle (self->members, &msg, now);
@@ -1588,8 +1596,31 @@ s_setup (agent_t *self, char *err, size_t errlen)
     node_control_on (self->control, "status", 1, s_ctl_status, self);
     node_control_on (self->control, "load", 1, s_ctl_load, self);
     node_control_on (self->control, "leave", 1, s_ctl_leave, self);
-    if (self->pkg)
+    if (self->pkg) {
         pkg_service_control_register (self->pkg, self->control);
+        //  Deployments ride on the packages: no package plane, no deploy.
+        const mw_settings_t *st = mw_config_settings (self->cfg);
+        node_deploy_opts_t dopt = {.state_dir = st->state_dir,
+                                   .ident = &self->ident,
+                                   .node_name = self->name,
+                                   .members = self->members,
+                                   .transport = self->transport,
+                                   .election = self->election,
+                                   .events = self->events,
+                                   .check_ms = (uint32_t) st->deploy_check_s * 1000u,
+                                   .wave_timeout_ms = (uint32_t) st->deploy_wave_timeout_s * 1000u,
+                                   .cgroup_root = st->cgroup_root,
+                                   .container_engine = st->container_engine,
+                                   .vms = self->vms,
+                                   .runner = node_jobs_runner (self->jobs),
+                                   .env_result_map = st->env_result_map,
+                                   .env_switch_readings = (uint32_t) st->env_switch_readings,
+                                   .env_switch_dwell_ms = (uint32_t) st->env_switch_dwell_s * 1000u};
+        self->deploy = node_deploy_new (&dopt, err, errlen);
+        if (!self->deploy)
+            return -1;
+        node_deploy_control_register (self->deploy, self->control);
+    }
     if (self->jobs)
         node_jobs_control_register (self->jobs, self->control);
     else {
@@ -1628,6 +1659,7 @@ s_fd_budget (agent_t *self)
 static void
 s_teardown (agent_t *self)
 {
+    node_deploy_destroy (&self->deploy);
     pkg_service_destroy (&self->pkg);
     node_jobs_destroy (&self->jobs);
     node_keywatch_destroy (&self->keywatch);
@@ -1705,6 +1737,11 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &elect);
     node_loop_add (self->loop, &jobs);
     node_loop_add (self->loop, &pkg);
+    if (self->deploy) {
+        node_service_t dep;
+        node_deploy_service (self->deploy, &dep);
+        node_loop_add (self->loop, &dep);
+    }
     node_loop_add (self->loop, &control);
     node_service_t docs = {"vmsdocs", self, NULL, NULL, s_docs_tick, s_docs_wakeup, NULL};
     node_loop_add (self->loop, &docs);

@@ -1279,3 +1279,9 @@ cleanup:
         rc = -1;
     return rc;
 }
+
+struct _node_runner_t *
+node_jobs_runner (node_jobs_t *self)
+{
+    return self ? self->runner : NULL;
+}

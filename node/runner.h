@@ -125,6 +125,18 @@ int node_runner_recv (node_runner_t *self, node_runner_result_t *out);
 //  Unknown names get the largest prior.  Safe to call from any thread.
 double node_runner_svc_ms (node_runner_t *self, const char *model);
 
+//  Model packages (docs/DEPLOY.md): run `model` (tiny-face, ssd-mobilenet)
+//  from `dir` (a folder holding its manifest and shards) instead of
+//  models_dir; NULL: back to models_dir.  Each worker loads it and runs it
+//  once on a blank frame between two jobs, then drops the old detector: no
+//  job runs on a half-loaded model, none is lost, none waits on a failed
+//  load (the old detector stays).  Returns the new generation (0: unknown
+//  model or no memory).
+uint64_t node_runner_set_model_dir (node_runner_t *self, const char *model, const char *dir);
+//  Where generation `gen` of `model` is: 1 every worker runs it, 0 not
+//  yet, 2 superseded by a later call, -1 it failed to load (err).
+int node_runner_model_status (node_runner_t *self, const char *model, uint64_t gen, char *err, size_t errlen);
+
 int node_runner_test (bool verbose);
 
 #endif

@@ -1195,6 +1195,99 @@ done:
     return rc;
 }
 
+typedef struct {
+    pkg_entry_t *e;
+    uint64_t base;   //  the layer's offset in the data
+    uint32_t dropped;
+    char first[128];
+} s_check_t;
+
+static void
+s_check_bad (void *ctx, uint64_t from, uint64_t to, const char *name)
+{
+    s_check_t *c = ctx;
+    if (!c->first[0])
+        snprintf (c->first, sizeof c->first, "%s", name);
+    uint64_t ps = c->e->meta.piece_size;
+    if (to <= from || ps == 0)
+        return;
+    for (uint64_t i = (c->base + from) / ps; i <= (c->base + to - 1) / ps && i < c->e->meta.piece_count; i++)
+        if (pkg_bit_get (c->e->bitmap, (uint32_t) i)) {
+            pkg_bit_set (c->e->bitmap, (uint32_t) i, false);
+            c->dropped++;
+        }
+}
+
+int
+pkg_catalog_check_files (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, uint32_t *files,
+                         char *err, size_t errlen)
+{
+    *bad = *files = 0;
+    pkg_entry_t e;
+    pkg_parts_t p;
+    pkg_manifest_t m;
+    s_data_t d = {.fd = -1};
+    if (pkg_catalog_get (self, manifest, &e) != 0) {
+        snprintf (err, errlen, "not in the catalog");
+        return -1;
+    }
+    if (e.state != PKG_STATE_COMPLETE || e.meta.kind == PKG_KIND_OCI_IMAGE)
+        return 0;   //  nothing unpacked to compare (or an image layout: checked by its digests)
+    if (s_manifest_of (self, manifest, &p, &m, &d, err, errlen) != 0)
+        return -1;
+    pkg_catalog_parts_free (&p);
+    d.fd = pkg_catalog_data_open (self, manifest, false, 0);
+    if (d.fd < 0) {
+        snprintf (err, errlen, "cannot open the data: %s", strerror (errno));
+        return -1;
+    }
+    char dir[800];
+    pkg_catalog_files_path (self, e.meta.name, e.meta.version, dir, sizeof dir);
+    s_check_t c = {.e = &e};
+    uint8_t before[PKG_PIECES_MAX / 8];
+    memcpy (before, e.bitmap, sizeof before);
+    int rc = 0;
+    for (uint32_t i = 0; i < m.n_layers && rc >= 0; i++) {
+        c.base = d.offsets[i];
+        int n =
+            pkg_layout_check_tree (d.fd, d.offsets[i], m.layers[i].size, dir, s_check_bad, &c, err, errlen);
+        if (n < 0)
+            rc = -1;
+        else
+            *files += (uint32_t) n;
+    }
+    //  The data of those pieces may be as damaged as the files (one disk):
+    //  punch them out, so that they come from peers, not from a re-hash of
+    //  what is here (the service keeps pieces it finds intact on disk).
+    for (uint32_t i = 0; rc == 0 && c.dropped && i < e.meta.piece_count; i++)
+        if (!pkg_bit_get (e.bitmap, i) && pkg_bit_get (before, i)
+            && fallocate (d.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) i * e.meta.piece_size,
+                          (off_t) pkg_meta_piece_len (&e.meta, i))
+                   != 0) {
+            //  No hole punching (an old file system): zeros do the same.
+            uint32_t len = pkg_meta_piece_len (&e.meta, i);
+            uint8_t *z = calloc (1, len);
+            if (!z || pkg_file_pwrite (d.fd, z, len, (uint64_t) i * e.meta.piece_size) != 0)
+                rc = -1;
+            free (z);
+        }
+    if (c.dropped)
+        fdatasync (d.fd);
+    close (d.fd);
+    if (rc < 0)
+        return -1;
+    *bad = c.dropped;
+    if (c.dropped) {
+        char why[200];
+        snprintf (why, sizeof why, "%u installed files damaged (%.100s): %u pieces to fetch again", *files,
+                  c.first, c.dropped);
+        if (pkg_catalog_save_bitmap (self, manifest, e.bitmap, e.have - c.dropped) != 0
+            || pkg_catalog_set_state (self, manifest, PKG_STATE_CORRUPT, why) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int
 pkg_catalog_export (pkg_catalog_t *self, const uint8_t manifest[32], const char *format, const char *out,
                     char *err, size_t errlen)
@@ -1461,6 +1554,36 @@ pkg_catalog_test (bool verbose)
            "complete");
     uint32_t nbad = 0;
     CHECK (pkg_catalog_verify (c2, m1.manifest, &nbad, err, sizeof err) == 0 && nbad == 0, "verify clean");
+    //  An installed file damaged (not the data): the pieces that carry it
+    //  are dropped, the package is corrupt; finishing again restores it.
+    uint32_t nfiles = 0;
+    CHECK (pkg_catalog_check_files (c2, m1.manifest, &nbad, &nfiles, err, sizeof err) == 0 && nbad == 0
+               && nfiles == 0,
+           "installed files clean: %s", err);
+    char wpath[1200];
+    snprintf (wpath, sizeof wpath, "%s/src-facedet-1.0/weights.bin", path);
+    if (access (wpath, F_OK) != 0)
+        snprintf (wpath, sizeof wpath, "%s/weights.bin", path);
+    int wfd = open (wpath, O_WRONLY);
+    CHECK (wfd >= 0 && pwrite (wfd, "X", 1, 3) == 1, "damage an installed file");
+    close (wfd);
+    CHECK (pkg_catalog_check_files (c2, m1.manifest, &nbad, &nfiles, err, sizeof err) == 0 && nfiles == 1
+               && nbad >= 1,
+           "installed file damage found: %u pieces, %u files", nbad, nfiles);
+    CHECK (pkg_catalog_get (c2, m1.manifest, &e) == 0 && e.state == PKG_STATE_CORRUPT
+               && e.have == m1.piece_count - nbad,
+           "corrupt after the file check: %s have %u of %u, dropped %u", pkg_state_name (e.state), e.have,
+           m1.piece_count, nbad);
+    //  Its pieces were punched out of the data (they must come from
+    //  peers): put them back as a fetch would, and finish.
+    CHECK (pkg_catalog_verify (c2, m1.manifest, &nbad, err, sizeof err) == 0 && nbad == 0,
+           "the dropped pieces are no longer claimed");
+    CHECK (pkg_file_pwrite (fd2, buf, m1.size, 0) == 0, "pieces back");
+    CHECK (pkg_catalog_save_bitmap (c2, m1.manifest, bits, m1.piece_count) == 0
+               && pkg_catalog_finish (c2, m1.manifest, err, sizeof err) == PKG_OK
+               && pkg_catalog_check_files (c2, m1.manifest, &nbad, &nfiles, err, sizeof err) == 0
+               && nfiles == 0,
+           "unpacked anew: %s", err);
     buf[m1.piece_size + 5] ^= 1;
     pkg_file_pwrite (fd2, buf + m1.piece_size + 5, 1, m1.piece_size + 5);
     CHECK (pkg_catalog_verify (c2, m1.manifest, &nbad, err, sizeof err) == 0 && nbad == 1,

@@ -162,6 +162,14 @@ pkg_refuse_t pkg_catalog_finish (pkg_catalog_t *self, const uint8_t manifest[32]
 //  0, or -1 on I/O errors.
 int pkg_catalog_verify (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, char *err,
                         size_t errlen);
+//  Compare the unpacked files (files/NAME@VERSION) of a complete model or
+//  exec package with its layers: the pieces that carry a file that is
+//  missing or differs are dropped from the bitmap and punched out of the
+//  data file (a fetch brings exactly them again from peers, not from this
+//  disk; finishing unpacks anew) and the package becomes corrupt.  *bad = pieces dropped, *files = files that differ.  0, or -1
+//  on I/O errors.
+int pkg_catalog_check_files (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, uint32_t *files,
+                             char *err, size_t errlen);
 //  Write an archive: model and exec packages as a .mwpkg (signed, ready
 //  to publish elsewhere), oci-image ones as a Docker or OCI archive.
 int pkg_catalog_export (pkg_catalog_t *self, const uint8_t manifest[32], const char *format, const char *out,

@@ -1804,6 +1804,128 @@ done:
     return rc;
 }
 
+//  Where the installed file at `path` differs from the tar entry: up to
+//  S_DIFF_MAX byte ranges of the entry's data (adjacent ones merged); a
+//  file that is missing, of another size or not regular differs whole
+//  (*whole).  Returns how many ranges (0: the same).  Reads both in step.
+#define S_DIFF_MAX 32
+typedef struct {
+    uint64_t off, len;
+} s_diff_t;
+
+static int
+s_file_diff (struct archive *ar, struct archive_entry *e, const char *path, s_diff_t *d, bool *whole)
+{
+    *whole = false;
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size != archive_entry_size (e)) {
+        if (fd >= 0)
+            close (fd);
+        *whole = true;
+        return 1;
+    }
+    uint8_t *mine = malloc (64 * 1024);
+    int n = 0;
+    const void *block;
+    size_t size;
+    la_int64_t boff;
+    while (archive_read_data_block (ar, &block, &size, &boff) == ARCHIVE_OK) {
+        for (size_t done = 0; done < size;) {
+            size_t k = size - done > 64 * 1024 ? 64 * 1024 : size - done;
+            uint64_t at = (uint64_t) boff + done;
+            bool same = mine && pkg_file_pread (fd, mine, k, at) == 0
+                        && memcmp (mine, (const uint8_t *) block + done, k) == 0;
+            if (!same) {
+                if (n > 0 && d[n - 1].off + d[n - 1].len == at)
+                    d[n - 1].len += k;
+                else if (n < S_DIFF_MAX)
+                    d[n++] = (s_diff_t){at, k};
+                else
+                    *whole = true;
+            }
+            done += k;
+        }
+    }
+    free (mine);
+    close (fd);
+    if (!mine)
+        *whole = true;
+    return *whole ? (n ? n : 1) : n;
+}
+
+int
+pkg_layout_check_tree (int fd, uint64_t off, uint64_t len, const char *dir, pkg_layout_bad_fn *bad, void *ctx,
+                       char *err, size_t errlen)
+{
+    s_range_t *range = malloc (sizeof *range);
+    struct archive *ar = archive_read_new ();
+    s_diff_t *d = malloc (S_DIFF_MAX * sizeof *d);
+    int rc = -1, differ = 0;
+    if (!range || !ar || !d) {
+        snprintf (err, errlen, "out of memory");
+        goto done;
+    }
+    range->fd = fd;
+    range->off = off;
+    range->end = off + len;
+    range->st = NULL;
+    archive_read_support_format_tar (ar);
+    if (archive_read_open (ar, range, NULL, s_range_read, NULL) != ARCHIVE_OK) {
+        snprintf (err, errlen, "layer: %s", archive_error_string (ar));
+        goto done;
+    }
+    struct archive_entry *e;
+    int r;
+    //  A differing entry is reported when the next header is read: its data
+    //  ends (padded to 512) where that header begins, so byte ranges of the
+    //  data map to exact ranges of the layer.  A whole entry: from its
+    //  header to the next.
+    int pending = 0;
+    bool pwhole = false;
+    uint64_t from = 0, psize = 0;
+    char pname[256] = "";
+    for (;;) {
+        r = archive_read_next_header (ar, &e);
+        uint64_t at = r == ARCHIVE_OK ? (uint64_t) archive_read_header_position (ar) : len;
+        if (pending) {
+            uint64_t data = at - ((psize + 511) / 512) * 512;
+            if (pwhole || data < from || at > len)
+                bad (ctx, from, at, pname);
+            else
+                for (int k = 0; k < pending; k++)
+                    bad (ctx, data + d[k].off, data + d[k].off + d[k].len, pname);
+            pending = 0;
+        }
+        if (r != ARCHIVE_OK)
+            break;
+        const char *name = s_entry_name (e);
+        if (archive_entry_filetype (e) != AE_IFREG || !s_name_inside (name))
+            continue;
+        char path[8300];
+        snprintf (path, sizeof path, "%s/%s", dir, name);
+        int n = s_file_diff (ar, e, path, d, &pwhole);
+        if (n > 0) {
+            differ++;
+            pending = n;
+            from = at;
+            psize = (uint64_t) archive_entry_size (e);
+            snprintf (pname, sizeof pname, "%s", name);
+        }
+    }
+    if (r != ARCHIVE_EOF) {
+        snprintf (err, errlen, "layer: %s", archive_error_string (ar));
+        goto done;
+    }
+    rc = differ;
+done:
+    if (ar)
+        archive_read_free (ar);
+    free (range);
+    free (d);
+    return rc;
+}
+
 // --------------------------------------------------------------------------
 // Selftest
 

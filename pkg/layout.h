@@ -203,6 +203,16 @@ int pkg_layout_untar (int fd, uint64_t off, uint64_t len, const char *dir, char 
 int pkg_layout_untar_verify (int fd, uint64_t off, uint64_t len, const char *dir, const uint8_t digest[32],
                              char *err, size_t errlen);
 
+//  Compare the files unpacked in `dir` with the layer's tar (at off, len
+//  in fd) byte for byte: for each regular file that differs, `bad` is
+//  called with the byte ranges of the layer that carry the differing
+//  bytes ([from, to), 64 KiB granules of the file's data), or its whole
+//  tar entry when it is missing or of another size.  Returns how many
+//  files differ, or -1 with err when the layer cannot be read.
+typedef void (pkg_layout_bad_fn) (void *ctx, uint64_t from, uint64_t to, const char *name);
+int pkg_layout_check_tree (int fd, uint64_t off, uint64_t len, const char *dir, pkg_layout_bad_fn *bad,
+                           void *ctx, char *err, size_t errlen);
+
 int pkg_layout_test (bool verbose);
 
 #endif

@@ -70,6 +70,12 @@ typedef struct {
     int fd;            //  the data file, opened when first needed
     pkg_swarm_t *swarm;
     uint32_t *sent;   //  uploads per piece (super-seeding)
+    //  Super-seeding refusals (peer slot << 32 | piece), the last few: a
+    //  peer that asks again for a piece it was refused is served - once
+    //  every box holds everything, nobody else would ever send it (a box
+    //  repairing damaged pieces, a late joiner).
+    uint64_t refused[16];
+    uint32_t n_refused;
     uint8_t peer_flags[S_PEERS_MAX];
     bool have_dirty;   //  bitmap changed since the last PKG_HAVE
     uint64_t have_sent_ms;
@@ -925,8 +931,15 @@ s_on_req (pkg_service_t *self, int slot, const mw_msg_t *m, uint64_t now)
         return;
     //  Super-seeding while we hold everything: each piece once before any twice.
     if (p->state == PKG_STATE_COMPLETE && pkg_upq_seed_refuses (p->sent, p->meta.piece_count, m->piece)) {
-        s_send_refuse (self, slot, m->pkg, m->piece, S_WHY_NOT_HELD);
-        return;
+        uint64_t key = (uint64_t) (uint32_t) slot << 32 | m->piece;
+        bool again = false;
+        for (uint32_t k = 0; k < 16 && !again; k++)
+            again = p->refused[k] == key + 1;
+        if (!again) {
+            p->refused[p->n_refused++ % 16] = key + 1;
+            s_send_refuse (self, slot, m->pkg, m->piece, S_WHY_NOT_HELD);
+            return;
+        }
     }
     pkg_upq_item_t it = {(uint32_t) slot, s_pkg_index (self, p), m->piece, p->sent[m->piece], now};
     if (pkg_upq_push (self->upq, &it) < 0)

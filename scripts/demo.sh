@@ -4,7 +4,8 @@
 # detecting it, then restart it and show it back with a higher incarnation
 # (its new session taken on its own signed record: each box's signature
 # counters); then an AI package signed here, published on one box, reaching
-# the others;
+# the others; then a program deployed to every box and repaired from peers
+# after one of its files is damaged on disk;
 # then the VMS's side: an API token, every box found from one box, a
 # subscriber that is killed and resumes from its last event without a gap.
 #
@@ -33,7 +34,7 @@ tb_init demo 99
 N=5
 #  Every box trusts one publisher key (AI packages, docs/PACKAGES.md).
 "$MESHWATCH" pkg keygen --out "$TB_DIR/publisher" >/dev/null || exit 1
-TB_AGENT_DEFAULTS=("TRUSTED_KEYS=$TB_DIR/publisher.pub")
+TB_AGENT_DEFAULTS=("TRUSTED_KEYS=$TB_DIR/publisher.pub" "DEPLOY_CHECK_S=2")
 nodes=$(seq 1 $N | tr '\n' ' ')
 table () { tb_cli 1 members --state-dir "$(tb_state_dir 1)"; }
 ms_since () { echo $(( $(tb_now_ms) - $1 )); }
@@ -102,6 +103,30 @@ tb_cli 5 pkg list --state-dir "$(tb_state_dir 5)"
 echo "-- agent 5's copy: $(tb_cli 5 pkg path facedet@1.0 --state-dir "$(tb_state_dir 5)")/weights/model.bin"
 sha256sum "$TB_DIR/facedet/weights/model.bin" "$(tb_cli 5 pkg path facedet@1.0 --state-dir "$(tb_state_dir 5)")/weights/model.bin" \
     | awk '{print "   " $1}'
+
+echo
+echo "== a program deployed to every box, then repaired from peers (docs/DEPLOY.md)"
+mkdir -p "$TB_DIR/watcher/data"
+printf '#!/bin/sh\necho "watcher up on $MESHWATCH_PACKAGE"\nexec sleep 100000\n' > "$TB_DIR/watcher/run.sh"
+chmod 755 "$TB_DIR/watcher/run.sh"
+head -c 1048576 /dev/urandom > "$TB_DIR/watcher/data/table.bin"
+"$MESHWATCH" pkg build --name watcher --version 1.0 --kind exec --entry ./run.sh --health "test -f run.sh" \
+    --cpu-percent 20 --memory-mb 64 --key "$TB_DIR/publisher.key" --out "$TB_DIR/watcher.mwpkg" \
+    "$TB_DIR/watcher/run.sh" "$TB_DIR/watcher/data" >/dev/null
+"$MESHWATCH" pkg publish "$TB_DIR/watcher.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null
+t0=$(tb_now_ms)
+timeout 60 "$MESHWATCH" deploy watcher@1.0 --all --wait-s 30 --state-dir "$(tb_state_dir 3)"
+echo "-- running on every box $(ms_since "$t0") ms after \`meshwatch deploy\` (asked on agent 3):"
+tb_cli 1 deployments --state-dir "$(tb_state_dir 1)"
+wdir=$(tb_cli 4 pkg path watcher@1.0 --state-dir "$(tb_state_dir 4)")
+echo "-- damaging $wdir/data/table.bin on agent 4 ..."
+dd if=/dev/urandom of="$wdir/data/table.bin" bs=4096 count=4 seek=100 conv=notrunc status=none
+t0=$(tb_now_ms)
+for _ in $(seq 1 100); do grep -q 'event=deploy_repaired' "$(tb_log_file 4)" && break; sleep 0.1; done
+grep -h 'event=deploy_repair\b\|event=deploy_repaired' "$(tb_log_file 4)" | sed 's/^ts=[^ ]* level=[a-z]* node=[0-9a-f]* /   /'
+echo "-- repaired from peers $(ms_since "$t0") ms after the damage (only the damaged pieces fetched again):"
+sleep 1.5
+tb_cli 1 deployments --state-dir "$(tb_state_dir 1)" | sed -n '1,2p;/n4 /p'
 echo
 echo "== status of agent 1"
 tb_cli 1 status --state-dir "$(tb_state_dir 1)"
