@@ -410,7 +410,7 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
               mw_config_settings (cfg)->escalate_model);
     char server[MW_ADDR_MAX + 1] = "";
     hcfg.has_server = !opts->server && s_server_endpoint (cfg, server, sizeof server) == 0;
-    handoff_ops_t ops = {s_send, s_start, s_has_model, s_svc_ms, s_event, self};
+    handoff_ops_t ops = {s_send, s_start, s_has_model, s_svc_ms, s_event, self, NULL};
     self->handoff = sched_handoff_new (&hcfg, &opts->ident->id, self->advertise, &ops);
     if (!self->handoff) {
         snprintf (err, errlen, "bad job settings (JOB_QUEUE_MAX, JOB_MAX_INFLIGHT, INFER_WORKERS)");
