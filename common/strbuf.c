@@ -1,5 +1,5 @@
 /*  =========================================================================
-    mw_strbuf - growable string with JSON escaping (see strbuf.h).
+    mw_strbuf - growable string (see strbuf.h).
     ========================================================================= */
 #include "common/strbuf.h"
 
@@ -78,48 +78,6 @@ mw_strbuf_printf (mw_strbuf_t *self, const char *fmt, ...)
     return 0;
 }
 
-int
-mw_strbuf_json_str (mw_strbuf_t *self, const char *s)
-{
-    if (s_reserve (self, strlen (s) * 6 + 2) != 0)
-        return -1;
-    char *o = self->data + self->len;
-    *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-        switch (*p) {
-        case '"':
-            *o++ = '\\';
-            *o++ = '"';
-            break;
-        case '\\':
-            *o++ = '\\';
-            *o++ = '\\';
-            break;
-        case '\n':
-            *o++ = '\\';
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = '\\';
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = '\\';
-            *o++ = 't';
-            break;
-        default:
-            if (*p < 0x20)
-                o += sprintf (o, "\\u%04x", *p);
-            else
-                *o++ = (char) *p;
-        }
-    }
-    *o++ = '"';
-    *o = 0;
-    self->len = (size_t) (o - self->data);
-    return 0;
-}
-
 const char *
 mw_strbuf_str (mw_strbuf_t *self)
 {
@@ -148,13 +106,11 @@ int
 mw_strbuf_test (bool verbose)
 {
     mw_strbuf_t *b = mw_strbuf_new ();
-    mw_strbuf_printf (b, "{\"a\":%d,\"s\":", 1);
-    mw_strbuf_json_str (b, "q\"\\\n\x01");
-    mw_strbuf_printf (b, "}");
+    mw_strbuf_printf (b, "a=%d s=%s", 1, "q");
     for (int i = 0; i < 1000; i++)
         mw_strbuf_printf (b, " ");
     char *s = mw_strbuf_take (&b);
-    int ok = s && strncmp (s, "{\"a\":1,\"s\":\"q\\\"\\\\\\n\\u0001\"}", 27) == 0 && strlen (s) == 1027 && !b;
+    int ok = s && strncmp (s, "a=1 s=q ", 8) == 0 && strlen (s) == 1007 && !b;
     if (verbose)
         printf ("strbuf: %.40s\n", s ? s : "(null)");
     free (s);

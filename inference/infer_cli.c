@@ -18,6 +18,7 @@
     ========================================================================= */
 #include "inference/infer_cli.h"
 #include "common/cliopt.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -195,12 +196,30 @@ mw_infer_cli_main (int argc, char **argv)
     const mw_detection_t *d = mw_detector_detections (det, NULL);
     const int W = mw_image_width (img), H = mw_image_height (img);
     if (json) {
-        printf ("{\"model\":\"%s\",\"width\":%d,\"height\":%d,\"detections\":[", mw_model_name (cfg.model), W,
-                H);
-        for (int i = 0; i < n; i++)
-            printf ("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.6f}", i ? "," : "",
-                    (double) d[i].x, (double) d[i].y, (double) d[i].w, (double) d[i].h, (double) d[i].score);
-        printf ("],\"ms\":%.3f}\n", ms[repeat / 2]);
+        json_object *o = json_object_new_object ();
+        json_object *dets = json_object_new_array ();
+        for (int i = 0; dets && i < n; i++) {
+            json_object *b = json_object_new_object ();
+            if (!b)
+                break;
+            mw_json_add (b, "x", mw_json_num (d[i].x, 3));
+            mw_json_add (b, "y", mw_json_num (d[i].y, 3));
+            mw_json_add (b, "w", mw_json_num (d[i].w, 3));
+            mw_json_add (b, "h", mw_json_num (d[i].h, 3));
+            mw_json_add (b, "score", mw_json_num (d[i].score, 6));
+            json_object_array_add (dets, b);
+        }
+        if (o && dets) {
+            mw_json_add (o, "model", mw_json_str (mw_model_name (cfg.model)));
+            mw_json_add (o, "width", mw_json_i64 (W));
+            mw_json_add (o, "height", mw_json_i64 (H));
+            mw_json_add (o, "detections", dets);
+            dets = NULL;
+            mw_json_add (o, "ms", mw_json_num (ms[repeat / 2], 3));
+            printf ("%s\n", mw_json_text (o, false));
+        }
+        json_object_put (dets);
+        json_object_put (o);
     }
     else {
         mw_confidence_t conf;

@@ -8,7 +8,21 @@
 
 #include "config/config.h"
 
-//  Run until SIGINT/SIGTERM.  Returns the process exit code.
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct _node_analysis_t node_analysis_t;
+
+//  Run until SIGINT/SIGTERM or `leave`.  Returns the process exit code.
 int node_analysis_run (mw_config_t *cfg);
+
+//  The same in parts (the selftest runs a server next to a client).
+node_analysis_t *node_analysis_new (mw_config_t *cfg, char *err, size_t errlen);
+void node_analysis_watch (node_analysis_t *self, volatile sig_atomic_t *flag);
+int node_analysis_loop (node_analysis_t *self);
+void node_analysis_destroy (node_analysis_t **self_p);
+
+int node_analysis_test (bool verbose);
 
 #endif

@@ -1,15 +1,30 @@
 /*  =========================================================================
     node_events - the event stream the VMS subscribes to (ZeroMQ PUB).
 
-    Every event goes out twice: topic "<family>.<event>" with one msgpack
-    frame (a map), for C clients; and topic "json.<family>.<event>" with the
-    same fields as one JSON frame, for everything else.  Subscribers filter
-    by topic prefix, e.g. "member." or "json.".  A PUB never blocks: a slow
-    subscriber loses events past its high-water mark, not us.
+    An event is built once: a topic ("<family>.<event>") and one ordered
+    list of typed fields (string, integer, number, boolean, null).  The
+    same list is then serialised twice: topic "<family>.<event>" with one
+    msgpack frame (a map), for C clients; and topic "json.<family>.<event>"
+    with one JSON frame, for everything else.  Both carry the same keys,
+    values and types (a number is a float64 in msgpack, an integer an int).
+    Subscribers filter by topic prefix, e.g. "member." or "json.".  A PUB
+    never blocks: a slow subscriber loses events past its high-water mark,
+    not us.
+
+    Every topic and its fields are declared once, in the schema table in
+    events.c, which docs/EVENTS.md documents (the selftest checks the two
+    agree, and tests/node/events_live_lo.sh checks live events against the
+    document).  Every event starts with "event" (its name), "node" (the
+    publisher's id) and "ts_ms" (wall clock, ms since the epoch).
     ========================================================================= */
 #ifndef NODE_EVENTS_H_INCLUDED
 #define NODE_EVENTS_H_INCLUDED
 
+#include "node/curve.h"
+
+#include <czmq.h>
+#include <json.h>
+#include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,18 +32,58 @@ typedef struct _node_events_t node_events_t;
 
 //  Bind a PUB on tcp://<bind_ip>:<port>.  NULL on failure (logged).
 node_events_t *node_events_new (const char *bind_ip, int port);
+//  The same as a CURVE server (curve not NULL: only its allow-listed
+//  subscribers complete a connection; see node/curve.h).
+node_events_t *node_events_new_curve (const char *bind_ip, int port, node_curve_t *curve);
 void node_events_destroy (node_events_t **self_p);
+//  The PUB socket (for the connection guard).
+zsock_t *node_events_sock (node_events_t *self);
 
-//  An event with string and integer fields.  `kv` is a NULL-terminated list
-//  of (key, value) string pairs; `ikv` a NULL-key-terminated list of integer
-//  fields.  "event", "node" and "ts_ms" are added.
+typedef enum {
+    NODE_EV_STRING,
+    NODE_EV_INTEGER,
+    NODE_EV_NUMBER,
+    NODE_EV_BOOLEAN,
+    NODE_EV_NULL
+} node_ev_type_t;
+
+#define NODE_EVENT_MAX_FIELDS 24
+
 typedef struct {
-    const char *key;
-    int64_t value;
-} node_events_int_t;
+    const char *key;   //  a literal
+    node_ev_type_t type;
+    const char *s;   //  borrowed until published
+    int64_t i;
+    double d;
+    int decimals;   //  numbers: digits after the point in JSON
+    bool b;
+} node_event_field_t;
 
-int node_events_publish (node_events_t *self, const char *family, const char *event, const char *node_id,
-                         const char *const *kv, const node_events_int_t *ikv);
+typedef struct {
+    char family[24], name[32];
+    node_event_field_t f[NODE_EVENT_MAX_FIELDS];
+    int n;
+} node_event_t;
+
+//  Start an event: adds event, node and ts_ms.  Field values are borrowed
+//  (strings must live until node_events_publish).
+void node_event_init (node_event_t *ev, const char *family, const char *name, const char *node_id);
+//  s NULL: JSON null / msgpack nil.
+void node_event_str (node_event_t *ev, const char *key, const char *s);
+void node_event_int (node_event_t *ev, const char *key, int64_t v);
+void node_event_num (node_event_t *ev, const char *key, double v, int decimals);
+void node_event_bool (node_event_t *ev, const char *key, bool v);
+
+//  The two serialisations of one field list.
+json_object *node_event_json (const node_event_t *ev);
+int node_event_msgpack (const node_event_t *ev, msgpack_sbuffer *out);
+//  0 if the event matches its topic's schema (names, order, types); else -1
+//  with the first difference in why.
+int node_event_check (const node_event_t *ev, char *why, size_t whylen);
+
+//  Send both frames.  An event that does not match its schema is a bug:
+//  logged once per topic, and still sent.  self NULL: no stream, no-op.
+int node_events_publish (node_events_t *self, const node_event_t *ev);
 
 int node_events_test (bool verbose);
 

@@ -10,7 +10,9 @@
     across threads costs a box.
     ========================================================================= */
 #include "node/jobs.h"
+#include "common/json.h"
 #include "common/log.h"
+#include "common/selftest.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/msgmap.h"
@@ -18,6 +20,7 @@
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -63,6 +66,7 @@ struct _node_jobs_t {
     double arrival_rate;
     histo_t lat[4];   //  by handoff_path_t
     uint64_t submit_refused;
+    uint64_t next_prune_ms;
 };
 
 //  --------------------------------------------------------------------------
@@ -146,20 +150,26 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
             *ran_on ? ran_on : "-", *info->peer_addr ? info->peer_addr : "-", info->attempts, info->n_boxes,
             conf, info->total_ms, info->queue_ms, info->transfer_ms, info->infer_ms, info->late,
             info->escalated, info->reason);
-    const char *kv[] = {"job",        id,          "camera", info->camera,
-                        "model",      info->model, "path",   handoff_path_name (info->path),
-                        "ran_on",     ran_on,      "reason", info->reason,
-                        "confidence", conf,        NULL};
-    node_events_int_t ikv[] = {{"boxes", info->n_boxes},
-                               {"total_ms", (int64_t) llround (info->total_ms)},
-                               {"queue_ms", (int64_t) llround (info->queue_ms)},
-                               {"transfer_ms", (int64_t) llround (info->transfer_ms)},
-                               {"infer_ms", (int64_t) llround (info->infer_ms)},
-                               {"late", info->late},
-                               {"escalated", info->escalated},
-                               {"attempts", info->attempts},
-                               {NULL, 0}};
-    node_events_publish (self->events, "job", name, self->ident->id_hex, kv, ikv);
+    //  The event: one field list (docs/EVENTS.md), the same types as in
+    //  `meshwatch jobs --json`.
+    node_event_t e;
+    node_event_init (&e, "job", name, self->ident->id_hex);
+    node_event_str (&e, "job", id);
+    node_event_str (&e, "camera", info->camera);
+    node_event_str (&e, "model", info->model);
+    node_event_str (&e, "path", handoff_path_name (info->path));
+    node_event_str (&e, "ran_on", *ran_on ? ran_on : NULL);
+    node_event_str (&e, "reason", info->reason);
+    node_event_num (&e, "confidence", info->confidence, 3);
+    node_event_int (&e, "boxes", info->n_boxes);
+    node_event_num (&e, "total_ms", info->total_ms, 1);
+    node_event_num (&e, "queue_ms", info->queue_ms, 1);
+    node_event_num (&e, "transfer_ms", info->transfer_ms, 1);
+    node_event_num (&e, "infer_ms", info->infer_ms, 1);
+    node_event_bool (&e, "late", info->late);
+    node_event_bool (&e, "escalated", info->escalated);
+    node_event_int (&e, "attempts", info->attempts);
+    node_events_publish (self->events, &e);
 }
 
 //  --------------------------------------------------------------------------
@@ -251,9 +261,10 @@ s_rate_tick (node_jobs_t *self, uint64_t now)
     self->rate_count = 0;
 }
 
-static int
-s_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t deadline_ms, uint8_t priority,
-          uint8_t **frame_p, size_t len, uint64_t now, mw_jobid_t *id_out, char *err, size_t errlen)
+int
+node_jobs_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t deadline_ms,
+                  uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now, mw_jobid_t *id_out,
+                  char *err, size_t errlen)
 {
     mw_jobid_t id;
     randombytes_buf (id.b, sizeof id.b);
@@ -288,8 +299,8 @@ s_source_tick (node_jobs_t *self, uint64_t now)
             return;
         memcpy (copy, self->src_frame[i], self->src_len[i]);
         char err[128];
-        s_submit (self, self->camera, self->src_model, self->deadline_ms, 5, &copy, self->src_len[i], now,
-                  NULL, err, sizeof err);
+        node_jobs_submit (self, self->camera, self->src_model, self->deadline_ms, 5, &copy, self->src_len[i],
+                          now, NULL, err, sizeof err);
         self->src_next_ms += (uint64_t) (1000.0 / self->src_fps);
     }
     if (now >= self->src_next_ms)
@@ -350,6 +361,16 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     self->replay = gossip_replay_new ((uint64_t) mw_config_settings (cfg)->max_clock_skew_ms);
     gossip_transport_opts_t topts;
     gossip_transport_opts_data (&topts);
+    //  Agents send every job message sealed for the node they chose; only
+    //  the analysis server is reached before anyone knows its id (VMS_URL
+    //  names an address), so only it takes an unbound OFFER or JOB.
+    if (opts->server)
+        topts.unbound_types = 1u << MW_MSG_JOB_OFFER | 1u << MW_MSG_JOB;
+    topts.guard = opts->guard;
+    if (opts->out_max)
+        topts.out_max = opts->out_max;
+    if (opts->conn_max)
+        topts.rules.max = opts->conn_max;
     if (self->replay)
         self->data = gossip_transport_new_opts (opts->bind_endpoint, opts->ident, opts->keys, self->replay,
                                                 opts->session, &topts);
@@ -417,8 +438,11 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         node_jobs_destroy (&self);
         return NULL;
     }
-    if (hcfg.has_server)
+    if (hcfg.has_server) {
         sched_handoff_set_server (self->handoff, server);
+        //  Configured, so ours to connect to; its id is not known here.
+        gossip_transport_peer_add (self->data, server, NULL, 0);
+    }
 
     if (!opts->server) {
         const char *cam = mw_config_settings (cfg)->camera_id;
@@ -462,11 +486,13 @@ node_jobs_destroy (node_jobs_t **self_p)
 int
 node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max)
 {
-    int n = 0;
-    if (n < max)
-        items[n++] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->data)), 0, ZMQ_POLLIN, 0};
-    if (self->runner && n < max)
-        items[n++] = (zmq_pollitem_t){zsock_resolve (node_runner_sock (self->runner)), 0, ZMQ_POLLIN, 0};
+    //  The count needed, even when `max` is smaller (the loop grows and asks again).
+    int n = gossip_transport_pollitems (self->data, items, max);
+    if (self->runner) {
+        if (n < max)
+            items[n] = (zmq_pollitem_t){zsock_resolve (node_runner_sock (self->runner)), 0, ZMQ_POLLIN, 0};
+        n++;
+    }
     return n;
 }
 
@@ -501,8 +527,21 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
 }
 
 void
+node_jobs_forget (node_jobs_t *self, const mw_id_t *id)
+{
+    if (self && id)
+        gossip_replay_forget (self->replay, id);
+}
+
+void
 node_jobs_tick (node_jobs_t *self, uint64_t now)
 {
+    if (now >= self->next_prune_ms) {
+        //  Idle connections, stale reply routes, peers no longer advertised.
+        if (self->next_prune_ms)
+            gossip_transport_prune (self->data, now, 120000);
+        self->next_prune_ms = now + 10000;
+    }
     s_source_tick (self, now);
     s_rate_tick (self, now);
     sched_handoff_tick (self->handoff, now);
@@ -515,6 +554,45 @@ node_jobs_next_wakeup (node_jobs_t *self, uint64_t now)
     if (self->src_n && self->src_next_ms < next)
         next = self->src_next_ms < now ? now : self->src_next_ms;
     return next;
+}
+
+static int
+s_svc_items (void *ctx, zmq_pollitem_t *items, int max)
+{
+    node_jobs_t *self = (node_jobs_t *) ctx;
+    return node_jobs_pollitems (self, items, max);
+}
+
+static void
+s_svc_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
+{
+    (void) item;   //  one drain serves both sockets
+    node_jobs_readable ((node_jobs_t *) ctx, now);
+}
+
+static void
+s_svc_tick (void *ctx, uint64_t now)
+{
+    node_jobs_tick ((node_jobs_t *) ctx, now);
+}
+
+static uint64_t
+s_svc_wakeup (void *ctx, uint64_t now)
+{
+    return node_jobs_next_wakeup ((node_jobs_t *) ctx, now);
+}
+
+void
+node_jobs_service (node_jobs_t *self, node_service_t *svc)
+{
+    assert (self && svc);
+    memset (svc, 0, sizeof *svc);
+    svc->name = "jobs";
+    svc->ctx = self;
+    svc->pollitems = s_svc_items;
+    svc->readable = s_svc_readable;
+    svc->tick = s_svc_tick;
+    svc->next_wakeup = s_svc_wakeup;
 }
 
 void
@@ -539,6 +617,9 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             handoff_peer_t *p = &peers[k];
             p->id = m->id;
             snprintf (p->addr, sizeof p->addr, "%.*s:%u", (int) (c - m->addr), m->addr, d.job_port);
+            //  A peer we may connect to, sealed for its id; kept while it
+            //  is advertised (refreshed here every call, expires at prune).
+            gossip_transport_peer_add (self->data, p->addr, &m->id, 30000);
             sched_digest_peer (&d, wall_ms, NODE_RUNNER_PRIOR_TINY_FACE_MS, &p->p);
             p->p.link_ms = 0.5;   //  a LAN round trip; the frame's own time is added per job
             k++;
@@ -570,185 +651,180 @@ node_jobs_digest (node_jobs_t *self, node_jobs_digest_t *out)
 //  --------------------------------------------------------------------------
 //  Views
 
-static void
-s_info_json (mw_strbuf_t *out, const handoff_info_t *i)
+static json_object *
+s_info_json (const handoff_info_t *i)
 {
     char id[2 * MW_JOBID_LEN + 1], ran[MW_ID_HEX_LEN + 1] = "";
     gossip_wire_jobid_hex (&i->id, id);
     if (!gossip_wire_id_zero (&i->ran_on))
         gossip_wire_id_hex (&i->ran_on, ran);
-    mw_strbuf_printf (out, "{\"id\":\"%s\",\"camera\":", id);
-    mw_strbuf_json_str (out, i->camera);
-    mw_strbuf_printf (out, ",\"model\":");
-    mw_strbuf_json_str (out, i->model);
-    mw_strbuf_printf (
-        out, ",\"state\":\"%s\",\"path\":\"%s\",\"origin\":%s,\"ran_on\":", handoff_state_name (i->state),
-        handoff_path_name (i->path), i->origin ? "true" : "false");
-    if (*ran)
-        mw_strbuf_printf (out, "\"%s\"", ran);
-    else
-        mw_strbuf_printf (out, "null");
-    mw_strbuf_printf (out, ",\"peer_addr\":");
-    mw_strbuf_json_str (out, i->peer_addr);
-    mw_strbuf_printf (
-        out,
-        ",\"escalated\":%s,\"late\":%s,\"attempts\":%u,\"deadline_ms\":%u,\"total_ms\":%.1f,"
-        "\"queue_ms\":%.1f,\"transfer_ms\":%.1f,\"infer_ms\":%.1f,\"boxes\":%u,\"confidence\":%.3f,"
-        "\"max_score\":%.3f,\"reason\":",
-        i->escalated ? "true" : "false", i->late ? "true" : "false", i->attempts, i->deadline_ms, i->total_ms,
-        i->queue_ms, i->transfer_ms, i->infer_ms, i->n_boxes, i->confidence, i->max_score);
-    mw_strbuf_json_str (out, i->reason);
-    mw_strbuf_printf (out, "}");
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "id", mw_json_str (id));
+    mw_json_add (o, "camera", mw_json_str (i->camera));
+    mw_json_add (o, "model", mw_json_str (i->model));
+    mw_json_add (o, "state", mw_json_str (handoff_state_name (i->state)));
+    mw_json_add (o, "path", mw_json_str (handoff_path_name (i->path)));
+    mw_json_add (o, "origin", mw_json_bool (i->origin));
+    mw_json_add (o, "ran_on", *ran ? mw_json_str (ran) : NULL);
+    mw_json_add (o, "peer_addr", mw_json_str (i->peer_addr));
+    mw_json_add (o, "escalated", mw_json_bool (i->escalated));
+    mw_json_add (o, "late", mw_json_bool (i->late));
+    mw_json_add (o, "attempts", mw_json_u64 (i->attempts));
+    mw_json_add (o, "deadline_ms", mw_json_u64 (i->deadline_ms));
+    mw_json_add (o, "total_ms", mw_json_num (i->total_ms, 1));
+    mw_json_add (o, "queue_ms", mw_json_num (i->queue_ms, 1));
+    mw_json_add (o, "transfer_ms", mw_json_num (i->transfer_ms, 1));
+    mw_json_add (o, "infer_ms", mw_json_num (i->infer_ms, 1));
+    mw_json_add (o, "boxes", mw_json_u64 (i->n_boxes));
+    mw_json_add (o, "confidence", mw_json_num (i->confidence, 3));
+    mw_json_add (o, "max_score", mw_json_num (i->max_score, 3));
+    mw_json_add (o, "reason", mw_json_str (i->reason));
+    return o;
 }
 
-static void
-s_jobs_view (node_jobs_t *self, mw_strbuf_t *out, bool json, const mw_jobid_t *only)
+#define RECENT_MAX 512
+
+json_object *
+node_jobs_job_json (node_jobs_t *self, const mw_jobid_t *id)
 {
-    handoff_info_t *list = calloc (512, sizeof *list);
+    assert (self && id);
+    handoff_info_t *list = calloc (RECENT_MAX, sizeof *list);
     if (!list)
-        return;
-    size_t n = sched_handoff_recent (self->handoff, list, 512);
-    if (only) {
-        for (size_t i = 0; i < n; i++)
-            if (!memcmp (list[i].id.b, only->b, MW_JOBID_LEN) && list[i].origin) {
-                s_info_json (out, &list[i]);
-                mw_strbuf_printf (out, "\n");
-                break;
-            }
-        free (list);
-        return;
-    }
-    if (json) {
-        mw_strbuf_printf (out, "[");
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                mw_strbuf_printf (out, ",");
-            s_info_json (out, &list[i]);
-        }
-        mw_strbuf_printf (out, "]\n");
-    }
-    else {
-        mw_strbuf_printf (out, "%-12s %-14s %-8s %-7s %-16s %-4s %8s %5s %6s  %s\n", "JOB", "CAMERA", "STATE",
-                          "PATH", "RAN ON", "ESC", "TOTAL ms", "BOXES", "CONF", "REASON");
-        for (size_t i = 0; i < n; i++) {
-            const handoff_info_t *j = &list[i];
-            char id[2 * MW_JOBID_LEN + 1], ran[MW_ID_HEX_LEN + 1] = "-";
-            gossip_wire_jobid_hex (&j->id, id);
-            id[12] = 0;
-            if (!gossip_wire_id_zero (&j->ran_on))
-                gossip_wire_id_hex (&j->ran_on, ran);
-            mw_strbuf_printf (out, "%-12s %-14.14s %-8s %-7s %-16s %-4s %8.1f %5u %6.3f  %s%s\n", id,
-                              j->origin ? j->camera : "(for a peer)", handoff_state_name (j->state),
-                              handoff_path_name (j->path), ran, j->escalated ? "yes" : "-", j->total_ms,
-                              j->n_boxes, j->confidence, j->late ? "late " : "", j->reason);
-        }
-        if (n == 0)
-            mw_strbuf_printf (out, "(no jobs yet)\n");
-    }
+        return NULL;
+    size_t n = sched_handoff_recent (self->handoff, list, RECENT_MAX);
+    json_object *o = NULL;
+    for (size_t i = 0; i < n && !o; i++)
+        if (!memcmp (list[i].id.b, id->b, MW_JOBID_LEN) && list[i].origin)
+            o = s_info_json (&list[i]);
     free (list);
+    return o;
 }
 
-static char *
-s_frame_str (zframe_t *f, char *buf, size_t cap)
+json_object *
+node_jobs_list_json (node_jobs_t *self)
+{
+    assert (self);
+    json_object *a = json_object_new_array ();
+    handoff_info_t *list = calloc (RECENT_MAX, sizeof *list);
+    if (!a || !list) {
+        free (list);
+        json_object_put (a);
+        return NULL;
+    }
+    size_t n = sched_handoff_recent (self->handoff, list, RECENT_MAX);
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add (a, s_info_json (&list[i]));
+    free (list);
+    return a;
+}
+
+//  A text frame of at most cap - 1 bytes as a C string.  -1 if it is longer,
+//  holds a NUL byte or is not UTF-8: such a camera id or model name would
+//  not survive the logs, the JSON views and the wire intact.
+static int
+s_frame_text (zframe_t *f, char *buf, size_t cap)
 {
     size_t n = f ? zframe_size (f) : 0;
-    if (n >= cap)
-        n = cap - 1;
+    if (n >= cap || (n && memchr (zframe_data (f), 0, n)))
+        return -1;
     if (n)
         memcpy (buf, zframe_data (f), n);
     buf[n] = 0;
-    return buf;
+    return mw_json_utf8_valid (buf) ? 0 : -1;
 }
 
-bool
-node_jobs_control (node_jobs_t *self, zmsg_t *req, const char *cmd, mw_strbuf_t *out, const char **status,
-                   uint64_t now)
+//  submit, camera, model, deadline_ms, priority, jpeg
+static json_object *
+s_ctl_submit (void *ctx, const node_control_req_t *req)
 {
-    *status = "ok";
-    if (!strcmp (cmd, "submit")) {
-        //  submit, camera, model, deadline_ms, priority, jpeg
-        if (zmsg_size (req) != 6 || self->server) {
-            *status = "error";
-            mw_strbuf_printf (out, "submit: expected camera, model, deadline, priority and a frame\n");
-            return true;
-        }
-        char camera[MW_CAMERA_MAX + 2], model[MW_MODEL_MAX + 2], dl[16], pr[8];
-        zframe_t *f = zmsg_first (req);
-        s_frame_str (f = zmsg_next (req), camera, sizeof camera);
-        s_frame_str (f = zmsg_next (req), model, sizeof model);
-        s_frame_str (f = zmsg_next (req), dl, sizeof dl);
-        s_frame_str (f = zmsg_next (req), pr, sizeof pr);
-        f = zmsg_next (req);
-        long deadline = *dl ? strtol (dl, NULL, 10) : (long) self->deadline_ms;
-        long prio = strtol (pr, NULL, 10);
-        size_t len = zframe_size (f);
-        uint8_t *frame = len ? malloc (len) : NULL;
-        if (frame)
-            memcpy (frame, zframe_data (f), len);
-        char err[160] = "";
-        mw_jobid_t id;
-        if (deadline <= 0 || deadline > 3600000)
-            deadline = 0;   //  the state machine refuses it with the reason
-        if (prio < 0 || prio > 255)
-            prio = 255;
-        if (s_submit (self, camera, model, (uint32_t) deadline, (uint8_t) prio, &frame, len, now, &id, err,
-                      sizeof err)
-            != 0) {
-            *status = "error";
-            mw_strbuf_printf (out, "%s\n", err);
-            return true;
-        }
-        char hex[2 * MW_JOBID_LEN + 1];
-        gossip_wire_jobid_hex (&id, hex);
-        mw_strbuf_printf (out, "%s\n", hex);
-        //  Start it now if it queued locally: the CLI is waiting.
-        sched_handoff_tick (self->handoff, now);
-        return true;
-    }
-    if (!strncmp (cmd, "job ", 4)) {
-        mw_jobid_t id;
-        char hex[2 * MW_JOBID_LEN + 1];
-        snprintf (hex, sizeof hex, "%.32s", cmd + 4);
-        if (gossip_wire_jobid_parse (hex, &id) != 0) {
-            *status = "error";
-            mw_strbuf_printf (out, "job: not a job id\n");
-            return true;
-        }
-        s_jobs_view (self, out, true, &id);
-        if (mw_strbuf_len (out) == 0) {
-            *status = "error";
-            mw_strbuf_printf (out, "unknown job (never submitted here, or too old)\n");
-        }
-        return true;
-    }
-    if (!strcmp (cmd, "jobs") || !strcmp (cmd, "jobs --json")) {
-        s_jobs_view (self, out, !strcmp (cmd, "jobs --json"), NULL);
-        return true;
-    }
-    return false;
+    node_jobs_t *self = (node_jobs_t *) ctx;
+    if (self->server)
+        return node_control_error ("refused", "the analysis server takes jobs from the mesh only");
+    char camera[MW_CAMERA_MAX + 1], model[MW_MODEL_MAX + 1], dl[16], pr[8];
+    zframe_t *f = zmsg_first (req->msg);
+    if (s_frame_text (f = zmsg_next (req->msg), camera, sizeof camera) != 0)
+        return node_control_error ("refused", "camera id: at most %d bytes of UTF-8 text without NUL",
+                                   MW_CAMERA_MAX);
+    if (s_frame_text (f = zmsg_next (req->msg), model, sizeof model) != 0)
+        return node_control_error ("refused", "model: at most %d bytes of UTF-8 text without NUL",
+                                   MW_MODEL_MAX);
+    if (s_frame_text (f = zmsg_next (req->msg), dl, sizeof dl) != 0
+        || s_frame_text (f = zmsg_next (req->msg), pr, sizeof pr) != 0)
+        return node_control_error ("bad_request", "deadline and priority are short decimal numbers");
+    f = zmsg_next (req->msg);
+    long deadline = *dl ? strtol (dl, NULL, 10) : (long) self->deadline_ms;
+    long prio = strtol (pr, NULL, 10);
+    size_t len = zframe_size (f);
+    uint8_t *frame = len ? malloc (len) : NULL;
+    if (frame)
+        memcpy (frame, zframe_data (f), len);
+    char err[160] = "";
+    mw_jobid_t id;
+    if (deadline <= 0 || deadline > 3600000)
+        deadline = 0;   //  the state machine refuses it with the reason
+    if (prio < 0 || prio > 255)
+        prio = 255;
+    if (node_jobs_submit (self, camera, model, (uint32_t) deadline, (uint8_t) prio, &frame, len, req->now_ms,
+                          &id, err, sizeof err)
+        != 0)
+        return node_control_error ("refused", "%s", err);
+    char hex[2 * MW_JOBID_LEN + 1];
+    gossip_wire_jobid_hex (&id, hex);
+    //  Start it now if it queued locally: the CLI is waiting.
+    sched_handoff_tick (self->handoff, req->now_ms);
+    json_object *o = json_object_new_object ();
+    if (o)
+        mw_json_add (o, "id", mw_json_str (hex));
+    return o;
+}
+
+static json_object *
+s_ctl_job (void *ctx, const node_control_req_t *req)
+{
+    node_jobs_t *self = (node_jobs_t *) ctx;
+    mw_jobid_t id;
+    if (strlen (req->args) != 2 * MW_JOBID_LEN || gossip_wire_jobid_parse (req->args, &id) != 0)
+        return node_control_error ("bad_request", "job: not a job id (%d hex digits)", 2 * MW_JOBID_LEN);
+    json_object *o = node_jobs_job_json (self, &id);
+    return o ? o : node_control_error ("not_found", "unknown job (never submitted here, or too old)");
+}
+
+static json_object *
+s_ctl_jobs (void *ctx, const node_control_req_t *req)
+{
+    (void) req;
+    return node_jobs_list_json ((node_jobs_t *) ctx);
+}
+
+int
+node_jobs_control_register (node_jobs_t *self, node_control_t *ctl)
+{
+    assert (self && ctl);
+    int rc = node_control_on (ctl, "submit", 6, s_ctl_submit, self);
+    rc |= node_control_on (ctl, "job", 1, s_ctl_job, self);
+    rc |= node_control_on (ctl, "jobs", 1, s_ctl_jobs, self);
+    return rc ? -1 : 0;
 }
 
 void
-node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out)
+node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
 {
     handoff_stats_t st;
     sched_handoff_stats (self->handoff, &st);
-    mw_strbuf_printf (out, "# HELP meshwatch_jobs_total Inference jobs of this box's cameras by outcome.\n"
-                           "# TYPE meshwatch_jobs_total counter\n");
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"submitted\"} %llu\n",
-                      (unsigned long long) st.submitted);
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"done\"} %llu\n", (unsigned long long) st.done);
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"failed\"} %llu\n", (unsigned long long) st.failed);
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"late\"} %llu\n", (unsigned long long) st.late);
-    mw_strbuf_printf (out, "meshwatch_jobs_total{outcome=\"refused\"} %llu\n",
-                      (unsigned long long) self->submit_refused);
-    mw_strbuf_printf (out, "# HELP meshwatch_jobs_path_total Finished jobs by where they ran.\n"
-                           "# TYPE meshwatch_jobs_path_total counter\n");
+    mw_prom_family (out, "meshwatch_jobs_total", "counter",
+                    "Inference jobs of this box's cameras by outcome.");
+    mw_prom_u64 (out, "meshwatch_jobs_total", st.submitted, "outcome", "submitted", NULL);
+    mw_prom_u64 (out, "meshwatch_jobs_total", st.done, "outcome", "done", NULL);
+    mw_prom_u64 (out, "meshwatch_jobs_total", st.failed, "outcome", "failed", NULL);
+    mw_prom_u64 (out, "meshwatch_jobs_total", st.late, "outcome", "late", NULL);
+    mw_prom_u64 (out, "meshwatch_jobs_total", self->submit_refused, "outcome", "refused", NULL);
+    mw_prom_family (out, "meshwatch_jobs_path_total", "counter", "Finished jobs by where they ran.");
     for (int p = 1; p < 4; p++)
-        mw_strbuf_printf (out, "meshwatch_jobs_path_total{path=\"%s\"} %llu\n",
-                          handoff_path_name ((handoff_path_t) p), (unsigned long long) st.by_path[p]);
-    mw_strbuf_printf (out, "# HELP meshwatch_job_handoff_total Hand-off protocol events.\n"
-                           "# TYPE meshwatch_job_handoff_total counter\n");
+        mw_prom_u64 (out, "meshwatch_jobs_path_total", st.by_path[p], "path",
+                     handoff_path_name ((handoff_path_t) p), NULL);
+    mw_prom_family (out, "meshwatch_job_handoff_total", "counter", "Hand-off protocol events.");
     struct {
         const char *k;
         uint64_t v;
@@ -765,57 +841,377 @@ node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out)
              {"ran_for_peer", st.remote_done},
              {"refused_peer", st.remote_refused}};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
-        mw_strbuf_printf (out, "meshwatch_job_handoff_total{event=\"%s\"} %llu\n", h[i].k,
-                          (unsigned long long) h[i].v);
-    mw_strbuf_printf (out, "# HELP meshwatch_job_latency_ms Submit to result, by path.\n"
-                           "# TYPE meshwatch_job_latency_ms histogram\n");
+        mw_prom_u64 (out, "meshwatch_job_handoff_total", h[i].v, "event", h[i].k, NULL);
+    mw_prom_family (out, "meshwatch_job_latency_ms", "histogram", "Submit to result, by path.");
     for (int p = 1; p < 4; p++) {
         const histo_t *hg = &self->lat[p];
         uint64_t cum = 0;
         const char *name = handoff_path_name ((handoff_path_t) p);
         for (int b = 0; b < N_BUCKETS; b++) {
             cum += hg->count[b];
-            mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"%g\"} %llu\n", name,
-                              s_buckets[b], (unsigned long long) cum);
+            char le[32];
+            snprintf (le, sizeof le, "%g", s_buckets[b]);
+            mw_prom_u64 (out, "meshwatch_job_latency_ms_bucket", cum, "path", name, "le", le, NULL);
         }
         cum += hg->count[N_BUCKETS];
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_bucket{path=\"%s\",le=\"+Inf\"} %llu\n", name,
-                          (unsigned long long) cum);
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_sum{path=\"%s\"} %.3f\n", name, hg->sum);
-        mw_strbuf_printf (out, "meshwatch_job_latency_ms_count{path=\"%s\"} %llu\n", name,
-                          (unsigned long long) hg->n);
+        mw_prom_u64 (out, "meshwatch_job_latency_ms_bucket", cum, "path", name, "le", "+Inf", NULL);
+        mw_prom_num (out, "meshwatch_job_latency_ms_sum", hg->sum, 3, "path", name, NULL);
+        mw_prom_u64 (out, "meshwatch_job_latency_ms_count", hg->n, "path", name, NULL);
     }
-    mw_strbuf_printf (out,
-                      "# HELP meshwatch_job_queue_length Jobs in the local queue.\n"
-                      "# TYPE meshwatch_job_queue_length gauge\nmeshwatch_job_queue_length %u\n",
-                      sched_handoff_queue_len (self->handoff));
+    mw_prom_family (out, "meshwatch_job_queue_length", "gauge", "Jobs in the local queue.");
+    mw_prom_u64 (out, "meshwatch_job_queue_length", sched_handoff_queue_len (self->handoff), NULL);
 }
 
-void
-node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out)
+json_object *
+node_jobs_status_json (node_jobs_t *self)
 {
     handoff_stats_t st;
     sched_handoff_stats (self->handoff, &st);
-    mw_strbuf_printf (
-        out,
-        "{\"data_addr\":\"%s\",\"workers\":%u,\"queue\":%u,\"queue_max\":%u,\"submitted\":%llu,"
-        "\"done\":%llu,\"failed\":%llu,\"local\":%llu,\"peer\":%llu,\"server\":%llu,\"ran_for_peers\":%llu,"
-        "\"svc_ms\":%.1f",
-        self->advertise, self->workers, sched_handoff_queue_len (self->handoff), self->queue_max,
-        (unsigned long long) st.submitted, (unsigned long long) st.done, (unsigned long long) st.failed,
-        (unsigned long long) st.by_path[HANDOFF_PATH_LOCAL],
-        (unsigned long long) st.by_path[HANDOFF_PATH_PEER],
-        (unsigned long long) st.by_path[HANDOFF_PATH_SERVER], (unsigned long long) st.remote_done,
-        self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0);
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "data_addr", mw_json_str (self->advertise));
+    mw_json_add (o, "workers", mw_json_u64 (self->workers));
+    mw_json_add (o, "queue", mw_json_u64 (sched_handoff_queue_len (self->handoff)));
+    mw_json_add (o, "queue_max", mw_json_u64 (self->queue_max));
+    mw_json_add (o, "submitted", mw_json_u64 (st.submitted));
+    mw_json_add (o, "done", mw_json_u64 (st.done));
+    mw_json_add (o, "failed", mw_json_u64 (st.failed));
+    mw_json_add (o, "local", mw_json_u64 (st.by_path[HANDOFF_PATH_LOCAL]));
+    mw_json_add (o, "peer", mw_json_u64 (st.by_path[HANDOFF_PATH_PEER]));
+    mw_json_add (o, "server", mw_json_u64 (st.by_path[HANDOFF_PATH_SERVER]));
+    mw_json_add (o, "ran_for_peers", mw_json_u64 (st.remote_done));
+    mw_json_add (o, "svc_ms",
+                 mw_json_num (self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0, 1));
     //  The data plane's gate: what peers sent that was refused, by reason.
     const gossip_transport_stats_t *ts = gossip_transport_stats (self->data);
-    mw_strbuf_printf (
-        out, ",\"data_plane\":{\"msgs_in\":%llu,\"msgs_out\":%llu,\"send_dropped\":%llu,\"rejected\":{",
-        (unsigned long long) ts->msgs_in, (unsigned long long) ts->msgs_out,
-        (unsigned long long) ts->send_dropped);
-    for (int r = 0; r < MW_REJ_COUNT; r++)
-        mw_strbuf_printf (out, "%s\"%s\":%llu", r ? "," : "",
-                          gossip_transport_reject_name ((gossip_reject_t) r),
-                          (unsigned long long) ts->rejected[r]);
-    mw_strbuf_printf (out, "}}}");
+    json_object *dp = json_object_new_object ();
+    json_object *rej = json_object_new_object ();
+    if (dp && rej) {
+        mw_json_add (dp, "msgs_in", mw_json_u64 (ts->msgs_in));
+        mw_json_add (dp, "bytes_in", mw_json_u64 (ts->bytes_in));
+        mw_json_add (dp, "msgs_out", mw_json_u64 (ts->msgs_out));
+        mw_json_add (dp, "send_dropped", mw_json_u64 (ts->send_dropped));
+        mw_json_add (dp, "send_refused", mw_json_u64 (ts->send_refused));
+        mw_json_add (dp, "peers_open", mw_json_u64 (ts->peers_open));
+        mw_json_add (dp, "peers_known", mw_json_u64 (ts->peers_known));
+        mw_json_add (dp, "routes", mw_json_u64 (ts->routes));
+        mw_json_add (dp, "budget_yields", mw_json_u64 (ts->budget_yields));
+        mw_json_add (dp, "replay_senders", mw_json_u64 (gossip_replay_size (self->replay)));
+        for (int r = 0; r < MW_REJ_COUNT; r++)
+            mw_json_add (rej, gossip_transport_reject_name ((gossip_reject_t) r),
+                         mw_json_u64 (ts->rejected[r]));
+        mw_json_add (dp, "rejected", rej);
+        rej = NULL;
+    }
+    json_object_put (rej);
+    mw_json_add (o, "data_plane", dp);
+    return o;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a job through the data plane on loopback.  Box O runs no
+//  jobs (no models); box P runs them.  O learns of P as a membership view
+//  would tell it (an alive member whose digest advertises P's job port),
+//  hands the frame to P, and gets the result back.  Both sides are the
+//  real glue: transports, replay windows, runner threads, state machines,
+//  driven by node_loop.  Needs MW_MODELS_DIR and MW_DEMO_DIR (set by
+//  node/jobs_selftest.sh); without them only the refusal path runs.
+
+typedef struct {
+    node_jobs_t *o, *p;
+    node_jobs_t *on;   //  where this run submits
+    const char *camera;
+    node_loop_t *loop;
+    mw_jobid_t id;
+    bool submitted;
+    int rc_submit;
+    char err[160];
+    uint8_t *frame;
+    size_t len;
+    const char *model;
+    uint64_t deadline_ms;   //  of the whole test
+    json_object *result;
+} jobs_test_t;
+
+static void
+s_test_member_send (void *ctx, const char *addr, const mw_msg_t *msg)
+{
+    (void) ctx, (void) addr, (void) msg;   //  membership's own traffic: not part of this test
+}
+
+static void
+s_test_tick (void *ctx, uint64_t now)
+{
+    jobs_test_t *t = (jobs_test_t *) ctx;
+    if (!t->submitted) {
+        t->submitted = true;
+        uint8_t *copy = malloc (t->len);
+        memcpy (copy, t->frame, t->len);
+        t->rc_submit = node_jobs_submit (t->on, t->camera, t->model, 5000, 5, &copy, t->len, now, &t->id,
+                                         t->err, sizeof t->err);
+        if (t->rc_submit != 0)
+            node_loop_stop (t->loop);
+        return;
+    }
+    json_object *j = node_jobs_job_json (t->on, &t->id);
+    const char *state = mw_json_get_str (j, "state", "");
+    if (!strcmp (state, "done") || !strcmp (state, "failed") || now > t->deadline_ms) {
+        t->result = j;
+        node_loop_stop (t->loop);
+    }
+    else
+        json_object_put (j);
+}
+
+static uint64_t
+s_test_wakeup (void *ctx, uint64_t now)
+{
+    (void) ctx;
+    return now + 20;
+}
+
+//  One job submitted on `on`, with both boxes' glue in one loop, until it
+//  ended.  The result document, or NULL.
+static json_object *
+s_test_run (jobs_test_t *t, node_jobs_t *on, const char *camera)
+{
+    t->on = on;
+    t->camera = camera;
+    t->submitted = false;
+    t->result = NULL;
+    t->loop = node_loop_new (50);
+    t->deadline_ms = mw_now_ms () + 20000;
+    node_service_t so, sp, st = {"test", t, NULL, NULL, s_test_tick, s_test_wakeup, NULL};
+    node_jobs_service (t->o, &so);
+    node_jobs_service (t->p, &sp);
+    node_loop_add (t->loop, &so);
+    node_loop_add (t->loop, &sp);
+    node_loop_add (t->loop, &st);
+    if (node_loop_run (t->loop) != 0)
+        t->rc_submit = -1;
+    node_loop_destroy (&t->loop);
+    return t->result;
+}
+
+static mw_config_t *
+s_test_cfg (const char *const *lines)
+{
+    mw_config_t *cfg = mw_config_new ();
+    char err[256];
+    for (size_t i = 0; cfg && lines[i]; i++) {
+        char key[64];
+        const char *eq = strchr (lines[i], '=');
+        snprintf (key, sizeof key, "%.*s", (int) (eq - lines[i]), lines[i]);
+        if (mw_config_set (cfg, key, eq + 1, "selftest", err, sizeof err) != 0) {
+            fprintf (stderr, "config %s: %s\n", lines[i], err);
+            mw_config_destroy (&cfg);
+        }
+    }
+    return cfg;
+}
+
+int
+node_jobs_test (bool verbose)
+{
+    int rc = 0;
+    if (sodium_init () < 0)
+        return -1;
+    const char *models = getenv ("MW_MODELS_DIR");
+    const char *demo = getenv ("MW_DEMO_DIR");
+    bool real = models && *models && demo && *demo;
+    if (!real)
+        printf ("  no MW_MODELS_DIR/MW_DEMO_DIR: only the refusal path runs\n");
+    char dir_o[] = "/tmp/mw-jobs-o-XXXXXX", dir_p[] = "/tmp/mw-jobs-p-XXXXXX";
+    if (!mkdtemp (dir_o) || !mkdtemp (dir_p))
+        return -1;
+    char key[64], err[512] = "";
+    gossip_key_generate (key);
+    gossip_identity_t id_o, id_p;
+    CHECK (gossip_identity_load (dir_o, &id_o, err, sizeof err) == 0, "identity: %s", err);
+    CHECK (gossip_identity_load (dir_p, &id_p, err, sizeof err) == 0, "identity: %s", err);
+    gossip_keyring_t *keys = gossip_keyring_new (key);
+    CHECK (keys, "keyring");
+    int base = 30000 + (int) (getpid () % 2000) * 4;
+    char ep_o[64], ep_p[64], mdir[300];
+    snprintf (ep_o, sizeof ep_o, "tcp://127.0.0.1:%d", base);
+    snprintf (ep_p, sizeof ep_p, "tcp://127.0.0.1:%d", base + 1);
+    snprintf (mdir, sizeof mdir, "MODELS_DIR=%s", real ? models : "");
+    const char *lo[] = {"INFER_WORKERS=1", "OFFER_TIMEOUT_MS=2000", "ESCALATE_BELOW=0", NULL};
+    const char *lp[] = {"INFER_WORKERS=1", "OFFER_TIMEOUT_MS=2000", "ESCALATE_BELOW=0", real ? mdir : NULL,
+                        NULL};
+    mw_config_t *co = s_test_cfg (lo), *cp = s_test_cfg (lp);
+    //  O publishes its job events: the test reads json.job.done.
+    int ev_port = base + 2;
+    node_events_t *events = node_events_new ("127.0.0.1", ev_port);
+    CHECK (co && cp && events, "configs, events");
+    node_jobs_opts_t oo = {co, &id_o, keys, mw_wall_ms (), ep_o, ep_o, events, false, NULL, 0, 0};
+    node_jobs_opts_t op = {cp, &id_p, keys, mw_wall_ms (), ep_p, ep_p, NULL, false, NULL, 0, 0};
+    node_jobs_t *o = node_jobs_new (&oo, err, sizeof err);
+    CHECK (o, "origin: %s", err);
+    node_jobs_t *p = node_jobs_new (&op, err, sizeof err);
+    CHECK (p, "peer: %s", err);
+    if (!o || !p || !keys || !events) {
+        node_jobs_destroy (&o);
+        node_jobs_destroy (&p);
+        node_events_destroy (&events);
+        gossip_keyring_destroy (&keys);
+        mw_config_destroy (&co);
+        mw_config_destroy (&cp);
+        return -1;
+    }
+
+    //  Without a peer, a box with no models refuses at the door.
+    uint8_t *junk = malloc (4);
+    memcpy (junk, "abcd", 4);
+    mw_jobid_t jid;
+    CHECK (node_jobs_submit (o, "c", "tiny-face", 1000, 5, &junk, 4, mw_now_ms (), &jid, err, sizeof err)
+                   == -1
+               && strstr (err, "unknown model") && junk == NULL,
+           "no peer: %s", err);
+
+    //  O's view: P alive, with the digest P would gossip.
+    gossip_member_cfg_t mcfg;
+    gossip_member_cfg_defaults (&mcfg);
+    gossip_member_t *view =
+        gossip_member_new (&mcfg, &id_o.id, "o", "tcp://127.0.0.1:1", 1, 7, s_test_member_send, NULL, NULL);
+    node_jobs_digest_t pd;
+    node_jobs_digest (p, &pd);
+    sched_digest_t d;
+    memset (&d, 0, sizeof d);
+    d.ts_ms = (uint32_t) mw_wall_ms ();
+    d.cpu_cores = 2;
+    d.horizon_s[0] = 5;
+    d.horizon_s[1] = 30;
+    d.jobs = true;
+    d.job_port = pd.port;
+    d.svc_ms = pd.svc_ms > 0 ? pd.svc_ms : 50;
+    d.workers = pd.workers ? pd.workers : 1;
+    d.queue_max = pd.queue_max;
+    mw_msg_t msg;
+    memset (&msg, 0, sizeof msg);
+    msg.type = MW_MSG_GOSSIP;
+    msg.sender = id_p.id;
+    mw_update_t up;
+    memset (&up, 0, sizeof up);
+    up.id = id_p.id;
+    up.from = id_p.id;
+    snprintf (up.name, sizeof up.name, "p");
+    snprintf (up.addr, sizeof up.addr, "tcp://127.0.0.1:%d",
+              base + 3);   //  its mesh port; jobs use d.job_port
+    up.state = MW_STATE_ALIVE;
+    up.incarnation = 1;
+    int dlen = sched_digest_encode (&d, up.digest, sizeof up.digest);
+    up.digest_len = (uint16_t) (dlen > 0 ? dlen : 0);
+    msg.updates = &up;
+    msg.n_updates = 1;
+    gossip_member_handle (view, &msg, mw_now_ms ());
+    node_jobs_update_peers (o, view, mw_wall_ms ());
+
+    //  P without models advertises no job port: O still has nowhere to go.
+    char path[512];
+    if (!real) {
+        uint8_t *x = malloc (4);
+        memcpy (x, "abcd", 4);
+        CHECK (node_jobs_submit (o, "c", "tiny-face", 1000, 5, &x, 4, mw_now_ms (), &jid, err, sizeof err)
+                   == -1,
+               "no models anywhere, yet accepted");
+        goto cleanup;
+    }
+    snprintf (path, sizeof path, "%s/sample1.jpg", demo);
+    FILE *f = fopen (path, "rb");
+    uint8_t buf[512 * 1024];
+    size_t len = f ? fread (buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose (f);
+    CHECK (len > 0, "cannot read %s", path);
+    jobs_test_t t;
+    memset (&t, 0, sizeof t);
+    t.o = o;
+    t.p = p;
+    t.frame = buf;
+    t.len = len;
+    t.model = "tiny-face";
+    //  Warm-up: one job on P itself, so that its model is loaded (the
+    //  first use loads it, longer than an origin waits for a runner that
+    //  promised a 15 ms job; the jobs scenarios warm their boxes the same way).
+    json_object *r = s_test_run (&t, p, "warm-up");
+    CHECK (t.rc_submit == 0 && r, "warm-up on P: %s", t.err);
+    if (verbose)
+        printf ("  warm-up on P: %s\n", r ? mw_json_text (r, false) : "-");
+    json_object_put (r);
+    char ep[64];
+    snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", ev_port);
+    zsock_t *sub = zsock_new_sub (ep, "json.job.");
+    zsock_set_rcvtimeo (sub, 2000);
+    zclock_sleep (100);   //  the subscription reaches the PUB
+    uint64_t t0 = mw_now_ms ();
+    r = s_test_run (&t, o, "cam \"1\"\n}");
+    CHECK (t.rc_submit == 0, "submit with a peer: %s", t.err);
+    const char *state = mw_json_get_str (r, "state", "-");
+    if (verbose)
+        printf ("  job in %llu ms: %s\n", (unsigned long long) (mw_now_ms () - t0),
+                r ? mw_json_text (r, false) : "-");
+    char p_hex[MW_ID_HEX_LEN + 1];
+    gossip_wire_id_hex (&id_p.id, p_hex);
+    CHECK (!strcmp (state, "done") && !strcmp (mw_json_get_str (r, "path", ""), "peer")
+               && !strcmp (mw_json_get_str (r, "ran_on", ""), p_hex) && mw_json_get_int (r, "boxes", 0) > 0,
+           "job not done on the peer: %s", r ? mw_json_text (r, false) : "-");
+    json_object *sp_st = node_jobs_status_json (p);
+    CHECK (mw_json_get_int (sp_st, "ran_for_peers", 0) == 1, "peer's ran_for_peers");
+    json_object_put (sp_st);
+    CHECK (!strcmp (mw_json_get_str (r, "camera", ""), "cam \"1\"\n}"), "camera round trip");
+    CHECK (json_object_is_type (mw_json_get (r, "escalated"), json_type_boolean)
+               && json_object_is_type (mw_json_get (r, "confidence"), json_type_double),
+           "types in jobs --json");
+
+    //  The job's events on O's stream: handed_off, then done/failed, typed
+    //  as docs/EVENTS.md says.
+    bool ended = false;
+    for (int i = 0; i < 8 && !ended; i++) {
+        char *topic = NULL, *body = NULL;
+        if (zsock_recv (sub, "ss", &topic, &body) != 0)
+            break;
+        json_object *e = mw_json_parse (body, strlen (body), err, sizeof err);
+        CHECK (e, "event not JSON: %s", body);
+        if (!strcmp (topic, "json.job.done") || !strcmp (topic, "json.job.failed")) {
+            ended = true;
+            CHECK (json_object_is_type (mw_json_get (e, "confidence"), json_type_double)
+                       && json_object_is_type (mw_json_get (e, "escalated"), json_type_boolean)
+                       && json_object_is_type (mw_json_get (e, "late"), json_type_boolean)
+                       && !strcmp (mw_json_get_str (e, "camera", ""), "cam \"1\"\n}"),
+                   "job event: %s", body);
+        }
+        json_object_put (e);
+        zstr_free (&topic);
+        zstr_free (&body);
+    }
+    CHECK (ended, "no job.done/failed event");
+    json_object_put (r);
+
+    //  /metrics of O: the job counted on its path.
+    mw_prom_t *pm = mw_prom_new ();
+    node_jobs_prometheus (o, pm);
+    CHECK (strstr (mw_prom_text (pm), "meshwatch_jobs_path_total{path=\"peer\"} 1\n"), "prometheus:\n%s",
+           mw_prom_text (pm));
+    mw_prom_destroy (&pm);
+    json_object *list = node_jobs_list_json (o);
+    CHECK (list && json_object_array_length (list) == 1, "jobs list");
+    json_object_put (list);
+
+    zsock_destroy (&sub);
+cleanup:
+    gossip_member_destroy (&view);
+    node_jobs_destroy (&o);
+    node_jobs_destroy (&p);
+    CHECK (o == NULL, "destroy nulls");
+    node_events_destroy (&events);
+    gossip_keyring_destroy (&keys);
+    mw_config_destroy (&co);
+    mw_config_destroy (&cp);
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf %s %s", dir_o, dir_p);
+    if (system (cmd) != 0)
+        rc = -1;
+    return rc;
 }

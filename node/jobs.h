@@ -18,11 +18,14 @@
 #ifndef NODE_JOBS_H_INCLUDED
 #define NODE_JOBS_H_INCLUDED
 
-#include "common/strbuf.h"
+#include "common/prom.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
+#include "gossip/guard.h"
 #include "gossip/member.h"
+#include "node/control.h"
 #include "node/events.h"
+#include "node/loop.h"
 
 #include <czmq.h>
 #include <stdbool.h>
@@ -40,22 +43,36 @@ typedef struct {
     const char *advertise;       //  where peers send replies: "tcp://IP:PORT"
     node_events_t *events;       //  borrowed; may be NULL
     bool server;                 //  the analysis server: runs jobs from the mesh, no cameras
+    gossip_guard_t *guard;       //  borrowed; may be NULL: caps on the data port's connections
+    uint32_t out_max;            //  outbound connections held at once (0: the default)
+    uint32_t conn_max;           //  connections the data port accepts (0: the default)
 } node_jobs_opts_t;
 
 //  NULL on failure, with the reason in err (bad config, port in use, models).
 node_jobs_t *node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen);
 void node_jobs_destroy (node_jobs_t **self_p);
 
-//  Sockets to poll (data plane, runner): fills at most `max`, returns how
-//  many.  Call node_jobs_readable () when any of them is readable.
+//  Sockets to poll (data plane in and out, runner): fills at most `max`,
+//  returns how many it needs (node_loop's contract: a caller with less room
+//  grows and asks again).  Call node_jobs_readable () when any of them is readable.
 int node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max);
 void node_jobs_readable (node_jobs_t *self, uint64_t now_ms);
 void node_jobs_tick (node_jobs_t *self, uint64_t now_ms);
 uint64_t node_jobs_next_wakeup (node_jobs_t *self, uint64_t now_ms);
+//  The four hooks above as one loop service (no leave hook).
+void node_jobs_service (node_jobs_t *self, node_service_t *svc);
+
+//  Submit one frame as a job of this box's camera `camera`.  The frame is
+//  taken (*frame_p NULL after).  0 with the id, or -1 with the reason.
+int node_jobs_submit (node_jobs_t *self, const char *camera, const char *model, uint32_t deadline_ms,
+                      uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now_ms, mw_jobid_t *id_out,
+                      char *err, size_t errlen);
 
 //  The peers that may take jobs, from the membership view and the digests
 //  (their job port, service time, queue and forecasts).
 void node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wall_ms);
+//  A member was reaped: forget its replay state (the data plane's own).
+void node_jobs_forget (node_jobs_t *self, const mw_id_t *id);
 //  Current utilisation 0..1 (the reactive policy's input).
 void node_jobs_set_util (node_jobs_t *self, double util);
 
@@ -68,15 +85,21 @@ typedef struct {
 } node_jobs_digest_t;
 void node_jobs_digest (node_jobs_t *self, node_jobs_digest_t *out);
 
-//  Control requests: "submit" (multi-frame: submit, camera, model,
-//  deadline_ms, priority, jpeg), "job ID [--json]", "jobs [--json]".
-//  Returns true if `req` was ours; then *status and out hold the reply.
-bool node_jobs_control (node_jobs_t *self, zmsg_t *req, const char *cmd, mw_strbuf_t *out,
-                        const char **status, uint64_t now_ms);
+//  Control commands (node/control.h): "submit" (6 frames: submit, camera,
+//  model, deadline_ms, priority, jpeg; replies {"id": ...}), "job ID" (the
+//  job's document), "jobs" (an array of them, newest first).
+int node_jobs_control_register (node_jobs_t *self, node_control_t *ctl);
+//  One job's document (the same as in "jobs"), or NULL if we hold no such
+//  origin job.
+json_object *node_jobs_job_json (node_jobs_t *self, const mw_jobid_t *id);
+//  Every job we hold (origin and run for peers), newest first.
+json_object *node_jobs_list_json (node_jobs_t *self);
 
 //  Prometheus families: counters and latency histograms per path.
-void node_jobs_prometheus (node_jobs_t *self, mw_strbuf_t *out);
-//  A one-line summary for `meshwatch status`.
-void node_jobs_status_json (node_jobs_t *self, mw_strbuf_t *out);
+void node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out);
+//  The "jobs" object of `status`.
+json_object *node_jobs_status_json (node_jobs_t *self);
+
+int node_jobs_test (bool verbose);
 
 #endif

@@ -7,7 +7,9 @@
     shows in /metrics.
     ========================================================================= */
 #include "node/load.h"
+#include "common/json.h"
 #include "common/log.h"
+#include "common/selftest.h"
 #include "scheduler/forecast.h"
 
 #include <assert.h>
@@ -174,154 +176,128 @@ node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *b
 //  --------------------------------------------------------------------------
 //  Views
 
-static void
-s_json_num (mw_strbuf_t *out, double v)
+//  Load figures in JSON: two decimals; a non-finite value (a forecaster
+//  before its first sample) as 0, as before.
+static json_object *
+s_num (double v)
 {
-    mw_strbuf_printf (out, "%.2f", isfinite (v) ? v : 0);
+    return mw_json_num (isfinite (v) ? v : 0, 2);
 }
 
-void
-node_load_member_json (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t wall_ms)
+json_object *
+node_load_member_json (const gossip_member_info_t *m, uint64_t wall_ms)
 {
     sched_digest_t d;
-    if (sched_digest_decode (m->digest, m->digest_len, &d) != 0) {
-        mw_strbuf_printf (out, ",\"load\":null");
-        return;
-    }
+    if (sched_digest_decode (m->digest, m->digest_len, &d) != 0)
+        return NULL;
     bool gpu = d.flags & SCHED_DIGEST_F_GPU;
-    mw_strbuf_printf (out, ",\"load\":{\"cpu\":");
-    s_json_num (out, d.cur[SCHED_DIGEST_CPU]);
-    mw_strbuf_printf (out, ",\"memory\":");
-    s_json_num (out, d.cur[SCHED_DIGEST_MEM]);
-    mw_strbuf_printf (out, ",\"gpu\":");
-    if (gpu)
-        s_json_num (out, d.cur[SCHED_DIGEST_GPU]);
-    else
-        mw_strbuf_printf (out, "null");
-    mw_strbuf_printf (out, ",\"queue\":%u,\"arrival_rate\":", d.queue_len);
-    s_json_num (out, d.arrival_rate);
-    if (d.flags & SCHED_DIGEST_F_TEMP)
-        mw_strbuf_printf (out, ",\"temp_c\":%.0f", d.temp_c);
-    else
-        mw_strbuf_printf (out, ",\"temp_c\":null");
-    mw_strbuf_printf (out, ",\"cpu_cores\":%.1f,\"mem_total_mb\":%llu,\"cgroup\":%s,\"horizons_s\":[%u,%u]",
-                      d.cpu_cores, (unsigned long long) d.mem_total_mb,
-                      d.flags & SCHED_DIGEST_F_CGROUP ? "true" : "false", d.horizon_s[0], d.horizon_s[1]);
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "cpu", s_num (d.cur[SCHED_DIGEST_CPU]));
+    mw_json_add (o, "memory", s_num (d.cur[SCHED_DIGEST_MEM]));
+    mw_json_add (o, "gpu", gpu ? s_num (d.cur[SCHED_DIGEST_GPU]) : NULL);
+    mw_json_add (o, "queue", mw_json_u64 (d.queue_len));
+    mw_json_add (o, "arrival_rate", s_num (d.arrival_rate));
+    mw_json_add (o, "temp_c", d.flags & SCHED_DIGEST_F_TEMP ? mw_json_num (d.temp_c, 0) : NULL);
+    mw_json_add (o, "cpu_cores", mw_json_num (d.cpu_cores, 1));
+    mw_json_add (o, "mem_total_mb", mw_json_u64 (d.mem_total_mb));
+    mw_json_add (o, "cgroup", mw_json_bool (d.flags & SCHED_DIGEST_F_CGROUP));
+    json_object *hz = json_object_new_array ();
+    if (hz) {
+        json_object_array_add (hz, mw_json_u64 (d.horizon_s[0]));
+        json_object_array_add (hz, mw_json_u64 (d.horizon_s[1]));
+    }
+    mw_json_add (o, "horizons_s", hz);
     const char *keys[SCHED_DIGEST_METRICS] = {"cpu", "memory", "gpu"};
     for (int part = 0; part < 2; part++) {
-        mw_strbuf_printf (out, ",\"%s\":{", part ? "upper" : "forecast");
-        for (int k = 0; k < SCHED_DIGEST_METRICS; k++) {
-            mw_strbuf_printf (out, "%s\"%s\":", k ? "," : "", keys[k]);
-            if (k == SCHED_DIGEST_GPU && !gpu) {
-                mw_strbuf_printf (out, "null");
-                continue;
+        json_object *fc = json_object_new_object ();
+        for (int k = 0; fc && k < SCHED_DIGEST_METRICS; k++) {
+            json_object *pair = NULL;
+            if (k != SCHED_DIGEST_GPU || gpu) {
+                pair = json_object_new_array ();
+                if (pair) {
+                    json_object_array_add (pair, s_num (part ? d.ub[k][0] : d.fc[k][0]));
+                    json_object_array_add (pair, s_num (part ? d.ub[k][1] : d.fc[k][1]));
+                }
             }
-            mw_strbuf_printf (out, "[");
-            s_json_num (out, part ? d.ub[k][0] : d.fc[k][0]);
-            mw_strbuf_printf (out, ",");
-            s_json_num (out, part ? d.ub[k][1] : d.fc[k][1]);
-            mw_strbuf_printf (out, "]");
+            mw_json_add (fc, keys[k], pair);
         }
-        mw_strbuf_printf (out, "}");
+        mw_json_add (o, part ? "upper" : "forecast", fc);
     }
-    mw_strbuf_printf (out, ",\"spread\":{\"cpu\":");
-    s_json_num (out, d.spread[0]);
-    mw_strbuf_printf (out, ",\"memory\":");
-    s_json_num (out, d.spread[1]);
-    mw_strbuf_printf (out, "},\"headroom\":");
-    s_json_num (out, sched_digest_headroom (&d));
-    mw_strbuf_printf (out, ",\"age_ms\":%llu}", (unsigned long long) sched_digest_age_ms (&d, wall_ms));
-}
-
-const char *
-node_load_table_header (void)
-{
-    return "  CPU%  MEM%  GPU%      Q  CPU@h0  CPU@h1  UB@h0  HEAD%     AGE";
+    json_object *spread = json_object_new_object ();
+    if (spread) {
+        mw_json_add (spread, "cpu", s_num (d.spread[0]));
+        mw_json_add (spread, "memory", s_num (d.spread[1]));
+    }
+    mw_json_add (o, "spread", spread);
+    mw_json_add (o, "headroom", s_num (sched_digest_headroom (&d)));
+    mw_json_add (o, "age_ms", mw_json_u64 (sched_digest_age_ms (&d, wall_ms)));
+    return o;
 }
 
 void
-node_load_member_cols (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t wall_ms)
-{
-    sched_digest_t d;
-    if (sched_digest_decode (m->digest, m->digest_len, &d) != 0) {
-        mw_strbuf_printf (out, "  %4s  %4s  %4s  %5s  %6s  %6s  %5s  %5s  %6s", "-", "-", "-", "-", "-", "-",
-                          "-", "-", "-");
-        return;
-    }
-    char gpu[16];
-    if (d.flags & SCHED_DIGEST_F_GPU)
-        snprintf (gpu, sizeof gpu, "%4.0f", d.cur[SCHED_DIGEST_GPU]);
-    else
-        snprintf (gpu, sizeof gpu, "%4s", "-");
-    mw_strbuf_printf (out, "  %4.0f  %4.0f  %s  %5u  %6.1f  %6.1f  %5.1f  %5.1f  %5.1fs", d.cur[0], d.cur[1],
-                      gpu, d.queue_len, d.fc[0][0], d.fc[0][1], d.ub[0][0], sched_digest_headroom (&d),
-                      (double) sched_digest_age_ms (&d, wall_ms) / 1000.0);
-}
-
-static void
-s_family (mw_strbuf_t *out, const char *name, const char *type, const char *help)
-{
-    mw_strbuf_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-void
-node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_info_t *list, size_t n,
+node_load_prometheus (node_load_t *self, mw_prom_t *out, const gossip_member_info_t *list, size_t n,
                       const gossip_transport_stats_t *st, uint64_t wall_ms)
 {
     assert (self);
     const node_collect_sample_t *s = &self->sample;
     double tck = (double) node_collector_clk_tck ();
     //  Seed names (node_exporter's), host view.
-    s_family (out, "node_cpu_seconds_total", "counter", "Seconds the CPUs spent in each mode.");
-    for (size_t c = 0; c < s->n_cpus; c++)
+    mw_prom_family (out, "node_cpu_seconds_total", "counter", "Seconds the CPUs spent in each mode.");
+    for (size_t c = 0; c < s->n_cpus; c++) {
+        char cpu[24];
+        snprintf (cpu, sizeof cpu, "%zu", c);
         for (int mo = 0; mo < NODE_COLLECT_CPU_MODES; mo++)
-            mw_strbuf_printf (out, "node_cpu_seconds_total{cpu=\"%zu\",mode=\"%s\"} %.2f\n", c,
-                              node_collect_cpu_mode_names[mo], (double) s->cpu_ticks[c][mo] / tck);
-    s_family (out, "node_memory_MemTotal_bytes", "gauge", "Memory information field MemTotal_bytes.");
-    mw_strbuf_printf (out, "node_memory_MemTotal_bytes %llu\n", (unsigned long long) s->host_mem_total);
-    s_family (out, "node_memory_MemAvailable_bytes", "gauge", "Memory information field MemAvailable_bytes.");
-    mw_strbuf_printf (out, "node_memory_MemAvailable_bytes %llu\n", (unsigned long long) s->host_mem_avail);
-    s_family (out, "node_disk_io_time_seconds_total", "counter", "Total seconds spent doing I/Os.");
+            mw_prom_num (out, "node_cpu_seconds_total", (double) s->cpu_ticks[c][mo] / tck, 2, "cpu", cpu,
+                         "mode", node_collect_cpu_mode_names[mo], NULL);
+    }
+    mw_prom_family (out, "node_memory_MemTotal_bytes", "gauge", "Memory information field MemTotal_bytes.");
+    mw_prom_u64 (out, "node_memory_MemTotal_bytes", s->host_mem_total, NULL);
+    mw_prom_family (out, "node_memory_MemAvailable_bytes", "gauge",
+                    "Memory information field MemAvailable_bytes.");
+    mw_prom_u64 (out, "node_memory_MemAvailable_bytes", s->host_mem_avail, NULL);
+    mw_prom_family (out, "node_disk_io_time_seconds_total", "counter", "Total seconds spent doing I/Os.");
     for (size_t i = 0; i < s->n_disks; i++)
-        mw_strbuf_printf (out, "node_disk_io_time_seconds_total{device=\"%s\"} %.3f\n", s->disk[i].name,
-                          (double) s->disk[i].a / 1000.0);
-    s_family (out, "node_network_receive_bytes_total", "counter", "Network device statistic receive_bytes.");
+        mw_prom_num (out, "node_disk_io_time_seconds_total", (double) s->disk[i].a / 1000.0, 3, "device",
+                     s->disk[i].name, NULL);
+    mw_prom_family (out, "node_network_receive_bytes_total", "counter",
+                    "Network device statistic receive_bytes.");
     for (size_t i = 0; i < s->n_nets; i++)
-        mw_strbuf_printf (out, "node_network_receive_bytes_total{device=\"%s\"} %llu\n", s->net[i].name,
-                          (unsigned long long) s->net[i].a);
-    s_family (out, "node_network_transmit_bytes_total", "counter",
-              "Network device statistic transmit_bytes.");
+        mw_prom_u64 (out, "node_network_receive_bytes_total", s->net[i].a, "device", s->net[i].name, NULL);
+    mw_prom_family (out, "node_network_transmit_bytes_total", "counter",
+                    "Network device statistic transmit_bytes.");
     for (size_t i = 0; i < s->n_nets; i++)
-        mw_strbuf_printf (out, "node_network_transmit_bytes_total{device=\"%s\"} %llu\n", s->net[i].name,
-                          (unsigned long long) s->net[i].b);
+        mw_prom_u64 (out, "node_network_transmit_bytes_total", s->net[i].b, "device", s->net[i].name, NULL);
 
     //  Ours: utilisation as used for decisions (the cgroup's when limited).
-    s_family (out, "meshwatch_cpu_usage_percent", "gauge",
-              "CPU use in percent of capacity (cgroup quota when limited).");
-    mw_strbuf_printf (out, "meshwatch_cpu_usage_percent %.2f\n", s->cpu_pct);
-    s_family (out, "meshwatch_cpu_capacity_cores", "gauge",
-              "CPU capacity in cores (cgroup quota or online CPUs).");
-    mw_strbuf_printf (out, "meshwatch_cpu_capacity_cores %.2f\n", s->cpu_cores);
-    s_family (out, "meshwatch_memory_usage_percent", "gauge",
-              "Memory use in percent of capacity (cgroup limit when limited).");
-    mw_strbuf_printf (out, "meshwatch_memory_usage_percent %.2f\n", s->mem_pct);
+    mw_prom_family (out, "meshwatch_cpu_usage_percent", "gauge",
+                    "CPU use in percent of capacity (cgroup quota when limited).");
+    mw_prom_num (out, "meshwatch_cpu_usage_percent", s->cpu_pct, 2, NULL);
+    mw_prom_family (out, "meshwatch_cpu_capacity_cores", "gauge",
+                    "CPU capacity in cores (cgroup quota or online CPUs).");
+    mw_prom_num (out, "meshwatch_cpu_capacity_cores", s->cpu_cores, 2, NULL);
+    mw_prom_family (out, "meshwatch_memory_usage_percent", "gauge",
+                    "Memory use in percent of capacity (cgroup limit when limited).");
+    mw_prom_num (out, "meshwatch_memory_usage_percent", s->mem_pct, 2, NULL);
     if (s->has_gpu) {
-        s_family (out, "meshwatch_gpu_usage_percent", "gauge", "GPU utilisation in percent.");
-        mw_strbuf_printf (out, "meshwatch_gpu_usage_percent %.2f\n", s->gpu_pct);
+        mw_prom_family (out, "meshwatch_gpu_usage_percent", "gauge", "GPU utilisation in percent.");
+        mw_prom_num (out, "meshwatch_gpu_usage_percent", s->gpu_pct, 2, NULL);
     }
     if (s->has_temp) {
-        s_family (out, "meshwatch_temperature_celsius", "gauge", "Hottest thermal zone.");
-        mw_strbuf_printf (out, "meshwatch_temperature_celsius %.1f\n", s->temp_c);
+        mw_prom_family (out, "meshwatch_temperature_celsius", "gauge", "Hottest thermal zone.");
+        mw_prom_num (out, "meshwatch_temperature_celsius", s->temp_c, 1, NULL);
     }
-    s_family (out, "meshwatch_inference_queue_length", "gauge", "Inference jobs waiting (scheduler input).");
-    mw_strbuf_printf (out, "meshwatch_inference_queue_length %u\n", s->queue_len);
-    s_family (out, "meshwatch_job_arrival_rate", "gauge",
-              "Inference jobs arriving per second (scheduler input).");
-    mw_strbuf_printf (out, "meshwatch_job_arrival_rate %.3f\n", s->arrival_rate);
+    mw_prom_family (out, "meshwatch_inference_queue_length", "gauge",
+                    "Inference jobs waiting (scheduler input).");
+    mw_prom_u64 (out, "meshwatch_inference_queue_length", s->queue_len, NULL);
+    mw_prom_family (out, "meshwatch_job_arrival_rate", "gauge",
+                    "Inference jobs arriving per second (scheduler input).");
+    mw_prom_num (out, "meshwatch_job_arrival_rate", s->arrival_rate, 3, NULL);
 
     //  Forecasts: point and upper bound per metric and horizon, and trust.
-    s_family (out, "meshwatch_forecast", "gauge",
-              "Forecast of a metric (percent; queue in jobs) at a horizon; bound=point|upper.");
+    mw_prom_family (out, "meshwatch_forecast", "gauge",
+                    "Forecast of a metric (percent; queue in jobs) at a horizon; bound=point|upper.");
     for (int m = 0; m < M_COUNT; m++) {
         if (m == M_GPU && !s->has_gpu)
             continue;
@@ -331,30 +307,27 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
                 continue;
             if (o.value < 0)   //  the queue (unclamped) on a falling trend
                 o.value = 0;
-            mw_strbuf_printf (
-                out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"point\"} %.3f\n",
-                s_metric_names[m], self->horizon_s[h], o.value);
-            if (isfinite (o.upper))
-                mw_strbuf_printf (
-                    out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"upper\"} %.3f\n",
-                    s_metric_names[m], self->horizon_s[h], o.upper);
-            else
-                mw_strbuf_printf (
-                    out, "meshwatch_forecast{metric=\"%s\",horizon_seconds=\"%u\",bound=\"upper\"} +Inf\n",
-                    s_metric_names[m], self->horizon_s[h]);
+            char hs[16];
+            snprintf (hs, sizeof hs, "%u", self->horizon_s[h]);
+            mw_prom_num (out, "meshwatch_forecast", o.value, 3, "metric", s_metric_names[m],
+                         "horizon_seconds", hs, "bound", "point", NULL);
+            //  An upper bound the forecaster cannot back yet is +Inf.
+            mw_prom_num (out, "meshwatch_forecast", isfinite (o.upper) ? o.upper : INFINITY, 3, "metric",
+                         s_metric_names[m], "horizon_seconds", hs, "bound", "upper", NULL);
         }
     }
-    s_family (out, "meshwatch_forecast_spread", "gauge",
-              "Mean absolute forecast error at a horizon (lower = more trustworthy).");
+    mw_prom_family (out, "meshwatch_forecast_spread", "gauge",
+                    "Mean absolute forecast error at a horizon (lower = more trustworthy).");
     for (int m = 0; m < M_COUNT; m++) {
         if (m == M_GPU && !s->has_gpu)
             continue;
         for (size_t h = 0; h < self->n_horizons; h++) {
             sched_forecast_out_t o;
+            char hs[16];
+            snprintf (hs, sizeof hs, "%u", self->horizon_s[h]);
             if (sched_forecast_get (self->fc[m], h, &o) == 0)
-                mw_strbuf_printf (out,
-                                  "meshwatch_forecast_spread{metric=\"%s\",horizon_seconds=\"%u\"} %.3f\n",
-                                  s_metric_names[m], self->horizon_s[h], o.spread);
+                mw_prom_num (out, "meshwatch_forecast_spread", o.spread, 3, "metric", s_metric_names[m],
+                             "horizon_seconds", hs, NULL);
         }
     }
 
@@ -363,29 +336,26 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
     for (size_t i = 0; i < n; i++)
         if (list[i].state < MW_STATE_COUNT)
             counts[list[i].state]++;
-    s_family (out, "meshwatch_members", "gauge", "Members in this node's view, by state (self included).");
+    mw_prom_family (out, "meshwatch_members", "gauge",
+                    "Members in this node's view, by state (self included).");
     for (int k = 0; k < MW_STATE_COUNT; k++)
-        mw_strbuf_printf (out, "meshwatch_members{state=\"%s\"} %zu\n", gossip_wire_state_name (k),
-                          counts[k]);
+        mw_prom_u64 (out, "meshwatch_members", counts[k], "state", gossip_wire_state_name (k), NULL);
     if (st) {
-        s_family (out, "meshwatch_gossip_bytes_total", "counter", "Mesh bytes received and sent.");
-        mw_strbuf_printf (out, "meshwatch_gossip_bytes_total{direction=\"in\"} %llu\n",
-                          (unsigned long long) st->bytes_in);
-        mw_strbuf_printf (out, "meshwatch_gossip_bytes_total{direction=\"out\"} %llu\n",
-                          (unsigned long long) st->bytes_out);
-        s_family (out, "meshwatch_gossip_messages_total", "counter", "Mesh messages received and sent.");
-        mw_strbuf_printf (out, "meshwatch_gossip_messages_total{direction=\"in\"} %llu\n",
-                          (unsigned long long) st->msgs_in);
-        mw_strbuf_printf (out, "meshwatch_gossip_messages_total{direction=\"out\"} %llu\n",
-                          (unsigned long long) st->msgs_out);
-        s_family (out, "meshwatch_rejected_messages_total", "counter", "Mesh messages rejected, by reason.");
+        mw_prom_family (out, "meshwatch_gossip_bytes_total", "counter", "Mesh bytes received and sent.");
+        mw_prom_u64 (out, "meshwatch_gossip_bytes_total", st->bytes_in, "direction", "in", NULL);
+        mw_prom_u64 (out, "meshwatch_gossip_bytes_total", st->bytes_out, "direction", "out", NULL);
+        mw_prom_family (out, "meshwatch_gossip_messages_total", "counter",
+                        "Mesh messages received and sent.");
+        mw_prom_u64 (out, "meshwatch_gossip_messages_total", st->msgs_in, "direction", "in", NULL);
+        mw_prom_u64 (out, "meshwatch_gossip_messages_total", st->msgs_out, "direction", "out", NULL);
+        mw_prom_family (out, "meshwatch_rejected_messages_total", "counter",
+                        "Mesh messages rejected, by reason.");
         for (int r = 0; r < MW_REJ_COUNT; r++)
-            mw_strbuf_printf (out, "meshwatch_rejected_messages_total{reason=\"%s\"} %llu\n",
-                              gossip_transport_reject_name ((gossip_reject_t) r),
-                              (unsigned long long) st->rejected[r]);
+            mw_prom_u64 (out, "meshwatch_rejected_messages_total", st->rejected[r], "reason",
+                         gossip_transport_reject_name ((gossip_reject_t) r), NULL);
     }
-    s_family (out, "meshwatch_peer_forecast_age_seconds", "gauge",
-              "Age of the latest resource digest held for each live peer.");
+    mw_prom_family (out, "meshwatch_peer_forecast_age_seconds", "gauge",
+                    "Age of the latest resource digest held for each live peer.");
     for (size_t i = 0; i < n; i++) {
         sched_digest_t d;
         if (list[i].is_self || list[i].state > MW_STATE_SUSPECT
@@ -393,8 +363,10 @@ node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_i
             continue;
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&list[i].id, hex);
-        mw_strbuf_printf (out, "meshwatch_peer_forecast_age_seconds{peer=\"%s\",name=\"%s\"} %.3f\n", hex,
-                          list[i].name, (double) sched_digest_age_ms (&d, wall_ms) / 1000.0);
+        //  The name comes from the wire: the writer escapes it.
+        mw_prom_num (out, "meshwatch_peer_forecast_age_seconds",
+                     (double) sched_digest_age_ms (&d, wall_ms) / 1000.0, 3, "peer", hex, "name",
+                     list[i].name, NULL);
     }
 }
 
@@ -404,37 +376,75 @@ node_load_test (bool verbose)
     int rc = 0;
     uint32_t hs[2] = {5, 30};
     node_load_t *l = node_load_new (1000, hs, 2, NULL);
+    CHECK (l, "new");
     if (!l)
         return -1;
     uint8_t buf[64];
     int len = 0;
     for (int i = 0; i < 3; i++)
         len = node_load_tick (l, 1000 + (uint64_t) i * 1000, 5000000 + (uint64_t) i * 1000, buf, sizeof buf);
-    if (len != SCHED_DIGEST_SIZE)
-        rc = -1;
-    gossip_member_info_t m;
-    memset (&m, 0, sizeof m);
-    memcpy (m.digest, buf, (size_t) len);
-    m.digest_len = (uint16_t) len;
-    m.is_self = true;
-    snprintf (m.name, sizeof m.name, "self");
-    mw_strbuf_t *out = mw_strbuf_new ();
-    node_load_member_json (out, &m, 5002500);
-    if (!strstr (mw_strbuf_str (out), "\"age_ms\":500}")
-        || !strstr (mw_strbuf_str (out), "\"horizons_s\":[5,30]"))
-        rc = -1;
+    CHECK (len == SCHED_DIGEST_SIZE, "digest length %d", len);
+    if (len != SCHED_DIGEST_SIZE) {
+        node_load_destroy (&l);
+        return -1;
+    }
+    gossip_member_info_t m[2];
+    memset (m, 0, sizeof m);
+    memcpy (m[0].digest, buf, (size_t) len);
+    m[0].digest_len = (uint16_t) len;
+    m[0].is_self = true;
+    snprintf (m[0].name, sizeof m[0].name, "self");
+    //  A peer whose name came from the wire with every character that
+    //  breaks a naive writer.
+    m[1] = m[0];
+    m[1].is_self = false;
+    m[1].state = MW_STATE_ALIVE;
+    m[1].id.b[0] = 0xab;
+    snprintf (m[1].name, sizeof m[1].name, "evil\"}\\\nname");
+    json_object *o = node_load_member_json (&m[0], 5002500);
+    CHECK (o && mw_json_get_int (o, "age_ms", -1) == 500, "age_ms");
+    json_object *hz = mw_json_get (o, "horizons_s");
+    CHECK (hz && json_object_array_length (hz) == 2
+               && json_object_get_int (json_object_array_get_idx (hz, 1)) == 30,
+           "horizons_s");
+    CHECK (mw_json_is_null (o, "gpu") == !node_load_sample (l)->has_gpu, "gpu null without a GPU");
+    json_object *up = mw_json_get (mw_json_get (o, "upper"), "cpu");
+    CHECK (up && json_object_array_length (up) == 2, "upper.cpu pair");
     if (verbose)
-        printf ("  %s\n", mw_strbuf_str (out));
-    mw_strbuf_destroy (&out);
-    out = mw_strbuf_new ();
+        printf ("  %s\n", mw_json_text (o, false));
+    json_object_put (o);
+    gossip_member_info_t nodigest;
+    memset (&nodigest, 0, sizeof nodigest);
+    CHECK (node_load_member_json (&nodigest, 1) == NULL, "no digest: null");
+
+    mw_prom_t *p = mw_prom_new ();
     gossip_transport_stats_t st;
     memset (&st, 0, sizeof st);
-    node_load_prometheus (l, out, &m, 1, &st, 5002500);
-    if (!strstr (mw_strbuf_str (out), "node_memory_MemTotal_bytes ")
-        || !strstr (mw_strbuf_str (out),
-                    "meshwatch_forecast{metric=\"cpu\",horizon_seconds=\"30\",bound=\"upper\"}"))
-        rc = -1;
-    mw_strbuf_destroy (&out);
+    st.msgs_in = 42;
+    node_load_prometheus (l, p, m, 2, &st, 5002500);
+    const char *text = mw_prom_text (p);
+    CHECK (text && strstr (text, "node_memory_MemTotal_bytes "), "MemTotal");
+    CHECK (text && strstr (text, "meshwatch_forecast{metric=\"cpu\",horizon_seconds=\"30\",bound=\"upper\"}"),
+           "forecast upper");
+    CHECK (text && strstr (text, "meshwatch_gossip_messages_total{direction=\"in\"} 42\n"), "messages in");
+    CHECK (text
+               && strstr (text, "meshwatch_peer_forecast_age_seconds{peer=\"ab00000000000000\","
+                                "name=\"evil\\\"}\\\\\\nname\"} 0.500\n"),
+           "hostile peer name escaped");
+    CHECK (text && strstr (text, "meshwatch_members{state=\"alive\"} 2\n"), "members by state");
+    //  Every line is a comment or "name{labels} value": no raw newline split one.
+    for (const char *line = text; line && *line;) {
+        const char *e = strchr (line, '\n');
+        CHECK (e, "unterminated last line");
+        if (!e)
+            break;
+        CHECK (*line == '#' || (line[0] >= 'a' && line[0] <= 'z'), "bad line: %.*s", (int) (e - line), line);
+        line = e + 1;
+    }
+    if (verbose)
+        printf ("  %zu bytes of exposition\n", mw_prom_len (p));
+    mw_prom_destroy (&p);
     node_load_destroy (&l);
-    return l == NULL ? rc : -1;
+    CHECK (l == NULL, "destroy nulls");
+    return rc;
 }

@@ -1,8 +1,8 @@
 /*  =========================================================================
     node_load - this node's resource picture, for the agent: sampling
     (node_collector), one forecaster per metric (sched_forecast), our
-    gossiped digest (sched_digest), and the text views of it all (members
-    columns and JSON, Prometheus exposition).
+    gossiped digest (sched_digest), and its views (the members JSON, the
+    Prometheus exposition).
 
     It exists so that the agent's loop gains one call per second and its
     views one call per member, instead of the agent knowing about
@@ -11,12 +11,13 @@
 #ifndef NODE_LOAD_H_INCLUDED
 #define NODE_LOAD_H_INCLUDED
 
-#include "common/strbuf.h"
+#include "common/prom.h"
 #include "gossip/member.h"
 #include "gossip/transport.h"
 #include "node/collector.h"
 #include "scheduler/digest.h"
 
+#include <json.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,16 +44,13 @@ void node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, ui
 //  Latest sample (zeroed before the first tick).
 const node_collect_sample_t *node_load_sample (node_load_t *self);
 
-//  Views of any member's digest (peers' and our own), wall_ms = now.
-//  JSON: appends `,"load":{...}` or `,"load":null` to an open object.
-void node_load_member_json (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t wall_ms);
-//  Table: the header and one row's columns (no newline).
-const char *node_load_table_header (void);
-void node_load_member_cols (mw_strbuf_t *out, const gossip_member_info_t *m, uint64_t wall_ms);
+//  A member's digest (peers' and ours) as the "load" object of `members`,
+//  wall_ms = now; NULL (JSON null) when it has none.
+json_object *node_load_member_json (const gossip_member_info_t *m, uint64_t wall_ms);
 
 //  The whole Prometheus exposition: node_* (seed names) from the latest
 //  sample, meshwatch_* from the arguments and our forecasts.
-void node_load_prometheus (node_load_t *self, mw_strbuf_t *out, const gossip_member_info_t *list, size_t n,
+void node_load_prometheus (node_load_t *self, mw_prom_t *out, const gossip_member_info_t *list, size_t n,
                            const gossip_transport_stats_t *st, uint64_t wall_ms);
 
 int node_load_test (bool verbose);

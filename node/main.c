@@ -32,6 +32,8 @@
 #include "gossip/crypto.h"
 #include "node/agent.h"
 #include "node/analysis.h"
+#include "node/cli_render.h"
+#include "node/curve.h"
 #include "node/statelock.h"
 
 #include <ctype.h>
@@ -63,6 +65,9 @@ enum {
     OPT_TIMEOUT_S,
     OPT_CONNECT,
     OPT_COUNT,
+    OPT_SERVER_KEY,
+    OPT_CLIENT_CERT,
+    OPT_KEYGEN,
     OPT_CAMERA,
     OPT_IMAGE,
     OPT_MODEL,
@@ -360,8 +365,9 @@ s_control_probe (const char *path, const char *state_dir)
     return EXIT_NO_AGENT;
 }
 
-//  Send one request; print the reply.  Exit code 0 ok, 1 agent error, 3 no
-//  agent answered, 4 permission denied.
+//  Send one request; print the reply (rendered by node/cli_render.c; as
+//  the daemon's JSON document when the request ends in " --json").  Exit
+//  code 0 ok, 1 agent error, 3 no agent answered, 4 permission denied.
 static int
 s_request (const char *state_dir, const char *request)
 {
@@ -370,32 +376,13 @@ s_request (const char *state_dir, const char *request)
     int probe = s_control_probe (path, state_dir);
     if (probe != 0)
         return probe;
-    zsock_t *req = zsock_new (ZMQ_REQ);
-    if (!req)
-        return 3;
-    zsock_set_linger (req, 0);
-    zsock_set_rcvtimeo (req, 2000);
-    zsock_set_sndtimeo (req, 2000);
-    if (zsock_connect (req, "ipc://%s", path) < 0 || zstr_send (req, request) != 0) {
-        fprintf (stderr, "cannot reach the agent at %s\n", path);
-        zsock_destroy (&req);
-        return 3;
-    }
-    char *status = NULL, *body = NULL;
-    int rc = 3;
-    if (zsock_recv (req, "ss", &status, &body) == 0 && status && body) {
-        fputs (body, stdout);
-        size_t n = strlen (body);
-        if (n && body[n - 1] != '\n')
-            fputc ('\n', stdout);
-        rc = strcmp (status, "ok") == 0 ? 0 : 1;
-    }
-    else
-        fprintf (stderr, "the agent at %s did not answer within 2 s\n", path);
-    zstr_free (&status);
-    zstr_free (&body);
-    zsock_destroy (&req);
-    return rc;
+    char verb[256];
+    snprintf (verb, sizeof verb, "%s", request);
+    size_t n = strlen (verb);
+    bool json = n >= 7 && !strcmp (verb + n - 7, " --json");
+    if (json)
+        verb[n - 7] = 0;
+    return node_cli_request (state_dir, verb, json);
 }
 
 //  members, status, jobs: [--state-dir DIR] [--json], one request.
@@ -704,108 +691,10 @@ s_cmd_submit (int argc, char **argv)
     }
     char path[512];
     snprintf (path, sizeof path, "%s/control.sock", state_dir);
-    int probe = s_control_probe (path, state_dir);
-    if (probe != 0) {
-        free (jpeg);
-        return probe;
-    }
-    zsock_t *req = zsock_new (ZMQ_REQ);
-    if (!req) {
-        free (jpeg);
-        return 3;
-    }
-    zsock_set_linger (req, 0);
-    zsock_set_rcvtimeo (req, 2000);
-    zsock_set_sndtimeo (req, 2000);
-    int rc = 3;
-    char *status = NULL, *body = NULL;
-    zmsg_t *m = zmsg_new ();
-    zmsg_addstr (m, "submit");
-    zmsg_addstr (m, camera);
-    zmsg_addstr (m, model);
-    zmsg_addstr (m, deadline);
-    zmsg_addstr (m, prio);
-    zmsg_addmem (m, jpeg, len);
+    int rc = s_control_probe (path, state_dir);
+    if (rc == 0)
+        rc = node_cli_submit (state_dir, camera, model, deadline, prio, jpeg, len, wait_ms, json);
     free (jpeg);
-    if (zsock_connect (req, "ipc://%s", path) < 0 || zmsg_send (&m, req) != 0
-        || zsock_recv (req, "ss", &status, &body) != 0 || !status || !body) {
-        fprintf (stderr, "the agent at %s did not answer\n", path);
-        zmsg_destroy (&m);
-        zsock_destroy (&req);
-        return 3;
-    }
-    if (strcmp (status, "ok") != 0) {
-        if (json) {
-            printf ("{\"state\":\"refused\",\"reason\":\"");
-            for (char *p = body; *p && *p != '\n'; p++)
-                printf (*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-            printf ("\"}\n");
-        }
-        else
-            fprintf (stderr, "refused: %s", body);
-        zstr_free (&status);
-        zstr_free (&body);
-        zsock_destroy (&req);
-        return 1;
-    }
-    char id[40];
-    snprintf (id, sizeof id, "%.32s", body);
-    zstr_free (&status);
-    zstr_free (&body);
-    //  Poll the job until it ended (the agent's REP must never wait for a
-    //  job, so the CLI does).  The job itself times out on the agent; the
-    //  bound here is only for an agent that vanished.
-    long limit = wait_ms > 0 ? wait_ms : (*deadline ? atol (deadline) : 1000) + 5000;
-    uint64_t t0 = zclock_mono ();
-    char request[64];
-    snprintf (request, sizeof request, "job %s", id);
-    while ((long) (zclock_mono () - t0) < limit) {
-        if (zstr_send (req, request) != 0 || zsock_recv (req, "ss", &status, &body) != 0 || !status || !body)
-            break;
-        bool ended = strstr (body, "\"state\":\"done\"") || strstr (body, "\"state\":\"failed\"");
-        if (ended) {
-            if (json)
-                fputs (body, stdout);
-            else {
-                //  A short human line from the JSON fields.
-                char state[16] = "", path_s[16] = "", ran[20] = "", reason[120] = "";
-                const char *p;
-                if ((p = strstr (body, "\"state\":\"")))
-                    sscanf (p + 9, "%15[^\"]", state);
-                if ((p = strstr (body, "\"path\":\"")))
-                    sscanf (p + 8, "%15[^\"]", path_s);
-                if ((p = strstr (body, "\"ran_on\":\"")))
-                    sscanf (p + 10, "%19[^\"]", ran);
-                if ((p = strstr (body, "\"reason\":\"")))
-                    sscanf (p + 10, "%119[^\"]", reason);
-                double total = 0, conf = 0;
-                int boxes = 0;
-                if ((p = strstr (body, "\"total_ms\":")))
-                    total = atof (p + 11);
-                if ((p = strstr (body, "\"boxes\":")))
-                    boxes = atoi (p + 8);
-                if ((p = strstr (body, "\"confidence\":")))
-                    conf = atof (p + 13);
-                printf ("job %s %s", id, state);
-                if (!strcmp (state, "done"))
-                    printf (" on %s (%s) in %.1f ms: %d detections, confidence %.3f%s\n", *ran ? ran : "?",
-                            path_s, total, boxes, conf,
-                            strstr (body, "\"escalated\":true") ? ", escalated" : "");
-                else
-                    printf (": %s\n", reason);
-            }
-            rc = strstr (body, "\"state\":\"done\"") ? 0 : 1;
-            zstr_free (&status);
-            zstr_free (&body);
-            break;
-        }
-        zstr_free (&status);
-        zstr_free (&body);
-        zclock_sleep (10);
-    }
-    if (rc == 3)
-        fprintf (stderr, "job %s: no result within %ld ms\n", id, limit);
-    zsock_destroy (&req);
     return rc;
 }
 
@@ -816,7 +705,13 @@ static void
 s_print_mp_object (const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_STR: printf ("%.*s", (int) o->via.str.size, o->via.str.ptr); break;
+    case MSGPACK_OBJECT_STR: {
+        //  Names and camera ids come from the wire: never raw to a terminal.
+        char raw[512], safe[2048];
+        snprintf (raw, sizeof raw, "%.*s", (int) o->via.str.size, o->via.str.ptr);
+        printf ("%s", node_cli_safe (raw, safe, sizeof safe));
+        break;
+    }
     case MSGPACK_OBJECT_POSITIVE_INTEGER: printf ("%llu", (unsigned long long) o->via.u64); break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: printf ("%lld", (long long) o->via.i64); break;
     default: msgpack_object_print (stdout, *o);
@@ -834,9 +729,15 @@ s_events_signal (int sig)
 static void
 s_events_usage (FILE *f)
 {
-    fprintf (f, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n\n"
+    fprintf (f, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
+                "                        [--server-key FILE|Z85 --client-cert FILE]\n"
+                "       meshwatch events --keygen FILE\n\n"
                 "Prints an agent's (or the analysis server's) event stream, the one the VMS reads:\n"
-                "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n");
+                "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n"
+                "A stream beyond loopback speaks CURVE (EVENTS_BIND=mesh): --server-key is the box's\n"
+                "events certificate (STATE_DIR/events.cert) or its Z85 key, --client-cert a key pair\n"
+                "the box lists in EVENTS_CURVE_CLIENTS.  --keygen FILE writes such a pair: FILE\n"
+                "(public) and FILE_secret (mode 0600, stays on the reader).\n");
 }
 
 static int
@@ -844,6 +745,9 @@ s_cmd_events (int argc, char **argv)
 {
     static const struct option opts[] = {{"connect", required_argument, NULL, OPT_CONNECT},
                                          {"count", required_argument, NULL, OPT_COUNT},
+                                         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+                                         {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},
+                                         {"keygen", required_argument, NULL, OPT_KEYGEN},
                                          MW_OPT_JSON,
                                          MW_OPT_HELP,
                                          MW_OPT_END};
@@ -851,27 +755,53 @@ s_cmd_events (int argc, char **argv)
     mw_cliopt_t *p = s_parser ("events", argc, argv, opts, s_events_usage, &rc);
     if (!p)
         return rc;
-    const char *endpoint = NULL;
+    const char *endpoint = NULL, *server_key = NULL, *client_cert = NULL, *keygen = NULL;
     int64_t max_events = -1;
     bool json = false;
     while ((c = mw_cliopt_next (p)) >= 0) {
         if (c == OPT_CONNECT)
             endpoint = mw_cliopt_arg (p);
+        else if (c == OPT_SERVER_KEY)
+            server_key = mw_cliopt_arg (p);
+        else if (c == OPT_CLIENT_CERT)
+            client_cert = mw_cliopt_arg (p);
+        else if (c == OPT_KEYGEN)
+            keygen = mw_cliopt_arg (p);
         else if (c == OPT_JSON)
             json = true;
         else if (c == OPT_COUNT && mw_cliopt_int (p, 1, INT64_MAX, &max_events) != 0)
             break;
     }
     rc = c != MW_CLIOPT_END || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    //  The strings point into argv: still valid after the parser goes.
     mw_cliopt_destroy (&p);
     if (rc)
         return rc;
+    if (keygen) {
+        //  A reader's key pair: FILE (public: list it in the box's
+        //  EVENTS_CURVE_CLIENTS) and FILE_secret (keep it on the reader).
+        char err[512] = "";
+        if (node_curve_keygen (keygen, err, sizeof err) != 0) {
+            fprintf (stderr, "meshwatch events --keygen: %s\n", err);
+            return 1;
+        }
+        printf ("%s (public) and %s_secret written\n", keygen, keygen);
+        return 0;
+    }
     if (!endpoint)
         return mw_cliopt_fail ("events", "--connect tcp://HOST:PORT is required");
+    if (!server_key != !client_cert)
+        return mw_cliopt_fail ("events", "--server-key and --client-cert go together (CURVE)");
     zsys_handler_set (NULL);
     signal (SIGINT, s_events_signal);
     signal (SIGTERM, s_events_signal);
     zsock_t *sub = zsock_new (ZMQ_SUB);
+    char cerr[512] = "";
+    if (sub && server_key && node_curve_client_apply (sub, server_key, client_cert, cerr, sizeof cerr) != 0) {
+        fprintf (stderr, "meshwatch events: %s\n", cerr);
+        zsock_destroy (&sub);
+        return 1;
+    }
     if (!sub || zsock_connect (sub, "%s", endpoint) < 0) {
         fprintf (stderr, "%s: cannot connect\n", endpoint);
         zsock_destroy (&sub);
@@ -882,7 +812,7 @@ s_cmd_events (int argc, char **argv)
     if (json)
         zsock_set_subscribe (sub, "json.");
     else {
-        const char *families[] = {"member.", "node.", "coordinator.", "job.", NULL};
+        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", NULL};
         for (int i = 0; families[i]; i++)
             zsock_set_subscribe (sub, families[i]);
     }
@@ -1039,7 +969,8 @@ static const command_t s_commands[] = {
     {"status", "[--state-dir DIR] [--json]   this agent's state and counters", s_cmd_status},
     {"leave", "[--state-dir DIR] [--timeout-s S]   leave the mesh; returns when the agent has exited",
      s_cmd_leave},
-    {"events", "--connect tcp://HOST:PORT [--json] [--count N]   print the event stream", s_cmd_events},
+    {"events", "--connect tcp://HOST:PORT [--json] [--count N] [CURVE]   print the event stream",
+     s_cmd_events},
     {"keygen", "print a new cluster key", s_cmd_keygen},
     {"infer", "--model M --image FILE [...]   run a face detector", mw_infer_cli_main},
     {"forecast", "--trace FILE.csv [--horizon S]   score the forecaster on a trace", mw_forecast_cli_main},

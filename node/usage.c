@@ -9,7 +9,7 @@
 #include "node/usage.h"
 #include "common/selftest.h"
 #include "common/log.h"
-#include "common/strbuf.h"
+#include "common/json.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -39,17 +39,22 @@ struct _node_usage_t {
 char *
 node_usage_body (const char *username, double cpu, double mem)
 {
-    mw_strbuf_t *b = mw_strbuf_new ();
-    if (!b)
-        return NULL;
     if (!(cpu >= 0))
         cpu = 0;
     if (!(mem >= 0))
         mem = 0;
-    mw_strbuf_printf (b, "{\"code\":\"0000\",\"message\":\"처리성공\",\"username\":");
-    mw_strbuf_json_str (b, username);
-    mw_strbuf_printf (b, ",\"cpu\":%.1f,\"memory\":%.1f}", cpu > 100 ? 100 : cpu, mem > 100 ? 100 : mem);
-    return mw_strbuf_take (&b);
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "code", mw_json_str ("0000"));
+    mw_json_add (o, "message", mw_json_str ("처리성공"));
+    mw_json_add (o, "username", mw_json_str (username));
+    mw_json_add (o, "cpu", mw_json_num (cpu > 100 ? 100 : cpu, 1));
+    mw_json_add (o, "memory", mw_json_num (mem > 100 ? 100 : mem, 1));
+    const char *text = mw_json_text (o, false);
+    char *body = text ? strdup (text) : NULL;
+    json_object_put (o);
+    return body;
 }
 
 //  Abort a transfer as soon as we are told to stop.

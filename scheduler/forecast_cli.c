@@ -15,6 +15,7 @@
     ========================================================================= */
 #include "scheduler/forecast.h"
 #include "common/cliopt.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -201,12 +202,34 @@ mw_forecast_cli_main (int argc, char **argv)
     else {
         double dn = (double) holt.n, dm = holt.n_mape ? (double) holt.n_mape : 1;
         double gain = naive.mae > 0 ? 100.0 * (1.0 - holt.mae / naive.mae) : 0;
-        if (json)
-            printf ("{\"trace\":\"%s\",\"samples\":%zu,\"step_s\":%.3f,\"horizon_s\":%ld,\"scored\":%zu,"
-                    "\"holt\":{\"mae\":%.4f,\"mape\":%.2f,\"above_bound\":%.4f},"
-                    "\"naive\":{\"mae\":%.4f,\"mape\":%.2f},\"mae_gain_pct\":%.1f}\n",
-                    trace, n, step, horizon, holt.n, holt.mae / dn, 100 * holt.mape / dm, holt.above / dn,
-                    naive.mae / dn, 100 * naive.mape / dm, gain);
+        if (json) {
+            //  The trace's path is the user's: any character, escaped by json-c.
+            json_object *o = json_object_new_object ();
+            json_object *h = json_object_new_object ();
+            json_object *nv = json_object_new_object ();
+            if (!o || !h || !nv) {
+                json_object_put (o);
+                json_object_put (h);
+                json_object_put (nv);
+                fprintf (stderr, "meshwatch forecast: out of memory\n");
+                return 1;
+            }
+            mw_json_add (o, "trace", mw_json_str (trace));
+            mw_json_add (o, "samples", mw_json_u64 (n));
+            mw_json_add (o, "step_s", mw_json_num (step, 3));
+            mw_json_add (o, "horizon_s", mw_json_i64 (horizon));
+            mw_json_add (o, "scored", mw_json_u64 (holt.n));
+            mw_json_add (h, "mae", mw_json_num (holt.mae / dn, 4));
+            mw_json_add (h, "mape", mw_json_num (100 * holt.mape / dm, 2));
+            mw_json_add (h, "above_bound", mw_json_num (holt.above / dn, 4));
+            mw_json_add (o, "holt", h);
+            mw_json_add (nv, "mae", mw_json_num (naive.mae / dn, 4));
+            mw_json_add (nv, "mape", mw_json_num (100 * naive.mape / dm, 2));
+            mw_json_add (o, "naive", nv);
+            mw_json_add (o, "mae_gain_pct", mw_json_num (gain, 1));
+            printf ("%s\n", mw_json_text (o, false));
+            json_object_put (o);
+        }
         else {
             printf ("trace %s: %zu samples, step %.2f s, horizon %ld s, %zu scored\n", trace, n, step,
                     horizon, holt.n);

@@ -28,6 +28,7 @@
 #include "scheduler/simulate.h"
 #include "common/cliopt.h"
 #include "scheduler/sweep.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -81,22 +82,33 @@ s_parse_double (const char *s, double lo, double hi, double *out)
     return 0;
 }
 
-static void
-s_json_one (FILE *f, const sched_sim_result_t *r, const char *indent)
+static json_object *
+s_json_one (const sched_sim_result_t *r)
 {
-    fprintf (f,
-             "%s{\"policy\": \"%s\", \"nodes\": %u, \"seed\": %llu, \"duration\": %g, "
-             "\"jobs\": %llu, \"in_time\": %llu, \"late\": %llu, \"failed\": %llu, "
-             "\"deadline_miss_rate\": %.6f, \"local_share\": %.6f, \"peer_share\": %.6f, "
-             "\"server_share\": %.6f, \"messages_per_job\": %.4f, \"offers\": %llu, "
-             "\"refusals\": %llu, \"p50_latency_ms\": %.1f, \"p99_latency_ms\": %.1f, "
-             "\"mean_util\": %.4f, \"floor_miss_rate\": %.6f, \"events\": %llu}",
-             indent, placement_policy_name (r->policy), r->nodes, (unsigned long long) r->seed, r->duration_s,
-             (unsigned long long) r->jobs, (unsigned long long) r->in_time, (unsigned long long) r->late,
-             (unsigned long long) r->failed, r->deadline_miss_rate, r->local_share, r->peer_share,
-             r->server_share, r->messages_per_job, (unsigned long long) r->offers,
-             (unsigned long long) r->refusals, r->p50_ms, r->p99_ms, r->mean_util, r->floor_miss_rate,
-             (unsigned long long) r->events);
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    mw_json_add (o, "policy", mw_json_str (placement_policy_name (r->policy)));
+    mw_json_add (o, "nodes", mw_json_u64 (r->nodes));
+    mw_json_add (o, "seed", mw_json_u64 (r->seed));
+    mw_json_add (o, "duration", mw_json_num (r->duration_s, -1));
+    mw_json_add (o, "jobs", mw_json_u64 (r->jobs));
+    mw_json_add (o, "in_time", mw_json_u64 (r->in_time));
+    mw_json_add (o, "late", mw_json_u64 (r->late));
+    mw_json_add (o, "failed", mw_json_u64 (r->failed));
+    mw_json_add (o, "deadline_miss_rate", mw_json_num (r->deadline_miss_rate, 6));
+    mw_json_add (o, "local_share", mw_json_num (r->local_share, 6));
+    mw_json_add (o, "peer_share", mw_json_num (r->peer_share, 6));
+    mw_json_add (o, "server_share", mw_json_num (r->server_share, 6));
+    mw_json_add (o, "messages_per_job", mw_json_num (r->messages_per_job, 4));
+    mw_json_add (o, "offers", mw_json_u64 (r->offers));
+    mw_json_add (o, "refusals", mw_json_u64 (r->refusals));
+    mw_json_add (o, "p50_latency_ms", mw_json_num (r->p50_ms, 1));
+    mw_json_add (o, "p99_latency_ms", mw_json_num (r->p99_ms, 1));
+    mw_json_add (o, "mean_util", mw_json_num (r->mean_util, 4));
+    mw_json_add (o, "floor_miss_rate", mw_json_num (r->floor_miss_rate, 6));
+    mw_json_add (o, "events", mw_json_u64 (r->events));
+    return o;
 }
 
 static void
@@ -165,30 +177,49 @@ s_verdict_text (const sched_sweep_cell_t *c, int v)
     return v == SWEEP_V_HALF && c->half_infeasible ? "FAIL*" : "FAIL";
 }
 
-static void
-s_sweep_print (FILE *f, const sched_sweep_cell_t *c, bool json, bool first)
+static json_object *
+s_sweep_json (const sched_sweep_cell_t *c)
 {
-    if (json) {
-        fprintf (f,
-                 "%s  {\"nodes\": %u, \"load\": %g, \"deadline_ms\": %u, \"seeds\": %u, "
-                 "\"floor_miss_rate\": %.6f, \"ok\": %s, \"half_infeasible\": %s,\n   \"verdicts\": {",
-                 first ? "" : ",\n", c->nodes, c->load, c->deadline_ms, c->seeds, c->floor_miss,
-                 sched_sweep_cell_ok (c) ? "true" : "false", c->half_infeasible ? "true" : "false");
-        for (int v = 0; v < SWEEP_VERDICTS; v++)
-            fprintf (f, "%s\"%s\": \"%s\"", v ? ", " : "", sched_sweep_verdict_name (v),
-                     c->verdict[v] == SWEEP_NA     ? "n/a"
-                     : c->verdict[v] == SWEEP_PASS ? "pass"
-                                                   : "fail");
-        fprintf (f, "},\n   \"policies\": [");
-        for (int p = 0; p < SWEEP_POLICIES; p++)
-            fprintf (f,
-                     "%s{\"policy\": \"%s\", \"deadline_miss_rate\": %.6f, \"server_share\": %.6f, "
-                     "\"peer_share\": %.6f, \"messages_per_job\": %.4f, \"p99_latency_ms\": %.1f}",
-                     p ? ", " : "", sched_sweep_policy_name (p), c->miss[p], c->server[p], c->peer[p],
-                     c->msgs[p], c->p99[p]);
-        fprintf (f, "]}");
-        return;
+    json_object *o = json_object_new_object (), *v = json_object_new_object (),
+                *ps = json_object_new_array ();
+    if (!o || !v || !ps) {
+        json_object_put (o);
+        json_object_put (v);
+        json_object_put (ps);
+        return NULL;
     }
+    mw_json_add (o, "nodes", mw_json_u64 (c->nodes));
+    mw_json_add (o, "load", mw_json_num (c->load, -1));
+    mw_json_add (o, "deadline_ms", mw_json_u64 (c->deadline_ms));
+    mw_json_add (o, "seeds", mw_json_u64 (c->seeds));
+    mw_json_add (o, "floor_miss_rate", mw_json_num (c->floor_miss, 6));
+    mw_json_add (o, "ok", mw_json_bool (sched_sweep_cell_ok (c)));
+    mw_json_add (o, "half_infeasible", mw_json_bool (c->half_infeasible));
+    for (int i = 0; i < SWEEP_VERDICTS; i++)
+        mw_json_add (v, sched_sweep_verdict_name (i),
+                     mw_json_str (c->verdict[i] == SWEEP_NA     ? "n/a"
+                                  : c->verdict[i] == SWEEP_PASS ? "pass"
+                                                                : "fail"));
+    mw_json_add (o, "verdicts", v);
+    for (int p = 0; p < SWEEP_POLICIES; p++) {
+        json_object *r = json_object_new_object ();
+        if (!r)
+            continue;
+        mw_json_add (r, "policy", mw_json_str (sched_sweep_policy_name (p)));
+        mw_json_add (r, "deadline_miss_rate", mw_json_num (c->miss[p], 6));
+        mw_json_add (r, "server_share", mw_json_num (c->server[p], 6));
+        mw_json_add (r, "peer_share", mw_json_num (c->peer[p], 6));
+        mw_json_add (r, "messages_per_job", mw_json_num (c->msgs[p], 4));
+        mw_json_add (r, "p99_latency_ms", mw_json_num (c->p99[p], 1));
+        json_object_array_add (ps, r);
+    }
+    mw_json_add (o, "policies", ps);
+    return o;
+}
+
+static void
+s_sweep_row (FILE *f, const sched_sweep_cell_t *c)
+{
     //  One markdown row per policy; the verdicts on the forecast row.
     for (int p = 0; p < SWEEP_POLICIES; p++) {
         double o = c->miss[SWEEP_ORACLE];
@@ -235,10 +266,13 @@ s_sweep (const sched_sim_cfg_t *base, const char *nodes_s, const char *loads_s, 
         return 1;
     }
     int at[2] = {0, nn * nl * nd}, failed = 0, rc = 0;
-    if (json)
-        printf ("{\"seeds\": %u, \"first_seed\": %llu, \"duration\": %g, \"warmup\": %g, \"cells\": [\n",
-                seeds, (unsigned long long) seed0, base->duration_s, base->warmup_s);
-    else {
+    json_object *cells = json ? json_object_new_array () : NULL;
+    if (json && !cells) {
+        free (cell);
+        fprintf (stderr, "meshwatch simulate: out of memory\n");
+        return 1;
+    }
+    if (!json) {
         printf ("### placement sweep: %u seeds from %llu, %g s measured after %g s warm-up\n\n", seeds,
                 (unsigned long long) seed0, base->duration_s, base->warmup_s);
         printf (
@@ -260,11 +294,30 @@ s_sweep (const sched_sim_cfg_t *base, const char *nodes_s, const char *loads_s, 
                 }
                 fprintf (stderr, "\r%*s\r", 78, "");
                 failed += !sched_sweep_cell_ok (cell);
-                s_sweep_print (stdout, cell, json, at[0] == 1);
-                fflush (stdout);
+                if (json)
+                    json_object_array_add (cells, s_sweep_json (cell));
+                else {
+                    s_sweep_row (stdout, cell);
+                    fflush (stdout);
+                }
             }
-    if (json)
-        printf ("\n], \"cells_failed\": %d}\n", failed);
+    if (json) {
+        json_object *doc = json_object_new_object ();
+        if (doc) {
+            mw_json_add (doc, "seeds", mw_json_u64 (seeds));
+            mw_json_add (doc, "first_seed", mw_json_u64 (seed0));
+            mw_json_add (doc, "duration", mw_json_num (base->duration_s, -1));
+            mw_json_add (doc, "warmup", mw_json_num (base->warmup_s, -1));
+            mw_json_add (doc, "cells", cells);
+            mw_json_add (doc, "cells_failed", mw_json_u64 ((uint64_t) failed));
+            printf ("%s\n", mw_json_text (doc, true));
+            json_object_put (doc);
+        }
+        else {
+            json_object_put (cells);
+            rc = rc ? rc : 1;
+        }
+    }
     else
         printf ("\n%d of %d cells FAIL.  Verdicts on the forecast row (docs/PLACEMENT.md, \"The sweep\"): "
                 "miss <= random's, half <= 0.5 x random's at load >= 0.7 (FAIL* = the oracle fails it too: "
@@ -430,19 +483,29 @@ mw_simulate_cli_main (int argc, char **argv)
         wall[p] = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     }
     if (json) {
-        if (!all) {
-            s_json_one (stdout, &res[first], "");
-            printf ("\n");
-        }
+        json_object *doc = NULL;
+        if (!all)
+            doc = s_json_one (&res[first]);
         else {
-            printf ("{\"nodes\": %u, \"seed\": %llu, \"duration\": %g, \"runs\": [\n", cfg.nodes,
-                    (unsigned long long) cfg.seed, cfg.duration_s);
-            for (int p = first; p <= (int) last; p++) {
-                s_json_one (stdout, &res[p], "  ");
-                printf ("%s\n", p < (int) last ? "," : "");
+            doc = json_object_new_object ();
+            json_object *runs = json_object_new_array ();
+            for (int p = first; runs && p <= (int) last; p++)
+                json_object_array_add (runs, s_json_one (&res[p]));
+            if (doc) {
+                mw_json_add (doc, "nodes", mw_json_u64 (cfg.nodes));
+                mw_json_add (doc, "seed", mw_json_u64 (cfg.seed));
+                mw_json_add (doc, "duration", mw_json_num (cfg.duration_s, -1));
+                mw_json_add (doc, "runs", runs);
             }
-            printf ("]}\n");
+            else
+                json_object_put (runs);
         }
+        if (!doc) {
+            fprintf (stderr, "meshwatch simulate: out of memory\n");
+            return 1;
+        }
+        printf ("%s\n", mw_json_text (doc, all));
+        json_object_put (doc);
     }
     else {
         printf ("meshwatch simulate: %u boxes, seed %llu, %g s measured after %g s warm-up, "

@@ -1,0 +1,537 @@
+/*  =========================================================================
+    node_cli - control-socket client and the text views (see cli_render.h).
+    ========================================================================= */
+#include "node/cli_render.h"
+#include "common/json.h"
+#include "common/selftest.h"
+#include "node/control.h"
+
+#include <czmq.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CALL_TIMEOUT_MS 2000
+
+//  --------------------------------------------------------------------------
+//  Terminal-safe text
+
+char *
+node_cli_safe (const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (!cap)
+        return out;
+    for (const char *p = s ? s : ""; *p;) {
+        unsigned char c = (unsigned char) *p;
+        size_t n = mw_json_utf8_seq (p);
+        char esc[12] = "";
+        if (n == 0)
+            snprintf (esc, sizeof esc, "\\x%02x", c);   //  not UTF-8
+        else if (c == '\n')
+            snprintf (esc, sizeof esc, "\\n");
+        else if (c == '\t')
+            snprintf (esc, sizeof esc, "\\t");
+        else if (c == '\r')
+            snprintf (esc, sizeof esc, "\\r");
+        else if (c == '\\')
+            snprintf (esc, sizeof esc, "\\\\");
+        else if (c < 0x20 || c == 0x7f)
+            snprintf (esc, sizeof esc, "\\x%02x", c);
+        else if (c == 0xc2 && (unsigned char) p[1] >= 0x80 && (unsigned char) p[1] <= 0x9f)
+            snprintf (esc, sizeof esc, "\\u%04x", (unsigned char) p[1]);   //  C1: 8-bit CSI and friends
+        size_t len = *esc ? strlen (esc) : n;
+        if (o + len >= cap)
+            break;
+        memcpy (out + o, *esc ? esc : p, len);
+        o += len;
+        p += n ? n : 1;
+    }
+    out[o] = 0;
+    return out;
+}
+
+//  A table cell: safe text, cut to `width` characters (marked with '~'),
+//  padded to it.
+static void
+s_cell (mw_strbuf_t *out, const char *text, int width)
+{
+    char safe[512];
+    node_cli_safe (text, safe, sizeof safe);
+    int chars = 0;
+    size_t cut = 0;
+    for (const char *p = safe; *p;) {
+        size_t n = mw_json_utf8_seq (p);
+        if (!n)
+            n = 1;
+        if (chars == width) {
+            //  Longer than the column: the last character becomes '~'.
+            size_t last = cut;
+            while (last > 0 && ((unsigned char) safe[last - 1] & 0xc0) == 0x80)
+                last--;
+            if (last > 0)
+                last--;
+            safe[last] = '~';
+            safe[last + 1] = 0;
+            cut = last + 1;
+            break;
+        }
+        chars++;
+        p += n;
+        cut = (size_t) (p - safe);
+    }
+    safe[cut] = 0;
+    mw_strbuf_printf (out, "%s%*s", safe, width > chars ? width - chars : 0, "");
+}
+
+//  --------------------------------------------------------------------------
+//  Views
+
+static json_object *
+s_at (json_object *a, size_t i)
+{
+    return a && json_object_is_type (a, json_type_array) && i < json_object_array_length (a)
+               ? json_object_array_get_idx (a, i)
+               : NULL;
+}
+
+static double
+s_idx_num (json_object *a, size_t i)
+{
+    json_object *v = s_at (a, i);
+    return v ? json_object_get_double (v) : NAN;
+}
+
+static void
+s_members (mw_strbuf_t *out, json_object *list, json_object *status)
+{
+    mw_strbuf_printf (out, " %-16s  %-20s  %-26s  %-7s  %11s  %10s", "ID", "NAME", "ADDRESS", "STATE",
+                      "INCARNATION", "HEARD");
+    mw_strbuf_printf (out, "  CPU%%  MEM%%  GPU%%      Q  CPU@h0  CPU@h1  UB@h0  HEAD%%     AGE\n");
+    size_t n = json_object_is_type (list, json_type_array) ? json_object_array_length (list) : 0;
+    size_t alive = 0;
+    const char *coord = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_object *m = s_at (list, i);
+        bool is_coord = mw_json_get_bool (m, "coordinator", false);
+        if (is_coord)
+            coord = mw_json_get_str (m, "id", "?");
+        const char *state = mw_json_get_str (m, "state", "?");
+        alive += !strcmp (state, "alive");
+        char heard[32];
+        if (mw_json_get_bool (m, "self", false))
+            snprintf (heard, sizeof heard, "(self)");
+        else if (!mw_json_get (m, "last_heard_ms"))
+            snprintf (heard, sizeof heard, "never");
+        else
+            snprintf (heard, sizeof heard, "%.1fs ago", mw_json_get_num (m, "last_heard_ms", 0) / 1000.0);
+        //  The coordinator is marked with a '*' before its id.
+        mw_strbuf_printf (out, "%s", is_coord ? "*" : " ");
+        s_cell (out, mw_json_get_str (m, "id", "?"), 16);
+        mw_strbuf_printf (out, "  ");
+        s_cell (out, mw_json_get_str (m, "name", ""), 20);
+        mw_strbuf_printf (out, "  ");
+        s_cell (out, mw_json_get_str (m, "addr", ""), 26);
+        mw_strbuf_printf (out, "  ");
+        s_cell (out, state, 7);
+        mw_strbuf_printf (out, "  %11llu  %10s", (unsigned long long) mw_json_get_u64 (m, "incarnation", 0),
+                          heard);
+        json_object *l = mw_json_get (m, "load");
+        if (!l || !json_object_is_type (l, json_type_object))
+            mw_strbuf_printf (out, "  %4s  %4s  %4s  %5s  %6s  %6s  %5s  %5s  %6s", "-", "-", "-", "-", "-",
+                              "-", "-", "-", "-");
+        else {
+            char gpu[16];
+            if (mw_json_get (l, "gpu"))
+                snprintf (gpu, sizeof gpu, "%4.0f", mw_json_get_num (l, "gpu", 0));
+            else
+                snprintf (gpu, sizeof gpu, "%4s", "-");
+            json_object *fc = mw_json_get (mw_json_get (l, "forecast"), "cpu");
+            json_object *ub = mw_json_get (mw_json_get (l, "upper"), "cpu");
+            mw_strbuf_printf (out, "  %4.0f  %4.0f  %s  %5.0f  %6.1f  %6.1f  %5.1f  %5.1f  %5.1fs",
+                              mw_json_get_num (l, "cpu", 0), mw_json_get_num (l, "memory", 0), gpu,
+                              mw_json_get_num (l, "queue", 0), s_idx_num (fc, 0), s_idx_num (fc, 1),
+                              s_idx_num (ub, 0), mw_json_get_num (l, "headroom", 0),
+                              mw_json_get_num (l, "age_ms", 0) / 1000.0);
+        }
+        mw_strbuf_printf (out, "\n");
+    }
+    mw_strbuf_printf (out, "%zu members, %zu alive", n, alive);
+    if (coord) {
+        char safe[64];
+        mw_strbuf_printf (out, "; * coordinator %s", node_cli_safe (coord, safe, sizeof safe));
+        if (mw_json_get (status, "term"))
+            mw_strbuf_printf (out, " (term %.0f)", mw_json_get_num (status, "term", 0));
+    }
+    else
+        mw_strbuf_printf (out, "; no coordinator");
+    mw_strbuf_printf (out, "\n");
+}
+
+//  One line for a daemon's "jobs" object of `status`.
+static void
+s_jobs_summary (mw_strbuf_t *out, json_object *j)
+{
+    json_object *dp = mw_json_get (j, "data_plane");
+    char addr[160];
+    mw_strbuf_printf (
+        out,
+        "jobs        %s: %.0f workers, queue %.0f/%.0f, svc %.1f ms; submitted %.0f, done %.0f, "
+        "failed %.0f (local %.0f, peer %.0f, server %.0f), ran for peers %.0f\n",
+        node_cli_safe (mw_json_get_str (j, "data_addr", "-"), addr, sizeof addr),
+        mw_json_get_num (j, "workers", 0), mw_json_get_num (j, "queue", 0),
+        mw_json_get_num (j, "queue_max", 0), mw_json_get_num (j, "svc_ms", 0),
+        mw_json_get_num (j, "submitted", 0), mw_json_get_num (j, "done", 0), mw_json_get_num (j, "failed", 0),
+        mw_json_get_num (j, "local", 0), mw_json_get_num (j, "peer", 0), mw_json_get_num (j, "server", 0),
+        mw_json_get_num (j, "ran_for_peers", 0));
+    if (dp) {
+        mw_strbuf_printf (out, "data plane  in %.0f msgs, out %.0f msgs, dropped %.0f; rejected",
+                          mw_json_get_num (dp, "msgs_in", 0), mw_json_get_num (dp, "msgs_out", 0),
+                          mw_json_get_num (dp, "send_dropped", 0));
+        json_object *rej = mw_json_get (dp, "rejected");
+        if (rej && json_object_is_type (rej, json_type_object)) {
+            json_object_object_foreach (rej, k, v)
+            {
+                mw_strbuf_printf (out, " %s=%.0f", k, json_object_get_double (v));
+            }
+        }
+        mw_strbuf_printf (out, "\n");
+    }
+}
+
+static void
+s_status (mw_strbuf_t *out, json_object *st)
+{
+    char a[160], b[160], c[160];
+    if (!strcmp (mw_json_get_str (st, "role", ""), "analysis-server")) {
+        mw_strbuf_printf (out, "node        %s (analysis server)\nevents seen %.0f\n",
+                          node_cli_safe (mw_json_get_str (st, "node", "?"), a, sizeof a),
+                          mw_json_get_num (st, "events_seen", 0));
+        if (mw_json_get (st, "jobs"))
+            s_jobs_summary (out, mw_json_get (st, "jobs"));
+        return;
+    }
+    mw_strbuf_printf (out, "node        %s (%s)\naddress     %s\ncluster     ",
+                      node_cli_safe (mw_json_get_str (st, "id", "?"), a, sizeof a),
+                      node_cli_safe (mw_json_get_str (st, "name", "?"), b, sizeof b),
+                      node_cli_safe (mw_json_get_str (st, "addr", "?"), c, sizeof c));
+    mw_strbuf_printf (out, "%s\n", node_cli_safe (mw_json_get_str (st, "cluster", "?"), a, sizeof a));
+    mw_strbuf_printf (out, "incarnation %llu\nuptime      %.1f s\nhealth      %.0f\n",
+                      (unsigned long long) mw_json_get_u64 (st, "incarnation", 0),
+                      mw_json_get_num (st, "uptime_ms", 0) / 1000.0, mw_json_get_num (st, "health", 0));
+    json_object *m = mw_json_get (st, "members");
+    mw_strbuf_printf (out, "members     %.0f alive, %.0f suspect, %.0f dead, %.0f left\n",
+                      mw_json_get_num (m, "alive", 0), mw_json_get_num (m, "suspect", 0),
+                      mw_json_get_num (m, "dead", 0), mw_json_get_num (m, "left", 0));
+    json_object *bal = mw_json_get (st, "ballot");
+    mw_strbuf_printf (
+        out, "term        %.0f (%s; ballot %.0f.%.0f.%s)\ncoordinator %s", mw_json_get_num (st, "term", 0),
+        node_cli_safe (mw_json_get_str (st, "role", "?"), a, sizeof a), mw_json_get_num (bal, "term", 0),
+        mw_json_get_num (bal, "rank", 0), node_cli_safe (mw_json_get_str (bal, "id", "?"), b, sizeof b),
+        node_cli_safe (mw_json_get_str (st, "coordinator", "none"), c, sizeof c));
+    if (!mw_json_get (st, "lease_age_ms"))
+        mw_strbuf_printf (out, ", no lease yet\n");
+    else
+        mw_strbuf_printf (out, ", lease renewed %.0f ms ago\n", mw_json_get_num (st, "lease_age_ms", 0));
+    json_object *s = mw_json_get (st, "stats");
+    mw_strbuf_printf (out, "traffic     in %.0f msgs / %.0f B, out %.0f msgs / %.0f B, dropped %.0f\n",
+                      mw_json_get_num (s, "msgs_in", 0), mw_json_get_num (s, "bytes_in", 0),
+                      mw_json_get_num (s, "msgs_out", 0), mw_json_get_num (s, "bytes_out", 0),
+                      mw_json_get_num (s, "send_dropped", 0));
+    mw_strbuf_printf (out, "rejected   ");
+    json_object *rej = mw_json_get (s, "rejected");
+    if (rej && json_object_is_type (rej, json_type_object)) {
+        json_object_object_foreach (rej, k, v)
+        {
+            mw_strbuf_printf (out, " %s=%.0f", k, json_object_get_double (v));
+        }
+    }
+    mw_strbuf_printf (out, "\n");
+    if (mw_json_get (st, "jobs"))
+        s_jobs_summary (out, mw_json_get (st, "jobs"));
+}
+
+static void
+s_jobs (mw_strbuf_t *out, json_object *list)
+{
+    mw_strbuf_printf (out, "%-12s %-14s %-8s %-7s %-16s %-4s %8s %5s %6s  %s\n", "JOB", "CAMERA", "STATE",
+                      "PATH", "RAN ON", "ESC", "TOTAL ms", "BOXES", "CONF", "REASON");
+    size_t n = json_object_is_type (list, json_type_array) ? json_object_array_length (list) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *j = s_at (list, i);
+        char id[16], reason[256];
+        snprintf (id, sizeof id, "%.12s", mw_json_get_str (j, "id", "?"));
+        s_cell (out, id, 12);
+        mw_strbuf_printf (out, " ");
+        s_cell (out,
+                mw_json_get_bool (j, "origin", false) ? mw_json_get_str (j, "camera", "") : "(for a peer)",
+                14);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (j, "state", "?"), 8);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (j, "path", "?"), 7);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (j, "ran_on", "-"), 16);
+        mw_strbuf_printf (
+            out, " %-4s %8.1f %5.0f %6.3f  %s%s\n", mw_json_get_bool (j, "escalated", false) ? "yes" : "-",
+            mw_json_get_num (j, "total_ms", 0), mw_json_get_num (j, "boxes", 0),
+            mw_json_get_num (j, "confidence", 0), mw_json_get_bool (j, "late", false) ? "late " : "",
+            node_cli_safe (mw_json_get_str (j, "reason", ""), reason, sizeof reason));
+    }
+    if (n == 0)
+        mw_strbuf_printf (out, "(no jobs yet)\n");
+}
+
+//  A finished job in one line.
+static void
+s_job_line (mw_strbuf_t *out, json_object *j)
+{
+    char id[80], ran[80], path[32], reason[256];
+    node_cli_safe (mw_json_get_str (j, "id", "?"), id, sizeof id);
+    const char *state = mw_json_get_str (j, "state", "?");
+    mw_strbuf_printf (out, "job %s %s", id,
+                      !strcmp (state, "done") || !strcmp (state, "failed") ? state : "?");
+    if (!strcmp (state, "done"))
+        mw_strbuf_printf (out, " on %s (%s) in %.1f ms: %.0f detections, confidence %.3f%s\n",
+                          node_cli_safe (mw_json_get_str (j, "ran_on", "?"), ran, sizeof ran),
+                          node_cli_safe (mw_json_get_str (j, "path", "?"), path, sizeof path),
+                          mw_json_get_num (j, "total_ms", 0), mw_json_get_num (j, "boxes", 0),
+                          mw_json_get_num (j, "confidence", 0),
+                          mw_json_get_bool (j, "escalated", false) ? ", escalated" : "");
+    else
+        mw_strbuf_printf (out, ": %s\n",
+                          node_cli_safe (mw_json_get_str (j, "reason", ""), reason, sizeof reason));
+}
+
+void
+node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_object *extra)
+{
+    char detail[600];
+    if (node_control_is_error (reply))
+        mw_strbuf_printf (out, "%s\n",
+                          node_cli_safe (mw_json_get_str (reply, "detail", "error"), detail, sizeof detail));
+    else if (!strcmp (verb, "members"))
+        s_members (out, reply, extra);
+    else if (!strcmp (verb, "status"))
+        s_status (out, reply);
+    else if (!strcmp (verb, "jobs"))
+        s_jobs (out, reply);
+    else if (!strcmp (verb, "job"))
+        s_job_line (out, reply);
+    else if (!strcmp (verb, "load"))
+        mw_strbuf_printf (out, "queue %.0f, arrival rate %.2f/s\n", mw_json_get_num (reply, "queue", 0),
+                          mw_json_get_num (reply, "arrival_rate", 0));
+    else if (!strcmp (verb, "leave"))
+        mw_strbuf_printf (out, "leaving\n");
+    else
+        mw_strbuf_printf (out, "%s\n", mw_json_text (reply, true));
+}
+
+//  --------------------------------------------------------------------------
+//  Clients
+
+static void
+s_print_json (json_object *doc)
+{
+    printf ("%s\n", mw_json_text (doc, false));
+}
+
+int
+node_cli_request (const char *state_dir, const char *request, bool json)
+{
+    json_object *reply = NULL;
+    char err[600];
+    int rc = node_control_call_str (state_dir, request, CALL_TIMEOUT_MS, &reply, err, sizeof err);
+    if (rc == 3) {
+        fprintf (stderr, "%s\n", err);
+        return 3;
+    }
+    char verb[32];
+    snprintf (verb, sizeof verb, "%.*s", (int) strcspn (request, " "), request);
+    if (json)
+        s_print_json (reply);
+    else {
+        json_object *extra = NULL;
+        //  The members table's footer names the coordinator's term.
+        if (rc == 0 && !strcmp (verb, "members"))
+            node_control_call_str (state_dir, "status", CALL_TIMEOUT_MS, &extra, err, sizeof err);
+        mw_strbuf_t *text = mw_strbuf_new ();
+        if (text) {
+            node_cli_render (text, verb, reply, extra);
+            fputs (mw_strbuf_str (text) ? mw_strbuf_str (text) : "out of memory\n",
+                   rc == 0 ? stdout : stderr);
+        }
+        mw_strbuf_destroy (&text);
+        json_object_put (extra);
+    }
+    json_object_put (reply);
+    return rc;
+}
+
+int
+node_cli_submit (const char *state_dir, const char *camera, const char *model, const char *deadline,
+                 const char *priority, const void *jpeg, size_t len, long wait_ms, bool json)
+{
+    zmsg_t *m = zmsg_new ();
+    if (!m)
+        return 3;
+    zmsg_addstr (m, "submit");
+    zmsg_addstr (m, camera);
+    zmsg_addstr (m, model);
+    zmsg_addstr (m, deadline);
+    zmsg_addstr (m, priority);
+    zmsg_addmem (m, jpeg, len);
+    json_object *reply = NULL;
+    char err[600], safe[700];
+    int rc = node_control_call (state_dir, &m, CALL_TIMEOUT_MS, &reply, err, sizeof err);
+    if (rc == 3) {
+        fprintf (stderr, "%s\n", err);
+        return 3;
+    }
+    if (rc == 1) {
+        const char *why = mw_json_get_str (reply, "detail", "refused");
+        if (json) {
+            json_object *o = json_object_new_object ();
+            mw_json_add (o, "state", mw_json_str ("refused"));
+            mw_json_add (o, "reason", mw_json_str (why));
+            s_print_json (o);
+            json_object_put (o);
+        }
+        else
+            fprintf (stderr, "refused: %s\n", node_cli_safe (why, safe, sizeof safe));
+        json_object_put (reply);
+        return 1;
+    }
+    char request[64];
+    snprintf (request, sizeof request, "job %.32s", mw_json_get_str (reply, "id", ""));
+    json_object_put (reply);
+    //  Poll the job until it ended (the agent's REP must never wait for a
+    //  job, so the CLI does).  The job itself times out on the agent; the
+    //  bound here is only for an agent that vanished.
+    long limit = wait_ms > 0 ? wait_ms : (*deadline ? atol (deadline) : 1000) + 5000;
+    uint64_t t0 = zclock_mono ();
+    rc = 3;
+    while ((long) (zclock_mono () - t0) < limit) {
+        json_object *job = NULL;
+        int r = node_control_call_str (state_dir, request, CALL_TIMEOUT_MS, &job, err, sizeof err);
+        if (r == 3)
+            break;
+        const char *state = mw_json_get_str (job, "state", "");
+        if (r == 0 && (!strcmp (state, "done") || !strcmp (state, "failed"))) {
+            if (json)
+                s_print_json (job);
+            else {
+                mw_strbuf_t *text = mw_strbuf_new ();
+                if (text) {
+                    s_job_line (text, job);
+                    fputs (mw_strbuf_str (text) ? mw_strbuf_str (text) : "", stdout);
+                }
+                mw_strbuf_destroy (&text);
+            }
+            rc = !strcmp (state, "done") ? 0 : 1;
+            json_object_put (job);
+            break;
+        }
+        json_object_put (job);
+        zclock_sleep (10);
+    }
+    if (rc == 3)
+        fprintf (stderr, "job %s: no result within %ld ms\n", request + 4, limit);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the views of hostile documents.
+
+static bool
+s_has_control (const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return true;
+    return false;
+}
+
+int
+node_cli_render_test (bool verbose)
+{
+    int rc = 0;
+    char out[128];
+    CHECK (
+        !strcmp (node_cli_safe ("a\"b}\\c\nd\x1b[31m\x7f", out, sizeof out), "a\"b}\\\\c\\nd\\x1b[31m\\x7f"),
+        "safe: %s", out);
+    CHECK (!strcmp (node_cli_safe ("\xc2\x9b"
+                                   "2J \xff ☃",
+                                   out, sizeof out),
+                    "\\u009b2J \\xff ☃"),
+           "C1: %s", out);
+    CHECK (!strcmp (node_cli_safe ("☃☃☃", out, 7), "☃☃"), "cut on a character: %s", out);
+
+    const char *members =
+        "[{\"id\":\"aaaaaaaaaaaaaaaa\",\"name\":\"n1\",\"addr\":\"tcp://10.0.0.1:7946\",\"state\":\"alive\","
+        "\"incarnation\":3,\"last_heard_ms\":0,\"state_ms\":10,\"coordinator\":true,\"self\":true,"
+        "\"load\":{\"cpu\":12.5,\"memory\":40,\"gpu\":null,\"queue\":2,\"forecast\":{\"cpu\":[13,14]},"
+        "\"upper\":{\"cpu\":[20,25]},\"headroom\":80,\"age_ms\":300}},"
+        "{\"id\":\"bbbbbbbbbbbbbbbb\",\"name\":\"evil\\\"}\\\\\\n\\u001b[2Jname-that-is-long\","
+        "\"addr\":\"tcp://10.0.0.2:7946\",\"state\":\"suspect\",\"incarnation\":18446744073709551615,"
+        "\"last_heard_ms\":1500,\"coordinator\":false,\"self\":false,\"load\":null},"
+        "{\"id\":\"cccccccccccccccc\",\"name\":\"n3\",\"addr\":\"a\",\"state\":\"dead\","
+        "\"last_heard_ms\":null,\"coordinator\":false,\"self\":false,\"load\":null}]";
+    char err[128];
+    json_object *doc = mw_json_parse (members, strlen (members), err, sizeof err);
+    json_object *status = mw_json_parse ("{\"term\":7}", 10, err, sizeof err);
+    CHECK (doc && status, "parse: %s", err);
+    mw_strbuf_t *b = mw_strbuf_new ();
+    node_cli_render (b, "members", doc, status);
+    const char *t = mw_strbuf_str (b);
+    CHECK (!s_has_control (t), "control character in the members table:\n%s", t);
+    CHECK (strstr (t, "*aaaaaaaaaaaaaaaa  n1  "), "coordinator mark:\n%s", t);
+    CHECK (strstr (t, " evil\"}\\\\\\n\\x1b[2Jna~  "), "hostile name escaped and cut:\n%s", t);
+    CHECK (strstr (t, "  18446744073709551615    1.5s ago"), "u64 incarnation:\n%s", t);
+    CHECK (strstr (t, "1.5s ago") && strstr (t, "never") && strstr (t, "(self)"), "heard");
+    CHECK (strstr (t, "    12    40     -      2    13.0    14.0   20.0   80.0    0.3s"), "load columns:\n%s",
+           t);
+    CHECK (strstr (t, "3 members, 1 alive; * coordinator aaaaaaaaaaaaaaaa (term 7)\n"), "footer:\n%s", t);
+    //  Every row has the same width up to the load columns (cells padded).
+    if (verbose)
+        printf ("%s", t);
+    mw_strbuf_destroy (&b);
+    json_object_put (doc);
+    json_object_put (status);
+
+    const char *jobs =
+        "[{\"id\":\"00112233445566778899aabbccddeeff\",\"camera\":\"cam\\n\\\"1\\\"}\",\"model\":\"tiny-"
+        "face\","
+        "\"state\":\"done\",\"path\":\"local\",\"origin\":true,\"ran_on\":null,\"escalated\":true,"
+        "\"late\":false,\"total_ms\":12.3,\"boxes\":2,\"confidence\":0.812,\"reason\":\"\"}]";
+    doc = mw_json_parse (jobs, strlen (jobs), err, sizeof err);
+    b = mw_strbuf_new ();
+    node_cli_render (b, "jobs", doc, NULL);
+    t = mw_strbuf_str (b);
+    CHECK (!s_has_control (t), "control character in the jobs table:\n%s", t);
+    CHECK (
+        strstr (
+            t, "001122334455 cam\\n\"1\"}      done     local   -                yes      12.3     2  0.812"),
+        "jobs row:\n%s", t);
+    if (verbose)
+        printf ("%s", t);
+    mw_strbuf_destroy (&b);
+    b = mw_strbuf_new ();
+    node_cli_render (b, "job", s_at (doc, 0), NULL);
+    CHECK (strstr (mw_strbuf_str (b),
+                   "job 00112233445566778899aabbccddeeff done on ? (local) in 12.3 ms: 2 detections, "
+                   "confidence 0.812, escalated\n"),
+           "job line: %s", mw_strbuf_str (b));
+    mw_strbuf_destroy (&b);
+    json_object_put (doc);
+
+    const char *e = "{\"error\":\"refused\",\"detail\":\"no\\u001b]0;x\"}";
+    doc = mw_json_parse (e, strlen (e), err, sizeof err);
+    b = mw_strbuf_new ();
+    node_cli_render (b, "status", doc, NULL);
+    CHECK (doc && !strcmp (mw_strbuf_str (b), "no\\x1b]0;x\n"), "error: %s (%s)", mw_strbuf_str (b), err);
+    mw_strbuf_destroy (&b);
+    json_object_put (doc);
+    return rc;
+}
