@@ -77,8 +77,8 @@ typedef struct {
 } mw_update_t;
 
 //  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
-//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_RESULT = 15.  Types 9..11 (election) and
-//  12..15 (jobs, data plane only) were added within version 1 before any
+//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_CANCEL = 16.  Types 9..11 (election) and
+//  12..16 (jobs, data plane only) were added within version 1 before any
 //  release (docs/PROTOCOL.md §6).
 #define MW_WIRE_ENUM_(NAME, number, ...) MW_MSG_##NAME = number,
 #define MW_WIRE_ONE_(...)                +1

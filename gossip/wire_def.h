@@ -125,7 +125,9 @@
          "peer to origin: accepted (reservation) or refused, with a reason")                                 \
     MSG (JOB, 14, "job", DATA, 0, MW_JOB_MSG_MAX, 1, "origin to runner: the job and its frame")              \
     MSG (JOB_RESULT, 15, "job_result", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
-         "runner to origin: detections, or a failure with a reason")
+         "runner to origin: detections, or a failure with a reason")                                         \
+    MSG (JOB_CANCEL, 16, "job_cancel", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
+         "origin to peer: release your reservation for job J (another peer accepted first)")
 
 //  ---- mesh plane ----------------------------------------------------------
 
@@ -223,6 +225,12 @@
     F (JOB, height, UINT, UINT32_MAX, 0, 1, "frame height in pixels")                                        \
     F (JOB, confidence, UINT, MW_FIXED_ONE, 0, 1, "mean detection score, millionths")                        \
     F (JOB, boxes, LIST, MW_MAX_BOXES, BOX, 1, "the detections")
+
+//  Additive within version 1, like the election types: a node that does
+//  not know it drops it (ETYPE), and the reservation lapses by itself.
+#define MW_WIRE_BODY_JOB_CANCEL(F)                                                                           \
+    F (JOB, id, ID, 0, 0, 1, "the job whose reservation the sender withdraws")                               \
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why: another peer accepted first, or the offer timed out")
 
 //  One detection: image-relative, fixed point in millionths, so that no
 //  NaN or infinity can ever be decoded.

@@ -522,11 +522,12 @@ s_reply (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, bool acc
 }
 
 static void
-s_send_cancel (sched_handoff_t *self, const char *addr, const mw_jobid_t *id)
+s_send_cancel (sched_handoff_t *self, const char *addr, const mw_jobid_t *id, const char *why)
 {
     handoff_msg_t b;
     memset (&b, 0, sizeof b);
     b.id = *id;
+    s_copy (b.reason, why, sizeof b.reason);
     b.type = HANDOFF_MSG_CANCEL;
     self->stats.cancels_sent++;
     s_send (self, addr, &b);
@@ -637,12 +638,12 @@ static void s_offer_next (sched_handoff_t *self, job_t *j, uint64_t now);
 //  reservation now rather than after reserve_ms (another peer won, or we
 //  stopped waiting).
 static void
-s_cancel_out (sched_handoff_t *self, job_t *j)
+s_cancel_out (sched_handoff_t *self, job_t *j, const char *why)
 {
     for (size_t c = 0; c < j->n_cand; c++)
         if (j->cand_out[c]) {
             j->cand_out[c] = false;
-            s_send_cancel (self, j->cand_addr[c], &j->id);
+            s_send_cancel (self, j->cand_addr[c], &j->id, why);
         }
     j->n_out = 0;
 }
@@ -1239,7 +1240,7 @@ s_on_reply (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
         //  The first accept wins; the rest of the batch is released.
         s_copy (j->runner_addr, j->cand_addr[c], sizeof j->runner_addr);
         j->runner_id = j->cand_id[c];
-        s_cancel_out (self, j);
+        s_cancel_out (self, j, "taken: another peer accepted first");
     }
     s_set_phase (self, j, O_SENT);
     j->path = server ? HANDOFF_PATH_SERVER : HANDOFF_PATH_PEER;
@@ -1470,7 +1471,7 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
                     if (j->cand_out[c])
                         s_mark_tried (j, &j->cand_id[c]);
                 //  A late accept would hold a slot for nothing.
-                s_cancel_out (self, j);
+                s_cancel_out (self, j, "offer timed out");
             }
             s_offer_next (self, j, now);
             break;

@@ -56,7 +56,7 @@ typedef struct _sched_handoff_t sched_handoff_t;
 //    JOB     id, kind, camera, model, deadline_ms, priority, frame, frame_len
 //    RESULT  id, kind, status (0 ok, else failed), reason, model, queue_ms,
 //            infer_ms, width, height, confidence, boxes, n_boxes
-//    CANCEL  id
+//    CANCEL  id, reason
 //  and every type the sender (set by whoever delivers it).  OFFER and JOB
 //  also carry `addr`, the sender's data-plane endpoint, where the answers
 //  go (as on the wire: a REPLY or RESULT goes back to the addr it answers).
@@ -81,7 +81,7 @@ typedef struct {
     uint32_t frame_len;               //  OFFER: size of the frame to come; JOB: bytes in frame
     const uint8_t *frame;             //  JOB: the JPEG, borrowed for the call
     uint8_t status;                   //  REPLY: 1 accepted; RESULT: 0 ok, else a failure
-    char reason[MW_REASON_MAX + 1];   //  REPLY (refused), RESULT (failed)
+    char reason[MW_REASON_MAX + 1];   //  REPLY (refused), RESULT (failed), CANCEL (why)
     uint32_t wait_ms;                 //  REPLY: the runner's predicted completion, ms (refused: 0 or
                                       //  what it would have been; old runners send 0)
     uint32_t queue_ms, infer_ms;      //  RESULT: time queued at the runner, inference time
