@@ -322,7 +322,7 @@ s_sweep (const sched_sim_cfg_t *base, const char *nodes_s, const char *loads_s, 
         printf ("\n%d of %d cells FAIL.  Verdicts on the forecast row (docs/PLACEMENT.md, \"The sweep\"): "
                 "miss <= random's, half <= 0.5 x random's at load >= 0.7 (FAIL* = the oracle fails it too: "
                 "out of capacity), server share <= random's, msgs <= random's, oracle <= 1.5 x oracle's at "
-                "load <= 0.85; miss and server within two standard errors, every seed.\n",
+                "load <= 0.85; all but half within two standard errors of the counts, every seed.\n",
                 failed, at[1]);
     free (cell);
     return rc ? rc : failed ? 3 : 0;

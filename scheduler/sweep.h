@@ -15,7 +15,7 @@
                 marked infeasible where ORACLE (perfect, zero-age
                 knowledge) does not either - the mesh is out of capacity
       server    FORECAST's server share <= RANDOM's (two standard errors)
-      msgs      FORECAST's messages per job <= RANDOM's
+      msgs      FORECAST's messages per job <= RANDOM's (two standard errors)
       oracle    at load <= 0.85: FORECAST misses at most 1.5 x ORACLE's
                 (two standard errors)
 
