@@ -839,7 +839,9 @@ node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
              {"precise", st.precise},
              {"escalation_failed", st.escalation_failed},
              {"ran_for_peer", st.remote_done},
-             {"refused_peer", st.remote_refused}};
+             {"refused_peer", st.remote_refused},
+             {"cancel_sent", st.cancels_sent},
+             {"cancelled_by_peer", st.remote_cancelled}};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
         mw_prom_u64 (out, "meshwatch_job_handoff_total", h[i].v, "event", h[i].k, NULL);
     mw_prom_family (out, "meshwatch_job_latency_ms", "histogram", "Submit to result, by path.");
