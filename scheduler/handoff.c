@@ -79,6 +79,14 @@ typedef struct {
     mw_id_t reply_id;
 } job_t;
 
+//  A compact copy of what the scans for a job look at (a job_t is ~2 KB:
+//  scanning hundreds of them for an id touched a cache line each; this is
+//  16 bytes a slot).  Kept by s_set_key and s_set_phase.
+typedef struct {
+    uint64_t fp;    //  s_fp (id, origin), 0 while the slot has no id
+    uint64_t tag;   //  runner tag while running here
+} slot_key_t;
+
 struct _sched_handoff_t {
     handoff_cfg_t cfg;
     handoff_ops_t ops;
@@ -86,8 +94,10 @@ struct _sched_handoff_t {
     char self_addr[MW_ADDR_MAX + 1];
     char server_addr[MW_ADDR_MAX + 1];
     job_t *jobs;
+    slot_key_t *keys;   //  parallel to jobs
     size_t n_jobs;
-    size_t hw;   //  slots at and above hw are free: scans stop there
+    uint32_t n_origin;   //  origin jobs in the table (s_set_phase)
+    size_t hw;           //  slots at and above hw are free: scans stop there
     handoff_peer_t *peers;
     size_t n_peers, peers_cap;
     //  What each peer in the view said in its last REPLY (parallel to
@@ -252,33 +262,33 @@ handoff_msg_unflatten (void *buf, size_t len, handoff_msg_t *out)
 static job_t *
 s_find (sched_handoff_t *self, const mw_jobid_t *id, bool origin)
 {
-    for (size_t i = 0; i < self->hw; i++) {
-        job_t *j = &self->jobs[i];
-        if (j->phase != P_FREE && j->origin == origin && s_jobid_eq (&j->id, id))
-            return j;
-    }
+    uint64_t fp = s_fp (id, origin);
+    for (size_t i = 0; i < self->hw; i++)
+        if (self->keys[i].fp == fp) {
+            job_t *j = &self->jobs[i];
+            if (j->phase != P_FREE && j->origin == origin && s_jobid_eq (&j->id, id))
+                return j;
+        }
     return NULL;
 }
 
 static job_t *
 s_find_tag (sched_handoff_t *self, uint64_t tag)
 {
-    for (size_t i = 0; i < self->hw; i++) {
-        job_t *j = &self->jobs[i];
-        if ((j->phase == O_RUNNING || j->phase == R_RUNNING) && j->tag == tag)
-            return j;
-    }
+    for (size_t i = 0; i < self->hw; i++)
+        if (self->keys[i].tag == tag) {
+            job_t *j = &self->jobs[i];
+            if ((j->phase == O_RUNNING || j->phase == R_RUNNING) && j->tag == tag)
+                return j;
+        }
     return NULL;
 }
 
-static size_t
-s_count (sched_handoff_t *self, bool origin)
+//  After a slot's id and origin are set.
+static void
+s_set_key (sched_handoff_t *self, job_t *j)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < self->hw; i++)
-        if (self->jobs[i].phase != P_FREE && self->jobs[i].origin == origin)
-            n++;
-    return n;
+    self->keys[j - self->jobs].fp = s_fp (&j->id, j->origin);
 }
 
 //  The lowest free slot, so that the slots in use stay at the bottom of
@@ -308,6 +318,8 @@ s_alloc (sched_handoff_t *self)
 static void
 s_set_phase (sched_handoff_t *self, job_t *j, phase_t phase)
 {
+    if (j->origin && (j->phase == P_FREE) != (phase == P_FREE))
+        self->n_origin += phase == P_FREE ? (uint32_t) -1 : 1;
     if (j->phase == O_QUEUED || j->phase == R_QUEUED)
         self->n_queued--;
     else if (j->phase == R_RESERVED)
@@ -323,6 +335,7 @@ static void
 s_free (sched_handoff_t *self, job_t *j)
 {
     s_set_phase (self, j, P_FREE);
+    memset (&self->keys[j - self->jobs], 0, sizeof (slot_key_t));
     free (j->frame);
     memset (j, 0, sizeof *j);   //  phase P_FREE
 }
@@ -928,7 +941,10 @@ sched_handoff_new (const handoff_cfg_t *cfg, const mw_id_t *self_id, const char 
     //  reservations can never starve our own cameras of slots.
     self->n_jobs = cfg->max_inflight + 2 * (size_t) cfg->queue_max + cfg->workers;
     self->jobs = calloc (self->n_jobs, sizeof (job_t));
-    if (!self->jobs) {
+    self->keys = calloc (self->n_jobs, sizeof (slot_key_t));
+    if (!self->jobs || !self->keys) {
+        free (self->jobs);
+        free (self->keys);
         free (self);
         return NULL;
     }
@@ -947,6 +963,7 @@ sched_handoff_destroy (sched_handoff_t **self_p)
     for (size_t i = 0; i < self->n_jobs; i++)
         free (self->jobs[i].frame);
     free (self->jobs);
+    free (self->keys);
     free (self->peers);
     free (self->peer_heard_at);
     free (self->peer_heard_ahead);
@@ -1033,7 +1050,7 @@ sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *c
         why = "priority out of range (0..9)";
     else if (s_find (self, id, true) || s_recent_has (self, id, true))
         why = "duplicate job id";
-    else if (s_count (self, true) >= self->cfg.max_inflight)
+    else if (self->n_origin >= self->cfg.max_inflight)
         why = "too many jobs in flight";
     else if (!(self->ops.has_model && self->ops.has_model (self->ops.ctx, model)) && self->n_peers == 0
              && !*self->server_addr)
@@ -1049,6 +1066,7 @@ sched_handoff_submit (sched_handoff_t *self, const mw_jobid_t *id, const char *c
     }
     j->origin = true;
     j->id = *id;
+    s_set_key (self, j);
     j->kind = MW_JOB_KIND_RUN;
     s_copy (j->camera, camera, sizeof j->camera);
     s_copy (j->model, model, sizeof j->model);
@@ -1106,6 +1124,7 @@ s_on_offer (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
     s_set_phase (self, j, R_RESERVED);
     j->origin = false;
     j->id = o->id;
+    s_set_key (self, j);
     j->kind = o->kind;
     s_copy (j->model, o->model, sizeof j->model);
     j->priority = o->priority;
@@ -1166,6 +1185,7 @@ s_on_job (sched_handoff_t *self, const handoff_msg_t *msg, uint64_t now)
         }
         j->origin = false;
         j->id = o->id;
+        s_set_key (self, j);
         j->submitted_ms = now;
         self->stats.remote_accepted++;
     }
@@ -1506,6 +1526,7 @@ sched_handoff_tick (sched_handoff_t *self, uint64_t now)
             break;   //  the runner is busy after all: try on the next tick
         self->running++;
         j->tag = tag;
+        self->keys[j - self->jobs].tag = tag;
         j->started_ms = now;
         s_set_phase (self, j, j->origin ? O_RUNNING : R_RUNNING);
         //  The runner copied what it needs.  An origin keeps its frame:
