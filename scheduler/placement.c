@@ -65,10 +65,6 @@
 //  (the relaxation time of a saturated queue is longer; the digest of a
 //  live peer is never that old).
 #define S_TAU_MAX_MS 5000.0
-//  FORECAST: how likely a peer predicted not to fit is drawn, relative to
-//  one predicted to fit (measured 0.05 .. 0.5 in the simulator: all
-//  within noise near saturation; lower saves messages at moderate load).
-#define S_UNFIT_WEIGHT 0.2
 //  Scratch for placement_choose on the stack up to this many peers; more
 //  go to the heap (membership views are partial, so rarely).
 #define S_STACK_PEERS 256
@@ -110,6 +106,12 @@ placement_cfg_defaults (placement_cfg_t *cfg)
     cfg->probe_d = 2;
     cfg->horizon_ms = 2000;
     cfg->early = 0;
+    //  How likely a peer predicted not to fit is drawn, relative to one
+    //  predicted to fit: 0.05 .. 0.5 were all within noise of random
+    //  choice near saturation in the simulator, and lower saves messages
+    //  at moderate load; 0 (never) is the hard filter that lost
+    //  (docs/PLACEMENT.md).
+    cfg->unfit_weight = 0.2;
 }
 
 double
@@ -327,6 +329,9 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const p
     //  The pool: who may be asked at all under this policy.
     size_t np = 0;
     double safety = s_safety (cfg);
+    double unfit = isfinite (cfg->unfit_weight) && cfg->unfit_weight > 0
+                       ? (cfg->unfit_weight < 1 ? cfg->unfit_weight : 1)
+                       : 0;
     for (size_t i = 0; i < n; i++) {
         const placement_peer_t *p = &peers[i];
         if (!s_peer_usable (cfg, p))
@@ -337,7 +342,9 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const p
             if (!isfinite (eta))
                 continue;   //  unusable numbers, or a model it does not run
             c.fits = safety * eta <= (double) budget_ms;
-            c.key = c.fits ? 1.0 : S_UNFIT_WEIGHT;
+            c.key = c.fits ? 1.0 : unfit;
+            if (!(c.key > 0))
+                continue;   //  weight 0: the hard filter
         }
         else if (policy == PLACEMENT_ORACLE) {
             //  Exact: queue_len is what is ahead right now.  The peer
@@ -371,7 +378,7 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const p
     }
     else if (policy == PLACEMENT_FORECAST) {
         //  Who is asked is drawn at random, a peer predicted not to fit
-        //  S_UNFIT_WEIGHT times as likely as one predicted to fit (without
+        //  unfit_weight times as likely as one predicted to fit (without
         //  replacement: no duplicates); in what order, the predicted fits
         //  first.  The forecast makes the list, chance picks from it: a
         //  digest is too old to tell the best peer, all askers agreeing on
@@ -664,6 +671,18 @@ placement_test (bool verbose)
             total_fc += k;
     }
     CHECK (fits_first, "forecast listed a peer predicted not to fit before one that fits");
+    //  unfit_weight 0: the hard filter, never a peer predicted not to fit.
+    placement_cfg_t hard = wide;
+    hard.unfit_weight = 0;
+    int only_fits = 1;
+    for (int trial = 0; trial < 500; trial++) {
+        uint32_t budget = 50 + (uint32_t) (trial % 400);
+        k = placement_choose (&hard, PLACEMENT_FORECAST, peers, 64, budget, &rng, out, 16);
+        for (size_t i = 0; i < k; i++)
+            if (!(hard.safety * placement_peer_eta_ms (&hard, &peers[out[i]]) <= budget))
+                only_fits = 0;
+    }
+    CHECK (only_fits, "unfit_weight 0 chose a peer predicted not to fit");
     CHECK (no_dups, "duplicate or out-of-range candidate");
     CHECK (usable_only, "an unusable peer was chosen");
     CHECK (total_fc > 0, "forecast found nobody at all");

@@ -49,6 +49,7 @@ typedef struct {
     uint32_t probe_d;             //  PROBE: offers sent at once, first accept wins (2)
     uint32_t horizon_ms;          //  ORACLE: a peer's own arrivals this far ahead count (2000)
     double early;                 //  FORECAST: leave early at this share of the queue (0 = off)
+    double unfit_weight;          //  FORECAST: draw weight of a peer predicted not to fit (0.2; 0 = never)
 } placement_cfg_t;
 
 void placement_cfg_defaults (placement_cfg_t *cfg);

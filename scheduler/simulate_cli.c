@@ -5,7 +5,7 @@
                            [--duration S] [--warmup S] [--deadline-ms MS]
                            [--load U] [--server-workers W] [--view V]
                            [--event-cover F] [--event-boxes K] [--horizon S]
-                           [--early F] [--json]
+                           [--early F] [--unfit-weight W] [--json]
         meshwatch simulate --sweep [--nodes N,N..] [--load U,U..]
                            [--deadline-ms MS,MS..] [--seeds K] [--seed S0]
                            [--duration S] [--warmup S] [...] [--json]
@@ -46,7 +46,7 @@ s_usage (FILE *f)
                 "                          [--duration SECONDS] [--warmup SECONDS]\n"
                 "                          [--deadline-ms MS] [--load U] [--server-workers W]\n"
                 "                          [--view V] [--event-cover F] [--event-boxes K]\n"
-                "                          [--horizon SECONDS] [--early F] [--json]\n"
+                "                          [--horizon SECONDS] [--early F] [--unfit-weight W] [--json]\n"
                 "       meshwatch simulate --sweep [--nodes N,N..] [--load U,U..]\n"
                 "                          [--deadline-ms MS,MS..] [--seeds K] [--seed S0] [...] [--json]\n"
                 "  discrete-event simulation of job hand-off across N boxes (docs/PLACEMENT.md);\n"
@@ -355,6 +355,7 @@ mw_simulate_cli_main (int argc, char **argv)
         O_HORIZON,
         O_VIEW,
         O_EARLY,
+        O_UNFIT_WEIGHT,
         O_SWEEP,
         O_SEEDS,
         O_JSON
@@ -372,6 +373,7 @@ mw_simulate_cli_main (int argc, char **argv)
                                          {"horizon", required_argument, NULL, O_HORIZON},
                                          {"view", required_argument, NULL, O_VIEW},
                                          {"early", required_argument, NULL, O_EARLY},
+                                         {"unfit-weight", required_argument, NULL, O_UNFIT_WEIGHT},
                                          {"sweep", no_argument, NULL, O_SWEEP},
                                          {"seeds", required_argument, NULL, O_SEEDS},
                                          {"json", no_argument, NULL, O_JSON},
@@ -431,6 +433,10 @@ mw_simulate_cli_main (int argc, char **argv)
         case O_EARLY:
             bad = s_parse_double (v, 0, 1, &d);
             cfg.placement.early = d;
+            break;
+        case O_UNFIT_WEIGHT:
+            bad = s_parse_double (v, 0, 1, &d);
+            cfg.placement.unfit_weight = d;
             break;
         }
         if (bad) {
