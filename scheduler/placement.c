@@ -25,27 +25,27 @@
         the plain "everything ahead of me, then me" rule; with many slots
         it does not charge a wait while a slot is still free;
 
-      * for a peer we only have its digest, one to two seconds old.  The
-        backlog we plan for is the worst of three estimates: the reported
-        queue (one instant), its forecast upper bound at the first horizon
-        (a queue that is growing looks as long as it is about to be), and
-        the mean number in an M/D/1 system at the peer's utilisation
-        (Pollaczek-Khinchine with constant service: the measured service
-        time has p99 / p50 = 1.2), rho + rho^2 / (2 (1 - rho)), with rho the utilisation upper bound
-   plus trust_weight * spread (the forecaster's own error counts against the peer) - the utilisation
-   is an average over the sampling period and catches the busy peer whose queue happened to be empty
-   at the sample.  rho is capped at 0.95 (~10 jobs per slot): beyond that the queue forecast is what
-   tells a saturated peer from a busy one. Then eta = link + backlog / w * svc + svc.  Taking the
-   maximum and not the sum avoids counting the same backlog twice (the queue *is* what the
-   utilisation produces).
+      * for a peer we have its digest (its queue, a second or so old) and
+        perhaps its last REPLY to us (milliseconds old): the newer of the
+        two is the observation.  Since it was taken, the queue drained at
+        most at the rate its slots free minus what the peer's own cameras
+        add - nobody else sending - so the count we plan with is the
+        observation less that drain over its age, never below zero.  That
+        is deliberately not pessimistic: the peer answers on its own state
+        anyway, and every pessimistic term (an M/D/1 backlog from the
+        utilisation, the forecast's spread as distrust, a 95 % cap: the
+        policy before issue 16) made peers that would have accepted look
+        full and sent their jobs to the server.
 
-    The forecast-aware choice draws two random peers among those predicted
-    to fit and keeps the better one (power of two choices, Mitzenmacher
-    2001).  The point is not to find the best peer - a digest that is a
-    second old cannot tell which one is best - but to avoid the herd: if a
-    hundred overloaded boxes all ask "who is least loaded?", they all get
-    the same answer and all send there.  Two random choices keep almost all
-    of the benefit of the best choice while the load spreads.
+    The forecast-aware choice then only steers chance: the list is drawn
+    at random, a peer predicted not to fit `unfit_weight` times as likely
+    as one predicted to fit, the predicted fits asked first.  A digest
+    that is a second old cannot tell which peer is best, and if a hundred
+    overloaded boxes all ask "who is least loaded?" they all get the same
+    answer and all send there (Mitzenmacher, "How useful is old
+    information?", 2000); near saturation every peer looks full and the
+    draw is plain random choice, which the simulator's oracle (perfect
+    knowledge) does not beat there.
     ========================================================================= */
 #include "common/rand.h"
 #include "scheduler/placement.h"

@@ -14,12 +14,15 @@
         onto one peer whose gossiped forecast looked good a second ago;
       * offload: should this job leave the box at all (per policy);
       * choice: which peers to ask, in which order, from the gossiped
-        forecasts (headroom at the job's horizon, forecast trust, age of
-        the digest, link cost).  The forecast-aware policy draws two
-        random peers among those whose predicted completion fits the
-        deadline and keeps the better (power of two choices), then fills
-        the rest of the list the same way, so that offers spread instead of
-        all going to the single best-looking peer.
+        digests (queue, own arrival rate, service time, CPU forecast),
+        each peer's last answer to us, and the age of both.  The
+        forecast-aware policy predicts which peers will not fit - the
+        freshest observation of a peer's queue, drained by its age at the
+        rate the peer's own cameras leave free - and then draws the list
+        at random, a peer predicted not to fit a fifth as likely, so that
+        offers spread instead of all going to the peer that looked best a
+        second ago (docs/PLACEMENT.md says why a filter or a ranking lost
+        to random choice).
 
     No I/O, no clock, no global randomness: the caller passes the state and
     a splitmix64 state (`rng`) it owns, so a run is reproducible.
