@@ -7,9 +7,11 @@
 
       * the ORIGIN (the box whose camera produced the frame) admits the job
         to its own queue when it will finish in time; otherwise it offers it
-        to peers chosen by scheduler/placement.h, one at a time (OFFER ->
-        REPLY), sends the frame to the first that accepts (JOB), and waits
-        for the RESULT.  When no peer accepts, the job goes to the analysis
+        to peers chosen by scheduler/placement.h, one at a time or (PROBE)
+        a few at once (OFFER -> REPLY), sends the frame to the first that
+        accepts (JOB), withdraws the other offers (CANCEL), and waits for
+        the RESULT.  Every REPLY is kept as a fresh sample of that peer's
+        load for the next placements.  When no peer accepts, the job goes to the analysis
         server the same way; when the server refuses too, or is down, the
         job fails with an explicit reason.  A runner that goes quiet is
         given up after a timeout and the job is placed again; results are
