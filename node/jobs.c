@@ -883,6 +883,9 @@ node_jobs_status_json (node_jobs_t *self)
     mw_json_add (o, "peer", mw_json_u64 (st.by_path[HANDOFF_PATH_PEER]));
     mw_json_add (o, "server", mw_json_u64 (st.by_path[HANDOFF_PATH_SERVER]));
     mw_json_add (o, "ran_for_peers", mw_json_u64 (st.remote_done));
+    //  Offers withdrawn (PLACEMENT_POLICY=probe): sent by us, honoured for others.
+    mw_json_add (o, "cancels_sent", mw_json_u64 (st.cancels_sent));
+    mw_json_add (o, "cancelled_for_peers", mw_json_u64 (st.remote_cancelled));
     mw_json_add (o, "svc_ms",
                  mw_json_num (self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0, 1));
     //  The data plane's gate: what peers sent that was refused, by reason.
