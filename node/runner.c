@@ -180,7 +180,10 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
     }
     char err[256] = "";
     double t0 = s_now_ms ();
-    mw_image_t *img = mw_image_decode (job->frame, job->frame_len, err, sizeof err);
+    //  The size is checked from the header first: an image bomb (a small
+    //  file that says 8192 x 8192) is refused before any pixel is allocated.
+    mw_image_t *img =
+        mw_image_decode_max (job->frame, job->frame_len, w->owner->cfg.max_pixels, err, sizeof err);
     res->decode_ms = s_now_ms () - t0;
     if (!img) {
         s_reason (res, "bad_jpeg", err);
@@ -302,6 +305,7 @@ node_runner_cfg_defaults (node_runner_cfg_t *cfg)
     cfg->min_score = 0.5f;
     cfg->workers = 1;
     cfg->tiny_face_size = 416;
+    cfg->max_pixels = MW_IMAGE_DEFAULT_MAX_PIXELS;
 }
 
 node_runner_t *

@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential autoconf automake libtool pkg-config git ca-certificates \
   libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev \
   libturbojpeg0-dev libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libjson-c-dev \
-  iproute2 nftables procps psmisc jq curl python3 valgrind clang clang-format libclang-rt-14-dev \
+  iproute2 nftables procps psmisc jq curl openssl python3 valgrind clang clang-format libclang-rt-14-dev \
   spin prometheus"
 # npm fetches the face-api model package; a machine that already has node
 # (e.g. from NodeSource, which bundles npm) must not get Debian's npm on top.
