@@ -88,9 +88,10 @@ typedef struct {
 } mw_update_t;
 
 //  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
-//  MW_MSG_BEACON = 1 .. MW_MSG_PKG_REFUSE = 22.  Types 9..11 (election),
-//  12..15 (jobs, data plane only) and 16..22 (packages, package plane only)
-//  were added within version 1 before any
+//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_CANCEL = 26, contiguous (the codec's
+//  tables are indexed by type).  Types 9..11 (election), 12..15 and 26
+//  (jobs, data plane only), 16..22 (packages, package plane only) and
+//  23..25 (deployments) were added within version 1 before any
 //  release (docs/PROTOCOL.md §6).
 #define MW_WIRE_ENUM_(NAME, number, ...) MW_MSG_##NAME = number,
 #define MW_WIRE_ONE_(...)                +1

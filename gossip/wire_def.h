@@ -153,7 +153,9 @@
     MSG (DEPLOY_REPORT, 24, "deploy_report", MESH, 0, MW_MSG_MAX, 1,                                         \
          "what the sender runs, per slot: state, version, restarts, last error")                             \
     MSG (DEPLOY_CMD, 25, "deploy_cmd", MESH, 0, MW_MSG_MAX, 1,                                               \
-         "a deploy or undeploy, forwarded to the coordinator")
+         "a deploy or undeploy, forwarded to the coordinator")                                               \
+    MSG (JOB_CANCEL, 26, "job_cancel", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
+         "origin to peer: release your reservation for job J (another peer accepted first)")
 
 //  ---- mesh plane ----------------------------------------------------------
 
@@ -322,6 +324,12 @@
 #define MW_WIRE_BODY_DEPLOY_CMD(F)                                                                           \
     F (MSG, deploy, BLOB, MW_DEPLOY_CMD_BYTES, 8, 1,                                                         \
        "the packed command: op, package, version, slot, variant key, waves, health window, target boxes")
+
+//  Additive within version 1, like the election types: a node that does
+//  not know it drops it (ETYPE), and the reservation lapses by itself.
+#define MW_WIRE_BODY_JOB_CANCEL(F)                                                                           \
+    F (JOB, id, ID, 0, 0, 1, "the job whose reservation the sender withdraws")                               \
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why: another peer accepted first, or the offer timed out")
 
 //  One detection: image-relative, fixed point in millionths, so that no
 //  NaN or infinity can ever be decoded.

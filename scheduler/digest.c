@@ -192,6 +192,8 @@ sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_def
     p->queue_fc = d->queue_ub;
     p->workers = d->workers ? d->workers : 1;
     p->svc_ms = d->svc_ms > 0 ? d->svc_ms : svc_default_ms;
+    p->arrival_rate = d->arrival_rate;
+    p->heard_age_ms = UINT32_MAX;   //  a REPLY is the hand-off's to add, not the digest's
 }
 
 int

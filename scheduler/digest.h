@@ -108,10 +108,15 @@ double sched_digest_headroom (const sched_digest_t *d);
 
 //  What placement knows of a peer from its decoded digest (placement.h):
 //  usable, the digest's age at `now_wall_ms`, current and forecast CPU,
-//  spread, queue and its bound, workers (at least 1), service time
-//  (`svc_default_ms` when the digest has none).  The link cost is the
-//  caller's (it knows the link); link_ms is left 0.  The daemon
-//  (node/jobs.c) and the simulator (scheduler/simulate.c) both use this.
+//  spread, queue and its bound, the arrival rate of its own sources,
+//  workers (at least 1), service time (`svc_default_ms` when the digest
+//  has none).  The link cost is the caller's (it knows the link); link_ms
+//  is left 0, and heard_age_ms UINT32_MAX (REPLYs are the hand-off's).
+//  The daemon (node/jobs.c) and the simulator (scheduler/simulate.c) both
+//  use this.  Placement drains the reported queue by the digest's age
+//  (the age of the *sample*, from ts_ms) and ignores a digest older than
+//  5 s: what it needs of how digests spread is in docs/PLACEMENT.md
+//  ("What placement needs from a digest").
 void sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_default_ms,
                         placement_peer_t *p);
 

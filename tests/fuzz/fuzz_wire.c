@@ -82,7 +82,7 @@ static void
 s_handoff (const mw_msg_t *msg)
 {
     static const mw_id_t self_id = {{1, 2, 3, 4, 5, 6, 7, 8}};
-    handoff_ops_t ops = {s_fz_send, s_fz_start, s_fz_has_model, s_fz_svc, NULL, NULL};
+    handoff_ops_t ops = {s_fz_send, s_fz_start, s_fz_has_model, s_fz_svc, NULL, NULL, NULL};
     for (int server = 0; server < 2; server++) {
         handoff_cfg_t cfg;
         handoff_cfg_defaults (&cfg);
