@@ -34,6 +34,7 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ typedef struct {
 
 typedef struct {
     double ms[NODE_RUNNER_SVC_WINDOW];
+    uint64_t at[NODE_RUNNER_SVC_WINDOW];   //  mw_now_ms () when measured
     int count, next;
 } s_window_t;
 
@@ -343,6 +345,7 @@ s_worker_run (void *arg)
         if (m >= 0) {
             s_window_t *win = &self->svc[m];
             win->ms[win->next] = res->decode_ms + res->infer_ms;
+            win->at[win->next] = mw_now_ms ();
             win->next = (win->next + 1) % NODE_RUNNER_SVC_WINDOW;
             if (win->count < NODE_RUNNER_SVC_WINDOW)
                 win->count++;
@@ -470,9 +473,13 @@ node_runner_new (const node_runner_cfg_t *cfg, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         goto fail;
     }
-    //  One endpoint per runner: the agent and a test may hold several.
+    //  One endpoint per runner: the agent and a test may hold several.  A
+    //  counter, not the address: libzmq releases an inproc name only when
+    //  its reaper has closed the socket, so a runner allocated where a
+    //  destroyed one lived could find "its" name still taken.
+    static atomic_uint s_runner_seq;
     char ep[64];
-    snprintf (ep, sizeof ep, "inproc://node-runner-%p", (void *) self);
+    snprintf (ep, sizeof ep, "inproc://node-runner-%u", atomic_fetch_add (&s_runner_seq, 1));
     self->pull = zsock_new (ZMQ_PULL);
     if (!self->pull) {
         snprintf (err, errlen, "cannot create the completion socket");
@@ -650,10 +657,18 @@ node_runner_svc_ms (node_runner_t *self, const char *model)
     int m = s_model_index (model);
     if (m < 0)
         return NODE_RUNNER_PRIOR_SSD_MS;
+    //  Only recent measurements count.  Admission refuses jobs the box
+    //  would finish late, so a box whose estimate a loaded burst pushed up
+    //  would otherwise refuse every job and never measure again: once its
+    //  samples age out it is back on the prior, takes a job, and measures.
     double v[NODE_RUNNER_SVC_WINDOW];
+    uint64_t now = mw_now_ms ();
+    int n = 0;
     pthread_mutex_lock (&self->lock);
-    int n = self->svc[m].count;
-    memcpy (v, self->svc[m].ms, sizeof v);
+    const s_window_t *win = &self->svc[m];
+    for (int i = 0; i < win->count; i++)
+        if (now - win->at[i] <= NODE_RUNNER_SVC_MAX_AGE_MS)
+            v[n++] = win->ms[i];
     pthread_mutex_unlock (&self->lock);
     if (n == 0)
         return s_prior_ms[m];

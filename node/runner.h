@@ -68,6 +68,8 @@ typedef struct {
 #define NODE_RUNNER_PRIOR_SSD_MS       150.0
 //  Measured jobs kept per model for the estimate.
 #define NODE_RUNNER_SVC_WINDOW 16
+//  ... and for at most this long (then the prior again: see node_runner_svc_ms).
+#define NODE_RUNNER_SVC_MAX_AGE_MS 30000
 
 //  threads 1, min_score 0.5 (face-api's default), workers 1, tiny-face 416,
 //  models_dir NULL (must be set).

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdatomic.h>
 
 #define S_PEERS_MAX   128      //  peers on the package plane (remote input: bounded)
 #define S_METAREQ_MAX 8        //  PKG_META_REQs in flight
@@ -1337,8 +1338,11 @@ pkg_service_new (const pkg_service_opts_t *opts, char *err, size_t errlen)
     }
     pkg_rate_init (&self->rate, opts->max_mbps, S_RATE_BURST, mw_now_ms ());
     //  The worker's results come back through an inproc pair.
+    //  Named by a counter, not the address (libzmq frees an inproc name only
+    //  once its reaper has closed the socket).
+    static atomic_uint s_worker_seq;
     char ep[64];
-    snprintf (ep, sizeof ep, "inproc://pkg-worker-%p", (void *) self);
+    snprintf (ep, sizeof ep, "inproc://pkg-worker-%u", atomic_fetch_add (&s_worker_seq, 1));
     char ep1[80];
     snprintf (ep1, sizeof ep1, "@%s", ep);
     self->pipe_loop = zsock_new_pair (ep1);
