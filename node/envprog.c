@@ -28,6 +28,8 @@
     --grey-saturation).  A frame that cannot be read is skipped (a line on
     stderr), never reported.
     ========================================================================= */
+#include "common/json.h"
+
 #include <dirent.h>
 #include <getopt.h>
 #include <math.h>
@@ -220,12 +222,18 @@ main (int argc, char **argv)
                 cls = "low_visibility", result = "4";
             const char *base = strrchr (path, '/');
             base = base ? base + 1 : path;
-            for (const char *q = base; *q; q++)
-                if (*q == '"' || *q == '\\' || (unsigned char) *q < 0x20 || (unsigned char) *q > 0x7e)
-                    base = "?";   //  JSON-safe names only
-            printf ("{\"result\":\"%s\",\"class\":\"%s\",\"luma\":%.3f,\"contrast\":%.3f,\"saturation\":%.3f,"
-                    "\"edges\":%.4f,\"frame\":\"%s\"}\n",
-                    result, cls, s.luma, s.contrast, s.saturation, s.edges, base);
+            //  One JSON line per frame, through json-c like every other
+            //  JSON this project writes (a frame name is escaped, not trusted).
+            json_object *o = json_object_new_object ();
+            mw_json_add (o, "result", mw_json_str (result));
+            mw_json_add (o, "class", mw_json_str (cls));
+            mw_json_add (o, "luma", mw_json_num (s.luma, 3));
+            mw_json_add (o, "contrast", mw_json_num (s.contrast, 3));
+            mw_json_add (o, "saturation", mw_json_num (s.saturation, 3));
+            mw_json_add (o, "edges", mw_json_num (s.edges, 4));
+            mw_json_add (o, "frame", mw_json_str (base));
+            printf ("%s\n", mw_json_text (o, false));
+            json_object_put (o);
         }
         if (once)
             return 0;
