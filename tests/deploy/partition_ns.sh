@@ -26,7 +26,9 @@ for v in 1.0 2.0 9.0; do
     tb_cli 1 pkg publish "$TB_DIR/app-$v.mwpkg" --state-dir "$(tb_state_dir 1)" >/dev/null || tb_fail "publish $v"
 done
 for i in $(seq 2 $N); do for v in 1.0 2.0 9.0; do
-    tb_wait_until 15 test -n "$(pk_state "$i" app $v)" || tb_fail "box $i does not know app@$v"
+    #  A function, so that the state is read again at every try.
+    _knows () { [ -n "$(pk_state "$1" app "$2")" ]; }
+    tb_wait_until 15 _knows "$i" "$v" || tb_fail "box $i does not know app@$v"
     tb_cli "$i" pkg fetch "app@$v" --timeout-s 20 --state-dir "$(tb_state_dir "$i")" >/dev/null || tb_fail "fetch $v on $i"
 done; done
 dp_deploy 1 app@1.0 --all --wait-s 30 >/dev/null || tb_fail "deploy 1.0"

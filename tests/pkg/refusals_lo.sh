@@ -79,8 +79,8 @@ for c in unsigned:unsigned wrongkey:untrusted_key badsig:bad_signature rollback:
     tb_log "$f: refused ($want), catalog unchanged, nothing runnable"
 done
 #  The agent reports each of them (the CLI noted them in the catalog).
-tb_wait_until 10 test "$(grep -c '"event":"refused"' "$TB_DIR/events.1")" -ge $n 2>/dev/null \
-    || true
+_refusals_seen () { [ "$(grep -c '"event":"refused"' "$TB_DIR/events.1" 2>/dev/null)" -ge "$n" ]; }
+tb_wait_until 10 _refusals_seen || true   #  (the checks below name what is missing)
 for want in unsigned untrusted_key bad_signature rollback expired tampered_manifest tampered_blob; do
     grep -q "\"event\":\"refused\".*\"reason\":\"$want\"" "$TB_DIR/events.1" \
         || tb_fail "no pkg.refused event with reason $want from box 1's agent"
