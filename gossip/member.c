@@ -270,17 +270,6 @@ s_id_zero (const mw_id_t *id)
     return s_id_eq (id, &zero);
 }
 
-static void
-s_id_hex (const mw_id_t *id, char out[MW_ID_HEX_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < MW_ID_LEN; i++) {
-        out[2 * i] = hex[id->b[i] >> 4];
-        out[2 * i + 1] = hex[id->b[i] & 15];
-    }
-    out[MW_ID_HEX_LEN] = 0;
-}
-
 //  Bounded copy of a string field that came from the network: never reads
 //  past the source array, always terminates.
 static void
@@ -731,8 +720,8 @@ s_emit (gossip_member_t *self, int ev, const member_t *m)
 {
     if (mw_log_get_level () <= MW_LOG_DEBUG) {
         char hex[MW_ID_HEX_LEN + 1], me[MW_ID_HEX_LEN + 1];
-        s_id_hex (&m->id, hex);
-        s_id_hex (&self->me->id, me);
+        gossip_wire_id_hex (&m->id, hex);
+        gossip_wire_id_hex (&self->me->id, me);
         mw_debug ("member_event", "self=%s peer=%s ev=%d state=%d inc=%llu", me, hex, ev, (int) m->state,
                   (unsigned long long) m->inc);
     }

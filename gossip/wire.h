@@ -4,12 +4,13 @@
     Every mesh message, on TCP (ZeroMQ) or in a UDP beacon, is a msgpack
     document sealed in the crypto envelope (gossip/crypto.h).  This module
     only turns mw_msg_t structs into plaintext bytes and back; it knows
-    nothing of keys or sockets.  docs/PROTOCOL.md is the normative text.
+    nothing of keys or sockets.
 
-    Plaintext layout (msgpack array, fixed order, no maps, so that unknown
-    or missing fields are detectable and every field has a size limit):
-
-        [ magic "MWP", version, type, sender(bin 8), session, seq, ts_ms, body... ]
+    The messages are defined once, in gossip/wire_def.h: type numbers,
+    fields in order, kinds, limits, and the struct member each field maps
+    to.  The encoder and the bounded decoder walk tables built from that
+    definition; docs/PROTOCOL.md's message tables are generated from it
+    (gossip/mw-protodoc).
 
     Decoding is strict and bounds-checked: every string and array has a
     maximum, every integer a range, and a distinct negative code tells
@@ -24,14 +25,18 @@
 #include <stdint.h>
 
 #include "common/types.h"
+#include "gossip/wire_def.h"
 
-#define MW_WIRE_MAGIC   "MWP"
-#define MW_WIRE_VERSION 1
+#define MW_WIRE_MAGIC "MWP"
 
 #define MW_MAX_UPDATES 64             //  piggybacked updates in one message
 #define MW_MAX_MEMBERS 1024           //  members in one push-pull state transfer
 #define MW_MSG_MAX     (256 * 1024)   //  largest plaintext of a membership/election message
 #define MW_BEACON_MAX  255            //  zbeacon's payload limit (sealed size)
+//  A beacon goes out as one zbeacon frame of at most MW_BEACON_MAX bytes once
+//  sealed, so its plaintext leaves room for the envelope (44 bytes,
+//  MW_ENVELOPE_OVERHEAD in gossip/crypto.h; wire.c checks they agree).
+#define MW_BEACON_PLAIN_MAX (MW_BEACON_MAX - 44)
 
 //  Inference jobs (docs/PROTOCOL.md §jobs).  They travel on the data plane:
 //  a second transport on JOB_PORT (and the analysis server's VMS_PORT), so
@@ -71,38 +76,25 @@ typedef struct {
     uint8_t digest[MW_DIGEST_MAX];   //  opaque; the forecasts issue defines it
 } mw_update_t;
 
+//  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
+//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_RESULT = 15.  Types 9..11 (election) and
+//  12..15 (jobs, data plane only) were added within version 1 before any
+//  release (docs/PROTOCOL.md §6).
+#define MW_WIRE_ENUM_(NAME, number, ...) MW_MSG_##NAME = number,
+#define MW_WIRE_ONE_(...)                +1
 typedef enum {
-    MW_MSG_BEACON = 1,      //  UDP discovery: "cluster X, node Y, reach me at Z"
-    MW_MSG_PING = 2,        //  SWIM direct probe
-    MW_MSG_ACK = 3,         //  answer to PING (direct, or relayed for PING_REQ)
-    MW_MSG_PING_REQ = 4,    //  "probe target T for me" (indirect probe)
-    MW_MSG_NACK = 5,        //  Lifeguard: relay got no ack from T in time
-    MW_MSG_GOSSIP = 6,      //  updates only (dissemination tick)
-    MW_MSG_PUSH_PULL = 7,   //  full state, asks for the receiver's full state
-    MW_MSG_PUSH_PULL_REPLY = 8,
-    //  Coordinator election (scheduler/election.h, docs/ELECTION.md).
-    //  Additive within version 1: older decoders of this version never saw
-    //  them on the wire because no node sent them before this change.
-    MW_MSG_HEARTBEAT = 9,   //  coordinator -> members: "I hold term T, lease L"
-    MW_MSG_VOTE_REQ = 10,   //  candidate -> members: (pre-)vote for term T?
-    MW_MSG_VOTE = 11,       //  answer to VOTE_REQ, or to a stale HEARTBEAT
-    //  Inference jobs (node/jobs.h), data plane only.  Additive within
-    //  version 1 like the election types.
-    MW_MSG_JOB_OFFER = 12,    //  origin -> peer: "can you run job J (model, budget, size)?"
-    MW_MSG_JOB_REPLY = 13,    //  peer -> origin: accepted (reservation) or refused, with reason
-    MW_MSG_JOB = 14,          //  origin -> runner: the job and its frame
-    MW_MSG_JOB_RESULT = 15,   //  runner -> origin: detections, or a failure with reason
-    MW_MSG_TYPE_MAX = 15,
+    MW_WIRE_MESSAGES (MW_WIRE_ENUM_)
+    //  Types are numbered 1..N without gaps (wire.c checks it).
+    MW_MSG_TYPE_MAX = 0 MW_WIRE_MESSAGES (MW_WIRE_ONE_),
 } mw_msg_type_t;
+#undef MW_WIRE_ENUM_
+#undef MW_WIRE_ONE_
 
 //  mw_id_t, mw_jobid_t, mw_job_kind_t and mw_wire_box_t: common/types.h.
 
-//  The body of a job message (types 12..15).  Which fields a type carries:
-//    OFFER  id, kind, model, deadline_ms, priority, frame_len          (+ msg.addr: reply-to)
-//    REPLY  id, status (1 accepted, 0 refused), wait_ms, reason
-//    JOB    id, kind, camera, model, deadline_ms, priority, frame      (+ msg.addr: reply-to)
-//    RESULT id, kind, status (0 ok, else failed), reason, model, queue_ms,
-//           infer_ms, width, height, confidence, boxes
+//  The body of a job message (types 12..15); which fields each type carries,
+//  in which order, is gossip/wire_def.h's (OFFER and JOB also use msg.addr,
+//  the reply-to).
 typedef struct {
     mw_jobid_t id;
     uint8_t kind;   //  mw_job_kind_t
@@ -186,6 +178,130 @@ bool gossip_wire_id_zero (const mw_id_t *id);
 void gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1]);
 int gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id);   //  0/-1
 bool gossip_wire_is_job_type (int type);                         //  12..15
+
+//  --------------------------------------------------------------------------
+//  The definition as tables (built from gossip/wire_def.h), for the tools
+//  that must follow it: the doc generator, the fault-injecting encoder's
+//  users, the fuzz corpus writer.
+
+typedef enum {
+    MW_WIRE_UINT,   //  unsigned integer <= max (ERANGE above)
+    MW_WIRE_BOOL,   //  0 or 1 (ERANGE above)
+    MW_WIRE_SIZE,   //  announced byte count <= max (ETOOBIG above)
+    MW_WIRE_ID,     //  bin of exactly `size` bytes (EMALFORMED otherwise)
+    MW_WIRE_STR,    //  str of <= max bytes (ETOOBIG), no NUL (EMALFORMED)
+    MW_WIRE_BIN,    //  bin of <= max bytes, inline
+    MW_WIRE_BLOB,   //  bin of min..max bytes, allocated
+    MW_WIRE_LIST,   //  array of <= max records of `rec`
+} mw_wire_kind_t;
+
+//  Where a field's member lives.
+typedef enum {
+    MW_WIRE_IN_MSG,      //  mw_msg_t
+    MW_WIRE_IN_JOB,      //  *mw_msg_t.job (mw_job_t)
+    MW_WIRE_IN_UPDATE,   //  mw_update_t (element of `updates`)
+    MW_WIRE_IN_BOX,      //  mw_wire_box_t (element of `boxes`)
+} mw_wire_in_t;
+
+typedef enum { MW_WIRE_PLANE_MESH, MW_WIRE_PLANE_DATA } mw_wire_plane_t;
+
+typedef struct mw_wire_record_s mw_wire_record_t;
+
+typedef struct {
+    const char *name;              //  "probe", as in the struct and the docs
+    uint8_t kind;                  //  mw_wire_kind_t
+    uint8_t in;                    //  mw_wire_in_t
+    uint8_t since;                 //  protocol version that added it
+    uint8_t size;                  //  sizeof the member (UINT/BOOL/SIZE: its width; ID: its length)
+    uint16_t offset;               //  offsetof the member
+    uint16_t len_offset;           //  BIN/BLOB: offsetof <member>_len; LIST: n_<member>
+    uint8_t len_size;              //  and its sizeof
+    uint64_t min, max;             //  BLOB: length bounds; LIST: count; STR/BIN: length; UINT/SIZE: value
+    const char *max_name;          //  the limit as written in the definition ("MW_NAME_MAX")
+    const mw_wire_record_t *rec;   //  LIST: the element
+    const char *doc;
+} mw_wire_field_t;
+
+struct mw_wire_record_s {
+    const char *name;   //  "update", "box"
+    size_t size;        //  sizeof the element struct
+    const mw_wire_field_t *fields;
+    uint32_t n_fields;
+};
+
+typedef struct {
+    uint8_t type;           //  mw_msg_type_t
+    const char *name;       //  "ping-req" (gossip_wire_type_name)
+    const char *ident;      //  "PING_REQ"
+    uint8_t plane;          //  mw_wire_plane_t
+    uint8_t since;          //  protocol version that added it
+    uint32_t max_updates;   //  0: the updates array must be empty
+    size_t max_bytes;       //  largest plaintext of this type
+    const char *max_bytes_name;
+    const mw_wire_field_t *fields;   //  body fields, then `updates` (always the last)
+    uint32_t n_fields;               //  including `updates`
+    const char *doc;
+} mw_wire_msg_def_t;
+
+//  The definition of `type`, or NULL for a number that is no type.
+const mw_wire_msg_def_t *gossip_wire_def (int type);
+//  The header fields after magic, version and type (sender .. ts_ms).
+const mw_wire_field_t *gossip_wire_header (uint32_t *n_fields);
+//  A field of `type` by name: "probe", "updates", "updates.state",
+//  "boxes.score" (an element's field), or a header field ("sender");
+//  NULL if the type has none.
+const mw_wire_field_t *gossip_wire_field (int type, const char *path);
+
+//  --------------------------------------------------------------------------
+//  Deliberately broken encodings (tests, tests/tools/mw-inject, fuzz seeds):
+//  the encoder's own walk with one fault at one field, so that a test tool
+//  never carries its own copy of the layout.
+
+typedef enum {
+    MW_WIRE_FAULT_NONE = 0,
+    MW_WIRE_FAULT_DROP,       //  the field left out, its array's count one less
+    MW_WIRE_FAULT_EXTRA,      //  the field written twice, its array's count one more
+    MW_WIRE_FAULT_KIND,       //  another msgpack kind: nil for an integer, bin for a str,
+                              //  str for a bin, map for an array
+    MW_WIRE_FAULT_OVER,       //  one past the limit: integer max + 1, max + 1 bytes or
+                              //  elements, an id one byte long
+    MW_WIRE_FAULT_UNDER,      //  below it: a negative integer, an id one byte short, a
+                              //  blob shorter than its minimum
+    MW_WIRE_FAULT_NUL,        //  a NUL byte inside a str
+    MW_WIRE_FAULT_HUGE,       //  a str/bin/array header claiming 2^32 - 1, nothing behind
+    MW_WIRE_FAULT_CLAIM,      //  a header claiming the limit (an id: its length), nothing behind
+    MW_WIRE_FAULT_VALUE,      //  a value of the right kind the field never has (magic
+                              //  "MWX", version 0, type 0)
+    MW_WIRE_FAULT_TRAILING,   //  (whole message) a byte after the top-level array
+    MW_WIRE_FAULT_COUNT
+} mw_wire_fault_kind_t;
+
+//  Returned by gossip_wire_encode_fault when the fault cannot be made at
+//  that field (no such field, or e.g. OVER on a uint64).  Never a decoder
+//  code.
+#define MW_WIRE_ENOFAULT -9
+
+//  Encodes msg like gossip_wire_encode, with one fault.  `field` names a
+//  field as gossip_wire_field () does, or "magic", "version", "type"; NULL
+//  means the top-level array (KIND, DROP, EXTRA, HUGE, TRAILING).  A fault
+//  in an element's field goes into the last element (the list must not be
+//  empty).  The message is not checked against the limits (it may break
+//  others on purpose); the encoding ends right after a HUGE or CLAIM
+//  header.  0, MW_WIRE_ENOFAULT, MW_WIRE_ETYPE (no such type) or
+//  MW_WIRE_ENOMEM.
+int gossip_wire_encode_fault (const mw_msg_t *msg, const char *field, mw_wire_fault_kind_t fault,
+                              uint8_t **out, size_t *out_len);
+const char *gossip_wire_fault_name (mw_wire_fault_kind_t fault);   //  "drop", ...
+
+//  Fills *msg (zeroed first) with a valid message of `type`: every field
+//  the type carries (in MW_WIRE_SEND_VERSION), strings and byte fields str_len bytes long and each
+//  list list_len elements long (both capped at the field's limit, a blob
+//  at least its minimum), integers at their maximum when seed is 0, else
+//  pseudo-random within their limits.  For round trips, fuzz seeds and test
+//  traffic: what it builds follows the definition, so a new field or type
+//  is covered without a test edit.  Free with gossip_wire_msg_clear ().
+//  0, MW_WIRE_ETYPE or MW_WIRE_ENOMEM.
+int gossip_wire_msg_fill (mw_msg_t *msg, int type, size_t str_len, uint32_t list_len, uint64_t seed);
 
 int gossip_wire_test (bool verbose);
 

@@ -678,9 +678,12 @@ static uint64_t
 s_mesh_leave (void *ctx, uint64_t now)
 {
     agent_t *self = (agent_t *) ctx;
+    //  Count peers before leaving: once our own record says LEFT, we no
+    //  longer count ourselves, and one peer would look like none.
+    bool peers = s_has_peers (self);
     mw_info ("agent_leaving", "peers=%zu", gossip_member_alive_count (self->members) - 1);
     gossip_member_leave (self->members, now);
-    return s_has_peers (self) ? now + 500 : now;
+    return peers ? now + 500 : now;
 }
 
 //  discovery: beacons out and in, seeds.

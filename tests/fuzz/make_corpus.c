@@ -1,13 +1,17 @@
 /*  =========================================================================
-    make_corpus - writes the fuzz seed corpus: one valid plaintext message
-    of every type (NN-<type>.msg) and the same sealed with the fuzz test key
-    (NN-<type>.env), so the fuzzer starts from inputs that reach deep into
-    the decoder and past the envelope.  Small on purpose (a few KB in all).
+    make_corpus - writes the fuzz seed corpus from the protocol's definition
+    (gossip/wire_def.h, through the codec): one valid plaintext message of
+    every type (NN-<type>.msg), the same sealed with the fuzz test key
+    (NN-<type>.env), and for every type one encoding per fault of
+    gossip_wire_encode_fault at a rotating field (NN-<type>-<fault>.msg), so
+    that the fuzzer starts from inputs that reach deep into the decoder,
+    past the envelope, and into each of its error paths.  A new message type
+    or field gets its seeds without an edit here.  Small on purpose (a few
+    hundred bytes a file; nothing over run-fuzz.sh's -max_len).
 
-    Build and run from the repository root:
-        cc -std=gnu11 -D_GNU_SOURCE -I. tests/fuzz/make_corpus.c gossip/wire.c \
-           gossip/crypto.c common/log.c -lmsgpackc -lsodium -lpthread -o /tmp/make_corpus
-        /tmp/make_corpus tests/fuzz/corpus/wire
+    Built by `make check` (tests/fuzz/make_corpus); run from the repository
+    root:
+        build/tests/fuzz/make_corpus tests/fuzz/corpus/wire
     The sealed files change on every run (random nonces); that is fine.
     ========================================================================= */
 #include "gossip/crypto.h"
@@ -18,12 +22,13 @@
 #include <string.h>
 
 #define FUZZ_KEY_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define SEED_MAX     8192   //  run-fuzz.sh's -max_len
 
 static int
-s_write (const char *dir, int type, const char *ext, const uint8_t *data, size_t len)
+s_write (const char *dir, int type, const char *suffix, const char *ext, const uint8_t *data, size_t len)
 {
     char path[4096];
-    snprintf (path, sizeof path, "%s/%02d-%s.%s", dir, type, gossip_wire_type_name (type), ext);
+    snprintf (path, sizeof path, "%s/%02d-%s%s.%s", dir, type, gossip_wire_type_name (type), suffix, ext);
     FILE *f = fopen (path, "wb");
     if (!f)
         return -1;
@@ -31,6 +36,56 @@ s_write (const char *dir, int type, const char *ext, const uint8_t *data, size_t
     if (fclose (f) != 0 || n != len)
         return -1;
     printf ("%s (%zu bytes)\n", path, len);
+    return 0;
+}
+
+//  One encoding of each fault for msg, at the first field (from a position
+//  that rotates with the fault) where that fault can be made.
+static int
+s_faults (const char *dir, const mw_msg_t *msg)
+{
+    const mw_wire_msg_def_t *def = gossip_wire_def (msg->type);
+    for (int fault = MW_WIRE_FAULT_DROP; fault < MW_WIRE_FAULT_COUNT; fault++) {
+        //  Candidates: the whole message, magic/version/type, each body
+        //  field and each field of a list's elements.
+        const char *paths[64];
+        char names[64][48];
+        size_t n = 0;
+        paths[n++] = NULL;
+        paths[n++] = "magic";
+        paths[n++] = "version";
+        paths[n++] = "type";
+        for (uint32_t i = 0; i < def->n_fields && n < 64; i++) {
+            const mw_wire_field_t *f = &def->fields[i];
+            snprintf (names[n], sizeof names[n], "%s", f->name);
+            paths[n] = names[n];
+            n++;
+            for (uint32_t k = 0; f->kind == MW_WIRE_LIST && k < f->rec->n_fields && n < 64; k++) {
+                snprintf (names[n], sizeof names[n], "%s.%s", f->name, f->rec->fields[k].name);
+                paths[n] = names[n];
+                n++;
+            }
+        }
+        for (size_t k = 0; k < n; k++) {
+            const char *path = paths[(k + (size_t) fault * 3 + msg->type) % n];
+            uint8_t *plain = NULL;
+            size_t len = 0;
+            int rc = gossip_wire_encode_fault (msg, path, (mw_wire_fault_kind_t) fault, &plain, &len);
+            if (rc == 0 && len <= SEED_MAX) {
+                char suffix[80];
+                snprintf (suffix, sizeof suffix, "-%s-%s",
+                          gossip_wire_fault_name ((mw_wire_fault_kind_t) fault), path ? path : "message");
+                rc = s_write (dir, msg->type, suffix, "msg", plain, len);
+                free (plain);
+                if (rc != 0)
+                    return -1;
+                break;
+            }
+            free (plain);
+            if (rc != 0 && rc != MW_WIRE_ENOFAULT)
+                return -1;
+        }
+    }
     return 0;
 }
 
@@ -44,127 +99,33 @@ main (int argc, char **argv)
     gossip_keyring_t *ring = gossip_keyring_new (FUZZ_KEY_B64);
     if (!ring)
         return 1;
-    mw_update_t updates[3];
-    memset (updates, 0, sizeof updates);
-    for (int i = 0; i < 3; i++) {
-        mw_update_t *u = &updates[i];
-        for (int k = 0; k < MW_ID_LEN; k++) {
-            u->id.b[k] = (uint8_t) (0x10 * i + k);
-            u->from.b[k] = (uint8_t) (0xa0 + k);
-        }
-        snprintf (u->name, sizeof u->name, "cam-%d", i);
-        snprintf (u->addr, sizeof u->addr, "tcp://10.0.0.%d:5670", 10 + i);
-        u->state = (uint8_t) (i % MW_STATE_COUNT);
-        u->incarnation = 1000u * (unsigned) i + 1;
-        u->digest_len = (uint16_t) (i * 4);
-        for (int k = 0; k < u->digest_len; k++)
-            u->digest[k] = (uint8_t) (k * 17);
-    }
-    //  Job bodies: a small fake JPEG keeps the JOB seed under run-fuzz.sh's
-    //  -max_len; the 4 MiB case is the wire selftest's.
-    uint8_t frame[200];
-    for (size_t k = 0; k < sizeof frame; k++)
-        frame[k] = (uint8_t) (k * 37);
-    frame[0] = 0xff, frame[1] = 0xd8, frame[2] = 0xff;   //  JPEG SOI
-    mw_wire_box_t boxes[3] = {{100000, 200000, 50000, 80000, 910000},
-                              {0, 0, MW_FIXED_ONE, MW_FIXED_ONE, 420000},
-                              {999999, 1, 1, 999999, MW_FIXED_ONE}};
     int rc = 0;
     for (int type = 1; type <= MW_MSG_TYPE_MAX && rc == 0; type++) {
+        //  Short strings, three list elements (two boxes' worth of a
+        //  result, three updates), seeded values within every limit.
         mw_msg_t msg;
-        memset (&msg, 0, sizeof msg);
-        msg.type = (uint8_t) type;
-        for (int k = 0; k < MW_ID_LEN; k++)
-            msg.sender.b[k] = (uint8_t) (0xf0 + k);
-        msg.session = 1700000000000ULL;
-        msg.seq = 42;
-        msg.ts_ms = 1700000012345ULL;
-        switch (type) {
-        case MW_MSG_BEACON:
-            strcpy (msg.cluster, "site-a");
-            strcpy (msg.name, "cam-0");
-            strcpy (msg.addr, "tcp://10.0.0.10:5670");
+        rc = gossip_wire_msg_fill (&msg, type, 12, 3, 0x6d77 + (uint64_t) type);
+        if (rc != 0)
             break;
-        case MW_MSG_PING:
-        case MW_MSG_PING_REQ:
-            msg.probe = 7;
-            msg.target = updates[1].id;
-            strcpy (msg.addr, "tcp://10.0.0.10:5670");
-            if (type == MW_MSG_PING_REQ)
-                strcpy (msg.target_addr, "tcp://[fd00::11]:5670");
-            break;
-        case MW_MSG_ACK:
-        case MW_MSG_NACK: msg.probe = 70000; break;
-        case MW_MSG_PUSH_PULL: msg.join = 1; break;
-        case MW_MSG_HEARTBEAT:
-            msg.term = 7;
-            msg.lease_ms = 400;
-            msg.rank = 1100;
-            break;
-        case MW_MSG_VOTE_REQ:
-            msg.term = 8;
-            msg.pre = 1;
-            msg.rank = 1100;
-            break;
-        case MW_MSG_VOTE:
-            msg.term = 8;
-            msg.granted = 1;
-            msg.coordinator = updates[2].id;
-            msg.rank = 1100;   //  the ballot granted: (8, 1100, updates[1])
-            msg.ballot = updates[1].id;
-            break;
-        default: break;
-        }
-        //  Election messages carry no updates (the decoder refuses them).
-        if (type != MW_MSG_BEACON && type < MW_MSG_HEARTBEAT) {
-            msg.updates = updates;
-            msg.n_updates = type >= MW_MSG_PUSH_PULL ? 3 : 2;
-        }
-        mw_job_t job;
-        memset (&job, 0, sizeof job);
-        if (gossip_wire_is_job_type (type)) {
-            for (int k = 0; k < MW_JOBID_LEN; k++)
-                job.id.b[k] = (uint8_t) (0x30 + k);
-            strcpy (job.model, "tiny-face");
-            job.deadline_ms = 800;
-            job.priority = 5;
-            if (type == MW_MSG_JOB_OFFER || type == MW_MSG_JOB)
-                strcpy (msg.addr, "tcp://10.0.0.10:5680");   //  reply-to
-            if (type == MW_MSG_JOB_OFFER)
-                job.frame_len = 48000;
-            if (type == MW_MSG_JOB) {
-                strcpy (job.camera, "cam-0/front");
-                job.frame = frame;
-                job.frame_len = sizeof frame;
-            }
-            if (type == MW_MSG_JOB_REPLY) {
-                job.status = 0;
-                job.wait_ms = 350;
-                strcpy (job.reason, "queue full");
-            }
-            if (type == MW_MSG_JOB_RESULT) {
-                job.kind = MW_JOB_KIND_ESCALATE;
-                job.queue_ms = 12;
-                job.infer_ms = 85;
-                job.width = 1280;
-                job.height = 720;
-                job.confidence = 590000;
-                job.boxes = boxes;
-                job.n_boxes = 3;
-            }
-            msg.job = &job;
+        if (msg.job) {
+            //  A model the fuzz target's runner has, so that a decoded job
+            //  goes on into the job state machine rather than a refusal.
+            snprintf (msg.job->model, sizeof msg.job->model, "tiny-face");
         }
         uint8_t *plain = NULL, *env = NULL;
         size_t plain_len = 0, env_len = 0;
         rc = gossip_wire_encode (&msg, &plain, &plain_len);
         if (rc == 0)
-            rc = s_write (argv[1], type, "msg", plain, plain_len);
+            rc = s_write (argv[1], type, "", "msg", plain, plain_len);
         if (rc == 0)
             rc = gossip_crypto_seal (ring, plain, plain_len, &env, &env_len);
         if (rc == 0)
-            rc = s_write (argv[1], type, "env", env, env_len);
+            rc = s_write (argv[1], type, "", "env", env, env_len);
+        if (rc == 0)
+            rc = s_faults (argv[1], &msg);
         free (plain);
         free (env);
+        gossip_wire_msg_clear (&msg);
     }
     gossip_keyring_destroy (&ring);
     if (rc)

@@ -9,7 +9,8 @@
               address: the datagram never leaves the test namespace).
     MODE:
       garbage     N random messages: raw bytes, random frame counts, fake
-                  envelopes, and (with --key) random or mutated plaintext
+                  envelopes, and (with --key) random or mutated plaintext,
+                  or a GOSSIP with one fault from the protocol's definition,
                   sealed with the cluster key (exercises the decoder)
       wrongkey    one valid GOSSIP sealed with a fresh random key
       tampered    one valid GOSSIP sealed with --key, one ciphertext byte flipped
@@ -29,8 +30,10 @@
                   "reply=accepted|refused reason=..." (exit 2: no reply).
                   Sent to a mesh port it must be rejected as `plane`.
       job-garbage N job messages (OFFER, REPLY, JOB, RESULT; valid encodings
-                  truncated, bit-flipped, or with a bad job id / kind /
-                  field count), each sealed with --key: `malformed` rejects
+                  truncated or bit-flipped, or with one fault from the
+                  protocol's definition at a random field: a bad job id,
+                  kind, field count, length...), each sealed with --key:
+                  `malformed` rejects
       job-stray   N valid REPLYs and RESULTs for job ids nobody knows
                   (dropped by the state machine, no event)
       oversize    one raw frame of --size bytes (default 5 MiB): beyond
@@ -202,12 +205,53 @@ udp_send (const char *ep, const uint8_t *data, size_t len)
     return n == (ssize_t) len ? 0 : -1;
 }
 
+//  One fault from the protocol's definition (gossip/wire_def.h) at a random
+//  field of m (header, body, updates, or a field of a list's last element),
+//  encoded by the codec's own walk (gossip_wire_encode_fault) and sealed.
+//  Every such fault is one the decoder must reject.  0/-1.
+static int
+send_fault_one (gossip_keyring_t *keys, const mw_msg_t *m)
+{
+    const mw_wire_msg_def_t *def = gossip_wire_def (m->type);
+    uint32_t n_hdr;
+    const mw_wire_field_t *hdr = gossip_wire_header (&n_hdr);
+    if (!def)
+        return -1;
+    //  Not every fault fits every field (no OVER for a uint64, no NUL
+    //  outside a str): draw until one does, a bounded number of times.
+    for (int attempt = 0; attempt < 64; attempt++) {
+        uint32_t pick = rnd () % (n_hdr + def->n_fields + 1);
+        const mw_wire_field_t *f = pick < n_hdr                   ? &hdr[pick]
+                                   : pick < n_hdr + def->n_fields ? &def->fields[pick - n_hdr]
+                                                                  : NULL;
+        char path[64];
+        if (!f)
+            path[0] = 0;   //  the whole message
+        else if (f->kind == MW_WIRE_LIST && rnd () % 2) {
+            const mw_wire_field_t *e = &f->rec->fields[rnd () % f->rec->n_fields];
+            snprintf (path, sizeof path, "%s.%s", f->name, e->name);
+        }
+        else
+            snprintf (path, sizeof path, "%s", f->name);
+        mw_wire_fault_kind_t fault = (mw_wire_fault_kind_t) (1 + rnd () % (MW_WIRE_FAULT_COUNT - 1));
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        int rc = gossip_wire_encode_fault (m, path[0] ? path : NULL, fault, &plain, &plain_len);
+        if (rc == 0)
+            return seal_plain_send (keys, plain, plain_len);
+        free (plain);
+        if (rc != MW_WIRE_ENOFAULT)
+            return -1;
+    }
+    return -1;
+}
+
 //  One garbage message of a random kind.
 static int
 send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
 {
     uint8_t buf[4096];
-    int kind = (int) (rnd () % (keys ? 6 : 3));
+    int kind = (int) (rnd () % (keys ? 7 : 3));
     size_t len = rnd () % 1024;
     rnd_fill (buf, len);
     switch (kind) {
@@ -230,6 +274,21 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
         buf[1] = 'W';
         buf[2] = (uint8_t) (rnd () % 3);
         return zsend (buf, len, 0);
+    case 6: {   //  a GOSSIP with one fault from the protocol's definition
+        mw_msg_t m;
+        mw_update_t upd[2];
+        memset (upd, 0, sizeof upd);
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        for (int u = 0; u < 2; u++) {
+            rnd_fill (upd[u].id.b, MW_ID_LEN);
+            snprintf (upd[u].name, sizeof upd[u].name, "fz%u", rnd () % 1000);
+            snprintf (upd[u].addr, sizeof upd[u].addr, "tcp://127.0.0.1:9");
+            upd[u].from = upd[u].id;
+        }
+        m.updates = upd;
+        m.n_updates = 2;
+        return send_fault_one (keys, &m);
+    }
     case 3: {   //  random plaintext sealed with the cluster key
         uint8_t *out = NULL;
         size_t out_len = 0;
@@ -473,7 +532,8 @@ job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint
 }
 
 //  One malformed job message, sealed: a valid encoding of a random job
-//  type, then broken in one of several ways.
+//  type, truncated or bit-flipped, or with a fault from the definition at a
+//  random field (a bad job id, kind, field count, length, ...).
 static int
 send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
 {
@@ -482,7 +542,7 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
     mw_msg_t m;
     mw_job_t j;
     uint8_t frame[512];
-    mw_wire_box_t box = {1000, 2000, 3000, 4000, 500000};
+    mw_wire_box_t box[2] = {{1000, 2000, 3000, 4000, 500000}, {5000, 6000, 7000, 8000, 600000}};
     make_job (&m, &j, type, sender, session, ++*seq, "tiny-face", "tcp://127.0.0.1:9");
     if (type == MW_MSG_JOB) {
         rnd_fill (frame, sizeof frame);
@@ -494,19 +554,21 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
     else if (type == MW_MSG_JOB_REPLY)
         j.status = 1;
     else {
-        j.n_boxes = 1;
-        j.boxes = &box;
+        j.n_boxes = 2;
+        j.boxes = box;
     }
+    int how = (int) (rnd () % 4);
+    if (how >= 2)
+        return send_fault_one (keys, &m);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    if (gossip_wire_encode (&m, &plain, &plain_len) != 0 || plain_len < 8)
+    if (gossip_wire_encode (&m, &plain, &plain_len) != 0 || plain_len < 8) {
+        free (plain);
         return -1;
-    //  The body starts after the header; break something there.  The
-    //  header has sender (bin 16) etc.; stay clear of "tcp://" strings.
-    int how = (int) (rnd () % 4);
+    }
     if (how == 0)   //  truncated inside the body
         plain_len = plain_len / 2 + rnd () % (plain_len / 2);
-    else if (how == 1) {   //  bytes flipped in the second half
+    else {   //  bytes flipped in the second half, clear of "tcp://" strings
         for (int f = 0; f < 3; f++) {
             size_t at = plain_len / 2 + rnd () % (plain_len - plain_len / 2);
             if (at + 6 <= plain_len && !memcmp (plain + at, "tcp://", 6))
@@ -514,16 +576,6 @@ send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t se
             plain[at] ^= (uint8_t) (1u << (rnd () % 8));
         }
     }
-    else if (how == 2) {   //  the job id made 15 bytes: find bin8 len 16
-        for (size_t k = plain_len / 3; k + 1 < plain_len; k++)
-            if (plain[k] == 0xc4 && plain[k + 1] == 16) {
-                plain[k + 1] = 15;
-                break;
-            }
-        plain_len--;
-    }
-    else   //  trailing junk
-        plain[plain_len - 1] ^= 0xff, plain_len -= 1 + rnd () % 4;
     return seal_plain_send (keys, plain, plain_len);
 }
 

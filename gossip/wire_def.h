@@ -1,0 +1,234 @@
+/*  =========================================================================
+    gossip/wire_def.h - the mesh protocol's messages, defined once.
+
+    Every message type, its number, its fields in wire order, each field's
+    kind and limit, the struct member it maps to, and how many membership
+    updates the type may carry, are listed here and nowhere else.  From
+    these lists (X-macros: no generator runs at build time):
+
+      gossip/wire.h    the mw_msg_type_t enum and MW_MSG_TYPE_MAX;
+      gossip/wire.c    the field tables, the one encoder and the one bounded
+                       decoder that walk them, the fault-injecting encoder
+                       (tests/tools/mw-inject, tests/fuzz/make_corpus) and
+                       the selftest's round-trip and malformed-input cases;
+      gossip/mw-protodoc  the generated tables of docs/PROTOCOL.md, which
+                       `make check` compares with this file.
+
+    Plaintext layout (one msgpack array, no maps; docs/PROTOCOL.md §3):
+
+        [ "MWP", version, type, <header fields>, <body fields by type>, updates ]
+
+    Rows
+    ----
+    A message:   MSG (NAME, number, "text name", plane, max updates,
+                      max plaintext bytes, since, "what it is for")
+    Its body:    #define MW_WIRE_BODY_<NAME>(F)  one F row per field, in
+                 wire order (empty for a type without body fields)
+    A field:     F (struct, member, KIND, limit, aux, since, "meaning")
+
+      struct  where the member lives: MSG (mw_msg_t), JOB (the mw_job_t a
+              job message points to), UPDATE (mw_update_t), BOX
+              (mw_wire_box_t).
+      KIND    UINT   unsigned integer <= limit (ERANGE above it; negative is
+                     ERANGE); member: uint8/16/32/64_t
+              BOOL   0 or 1 (ERANGE otherwise); limit and aux unused (0)
+              SIZE   an announced byte count <= limit (ETOOBIG above it;
+                     ERANGE beyond the member's width)
+              ID     bin of exactly sizeof (member) bytes (EMALFORMED
+                     otherwise); limit unused (0)
+              STR    str of <= limit bytes (ETOOBIG), no NUL inside
+                     (EMALFORMED); member: char[limit + 1]
+              BIN    bin of <= limit bytes (ETOOBIG); member: uint8_t
+                     [limit], its length in <member>_len
+              BLOB   bin of aux..limit bytes, allocated (EMALFORMED below
+                     aux, ETOOBIG above limit); member: uint8_t *, its
+                     length in <member>_len (uint32_t)
+              LIST   array of <= limit aux records (ETOOBIG above);
+                     member: a pointer to the records, their count in
+                     n_<member> (uint32_t); aux: UPDATE or BOX
+      since   the protocol version that added the field (1 for all today).
+
+    The `updates` array that ends every message is not listed in the
+    bodies: the MSG row's "max updates" gives its limit (0: must be empty).
+    Every other limit is the field's own; the encoder checks the same
+    limits as the decoder, so whatever is sent can be read.
+
+    How to change the protocol
+    --------------------------
+    * A new field in an existing type: add one F row at the END of that
+      type's body (fields are never inserted, removed, reordered or
+      retyped), and the struct member it maps to (the build checks that
+      the member's type fits the kind).  Outside a pre-release window
+      (docs/PROTOCOL.md §6) give it since = MW_WIRE_VERSION + 1 and bump
+      MW_WIRE_VERSION: decoders then read both versions, a version-1
+      message simply lacks the field (left zero).  Keep MW_WIRE_SEND_VERSION
+      at the old version for one release (nodes that can read the new field
+      while still sending the old layout), then bump it.
+          F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, "Ed25519 signature over ...")
+    * A new message type: one MSG row with the next number, and its
+      MW_WIRE_BODY_<NAME> list.  The enum constant MW_MSG_<NAME> appears by
+      itself.
+    * Then: `make check` fails on docs/PROTOCOL.md until you run
+      `build/gossip/mw-protodoc --update docs/PROTOCOL.md`, and on the
+      golden vectors only if the bytes of an existing message changed
+      (they must not, except with a version bump).
+    ========================================================================= */
+#ifndef GOSSIP_WIRE_DEF_H_INCLUDED
+#define GOSSIP_WIRE_DEF_H_INCLUDED
+
+//  The protocol's major version: decoders read versions 1..MW_WIRE_VERSION,
+//  the encoder writes MW_WIRE_SEND_VERSION (see "How to change" above).
+#define MW_WIRE_VERSION      1
+#define MW_WIRE_SEND_VERSION 1
+
+//  Limits that only the wire defines (the others: common/types.h, wire.h).
+//  A deadline is a budget for one frame, not a schedule: an hour is far
+//  beyond any real one and keeps the arithmetic on it well inside 32 bits.
+#define MW_JOB_DEADLINE_MAX 3600000u
+#define MW_JOB_PRIORITY_MAX 9
+
+//  Header fields, in every message after magic, version and type (which
+//  the codec writes and checks itself: their errors are EMAGIC, EVERSION,
+//  ETYPE rather than a field's).
+#define MW_WIRE_HEADER(F)                                                                                    \
+    F (MSG, sender, ID, 0, 0, 1, "the sender's node id")                                                     \
+    F (MSG, session, UINT, UINT64_MAX, 0, 1, "sender's boot session: wall-clock ms when it started")         \
+    F (MSG, seq, UINT, UINT64_MAX, 0, 1, "per session, strictly increasing per message sent")                \
+    F (MSG, ts_ms, UINT, UINT64_MAX, 0, 1, "sender's wall clock (ms since the epoch) when sealed")
+
+//  Planes: the mesh plane (MESH_PORT, beacons) and the data plane
+//  (JOB_PORT, VMS_PORT); docs/PROTOCOL.md §7.1.
+#define MW_WIRE_MESSAGES(MSG)                                                                                \
+    MSG (BEACON, 1, "beacon", MESH, 0, MW_BEACON_PLAIN_MAX, 1,                                               \
+         "UDP discovery: cluster X, node Y, reach me at Z")                                                  \
+    MSG (PING, 2, "ping", MESH, MW_MAX_UPDATES, MW_MSG_MAX, 1, "SWIM direct probe")                          \
+    MSG (ACK, 3, "ack", MESH, MW_MAX_UPDATES, MW_MSG_MAX, 1,                                                 \
+         "answer to PING (direct, or relayed for PING_REQ)")                                                 \
+    MSG (PING_REQ, 4, "ping-req", MESH, MW_MAX_UPDATES, MW_MSG_MAX, 1,                                       \
+         "probe target T for me (indirect probe)")                                                           \
+    MSG (NACK, 5, "nack", MESH, MW_MAX_UPDATES, MW_MSG_MAX, 1,                                               \
+         "Lifeguard: the relay got no ack from T in time")                                                   \
+    MSG (GOSSIP, 6, "gossip", MESH, MW_MAX_UPDATES, MW_MSG_MAX, 1, "updates only (dissemination tick)")      \
+    MSG (PUSH_PULL, 7, "push-pull", MESH, MW_MAX_MEMBERS, MW_MSG_MAX, 1,                                     \
+         "full state; asks for the receiver's full state")                                                   \
+    MSG (PUSH_PULL_REPLY, 8, "push-pull-reply", MESH, MW_MAX_MEMBERS, MW_MSG_MAX, 1,                         \
+         "full state, in answer to PUSH_PULL")                                                               \
+    MSG (HEARTBEAT, 9, "heartbeat", MESH, 0, MW_MSG_MAX, 1,                                                  \
+         "coordinator to members: I hold term T, lease L")                                                   \
+    MSG (VOTE_REQ, 10, "vote-req", MESH, 0, MW_MSG_MAX, 1, "candidate to members: (pre-)vote for term T?")   \
+    MSG (VOTE, 11, "vote", MESH, 0, MW_MSG_MAX, 1, "answer to VOTE_REQ, or to a stale HEARTBEAT")            \
+    MSG (JOB_OFFER, 12, "job_offer", DATA, 0, MW_JOB_MSG_MAX, 1,                                             \
+         "origin to peer: can you run job J (model, budget, size)?")                                         \
+    MSG (JOB_REPLY, 13, "job_reply", DATA, 0, MW_JOB_MSG_MAX, 1,                                             \
+         "peer to origin: accepted (reservation) or refused, with a reason")                                 \
+    MSG (JOB, 14, "job", DATA, 0, MW_JOB_MSG_MAX, 1, "origin to runner: the job and its frame")              \
+    MSG (JOB_RESULT, 15, "job_result", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
+         "runner to origin: detections, or a failure with a reason")
+
+//  ---- mesh plane ----------------------------------------------------------
+
+#define MW_WIRE_BODY_BEACON(F)                                                                               \
+    F (MSG, cluster, STR, MW_CLUSTER_MAX, 0, 1, "the sender's CLUSTER_NAME")                                 \
+    F (MSG, name, STR, MW_NAME_MAX, 0, 1, "the sender's NODE_NAME")                                          \
+    F (MSG, addr, STR, MW_ADDR_MAX, 0, 1, "the sender's mesh endpoint, tcp://ip:port")
+
+#define MW_WIRE_BODY_PING(F)                                                                                 \
+    F (MSG, probe, UINT, UINT32_MAX, 0, 1, "probe number chosen by the prober")                              \
+    F (MSG, target, ID, 0, 0, 1, "the id the prober believes it probes")                                     \
+    F (MSG, addr, STR, MW_ADDR_MAX, 0, 1, "where the answer goes")
+
+#define MW_WIRE_BODY_ACK(F) F (MSG, probe, UINT, UINT32_MAX, 0, 1, "the probe answered")
+
+#define MW_WIRE_BODY_PING_REQ(F)                                                                             \
+    F (MSG, probe, UINT, UINT32_MAX, 0, 1, "probe number chosen by the prober")                              \
+    F (MSG, target, ID, 0, 0, 1, "the node the relay is asked to probe")                                     \
+    F (MSG, target_addr, STR, MW_ADDR_MAX, 0, 1, "the target's endpoint")                                    \
+    F (MSG, addr, STR, MW_ADDR_MAX, 0, 1, "where the answer goes")
+
+#define MW_WIRE_BODY_NACK(F) F (MSG, probe, UINT, UINT32_MAX, 0, 1, "the probe answered")
+
+#define MW_WIRE_BODY_GOSSIP(F)
+
+#define MW_WIRE_BODY_PUSH_PULL(F) F (MSG, join, BOOL, 0, 0, 1, "1 when the sender is joining the mesh")
+
+#define MW_WIRE_BODY_PUSH_PULL_REPLY(F)
+
+#define MW_WIRE_BODY_HEARTBEAT(F)                                                                            \
+    F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
+    F (MSG, lease_ms, UINT, UINT32_MAX, 0, 1, "lease granted by this heartbeat (0 = resign)")                \
+    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")
+
+#define MW_WIRE_BODY_VOTE_REQ(F)                                                                             \
+    F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
+    F (MSG, pre, BOOL, 0, 0, 1, "1 = pre-vote")                                                              \
+    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")
+
+#define MW_WIRE_BODY_VOTE(F)                                                                                 \
+    F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
+    F (MSG, pre, BOOL, 0, 0, 1, "1 = pre-vote")                                                              \
+    F (MSG, granted, BOOL, 0, 0, 1, "1 = yes")                                                               \
+    F (MSG, coordinator, ID, 0, 0, 1, "the coordinator the voter follows (zero = none)")                     \
+    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
+    F (MSG, ballot, ID, 0, 0, 1, "the ballot's id")
+
+//  One member's state record, the element of `updates`.
+#define MW_WIRE_RECORD_UPDATE(F)                                                                             \
+    F (UPDATE, id, ID, 0, 0, 1, "the member's node id")                                                      \
+    F (UPDATE, name, STR, MW_NAME_MAX, 0, 1, "its NODE_NAME")                                                \
+    F (UPDATE, addr, STR, MW_ADDR_MAX, 0, 1, "its mesh endpoint")                                            \
+    F (UPDATE, state, UINT, MW_STATE_COUNT - 1, 0, 1, "0 alive, 1 suspect, 2 dead, 3 left")                  \
+    F (UPDATE, incarnation, UINT, UINT64_MAX, 0, 1, "the member's incarnation")                              \
+    F (UPDATE, from, ID, 0, 0, 1, "who asserts the state (the member itself for alive/left)")                \
+    F (UPDATE, digest, BIN, MW_DIGEST_MAX, 0, 1, "opaque (resource forecasts, scheduler/digest.h)")
+
+//  ---- data plane (inference jobs) -----------------------------------------
+
+#define MW_WIRE_BODY_JOB_OFFER(F)                                                                            \
+    F (JOB, id, ID, 0, 0, 1, "the job id (random)")                                                          \
+    F (JOB, kind, UINT, MW_JOB_KIND_ESCALATE, 0, 1,                                                          \
+       "0 run (hand-off, or fallback to the server), 1 escalate")                                            \
+    F (JOB, model, STR, MW_MODEL_MAX, 0, 1, "the model to run")                                              \
+    F (JOB, deadline_ms, UINT, MW_JOB_DEADLINE_MAX, 0, 1, "budget left when sent (relative: no clock sync)") \
+    F (JOB, priority, UINT, MW_JOB_PRIORITY_MAX, 0, 1, "0 (lowest) .. 9")                                    \
+    F (JOB, frame_len, SIZE, MW_FRAME_MAX, 0, 1, "size of the frame to come")                                \
+    F (MSG, addr, STR, MW_ADDR_MAX, 0, 1, "reply-to: the origin's data-plane endpoint")
+
+#define MW_WIRE_BODY_JOB_REPLY(F)                                                                            \
+    F (JOB, id, ID, 0, 0, 1, "the job id")                                                                   \
+    F (JOB, status, BOOL, 0, 0, 1, "1 accepted, 0 refused")                                                  \
+    F (JOB, wait_ms, UINT, UINT32_MAX, 0, 1, "the runner's predicted completion")                            \
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why refused, or why failed")
+
+#define MW_WIRE_BODY_JOB(F)                                                                                  \
+    F (JOB, id, ID, 0, 0, 1, "the job id")                                                                   \
+    F (JOB, kind, UINT, MW_JOB_KIND_ESCALATE, 0, 1, "0 run, 1 escalate")                                     \
+    F (JOB, camera, STR, MW_CAMERA_MAX, 0, 1, "the camera id")                                               \
+    F (JOB, model, STR, MW_MODEL_MAX, 0, 1, "the model to run")                                              \
+    F (JOB, deadline_ms, UINT, MW_JOB_DEADLINE_MAX, 0, 1, "budget left when sent")                           \
+    F (JOB, priority, UINT, MW_JOB_PRIORITY_MAX, 0, 1, "0 (lowest) .. 9")                                    \
+    F (JOB, frame, BLOB, MW_FRAME_MAX, 1, 1, "the JPEG; its length is the job's frame_len")                  \
+    F (MSG, addr, STR, MW_ADDR_MAX, 0, 1, "reply-to: the origin's data-plane endpoint")
+
+#define MW_WIRE_BODY_JOB_RESULT(F)                                                                           \
+    F (JOB, id, ID, 0, 0, 1, "the job id")                                                                   \
+    F (JOB, kind, UINT, MW_JOB_KIND_ESCALATE, 0, 1, "echoes the job's")                                      \
+    F (JOB, status, UINT, UINT8_MAX, 0, 1, "0 ok, 1..255 a failure")                                         \
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why refused, or why failed")                                  \
+    F (JOB, model, STR, MW_MODEL_MAX, 0, 1, "the model that ran")                                            \
+    F (JOB, queue_ms, UINT, UINT32_MAX, 0, 1, "time queued at the runner")                                   \
+    F (JOB, infer_ms, UINT, UINT32_MAX, 0, 1, "inference time")                                              \
+    F (JOB, width, UINT, UINT32_MAX, 0, 1, "frame width in pixels")                                          \
+    F (JOB, height, UINT, UINT32_MAX, 0, 1, "frame height in pixels")                                        \
+    F (JOB, confidence, UINT, MW_FIXED_ONE, 0, 1, "mean detection score, millionths")                        \
+    F (JOB, boxes, LIST, MW_MAX_BOXES, BOX, 1, "the detections")
+
+//  One detection: image-relative, fixed point in millionths, so that no
+//  NaN or infinity can ever be decoded.
+#define MW_WIRE_RECORD_BOX(F)                                                                                \
+    F (BOX, x, UINT, MW_FIXED_ONE, 0, 1, "left edge")                                                        \
+    F (BOX, y, UINT, MW_FIXED_ONE, 0, 1, "top edge")                                                         \
+    F (BOX, w, UINT, MW_FIXED_ONE, 0, 1, "width")                                                            \
+    F (BOX, h, UINT, MW_FIXED_ONE, 0, 1, "height")                                                           \
+    F (BOX, score, UINT, MW_FIXED_ONE, 0, 1, "detection score")
+
+#endif
