@@ -11,6 +11,7 @@
                   /metrics snapshot and the seed's usage POST
       election    the coordinator election fed with the SWIM view
       jobs        the data plane, the runner and the hand-off (node/jobs.h)
+      cameras     the camera registry, RTSP ingest and focus (node/cameras.h)
       control     the CLI's socket (node/control.h); each service registers
                   its own commands
 
@@ -39,6 +40,7 @@
 #include "gossip/member.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "node/cameras.h"
 #include "node/control.h"
 #include "node/events.h"
 #include "node/jobs.h"
@@ -82,6 +84,8 @@ struct _node_agent_t {
     //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
     node_jobs_t *jobs;
     uint64_t next_peers_ms;
+    //  Cameras (node/cameras.h): registry, ingest, focus.
+    node_cameras_t *cameras;
     //  Coordinator election (scheduler/election.h): fed the SWIM view
     //  when it changes (view_dirty) and at least once a second.
     election_t *election;
@@ -103,6 +107,14 @@ typedef struct _node_agent_t agent_t;
 
 //  --------------------------------------------------------------------------
 //  Membership callbacks
+
+//  The camera service's mesh messages (registry replication, focus).
+static void
+s_cam_send (void *ctx, const char *addr, mw_msg_t *msg)
+{
+    agent_t *self = (agent_t *) ctx;
+    gossip_transport_send (self->transport, addr, msg);
+}
 
 static void
 s_send (void *ctx, const char *addr, const mw_msg_t *msg)
@@ -153,6 +165,9 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
         //  comes back, a fresh connection is made at once instead of waiting
         //  out libzmq's reconnect back-off, and it gets no stale backlog.
         gossip_transport_forget_addr (self->transport, m->addr);
+    if (self->cameras)
+        node_cameras_member (self->cameras, m, ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE,
+                             mw_now_ms ());
     if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE)
         node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
     else if (ev == GOSSIP_MEMBER_EV_LEAVE)
@@ -510,6 +525,8 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     mw_json_add (o, "stats", stats);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
+    if (self->cameras)
+        mw_json_add (o, "cameras", node_cameras_status_json (self->cameras));
     return o;
 }
 
@@ -603,6 +620,8 @@ s_collect_tick (agent_t *self, uint64_t now)
                          NULL);
             if (self->jobs)
                 node_jobs_prometheus (self->jobs, text);
+            if (self->cameras)
+                node_cameras_prometheus (self->cameras, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
         }
@@ -642,6 +661,9 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             if (node_msgmap_election_from_wire (&msg, &em) == 0) {
                 if (!leaving)
                     election_handle (self->election, &em, now);
+            }
+            else if (self->cameras && node_cameras_handle (self->cameras, &msg, now)) {
+                //  camera registry or focus
             }
             else if (msg.type != MW_MSG_BEACON)
                 gossip_member_handle (self->members, &msg, now);
@@ -1039,6 +1061,14 @@ s_setup (agent_t *self, char *err, size_t errlen)
     node_control_on (self->control, "status", 1, s_ctl_status, self);
     node_control_on (self->control, "load", 1, s_ctl_load, self);
     node_control_on (self->control, "leave", 1, s_ctl_leave, self);
+    //  Cameras: the registry, ingest and focus (after membership: placement
+    //  and replication read the view).
+    node_cameras_opts_t co = {cfg,        &self->ident,  self->name, self->db, self->events,
+                              self->jobs, self->members, s_cam_send, self};
+    self->cameras = node_cameras_new (&co, err, errlen);
+    if (!self->cameras)
+        return -1;
+    node_cameras_control_register (self->cameras, self->control);
     if (self->jobs)
         node_jobs_control_register (self->jobs, self->control);
     else {
@@ -1052,6 +1082,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
 static void
 s_teardown (agent_t *self)
 {
+    node_cameras_destroy (&self->cameras);
     node_jobs_destroy (&self->jobs);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
@@ -1109,6 +1140,8 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_service_t load = {"load", self, NULL, NULL, s_load_tick, s_load_wakeup, NULL};
     node_service_t elect = {"election", self, NULL, NULL, s_elect_tick, s_elect_wakeup, s_elect_leave};
     node_service_t jobs = {"jobs", self, s_jobs_items, s_jobs_readable, s_jobs_tick, s_jobs_wakeup, NULL};
+    node_service_t cameras;
+    node_cameras_service (self->cameras, &cameras);
     node_service_t control;
     node_control_service (self->control, &control);
     node_loop_add (self->loop, &mesh);
@@ -1116,6 +1149,7 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &load);
     node_loop_add (self->loop, &elect);
     node_loop_add (self->loop, &jobs);
+    node_loop_add (self->loop, &cameras);
     node_loop_add (self->loop, &control);
     return self;
 }
