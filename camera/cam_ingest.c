@@ -733,8 +733,15 @@ s_connect (cam_ingest_t *self)
             s_set_reason (self, "connect", rc);
         return CAM_IN_FAIL;
     }
-    rc = avformat_find_stream_info (self->fmt, NULL);
-    if (rc < 0) {
+    //  RTSP's SDP names the codec (and carries H.264's parameter sets):
+    //  then the decoder can start on the first packet, and probing the
+    //  stream first would cost up to `analyzeduration` (a second) of every
+    //  (re)connection.  Probe only when the SDP left the codec open.
+    bool known = false;
+    for (unsigned i = 0; i < self->fmt->nb_streams; i++)
+        known |= self->fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO
+                 && self->fmt->streams[i]->codecpar->codec_id != AV_CODEC_ID_NONE;
+    if (!known && (rc = avformat_find_stream_info (self->fmt, NULL)) < 0) {
         s_set_reason (self, "stream info", rc == AVERROR_EXIT ? AVERROR (ETIMEDOUT) : rc);
         return CAM_IN_FAIL;
     }
