@@ -1174,6 +1174,7 @@ s_camera_json (node_cameras_t *self, const cam_record_t *r, const gossip_member_
         mw_json_add (in, "height", mw_json_u64 (st.height));
         mw_json_add (in, "decoder", mw_json_str (st.decoder));
         mw_json_add (in, "frames_decoded", mw_json_u64 (st.frames_decoded));
+        mw_json_add (in, "frames_delivered", mw_json_u64 (s->frames_in));
         mw_json_add (in, "frames_analysed", mw_json_u64 (s->frames_submitted));
         mw_json_add (in, "frames_dropped",
                      mw_json_u64 (st.frames_dropped + s->dropped_inflight + s->dropped_refused));

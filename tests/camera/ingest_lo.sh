@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+#  ingest_lo: two RTSP cameras on one box, end to end.  A real RTSP server
+#  (GStreamer, started here on loopback) serves an H.264 video of the
+#  face-api demo pictures at the seed's Axis and ONVIF paths; one loopback
+#  agent with the real models.  Asserts:
+#    * `camera add` takes the seed's JSON in both spellings (numbers as
+#      strings and as numbers); a document without a url is refused with
+#      the field named, and nothing of it is stored;
+#    * both cameras come online (camera.online) and deliver frames at their
+#      configured rates (4 and 2 fps, measured over 8 s by the stream's own
+#      clock) and every delivered frame becomes a job (none dropped);
+#    * the jobs are done with the detections themselves: faces with score,
+#      box in pixels of the camera's 1280x720 frame and normalised, the
+#      capture time, the camera id and its registry name (jobs --json and
+#      job.done events); every recorded event matches docs/EVENTS.md;
+#    * `meshwatch focus --camera` (ttl 3 s) switches both cameras (50 m
+#      apart, radius 100 m) to focus: every frame (>= 15 fps delivered),
+#      focus.started for each; after the ttl focus.ended and back to the
+#      configured rate;
+#    * restarted with FOCUS_ON=face>=0.5, the agent (registry read back
+#      from its state DB) starts a focus by itself from a real detection:
+#      focus.requested with trigger "rule" at one of the cameras.
+SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SRC/tests/lib/testbed.sh"
+. "$SRC/tests/camera/cam_lib.sh"
+if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root"; exit 77; fi
+# shellcheck source=/dev/null
+. "$SRC/tests/infer/models-env.sh"
+cam_require_tools
+tb_hard_timeout 120 "$@"
+tb_init ingest_lo 35
+tb_require_mw
+VIDEO=$(cam_video 90)
+RP=$(( TB_PORTBASE + 150 ))
+JP=$(( TB_PORTBASE + 100 ))
+tb_port_free "$RP" && tb_port_free "$JP" || tb_die "port $RP or $JP in use"
+cam_server cam "$RP" "$VIDEO"
+AXIS="rtsp://root:root@127.0.0.1:$RP/axis-media/media.amp"
+ONVIF="rtsp://127.0.0.1:$RP/onvif-media/media.amp"
+tb_start_agent_lo 1 "MODELS_DIR=$MODELS" "JOB_PORT=$JP" "DEADLINE_MS=3000" "ESCALATE_BELOW=0" \
+    "FOCUS_RADIUS_M=100" "FOCUS_MODEL=tiny-face" "CAMERA_INFLIGHT=8"
+tb_wait_ready 1 20
+S1=$(tb_state_dir 1)
+EV="$TB_DIR/events1.jsonl"
+cam_events 1 "$EV"
+sleep 0.5
+
+echo "---- registry: both spellings, a bad document"
+DOC_A=$(cam_doc camA 37.5700 126.9800 "$AXIS" '"fps":"4"')
+#  The right spelling, numbers as numbers.
+DOC_B='{"name":"Lobby","id":"camB","type":2,"gps":{"latitude":37.57045,"longitude":126.98},"ip":"127.0.0.1",'
+DOC_B+='"isSupportAnalysis":"YES","url":"'$ONVIF'","fps":2}'
+cam_add 1 "$DOC_A" && cam_add 1 "$DOC_B" || cam_failc "camera add refused a valid document"
+out=$(printf '%s' '{"name":"camC","type":1,"gps":{"latitude":1,"longitude":2},"ip":"127.0.0.1","isSupportAnalysis":"YES"}' |
+      tb_cli 1 camera add --json - --state-dir "$S1" 2>&1)
+rc=$?
+list=$(tb_cli 1 camera list --json --state-dir "$S1")
+if [ $rc = 1 ] && [[ $out == *'field "url": missing'* ]] && [ "$(echo "$list" | jq length)" = 2 ]; then
+    cam_pass "a document without url refused ('$out'), nothing stored; seed spelling and the right one accepted"
+else
+    cam_failc "bad document: rc=$rc out='$out' cameras=$(echo "$list" | jq -c 'map(.id)')"
+fi
+[ "$(echo "$list" | jq -r '.[] | select(.id=="camA") | .url')" = "rtsp://root:***@127.0.0.1:$RP/axis-media/media.amp" ] &&
+    cam_pass "the camera's password is masked in the views" || cam_failc "url shown: $(echo "$list" | jq -c '.[0].url')"
+
+echo "---- both cameras online, frames at their rates, every frame a job"
+online () { [ "$(cam_ev "$EV" | jq -r 'select(.topic=="camera.online") | .camera' | sort -u | wc -l)" = 2 ]; }
+tb_wait_until 15 online && cam_pass "camera.online for camA and camB" ||
+    cam_failc "camera.online: $(cam_ev "$EV" | jq -c 'select(.topic|startswith("camera."))' | head -3)"
+snap () { tb_cli 1 camera list --json --state-dir "$S1" | jq -r --arg c "$1" --arg k "$2" '.[] | select(.id==$c) | .ingest[$k]'; }
+sleep 2
+a0=$(snap camA frames_delivered); b0=$(snap camB frames_delivered); t0=$(tb_now_ms)
+sleep 8
+a1=$(snap camA frames_delivered); b1=$(snap camB frames_delivered); t1=$(tb_now_ms)
+secs=$(( (t1 - t0) / 1000 ))
+ra=$(( a1 - a0 )); rb=$(( b1 - b0 ))
+if [ $ra -ge $(( 4 * secs - 3 )) ] && [ $ra -le $(( 4 * secs + 3 )) ] && [ $rb -ge $(( 2 * secs - 2 )) ] &&
+    [ $rb -le $(( 2 * secs + 2 )) ]; then
+    cam_pass "frames in ${secs}s: camA $ra (fps 4), camB $rb (fps 2)"
+else
+    cam_failc "frames in ${secs}s: camA $ra (want ~$(( 4 * secs ))), camB $rb (want ~$(( 2 * secs )))"
+fi
+drops=$(tb_cli 1 camera list --json --state-dir "$S1" | jq '[.[].ingest.frames_dropped] | add')
+an=$(tb_cli 1 camera list --json --state-dir "$S1" | jq '[.[].ingest.frames_analysed] | add')
+[ "$drops" = 0 ] && [ "$an" -gt 0 ] && cam_pass "$an frames analysed, none dropped" || cam_failc "dropped $drops of $an"
+
+echo "---- results carry the detections"
+js=$(tb_cli 1 jobs --json --state-dir "$S1")
+now=$(tb_now_ms)
+good=$(echo "$js" | jq --argjson now "$now" '[.[] | select(.origin and .state=="done" and .boxes > 0
+    and (.detections|length) == .boxes and .width == 1280 and .height == 720
+    and .capture_ms > ($now - 60000) and .capture_ms <= $now
+    and ((.camera=="camA" and .camera_name=="camA") or (.camera=="camB" and .camera_name=="Lobby"))
+    and (.detections[0] | .class=="face" and .score > 0.3 and .box.w > 10 and .box_norm.w > 0 and .box_norm.w < 1
+         and (.box.x - .box_norm.x * 1280 | fabs) < 1))] | length')
+cams=$(echo "$js" | jq -r '[.[] | select(.state=="done" and .boxes > 0) | .camera] | unique | join(",")')
+if [ "$good" -ge 10 ] && [ "$cams" = "camA,camB" ]; then
+    cam_pass "$good jobs done with faces (pixels and normalised, score, class), capture time, camera and name"
+else
+    cam_failc "jobs with detections: $good ($cams): $(echo "$js" | jq -c '[.[] | select(.state=="done")][0]')"
+fi
+ev_done=$(cam_ev "$EV" | jq -c 'select(.topic=="job.done" and .boxes > 0 and (.detections|length) == .boxes
+    and .camera_name != null and .capture_ms != null)' | head -1)
+[ -n "$ev_done" ] && cam_pass "job.done events carry the detections: $(echo "$ev_done" | jq -c '.detections[0]')" ||
+    cam_failc "no job.done event with detections"
+
+echo "---- focus by hand: every frame for the ttl, then back"
+tf=$(tb_now_ms)
+tb_cli 1 focus --camera camA --ttl-s 3 --state-dir "$S1" || cam_failc "meshwatch focus failed"
+a0=$(snap camA frames_delivered); b0=$(snap camB frames_delivered); t0=$(tb_now_ms)
+sleep 1.5
+a1=$(snap camA frames_delivered); b1=$(snap camB frames_delivered); t1=$(tb_now_ms)
+ms=$(( t1 - t0 ))
+ra=$(( (a1 - a0) * 1000 / ms )); rb=$(( (b1 - b0) * 1000 / ms ))
+[ $ra -ge 15 ] && [ $rb -ge 15 ] && cam_pass "in focus: camA $ra fps, camB $rb fps delivered" ||
+    cam_failc "in focus: camA $ra fps, camB $rb fps (want >= 15)"
+started=$(cam_ev "$EV" | jq -r --argjson t "$tf" 'select(.topic=="focus.started" and .ts_ms >= $t) | .camera' | sort | tr '\n' ' ')
+[ "$started" = "camA camB " ] && cam_pass "focus.started for camA and camB" || cam_failc "focus.started: '$started'"
+ended () { [ "$(cam_ev "$EV" | jq -r --argjson t "$tf" 'select(.topic=="focus.ended" and .ts_ms >= $t) | .camera' | wc -l)" = 2 ]; }
+tb_wait_until 6 ended && cam_pass "focus.ended for both after the ttl" || cam_failc "no focus.ended"
+sleep 1
+a0=$(snap camA frames_delivered); t0=$(tb_now_ms)
+sleep 3
+a1=$(snap camA frames_delivered); t1=$(tb_now_ms)
+ra=$(( (a1 - a0) * 1000 / (t1 - t0) ))
+[ $ra -le 6 ] && cam_pass "back to normal: camA $ra fps" || cam_failc "after the focus camA delivers $ra fps"
+mode=$(snap camA mode)
+[ "$mode" = normal ] && cam_pass "camA mode normal again" || cam_failc "camA mode $mode"
+
+echo "---- FOCUS_ON: a real detection starts a focus"
+tb_term 1 || cam_failc "agent 1 did not stop on SIGTERM"
+tr=$(tb_now_ms)
+TB_AGENT_DEFAULTS=("FOCUS_ON=face>=0.5" "FOCUS_TTL_S=2")
+tb_start_agent_lo 1 "MODELS_DIR=$MODELS" "JOB_PORT=$JP" "DEADLINE_MS=3000" "ESCALATE_BELOW=0" "FOCUS_RADIUS_M=100" \
+    "FOCUS_MODEL=tiny-face"
+tb_wait_ready 1 20
+[ "$(tb_cli 1 camera list --json --state-dir "$S1" | jq length)" = 2 ] && cam_pass "registry read back after a restart" ||
+    cam_failc "registry after restart: $(tb_cli 1 camera list --json --state-dir "$S1" | jq -c 'map(.id)')"
+rule () { grep -q 'event=focus_requested .*camera=cam[AB]' "$(tb_log_file 1)"; }
+if tb_wait_until 20 rule; then
+    cam_pass "FOCUS_ON started a focus: $(grep -m1 'event=focus_requested' "$(tb_log_file 1)" | cut -c1-200)"
+else
+    cam_failc "no focus from FOCUS_ON=face>=0.5"
+fi
+
+echo "---- every recorded event against docs/EVENTS.md"
+out=$("$CAM_PY" "$SRC/tests/node/events_check.py" --doc "$SRC/docs/EVENTS.md" --require camera.online \
+      --require job.done --require focus.started --require focus.ended --require focus.requested "$EV" 2>&1) &&
+    cam_pass "events match docs/EVENTS.md ($(echo "$out" | tail -1))" || cam_failc "events: $out"
+cam_finish
