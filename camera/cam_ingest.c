@@ -655,7 +655,10 @@ s_read_one (cam_ingest_t *self, uint64_t deadline)
     int rc = av_read_frame (self->fmt, self->pkt);
     if (atomic_load (&self->stop))
         return CAM_IN_STOP;
-    if (rc == AVERROR_EXIT || (rc < 0 && mw_now_ms () > deadline)) {
+    //  Past the deadline, even a packet is no sign of life: interrupting
+    //  the RTSP demuxer makes it hand out what it held back (the last
+    //  partial frame), which would restart the watchdog of a frozen camera.
+    if (rc == AVERROR_EXIT || mw_now_ms () > deadline) {
         av_packet_unref (self->pkt);
         s_set_reason (self, self->fsm.state == CAM_ST_CONNECTING ? "timeout: no frame" : "no frames", 0);
         return CAM_IN_WATCHDOG;

@@ -8,7 +8,8 @@ usage: rtsp_server.py --port P --file VIDEO.mp4 [--addr 127.0.0.1]
                       [--ready FILE] [--shared]
 
 Each client gets its own pipeline (unless --shared): the file plays from its
-start at real time (filesrc ! qtdemux ! h264parse ! rtph264pay), so a camera
+start at real time (filesrc ! qtdemux ! h264parse ! identity sync=true !
+rtph264pay), never ahead of it, like a live camera; so a camera
 that (re)connects starts on a keyframe, like a camera after a reboot.
 
 Signals: SIGTERM/SIGINT stop it; SIGUSR1 drops every client session (the
@@ -41,7 +42,11 @@ def main():
     server.set_address(a.addr)
     server.set_service(str(a.port))
     mounts = server.get_mount_points()
-    launch = ("( filesrc location=%s ! qtdemux ! h264parse config-interval=-1 "
+    # identity sync=true paces the file at its own clock: like a real
+    # camera, the server never sends ahead of "now" (a file source would
+    # otherwise run seconds ahead into the socket buffers, and a frozen
+    # server would still deliver frames for as long).
+    launch = ("( filesrc location=%s ! qtdemux ! h264parse config-interval=-1 ! identity sync=true "
               "! rtph264pay name=pay0 pt=96 config-interval=-1 )" % a.file)
     for path in a.paths.split(","):
         f = GstRtspServer.RTSPMediaFactory()
@@ -55,7 +60,7 @@ def main():
 
     def drop_clients():
         server.client_filter(lambda srv, client, data=None: GstRtspServer.RTSPFilterResult.REMOVE)
-        return False
+        return True   # keep the handler for the next SIGUSR1
 
     def stop():
         loop.quit()
