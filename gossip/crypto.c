@@ -11,7 +11,12 @@
 
     The envelope's 4 header bytes go in as associated data: a receiver uses
     them (key id, version) before it can authenticate anything, so they must
-    be bound to the ciphertext.  The key id is only a hint to skip keys that
+    be bound to the ciphertext.  So do the receiver's id and the plane,
+    which are not on the wire at all: with a shared key, every member could
+    otherwise open every other member's packets, and a packet captured on
+    its way to B would be a fresh, valid packet for C (whose replay window
+    for that sender knows nothing of what B saw).  Binding them makes a
+    misdirected packet fail exactly like a forged one.  The key id is only a hint to skip keys that
     cannot match; with 8 bits two keys may share one, so open tries every
     key with that id and only AEAD success counts.
 
@@ -36,12 +41,13 @@
 
 #define ENV_MAGIC0     'M'
 #define ENV_MAGIC1     'W'
-#define ENV_VERSION    1
-#define ENV_AD_LEN     4
+#define ENV_VERSION    MW_ENVELOPE_VERSION
+#define ENV_HDR_AD_LEN 4                                  //  header bytes in the associated data
+#define ENV_AD_LEN     (ENV_HDR_AD_LEN + MW_ID_LEN + 1)   //  + receiver id + plane
 #define KEY_ID_CONTEXT "meshwatch-key-id"
 
 _Static_assert(MW_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
-_Static_assert(MW_ENVELOPE_HDR == ENV_AD_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+_Static_assert(MW_ENVELOPE_HDR == ENV_HDR_AD_LEN + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
                "envelope header");
 _Static_assert(MW_ENVELOPE_OVERHEAD == MW_ENVELOPE_HDR + crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "envelope overhead");
@@ -177,9 +183,21 @@ gossip_key_generate (char out[64])
     sodium_memzero (key, sizeof key);
 }
 
+//  The associated data: header bytes, receiver id (zero when unbound), plane.
+static void
+s_ad (uint8_t ad[ENV_AD_LEN], const uint8_t *hdr, const mw_id_t *to, uint8_t plane)
+{
+    memcpy (ad, hdr, ENV_HDR_AD_LEN);
+    if (to)
+        memcpy (ad + ENV_HDR_AD_LEN, to->b, MW_ID_LEN);
+    else
+        memset (ad + ENV_HDR_AD_LEN, 0, MW_ID_LEN);
+    ad[ENV_HDR_AD_LEN + MW_ID_LEN] = plane;
+}
+
 int
-gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_len, uint8_t **out,
-                    size_t *out_len)
+gossip_crypto_seal (gossip_keyring_t *self, const mw_id_t *to, uint8_t plane, const uint8_t *plain,
+                    size_t plain_len, uint8_t **out, size_t *out_len)
 {
     assert (self && out && out_len);
     assert (plain || plain_len == 0);
@@ -190,19 +208,23 @@ gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_l
     //  usually much smaller, limit before it gets here.
     if (plain_len > MW_JOB_MSG_MAX)
         return -1;
+    if (to && mw_id_zero (to))
+        to = NULL;
     size_t len = plain_len + MW_ENVELOPE_OVERHEAD;
     uint8_t *env = (uint8_t *) malloc (len);
     if (!env)
         return -1;
     env[0] = ENV_MAGIC0;
     env[1] = ENV_MAGIC1;
-    env[2] = ENV_VERSION;
+    env[2] = (uint8_t) (ENV_VERSION | (to ? 0 : MW_ENVELOPE_UNBOUND));
     env[3] = self->id[0];
-    uint8_t *nonce = env + ENV_AD_LEN;
+    uint8_t ad[ENV_AD_LEN];
+    s_ad (ad, env, to, plane);
+    uint8_t *nonce = env + ENV_HDR_AD_LEN;
     randombytes_buf (nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     unsigned long long clen = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt (env + MW_ENVELOPE_HDR, &clen, plain, plain_len, env,
-                                                ENV_AD_LEN, NULL, nonce, self->key[0]);
+    crypto_aead_xchacha20poly1305_ietf_encrypt (env + MW_ENVELOPE_HDR, &clen, plain, plain_len, ad, sizeof ad,
+                                                NULL, nonce, self->key[0]);
     assert (clen == plain_len + crypto_aead_xchacha20poly1305_ietf_ABYTES);
     *out = env;
     *out_len = len;
@@ -210,20 +232,28 @@ gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_l
 }
 
 int
-gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len)
+gossip_crypto_open (gossip_keyring_t *self, const mw_id_t *me, uint8_t plane, const uint8_t *data, size_t len,
+                    uint8_t **out, size_t *out_len, bool *bound)
 {
     assert (self && out && out_len);
     assert (data || len == 0);
     *out = NULL;
     *out_len = 0;
+    if (bound)
+        *bound = false;
     if (len < MW_ENVELOPE_OVERHEAD)
         return MW_CRYPTO_ESHORT;
     if (len > (size_t) MW_JOB_MSG_MAX + MW_ENVELOPE_OVERHEAD)
         return MW_CRYPTO_ETOOBIG;
     if (data[0] != ENV_MAGIC0 || data[1] != ENV_MAGIC1)
         return MW_CRYPTO_EMAGIC;
-    if (data[2] != ENV_VERSION)
+    if ((data[2] & ~MW_ENVELOPE_UNBOUND) != ENV_VERSION)
         return MW_CRYPTO_EVERSION;
+    bool unbound = (data[2] & MW_ENVELOPE_UNBOUND) != 0;
+    //  Sealed for someone, and we have no id to be that someone (a beacon
+    //  socket): it cannot be for us.
+    if (!unbound && (!me || mw_id_zero (me)))
+        return MW_CRYPTO_EAUTH;
 
     bool any = false;
     for (size_t i = 0; i < self->n; i++)
@@ -231,21 +261,28 @@ gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uin
     if (!any)
         return MW_CRYPTO_EKEY;
 
+    uint8_t ad[ENV_AD_LEN];
+    s_ad (ad, data, unbound ? NULL : me, plane);
+    //  The plaintext buffer's pages are only written once the tag has been
+    //  verified (libsodium checks first), so a forged multi-megabyte frame
+    //  costs address space here, not resident memory.
     size_t plain_len = len - MW_ENVELOPE_OVERHEAD;
     uint8_t *plain = (uint8_t *) malloc (plain_len ? plain_len : 1);
     if (!plain)
         return MW_WIRE_ENOMEM;
-    const uint8_t *nonce = data + ENV_AD_LEN;
+    const uint8_t *nonce = data + ENV_HDR_AD_LEN;
     for (size_t i = 0; i < self->n; i++) {
         if (self->id[i] != data[3])
             continue;
         unsigned long long mlen = 0;
         if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &mlen, NULL, data + MW_ENVELOPE_HDR,
-                                                        len - MW_ENVELOPE_HDR, data, ENV_AD_LEN, nonce,
+                                                        len - MW_ENVELOPE_HDR, ad, sizeof ad, nonce,
                                                         self->key[i])
             == 0) {
             *out = plain;
             *out_len = (size_t) mlen;
+            if (bound)
+                *bound = !unbound;
             return 0;
         }
     }
@@ -264,8 +301,17 @@ gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uin
 //  A dropped sender is treated as new again, which is why the timestamp
 //  bound exists: it limits what could be replayed to a dropped sender's
 //  last max_skew_ms.
+//
+//  Sessions only grow, so the one value that must never be recorded is a
+//  session from the future: one forged packet with session 2^64-1 under a
+//  real node's id would make all of that node's genuine packets stale until
+//  it is forgotten (which, while it keeps talking, is never).  A session is
+//  its sender's boot time in wall ms, so a genuine one is never later than
+//  now + skew; a lower bound would be wrong (a box up for a month has a
+//  month-old session, and a newcomer must accept it), and harmless to leave
+//  out (a low forged session is replaced by the real, higher one).
 
-#define REPLAY_MAX_SENDERS 4096
+#define REPLAY_MAX_SENDERS MW_REPLAY_MAX_SENDERS
 #define REPLAY_BUCKETS     4096   //  power of two
 #define REPLAY_WINDOW      64
 
@@ -281,6 +327,8 @@ typedef struct _replay_entry_t {
 
 struct _gossip_replay_t {
     uint64_t max_skew_ms;
+    gossip_replay_gate_fn *gate;
+    void *gate_ctx;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     replay_entry_t *bucket[REPLAY_BUCKETS];
     replay_entry_t *newest;
@@ -387,10 +435,15 @@ gossip_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t sess
 
     if (!e || session > e->session) {
         //  First message of a sender or of a new session: no window to
-        //  check against, so the timestamp must be fresh.
+        //  check against, so the timestamp must be fresh, and the session
+        //  (a boot time) cannot lie in the future.
         uint64_t skew = ts_ms > now_wall_ms ? ts_ms - now_wall_ms : now_wall_ms - ts_ms;
         if (skew > self->max_skew_ms)
             return MW_REPLAY_ECLOCK;
+        if (session > now_wall_ms + self->max_skew_ms)
+            return MW_REPLAY_ESESSION;
+        if (e && self->gate && !self->gate (self->gate_ctx, sender, e->session, session))
+            return MW_REPLAY_ESESSION;
         if (!e) {
             if (self->count >= REPLAY_MAX_SENDERS)
                 s_remove (self, self->oldest);
@@ -439,6 +492,21 @@ gossip_replay_forget (gossip_replay_t *self, const mw_id_t *sender)
     replay_entry_t *e = s_lookup (self, sender);
     if (e)
         s_remove (self, e);
+}
+
+size_t
+gossip_replay_size (gossip_replay_t *self)
+{
+    assert (self);
+    return self->count;
+}
+
+void
+gossip_replay_set_gate (gossip_replay_t *self, gossip_replay_gate_fn *gate, void *ctx)
+{
+    assert (self);
+    self->gate = gate;
+    self->gate_ctx = ctx;
 }
 
 //  --------------------------------------------------------------------------
@@ -740,6 +808,19 @@ s_rm_rf (const char *path)
     return system (cmd);
 }
 
+static int s_gate_calls;
+
+//  A test gate: certifies even sessions only.
+static bool
+s_gate_refuse_odd (void *ctx, const mw_id_t *sender, uint64_t old_session, uint64_t new_session)
+{
+    (void) ctx;
+    (void) sender;
+    (void) old_session;
+    s_gate_calls++;
+    return new_session % 2 == 0;
+}
+
 int
 gossip_crypto_test (bool verbose)
 {
@@ -750,6 +831,8 @@ gossip_crypto_test (bool verbose)
     char tmpdir[] = "/tmp/mw_crypto_test.XXXXXX";
     bool have_tmp = false;
     char k1[64], k2[64], k3[64];
+    //  The receiver every envelope below is sealed for (binding: its own block).
+    const mw_id_t rcv = {{0xb0, 1, 2, 3, 4, 5, 6, 7}};
 
     CHECK (sodium_init () >= 0);
 
@@ -782,10 +865,12 @@ gossip_crypto_test (bool verbose)
     //  Seal and open.
     {
         const char *text = "[\"MWP\", hello]";
-        CHECK (gossip_crypto_seal (ka, (const uint8_t *) text, strlen (text), &env, &env_len) == 0);
+        CHECK (gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, (const uint8_t *) text, strlen (text), &env,
+                                   &env_len)
+               == 0);
         CHECK (env_len == strlen (text) + MW_ENVELOPE_OVERHEAD);
-        CHECK (env[0] == 'M' && env[1] == 'W' && env[2] == 1);
-        CHECK (gossip_crypto_open (kb, env, env_len, &plain, &plain_len) == 0);
+        CHECK (env[0] == 'M' && env[1] == 'W' && env[2] == MW_ENVELOPE_VERSION);
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL) == 0);
         CHECK (plain_len == strlen (text) && memcmp (plain, text, plain_len) == 0);
         free (plain);
         plain = NULL;
@@ -797,7 +882,7 @@ gossip_crypto_test (bool verbose)
         for (size_t i = 0; i < env_len; i++) {
             memcpy (mut, env, env_len);
             mut[i] ^= (uint8_t) (1u << (i % 8));
-            int rc = gossip_crypto_open (kb, mut, env_len, &plain, &plain_len);
+            int rc = gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, mut, env_len, &plain, &plain_len, NULL);
             int want = i < 2    ? MW_CRYPTO_EMAGIC
                        : i == 2 ? MW_CRYPTO_EVERSION
                        : i == 3 ? MW_CRYPTO_EKEY
@@ -809,7 +894,7 @@ gossip_crypto_test (bool verbose)
         mut = NULL;
         //  Truncations, too short, too big.
         for (size_t cut = 0; cut < env_len; cut++) {
-            int rc = gossip_crypto_open (kb, env, cut, &plain, &plain_len);
+            int rc = gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, cut, &plain, &plain_len, NULL);
             CHECK (rc == (cut < MW_ENVELOPE_OVERHEAD ? MW_CRYPTO_ESHORT : MW_CRYPTO_EAUTH));
         }
         //  The absolute limit is the data plane's (MW_JOB_MSG_MAX): a
@@ -822,17 +907,19 @@ gossip_crypto_test (bool verbose)
         big[7] = 0x5a;
         uint8_t *sealed_max = NULL;
         size_t sealed_max_len = 0;
-        int rc = gossip_crypto_open (kb, big, big_len, &plain, &plain_len);
-        int rc_over = gossip_crypto_seal (ka, big, MW_JOB_MSG_MAX + 1, &mut, &plain_len);
+        int rc = gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, big, big_len, &plain, &plain_len, NULL);
+        int rc_over = gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, big, MW_JOB_MSG_MAX + 1, &mut, &plain_len);
         bool over_null = mut == NULL;
-        int rc_mesh = gossip_crypto_seal (ka, big, MW_MSG_MAX + 1, &mut, &plain_len);
+        int rc_mesh = gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, big, MW_MSG_MAX + 1, &mut, &plain_len);
         size_t mesh_len = plain_len;
         free (mut);
         mut = NULL;
-        int rc_max = gossip_crypto_seal (ka, big, MW_JOB_MSG_MAX, &sealed_max, &sealed_max_len);
+        int rc_max =
+            gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, big, MW_JOB_MSG_MAX, &sealed_max, &sealed_max_len);
         int rc_open = rc_max;
         if (rc_open == 0)
-            rc_open = gossip_crypto_open (kb, sealed_max, sealed_max_len, &plain, &plain_len);
+            rc_open = gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, sealed_max, sealed_max_len, &plain,
+                                          &plain_len, NULL);
         bool same_max = rc_open == 0 && plain_len == MW_JOB_MSG_MAX && memcmp (plain, big, plain_len) == 0;
         free (sealed_max);
         free (big);
@@ -846,19 +933,77 @@ gossip_crypto_test (bool verbose)
         //  Empty plaintext is a valid envelope.
         free (env);
         env = NULL;
-        CHECK (gossip_crypto_seal (ka, NULL, 0, &env, &env_len) == 0);
-        CHECK (gossip_crypto_open (kb, env, env_len, &plain, &plain_len) == 0 && plain_len == 0);
+        CHECK (gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, NULL, 0, &env, &env_len) == 0);
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL) == 0
+               && plain_len == 0);
         free (plain);
         plain = NULL;
         //  Two seals of the same text differ (random nonce).
         uint8_t *env2 = NULL;
         size_t env2_len = 0;
-        CHECK (gossip_crypto_seal (ka, NULL, 0, &env2, &env2_len) == 0);
+        CHECK (gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, NULL, 0, &env2, &env2_len) == 0);
         bool same = env2_len == env_len && memcmp (env, env2, env_len) == 0;
         free (env2);
         CHECK (!same);
         free (env);
         env = NULL;
+    }
+
+    //  Binding: the receiver's id and the plane are in the associated data.
+    {
+        const mw_id_t other = {{0xc0, 1, 2, 3, 4, 5, 6, 7}};
+        bool bound = false;
+        CHECK (gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, (const uint8_t *) "b", 1, &env, &env_len) == 0);
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, &bound) == 0);
+        CHECK (bound && plain_len == 1 && plain[0] == 'b');
+        free (plain);
+        plain = NULL;
+        //  Bytes sealed for B do not open at C, nor at B on another plane,
+        //  nor on a socket with no id (beacons), nor as unbound.
+        CHECK (gossip_crypto_open (kb, &other, MW_PLANE_MESH, env, env_len, &plain, &plain_len, &bound)
+               == MW_CRYPTO_EAUTH);
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_DATA, env, env_len, &plain, &plain_len, NULL)
+               == MW_CRYPTO_EAUTH);
+        CHECK (gossip_crypto_open (kb, NULL, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL)
+               == MW_CRYPTO_EAUTH);
+        env[2] |= MW_ENVELOPE_UNBOUND;
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL)
+               == MW_CRYPTO_EAUTH);
+        //  An envelope of the first version (no binding) is refused.
+        env[2] = 1;
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL)
+               == MW_CRYPTO_EVERSION);
+        CHECK (plain == NULL);
+        free (env);
+        env = NULL;
+        //  Unbound (NULL or zero id): opens at any receiver, only on its
+        //  plane, and says it was unbound; clearing the flag breaks it.
+        const mw_id_t zero = {{0}};
+        for (int z = 0; z < 2; z++) {
+            CHECK (gossip_crypto_seal (ka, z ? &zero : NULL, MW_PLANE_BEACON, (const uint8_t *) "u", 1, &env,
+                                       &env_len)
+                   == 0);
+            CHECK (env[2] == (MW_ENVELOPE_VERSION | MW_ENVELOPE_UNBOUND));
+            bound = true;
+            CHECK (gossip_crypto_open (kb, &other, MW_PLANE_BEACON, env, env_len, &plain, &plain_len, &bound)
+                   == 0);
+            CHECK (!bound && plain_len == 1 && plain[0] == 'u');
+            free (plain);
+            plain = NULL;
+            CHECK (gossip_crypto_open (kb, NULL, MW_PLANE_BEACON, env, env_len, &plain, &plain_len, &bound)
+                   == 0);
+            free (plain);
+            plain = NULL;
+            CHECK (gossip_crypto_open (kb, &other, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL)
+                   == MW_CRYPTO_EAUTH);
+            env[2] = MW_ENVELOPE_VERSION;
+            CHECK (gossip_crypto_open (kb, &other, MW_PLANE_BEACON, env, env_len, &plain, &plain_len, NULL)
+                   == MW_CRYPTO_EAUTH);
+            free (env);
+            env = NULL;
+        }
+        if (verbose)
+            printf (" * binding: receiver and plane in the AD; unbound flag; version 1 refused\n");
     }
 
     //  Wrong key: another key id gives EKEY; a different key that happens
@@ -867,8 +1012,8 @@ gossip_crypto_test (bool verbose)
         gossip_keyring_destroy (&kb);
         kb = gossip_keyring_new (k2);
         CHECK (kb);
-        CHECK (gossip_crypto_seal (ka, (const uint8_t *) "x", 1, &env, &env_len) == 0);
-        int rc = gossip_crypto_open (kb, env, env_len, &plain, &plain_len);
+        CHECK (gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, (const uint8_t *) "x", 1, &env, &env_len) == 0);
+        int rc = gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL);
         CHECK (rc == (kb->id[0] == ka->id[0] ? MW_CRYPTO_EAUTH : MW_CRYPTO_EKEY));
         char kc[64];
         int tries = 0;
@@ -880,7 +1025,7 @@ gossip_crypto_test (bool verbose)
             CHECK (kc_ring);
         } while ((kc_ring->id[0] != ka->id[0] || sodium_memcmp (kc_ring->key[0], ka->key[0], MW_KEY_LEN) == 0)
                  && ++tries < 100000);
-        rc = gossip_crypto_open (kc_ring, env, env_len, &plain, &plain_len);
+        rc = gossip_crypto_open (kc_ring, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL);
         gossip_keyring_destroy (&kc_ring);
         CHECK (rc == MW_CRYPTO_EAUTH);
         free (env);
@@ -894,20 +1039,20 @@ gossip_crypto_test (bool verbose)
     //  and understands B.
     {
         CHECK (gossip_keyring_add (kb, k1) == 0);
-        CHECK (gossip_crypto_seal (ka, (const uint8_t *) "old", 3, &env, &env_len) == 0);
+        CHECK (gossip_crypto_seal (ka, &rcv, MW_PLANE_MESH, (const uint8_t *) "old", 3, &env, &env_len) == 0);
         CHECK (env[3] == ka->id[0]);
-        CHECK (gossip_crypto_open (kb, env, env_len, &plain, &plain_len) == 0);
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL) == 0);
         CHECK (plain_len == 3 && memcmp (plain, "old", 3) == 0);
         free (plain);
         plain = NULL;
         free (env);
         env = NULL;
-        CHECK (gossip_crypto_seal (kb, (const uint8_t *) "new", 3, &env, &env_len) == 0);
+        CHECK (gossip_crypto_seal (kb, &rcv, MW_PLANE_MESH, (const uint8_t *) "new", 3, &env, &env_len) == 0);
         CHECK (env[3] == kb->id[0]);
-        int rc = gossip_crypto_open (ka, env, env_len, &plain, &plain_len);
+        int rc = gossip_crypto_open (ka, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL);
         CHECK (rc == MW_CRYPTO_EKEY || rc == MW_CRYPTO_EAUTH);
         CHECK (gossip_keyring_add (ka, k2) == 0);
-        CHECK (gossip_crypto_open (ka, env, env_len, &plain, &plain_len) == 0);
+        CHECK (gossip_crypto_open (ka, &rcv, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL) == 0);
         free (plain);
         plain = NULL;
         free (env);
@@ -972,6 +1117,33 @@ gossip_crypto_test (bool verbose)
         CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX, now, now) == MW_REPLAY_EREPLAY);
         CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX - 63, now, now) == MW_REPLAY_OK);
         CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX - 64, now, now) == MW_REPLAY_EREPLAY);
+        //  A new session from the future is refused, for a new sender and
+        //  for a known one, and records nothing; the real session then
+        //  still passes.  (Sessions are boot times: never beyond now + skew.)
+        mw_id_t v = {{9, 9, 9, 9, 9, 9, 9, 9}};
+        CHECK (gossip_replay_check (rp, &v, UINT64_MAX, 1, now, now) == MW_REPLAY_ESESSION);
+        CHECK (gossip_replay_check (rp, &v, now + skew + 1, 1, now, now) == MW_REPLAY_ESESSION);
+        CHECK (gossip_replay_check (rp, &v, now - 86400000, 5, now, now) == MW_REPLAY_OK);   //  up a day
+        CHECK (gossip_replay_check (rp, &v, UINT64_MAX, 6, now, now) == MW_REPLAY_ESESSION);
+        CHECK (gossip_replay_check (rp, &v, now - 86400000, 6, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &v, now + skew, 1, now, now) == MW_REPLAY_OK);   //  a reboot
+        CHECK (gossip_replay_check (rp, &v, now - 86400000, 7, now, now) == MW_REPLAY_ESTALE);
+        //  The gate decides on a known sender's session increase only.
+        s_gate_calls = 0;
+        gossip_replay_set_gate (rp, s_gate_refuse_odd, NULL);
+        mw_id_t g = {{7, 7, 7, 7, 7, 7, 7, 7}};
+        CHECK (gossip_replay_check (rp, &g, 1001, 1, now, now) == MW_REPLAY_OK);   //  first contact
+        CHECK (s_gate_calls == 0);
+        CHECK (gossip_replay_check (rp, &g, 1003, 1, now, now) == MW_REPLAY_ESESSION);   //  refused
+        CHECK (gossip_replay_check (rp, &g, 1001, 2, now, now) == MW_REPLAY_OK);         //  still 1001
+        CHECK (gossip_replay_check (rp, &g, 1002, 1, now, now) == MW_REPLAY_OK);         //  certified
+        CHECK (s_gate_calls == 2);
+        CHECK (gossip_replay_check (rp, &g, 1002, 2, now, now) == MW_REPLAY_OK);   //  same session: no call
+        CHECK (s_gate_calls == 2);
+        gossip_replay_set_gate (rp, NULL, NULL);
+        CHECK (gossip_replay_check (rp, &g, 1003, 1, now, now) == MW_REPLAY_OK);
+        gossip_replay_forget (rp, &g);
+        gossip_replay_forget (rp, &v);
         //  Forget: the sender is new again.
         gossip_replay_forget (rp, &a);
         CHECK (gossip_replay_check (rp, &a, 101, 1, now, now) == MW_REPLAY_OK);
@@ -990,7 +1162,7 @@ gossip_crypto_test (bool verbose)
             if (i % 1000 == 999)
                 CHECK (gossip_replay_check (rp, &b, 7, 3 + i / 1000, now, now) == MW_REPLAY_OK);
         }
-        CHECK (rp->count == REPLAY_MAX_SENDERS);
+        CHECK (rp->count == REPLAY_MAX_SENDERS && gossip_replay_size (rp) == REPLAY_MAX_SENDERS);
         CHECK (gossip_replay_check (rp, &b, 7, 2, now, now) == MW_REPLAY_EREPLAY);   //  kept
         uint32_t first = 0;
         memcpy (id.b, &first, sizeof first);
@@ -1001,7 +1173,8 @@ gossip_crypto_test (bool verbose)
         gossip_replay_destroy (&rp);
         CHECK (rp == NULL);
         if (verbose)
-            printf (" * replay window: duplicates, stale sessions, clock bound, eviction\n");
+            printf (" * replay window: duplicates, stale sessions, clock bound, future sessions, gate, "
+                    "eviction\n");
     }
 
     //  Identity.

@@ -6,8 +6,15 @@
 
         'M' 'W' | version(1) | key_id(1) | nonce(24) | XChaCha20-Poly1305 ciphertext+tag
 
-    The 4 header bytes are the AEAD's associated data, so they cannot be
-    altered.  key_id is the first byte of BLAKE2b("meshwatch-key-id" || key)
+    The AEAD's associated data is the 4 header bytes, the receiver's node
+    id and a plane byte (mesh, data, beacon): none of them can be altered,
+    and bytes sealed for one node or one plane do not open at another.
+    The receiver's id costs nothing on the wire (a receiver knows its own
+    id); a message whose sender cannot know it (a beacon, a join to a seed
+    address, an offer to the analysis server) is sealed "unbound" with a
+    zero id and says so in the version byte's high bit, and each receiver
+    accepts unbound envelopes only for the few types that need them.
+    key_id is the first byte of BLAKE2b("meshwatch-key-id" || key)
     and lets a receiver pick the right key from the keyring at once; a
     keyring holds one primary key (used to seal) and up to 3 older ones
     (accepted when opening), so the cluster key can be rotated with no
@@ -16,7 +23,12 @@
 
     Replay defence lives in gossip_replay: per sender, the highest session
     seen and, within that session, a 64-wide sliding window over seq; plus a
-    timestamp freshness bound for senders not seen before.
+    timestamp freshness bound for senders not seen before, and a ceiling on
+    any new session (it is the sender's boot time, so it cannot lie in the
+    future: a forged session of 2^64-1 would otherwise fence the real sender
+    out for good).  A session increase of a known sender can further be
+    gated by the caller (gossip_replay_set_gate: a signed session
+    certificate, once members sign their records).
     ========================================================================= */
 #ifndef GOSSIP_CRYPTO_H_INCLUDED
 #define GOSSIP_CRYPTO_H_INCLUDED
@@ -31,6 +43,15 @@
 #define MW_ENVELOPE_HDR      28   //  magic(2) + version(1) + key_id(1) + nonce(24)
 #define MW_ENVELOPE_OVERHEAD 44   //  header + 16-byte tag
 #define MW_KEYRING_MAX       4
+#define MW_ENVELOPE_VERSION  2      //  byte 2, low 7 bits
+#define MW_ENVELOPE_UNBOUND  0x80   //  byte 2, high bit: sealed to no particular receiver
+
+//  Planes: bound into the associated data, so that a packet for one is
+//  never accepted on another (a captured beacon is no mesh message, a
+//  membership message is no job).
+#define MW_PLANE_MESH   1   //  MESH_PORT: membership and election
+#define MW_PLANE_DATA   2   //  JOB_PORT / VMS_PORT: jobs and frames
+#define MW_PLANE_BEACON 3   //  UDP discovery
 
 //  Error codes of gossip_crypto_open (negative, distinct from wire codes).
 #define MW_CRYPTO_ESHORT   -20   //  shorter than an envelope
@@ -53,12 +74,15 @@ bool gossip_key_valid (const char *key_b64);
 //  Write a new random key as base64 (44 chars + NUL) into out.
 void gossip_key_generate (char out[64]);
 
-//  Seal plaintext with the primary key; *out is malloc'ed.  0/-1.
-int gossip_crypto_seal (gossip_keyring_t *self, const uint8_t *plain, size_t plain_len, uint8_t **out,
-                        size_t *out_len);
-//  Open an envelope; *out is malloc'ed plaintext.  0 or MW_CRYPTO_E*.
-int gossip_crypto_open (gossip_keyring_t *self, const uint8_t *data, size_t len, uint8_t **out,
-                        size_t *out_len);
+//  Seal plaintext with the primary key for receiver `to` on `plane`; `to`
+//  NULL (or all zero) seals unbound.  *out is malloc'ed.  0/-1.
+int gossip_crypto_seal (gossip_keyring_t *self, const mw_id_t *to, uint8_t plane, const uint8_t *plain,
+                        size_t plain_len, uint8_t **out, size_t *out_len);
+//  Open an envelope as receiver `me` (NULL: accept only unbound ones) on
+//  `plane`; *out is malloc'ed plaintext; *bound (may be NULL) tells whether
+//  it was sealed for `me` rather than unbound.  0 or MW_CRYPTO_E*.
+int gossip_crypto_open (gossip_keyring_t *self, const mw_id_t *me, uint8_t plane, const uint8_t *data,
+                        size_t len, uint8_t **out, size_t *out_len, bool *bound);
 
 //  Replay window ---------------------------------------------------------
 typedef struct _gossip_replay_t gossip_replay_t;
@@ -67,6 +91,8 @@ typedef struct _gossip_replay_t gossip_replay_t;
 #define MW_REPLAY_EREPLAY -30   //  seq already seen, or older than the window
 #define MW_REPLAY_ESTALE  -31   //  older session than the one we know
 #define MW_REPLAY_ECLOCK  -32   //  unknown sender and ts outside the freshness bound
+//  A new session in the future (beyond now + skew), or one the gate refused.
+#define MW_REPLAY_ESESSION -33
 
 //  max_skew_ms: how far a first message's ts may be from our clock.
 gossip_replay_t *gossip_replay_new (uint64_t max_skew_ms);
@@ -77,6 +103,21 @@ int gossip_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t 
                          uint64_t ts_ms, uint64_t now_wall_ms);
 //  Forget a sender (reaped member) to bound memory.
 void gossip_replay_forget (gossip_replay_t *self, const mw_id_t *sender);
+//  Senders held (at most MW_REPLAY_MAX_SENDERS; the least recent goes first).
+size_t gossip_replay_size (gossip_replay_t *self);
+#define MW_REPLAY_MAX_SENDERS 4096
+
+//  A session increase of a sender we already know is the one thing a key
+//  holder can still forge within the clock bound (raise a real node's
+//  session so its genuine packets look stale).  Without signatures it
+//  cannot be told apart from a reboot; the gate lets the caller decide,
+//  e.g. "only if the member's signed record carries this session".  It is
+//  asked only for a known sender's higher session (first contact has no
+//  session to protect), and a refusal is MW_REPLAY_ESESSION.  NULL (the
+//  default) accepts every increase.
+typedef bool (gossip_replay_gate_fn) (void *ctx, const mw_id_t *sender, uint64_t old_session,
+                                      uint64_t new_session);
+void gossip_replay_set_gate (gossip_replay_t *self, gossip_replay_gate_fn *gate, void *ctx);
 
 //  Node identity ---------------------------------------------------------
 typedef struct {

@@ -1,22 +1,43 @@
 /*  =========================================================================
     gossip_transport - mesh messages over ZeroMQ, sealed and replay-checked.
 
-    Inbound, each node binds one ROUTER on MESH_PORT.  Outbound, it keeps one
-    DEALER per peer endpoint, connected lazily and dropped when the peer is
-    forgotten or idle.  Every message is one-way (a datagram in spirit, as
-    SWIM wants): an ACK travels back through the acker's own DEALER to the
-    prober's ROUTER.  Sends never block the loop: a full queue (HWM) drops
-    the message and counts it, and SWIM's timeouts treat that like loss.
+    Inbound, each node binds one ROUTER on its port.  Outbound, it keeps one
+    more ROUTER that connects to peers (ZMQ_CONNECT_ROUTING_ID names each
+    connection), so the loop polls two sockets per plane however many peers
+    there are.  Every message is one-way (a datagram in spirit, as SWIM
+    wants).  Sends never block the loop: a full queue (HWM) drops the
+    message and counts it, and SWIM's timeouts treat that like loss.
+
+    Where a message may go is the local code's decision, never a remote's:
+
+      * outbound connections only to addresses registered here (members,
+        configured seeds and servers, a beacon's sender for a while), at
+        most out_max at once (least recently used closed first), sealed for
+        the id registered with the address (unbound when none is known);
+      * an address nobody registered is answered only through a *route*:
+        the connection an authenticated message naming that address (a
+        PING's or an OFFER's reply-to) came in on, so a request from an
+        unknown node is answered on its own connection and no remote can
+        make us connect anywhere.  Routes are bounded too (routes_max, LRU).
 
     Every inbound byte goes through the same gate, in this order: frame and
-    size checks, envelope (AEAD), wire decode, replay window; each rejection
-    is counted by reason so an operator (and the tests) can see forged,
-    replayed or malformed traffic.
+    size checks, the outsiders' allowance, envelope (AEAD, bound to our id
+    and the plane), wire decode, binding (unbound only for the plane's few
+    unbound types), replay window; each rejection is counted by reason so
+    an operator (and the tests) can see forged, replayed or malformed
+    traffic.  An authenticated message marks its connection trusted in the
+    connection guard (gossip/guard.h), which cuts untrusted ones over its
+    caps; frames from untrusted connections are authenticated only within
+    untrusted_rate bytes a second (the rest are dropped unread), and the
+    gate yields after turn_bytes of authentication, so that a flood of
+    forged megabyte frames can neither take the CPU nor starve the loop's
+    timers.
     ========================================================================= */
 #ifndef GOSSIP_TRANSPORT_H_INCLUDED
 #define GOSSIP_TRANSPORT_H_INCLUDED
 
 #include "gossip/crypto.h"
+#include "gossip/guard.h"
 #include "gossip/wire.h"
 
 #include <czmq.h>
@@ -27,70 +48,115 @@ typedef enum {
     MW_REJ_SIZE = 0,        //  empty, oversized, or wrong frame count
     MW_REJ_ENVELOPE,        //  not an envelope (short, magic, version)
     MW_REJ_OTHER_CLUSTER,   //  sealed with a key we do not hold
-    MW_REJ_AUTH,            //  forged or corrupted (AEAD failed)
+    MW_REJ_AUTH,            //  forged, corrupted, or sealed for another node or plane
     MW_REJ_MALFORMED,       //  authenticated but not a valid message
     MW_REJ_REPLAY,          //  seen before / outside the window
     MW_REJ_STALE,           //  from an older session of the sender
     MW_REJ_CLOCK,           //  first contact with a timestamp far off our clock
     MW_REJ_PLANE,           //  a valid message of a type this plane does not carry
+    MW_REJ_UNBOUND,         //  sealed unbound, but its type must be sealed for us
+    MW_REJ_SESSION,         //  a new session from the future (or not certified)
+    MW_REJ_BUDGET,          //  from an untrusted connection, beyond the outsiders' allowance
     MW_REJ_COUNT
 } gossip_reject_t;
 
 typedef struct {
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-    uint64_t send_dropped;   //  HWM full or connect failure
+    uint64_t send_dropped;   //  HWM full, connect failure, or route gone
+    uint64_t send_refused;   //  to an address nobody registered and no route leads to
     uint64_t rejected[MW_REJ_COUNT];
     uint64_t beacons_in, beacons_out, beacons_rejected;
-    uint64_t peers_open;   //  DEALERs currently held
+    uint64_t peers_open;      //  outbound connections held now (<= out_max)
+    uint64_t peers_known;     //  registered addresses now (<= peers_max)
+    uint64_t routes;          //  reply routes held now (<= routes_max)
+    uint64_t budget_yields;   //  times the gate stopped for the loop's timers
 } gossip_transport_stats_t;
 
 typedef struct _gossip_transport_t gossip_transport_t;
 
-//  Bind the ROUTER on `bind_endpoint` (e.g. "tcp://10.0.0.1:7946").  The
-//  keyring and replay window are borrowed (owned by the caller).
-gossip_transport_t *gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
-                                          gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session);
-void gossip_transport_destroy (gossip_transport_t **self_p);
-
-//  A transport for another plane.  The mesh transport above carries
-//  membership and election messages; the data plane (jobs, frames) is a
-//  second transport with its own port, size limit, queues and replay
-//  window, so that bulk frames never delay a heartbeat and the membership
-//  socket keeps its small size limit.
+//  A transport's settings.  The mesh transport carries membership and
+//  election messages; the data plane (jobs, frames) is a second transport
+//  with its own port, size limit, queues and replay window, so that bulk
+//  frames never delay a heartbeat and the membership socket keeps its small
+//  size limit.
 typedef struct {
-    size_t max_plain;   //  largest plaintext accepted and sent (<= MW_JOB_MSG_MAX)
-    int peer_hwm;       //  messages queued per peer DEALER
-    int router_hwm;     //  messages queued inbound
-    bool data_plane;    //  true: only job types pass the gate; false: only the others
+    size_t max_plain;             //  largest plaintext accepted and sent (<= MW_JOB_MSG_MAX)
+    int peer_hwm;                 //  messages queued per outbound connection (and per reply pipe)
+    int router_hwm;               //  messages queued per inbound connection
+    bool data_plane;              //  true: only job types pass the gate; false: only the others
+    uint32_t unbound_types;       //  bit 1 << type: types accepted when sealed unbound
+    uint32_t out_max;             //  outbound connections held at once
+    uint32_t peers_max;           //  registered addresses
+    uint32_t routes_max;          //  reply routes
+    size_t turn_bytes;            //  bytes authenticated per slice before recv yields
+    size_t untrusted_rate;        //  bytes/s (and burst) authenticated for untrusted connections
+    gossip_guard_t *guard;        //  borrowed; NULL: no connection caps
+    gossip_guard_rules_t rules;   //  the inbound listener's caps (with a guard)
 } gossip_transport_opts_t;
 
-//  Mesh defaults: MW_MSG_MAX, 128, 4096, not data plane.
+//  Mesh defaults: MW_MSG_MAX, HWM 128 out / 16 in, PUSH_PULL may come
+//  unbound (a join to a seed's address), 64 connections, 2 MiB per slice,
+//  2 MiB/s for untrusted connections.
 void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
-//  Data plane defaults: MW_JOB_MSG_MAX, 32, 256, data plane.
+//  Data plane defaults: MW_JOB_MSG_MAX, HWM 32 out / 4 in, nothing unbound
+//  (the analysis server adds JOB_OFFER and JOB), 64 connections, 8 MiB per
+//  slice and 8 MiB/s for untrusted connections.
 void gossip_transport_opts_data (gossip_transport_opts_t *opts);
+
+//  Bind the inbound ROUTER on `bind_endpoint` (e.g. "tcp://10.0.0.1:7946").
+//  The keyring and replay window are borrowed (owned by the caller).
+gossip_transport_t *gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident,
+                                          gossip_keyring_t *keys, gossip_replay_t *replay, uint64_t session);
 gossip_transport_t *gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *ident,
                                                gossip_keyring_t *keys, gossip_replay_t *replay,
                                                uint64_t session, const gossip_transport_opts_t *opts);
+void gossip_transport_destroy (gossip_transport_t **self_p);
 
-//  The inbound socket, for zmq_poll.
+//  The inbound socket, and the outbound one (replies to us arrive there).
 zsock_t *gossip_transport_sock (gossip_transport_t *self);
+zsock_t *gossip_transport_sock_out (gossip_transport_t *self);
+//  Both, as poll items (ZMQ_POLLIN).  Writes at most `max` and returns how
+//  many it needs (always 2), so a caller with less room can grow and ask again.
+int gossip_transport_pollitems (gossip_transport_t *self, zmq_pollitem_t *items, int max);
+
+//  Register an address we may connect to, with the node id living there
+//  (NULL: not known yet, messages to it are sealed unbound).  ttl_ms 0
+//  keeps it until removed; otherwise it expires (at prune) unless added
+//  again.  0, or -1 if the table is full or the address is not tcp://.
+int gossip_transport_peer_add (gossip_transport_t *self, const char *addr, const mw_id_t *id,
+                               uint32_t ttl_ms);
+//  Unregister (and disconnect) an address.
+void gossip_transport_peer_remove (gossip_transport_t *self, const char *addr);
+bool gossip_transport_peer_known (gossip_transport_t *self, const char *addr);
 
 //  Fill the header of `msg` (sender, session, seq, ts), encode, seal and
-//  queue it to `addr` without blocking.  0, or -1 if it was dropped.
+//  queue it to `addr` without blocking.  0, or -1 if it was dropped or
+//  refused (no registration, no route).
 int gossip_transport_send (gossip_transport_t *self, const char *addr, mw_msg_t *msg);
-//  Fill the header and seal into a malloc'ed buffer (beacons).  0/-1.
-int gossip_transport_seal (gossip_transport_t *self, mw_msg_t *msg, uint8_t **out, size_t *len);
+//  The same, sealed for `to` whatever id the address is registered with
+//  (the caller knows whom it means: a PING's target, an election peer).
+int gossip_transport_send_to (gossip_transport_t *self, const char *addr, const mw_id_t *to, mw_msg_t *msg);
+//  Fill the header and seal for `to` (NULL: unbound) on this transport's
+//  plane, into a malloc'ed buffer.  0/-1.
+int gossip_transport_seal (gossip_transport_t *self, mw_msg_t *msg, const mw_id_t *to, uint8_t **out,
+                           size_t *len);
+//  The same for a beacon (always unbound, beacon plane).
+int gossip_transport_seal_beacon (gossip_transport_t *self, mw_msg_t *msg, uint8_t **out, size_t *len);
 
-//  Read one inbound message into *msg.  Returns 1 if a valid message from
-//  another node was read, 0 if something was read and rejected (counted), or
-//  -1 if nothing could be read.  Clear *msg after a 1.
+//  Read one inbound message (from either socket) into *msg.  Returns 1 if
+//  a valid message from another node was read, 0 if something was read and
+//  rejected (counted), or -1 if nothing could be read (or the slice's
+//  authentication budget is spent: come back after the timers).  Clear
+//  *msg after a 1.
 int gossip_transport_recv (gossip_transport_t *self, mw_msg_t *msg);
 //  Run a beacon payload through the same gate.  1/0 as above.
 int gossip_transport_open_beacon (gossip_transport_t *self, const uint8_t *data, size_t len, mw_msg_t *msg);
 
-//  Drop the DEALER to `addr` (peer reaped or changed address).
+//  Drop the connection to `addr` and what is queued on it (peer dead, or
+//  changed address); the registration stays.
 void gossip_transport_forget_addr (gossip_transport_t *self, const char *addr);
-//  Close DEALERs idle for more than idle_ms.
+//  Close connections idle for more than idle_ms, drop routes as old, and
+//  expired registrations.
 void gossip_transport_prune (gossip_transport_t *self, uint64_t now_ms, uint64_t idle_ms);
 //  Before shutting down: give queued messages up to linger_ms to leave.
 void gossip_transport_set_linger (gossip_transport_t *self, int linger_ms);

@@ -1500,6 +1500,7 @@ gossip_wire_strerror (int code)
     case MW_REPLAY_EREPLAY: return "replayed or too old";
     case MW_REPLAY_ESTALE: return "stale session";
     case MW_REPLAY_ECLOCK: return "timestamp outside clock skew bound";
+    case MW_REPLAY_ESESSION: return "session in the future or not certified";
     default: return "unknown error";
     }
 }

@@ -92,7 +92,9 @@
 //  ETYPE rather than a field's).
 #define MW_WIRE_HEADER(F)                                                                                    \
     F (MSG, sender, ID, 0, 0, 1, "the sender's node id")                                                     \
-    F (MSG, session, UINT, UINT64_MAX, 0, 1, "sender's boot session: wall-clock ms when it started")         \
+    F (MSG, session, UINT, UINT64_MAX, 0, 1,                                                                 \
+       "sender's boot session: wall-clock ms when it started (a receiver refuses a new "                     \
+       "session later than its clock + MAX_CLOCK_SKEW_MS)")                                                  \
     F (MSG, seq, UINT, UINT64_MAX, 0, 1, "per session, strictly increasing per message sent")                \
     F (MSG, ts_ms, UINT, UINT64_MAX, 0, 1, "sender's wall clock (ms since the epoch) when sealed")
 

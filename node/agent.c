@@ -37,11 +37,13 @@
 #include "common/selftest.h"
 #include "gossip/crypto.h"
 #include "gossip/discovery.h"
+#include "gossip/guard.h"
 #include "gossip/member.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/cameras.h"
 #include "node/control.h"
+#include "node/curve.h"
 #include "node/events.h"
 #include "node/jobs.h"
 #include "node/load.h"
@@ -56,6 +58,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -70,6 +73,12 @@ struct _node_agent_t {
     gossip_keyring_t *keys;
     gossip_replay_t *replay;
     gossip_transport_t *transport;
+    //  Caps on what anyone on the network can open (gossip/guard.h), and
+    //  the fd limit they are derived from.
+    gossip_guard_t *guard;
+    uint64_t nofile;
+    uint32_t out_max;
+    node_curve_t *curve;   //  EVENTS_CURVE_CLIENTS: the event stream's CURVE server
     gossip_member_t *members;
     gossip_discovery_t *disc;
     node_statedb_t *db;
@@ -123,7 +132,12 @@ s_send (void *ctx, const char *addr, const mw_msg_t *msg)
     //  The member module hands us a const view; the transport stamps the
     //  header, so it works on a shallow copy (updates are only read).
     mw_msg_t copy = *msg;
-    gossip_transport_send (self->transport, addr, &copy);
+    //  A PING is meant for the node it names, whoever is registered at
+    //  that address (only that id may answer it anyway).
+    if (msg->type == MW_MSG_PING && !mw_id_zero (&msg->target))
+        gossip_transport_send_to (self->transport, addr, &msg->target, &copy);
+    else
+        gossip_transport_send (self->transport, addr, &copy);
 }
 
 static const char *
@@ -156,10 +170,23 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, m->name, m->addr,
              (unsigned long long) m->incarnation);
     if (ev == GOSSIP_MEMBER_EV_REAP) {
-        gossip_transport_forget_addr (self->transport, m->addr);
+        //  Forgotten everywhere: no connection, no registration, no replay
+        //  state on either plane (a flood of ids that come and go cannot
+        //  grow anything).  A seed stays registered: we keep joining it.
+        bool seed = false;
+        for (size_t i = 0; i < self->n_seeds; i++)
+            seed |= strcmp (self->seeds[i], m->addr) == 0;
+        if (seed)
+            gossip_transport_forget_addr (self->transport, m->addr);
+        else
+            gossip_transport_peer_remove (self->transport, m->addr);
         gossip_replay_forget (self->replay, &m->id);
+        node_jobs_forget (self->jobs, &m->id);
         return;
     }
+    //  A member (in any state until reaped: dead ones are retried) is an
+    //  address we may connect to, sealed for its id.
+    gossip_transport_peer_add (self->transport, m->addr, &m->id, 0);
     if (ev == GOSSIP_MEMBER_EV_DEAD || ev == GOSSIP_MEMBER_EV_LEAVE)
         //  Drop the connection and whatever is queued on it: when the peer
         //  comes back, a fresh connection is made at once instead of waiting
@@ -195,7 +222,7 @@ s_beacon_publish (agent_t *self)
     snprintf (msg.addr, sizeof msg.addr, "%s", self->addr);
     uint8_t *sealed = NULL;
     size_t len = 0;
-    if (gossip_transport_seal (self->transport, &msg, &sealed, &len) == 0) {
+    if (gossip_transport_seal_beacon (self->transport, &msg, &sealed, &len) == 0) {
         if (len <= MW_BEACON_MAX && gossip_discovery_publish (self->disc, sealed, len) == 0)
             ((gossip_transport_stats_t *) gossip_transport_stats (self->transport))->beacons_out++;
         free (sealed);
@@ -226,6 +253,9 @@ s_beacon_recv (agent_t *self, uint64_t now)
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg.sender, hex);
         mw_debug ("beacon_join", "peer=%s addr=%s", hex, msg.addr);
+        //  Ours to contact for a while, sealed for the id that beaconed;
+        //  once it answers it is a member and registered for good.
+        gossip_transport_peer_add (self->transport, msg.addr, &msg.sender, 30000);
         gossip_member_join (self->members, msg.addr, now);
     }
     gossip_wire_msg_clear (&msg);
@@ -277,8 +307,10 @@ s_join_tick (agent_t *self, uint64_t now)
         char addrs[8][100];
         size_t k = node_statedb_peer_addrs (self->db, addrs, 8);
         for (size_t i = 0; i < k; i++)
-            if (strcmp (addrs[i], self->addr) != 0)
+            if (strcmp (addrs[i], self->addr) != 0) {
+                gossip_transport_peer_add (self->transport, addrs[i], NULL, 30000);
                 gossip_member_join (self->members, addrs[i], now);
+            }
     }
     free (list);
     self->next_join_ms = now + (alone ? 1000 : 10000);
@@ -297,7 +329,7 @@ s_election_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
         return;   //  not (or no longer) a member: nothing to send to
     mw_msg_t wire;
     node_msgmap_election_to_wire (msg, &wire);
-    gossip_transport_send (self->transport, m.addr, &wire);
+    gossip_transport_send_to (self->transport, m.addr, to, &wire);
 }
 
 static uint64_t
@@ -510,11 +542,17 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     const char *mk[] = {"alive", "suspect", "dead", "left"};
     mw_json_add (o, "members", s_u64_object (mk, counts, 4));
     const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
-    const char *sk[] = {"msgs_in",    "msgs_out",   "bytes_in",    "bytes_out",       "send_dropped",
-                        "peers_open", "beacons_in", "beacons_out", "beacons_rejected"};
-    uint64_t sv[] = {st->msgs_in,    st->msgs_out,   st->bytes_in,    st->bytes_out,       st->send_dropped,
-                     st->peers_open, st->beacons_in, st->beacons_out, st->beacons_rejected};
-    json_object *stats = s_u64_object (sk, sv, 9);
+    const char *sk[] = {"msgs_in",     "msgs_out",   "bytes_in",      "bytes_out",        "send_dropped",
+                        "peers_open",  "beacons_in", "beacons_out",   "beacons_rejected", "send_refused",
+                        "peers_known", "routes",     "budget_yields", "replay_senders"};
+    uint64_t sv[] = {st->msgs_in,          st->msgs_out,
+                     st->bytes_in,         st->bytes_out,
+                     st->send_dropped,     st->peers_open,
+                     st->beacons_in,       st->beacons_out,
+                     st->beacons_rejected, st->send_refused,
+                     st->peers_known,      st->routes,
+                     st->budget_yields,    gossip_replay_size (self->replay)};
+    json_object *stats = s_u64_object (sk, sv, 14);
     json_object *rej = json_object_new_object ();
     for (int r = 0; rej && r < MW_REJ_COUNT; r++)
         mw_json_add (rej, gossip_transport_reject_name ((gossip_reject_t) r), mw_json_u64 (st->rejected[r]));
@@ -523,6 +561,13 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     else
         json_object_put (rej);
     mw_json_add (o, "stats", stats);
+    //  File descriptors and the connection guard: what an outsider's flood
+    //  has cost, and what it was refused.
+    json_object *fds = json_object_new_object ();
+    mw_json_add (fds, "open", mw_json_i64 (gossip_guard_fds_open ()));
+    mw_json_add (fds, "limit", mw_json_u64 (self->nofile));
+    mw_json_add (o, "fds", fds);
+    mw_json_add (o, "connections", self->guard ? gossip_guard_stats_json (self->guard) : NULL);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
     if (self->cameras)
@@ -633,15 +678,14 @@ s_collect_tick (agent_t *self, uint64_t now)
 //  --------------------------------------------------------------------------
 //  The services
 
-//  mesh: the transport's ROUTER and SWIM membership.
+//  mesh: the transport's sockets and SWIM membership.
 static int
 s_mesh_items (void *ctx, zmq_pollitem_t *items, int max)
 {
     agent_t *self = (agent_t *) ctx;
-    if (max >= 1)
-        items[0] =
-            (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->transport)), 0, ZMQ_POLLIN, 0};
-    return 1;
+    //  Inbound ROUTER and the outbound socket: replies come back on the
+    //  connections we opened.
+    return gossip_transport_pollitems (self->transport, items, max);
 }
 
 static void
@@ -853,6 +897,8 @@ s_persist_incarnation (agent_t *self)
         self->incarnation_saved = inc;
 }
 
+static void s_fd_budget (agent_t *self);
+
 static int
 s_setup (agent_t *self, char *err, size_t errlen)
 {
@@ -919,19 +965,32 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (self->addr, sizeof self->addr, "tcp://[%s]:%d", self->ip, mesh_port);
     else
         snprintf (self->addr, sizeof self->addr, "tcp://%s:%d", self->ip, mesh_port);
+    //  Connection caps (gossip/guard.h).  The global cap is provisional
+    //  until every socket is open (end of setup): the fd budget is what is
+    //  left then.
+    self->guard = gossip_guard_new ((uint32_t) (self->nofile / 2));
+    if (!self->guard) {
+        snprintf (err, errlen, "cannot start the connection guard");
+        return -1;
+    }
+    gossip_transport_opts_t topts;
+    gossip_transport_opts_defaults (&topts);
+    topts.guard = self->guard;
+    topts.out_max = self->out_max;
     self->transport =
-        gossip_transport_new (self->addr, &self->ident, self->keys, self->replay, self->session);
+        gossip_transport_new_opts (self->addr, &self->ident, self->keys, self->replay, self->session, &topts);
     if (!self->transport) {
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
         return -1;
     }
     int events_port = (int) mw_config_settings (cfg)->events_port;
+    //  The event stream: loopback unless EVENTS_BIND=mesh, and then only with
+    //  CURVE and an allow-list of subscribers (a VMS with its own key pair).
     if (events_port > 0) {
-        self->events = node_events_new (*iface ? NULL : self->ip, events_port);
-        if (!self->events) {
-            snprintf (err, errlen, "cannot listen on EVENTS_PORT=%d", events_port);
+        self->events =
+            node_curve_open_events (cfg, self->ip, events_port, self->guard, &self->curve, err, errlen);
+        if (!self->events)
             return -1;
-        }
     }
 
     //  The data plane for jobs: JOB_PORT, default MESH_PORT + 2; 0 = none.
@@ -947,7 +1006,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
             snprintf (ep, sizeof ep, "tcp://[%s]:%d", self->ip, job_port);
         else
             snprintf (ep, sizeof ep, "tcp://%s:%d", self->ip, job_port);
-        node_jobs_opts_t jo = {cfg, &self->ident, self->keys, self->session, ep, ep, self->events, false};
+        node_jobs_opts_t jo = {cfg,          &self->ident, self->keys,  self->session, ep, ep,
+                               self->events, false,        self->guard, self->out_max, 0};
         self->jobs = node_jobs_new (&jo, err, errlen);
         if (!self->jobs)
             return -1;
@@ -1021,8 +1081,11 @@ s_setup (agent_t *self, char *err, size_t errlen)
 
     const char *seeds[16];
     size_t n = mw_config_split (cfg, mw_config_settings (cfg)->join, seeds, 16);
-    for (size_t i = 0; i < n; i++)
-        snprintf (self->seeds[self->n_seeds++], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
+    for (size_t i = 0; i < n; i++) {
+        snprintf (self->seeds[self->n_seeds], MW_ADDR_MAX + 1, "tcp://%s", seeds[i]);
+        //  Configured: ours to connect to (unbound until it answers).
+        gossip_transport_peer_add (self->transport, self->seeds[self->n_seeds++], NULL, 0);
+    }
     self->beacon_interval_ms = (uint32_t) mw_config_settings (cfg)->beacon_interval_ms;
 
     //  Resources and forecasts (on unless COLLECT_INTERVAL_MS=0: peers decide
@@ -1042,7 +1105,10 @@ s_setup (agent_t *self, char *err, size_t errlen)
     }
     int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
     if (metrics_port > 0 && self->load) {
-        self->metrics = node_metrics_new (*iface ? NULL : self->ip, metrics_port);
+        //  Plain HTTP, no authentication: loopback unless the operator
+        //  says otherwise (METRICS_BIND=mesh, for a scraper on the LAN).
+        bool mesh = strcmp (mw_config_settings (cfg)->metrics_bind, "mesh") == 0;
+        self->metrics = node_metrics_new (mesh ? self->ip : "127.0.0.1", metrics_port);
         if (!self->metrics) {
             snprintf (err, errlen, "cannot listen on METRICS_PORT=%d", metrics_port);
             return -1;
@@ -1076,7 +1142,32 @@ s_setup (agent_t *self, char *err, size_t errlen)
         node_control_on (self->control, "job", 1, s_ctl_no_jobs, self);
         node_control_on (self->control, "jobs", 1, s_ctl_no_jobs, self);
     }
+    s_fd_budget (self);
     return 0;
+}
+
+//  Every socket, file and thread of ours is open now: what is left of 70 %
+//  of the fd limit, minus the outbound connections of both planes and a
+//  reserve (control clients, the state DB's journal, the runner's files),
+//  is what the listeners may accept in all.  At the usual limit of 1024
+//  that is about 450 connections, and libzmq never gets near EMFILE (which
+//  stops a TCP listener and aborts the control socket's ipc listener).
+static void
+s_fd_budget (agent_t *self)
+{
+    int open_now = gossip_guard_fds_open ();
+    int64_t budget = (int64_t) (self->nofile * 70 / 100) - (open_now > 0 ? open_now : 64)
+                     - 2 * (int64_t) self->out_max - 64;
+    if (budget < 32) {
+        mw_warn ("fd_limit_low",
+                 "nofile=%llu open=%d reason=\"raise the hard limit (ulimit -Hn): connections "
+                 "capped at 32\"",
+                 (unsigned long long) self->nofile, open_now);
+        budget = 32;
+    }
+    gossip_guard_set_global_max (self->guard, (uint32_t) budget);
+    mw_info ("fd_budget", "nofile=%llu open=%d out_max=%u listeners_max=%lld",
+             (unsigned long long) self->nofile, open_now, self->out_max, (long long) budget);
 }
 
 static void
@@ -1089,7 +1180,9 @@ s_teardown (agent_t *self)
     gossip_discovery_destroy (&self->disc);
     node_control_destroy (&self->control);
     node_events_destroy (&self->events);
+    node_curve_destroy (&self->curve);
     gossip_transport_destroy (&self->transport);
+    gossip_guard_destroy (&self->guard);
     gossip_replay_destroy (&self->replay);
     gossip_keyring_destroy (&self->keys);
     node_statedb_close (&self->db);
@@ -1123,6 +1216,12 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = cfg;
+    //  As many fds as we are allowed, before any is used: the budget the
+    //  connection caps are cut from (s_fd_budget).
+    self->nofile = gossip_guard_raise_nofile ();
+    self->out_max = (uint32_t) (self->nofile / 16 < 16    ? 16
+                                : self->nofile / 16 > 128 ? 128
+                                                          : self->nofile / 16);
     //  The loop wakes at least every 50 ms: a safety net for any timer a
     //  service keeps without reporting it.
     self->loop = node_loop_new (50);
@@ -1208,6 +1307,12 @@ node_agent_run (mw_config_t *cfg)
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
     signal (SIGPIPE, SIG_IGN);
+
+    //  Large buffers (frames, forged ones included) are mmapped and given
+    //  back when freed: glibc would otherwise raise this threshold after the
+    //  first free and keep a flood's freed megabytes in the heap, so RSS
+    //  would follow the worst moment, not the live buffers.
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);
 
     char err[512] = "";
     node_agent_t *self = node_agent_new (cfg, err, sizeof err);

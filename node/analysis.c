@@ -20,20 +20,30 @@
     (node/loop.h): the control socket (node/control.h: status, jobs, job,
     leave), the jobs glue (node/jobs.h), the follower of the agents'
     streams and the load publisher.
+
+    Its session (the replay windows of the agents know it by it) is kept in
+    its own state DB and only grows: a restart, even with the clock set
+    back, never speaks with a session the agents have seen before.  Agents
+    reach it before they know its id, so it alone accepts an OFFER or a JOB
+    sealed unbound; everything it sends is sealed for the agent it answers.
     ========================================================================= */
 #include "node/analysis.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/selftest.h"
 #include "gossip/crypto.h"
+#include "gossip/guard.h"
 #include "node/control.h"
+#include "node/curve.h"
 #include "node/events.h"
 #include "node/jobs.h"
 #include "node/loop.h"
+#include "node/statedb.h"
 
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -47,6 +57,8 @@ struct _node_analysis_t {
     gossip_identity_t ident;
     gossip_keyring_t *keys;
     node_events_t *events;
+    node_curve_t *curve;
+    gossip_guard_t *guard;
     node_jobs_t *jobs;
     zsock_t *sub;
     node_control_t *control;
@@ -63,6 +75,8 @@ s_teardown (server_t *self)
     zsock_destroy (&self->sub);
     node_control_destroy (&self->control);
     node_events_destroy (&self->events);
+    node_curve_destroy (&self->curve);
+    gossip_guard_destroy (&self->guard);
     gossip_keyring_destroy (&self->keys);
 }
 
@@ -178,6 +192,35 @@ s_setup (server_t *self, char *err, size_t errlen)
     for (size_t i = 0; i < n_extra; i++)
         gossip_keyring_add (self->keys, extra[i]);
 
+    //  The session: persisted, strictly growing (see the banner).
+    node_statedb_t *db = node_statedb_open (state_dir, err, errlen);
+    uint64_t last = 0, session = mw_wall_ms ();
+    if (!db || node_statedb_get_u64 (db, "session", &last) < 0) {
+        node_statedb_close (&db);
+        if (!*err)
+            snprintf (err, errlen, "%s/state.db: cannot read state", state_dir);
+        return -1;
+    }
+    if (session <= last)
+        session = last + 1;   //  clock went back: still newer
+    int wrc = node_statedb_set_u64 (db, "session", session);
+    node_statedb_close (&db);
+    if (wrc != 0) {
+        snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
+        return -1;
+    }
+
+    //  Caps on the connections anyone may open to VMS_PORT and the event
+    //  stream, cut from the fd limit (see the agent's s_fd_budget).
+    mallopt (M_MMAP_THRESHOLD, 256 * 1024);   //  see node/agent.c
+    uint64_t nofile = gossip_guard_raise_nofile ();
+    int64_t budget = (int64_t) (nofile * 70 / 100) - 128 - 64;
+    self->guard = gossip_guard_new ((uint32_t) (budget < 32 ? 32 : budget));
+    if (!self->guard) {
+        snprintf (err, errlen, "cannot start the connection guard");
+        return -1;
+    }
+
     const char *ip = mw_config_settings (cfg)->mesh_addr;
     int port = (int) mw_config_settings (cfg)->vms_port;
     char bind[MW_ADDR_MAX + 1], adv[MW_ADDR_MAX + 1];
@@ -191,13 +234,12 @@ s_setup (server_t *self, char *err, size_t errlen)
     snprintf (self->listen, sizeof self->listen, "%s", bind);
     int events_port = (int) mw_config_settings (cfg)->events_port;
     if (events_port > 0) {
-        self->events = node_events_new (*ip ? ip : NULL, events_port);
-        if (!self->events) {
-            snprintf (err, errlen, "cannot listen on EVENTS_PORT=%d", events_port);
+        self->events = node_curve_open_events (cfg, ip, events_port, self->guard, &self->curve, err, errlen);
+        if (!self->events)
             return -1;
-        }
     }
-    node_jobs_opts_t jo = {cfg, &self->ident, self->keys, mw_wall_ms (), bind, adv, self->events, true};
+    node_jobs_opts_t jo = {cfg,          &self->ident, self->keys,  session, bind, adv,
+                           self->events, true,         self->guard, 0,       0};
     self->jobs = node_jobs_new (&jo, err, errlen);
     if (!self->jobs)
         return -1;
@@ -211,6 +253,13 @@ s_setup (server_t *self, char *err, size_t errlen)
             return -1;
         zsock_set_maxmsgsize (self->sub, 64 * 1024);
         zsock_set_subscribe (self->sub, "json.");
+        //  Agents whose streams listen beyond loopback speak CURVE only.
+        const char *cert = mw_config_settings (cfg)->events_sub_cert;
+        if (*cert
+            && node_curve_client_apply (self->sub, mw_config_settings (cfg)->events_sub_server_key, cert, err,
+                                        errlen)
+                   != 0)
+            return -1;
         for (size_t i = 0; i < n; i++)
             if (zsock_connect (self->sub, "tcp://%s", subs[i]) < 0)
                 mw_warn ("events_sub_failed", "endpoint=%s", subs[i]);
@@ -445,7 +494,7 @@ node_analysis_test (bool verbose)
     gossip_keyring_t *keys = gossip_keyring_new (key);
     char ep_o[64];
     snprintf (ep_o, sizeof ep_o, "tcp://127.0.0.1:%d", base + 2);
-    node_jobs_opts_t oo = {co, &id_o, keys, mw_wall_ms (), ep_o, ep_o, NULL, false};
+    node_jobs_opts_t oo = {co, &id_o, keys, mw_wall_ms (), ep_o, ep_o, NULL, false, NULL, 0, 0};
     node_jobs_t *o = co && keys ? node_jobs_new (&oo, err, sizeof err) : NULL;
     CHECK (o, "origin: %s", err);
     if (!server || !o) {

@@ -53,6 +53,12 @@ struct _node_events_t {
 node_events_t *
 node_events_new (const char *bind_ip, int port)
 {
+    return node_events_new_curve (bind_ip, port, NULL);
+}
+
+node_events_t *
+node_events_new_curve (const char *bind_ip, int port, node_curve_t *curve)
+{
     node_events_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -64,9 +70,19 @@ node_events_new (const char *bind_ip, int port)
     zsock_set_sndhwm (self->pub, 10000);
     //  What a subscriber sends us is (un)subscriptions: topic prefixes.  Cap
     //  them, or anyone on the network could make libzmq allocate whatever
-    //  size a forged frame header claims.
-    zsock_set_maxmsgsize (self->pub, 256);
+    //  size a forged frame header claims.  (The cap applies to the
+    //  handshake's commands too: a CURVE INITIATE is about 300 bytes.)
+    zsock_set_maxmsgsize (self->pub, curve ? 1024 : 256);
     zsock_set_linger (self->pub, 0);
+    //  A connection that never completes its handshake (or a CURVE one that
+    //  the allow-list refuses) is dropped within 3 s.
+    zmq_setsockopt (zsock_resolve (self->pub), ZMQ_HANDSHAKE_IVL, &(int){3000}, sizeof (int));
+    if (curve && node_curve_server_apply (curve, self->pub) != 0) {
+        mw_error ("events_curve_failed", "port=%d", port);
+        zsock_destroy (&self->pub);
+        free (self);
+        return NULL;
+    }
     const char *ip = bind_ip && *bind_ip ? bind_ip : "*";
     if (strchr (ip, ':'))
         zsock_set_ipv6 (self->pub, 1);
@@ -79,6 +95,12 @@ node_events_new (const char *bind_ip, int port)
         return NULL;
     }
     return self;
+}
+
+zsock_t *
+node_events_sock (node_events_t *self)
+{
+    return self ? self->pub : NULL;
 }
 
 void

@@ -20,6 +20,9 @@
 #ifndef NODE_EVENTS_H_INCLUDED
 #define NODE_EVENTS_H_INCLUDED
 
+#include "node/curve.h"
+
+#include <czmq.h>
 #include <json.h>
 #include <msgpack.h>
 #include <stdbool.h>
@@ -29,7 +32,12 @@ typedef struct _node_events_t node_events_t;
 
 //  Bind a PUB on tcp://<bind_ip>:<port>.  NULL on failure (logged).
 node_events_t *node_events_new (const char *bind_ip, int port);
+//  The same as a CURVE server (curve not NULL: only its allow-listed
+//  subscribers complete a connection; see node/curve.h).
+node_events_t *node_events_new_curve (const char *bind_ip, int port, node_curve_t *curve);
 void node_events_destroy (node_events_t **self_p);
+//  The PUB socket (for the connection guard).
+zsock_t *node_events_sock (node_events_t *self);
 
 typedef enum {
     NODE_EV_STRING,

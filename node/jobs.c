@@ -105,6 +105,7 @@ struct _node_jobs_t {
     enc_pending_t enc_pending[ENC_PENDING_MAX];
     uint64_t enc_tag;
     uint64_t enc_sent, enc_dropped;
+    uint64_t next_prune_ms;
 };
 
 //  --------------------------------------------------------------------------
@@ -626,6 +627,16 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     self->replay = gossip_replay_new ((uint64_t) mw_config_settings (cfg)->max_clock_skew_ms);
     gossip_transport_opts_t topts;
     gossip_transport_opts_data (&topts);
+    //  Agents send every job message sealed for the node they chose; only
+    //  the analysis server is reached before anyone knows its id (VMS_URL
+    //  names an address), so only it takes an unbound OFFER or JOB.
+    if (opts->server)
+        topts.unbound_types = 1u << MW_MSG_JOB_OFFER | 1u << MW_MSG_JOB;
+    topts.guard = opts->guard;
+    if (opts->out_max)
+        topts.out_max = opts->out_max;
+    if (opts->conn_max)
+        topts.rules.max = opts->conn_max;
     if (self->replay)
         self->data = gossip_transport_new_opts (opts->bind_endpoint, opts->ident, opts->keys, self->replay,
                                                 opts->session, &topts);
@@ -708,8 +719,11 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         node_jobs_destroy (&self);
         return NULL;
     }
-    if (hcfg.has_server)
+    if (hcfg.has_server) {
         sched_handoff_set_server (self->handoff, server);
+        //  Configured, so ours to connect to; its id is not known here.
+        gossip_transport_peer_add (self->data, server, NULL, 0);
+    }
 
     if (!opts->server) {
         const char *cam = mw_config_settings (cfg)->camera_id;
@@ -761,13 +775,18 @@ node_jobs_destroy (node_jobs_t **self_p)
 int
 node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max)
 {
-    int n = 0;
-    if (n < max)
-        items[n++] = (zmq_pollitem_t){zsock_resolve (gossip_transport_sock (self->data)), 0, ZMQ_POLLIN, 0};
-    if (self->runner && n < max)
-        items[n++] = (zmq_pollitem_t){zsock_resolve (node_runner_sock (self->runner)), 0, ZMQ_POLLIN, 0};
-    if (self->enc && n < max)
-        items[n++] = (zmq_pollitem_t){zsock_resolve (node_frameenc_sock (self->enc)), 0, ZMQ_POLLIN, 0};
+    //  The count needed, even when `max` is smaller (the loop grows and asks again).
+    int n = gossip_transport_pollitems (self->data, items, max);
+    if (self->runner) {
+        if (n < max)
+            items[n] = (zmq_pollitem_t){zsock_resolve (node_runner_sock (self->runner)), 0, ZMQ_POLLIN, 0};
+        n++;
+    }
+    if (self->enc) {
+        if (n < max)
+            items[n] = (zmq_pollitem_t){zsock_resolve (node_frameenc_sock (self->enc)), 0, ZMQ_POLLIN, 0};
+        n++;
+    }
     return n;
 }
 
@@ -804,8 +823,21 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
 }
 
 void
+node_jobs_forget (node_jobs_t *self, const mw_id_t *id)
+{
+    if (self && id)
+        gossip_replay_forget (self->replay, id);
+}
+
+void
 node_jobs_tick (node_jobs_t *self, uint64_t now)
 {
+    if (now >= self->next_prune_ms) {
+        //  Idle connections, stale reply routes, peers no longer advertised.
+        if (self->next_prune_ms)
+            gossip_transport_prune (self->data, now, 120000);
+        self->next_prune_ms = now + 10000;
+    }
     s_source_tick (self, now);
     s_rate_tick (self, now);
     sched_handoff_tick (self->handoff, now);
@@ -824,11 +856,7 @@ static int
 s_svc_items (void *ctx, zmq_pollitem_t *items, int max)
 {
     node_jobs_t *self = (node_jobs_t *) ctx;
-    zmq_pollitem_t mine[3];
-    int n = node_jobs_pollitems (self, mine, 3);
-    for (int i = 0; i < n && i < max; i++)
-        items[i] = mine[i];
-    return n;
+    return node_jobs_pollitems (self, items, max);
 }
 
 static void
@@ -885,6 +913,9 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
             handoff_peer_t *p = &peers[k];
             p->id = m->id;
             snprintf (p->addr, sizeof p->addr, "%.*s:%u", (int) (c - m->addr), m->addr, d.job_port);
+            //  A peer we may connect to, sealed for its id; kept while it
+            //  is advertised (refreshed here every call, expires at prune).
+            gossip_transport_peer_add (self->data, p->addr, &m->id, 30000);
             sched_digest_peer (&d, wall_ms, NODE_RUNNER_PRIOR_TINY_FACE_MS, &p->p);
             p->p.link_ms = 0.5;   //  a LAN round trip; the frame's own time is added per job
             k++;
@@ -1182,8 +1213,15 @@ node_jobs_status_json (node_jobs_t *self)
     json_object *rej = json_object_new_object ();
     if (dp && rej) {
         mw_json_add (dp, "msgs_in", mw_json_u64 (ts->msgs_in));
+        mw_json_add (dp, "bytes_in", mw_json_u64 (ts->bytes_in));
         mw_json_add (dp, "msgs_out", mw_json_u64 (ts->msgs_out));
         mw_json_add (dp, "send_dropped", mw_json_u64 (ts->send_dropped));
+        mw_json_add (dp, "send_refused", mw_json_u64 (ts->send_refused));
+        mw_json_add (dp, "peers_open", mw_json_u64 (ts->peers_open));
+        mw_json_add (dp, "peers_known", mw_json_u64 (ts->peers_known));
+        mw_json_add (dp, "routes", mw_json_u64 (ts->routes));
+        mw_json_add (dp, "budget_yields", mw_json_u64 (ts->budget_yields));
+        mw_json_add (dp, "replay_senders", mw_json_u64 (gossip_replay_size (self->replay)));
         for (int r = 0; r < MW_REJ_COUNT; r++)
             mw_json_add (rej, gossip_transport_reject_name ((gossip_reject_t) r),
                          mw_json_u64 (ts->rejected[r]));
@@ -1331,8 +1369,8 @@ node_jobs_test (bool verbose)
     int ev_port = base + 2;
     node_events_t *events = node_events_new ("127.0.0.1", ev_port);
     CHECK (co && cp && events, "configs, events");
-    node_jobs_opts_t oo = {co, &id_o, keys, mw_wall_ms (), ep_o, ep_o, events, false};
-    node_jobs_opts_t op = {cp, &id_p, keys, mw_wall_ms (), ep_p, ep_p, NULL, false};
+    node_jobs_opts_t oo = {co, &id_o, keys, mw_wall_ms (), ep_o, ep_o, events, false, NULL, 0, 0};
+    node_jobs_opts_t op = {cp, &id_p, keys, mw_wall_ms (), ep_p, ep_p, NULL, false, NULL, 0, 0};
     node_jobs_t *o = node_jobs_new (&oo, err, sizeof err);
     CHECK (o, "origin: %s", err);
     node_jobs_t *p = node_jobs_new (&op, err, sizeof err);

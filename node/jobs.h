@@ -21,6 +21,7 @@
 #include "common/prom.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
+#include "gossip/guard.h"
 #include "gossip/member.h"
 #include "node/control.h"
 #include "node/events.h"
@@ -42,14 +43,18 @@ typedef struct {
     const char *advertise;       //  where peers send replies: "tcp://IP:PORT"
     node_events_t *events;       //  borrowed; may be NULL
     bool server;                 //  the analysis server: runs jobs from the mesh, no cameras
+    gossip_guard_t *guard;       //  borrowed; may be NULL: caps on the data port's connections
+    uint32_t out_max;            //  outbound connections held at once (0: the default)
+    uint32_t conn_max;           //  connections the data port accepts (0: the default)
 } node_jobs_opts_t;
 
 //  NULL on failure, with the reason in err (bad config, port in use, models).
 node_jobs_t *node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen);
 void node_jobs_destroy (node_jobs_t **self_p);
 
-//  Sockets to poll (data plane, runner): fills at most `max`, returns how
-//  many it has.  Call node_jobs_readable () when any of them is readable.
+//  Sockets to poll (data plane in and out, runner): fills at most `max`,
+//  returns how many it needs (node_loop's contract: a caller with less room
+//  grows and asks again).  Call node_jobs_readable () when any of them is readable.
 int node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max);
 void node_jobs_readable (node_jobs_t *self, uint64_t now_ms);
 void node_jobs_tick (node_jobs_t *self, uint64_t now_ms);
@@ -98,6 +103,8 @@ void node_jobs_set_hooks (node_jobs_t *self, const node_jobs_hooks_t *hooks);
 //  The peers that may take jobs, from the membership view and the digests
 //  (their job port, service time, queue and forecasts).
 void node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wall_ms);
+//  A member was reaped: forget its replay state (the data plane's own).
+void node_jobs_forget (node_jobs_t *self, const mw_id_t *id);
 //  Current utilisation 0..1 (the reactive policy's input).
 void node_jobs_set_util (node_jobs_t *self, double util);
 

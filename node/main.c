@@ -36,6 +36,7 @@
 #include "node/analysis.h"
 #include "node/cli_render.h"
 #include "node/control.h"
+#include "node/curve.h"
 #include "node/statelock.h"
 
 #include <ctype.h>
@@ -67,6 +68,9 @@ enum {
     OPT_TIMEOUT_S,
     OPT_CONNECT,
     OPT_COUNT,
+    OPT_SERVER_KEY,
+    OPT_CLIENT_CERT,
+    OPT_KEYGEN,
     OPT_CAMERA,
     OPT_IMAGE,
     OPT_MODEL,
@@ -733,9 +737,15 @@ s_events_signal (int sig)
 static void
 s_events_usage (FILE *f)
 {
-    fprintf (f, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n\n"
+    fprintf (f, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
+                "                        [--server-key FILE|Z85 --client-cert FILE]\n"
+                "       meshwatch events --keygen FILE\n\n"
                 "Prints an agent's (or the analysis server's) event stream, the one the VMS reads:\n"
-                "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n");
+                "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n"
+                "A stream beyond loopback speaks CURVE (EVENTS_BIND=mesh): --server-key is the box's\n"
+                "events certificate (STATE_DIR/events.cert) or its Z85 key, --client-cert a key pair\n"
+                "the box lists in EVENTS_CURVE_CLIENTS.  --keygen FILE writes such a pair: FILE\n"
+                "(public) and FILE_secret (mode 0600, stays on the reader).\n");
 }
 
 static int
@@ -743,6 +753,9 @@ s_cmd_events (int argc, char **argv)
 {
     static const struct option opts[] = {{"connect", required_argument, NULL, OPT_CONNECT},
                                          {"count", required_argument, NULL, OPT_COUNT},
+                                         {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+                                         {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},
+                                         {"keygen", required_argument, NULL, OPT_KEYGEN},
                                          MW_OPT_JSON,
                                          MW_OPT_HELP,
                                          MW_OPT_END};
@@ -750,27 +763,53 @@ s_cmd_events (int argc, char **argv)
     mw_cliopt_t *p = s_parser ("events", argc, argv, opts, s_events_usage, &rc);
     if (!p)
         return rc;
-    const char *endpoint = NULL;
+    const char *endpoint = NULL, *server_key = NULL, *client_cert = NULL, *keygen = NULL;
     int64_t max_events = -1;
     bool json = false;
     while ((c = mw_cliopt_next (p)) >= 0) {
         if (c == OPT_CONNECT)
             endpoint = mw_cliopt_arg (p);
+        else if (c == OPT_SERVER_KEY)
+            server_key = mw_cliopt_arg (p);
+        else if (c == OPT_CLIENT_CERT)
+            client_cert = mw_cliopt_arg (p);
+        else if (c == OPT_KEYGEN)
+            keygen = mw_cliopt_arg (p);
         else if (c == OPT_JSON)
             json = true;
         else if (c == OPT_COUNT && mw_cliopt_int (p, 1, INT64_MAX, &max_events) != 0)
             break;
     }
     rc = c != MW_CLIOPT_END || mw_cliopt_no_rest (p) != 0 ? EXIT_USAGE : 0;
+    //  The strings point into argv: still valid after the parser goes.
     mw_cliopt_destroy (&p);
     if (rc)
         return rc;
+    if (keygen) {
+        //  A reader's key pair: FILE (public: list it in the box's
+        //  EVENTS_CURVE_CLIENTS) and FILE_secret (keep it on the reader).
+        char err[512] = "";
+        if (node_curve_keygen (keygen, err, sizeof err) != 0) {
+            fprintf (stderr, "meshwatch events --keygen: %s\n", err);
+            return 1;
+        }
+        printf ("%s (public) and %s_secret written\n", keygen, keygen);
+        return 0;
+    }
     if (!endpoint)
         return mw_cliopt_fail ("events", "--connect tcp://HOST:PORT is required");
+    if (!server_key != !client_cert)
+        return mw_cliopt_fail ("events", "--server-key and --client-cert go together (CURVE)");
     zsys_handler_set (NULL);
     signal (SIGINT, s_events_signal);
     signal (SIGTERM, s_events_signal);
     zsock_t *sub = zsock_new (ZMQ_SUB);
+    char cerr[512] = "";
+    if (sub && server_key && node_curve_client_apply (sub, server_key, client_cert, cerr, sizeof cerr) != 0) {
+        fprintf (stderr, "meshwatch events: %s\n", cerr);
+        zsock_destroy (&sub);
+        return 1;
+    }
     if (!sub || zsock_connect (sub, "%s", endpoint) < 0) {
         fprintf (stderr, "%s: cannot connect\n", endpoint);
         zsock_destroy (&sub);
@@ -1147,7 +1186,8 @@ static const command_t s_commands[] = {
     {"status", "[--state-dir DIR] [--json]   this agent's state and counters", s_cmd_status},
     {"leave", "[--state-dir DIR] [--timeout-s S]   leave the mesh; returns when the agent has exited",
      s_cmd_leave},
-    {"events", "--connect tcp://HOST:PORT [--json] [--count N]   print the event stream", s_cmd_events},
+    {"events", "--connect tcp://HOST:PORT [--json] [--count N] [CURVE]   print the event stream",
+     s_cmd_events},
     {"keygen", "print a new cluster key", s_cmd_keygen},
     {"infer", "--model M --image FILE [...]   run a face detector", mw_infer_cli_main},
     {"forecast", "--trace FILE.csv [--horizon S]   score the forecaster on a trace", mw_forecast_cli_main},

@@ -86,7 +86,7 @@ modes=$(for i in $(seq 1 "$N"); do tb_cli "$i" focus list --json --state-dir "$(
 [ "$modes" = "normal " ] && cam_pass "every camera back to normal" || cam_failc "modes after the trials: $modes"
 
 echo "---- a flood of focuses"
-tb_exec 2 "$INJECT" --to "tcp://$(tb_ip 1):7946" --key "$TB_KEY" --count 1000 --lat 10 --lon 10 focus-flood \
+tb_exec 2 "$INJECT" --to "tcp://$(tb_ip 1):7946" --key "$TB_KEY" --to-id "$(tb_id 1)" --count 1000 --lat 10 --lon 10 focus-flood \
     >/dev/null || cam_failc "mw-inject focus-flood"
 sleep 2
 f=$(tb_stat 1 .cameras.focuses)

@@ -91,7 +91,7 @@ fi
 
 echo "---- a flood of new cameras from a peer"
 for i in 1 2 3 4; do tb__idv "$i"; done
-tb_exec 4 "$INJECT" --to "tcp://$(tb_ip 2):7946" --key "$TB_KEY" --count 100 cam-flood >/dev/null ||
+tb_exec 4 "$INJECT" --to "tcp://$(tb_ip 2):7946" --key "$TB_KEY" --to-id "$(tb_id 2)" --count 100 cam-flood >/dev/null ||
     cam_failc "mw-inject cam-flood"
 flooded () { [ "$(tb_stat 2 .cameras.records_dropped_full)" -gt 0 ]; }
 tb_wait_until 20 flooded || cam_failc "box 2 never reported a full registry"

@@ -62,6 +62,11 @@ for round in 1 2 3 4 5; do
         cl_failc "restart after leave: agent 2 lists agent 1 as '$(cl_view 2 1)'; agent 1 said: $(tail -2 "$(tb_node_dir 1)/stdout.log" | tr '\n' '|')"
         break
     fi
+    #  The next leave must have someone to tell: agent 1's own view must
+    #  hold agent 2 again (agent 2 seeing agent 1 is only half the join;
+    #  an agent that knows no peer leaves at once, and agent 2 would then
+    #  find it dead, not left).
+    tb_wait_until 20 tb_all_alive 1 2 || cl_failc "restarted agent 1 does not see agent 2 alive within 20 s"
     [ "$(busy_ports)" = "$PORTS" ] && cl_pass "restarted agent 1 listens on all 4 ports again" ||
         cl_failc "restarted agent 1 listens only on '$(busy_ports)'"
 done

@@ -7,8 +7,9 @@
          surface, and only authenticated bytes reach it in production, but a
          key holder gone bad, or a bug in the envelope, must not be able to
          crash the others);
-      2. into gossip_crypto_open with a fixed test key, then the decoder
-         (the seed corpus holds envelopes sealed with that key);
+      2. into gossip_crypto_open with a fixed test key and receiver id, on
+         each plane, then the decoder (the seed corpus holds envelopes
+         sealed with that key for that id);
       3. sealed with the test key and opened again, which must give the
          input back.
     Whatever decodes must re-encode and decode to the same message: the
@@ -37,6 +38,8 @@
 
 //  Test key: bytes 0..31.  Also used by tests/fuzz/make_corpus.c.
 #define FUZZ_KEY_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+//  Receiver id of the corpus envelopes.  Also in tests/fuzz/make_corpus.c.
+static const mw_id_t FUZZ_TO = {{0xf0, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}};
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -178,18 +181,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    if (gossip_crypto_open (s_keyring, data, size, &plain, &plain_len) == 0) {
-        s_decode (plain, plain_len);
-        free (plain);
-    }
+    for (uint8_t plane = MW_PLANE_MESH; plane <= MW_PLANE_BEACON; plane++)
+        if (gossip_crypto_open (s_keyring, &FUZZ_TO, plane, data, size, &plain, &plain_len, NULL) == 0) {
+            s_decode (plain, plain_len);
+            free (plain);
+        }
 
     uint8_t *env = NULL;
     size_t env_len = 0;
     if (size <= MW_JOB_MSG_MAX) {
-        if (gossip_crypto_seal (s_keyring, data, size, &env, &env_len) != 0)
+        if (gossip_crypto_seal (s_keyring, &FUZZ_TO, MW_PLANE_MESH, data, size, &env, &env_len) != 0)
             abort ();
-        if (gossip_crypto_open (s_keyring, env, env_len, &plain, &plain_len) != 0 || plain_len != size
-            || (size && memcmp (plain, data, size) != 0))
+        if (gossip_crypto_open (s_keyring, &FUZZ_TO, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL)
+                != 0
+            || plain_len != size || (size && memcmp (plain, data, size) != 0))
             abort ();
         free (plain);
         free (env);

@@ -5,7 +5,10 @@
     (NN-<type>.env), and for every type one encoding per fault of
     gossip_wire_encode_fault at a rotating field (NN-<type>-<fault>.msg), so
     that the fuzzer starts from inputs that reach deep into the decoder,
-    past the envelope, and into each of its error paths.  A new message type
+    past the envelope, and into each of its error paths.  Envelopes are
+    sealed for the fuzz receiver id on the type's plane (beacons unbound on
+    the beacon plane, job types on the data plane, the rest on the mesh
+    plane).  A new message type
     or field gets its seeds without an edit here.  Small on purpose (a few
     hundred bytes a file; nothing over run-fuzz.sh's -max_len).
 
@@ -23,6 +26,8 @@
 
 #define FUZZ_KEY_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define SEED_MAX     8192   //  run-fuzz.sh's -max_len
+//  The receiver the envelopes are sealed for (tests/fuzz/fuzz_wire.c too).
+static const mw_id_t FUZZ_TO = {{0xf0, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}};
 
 static int
 s_write (const char *dir, int type, const char *suffix, const char *ext, const uint8_t *data, size_t len)
@@ -118,7 +123,11 @@ main (int argc, char **argv)
         if (rc == 0)
             rc = s_write (argv[1], type, "", "msg", plain, plain_len);
         if (rc == 0)
-            rc = gossip_crypto_seal (ring, plain, plain_len, &env, &env_len);
+            rc = gossip_crypto_seal (ring, type == MW_MSG_BEACON ? NULL : &FUZZ_TO,
+                                     type == MW_MSG_BEACON            ? MW_PLANE_BEACON
+                                     : gossip_wire_is_job_type (type) ? MW_PLANE_DATA
+                                                                      : MW_PLANE_MESH,
+                                     plain, plain_len, &env, &env_len);
         if (rc == 0)
             rc = s_write (argv[1], type, "", "env", env, env_len);
         if (rc == 0)

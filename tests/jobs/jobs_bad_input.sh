@@ -39,7 +39,9 @@ tb_wait_ready 1 20
 MP=$(tb_mesh_port 1)
 DATA=tcp://127.0.0.1:$JP MESH=tcp://127.0.0.1:$MP
 log=$(tb_log_file 1)
-inj () { "$JB_INJECT" --key "$TB_KEY" "$@"; }
+#  Envelopes are sealed for their receiver (docs/SECURITY.md): agent 1.
+ID1=$(tb_id 1)
+inj () { "$JB_INJECT" --key "$TB_KEY" --to-id "$ID1" "$@"; }
 cnt () { grep -c "$1" "$log"; }
 
 echo "---- 1. offers"
@@ -50,14 +52,22 @@ out=$(inj --to "$DATA" --reply "tcp://127.0.0.1:$RP" --model tiny-face --capture
 [[ $out == *"reply=accepted"* ]] && jb_pass "offer for tiny-face -> accepted" || jb_failc "offer for tiny-face: $out"
 
 echo "---- 2. wrong plane"
-pl0=$(tb_stat 1 .stats.rejected.plane)
+#  The plane is bound into the envelope: an offer sealed for the data plane
+#  does not even open on the mesh port (auth); one sealed for the mesh
+#  plane opens, and its type is refused there (plane).
+au0=$(tb_stat 1 .stats.rejected.auth)
 out=$(inj --to "$MESH" --reply "tcp://127.0.0.1:$RP" --model tiny-face --capture-ms 1500 job-offer); rc=$?
+au1=$(tb_stat 1 .stats.rejected.auth)
+[ "$rc" = 2 ] && [ "$au1" -gt "$au0" ] &&
+    jb_pass "data-plane offer on the mesh port: no reply, rejected auth $au0 -> $au1" || jb_failc "data-plane offer on the mesh port: rc=$rc ($out), auth $au0 -> $au1"
+pl0=$(tb_stat 1 .stats.rejected.plane)
+out=$(inj --to "$MESH" --plane mesh --reply "tcp://127.0.0.1:$RP" --model tiny-face --capture-ms 1500 job-offer); rc=$?
 pl1=$(tb_stat 1 .stats.rejected.plane)
 [ "$rc" = 2 ] && [ "$pl1" -gt "$pl0" ] &&
-    jb_pass "job offer on the mesh port: no reply, rejected plane $pl0 -> $pl1" || jb_failc "job offer on the mesh port: rc=$rc ($out), plane $pl0 -> $pl1"
+    jb_pass "job offer sealed for the mesh plane: no reply, rejected plane $pl0 -> $pl1" || jb_failc "job offer sealed for the mesh plane: rc=$rc ($out), plane $pl0 -> $pl1"
 dp0=$(cnt "event=packet_rejected reason=plane type=gossip")
 dps0=$(tb_stat 1 .jobs.data_plane.rejected.plane)
-inj --to "$DATA" --count 3 valid >/dev/null
+inj --to "$DATA" --plane data --count 3 valid >/dev/null
 _dp () { [ "$(cnt "event=packet_rejected reason=plane type=gossip")" -ge $(( dp0 + 3 )) ]; }
 tb_wait_until 5 _dp
 dps1=$(tb_stat 1 .jobs.data_plane.rejected.plane)

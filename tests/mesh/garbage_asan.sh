@@ -42,12 +42,13 @@ TB_AGENT_WRAPPER=(); TB_AGENT_BIN=""
 tb_wait_ready 2 60
 sc_check "agent under $TOOL joined the seed" 30 60 tb_all_alive 1 2
 T="tcp://127.0.0.1:$(tb_mesh_port 2)"
-out=$(timeout 120 "$INJECT" --to "$T" --key "$TB_KEY" --count "$N_MESH" garbage 2>&1); echo "mesh port: $out"
+ID2=$(tb_id 2)   #  envelopes are sealed for their receiver
+out=$(timeout 120 "$INJECT" --to "$T" --to-id "$ID2" --key "$TB_KEY" --count "$N_MESH" garbage 2>&1); echo "mesh port: $out"
 out=$(timeout 60 "$INJECT" --to "$T" --count 50 rawtcp 2>&1); echo "mesh port raw TCP: $out"
 #  The events port (ZeroMQ PUB, TCP) is reachable by anyone who can reach the box.
 out=$(timeout 60 "$INJECT" --to "tcp://127.0.0.1:$(tb_events_port 2)" --count 50 rawtcp 2>&1); echo "events port raw TCP: $out"
 for m in wrongkey tampered replay clock stale; do
-    out=$(timeout 20 "$INJECT" --to "$T" --key "$TB_KEY" "$m" 2>&1); echo "mesh port: $out"
+    out=$(timeout 20 "$INJECT" --to "$T" --to-id "$ID2" --key "$TB_KEY" "$m" 2>&1); echo "mesh port: $out"
 done
 socks=$(find "$(tb_state_dir 2)" -type s 2>/dev/null)
 [ -n "$socks" ] || echo "note: no unix socket found in STATE_DIR (control socket elsewhere?)"

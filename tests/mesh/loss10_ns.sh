@@ -13,13 +13,13 @@ PCT=${TB_LOSS_PCT:-10}
 SECS=${TB_LOSS_SECS:-60}
 echo "CHECK: $PCT % loss on every link for $SECS s -> no member ever dead (views every 500 ms, logs); then all alive"
 #  Continuous watch besides the polls: every agent's event stream (ZeroMQ
-#  SUB from inside its namespace; it reconnects until the agent is up) and
-#  its log.
+#  SUB from inside its namespace, on loopback where the stream listens by
+#  default; it reconnects until the agent is up) and its log.
 start_watch () {
     local i
     for i in 1 2 3 4 5; do
         tb_bg tb_exec "$i" timeout $(( SECS + 120 )) env "${TB_ENVU[@]}" "$TB_MW" events \
-            --connect "tcp://$(tb_ip "$i"):7947" --json > "$TB_DIR/events.$i" 2>&1
+            --connect "tcp://127.0.0.1:7947" --json > "$TB_DIR/events.$i" 2>&1
     done
 }
 SC_PRE_AGENTS=start_watch

@@ -44,6 +44,8 @@ tb_term 6 10
 
 #  ---- injection into n1 from host 7 ----
 T="tcp://$(tb_ip 1):7946"
+#  Messages are sealed for their receiver (docs/SECURITY.md): n1's id.
+ID1=$(tb_id 1)
 BCAST="udp://$TB_NET.255:5670"
 rej_total='[.stats.rejected[]?] | add // 0'
 #  inject LABEL JQEXPR MIN MODE [ARGS...]: counter JQEXPR of n1 must grow by >= MIN
@@ -59,12 +61,13 @@ inject () {
         echo "FAIL  $label: counter $expr $before -> $after (wanted +$min) [$out]"; SC_RESULT=1
     fi
 }
-inject "random garbage x300 -> rejected (any reason)" "$rej_total" 150 --to "$T" --count 300 garbage
+inject "random garbage x300 -> rejected (any reason)" "$rej_total" 150 --to "$T" --to-id "$ID1" --count 300 garbage
 inject "sealed with a wrong key -> other_cluster/auth" '(.stats.rejected.other_cluster // 0) + (.stats.rejected.auth // 0)' 1 --to "$T" wrongkey
-inject "tampered ciphertext -> auth" '.stats.rejected.auth' 1 --to "$T" --key "$KEY_GOOD" tampered
-inject "valid message sent twice -> replay" '.stats.rejected.replay' 1 --to "$T" --key "$KEY_GOOD" replay
-inject "timestamp one hour old, new sender -> clock" '.stats.rejected.clock' 1 --to "$T" --key "$KEY_GOOD" clock
-inject "older session of a known sender -> stale" '.stats.rejected.stale' 1 --to "$T" --key "$KEY_GOOD" stale
+inject "tampered ciphertext -> auth" '.stats.rejected.auth' 1 --to "$T" --to-id "$ID1" --key "$KEY_GOOD" tampered
+inject "valid message sent twice -> replay" '.stats.rejected.replay' 1 --to "$T" --to-id "$ID1" --key "$KEY_GOOD" replay
+inject "timestamp one hour old, new sender -> clock" '.stats.rejected.clock' 1 --to "$T" --to-id "$ID1" --key "$KEY_GOOD" clock
+inject "older session of a known sender -> stale" '.stats.rejected.stale' 1 --to "$T" --to-id "$ID1" --key "$KEY_GOOD" stale
+inject "GOSSIP sealed unbound (no receiver) -> unbound" '.stats.rejected.unbound' 1 --to "$T" --key "$KEY_GOOD" valid
 inject "raw TCP junk (not ZMTP) x20 -> no crash" '.stats.msgs_in' 0 --to "$T" --count 20 rawtcp
 #  Beacons: counted in every member; n1's own would be filtered, so sum.
 before_r=$(sum_stat '.stats.rejected.replay'); before_b=$(sum_stat '.stats.beacons_rejected')

@@ -47,8 +47,11 @@ STATE=$TB_DIR/n1/state
 cli () { timeout 20 env "${TB_ENVU[@]}" "$TB_MW" "$@" --state-dir "$STATE"; }
 
 echo "---- a peer name from the wire"
-tb_bg "$JB_INJECT" --to "tcp://127.0.0.1:$(tb_mesh_port 1)" --key "$TB_KEY" --name "$HN" --count 300 --rate 10 \
-    hostile-name > "$TB_DIR/inject.out" 2>&1
+N1ID=$(cli status --json | jq -r .id)
+[ ${#N1ID} = 16 ] || tb_fail "no node id from status --json: '$N1ID'"
+#  Sealed for n1 (the envelope binds the receiver's id).
+tb_bg "$JB_INJECT" --to "tcp://127.0.0.1:$(tb_mesh_port 1)" --to-id "$N1ID" --key "$TB_KEY" --name "$HN" \
+    --count 300 --rate 10 hostile-name > "$TB_DIR/inject.out" 2>&1
 named () { cli members --json | jq -e --arg n "$HN" 'map(select(.name == $n)) | length == 1' >/dev/null 2>&1; }
 if tb_wait_until 10 named; then
     jb_pass "members --json parses and lists the hostile name intact ($TB_WAIT_MS ms)"

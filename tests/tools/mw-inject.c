@@ -2,7 +2,14 @@
     mw-inject - send hostile traffic to a meshwatch agent (test tool).
 
     Usage:
-      mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] MODE
+      mw-inject --to ENDPOINT [--key B64] [--to-id HEX] [--plane mesh|data]
+                [--count N] [--seed S] MODE
+
+    Envelopes are sealed for the receiver --to-id (its node id, as
+    `meshwatch status` shows it) on --plane (default: mesh, data for the
+    job modes); without --to-id they are sealed unbound, which a receiver
+    accepts only for a join (PUSH_PULL) or, at the analysis server, an
+    offer or a job.
 
     ENDPOINT: tcp://IP:PORT or ipc://PATH (a ZeroMQ DEALER connects to it),
               or udp://IP:PORT for the beacon modes (IP may be a broadcast
@@ -22,6 +29,32 @@
       udp-garbage N random datagrams to a udp:// endpoint
       beacon-replay  capture one beacon on udp://0.0.0.0:PORT (--capture-ms,
                   default 5000), then send it twice to --to (udp://)
+
+    Flood and forgery modes (docs/SECURITY.md; tests/mesh/flood_*.sh):
+      session-poison  --victim HEX: --count GOSSIPs and unbound PUSH_PULLs
+                  under the victim's id with session 2^64-1 and now + 1 day
+                  (a receiver that took one would fence the victim out)
+      cross-replay  one GOSSIP sealed for --to-id, sent to --to, then the
+                  same bytes to --also ENDPOINT (another node: it must refuse
+                  them, auth)
+      reply-flood N messages (mesh: PINGs for --to-id; data: JOB_OFFERs),
+                  each naming another reply address tcp://NET.(200..249):PORT
+                  (--reply-net, default 127.0.0), from --senders ids in turn,
+                  for at most --secs; counts the answers that come back on
+                  the injector's own connection
+      conn-flood  N TCP connections to --to, idle, held for --secs; one the
+                  agent closes is opened again (--greet: each first sends a
+                  ZMTP NULL greeting, so only the agent's idle cut applies);
+                  prints how many were open at the end
+      status-probe  --to ipc://STATE_DIR/control.sock: every 500 ms for
+                  --secs, `status --json` on one long-lived connection;
+                  prints "MS_SINCE_START ROUND_TRIP_MS" per answer (99999
+                  when none came within 5 s): the agent's own answer time,
+                  without a CLI process's start-up in it
+      junk-flood  --conns C DEALERs sending --size byte frames (default
+                  4 MiB) as fast as the agent takes them, for --secs: an
+                  envelope header (with --key: its key id, so each frame is
+                  authenticated in full) and random bytes
 
     Job modes (data plane, docs/PROTOCOL.md section 7; all need --key):
       job-offer   one valid JOB_OFFER for --model (default "nope") whose
@@ -46,7 +79,7 @@
                   a peer's would; its address --addr (default
                   tcp://127.0.0.1:9, where nothing answers probes)
       cam-flood   --count CAM_RECORDS messages of 32 valid camera records
-                  each, every id new (flood-<seed>-<n>), versions "now":
+                  each, every id new (flood-<tag>-<n>), versions "now":
                   the registry must stay within MW_CAM_MAX (docs/CAMERAS.md)
       focus-flood --count FOCUS messages, every focus id new, around
                   --lat/--lon (default 0, 0): the focus table must stay
@@ -74,12 +107,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 static uint64_t s_rng;
+//  Who and which plane envelopes are sealed for (--to-id, --plane).
+static mw_id_t s_to_id;
+static bool s_have_to;
+static uint8_t s_plane = MW_PLANE_MESH;
 static uint32_t
 rnd (void)
 {
@@ -123,12 +161,15 @@ seal_msg (gossip_keyring_t *keys, const mw_msg_t *m, uint8_t **out, size_t *len)
     size_t plain_len = 0;
     if (gossip_wire_encode (m, &plain, &plain_len) != 0)
         return -1;
-    int rc = gossip_crypto_seal (keys, plain, plain_len, out, len);
+    int rc = gossip_crypto_seal (keys, s_have_to ? &s_to_id : NULL, s_plane, plain, plain_len, out, len);
     free (plain);
     return rc;
 }
 
 static void *s_ctx, *s_sock;
+//  The DEALER's send queue: deep for bursts of test messages; a flood sets
+//  it short, so that "sent" means "taken by the agent", not "queued here".
+static int s_hwm = 100000;
 
 static int
 zsend (const void *data, size_t len, int more)
@@ -143,7 +184,8 @@ seal_plain_send (gossip_keyring_t *keys, uint8_t *plain, size_t plain_len)
 {
     uint8_t *out = NULL;
     size_t out_len = 0;
-    int rc = gossip_crypto_seal (keys, plain, plain_len, &out, &out_len);
+    int rc =
+        gossip_crypto_seal (keys, s_have_to ? &s_to_id : NULL, s_plane, plain, plain_len, &out, &out_len);
     free (plain);
     if (rc != 0)
         return -1;
@@ -157,7 +199,7 @@ open_zmq (const char *ep)
 {
     s_ctx = zmq_ctx_new ();
     s_sock = zmq_socket (s_ctx, ZMQ_DEALER);
-    int linger = 3000, hwm = 100000;
+    int linger = 3000, hwm = s_hwm;
     zmq_setsockopt (s_sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (s_sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_connect (s_sock, ep) != 0) {
@@ -278,7 +320,7 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
             len = MW_ENVELOPE_OVERHEAD + rnd () % 64;
         buf[0] = 'M';
         buf[1] = 'W';
-        buf[2] = (uint8_t) (rnd () % 3);
+        buf[2] = (uint8_t) (rnd () % 3 | (rnd () % 2 ? MW_ENVELOPE_UNBOUND : 0));
         return zsend (buf, len, 0);
     case 6: {   //  a GOSSIP with one fault from the protocol's definition
         mw_msg_t m;
@@ -298,7 +340,7 @@ send_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sessio
     case 3: {   //  random plaintext sealed with the cluster key
         uint8_t *out = NULL;
         size_t out_len = 0;
-        if (gossip_crypto_seal (keys, buf, len, &out, &out_len) != 0)
+        if (gossip_crypto_seal (keys, s_have_to ? &s_to_id : NULL, s_plane, buf, len, &out, &out_len) != 0)
             return -1;
         int rc = zsend (out, out_len, 0);
         free (out);
@@ -419,7 +461,8 @@ beacon_replay (gossip_keyring_t *keys, const char *to, int capture_port, int cap
                     break;
                 uint8_t *plain = NULL;
                 size_t plain_len = 0;
-                int rc = gossip_crypto_open (keys, buf, (size_t) n, &plain, &plain_len);
+                int rc = gossip_crypto_open (keys, NULL, MW_PLANE_BEACON, buf, (size_t) n, &plain, &plain_len,
+                                             NULL);
                 free (plain);
                 if (rc == 0)
                     break;
@@ -464,7 +507,9 @@ make_job (mw_msg_t *m, mw_job_t *j, int type, const mw_id_t *sender, uint64_t se
     m->job = j;
 }
 
-//  A valid OFFER whose reply-to we listen on; wait for the REPLY.
+//  A valid OFFER whose reply-to we listen on; wait for the REPLY, which
+//  comes back on our own connection (the agent answers an address nobody
+//  registered only there) or, from an agent that knows that address, to it.
 static int
 job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq, const char *model,
            const char *reply, int wait_ms)
@@ -495,9 +540,10 @@ job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint
     int rc = 2;
     uint64_t deadline = wall_ms () + (uint64_t) wait_ms;
     while (rc == 2 && wall_ms () < deadline) {
-        zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&it, 1, 100) <= 0)
+        zmq_pollitem_t it[2] = {{router, 0, ZMQ_POLLIN, 0}, {s_sock, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (it, 2, 100) <= 0)
             continue;
+        void *from = (it[0].revents & ZMQ_POLLIN) ? router : s_sock;
         //  [identity] [payload...]: the payload is the last frame.
         zmq_msg_t part;
         uint8_t *last = NULL;
@@ -505,7 +551,7 @@ job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint
         int more = 1;
         while (more) {
             zmq_msg_init (&part);
-            if (zmq_msg_recv (&part, router, 0) < 0) {
+            if (zmq_msg_recv (&part, from, 0) < 0) {
                 zmq_msg_close (&part);
                 break;
             }
@@ -520,7 +566,8 @@ job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint
         size_t plain_len = 0;
         mw_msg_t r;
         memset (&r, 0, sizeof r);
-        if (last && gossip_crypto_open (keys, last, last_len, &plain, &plain_len) == 0
+        if (last
+            && gossip_crypto_open (keys, sender, MW_PLANE_DATA, last, last_len, &plain, &plain_len, NULL) == 0
             && gossip_wire_decode (plain, plain_len, &r) == 0 && r.type == MW_MSG_JOB_REPLY && r.job
             && !memcmp (r.job->id.b, j.id.b, MW_JOBID_LEN)) {
             printf ("mode=job-offer sent=1 job=%s model=%s reply=%s wait_ms=%u reason=\"%s\"\n", idhex, model,
@@ -733,6 +780,358 @@ hostile_name (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, u
     return sent;
 }
 
+//  --------------------------------------------------------------------------
+//  Flood and forgery modes (each self-contained; one line each in the mode
+//  table and in main's dispatch)
+
+//  Under the victim's id, sessions no boot time can have: 2^64-1 and now +
+//  one day; a GOSSIP sealed for --to-id and a PUSH_PULL sealed unbound (the
+//  one type every mesh receiver takes unbound).  Printed: how many sent.
+//  The same sealed bytes to their receiver and to another node.
+static int
+cross_replay (gossip_keyring_t *keys, const char *also, int count)
+{
+    void *other = zmq_socket (s_ctx, ZMQ_DEALER);
+    int linger = 2000;
+    zmq_setsockopt (other, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect (other, also) != 0) {
+        fprintf (stderr, "mw-inject: connect %s: %s\n", also, zmq_strerror (errno));
+        zmq_close (other);
+        return 1;
+    }
+    usleep (300 * 1000);
+    mw_id_t sender;
+    rnd_fill (sender.b, MW_ID_LEN);
+    uint64_t session = wall_ms ();
+    int to_first = 0, to_other = 0;
+    for (int i = 0; i < count; i++) {
+        mw_msg_t m;
+        make_gossip (&m, &sender, session, (uint64_t) i + 1, wall_ms ());
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0) {
+            to_first += zsend (out, len, 0) == 0;
+            to_other += zmq_send (other, out, len, 0) == (int) len;
+        }
+        free (out);
+    }
+    zmq_close (other);
+    printf ("mode=cross-replay sent=%d also=%d\n", to_first, to_other);
+    return 0;
+}
+
+static int
+session_poison (gossip_keyring_t *keys, const mw_id_t *victim, int count)
+{
+    int sent = 0;
+    uint64_t sessions[2] = {UINT64_MAX, wall_ms () + 86400000ULL};
+    bool had_to = s_have_to;
+    for (int i = 0; i < count; i++)
+        for (int k = 0; k < 2; k++)
+            for (int unbound = 0; unbound < 2; unbound++) {
+                mw_msg_t m;
+                make_gossip (&m, victim, sessions[k], (uint64_t) i + 1, wall_ms ());
+                if (unbound)
+                    m.type = MW_MSG_PUSH_PULL;
+                s_have_to = had_to && !unbound;
+                uint8_t *out = NULL;
+                size_t len = 0;
+                if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+                    sent++;
+                free (out);
+            }
+    s_have_to = had_to;
+    printf ("mode=session-poison sent=%d\n", sent);
+    return 0;
+}
+
+//  Drain whatever came back on our DEALER; returns how many envelopes.
+static int
+drain_replies (void)
+{
+    int n = 0;
+    zmq_msg_t part;
+    for (int i = 0; i < 10000; i++) {
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, s_sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            break;
+        }
+        n += zmq_msg_size (&part) >= MW_ENVELOPE_OVERHEAD
+             && ((const uint8_t *) zmq_msg_data (&part))[0] == 'M';
+        zmq_msg_close (&part);
+    }
+    return n;
+}
+
+//  `count` requests, each naming a reply address nobody else names; the
+//  agent must answer on this connection, never open one to the address.
+static int
+reply_flood (gossip_keyring_t *keys, int count, int senders, const char *net, int secs)
+{
+    if (senders < 1)
+        senders = 1;
+    mw_id_t *ids = calloc ((size_t) senders, sizeof *ids);
+    uint64_t *seqs = calloc ((size_t) senders, sizeof *seqs);
+    if (!ids || !seqs) {
+        free (ids);
+        free (seqs);
+        return 1;
+    }
+    for (int k = 0; k < senders; k++)
+        rnd_fill (ids[k].b, MW_ID_LEN);
+    uint64_t session = wall_ms (), deadline = wall_ms () + (uint64_t) secs * 1000;
+    int sent = 0, replies = 0;
+    for (int i = 0; i < count && wall_ms () < deadline; i++) {
+        int k = i % senders;
+        char addr[MW_ADDR_MAX + 1];
+        snprintf (addr, sizeof addr, "tcp://%s.%d:%d", net, 200 + i % 50, 1024 + (i / 50) % 64000);
+        mw_msg_t m;
+        mw_job_t j;
+        if (s_plane == MW_PLANE_DATA) {
+            make_job (&m, &j, MW_MSG_JOB_OFFER, &ids[k], session, ++seqs[k], "tiny-face", addr);
+            j.frame_len = 50000;
+        }
+        else {
+            make_gossip (&m, &ids[k], session, ++seqs[k], wall_ms ());
+            m.type = MW_MSG_PING;
+            m.probe = (uint32_t) i;
+            if (s_have_to)
+                m.target = s_to_id;
+            snprintf (m.addr, sizeof m.addr, "%s", addr);
+        }
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0) {
+            //  Full speed, but never stuck: a send the agent does not take
+            //  within a second is given up (and counted as not sent).
+            zmq_pollitem_t it = {s_sock, 0, ZMQ_POLLOUT, 0};
+            if (zmq_poll (&it, 1, 1000) > 0 && zmq_send (s_sock, out, len, ZMQ_DONTWAIT) == (int) len)
+                sent++;
+        }
+        free (out);
+        if (i % 32 == 31)
+            replies += drain_replies ();
+    }
+    usleep (500 * 1000);
+    replies += drain_replies ();
+    printf ("mode=reply-flood sent=%d addresses=%d senders=%d replies=%d\n", sent, sent, senders, replies);
+    free (ids);
+    free (seqs);
+    return 0;
+}
+
+//  A non-blocking TCP connection to sa; -1 on failure.
+static int
+tcp_open (const struct sockaddr_in *sa)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (connect (fd, (const struct sockaddr *) sa, sizeof *sa) != 0 && errno != EINPROGRESS) {
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+//  The ZMTP 3.0 greeting and READY of a NULL-mechanism DEALER: after this
+//  the agent's libzmq considers the handshake done.
+static void
+zmtp_greet (int fd)
+{
+    uint8_t g[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+    static const uint8_t ready[] = {0x04, 28,  5,   'R', 'E', 'A', 'D', 'Y', 11,  'S',
+                                    'o',  'c', 'k', 'e', 't', '-', 'T', 'y', 'p', 'e',
+                                    0,    0,   0,   6,   'D', 'E', 'A', 'L', 'E', 'R'};
+    (void) !send (fd, g, sizeof g, MSG_NOSIGNAL);
+    (void) !send (fd, ready, sizeof ready, MSG_NOSIGNAL);
+}
+
+static int
+conn_flood (const char *ep, int count, int secs, bool greet)
+{
+    struct sockaddr_in sa;
+    if (parse_ipport (ep, &sa) != 0) {
+        fprintf (stderr, "mw-inject: conn-flood needs tcp://IP:PORT\n");
+        return 1;
+    }
+    struct rlimit rl;
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t) count + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t) count + 64 ? rl.rlim_max : (rlim_t) count + 64;
+        setrlimit (RLIMIT_NOFILE, &rl);
+    }
+    struct pollfd *p = calloc ((size_t) count, sizeof *p);
+    bool *greeted = calloc ((size_t) count, sizeof *greeted);
+    if (!p || !greeted) {
+        free (p);
+        free (greeted);
+        return 1;
+    }
+    long opened = 0, closed = 0;
+    for (int i = 0; i < count; i++) {
+        p[i].fd = tcp_open (&sa);
+        p[i].events = POLLIN | POLLOUT;
+        opened += p[i].fd >= 0;
+    }
+    uint64_t deadline = wall_ms () + (uint64_t) secs * 1000;
+    while (wall_ms () < deadline) {
+        if (poll (p, (nfds_t) count, 100) <= 0)
+            continue;
+        for (int i = 0; i < count; i++) {
+            if (p[i].fd < 0 || !p[i].revents)
+                continue;
+            bool gone = (p[i].revents & (POLLHUP | POLLERR)) != 0;
+            if (!gone && (p[i].revents & POLLIN)) {
+                char buf[512];
+                ssize_t n = recv (p[i].fd, buf, sizeof buf, 0);
+                gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+            }
+            if (!gone && (p[i].revents & POLLOUT)) {
+                //  Connected: greet once if asked to, then only listen.
+                if (greet && !greeted[i])
+                    zmtp_greet (p[i].fd);
+                greeted[i] = true;
+                p[i].events = POLLIN;
+            }
+            if (gone) {
+                //  Cut by the agent: come back at once (the pressure stays on).
+                close (p[i].fd);
+                closed++;
+                greeted[i] = false;
+                p[i].fd = tcp_open (&sa);
+                p[i].events = POLLIN | POLLOUT;
+                opened += p[i].fd >= 0;
+            }
+        }
+    }
+    //  Still open now: connected and not closed by the agent.
+    int open_now = 0;
+    for (int i = 0; i < count; i++) {
+        if (p[i].fd < 0)
+            continue;
+        char c;
+        ssize_t n = recv (p[i].fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        bool alive = greeted[i] && (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)));
+        open_now += alive;
+        close (p[i].fd);
+    }
+    printf ("mode=conn-flood connections=%d opened=%ld closed_by_agent=%ld open_at_end=%d\n", count, opened,
+            closed, open_now);
+    free (p);
+    free (greeted);
+    return 0;
+}
+
+static int
+junk_flood (gossip_keyring_t *keys, const char *ep, int conns, long size, int secs)
+{
+    if (conns < 1 || conns > 256 || size < MW_ENVELOPE_OVERHEAD || size > 64L * 1024 * 1024)
+        return 1;
+    uint8_t key_id = (uint8_t) rnd ();
+    if (keys) {
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (gossip_crypto_seal (keys, NULL, MW_PLANE_DATA, NULL, 0, &out, &len) == 0)
+            key_id = out[3];
+        free (out);
+    }
+    uint8_t *frame = malloc ((size_t) size);
+    void **socks = calloc ((size_t) conns, sizeof *socks);
+    if (!frame || !socks) {
+        free (frame);
+        free (socks);
+        return 1;
+    }
+    rnd_fill (frame, (size_t) size);
+    frame[0] = 'M';
+    frame[1] = 'W';
+    frame[2] = MW_ENVELOPE_VERSION;
+    frame[3] = key_id;
+    s_ctx = zmq_ctx_new ();
+    for (int c = 0; c < conns; c++) {
+        socks[c] = zmq_socket (s_ctx, ZMQ_DEALER);
+        int linger = 0, hwm = 2;
+        zmq_setsockopt (socks[c], ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt (socks[c], ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_connect (socks[c], ep);
+    }
+    uint64_t deadline = wall_ms () + (uint64_t) secs * 1000;
+    long sent = 0;
+    while (wall_ms () < deadline) {
+        zmq_pollitem_t it[256];
+        for (int c = 0; c < conns; c++)
+            it[c] = (zmq_pollitem_t){socks[c], 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll (it, conns, 100) <= 0)
+            continue;
+        for (int c = 0; c < conns; c++)
+            if (it[c].revents & ZMQ_POLLOUT) {
+                frame[4 + sent % 24] ^= 1;   //  no two frames alike
+                if (zmq_send (socks[c], frame, (size_t) size, ZMQ_DONTWAIT) == (int) size)
+                    sent++;
+            }
+    }
+    for (int c = 0; c < conns; c++)
+        zmq_close (socks[c]);
+    zmq_ctx_term (s_ctx);
+    s_ctx = NULL;
+    printf ("mode=junk-flood conns=%d frames=%ld bytes=%ld secs=%d mb_per_s=%.0f\n", conns, sent, sent * size,
+            secs, (double) sent * (double) size / 1048576.0 / (secs ? secs : 1));
+    free (frame);
+    free (socks);
+    return 0;
+}
+
+static int
+status_probe (const char *to, int secs)
+{
+    s_ctx = zmq_ctx_new ();
+    void *req = NULL;
+    uint64_t t0 = wall_ms (), deadline = t0 + (uint64_t) secs * 1000;
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    while (wall_ms () < deadline) {
+        if (!req) {   //  a REQ that lost its answer cannot send again: a new one
+            req = zmq_socket (s_ctx, ZMQ_REQ);
+            int linger = 0, tmo = 5000;
+            zmq_setsockopt (req, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_setsockopt (req, ZMQ_RCVTIMEO, &tmo, sizeof tmo);
+            zmq_setsockopt (req, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
+            if (zmq_connect (req, to) != 0) {
+                fprintf (stderr, "mw-inject: connect %s: %s\n", to, zmq_strerror (errno));
+                zmq_close (req);
+                zmq_ctx_term (s_ctx);
+                return 1;
+            }
+        }
+        uint64_t t = wall_ms ();
+        bool ok = zmq_send (req, "status --json", 13, 0) == 13;
+        char buf[256];
+        ok = ok && zmq_recv (req, buf, sizeof buf, 0) >= 0;   //  status word
+        while (ok) {                                          //  the rest of the answer
+            int more = 0;
+            size_t sz = sizeof more;
+            zmq_getsockopt (req, ZMQ_RCVMORE, &more, &sz);
+            if (!more)
+                break;
+            ok = zmq_recv (req, buf, sizeof buf, 0) >= 0;
+        }
+        printf ("%llu %llu\n", (unsigned long long) (t - t0),
+                ok ? (unsigned long long) (wall_ms () - t) : 99999ULL);
+        if (!ok) {
+            zmq_close (req);
+            req = NULL;
+        }
+        uint64_t next = t + 500;
+        while (wall_ms () < next)
+            usleep (10 * 1000);
+    }
+    if (req)
+        zmq_close (req);
+    zmq_ctx_term (s_ctx);
+    s_ctx = NULL;
+    return 0;
+}
+
 //  --count CAM_RECORDS of 32 new, valid cameras each.
 static int
 cam_flood (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq, int count)
@@ -804,13 +1203,18 @@ focus_flood (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, ui
 static void
 usage (void)
 {
-    fprintf (stderr, "usage: mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] "
-                     "[--capture-port P] [--capture-ms MS] "
-                     "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] "
-                     "[--deadline-ms D] "
-                     "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
-                     "job-offer|job-garbage|job-stray|oversize|submit|hostile-name|cam-flood|focus-flood "
-                     "[--name N] [--addr A] [--lat L --lon L]\n");
+    fprintf (stderr,
+             "usage: mw-inject --to ENDPOINT [--key B64] [--count N] [--seed S] "
+             "[--capture-port P] [--capture-ms MS] "
+             "[--model M] [--reply tcp://IP:PORT] [--size BYTES] [--image F] [--rate R] [--camera C] "
+             "[--deadline-ms D] "
+             "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
+             "job-offer|job-garbage|job-stray|oversize|submit|"
+             "hostile-name|session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe|"
+             "cam-flood|focus-flood\n"
+             "       [--name N] [--addr A] [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] "
+             "[--senders K]\n"
+             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--lat L --lon L]\n");
 }
 
 int
@@ -823,6 +1227,9 @@ main (int argc, char **argv)
     long size = 5 * 1024 * 1024;
     double rate = 5, lat = 0, lon = 0;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
+    const char *victim_hex = NULL, *reply_net = "127.0.0", *plane = NULL, *also = NULL;
+    int secs = 20, senders = 1, conns = 4;
+    bool greet = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp (argv[i], "--to") && i + 1 < argc)
             to = argv[++i];
@@ -852,12 +1259,35 @@ main (int argc, char **argv)
             deadline = argv[++i];
         else if (!strcmp (argv[i], "--name") && i + 1 < argc)
             name = argv[++i];
-        else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
-            addr = argv[++i];
         else if (!strcmp (argv[i], "--lat") && i + 1 < argc)
             lat = atof (argv[++i]);
         else if (!strcmp (argv[i], "--lon") && i + 1 < argc)
             lon = atof (argv[++i]);
+        else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
+            addr = argv[++i];
+        else if (!strcmp (argv[i], "--to-id") && i + 1 < argc) {
+            if (gossip_wire_id_parse (argv[++i], &s_to_id) != 0) {
+                fprintf (stderr, "mw-inject: --to-id wants 16 hex digits\n");
+                return 1;
+            }
+            s_have_to = true;
+        }
+        else if (!strcmp (argv[i], "--plane") && i + 1 < argc)
+            plane = argv[++i];
+        else if (!strcmp (argv[i], "--victim") && i + 1 < argc)
+            victim_hex = argv[++i];
+        else if (!strcmp (argv[i], "--secs") && i + 1 < argc)
+            secs = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--senders") && i + 1 < argc)
+            senders = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--reply-net") && i + 1 < argc)
+            reply_net = argv[++i];
+        else if (!strcmp (argv[i], "--conns") && i + 1 < argc)
+            conns = atoi (argv[++i]);
+        else if (!strcmp (argv[i], "--also") && i + 1 < argc)
+            also = argv[++i];
+        else if (!strcmp (argv[i], "--greet"))
+            greet = true;
         else if (argv[i][0] != '-' && !mode)
             mode = argv[i];
         else {
@@ -870,9 +1300,11 @@ main (int argc, char **argv)
         return 1;
     }
     static const char *modes[] = {
-        "garbage", "wrongkey",     "tampered",      "replay",      "clock",       "stale",     "valid",
-        "rawtcp",  "udp-garbage",  "beacon-replay", "job-offer",   "job-garbage", "job-stray", "oversize",
-        "submit",  "hostile-name", "cam-flood",     "focus-flood", NULL};
+        "garbage",        "wrongkey",     "tampered",   "replay",      "clock",
+        "stale",          "valid",        "rawtcp",     "udp-garbage", "beacon-replay",
+        "job-offer",      "job-garbage",  "job-stray",  "oversize",    "submit",
+        "session-poison", "reply-flood",  "conn-flood", "junk-flood",  "cross-replay",
+        "status-probe",   "hostile-name", "cam-flood",  "focus-flood", NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -881,6 +1313,13 @@ main (int argc, char **argv)
         return 1;
     }
     s_rng = seed ? seed : 88172645463325252ULL;
+    //  The job modes speak the data plane unless told otherwise.
+    if (plane)
+        s_plane = !strcmp (plane, "data") ? MW_PLANE_DATA : MW_PLANE_MESH;
+    else if (!strncmp (mode, "job-", 4))
+        s_plane = MW_PLANE_DATA;
+    if (secs < 1 || secs > 3600)
+        secs = 20;
 
     gossip_keyring_t *keys = NULL;
     if (key) {
@@ -900,6 +1339,12 @@ main (int argc, char **argv)
         return beacon_replay (keys, to, capture_port, capture_ms);
     if (!strcmp (mode, "rawtcp"))
         return send_rawtcp (to, count) == 0 ? 0 : 1;
+    if (!strcmp (mode, "conn-flood"))
+        return conn_flood (to, count, secs, greet);
+    if (!strcmp (mode, "status-probe"))
+        return status_probe (to, secs);
+    if (!strcmp (mode, "junk-flood"))
+        return junk_flood (keys, to, conns, size == 5 * 1024 * 1024 ? 4 * 1024 * 1024 : size, secs);
     if (!strcmp (mode, "udp-garbage")) {
         sent = 0;
         for (int i = 0; i < count; i++) {
@@ -938,13 +1383,15 @@ main (int argc, char **argv)
         rnd_fill (big, (size_t) size);
         big[0] = 'M';
         big[1] = 'W';
-        big[2] = 1;
+        big[2] = MW_ENVELOPE_VERSION;
         sent = zsend (big, (size_t) size, 0) == 0;
         free (big);
         printf ("mode=oversize sent=%d bytes=%ld\n", sent, size);
         close_zmq ();
         return sent ? 0 : 1;
     }
+    if (!strcmp (mode, "reply-flood"))
+        s_hwm = 64;
     if (open_zmq (to) != 0)
         return 1;
     int needs_key = strcmp (mode, "garbage") != 0 && strcmp (mode, "wrongkey") != 0;
@@ -952,6 +1399,28 @@ main (int argc, char **argv)
         fprintf (stderr, "mw-inject: mode %s needs --key\n", mode);
         close_zmq ();
         return 1;
+    }
+    if (!strcmp (mode, "cross-replay")) {
+        rc = also ? cross_replay (keys, also, count) : 1;
+        if (!also)
+            fprintf (stderr, "mw-inject: cross-replay needs --also ENDPOINT\n");
+        close_zmq ();
+        gossip_keyring_destroy (&keys);
+        return rc;
+    }
+    if (!strcmp (mode, "session-poison") || !strcmp (mode, "reply-flood")) {
+        mw_id_t victim;
+        if (!strcmp (mode, "session-poison")
+            && (!victim_hex || gossip_wire_id_parse (victim_hex, &victim) != 0)) {
+            fprintf (stderr, "mw-inject: session-poison needs --victim HEX\n");
+            rc = 1;
+        }
+        else
+            rc = !strcmp (mode, "reply-flood") ? reply_flood (keys, count, senders, reply_net, secs)
+                                               : session_poison (keys, &victim, count);
+        close_zmq ();
+        gossip_keyring_destroy (&keys);
+        return rc;
     }
     if (!strcmp (mode, "job-offer")) {
         if (!reply) {

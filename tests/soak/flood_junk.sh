@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+#  Long variant of tests/mesh/flood_junk_ns.sh: FL_SECS=120 (make check runs a
+#  shorter one).  Run through tests/soak/run.sh.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+export MW_SRCDIR=${MW_SRCDIR:-$top} MW_BUILDDIR=${MW_BUILDDIR:-$top/build}
+exec env FL_SECS=120 bash "$top/tests/mesh/flood_junk_ns.sh" "$@"
