@@ -56,6 +56,7 @@ typedef struct {
     uint32_t n_inflight;
     uint64_t frames_in, frames_submitted, dropped_inflight, dropped_refused, jobs_done, jobs_failed;
     uint64_t last_frame_wall;
+    uint64_t refused_until;   //  the job path refused our frames: hold off until then
 } slot_t;
 
 struct _node_cameras_t {
@@ -872,6 +873,10 @@ s_on_frame (node_cameras_t *self, slot_t *s, cam_note_t *n, uint64_t now)
         s->dropped_inflight++;
         return;
     }
+    if (now < s->refused_until) {
+        s->dropped_refused++;
+        return;
+    }
     //  Focus: the precise model while the local queue has room.
     const char *model = self->model;
     uint8_t prio = 5;
@@ -882,7 +887,7 @@ s_on_frame (node_cameras_t *self, slot_t *s, cam_note_t *n, uint64_t now)
         if (d.queue_len * 2 < d.queue_max)
             model = self->focus_model;
     }
-    node_jobs_frame_info_t info = {s->name, n->capture_ms, n->src_width, n->src_height};
+    node_jobs_frame_info_t info = {s->name, n->capture_ms, n->src_width, n->src_height, true};
     char err[160];
     mw_jobid_t id;
     uint8_t *frame = n->ppm;
@@ -890,11 +895,21 @@ s_on_frame (node_cameras_t *self, slot_t *s, cam_note_t *n, uint64_t now)
     if (node_jobs_submit_frame (self->jobs, s->id, model, self->deadline_ms, prio, &frame, n->len, now, &info,
                                 &id, err, sizeof err)
         == 0) {
+        if (s->refused_until)
+            mw_info ("camera_analysed", "camera=%s reason=\"frames become jobs again\"", s->id);
+        s->refused_until = 0;
         s->frames_submitted++;
         s->inflight[s->n_inflight++] = id;
     }
-    else
+    else {
+        //  Nobody can run the model (no models here, no peer, no server),
+        //  or too many jobs in flight: said once, then frames are dropped
+        //  (and counted) for 5 s before the next try.
+        if (!s->refused_until)
+            mw_warn ("camera_unanalysed", "camera=%s model=%s reason=\"%s\"", s->id, model, err);
+        s->refused_until = now + 5000;
         s->dropped_refused++;
+    }
     free (frame);
 }
 

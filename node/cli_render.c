@@ -349,7 +349,7 @@ s_cameras (mw_strbuf_t *out, json_object *list)
                 mw_json_get_num (in, "frames_dropped", 0), mw_json_get_num (in, "reconnects", 0));
         }
         else
-            mw_strbuf_printf (out, "%-10s %-6s %5s %8s %8s %7s %4s", "(elsewhere)", "-", "-", "-", "-", "-",
+            mw_strbuf_printf (out, "%-10s %-6s %5s %8s %8s %7s %4s", "elsewhere", "-", "-", "-", "-", "-",
                               "-");
         mw_strbuf_printf (out, "  %.5f,%.5f\n", mw_json_get_num (c, "lat", 0), mw_json_get_num (c, "lon", 0));
     }

@@ -545,7 +545,8 @@ node_jobs_submit_frame (node_jobs_t *self, const char *camera, const char *model
         self->submit_refused++;
         char hex[2 * MW_JOBID_LEN + 1];
         gossip_wire_jobid_hex (&id, hex);
-        mw_warn ("job_refused", "job=%s camera=%s model=%s reason=\"%s\"", hex, camera, model, err);
+        if (!finfo || !finfo->quiet)
+            mw_warn ("job_refused", "job=%s camera=%s model=%s reason=\"%s\"", hex, camera, model, err);
     }
     return rc;
 }

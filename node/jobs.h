@@ -75,6 +75,7 @@ typedef struct {
     const char *camera_name;          //  the registry's name (NULL: ask hooks.camera_name)
     uint64_t capture_ms;              //  wall clock, ms since the epoch (0 = unknown)
     uint32_t src_width, src_height;   //  the camera's frame size (0 = the frame's own)
+    bool quiet;                       //  a refusal is the caller's to log (a camera at 25 fps)
 } node_jobs_frame_info_t;
 int node_jobs_submit_frame (node_jobs_t *self, const char *camera, const char *model, uint32_t deadline_ms,
                             uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now_ms,
