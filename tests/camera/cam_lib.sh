@@ -33,20 +33,26 @@ cam_require_tools () {
     command -v jq >/dev/null 2>&1 || { echo "SKIP: no jq"; exit 77; }
 }
 
-#  cam_video SECONDS [SIZE]: print the path of a face video lasting at
-#  least SECONDS (SIZE 1280x720 by default), made once and cached.  Needs
-#  DEMO (tests/infer/models-env.sh).
+#  cam_video SECONDS [SIZE] [STYLE]: print the path of a face video lasting
+#  at least SECONDS (SIZE 1280x720 by default), made once and cached.
+#  STYLE "still" (default): each picture held a second, a keyframe a
+#  second; "camera": the pictures scroll (every frame changes, as in a
+#  real scene) and a keyframe comes every 2 s (GOP 50).  Needs DEMO
+#  (tests/infer/models-env.sh).
 cam_video () {
-    local secs=$1 size=${2:-1280x720}
+    local secs=$1 size=${2:-1280x720} style=${3:-still}
     local dir=${MW_CACHE:-$SRC/.cache}/camera
-    local base="$dir/faces-$size.mp4" out="$dir/faces-$size-$secs.mp4"
+    local base="$dir/faces-$size-$style.mp4" out="$dir/faces-$size-$style-$secs.mp4"
     mkdir -p "$dir" || tb_die "mkdir $dir"
     if [ ! -s "$base" ]; then
-        local w=${size%x*} h=${size#*x}
+        local w=${size%x*} h=${size#*x} motion="" gop=25
+        [ "$style" = camera ] && motion=",scroll=horizontal=0.002" && gop=50
         ffmpeg -loglevel error -y -framerate 1 -i "$DEMO/sample%d.jpg" \
             -vf "scale=$w:$h:force_original_aspect_ratio=decrease,pad=$w:$h:(ow-iw)/2:(oh-ih)/2,format=yuv420p" \
-            -r 25 -fps_mode cfr -c:v libx264 -preset veryfast -g 25 -bf 0 "$base.$$.mp4" >&2 &&
-            mv -f "$base.$$.mp4" "$base" || tb_die "ffmpeg: cannot make $base"
+            -r 25 -fps_mode cfr -c:v libx264 -preset veryfast -g 25 -bf 0 "$base.$$.still.mp4" >&2 &&
+            ffmpeg -loglevel error -y -i "$base.$$.still.mp4" -vf "null$motion" -c:v libx264 -preset veryfast \
+                -g "$gop" -bf 0 "$base.$$.mp4" >&2 &&
+            rm -f "$base.$$.still.mp4" && mv -f "$base.$$.mp4" "$base" || tb_die "ffmpeg: cannot make $base"
     fi
     if [ ! -s "$out" ]; then
         #  Six seconds a loop; stream copy, no re-encoding.
