@@ -548,7 +548,9 @@ s_deliver (cam_ingest_t *self, AVFrame *f, bool key)
     char hdr[32];
     int hl = snprintf (hdr, sizeof hdr, "P6\n%d %d\n255\n", dw, dh);
     size_t len = (size_t) hl + (size_t) dw * (size_t) dh * 3;
-    uint8_t *ppm = malloc (len);
+    //  libswscale's SIMD paths may store a few bytes past the last pixel
+    //  (valgrind caught it on a hostile camera's 16-pixel-wide frames): pad.
+    uint8_t *ppm = malloc (len + 64);
     if (!ppm)
         return;
     memcpy (ppm, hdr, (size_t) hl);

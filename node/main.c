@@ -78,6 +78,7 @@ enum {
     OPT_PRIORITY,
     OPT_WAIT_MS,
     OPT_BOX,
+    OPT_ANY,
     OPT_LAT,
     OPT_LON,
     OPT_RADIUS_M,
@@ -981,7 +982,7 @@ s_camera_usage (FILE *f)
                 "       meshwatch camera list [--json]       [--state-dir DIR]\n"
                 "       meshwatch camera show ID [--json]    [--state-dir DIR]\n"
                 "       meshwatch camera rm ID [--json]      [--state-dir DIR]\n"
-                "       meshwatch camera assign ID --box NAME [--json] [--state-dir DIR]\n\n"
+                "       meshwatch camera assign ID --box NAME | --any [--json] [--state-dir DIR]\n\n"
                 "The camera registry, replicated to every box of the mesh.  `add` takes the\n"
                 "camera's JSON document (the seed's format: name, type, gps.latitude/longitude,\n"
                 "ip, url, isSupportAnnalysis or isSupportAnalysis; optional id, heading_deg,\n"
@@ -989,9 +990,10 @@ s_camera_usage (FILE *f)
                 "of the same id, and prints it; a bad document is refused with the field named.\n"
                 "`list` shows every camera and where it is analysed; `show` one camera with its\n"
                 "ingest state; `rm` removes one; `assign` names the box that analyses it\n"
-                "(--box '' lets the mesh place it).\n\n" STATE_DIR_HELP
+                "(--any lets the mesh place it).\n\n" STATE_DIR_HELP
                 "  --json           add: the document follows; else print the agent's JSON\n"
-                "  --box NAME       assign: the box's NODE_NAME\n");
+                "  --box NAME       assign: the box's NODE_NAME\n"
+                "  --any            assign: no box named; the mesh places the camera\n");
 }
 
 //  The document for `camera add`: FILE or stdin ("-"), at most a little
@@ -1017,14 +1019,18 @@ s_read_doc (const char *path, size_t *len)
 static int
 s_cmd_camera (int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"box", required_argument, NULL, OPT_BOX}, MW_OPT_STATE_DIR, MW_OPT_JSON, MW_OPT_HELP, MW_OPT_END};
+    static const struct option opts[] = {{"box", required_argument, NULL, OPT_BOX},
+                                         {"any", no_argument, NULL, OPT_ANY},
+                                         MW_OPT_STATE_DIR,
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
     int rc = 0, c, n = 0;
     mw_cliopt_t *p = s_parser ("camera", argc, argv, opts, s_camera_usage, &rc);
     if (!p)
         return rc;
     const char *state_dir = s_default_state_dir (), *box = NULL;
-    bool json = false;
+    bool json = false, any = false;
     while ((c = mw_cliopt_next (p)) >= 0) {
         if (c == OPT_STATE_DIR)
             state_dir = mw_cliopt_arg (p);
@@ -1032,6 +1038,8 @@ s_cmd_camera (int argc, char **argv)
             json = true;
         else if (c == OPT_BOX)
             box = mw_cliopt_arg (p);
+        else if (c == OPT_ANY)
+            any = true;
     }
     char **rest = mw_cliopt_rest (p, &n);
     const char *verb = n > 0 ? rest[0] : "";
@@ -1052,10 +1060,10 @@ s_cmd_camera (int argc, char **argv)
                              !strcmp (verb, "add") ? "a FILE (or - for stdin)" : "an ID");
     else if (n > want)
         rc = mw_cliopt_fail ("camera", "unexpected argument '%.60s'", rest[want]);
-    else if (box && strcmp (verb, "assign"))
-        rc = mw_cliopt_fail ("camera", "--box is for assign");
-    else if (!strcmp (verb, "assign") && !box)
-        rc = mw_cliopt_fail ("camera", "assign needs --box NAME (--box '' for any box)");
+    else if ((box || any) && strcmp (verb, "assign"))
+        rc = mw_cliopt_fail ("camera", "--box and --any are for assign");
+    else if (!strcmp (verb, "assign") && !box == !any)
+        rc = mw_cliopt_fail ("camera", "assign needs --box NAME or --any");
     else if (arg && strcmp (verb, "add") && strlen (arg) > 64)
         rc = mw_cliopt_fail ("camera", "ID '%.40s...' is longer than 64 characters", arg);
     else if (box && (strlen (box) > MW_NAME_MAX || strchr (box, ' ')))

@@ -33,12 +33,13 @@ tb_require_mw
 VIDEO=$(cam_video 90)
 RP=$(( TB_PORTBASE + 150 ))
 JP=$(( TB_PORTBASE + 100 ))
-tb_port_free "$RP" && tb_port_free "$JP" || tb_die "port $RP or $JP in use"
+MP=$(( TB_PORTBASE + 101 ))
+tb_port_free "$RP" && tb_port_free "$JP" && tb_port_free "$MP" || tb_die "port $RP, $JP or $MP in use"
 cam_server cam "$RP" "$VIDEO"
 AXIS="rtsp://root:root@127.0.0.1:$RP/axis-media/media.amp"
 ONVIF="rtsp://127.0.0.1:$RP/onvif-media/media.amp"
 tb_start_agent_lo 1 "MODELS_DIR=$MODELS" "JOB_PORT=$JP" "DEADLINE_MS=3000" "ESCALATE_BELOW=0" \
-    "FOCUS_RADIUS_M=100" "FOCUS_MODEL=tiny-face" "CAMERA_INFLIGHT=8"
+    "FOCUS_RADIUS_M=100" "FOCUS_MODEL=tiny-face" "CAMERA_INFLIGHT=8" "METRICS_PORT=$MP"
 tb_wait_ready 1 20
 S1=$(tb_state_dir 1)
 EV="$TB_DIR/events1.jsonl"
@@ -104,6 +105,28 @@ ev_done=$(cam_ev "$EV" | jq -c 'select(.topic=="job.done" and .boxes > 0 and (.d
     and .camera_name != null and .capture_ms != null)' | head -1)
 [ -n "$ev_done" ] && cam_pass "job.done events carry the detections: $(echo "$ev_done" | jq -c '.detections[0]')" ||
     cam_failc "no job.done event with detections"
+
+echo "---- /metrics per camera; camera assign"
+m=$(curl -s --max-time 5 "http://127.0.0.1:$MP/metrics")
+if echo "$m" | grep -q '^meshwatch_camera_frames_decoded_total{camera="camA"} [1-9]' &&
+    echo "$m" | grep -q '^meshwatch_camera_state{camera="camB",state="streaming"} 1' &&
+    echo "$m" | grep -q '^meshwatch_camera_reconnects_total{camera="camA"} 0' &&
+    echo "$m" | grep -q '^meshwatch_camera_frames_dropped_total{camera="camA",reason="inflight"}'; then
+    cam_pass "/metrics: frames decoded, dropped, reconnects and state per camera"
+else
+    cam_failc "/metrics: $(echo "$m" | grep meshwatch_camera | head -5)"
+fi
+v0=$(tb_cli 1 camera show camB --json --state-dir "$S1" | jq .version.hlc)
+tb_cli 1 camera assign camB --box gone-box --state-dir "$S1" >/dev/null || cam_failc "camera assign"
+r=$(tb_cli 1 camera show camB --json --state-dir "$S1")
+#  The named box is not in the mesh: the camera stays with a live one (here).
+[ "$(echo "$r" | jq -r .box)" = gone-box ] && [ "$(echo "$r" | jq .version.hlc)" -gt "$v0" ] &&
+    [ "$(echo "$r" | jq -r .analysed_by)" = n1 ] && [ "$(echo "$r" | jq -r .ingest.state)" = streaming ] &&
+    cam_pass "camera assign: box recorded with a new version; a box not in the mesh leaves it with a live one" ||
+    cam_failc "assign: $(echo "$r" | jq -c '{box, version, analysed_by, st: .ingest.state}')"
+tb_cli 1 camera assign camB --any --state-dir "$S1" >/dev/null &&
+    [ "$(tb_cli 1 camera show camB --json --state-dir "$S1" | jq -r .box)" = null ] &&
+    cam_pass "camera assign --any: any box again" || cam_failc "assign --any"
 
 echo "---- focus by hand: every frame for the ttl, then back"
 tf=$(tb_now_ms)
