@@ -223,53 +223,6 @@ cam_focus_match (cam_focus_table_t *self, const cam_geo_t *cam, uint64_t now_ms,
     return best;
 }
 
-//  --------------------------------------------------------------------------
-//  The rule
-
-int
-cam_focus_rule_parse (const char *text, cam_focus_rule_t *out, char *err, size_t errlen)
-{
-    assert (out);
-    memset (out, 0, sizeof *out);
-    if (!text || !*text)
-        return 0;
-    const char *p = text;
-    while (*p) {
-        if (out->n == CAM_FOCUS_RULES_MAX) {
-            snprintf (err, errlen, "at most %d rules", CAM_FOCUS_RULES_MAX);
-            return -1;
-        }
-        size_t n = 0;
-        while (n < 15 && (isalnum ((unsigned char) p[n]) || p[n] == '_' || p[n] == '-'))
-            n++;
-        if (n == 0 || strncmp (p + n, ">=", 2) != 0) {
-            snprintf (err, errlen, "want CLASS>=SCORE[,CLASS>=SCORE...], e.g. face>=0.8");
-            return -1;
-        }
-        memcpy (out->r[out->n].cls, p, n);
-        out->r[out->n].cls[n] = 0;
-        p += n + 2;
-        char *end = NULL;
-        double s = strtod (p, &end);
-        if (end == p || !(s >= 0 && s <= 1) || (*end && *end != ',')) {
-            snprintf (err, errlen, "score after '%s>=' must be a number in 0..1", out->r[out->n].cls);
-            return -1;
-        }
-        out->r[out->n++].min_score = s;
-        p = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
-bool
-cam_focus_rule_match (const cam_focus_rule_t *rule, const char *cls, double score)
-{
-    for (size_t i = 0; i < rule->n; i++)
-        if (!strcmp (rule->r[i].cls, cls) && score >= rule->r[i].min_score)
-            return true;
-    return false;
-}
-
 void
 cam_focus_id_hex (const cam_focus_id_t *id, char out[2 * CAM_FOCUS_ID_LEN + 1])
 {
@@ -397,27 +350,6 @@ cam_focus_test (bool verbose)
     cam_focus_table_destroy (&t);
     CHECK (t == NULL, "destroy nulls");
 
-    //  The rule.
-    cam_focus_rule_t rule;
-    char err[128];
-    CHECK (cam_focus_rule_parse ("face>=0.8", &rule, err, sizeof err) == 0 && rule.n == 1, "rule: %s", err);
-    CHECK (cam_focus_rule_match (&rule, "face", 0.8) && !cam_focus_rule_match (&rule, "face", 0.79)
-               && !cam_focus_rule_match (&rule, "car", 0.99),
-           "rule match");
-    CHECK (cam_focus_rule_parse ("face>=0.9,person>=0.5", &rule, err, sizeof err) == 0 && rule.n == 2
-               && cam_focus_rule_match (&rule, "person", 0.6),
-           "two rules");
-    CHECK (cam_focus_rule_parse ("", &rule, err, sizeof err) == 0 && rule.n == 0
-               && !cam_focus_rule_match (&rule, "face", 1),
-           "empty rule");
-    const char *bad_rules[] = {
-        "face", "face>0.8", "face>=2", "face>=x", ">=0.5", "face>=0.5;", "a>=1,b>=1,c>=1,d>=1,e>=1"};
-    for (size_t i = 0; i < sizeof bad_rules / sizeof bad_rules[0]; i++) {
-        CHECK (cam_focus_rule_parse (bad_rules[i], &rule, err, sizeof err) == -1, "rule '%s' accepted",
-               bad_rules[i]);
-        if (verbose)
-            printf ("  %s: %s\n", bad_rules[i], err);
-    }
     cam_focus_id_t id = {{0xde, 0xad}}, back;
     char hex[2 * CAM_FOCUS_ID_LEN + 1];
     cam_focus_id_hex (&id, hex);

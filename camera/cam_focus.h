@@ -31,17 +31,17 @@
 #ifndef CAM_FOCUS_H_INCLUDED
 #define CAM_FOCUS_H_INCLUDED
 
+#include "common/detrule.h"
 #include "common/types.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define CAM_FOCUS_MAX          64        //  focuses tracked at once
-#define CAM_FOCUS_ID_LEN       16        //  random bytes
-#define CAM_FOCUS_RADIUS_MAX_M 50000     //  50 km
-#define CAM_FOCUS_TTL_MAX_MS   3600000   //  an hour
-#define CAM_FOCUS_RULES_MAX    4
+#define CAM_FOCUS_MAX          64          //  focuses tracked at once
+#define CAM_FOCUS_ID_LEN       16          //  random bytes
+#define CAM_FOCUS_RADIUS_MAX_M 50000       //  50 km
+#define CAM_FOCUS_TTL_MAX_MS   3600000     //  an hour
 #define CAM_EARTH_RADIUS_M     6371008.8   //  mean radius (IUGG)
 
 typedef struct {
@@ -114,19 +114,7 @@ uint64_t cam_focus_next_expiry (cam_focus_table_t *self);
 const cam_focus_t *cam_focus_match (cam_focus_table_t *self, const cam_geo_t *cam, uint64_t now_ms,
                                     double *distance_m);
 
-//  The FOCUS_ON rule.
-typedef struct {
-    size_t n;
-    struct {
-        char cls[16];
-        double min_score;
-    } r[CAM_FOCUS_RULES_MAX];
-} cam_focus_rule_t;
-
-//  "" gives an empty rule (never matches).  0, or -1 with the reason.
-int cam_focus_rule_parse (const char *text, cam_focus_rule_t *out, char *err, size_t errlen);
-//  Does a detection of class `cls` scoring `score` match?
-bool cam_focus_rule_match (const cam_focus_rule_t *rule, const char *cls, double score);
+//  The FOCUS_ON rule: common/detrule.h (mw_detrule_t).
 
 //  Focus ids as 32 hex digits.
 void cam_focus_id_hex (const cam_focus_id_t *id, char out[2 * CAM_FOCUS_ID_LEN + 1]);

@@ -6,7 +6,7 @@
     with the line it came from instead of misbehaving an hour later.
     ========================================================================= */
 #include "config/config.h"
-#include "camera/cam_focus.h"
+#include "common/detrule.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -341,9 +341,9 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
         return 0;
     }
     case T_RULE: {
-        cam_focus_rule_t rule;
+        mw_detrule_t rule;
         char e[96];
-        if ((int64_t) len > spec->max || cam_focus_rule_parse (v, &rule, e, sizeof e) != 0) {
+        if ((int64_t) len > spec->max || mw_detrule_parse (v, &rule, e, sizeof e) != 0) {
             snprintf (why, whylen, "%s: %s", spec->key, (int64_t) len > spec->max ? "too long" : e);
             return -1;
         }
@@ -547,6 +547,12 @@ mw_config_validate_server (mw_config_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "EVENTS_PORT and VMS_PORT must differ");
         return -1;
     }
+    int64_t metp = mw_config_int (self, "METRICS_PORT");
+    if (metp && (metp == mw_config_int (self, "VMS_PORT") || metp == mw_config_int (self, "EVENTS_PORT"))) {
+        snprintf (err, errlen, "METRICS_PORT must differ from VMS_PORT and EVENTS_PORT (%lld)",
+                  (long long) metp);
+        return -1;
+    }
     return 0;
 }
 
@@ -566,6 +572,17 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "METRICS_PORT and USAGE_URL need COLLECT_INTERVAL_MS > 0");
         return -1;
     }
+    //  One without the other silently meant "no analysis server": no
+    //  overflow, no escalation, and nothing said.
+    bool url = *mw_config_str (self, "VMS_URL"), port = mw_config_int (self, "VMS_PORT") > 0;
+    if (url != port) {
+        snprintf (
+            err, errlen,
+            "%s is set but %s is not: the analysis server is VMS_URL (its host) and VMS_PORT (its port); "
+            "set both, or neither",
+            url ? "VMS_URL" : "VMS_PORT", url ? "VMS_PORT" : "VMS_URL");
+        return -1;
+    }
     int64_t mp = mw_config_int (self, "MESH_PORT"), ep = mw_config_int (self, "EVENTS_PORT");
     if (mp == ep) {
         snprintf (err, errlen, "MESH_PORT and EVENTS_PORT must differ (both %lld)", (long long) mp);
@@ -582,6 +599,21 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
     if (metp && (metp == mp || metp == ep)) {
         snprintf (err, errlen, "METRICS_PORT must differ from MESH_PORT and EVENTS_PORT (%lld)",
                   (long long) metp);
+        return -1;
+    }
+    //  The VMS interface: its port, TLS as a pair, where env reports go.
+    int64_t ap = mw_config_int (self, "API_PORT");
+    if (ap && (ap == mp || ap == ep || ap == jp || ap == metp)) {
+        snprintf (err, errlen, "API_PORT=%lld clashes with MESH_PORT, EVENTS_PORT, JOB_PORT or METRICS_PORT",
+                  (long long) ap);
+        return -1;
+    }
+    if (!*mw_config_str (self, "API_TLS_CERT") != !*mw_config_str (self, "API_TLS_KEY")) {
+        snprintf (err, errlen, "API_TLS_CERT and API_TLS_KEY go together");
+        return -1;
+    }
+    if (mw_config_int (self, "VMS_ENV_PORT") && !*mw_config_str (self, "VMS_URL")) {
+        snprintf (err, errlen, "VMS_ENV_PORT needs VMS_URL (the VMS host)");
         return -1;
     }
     //  A lease must survive at least one lost heartbeat.
@@ -829,6 +861,20 @@ mw_config_test (bool verbose)
     mw_config_set (c, "CLUSTER_KEY", key, "t", err, sizeof err);
     mw_config_set (c, "MESH_ADDR", "127.0.0.1", "t", err, sizeof err);
     if (mw_config_validate_agent (c, err, sizeof err) != 0)
+        return -1;
+    //  VMS_URL and VMS_PORT: both or neither, and the error names both.
+    mw_config_t *v = mw_config_new ();
+    mw_config_set (v, "CLUSTER_KEY", key, "t", err, sizeof err);
+    mw_config_set (v, "MESH_ADDR", "127.0.0.1", "t", err, sizeof err);
+    mw_config_set (v, "VMS_URL", "http://10.0.0.9", "t", err, sizeof err);
+    bool vms_ok = mw_config_validate_agent (v, err, sizeof err) != 0 && strstr (err, "VMS_URL")
+                  && strstr (err, "VMS_PORT");
+    mw_config_set (v, "VMS_PORT", "8080", "t", err, sizeof err);
+    vms_ok = vms_ok && mw_config_validate_agent (v, err, sizeof err) == 0;
+    mw_config_set (v, "VMS_URL", "", "t", err, sizeof err);
+    vms_ok = vms_ok && mw_config_validate_agent (v, err, sizeof err) != 0 && strstr (err, "VMS_URL");
+    mw_config_destroy (&v);
+    if (!vms_ok)
         return -1;
     mw_config_set (c, "JOIN", "127.0.0.1:1,127.0.0.1:2", "t", err, sizeof err);
     const char *items[4];

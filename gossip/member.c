@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 //  Piggyback budget: the encoded payload of one message stays under ~1400
 //  bytes so that it fits one Ethernet frame after the 44-byte envelope.
@@ -42,6 +43,18 @@
 #define INTRO_WINDOW_MS   10000   //  introduction sweep after a join lasts at most this
 #define INTRO_PER_TICK    8       //  introductions per gossip tick
 
+//  Bounds against floods (docs/MEMBERSHIP.md, "Bounds").  Defaults of the
+//  configurable ones are in gossip_member_cfg_defaults.
+#define SENDERS_MAX        256     //  senders whose insert bucket we remember (LRU)
+#define GLOBAL_RATE_MULT   4       //  all senders together: 4 x one sender's rate...
+#define GLOBAL_BURST_MULT  2       //  ...and twice its burst
+#define UNVERIFIED_DIV     4       //  alive members never heard from directly: at most cap / 4
+#define PP_REPLY_GAP_MS    1000    //  one full-state reply per sender per second...
+#define PP_REPLY_RATE      16      //  ...and at most this many a second in all
+#define PP_REPLY_BURST     128     //  (a mass boot of 100 boxes through one seed fits)
+#define REFUSED_LOG_GAP_MS 60000   //  refused inserts are logged at most once a minute
+#define URGENT_MAX         32      //  out-of-turn probes of proven members waiting
+
 //  Internal lifecycle states: the wire states plus NONE (not in the table,
 //  either never heard of or reaped).  ALIVE..LEFT equal mw_state_t values.
 typedef enum { P_ALIVE = 0, P_SUSPECT = 1, P_DEAD = 2, P_LEFT = 3, P_NONE = 4, P_COUNT } pstate_t;
@@ -57,6 +70,7 @@ typedef enum {
     E_LEFT,      //  left update, asserted by the member itself
     E_TIMEOUT,   //  our suspicion timer fired
     E_REAP,      //  dead_reap_ms elapsed in DEAD/LEFT
+    E_EVICT,     //  the table is full: forgotten early to make room (see s_make_room)
     E_COUNT
 } pevent_t;
 
@@ -109,6 +123,7 @@ static const trans_t s_table[P_COUNT][E_COUNT] =
                 [E_LEFT] = NEVER,
                 [E_TIMEOUT] = NEVER,
                 [E_REAP] = NEVER,
+                [E_EVICT] = NEVER,
             },
         [P_ALIVE] =
             {
@@ -120,6 +135,8 @@ static const trans_t s_table[P_COUNT][E_COUNT] =
                 [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
                 [E_TIMEOUT] = NEVER,
                 [E_REAP] = NEVER,
+                //  only ever a member we have never heard from ourselves
+                [E_EVICT] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
             },
         [P_SUSPECT] =
             {
@@ -132,6 +149,7 @@ static const trans_t s_table[P_COUNT][E_COUNT] =
                 [E_LEFT] = {R_GE, P_LEFT, EV_LEAVE, A_BCAST},
                 [E_TIMEOUT] = {R_ANY, P_DEAD, EV_DEAD, A_BCAST},
                 [E_REAP] = NEVER,
+                [E_EVICT] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
             },
         [P_DEAD] =
             {
@@ -144,6 +162,7 @@ static const trans_t s_table[P_COUNT][E_COUNT] =
                 [E_LEFT] = {R_GT, P_LEFT, EV_LEAVE, A_BCAST},
                 [E_TIMEOUT] = NEVER,
                 [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
+                [E_EVICT] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
             },
         [P_LEFT] =
             {
@@ -155,6 +174,7 @@ static const trans_t s_table[P_COUNT][E_COUNT] =
                 [E_LEFT] = NEVER,
                 [E_TIMEOUT] = NEVER,
                 [E_REAP] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
+                [E_EVICT] = {R_ANY, P_NONE, EV_REAP, A_FORGET},
             },
 };
 
@@ -166,6 +186,8 @@ typedef struct {
     uint64_t inc;
     mw_id_t from;   //  who asserted suspect/dead (first suspector)
     uint64_t last_heard_ms;
+    uint64_t direct_ms;    //  last message from the member itself; 0 = only heard of
+    uint64_t reached_ms;   //  last ACK from it to a probe of ours; 0 = never (unverified)
     uint64_t state_since_ms;
     uint16_t digest_len;
     uint8_t digest[MW_DIGEST_MAX];
@@ -183,6 +205,28 @@ typedef struct {
     uint64_t digest_sent_ms;   //  when this peer last got our record (any version)
     bool introduced;           //  it has had our own record from us
 } member_t;
+
+//  One probe round-robin: the ids of this round, shuffled, and where we are.
+typedef struct {
+    mw_id_t *ids;
+    size_t n, cap, pos;
+} lane_t;
+
+//  A token bucket in thousandths of a token (integer arithmetic: the same
+//  inputs give the same decisions in the simulator and in the daemon).
+typedef struct {
+    uint64_t milli;   //  tokens x 1000
+    uint64_t at_ms;   //  last refill
+} bucket_t;
+
+//  One sender's insert budget, and when we last answered its full state.
+typedef struct {
+    mw_id_t id;
+    bucket_t bucket;
+    uint64_t used_ms;   //  LRU
+    uint64_t pp_reply_ms;
+    bool pp_replied;
+} sender_t;
 
 typedef struct {
     mw_update_t u;
@@ -213,9 +257,17 @@ struct _gossip_member_t {
     void *ctx;
     bool started;
     uint32_t health;
-    //  probing
-    mw_id_t *order;
-    size_t order_n, order_cap, order_pos;
+    //  probing: two round-robins (lanes), taken in turn while both have
+    //  members.  Lane 0 holds the members that have answered a probe of
+    //  ours; lane 1 those that never have (newcomers, and anything a forger
+    //  invented): a flood of ids can take at most every other probe period
+    //  from the members we know to be real.
+    lane_t lane[2];
+    int lane_next;
+    //  Out-of-turn probes (a suspect, a retry) of proven members go first,
+    //  whoever's turn it is: the Lifeguard confirmations depend on them.
+    mw_id_t urgent[URGENT_MAX];
+    size_t n_urgent;
     uint32_t probe_seq;
     uint64_t next_probe_ms;
     struct {
@@ -246,6 +298,15 @@ struct _gossip_member_t {
     uint64_t clock_ms;   //  the latest now_ms passed in (for send bookkeeping)
     mw_update_t scratch[MW_MAX_UPDATES];
     gossip_member_stats_t stats;
+    //  bounds (docs/MEMBERSHIP.md, "Bounds")
+    sender_t senders[SENDERS_MAX];
+    size_t n_senders, last_sender;
+    bucket_t global;           //  new ids from all senders together
+    size_t unverified_cache;   //  SIZE_MAX = to be counted again
+    bucket_t pp_global;        //  full-state replies
+    uint64_t refused_log_ms;
+    uint64_t refused_since_log[3];   //  rate, full, unverified
+    mw_id_t refused_last_sender;
 };
 
 //  --------------------------------------------------------------------------
@@ -378,6 +439,7 @@ s_remove (gossip_member_t *self, member_t *m)
         return;
     memmove (&self->table[i], &self->table[i + 1], (self->n - i - 1) * sizeof *self->table);
     self->n--;
+    self->unverified_cache = SIZE_MAX;
     //  Its queued gossip goes too: after a reap nobody should hear of it from us.
     for (size_t q = 0; q < self->bq_n; q++)
         if (s_id_eq (&self->bq[q].u.id, &m->id)) {
@@ -395,6 +457,14 @@ s_alive_count (gossip_member_t *self)
         if (self->table[i]->state == P_ALIVE || self->table[i]->state == P_SUSPECT)
             count++;
     return count;
+}
+
+//  Have we heard from it ourselves (a message from it, or its answer to a
+//  probe)?  Members we only heard *of* may be a forger's inventions.
+static bool
+s_heard (const member_t *m)
+{
+    return m->direct_ms || m->reached_ms;
 }
 
 //  Fill self->pick with members passing `want`, return how many.
@@ -419,10 +489,16 @@ s_pick_random (gossip_member_t *self, pick_fn *want, const void *arg, size_t k)
     return k;
 }
 
+//  Gossip, relays, push-pull partners and digest pushes go only to live
+//  members that have answered a probe of ours (proof that they exist at
+//  the address we hold).  The others get our probes (which is how they are
+//  verified, or found dead), not our traffic: a flood of forged ids would
+//  otherwise turn into sockets and messages to whatever addresses the
+//  forger named (docs/MEMBERSHIP.md, "Bounds").
 static bool
 s_want_live (gossip_member_t *self, const member_t *m, const void *arg)
 {
-    return m->state == P_ALIVE || m->state == P_SUSPECT;
+    return (m->state == P_ALIVE || m->state == P_SUSPECT) && s_heard (m);
 }
 
 //  Fill self->pick with the k live members that got our record longest ago
@@ -451,8 +527,7 @@ s_digest_stale_peers (gossip_member_t *self)
 {
     for (size_t i = 0; i < self->n; i++) {
         const member_t *m = self->table[i];
-        if (!m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT)
-            && m->digest_ver_sent != self->digest_ver)
+        if (!m->is_self && s_want_live (self, m, NULL) && m->digest_ver_sent != self->digest_ver)
             return true;
     }
     return false;
@@ -461,13 +536,13 @@ s_digest_stale_peers (gossip_member_t *self)
 static bool
 s_want_alive_not (gossip_member_t *self, const member_t *m, const void *arg)
 {
-    return m->state == P_ALIVE && !s_id_eq (&m->id, (const mw_id_t *) arg);
+    return m->state == P_ALIVE && s_heard (m) && !s_id_eq (&m->id, (const mw_id_t *) arg);
 }
 
 static bool
 s_want_dead (gossip_member_t *self, const member_t *m, const void *arg)
 {
-    return m->state == P_DEAD;
+    return m->state == P_DEAD && s_heard (m);   //  a ghost never heard from is not worth a reconnect
 }
 
 static void
@@ -480,6 +555,8 @@ s_info (const member_t *m, gossip_member_info_t *out)
     out->state = (mw_state_t) m->state;
     out->incarnation = m->inc;
     out->last_heard_ms = m->last_heard_ms;
+    out->direct_ms = m->direct_ms;
+    out->reached_ms = m->reached_ms;
     out->state_since_ms = m->state_since_ms;
     out->digest_len = m->digest_len;
     memcpy (out->digest, m->digest, m->digest_len);
@@ -679,7 +756,9 @@ s_msg_init (gossip_member_t *self, mw_msg_t *msg, int type)
 }
 
 //  Full state for push-pull: self first, alive/suspect before dead/left,
-//  at most MW_MAX_MEMBERS records.
+//  at most MW_MAX_MEMBERS records.  Only members we have heard from
+//  ourselves: we vouch for what we saw, so forged ids that reached us
+//  second-hand stop here instead of being handed to every joiner.
 static void
 s_send_state (gossip_member_t *self, const char *addr, int type, bool join)
 {
@@ -695,7 +774,7 @@ s_send_state (gossip_member_t *self, const char *addr, int type, bool join)
         for (size_t i = 0; i < self->n && n < max; i++) {
             member_t *m = self->table[i];
             bool live = m->state == P_ALIVE || m->state == P_SUSPECT;
-            if (m->is_self || live != (pass == 0))
+            if (m->is_self || live != (pass == 0) || !s_heard (m))
                 continue;
             s_record (m, &ups[n++]);
         }
@@ -791,24 +870,58 @@ s_confirm (member_t *m, const mw_id_t *from)
     return true;
 }
 
-static void
-s_probe_add_at (gossip_member_t *self, const mw_id_t *id, bool next)
+static int
+s_lane_of (const member_t *m)
 {
-    if (self->order_n == self->order_cap) {
-        size_t cap = self->order_cap ? self->order_cap * 2 : 16;
-        mw_id_t *order = realloc (self->order, cap * sizeof *order);
-        if (!order)
+    return s_heard (m) ? 0 : 1;
+}
+
+static void s_probe_add_at (gossip_member_t *self, const member_t *m, bool next);
+
+//  We heard from it (`*when` is its direct_ms or reached_ms).  The first
+//  time, it moves to the probe lane of members we know to be real.
+static void
+s_heard_from (gossip_member_t *self, member_t *m, uint64_t *when, uint64_t now)
+{
+    bool first = !s_heard (m);
+    if (when == &m->reached_ms && !*when)
+        self->unverified_cache = SIZE_MAX;   //  only a first answer changes the count
+    *when = now;
+    if (first && (m->state == P_ALIVE || m->state == P_SUSPECT))
+        s_probe_add_at (self, m, false);
+}
+
+static void
+s_probe_add_at (gossip_member_t *self, const member_t *m, bool next)
+{
+    if (next && s_heard (m)) {
+        for (size_t i = 0; i < self->n_urgent; i++)
+            if (s_id_eq (&self->urgent[i], &m->id))
+                return;
+        if (self->n_urgent < URGENT_MAX)
+            self->urgent[self->n_urgent++] = m->id;
+        return;
+    }
+    lane_t *l = &self->lane[s_lane_of (m)];
+    //  A round never holds more entries than twice the table: extra
+    //  out-of-turn entries beyond that wait for the next round.
+    if (l->n - l->pos >= 2 * (size_t) self->cfg.max_members)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        mw_id_t *ids = realloc (l->ids, cap * sizeof *ids);
+        if (!ids)
             return;
-        self->order = order;
-        self->order_cap = cap;
+        l->ids = ids;
+        l->cap = cap;
     }
     //  A random slot in the rest of this round, so a newcomer is probed
     //  soon but not always first (SWIM's round-robin stays fair).
-    size_t rest = self->order_n - self->order_pos;
-    size_t at = self->order_pos + (next ? 0 : s_rand_below (self, (uint32_t) rest + 1));
-    memmove (&self->order[at + 1], &self->order[at], (self->order_n - at) * sizeof *self->order);
-    self->order[at] = *id;
-    self->order_n++;
+    size_t rest = l->n - l->pos;
+    size_t at = l->pos + (next ? 0 : s_rand_below (self, (uint32_t) rest + 1));
+    memmove (&l->ids[at + 1], &l->ids[at], (l->n - at) * sizeof *l->ids);
+    l->ids[at] = m->id;
+    l->n++;
 }
 
 //  The one place where a peer's state changes.  `u` is the update that
@@ -837,6 +950,7 @@ s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t
         break;
     default: break;
     }
+    self->unverified_cache = SIZE_MAX;
     if (!m) {
         if (!u)
             return;
@@ -883,10 +997,10 @@ s_transition (gossip_member_t *self, member_t *m, pevent_t ev, const mw_update_t
         //  chance: with N nodes, ~1 probe of a given member per period.
         if (!s_id_eq (&m->from, &self->me->id)
             && !(self->probe.active && !self->probe.acked && s_id_eq (&self->probe.target, &m->id)))
-            s_probe_add_at (self, &m->id, true);
+            s_probe_add_at (self, m, true);
     }
     if (t->actions & A_PROBE)
-        s_probe_add_at (self, &m->id, false);
+        s_probe_add_at (self, m, false);
     if ((t->actions & A_BCAST) && !(quiet && prev == P_NONE))
         s_queue_member (self, m, 0);
     if (t->ev)
@@ -935,6 +1049,157 @@ s_self_update (gossip_member_t *self, const mw_update_t *u, const mw_id_t *sende
         teller->introduced = false;
 }
 
+//  --------------------------------------------------------------------------
+//  Bounds: who may enter the table (docs/MEMBERSHIP.md, "Bounds")
+
+//  Refill to now, then report whether one token is there (without taking it).
+static bool
+s_bucket_has (bucket_t *b, uint64_t rate, uint64_t burst, uint64_t now)
+{
+    if (b->at_ms == 0) {   //  first use: full
+        b->milli = burst * 1000;
+        b->at_ms = now;
+    }
+    else if (now > b->at_ms) {
+        uint64_t add = (now - b->at_ms) * rate;   //  rate/s x ms = thousandths
+        b->milli = b->milli + add > burst * 1000 ? burst * 1000 : b->milli + add;
+        b->at_ms = now;
+    }
+    return b->milli >= 1000;
+}
+
+//  The sender's entry, made (with a full bucket) if new; the least recently
+//  used one makes room.  A flood of forged sender ids churns this table but
+//  cannot grow it, and the global bucket still holds all of them together.
+static sender_t *
+s_sender (gossip_member_t *self, const mw_id_t *id, uint64_t now)
+{
+    //  Updates come in runs from one sender: try the last one first.
+    if (self->last_sender < self->n_senders && s_id_eq (&self->senders[self->last_sender].id, id)) {
+        self->senders[self->last_sender].used_ms = now;
+        return &self->senders[self->last_sender];
+    }
+    sender_t *lru = NULL;
+    for (size_t i = 0; i < self->n_senders; i++) {
+        sender_t *s = &self->senders[i];
+        if (s_id_eq (&s->id, id)) {
+            s->used_ms = now;
+            self->last_sender = i;
+            return s;
+        }
+        if (!lru || s->used_ms < lru->used_ms)
+            lru = s;
+    }
+    sender_t *s = self->n_senders < SENDERS_MAX ? &self->senders[self->n_senders++] : lru;
+    self->last_sender = (size_t) (s - self->senders);
+    memset (s, 0, sizeof *s);
+    s->id = *id;
+    s->used_ms = now;
+    return s;   //  its bucket fills on first use
+}
+
+//  Cached: a flood asks for every id it sends while the table does not
+//  change, so the count is taken again only after a change (s_transition,
+//  s_heard_from and s_remove clear the cache).
+static size_t
+s_unverified_count (gossip_member_t *self)
+{
+    if (self->unverified_cache != SIZE_MAX)
+        return self->unverified_cache;
+    size_t count = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        const member_t *m = self->table[i];
+        if (!m->is_self && !m->reached_ms && (m->state == P_ALIVE || m->state == P_SUSPECT))
+            count++;
+    }
+    return self->unverified_cache = count;
+}
+
+static void
+s_refused (gossip_member_t *self, int why, const mw_id_t *sender, uint64_t now)
+{
+    uint64_t *counter = why == 0   ? &self->stats.refused_rate
+                        : why == 1 ? &self->stats.refused_full
+                                   : &self->stats.refused_unverified;
+    (*counter)++;
+    self->refused_since_log[why]++;
+    if (sender)
+        self->refused_last_sender = *sender;
+    //  Loud, but once a minute: a flood must not become a log flood.
+    if (now >= self->refused_log_ms) {
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&self->refused_last_sender, hex);
+        mw_warn ("member_inserts_refused",
+                 "rate=%llu full=%llu unverified=%llu members=%zu max=%u last_sender=%s window_s=%u",
+                 (unsigned long long) self->refused_since_log[0],
+                 (unsigned long long) self->refused_since_log[1],
+                 (unsigned long long) self->refused_since_log[2], self->n, self->cfg.max_members, hex,
+                 self->refused_log_ms ? REFUSED_LOG_GAP_MS / 1000 : 0);
+        memset (self->refused_since_log, 0, sizeof self->refused_since_log);
+        self->refused_log_ms = now + REFUSED_LOG_GAP_MS;
+    }
+}
+
+//  Room for one more member.  Alive members that have never answered a
+//  probe of ours are capped at max_members / UNVERIFIED_DIV.  At the hard
+//  cap: forget the dead or left member we have held longest (reaping it
+//  early); failing that, and only for a newcomer that speaks for itself,
+//  the alive member we have never heard from nor reached that we have held
+//  longest.  A member we have heard from directly is never pushed out.
+static bool
+s_make_room (gossip_member_t *self, bool direct, const mw_id_t *sender, uint64_t now)
+{
+    if (s_unverified_count (self) >= self->cfg.max_members / UNVERIFIED_DIV) {
+        s_refused (self, 2, sender, now);
+        return false;
+    }
+    if (self->n < self->cfg.max_members)
+        return true;
+    member_t *victim = NULL;
+    for (size_t i = 0; i < self->n; i++) {
+        member_t *m = self->table[i];
+        if (!m->is_self && (m->state == P_DEAD || m->state == P_LEFT)
+            && (!victim || m->state_since_ms < victim->state_since_ms))
+            victim = m;
+    }
+    if (!victim && direct)
+        for (size_t i = 0; i < self->n; i++) {
+            member_t *m = self->table[i];
+            if (!m->is_self && !m->direct_ms && !m->reached_ms
+                && (m->state == P_ALIVE || m->state == P_SUSPECT)
+                && (!victim || m->state_since_ms < victim->state_since_ms))
+                victim = m;
+        }
+    if (!victim) {
+        s_refused (self, 1, sender, now);
+        return false;
+    }
+    self->stats.evicted++;
+    s_transition (self, victim, E_EVICT, NULL, false, now);
+    return self->n < self->cfg.max_members;
+}
+
+//  May a member we do not know enter the table?  Tokens first (a flood then
+//  costs one check per update and nothing else), then room; the tokens are
+//  taken only when it does enter.
+static bool
+s_admit (gossip_member_t *self, const mw_id_t *sender, bool direct, uint64_t now)
+{
+    uint64_t rate = self->cfg.insert_rate, burst = self->cfg.insert_burst;
+    sender_t *s = sender ? s_sender (self, sender, now) : NULL;
+    if ((s && !s_bucket_has (&s->bucket, rate, burst, now))
+        || !s_bucket_has (&self->global, rate * GLOBAL_RATE_MULT, burst * GLOBAL_BURST_MULT, now)) {
+        s_refused (self, 0, sender, now);
+        return false;
+    }
+    if (!s_make_room (self, direct, sender, now))
+        return false;
+    if (s)
+        s->bucket.milli -= 1000;
+    self->global.milli -= 1000;
+    return true;
+}
+
 //  One update from `sender` (piggybacked or part of a full state).
 static void
 s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bool full_state, uint64_t now)
@@ -965,6 +1230,9 @@ s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bo
         else {
             if (!m && !u.addr[0])
                 return;   //  cannot reach it anyway
+            //  A new member: the only way into the table, so the only gate.
+            if (!m && !s_admit (self, sender, direct, now))
+                return;
             ev = E_ALIVE;
         }
         break;
@@ -994,6 +1262,8 @@ s_apply (gossip_member_t *self, const mw_update_t *in, const mw_id_t *sender, bo
         break;
     }
     s_transition (self, m, ev, &u, full_state && !direct, now);
+    if (direct && (m = s_find (self, &u.id)) != NULL)
+        s_heard_from (self, m, &m->direct_ms, now);
 }
 
 static void
@@ -1010,41 +1280,63 @@ s_apply_all (gossip_member_t *self, const mw_msg_t *msg, bool full_state, uint64
 //  --------------------------------------------------------------------------
 //  5. Probing
 
+//  The next member of lane `k`'s round-robin, or NULL if it has none.
 static member_t *
-s_probe_next (gossip_member_t *self)
+s_lane_next (gossip_member_t *self, int k)
 {
+    lane_t *l = &self->lane[k];
     for (int round = 0; round < 2; round++) {
-        while (self->order_pos < self->order_n) {
-            mw_id_t id = self->order[self->order_pos++];
+        while (l->pos < l->n) {
+            mw_id_t id = l->ids[l->pos++];
             member_t *m = s_find (self, &id);
-            if (m && !m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT))
+            if (m && !m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT) && s_lane_of (m) == k)
                 return m;
         }
-        //  New round: a fresh shuffle of everyone we should probe.
-        self->order_n = 0;
-        self->order_pos = 0;
-        if (self->order_cap < self->n) {
-            mw_id_t *order = realloc (self->order, self->n * sizeof *order);
-            if (!order)
+        //  New round: a fresh shuffle of everyone this lane should probe.
+        l->n = 0;
+        l->pos = 0;
+        if (l->cap < self->n) {
+            mw_id_t *ids = realloc (l->ids, self->n * sizeof *ids);
+            if (!ids)
                 return NULL;
-            self->order = order;
-            self->order_cap = self->n;
+            l->ids = ids;
+            l->cap = self->n;
         }
         for (size_t i = 0; i < self->n; i++) {
             member_t *m = self->table[i];
-            if (!m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT))
-                self->order[self->order_n++] = m->id;
+            if (!m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT) && s_lane_of (m) == k)
+                l->ids[l->n++] = m->id;
         }
-        for (size_t i = self->order_n; i > 1; i--) {
+        for (size_t i = l->n; i > 1; i--) {
             size_t j = s_rand_below (self, (uint32_t) i);
-            mw_id_t tmp = self->order[i - 1];
-            self->order[i - 1] = self->order[j];
-            self->order[j] = tmp;
+            mw_id_t tmp = l->ids[i - 1];
+            l->ids[i - 1] = l->ids[j];
+            l->ids[j] = tmp;
         }
-        if (self->order_n == 0)
+        if (l->n == 0)
             return NULL;
     }
     return NULL;
+}
+
+//  Urgent probes first (oldest first), then the lanes in turn; a lane with
+//  nobody in it gives its turn away.
+static member_t *
+s_probe_next (gossip_member_t *self)
+{
+    while (self->n_urgent) {
+        mw_id_t id = self->urgent[0];
+        memmove (&self->urgent[0], &self->urgent[1], --self->n_urgent * sizeof id);
+        member_t *m = s_find (self, &id);
+        if (m && !m->is_self && (m->state == P_ALIVE || m->state == P_SUSPECT))
+            return m;
+    }
+    int k = self->lane_next;
+    member_t *m = s_lane_next (self, k);
+    if (!m)
+        m = s_lane_next (self, k ^= 1);
+    self->lane_next = k ^ 1;
+    return m;
 }
 
 static void
@@ -1126,8 +1418,16 @@ s_probe_finish (gossip_member_t *self, uint64_t now)
     //  and then when loss is high.
     if (m->state == P_SUSPECT && !m->susp_retried) {
         m->susp_retried = true;
-        s_probe_add_at (self, &m->id, true);
+        s_probe_add_at (self, m, true);
     }
+}
+
+//  It answered a probe of ours itself: it exists at the address we hold.
+static void
+s_reached (gossip_member_t *self, member_t *m, uint64_t now)
+{
+    if (m && !m->is_self)
+        s_heard_from (self, m, &m->reached_ms, now);
 }
 
 static bool
@@ -1183,6 +1483,8 @@ s_handle_ack (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         && (s_id_eq (&msg->sender, &self->probe.target) || s_is_probe_relay (self, &msg->sender))) {
         self->probe.acked = true;
         s_health_add (self, -1);
+        if (s_id_eq (&msg->sender, &self->probe.target))
+            s_reached (self, s_find (self, &msg->sender), now);
         //  We hold it suspect, yet it just answered us: do not let OUR
         //  timer kill it before its refutation (which its ACK should
         //  carry) or another node's verdict reaches us.  A dead member
@@ -1196,7 +1498,7 @@ s_handle_ack (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
             //  carry its refutation.  Probe it directly next period; our
             //  PING carries our doubt, its ACK the answer.
             if (!s_id_eq (&msg->sender, &m->id))
-                s_probe_add_at (self, &m->id, true);
+                s_probe_add_at (self, m, true);
         }
         return;
     }
@@ -1217,6 +1519,7 @@ s_handle_ack (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         //  then see each other's verdicts and refute them.
         self->reconnect.active = false;
         member_t *m = s_find (self, &msg->sender);
+        s_reached (self, m, now);
         if (m)
             s_send_state (self, m->addr, MW_MSG_PUSH_PULL, false);
     }
@@ -1282,13 +1585,27 @@ s_handle_push_pull (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
     if (!addr[0])
         s_reply_addr (self, msg, addr);
     s_apply_all (self, msg, true, now);
+    if (!addr[0])
+        return;
+    //  Our answer is up to MW_MAX_MEMBERS records: one per sender per
+    //  second, PP_REPLY_RATE a second in all, or a flood of small requests
+    //  becomes a flood of big replies.  A joiner left unanswered tries
+    //  again (its seeds every second), and learns of us from our probes.
+    sender_t *s = s_sender (self, &msg->sender, now);
+    if ((s->pp_replied && now < s->pp_reply_ms + PP_REPLY_GAP_MS)
+        || !s_bucket_has (&self->pp_global, PP_REPLY_RATE, PP_REPLY_BURST, now)) {
+        self->stats.pushpull_refused++;
+        return;
+    }
+    self->pp_global.milli -= 1000;
+    s->pp_replied = true;
+    s->pp_reply_ms = now;
     member_t *m = s_find (self, &msg->sender);
     if (m) {
         m->digest_ver_sent = self->digest_ver;   //  our state carries our record
         m->introduced = true;
     }
-    if (addr[0])
-        s_send_state (self, addr, MW_MSG_PUSH_PULL_REPLY, false);
+    s_send_state (self, addr, MW_MSG_PUSH_PULL_REPLY, false);
 }
 
 //  --------------------------------------------------------------------------
@@ -1311,6 +1628,14 @@ gossip_member_cfg_defaults (gossip_member_cfg_t *cfg)
     cfg->pushpull_interval_ms = 30000;
     cfg->dead_reap_ms = 60000;
     cfg->awareness_max = 8;
+    //  1024 = MW_MAX_MEMBERS: a full state can carry the whole table, so
+    //  every member can be handed to a joiner in one push-pull; the design
+    //  range is 5-100 boxes, so 10x headroom.  128 new ids at once from one
+    //  sender covers a push-pull from a seed of a 100-box mesh; 20 a second
+    //  after that is far above any real join rate.
+    cfg->max_members = MW_MAX_MEMBERS;
+    cfg->insert_rate = 20;
+    cfg->insert_burst = 128;
 }
 
 gossip_member_t *
@@ -1334,6 +1659,14 @@ gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const
         self->cfg.gossip_interval_ms = 200;
     if (self->cfg.probe_timeout_ms == 0 || self->cfg.probe_timeout_ms > self->cfg.probe_interval_ms)
         self->cfg.probe_timeout_ms = self->cfg.probe_interval_ms / 2;
+    if (self->cfg.max_members == 0)
+        self->cfg.max_members = MW_MAX_MEMBERS;
+    if (self->cfg.max_members < 2 * UNVERIFIED_DIV)
+        self->cfg.max_members = 2 * UNVERIFIED_DIV;   //  ourselves and someone to talk to
+    if (self->cfg.insert_rate == 0)
+        self->cfg.insert_rate = 20;
+    if (self->cfg.insert_burst == 0)
+        self->cfg.insert_burst = 128;
     self->send = send;
     self->event = event;
     self->ctx = ctx;
@@ -1342,6 +1675,7 @@ gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const
     memcpy (&idmix, self_id->b, sizeof idmix);
     self->rng = seed ^ (idmix * UINT64_C (0x2545F4914F6CDD1D));
     self->probe_seq = (uint32_t) s_rand (self);
+    self->unverified_cache = SIZE_MAX;
     self->me = s_insert (self, self_id);
     if (!self->me) {
         gossip_member_destroy (&self);
@@ -1366,7 +1700,8 @@ gossip_member_destroy (gossip_member_t **self_p)
         free (self->table[i]);
     free (self->table);
     free (self->pick);
-    free (self->order);
+    free (self->lane[0].ids);
+    free (self->lane[1].ids);
     free (self->bq);
     free (self);
     *self_p = NULL;
@@ -1566,8 +1901,10 @@ gossip_member_handle (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
         return;   //  our own echo, or nobody
     s_start (self, now);
     member_t *sender = s_find (self, &msg->sender);
-    if (sender)
+    if (sender) {
         sender->last_heard_ms = now;
+        s_heard_from (self, sender, &sender->direct_ms, now);
+    }
     switch (msg->type) {
     case MW_MSG_PING:
         s_apply_all (self, msg, false, now);
@@ -2600,6 +2937,261 @@ done:
     return rc;
 }
 
+//  (i) floods of forged member ids (docs/MEMBERSHIP.md, "Bounds").
+//
+//  Ghost ids carry addresses in 10.99/16, which the simulated network
+//  drops: probes to them fail, as they would against a forger's addresses.
+static void
+flood_fill (mw_update_t *ups, uint32_t n, uint64_t *counter, const mw_id_t *sender, bool with_sender)
+{
+    memset (ups, 0, n * sizeof *ups);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t k = ++*counter;
+        uint64_t r = mw_splitmix64 (&k) | 1;
+        memcpy (ups[i].id.b, &r, MW_ID_LEN);
+        ups[i].state = MW_STATE_ALIVE;
+        ups[i].incarnation = 1;
+        ups[i].from = ups[i].id;
+        snprintf (ups[i].name, sizeof ups[i].name, "ghost-%llu", (unsigned long long) *counter);
+        snprintf (ups[i].addr, sizeof ups[i].addr, "tcp://10.99.%u.%u:7000", (unsigned) (*counter >> 8) & 255,
+                  (unsigned) *counter & 255);
+    }
+    if (with_sender && n) {
+        ups[0].id = *sender;
+        ups[0].from = *sender;
+    }
+}
+
+//  Send `ids` forged ids to `m` from `senders` sender ids (1 = one forger
+//  with a fixed id, else a fresh id per message whose own record leads the
+//  message, so that each looks like a newcomer introducing itself), as
+//  GOSSIP (64 ids) and PUSH_PULL (1024 ids) in turn, advancing the clock
+//  by `step_us` microseconds a message.  Returns the end time.
+static uint64_t
+flood_member (gossip_member_t *m, uint64_t ids, bool many, uint64_t now, uint64_t step_us, uint64_t *counter)
+{
+    mw_update_t *ups = malloc (MW_MAX_MEMBERS * sizeof *ups);
+    assert (ups);
+    mw_id_t forger = {{0xf0, 0x0d, 1, 2, 3, 4, 5, 6}};
+    uint64_t sent = 0, us = 0;
+    for (uint64_t k = 0; sent < ids; k++) {
+        mw_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.type = k % 16 == 15 ? MW_MSG_PUSH_PULL : MW_MSG_GOSSIP;
+        uint32_t n = msg.type == MW_MSG_PUSH_PULL ? MW_MAX_MEMBERS : MW_MAX_UPDATES;
+        if (n > ids - sent)
+            n = (uint32_t) (ids - sent);
+        if (many) {
+            uint64_t key = *counter ^ UINT64_C (0x5eed);
+            uint64_t r = mw_splitmix64 (&key) | 2;
+            memcpy (msg.sender.b, &r, MW_ID_LEN);
+        }
+        else
+            msg.sender = forger;
+        flood_fill (ups, n, counter, &msg.sender, many);
+        snprintf (msg.addr, sizeof msg.addr, "tcp://10.99.255.1:7000");
+        msg.updates = ups;
+        msg.n_updates = n;
+        us += step_us;
+        gossip_member_handle (m, &msg, now + us / 1000);
+        sent += n;
+    }
+    free (ups);
+    return now + us / 1000;
+}
+
+static size_t
+flood_unverified (gossip_member_t *m)
+{
+    return s_unverified_count (m);
+}
+
+//  The flooded node's network: three real peers at 10.0.0.2-4 answer its
+//  PINGs (the ACKs are delivered by flood_answer); everything else is lost.
+typedef struct {
+    int pushpulls;
+    int n_acks;
+    mw_msg_t acks[16];
+} flood_net_t;
+
+static void
+flood_send (void *ctx, const char *addr, const mw_msg_t *msg)
+{
+    flood_net_t *net = ctx;
+    if (msg->type == MW_MSG_PUSH_PULL_REPLY)
+        net->pushpulls++;
+    int p = 0;
+    if (msg->type != MW_MSG_PING || sscanf (addr, "tcp://10.0.0.%d:7000", &p) != 1 || p < 2 || p > 4
+        || net->n_acks == 16)
+        return;
+    mw_msg_t *ack = &net->acks[net->n_acks++];
+    memset (ack, 0, sizeof *ack);
+    ack->type = MW_MSG_ACK;
+    ack->sender = msg->target;
+    ack->probe = msg->probe;
+}
+
+static void
+flood_answer (gossip_member_t *m, flood_net_t *net, uint64_t now)
+{
+    int n = net->n_acks;
+    net->n_acks = 0;
+    for (int i = 0; i < n; i++)
+        gossip_member_handle (m, &net->acks[i], now);
+}
+
+static int
+s_test_flood (bool verbose)
+{
+    int rc = 0;
+    flood_net_t net;
+    gossip_member_cfg_t cfg;
+    gossip_member_cfg_defaults (&cfg);
+    mw_id_t me = {{7, 7, 7, 7, 7, 7, 7, 1}};
+    gossip_member_t *m = NULL;
+    sim_t *sim = NULL;
+    mw_update_t self_rec[1];
+    uint64_t counter = 0;
+    //  Runs: one forger, fresh sender ids, then fresh sender ids against a
+    //  table of 32 (the hard cap is reached: dead ghosts are evicted early).
+    for (int run = 0; run < 3; run++) {
+        bool many = run > 0;
+        cfg.max_members = run == 2 ? 32 : MW_MAX_MEMBERS;
+        cfg.dead_reap_ms = run == 2 ? 3600000 : 60000;   //  dead ghosts pile up to the cap
+        memset (&net, 0, sizeof net);
+        m = gossip_member_new (&cfg, &me, "me", "tcp://10.0.0.1:7000", 1, 9, flood_send, NULL, &net);
+        CHECK (m, "new");
+        uint64_t now = 1000;
+        gossip_member_tick (m, now);
+        //  Three real peers we have heard from ourselves (each PINGs us with
+        //  its own record).
+        mw_id_t real[3];
+        for (int p = 0; p < 3; p++) {
+            memset (&real[p], 0, sizeof real[p]);
+            real[p].b[0] = 0x10;
+            real[p].b[7] = (uint8_t) (p + 1);
+            memset (self_rec, 0, sizeof self_rec);
+            self_rec[0].id = real[p];
+            self_rec[0].from = real[p];
+            self_rec[0].incarnation = 1;
+            snprintf (self_rec[0].addr, sizeof self_rec[0].addr, "tcp://10.0.0.%d:7000", p + 2);
+            mw_msg_t ping;
+            memset (&ping, 0, sizeof ping);
+            ping.type = MW_MSG_PING;
+            ping.sender = real[p];
+            ping.target = me;
+            ping.updates = self_rec;
+            ping.n_updates = 1;
+            snprintf (ping.addr, sizeof ping.addr, "%s", self_rec[0].addr);
+            gossip_member_handle (m, &ping, now++);
+        }
+        CHECK (gossip_member_size (m) == 4, "real peers: %zu", gossip_member_size (m));
+        //  They answer our probes: after a few periods all three are proven.
+        for (int t = 0; t < 300; t++) {
+            gossip_member_tick (m, now += 10);
+            flood_answer (m, &net, now);
+        }
+        CHECK (flood_unverified (m) == 0, "real peers not verified");
+        //  10^6 forged ids over 20 virtual seconds (2 ms a message).
+        struct timespec t0, t1;
+        clock_gettime (CLOCK_MONOTONIC, &t0);
+        uint64_t end = flood_member (m, 1000000, many, now, 2000, &counter);
+        clock_gettime (CLOCK_MONOTONIC, &t1);
+        double secs = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        gossip_member_stats_t st;
+        gossip_member_stats (m, &st);
+        size_t size = gossip_member_size (m), unv = flood_unverified (m);
+        SAY ("(i) 10^6 forged ids from %s over %.1f virtual s (%.2f s of CPU): table %zu (max %u), "
+             "%zu not verified; refused: rate %llu, full %llu, unverified %llu; evicted %llu; "
+             "full-state replies %llu refused",
+             many ? "fresh sender ids" : "one sender", (double) (end - now) / 1000.0, secs, size,
+             cfg.max_members, unv, (unsigned long long) st.refused_rate, (unsigned long long) st.refused_full,
+             (unsigned long long) st.refused_unverified, (unsigned long long) st.evicted,
+             (unsigned long long) st.pushpull_refused);
+        CHECK (size <= cfg.max_members, "table %zu over the cap", size);
+        CHECK (unv <= cfg.max_members / UNVERIFIED_DIV, "%zu never-heard members", unv);
+        uint64_t refused = st.refused_rate + st.refused_full + st.refused_unverified;
+        CHECK (refused > 990000, "only %llu of 10^6 refused", (unsigned long long) refused);
+        //  What got in is what the buckets allow: one sender's burst + rate
+        //  x time, or all senders' together.
+        uint64_t secs_v = (end - now) / 1000 + 1;
+        uint64_t allowed = many ? (uint64_t) cfg.insert_burst * GLOBAL_BURST_MULT
+                                      + (uint64_t) cfg.insert_rate * GLOBAL_RATE_MULT * secs_v
+                                : cfg.insert_burst + (uint64_t) cfg.insert_rate * secs_v;
+        uint64_t in = 1000000 - refused;
+        CHECK (in <= allowed, "%llu ids got in, the buckets allow %llu", (unsigned long long) in,
+               (unsigned long long) allowed);
+        for (int p = 0; p < 3; p++) {
+            gossip_member_info_t info;
+            CHECK (gossip_member_lookup (m, &real[p], &info) == 0 && info.state == MW_STATE_ALIVE
+                       && info.direct_ms,
+                   "real peer %d pushed out", p);
+        }
+        //  Full-state replies: one per sender per second, PP_REPLY_RATE in all.
+        CHECK (net.pushpulls <= PP_REPLY_BURST + PP_REPLY_RATE * (int) secs_v, "%d full-state replies",
+               net.pushpulls);
+        CHECK (many || net.pushpulls <= (int) secs_v + 1, "%d full-state replies to one sender in %llu s",
+               net.pushpulls, (unsigned long long) secs_v);
+        CHECK (st.pushpull_refused > 0, "no full-state reply was refused");
+        //  Keep the forgers' ids flowing while time passes: ghosts get
+        //  probed, found dead, reaped; the table never passes the cap.
+        for (int sec = 0; sec < 120; sec++) {
+            end = flood_member (m, 2000, many, end, 500, &counter);
+            for (int t = 0; t < 50; t++) {
+                gossip_member_tick (m, end += 20);
+                flood_answer (m, &net, end);
+            }
+            CHECK (gossip_member_size (m) <= cfg.max_members, "table over the cap");
+        }
+        for (int p = 0; p < 3; p++) {
+            gossip_member_info_t info;
+            CHECK (gossip_member_lookup (m, &real[p], &info) == 0 && info.state == MW_STATE_ALIVE,
+                   "real peer %d not alive after 120 s of flood", p);
+        }
+        gossip_member_stats (m, &st);
+        SAY ("(i) ... 120 s more of it: table %zu (max %u), %zu not verified, evicted %llu",
+             gossip_member_size (m), cfg.max_members, flood_unverified (m), (unsigned long long) st.evicted);
+        CHECK (run < 2 || st.evicted > 0, "a full table evicted nothing");
+        gossip_member_destroy (&m);
+    }
+
+    //  A 10-node simulated mesh while node 0 is flooded: nobody real is
+    //  suspected, and a real crash is still detected.
+    gossip_member_cfg_defaults (&cfg);
+    sim = sim_new (10, 11, NULL, verbose);
+    CHECK (sim_bootstrap (sim, 10, 200, 5000) != UINT64_MAX, "10 did not converge");
+    sim_run (sim, sim->now + 3000);
+    sim->suspects = 0;
+    for (int step = 0; step < 200; step++) {   //  10^5 ids over 20 s, both kinds
+        flood_member (sim->nodes[0].m, 500, step % 2 == 1, sim->now, 200, &counter);
+        netsim_poke (sim->net, 0, sim->port);
+        sim_run (sim, sim->now + 100);
+    }
+    sim_run (sim, sim->now + 10000);
+    int dead = sim_dead_others (sim, -1, -1);
+    size_t worst = 0;
+    for (int i = 0; i < sim->n; i++)
+        if (gossip_member_size (sim->nodes[i].m) > worst)
+            worst = gossip_member_size (sim->nodes[i].m);
+    SAY ("(i) N=10, node 0 flooded with 10^5 ids over 20 s: largest table %zu, %d suspicions of real "
+         "nodes, %d dead",
+         worst, sim->suspects, dead);
+    CHECK (dead == 0, "a real node was declared dead during the flood");
+    CHECK (worst <= cfg.max_members, "a table passed the cap");
+    CHECK (sim_until (sim, sim_pred_converged, -1, 0, 5000) != UINT64_MAX, "real nodes not all alive");
+    uint64_t t0 = sim->now;
+    sim_crash (sim, 4);
+    uint64_t took = sim_until (sim, sim_pred_dead, 4, 0, 30000);
+    SAY ("(i) a real crash after the flood: seen dead by all after %llu ms", (unsigned long long) took);
+    CHECK (took != UINT64_MAX, "crash not detected after the flood (%llu ms)",
+           (unsigned long long) (sim->now - t0));
+done:
+    gossip_member_destroy (&m);
+    if (sim)
+        sim_destroy (&sim);
+    return rc;
+}
+
 int
 gossip_member_test (bool verbose)
 {
@@ -2617,6 +3209,8 @@ gossip_member_test (bool verbose)
                 cfg.retransmit_mult, cfg.pushpull_interval_ms, cfg.dead_reap_ms);
     }
     if (s_test_garbage (verbose))
+        return -1;
+    if (s_test_flood (verbose))
         return -1;
     if (s_test_lifecycle (verbose))
         return -1;

@@ -56,6 +56,10 @@ typedef struct {
     uint32_t pushpull_interval_ms;   //  periodic full-state sync with one random peer (0 = off)
     uint32_t dead_reap_ms;           //  keep dead/left members this long, then forget them
     uint32_t awareness_max;          //  Lifeguard local health cap (probe timing scales by 1+score)
+    //  Bounds against floods (docs/MEMBERSHIP.md, "Bounds"); 0 = default.
+    uint32_t max_members;    //  hard cap on the table, self and dead/left included
+    uint32_t insert_rate;    //  new member ids one sender may introduce per second (token bucket)
+    uint32_t insert_burst;   //  ... and at once (a full state to a joiner must fit)
 } gossip_member_cfg_t;
 
 //  Fill `cfg` with the LAN defaults (5-100 boxes over TCP).
@@ -78,6 +82,8 @@ typedef struct {
     mw_state_t state;
     uint64_t incarnation;
     uint64_t last_heard_ms;    //  last direct message from it, or alive update about it; 0 = never
+    uint64_t direct_ms;        //  last message from the member itself; 0 = only heard of (gossip)
+    uint64_t reached_ms;       //  last answer from it to a probe of ours; 0 = never (not verified)
     uint64_t state_since_ms;   //  when it entered its current state
     uint16_t digest_len;
     uint8_t digest[MW_DIGEST_MAX];
@@ -127,13 +133,19 @@ uint32_t gossip_member_health (gossip_member_t *self);                       // 
 //  Additions (not in the original contract; safe to ignore).
 //  Current suspicion timeout bounds for the present cluster size (ms).
 void gossip_member_suspicion_bounds (gossip_member_t *self, uint64_t *min_ms, uint64_t *max_ms);
-//  Counters for metrics: messages/updates sent, refutations made.
+//  Counters for metrics: messages/updates sent, refutations made, inserts refused.
 typedef struct {
     uint64_t msgs_sent;
     uint64_t updates_sent;
     uint64_t refutes;
     uint64_t probes;
     uint64_t probes_failed;
+    //  Bounds (docs/MEMBERSHIP.md, "Bounds"): new ids refused, members evicted.
+    uint64_t refused_rate;         //  the sender (or all senders together) introduced ids too fast
+    uint64_t refused_full;         //  the table was full of members we have heard from directly
+    uint64_t refused_unverified;   //  too many alive members we have never heard from directly
+    uint64_t evicted;              //  dead/left reaped early, or never-heard members, to make room
+    uint64_t pushpull_refused;     //  full-state requests not answered (rate limit)
 } gossip_member_stats_t;
 void gossip_member_stats (gossip_member_t *self, gossip_member_stats_t *out);
 

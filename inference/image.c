@@ -218,6 +218,101 @@ s_decode_ppm (const uint8_t *data, size_t len, char *err, size_t errlen)
     return self;
 }
 
+//  Is this JPEG progressive?  Walk the marker segments up to the first SOF
+//  (bounded by len; anything odd reads as "not progressive": the decoder
+//  itself will judge it).
+static bool
+s_jpeg_progressive (const uint8_t *d, size_t len)
+{
+    size_t p = 2;
+    while (p + 4 <= len) {
+        if (d[p] != 0xFF)
+            return false;
+        uint8_t m = d[p + 1];
+        if (m == 0xFF) {   //  fill byte
+            p++;
+            continue;
+        }
+        //  SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC)
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
+            return m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+        size_t seg = (size_t) d[p + 2] << 8 | d[p + 3];
+        if (seg < 2)
+            return false;
+        p += 2 + seg;
+    }
+    return false;
+}
+
+int
+mw_image_probe (const uint8_t *data, size_t len, int *width, int *height, uint64_t *cost_pixels, char *err,
+                size_t errlen)
+{
+    *width = *height = 0;
+    *cost_pixels = 0;
+    if (!data || len < 3) {
+        s_err (err, errlen, "image: empty or too short (%zu bytes)", len);
+        return -1;
+    }
+    long w = 0, h = 0;
+    bool progressive = false;
+    if (data[0] == 0xFF && data[1] == 0xD8) {
+        tjhandle tj = tjInitDecompress ();
+        int iw = 0, ih = 0, subsamp = 0, colorspace = 0;
+        int rc = tj && len <= (unsigned long) -1
+                     ? tjDecompressHeader3 (tj, data, (unsigned long) len, &iw, &ih, &subsamp, &colorspace)
+                     : -1;
+        if (rc != 0 || iw < 1 || ih < 1)
+            s_err (err, errlen, "jpeg: bad header: %s", tj ? tjGetErrorStr2 (tj) : "no decoder");
+        if (tj)
+            tjDestroy (tj);
+        if (rc != 0 || iw < 1 || ih < 1)
+            return -1;
+        w = iw, h = ih;
+        progressive = s_jpeg_progressive (data, len);
+    }
+    else if (data[0] == 'P' && data[1] == '6') {
+        size_t pos = 2;
+        long maxval;
+        if (!s_ppm_number (data, len, &pos, &w) || !s_ppm_number (data, len, &pos, &h)
+            || !s_ppm_number (data, len, &pos, &maxval)) {
+            s_err (err, errlen, "ppm: malformed P6 header");
+            return -1;
+        }
+    }
+    else {
+        s_err (err, errlen, "image: not a JPEG or binary PPM (P6) file");
+        return -1;
+    }
+    if (!s_size_ok (w, h, err, errlen))
+        return -1;
+    *width = (int) w;
+    *height = (int) h;
+    *cost_pixels = (uint64_t) w * (uint64_t) h * (progressive ? 3 : 1);
+    return 0;
+}
+
+mw_image_t *
+mw_image_decode_max (const uint8_t *data, size_t len, uint64_t max_pixels, char *err, size_t errlen)
+{
+    int w, h;
+    uint64_t cost;
+    if (mw_image_probe (data, len, &w, &h, &cost, err, errlen) != 0)
+        return NULL;
+    if (!max_pixels)
+        max_pixels = MW_IMAGE_MAX_PIXELS;
+    if (cost > max_pixels) {
+        if (cost == (uint64_t) w * h)
+            s_err (err, errlen, "frame too large: %dx%d = %llu px > MAX_FRAME_PIXELS=%llu", w, h,
+                   (unsigned long long) cost, (unsigned long long) max_pixels);
+        else
+            s_err (err, errlen, "frame too large: progressive %dx%d costs %llu px > MAX_FRAME_PIXELS=%llu", w,
+                   h, (unsigned long long) cost, (unsigned long long) max_pixels);
+        return NULL;
+    }
+    return mw_image_decode (data, len, err, errlen);
+}
+
 mw_image_t *
 mw_image_decode (const uint8_t *data, size_t len, char *err, size_t errlen)
 {
@@ -390,6 +485,53 @@ mw_image_test (bool verbose)
         fails += d != NULL;
         if (verbose)
             printf ("  truncated jpeg: %s\n", err);
+        mw_image_destroy (&d);
+    }
+    else
+        fails++;
+    //  Image bombs: the same JPEG claiming 8192 x 8192 in its SOF is refused
+    //  from the header by the default limit (no 192 MB decode is tried);
+    //  a progressive one costs three times its pixels.
+    if (jpg) {
+        uint8_t *bomb = malloc (jlen);
+        memcpy (bomb, jpg, jlen);
+        for (unsigned long i = 2; i + 8 < jlen; i++)
+            if (bomb[i] == 0xFF && bomb[i + 1] == 0xC0) {
+                bomb[i + 5] = 0x20, bomb[i + 6] = 0x00;   //  height 8192
+                bomb[i + 7] = 0x20, bomb[i + 8] = 0x00;   //  width 8192
+                break;
+            }
+        int w = 0, h = 0;
+        uint64_t cost = 0;
+        fails += !(mw_image_probe (bomb, jlen, &w, &h, &cost, err, sizeof err) == 0 && w == 8192 && h == 8192
+                   && cost == 8192ull * 8192);
+        mw_image_t *d = mw_image_decode_max (bomb, jlen, MW_IMAGE_DEFAULT_MAX_PIXELS, err, sizeof err);
+        fails += d != NULL || !strstr (err, "MAX_FRAME_PIXELS");
+        if (verbose)
+            printf ("  8192x8192 bomb: %s\n", err);
+        mw_image_destroy (&d);
+        //  the real one passes the same limit
+        d = mw_image_decode_max (jpg, jlen, MW_IMAGE_DEFAULT_MAX_PIXELS, err, sizeof err);
+        fails += !(d && mw_image_width (d) == 64);
+        mw_image_destroy (&d);
+        free (bomb);
+    }
+    tjFree (jpg);
+    jpg = NULL;
+    if (tj
+        && tjCompress2 (tj, mw_image_data (g), 64, 64 * 3, 48, TJPF_RGB, &jpg, &jlen, TJSAMP_444, 90,
+                        TJFLAG_PROGRESSIVE)
+               == 0) {
+        int w = 0, h = 0;
+        uint64_t cost = 0;
+        fails += !(mw_image_probe (jpg, jlen, &w, &h, &cost, err, sizeof err) == 0 && cost == 3 * 64 * 48);
+        mw_image_t *d = mw_image_decode_max (jpg, jlen, 64 * 48 * 2, err, sizeof err);
+        fails += d != NULL || !strstr (err, "progressive");
+        if (verbose)
+            printf ("  progressive under a tight limit: %s\n", err);
+        mw_image_destroy (&d);
+        d = mw_image_decode_max (jpg, jlen, 64 * 48 * 3, err, sizeof err);
+        fails += d == NULL;
         mw_image_destroy (&d);
     }
     else

@@ -23,6 +23,10 @@
 
 #define MW_IMAGE_MAX_PIXELS (64u * 1024 * 1024)
 #define MW_IMAGE_MAX_SIDE   65535
+//  Default frame limit of the daemon (MAX_FRAME_PIXELS): 4096 x 4096.  4K
+//  UHD (8.3 MP) and 12 MP fisheye cameras fit; the models see 416-512 px
+//  anyway.  A decode at the limit costs 48 MB of RGB.
+#define MW_IMAGE_DEFAULT_MAX_PIXELS (4096u * 4096)
 //  Largest file we read into memory.
 #define MW_IMAGE_MAX_FILE (256u << 20)
 
@@ -38,6 +42,17 @@ typedef struct {
 mw_image_t *mw_image_new (int width, int height);
 //  Decode JPEG or PPM (P6) by looking at the first bytes.
 mw_image_t *mw_image_decode (const uint8_t *data, size_t len, char *err, size_t errlen);
+//  A frame's size from its header alone, and what decoding it would cost
+//  in pixels' worth of RGB (width x height, x3 for a progressive JPEG:
+//  libjpeg then holds every DCT coefficient of the image, up to 6 bytes a
+//  pixel, besides the 3 of the output).  0, or -1 with err.
+int mw_image_probe (const uint8_t *data, size_t len, int *width, int *height, uint64_t *cost_pixels,
+                    char *err, size_t errlen);
+//  mw_image_decode, refused from the header (before any pixel memory) when
+//  the cost passes max_pixels (0 = MW_IMAGE_MAX_PIXELS): an image bomb,
+//  e.g. a 1 MiB JPEG that says 8192 x 8192 (192 MB to decode).
+mw_image_t *mw_image_decode_max (const uint8_t *data, size_t len, uint64_t max_pixels, char *err,
+                                 size_t errlen);
 mw_image_t *mw_image_load (const char *path, char *err, size_t errlen);
 //  A binary PPM (P6, maxval 255) read in place: *pixels points into data
 //  (packed RGB, width*3 bytes a row).  The camera ingest hands frames to

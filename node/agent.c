@@ -33,6 +33,7 @@
 #include "node/agent.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "common/prom.h"
 #include "common/selftest.h"
 #include "gossip/crypto.h"
@@ -46,6 +47,7 @@
 #include "node/curve.h"
 #include "node/events.h"
 #include "node/jobs.h"
+#include "node/keywatch.h"
 #include "node/load.h"
 #include "node/loop.h"
 #include "node/metrics.h"
@@ -54,6 +56,7 @@
 #include "scheduler/election.h"
 #include "node/statedb.h"
 #include "node/usage.h"
+#include "node/vms.h"
 
 #include <assert.h>
 #include <czmq.h>
@@ -83,6 +86,7 @@ struct _node_agent_t {
     gossip_discovery_t *disc;
     node_statedb_t *db;
     node_events_t *events;
+    node_keywatch_t *keywatch;   //  hearing only traffic sealed with another key?
     //  Forecasts issue: resources, our digest, /metrics, the seed's POST.
     node_load_t *load;
     node_metrics_t *metrics;
@@ -90,6 +94,12 @@ struct _node_agent_t {
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
     node_control_t *control;
+    //  The VMS interface (node/vms.h): the durable event log, the HTTP API,
+    //  the outboxes; its state and boxes documents are refreshed once a
+    //  second and when the view changes (docs_dirty).
+    node_vms_t *vms;
+    bool docs_dirty;
+    uint64_t next_docs_ms;
     //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
     node_jobs_t *jobs;
     uint64_t next_peers_ms;
@@ -107,7 +117,8 @@ struct _node_agent_t {
     uint64_t session;
     uint64_t incarnation_saved;
     uint64_t started_ms;
-    uint64_t next_beacon_ms, next_join_ms, next_prune_ms;
+    uint64_t next_beacon_ms, next_join_ms, next_prune_ms, next_peers_sync_ms;
+    uint32_t max_members;
     uint32_t beacon_interval_ms;
     char seeds[16][MW_ADDR_MAX + 1];
     size_t n_seeds;
@@ -162,12 +173,13 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     if (ev == GOSSIP_MEMBER_EV_UPDATE || m->is_self)
         return;
     self->view_dirty = true;
+    self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&m->id, hex);
     const char *name = s_event_name (ev);
     char logev[32];
     snprintf (logev, sizeof logev, "member_%s", name);
-    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, m->name, m->addr,
+    mw_info (logev, "peer=%s name=%s addr=%s inc=%llu", hex, mw_logv (m->name), mw_logv (m->addr),
              (unsigned long long) m->incarnation);
     if (ev == GOSSIP_MEMBER_EV_REAP) {
         //  Forgotten everywhere: no connection, no registration, no replay
@@ -195,10 +207,10 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     if (self->cameras)
         node_cameras_member (self->cameras, m, ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE,
                              mw_now_ms ());
-    if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE)
-        node_statedb_peer_upsert (self->db, hex, m->name, m->addr, mw_wall_ms ());
-    else if (ev == GOSSIP_MEMBER_EV_LEAVE)
-        node_statedb_peer_delete (self->db, hex);
+    //  The peers table is written behind, from s_peers_sync: never from
+    //  here, where a flood of joins would be a flood of fsyncs on the loop.
+    if (ev == GOSSIP_MEMBER_EV_LEAVE)
+        node_statedb_peer_forget (self->db, hex);
     node_event_t e;
     node_event_init (&e, "member", name, self->ident.id_hex);
     node_event_str (&e, "id", hex);
@@ -207,6 +219,55 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     node_event_str (&e, "state", gossip_wire_state_name (m->state));
     node_event_int (&e, "incarnation", (int64_t) m->incarnation);
     node_events_publish (self->events, &e);
+}
+
+//  Once a second: remember the peers that have answered our probes (their
+//  address is proven) in the state DB, for a rejoin without a seed.  Only
+//  those: ids we merely heard of in gossip may be a forger's, and must not
+//  push real peers out of the table.  The DB writes them behind, in one
+//  transaction, off the loop; unchanged peers cost a hash lookup.
+static void
+s_peers_sync (agent_t *self, uint64_t now)
+{
+    if (now < self->next_peers_sync_ms)
+        return;
+    self->next_peers_sync_ms = now + 1000;
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].is_self || list[i].state != MW_STATE_ALIVE || !list[i].reached_ms)
+            continue;
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&list[i].id, hex);
+        node_statedb_peer_note (self->db, hex, list[i].name, list[i].addr, wall);
+    }
+    free (list);
+}
+
+//  Messages and beacons sealed with a key we do not hold (a colliding key
+//  id shows as a failed authentication).
+static uint64_t
+s_other_key (agent_t *self)
+{
+    const gossip_transport_stats_t *st = gossip_transport_stats (self->transport);
+    return st->rejected[MW_REJ_OTHER_CLUSTER] + st->rejected[MW_REJ_AUTH];
+}
+
+//  A box that hears nothing but other-key traffic for a while says so,
+//  once a minute: alone, it would elect itself and log nothing at all.
+static void
+s_keywatch_tick (agent_t *self, uint64_t now)
+{
+    char line[512];
+    if (node_keywatch_due (self->keywatch, now, line, sizeof line))
+        mw_warn ("wrong_cluster_key",
+                 "%s reason=\"only traffic sealed with a key this box does not hold: check CLUSTER_KEY "
+                 "(meshwatch keygen makes a new one; every box of a site needs the same)\"",
+                 line);
 }
 
 //  --------------------------------------------------------------------------
@@ -238,13 +299,16 @@ s_beacon_recv (agent_t *self, uint64_t now)
     if (gossip_discovery_recv (self->disc, ip, sizeof ip, &data, &len) != 0)
         return;
     mw_msg_t msg;
+    uint64_t other = s_other_key (self);
     int rc = gossip_transport_open_beacon (self->transport, data, len, &msg);
     free (data);
+    node_keywatch_other (self->keywatch, ip, s_other_key (self) - other, now);
     if (rc != 1)
         return;
+    node_keywatch_valid (self->keywatch, now);
     if (strcmp (msg.cluster, self->cluster) != 0) {
         //  Same key, other cluster name: a configuration mistake worth a line.
-        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", ip, msg.cluster);
+        mw_warn ("beacon_other_cluster", "from=%s cluster=%s", mw_logv (ip), mw_logv (msg.cluster));
     }
     else if (!gossip_member_knows_alive (self->members, &msg.sender)) {
         //  A box we do not know as alive: exchange full state with it.  A
@@ -252,7 +316,7 @@ s_beacon_recv (agent_t *self, uint64_t now)
         //  refutes with a higher incarnation.
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg.sender, hex);
-        mw_debug ("beacon_join", "peer=%s addr=%s", hex, msg.addr);
+        mw_debug ("beacon_join", "peer=%s addr=%s", hex, mw_logv (msg.addr));
         //  Ours to contact for a while, sealed for the id that beaconed;
         //  once it answers it is a member and registered for good.
         gossip_transport_peer_add (self->transport, msg.addr, &msg.sender, 30000);
@@ -373,6 +437,7 @@ static void
 s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, const char *reason)
 {
     agent_t *self = (agent_t *) ctx;
+    self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&b->id, hex);
     const char *name = ev == ELECTION_EV_ELECTED ? "coordinator_elected"
@@ -394,6 +459,10 @@ s_election_event (void *ctx, election_event_t ev, const election_ballot_t *b, co
 }
 
 //  Hand the election the members SWIM holds alive or suspect.
+//  Members SWIM holds alive or suspect, and that we have heard from
+//  ourselves: ids we only heard of in gossip may be a forger's, and in the
+//  view they would count towards every quorum (and get our heartbeats).  A
+//  real newcomer is heard within a probe round.
 static void
 s_election_view (agent_t *self, uint64_t now)
 {
@@ -408,7 +477,8 @@ s_election_view (agent_t *self, uint64_t now)
         n = gossip_member_list (self->members, list, n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+            if ((list[i].state == MW_STATE_ALIVE || list[i].state == MW_STATE_SUSPECT)
+                && (list[i].is_self || list[i].direct_ms || list[i].reached_ms))
                 ids[k++] = list[i].id;
         election_set_view (self->election, ids, k, now);
     }
@@ -473,6 +543,149 @@ s_ctl_members (void *ctx, const node_control_req_t *req)
     return a;
 }
 
+//  --------------------------------------------------------------------------
+//  The VMS interface's documents: GET /api/v1/state and /api/v1/boxes.
+
+//  A member's API base URL from its digest (its IP from its mesh address),
+//  or NULL when it has none reachable.
+static json_object *
+s_member_api (agent_t *self, const gossip_member_info_t *m)
+{
+    if (m->is_self)
+        return *node_vms_api_url (self->vms) ? mw_json_str (node_vms_api_url (self->vms)) : NULL;
+    sched_digest_t d;
+    if (sched_digest_decode (m->digest, m->digest_len, &d) != 0 || !d.api_port)
+        return NULL;
+    //  tcp://IP:PORT or tcp://[IPv6]:PORT
+    const char *h = strncmp (m->addr, "tcp://", 6) ? NULL : m->addr + 6;
+    const char *colon = h ? strrchr (h, ':') : NULL;
+    if (!colon || colon == h)
+        return NULL;
+    char url[160];
+    snprintf (url, sizeof url, "%s://%.*s:%u", d.api_https ? "https" : "http", (int) (colon - h), h,
+              d.api_port);
+    return mw_json_str (url);
+}
+
+static void
+s_publish_docs (agent_t *self, uint64_t now)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    json_object *state = json_object_new_object (), *boxes = json_object_new_object ();
+    json_object *members = json_object_new_array (), *barr = json_object_new_array ();
+    if (!list || !state || !boxes || !members || !barr) {
+        free (list);
+        json_object_put (state);
+        json_object_put (boxes);
+        json_object_put (members);
+        json_object_put (barr);
+        return;
+    }
+    n = gossip_member_list (self->members, list, n);
+    uint64_t wall = mw_wall_ms ();
+    const char *coord_name = NULL;
+    mw_id_t c;
+    bool has = election_coordinator (self->election, &c);
+    for (size_t i = 0; i < n; i++) {
+        const gossip_member_info_t *m = &list[i];
+        json_object_array_add (members, s_member_json (self, m, now, wall));
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&m->id, hex);
+        json_object *b = json_object_new_object ();
+        if (!b)
+            continue;
+        mw_json_add (b, "id", mw_json_str (hex));
+        mw_json_add (b, "name", mw_json_str (m->name));
+        mw_json_add (b, "state", mw_json_str (gossip_wire_state_name (m->state)));
+        mw_json_add (b, "self", mw_json_bool (m->is_self));
+        mw_json_add (b, "coordinator", mw_json_bool (s_is_coordinator_id (self, &m->id)));
+        mw_json_add (b, "mesh_addr", mw_json_str (m->addr));
+        mw_json_add (b, "api", s_member_api (self, m));
+        json_object_array_add (barr, b);
+        if (has && gossip_wire_id_eq (&m->id, &c))
+            coord_name = m->name;
+    }
+    json_object *box = json_object_new_object ();
+    if (box) {
+        mw_json_add (box, "id", mw_json_str (self->ident.id_hex));
+        mw_json_add (box, "name", mw_json_str (self->name));
+        mw_json_add (box, "addr", mw_json_str (self->addr));
+        mw_json_add (box, "cluster", mw_json_str (self->cluster));
+        mw_json_add (box, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
+        mw_json_add (box, "api",
+                     *node_vms_api_url (self->vms) ? mw_json_str (node_vms_api_url (self->vms)) : NULL);
+        json_object *ev = json_object_new_object ();
+        if (ev) {
+            int port = (int) mw_config_settings (self->cfg)->events_port;
+            const char *pip =
+                strcmp (mw_config_settings (self->cfg)->events_bind, "mesh") ? "127.0.0.1" : self->ip;
+            char pub[MW_ADDR_MAX + 32];
+            if (strchr (pip, ':'))
+                snprintf (pub, sizeof pub, "tcp://[%s]:%d", pip, port);
+            else
+                snprintf (pub, sizeof pub, "tcp://%s:%d", pip, port);
+            mw_json_add (ev, "epoch", mw_json_u64 (node_evlog_epoch (node_vms_log (self->vms))));
+            mw_json_add (ev, "pub", port > 0 ? mw_json_str (pub) : NULL);
+            //  A VMS that holds a token pins the PUB's CURVE key from here
+            //  (EVENTS_BIND=mesh with EVENTS_CURVE_CLIENTS; docs/SECURITY.md).
+            mw_json_add (ev, "curve_server_key",
+                         self->curve ? mw_json_str (node_curve_public_txt (self->curve)) : NULL);
+        }
+        mw_json_add (box, "events", ev);
+    }
+    mw_json_add (state, "box", box);
+    json_object *coord = NULL;
+    if (has) {
+        char chex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (&c, chex);
+        coord = json_object_new_object ();
+        if (coord) {
+            mw_json_add (coord, "id", mw_json_str (chex));
+            mw_json_add (coord, "name", coord_name ? mw_json_str (coord_name) : NULL);
+            mw_json_add (coord, "term", mw_json_u64 (election_term (self->election)));
+        }
+    }
+    mw_json_add (state, "coordinator", coord);
+    mw_json_add (state, "members", members);
+    mw_json_add (boxes, "boxes", barr);
+    free (list);
+    node_vms_set_docs (self->vms, state, boxes);
+}
+
+//  vmsdocs: the documents, when the view changed and at least once a
+//  second (the members' forecasts move).
+static void
+s_docs_tick (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!node_vms_api (self->vms) || (!self->docs_dirty && now < self->next_docs_ms))
+        return;
+    self->docs_dirty = false;
+    self->next_docs_ms = now + 1000;
+    s_publish_docs (self, now);
+}
+
+static uint64_t
+s_docs_wakeup (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!node_vms_api (self->vms))
+        return UINT64_MAX;
+    return self->docs_dirty ? now : self->next_docs_ms;
+}
+
+//  GET /api/v1/jobs: the jobs as `meshwatch jobs --json` lists them.
+static void
+s_api_jobs (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    agent_t *self = (agent_t *) ctx;
+    (void) req;
+    resp->json = node_jobs_list_json (self->jobs);
+    if (!resp->json)
+        node_api_resp_error (resp, 503, "unavailable", "out of memory");
+}
+
 static json_object *
 s_u64_object (const char *const *keys, const uint64_t *values, size_t n)
 {
@@ -480,6 +693,36 @@ s_u64_object (const char *const *keys, const uint64_t *values, size_t n)
     for (size_t i = 0; o && i < n; i++)
         mw_json_add (o, keys[i], mw_json_u64 (values[i]));
     return o;
+}
+
+//  Floods and disks in `status`: refused member inserts, the state DB's
+//  write-behind (a full STATE_DIR shows here as degraded), the loop's worst
+//  turn (what a flood costs the timers).
+static void
+s_status_robust (agent_t *self, json_object *o)
+{
+    gossip_member_stats_t ms;
+    gossip_member_stats (self->members, &ms);
+    const char *bk[] = {"max",     "refused_rate",    "refused_full", "refused_unverified",
+                        "evicted", "pushpull_refused"};
+    uint64_t bv[] = {self->max_members,     ms.refused_rate, ms.refused_full,
+                     ms.refused_unverified, ms.evicted,      ms.pushpull_refused};
+    mw_json_add (o, "members_bounds", s_u64_object (bk, bv, 6));
+    node_statedb_stats_t ds;
+    node_statedb_stats (self->db, &ds);
+    const char *dk[] = {"pending",       "flushes", "rows",           "flush_failures",
+                        "sync_failures", "dropped", "worst_flush_ms", "retry_in_ms"};
+    uint64_t dv[] = {ds.pending,       ds.flushes, ds.rows,           ds.flush_failures,
+                     ds.sync_failures, ds.dropped, ds.worst_flush_ms, ds.retry_in_ms};
+    json_object *db = s_u64_object (dk, dv, 8);
+    if (db) {
+        mw_json_add (db, "degraded", mw_json_bool (ds.degraded));
+        mw_json_add (db, "last_error", mw_json_str (ds.last_error));
+    }
+    mw_json_add (o, "statedb", db);
+    const char *lk[] = {"worst_turn_ms", "turns"};
+    uint64_t lv[] = {node_loop_worst_turn_ms (self->loop), node_loop_turns (self->loop)};
+    mw_json_add (o, "loop", s_u64_object (lk, lv, 2));
 }
 
 static json_object *
@@ -529,11 +772,15 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     }
     mw_json_add (o, "ballot", ballot);
     mw_json_add (o, "lease_age_ms", age == UINT64_MAX ? NULL : mw_json_u64 (age));
-    const char *ek[] = {"heartbeats_out", "heartbeats_in", "prevotes_started", "elections_started",
-                        "elections_won",  "step_downs",    "votes_granted",    "stale_ignored"};
-    uint64_t ev[] = {es.heartbeats_out, es.heartbeats_in, es.prevotes_started, es.elections_started,
-                     es.elections_won,  es.step_downs,    es.votes_granted,    es.stale_ignored};
-    mw_json_add (o, "election", s_u64_object (ek, ev, 8));
+    const char *ek[] = {"heartbeats_out",    "heartbeats_in",  "prevotes_started", "elections_started",
+                        "elections_won",     "step_downs",     "votes_granted",    "stale_ignored",
+                        "refused_nonmember", "refused_absurd", "refused_unproven", "caught_up",
+                        "renounced"};
+    uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,  es.prevotes_started, es.elections_started,
+                     es.elections_won,     es.step_downs,     es.votes_granted,    es.stale_ignored,
+                     es.refused_nonmember, es.refused_absurd, es.refused_unproven, es.caught_up,
+                     es.renounced};
+    mw_json_add (o, "election", s_u64_object (ek, ev, 13));
 
     mw_json_add (o, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
     mw_json_add (o, "session", mw_json_u64 (self->session));
@@ -568,10 +815,13 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     mw_json_add (fds, "limit", mw_json_u64 (self->nofile));
     mw_json_add (o, "fds", fds);
     mw_json_add (o, "connections", self->guard ? gossip_guard_stats_json (self->guard) : NULL);
+    s_status_robust (self, o);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
     if (self->cameras)
         mw_json_add (o, "cameras", node_cameras_status_json (self->cameras));
+    if (self->vms)
+        mw_json_add (o, "vms", node_vms_status_json (self->vms));
     return o;
 }
 
@@ -667,6 +917,7 @@ s_collect_tick (agent_t *self, uint64_t now)
                 node_jobs_prometheus (self->jobs, text);
             if (self->cameras)
                 node_cameras_prometheus (self->cameras, text);
+            node_vms_prometheus (self->vms, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
         }
@@ -695,12 +946,14 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
     (void) item;
     bool leaving = node_loop_leaving (self->loop);
     //  Drain in bounded batches so timers still run under a flood.
+    uint64_t other = s_other_key (self);
     for (int i = 0; i < 256; i++) {
         mw_msg_t msg;
         int r = gossip_transport_recv (self->transport, &msg);
         if (r < 0)
             break;
         if (r == 1) {
+            node_keywatch_valid (self->keywatch, now);
             election_msg_t em;
             if (node_msgmap_election_from_wire (&msg, &em) == 0) {
                 if (!leaving)
@@ -714,6 +967,7 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             gossip_wire_msg_clear (&msg);
         }
     }
+    node_keywatch_other (self->keywatch, NULL, s_other_key (self) - other, now);
 }
 
 static void s_persist_incarnation (agent_t *self);
@@ -724,6 +978,10 @@ s_mesh_tick (void *ctx, uint64_t now)
     agent_t *self = (agent_t *) ctx;
     gossip_member_tick (self->members, now);
     s_persist_incarnation (self);
+    s_peers_sync (self, now);
+    node_statedb_tick (self->db, now);
+    if (!node_loop_leaving (self->loop))
+        s_keywatch_tick (self, now);
     if (!node_loop_leaving (self->loop) && now >= self->next_prune_ms) {
         gossip_transport_prune (self->transport, now, 120000);
         self->next_prune_ms = now + 60000;
@@ -889,11 +1147,17 @@ s_jobs_wakeup (void *ctx, uint64_t now)
 //  --------------------------------------------------------------------------
 //  Start-up and the loop
 
+//  A refutation raises our incarnation; it is written behind (coalesced, at
+//  most once a second, off the loop): refutations are driven by what peers
+//  say about us, so a flood of them must not become a flood of fsyncs.  The
+//  start-up bump, which must be on disk before the first packet, is
+//  synchronous (s_setup).  A refutation lost in a crash costs nothing but a
+//  second refutation after the restart.
 static void
 s_persist_incarnation (agent_t *self)
 {
     uint64_t inc = gossip_member_incarnation (self->members);
-    if (inc > self->incarnation_saved && node_statedb_set_u64 (self->db, "incarnation", inc) == 0)
+    if (inc > self->incarnation_saved && node_statedb_set_u64_later (self->db, "incarnation", inc) == 0)
         self->incarnation_saved = inc;
 }
 
@@ -923,13 +1187,20 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->session = mw_wall_ms ();
     if (self->session <= session)
         self->session = session + 1;   //  clock went back: still newer
-    if (node_statedb_set_u64 (self->db, "incarnation", inc)
-        || node_statedb_set_u64 (self->db, "session", self->session)) {
-        snprintf (err, errlen, "%s/state.db: cannot write state", state_dir);
+    const char *keys[] = {"incarnation", "session"};
+    uint64_t values[] = {inc, self->session};
+    if (node_statedb_set_u64s (self->db, keys, values, 2)) {
+        //  Refuse rather than risk reusing an incarnation: one line, with
+        //  the way out (README, "Disk full").
+        snprintf (err, errlen,
+                  "%s/state.db: cannot save the incarnation before joining (%s); free space in STATE_DIR=%s "
+                  "(or make it writable) and start again",
+                  state_dir, node_statedb_last_error (self->db), state_dir);
         return -1;
     }
     self->incarnation_saved = inc;
 
+    self->keywatch = node_keywatch_new (10000, 60000);
     self->keys = gossip_keyring_new (mw_config_settings (cfg)->cluster_key);
     if (!self->keys) {
         snprintf (err, errlen, "CLUSTER_KEY is not a valid key");
@@ -983,6 +1254,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "cannot listen on %s (MESH_PORT in use?)", self->addr);
         return -1;
     }
+    //  The event stream (EVENTS_PORT=0: no PUB, the events still reach the
+    //  log and the API).
     int events_port = (int) mw_config_settings (cfg)->events_port;
     //  The event stream: loopback unless EVENTS_BIND=mesh, and then only with
     //  CURVE and an allow-list of subscribers (a VMS with its own key pair).
@@ -991,6 +1264,13 @@ s_setup (agent_t *self, char *err, size_t errlen)
             node_curve_open_events (cfg, self->ip, events_port, self->guard, &self->curve, err, errlen);
         if (!self->events)
             return -1;
+    }
+    else {
+        self->events = node_events_new (NULL, 0);
+        if (!self->events) {
+            snprintf (err, errlen, "out of memory");
+            return -1;
+        }
     }
 
     //  The data plane for jobs: JOB_PORT, default MESH_PORT + 2; 0 = none.
@@ -1019,6 +1299,15 @@ s_setup (agent_t *self, char *err, size_t errlen)
     if (!self->control)
         return -1;
 
+    //  The VMS interface: from here on every event is numbered and logged.
+    node_vms_opts_t vo = {cfg, self->ident.id_hex, self->ip, self->events, self->control};
+    self->vms = node_vms_new (&vo, err, errlen);
+    if (!self->vms)
+        return -1;
+    if (self->jobs && node_vms_api (self->vms))
+        node_api_handle (node_vms_api (self->vms), "GET", "/api/v1/jobs", s_api_jobs, self);
+    self->docs_dirty = true;
+
     gossip_member_cfg_t mcfg;
     gossip_member_cfg_defaults (&mcfg);
 #define MW_CFG_U32(KEY, field)                                                                               \
@@ -1036,7 +1325,10 @@ s_setup (agent_t *self, char *err, size_t errlen)
     MW_CFG_U32 (pushpull_interval_ms, pushpull_interval_ms)
     MW_CFG_U32 (dead_reap_ms, dead_reap_ms)
     MW_CFG_U32 (awareness_max, awareness_max)
+    MW_CFG_U32 (max_members, max_members)
+    MW_CFG_U32 (member_insert_rate, insert_rate)
 #undef MW_CFG_U32
+    self->max_members = mcfg.max_members;
     uint64_t seed = 0;
     randombytes_buf (&seed, sizeof seed);
     self->members = gossip_member_new (&mcfg, &self->ident.id, self->name, self->addr, inc, seed, s_send,
@@ -1059,11 +1351,35 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "%s/state.db: cannot read the election state", state_dir);
         return -1;
     }
-    if (vterm == UINT64_MAX)
+    bool old_format = vterm == UINT64_MAX;
+    if (old_format)
         vterm = vid ? eterm : 0;
-    election_ballot_t hi = {eterm, (uint32_t) erank, {{0}}}, voted = {vterm, (uint32_t) vrank, {{0}}};
+    //  (A rank beyond 32 bits is absurd: saturate, validation bounds it.)
+    election_ballot_t hi = {eterm, erank > UINT32_MAX ? UINT32_MAX : (uint32_t) erank, {{0}}},
+                      voted = {vterm, vrank > UINT32_MAX ? UINT32_MAX : (uint32_t) vrank, {{0}}};
     s_election_u64_id (eid, &hi.id);
     s_election_u64_id (vid, &voted.id);
+    if (old_format && vid)
+        hi = voted;   //  the vote was for that term: never below it
+    //  Validated before use: an absurd ballot on disk (a forger's, from a
+    //  version that adopted any ballot) is reset, loudly, and written back.
+    bool has_vote = vterm != 0;
+    election_ballot_t hi0 = hi, voted0 = voted;
+    int fixed = election_state_validate (&hi, &voted, &has_vote);
+    if (fixed) {
+        mw_warn ("election_state_reset",
+                 "term=%llu rank=%llu vote_term=%llu vote_rank=%llu new_term=%llu new_vote_term=%llu "
+                 "reason=\"absurd persisted ballot (counter above %llu or rank above %u)\"",
+                 (unsigned long long) hi0.n, (unsigned long long) erank, (unsigned long long) voted0.n,
+                 (unsigned long long) vrank, (unsigned long long) hi.n,
+                 (unsigned long long) (has_vote ? voted.n : 0), (unsigned long long) ELECTION_TERM_MAX,
+                 ELECTION_RANK_MAX);
+        if (s_election_persist (self, &hi, has_vote ? &voted : NULL) != 0) {
+            snprintf (err, errlen, "%s/state.db: cannot write the repaired election state", state_dir);
+            return -1;
+        }
+    }
+    vterm = has_vote ? voted.n : 0;
     election_cfg_t ecfg;
     election_cfg_defaults (&ecfg);
     ecfg.priority = (uint32_t) mw_config_settings (cfg)->coordinator_priority;
@@ -1102,6 +1418,12 @@ s_setup (agent_t *self, char *err, size_t errlen)
         self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
         if (!self->load)
             mw_warn ("load_off", "reason=\"cannot read /proc: no resource digest\"");
+    }
+    if (self->load) {
+        //  Our API's address rides in the digest: any box lists every box's.
+        bool https = false;
+        int api_port = node_vms_api_port_public (self->vms, &https);
+        node_load_set_api (self->load, (uint16_t) api_port, https);
     }
     int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
     if (metrics_port > 0 && self->load) {
@@ -1175,10 +1497,12 @@ s_teardown (agent_t *self)
 {
     node_cameras_destroy (&self->cameras);
     node_jobs_destroy (&self->jobs);
+    node_keywatch_destroy (&self->keywatch);
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
     node_control_destroy (&self->control);
+    node_vms_destroy (&self->vms);   //  commits what is queued, detaches the log
     node_events_destroy (&self->events);
     node_curve_destroy (&self->curve);
     gossip_transport_destroy (&self->transport);
@@ -1250,6 +1574,9 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &jobs);
     node_loop_add (self->loop, &cameras);
     node_loop_add (self->loop, &control);
+    node_service_t docs = {"vmsdocs", self, NULL, NULL, s_docs_tick, s_docs_wakeup, NULL};
+    node_loop_add (self->loop, &docs);
+    node_vms_services (self->vms, self->loop);
     return self;
 }
 

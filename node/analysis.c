@@ -30,6 +30,8 @@
 #include "node/analysis.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/prom.h"
+#include "common/sanitize.h"
 #include "common/selftest.h"
 #include "gossip/crypto.h"
 #include "gossip/guard.h"
@@ -38,6 +40,7 @@
 #include "node/events.h"
 #include "node/jobs.h"
 #include "node/loop.h"
+#include "node/metrics.h"
 #include "node/statedb.h"
 
 #include <assert.h>
@@ -59,9 +62,11 @@ struct _node_analysis_t {
     node_events_t *events;
     node_curve_t *curve;
     gossip_guard_t *guard;
+    node_evlog_t *log;   //  its events are numbered and kept too (docs/EVENTS.md)
     node_jobs_t *jobs;
     zsock_t *sub;
     node_control_t *control;
+    node_metrics_t *metrics;   //  METRICS_PORT: the same job families as an agent's
     uint64_t events_seen;
     uint64_t next_load_ms;
     char listen[MW_ADDR_MAX + 1];
@@ -72,11 +77,13 @@ static void
 s_teardown (server_t *self)
 {
     node_jobs_destroy (&self->jobs);
+    node_metrics_destroy (&self->metrics);
     zsock_destroy (&self->sub);
     node_control_destroy (&self->control);
     node_events_destroy (&self->events);
     node_curve_destroy (&self->curve);
     gossip_guard_destroy (&self->guard);
+    node_evlog_close (&self->log);
     gossip_keyring_destroy (&self->keys);
 }
 
@@ -136,7 +143,7 @@ s_sub_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
         char *topic = zmsg_popstr (m);
         char *body = zmsg_popstr (m);
         self->events_seen++;
-        mw_debug ("mesh_event", "topic=%s body=%s", topic ? topic : "-", body ? body : "-");
+        mw_debug ("mesh_event", "topic=%s body=%s", mw_logv (topic), mw_logq (body));
         zstr_free (&topic);
         zstr_free (&body);
         zmsg_destroy (&m);
@@ -159,6 +166,14 @@ s_load_tick (void *ctx, uint64_t now)
     node_event_int (&e, "workers", d.workers);
     node_event_num (&e, "svc_ms", d.svc_ms, 1);
     node_events_publish (self->events, &e);
+    //  /metrics (METRICS_PORT): the jobs' families, refreshed with the load.
+    mw_prom_t *text = self->metrics ? mw_prom_new () : NULL;
+    if (text) {
+        node_jobs_prometheus (self->jobs, text);
+        if (mw_prom_text (text))
+            node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
+        mw_prom_destroy (&text);
+    }
 }
 
 static uint64_t
@@ -237,6 +252,23 @@ s_setup (server_t *self, char *err, size_t errlen)
         self->events = node_curve_open_events (cfg, ip, events_port, self->guard, &self->curve, err, errlen);
         if (!self->events)
             return -1;
+        node_evlog_opts_t lo = {(uint64_t) mw_config_settings (cfg)->events_keep,
+                                (uint64_t) mw_config_settings (cfg)->events_keep_s * 1000, 0};
+        self->log = node_evlog_open (state_dir, &lo, err, errlen);
+        if (!self->log)
+            return -1;
+        node_events_attach_log (self->events, self->log);
+    }
+    //  /metrics on loopback unless the operator says otherwise
+    //  (METRICS_BIND=mesh, for a scraper on the LAN), as on the agent.
+    int metrics_port = (int) mw_config_settings (cfg)->metrics_port;
+    if (metrics_port > 0) {
+        bool mesh = strcmp (mw_config_settings (cfg)->metrics_bind, "mesh") == 0 && *ip;
+        self->metrics = node_metrics_new (mesh ? ip : "127.0.0.1", metrics_port);
+        if (!self->metrics) {
+            snprintf (err, errlen, "cannot listen on METRICS_PORT=%d", metrics_port);
+            return -1;
+        }
     }
     node_jobs_opts_t jo = {cfg,          &self->ident, self->keys,  session, bind, adv,
                            self->events, true,         self->guard, 0,       0};
@@ -315,6 +347,11 @@ node_analysis_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &load);
     node_loop_add (self->loop, &control);
     node_loop_add (self->loop, &follow);
+    if (self->events) {
+        node_service_t ev;
+        node_events_service (self->events, &ev);
+        node_loop_add (self->loop, &ev);
+    }
     return self;
 }
 

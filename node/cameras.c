@@ -75,7 +75,7 @@ struct _node_cameras_t {
     int decode_threads;
     char decoder[16], model[MW_MODEL_MAX + 1], focus_model[MW_MODEL_MAX + 1];
     uint32_t deadline_ms;
-    cam_focus_rule_t rule;
+    mw_detrule_t rule;
     uint32_t focus_radius_m, focus_ttl_ms;
     //  State.
     cam_registry_t *reg;
@@ -850,7 +850,7 @@ s_hook_ended (void *ctx, const node_jobs_end_t *end)
         return;
     bool hit = false;
     for (uint32_t i = 0; i < end->n_boxes && !hit; i++)
-        hit = cam_focus_rule_match (&self->rule, "face", end->boxes[i].score / (double) MW_FIXED_ONE);
+        hit = mw_detrule_match (&self->rule, "face", end->boxes[i].score / (double) MW_FIXED_ONE);
     uint64_t now = mw_now_ms ();
     if (!hit || now < self->last_refresh_ms + REFRESH_MIN_MS)
         return;
@@ -1110,7 +1110,7 @@ node_cameras_new (const node_cameras_opts_t *o, char *err, size_t errlen)
     self->focus_radius_m = (uint32_t) st->focus_radius_m;
     self->focus_ttl_ms = (uint32_t) st->focus_ttl_s * 1000;
     char rerr[96];
-    if (cam_focus_rule_parse (st->focus_on, &self->rule, rerr, sizeof rerr) != 0) {
+    if (mw_detrule_parse (st->focus_on, &self->rule, rerr, sizeof rerr) != 0) {
         snprintf (err, errlen, "FOCUS_ON: %s", rerr);
         node_cameras_destroy (&self);
         return NULL;

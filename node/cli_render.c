@@ -2,6 +2,7 @@
     node_cli - control-socket client and the text views (see cli_render.h).
     ========================================================================= */
 #include "node/cli_render.h"
+#include "common/sanitize.h"
 #include "common/json.h"
 #include "common/selftest.h"
 #include "node/control.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CALL_TIMEOUT_MS 2000
 
@@ -20,36 +22,12 @@
 char *
 node_cli_safe (const char *s, char *out, size_t cap)
 {
-    size_t o = 0;
+    //  One escaper for every string that reaches a terminal or a log
+    //  (common/sanitize.h): control bytes, invalid UTF-8, C1 and bidi or
+    //  invisible code points escaped; a cut never splits a character.
     if (!cap)
         return out;
-    for (const char *p = s ? s : ""; *p;) {
-        unsigned char c = (unsigned char) *p;
-        size_t n = mw_json_utf8_seq (p);
-        char esc[12] = "";
-        if (n == 0)
-            snprintf (esc, sizeof esc, "\\x%02x", c);   //  not UTF-8
-        else if (c == '\n')
-            snprintf (esc, sizeof esc, "\\n");
-        else if (c == '\t')
-            snprintf (esc, sizeof esc, "\\t");
-        else if (c == '\r')
-            snprintf (esc, sizeof esc, "\\r");
-        else if (c == '\\')
-            snprintf (esc, sizeof esc, "\\\\");
-        else if (c < 0x20 || c == 0x7f)
-            snprintf (esc, sizeof esc, "\\x%02x", c);
-        else if (c == 0xc2 && (unsigned char) p[1] >= 0x80 && (unsigned char) p[1] <= 0x9f)
-            snprintf (esc, sizeof esc, "\\u%04x", (unsigned char) p[1]);   //  C1: 8-bit CSI and friends
-        size_t len = *esc ? strlen (esc) : n;
-        if (o + len >= cap)
-            break;
-        memcpy (out + o, *esc ? esc : p, len);
-        o += len;
-        p += n ? n : 1;
-    }
-    out[o] = 0;
-    return out;
+    return mw_sanitize (out, cap, s, SIZE_MAX, MW_SANITIZE_TERM);
 }
 
 //  A table cell: safe text, cut to `width` characters (marked with '~'),
@@ -200,6 +178,45 @@ s_jobs_summary (mw_strbuf_t *out, json_object *j)
     }
 }
 
+//  The VMS interface's part of status: the log, the API, the outboxes.
+static void
+s_vms_summary (mw_strbuf_t *out, json_object *v)
+{
+    char a[200];
+    json_object *l = mw_json_get (v, "log");
+    mw_strbuf_printf (out,
+                      "event log   epoch %llu, seq %llu..%llu, queued %.0f, dropped %.0f, %.0f commits "
+                      "(largest %.0f, slowest %.1f ms)\n",
+                      (unsigned long long) mw_json_get_u64 (l, "epoch", 0),
+                      (unsigned long long) mw_json_get_u64 (l, "oldest", 0),
+                      (unsigned long long) mw_json_get_u64 (l, "last", 0), mw_json_get_num (l, "queued", 0),
+                      mw_json_get_num (l, "dropped", 0), mw_json_get_num (l, "commits", 0),
+                      mw_json_get_num (l, "batch_max", 0), mw_json_get_num (l, "worst_commit_ms", 0));
+    json_object *api = mw_json_get (v, "api");
+    if (api && !json_object_is_type (api, json_type_null))
+        mw_strbuf_printf (
+            out, "api         port %.0f%s, %s; %.0f tokens, %.0f requests (%.0f refused 401), %.0f streams\n",
+            mw_json_get_num (api, "port", 0), mw_json_get_bool (api, "tls", false) ? " (TLS)" : "",
+            mw_json_is_null (api, "url") ? "loopback only"
+                                         : node_cli_safe (mw_json_get_str (api, "url", ""), a, sizeof a),
+            mw_json_get_num (api, "tokens", 0), mw_json_get_num (api, "requests", 0),
+            mw_json_get_num (api, "unauthorized", 0), mw_json_get_num (api, "streams_open", 0));
+    else
+        mw_strbuf_printf (out, "api         off (API_PORT=0)\n");
+    json_object *ob = mw_json_get (v, "outboxes");
+    size_t n = ob && json_object_is_type (ob, json_type_array) ? json_object_array_length (ob) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx (ob, i);
+        char b[200];
+        mw_strbuf_printf (
+            out, "outbox      %s -> %s: %.0f delivered, %.0f behind, %.0f failed attempts%s%s\n",
+            node_cli_safe (mw_json_get_str (o, "sink", "?"), a, sizeof a),
+            node_cli_safe (mw_json_get_str (o, "url", "?"), b, sizeof b), mw_json_get_num (o, "delivered", 0),
+            mw_json_get_num (o, "behind", 0), mw_json_get_num (o, "failures", 0),
+            mw_json_is_null (o, "last_error") ? "" : "; last: ", mw_json_get_str (o, "last_error", ""));
+    }
+}
+
 static void
 s_status (mw_strbuf_t *out, json_object *st)
 {
@@ -248,8 +265,33 @@ s_status (mw_strbuf_t *out, json_object *st)
         }
     }
     mw_strbuf_printf (out, "\n");
+    //  Floods and disks (docs/MEMBERSHIP.md "Bounds", README "Disk full").
+    json_object *bo = mw_json_get (st, "members_bounds");
+    if (bo)
+        mw_strbuf_printf (
+            out, "bounds      max %.0f members; refused rate=%.0f full=%.0f unverified=%.0f; evicted %.0f\n",
+            mw_json_get_num (bo, "max", 0), mw_json_get_num (bo, "refused_rate", 0),
+            mw_json_get_num (bo, "refused_full", 0), mw_json_get_num (bo, "refused_unverified", 0),
+            mw_json_get_num (bo, "evicted", 0));
+    json_object *db = mw_json_get (st, "statedb");
+    if (db) {
+        bool degraded = mw_json_get_bool (db, "degraded", false);
+        mw_strbuf_printf (
+            out, "state db    %s, %.0f pending, %.0f flushes, %.0f failed%s%s\n",
+            degraded ? "DEGRADED (serving from memory)" : "ok", mw_json_get_num (db, "pending", 0),
+            mw_json_get_num (db, "flushes", 0),
+            mw_json_get_num (db, "flush_failures", 0) + mw_json_get_num (db, "sync_failures", 0),
+            degraded ? ": " : "",
+            degraded ? node_cli_safe (mw_json_get_str (db, "last_error", ""), a, sizeof a) : "");
+    }
+    json_object *lp = mw_json_get (st, "loop");
+    if (lp)
+        mw_strbuf_printf (out, "loop        worst turn %.0f ms over %.0f turns\n",
+                          mw_json_get_num (lp, "worst_turn_ms", 0), mw_json_get_num (lp, "turns", 0));
     if (mw_json_get (st, "jobs"))
         s_jobs_summary (out, mw_json_get (st, "jobs"));
+    if (mw_json_get (st, "vms"))
+        s_vms_summary (out, mw_json_get (st, "vms"));
 }
 
 static void
@@ -450,6 +492,34 @@ s_focuses (mw_strbuf_t *out, json_object *doc)
     }
 }
 
+//  token list: one line per token.
+static void
+s_tokens (mw_strbuf_t *out, json_object *a)
+{
+    size_t n = json_object_is_type (a, json_type_array) ? json_object_array_length (a) : 0;
+    if (!n) {
+        mw_strbuf_printf (out, "no tokens (meshwatch token create --name NAME)\n");
+        return;
+    }
+    mw_strbuf_printf (out, "%-24s %-10s %-20s %s\n", "NAME", "RIGHTS", "CREATED (UTC)", "STATE");
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx (a, i);
+        char name[200], created[32] = "-", used[32] = "never";
+        time_t c = (time_t) (mw_json_get_u64 (t, "created_ms", 0) / 1000);
+        struct tm tm;
+        if (c && gmtime_r (&c, &tm))
+            strftime (created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
+        time_t u = (time_t) (mw_json_get_u64 (t, "last_used_ms", 0) / 1000);
+        if (u && gmtime_r (&u, &tm))
+            strftime (used, sizeof used, "%Y-%m-%d %H:%M:%S", &tm);
+        bool revoked = !mw_json_is_null (t, "revoked_ms");
+        mw_strbuf_printf (out, "%-24s %-10s %-20s %s (last used %s)\n",
+                          node_cli_safe (mw_json_get_str (t, "name", ""), name, sizeof name),
+                          mw_json_get_bool (t, "read_only", false) ? "read-only" : "read-write", created,
+                          revoked ? "revoked" : "live", used);
+    }
+}
+
 void
 node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_object *extra)
 {
@@ -486,6 +556,19 @@ node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_ob
             mw_json_get_bool (reply, "coalesced", false) ? "refreshed (one was running nearby)" : "started",
             mw_json_get_num (reply, "lat", 0), mw_json_get_num (reply, "lon", 0),
             mw_json_get_num (reply, "radius_m", 0), mw_json_get_num (reply, "ttl_ms", 0) / 1000.0);
+    else if (!strcmp (verb, "token_create"))
+        mw_strbuf_printf (out,
+                          "%s\n(token '%s', %s: keep it now, the box keeps only its hash; send it as "
+                          "Authorization: Bearer ...)\n",
+                          mw_json_get_str (reply, "token", ""), mw_json_get_str (reply, "name", ""),
+                          mw_json_get_bool (reply, "read_only", false) ? "read-only" : "read-write");
+    else if (!strcmp (verb, "token_list"))
+        s_tokens (out, reply);
+    else if (!strcmp (verb, "token_revoke"))
+        mw_strbuf_printf (out, "token '%s' revoked\n", mw_json_get_str (reply, "name", ""));
+    else if (!strcmp (verb, "env_report"))
+        mw_strbuf_printf (out, "environment report logged as event %s (nid %s)\n",
+                          mw_json_get_str (reply, "id", ""), mw_json_get_str (reply, "nid", ""));
     else
         mw_strbuf_printf (out, "%s\n", mw_json_text (reply, true));
 }

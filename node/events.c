@@ -15,7 +15,7 @@
 //  The schema: every topic and its fields, in order, with their types.
 //  docs/EVENTS.md documents exactly this (the selftest compares them).
 
-static const char *s_common_fields = "event:string node:string ts_ms:integer";
+static const char *s_common_fields = "event:string node:string ts_ms:integer epoch:integer seq:integer";
 
 static const struct {
     const char *family;
@@ -40,11 +40,16 @@ static const struct {
      "radius_m:integer ttl_ms:integer created_ms:integer camera:string|null name:string|null "
      "distance_m:number|null"},
     {"server", "load", "queue:integer queue_max:integer workers:integer svc_ms:number"},
+    {"env", "report", "nid:string result:string date:string time:string source:string"},
 };
 #define N_SCHEMA (sizeof s_schema / sizeof s_schema[0])
 
 struct _node_events_t {
-    zsock_t *pub;
+    zsock_t *pub;   //  NULL: no PUB (EVENTS_PORT=0)
+    node_evlog_t *log;
+    uint64_t seq_mem;   //  without a log: the last seq given
+    uint64_t pub_seq;   //  with a log: the last seq sent on the PUB
+    uint64_t pub_skipped;
     //  Topics already reported as not matching the schema (log once each).
     char bad[8][64];
     int n_bad;
@@ -62,6 +67,8 @@ node_events_new_curve (const char *bind_ip, int port, node_curve_t *curve)
     node_events_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    if (port == 0)
+        return self;   //  the log only
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub) {
         free (self);
@@ -139,6 +146,8 @@ node_event_init (node_event_t *ev, const char *family, const char *name, const c
     node_event_str (ev, "event", ev->name);
     node_event_str (ev, "node", node_id ? node_id : "");
     node_event_int (ev, "ts_ms", (int64_t) mw_wall_ms ());
+    node_event_int (ev, "epoch", 0);   //  set when published
+    node_event_int (ev, "seq", 0);
 }
 
 void
@@ -393,14 +402,142 @@ node_event_check (const node_event_t *ev, char *why, size_t whylen)
 //  --------------------------------------------------------------------------
 //  Publishing
 
+void
+node_events_attach_log (node_events_t *self, node_evlog_t *log)
+{
+    assert (self);
+    self->log = log;
+    uint64_t last = 0;
+    if (log)
+        node_evlog_bounds (log, NULL, &last);
+    self->pub_seq = last;   //  what was committed before us is not re-sent
+}
+
+node_evlog_t *
+node_events_log (node_events_t *self)
+{
+    return self ? self->log : NULL;
+}
+
+static int
+s_send_frames (node_events_t *self, const char *topic, const void *mp, size_t mp_len, const char *json,
+               size_t json_len)
+{
+    if (!self->pub)
+        return 0;
+    int rc = 0;
+    zmsg_t *m = zmsg_new ();
+    zmsg_addstr (m, topic);
+    zmsg_addmem (m, mp, mp_len);
+    if (zmsg_send (&m, self->pub) != 0)
+        rc = -1;
+    zmsg_destroy (&m);
+    char jtopic[72];
+    snprintf (jtopic, sizeof jtopic, "json.%s", topic);
+    m = zmsg_new ();
+    zmsg_addstr (m, jtopic);
+    zmsg_addmem (m, json, json_len);
+    if (zmsg_send (&m, self->pub) != 0)
+        rc = -1;
+    zmsg_destroy (&m);
+    return rc;
+}
+
+//  Committed events not yet on the PUB: send them (bounded per call, so a
+//  burst does not hold the loop; the service is woken again).
+static void
+s_pump (node_events_t *self)
+{
+    if (!self->log)
+        return;
+    node_evlog_entry_t *ents[256];
+    for (int round = 0; round < 16; round++) {
+        int n = node_evlog_read (self->log, self->pub_seq, ents, 256);
+        if (n == NODE_EVLOG_GONE) {
+            //  Retention overtook the PUB (a log smaller than a burst): go
+            //  on from the oldest kept.  Subscribers repair the gap by seq.
+            uint64_t oldest;
+            node_evlog_bounds (self->log, &oldest, NULL);
+            self->pub_skipped += oldest - 1 - self->pub_seq;
+            self->pub_seq = oldest - 1;
+            continue;
+        }
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            const node_evlog_entry_t *e = ents[i];
+            //  Read back from SQLite (the loop fell a whole ring behind):
+            //  no msgpack twin kept, so not on the PUB.
+            if (e->mp)
+                s_send_frames (self, e->topic, e->mp, e->mp_len, e->json, e->json_len);
+            else
+                self->pub_skipped++;
+            self->pub_seq = e->seq;
+        }
+        node_evlog_release (ents, (size_t) n);
+    }
+}
+
+static int
+s_svc_items (void *ctx, zmq_pollitem_t *items, int max)
+{
+    node_events_t *self = (node_events_t *) ctx;
+    if (!self->log || !self->pub)
+        return 0;
+    if (max >= 1)
+        items[0] = (zmq_pollitem_t){NULL, node_evlog_fd (self->log), ZMQ_POLLIN, 0};
+    return 1;
+}
+
+static void
+s_svc_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
+{
+    node_events_t *self = (node_events_t *) ctx;
+    (void) item, (void) now;
+    node_evlog_fd_ack (self->log);
+    s_pump (self);
+}
+
+static void
+s_svc_tick (void *ctx, uint64_t now)
+{
+    node_events_t *self = (node_events_t *) ctx;
+    (void) now;
+    //  A pump cut short by its bound carries on here.
+    if (self->log && self->pub)
+        s_pump (self);
+}
+
+void
+node_events_service (node_events_t *self, node_service_t *svc)
+{
+    assert (self && svc);
+    *svc = (node_service_t){"events", self, s_svc_items, s_svc_readable, s_svc_tick, NULL, NULL};
+}
+
 int
 node_events_publish (node_events_t *self, const node_event_t *ev)
 {
+    return node_events_publish_seq (self, ev, NULL);
+}
+
+int
+node_events_publish_seq (node_events_t *self, const node_event_t *in, uint64_t *seq_out)
+{
+    if (seq_out)
+        *seq_out = 0;
     if (!self)
         return 0;
-    assert (ev);
+    assert (in);
+    //  The id: epoch and seq, fields 3 and 4 (node_event_init).
+    node_event_t ev_copy = *in;
+    node_event_t *ev = &ev_copy;
+    assert (ev->n >= 5 && !strcmp (ev->f[3].key, "epoch") && !strcmp (ev->f[4].key, "seq"));
+    uint64_t seq = self->log ? node_evlog_next_seq (self->log) : self->seq_mem + 1;
+    ev->f[3].i = self->log ? (int64_t) node_evlog_epoch (self->log) : 0;
+    ev->f[4].i = (int64_t) seq;
     char topic[64];
-    snprintf (topic, sizeof topic, "%s.%s", ev->family, ev->name);
+    snprintf (topic, sizeof topic, "%.23s.%.31s", ev->family, ev->name);
     char why[128];
     if (node_event_check (ev, why, sizeof why) != 0) {
         bool seen = false;
@@ -419,20 +556,17 @@ node_events_publish (node_events_t *self, const node_event_t *ev)
     if (node_event_msgpack (ev, &sbuf) != 0 || !js)
         rc = -1;
     else {
-        zmsg_t *m = zmsg_new ();
-        zmsg_addstr (m, topic);
-        zmsg_addmem (m, sbuf.data, sbuf.size);
-        if (zmsg_send (&m, self->pub) != 0)
-            rc = -1;
-        zmsg_destroy (&m);
-        char jtopic[72];
-        snprintf (jtopic, sizeof jtopic, "json.%s", topic);
-        m = zmsg_new ();
-        zmsg_addstr (m, jtopic);
-        zmsg_addstr (m, mw_json_text (js, false));
-        if (zmsg_send (&m, self->pub) != 0)
-            rc = -1;
-        zmsg_destroy (&m);
+        const char *text = mw_json_text (js, false);
+        if (self->log)
+            //  Sent on the PUB by the service once committed.
+            rc = node_evlog_append (self->log, topic, (uint64_t) ev->f[2].i, text, strlen (text), sbuf.data,
+                                    sbuf.size);
+        else {
+            self->seq_mem = seq;
+            rc = s_send_frames (self, topic, sbuf.data, sbuf.size, text, strlen (text));
+        }
+        if (rc == 0 && seq_out)
+            *seq_out = seq;
     }
     json_object_put (js);
     msgpack_sbuffer_destroy (&sbuf);
@@ -734,13 +868,63 @@ node_events_test (bool verbose)
         CHECK (!strcmp (t, "member.join")
                    && msgpack_unpack_next (&up, (const char *) zframe_data (fr), zframe_size (fr), NULL)
                           == MSGPACK_UNPACK_SUCCESS
-                   && up.data.type == MSGPACK_OBJECT_MAP && up.data.via.map.size == 8,
+                   && up.data.type == MSGPACK_OBJECT_MAP && up.data.via.map.size == 10,
                "msgpack frame");
         msgpack_unpacked_destroy (&up);
         zstr_free (&t);
         zframe_destroy (&fr);
     }
     zmsg_destroy (&m);
+
+    //  With a log: numbered 1, 2, 3 in the log's epoch; nothing on the PUB
+    //  until committed and pumped by the loop service.
+    char dir[] = "/tmp/mw-events-XXXXXX";
+    node_evlog_t *log = NULL;
+    if (mkdtemp (dir)) {
+        node_evlog_opts_t o = {100, 0, 0};
+        log = node_evlog_open (dir, &o, why, sizeof why);
+    }
+    CHECK (log, "evlog: %s", why);
+    if (log) {
+        node_events_attach_log (pub, log);
+        node_service_t svc;
+        node_events_service (pub, &svc);
+        for (int i = 1; i <= 3; i++) {
+            uint64_t seq = 0;
+            CHECK (node_events_publish_seq (pub, &ev, &seq) == 0 && seq == (uint64_t) i, "logged seq %d", i);
+        }
+        zsock_set_rcvtimeo (sub, 100);
+        char *t = NULL, *j = NULL;
+        //  (Nothing can arrive before the pump below: only it sends.)
+        CHECK (zsock_recv (sub, "ss", &t, &j) != 0, "sent before commit");
+        zstr_free (&t);
+        zstr_free (&j);
+        CHECK (node_evlog_flush (log, 5000) == 0, "flush");
+        zmq_pollitem_t item;
+        CHECK (svc.pollitems (svc.ctx, &item, 1) == 1 && item.fd == node_evlog_fd (log),
+               "service polls the log");
+        svc.readable (svc.ctx, &item, 0);
+        zsock_set_rcvtimeo (sub, 2000);
+        char want[64];
+        for (int i = 1; i <= 3; i++) {
+            snprintf (want, sizeof want, "\"epoch\":%llu,\"seq\":%d,",
+                      (unsigned long long) node_evlog_epoch (log), i);
+            CHECK (zsock_recv (sub, "ss", &t, &j) == 0 && j && strstr (j, want), "committed event %d: %s", i,
+                   j ? j : "-");
+            zstr_free (&t);
+            zstr_free (&j);
+        }
+        node_events_attach_log (pub, NULL);
+        node_evlog_close (&log);
+        char cmd[128];
+        snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system (cmd) != 0)
+            rc = -1;
+    }
+    //  No PUB (port 0): an object that logs only.
+    node_events_t *quiet = node_events_new (NULL, 0);
+    CHECK (quiet && node_events_publish (quiet, &ev) == 0, "port 0");
+    node_events_destroy (&quiet);
     zsock_destroy (&sub);
     zsock_destroy (&sub2);
     node_events_destroy (&pub);

@@ -15,12 +15,21 @@
     events.c, which docs/EVENTS.md documents (the selftest checks the two
     agree, and tests/node/events_live_lo.sh checks live events against the
     document).  Every event starts with "event" (its name), "node" (the
-    publisher's id) and "ts_ms" (wall clock, ms since the epoch).
+    publisher's id), "ts_ms" (wall clock, ms since the epoch), "epoch" and
+    "seq": with `node`, the event's id in the box's durable log.
+
+    With a log attached (node_events_attach_log, node/evlog.h), publishing
+    numbers the event and queues it for the log's writer; the PUB frames
+    go out from the loop service once its row is committed, so whatever a
+    subscriber has seen is on disk.  Without one (tests), the event goes
+    out at once with a seq counted in memory and epoch 0.
     ========================================================================= */
 #ifndef NODE_EVENTS_H_INCLUDED
 #define NODE_EVENTS_H_INCLUDED
 
 #include "node/curve.h"
+#include "node/evlog.h"
+#include "node/loop.h"
 
 #include <czmq.h>
 #include <json.h>
@@ -30,7 +39,8 @@
 
 typedef struct _node_events_t node_events_t;
 
-//  Bind a PUB on tcp://<bind_ip>:<port>.  NULL on failure (logged).
+//  Bind a PUB on tcp://<bind_ip>:<port>; port 0: no PUB (the events still
+//  reach the log).  NULL on failure (logged).
 node_events_t *node_events_new (const char *bind_ip, int port);
 //  The same as a CURVE server (curve not NULL: only its allow-listed
 //  subscribers complete a connection; see node/curve.h).
@@ -38,6 +48,11 @@ node_events_t *node_events_new_curve (const char *bind_ip, int port, node_curve_
 void node_events_destroy (node_events_t **self_p);
 //  The PUB socket (for the connection guard).
 zsock_t *node_events_sock (node_events_t *self);
+//  Number and keep every event in `log` (borrowed; outlives self), and send
+//  it on the PUB only once committed (node_events_service).
+void node_events_attach_log (node_events_t *self, node_evlog_t *log);
+//  The loop service that sends committed events on the PUB.
+void node_events_service (node_events_t *self, node_service_t *svc);
 
 typedef enum {
     NODE_EV_STRING,
@@ -67,7 +82,8 @@ typedef struct {
     int n;
 } node_event_t;
 
-//  Start an event: adds event, node and ts_ms.  Field values are borrowed
+//  Start an event: adds event, node, ts_ms, epoch and seq (the last two
+//  are filled in by node_events_publish).  Field values are borrowed
 //  (strings must live until node_events_publish).
 void node_event_init (node_event_t *ev, const char *family, const char *name, const char *node_id);
 //  s NULL: JSON null / msgpack nil.
@@ -87,9 +103,15 @@ int node_event_msgpack (const node_event_t *ev, msgpack_sbuffer *out);
 //  with the first difference in why.
 int node_event_check (const node_event_t *ev, char *why, size_t whylen);
 
-//  Send both frames.  An event that does not match its schema is a bug:
+//  Number the event, log it, send both frames (at once without a log, once
+//  committed with one).  An event that does not match its schema is a bug:
 //  logged once per topic, and still sent.  self NULL: no stream, no-op.
+//  0, or -1 (not serialisable, or the log's queue is full: dropped).  With
+//  seq_out, the seq it got (0 if none).
 int node_events_publish (node_events_t *self, const node_event_t *ev);
+int node_events_publish_seq (node_events_t *self, const node_event_t *ev, uint64_t *seq_out);
+//  The log attached, or NULL.
+node_evlog_t *node_events_log (node_events_t *self);
 
 int node_events_test (bool verbose);
 

@@ -12,10 +12,14 @@
 #include "node/jobs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sanitize.h"
 #include "common/selftest.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/frameenc.h"
+#include "inference/image.h"
+#include "inference/ssd_mobilenet.h"
+#include "inference/tiny_face.h"
 #include "node/msgmap.h"
 #include "node/runner.h"
 #include "inference/image.h"
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SOURCE_MAX_FILES 256
 #define N_BUCKETS        11
@@ -37,6 +42,7 @@
 #define META_MAX 1024
 //  Raw frames waiting for their JPEG before they leave for a runner.
 #define ENC_PENDING_MAX 32
+//  Milliseconds here; exported in seconds (meshwatch_job_latency_seconds).
 static const double s_buckets[N_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
 typedef struct {
@@ -363,11 +369,12 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
     snprintf (ev, sizeof ev, "job_%s", name);
     mw_log (MW_LOG_INFO, ev,
             "job=%s camera=%s model=%s path=%s ran_on=%s peer=%s attempts=%u boxes=%u conf=%s total_ms=%.1f "
-            "queue_ms=%.1f transfer_ms=%.1f infer_ms=%.1f late=%d escalated=%d reason=\"%s\"",
-            id, *info->camera ? info->camera : "-", info->model, handoff_path_name (info->path),
-            *ran_on ? ran_on : "-", *info->peer_addr ? info->peer_addr : "-", info->attempts, info->n_boxes,
-            conf, info->total_ms, info->queue_ms, info->transfer_ms, info->infer_ms, info->late,
-            info->escalated, info->reason);
+            "queue_ms=%.1f transfer_ms=%.1f infer_ms=%.1f late=%d escalated=%d reason=%s",
+            id, *info->camera ? mw_logv (info->camera) : "-", mw_logv (info->model),
+            handoff_path_name (info->path), *ran_on ? ran_on : "-",
+            *info->peer_addr ? mw_logv (info->peer_addr) : "-", info->attempts, info->n_boxes, conf,
+            info->total_ms, info->queue_ms, info->transfer_ms, info->infer_ms, info->late, info->escalated,
+            mw_logq (info->reason));
     //  The event: one field list (docs/EVENTS.md), the same types as in
     //  `meshwatch jobs --json`.
     node_event_t e;
@@ -532,7 +539,22 @@ node_jobs_submit_frame (node_jobs_t *self, const char *camera, const char *model
             m->src_height = finfo->src_height;
         }
     }
-    int rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len,
+    //  An image bomb is refused at the door, from its header: whichever box
+    //  would run it would refuse it too, after carrying it across the LAN.
+    //  (A header that does not parse is left to the runner: "bad_jpeg".)
+    int w, h, rc = 0;
+    uint64_t cost;
+    char perr[160];
+    uint64_t max = (uint64_t) mw_config_settings (self->cfg)->max_frame_pixels;
+    if (*frame_p && mw_image_probe (*frame_p, len, &w, &h, &cost, perr, sizeof perr) == 0 && cost > max) {
+        snprintf (err, errlen, "frame too large: %dx%d = %llu px > MAX_FRAME_PIXELS=%llu", w, h,
+                  (unsigned long long) cost, (unsigned long long) max);
+        free (*frame_p);   //  ours now, as sched_handoff_submit's would be
+        *frame_p = NULL;
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len,
                                    now, err, errlen);
     if (rc != 0 && m && !memcmp (m->id.b, id.b, MW_JOBID_LEN))
         m->used = false;   //  never a job: no record (the ring slot is reused)
@@ -546,7 +568,8 @@ node_jobs_submit_frame (node_jobs_t *self, const char *camera, const char *model
         char hex[2 * MW_JOBID_LEN + 1];
         gossip_wire_jobid_hex (&id, hex);
         if (!finfo || !finfo->quiet)
-            mw_warn ("job_refused", "job=%s camera=%s model=%s reason=\"%s\"", hex, camera, model, err);
+            mw_warn ("job_refused", "job=%s camera=%s model=%s reason=%s", hex, mw_logv (camera),
+                     mw_logv (model), mw_logq (err));
     }
     return rc;
 }
@@ -607,6 +630,31 @@ s_server_endpoint (mw_config_t *cfg, char *out, size_t cap)
     return 0;
 }
 
+//  The analysis server runs whatever agents send it (overflow of any
+//  model, escalations to the precise one): without every model it would
+//  accept jobs only to fail them.  Refuse to start, naming what is missing.
+static int
+s_server_models (mw_config_t *cfg, char *err, size_t errlen)
+{
+    const char *dir = mw_config_settings (cfg)->models_dir;
+    const char *need[][2] = {{"tiny-face", MW_TINY_FACE_MANIFEST}, {"ssd-mobilenet", MW_SSD_MANIFEST}};
+    char missing[300] = "";
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        char path[512];
+        snprintf (path, sizeof path, "%s/%s", dir, need[i][1]);
+        if (access (path, R_OK) != 0)
+            snprintf (missing + strlen (missing), sizeof missing - strlen (missing), "%s%s (%s)",
+                      *missing ? ", " : "", need[i][0], need[i][1]);
+    }
+    if (!*missing)
+        return 0;
+    snprintf (err, errlen,
+              "MODELS_DIR=%.200s has no %s: the analysis server runs every model agents send it "
+              "(inference/models/fetch-models.sh fetches them)",
+              dir, missing);
+    return -1;
+}
+
 node_jobs_t *
 node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
 {
@@ -618,6 +666,10 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
     mw_config_t *cfg = opts->cfg;
     self->cfg = cfg;
     self->ident = opts->ident;
+    if (opts->server && s_server_models (cfg, err, errlen) != 0) {
+        node_jobs_destroy (&self);
+        return NULL;
+    }
     self->server = opts->server;
     self->events = opts->events;
     snprintf (self->advertise, sizeof self->advertise, "%s", opts->advertise);
@@ -660,6 +712,7 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         rcfg.workers = (int) self->workers;
         rcfg.threads = (int) mw_config_settings (cfg)->infer_threads;
         rcfg.min_score = (float) mw_config_settings (cfg)->min_score;
+        rcfg.max_pixels = (uint64_t) mw_config_settings (cfg)->max_frame_pixels;
         char rerr[256] = "";
         self->runner = node_runner_new (&rcfg, rerr, sizeof rerr);
         if (!self->runner) {
@@ -904,7 +957,10 @@ node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wa
         for (size_t i = 0; i < n; i++) {
             gossip_member_info_t *m = &list[i];
             sched_digest_t d;
-            if (m->is_self || m->state != MW_STATE_ALIVE || !m->digest_len
+            //  Only members we have heard from ourselves: a digest gossiped
+            //  for an id nobody has heard from could draw camera frames to
+            //  any address a forger names.
+            if (m->is_self || m->state != MW_STATE_ALIVE || !(m->direct_ms || m->reached_ms) || !m->digest_len
                 || sched_digest_decode (m->digest, m->digest_len, &d) != 0 || !d.jobs || !d.job_port)
                 continue;
             //  The member's mesh address with the data-plane port.
@@ -1167,7 +1223,8 @@ node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
              {"refused_peer", st.remote_refused}};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
         mw_prom_u64 (out, "meshwatch_job_handoff_total", h[i].v, "event", h[i].k, NULL);
-    mw_prom_family (out, "meshwatch_job_latency_ms", "histogram", "Submit to result, by path.");
+    //  Prometheus wants base units: seconds, though we count in ms.
+    mw_prom_family (out, "meshwatch_job_latency_seconds", "histogram", "Submit to result, by path.");
     for (int p = 1; p < 4; p++) {
         const histo_t *hg = &self->lat[p];
         uint64_t cum = 0;
@@ -1175,13 +1232,13 @@ node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
         for (int b = 0; b < N_BUCKETS; b++) {
             cum += hg->count[b];
             char le[32];
-            snprintf (le, sizeof le, "%g", s_buckets[b]);
-            mw_prom_u64 (out, "meshwatch_job_latency_ms_bucket", cum, "path", name, "le", le, NULL);
+            snprintf (le, sizeof le, "%g", s_buckets[b] / 1000.0);
+            mw_prom_u64 (out, "meshwatch_job_latency_seconds_bucket", cum, "path", name, "le", le, NULL);
         }
         cum += hg->count[N_BUCKETS];
-        mw_prom_u64 (out, "meshwatch_job_latency_ms_bucket", cum, "path", name, "le", "+Inf", NULL);
-        mw_prom_num (out, "meshwatch_job_latency_ms_sum", hg->sum, 3, "path", name, NULL);
-        mw_prom_u64 (out, "meshwatch_job_latency_ms_count", hg->n, "path", name, NULL);
+        mw_prom_u64 (out, "meshwatch_job_latency_seconds_bucket", cum, "path", name, "le", "+Inf", NULL);
+        mw_prom_num (out, "meshwatch_job_latency_seconds_sum", hg->sum / 1000.0, 6, "path", name, NULL);
+        mw_prom_u64 (out, "meshwatch_job_latency_seconds_count", hg->n, "path", name, NULL);
     }
     mw_prom_family (out, "meshwatch_job_queue_length", "gauge", "Jobs in the local queue.");
     mw_prom_u64 (out, "meshwatch_job_queue_length", sched_handoff_queue_len (self->handoff), NULL);

@@ -34,6 +34,8 @@ struct _node_load_t {
     uint16_t job_port;
     double svc_ms;
     uint32_t workers, queue_max;
+    uint16_t api_port;   //  the VMS interface (digest offsets 58..60)
+    bool api_https;
 };
 
 node_load_t *
@@ -103,6 +105,14 @@ node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_
     self->queue_max = queue_max;
 }
 
+void
+node_load_set_api (node_load_t *self, uint16_t api_port, bool https)
+{
+    assert (self);
+    self->api_port = api_port;
+    self->api_https = https;
+}
+
 const node_collect_sample_t *
 node_load_sample (node_load_t *self)
 {
@@ -161,6 +171,8 @@ node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *b
     d->svc_ms = self->svc_ms;
     d->workers = self->workers;
     d->queue_max = self->queue_max;
+    d->api_port = self->api_port;
+    d->api_https = self->api_https;
     sched_forecast_out_t q;
     //  As for the percentages above: no "infinite queue" before the
     //  forecaster is ready, which would make a fresh box look saturated.

@@ -41,6 +41,9 @@ void node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival
 //  queue capacity.  Goes into the next digest.
 void node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_t workers,
                          uint32_t queue_max);
+//  Our HTTP API as other hosts reach it (port 0: none), for
+//  GET /api/v1/boxes on every box.  Goes into the next digest.
+void node_load_set_api (node_load_t *self, uint16_t api_port, bool https);
 //  Latest sample (zeroed before the first tick).
 const node_collect_sample_t *node_load_sample (node_load_t *self);
 

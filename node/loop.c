@@ -24,6 +24,7 @@ struct _node_loop_t {
     bool leaving;
     uint64_t leave_deadline_ms;
     uint64_t turns;
+    uint64_t worst_turn_ms;   //  the longest a turn worked (its sleep in zmq_poll excluded)
 };
 
 node_loop_t *
@@ -80,6 +81,13 @@ node_loop_leaving (node_loop_t *self)
 {
     assert (self);
     return self->leaving;
+}
+
+uint64_t
+node_loop_worst_turn_ms (node_loop_t *self)
+{
+    assert (self);
+    return self->worst_turn_ms;
 }
 
 uint64_t
@@ -159,6 +167,7 @@ node_loop_run (node_loop_t *self)
     assert (self);
     if (s_grow (self, 8) != 0)
         return -1;
+    uint64_t work_since = mw_now_ms ();
     while (true) {
         uint64_t now = mw_now_ms ();
         if (!self->leaving && (self->stop || (self->flag && *self->flag)))
@@ -182,7 +191,13 @@ node_loop_run (node_loop_t *self)
         if (!self->leaving && (self->stop || (self->flag && *self->flag)))
             next = now;
         long timeout = next > now ? (long) (next - now) : 0;
+        //  What the services cost this turn (dispatch and ticks): a flood
+        //  that stalls the loop shows here (status: loop.worst_turn_ms).
+        uint64_t worked = mw_now_ms () - work_since;
+        if (worked > self->worst_turn_ms)
+            self->worst_turn_ms = worked;
         int rc = zmq_poll (n ? self->items : NULL, n, timeout);
+        work_since = mw_now_ms ();
         self->turns++;
         if (rc < 0) {
             if (errno == EINTR)

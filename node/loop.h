@@ -73,6 +73,9 @@ bool node_loop_leaving (node_loop_t *self);
 int node_loop_run (node_loop_t *self);
 //  Turns so far (tests, debugging).
 uint64_t node_loop_turns (node_loop_t *self);
+//  The longest time one turn spent working (ticks and dispatch; the sleep in
+//  zmq_poll excluded), ms: what a flood costs the timers.
+uint64_t node_loop_worst_turn_ms (node_loop_t *self);
 
 int node_loop_test (bool verbose);
 

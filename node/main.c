@@ -30,6 +30,7 @@
 #include "common/cliopt.h"
 #include "common/log.h"
 #include "common/loghup.h"
+#include "common/sanitize.h"
 #include "config/config.h"
 #include "gossip/crypto.h"
 #include "node/agent.h"
@@ -37,6 +38,7 @@
 #include "node/cli_render.h"
 #include "node/control.h"
 #include "node/curve.h"
+#include "node/evfollow.h"
 #include "node/statelock.h"
 
 #include <ctype.h>
@@ -83,6 +85,14 @@ enum {
     OPT_LON,
     OPT_RADIUS_M,
     OPT_TTL_S,
+    OPT_SINCE,
+    OPT_API,
+    OPT_TOKEN_FILE,
+    OPT_INSECURE,
+    OPT_CACERT,
+    OPT_NAME,
+    OPT_READ_ONLY,
+    OPT_RESULT,
     OPT_KEY = 1000,   //  agent: OPT_KEY + i is config key i (--node-name ...)
 };
 
@@ -738,15 +748,22 @@ s_events_signal (int sig)
 static void
 s_events_usage (FILE *f)
 {
-    fprintf (f, "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
-                "                        [--server-key FILE|Z85 --client-cert FILE]\n"
-                "       meshwatch events --keygen FILE\n\n"
-                "Prints an agent's (or the analysis server's) event stream, the one the VMS reads:\n"
-                "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n"
-                "A stream beyond loopback speaks CURVE (EVENTS_BIND=mesh): --server-key is the box's\n"
-                "events certificate (STATE_DIR/events.cert) or its Z85 key, --client-cert a key pair\n"
-                "the box lists in EVENTS_CURVE_CLIENTS.  --keygen FILE writes such a pair: FILE\n"
-                "(public) and FILE_secret (mode 0600, stays on the reader).\n");
+    fprintf (f,
+             "usage: meshwatch events --connect tcp://HOST:PORT [--json] [--count N]\n"
+             "                        [--server-key FILE|Z85 --client-cert FILE]\n"
+             "                        [--since CURSOR --api URL [--token-file FILE] [--cacert FILE]]\n"
+             "       meshwatch events --keygen FILE\n\n"
+             "Prints an agent's (or the analysis server's) event stream, the one the VMS reads:\n"
+             "decoded msgpack events, or the JSON family with --json.  Stops after N events.\n"
+             "A stream beyond loopback speaks CURVE (EVENTS_BIND=mesh): --server-key is the box's\n"
+             "events certificate (STATE_DIR/events.cert) or its Z85 key, --client-cert a key pair\n"
+             "the box lists in EVENTS_CURVE_CLIENTS.  --keygen FILE writes such a pair: FILE\n"
+             "(public) and FILE_secret (mode 0600, stays on the reader).\n\n"
+             "  --since CURSOR   first replay what came after CURSOR (an event's id EPOCH-SEQ, or\n"
+             "                   its seq), then follow live: every event once, in order, no gap\n"
+             "  --api URL        the box's HTTP API (http(s)://HOST:API_PORT), where the replay comes from\n"
+             "  --token-file F   the API token (default: $MESHWATCH_TOKEN)\n"
+             "  --cacert FILE    https: the certificate to trust (--insecure: any)\n");
 }
 
 static int
@@ -757,6 +774,11 @@ s_cmd_events (int argc, char **argv)
                                          {"server-key", required_argument, NULL, OPT_SERVER_KEY},
                                          {"client-cert", required_argument, NULL, OPT_CLIENT_CERT},
                                          {"keygen", required_argument, NULL, OPT_KEYGEN},
+                                         {"since", required_argument, NULL, OPT_SINCE},
+                                         {"api", required_argument, NULL, OPT_API},
+                                         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                         {"cacert", required_argument, NULL, OPT_CACERT},
+                                         {"insecure", no_argument, NULL, OPT_INSECURE},
                                          MW_OPT_JSON,
                                          MW_OPT_HELP,
                                          MW_OPT_END};
@@ -765,8 +787,9 @@ s_cmd_events (int argc, char **argv)
     if (!p)
         return rc;
     const char *endpoint = NULL, *server_key = NULL, *client_cert = NULL, *keygen = NULL;
+    const char *since = NULL, *api = NULL, *token_file = NULL, *cacert = NULL;
     int64_t max_events = -1;
-    bool json = false;
+    bool json = false, insecure = false;
     while ((c = mw_cliopt_next (p)) >= 0) {
         if (c == OPT_CONNECT)
             endpoint = mw_cliopt_arg (p);
@@ -778,6 +801,16 @@ s_cmd_events (int argc, char **argv)
             keygen = mw_cliopt_arg (p);
         else if (c == OPT_JSON)
             json = true;
+        else if (c == OPT_SINCE)
+            since = mw_cliopt_arg (p);
+        else if (c == OPT_API)
+            api = mw_cliopt_arg (p);
+        else if (c == OPT_TOKEN_FILE)
+            token_file = mw_cliopt_arg (p);
+        else if (c == OPT_CACERT)
+            cacert = mw_cliopt_arg (p);
+        else if (c == OPT_INSECURE)
+            insecure = true;
         else if (c == OPT_COUNT && mw_cliopt_int (p, 1, INT64_MAX, &max_events) != 0)
             break;
     }
@@ -801,9 +834,33 @@ s_cmd_events (int argc, char **argv)
         return mw_cliopt_fail ("events", "--connect tcp://HOST:PORT is required");
     if (!server_key != !client_cert)
         return mw_cliopt_fail ("events", "--server-key and --client-cert go together (CURVE)");
+    if (!since && (api || token_file || cacert || insecure))
+        return mw_cliopt_fail ("events", "--api, --token-file, --cacert and --insecure go with --since");
     zsys_handler_set (NULL);
     signal (SIGINT, s_events_signal);
     signal (SIGTERM, s_events_signal);
+    if (since) {
+        //  The token from a file or the environment, never the command line
+        //  (ps would show it).
+        char token[256] = "";
+        if (token_file) {
+            FILE *tf = fopen (token_file, "r");
+            if (!tf || !fgets (token, sizeof token, tf)) {
+                fprintf (stderr, "%s: cannot read the token: %s\n", token_file, strerror (errno));
+                if (tf)
+                    fclose (tf);
+                return 2;
+            }
+            fclose (tf);
+            token[strcspn (token, "\r\n")] = 0;
+        }
+        else if (getenv ("MESHWATCH_TOKEN"))
+            snprintf (token, sizeof token, "%s", getenv ("MESHWATCH_TOKEN"));
+        setvbuf (stdout, NULL, _IOLBF, 0);
+        node_evfollow_opts_t fo = {endpoint, api,        token,       since,      json,          insecure,
+                                   cacert,   server_key, client_cert, max_events, &s_events_stop};
+        return node_evfollow_run (&fo);
+    }
     zsock_t *sub = zsock_new (ZMQ_SUB);
     char cerr[512] = "";
     if (sub && server_key && node_curve_client_apply (sub, server_key, client_cert, cerr, sizeof cerr) != 0) {
@@ -821,7 +878,7 @@ s_cmd_events (int argc, char **argv)
     if (json)
         zsock_set_subscribe (sub, "json.");
     else {
-        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", NULL};
+        const char *families[] = {"member.", "node.", "coordinator.", "job.", "server.", "env.", NULL};
         for (int i = 0; families[i]; i++)
             zsock_set_subscribe (sub, families[i]);
     }
@@ -865,6 +922,138 @@ s_cmd_events (int argc, char **argv)
     }
     zsock_destroy (&sub);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  token, env: the VMS interface's local administration (node/vms.h)
+
+static void
+s_token_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch token create --name NAME [--read-only] [--state-dir DIR] [--json]\n"
+                "       meshwatch token list [--state-dir DIR] [--json]\n"
+                "       meshwatch token revoke --name NAME [--state-dir DIR]\n\n"
+                "Bearer tokens for the agent's HTTP API (API_PORT).  create prints the token once:\n"
+                "the box keeps only its hash.  A read-only token may only GET.  revoke: refused\n"
+                "from then on.\n\n" STATE_DIR_HELP "  --json           print the agent's JSON document\n");
+}
+
+static int
+s_cmd_token (int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, NULL, OPT_NAME},
+                                         {"read-only", no_argument, NULL, OPT_READ_ONLY},
+                                         MW_OPT_STATE_DIR,
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
+    int rc = 0, c, n = 0;
+    mw_cliopt_t *p = s_parser ("token", argc, argv, opts, s_token_usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir (), *name = NULL;
+    bool json = false, ro = false;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_NAME)
+            name = mw_cliopt_arg (p);
+        else if (c == OPT_READ_ONLY)
+            ro = true;
+        else if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+        else if (c == OPT_JSON)
+            json = true;
+    }
+    char **rest = mw_cliopt_rest (p, &n);
+    const char *action = n >= 1 ? rest[0] : NULL;
+    char request[160] = "";
+    if (c == MW_CLIOPT_ERROR)
+        rc = EXIT_USAGE;
+    else if (!action)
+        rc = mw_cliopt_fail ("token", "needs an action: create, list or revoke");
+    else if (n > 1)
+        rc = mw_cliopt_fail ("token", "unexpected argument '%.60s'", rest[1]);
+    else if (!strcmp (action, "create") || !strcmp (action, "revoke")) {
+        if (!name)
+            rc = mw_cliopt_fail ("token", "%s needs --name NAME", action);
+        else if (strlen (name) > 64
+                 || strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+                        != strlen (name))
+            rc = mw_cliopt_fail ("token", "--name: 1 to 64 letters, digits, '.', '_' or '-'");
+        else if (ro && strcmp (action, "create"))
+            rc = mw_cliopt_fail ("token", "--read-only goes with create");
+        else
+            snprintf (request, sizeof request, "token_%s %s%s", action, name, ro ? " ro" : "");
+    }
+    else if (!strcmp (action, "list")) {
+        if (name || ro)
+            rc = mw_cliopt_fail ("token", "list takes no --name or --read-only");
+        else
+            snprintf (request, sizeof request, "token_list");
+    }
+    else
+        rc = mw_cliopt_fail ("token", "unknown action '%.40s' (create, list or revoke)", action);
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    if (json)
+        strncat (request, " --json", sizeof request - strlen (request) - 1);
+    return s_request (state_dir, request);
+}
+
+static void
+s_env_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch env report --result R [--state-dir DIR] [--json]\n\n"
+                "Reports this box's environment-information result (the seed's code, e.g. 4): logged as\n"
+                "an env.report event and POSTed to the VMS (VMS_URL:VMS_ENV_PORT) as\n"
+                "{\"nid\",\"date\",\"time\",\"result\"}, retried until it arrives.\n\n" STATE_DIR_HELP
+                "  --result R       the result code, 1 to 4 digits\n"
+                "  --json           print the agent's JSON document\n");
+}
+
+static int
+s_cmd_env (int argc, char **argv)
+{
+    static const struct option opts[] = {{"result", required_argument, NULL, OPT_RESULT},
+                                         MW_OPT_STATE_DIR,
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
+    int rc = 0, c, n = 0;
+    mw_cliopt_t *p = s_parser ("env", argc, argv, opts, s_env_usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir (), *result = NULL;
+    bool json = false;
+    int64_t v;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_RESULT) {
+            result = mw_cliopt_arg (p);
+            if (strlen (result) > 4 || mw_cliopt_int (p, 0, 9999, &v) != 0)
+                c = MW_CLIOPT_ERROR;
+        }
+        else if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+        else if (c == OPT_JSON)
+            json = true;
+        if (c == MW_CLIOPT_ERROR)
+            break;
+    }
+    char **rest = mw_cliopt_rest (p, &n);
+    if (c == MW_CLIOPT_ERROR)
+        rc = EXIT_USAGE;
+    else if (n < 1 || strcmp (rest[0], "report"))
+        rc = mw_cliopt_fail ("env", "needs the action: report");
+    else if (n > 1)
+        rc = mw_cliopt_fail ("env", "unexpected argument '%.60s'", rest[1]);
+    else if (!result)
+        rc = mw_cliopt_fail ("env", "report needs --result R");
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    char request[64];
+    snprintf (request, sizeof request, "env_report %s%s", result, json ? " --json" : "");
+    return s_request (state_dir, request);
 }
 
 //  --------------------------------------------------------------------------
@@ -1194,8 +1383,12 @@ static const command_t s_commands[] = {
     {"status", "[--state-dir DIR] [--json]   this agent's state and counters", s_cmd_status},
     {"leave", "[--state-dir DIR] [--timeout-s S]   leave the mesh; returns when the agent has exited",
      s_cmd_leave},
-    {"events", "--connect tcp://HOST:PORT [--json] [--count N] [CURVE]   print the event stream",
+    {"events",
+     "--connect tcp://HOST:PORT [--json] [--count N] [CURVE] [--since CURSOR --api URL]   print the event "
+     "stream",
      s_cmd_events},
+    {"token", "create|list|revoke [--name NAME] [--read-only]   HTTP API tokens", s_cmd_token},
+    {"env", "report --result R   an environment-information result, to the VMS", s_cmd_env},
     {"keygen", "print a new cluster key", s_cmd_keygen},
     {"infer", "--model M --image FILE [...]   run a face detector", mw_infer_cli_main},
     {"forecast", "--trace FILE.csv [--horizon S]   score the forecaster on a trace", mw_forecast_cli_main},

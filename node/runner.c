@@ -181,7 +181,10 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
     char err[256] = "";
     double t0 = s_now_ms ();
     //  A camera's frame arrives as raw RGB (a P6 PPM, node/jobs.h): run on
-    //  it in place.  Anything else is a JPEG (or a PPM from a file) to decode.
+    //  it in place.  Anything else is a JPEG (or a PPM from a file) to
+    //  decode, its size checked from the header first: an image bomb (a
+    //  small file that says 8192 x 8192) is refused before any pixel is
+    //  allocated.
     const uint8_t *px = NULL;
     int pw = 0, ph = 0;
     mw_image_t *img = NULL;
@@ -190,8 +193,14 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
         s_reason (res, "bad_frame", err);
         return -1;
     }
+    if (raw && (uint64_t) pw * (uint64_t) ph > w->owner->cfg.max_pixels) {
+        snprintf (err, sizeof err, "%dx%d is more than %llu pixels", pw, ph,
+                  (unsigned long long) w->owner->cfg.max_pixels);
+        s_reason (res, "bad_frame", err);
+        return -1;
+    }
     if (!raw) {
-        img = mw_image_decode (job->frame, job->frame_len, err, sizeof err);
+        img = mw_image_decode_max (job->frame, job->frame_len, w->owner->cfg.max_pixels, err, sizeof err);
         if (!img) {
             s_reason (res, "bad_jpeg", err);
             return -1;
@@ -317,6 +326,7 @@ node_runner_cfg_defaults (node_runner_cfg_t *cfg)
     cfg->min_score = 0.5f;
     cfg->workers = 1;
     cfg->tiny_face_size = 416;
+    cfg->max_pixels = MW_IMAGE_DEFAULT_MAX_PIXELS;
 }
 
 node_runner_t *

@@ -60,6 +60,10 @@ typedef struct {
     float min_score;          //  detector score threshold, [0, 1); the edge uses ~0.3
     int workers;              //  worker threads, >= 1; each owns its detectors
     int tiny_face_size;       //  tiny-face input size, multiple of 32 (default 416)
+    //  Frames whose header says they cost more (pixels; x3 progressive) are
+    //  refused before decoding: "bad_jpeg: frame too large ...".  0 =
+    //  MW_IMAGE_DEFAULT_MAX_PIXELS.  Decode memory: workers x 3 B x this.
+    uint64_t max_pixels;
 } node_runner_cfg_t;
 
 //  Priors for node_runner_svc_ms before anything was measured, ms.

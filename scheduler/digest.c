@@ -85,6 +85,8 @@ sched_digest_encode (const sched_digest_t *d, uint8_t *buf, size_t cap)
         s_put16 (buf + 54, d->queue_max > 65535 ? 65535 : d->queue_max);
         s_put16 (buf + 56, s_q (d->queue_ub, 0.1, 65535));
     }
+    s_put16 (buf + 58, d->api_port);
+    buf[60] = d->api_port && d->api_https ? 1 : 0;
     return SCHED_DIGEST_SIZE;
 }
 
@@ -98,7 +100,7 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
     //  between the two layouts comes from no encoder: refused, not guessed.
     if (!buf || buf[0] != SCHED_DIGEST_VERSION)
         return -1;
-    if (len != SCHED_DIGEST_SIZE_V1_BASE && len < SCHED_DIGEST_SIZE)
+    if (len != SCHED_DIGEST_SIZE_V1_BASE && len != SCHED_DIGEST_SIZE_V1_JOBS && len < SCHED_DIGEST_SIZE)
         return -1;
     d->version = buf[0];
     d->flags = buf[1];
@@ -123,13 +125,17 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
     d->spread[1] = buf[47] * 0.5;
     //  Job fields, only from a node that runs jobs: any numbers another
     //  node sends next to a clear flag are not worth reading.
-    if (len >= SCHED_DIGEST_SIZE && (buf[48] & SCHED_DIGEST_JOB_F_RUNS)) {
+    if (len >= SCHED_DIGEST_SIZE_V1_JOBS && (buf[48] & SCHED_DIGEST_JOB_F_RUNS)) {
         d->jobs = true;
         d->job_port = s_get16 (buf + 49);
         d->svc_ms = s_get16 (buf + 51) * 0.1;
         d->workers = buf[53];
         d->queue_max = s_get16 (buf + 54);
         d->queue_ub = s_get16 (buf + 56) * 0.1;
+    }
+    if (len >= SCHED_DIGEST_SIZE) {
+        d->api_port = s_get16 (buf + 58);
+        d->api_https = d->api_port && (buf[60] & 1);
     }
     //  Percent fields decode above 100 only from a foreign encoder: clamp.
     for (int m = 0; m < SCHED_DIGEST_METRICS; m++) {
@@ -266,10 +272,28 @@ sched_digest_test (bool verbose)
     buf[48] = 0;
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE, &e) == 0 && !e.jobs && e.job_port == 0,
            "job flag clear");
+    //  The API address: round trip; a 58-byte digest (before it) has none.
+    j = d;
+    j.jobs = true;
+    j.job_port = 7948;
+    j.workers = 1;
+    j.api_port = 7949;
+    j.api_https = true;
+    len = sched_digest_encode (&j, buf, sizeof buf);
+    CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0 && e.api_port == 7949 && e.api_https && e.jobs,
+           "API fields");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_JOBS, &e) == 0 && e.api_port == 0 && !e.api_https
+               && e.jobs && e.job_port == 7948,
+           "58-byte digest");
+    j.api_port = 0;
+    len = sched_digest_encode (&j, buf, sizeof buf);
+    CHECK (sched_digest_decode (buf, (size_t) len, &e) == 0 && !e.api_https, "no port, no https");
+    buf[48] = 0;
     //  Versions and lengths.
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE - 1, &e) == -1, "short accepted");
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE + 1, &e) == -1, "49 accepted");
-    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "cut job fields accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_JOBS - 1, &e) == -1, "cut job fields accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "cut API fields accepted");
     CHECK (sched_digest_decode (NULL, 0, &e) == -1, "empty accepted");
     uint8_t longer[64] = {0};
     memcpy (longer, buf, SCHED_DIGEST_SIZE);

@@ -33,6 +33,9 @@
        53  1  workers (parallel jobs)
        54  2  queue capacity (jobs)
        56  2  upper bound of the queue length at h0, 0.1 job units
+     --- appended for the VMS interface (a 48- or 58-byte digest decodes with api_port = 0):
+       58  2  HTTP API port (API_PORT), 0 = none reachable from the mesh
+       60  1  API flags: bit0 HTTPS
 
     Versioning: the first byte is the layout.  A decoder accepts its own
     version with trailing bytes (fields are only ever appended), and refuses
@@ -48,8 +51,9 @@
 #include <stdint.h>
 
 #define SCHED_DIGEST_VERSION      1
-#define SCHED_DIGEST_SIZE         58
+#define SCHED_DIGEST_SIZE         61
 #define SCHED_DIGEST_SIZE_V1_BASE 48   //  before the job fields were appended
+#define SCHED_DIGEST_SIZE_V1_JOBS 58   //  before the API address was appended
 
 #define SCHED_DIGEST_F_GPU    0x01
 #define SCHED_DIGEST_F_TEMP   0x02
@@ -78,6 +82,10 @@ typedef struct {
     uint32_t workers;
     uint32_t queue_max;
     double queue_ub;   //  upper bound of the queue length at h0
+    //  The box's HTTP API, as other hosts reach it (absent in a shorter
+    //  digest: api_port = 0).
+    uint16_t api_port;
+    bool api_https;
 } sched_digest_t;
 
 //  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are

@@ -2,6 +2,8 @@
 # The main job, for now: build meshwatch, start a mesh of five agents, show
 # `meshwatch members` converging, kill one with -9 and show every survivor
 # detecting it, then restart it and show it back with a higher incarnation;
+# then the VMS's side: an API token, every box found from one box, a
+# subscriber that is killed and resumes from its last event without a gap;
 # then cameras: a real RTSP test stream (GStreamer, started here), three
 # cameras registered on one box and listed by every box, streaming on the
 # boxes they are assigned to, and a focus spreading to the cameras around
@@ -37,11 +39,15 @@ if [ $mode = ns ]; then
     echo "== starting $N agents in network namespaces on an isolated bridge (zero-config: cluster key + MESH_INTERFACE only)"
     tb_bridge
     for i in $nodes; do tb_host "$i"; done
-    for i in $nodes; do tb_start_agent "$i"; done
+    for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh"; done
 else
     echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
-    for i in $nodes; do tb_start_agent_lo "$i"; done
+    for i in $nodes; do tb_start_agent_lo "$i" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh"; done
 fi
+#  The VMS's HTTP client: inside agent 1's namespace (the test bridge has no
+#  address in the root namespace), or here on loopback.
+if [ $mode = ns ]; then API1="http://$(tb_ip 1):7949"; vms () { tb_exec 1 "$@"; }
+else API1="http://127.0.0.1:$(( TB_PORTBASE + 151 ))"; vms () { "$@"; }; fi
 for i in $nodes; do tb_wait_ready "$i" 30; done
 t0=$(tb_now_ms)
 # shellcheck disable=SC2086
@@ -72,6 +78,32 @@ echo "== status of agent 1"
 tb_cli 1 status --state-dir "$(tb_state_dir 1)"
 
 echo
+echo "== the VMS interface (docs/API.md): a token, then every box from one box"
+tb_cli 1 token create --name demo-vms --state-dir "$(tb_state_dir 1)" --json | jq -r .token > "$TB_DIR/token"
+T=$(cat "$TB_DIR/token")
+sleep 1.5   #  the API addresses ride on the next digests
+vms curl -s -m 5 -H "Authorization: Bearer $T" "$API1/api/v1/boxes" |
+    jq -r '.boxes[] | "   \(.name)  \(.state)  api=\(.api)\(if .self then "  (asked)" else "" end)"'
+echo "-- a VMS subscribes to agent 1's events (Server-Sent Events), reports come in, it crashes:"
+vms "$TB_PY" "$top/tests/vms/sse_client.py" --api "$API1" --token-file "$TB_DIR/token" --out "$TB_DIR/vms.events" \
+    --seconds 20 &
+sub=$!
+sleep 1
+for r in 1 2 3; do tb_cli 1 env report --result $r --state-dir "$(tb_state_dir 1)"; done
+sleep 0.5
+kill -9 $sub; wait $sub 2>/dev/null
+had=$(tail -1 "$TB_DIR/vms.events" | jq -r .id)
+echo "   subscriber killed; the last event it had: $had ($(wc -l < "$TB_DIR/vms.events") events)"
+for r in 4 5; do tb_cli 1 env report --result $r --state-dir "$(tb_state_dir 1)"; done
+tb_kill9 2; tb_restart_agent 2   #  and the mesh changes meanwhile
+echo "-- it comes back and resumes after $had (Last-Event-ID): nothing lost, nothing twice"
+vms "$TB_PY" "$top/tests/vms/sse_client.py" --api "$API1" --token-file "$TB_DIR/token" --out "$TB_DIR/vms.events" \
+    --seconds 3 >/dev/null
+awk -v had="$had" 'found { print } index($0, "\"" had "\"") { found = 1 }' "$TB_DIR/vms.events" |
+    jq -r '"   \(.id)  \(.topic)"'
+dups=$(jq -r .id "$TB_DIR/vms.events" | sort | uniq -d | wc -l)
+echo "   $(wc -l < "$TB_DIR/vms.events") events in all, $dups received twice"
+
 echo "== cameras (docs/CAMERAS.md)"
 SRC=$top
 . "$top/tests/camera/cam_lib.sh"

@@ -25,17 +25,29 @@ tb_cgroup_cpu 2 30
 for i in $(seq 1 $N); do tb_start_agent "$i"; done
 for i in $(seq 1 $N); do tb_wait_ready "$i"; done
 tb_wait_until 20 tb_all_alive $(seq 1 $N) || tb_fail "no convergence"
-sleep 2
+#  Measure once every node holds a digest with forecasts from every peer
+#  (the condition the loop below checks), not after a fixed sleep.
+digest_fields_bad () {
+    jq -r '[.[] | select(.self == false) | select(.load == null
+            or (.load.forecast.cpu | length) != 2 or (.load.upper.cpu | length) != 2
+            or (.load.forecast.memory | length) != 2 or (.load.headroom | type) != "number"
+            or (.load.cpu | type) != "number" or (.load.age_ms | type) != "number") | .name] | join(",")'
+}
+all_digests () {
+    local i js
+    for i in $(seq 1 $N); do
+        js=$(tb_members "$i") || return 1
+        [ -z "$(digest_fields_bad <<<"$js")" ] || return 1
+    done
+}
+tb_wait_until 20 all_digests || tb_fail "digests with forecasts not everywhere after 20 s"
 ages="$TB_DIR/ages.txt"; : > "$ages"
 end=$(( $(tb_now_ms) + 10000 ))
 rounds=0
 while [ "$(tb_now_ms)" -lt "$end" ]; do
     for i in $(seq 1 $N); do
         js=$(tb_members "$i") || tb_fail "n$i: members failed"
-        bad=$(jq -r '[.[] | select(.self == false) | select(.load == null
-                or (.load.forecast.cpu | length) != 2 or (.load.upper.cpu | length) != 2
-                or (.load.forecast.memory | length) != 2 or (.load.headroom | type) != "number"
-                or (.load.cpu | type) != "number" or (.load.age_ms | type) != "number") | .name] | join(",")' <<<"$js")
+        bad=$(digest_fields_bad <<<"$js")
         [ -z "$bad" ] || tb_fail "n$i: no digest / forecast fields for: $bad"
         n=$(jq '[.[] | select(.self == false)] | length' <<<"$js")
         [ "$n" = $(( N - 1 )) ] || tb_fail "n$i lists $n peers"

@@ -80,13 +80,17 @@ check_live () {
     echo "PASS  $phase: no stall"
 }
 stop_receiver
+t_hang=$(tb_now_ms)
 start_receiver hang
 check_live "receiver hangs"
 hung=$(grep -c '"hang"' "$OUT")
 [ "$hung" -ge 1 ] || tb_fail "the poster never reached the hanging receiver"
 stop_receiver
 check_live "receiver stopped"
-grep -q 'event=usage_post_failed' "$(tb_log_file 1)" || tb_fail "failure not logged"
+#  The failure line must come from this run of failures (hang, then
+#  stopped), not from any earlier one.
+last_fail=$(tb_last_line_ms usage_post_failed 1) || tb_fail "failure not logged"
+[ "$last_fail" -ge "$t_hang" ] || tb_fail "no failure logged since the receiver began to hang"
 [ "$(grep -c 'event=usage_post_failed' "$(tb_log_file 1)")" -le 2 ] || tb_fail "failure logged on every attempt"
 #  Graceful stop with the receiver gone: no hang at exit.
 t0=$(tb_now_ms); tb_term 1 5; rc=$?

@@ -27,7 +27,7 @@ usage: job_check.py [--ids FILE] [--expect EXPR]... [--json FILE] LOG...
 """
 import datetime, json, re, sys
 
-KV = re.compile(r'(\w+)=("[^"]*"|\S+)')
+KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 TS = re.compile(r"ts=(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z")
 
 

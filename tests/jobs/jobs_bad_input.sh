@@ -81,7 +81,9 @@ rsum () { tb_status 1 | jq '[.jobs.data_plane.rejected[]] | add'; }
 m0=$(tb_stat 1 .jobs.data_plane.rejected.malformed)
 echo "      data plane rejects before: $(rej)"
 inj --to "$DATA" --count 300 --seed 7 job-garbage | sed 's/^/      /'
-sleep 0.5
+#  Wait for the counter to move by what we check, not for a fixed time.
+_mal () { m1=$(tb_stat 1 .jobs.data_plane.rejected.malformed); [ $(( m1 - m0 )) -ge 100 ]; }
+tb_wait_until 5 _mal
 m1=$(tb_stat 1 .jobs.data_plane.rejected.malformed)
 echo "info  malformed rejects: $(( m1 - m0 )) of 300 broken job messages (a flip in a frame byte or a score can leave a valid message)"
 [ $(( m1 - m0 )) -ge 100 ] && jb_pass "broken job messages counted as data_plane.rejected.malformed ($(( m1 - m0 )))" ||
@@ -91,7 +93,8 @@ inj --to "$DATA" --count 60 job-stray | sed 's/^/      /'
 s0=$(rsum)
 inj --to "$DATA" --count 300 --seed 8 garbage | sed 's/^/      /'
 inj --to "$DATA" --count 20 rawtcp | sed 's/^/      /'
-sleep 1
+_rej () { s1=$(rsum); [ $(( s1 - s0 )) -ge 200 ]; }
+tb_wait_until 5 _rej
 s1=$(rsum)
 echo "      data plane after: $(rej)"
 [ $(( s1 - s0 )) -ge 200 ] && jb_pass "raw garbage counted in the data plane's rejects (+$(( s1 - s0 )) for 300)" ||

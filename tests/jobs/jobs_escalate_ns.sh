@@ -28,7 +28,7 @@ PCT=25
 
 jb_bed 2 "$PCT" 50
 TB_AGENT_DEFAULTS=("MODELS_DIR=$MODELS" $(tb_server_keys "$JB_SERVER") "ESCALATE_BELOW=0.95" "OFFER_TIMEOUT_MS=$JB_OFFER_TIMEOUT_MS")
-JB_DIGEST_WAIT=1 jb_start
+jb_start
 
 log1=$(tb_log_file 1)
 for img in sample1 sample2 sample4; do

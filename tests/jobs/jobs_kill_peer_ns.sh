@@ -38,11 +38,16 @@ echo "info  box 1 gets $rate jobs/s; the victim is the first peer it hands a job
 #  written (a peer job takes ~30-150 ms here, so a poll loop would often
 #  be too late).  Which peer that is, is placement's choice, not ours.
 pid2=$(tb_pid 2); pid3=$(tb_pid 3)
-( line=$(tail -n0 -F "$(tb_log_file 1)" 2>/dev/null | grep -m1 -E "event=job_handed_off .*ran_on=($id2|$id3)")
-  case $line in
-      *"ran_on=$id2"*) kill -9 "$pid2" 2>/dev/null; echo 2 > "$TB_DIR/victim" ;;
-      *"ran_on=$id3"*) kill -9 "$pid3" 2>/dev/null; echo 3 > "$TB_DIR/victim" ;;
-  esac ) &
+#  The kill comes from inside the read loop, on the very line: a
+#  `$(tail | grep -m1)` would only return once tail next wrote (and died of
+#  SIGPIPE), after the following log line - by then, under load, the victim
+#  had sometimes finished the job, and nothing was in flight at the kill.
+( tail -n0 -F "$(tb_log_file 1)" 2>/dev/null | while IFS= read -r line; do
+      case $line in
+          *"event=job_handed_off "*"ran_on=$id2 "*) kill -9 "$pid2" 2>/dev/null; echo 2 > "$TB_DIR/victim"; break ;;
+          *"event=job_handed_off "*"ran_on=$id3 "*) kill -9 "$pid3" 2>/dev/null; echo 3 > "$TB_DIR/victim"; break ;;
+      esac
+  done ) &
 killer=$!; TB_BG_PIDS+=("$killer")
 t0=$(tb_now_ms)
 jb_submit_bg 1 $(( rate * 12 )) "$rate" "$DEMO/sample1.jpg"; sub=$JB_BG_LAST

@@ -80,8 +80,24 @@ jb_start () {
     if [ -n "$JB_SERVER" ]; then
         tb_wait_until 20 jb_answers "$JB_SERVER" || tb_fail "analysis server never answered status"
     fi
-    #  Digests (job port, service time) ride on gossip: give them a moment.
-    sleep "${JB_DIGEST_WAIT:-3}"
+    #  Digests (job port, service time) ride on gossip: wait until every
+    #  agent holds one from every other (not for a fixed time).
+    # shellcheck disable=SC2086
+    tb_wait_until 20 jb_digests_in $JB_NODES ||
+        tb_fail "digests missing after 20 s: $(for i in $JB_NODES; do printf 'n%s:%s ' "$i" "$(tb_members "$i" | jq -c '[.[] | select(.self | not) | .load != null]')"; done)"
+    tb_log "every agent holds every peer's digest ($TB_WAIT_MS ms)"
+}
+
+#  jb_digests_in NODE...: every node's view has a digest (load) from every
+#  other node of the list.
+jb_digests_in () {
+    local i
+    tb__ids_json "$@" || return 1
+    for i in "$@"; do
+        tb_members "$i" | jq -e --argjson ids "$TB_IDJ" --arg me "$(tb_id "$i")" \
+            '[.[] | select(.id as $x | ($ids | index($x)) and $x != $me) | select(.load != null)] | length == ($ids | length) - 1' \
+            >/dev/null 2>&1 || return 1
+    done
 }
 
 jb_answers () { tb_status "$1" | jq -e '.jobs' >/dev/null 2>&1; }

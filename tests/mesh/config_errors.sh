@@ -67,6 +67,32 @@ if [ "$rc" = 2 ] && printf '%s\n' "$err" | grep -q 'MESHWATCH_MESH_PORT'; then
 else
     echo "FAIL  env MESHWATCH_MESH_PORT=99999: exit $rc, stderr: $(printf '%s' "$err" | head -3 | tr '\n' '|')"; fail=1
 fi
+#  VMS_URL without VMS_PORT (and the reverse): a config error naming both
+#  keys, not a silent "no analysis server".
+for kv in "VMS_URL=http://10.0.0.9" "VMS_PORT=7950"; do
+    f="$DIR/vms_half.conf"; { base; echo "$kv"; } > "$f"
+    err=$(env -u MESHWATCH_ASAN timeout 5 "$MW" agent --config "$f" 2>&1 >/dev/null); rc=$?
+    if [ "$rc" = 2 ] && printf '%s' "$err" | grep -q 'VMS_URL' && printf '%s' "$err" | grep -q 'VMS_PORT'; then
+        echo "PASS  only ${kv%%=*}: exit 2, \"$(printf '%s' "$err" | head -1)\""
+    else
+        echo "FAIL  only ${kv%%=*}: exit $rc (want 2, naming VMS_URL and VMS_PORT), stderr: $(printf '%s' "$err" | head -2 | tr '\n' '|')"; fail=1
+    fi
+done
+#  The analysis server without its models refuses to start: one line
+#  naming MODELS_DIR and what is missing.
+mkdir -p "$DIR/nomodels" "$DIR/srvstate"
+f="$DIR/server.conf"
+printf 'CLUSTER_KEY=%s\nSTATE_DIR=%s\nMESH_ADDR=127.0.0.1\nVMS_PORT=%d\nEVENTS_PORT=%d\nMODELS_DIR=%s\nLOG_FILE=%s\n' \
+    "$KEY" "$DIR/srvstate" $(( PORT + 2 )) $(( PORT + 3 )) "$DIR/nomodels" "$DIR/server.log" > "$f"
+err=$(env -u MESHWATCH_ASAN timeout 10 "$MW" analysis-server --config "$f" 2>&1 >/dev/null); rc=$?
+nl=$(printf '%s\n' "$err" | grep -c .)
+if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$nl" = 1 ] && printf '%s' "$err" | grep -q "MODELS_DIR=$DIR/nomodels" &&
+   printf '%s' "$err" | grep -q 'tiny_face_detector_model-weights_manifest.json' &&
+   printf '%s' "$err" | grep -q 'ssd_mobilenetv1_model-weights_manifest.json'; then
+    echo "PASS  analysis server without models: exit $rc, \"$err\""
+else
+    echo "FAIL  analysis server without models: exit $rc, $nl lines: $(printf '%s' "$err" | head -3 | tr '\n' '|')"; fail=1
+fi
 #  Missing file.
 err=$(env -u MESHWATCH_ASAN timeout 5 "$MW" agent --config "$DIR/nope.conf" 2>&1 >/dev/null); rc=$?
 if [ "$rc" != 0 ] && [ "$rc" != 124 ] && printf '%s' "$err" | grep -q nope.conf; then

@@ -73,7 +73,9 @@ print(got)
 '
 tb_bg tb_exec 3 "$TB_PY" -c "$ECHO"
 tb_bg tb_exec 2 "$TB_PY" -c "$ECHO"
-sleep 0.5
+#  Probe only once both echo servers are bound (not after a fixed sleep).
+echo_up () { tb_exec "$1" ss -Hlun "sport = :9999" 2>/dev/null | grep -q 9999; }
+tb_wait_until 5 echo_up 2 && tb_wait_until 5 echo_up 3 || tb_fail "echo servers did not start"
 probe () { tb_exec "$1" "$TB_PY" -c "$PROBE" "$2" "$3" 2>/dev/null; }
 
 got=$(probe 1 "$(tb_ip 3)" 20); echo "n1 -> n3: $got/20 echoed"
@@ -121,8 +123,11 @@ MESHWATCH=$fake; TB_MW=$fake
 tb_cgroup_cpu 2 20
 tb_start_agent 2
 tb_start_agent 1 PROBE_INTERVAL_MS=500
-sleep 0.5
 p=$(tb_pid 2)
+#  The launcher execs (setsid, sh, ip netns exec) into the agent: wait
+#  until it has, instead of hoping half a second is enough.
+is_agent () { [ "$(readlink /proc/"$p"/exe)" = /usr/bin/sleep ]; }
+tb_wait_until 5 is_agent
 [ "$(readlink /proc/"$p"/exe)" = /usr/bin/sleep ] || tb_fail "pid $p is not the agent ($(readlink /proc/"$p"/exe))"
 [ "$(readlink /proc/"$p"/ns/net)" = "$(ip netns exec "$(tb_ns 2)" readlink /proc/self/ns/net)" ] || tb_fail "agent not in its namespace"
 grep -qx "$p" "${TB_CG[2]}/cgroup.procs" || tb_fail "agent not in its cgroup"
@@ -130,8 +135,9 @@ grep -qx "$p" "${TB_CG[2]}/cgroup.procs" || tb_fail "agent not in its cgroup"
 grep -q '^PROBE_INTERVAL_MS=500$' "$(tb_node_dir 1)/agent.conf" || tb_fail "extra config key"
 grep -q '^MESH_INTERFACE=eth0$' "$(tb_node_dir 1)/agent.conf" || tb_fail "MESH_INTERFACE"
 [ "$(ps -o sid= -p "$p" | tr -d ' ')" = "$p" ] || tb_fail "agent not in its own session"
-tb_stop 2; sleep 0.2
-[ "$(ps -o stat= -p "$p" | cut -c1)" = T ] || tb_fail "SIGSTOP"
+tb_stop 2
+is_stopped () { [ "$(ps -o stat= -p "$p" | cut -c1)" = T ]; }
+tb_wait_until 5 is_stopped || tb_fail "SIGSTOP"
 #  Leave it stopped: cleanup must CONT + kill it.
 tb_kill9 1
 tb_alive_pid 1 && tb_fail "kill9"

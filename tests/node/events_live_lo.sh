@@ -8,7 +8,8 @@
 #  documented kind of event happen: joins, an election, a job done (and
 #  escalated, and its precise result), a job failed (not a JPEG), a
 #  suspicion refuted (SIGSTOP, SIGCONT: member.suspect, member.alive), a
-#  death (a longer SIGSTOP), a graceful leave, the server's load.  Each wait is for the event itself in the recording, not for a
+#  death (a longer SIGSTOP), a graceful leave, an environment report, the
+#  server's load.  Each wait is for the event itself in the recording, not for a
 #  view that stale state could satisfy.  tests/node/events_check.py then
 #  checks every message against the document: documented topic, both
 #  frames, the documented fields in order with the documented types, the
@@ -69,6 +70,10 @@ tb_cont 2
 n0=$(nd_count "$REC" json.member.leave)
 tb_term 3 10 || jb_failc "n3 did not leave gracefully"
 tb_wait_until 10 nd_more "$REC" json.member.leave "$n0" || jb_failc "no member.leave"
+n0=$(nd_count "$REC" json.env.report)
+timeout 10 env "${TB_ENVU[@]}" "$TB_MW" env report --result 4 --state-dir "$TB_DIR/n1/state" >/dev/null ||
+    jb_failc "env report refused"
+tb_wait_until 5 nd_more "$REC" json.env.report "$n0" || jb_failc "no env.report"
 n0=$(nd_count "$REC" json.server.load)
 tb_wait_until 5 nd_more "$REC" json.server.load "$n0" || jb_failc "no server.load"
 sleep 0.3
@@ -77,7 +82,7 @@ nd_record_stop
 echo "---- $(wc -l < "$REC") messages recorded; checked against docs/EVENTS.md"
 req=()
 for t in member.join member.suspect member.alive member.dead member.leave coordinator.elected \
-         job.done job.failed job.escalated job.precise server.load; do req+=(--require "$t"); done
+         job.done job.failed job.escalated job.precise server.load env.report; do req+=(--require "$t"); done
 if "$TB_PY" "$SRC/tests/node/events_check.py" --doc "$SRC/docs/EVENTS.md" "${req[@]}" "$REC"; then
     jb_pass "every event matches docs/EVENTS.md (topics, field order, types; msgpack = JSON)"
 else
