@@ -1457,6 +1457,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
     if (!self->cameras)
         return -1;
     node_cameras_control_register (self->cameras, self->control);
+    if (node_cameras_api_register (self->cameras, node_vms_api (self->vms)) != 0)
+        mw_warn ("api_routes_missing", "module=cameras reason=\"the API's table lacks a camera route\"");
     if (self->jobs)
         node_jobs_control_register (self->jobs, self->control);
     else {

@@ -16,12 +16,15 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/selftest.h"
+#include "inference/image.h"
+#include "node/api.h"
 
 #include <assert.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <turbojpeg.h>
 #include <unistd.h>
 
 #define INFLIGHT_MAX 64
@@ -57,6 +60,10 @@ typedef struct {
     uint64_t frames_in, frames_submitted, dropped_inflight, dropped_refused, jobs_done, jobs_failed;
     uint64_t last_frame_wall;
     uint64_t refused_until;   //  the job path refused our frames: hold off until then
+    //  The latest frame (a copy, at most once a second), for latest.jpg.
+    uint8_t *latest;
+    size_t latest_len;
+    uint64_t latest_capture_ms, latest_at;
 } slot_t;
 
 struct _node_cameras_t {
@@ -95,6 +102,7 @@ struct _node_cameras_t {
     uint64_t records_in, records_applied, records_rejected, records_full, records_out;
     uint64_t summaries_out, digests_out, focus_in, focus_new, focus_relayed, focus_rejected, focus_out;
     uint64_t frames_orphaned;
+    size_t latest_bytes;   //  all slots' latest frames together
     char name_buf[CAM_NAME_MAX + 1];
 };
 
@@ -516,6 +524,8 @@ s_stop_slot (node_cameras_t *self, slot_t *s, const char *why)
     }
     mw_info ("camera_stop", "camera=%s reason=\"%s\"", s->id, why);
     cam_ingest_destroy (&s->ing);
+    self->latest_bytes -= s->latest_len;
+    free (s->latest);
     memset (s, 0, sizeof *s);
 }
 
@@ -867,6 +877,19 @@ s_on_frame (node_cameras_t *self, slot_t *s, cam_note_t *n, uint64_t now)
 {
     s->frames_in++;
     s->last_frame_wall = n->capture_ms;
+    //  The latest frame for the API: a copy once a second, within budget.
+    if (now >= s->latest_at + 1000
+        && self->latest_bytes - s->latest_len + n->len <= NODE_CAMERAS_LATEST_BUDGET) {
+        uint8_t *c = realloc (s->latest, n->len);
+        if (c) {
+            memcpy (c, n->ppm, n->len);
+            self->latest_bytes = self->latest_bytes - s->latest_len + n->len;
+            s->latest = c;
+            s->latest_len = n->len;
+            s->latest_capture_ms = n->capture_ms;
+            s->latest_at = now;
+        }
+    }
     if (!s->analysis || !self->jobs)
         return;   //  watched, not analysed (the caller frees the frame)
     if (s->n_inflight >= self->inflight_max) {
@@ -1152,8 +1175,10 @@ node_cameras_destroy (node_cameras_t **self_p)
         return;
     if (self->jobs)
         node_jobs_set_hooks (self->jobs, NULL);
-    for (int i = 0; i < NODE_CAMERAS_LOCAL_MAX; i++)
+    for (int i = 0; i < NODE_CAMERAS_LOCAL_MAX; i++) {
         cam_ingest_destroy (&self->slots[i].ing);
+        free (self->slots[i].latest);
+    }
     if (self->reg)
         s_persist (self);
     cam_sink_destroy (&self->sink);
@@ -1464,6 +1489,210 @@ s_ctl_focuses (void *ctx, const node_control_req_t *req)
     mw_json_add (o, "focuses", fa);
     mw_json_add (o, "cameras", ca);
     return o;
+}
+
+int
+node_cameras_latest_jpeg (node_cameras_t *self, const char *id, uint8_t **jpeg, size_t *len,
+                          uint64_t *capture_ms, char *err, size_t errlen)
+{
+    assert (self && jpeg && len);
+    *jpeg = NULL;
+    *len = 0;
+    slot_t *s = id ? s_slot (self, id) : NULL;
+    if (!s) {
+        snprintf (err, errlen, "camera %.64s is not ingested on this box (see analysed_by)",
+                  id && cam_id_valid (id) ? id : "?");
+        return -1;
+    }
+    const uint8_t *px;
+    int w, h;
+    if (!s->latest || mw_image_ppm_view (s->latest, s->latest_len, &px, &w, &h, err, errlen) != 0) {
+        snprintf (err, errlen, "no frame of %s yet", s->id);
+        return -1;
+    }
+    //  On the loop: ~5 ms for a 720p frame, only when a VMS asks.
+    tjhandle tj = tjInitCompress ();
+    unsigned char *out = NULL;
+    unsigned long olen = 0;
+    int rc =
+        tj && tjCompress2 (tj, px, w, w * 3, h, TJPF_RGB, &out, &olen, TJSAMP_420, 85, TJFLAG_FASTDCT) == 0
+            ? 0
+            : -1;
+    if (rc == 0 && (*jpeg = malloc (olen))) {
+        memcpy (*jpeg, out, olen);
+        *len = olen;
+    }
+    else {
+        snprintf (err, errlen, "JPEG encoding failed");
+        rc = -1;
+    }
+    tjFree (out);
+    if (tj)
+        tjDestroy (tj);
+    if (capture_ms)
+        *capture_ms = s->latest_capture_ms;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The HTTP API's routes (node/api.h): the same operations as the CLI's.
+
+static void
+s_api_list (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    (void) req;
+    resp->json = node_cameras_api_list ((node_cameras_t *) ctx);
+    if (!resp->json)
+        node_api_resp_error (resp, 503, "unavailable", "out of memory");
+}
+
+static void
+s_api_get (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    resp->json = node_cameras_api_get ((node_cameras_t *) ctx, req->id);
+    if (!resp->json)
+        node_api_resp_error (resp, 404, "not_found", "no camera '%.64s'", req->id ? req->id : "");
+}
+
+//  POST (any id: the document's) and PUT (the path's id, which the
+//  document may leave out).
+static void
+s_api_put_doc (node_cameras_t *self, const node_api_req_t *req, node_api_resp_t *resp, bool put)
+{
+    if (!req->body || !json_object_is_type (req->body, json_type_object)) {
+        node_api_resp_error (resp, 400, "bad_request", "the body must be the camera's JSON object");
+        return;
+    }
+    json_object *doc = json_object_get (req->body);
+    if (put) {
+        if (!cam_registry_get (self->reg, req->id) || cam_registry_get (self->reg, req->id)->deleted) {
+            json_object_put (doc);
+            node_api_resp_error (resp, 404, "not_found", "no camera '%.64s' (POST /api/v1/cameras adds one)",
+                                 req->id ? req->id : "");
+            return;
+        }
+        json_object *v = NULL;
+        if (json_object_object_get_ex (doc, "id", &v) && strcmp (json_object_get_string (v), req->id)) {
+            json_object_put (doc);
+            node_api_resp_error (resp, 400, "bad_request", "field \"id\": not the path's id '%.64s'",
+                                 req->id);
+            return;
+        }
+        if (!v) {
+            //  A copy with the path's id (the caller's object stays as given).
+            json_object *c = NULL;
+            if (json_object_deep_copy (doc, &c, NULL) == 0) {
+                json_object_object_add (c, "id", json_object_new_string (req->id));
+                json_object_put (doc);
+                doc = c;
+            }
+        }
+    }
+    const char *text =
+        json_object_to_json_string_ext (doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char err[256];
+    json_object *o = node_cameras_api_put (self, text, strlen (text), err, sizeof err);
+    json_object_put (doc);
+    if (!o) {
+        if (strstr (err, "registry full"))
+            node_api_resp_error (resp, 503, "unavailable", "%s", err);
+        else
+            node_api_resp_error (resp, 400, "bad_request", "%s", err);
+        return;
+    }
+    resp->status = put ? 200 : 201;
+    resp->json = o;
+}
+
+static void
+s_api_post (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    s_api_put_doc ((node_cameras_t *) ctx, req, resp, false);
+}
+
+static void
+s_api_put (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    s_api_put_doc ((node_cameras_t *) ctx, req, resp, true);
+}
+
+static void
+s_api_delete (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    char err[160];
+    if (!req->id || node_cameras_api_delete ((node_cameras_t *) ctx, req->id, err, sizeof err) != 0) {
+        node_api_resp_error (resp, 404, "not_found", "%s", req->id ? err : "no id");
+        return;
+    }
+    resp->json = json_object_new_object ();
+    mw_json_add (resp->json, "id", mw_json_str (req->id));
+    mw_json_add (resp->json, "deleted", mw_json_bool (true));
+}
+
+static void
+s_api_latest (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    uint8_t *jpeg = NULL;
+    size_t len = 0;
+    char err[160];
+    if (node_cameras_latest_jpeg ((node_cameras_t *) ctx, req->id, &jpeg, &len, NULL, err, sizeof err) != 0) {
+        node_api_resp_error (resp, 404, "not_found", "%s", err);
+        return;
+    }
+    resp->data = jpeg;
+    resp->len = len;
+    snprintf (resp->content_type, sizeof resp->content_type, "image/jpeg");
+}
+
+//  {"camera": ID} or {"lat", "lon"}, with "radius_m" and "ttl_s".
+static void
+s_api_focus (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
+{
+    node_cameras_t *self = (node_cameras_t *) ctx;
+    json_object *b = req->body;
+    if (!b || !json_object_is_type (b, json_type_object)) {
+        node_api_resp_error (resp, 400, "bad_request",
+                             "the body must be {camera} or {lat, lon}, with radius_m, ttl_s");
+        return;
+    }
+    const char *camera = mw_json_get_str (b, "camera", NULL);
+    double lat = mw_json_get_num (b, "lat", NAN), lon = mw_json_get_num (b, "lon", NAN);
+    double radius = mw_json_get_num (b, "radius_m", 0), ttl = mw_json_get_num (b, "ttl_s", 0);
+    if (!camera && (isnan (lat) || isnan (lon))) {
+        node_api_resp_error (resp, 400, "bad_request", "field \"camera\", or \"lat\" and \"lon\": missing");
+        return;
+    }
+    if (!(radius >= 0 && radius <= MW_FOCUS_RADIUS_MAX_M)
+        || !(ttl >= 0 && ttl <= MW_FOCUS_TTL_MAX_MS / 1000)) {
+        node_api_resp_error (resp, 400, "bad_request", "field \"radius_m\" 1..%d, \"ttl_s\" 1..%d",
+                             MW_FOCUS_RADIUS_MAX_M, MW_FOCUS_TTL_MAX_MS / 1000);
+        return;
+    }
+    char err[160];
+    json_object *o = node_cameras_focus (self, camera, lat, lon, (uint32_t) radius, (uint32_t) ttl, "api",
+                                         req->now_ms, err, sizeof err);
+    if (!o) {
+        node_api_resp_error (resp, 400, "bad_request", "%s", err);
+        return;
+    }
+    resp->status = 202;
+    resp->json = o;
+}
+
+int
+node_cameras_api_register (node_cameras_t *self, node_api_t *api)
+{
+    assert (self);
+    if (!api)
+        return 0;
+    int rc = node_api_handle (api, "GET", "/api/v1/cameras", s_api_list, self);
+    rc |= node_api_handle (api, "POST", "/api/v1/cameras", s_api_post, self);
+    rc |= node_api_handle (api, "GET", "/api/v1/cameras/{id}", s_api_get, self);
+    rc |= node_api_handle (api, "PUT", "/api/v1/cameras/{id}", s_api_put, self);
+    rc |= node_api_handle (api, "DELETE", "/api/v1/cameras/{id}", s_api_delete, self);
+    rc |= node_api_handle (api, "GET", "/api/v1/cameras/{id}/latest.jpg", s_api_latest, self);
+    rc |= node_api_handle (api, "POST", "/api/v1/focus", s_api_focus, self);
+    return rc ? -1 : 0;
 }
 
 int

@@ -91,6 +91,19 @@ bool node_cameras_handle (node_cameras_t *self, const mw_msg_t *msg, uint64_t no
 void node_cameras_member (node_cameras_t *self, const gossip_member_info_t *m, bool up, uint64_t now_ms);
 
 int node_cameras_control_register (node_cameras_t *self, node_control_t *ctl);
+//  The VMS's HTTP API (node/api.h, docs/API.md): GET/POST /api/v1/cameras,
+//  GET/PUT/DELETE /api/v1/cameras/{id}, GET /api/v1/cameras/{id}/latest.jpg
+//  and POST /api/v1/focus, handled on the loop.  0, or -1 if a route is
+//  not in the API's table.
+typedef struct _node_api_t node_api_t;
+int node_cameras_api_register (node_cameras_t *self, node_api_t *api);
+//  The latest frame of a camera ingested here as a JPEG (malloc'ed into
+//  *jpeg), with its capture time.  Frames are kept at most once a second
+//  per camera, within NODE_CAMERAS_LATEST_BUDGET bytes for all cameras.
+//  0, or -1 with the reason (not here, no frame yet).
+#define NODE_CAMERAS_LATEST_BUDGET (64u << 20)
+int node_cameras_latest_jpeg (node_cameras_t *self, const char *id, uint8_t **jpeg, size_t *len,
+                              uint64_t *capture_ms, char *err, size_t errlen);
 void node_cameras_prometheus (node_cameras_t *self, mw_prom_t *out);
 json_object *node_cameras_status_json (node_cameras_t *self);
 

@@ -34,12 +34,14 @@ VIDEO=$(cam_video 90)
 RP=$(( TB_PORTBASE + 150 ))
 JP=$(( TB_PORTBASE + 100 ))
 MP=$(( TB_PORTBASE + 101 ))
-tb_port_free "$RP" && tb_port_free "$JP" && tb_port_free "$MP" || tb_die "port $RP, $JP or $MP in use"
+AP=$(( TB_PORTBASE + 102 ))
+tb_port_free "$RP" && tb_port_free "$JP" && tb_port_free "$MP" && tb_port_free "$AP" ||
+    tb_die "port $RP, $JP, $MP or $AP in use"
 cam_server cam "$RP" "$VIDEO"
 AXIS="rtsp://root:root@127.0.0.1:$RP/axis-media/media.amp"
 ONVIF="rtsp://127.0.0.1:$RP/onvif-media/media.amp"
 tb_start_agent_lo 1 "MODELS_DIR=$MODELS" "JOB_PORT=$JP" "DEADLINE_MS=3000" "ESCALATE_BELOW=0" \
-    "FOCUS_RADIUS_M=100" "FOCUS_MODEL=tiny-face" "CAMERA_INFLIGHT=8" "METRICS_PORT=$MP"
+    "FOCUS_RADIUS_M=100" "FOCUS_MODEL=tiny-face" "CAMERA_INFLIGHT=8" "METRICS_PORT=$MP" "API_PORT=$AP"
 tb_wait_ready 1 20
 S1=$(tb_state_dir 1)
 EV="$TB_DIR/events1.jsonl"
@@ -127,6 +129,35 @@ r=$(tb_cli 1 camera show camB --json --state-dir "$S1")
 tb_cli 1 camera assign camB --any --state-dir "$S1" >/dev/null &&
     [ "$(tb_cli 1 camera show camB --json --state-dir "$S1" | jq -r .box)" = null ] &&
     cam_pass "camera assign --any: any box again" || cam_failc "assign --any"
+
+echo "---- the VMS's HTTP API: /api/v1/cameras, latest.jpg, /api/v1/focus"
+TOK=$(tb_cli 1 token create --name cams --state-dir "$S1" --json | jq -r .token)
+api () { local m=$1 path=$2; shift 2
+         curl -s -m 10 -o "$TB_DIR/api.body" -w '%{http_code}' -X "$m" -H "Authorization: Bearer $TOK" "$@" \
+             "http://127.0.0.1:$AP$path"; }
+c=$(api GET /api/v1/cameras)
+[ "$c" = 200 ] && [ "$(jq 'map(.id) | sort | join(",")' "$TB_DIR/api.body")" = '"camA,camB"' ] &&
+    cam_pass "GET /api/v1/cameras: camA, camB" || cam_failc "GET /api/v1/cameras -> $c $(head -c 300 "$TB_DIR/api.body")"
+c=$(api GET /api/v1/cameras/camA/latest.jpg)
+[ "$c" = 200 ] && [ "$(head -c 2 "$TB_DIR/api.body" | od -An -tx1 | tr -d ' ')" = ffd8 ] &&
+    [ "$(ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$TB_DIR/api.body")" = "1280,720" ] &&
+    cam_pass "GET /api/v1/cameras/camA/latest.jpg: a 1280x720 JPEG of the stream" ||
+    cam_failc "latest.jpg -> $c"
+DOC_C=$(cam_doc camC 37.5800 126.9800 "rtsp://127.0.0.1:$RP/other")
+c=$(api POST /api/v1/cameras -H 'Content-Type: application/json' -d "$DOC_C")
+c2=$(api POST /api/v1/cameras -H 'Content-Type: application/json' -d '{"name":"x","type":1}')
+[ "$c" = 201 ] && [ "$c2" = 400 ] && jq -e '.detail | test("gps")' "$TB_DIR/api.body" >/dev/null &&
+    cam_pass "POST /api/v1/cameras: 201 for the seed's JSON, 400 naming the field for a bad one" ||
+    cam_failc "POST -> $c, bad POST -> $c2: $(cat "$TB_DIR/api.body")"
+c=$(api PUT /api/v1/cameras/camC -H 'Content-Type: application/json' -d "$(echo "$DOC_C" | sed 's/camera camC/moved/')")
+[ "$c" = 200 ] && [ "$(tb_cli 1 camera show camC --json --state-dir "$S1" | jq -r .camera.description)" = moved ] &&
+    cam_pass "PUT /api/v1/cameras/camC replaces it" || cam_failc "PUT -> $c $(cat "$TB_DIR/api.body")"
+c=$(api DELETE /api/v1/cameras/camC); c2=$(api GET /api/v1/cameras/camC)
+[ "$c" = 200 ] && [ "$c2" = 404 ] && cam_pass "DELETE /api/v1/cameras/camC, then 404" || cam_failc "DELETE -> $c, GET -> $c2"
+c=$(api POST /api/v1/focus -H 'Content-Type: application/json' -d '{"lat":10,"lon":10,"radius_m":50,"ttl_s":1}')
+[ "$c" = 202 ] && jq -e '.focus | length == 32' "$TB_DIR/api.body" >/dev/null &&
+    cam_pass "POST /api/v1/focus: 202 with the focus id" || cam_failc "POST /api/v1/focus -> $c"
+sleep 1.2
 
 echo "---- focus by hand: every frame for the ttl, then back"
 tf=$(tb_now_ms)
