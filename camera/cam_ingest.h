@@ -172,6 +172,7 @@ typedef struct {
     uint64_t state_since_ms;   //  monotonic
     uint64_t last_frame_ms;    //  monotonic, 0 = never
     uint64_t thread_cpu_ns;    //  CPU time of the camera's thread
+    uint64_t decode_cpu_ns;    //  of which in the decoder (send + receive)
 } cam_ingest_stats_t;
 void cam_ingest_stats (cam_ingest_t *self, cam_ingest_stats_t *out);
 

@@ -1226,6 +1226,7 @@ s_camera_json (node_cameras_t *self, const cam_record_t *r, const gossip_member_
         mw_json_add (in, "state_ms", mw_json_u64 (now > st.state_since_ms ? now - st.state_since_ms : 0));
         mw_json_add (in, "last_frame_ms", st.last_frame_ms ? mw_json_u64 (now - st.last_frame_ms) : NULL);
         mw_json_add (in, "cpu_ms", mw_json_num (st.thread_cpu_ns / 1e6, 1));
+        mw_json_add (in, "decode_cpu_ms", mw_json_num (st.decode_cpu_ns / 1e6, 1));
         if (s->in_focus) {
             char fid[2 * CAM_FOCUS_ID_LEN + 1];
             cam_focus_id_hex (&s->focus.id, fid);
