@@ -275,7 +275,8 @@ struct _cam_ingest_t {
     uint64_t last_frame_ms, stalled_ms, last_key_ms;
     double keyint_ms;
     int decode_errors;
-    bool refused;   //  the last failure was a refused / unreachable port
+    bool keys_flagged;   //  this session's demuxer marks keyframe packets
+    bool refused;        //  the last failure was a refused / unreachable port
     struct sockaddr_storage probe_addr;
     socklen_t probe_len;
     uint64_t rng;
@@ -689,6 +690,15 @@ s_read_one (cam_ingest_t *self, uint64_t deadline)
         self->st.packets++;
         self->st.bytes += (uint64_t) self->pkt->size;
         pthread_mutex_unlock (&self->lock);
+        //  Idle: a packet the demuxer marks as not a keyframe never reaches
+        //  the decoder (skip_frame would discard it after parsing it).  Only
+        //  once the stream has shown it marks keyframes at all.
+        bool key = (self->pkt->flags & AV_PKT_FLAG_KEY) != 0;
+        self->keys_flagged |= key;
+        if (self->mode == CAM_MODE_IDLE && self->keys_flagged && !key) {
+            av_packet_unref (self->pkt);
+            return CAM_IN_COUNT;
+        }
         uint64_t c0 = s_thread_cpu_ns ();
         rc = cam_decoder_send (self->dec, self->pkt);
         uint64_t spent = s_thread_cpu_ns () - c0;
@@ -795,6 +805,7 @@ s_connect (cam_ingest_t *self)
     self->wait_key = false;
     self->next_due = NAN;
     self->decode_errors = 0;
+    self->keys_flagged = false;
     while (true) {
         cam_input_t in = s_read_one (self, deadline);
         if (in != CAM_IN_COUNT)
