@@ -1218,6 +1218,15 @@ s_camera_json (node_cameras_t *self, const cam_record_t *r, const gossip_member_
         mw_json_add (in, "frames_analysed", mw_json_u64 (s->frames_submitted));
         mw_json_add (in, "frames_dropped",
                      mw_json_u64 (st.frames_dropped + s->dropped_inflight + s->dropped_refused));
+        //  The same drops by reason, as /metrics has them: "sink" frames
+        //  never reached the loop (not in frames_delivered), the others did.
+        json_object *why = json_object_new_object ();
+        if (why) {
+            mw_json_add (why, "sink", mw_json_u64 (st.frames_dropped));
+            mw_json_add (why, "inflight", mw_json_u64 (s->dropped_inflight));
+            mw_json_add (why, "refused", mw_json_u64 (s->dropped_refused));
+            mw_json_add (in, "frames_dropped_by", why);
+        }
         mw_json_add (in, "jobs_in_flight", mw_json_u64 (s->n_inflight));
         mw_json_add (in, "jobs_done", mw_json_u64 (s->jobs_done));
         mw_json_add (in, "jobs_failed", mw_json_u64 (s->jobs_failed));

@@ -8,7 +8,7 @@
 #  valgrind memcheck, point at it for ~25 s (the back-off is capped at 1 s
 #  so that they reconnect often).  Asserts:
 #    * the junk server served every kind of junk several times;
-#    * the agent answered all along (a status request, or its one retry:
+#    * the agent answered all along (a status request, or its two retries:
 #      under valgrind the threads take turns on one core), its cameras
 #      announced offline with a
 #      reason, and a good camera added meanwhile (a real RTSP server) still
@@ -42,8 +42,10 @@ tb_start_agent_lo 1 "CAMERA_BACKOFF_MAX_MS=1000" "CAMERA_CONNECT_TIMEOUT_MS=2000
 tb_wait_ready 1 60
 S1=$(tb_state_dir 1)
 #  Under valgrind every thread runs on one core in turn: a CLI call (2 s
-#  timeout) may time out while the ingest threads chew junk; one retry.
-cli1 () { tb_cli 1 "$@" --state-dir "$S1" >/dev/null 2>&1 || tb_cli 1 "$@" --state-dir "$S1" >/dev/null 2>&1; }
+#  timeout) may time out while the ingest threads chew junk, the more so
+#  when make -j2 runs another agent beside it; two retries.
+cli1 () { tb_cli 1 "$@" --state-dir "$S1" >/dev/null 2>&1 || tb_cli 1 "$@" --state-dir "$S1" >/dev/null 2>&1 ||
+          tb_cli 1 "$@" --state-dir "$S1" >/dev/null 2>&1; }
 add1 () { printf '%s' "$1" | tb_cli 1 camera add --json - --state-dir "$S1" >/dev/null 2>&1 ||
           tb_cli 1 camera show "$2" --state-dir "$S1" >/dev/null 2>&1 ||
           { printf '%s' "$1" | tb_cli 1 camera add --json - --state-dir "$S1" >/dev/null 2>&1; }; }
