@@ -12,8 +12,8 @@
 #      (drops only under load, and most frames analysed);
 #    * the jobs are done with the detections themselves: faces with score,
 #      box in pixels of the camera's 1280x720 frame and normalised, the
-#      capture time, the camera id and its registry name (jobs --json and
-#      job.done events); every recorded event matches docs/EVENTS.md;
+#      capture time, the camera id and its registry name (jobs --json,
+#      job.done events and submit --json); every recorded event matches docs/EVENTS.md;
 #    * `meshwatch focus --camera` (ttl 10 s) switches both cameras (50 m
 #      apart, radius 100 m) to focus: every decoded frame delivered (above
 #      both configured rates),
@@ -116,6 +116,16 @@ ev_done=$(cam_ev "$EV" | jq -c 'select(.topic=="job.done" and .boxes > 0 and (.d
     and .camera_name != null and .capture_ms != null)' | head -1)
 [ -n "$ev_done" ] && cam_pass "job.done events carry the detections: $(echo "$ev_done" | jq -c '.detections[0]')" ||
     cam_failc "no job.done event with detections"
+#  submit --json (a picture from the CLI) carries them the same way, and
+#  the camera's registry name; no capture time (docs/EVENTS.md: null).
+out=$(tb_cli 1 submit --camera camA --image "$DEMO/sample1.jpg" --deadline-ms 5000 --json --state-dir "$S1" 2>&1)
+if printf '%s' "$out" | jq -e '.state == "done" and .camera == "camA" and .camera_name == "camA" and .capture_ms == null
+        and (.detections | length) > 0 and (.detections | length) == .boxes
+        and (.detections[0] | .class == "face" and .score > 0.3 and .box.w > 1 and .box_norm.w > 0 and .box_norm.w < 1)' >/dev/null 2>&1; then
+    cam_pass "submit --json: $(printf '%s' "$out" | jq -c '{boxes, camera_name, d0: .detections[0]}' | cut -c1-160)"
+else
+    cam_failc "submit --json without the detections: $(printf '%s' "$out" | jq -c '{state, camera, camera_name, capture_ms, boxes, d: .detections[0]}' 2>/dev/null || printf '%s' "$out" | cut -c1-300)"
+fi
 
 echo "---- /metrics per camera; camera assign"
 m=$(curl -s --max-time 5 "http://127.0.0.1:$MP/metrics")
