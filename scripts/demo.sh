@@ -6,7 +6,8 @@
 # subscriber that is killed and resumes from its last event without a gap;
 # then cameras: a real RTSP test stream (GStreamer, started here), three
 # cameras registered on one box and listed by every box, streaming on the
-# boxes they are assigned to, and a focus spreading to the cameras around
+# boxes they are assigned to, analysed there (a result with its detections,
+# when the face-api models are cached), and a focus spreading to the cameras around
 # an event (and not to the one 2 km away), ending after its ttl.
 #
 # As root the agents run zero-config in network namespaces on an isolated
@@ -35,14 +36,19 @@ N=5
 nodes=$(seq 1 $N | tr '\n' ' ')
 table () { tb_cli 1 members --state-dir "$(tb_state_dir 1)"; }
 ms_since () { echo $(( $(tb_now_ms) - $1 )); }
+#  With the face-api models cached (make check fetches them), the boxes
+#  analyse their cameras' frames: the demo shows the detections.
+models=${MW_CACHE:-$top/.cache}/face-api/package/model
+MODELS_ARG=()
+[ -d "$models" ] && MODELS_ARG=("MODELS_DIR=$models")
 if [ $mode = ns ]; then
     echo "== starting $N agents in network namespaces on an isolated bridge (zero-config: cluster key + MESH_INTERFACE only)"
     tb_bridge
     for i in $nodes; do tb_host "$i"; done
-    for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh"; done
+    for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh" "${MODELS_ARG[@]}"; done
 else
     echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
-    for i in $nodes; do tb_start_agent_lo "$i" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh"; done
+    for i in $nodes; do tb_start_agent_lo "$i" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh" "${MODELS_ARG[@]}"; done
 fi
 #  The VMS's HTTP client: inside agent 1's namespace (the test bridge has no
 #  address in the root namespace), or here on loopback.
@@ -136,16 +142,28 @@ else
     tb_cli 4 camera list --state-dir "$(tb_state_dir 4)"
     echo "-- box 2 pulls 'lobby':"
     tb_cli 2 camera show lobby --state-dir "$(tb_state_dir 2)"
+    if [ ${#MODELS_ARG[@]} -gt 0 ]; then
+        #  A result as the VMS gets it: the detections, not only a count.
+        latest () { tb_cli 1 jobs --json --state-dir "$(tb_state_dir 1)" 2>/dev/null |
+                    jq -e '[.[] | select(.camera == "gate" and .state == "done" and .boxes > 0)] | last' 2>/dev/null; }
+        if tb_wait_until 10 latest >/dev/null; then
+            echo "-- box 1's latest result from 'gate' (meshwatch jobs --json):"
+            latest | jq -r '"   \(.camera) (\(.camera_name)), \(.width)x\(.height), captured \(.capture_ms / 1000 | strftime("%H:%M:%S")) UTC, \(.boxes) faces:",
+                (.detections[] | "     \(.class) \(.score) at x=\(.box.x | floor) y=\(.box.y | floor) \(.box.w | floor)x\(.box.h | floor) px (normalised \(.box_norm.x * 100 | floor)%, \(.box_norm.y * 100 | floor)%)")'
+        fi
+    fi
     echo
-    echo "== meshwatch focus --camera gate --radius-m 300 --ttl-s 4 (on box 1)"
-    tb_cli 1 focus --camera gate --radius-m 300 --ttl-s 4 --state-dir "$(tb_state_dir 1)"
+    echo "== meshwatch focus --camera gate --radius-m 300 --ttl-s 10 (on box 1)"
+    tf=$(tb_now_ms)
+    tb_cli 1 focus --camera gate --radius-m 300 --ttl-s 10 --state-dir "$(tb_state_dir 1)"
     sleep 0.5
     for i in 2 3; do
         echo "-- box $i:"
         tb_cli "$i" focus list --state-dir "$(tb_state_dir "$i")"
     done
-    sleep 4
-    echo "-- 4 s later, box 2:"
+    ended () { tb_cli 2 focus list --json --state-dir "$(tb_state_dir 2)" 2>/dev/null | jq -e '.focuses | length == 0' >/dev/null 2>&1; }
+    tb_wait_until 20 ended
+    echo "-- $(( ($(tb_now_ms) - tf) / 1000 )) s later (ttl 10 s), box 2:"
     tb_cli 2 focus list --state-dir "$(tb_state_dir 2)"
 fi
 echo "== done; stopping the agents and removing the test hosts"
