@@ -37,21 +37,24 @@ cam_require_tools () {
 #  at least SECONDS (SIZE 1280x720 by default), made once and cached.
 #  STYLE "still" (default): each picture held a second, a keyframe a
 #  second; "camera": the pictures scroll (every frame changes, as in a
-#  real scene) and a keyframe comes every 2 s (GOP 50).  Needs DEMO
-#  (tests/infer/models-env.sh).
+#  real scene) and a keyframe comes every 2 s exactly (GOP 50, no scene-cut
+#  keyframes: x264 would put one at every change of picture, where a
+#  camera keeps its fixed GOP).  Needs DEMO (tests/infer/models-env.sh).
 cam_video () {
     local secs=$1 size=${2:-1280x720} style=${3:-still}
     local dir=${MW_CACHE:-$SRC/.cache}/camera
-    local base="$dir/faces-$size-$style.mp4" out="$dir/faces-$size-$style-$secs.mp4"
+    local tag=$style
+    [ "$style" = camera ] && tag=camera-gop50   #  (not the cached files of an earlier GOP)
+    local base="$dir/faces-$size-$tag.mp4" out="$dir/faces-$size-$tag-$secs.mp4"
     mkdir -p "$dir" || tb_die "mkdir $dir"
     if [ ! -s "$base" ]; then
-        local w=${size%x*} h=${size#*x} motion="" gop=25
-        [ "$style" = camera ] && motion=",scroll=horizontal=0.002" && gop=50
+        local w=${size%x*} h=${size#*x} motion="" gop=25 sc=40
+        [ "$style" = camera ] && motion=",scroll=horizontal=0.002" && gop=50 && sc=0
         ffmpeg -loglevel error -y -framerate 1 -i "$DEMO/sample%d.jpg" \
             -vf "scale=$w:$h:force_original_aspect_ratio=decrease,pad=$w:$h:(ow-iw)/2:(oh-ih)/2,format=yuv420p" \
             -r 25 -fps_mode cfr -c:v libx264 -preset veryfast -g 25 -bf 0 "$base.$$.still.mp4" >&2 &&
             ffmpeg -loglevel error -y -i "$base.$$.still.mp4" -vf "null$motion" -c:v libx264 -preset veryfast \
-                -g "$gop" -bf 0 "$base.$$.mp4" >&2 &&
+                -g "$gop" -sc_threshold "$sc" -bf 0 "$base.$$.mp4" >&2 &&
             rm -f "$base.$$.still.mp4" && mv -f "$base.$$.mp4" "$base" || tb_die "ffmpeg: cannot make $base"
     fi
     if [ ! -s "$out" ]; then
