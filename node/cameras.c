@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "common/selftest.h"
+#include "gossip/sign.h"
 #include "inference/image.h"
 #include "node/api.h"
 
@@ -1850,7 +1851,7 @@ s_test_view (const gossip_identity_t *self, const char *self_name, const gossip_
 {
     gossip_member_cfg_t mc;
     gossip_member_cfg_defaults (&mc);
-    gossip_member_t *v = gossip_member_new (&mc, &self->id, self_name, "tcp://127.0.0.1:1", 1, 7,
+    gossip_member_t *v = gossip_member_new (&mc, self, 1700000000000ULL, self_name, "tcp://127.0.0.1:1", 1, 7,
                                             s_test_member_send, NULL, NULL);
     mw_msg_t msg;
     memset (&msg, 0, sizeof msg);
@@ -1863,6 +1864,15 @@ s_test_view (const gossip_identity_t *self, const char *self_name, const gossip_
     snprintf (up.addr, sizeof up.addr, "tcp://127.0.0.1:2");
     up.state = MW_STATE_ALIVE;
     up.incarnation = 1;
+    //  The other's own record, as it signs it (gossip/sign.h), its key along.
+    up.session = 1700000000000ULL;
+    up.stamp = 1;
+    if (gossip_sign_record (other, &up) != 0) {
+        gossip_member_destroy (&v);
+        return NULL;
+    }
+    memcpy (up.pk, other->pk, MW_PK_MAX);
+    up.pk_len = MW_PK_MAX;
     msg.updates = &up;
     msg.n_updates = 1;
     gossip_member_handle (v, &msg, mw_now_ms ());
