@@ -33,6 +33,26 @@
 #define MW_MAX_BOXES  256                 //  detections in one result
 #define MW_FIXED_ONE  1000000u            //  fixed point: millionths
 
+//  AI packages (docs/PACKAGES.md): the package plane's limits.  pkg/meta.h
+//  sizes its pieces and lists by the same numbers.
+#define MW_PKG_ID_LEN       32                               //  a package: its manifest's SHA-256
+#define MW_PKG_PIECES_MAX   16384                            //  pieces per package
+#define MW_PKG_PIECE_MAX    (2 * 1024 * 1024)                //  largest piece
+#define MW_PKG_META_MAX     4096                             //  signed metadata text
+#define MW_PKG_SIG_MAX      9600                             //  minisign signature text
+#define MW_PKG_MANIFEST_MAX 65536                            //  OCI manifest, config blob
+#define MW_PKG_INDEX_MAX    256                              //  packages in one index
+#define MW_PKG_INDEX_ENTRY  41                               //  bytes per index entry
+#define MW_PKG_MSG_MAX      (MW_PKG_PIECE_MAX + 64 * 1024)   //  largest plaintext on the package plane
+//  The largest PKG_INDEX body: every entry of a full index.
+#define MW_PKG_INDEX_BYTES (MW_PKG_INDEX_MAX * MW_PKG_INDEX_ENTRY)
+
+//  Deployments (docs/DEPLOY.md): the packed plan, a box's report, a
+//  command; scheduler/deploy_plan.h checks its own bounds fit these.
+#define MW_DEPLOY_PLAN_BYTES   (80 * 1024)
+#define MW_DEPLOY_REPORT_BYTES (4 * 1024)
+#define MW_DEPLOY_CMD_BYTES    1024
+
 //  Cameras (camera/): the mesh-wide registry and focus (scenario 4).
 #define MW_CAM_MAX            1024      //  cameras per mesh, tombstones included
 #define MW_CAM_JSON_MAX       4096      //  one camera's JSON document, bytes

@@ -604,6 +604,22 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
                   (long long) jp);
         return -1;
     }
+    //  A config that places JOB_PORT by hand places PKG_PORT too.
+    int64_t pp = mw_config_is_set (self, "PKG_PORT")   ? mw_config_int (self, "PKG_PORT")
+                 : mw_config_is_set (self, "JOB_PORT") ? 0
+                                                       : mp + 4;
+    if (pp > 65535) {
+        snprintf (err, errlen, "PKG_PORT: MESH_PORT + 4 is above 65535; set PKG_PORT");
+        return -1;
+    }
+    if (pp
+        && (pp == mp || pp == ep || pp == jp || pp == mw_config_int (self, "METRICS_PORT")
+            || pp == mw_config_int (self, "API_PORT"))) {
+        snprintf (err, errlen,
+                  "PKG_PORT=%lld (default MESH_PORT + 4) clashes with another port; set PKG_PORT",
+                  (long long) pp);
+        return -1;
+    }
     int64_t metp = mw_config_int (self, "METRICS_PORT");
     if (metp && (metp == mp || metp == ep)) {
         snprintf (err, errlen, "METRICS_PORT must differ from MESH_PORT and EVENTS_PORT (%lld)",
@@ -833,7 +849,8 @@ mw_config_test (bool verbose)
         {"ESCALATE_BELOW=1.5\n", "1: ESCALATE_BELOW must be a number between 0 and 1"},
         {"ESCALATE_BELOW=half\n", "1: ESCALATE_BELOW must be a number between 0 and 1"},
         {"ESCALATE_BAND=0.6,0.3\n", "1: ESCALATE_BAND must be LO,HI"},
-        {"PLACEMENT_POLICY=best\n", "1: PLACEMENT_POLICY must be one of local|reactive|random|forecast"},
+        {"PLACEMENT_POLICY=best\n",
+         "1: PLACEMENT_POLICY must be one of local|reactive|random|forecast|probe"},
         {"SOURCE=rtsp://cam/1\n", "1: SOURCE must be dir:PATH[:FPS]"},
         {"SOURCE=dir:/x:0\n", "1: SOURCE: FPS must be"},
         {"INFER_WORKERS=99\n", "1: INFER_WORKERS=99 is out of range"},

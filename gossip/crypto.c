@@ -1015,6 +1015,8 @@ gossip_crypto_test (bool verbose)
                == MW_CRYPTO_EAUTH);
         CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_DATA, env, env_len, &plain, &plain_len, NULL)
                == MW_CRYPTO_EAUTH);
+        CHECK (gossip_crypto_open (kb, &rcv, MW_PLANE_PKG, env, env_len, &plain, &plain_len, NULL)
+               == MW_CRYPTO_EAUTH);
         CHECK (gossip_crypto_open (kb, NULL, MW_PLANE_MESH, env, env_len, &plain, &plain_len, NULL)
                == MW_CRYPTO_EAUTH);
         env[2] |= MW_ENVELOPE_UNBOUND;

@@ -52,6 +52,7 @@
 #define MW_PLANE_MESH   1   //  MESH_PORT: membership and election
 #define MW_PLANE_DATA   2   //  JOB_PORT / VMS_PORT: jobs and frames
 #define MW_PLANE_BEACON 3   //  UDP discovery
+#define MW_PLANE_PKG    4   //  PKG_PORT: AI package distribution
 
 //  Error codes of gossip_crypto_open (negative, distinct from wire codes).
 #define MW_CRYPTO_ESHORT   -20   //  shorter than an envelope

@@ -26,6 +26,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
+#include <stdatomic.h>
+
+//  A fresh name for each monitor endpoint: a counter, not the address, since
+//  libzmq frees an inproc name only when its reaper has closed the socket,
+//  and a new guard may be allocated where a destroyed one lived.
+static unsigned
+s_endpoint_seq (void)
+{
+    static atomic_uint seq;
+    return atomic_fetch_add (&seq, 1);
+}
 
 #define NOFILE_CEILING 65536
 #define SWEEP_MS       250
@@ -491,7 +502,7 @@ gossip_guard_watch (gossip_guard_t *self, zsock_t *listener, const gossip_guard_
     snprintf (l->name, sizeof l->name, "%s", rules->name ? rules->name : "?");
     l->rules.name = l->name;
     l->port = (uint16_t) port;
-    snprintf (l->endpoint, sizeof l->endpoint, "inproc://mw-guard-%p-%d", (void *) self, k);
+    snprintf (l->endpoint, sizeof l->endpoint, "inproc://mw-guard-%u-%d", s_endpoint_seq (), k);
     if (zmq_socket_monitor (zsock_resolve (listener), l->endpoint,
                             ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED)
         != 0) {
@@ -524,7 +535,7 @@ gossip_guard_watch_out (gossip_guard_t *self, zsock_t *sock, uint32_t user_timeo
     l->outbound = true;
     l->user_timeout_ms = user_timeout_ms;
     snprintf (l->name, sizeof l->name, "out");
-    snprintf (l->endpoint, sizeof l->endpoint, "inproc://mw-guard-%p-%d", (void *) self, k);
+    snprintf (l->endpoint, sizeof l->endpoint, "inproc://mw-guard-%u-%d", s_endpoint_seq (), k);
     if (zmq_socket_monitor (zsock_resolve (sock), l->endpoint, ZMQ_EVENT_CONNECTED) != 0)
         return -1;
     pthread_mutex_lock (&self->mu);

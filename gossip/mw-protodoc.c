@@ -316,6 +316,17 @@ s_w_limits (text_t *t)
     s_section_limits (t, MW_WIRE_PLANE_DATA);
 }
 
+static void
+s_w_pkg (text_t *t)
+{
+    s_section_messages (t, MW_WIRE_PLANE_PKG);
+}
+static void
+s_w_pkg_limits (text_t *t)
+{
+    s_section_limits (t, MW_WIRE_PLANE_PKG);
+}
+
 static const section_t s_sections[] = {
     {"header", s_w_header},
     {"mesh-messages", s_w_mesh},
@@ -325,6 +336,8 @@ static const section_t s_sections[] = {
     {"data-limits", s_w_limits},
     {"camera-version", s_w_camv},
     {"camera-record", s_w_cam},
+    {"pkg-messages", s_w_pkg},
+    {"pkg-limits", s_w_pkg_limits},
 };
 #define SECTIONS (sizeof s_sections / sizeof s_sections[0])
 

@@ -158,6 +158,26 @@ gossip_transport_opts_data (gossip_transport_opts_t *opts)
     opts->rules = (gossip_guard_rules_t){"data", 2, 16, 1024, 5000, true};
 }
 
+void
+gossip_transport_opts_pkg (gossip_transport_opts_t *opts)
+{
+    //  Like the data plane, with smaller frames (a piece and its header),
+    //  and the package service's own pacing: it keeps one piece per peer on
+    //  its way, so 16 queued messages are control messages, not a backlog
+    //  of pieces.  Small kernel send buffers keep what is committed to a
+    //  slow peer short; CS1 lets any DSCP-aware queue send heartbeats and
+    //  jobs first.
+    gossip_transport_opts_data (opts);
+    opts->max_plain = MW_PKG_MSG_MAX;
+    opts->peer_hwm = 16;
+    opts->router_hwm = 4;
+    opts->data_plane = false;
+    opts->pkg_plane = true;
+    opts->sndbuf = 256 * 1024;
+    opts->tos = 0x20;   //  DSCP CS1 (scavenger)
+    opts->rules = (gossip_guard_rules_t){"pkg", 2, 16, 1024, 5000, true};
+}
+
 static void
 s_peer_free (void **item)
 {
@@ -183,13 +203,14 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
     //  The envelope cannot carry more than MW_JOB_MSG_MAX, so a bigger
     //  limit would only let libzmq buffer frames we must refuse anyway.
     if (opts->max_plain == 0 || opts->max_plain > MW_JOB_MSG_MAX || opts->peer_hwm < 0 || opts->router_hwm < 0
-        || opts->out_max == 0 || opts->peers_max == 0 || opts->routes_max == 0 || opts->turn_bytes == 0)
+        || opts->out_max == 0 || opts->peers_max == 0 || opts->routes_max == 0 || opts->turn_bytes == 0
+        || (opts->data_plane && opts->pkg_plane))
         return NULL;
     gossip_transport_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->opts = *opts;
-    self->plane = opts->data_plane ? MW_PLANE_DATA : MW_PLANE_MESH;
+    self->plane = opts->pkg_plane ? MW_PLANE_PKG : opts->data_plane ? MW_PLANE_DATA : MW_PLANE_MESH;
     self->frame_max = opts->max_plain + MW_ENVELOPE_OVERHEAD;
     self->ident = ident;
     self->keys = keys;
@@ -225,7 +246,13 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
         //  dropped by libzmq (an idle TCP socket costs an fd, nothing else).
         zmq_setsockopt (zsock_resolve (s), ZMQ_HANDSHAKE_IVL, &(int){3000}, sizeof (int));
         zsock_set_ipv6 (s, 1);
+        //  The IP TOS byte of every connection, both ways (what we send
+        //  back on inbound connections too).
+        if (self->opts.tos > 0)
+            zsock_set_tos (s, self->opts.tos);
     }
+    if (self->opts.sndbuf > 0)
+        zsock_set_sndbuf (self->out, self->opts.sndbuf);
     //  No ZeroMQ heartbeats, on purpose: libzmq 4.3.4 aborts
     //  (stream_engine_base.cpp:331, !_io_error) when a heartbeat falls due
     //  on a connection whose peer hung up while its inbound queue was full,
@@ -652,7 +679,9 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, uint8_t plane
     //  Each plane carries its own types only.  Checked before the replay
     //  window, so that a message on the wrong plane does not consume a seq
     //  that the right plane's window may still have to accept.
-    if (plane != MW_PLANE_BEACON && gossip_wire_is_job_type (msg->type) != self->opts.data_plane) {
+    if (plane != MW_PLANE_BEACON
+        && (gossip_wire_is_job_type (msg->type) != self->opts.data_plane
+            || gossip_wire_is_pkg_type (msg->type) != self->opts.pkg_plane)) {
         self->stats.rejected[MW_REJ_PLANE]++;
         mw_info ("packet_rejected", "reason=plane type=%s", gossip_wire_type_name (msg->type));
         gossip_wire_msg_clear (msg);
@@ -913,6 +942,24 @@ s_test_planes (bool verbose, const gossip_identity_t *ia, const gossip_identity_
     ok = ok && strcmp (gossip_transport_reject_name (MW_REJ_PLANE), "plane") == 0
          && strcmp (gossip_transport_reject_name (MW_REJ_SESSION), "session") == 0
          && strcmp (gossip_transport_reject_name (MW_REJ_COUNT), "unknown") == 0;
+    //  The package plane: its own plane byte, types and limits; a
+    //  transport cannot be both data and package plane.
+    gossip_transport_opts_t op;
+    gossip_transport_opts_pkg (&op);
+    ok = ok && op.pkg_plane && !op.data_plane && op.max_plain == MW_PKG_MSG_MAX && op.tos == 0x20
+         && op.sndbuf > 0 && op.unbound_types == 0 && !od.pkg_plane && !om.pkg_plane;
+    {
+        gossip_replay_t *rp = gossip_replay_new (60000);
+        gossip_transport_t *pt =
+            rp ? gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rp, 1, &op) : NULL;
+        ok = ok && pt;   //  a package plane opens
+        gossip_transport_destroy (&pt);
+        op.data_plane = true;
+        pt = rp ? gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, rp, 1, &op) : NULL;
+        ok = ok && rp && !pt;   //  both planes at once: refused
+        gossip_transport_destroy (&pt);
+        gossip_replay_destroy (&rp);
+    }
     gossip_transport_opts_t bad = od;
     bad.max_plain = MW_JOB_MSG_MAX + 1;
     ok = ok && gossip_transport_new_opts ("tcp://127.0.0.1:*", ia, ka, NULL, 1, &od) == NULL;

@@ -85,6 +85,9 @@ typedef struct {
     int peer_hwm;                 //  messages queued per outbound connection (and per reply pipe)
     int router_hwm;               //  messages queued per inbound connection
     bool data_plane;              //  true: only job types pass the gate; false: only the others
+    bool pkg_plane;               //  true: only package types pass (data_plane must be false)
+    int sndbuf;                   //  SO_SNDBUF of each outbound connection, bytes (0: the system's)
+    int tos;                      //  IP TOS byte of every connection (0: default)
     uint32_t unbound_types;       //  bit 1 << type: types accepted when sealed unbound
     uint32_t out_max;             //  outbound connections held at once
     uint32_t peers_max;           //  registered addresses
@@ -105,6 +108,15 @@ void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
 //  (the analysis server adds JOB_OFFER and JOB), 64 connections, 8 MiB per
 //  slice and 8 MiB/s for untrusted connections.
 void gossip_transport_opts_data (gossip_transport_opts_t *opts);
+//  Package plane defaults: MW_PKG_MSG_MAX, 16 messages queued per
+//  outbound connection (control messages; the uploader itself keeps at
+//  most one piece per peer on its way and the rest in its own queue, where
+//  it can still choose and cancel), 4 inbound per connection, nothing
+//  unbound, 256 KiB socket send buffers (so that what the kernel holds for
+//  a peer is a few ms of link, not seconds), and DSCP CS1 (TOS 0x20), the
+//  scavenger class: Wi-Fi's WMM sends it as background traffic, after
+//  heartbeats and jobs, and so does any router or shaper that honours DSCP.
+void gossip_transport_opts_pkg (gossip_transport_opts_t *opts);
 
 //  Bind the inbound ROUTER on `bind_endpoint` (e.g. "tcp://10.0.0.1:7946").
 //  The keyring and replay window are borrowed (owned by the caller).

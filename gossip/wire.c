@@ -226,6 +226,13 @@ gossip_wire_is_job_type (int type)
     return def && def->plane == MW_WIRE_PLANE_DATA;
 }
 
+bool
+gossip_wire_is_pkg_type (int type)
+{
+    const mw_wire_msg_def_t *def = gossip_wire_def (type);
+    return def && def->plane == MW_WIRE_PLANE_PKG;
+}
+
 //  True when the type's body lives (partly) in a mw_job_t.
 static bool
 s_has_job (const mw_wire_msg_def_t *def)
@@ -2065,6 +2072,12 @@ s_golden_make (int type, const char *variant, mw_msg_t *msg)
                 j->boxes[i] = (mw_wire_box_t){i * 60000, i * 50000, 127 + i, 128 + i, 900000 + i};
         }
         break;
+    case MW_MSG_JOB_CANCEL:
+        if (max) {
+            s_g_id (j->id.b, MW_JOBID_LEN, 14);
+            s_g_str (j->reason, MW_REASON_MAX, 'c');
+        }
+        break;
     case MW_MSG_CAM_SUMMARY:
         if (max) {
             msg->cam_count = MW_CAM_MAX;
@@ -2667,10 +2680,11 @@ s_definition (void)
         || gossip_wire_field (MW_MSG_VOTE, "updates.sender"))
         return -1;
     //  The smallest encodings the decoder's pre-allocation checks use, as
-    //  they were before the tables: an update 27 bytes, a box 6, the
-    //  smallest job body 22.
+    //  they were before the tables: an update 27 bytes, a box 6; the
+    //  smallest job body 20 since JOB_CANCEL (bin8 id 18, an empty reason
+    //  1, the empty updates array 1; before it, a REPLY's 22).
     if (1 + s_min_wire (s_update_fields, s_rec_UPDATE.n_fields, 1) != 27
-        || 1 + s_min_wire (s_box_fields, s_rec_BOX.n_fields, 1) != 6 || s_job_min_wire (s_defs, 1) != 22)
+        || 1 + s_min_wire (s_box_fields, s_rec_BOX.n_fields, 1) != 6 || s_job_min_wire (s_defs, 1) != 20)
         return -1;
     return 0;
 }
@@ -2735,9 +2749,13 @@ gossip_wire_test (bool verbose)
         gossip_wire_msg_clear (&copy);
     }
     //  Minimal messages too (empty strings, zero integers); a job type
-    //  needs its body, and the smallest JOB has a 1-byte frame.
+    //  needs its body, and the smallest JOB has a 1-byte frame; package
+    //  types their shortest byte fields (a 1-byte piece, one digest), and
+    //  deployment types the shortest packed header.
     for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
         msg.type = (uint8_t) type;
+        if (gossip_wire_is_pkg_type (type) || (type >= MW_MSG_DEPLOY_PLAN && type <= MW_MSG_DEPLOY_CMD))
+            CHECK (gossip_wire_msg_fill (&msg, type, 0, 0, 1) == 0);
         if (gossip_wire_is_job_type (type)) {
             CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_EMALFORMED);
             CHECK (buf == NULL);
@@ -2803,7 +2821,9 @@ gossip_wire_test (bool verbose)
     s_fill_str (msg.addr, 65, 'a');   //  one byte more than a sealed beacon holds
     CHECK (gossip_wire_encode (&msg, &buf, &len) == MW_WIRE_ETOOBIG);
     gossip_wire_msg_clear (&msg);
-    for (int type = MW_MSG_JOB_OFFER; type <= MW_MSG_JOB_RESULT; type++) {
+    for (int type = 1; type <= MW_MSG_TYPE_MAX; type++) {
+        if (!gossip_wire_is_job_type (type))
+            continue;   //  the job types are not contiguous (JOB_CANCEL came later)
         CHECK (gossip_wire_msg_fill (&msg, type, 8, 2, 1) == 0);
         mw_job_t *saved = msg.job;
         msg.job = NULL;   //  no body at all
@@ -2978,10 +2998,21 @@ gossip_wire_test (bool verbose)
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_REPLY), "job_reply") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB), "job") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_RESULT), "job_result") == 0);
-        CHECK (MW_MSG_TYPE_MAX == 19 && MW_MSG_FOCUS == 19 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11
-               && MW_MSG_JOB_RESULT == 15);
-        for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++)
-            CHECK (gossip_wire_is_job_type (t) == (t >= 12 && t <= 15));
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_CANCEL), "job_cancel") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_CAM_SUMMARY), "cam_summary") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_FOCUS), "focus") == 0);
+        CHECK (MW_MSG_TYPE_MAX == 30 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15
+               && MW_MSG_PKG_INDEX == 16 && MW_MSG_PKG_REFUSE == 22 && MW_MSG_DEPLOY_CMD == 25
+               && MW_MSG_JOB_CANCEL == 26 && MW_MSG_CAM_SUMMARY == 27 && MW_MSG_CAM_DIGEST == 28
+               && MW_MSG_CAM_RECORDS == 29 && MW_MSG_FOCUS == 30);
+        for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++) {
+            CHECK (gossip_wire_is_job_type (t) == ((t >= 12 && t <= 15) || t == 26));
+            CHECK (gossip_wire_is_pkg_type (t) == (t >= 16 && t <= 22));
+            //  The camera types travel on the mesh plane.
+            const mw_wire_msg_def_t *cdef = gossip_wire_def (t);
+            if (t >= MW_MSG_CAM_SUMMARY && t <= MW_MSG_FOCUS)
+                CHECK (cdef && cdef->plane == MW_WIRE_PLANE_MESH);
+        }
         mw_jobid_t jid, jid2;
         for (int i = 0; i < MW_JOBID_LEN; i++)
             jid.b[i] = (uint8_t) (i * 0x11 + 0x0f);

@@ -88,9 +88,11 @@ typedef struct {
 } mw_update_t;
 
 //  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
-//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_RESULT = 15.  Types 9..11 (election) and
-//  12..15 (jobs, data plane only) were added within version 1 before any
-//  release (docs/PROTOCOL.md §6).
+//  MW_MSG_BEACON = 1 .. MW_MSG_FOCUS = 30, contiguous (the codec's
+//  tables are indexed by type).  Types 9..11 (election), 12..15 and 26
+//  (jobs, data plane only), 16..22 (packages, package plane only),
+//  23..25 (deployments) and 27..30 (cameras, mesh plane) were added
+//  before any release (docs/PROTOCOL.md §6).
 #define MW_WIRE_ENUM_(NAME, number, ...) MW_MSG_##NAME = number,
 #define MW_WIRE_ONE_(...)                +1
 typedef enum {
@@ -181,7 +183,36 @@ typedef struct {
     //  Job types only (12..15): owned by the message, NULL otherwise.
     mw_job_t *job;
 
-    //  Camera registry: CAM_SUMMARY, CAM_DIGEST, CAM_RECORDS.  The lists are
+    //  Package plane (types 16..22, docs/PACKAGES.md).  The byte fields are
+    //  owned by the message (gossip_wire_msg_clear frees them).
+    uint8_t pkg[MW_PKG_ID_LEN];   //  the package: SHA-256 of its manifest
+    uint32_t piece;               //  PKG_REQ, PKG_PIECE, PKG_REFUSE
+    uint32_t pkg_have;            //  PKG_HAVE: pieces held
+    uint8_t pkg_cancel;           //  PKG_REQ: 1 = withdraw the request
+    uint8_t pkg_why;              //  PKG_REFUSE: 1 busy, 2 not held, 3 unknown package
+    uint8_t *pkg_entries;         //  PKG_INDEX: packed entries (MW_PKG_INDEX_ENTRY bytes each)
+    uint32_t pkg_entries_len;
+    uint8_t *pkg_meta;   //  PKG_META: the signed metadata, its signature, manifest, config, piece list
+    uint32_t pkg_meta_len;
+    uint8_t *pkg_sig;
+    uint32_t pkg_sig_len;
+    uint8_t *pkg_manifest;
+    uint32_t pkg_manifest_len;
+    uint8_t *pkg_config;
+    uint32_t pkg_config_len;
+    uint8_t *pkg_pieces;
+    uint32_t pkg_pieces_len;
+    uint8_t *pkg_bitmap;   //  PKG_HAVE
+    uint32_t pkg_bitmap_len;
+    uint8_t *pkg_data;   //  PKG_PIECE
+    uint32_t pkg_data_len;
+
+    //  Deployments (types 23..25): the packed plan, report or command,
+    //  owned by the message.
+    uint8_t *deploy;
+    uint32_t deploy_len;
+
+    //  Camera registry (types 27..29): CAM_SUMMARY, CAM_DIGEST, CAM_RECORDS.  The lists are
     //  owned by the message (gossip_wire_msg_clear frees them).
     uint32_t cam_count;      //  SUMMARY: entries held
     uint64_t cam_hash;       //  SUMMARY: cam_registry_summary
@@ -191,7 +222,7 @@ typedef struct {
     mw_wire_cam_t *cams;   //  RECORDS
     uint32_t n_cams;
 
-    //  FOCUS (scenario 4).
+    //  FOCUS (type 30, scenario 4).
     mw_jobid_t focus_id;
     mw_id_t focus_origin;
     char focus_camera[MW_CAMERA_MAX + 1];
@@ -235,6 +266,7 @@ bool gossip_wire_id_zero (const mw_id_t *id);
 void gossip_wire_jobid_hex (const mw_jobid_t *id, char out[2 * MW_JOBID_LEN + 1]);
 int gossip_wire_jobid_parse (const char *hex, mw_jobid_t *id);   //  0/-1
 bool gossip_wire_is_job_type (int type);                         //  12..15
+bool gossip_wire_is_pkg_type (int type);                         //  16..22
 
 //  --------------------------------------------------------------------------
 //  The definition as tables (built from gossip/wire_def.h), for the tools
@@ -262,7 +294,7 @@ typedef enum {
     MW_WIRE_IN_CAM,      //  mw_wire_cam_t (element of `cams`)
 } mw_wire_in_t;
 
-typedef enum { MW_WIRE_PLANE_MESH, MW_WIRE_PLANE_DATA } mw_wire_plane_t;
+typedef enum { MW_WIRE_PLANE_MESH, MW_WIRE_PLANE_DATA, MW_WIRE_PLANE_PKG } mw_wire_plane_t;
 
 typedef struct mw_wire_record_s mw_wire_record_t;
 

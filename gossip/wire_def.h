@@ -108,8 +108,9 @@
     F (MSG, seq, UINT, UINT64_MAX, 0, 1, "per session, strictly increasing per message sent")                \
     F (MSG, ts_ms, UINT, UINT64_MAX, 0, 1, "sender's wall clock (ms since the epoch) when sealed")
 
-//  Planes: the mesh plane (MESH_PORT, beacons) and the data plane
-//  (JOB_PORT, VMS_PORT); docs/PROTOCOL.md §7.1.
+//  Planes: the mesh plane (MESH_PORT, beacons), the data plane (JOB_PORT,
+//  VMS_PORT; docs/PROTOCOL.md §7.1) and the package plane (PKG_PORT,
+//  docs/PACKAGES.md).
 #define MW_WIRE_MESSAGES(MSG)                                                                                \
     MSG (BEACON, 1, "beacon", MESH, 0, MW_BEACON_PLAIN_MAX, 1,                                               \
          "UDP discovery: cluster X, node Y, reach me at Z")                                                  \
@@ -136,13 +137,32 @@
     MSG (JOB, 14, "job", DATA, 0, MW_JOB_MSG_MAX, 1, "origin to runner: the job and its frame")              \
     MSG (JOB_RESULT, 15, "job_result", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
          "runner to origin: detections, or a failure with a reason")                                         \
-    MSG (CAM_SUMMARY, 16, "cam_summary", MESH, 0, MW_MSG_MAX, 1,                                             \
+    MSG (PKG_INDEX, 16, "pkg_index", PKG, 0, MW_PKG_MSG_MAX, 1,                                              \
+         "the packages this box knows: digest, seq, held / partly held / fetching")                          \
+    MSG (PKG_META_REQ, 17, "pkg_meta_req", PKG, 0, MW_PKG_MSG_MAX, 1, "send me package P's signed parts")    \
+    MSG (PKG_META, 18, "pkg_meta", PKG, 0, MW_PKG_MSG_MAX, 1,                                                \
+         "package P: signed metadata, signature, manifest, config, piece list")                              \
+    MSG (PKG_HAVE, 19, "pkg_have", PKG, 0, MW_PKG_MSG_MAX, 1, "the pieces of P this box holds (bitmap)")     \
+    MSG (PKG_REQ, 20, "pkg_req", PKG, 0, MW_PKG_MSG_MAX, 1,                                                  \
+         "send me piece I of P (or: I no longer want it)")                                                   \
+    MSG (PKG_PIECE, 21, "pkg_piece", PKG, 0, MW_PKG_MSG_MAX, 1, "piece I of P")                              \
+    MSG (PKG_REFUSE, 22, "pkg_refuse", PKG, 0, MW_PKG_MSG_MAX, 1,                                            \
+         "I will not send piece I of P now: busy, not held, unknown package")                                \
+    MSG (DEPLOY_PLAN, 23, "deploy_plan", MESH, 0, MW_MSG_MAX, 1,                                             \
+         "the deployment plan as the sender holds it (every box, every 2 s and on a change)")                \
+    MSG (DEPLOY_REPORT, 24, "deploy_report", MESH, 0, MW_MSG_MAX, 1,                                         \
+         "what the sender runs, per slot: state, version, restarts, last error")                             \
+    MSG (DEPLOY_CMD, 25, "deploy_cmd", MESH, 0, MW_MSG_MAX, 1,                                               \
+         "a deploy or undeploy, forwarded to the coordinator")                                               \
+    MSG (JOB_CANCEL, 26, "job_cancel", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
+         "origin to peer: release your reservation for job J (another peer accepted first)")                 \
+    MSG (CAM_SUMMARY, 27, "cam_summary", MESH, 0, MW_MSG_MAX, 1,                                             \
          "camera registry anti-entropy: what I hold, in brief; a digest back if yours differs")              \
-    MSG (CAM_DIGEST, 17, "cam_digest", MESH, 0, MW_MSG_MAX, 1,                                               \
+    MSG (CAM_DIGEST, 28, "cam_digest", MESH, 0, MW_MSG_MAX, 1,                                               \
          "every camera version I hold: send me the records newer at you")                                    \
-    MSG (CAM_RECORDS, 18, "cam_records", MESH, 0, MW_MSG_MAX, 1,                                             \
+    MSG (CAM_RECORDS, 29, "cam_records", MESH, 0, MW_MSG_MAX, 1,                                             \
          "camera records (documents or tombstones) newer than the receiver's")                               \
-    MSG (FOCUS, 19, "focus", MESH, 0, MW_MSG_MAX, 1,                                                         \
+    MSG (FOCUS, 30, "focus", MESH, 0, MW_MSG_MAX, 1,                                                         \
          "scenario 4: the cameras around a point concentrate on it for a while")
 
 //  ---- mesh plane ----------------------------------------------------------
@@ -294,6 +314,69 @@
     F (JOB, height, UINT, UINT32_MAX, 0, 1, "frame height in pixels")                                        \
     F (JOB, confidence, UINT, MW_FIXED_ONE, 0, 1, "mean detection score, millionths")                        \
     F (JOB, boxes, LIST, MW_MAX_BOXES, BOX, 1, "the detections")
+
+//  ---- package plane (AI packages, docs/PACKAGES.md) ------------------------
+
+#define MW_WIRE_BODY_PKG_INDEX(F)                                                                            \
+    F (MSG, pkg_entries, BLOB, MW_PKG_INDEX_BYTES, 0, 1,                                                     \
+       "packed entries: manifest SHA-256 (32), seq (8, big-endian), flags (1: 1 held, 2 partly, 4 "          \
+       "fetching)")
+
+#define MW_WIRE_BODY_PKG_META_REQ(F) F (MSG, pkg, ID, 0, 0, 1, "the package (its manifest's SHA-256)")
+
+#define MW_WIRE_BODY_PKG_META(F)                                                                             \
+    F (MSG, pkg, ID, 0, 0, 1, "the package")                                                                 \
+    F (MSG, pkg_meta, BLOB, MW_PKG_META_MAX, 1, 1, "the signed metadata (JSON)")                             \
+    F (MSG, pkg_sig, BLOB, MW_PKG_SIG_MAX, 0, 1, "its minisign signature (empty: unsigned)")                 \
+    F (MSG, pkg_manifest, BLOB, MW_PKG_MANIFEST_MAX, 1, 1, "the OCI manifest")                               \
+    F (MSG, pkg_config, BLOB, MW_PKG_MANIFEST_MAX, 1, 1, "the config blob (meshwatch manifest)")             \
+    F (MSG, pkg_pieces, BLOB, MW_PKG_PIECES_MAX * 32, 32, 1, "the pieces' SHA-256 digests, in order")
+
+#define MW_WIRE_BODY_PKG_HAVE(F)                                                                             \
+    F (MSG, pkg, ID, 0, 0, 1, "the package")                                                                 \
+    F (MSG, pkg_have, UINT, MW_PKG_PIECES_MAX, 0, 1, "pieces held")                                          \
+    F (MSG, pkg_bitmap, BLOB, MW_PKG_PIECES_MAX / 8, 0, 1, "piece i is bit 7 - i % 8 of byte i / 8")
+
+#define MW_WIRE_BODY_PKG_REQ(F)                                                                              \
+    F (MSG, pkg, ID, 0, 0, 1, "the package")                                                                 \
+    F (MSG, piece, UINT, MW_PKG_PIECES_MAX - 1, 0, 1, "the piece")                                           \
+    F (MSG, pkg_cancel, BOOL, 0, 0, 1, "1 = withdraw the request")
+
+#define MW_WIRE_BODY_PKG_PIECE(F)                                                                            \
+    F (MSG, pkg, ID, 0, 0, 1, "the package")                                                                 \
+    F (MSG, piece, UINT, MW_PKG_PIECES_MAX - 1, 0, 1, "the piece")                                           \
+    F (MSG, pkg_data, BLOB, MW_PKG_PIECE_MAX, 1, 1, "its bytes")
+
+#define MW_WIRE_BODY_PKG_REFUSE(F)                                                                           \
+    F (MSG, pkg, ID, 0, 0, 1, "the package")                                                                 \
+    F (MSG, piece, UINT, MW_PKG_PIECES_MAX - 1, 0, 1, "the piece")                                           \
+    F (MSG, pkg_why, UINT, 3, 0, 1, "1 busy (ask later or elsewhere), 2 not held, 3 unknown package")
+
+//  ---- deployments (docs/DEPLOY.md) -------------------------------------------
+//  The bodies are scheduler/deploy_plan.c's packed forms (a kind byte and
+//  a format number first; fixed-width fields; every byte checked on
+//  unpacking), so the plan has one layout for the wire, the state file
+//  and the fuzzer.
+
+#define MW_WIRE_BODY_DEPLOY_PLAN(F)                                                                          \
+    F (MSG, deploy, BLOB, MW_DEPLOY_PLAN_BYTES, 6, 1,                                                        \
+       "the packed plan: epochs (ballot, fence), entries (box, slot, package, version, fallback, "           \
+       "variant key, stamp), rollouts")
+
+#define MW_WIRE_BODY_DEPLOY_REPORT(F)                                                                        \
+    F (MSG, deploy, BLOB, MW_DEPLOY_REPORT_BYTES, 11, 1,                                                     \
+       "the packed report: box, then per slot package, version wanted and active, variant, state, "          \
+       "restarts, running time, last error, the stamp applied")
+
+#define MW_WIRE_BODY_DEPLOY_CMD(F)                                                                           \
+    F (MSG, deploy, BLOB, MW_DEPLOY_CMD_BYTES, 8, 1,                                                         \
+       "the packed command: op, package, version, slot, variant key, waves, health window, target boxes")
+
+//  Additive within version 1, like the election types: a node that does
+//  not know it drops it (ETYPE), and the reservation lapses by itself.
+#define MW_WIRE_BODY_JOB_CANCEL(F)                                                                           \
+    F (JOB, id, ID, 0, 0, 1, "the job whose reservation the sender withdraws")                               \
+    F (JOB, reason, STR, MW_REASON_MAX, 0, 1, "why: another peer accepted first, or the offer timed out")
 
 //  One detection: image-relative, fixed point in millionths, so that no
 //  NaN or infinity can ever be decoded.

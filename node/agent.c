@@ -52,9 +52,11 @@
 #include "node/load.h"
 #include "node/loop.h"
 #include "node/metrics.h"
+#include "pkg/service.h"
 #include "node/msgmap.h"
 #include "scheduler/digest.h"
 #include "scheduler/election.h"
+#include "node/deploy.h"
 #include "node/statedb.h"
 #include "node/usage.h"
 #include "node/vms.h"
@@ -103,7 +105,12 @@ struct _node_agent_t {
     uint64_t next_docs_ms;
     //  Inference jobs (node/jobs.h): the data plane, the runner, hand-off.
     node_jobs_t *jobs;
+    pkg_service_t *pkg;   //  AI packages (PKG_PORT); NULL when off
     uint64_t next_peers_ms;
+    node_service_t pkg_svc;   //  pkg_service's hooks (called through the agent's)
+    node_deploy_t *deploy;    //  deployments (docs/DEPLOY.md): the plan, this box's slots
+    uint16_t pkg_port;
+    uint64_t next_pkg_peers_ms;
     //  Cameras (node/cameras.h): registry, ingest, focus.
     node_cameras_t *cameras;
     //  Coordinator election (scheduler/election.h): fed the SWIM view
@@ -839,6 +846,10 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
     if (self->cameras)
         mw_json_add (o, "cameras", node_cameras_status_json (self->cameras));
+    if (self->pkg)
+        mw_json_add (o, "packages", pkg_service_status_json (self->pkg));
+    if (self->deploy)
+        mw_json_add (o, "deployments", node_deploy_status_json (self->deploy));
     if (self->vms)
         mw_json_add (o, "vms", node_vms_status_json (self->vms));
     return o;
@@ -901,6 +912,7 @@ s_collect_tick (agent_t *self, uint64_t now)
         node_load_set_jobs (self->load, jd.port, jd.svc_ms, jd.workers, jd.queue_max);
         node_load_set_inputs (self->load, jd.queue_len, jd.arrival_rate);
     }
+    node_load_set_pkg_port (self->load, self->pkg_port);
     uint8_t digest[MW_DIGEST_MAX];
     uint64_t wall = mw_wall_ms ();
     int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
@@ -936,6 +948,8 @@ s_collect_tick (agent_t *self, uint64_t now)
                 node_jobs_prometheus (self->jobs, text);
             if (self->cameras)
                 node_cameras_prometheus (self->cameras, text);
+            if (self->pkg)
+                pkg_service_prometheus (self->pkg, text);
             node_vms_prometheus (self->vms, text);
             if (mw_prom_text (text))
                 node_metrics_publish (self->metrics, mw_prom_text (text), mw_prom_len (text));
@@ -1040,6 +1054,10 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
                     em.verified = s_election_verify (self, &msg, now);
                     election_handle (self->election, &em, now);
                 }
+            }
+            else if (msg.type >= MW_MSG_DEPLOY_PLAN && msg.type <= MW_MSG_DEPLOY_CMD) {
+                if (self->deploy && !leaving)
+                    node_deploy_handle (self->deploy, &msg, now);
             }
             else if (self->cameras && node_cameras_handle (self->cameras, &msg, now)) {
                 //  camera registry or focus
@@ -1226,6 +1244,44 @@ s_jobs_wakeup (void *ctx, uint64_t now)
     return w < self->next_peers_ms ? w : self->next_peers_ms;
 }
 
+//  packages: pkg_service's own service, plus the peers from the view.
+static void
+s_pkg_tick (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!self->pkg || node_loop_leaving (self->loop))
+        return;
+    if (now >= self->next_pkg_peers_ms) {
+        pkg_service_update_peers (self->pkg, self->members, now);
+        self->next_pkg_peers_ms = now + 250;
+    }
+    self->pkg_svc.tick (self->pkg, now);
+}
+
+static uint64_t
+s_pkg_wakeup (void *ctx, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    if (!self->pkg || node_loop_leaving (self->loop))
+        return UINT64_MAX;
+    uint64_t w = self->pkg_svc.next_wakeup (self->pkg, now);
+    return w < self->next_pkg_peers_ms ? w : self->next_pkg_peers_ms;
+}
+
+static int
+s_pkg_items (void *ctx, zmq_pollitem_t *items, int max)
+{
+    agent_t *self = (agent_t *) ctx;
+    return self->pkg ? self->pkg_svc.pollitems (self->pkg, items, max) : 0;
+}
+
+static void
+s_pkg_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
+{
+    agent_t *self = (agent_t *) ctx;
+    self->pkg_svc.readable (self->pkg, item, now);
+}
+
 //  --------------------------------------------------------------------------
 //  Start-up and the loop
 
@@ -1373,6 +1429,36 @@ s_setup (agent_t *self, char *err, size_t errlen)
         self->jobs = node_jobs_new (&jo, err, errlen);
         if (!self->jobs)
             return -1;
+    }
+
+    //  AI packages: PKG_PORT, default MESH_PORT + 4 when JOB_PORT is left
+    //  unset (config.c checks the ports); 0 = none.
+    int pkg_port = mw_config_settings (cfg)->set.pkg_port   ? (int) mw_config_settings (cfg)->pkg_port
+                   : mw_config_settings (cfg)->set.job_port ? 0
+                                                            : mesh_port + 4;
+    if (pkg_port > 0 && pkg_port <= 65535) {
+        char ep[MW_ADDR_MAX + 1];
+        if (strchr (self->ip, ':'))
+            snprintf (ep, sizeof ep, "tcp://[%s]:%d", self->ip, pkg_port);
+        else
+            snprintf (ep, sizeof ep, "tcp://%s:%d", self->ip, pkg_port);
+        pkg_service_opts_t po = {.state_dir = state_dir,
+                                 .trusted_keys = mw_config_settings (cfg)->trusted_keys,
+                                 .ident = &self->ident,
+                                 .keys = self->keys,
+                                 .session = self->session,
+                                 .max_clock_skew_ms = (uint64_t) mw_config_settings (cfg)->max_clock_skew_ms,
+                                 .bind_endpoint = ep,
+                                 .max_mbps = (double) mw_config_settings (cfg)->pkg_max_mbps,
+                                 .max_packages = (uint32_t) mw_config_settings (cfg)->pkg_max_packages,
+                                 .events = self->events,
+                                 .guard = self->guard,
+                                 .out_max = self->out_max};
+        self->pkg = pkg_service_new (&po, err, errlen);
+        if (!self->pkg)
+            return -1;
+        pkg_service_service (self->pkg, &self->pkg_svc);
+        self->pkg_port = (uint16_t) pkg_port;
     }
 
     //  Control socket: owner-only (the directory is 0700 and the socket 0600);
@@ -1532,6 +1618,31 @@ s_setup (agent_t *self, char *err, size_t errlen)
     node_control_on (self->control, "status", 1, s_ctl_status, self);
     node_control_on (self->control, "load", 1, s_ctl_load, self);
     node_control_on (self->control, "leave", 1, s_ctl_leave, self);
+    if (self->pkg) {
+        pkg_service_control_register (self->pkg, self->control);
+        //  Deployments ride on the packages: no package plane, no deploy.
+        const mw_settings_t *st = mw_config_settings (self->cfg);
+        node_deploy_opts_t dopt = {.state_dir = st->state_dir,
+                                   .ident = &self->ident,
+                                   .node_name = self->name,
+                                   .members = self->members,
+                                   .transport = self->transport,
+                                   .election = self->election,
+                                   .events = self->events,
+                                   .check_ms = (uint32_t) st->deploy_check_s * 1000u,
+                                   .wave_timeout_ms = (uint32_t) st->deploy_wave_timeout_s * 1000u,
+                                   .cgroup_root = st->cgroup_root,
+                                   .container_engine = st->container_engine,
+                                   .vms = self->vms,
+                                   .runner = node_jobs_runner (self->jobs),
+                                   .env_result_map = st->env_result_map,
+                                   .env_switch_readings = (uint32_t) st->env_switch_readings,
+                                   .env_switch_dwell_ms = (uint32_t) st->env_switch_dwell_s * 1000u};
+        self->deploy = node_deploy_new (&dopt, err, errlen);
+        if (!self->deploy)
+            return -1;
+        node_deploy_control_register (self->deploy, self->control);
+    }
     //  Cameras: the registry, ingest and focus (after membership: placement
     //  and replication read the view).
     node_cameras_opts_t co = {cfg,        &self->ident,  self->name, self->db, self->events,
@@ -1554,7 +1665,7 @@ s_setup (agent_t *self, char *err, size_t errlen)
 }
 
 //  Every socket, file and thread of ours is open now: what is left of 70 %
-//  of the fd limit, minus the outbound connections of both planes and a
+//  of the fd limit, minus the outbound connections of every plane and a
 //  reserve (control clients, the state DB's journal, the runner's files),
 //  is what the listeners may accept in all.  At the usual limit of 1024
 //  that is about 450 connections, and libzmq never gets near EMFILE (which
@@ -1564,7 +1675,7 @@ s_fd_budget (agent_t *self)
 {
     int open_now = gossip_guard_fds_open ();
     int64_t budget = (int64_t) (self->nofile * 70 / 100) - (open_now > 0 ? open_now : 64)
-                     - 2 * (int64_t) self->out_max - 64;
+                     - (self->pkg ? 3 : 2) * (int64_t) self->out_max - 64;
     if (budget < 32) {
         mw_warn ("fd_limit_low",
                  "nofile=%llu open=%d reason=\"raise the hard limit (ulimit -Hn): connections "
@@ -1581,6 +1692,8 @@ static void
 s_teardown (agent_t *self)
 {
     node_cameras_destroy (&self->cameras);
+    node_deploy_destroy (&self->deploy);
+    pkg_service_destroy (&self->pkg);
     node_jobs_destroy (&self->jobs);
     node_keywatch_destroy (&self->keywatch);
     election_destroy (&self->election);
@@ -1648,6 +1761,7 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_service_t load = {"load", self, NULL, NULL, s_load_tick, s_load_wakeup, NULL};
     node_service_t elect = {"election", self, NULL, NULL, s_elect_tick, s_elect_wakeup, s_elect_leave};
     node_service_t jobs = {"jobs", self, s_jobs_items, s_jobs_readable, s_jobs_tick, s_jobs_wakeup, NULL};
+    node_service_t pkg = {"packages", self, s_pkg_items, s_pkg_readable, s_pkg_tick, s_pkg_wakeup, NULL};
     node_service_t cameras;
     node_cameras_service (self->cameras, &cameras);
     node_service_t control;
@@ -1657,6 +1771,12 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_loop_add (self->loop, &load);
     node_loop_add (self->loop, &elect);
     node_loop_add (self->loop, &jobs);
+    node_loop_add (self->loop, &pkg);
+    if (self->deploy) {
+        node_service_t dep;
+        node_deploy_service (self->deploy, &dep);
+        node_loop_add (self->loop, &dep);
+    }
     node_loop_add (self->loop, &cameras);
     node_loop_add (self->loop, &control);
     node_service_t docs = {"vmsdocs", self, NULL, NULL, s_docs_tick, s_docs_wakeup, NULL};

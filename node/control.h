@@ -45,7 +45,7 @@ typedef struct {
 //  means out of memory (answered as an internal error).
 typedef json_object *(node_control_fn) (void *ctx, const node_control_req_t *req);
 
-#define NODE_CONTROL_MAX_COMMANDS 24
+#define NODE_CONTROL_MAX_COMMANDS 32
 #define NODE_CONTROL_REQ_MAX      255
 
 //  Bind STATE_DIR/control.sock.  max_msg: the largest request accepted

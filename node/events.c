@@ -41,6 +41,12 @@ static const struct {
      "distance_m:number|null"},
     {"server", "load", "queue:integer queue_max:integer workers:integer svc_ms:number"},
     {"env", "report", "nid:string result:string date:string time:string source:string"},
+    {"pkg",
+     "published fetch_started complete refused bad_piece failed repaired redeployed rolled_back started",
+     "name:string version:string digest:string reason:string peer:string|null pieces:integer bytes:integer "
+     "seconds:number"},
+    {"deploy", "wave done stopped variant",
+     "name:string version:string slot:string wave:integer waves:integer reason:string"},
 };
 #define N_SCHEMA (sizeof s_schema / sizeof s_schema[0])
 

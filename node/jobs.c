@@ -767,7 +767,7 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
               mw_config_settings (cfg)->escalate_model);
     char server[MW_ADDR_MAX + 1] = "";
     hcfg.has_server = !opts->server && s_server_endpoint (cfg, server, sizeof server) == 0;
-    handoff_ops_t ops = {s_send, s_start, s_has_model, s_svc_ms, s_event, self};
+    handoff_ops_t ops = {s_send, s_start, s_has_model, s_svc_ms, s_event, self, NULL};
     self->handoff = sched_handoff_new (&hcfg, &opts->ident->id, self->advertise, &ops);
     if (!self->handoff) {
         snprintf (err, errlen, "bad job settings (JOB_QUEUE_MAX, JOB_MAX_INFLIGHT, INFER_WORKERS)");
@@ -1221,7 +1221,9 @@ node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
              {"precise", st.precise},
              {"escalation_failed", st.escalation_failed},
              {"ran_for_peer", st.remote_done},
-             {"refused_peer", st.remote_refused}};
+             {"refused_peer", st.remote_refused},
+             {"cancel_sent", st.cancels_sent},
+             {"cancelled_by_peer", st.remote_cancelled}};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
         mw_prom_u64 (out, "meshwatch_job_handoff_total", h[i].v, "event", h[i].k, NULL);
     //  Prometheus wants base units: seconds, though we count in ms.
@@ -1264,6 +1266,9 @@ node_jobs_status_json (node_jobs_t *self)
     mw_json_add (o, "peer", mw_json_u64 (st.by_path[HANDOFF_PATH_PEER]));
     mw_json_add (o, "server", mw_json_u64 (st.by_path[HANDOFF_PATH_SERVER]));
     mw_json_add (o, "ran_for_peers", mw_json_u64 (st.remote_done));
+    //  Offers withdrawn (PLACEMENT_POLICY=probe): sent by us, honoured for others.
+    mw_json_add (o, "cancels_sent", mw_json_u64 (st.cancels_sent));
+    mw_json_add (o, "cancelled_for_peers", mw_json_u64 (st.remote_cancelled));
     mw_json_add (o, "svc_ms",
                  mw_json_num (self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0, 1));
     //  The data plane's gate: what peers sent that was refused, by reason.
@@ -1534,6 +1539,15 @@ node_jobs_test (bool verbose)
     zsock_t *sub = zsock_new_sub (ep, "json.job.");
     zsock_set_rcvtimeo (sub, 2000);
     zclock_sleep (100);   //  the subscription reaches the PUB
+    //  P's digest again, as the agent's gossip would have refreshed it
+    //  during the warm-up (the hand-off ages a view by the time since it
+    //  was set; a model load can take longer than the 5 s a digest lives).
+    d.ts_ms = (uint32_t) mw_wall_ms ();
+    dlen = sched_digest_encode (&d, up.digest, sizeof up.digest);
+    up.digest_len = (uint16_t) (dlen > 0 ? dlen : 0);
+    up.incarnation = 2;
+    gossip_member_handle (view, &msg, mw_now_ms ());
+    node_jobs_update_peers (o, view, mw_wall_ms ());
     uint64_t t0 = mw_now_ms ();
     r = s_test_run (&t, o, "cam \"1\"\n}");
     CHECK (t.rc_submit == 0, "submit with a peer: %s", t.err);
@@ -1654,4 +1668,10 @@ cleanup:
     if (system (cmd) != 0)
         rc = -1;
     return rc;
+}
+
+struct _node_runner_t *
+node_jobs_runner (node_jobs_t *self)
+{
+    return self ? self->runner : NULL;
 }

@@ -122,6 +122,8 @@ void node_jobs_digest (node_jobs_t *self, node_jobs_digest_t *out);
 //  model, deadline_ms, priority, jpeg; replies {"id": ...}), "job ID" (the
 //  job's document), "jobs" (an array of them, newest first).
 int node_jobs_control_register (node_jobs_t *self, node_control_t *ctl);
+//  The runner (model packages swap models in it: node/deploy.c); NULL if none.
+struct _node_runner_t *node_jobs_runner (node_jobs_t *self);
 //  One job's document (the same as in "jobs"), or NULL if we hold no such
 //  origin job.
 json_object *node_jobs_job_json (node_jobs_t *self, const mw_jobid_t *id);

@@ -32,6 +32,7 @@ struct _node_load_t {
     //  Inference jobs: what peers need to offer us work (digest offsets 48..57).
     bool jobs;
     uint16_t job_port;
+    uint16_t pkg_port;
     double svc_ms;
     uint32_t workers, queue_max;
     uint16_t api_port;   //  the VMS interface (digest offsets 58..60)
@@ -92,6 +93,12 @@ node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival_rate
 {
     assert (self);
     node_collector_set_load (self->collector, queue_len, arrival_rate);
+}
+
+void
+node_load_set_pkg_port (node_load_t *self, uint16_t pkg_port)
+{
+    self->pkg_port = pkg_port;
 }
 
 void
@@ -168,6 +175,7 @@ node_load_tick (node_load_t *self, uint64_t now_ms, uint64_t wall_ms, uint8_t *b
     }
     d->jobs = self->jobs;
     d->job_port = self->job_port;
+    d->pkg_port = self->pkg_port;
     d->svc_ms = self->svc_ms;
     d->workers = self->workers;
     d->queue_max = self->queue_max;

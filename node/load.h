@@ -39,6 +39,8 @@ void node_load_set_inputs (node_load_t *self, uint32_t queue_len, double arrival
 //  Inference jobs we run, for peers deciding whether to offer us work:
 //  data-plane port (0 = none), service time of one job, parallel workers,
 //  queue capacity.  Goes into the next digest.
+//  The package-plane port our digest advertises (0: none).
+void node_load_set_pkg_port (node_load_t *self, uint16_t pkg_port);
 void node_load_set_jobs (node_load_t *self, uint16_t job_port, double svc_ms, uint32_t workers,
                          uint32_t queue_max);
 //  Our HTTP API as other hosts reach it (port 0: none), for

@@ -38,8 +38,10 @@
 #include "node/cli_render.h"
 #include "node/control.h"
 #include "node/curve.h"
+#include "node/deploy.h"
 #include "node/evfollow.h"
 #include "node/statelock.h"
+#include "pkg/cli.h"
 
 #include <ctype.h>
 #include <czmq.h>
@@ -1399,6 +1401,13 @@ static const command_t s_commands[] = {
     {"focus", "--camera ID | --lat L --lon L | list   scenario 4: cameras around a point focus", s_cmd_focus},
     {"analysis-server", "[--config FILE]   the VMS-side analysis server (VMS_PORT)", s_cmd_server},
     {"simulate", "--nodes N --policy P --seed S [...]   placement simulator", mw_simulate_cli_main},
+    {"pkg", "keygen|build|import|publish|fetch|list|show|path|verify|rm|export   AI packages", pkg_cli_main},
+    {"deploy", "NAME@VERSION (--to BOX,... | --all | --where name=GLOB) [...]   run a package on boxes",
+     node_deploy_cli_main},
+    {"undeploy", "NAME [--slot S] [--to BOX,...]   stop running a package", node_deploy_cli_main},
+    {"deployments", "[--state-dir DIR] [--json]   desired and actual state per box and slot",
+     node_deploy_cli_main},
+    {"rollout", "status [--json]   rollouts: waves, health, stopped ones", node_deploy_cli_main},
     {"version", "print the version", s_cmd_version},
     {"help", "[COMMAND]   this list, or one command's help", s_cmd_help},
     {NULL, NULL, NULL}};

@@ -82,6 +82,7 @@ node_msgmap_handoff_from_wire (const mw_msg_t *in, handoff_msg_t *out)
     case MW_MSG_JOB_REPLY: out->type = HANDOFF_MSG_REPLY; break;
     case MW_MSG_JOB: out->type = HANDOFF_MSG_JOB; break;
     case MW_MSG_JOB_RESULT: out->type = HANDOFF_MSG_RESULT; break;
+    case MW_MSG_JOB_CANCEL: out->type = HANDOFF_MSG_CANCEL; break;
     default: return -1;
     }
     const mw_job_t *j = in->job;
@@ -123,6 +124,7 @@ node_msgmap_handoff_to_wire (const handoff_msg_t *in, mw_msg_t *out, mw_job_t *b
     case HANDOFF_MSG_REPLY: out->type = MW_MSG_JOB_REPLY; break;
     case HANDOFF_MSG_JOB: out->type = MW_MSG_JOB; break;
     case HANDOFF_MSG_RESULT: out->type = MW_MSG_JOB_RESULT; break;
+    case HANDOFF_MSG_CANCEL: out->type = MW_MSG_JOB_CANCEL; break;
     default: return -1;
     }
     out->sender = in->sender;
@@ -235,9 +237,9 @@ node_msgmap_test (bool verbose)
     for (size_t i = 0; i < sizeof frame; i++)
         frame[i] = (uint8_t) (i * 31 + 7);
     mw_wire_box_t boxes[3] = {{1, 2, 3, 4, 500000}, {10, 20, 30, 40, 999999}, {0, 0, 640, 480, 0}};
-    handoff_msg_t hm[4];
+    handoff_msg_t hm[5];
     memset (hm, 0, sizeof hm);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         hm[i].sender = b;
         if (i == 0 || i == 2)   //  OFFER, JOB: the reply-to
             snprintf (hm[i].addr, sizeof hm[i].addr, "tcp://10.1.2.3:7950");
@@ -273,7 +275,9 @@ node_msgmap_test (bool verbose)
     hm[3].confidence = 640000;
     hm[3].n_boxes = 3;
     hm[3].boxes = boxes;
-    for (int i = 0; i < 4; i++) {
+    hm[4].type = HANDOFF_MSG_CANCEL;
+    snprintf (hm[4].reason, sizeof hm[4].reason, "taken: another peer accepted first");
+    for (int i = 0; i < 5; i++) {
         handoff_msg_t h;
         mw_msg_t d;
         memset (&d, 0, sizeof d);

@@ -34,6 +34,7 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +67,14 @@ typedef struct {
     //  worker thread only
     mw_detector_t *det[NMODELS];
     bool load_warned[NMODELS];
+    char *dir[NMODELS];   //  where det[m] came from (NULL: models_dir)
+    //  guarded by owner->lock: the model generation this worker runs
+    uint64_t det_gen[NMODELS];
 } s_worker_t;
 
 typedef struct {
     double ms[NODE_RUNNER_SVC_WINDOW];
+    uint64_t at[NODE_RUNNER_SVC_WINDOW];   //  mw_now_ms () when measured
     int count, next;
 } s_window_t;
 
@@ -87,6 +92,11 @@ struct _node_runner_t {
     s_window_t svc[NMODELS];
     int has_model[NMODELS];   //  0 unknown, 1 present, -1 missing
     uint64_t has_model_at[NMODELS];
+    //  Model packages (node_runner_set_model_dir): where each model comes
+    //  from now (NULL: models_dir), its generation, the last load error.
+    char *model_dir[NMODELS];
+    uint64_t gen[NMODELS];
+    char load_err[NMODELS][200];
 };
 
 static const double s_prior_ms[NMODELS] = {
@@ -149,7 +159,7 @@ s_detector (s_worker_t *w, int m, char *err, size_t errlen)
     mw_detector_config_t dc;
     mw_detector_config_defaults (&dc);
     dc.model = (mw_model_t) m;
-    dc.models_dir = self->models_dir;
+    dc.models_dir = w->dir[m] ? w->dir[m] : self->models_dir;
     dc.threads = self->cfg.threads;
     dc.threshold = self->cfg.min_score;
     dc.input_size = m == MW_MODEL_TINY_FACE ? self->cfg.tiny_face_size : 0;
@@ -249,6 +259,60 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
     return m;
 }
 
+//  A model whose generation moved (a model package): load it from its new
+//  folder and run it once on a blank frame, off the lock, between two jobs;
+//  only then drop the old detector.  A job is never run on a half-loaded
+//  model and none waits on a failed load: the old detector stays.  Called
+//  with the lock held; returns with it held.
+static void
+s_reload (s_worker_t *w)
+{
+    node_runner_t *self = w->owner;
+    for (int m = 0; m < NMODELS; m++) {
+        if (w->det_gen[m] == self->gen[m])
+            continue;
+        uint64_t gen = self->gen[m];
+        char *dir = self->model_dir[m] ? strdup (self->model_dir[m]) : NULL;
+        pthread_mutex_unlock (&self->lock);
+        mw_detector_t *old = w->det[m];
+        char *old_dir = w->dir[m];
+        w->det[m] = NULL;
+        w->dir[m] = dir;
+        char err[256] = "";
+        mw_detector_t *det = s_detector (w, m, err, sizeof err);
+        if (det) {
+            uint8_t *blank = calloc (1, 96 * 64 * 3);
+            if (blank)
+                mw_detector_run (det, blank, 96, 64, 96 * 3);
+            free (blank);
+            mw_detector_destroy (&old);
+            free (old_dir);
+            mw_info ("runner_model_swapped", "worker=%d model=%s gen=%llu dir=%s", w->index,
+                     mw_model_name ((mw_model_t) m), (unsigned long long) gen, dir ? dir : self->models_dir);
+        }
+        else {
+            w->det[m] = old;   //  keep what works
+            free (w->dir[m]);
+            w->dir[m] = old_dir;
+        }
+        pthread_mutex_lock (&self->lock);
+        w->det_gen[m] = gen;
+        if (!det)
+            snprintf (self->load_err[m], sizeof self->load_err[m], "%s", err);
+        else if (gen == self->gen[m])
+            self->load_err[m][0] = 0;
+    }
+}
+
+static bool
+s_reload_due (s_worker_t *w)
+{
+    for (int m = 0; m < NMODELS; m++)
+        if (w->det_gen[m] != w->owner->gen[m])
+            return true;
+    return false;
+}
+
 static void *
 s_worker_run (void *arg)
 {
@@ -278,10 +342,17 @@ s_worker_run (void *arg)
     }
     pthread_mutex_lock (&self->lock);
     while (true) {
-        while (!self->stop && (!w->busy || self->hold))
+        while (!self->stop && (!w->busy || self->hold) && !s_reload_due (w))
             pthread_cond_wait (&w->wake, &self->lock);
         if (self->stop)
             break;
+        //  Between two jobs: swap a model whose package changed.
+        if (s_reload_due (w))
+            s_reload (w);
+        if (self->stop)
+            break;
+        if (!w->busy || self->hold)
+            continue;
         s_job_t job = w->job;
         w->job.frame = NULL;   //  ours now
         pthread_mutex_unlock (&self->lock);
@@ -295,6 +366,7 @@ s_worker_run (void *arg)
         if (m >= 0) {
             s_window_t *win = &self->svc[m];
             win->ms[win->next] = res->decode_ms + res->infer_ms;
+            win->at[win->next] = mw_now_ms ();
             win->next = (win->next + 1) % NODE_RUNNER_SVC_WINDOW;
             if (win->count < NODE_RUNNER_SVC_WINDOW)
                 win->count++;
@@ -311,10 +383,63 @@ s_worker_run (void *arg)
         pthread_mutex_lock (&self->lock);
     }
     pthread_mutex_unlock (&self->lock);
-    for (int m = 0; m < NMODELS; m++)
+    for (int m = 0; m < NMODELS; m++) {
         mw_detector_destroy (&w->det[m]);
+        free (w->dir[m]);
+        w->dir[m] = NULL;
+    }
     free (res);
     return NULL;
+}
+
+uint64_t
+node_runner_set_model_dir (node_runner_t *self, const char *model, const char *dir)
+{
+    assert (self);
+    int m = s_model_index (model);
+    if (m < 0)
+        return 0;
+    char *copy = dir ? strdup (dir) : NULL;
+    if (dir && !copy)
+        return 0;
+    pthread_mutex_lock (&self->lock);
+    free (self->model_dir[m]);
+    self->model_dir[m] = copy;
+    uint64_t gen = ++self->gen[m];
+    self->load_err[m][0] = 0;
+    self->has_model[m] = 0;   //  ask the disk again
+    for (int i = 0; i < self->nworkers; i++)
+        pthread_cond_signal (&self->workers[i].wake);
+    pthread_mutex_unlock (&self->lock);
+    mw_info ("runner_model_dir", "model=%s gen=%llu dir=%s", model, (unsigned long long) gen,
+             dir ? dir : self->models_dir);
+    return gen;
+}
+
+int
+node_runner_model_status (node_runner_t *self, const char *model, uint64_t gen, char *err, size_t errlen)
+{
+    assert (self);
+    int m = s_model_index (model);
+    if (m < 0) {
+        snprintf (err, errlen, "unknown model %s", model ? model : "");
+        return -1;
+    }
+    pthread_mutex_lock (&self->lock);
+    int rc = 1;
+    if (self->gen[m] != gen)
+        rc = 2;
+    else {
+        for (int i = 0; i < self->nworkers; i++)
+            if (self->workers[i].det_gen[m] != gen)
+                rc = 0;
+        if (rc == 1 && self->load_err[m][0]) {
+            snprintf (err, errlen, "%s", self->load_err[m]);
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+    return rc;
 }
 
 void
@@ -369,9 +494,13 @@ node_runner_new (const node_runner_cfg_t *cfg, char *err, size_t errlen)
         snprintf (err, errlen, "out of memory");
         goto fail;
     }
-    //  One endpoint per runner: the agent and a test may hold several.
+    //  One endpoint per runner: the agent and a test may hold several.  A
+    //  counter, not the address: libzmq releases an inproc name only when
+    //  its reaper has closed the socket, so a runner allocated where a
+    //  destroyed one lived could find "its" name still taken.
+    static atomic_uint s_runner_seq;
     char ep[64];
-    snprintf (ep, sizeof ep, "inproc://node-runner-%p", (void *) self);
+    snprintf (ep, sizeof ep, "inproc://node-runner-%u", atomic_fetch_add (&s_runner_seq, 1));
     self->pull = zsock_new (ZMQ_PULL);
     if (!self->pull) {
         snprintf (err, errlen, "cannot create the completion socket");
@@ -439,6 +568,8 @@ node_runner_destroy (node_runner_t **self_p)
     }
     zsock_destroy (&self->pull);
     pthread_mutex_destroy (&self->lock);
+    for (int m = 0; m < NMODELS; m++)
+        free (self->model_dir[m]);
     free (self->workers);
     free (self->models_dir);
     free (self);
@@ -456,11 +587,13 @@ node_runner_has_model (node_runner_t *self, const char *model)
     pthread_mutex_lock (&self->lock);
     int known = self->has_model[m];
     bool stale = known < 0 && now - self->has_model_at[m] >= HAS_MODEL_RECHECK_MS;
+    char dir[2048];
+    snprintf (dir, sizeof dir, "%s", self->model_dir[m] ? self->model_dir[m] : self->models_dir);
     pthread_mutex_unlock (&self->lock);
     if (known == 0 || stale) {
         //  One access () now and then; not worth holding the lock for.
         char path[4096];
-        snprintf (path, sizeof path, "%s/%s", self->models_dir, s_manifest[m]);
+        snprintf (path, sizeof path, "%s/%s", dir, s_manifest[m]);
         known = access (path, R_OK) == 0 ? 1 : -1;
         pthread_mutex_lock (&self->lock);
         self->has_model[m] = known;
@@ -545,10 +678,18 @@ node_runner_svc_ms (node_runner_t *self, const char *model)
     int m = s_model_index (model);
     if (m < 0)
         return NODE_RUNNER_PRIOR_SSD_MS;
+    //  Only recent measurements count.  Admission refuses jobs the box
+    //  would finish late, so a box whose estimate a loaded burst pushed up
+    //  would otherwise refuse every job and never measure again: once its
+    //  samples age out it is back on the prior, takes a job, and measures.
     double v[NODE_RUNNER_SVC_WINDOW];
+    uint64_t now = mw_now_ms ();
+    int n = 0;
     pthread_mutex_lock (&self->lock);
-    int n = self->svc[m].count;
-    memcpy (v, self->svc[m].ms, sizeof v);
+    const s_window_t *win = &self->svc[m];
+    for (int i = 0; i < win->count; i++)
+        if (now - win->at[i] <= NODE_RUNNER_SVC_MAX_AGE_MS)
+            v[n++] = win->ms[i];
     pthread_mutex_unlock (&self->lock);
     if (n == 0)
         return s_prior_ms[m];
@@ -849,6 +990,31 @@ s_test_models (bool verbose, const char *dir)
     CHECK (svc != NODE_RUNNER_PRIOR_TINY_FACE_MS && svc > 0, "svc_ms still the prior");
     CHECK (node_runner_svc_ms (r, "ssd-mobilenet") == NODE_RUNNER_PRIOR_SSD_MS, "ssd measured without a job");
     printf ("  node_runner: tiny-face svc_ms %.1f after %d jobs (%s)\n", svc, jobs, what);
+
+    //  A model package: the same weights from another folder.  Every
+    //  worker swaps between jobs (status 1), a job after it still detects;
+    //  a folder without weights fails (-1) and the old detector stays.
+    {
+        uint64_t gen = node_runner_set_model_dir (r, "tiny-face", dir);
+        int st = 0;
+        for (int k = 0;
+             k < 600 && (st = node_runner_model_status (r, "tiny-face", gen, err, sizeof err)) == 0; k++)
+            usleep (10000);
+        CHECK (gen == 1 && st == 1, "swap to the package folder: gen %llu status %d",
+               (unsigned long long) gen, st);
+        uint64_t bad = node_runner_set_model_dir (r, "tiny-face", "/nonexistent-mw-package");
+        for (int k = 0;
+             k < 600 && (st = node_runner_model_status (r, "tiny-face", bad, err, sizeof err)) == 0; k++)
+            usleep (10000);
+        CHECK (st == -1 && err[0], "a folder without weights: status %d", st);
+        CHECK (node_runner_model_status (r, "tiny-face", gen, err, sizeof err) == 2,
+               "the older generation is superseded");
+        uint8_t *frame = s_dup (jpeg, jlen);
+        CHECK (node_runner_submit (r, 300, "tiny-face", &frame, jlen) == 0, "submit after a failed swap");
+        free (frame);
+        CHECK (s_wait (r, res, 300000) == 1 && res->status == 0 && res->n_boxes > 0,
+               "the old detector still runs after a failed load");
+    }
 
     //  Destroy with work in flight: both workers mid-frame.
     for (int i = 0; i < 2; i++) {

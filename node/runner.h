@@ -71,6 +71,8 @@ typedef struct {
 #define NODE_RUNNER_PRIOR_SSD_MS       150.0
 //  Measured jobs kept per model for the estimate.
 #define NODE_RUNNER_SVC_WINDOW 16
+//  ... and for at most this long (then the prior again: see node_runner_svc_ms).
+#define NODE_RUNNER_SVC_MAX_AGE_MS 30000
 
 //  threads 1, min_score 0.5 (face-api's default), workers 1, tiny-face 416,
 //  models_dir NULL (must be set).
@@ -128,6 +130,18 @@ int node_runner_recv (node_runner_t *self, node_runner_result_t *out);
 //  Pessimistic service time (decode + infer), ms, for `model`; see above.
 //  Unknown names get the largest prior.  Safe to call from any thread.
 double node_runner_svc_ms (node_runner_t *self, const char *model);
+
+//  Model packages (docs/DEPLOY.md): run `model` (tiny-face, ssd-mobilenet)
+//  from `dir` (a folder holding its manifest and shards) instead of
+//  models_dir; NULL: back to models_dir.  Each worker loads it and runs it
+//  once on a blank frame between two jobs, then drops the old detector: no
+//  job runs on a half-loaded model, none is lost, none waits on a failed
+//  load (the old detector stays).  Returns the new generation (0: unknown
+//  model or no memory).
+uint64_t node_runner_set_model_dir (node_runner_t *self, const char *model, const char *dir);
+//  Where generation `gen` of `model` is: 1 every worker runs it, 0 not
+//  yet, 2 superseded by a later call, -1 it failed to load (err).
+int node_runner_model_status (node_runner_t *self, const char *model, uint64_t gen, char *err, size_t errlen);
 
 int node_runner_test (bool verbose);
 

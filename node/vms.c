@@ -18,6 +18,8 @@
 #include <time.h>
 
 struct _node_vms_t {
+    node_vms_env_fn *on_env;   //  the deployments' variant chooser (may be NULL)
+    void *on_env_ctx;
     mw_config_t *cfg;
     char node_id[24];
     char nid[24];
@@ -75,7 +77,17 @@ node_vms_env_report (node_vms_t *self, const char *result, const char *source, u
         return -1;
     }
     mw_info ("env_report", "result=%s seq=%" PRIu64 " source=%s", result, *seq, source ? source : "-");
+    if (self->on_env)
+        self->on_env (self->on_env_ctx, result, source ? source : "");
     return 0;
+}
+
+void
+node_vms_on_env (node_vms_t *self, node_vms_env_fn *fn, void *ctx)
+{
+    assert (self);
+    self->on_env = fn;
+    self->on_env_ctx = ctx;
 }
 
 const char *

@@ -72,6 +72,10 @@ void node_vms_set_docs (node_vms_t *self, json_object *state, json_object *boxes
 //  Publish an env.report event.  0 with its seq, -1 with why (bad result).
 int node_vms_env_report (node_vms_t *self, const char *result, const char *source, uint64_t *seq, char *why,
                          size_t whylen);
+//  Called with every result accepted by node_vms_env_report (after it is
+//  published): the deployments choose variants from them.  One observer.
+typedef void (node_vms_env_fn) (void *ctx, const char *result, const char *source);
+void node_vms_on_env (node_vms_t *self, node_vms_env_fn *fn, void *ctx);
 //  The env.report's nid for this box.
 const char *node_vms_nid (node_vms_t *self);
 //  {"log": {...}, "api": {...}|null, "outboxes": [...]} for `status`.

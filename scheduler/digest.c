@@ -87,6 +87,7 @@ sched_digest_encode (const sched_digest_t *d, uint8_t *buf, size_t cap)
     }
     s_put16 (buf + 58, d->api_port);
     buf[60] = d->api_port && d->api_https ? 1 : 0;
+    s_put16 (buf + 61, d->pkg_port);
     return SCHED_DIGEST_SIZE;
 }
 
@@ -100,7 +101,8 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
     //  between the two layouts comes from no encoder: refused, not guessed.
     if (!buf || buf[0] != SCHED_DIGEST_VERSION)
         return -1;
-    if (len != SCHED_DIGEST_SIZE_V1_BASE && len != SCHED_DIGEST_SIZE_V1_JOBS && len < SCHED_DIGEST_SIZE)
+    if (len != SCHED_DIGEST_SIZE_V1_BASE && len != SCHED_DIGEST_SIZE_V1_JOBS
+        && len != SCHED_DIGEST_SIZE_V1_API && len < SCHED_DIGEST_SIZE)
         return -1;
     d->version = buf[0];
     d->flags = buf[1];
@@ -133,10 +135,12 @@ sched_digest_decode (const uint8_t *buf, size_t len, sched_digest_t *d)
         d->queue_max = s_get16 (buf + 54);
         d->queue_ub = s_get16 (buf + 56) * 0.1;
     }
-    if (len >= SCHED_DIGEST_SIZE) {
+    if (len >= SCHED_DIGEST_SIZE_V1_API) {
         d->api_port = s_get16 (buf + 58);
         d->api_https = d->api_port && (buf[60] & 1);
     }
+    if (len >= SCHED_DIGEST_SIZE)
+        d->pkg_port = s_get16 (buf + 61);
     //  Percent fields decode above 100 only from a foreign encoder: clamp.
     for (int m = 0; m < SCHED_DIGEST_METRICS; m++) {
         d->cur[m] = d->cur[m] > 100 ? 100 : d->cur[m];
@@ -188,6 +192,8 @@ sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_def
     p->queue_fc = d->queue_ub;
     p->workers = d->workers ? d->workers : 1;
     p->svc_ms = d->svc_ms > 0 ? d->svc_ms : svc_default_ms;
+    p->arrival_rate = d->arrival_rate;
+    p->heard_age_ms = UINT32_MAX;   //  a REPLY is the hand-off's to add, not the digest's
 }
 
 int
@@ -293,7 +299,24 @@ sched_digest_test (bool verbose)
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE - 1, &e) == -1, "short accepted");
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_BASE + 1, &e) == -1, "49 accepted");
     CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_JOBS - 1, &e) == -1, "cut job fields accepted");
-    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "cut API fields accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE_V1_API - 1, &e) == -1, "cut API fields accepted");
+    CHECK (sched_digest_decode (buf, SCHED_DIGEST_SIZE - 1, &e) == -1, "cut package port accepted");
+    //  The package port: appended, absent (0) from a shorter digest.
+    {
+        sched_digest_t pd = d;
+        pd.pkg_port = 7950;
+        pd.api_port = 7949;
+        uint8_t pb[SCHED_DIGEST_SIZE];
+        CHECK (sched_digest_encode (&pd, pb, sizeof pb) == SCHED_DIGEST_SIZE, "encode with package port");
+        CHECK (sched_digest_decode (pb, SCHED_DIGEST_SIZE, &e) == 0 && e.pkg_port == 7950
+                   && e.api_port == 7949,
+               "package port");
+        CHECK (sched_digest_decode (pb, SCHED_DIGEST_SIZE_V1_API, &e) == 0 && e.pkg_port == 0
+                   && e.api_port == 7949,
+               "61-byte digest: no package port");
+        CHECK (sched_digest_decode (pb, SCHED_DIGEST_SIZE_V1_JOBS, &e) == 0 && e.pkg_port == 0,
+               "58-byte digest: no package port");
+    }
     CHECK (sched_digest_decode (NULL, 0, &e) == -1, "empty accepted");
     uint8_t longer[64] = {0};
     memcpy (longer, buf, SCHED_DIGEST_SIZE);

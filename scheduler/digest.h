@@ -36,6 +36,8 @@
      --- appended for the VMS interface (a 48- or 58-byte digest decodes with api_port = 0):
        58  2  HTTP API port (API_PORT), 0 = none reachable from the mesh
        60  1  API flags: bit0 HTTPS
+     --- appended for AI packages (a shorter digest decodes with pkg_port = 0):
+       61  2  package-plane port (PKG_PORT), 0 = none
 
     Versioning: the first byte is the layout.  A decoder accepts its own
     version with trailing bytes (fields are only ever appended), and refuses
@@ -51,9 +53,10 @@
 #include <stdint.h>
 
 #define SCHED_DIGEST_VERSION      1
-#define SCHED_DIGEST_SIZE         61
+#define SCHED_DIGEST_SIZE         63
 #define SCHED_DIGEST_SIZE_V1_BASE 48   //  before the job fields were appended
 #define SCHED_DIGEST_SIZE_V1_JOBS 58   //  before the API address was appended
+#define SCHED_DIGEST_SIZE_V1_API  61   //  before the package port was appended
 
 #define SCHED_DIGEST_F_GPU    0x01
 #define SCHED_DIGEST_F_TEMP   0x02
@@ -86,6 +89,7 @@ typedef struct {
     //  digest: api_port = 0).
     uint16_t api_port;
     bool api_https;
+    uint16_t pkg_port;   //  its package-plane port, 0 = none (absent before 63 bytes)
 } sched_digest_t;
 
 //  Encode into buf (cap >= SCHED_DIGEST_SIZE).  Out-of-range values are
@@ -104,10 +108,15 @@ double sched_digest_headroom (const sched_digest_t *d);
 
 //  What placement knows of a peer from its decoded digest (placement.h):
 //  usable, the digest's age at `now_wall_ms`, current and forecast CPU,
-//  spread, queue and its bound, workers (at least 1), service time
-//  (`svc_default_ms` when the digest has none).  The link cost is the
-//  caller's (it knows the link); link_ms is left 0.  The daemon
-//  (node/jobs.c) and the simulator (scheduler/simulate.c) both use this.
+//  spread, queue and its bound, the arrival rate of its own sources,
+//  workers (at least 1), service time (`svc_default_ms` when the digest
+//  has none).  The link cost is the caller's (it knows the link); link_ms
+//  is left 0, and heard_age_ms UINT32_MAX (REPLYs are the hand-off's).
+//  The daemon (node/jobs.c) and the simulator (scheduler/simulate.c) both
+//  use this.  Placement drains the reported queue by the digest's age
+//  (the age of the *sample*, from ts_ms) and ignores a digest older than
+//  5 s: what it needs of how digests spread is in docs/PLACEMENT.md
+//  ("What placement needs from a digest").
 void sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_default_ms,
                         placement_peer_t *p);
 

@@ -7,9 +7,11 @@
 
       * the ORIGIN (the box whose camera produced the frame) admits the job
         to its own queue when it will finish in time; otherwise it offers it
-        to peers chosen by scheduler/placement.h, one at a time (OFFER ->
-        REPLY), sends the frame to the first that accepts (JOB), and waits
-        for the RESULT.  When no peer accepts, the job goes to the analysis
+        to peers chosen by scheduler/placement.h, one at a time or (PROBE)
+        a few at once (OFFER -> REPLY), sends the frame to the first that
+        accepts (JOB), withdraws the other offers (CANCEL), and waits for
+        the RESULT.  Every REPLY is kept as a fresh sample of that peer's
+        load for the next placements.  When no peer accepts, the job goes to the analysis
         server the same way; when the server refuses too, or is down, the
         job fails with an explicit reason.  A runner that goes quiet is
         given up after a timeout and the job is placed again; results are
@@ -44,6 +46,10 @@
 
 typedef struct _sched_handoff_t sched_handoff_t;
 
+//  Peers whose last REPLY is remembered (a fixed bound: a burst of REPLYs
+//  from a thousand peers replaces the oldest, it does not grow a table).
+#define HANDOFF_HEARD_MAX 64
+
 //  The hand-off's own messages (the data plane).  The daemon translates
 //  them to and from the wire (node/msgmap.c); the simulator (sim/netsim.h)
 //  passes them as they are.  Which fields a type carries:
@@ -52,6 +58,7 @@ typedef struct _sched_handoff_t sched_handoff_t;
 //    JOB     id, kind, camera, model, deadline_ms, priority, frame, frame_len
 //    RESULT  id, kind, status (0 ok, else failed), reason, model, queue_ms,
 //            infer_ms, width, height, confidence, boxes, n_boxes
+//    CANCEL  id, reason
 //  and every type the sender (set by whoever delivers it).  OFFER and JOB
 //  also carry `addr`, the sender's data-plane endpoint, where the answers
 //  go (as on the wire: a REPLY or RESULT goes back to the addr it answers).
@@ -60,6 +67,7 @@ typedef enum {
     HANDOFF_MSG_REPLY = 2,    //  peer -> origin: accepted (reservation) or refused, with reason
     HANDOFF_MSG_JOB = 3,      //  origin -> runner: the job and its frame
     HANDOFF_MSG_RESULT = 4,   //  runner -> origin: detections, or a failure with reason
+    HANDOFF_MSG_CANCEL = 5,   //  origin -> peer: "release the reservation for J" (another peer won)
 } handoff_msg_type_t;
 
 typedef struct {
@@ -75,8 +83,9 @@ typedef struct {
     uint32_t frame_len;               //  OFFER: size of the frame to come; JOB: bytes in frame
     const uint8_t *frame;             //  JOB: the JPEG, borrowed for the call
     uint8_t status;                   //  REPLY: 1 accepted; RESULT: 0 ok, else a failure
-    char reason[MW_REASON_MAX + 1];   //  REPLY (refused), RESULT (failed)
-    uint32_t wait_ms;                 //  REPLY: the runner's predicted completion, ms
+    char reason[MW_REASON_MAX + 1];   //  REPLY (refused), RESULT (failed), CANCEL (why)
+    uint32_t wait_ms;                 //  REPLY: the runner's predicted completion, ms (refused: 0 or
+                                      //  what it would have been; old runners send 0)
     uint32_t queue_ms, infer_ms;      //  RESULT: time queued at the runner, inference time
     uint32_t width, height;           //  RESULT: frame size in pixels
     uint32_t confidence;              //  RESULT: mean detection score, millionths
@@ -178,6 +187,13 @@ typedef struct {
     //  "refused" (runner side).  `info` describes the job at that moment.
     void (*event) (void *ctx, const char *name, const handoff_info_t *info);
     void *ctx;
+    //  Optional (after ctx, so that positional initialisers of the above
+    //  stay valid): called just before the module chooses peers for a job,
+    //  so that a caller with a fresher view than its last set_peers can
+    //  call sched_handoff_set_peers now.  The simulator's ORACLE does; the
+    //  daemon has nothing fresher than its 250 ms refresh and leaves it
+    //  NULL.
+    void (*refresh_peers) (void *ctx, uint64_t now_ms);
 } handoff_ops_t;
 
 //  `self_id`: our node id.  NULL on bad configuration.
@@ -187,7 +203,10 @@ void sched_handoff_destroy (sched_handoff_t **self_p);
 
 //  The analysis server's data-plane endpoint ("" = none).
 void sched_handoff_set_server (sched_handoff_t *self, const char *addr);
-//  The peers that may take jobs (copied; at most 1024).
+//  The peers that may take jobs (copied; at most 1024).  The module adds
+//  what it heard from each in its REPLYs (a fresh sample of its load:
+//  placement weighs it against the digest by age), kept across calls for
+//  the HANDOFF_HEARD_MAX peers heard from most recently.
 void sched_handoff_set_peers (sched_handoff_t *self, const handoff_peer_t *peers, size_t n);
 //  Our current utilisation 0..1 (the REACTIVE policy reads it).
 void sched_handoff_set_util (sched_handoff_t *self, double util);
@@ -233,7 +252,8 @@ typedef struct {
     uint64_t offers_sent, offers_accepted, offers_refused, offers_timeout;
     uint64_t runner_timeouts, redispatched, duplicates, escalated, precise, escalation_failed;
     uint64_t remote_accepted, remote_refused, remote_done;
-    uint64_t msgs_sent;   //  data-plane messages sent
+    uint64_t msgs_sent;                        //  data-plane messages sent
+    uint64_t cancels_sent, remote_cancelled;   //  reservations released: asked by us, for others
 } handoff_stats_t;
 void sched_handoff_stats (sched_handoff_t *self, handoff_stats_t *out);
 

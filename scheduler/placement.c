@@ -25,27 +25,27 @@
         the plain "everything ahead of me, then me" rule; with many slots
         it does not charge a wait while a slot is still free;
 
-      * for a peer we only have its digest, one to two seconds old.  The
-        backlog we plan for is the worst of three estimates: the reported
-        queue (one instant), its forecast upper bound at the first horizon
-        (a queue that is growing looks as long as it is about to be), and
-        the mean number in an M/D/1 system at the peer's utilisation
-        (Pollaczek-Khinchine with constant service: the measured service
-        time has p99 / p50 = 1.2), rho + rho^2 / (2 (1 - rho)), with rho the utilisation upper bound
-   plus trust_weight * spread (the forecaster's own error counts against the peer) - the utilisation
-   is an average over the sampling period and catches the busy peer whose queue happened to be empty
-   at the sample.  rho is capped at 0.95 (~10 jobs per slot): beyond that the queue forecast is what
-   tells a saturated peer from a busy one. Then eta = link + backlog / w * svc + svc.  Taking the
-   maximum and not the sum avoids counting the same backlog twice (the queue *is* what the
-   utilisation produces).
+      * for a peer we have its digest (its queue, a second or so old) and
+        perhaps its last REPLY to us (milliseconds old): the newer of the
+        two is the observation.  Since it was taken, the queue drained at
+        most at the rate its slots free minus what the peer's own cameras
+        add - nobody else sending - so the count we plan with is the
+        observation less that drain over its age, never below zero.  That
+        is deliberately not pessimistic: the peer answers on its own state
+        anyway, and every pessimistic term (an M/D/1 backlog from the
+        utilisation, the forecast's spread as distrust, a 95 % cap: the
+        policy before issue 16) made peers that would have accepted look
+        full and sent their jobs to the server.
 
-    The forecast-aware choice draws two random peers among those predicted
-    to fit and keeps the better one (power of two choices, Mitzenmacher
-    2001).  The point is not to find the best peer - a digest that is a
-    second old cannot tell which one is best - but to avoid the herd: if a
-    hundred overloaded boxes all ask "who is least loaded?", they all get
-    the same answer and all send there.  Two random choices keep almost all
-    of the benefit of the best choice while the load spreads.
+    The forecast-aware choice then only steers chance: the list is drawn
+    at random, a peer predicted not to fit `unfit_weight` times as likely
+    as one predicted to fit, the predicted fits asked first.  A digest
+    that is a second old cannot tell which peer is best, and if a hundred
+    overloaded boxes all ask "who is least loaded?" they all get the same
+    answer and all send there (Mitzenmacher, "How useful is old
+    information?", 2000); near saturation every peer looks full and the
+    draw is plain random choice, which the simulator's oracle (perfect
+    knowledge) does not beat there.
     ========================================================================= */
 #include "common/rand.h"
 #include "scheduler/placement.h"
@@ -58,14 +58,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Service-time inflation is capped at 1 / 0.05: past 95 % utilisation
-//  the queue term carries the information.
-#define S_MIN_FREE_SHARE 0.05
+//  Utilisation is capped here: at 98 % the M/D/1 mean is 25 jobs per
+//  slot, more than any deadline admits, so "saturated" needs no more.
+#define S_RHO_MAX 0.98
+//  An observation of a peer's queue is forgotten after at most this long
+//  (the relaxation time of a saturated queue is longer; the digest of a
+//  live peer is never that old).
+#define S_TAU_MAX_MS 5000.0
 //  Scratch for placement_choose on the stack up to this many peers; more
 //  go to the heap (membership views are partial, so rarely).
 #define S_STACK_PEERS 256
 
-static const char *s_policy_names[PLACEMENT_POLICY_COUNT] = {"local", "reactive", "random", "forecast"};
+static const char *s_policy_names[PLACEMENT_POLICY_COUNT] = {"local",    "reactive", "random",
+                                                             "forecast", "probe",    "oracle"};
 
 static size_t
 s_rand_below (uint64_t *rng, size_t n)
@@ -98,7 +103,15 @@ placement_cfg_defaults (placement_cfg_t *cfg)
     cfg->reactive_threshold = 0.8;
     cfg->max_digest_age_ms = 5000;
     cfg->safety = 1.2;
-    cfg->trust_weight = 1.0;
+    cfg->probe_d = 2;
+    cfg->horizon_ms = 2000;
+    cfg->early = 0;
+    //  How likely a peer predicted not to fit is drawn, relative to one
+    //  predicted to fit: 0.05 .. 0.5 were all within noise of random
+    //  choice near saturation in the simulator, and lower saves messages
+    //  at moderate load; 0 (never) is the hard filter that lost
+    //  (docs/PLACEMENT.md).
+    cfg->unfit_weight = 0.2;
 }
 
 double
@@ -137,44 +150,64 @@ s_peer_usable (const placement_cfg_t *cfg, const placement_peer_t *p)
     return p->usable && p->digest_age_ms <= cfg->max_digest_age_ms;
 }
 
+//  The utilisation we plan with: the larger of now and the point forecast
+//  (sched_digest_peer hands in both), NaN and out of range as fully busy.
+static double
+s_rho (const placement_peer_t *p)
+{
+    double ub = s_clamp_pct (p->cpu_ub_pct, 100), now = s_clamp_pct (p->cpu_now_pct, 100);
+    double rho = (ub > now ? ub : now) / 100.0;
+    return rho < S_RHO_MAX ? rho : S_RHO_MAX;
+}
+
 double
-placement_peer_eta_ms (const placement_cfg_t *cfg, const placement_peer_t *p)
+placement_peer_ahead (const placement_cfg_t *cfg, const placement_peer_t *p)
 {
     assert (cfg);
     assert (p);
     if (!s_peer_usable (cfg, p))
         return INFINITY;
-    if (!isfinite (p->svc_ms) || p->svc_ms < 0 || !isfinite (p->link_ms) || p->link_ms < 0)
+    if (!isfinite (p->svc_ms) || p->svc_ms <= 0)
         return INFINITY;
     double w = p->workers ? p->workers : 1;
-    //  Backlog: the worse of now and the forecast bound.  A NaN forecast
-    //  (not ready, garbage) falls back to the reported length.
-    double queue = p->queue_len;
-    if (isfinite (p->queue_fc) && p->queue_fc > queue)
-        queue = p->queue_fc;
-    else if (isinf (p->queue_fc) && p->queue_fc > 0)
-        return INFINITY;   //  "no bound we can back": do not bet a deadline on it
-    //  Expected busy share over the horizon, pessimistic: the bound plus
-    //  the forecaster's own error.  Unknown counts as fully busy.
-    double ub = s_clamp_pct (p->cpu_ub_pct, 100);
-    if (ub < s_clamp_pct (p->cpu_now_pct, 100))
-        ub = s_clamp_pct (p->cpu_now_pct, 100);
-    double tw = isfinite (cfg->trust_weight) && cfg->trust_weight > 0 ? cfg->trust_weight : 0;
-    double spread = isfinite (p->spread_pct) && p->spread_pct > 0 ? p->spread_pct : 0;
-    double rho = (ub + tw * spread) / 100.0;
-    if (!(rho <= 1 - S_MIN_FREE_SHARE))
-        rho = 1 - S_MIN_FREE_SHARE;
-    //  A box busy rho of the time holds rho + rho^2 / (2 (1 - rho)) jobs
-    //  on average (Pollaczek-Khinchine, M/D/1: our service times are
-    //  nearly constant, p99 / p50 = 8.6 / 7.1).  M/M/1's rho / (1 - rho)
-    //  doubles the queueing term and, in the simulator at a 200 ms
-    //  deadline, filtered out peers that would have accepted.  The reported queue is one instant;
-    //  the utilisation is an average over the period: the backlog we plan for is the worst of the
-    //  sample, its forecast bound and what that utilisation implies.
-    double implied = (rho + rho * rho / (2 * (1 - rho))) * w;
-    if (implied > queue)
-        queue = implied;
-    return p->link_ms + queue / w * p->svc_ms + p->svc_ms;
+    //  The freshest observation: the digest (queued jobs; the running ones
+    //  are about the busy share), or the peer's last REPLY when that is
+    //  newer (its own count, ours included when it accepted).
+    double obs = (double) p->queue_len + s_rho (p) * w;
+    double age = p->digest_age_ms;
+    if (p->heard_age_ms < p->digest_age_ms) {
+        if (isinf (p->heard_ahead) && p->heard_ahead > 0)
+            return INFINITY;   //  it told us it cannot run this model at all
+        if (isfinite (p->heard_ahead) && p->heard_ahead >= 0) {
+            obs = p->heard_ahead;
+            age = p->heard_age_ms;
+        }
+    }
+    //  Since then the queue drained at most at the rate its slots free
+    //  minus what its own cameras add (nobody else sending): an old
+    //  observation of a full queue says less than a fresh one, and a box
+    //  whose own cameras outrun it stays full however old the news.
+    double lambda = isfinite (p->arrival_rate) && p->arrival_rate > 0 ? p->arrival_rate : 0;
+    double drain = w * 1000.0 / p->svc_ms - lambda;
+    if (drain > 0)
+        obs -= drain * age / 1000.0;
+    return obs > 0 ? obs : 0;
+}
+
+double
+placement_peer_eta_ms (const placement_cfg_t *cfg, const placement_peer_t *p)
+{
+    assert (cfg);
+    assert (p);
+    if (!isfinite (p->link_ms) || p->link_ms < 0)
+        return INFINITY;
+    double ahead = placement_peer_ahead (cfg, p);
+    if (!isfinite (ahead))
+        return INFINITY;
+    double w = p->workers ? p->workers : 1;
+    //  As placement_local_eta_ms, on the expected count.
+    double wait = ahead - w + 1 > 0 ? (ahead - w + 1) / w * p->svc_ms : 0;
+    return p->link_ms + wait + p->svc_ms;
 }
 
 bool
@@ -191,8 +224,24 @@ placement_should_offload (const placement_cfg_t *cfg, placement_policy_t policy,
         if (util_now > cfg->reactive_threshold)
             return true;
         return !placement_admit (cfg, self, budget_ms);
+    case PLACEMENT_FORECAST:
+        if (!placement_admit (cfg, self, budget_ms))
+            return true;
+        //  Early departure (off by default, see docs/PLACEMENT.md for what
+        //  it measured): when our own sources outrun us, leave once the
+        //  queue holds `early` of what the budget admits, so that a job
+        //  every peer refuses can still fall back to our queue.
+        if (cfg->early > 0 && isfinite (self->svc_ms) && self->svc_ms > 0) {
+            double w = self->workers ? self->workers : 1;
+            double ahead = (double) self->queued + self->reserved + self->running;
+            double limit = ((double) budget_ms / s_safety (cfg) - self->svc_ms) / self->svc_ms * w + w - 1;
+            if (self->arrival_rate > w * 1000.0 / self->svc_ms && ahead >= cfg->early * limit)
+                return true;
+        }
+        return false;
     case PLACEMENT_RANDOM:
-    case PLACEMENT_FORECAST: return !placement_admit (cfg, self, budget_ms);
+    case PLACEMENT_PROBE:
+    case PLACEMENT_ORACLE: return !placement_admit (cfg, self, budget_ms);
     case PLACEMENT_LOCAL:
     default: return false;
     }
@@ -200,8 +249,9 @@ placement_should_offload (const placement_cfg_t *cfg, placement_policy_t policy,
 
 typedef struct {
     uint32_t idx;
-    double key;     //  eta (FORECAST) or cpu_now (REACTIVE)
+    double key;     //  FORECAST: weight; REACTIVE: cpu_now; ORACLE: projected load
     uint32_t tie;   //  queue length (REACTIVE)
+    bool fits;      //  FORECAST: predicted to fit the budget
 } s_cand_t;
 
 //  REACTIVE's order: lowest current utilisation, then shortest queue, then
@@ -214,6 +264,45 @@ s_reactive_less (const s_cand_t *a, const s_cand_t *b)
     if (a->tie != b->tie)
         return a->tie < b->tie;
     return a->idx < b->idx;
+}
+
+//  ORACLE's order: least projected load, then lowest index.
+static bool
+s_key_less (const s_cand_t *a, const s_cand_t *b)
+{
+    if (a->key != b->key)
+        return a->key < b->key;
+    return a->idx < b->idx;
+}
+
+//  Moves the smallest of pool[k..np) by `less` to pool[k].
+static void
+s_select (s_cand_t *pool, size_t k, size_t np, bool (*less) (const s_cand_t *, const s_cand_t *))
+{
+    size_t best = k;
+    for (size_t j = k + 1; j < np; j++)
+        if (less (&pool[j], &pool[best]))
+            best = j;
+    s_cand_t t = pool[k];
+    pool[k] = pool[best];
+    pool[best] = t;
+}
+
+//  Index in pool[0..np) drawn with probability key / sum of keys (keys
+//  are positive).
+static size_t
+s_draw_weighted (const s_cand_t *pool, size_t np, uint64_t *rng)
+{
+    double total = 0;
+    for (size_t j = 0; j < np; j++)
+        total += pool[j].key;
+    double x = (double) (mw_splitmix64 (rng) >> 11) * (1.0 / 9007199254740992.0) * total;
+    for (size_t j = 0; j < np; j++) {
+        x -= pool[j].key;
+        if (x < 0)
+            return j;
+    }
+    return np - 1;
 }
 
 size_t
@@ -240,15 +329,37 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const p
     //  The pool: who may be asked at all under this policy.
     size_t np = 0;
     double safety = s_safety (cfg);
+    double unfit = isfinite (cfg->unfit_weight) && cfg->unfit_weight > 0
+                       ? (cfg->unfit_weight < 1 ? cfg->unfit_weight : 1)
+                       : 0;
     for (size_t i = 0; i < n; i++) {
         const placement_peer_t *p = &peers[i];
         if (!s_peer_usable (cfg, p))
             continue;
-        s_cand_t c = {(uint32_t) i, 0, 0};
+        s_cand_t c = {(uint32_t) i, 0, 0, false};
         if (policy == PLACEMENT_FORECAST) {
-            c.key = placement_peer_eta_ms (cfg, p);
-            if (!(isfinite (c.key) && safety * c.key <= (double) budget_ms))
-                continue;   //  predicted not to fit: do not waste an offer
+            double eta = placement_peer_eta_ms (cfg, p);
+            if (!isfinite (eta))
+                continue;   //  unusable numbers, or a model it does not run
+            c.fits = safety * eta <= (double) budget_ms;
+            c.key = c.fits ? 1.0 : unfit;
+            if (!(c.key > 0))
+                continue;   //  weight 0: the hard filter
+        }
+        else if (policy == PLACEMENT_ORACLE) {
+            //  Exact: queue_len is what is ahead right now.  The peer
+            //  accepts when this fits; among those, the one whose own
+            //  cameras leave it the most room over the horizon.
+            if (!isfinite (p->svc_ms) || p->svc_ms <= 0 || !isfinite (p->link_ms) || p->link_ms < 0)
+                continue;
+            placement_local_t l = {p->queue_len, 0, 0, p->workers ? p->workers : 1, UINT32_MAX, p->svc_ms, 0};
+            double eta = p->link_ms + placement_local_eta_ms (&l);
+            if (!(safety * eta <= (double) budget_ms))
+                continue;
+            double rate = isfinite (p->arrival_rate) && p->arrival_rate > 0 ? p->arrival_rate : 0;
+            double h = cfg->horizon_ms;
+            //  Work it will have over the horizon, beyond what it can do.
+            c.key = ((double) p->queue_len + rate * h / 1000.0) * p->svc_ms / l.workers - h;
         }
         else if (policy == PLACEMENT_REACTIVE) {
             c.key = s_clamp_pct (p->cpu_now_pct, 100);
@@ -258,47 +369,54 @@ placement_choose (const placement_cfg_t *cfg, placement_policy_t policy, const p
     }
 
     size_t k = 0;
-    if (policy == PLACEMENT_REACTIVE) {
+    if (policy == PLACEMENT_REACTIVE || policy == PLACEMENT_ORACLE) {
         //  Partial selection sort: max is a handful, the pool a few dozen.
         for (; k < max && k < np; k++) {
-            size_t best = k;
-            for (size_t j = k + 1; j < np; j++)
-                if (s_reactive_less (&pool[j], &pool[best]))
-                    best = j;
-            s_cand_t t = pool[k];
-            pool[k] = pool[best];
-            pool[best] = t;
+            s_select (pool, k, np, policy == PLACEMENT_REACTIVE ? s_reactive_less : s_key_less);
             out[k] = pool[k].idx;
         }
     }
-    else if (policy == PLACEMENT_RANDOM) {
-        //  Partial Fisher-Yates.
+    else if (policy == PLACEMENT_FORECAST) {
+        //  Who is asked is drawn at random, a peer predicted not to fit
+        //  unfit_weight times as likely as one predicted to fit (without
+        //  replacement: no duplicates); in what order, the predicted fits
+        //  first.  The forecast makes the list, chance picks from it: a
+        //  digest is too old to tell the best peer, all askers agreeing on
+        //  one would herd, and near saturation, where every peer looks
+        //  full, the draw is plain random choice - which, with the peers'
+        //  own admission, is as good as perfect knowledge there.
+        size_t m = 0;
+        for (; m < max && np > 0; m++) {
+            size_t j = s_draw_weighted (pool, np, rng);
+            s_cand_t t = pool[j];
+            pool[j] = pool[np - 1];
+            pool[--np] = t;   //  the draws collect at the end of the pool, in order
+        }
+        for (int pass = 1; pass >= 0; pass--)
+            for (size_t a = m; a-- > 0;)
+                if (pool[np + a].fits == (pass == 1))
+                    out[k++] = pool[np + a].idx;
+    }
+    else {
+        //  RANDOM, PROBE: partial Fisher-Yates.
         for (; k < max && np > 0; k++) {
             size_t j = s_rand_below (rng, np);
             out[k] = pool[j].idx;
             pool[j] = pool[--np];
         }
     }
-    else {
-        //  Power of two choices, repeated: each pick leaves the pool, so
-        //  the list has no duplicates and the second candidate is as
-        //  randomised as the first.
-        for (; k < max && np > 0; k++) {
-            size_t a = s_rand_below (rng, np), pick = a;
-            if (np > 1) {
-                size_t b = s_rand_below (rng, np - 1);
-                if (b >= a)
-                    b++;   //  distinct from a, still uniform
-                if (pool[b].key < pool[a].key)
-                    pick = b;
-            }
-            out[k] = pool[pick].idx;
-            pool[pick] = pool[--np];
-        }
-    }
     if (pool != stack)
         free (pool);
     return k;
+}
+
+uint32_t
+placement_batch (const placement_cfg_t *cfg, placement_policy_t policy)
+{
+    assert (cfg);
+    if (policy != PLACEMENT_PROBE)
+        return 1;
+    return cfg->probe_d >= 1 ? cfg->probe_d : 1;
 }
 
 const char *
@@ -338,6 +456,7 @@ s_test_peer (double cpu, uint32_t queue)
     p.workers = 1;
     p.svc_ms = 10;
     p.link_ms = 1;
+    p.heard_age_ms = UINT32_MAX;
     return p;
 }
 
@@ -362,14 +481,14 @@ placement_test (bool verbose)
     CHECK (strcmp (placement_policy_name (PLACEMENT_POLICY_COUNT), "unknown") == 0, "bad policy");
 
     //  Local eta and admission.
-    placement_local_t l = {0, 0, 0, 1, 8, 10.0};
+    placement_local_t l = {0, 0, 0, 1, 8, 10.0, 0};
     CHECK (placement_local_eta_ms (&l) == 10.0, "idle: service only, %f", placement_local_eta_ms (&l));
     l.running = 1;
     l.queued = 2;
     CHECK (placement_local_eta_ms (&l) == 40.0, "1 worker, 3 ahead: 30 + 10");
     l.reserved = 1;
     CHECK (placement_local_eta_ms (&l) == 50.0, "a reservation counts as a job ahead");
-    placement_local_t srv = {0, 3, 0, 8, 64, 8.0};
+    placement_local_t srv = {0, 3, 0, 8, 64, 8.0, 0};
     CHECK (placement_local_eta_ms (&srv) == 8.0, "free slot on 8 workers: no wait");
     srv.running = 8;
     srv.queued = 8;
@@ -386,15 +505,15 @@ placement_test (bool verbose)
            "NaN service time never admits");
     l.svc_ms = -3;
     CHECK (!placement_admit (&cfg, &l, UINT32_MAX), "negative service time never admits");
-    placement_local_t huge = {UINT32_MAX, UINT32_MAX, UINT32_MAX, 1, UINT32_MAX, 1.0};
+    placement_local_t huge = {UINT32_MAX, UINT32_MAX, UINT32_MAX, 1, UINT32_MAX, 1.0, 0};
     CHECK (!placement_admit (&cfg, &huge, UINT32_MAX), "no overflow on huge counters");
     placement_cfg_t bad = cfg;
     bad.safety = NAN;
-    l = (placement_local_t){0, 0, 0, 1, 8, 10.0};
+    l = (placement_local_t){0, 0, 0, 1, 8, 10.0, 0};
     CHECK (placement_admit (&bad, &l, 10), "NaN safety = 1");
 
     //  should_offload.
-    l = (placement_local_t){0, 1, 0, 1, 8, 10.0};
+    l = (placement_local_t){0, 1, 0, 1, 8, 10.0, 0};
     CHECK (!placement_should_offload (&cfg, PLACEMENT_LOCAL, &l, 1.0, 1), "local never");
     CHECK (placement_should_offload (&cfg, PLACEMENT_REACTIVE, &l, 0.9, 1000),
            "reactive over threshold leaves though it fits");
@@ -408,23 +527,41 @@ placement_test (bool verbose)
                && placement_should_offload (&cfg, PLACEMENT_RANDOM, &l, 0.0, 5),
            "forecast/random: no fit, leave");
 
-    //  Peer eta.
+    //  Peer: jobs ahead, from the freshest observation, drained by age.
     placement_peer_t p = s_test_peer (0, 0);
-    CHECK (placement_peer_eta_ms (&cfg, &p) == 11.0, "idle peer: link + service, %f",
-           placement_peer_eta_ms (&cfg, &p));
-    p.queue_len = 2;
-    p.queue_fc = 5;
-    CHECK (placement_peer_eta_ms (&cfg, &p) == 61.0, "forecast queue counts when worse");
-    p.queue_fc = 1;
-    CHECK (placement_peer_eta_ms (&cfg, &p) == 31.0, "reported queue counts when worse");
-    p = s_test_peer (50, 0);
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 18.5) < 1e-9, "50 %% busy: 0.75 ahead");
-    p.spread_pct = 25;
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 29.75) < 1e-9, "spread counts against headroom");
-    p = s_test_peer (100, 0);
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9, "utilisation capped at 0.95: ~10 ahead");
-    p = s_test_peer (50, 10);
-    CHECK (placement_peer_eta_ms (&cfg, &p) == 111.0, "worst of queue and M/D/1, not the sum");
+    CHECK (placement_peer_ahead (&cfg, &p) == 0 && placement_peer_eta_ms (&cfg, &p) == 11.0,
+           "idle peer: link + service, %f", placement_peer_eta_ms (&cfg, &p));
+    p = s_test_peer (100, 5);
+    p.digest_age_ms = 0;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 5.98) < 1e-9, "queue + busy share (capped at 0.98)");
+    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - (1 + 59.8 + 10)) < 1e-9, "eta on the count");
+    p = s_test_peer (100, 20);
+    p.digest_age_ms = 100;   //  10 jobs drain in 100 ms at 10 ms each
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 10.98) < 1e-9, "an older digest drained: %f",
+           placement_peer_ahead (&cfg, &p));
+    p.arrival_rate = 60;   //  its own cameras refill 6 of them
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 16.98) < 1e-9, "own arrivals slow the drain");
+    p.arrival_rate = 150;
+    p.digest_age_ms = 4000;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 20.98) < 1e-9, "own cameras outrun it: full however old");
+    p = s_test_peer (50, 20);
+    p.digest_age_ms = 5000;
+    CHECK (placement_peer_ahead (&cfg, &p) == 0, "five seconds drain anything (never negative)");
+    p = s_test_peer (100, 20);
+    p.digest_age_ms = 100;
+    p.heard_age_ms = 10;
+    p.heard_ahead = 3;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 2) < 1e-9, "a fresher REPLY replaces the digest");
+    p.heard_age_ms = 2000;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 10.98) < 1e-9, "an older REPLY does not");
+    p.heard_age_ms = 10;
+    p.heard_ahead = INFINITY;
+    CHECK (isinf (placement_peer_ahead (&cfg, &p)) && isinf (placement_peer_eta_ms (&cfg, &p)),
+           "it said it cannot run the model");
+    p.heard_ahead = NAN;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 10.98) < 1e-9, "a NaN REPLY sample is ignored");
+    p.heard_ahead = -5;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 10.98) < 1e-9, "a negative one too");
     p = s_test_peer (100, 0);
     p.digest_age_ms = 5001;
     CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "stale digest");
@@ -433,21 +570,35 @@ placement_test (bool verbose)
     CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "unusable");
     p = s_test_peer (NAN, 0);
     p.cpu_ub_pct = NAN;
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9, "NaN utilisation = fully busy");
+    p.digest_age_ms = 0;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 0.98) < 1e-9, "NaN utilisation = fully busy");
     p = s_test_peer (10, 0);
     p.svc_ms = NAN;
     CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "NaN service");
+    p.svc_ms = 0;
+    CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "zero service");
     p = s_test_peer (10, 0);
     p.link_ms = -1;
     CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "negative link");
-    p = s_test_peer (10, 0);
-    p.queue_fc = INFINITY;
-    CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "unbacked forecast bound");
-    p.queue_fc = NAN;
-    CHECK (isfinite (placement_peer_eta_ms (&cfg, &p)), "NaN forecast: reported queue");
+    p = s_test_peer (10, 3);
+    p.arrival_rate = NAN;
+    CHECK (placement_peer_ahead (&cfg, &p) == 0, "NaN arrival rate: unknown, full drain");
     p = s_test_peer (-50, 0);
     p.cpu_ub_pct = 1e300;
-    CHECK (fabs (placement_peer_eta_ms (&cfg, &p) - 110.75) < 1e-9, "out of range percentages clamped");
+    p.digest_age_ms = 0;
+    CHECK (fabs (placement_peer_ahead (&cfg, &p) - 0.98) < 1e-9, "out of range percentages clamped");
+
+    //  Early departure (off by default): own sources outrunning the box
+    //  make a job leave at `early` of what the budget admits.
+    l = (placement_local_t){2, 0, 1, 1, 64, 10.0, 150};   //  3 ahead; 150 jobs/s > 100
+    CHECK (!placement_should_offload (&cfg, PLACEMENT_FORECAST, &l, 1.0, 500), "early off: stays");
+    placement_cfg_t early = cfg;
+    early.early = 0.05;   //  500 / 1.2 ms admit ~41 ahead: leave from ~2
+    CHECK (placement_should_offload (&early, PLACEMENT_FORECAST, &l, 1.0, 500), "early: leaves");
+    l.arrival_rate = 90;
+    CHECK (!placement_should_offload (&early, PLACEMENT_FORECAST, &l, 1.0, 500), "early: own rate fits");
+    l.arrival_rate = 150;
+    CHECK (!placement_should_offload (&early, PLACEMENT_RANDOM, &l, 1.0, 500), "early is forecast's only");
 
     //  choose: empty and degenerate inputs.
     uint64_t rng = 42;
@@ -483,8 +634,9 @@ placement_test (bool verbose)
     CHECK (k == 3 && out[0] == 5 && out[1] == 6 && out[2] == 4, "reactive order %u %u %u", out[0], out[1],
            out[2]);
 
-    //  FORECAST and RANDOM: no duplicates, FORECAST never returns a peer
-    //  predicted not to fit, whatever the draws.
+    //  FORECAST and RANDOM: no duplicates, only usable peers; FORECAST
+    //  lists the peers predicted to fit before the others, whatever the
+    //  draws.
     placement_cfg_t wide = cfg;
     wide.max_candidates = 16;
     for (int i = 0; i < 64; i++) {
@@ -494,29 +646,45 @@ placement_test (bool verbose)
         if (i % 13 == 0)
             peers[i].digest_age_ms = UINT32_MAX;
     }
-    int never_unfit = 1, no_dups = 1;
+    int fits_first = 1, no_dups = 1, usable_only = 1;
     size_t total_fc = 0;
     for (int trial = 0; trial < 2000; trial++) {
         placement_policy_t pol = trial % 2 ? PLACEMENT_FORECAST : PLACEMENT_RANDOM;
         uint32_t budget = 50 + (uint32_t) (trial % 400);
         k = placement_choose (&wide, pol, peers, 64, budget, &rng, out, 16);
-        bool seen[64] = {false};
+        bool seen[64] = {false}, unfit_seen = false;
         for (size_t i = 0; i < k; i++) {
             if (out[i] >= 64 || seen[out[i]])
                 no_dups = 0;
             else
                 seen[out[i]] = true;
             double eta = placement_peer_eta_ms (&wide, &peers[out[i]]);
-            if (pol == PLACEMENT_FORECAST && !(wide.safety * eta <= budget))
-                never_unfit = 0;
-            if (!peers[out[i]].usable || peers[out[i]].digest_age_ms > wide.max_digest_age_ms)
-                never_unfit = 0;
+            bool fits = wide.safety * eta <= budget;
+            if (pol == PLACEMENT_FORECAST && fits && unfit_seen)
+                fits_first = 0;
+            unfit_seen |= !fits;
+            if (!peers[out[i]].usable || peers[out[i]].digest_age_ms > wide.max_digest_age_ms
+                || !isfinite (peers[out[i]].svc_ms))
+                usable_only = pol == PLACEMENT_RANDOM && isnan (peers[out[i]].svc_ms) ? usable_only : 0;
         }
         if (pol == PLACEMENT_FORECAST)
             total_fc += k;
     }
-    CHECK (never_unfit, "p2c returned a peer that cannot fit");
+    CHECK (fits_first, "forecast listed a peer predicted not to fit before one that fits");
+    //  unfit_weight 0: the hard filter, never a peer predicted not to fit.
+    placement_cfg_t hard = wide;
+    hard.unfit_weight = 0;
+    int only_fits = 1;
+    for (int trial = 0; trial < 500; trial++) {
+        uint32_t budget = 50 + (uint32_t) (trial % 400);
+        k = placement_choose (&hard, PLACEMENT_FORECAST, peers, 64, budget, &rng, out, 16);
+        for (size_t i = 0; i < k; i++)
+            if (!(hard.safety * placement_peer_eta_ms (&hard, &peers[out[i]]) <= budget))
+                only_fits = 0;
+    }
+    CHECK (only_fits, "unfit_weight 0 chose a peer predicted not to fit");
     CHECK (no_dups, "duplicate or out-of-range candidate");
+    CHECK (usable_only, "an unusable peer was chosen");
     CHECK (total_fc > 0, "forecast found nobody at all");
 
     //  Garbage everywhere: no crash, nothing unusable chosen.
@@ -567,7 +735,7 @@ placement_test (bool verbose)
     }
 
     //  Herd avoidance: 100 overloaded askers, one digest view of 5 equal
-    //  peers.  REACTIVE sends every first offer to the same peer; p2c
+    //  peers.  REACTIVE sends every first offer to the same peer; FORECAST
     //  spreads them.  Expected 20 each; a uniform spread lands in 8..32
     //  with overwhelming probability (binomial, sd 4).
     for (int i = 0; i < 5; i++)
@@ -581,21 +749,49 @@ placement_test (bool verbose)
             hits_re[out[0]]++;
     }
     for (int i = 0; i < 5; i++)
-        CHECK (hits_fc[i] >= 8 && hits_fc[i] <= 32, "p2c herd: peer %d got %d of 100", i, hits_fc[i]);
+        CHECK (hits_fc[i] >= 8 && hits_fc[i] <= 32, "forecast herd: peer %d got %d of 100", i, hits_fc[i]);
     CHECK (hits_re[0] == 100, "reactive herds (documents the failure mode): %d", hits_re[0]);
-    //  And p2c prefers the better of two: one clearly better peer among
-    //  five gets picked in about 2/5 of first choices (it wins every draw
-    //  it is in), not 1/5 and not all of them.
-    peers[3] = s_test_peer (0, 0);
-    int best = 0;
+    //  The forecast steers without excluding: one peer predicted to fit
+    //  among four predicted full (their own cameras outrun them) is asked
+    //  first in most lists - it is in the three draws about 95 % of the
+    //  time, and then first - while the full ones are still drawn now and
+    //  then (a prediction is not a refusal).
+    for (int i = 0; i < 5; i++) {
+        peers[i] = s_test_peer (100, 60);
+        peers[i].arrival_rate = 150;
+    }
+    peers[3] = s_test_peer (20, 0);
+    int first_fit = 0, full_asked = 0;
     for (int asker = 0; asker < 1000; asker++) {
         uint64_t own = (uint64_t) asker * 77;
-        if (placement_choose (&cfg, PLACEMENT_FORECAST, peers, 5, 500, &own, out, 1) == 1 && out[0] == 3)
-            best++;
+        k = placement_choose (&cfg, PLACEMENT_FORECAST, peers, 5, 500, &own, out, 16);
+        first_fit += k == 3 && out[0] == 3;
+        for (size_t i = 0; i < k; i++)
+            full_asked += out[i] != 3;
     }
-    CHECK (best > 300 && best < 500, "p2c preference: best peer first in %d of 1000", best);
+    CHECK (first_fit > 900 && first_fit < 990, "fit first in %d of 1000 lists", first_fit);
+    CHECK (full_asked > 1500, "the full ones dropped out: asked %d times", full_asked);
+    //  ORACLE: only exact fits, least projected load first.
+    //  0, 10, 20, 30, 40 ahead at 10 ms each: the first three fit 300 ms;
+    //  their own cameras add 120, 0 and 40 jobs over the 2 s horizon, so
+    //  the order is #1 (10 in all), #2 (60), #0 (120).
+    const double rates[5] = {60, 0, 20, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        peers[i] = s_test_peer (0, (uint32_t) (10 * i));
+        peers[i].digest_age_ms = 0;
+        peers[i].arrival_rate = rates[i];
+    }
+    k = placement_choose (&cfg, PLACEMENT_ORACLE, peers, 5, 300, &rng, out, 16);
+    CHECK (k == 3 && out[0] == 1 && out[1] == 2 && out[2] == 0,
+           "oracle: fits by projected load, %zu: %u %u %u", k, out[0], out[1], out[2]);
+    CHECK (placement_batch (&cfg, PLACEMENT_PROBE) == 2 && placement_batch (&cfg, PLACEMENT_FORECAST) == 1,
+           "probe batch");
+    placement_cfg_t zero = cfg;
+    zero.probe_d = 0;
+    CHECK (placement_batch (&zero, PLACEMENT_PROBE) == 1, "probe_d 0 = 1");
     if (verbose)
-        printf ("placement_test: herd p2c %d/%d/%d/%d/%d, reactive %d; p2c best %d/1000\n", hits_fc[0],
-                hits_fc[1], hits_fc[2], hits_fc[3], hits_fc[4], hits_re[0], best);
+        printf (
+            "placement_test: herd forecast %d/%d/%d/%d/%d, reactive %d; fit first %d/1000, full asked %d\n",
+            hits_fc[0], hits_fc[1], hits_fc[2], hits_fc[3], hits_fc[4], hits_re[0], first_fit, full_asked);
     return rc;
 }

@@ -68,6 +68,7 @@
 #define S_TOKEN         8               //  a frame: the simulated job's index and generation
 #define S_NONE          UINT32_MAX
 #define S_MODEL         "tiny-face"
+#define S_BIN_US        (10 * S_MS)   //  the capacity floor's time step
 
 typedef struct {
     uint64_t t_us;
@@ -84,11 +85,12 @@ typedef struct {
     mw_id_t id;
     char addr[MW_ADDR_MAX + 1];
     bool server;
-    double svc_p50_ms;   //  median service time of this box
-    double svc_est_ms;   //  what it measured and advertises (p99: pessimistic)
-    double base_rate;    //  jobs per second outside events
-    uint32_t boost;      //  events covering it
-    uint64_t arr_rng;    //  arrivals and service noise
+    double svc_p50_ms;                       //  median service time of this box
+    double svc_est_ms;                       //  what it measured and advertises (p99: pessimistic)
+    double base_rate;                        //  jobs per second outside events
+    uint32_t boost;                          //  events covering it
+    uint64_t arr_rng;                        //  arrivals and service noise
+    uint64_t arrivals, arrivals_at_sample;   //  frames from its cameras (the digest's arrival rate)
     uint32_t running, workers;
     uint64_t busy_acc, busy_since, busy_at_sample, t_sample;
     double util_last;   //  busy share over the last sample period, 0..1
@@ -123,6 +125,8 @@ struct _sim_t {
     uint32_t *hist;
     uint64_t hist_n;
     uint64_t busy_measured_us;
+    uint32_t *arr_bins;   //  arrivals per S_BIN_US, for the capacity floor
+    uint32_t n_bins;
     handoff_peer_t *peers;   //  scratch, view entries
     uint8_t *flat;           //  scratch, one flat message
     size_t flat_cap;
@@ -373,6 +377,45 @@ s_op_event (void *ctx, const char *name, const handoff_info_t *info)
         s_job_end (b->sim, idx, done ? END_DONE : END_FAILED, info->path);
 }
 
+//  The link cost a viewer puts in its view of a peer: offer round trip,
+//  frame over, result back.
+static double
+s_link_ms (sim_t *sim, uint32_t from, uint32_t to)
+{
+    return (4.0 * (double) netsim_latency_us (sim->net, from, to) + (double) s_transfer_us ()) / S_MS;
+}
+
+//  ORACLE: just before a box chooses, its view becomes the truth - each
+//  peer's exact count of jobs ahead (queued, reserved, running) and the
+//  exact rate of its own cameras now - at age 0.  No box can know this;
+//  it is the bound the other policies are measured against.
+static void
+s_op_refresh (void *ctx, uint64_t now_ms)
+{
+    box_t *v = (box_t *) ctx;
+    sim_t *sim = v->sim;
+    (void) now_ms;
+    for (uint32_t m = 0; m < v->nview; m++) {
+        box_t *b = &sim->boxes[v->view[m]];
+        placement_local_t l;
+        sched_handoff_local (b->h, S_MODEL, &l);
+        handoff_peer_t *p = &sim->peers[m];
+        memset (p, 0, sizeof *p);
+        p->id = b->id;
+        memcpy (p->addr, b->addr, sizeof p->addr);
+        p->p.usable = true;
+        p->p.cpu_now_pct = p->p.cpu_ub_pct = 100.0 * b->util_last;
+        p->p.queue_len = l.queued + l.reserved + l.running;
+        p->p.queue_fc = p->p.queue_len;
+        p->p.workers = b->workers;
+        p->p.svc_ms = b->svc_est_ms;
+        p->p.link_ms = s_link_ms (sim, v->index, b->index);
+        p->p.arrival_rate = b->base_rate * (b->boost ? sim->cfg->event_factor : 1.0);
+        p->p.heard_age_ms = UINT32_MAX;
+    }
+    sched_handoff_set_peers (v->h, sim->peers, v->nview);
+}
+
 //  The hand-off module as a netsim service.
 static void
 s_svc_handle (void *ctx, uint32_t node, uint32_t from, void *msg, size_t len, uint64_t now_us)
@@ -427,6 +470,9 @@ s_arrival (netsim_t *net, void *arg, uint64_t bi)
     j->gen = ++sim->gen;
     sim->res->jobs_total++;
     sim->res->jobs += j->counted;
+    b->arrivals++;
+    if (now / S_BIN_US < sim->n_bins)
+        sim->arr_bins[now / S_BIN_US]++;
     mw_jobid_t id;
     memset (&id, 0, sizeof id);
     s_token (idx, j->gen, id.b);
@@ -456,6 +502,8 @@ s_sample (netsim_t *net, void *arg, uint64_t bi)
     uint64_t span = now - b->t_sample;
     double util = span ? (double) (busy - b->busy_at_sample) / (double) span : 0;
     b->busy_at_sample = busy;
+    double rate = span ? (double) (b->arrivals - b->arrivals_at_sample) * S_SEC / (double) span : 0;
+    b->arrivals_at_sample = b->arrivals;
     b->t_sample = now;
     b->util_last = util > 1 ? 1 : util;
     sched_handoff_set_util (b->h, b->util_last);
@@ -470,6 +518,7 @@ s_sample (netsim_t *net, void *arg, uint64_t bi)
     d.ts_ms = (uint32_t) t_ms;
     d.cur[SCHED_DIGEST_CPU] = 100.0 * b->util_last;
     d.queue_len = queue;
+    d.arrival_rate = rate;
     d.horizon_s[0] = d.horizon_s[1] = cfg->horizon_s;
     //  As node_load_tick: no bound before the forecaster has residuals
     //  (the larger of now and the point forecast instead).
@@ -522,10 +571,7 @@ s_peers (netsim_t *net, void *arg, uint64_t vi)
             p->id = b->id;
             memcpy (p->addr, b->addr, sizeof p->addr);
             sched_digest_peer (&s->d, now / S_MS, S_SVC_P50_MS, &p->p);
-            //  Offer round trip, frame over, result back.
-            p->p.link_ms =
-                (4.0 * (double) netsim_latency_us (net, v->index, b->index) + (double) s_transfer_us ())
-                / S_MS;
+            p->p.link_ms = s_link_ms (sim, v->index, b->index);
             break;
         }
     }
@@ -627,6 +673,7 @@ s_free (sim_t *sim)
     free (sim->boxes);
     free (sim->jobs);
     free (sim->hist);
+    free (sim->arr_bins);
     free (sim->peers);
     free (sim->flat);
 }
@@ -662,7 +709,9 @@ s_box_init (sim_t *sim, box_t *b, uint32_t i, bool server)
         hc.queue_max = cfg->queue_max;
     }
     b->workers = hc.workers;
-    handoff_ops_t ops = {s_op_send, s_op_start, s_op_has_model, s_op_svc_ms, s_op_event, b};
+    handoff_ops_t ops = {s_op_send, s_op_start, s_op_has_model, s_op_svc_ms, s_op_event, b, NULL};
+    if (!server && cfg->policy == PLACEMENT_ORACLE)
+        ops.refresh_peers = s_op_refresh;
     b->h = sched_handoff_new (&hc, &b->id, b->addr, &ops);
     if (!b->h)
         return -1;
@@ -684,7 +733,9 @@ s_setup (sim_t *sim)
     sim->hist = calloc (S_HIST_BINS, sizeof *sim->hist);
     sim->peers = calloc (cfg->view ? cfg->view : 1, sizeof *sim->peers);
     sim->net = netsim_new (n + 1, cfg->seed);
-    if (!sim->boxes || !sim->hist || !sim->peers || !sim->net)
+    sim->n_bins = (uint32_t) (sim->end_arrivals / S_BIN_US + 1);
+    sim->arr_bins = calloc (sim->n_bins, sizeof *sim->arr_bins);
+    if (!sim->boxes || !sim->hist || !sim->peers || !sim->net || !sim->arr_bins)
         return -1;
     netsim_service_t svc = {"handoff", s_svc_handle, s_svc_tick, s_svc_wakeup};
     sim->port = netsim_service (sim->net, &svc, sim);
@@ -780,6 +831,34 @@ s_setup (sim_t *sim)
     return netsim_at (sim->net, sim->end_arrivals, s_arrivals_over, sim, 0);
 }
 
+//  A lower bound on the misses of any placement: all boxes and the server
+//  as one pool of capacity (jobs per second, each box at its own mean
+//  service rate), zero-cost hand-off, a fluid queue in front of it that
+//  may hold what the pool can serve within the deadline; what arrives
+//  beyond that is lost.  Where a policy's misses are near this floor,
+//  the mesh is out of capacity and no choice of peers can do better.
+static double
+s_floor_miss_rate (const sim_t *sim)
+{
+    const sched_sim_cfg_t *cfg = sim->cfg;
+    double mean_of_p50 = exp (S_SVC_SIGMA * S_SVC_SIGMA / 2);   //  lognormal mean / median
+    double cap = cfg->server_workers * 1000.0 / (S_SVC_P50_MS * mean_of_p50);
+    for (uint32_t i = 0; i < sim->n; i++)
+        cap += 1000.0 / (sim->boxes[i].svc_p50_ms * mean_of_p50);
+    double step = cap * (double) S_BIN_US / S_SEC, hold = cap * cfg->deadline_ms / 1000.0;
+    double backlog = 0, lost = 0;
+    for (uint32_t b = 0; b < sim->n_bins; b++) {
+        backlog += sim->arr_bins[b];
+        backlog = backlog > step ? backlog - step : 0;
+        if (backlog > hold) {
+            if ((uint64_t) b * S_BIN_US >= sim->warmup_us)
+                lost += backlog - hold;
+            backlog = hold;
+        }
+    }
+    return sim->res->jobs ? lost / (double) sim->res->jobs : 0;
+}
+
 static double
 s_percentile (const sim_t *sim, double q)
 {
@@ -842,6 +921,7 @@ sched_sim_run (const sched_sim_cfg_t *cfg, sched_sim_result_t *res)
         res->messages_per_job = (double) res->messages / jobs;
         res->p50_ms = s_percentile (&sim, 0.50);
         res->p99_ms = s_percentile (&sim, 0.99);
+        res->floor_miss_rate = s_floor_miss_rate (&sim);
         res->mean_util = (double) sim.busy_measured_us / ((double) cfg->nodes * cfg->duration_s * S_SEC);
     }
     s_free (&sim);

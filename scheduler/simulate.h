@@ -58,6 +58,7 @@ typedef struct {
     double messages_per_job;
     double p50_ms, p99_ms;             //  latency of the jobs that completed
     double mean_util;                  //  box busy share over the measured period
+    double floor_miss_rate;            //  lower bound for any placement: the mesh as one pool
     uint64_t sim_events;               //  events processed (a cost figure)
     uint64_t jobs_total, jobs_ended;   //  warm-up included: ended == total
 } sched_sim_result_t;

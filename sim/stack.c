@@ -427,7 +427,7 @@ s_boot (mesh_t *k, int i, int join)
     handoff_cfg_t hc;
     handoff_cfg_defaults (&hc);
     hc.queue_max = 16;
-    handoff_ops_t ops = {s_h_send, s_h_start, s_h_has_model, s_h_svc, s_h_event, nd};
+    handoff_ops_t ops = {s_h_send, s_h_start, s_h_has_model, s_h_svc, s_h_event, nd, NULL};
     nd->h = sched_handoff_new (&hc, &nd->id, nd->daddr, &ops);
     if (!nd->m || !nd->e || !nd->h)
         return -1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-#  Placement benchmark (not part of `make check`): the four policies on the
+#  Placement benchmark (not part of `make check`): the six policies on the
 #  same simulated mesh at N = 100 and N = 1000, fixed seed, printed as a
-#  markdown table (the one in docs/PLACEMENT.md).
+#  markdown table (docs/PLACEMENT.md; the sweep is placement-sweep.sh).
 #      tests/bench/simulate.sh [SEED] [DURATION_S]
 #  MW_SIMULATE: the simulator (default $MW_BUILDDIR/scheduler/mw-simulate;
 #  `meshwatch simulate` takes the same arguments).
@@ -22,8 +22,8 @@ d = json.loads(sys.argv[1]); wall = float(sys.argv[2])
 for r in d["runs"]:
     print("| %d | %s | %.5f | %.4f | %.4f | %.3f | %.1f | %.1f | %.2f | %.1f |" % (
         r["nodes"], r["policy"], r["deadline_miss_rate"], r["server_share"], r["peer_share"],
-        r["messages_per_job"], r["p50_latency_ms"], r["p99_latency_ms"], r["mean_util"], wall / 4))
+        r["messages_per_job"], r["p50_latency_ms"], r["p99_latency_ms"], r["mean_util"], wall / len(d["runs"])))
 ' "$js" "$(echo "$t1 - $t0" | bc -l)"
 done
 echo
-echo "seed $SEED, $DUR s measured after 15 s warm-up, defaults of docs/PLACEMENT.md; wall s = the four runs' time / 4"
+echo "seed $SEED, $DUR s measured after 15 s warm-up, defaults of docs/PLACEMENT.md; wall s = the six runs' time / 6"

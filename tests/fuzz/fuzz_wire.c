@@ -82,7 +82,7 @@ static void
 s_handoff (const mw_msg_t *msg)
 {
     static const mw_id_t self_id = {{1, 2, 3, 4, 5, 6, 7, 8}};
-    handoff_ops_t ops = {s_fz_send, s_fz_start, s_fz_has_model, s_fz_svc, NULL, NULL};
+    handoff_ops_t ops = {s_fz_send, s_fz_start, s_fz_has_model, s_fz_svc, NULL, NULL, NULL};
     for (int server = 0; server < 2; server++) {
         handoff_cfg_t cfg;
         handoff_cfg_defaults (&cfg);
@@ -206,7 +206,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    for (uint8_t plane = MW_PLANE_MESH; plane <= MW_PLANE_BEACON; plane++)
+    for (uint8_t plane = MW_PLANE_MESH; plane <= MW_PLANE_PKG; plane++)   //  every plane, packages too
         if (gossip_crypto_open (s_keyring, &FUZZ_TO, plane, data, size, &plain, &plain_len, NULL) == 0) {
             s_decode (plain, plain_len);
             free (plain);

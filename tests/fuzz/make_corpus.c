@@ -7,8 +7,8 @@
     that the fuzzer starts from inputs that reach deep into the decoder,
     past the envelope, and into each of its error paths.  Envelopes are
     sealed for the fuzz receiver id on the type's plane (beacons unbound on
-    the beacon plane, job types on the data plane, the rest on the mesh
-    plane).  A new message type
+    the beacon plane, job types on the data plane, package types on the
+    package plane, the rest on the mesh plane).  A new message type
     or field gets its seeds without an edit here.  Small on purpose (a few
     hundred bytes a file; nothing over run-fuzz.sh's -max_len).
 
@@ -174,6 +174,7 @@ main (int argc, char **argv)
             rc = gossip_crypto_seal (ring, type == MW_MSG_BEACON ? NULL : &FUZZ_TO,
                                      type == MW_MSG_BEACON            ? MW_PLANE_BEACON
                                      : gossip_wire_is_job_type (type) ? MW_PLANE_DATA
+                                     : gossip_wire_is_pkg_type (type) ? MW_PLANE_PKG
                                                                       : MW_PLANE_MESH,
                                      plain, plain_len, &env, &env_len);
         if (rc == 0)

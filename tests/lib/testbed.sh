@@ -35,6 +35,7 @@ TB_FAILED=0
 TB_WAIT_MS=0        # set by tb_wait_until: how long the wait took
 declare -a TB_NS=() TB_VH=() TB_PID=() TB_CG=() TB_KIND=() TB_CFG=()
 declare -a TB_BG_PIDS=()
+declare -a TB_CLEANUP_HOOKS=()   #  commands tb_cleanup runs (eval), last first
 #  Extra config lines every agent of the test gets (KEY=VALUE; later wins).
 declare -a TB_AGENT_DEFAULTS=()
 #  Command prefix for agents (e.g. valgrind ...); empty = run directly.
@@ -188,6 +189,10 @@ tb_cleanup () {
         [ -d "${TB_CG[$i]}" ] && tb_log "WARN: cgroup ${TB_CG[$i]} not removed"
     done
     TB_NS=(); TB_VH=(); TB_CG=()
+    #  Hooks a test registered (mounts, ...), last first.
+    local h
+    for (( h = ${#TB_CLEANUP_HOOKS[@]} - 1; h >= 0; h-- )); do eval "${TB_CLEANUP_HOOKS[$h]}"; done
+    TB_CLEANUP_HOOKS=()
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then TB_FAILED=1; fi
     if [ -n "$TB_DIR" ] && [ -d "$TB_DIR" ]; then
         if [ "$TB_FAILED" = 1 ] || [ -n "${TB_KEEP:-}" ]; then

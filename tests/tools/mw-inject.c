@@ -788,6 +788,8 @@ job_offer (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint
 static int
 send_job_garbage_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq)
 {
+    //  (JOB_CANCEL is left out: a flip in its short body mostly lands in
+    //  the reason and leaves a valid message; the fuzz corpus covers it.)
     static const int types[] = {MW_MSG_JOB_OFFER, MW_MSG_JOB_REPLY, MW_MSG_JOB, MW_MSG_JOB_RESULT};
     int type = types[rnd () % 4];
     mw_msg_t m;
