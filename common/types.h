@@ -53,6 +53,14 @@
 #define MW_DEPLOY_REPORT_BYTES (4 * 1024)
 #define MW_DEPLOY_CMD_BYTES    1024
 
+//  Cameras (camera/): the mesh-wide registry and focus (scenario 4).
+#define MW_CAM_MAX            1024      //  cameras per mesh, tombstones included
+#define MW_CAM_JSON_MAX       4096      //  one camera's JSON document, bytes
+#define MW_CAM_RECORDS_MAX    32        //  camera documents in one message
+#define MW_FOCUS_RADIUS_MAX_M 50000     //  a focus covers at most 50 km
+#define MW_FOCUS_TTL_MAX_MS   3600000   //  and lasts at most an hour
+#define MW_FOCUS_TRIGGER_MAX  15        //  "rule", "cli", "api"
+
 typedef struct {
     uint8_t b[MW_ID_LEN];
 } mw_id_t;

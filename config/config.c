@@ -6,6 +6,7 @@
     with the line it came from instead of misbehaving an hour later.
     ========================================================================= */
 #include "config/config.h"
+#include "common/detrule.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -36,6 +37,7 @@ typedef enum {
     T_BAND,        //  "LO,HI": two decimals in [0, 1], LO < HI; or empty
     T_CHOICE,      //  one of the '|'-separated words in `choices`
     T_SOURCE,      //  dir:PATH[:FPS] (a folder of JPEGs replayed at FPS frames a second)
+    T_RULE,        //  CLASS>=SCORE[,...] (camera/cam_focus.h), or empty
 } key_type_t;
 
 typedef struct {
@@ -323,7 +325,8 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
         if (!len)
             return 0;
         if (strncmp (v, "dir:", 4) || len == 4 || len > 220) {
-            snprintf (why, whylen, "%s must be dir:PATH[:FPS] (RTSP sources come later)", spec->key);
+            snprintf (why, whylen, "%s must be dir:PATH[:FPS] (RTSP cameras: meshwatch camera add)",
+                      spec->key);
             return -1;
         }
         const char *colon = strrchr (v + 4, ':');
@@ -334,6 +337,15 @@ s_check (const key_spec_t *spec, const char *v, char *why, size_t whylen)
                 snprintf (why, whylen, "%s: FPS must be a number in (0, 1000]", spec->key);
                 return -1;
             }
+        }
+        return 0;
+    }
+    case T_RULE: {
+        mw_detrule_t rule;
+        char e[96];
+        if ((int64_t) len > spec->max || mw_detrule_parse (v, &rule, e, sizeof e) != 0) {
+            snprintf (why, whylen, "%s: %s", spec->key, (int64_t) len > spec->max ? "too long" : e);
+            return -1;
         }
         return 0;
     }
@@ -679,6 +691,7 @@ s_int (mw_config_t *self, int i)
 #define S_GET_BAND(self, i)      s_str (self, i)
 #define S_GET_CHOICE(self, i)    s_str (self, i)
 #define S_GET_SOURCE(self, i)    s_str (self, i)
+#define S_GET_RULE(self, i)      s_str (self, i)
 
 static void
 s_fill (mw_config_t *self)

@@ -39,6 +39,7 @@ typedef struct _mw_config_t mw_config_t;
 #define MW_CONFIG_CTYPE_BAND      const char *
 #define MW_CONFIG_CTYPE_CHOICE    const char *
 #define MW_CONFIG_CTYPE_SOURCE    const char *
+#define MW_CONFIG_CTYPE_RULE      const char *
 
 //  Every key, typed: INT keys are int64_t (0 when unset without default),
 //  FRAC keys double, the others strings, never NULL ("" when empty; lists

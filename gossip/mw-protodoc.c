@@ -301,6 +301,16 @@ s_w_box (text_t *t)
     s_section_record (t, gossip_wire_field (MW_MSG_JOB_RESULT, "boxes")->rec);
 }
 static void
+s_w_camv (text_t *t)
+{
+    s_section_record (t, gossip_wire_field (MW_MSG_CAM_DIGEST, "camvs")->rec);
+}
+static void
+s_w_cam (text_t *t)
+{
+    s_section_record (t, gossip_wire_field (MW_MSG_CAM_RECORDS, "cams")->rec);
+}
+static void
 s_w_limits (text_t *t)
 {
     s_section_limits (t, MW_WIRE_PLANE_DATA);
@@ -318,10 +328,16 @@ s_w_pkg_limits (text_t *t)
 }
 
 static const section_t s_sections[] = {
-    {"header", s_w_header},    {"mesh-messages", s_w_mesh},
-    {"update", s_w_update},    {"data-messages", s_w_data},
-    {"box", s_w_box},          {"data-limits", s_w_limits},
-    {"pkg-messages", s_w_pkg}, {"pkg-limits", s_w_pkg_limits},
+    {"header", s_w_header},
+    {"mesh-messages", s_w_mesh},
+    {"update", s_w_update},
+    {"data-messages", s_w_data},
+    {"box", s_w_box},
+    {"data-limits", s_w_limits},
+    {"camera-version", s_w_camv},
+    {"camera-record", s_w_cam},
+    {"pkg-messages", s_w_pkg},
+    {"pkg-limits", s_w_pkg_limits},
 };
 #define SECTIONS (sizeof s_sections / sizeof s_sections[0])
 

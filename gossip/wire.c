@@ -40,6 +40,8 @@
 #define S_T_JOB               mw_job_t
 #define S_T_UPDATE            mw_update_t
 #define S_T_BOX               mw_wire_box_t
+#define S_T_CAMV              mw_wire_camv_t
+#define S_T_CAM               mw_wire_cam_t
 #define S_MEMBER(in_, member) (((S_T_##in_ *) 0)->member)
 
 //  One initializer per kind; every F row of the definition goes through
@@ -113,6 +115,8 @@ MW_WIRE_HEADER (S_CHECK)
 MW_WIRE_MESSAGES (S_CHECK_BODY)
 MW_WIRE_RECORD_UPDATE (S_CHECK)
 MW_WIRE_RECORD_BOX (S_CHECK)
+MW_WIRE_RECORD_CAMV (S_CHECK)
+MW_WIRE_RECORD_CAM (S_CHECK)
 _Static_assert(MW_BEACON_PLAIN_MAX == MW_BEACON_MAX - MW_ENVELOPE_OVERHEAD, "beacon plaintext limit");
 _Static_assert(MW_WIRE_SEND_VERSION >= 1 && MW_WIRE_SEND_VERSION <= MW_WIRE_VERSION, "send version");
 
@@ -123,6 +127,12 @@ static const mw_wire_record_t s_rec_UPDATE = {"update", sizeof (mw_update_t), s_
                                               0 MW_WIRE_RECORD_UPDATE (S_COUNT)};
 static const mw_wire_record_t s_rec_BOX = {"box", sizeof (mw_wire_box_t), s_box_fields,
                                            0 MW_WIRE_RECORD_BOX (S_COUNT)};
+static const mw_wire_field_t s_camv_fields[] = {MW_WIRE_RECORD_CAMV (S_FIELD)};
+static const mw_wire_field_t s_cam_fields[] = {MW_WIRE_RECORD_CAM (S_FIELD)};
+static const mw_wire_record_t s_rec_CAMV = {"camera version", sizeof (mw_wire_camv_t), s_camv_fields,
+                                            0 MW_WIRE_RECORD_CAMV (S_COUNT)};
+static const mw_wire_record_t s_rec_CAM = {"camera record", sizeof (mw_wire_cam_t), s_cam_fields,
+                                           0 MW_WIRE_RECORD_CAM (S_COUNT)};
 static const mw_wire_field_t s_header_fields[] = {MW_WIRE_HEADER (S_FIELD)};
 #define HEADER_COUNT (0 MW_WIRE_HEADER (S_COUNT))
 
@@ -269,7 +279,7 @@ s_min_wire (const mw_wire_field_t *fields, uint32_t n, uint8_t version)
 //  The member of field f: in the message, its job body, or the list
 //  element being walked.
 typedef struct {
-    uint8_t *at[4];   //  indexed by mw_wire_in_t
+    uint8_t *at[6];   //  indexed by mw_wire_in_t
 } bases_t;
 
 static uint8_t *
@@ -2068,6 +2078,62 @@ s_golden_make (int type, const char *variant, mw_msg_t *msg)
             s_g_str (j->reason, MW_REASON_MAX, 'c');
         }
         break;
+    case MW_MSG_CAM_SUMMARY:
+        if (max) {
+            msg->cam_count = MW_CAM_MAX;
+            msg->cam_hash = UINT64_MAX;
+        }
+        break;
+    case MW_MSG_CAM_DIGEST:
+        if (max) {
+            //  A full registry's digest: every id at its longest.
+            msg->reply = 1;
+            msg->camvs = (mw_wire_camv_t *) calloc (MW_CAM_MAX, sizeof (mw_wire_camv_t));
+            if (!msg->camvs)
+                return -1;
+            msg->n_camvs = MW_CAM_MAX;
+            for (uint32_t i = 0; i < MW_CAM_MAX; i++) {
+                mw_wire_camv_t *v = &msg->camvs[i];
+                s_g_str (v->id, MW_CAMERA_MAX, (char) ('A' + i % 26));
+                snprintf (v->id, 9, "%08x", i);
+                v->id[8] = '-';
+                v->hlc = s_g_ints[i % 12];
+                s_g_id (v->origin.b, MW_ID_LEN, (uint8_t) i);
+                v->deleted = i % 2;
+            }
+        }
+        break;
+    case MW_MSG_CAM_RECORDS:
+        if (max) {
+            //  The most records, each document at its longest.
+            msg->cams = (mw_wire_cam_t *) calloc (MW_CAM_RECORDS_MAX, sizeof (mw_wire_cam_t));
+            if (!msg->cams)
+                return -1;
+            msg->n_cams = MW_CAM_RECORDS_MAX;
+            for (uint32_t i = 0; i < MW_CAM_RECORDS_MAX; i++) {
+                mw_wire_cam_t *c = &msg->cams[i];
+                s_g_str (c->id, MW_CAMERA_MAX, (char) ('a' + i % 26));
+                c->hlc = UINT64_MAX - i;
+                s_g_id (c->origin.b, MW_ID_LEN, (uint8_t) (i + 50));
+                c->deleted = i % 2;
+                s_g_str (c->json, MW_CAM_JSON_MAX, 'J');
+            }
+        }
+        break;
+    case MW_MSG_FOCUS:
+        if (max) {
+            s_g_id (msg->focus_id.b, MW_JOBID_LEN, 14);
+            s_g_id (msg->focus_origin.b, MW_ID_LEN, 15);
+            s_g_str (msg->focus_camera, MW_CAMERA_MAX, 'k');
+            s_g_str (msg->focus_trigger, MW_FOCUS_TRIGGER_MAX, 't');
+            msg->lat_e6 = 180000000;
+            msg->lon_e6 = 360000000;
+            msg->radius_m = MW_FOCUS_RADIUS_MAX_M;
+            msg->ttl_ms = MW_FOCUS_TTL_MAX_MS;
+            msg->created_ms = UINT64_MAX;
+            msg->hops = 8;
+        }
+        break;
     default: break;
     }
     return rc;
@@ -2933,12 +2999,19 @@ gossip_wire_test (bool verbose)
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB), "job") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_RESULT), "job_result") == 0);
         CHECK (strcmp (gossip_wire_type_name (MW_MSG_JOB_CANCEL), "job_cancel") == 0);
-        CHECK (MW_MSG_TYPE_MAX == 26 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_CAM_SUMMARY), "cam_summary") == 0);
+        CHECK (strcmp (gossip_wire_type_name (MW_MSG_FOCUS), "focus") == 0);
+        CHECK (MW_MSG_TYPE_MAX == 30 && MW_MSG_BEACON == 1 && MW_MSG_VOTE == 11 && MW_MSG_JOB_RESULT == 15
                && MW_MSG_PKG_INDEX == 16 && MW_MSG_PKG_REFUSE == 22 && MW_MSG_DEPLOY_CMD == 25
-               && MW_MSG_JOB_CANCEL == 26);
+               && MW_MSG_JOB_CANCEL == 26 && MW_MSG_CAM_SUMMARY == 27 && MW_MSG_CAM_DIGEST == 28
+               && MW_MSG_CAM_RECORDS == 29 && MW_MSG_FOCUS == 30);
         for (int t = 0; t <= MW_MSG_TYPE_MAX + 1; t++) {
             CHECK (gossip_wire_is_job_type (t) == ((t >= 12 && t <= 15) || t == 26));
             CHECK (gossip_wire_is_pkg_type (t) == (t >= 16 && t <= 22));
+            //  The camera types travel on the mesh plane.
+            const mw_wire_msg_def_t *cdef = gossip_wire_def (t);
+            if (t >= MW_MSG_CAM_SUMMARY && t <= MW_MSG_FOCUS)
+                CHECK (cdef && cdef->plane == MW_WIRE_PLANE_MESH);
         }
         mw_jobid_t jid, jid2;
         for (int i = 0; i < MW_JOBID_LEN; i++)

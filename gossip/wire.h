@@ -88,11 +88,11 @@ typedef struct {
 } mw_update_t;
 
 //  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
-//  MW_MSG_BEACON = 1 .. MW_MSG_JOB_CANCEL = 26, contiguous (the codec's
+//  MW_MSG_BEACON = 1 .. MW_MSG_FOCUS = 30, contiguous (the codec's
 //  tables are indexed by type).  Types 9..11 (election), 12..15 and 26
-//  (jobs, data plane only), 16..22 (packages, package plane only) and
-//  23..25 (deployments) were added within version 1 before any
-//  release (docs/PROTOCOL.md §6).
+//  (jobs, data plane only), 16..22 (packages, package plane only),
+//  23..25 (deployments) and 27..30 (cameras, mesh plane) were added
+//  before any release (docs/PROTOCOL.md §6).
 #define MW_WIRE_ENUM_(NAME, number, ...) MW_MSG_##NAME = number,
 #define MW_WIRE_ONE_(...)                +1
 typedef enum {
@@ -126,6 +126,23 @@ typedef struct {
     uint32_t n_boxes;                 //  RESULT: 0..MW_MAX_BOXES
     mw_wire_box_t *boxes;             //  RESULT: owned
 } mw_job_t;
+
+//  Camera registry replication (camera/cam_registry.h): a camera's version,
+//  the element of a digest; and a whole record, the element of a transfer.
+typedef struct {
+    char id[MW_CAMERA_MAX + 1];
+    uint64_t hlc;   //  hybrid logical clock: wall ms << 16 | counter
+    mw_id_t origin;
+    uint8_t deleted;
+} mw_wire_camv_t;
+
+typedef struct {
+    char id[MW_CAMERA_MAX + 1];
+    uint64_t hlc;
+    mw_id_t origin;
+    uint8_t deleted;
+    char json[MW_CAM_JSON_MAX + 1];   //  the document ("" for a tombstone)
+} mw_wire_cam_t;
 
 typedef struct {
     //  The protocol version it was decoded from (1..MW_WIRE_VERSION); the
@@ -194,6 +211,26 @@ typedef struct {
     //  owned by the message.
     uint8_t *deploy;
     uint32_t deploy_len;
+
+    //  Camera registry (types 27..29): CAM_SUMMARY, CAM_DIGEST, CAM_RECORDS.  The lists are
+    //  owned by the message (gossip_wire_msg_clear frees them).
+    uint32_t cam_count;      //  SUMMARY: entries held
+    uint64_t cam_hash;       //  SUMMARY: cam_registry_summary
+    uint8_t reply;           //  DIGEST: 1 answers a digest
+    mw_wire_camv_t *camvs;   //  DIGEST
+    uint32_t n_camvs;
+    mw_wire_cam_t *cams;   //  RECORDS
+    uint32_t n_cams;
+
+    //  FOCUS (type 30, scenario 4).
+    mw_jobid_t focus_id;
+    mw_id_t focus_origin;
+    char focus_camera[MW_CAMERA_MAX + 1];
+    char focus_trigger[MW_FOCUS_TRIGGER_MAX + 1];
+    uint32_t lat_e6, lon_e6;   //  (degrees + 90 / + 180) in millionths: no floats on the wire
+    uint32_t radius_m, ttl_ms;
+    uint64_t created_ms;
+    uint8_t hops;
 } mw_msg_t;
 
 //  Encode `msg` into a freshly allocated buffer (*out, *out_len); caller frees
@@ -253,6 +290,8 @@ typedef enum {
     MW_WIRE_IN_JOB,      //  *mw_msg_t.job (mw_job_t)
     MW_WIRE_IN_UPDATE,   //  mw_update_t (element of `updates`)
     MW_WIRE_IN_BOX,      //  mw_wire_box_t (element of `boxes`)
+    MW_WIRE_IN_CAMV,     //  mw_wire_camv_t (element of `camvs`)
+    MW_WIRE_IN_CAM,      //  mw_wire_cam_t (element of `cams`)
 } mw_wire_in_t;
 
 typedef enum { MW_WIRE_PLANE_MESH, MW_WIRE_PLANE_DATA, MW_WIRE_PLANE_PKG } mw_wire_plane_t;

@@ -155,7 +155,15 @@
     MSG (DEPLOY_CMD, 25, "deploy_cmd", MESH, 0, MW_MSG_MAX, 1,                                               \
          "a deploy or undeploy, forwarded to the coordinator")                                               \
     MSG (JOB_CANCEL, 26, "job_cancel", DATA, 0, MW_JOB_MSG_MAX, 1,                                           \
-         "origin to peer: release your reservation for job J (another peer accepted first)")
+         "origin to peer: release your reservation for job J (another peer accepted first)")                 \
+    MSG (CAM_SUMMARY, 27, "cam_summary", MESH, 0, MW_MSG_MAX, 1,                                             \
+         "camera registry anti-entropy: what I hold, in brief; a digest back if yours differs")              \
+    MSG (CAM_DIGEST, 28, "cam_digest", MESH, 0, MW_MSG_MAX, 1,                                               \
+         "every camera version I hold: send me the records newer at you")                                    \
+    MSG (CAM_RECORDS, 29, "cam_records", MESH, 0, MW_MSG_MAX, 1,                                             \
+         "camera records (documents or tombstones) newer than the receiver's")                               \
+    MSG (FOCUS, 30, "focus", MESH, 0, MW_MSG_MAX, 1,                                                         \
+         "scenario 4: the cameras around a point concentrate on it for a while")
 
 //  ---- mesh plane ----------------------------------------------------------
 
@@ -208,6 +216,45 @@
 
 //  The election messages' signature (gossip/sign.h).
 #define MW_WIRE_SIG_DOC "Ed25519 signature of the sender over the message (this field empty) and its receiver"
+
+//  ---- cameras (camera/, docs/CAMERAS.md) ------------------------------------
+
+#define MW_WIRE_BODY_CAM_SUMMARY(F)                                                                          \
+    F (MSG, cam_count, UINT, MW_CAM_MAX, 0, 1, "entries held (cameras and tombstones)")                      \
+    F (MSG, cam_hash, UINT, UINT64_MAX, 0, 1, "order-independent hash of every (id, version) held")
+
+#define MW_WIRE_BODY_CAM_DIGEST(F)                                                                           \
+    F (MSG, reply, BOOL, 0, 0, 1, "1 answers a digest: send records, no digest back")                        \
+    F (MSG, camvs, LIST, MW_CAM_MAX, CAMV, 1, "every entry held")
+
+#define MW_WIRE_BODY_CAM_RECORDS(F) F (MSG, cams, LIST, MW_CAM_RECORDS_MAX, CAM, 1, "the records")
+
+#define MW_WIRE_BODY_FOCUS(F)                                                                                \
+    F (MSG, focus_id, ID, 0, 0, 1, "the focus id (random): a copy seen again changes nothing")               \
+    F (MSG, focus_origin, ID, 0, 0, 1, "the box that created it")                                            \
+    F (MSG, focus_camera, STR, MW_CAMERA_MAX, 0, 1, "the camera where it happened (empty: a point)")         \
+    F (MSG, focus_trigger, STR, MW_FOCUS_TRIGGER_MAX, 0, 1, "rule, cli or api")                              \
+    F (MSG, lat_e6, UINT, 180000000, 0, 1, "latitude + 90, millionths of a degree")                          \
+    F (MSG, lon_e6, UINT, 360000000, 0, 1, "longitude + 180, millionths of a degree")                        \
+    F (MSG, radius_m, UINT, MW_FOCUS_RADIUS_MAX_M, 0, 1, "cameras within this distance join, metres")        \
+    F (MSG, ttl_ms, UINT, MW_FOCUS_TTL_MAX_MS, 0, 1, "time left when sent (relative: no clock sync)")        \
+    F (MSG, created_ms, UINT, UINT64_MAX, 0, 1, "the origin's wall clock at creation (display only)")        \
+    F (MSG, hops, UINT, 8, 0, 1, "relays so far (a relayed copy is relayed on only below the limit)")
+
+//  A camera's version, the element of a digest.
+#define MW_WIRE_RECORD_CAMV(F)                                                                               \
+    F (CAMV, id, STR, MW_CAMERA_MAX, 0, 1, "the camera id")                                                  \
+    F (CAMV, hlc, UINT, UINT64_MAX, 0, 1, "version: hybrid logical clock, wall ms x 65536 + counter")        \
+    F (CAMV, origin, ID, 0, 0, 1, "version: the box that made the change (breaks clock ties)")               \
+    F (CAMV, deleted, BOOL, 0, 0, 1, "1 = a tombstone")
+
+//  A camera's record, the element of a transfer.
+#define MW_WIRE_RECORD_CAM(F)                                                                                \
+    F (CAM, id, STR, MW_CAMERA_MAX, 0, 1, "the camera id")                                                   \
+    F (CAM, hlc, UINT, UINT64_MAX, 0, 1, "version: hybrid logical clock")                                    \
+    F (CAM, origin, ID, 0, 0, 1, "version: the box that made the change")                                    \
+    F (CAM, deleted, BOOL, 0, 0, 1, "1 = a tombstone")                                                       \
+    F (CAM, json, STR, MW_CAM_JSON_MAX, 0, 1, "the camera's JSON document, checked again by the receiver")
 
 //  One member's state record, the element of `updates`.
 #define MW_WIRE_RECORD_UPDATE(F)                                                                             \

@@ -172,35 +172,49 @@ s_ppm_number (const uint8_t *d, size_t len, size_t *pos, long *value)
     return true;
 }
 
-static mw_image_t *
-s_decode_ppm (const uint8_t *data, size_t len, char *err, size_t errlen)
+int
+mw_image_ppm_view (const uint8_t *data, size_t len, const uint8_t **pixels, int *width, int *height,
+                   char *err, size_t errlen)
 {
     size_t pos = 2;
     long w, h, maxval;
-    if (!s_ppm_number (data, len, &pos, &w) || !s_ppm_number (data, len, &pos, &h)
-        || !s_ppm_number (data, len, &pos, &maxval) || pos >= len
+    if (!data || len < 3 || data[0] != 'P' || data[1] != '6' || !s_ppm_number (data, len, &pos, &w)
+        || !s_ppm_number (data, len, &pos, &h) || !s_ppm_number (data, len, &pos, &maxval) || pos >= len
         || !(data[pos] == ' ' || data[pos] == '\n' || data[pos] == '\r' || data[pos] == '\t')) {
         s_err (err, errlen, "ppm: malformed P6 header");
-        return NULL;
+        return -1;
     }
     pos++;
     if (maxval != 255) {
         s_err (err, errlen, "ppm: maxval %ld not supported (only 255)", maxval);
-        return NULL;
+        return -1;
     }
     if (!s_size_ok (w, h, err, errlen))
-        return NULL;
+        return -1;
     size_t need = (size_t) w * (size_t) h * 3;
     if (len - pos < need) {
         s_err (err, errlen, "ppm: truncated: %zu of %zu pixel bytes", len - pos, need);
-        return NULL;
+        return -1;
     }
-    mw_image_t *self = mw_image_new ((int) w, (int) h);
+    *pixels = data + pos;
+    *width = (int) w;
+    *height = (int) h;
+    return 0;
+}
+
+static mw_image_t *
+s_decode_ppm (const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    const uint8_t *px;
+    int w, h;
+    if (mw_image_ppm_view (data, len, &px, &w, &h, err, errlen) != 0)
+        return NULL;
+    mw_image_t *self = mw_image_new (w, h);
     if (!self) {
-        s_err (err, errlen, "ppm: out of memory for %ldx%ld", w, h);
+        s_err (err, errlen, "ppm: out of memory for %dx%d", w, h);
         return NULL;
     }
-    memcpy (self->data, data + pos, need);
+    memcpy (self->data, px, (size_t) w * (size_t) h * 3);
     return self;
 }
 

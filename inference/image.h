@@ -54,6 +54,11 @@ int mw_image_probe (const uint8_t *data, size_t len, int *width, int *height, ui
 mw_image_t *mw_image_decode_max (const uint8_t *data, size_t len, uint64_t max_pixels, char *err,
                                  size_t errlen);
 mw_image_t *mw_image_load (const char *path, char *err, size_t errlen);
+//  A binary PPM (P6, maxval 255) read in place: *pixels points into data
+//  (packed RGB, width*3 bytes a row).  The camera ingest hands frames to
+//  the runner this way: no JPEG round trip, no copy.  0, or -1 with err.
+int mw_image_ppm_view (const uint8_t *data, size_t len, const uint8_t **pixels, int *width, int *height,
+                       char *err, size_t errlen);
 void mw_image_destroy (mw_image_t **self_p);
 
 int mw_image_width (mw_image_t *self);

@@ -11,6 +11,7 @@
                   /metrics snapshot and the seed's usage POST
       election    the coordinator election fed with the SWIM view
       jobs        the data plane, the runner and the hand-off (node/jobs.h)
+      cameras     the camera registry, RTSP ingest and focus (node/cameras.h)
       control     the CLI's socket (node/control.h); each service registers
                   its own commands
 
@@ -42,6 +43,7 @@
 #include "gossip/sign.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "node/cameras.h"
 #include "node/control.h"
 #include "node/curve.h"
 #include "node/events.h"
@@ -109,6 +111,8 @@ struct _node_agent_t {
     node_deploy_t *deploy;    //  deployments (docs/DEPLOY.md): the plan, this box's slots
     uint16_t pkg_port;
     uint64_t next_pkg_peers_ms;
+    //  Cameras (node/cameras.h): registry, ingest, focus.
+    node_cameras_t *cameras;
     //  Coordinator election (scheduler/election.h): fed the SWIM view
     //  when it changes (view_dirty) and at least once a second.
     election_t *election;
@@ -140,6 +144,14 @@ typedef struct _node_agent_t agent_t;
 
 //  --------------------------------------------------------------------------
 //  Membership callbacks
+
+//  The camera service's mesh messages (registry replication, focus).
+static void
+s_cam_send (void *ctx, const char *addr, mw_msg_t *msg)
+{
+    agent_t *self = (agent_t *) ctx;
+    gossip_transport_send (self->transport, addr, msg);
+}
 
 static void
 s_send (void *ctx, const char *addr, const mw_msg_t *msg)
@@ -209,6 +221,9 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
         //  comes back, a fresh connection is made at once instead of waiting
         //  out libzmq's reconnect back-off, and it gets no stale backlog.
         gossip_transport_forget_addr (self->transport, m->addr);
+    if (self->cameras)
+        node_cameras_member (self->cameras, m, ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_ALIVE,
+                             mw_now_ms ());
     //  The peers table is written behind, from s_peers_sync: never from
     //  here, where a flood of joins would be a flood of fsyncs on the loop.
     if (ev == GOSSIP_MEMBER_EV_LEAVE)
@@ -829,6 +844,8 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     s_status_robust (self, o);
     if (self->jobs)
         mw_json_add (o, "jobs", node_jobs_status_json (self->jobs));
+    if (self->cameras)
+        mw_json_add (o, "cameras", node_cameras_status_json (self->cameras));
     if (self->pkg)
         mw_json_add (o, "packages", pkg_service_status_json (self->pkg));
     if (self->deploy)
@@ -929,6 +946,8 @@ s_collect_tick (agent_t *self, uint64_t now)
                          NULL);
             if (self->jobs)
                 node_jobs_prometheus (self->jobs, text);
+            if (self->cameras)
+                node_cameras_prometheus (self->cameras, text);
             if (self->pkg)
                 pkg_service_prometheus (self->pkg, text);
             node_vms_prometheus (self->vms, text);
@@ -1039,6 +1058,9 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             else if (msg.type >= MW_MSG_DEPLOY_PLAN && msg.type <= MW_MSG_DEPLOY_CMD) {
                 if (self->deploy && !leaving)
                     node_deploy_handle (self->deploy, &msg, now);
+            }
+            else if (self->cameras && node_cameras_handle (self->cameras, &msg, now)) {
+                //  camera registry or focus
             }
             else if (msg.type != MW_MSG_BEACON)
                 gossip_member_handle (self->members, &msg, now);
@@ -1621,6 +1643,16 @@ s_setup (agent_t *self, char *err, size_t errlen)
             return -1;
         node_deploy_control_register (self->deploy, self->control);
     }
+    //  Cameras: the registry, ingest and focus (after membership: placement
+    //  and replication read the view).
+    node_cameras_opts_t co = {cfg,        &self->ident,  self->name, self->db, self->events,
+                              self->jobs, self->members, s_cam_send, self};
+    self->cameras = node_cameras_new (&co, err, errlen);
+    if (!self->cameras)
+        return -1;
+    node_cameras_control_register (self->cameras, self->control);
+    if (node_cameras_api_register (self->cameras, node_vms_api (self->vms)) != 0)
+        mw_warn ("api_routes_missing", "module=cameras reason=\"the API's table lacks a camera route\"");
     if (self->jobs)
         node_jobs_control_register (self->jobs, self->control);
     else {
@@ -1659,6 +1691,7 @@ s_fd_budget (agent_t *self)
 static void
 s_teardown (agent_t *self)
 {
+    node_cameras_destroy (&self->cameras);
     node_deploy_destroy (&self->deploy);
     pkg_service_destroy (&self->pkg);
     node_jobs_destroy (&self->jobs);
@@ -1729,6 +1762,8 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
     node_service_t elect = {"election", self, NULL, NULL, s_elect_tick, s_elect_wakeup, s_elect_leave};
     node_service_t jobs = {"jobs", self, s_jobs_items, s_jobs_readable, s_jobs_tick, s_jobs_wakeup, NULL};
     node_service_t pkg = {"packages", self, s_pkg_items, s_pkg_readable, s_pkg_tick, s_pkg_wakeup, NULL};
+    node_service_t cameras;
+    node_cameras_service (self->cameras, &cameras);
     node_service_t control;
     node_control_service (self->control, &control);
     node_loop_add (self->loop, &mesh);
@@ -1742,6 +1777,7 @@ node_agent_new (mw_config_t *cfg, char *err, size_t errlen)
         node_deploy_service (self->deploy, &dep);
         node_loop_add (self->loop, &dep);
     }
+    node_loop_add (self->loop, &cameras);
     node_loop_add (self->loop, &control);
     node_service_t docs = {"vmsdocs", self, NULL, NULL, s_docs_tick, s_docs_wakeup, NULL};
     node_loop_add (self->loop, &docs);

@@ -325,7 +325,9 @@ s_jobs (mw_strbuf_t *out, json_object *list)
         mw_strbuf_printf (out, "(no jobs yet)\n");
 }
 
-//  A finished job in one line.
+static void s_detections (mw_strbuf_t *out, json_object *dets);
+
+//  A finished job in one line (and its detections, one line each).
 static void
 s_job_line (mw_strbuf_t *out, json_object *j)
 {
@@ -334,16 +336,160 @@ s_job_line (mw_strbuf_t *out, json_object *j)
     const char *state = mw_json_get_str (j, "state", "?");
     mw_strbuf_printf (out, "job %s %s", id,
                       !strcmp (state, "done") || !strcmp (state, "failed") ? state : "?");
-    if (!strcmp (state, "done"))
+    if (!strcmp (state, "done")) {
         mw_strbuf_printf (out, " on %s (%s) in %.1f ms: %.0f detections, confidence %.3f%s\n",
                           node_cli_safe (mw_json_get_str (j, "ran_on", "?"), ran, sizeof ran),
                           node_cli_safe (mw_json_get_str (j, "path", "?"), path, sizeof path),
                           mw_json_get_num (j, "total_ms", 0), mw_json_get_num (j, "boxes", 0),
                           mw_json_get_num (j, "confidence", 0),
                           mw_json_get_bool (j, "escalated", false) ? ", escalated" : "");
+        s_detections (out, mw_json_get (j, "detections"));
+    }
     else
         mw_strbuf_printf (out, ": %s\n",
                           node_cli_safe (mw_json_get_str (j, "reason", ""), reason, sizeof reason));
+}
+
+//  The detections of a job, one line each.
+static void
+s_detections (mw_strbuf_t *out, json_object *dets)
+{
+    size_t n = dets && json_object_is_type (dets, json_type_array) ? json_object_array_length (dets) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = s_at (dets, i), *b = mw_json_get (d, "box");
+        char cls[64];
+        mw_strbuf_printf (out, "  %s %.3f at %.0f,%.0f size %.0fx%.0f px\n",
+                          node_cli_safe (mw_json_get_str (d, "class", "?"), cls, sizeof cls),
+                          mw_json_get_num (d, "score", 0), mw_json_get_num (b, "x", 0),
+                          mw_json_get_num (b, "y", 0), mw_json_get_num (b, "w", 0),
+                          mw_json_get_num (b, "h", 0));
+    }
+}
+
+static void
+s_cameras (mw_strbuf_t *out, json_object *list)
+{
+    mw_strbuf_printf (out, "%-16s %-16s %-12s %-10s %-6s %5s %8s %8s %7s %4s  %s\n", "ID", "NAME",
+                      "ANALYSED BY", "STATE", "MODE", "FPS", "DECODED", "ANALYSED", "DROPPED", "RECN",
+                      "POSITION");
+    size_t n = json_object_is_type (list, json_type_array) ? json_object_array_length (list) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = s_at (list, i), *in = mw_json_get (c, "ingest");
+        s_cell (out, mw_json_get_str (c, "id", "?"), 16);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (c, "name", ""), 16);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (c, "analysed_by", "-"), 12);
+        mw_strbuf_printf (out, " ");
+        if (in) {
+            s_cell (out, mw_json_get_str (in, "state", "?"), 10);
+            mw_strbuf_printf (out, " ");
+            s_cell (out, mw_json_get_str (in, "mode", "?"), 6);
+            mw_strbuf_printf (
+                out, " %5.1f %8.0f %8.0f %7.0f %4.0f", mw_json_get_num (in, "fps", 0),
+                mw_json_get_num (in, "frames_decoded", 0), mw_json_get_num (in, "frames_analysed", 0),
+                mw_json_get_num (in, "frames_dropped", 0), mw_json_get_num (in, "reconnects", 0));
+        }
+        else
+            mw_strbuf_printf (out, "%-10s %-6s %5s %8s %8s %7s %4s", "elsewhere", "-", "-", "-", "-", "-",
+                              "-");
+        mw_strbuf_printf (out, "  %.5f,%.5f\n", mw_json_get_num (c, "lat", 0), mw_json_get_num (c, "lon", 0));
+    }
+    mw_strbuf_printf (out, "%zu camera%s\n", n, n == 1 ? "" : "s");
+}
+
+static void
+s_camera (mw_strbuf_t *out, json_object *c)
+{
+    char a[1100], b[200];
+    mw_strbuf_printf (out, "camera      %s (%s)\n",
+                      node_cli_safe (mw_json_get_str (c, "id", "?"), a, sizeof a),
+                      node_cli_safe (mw_json_get_str (c, "name", "?"), b, sizeof b));
+    mw_strbuf_printf (out, "url         %s\n", node_cli_safe (mw_json_get_str (c, "url", "?"), a, sizeof a));
+    mw_strbuf_printf (out, "position    %.6f, %.6f", mw_json_get_num (c, "lat", 0),
+                      mw_json_get_num (c, "lon", 0));
+    if (mw_json_get (c, "heading_deg"))
+        mw_strbuf_printf (out, ", heading %.1f deg", mw_json_get_num (c, "heading_deg", 0));
+    if (mw_json_get (c, "fov_deg"))
+        mw_strbuf_printf (out, ", field of view %.1f deg", mw_json_get_num (c, "fov_deg", 0));
+    mw_strbuf_printf (out, "\nanalysis    %s, mode %s, fps %s\n",
+                      mw_json_get_bool (c, "analysis", false) ? "yes" : "no",
+                      mw_json_get_str (c, "mode", "?"),
+                      mw_json_get (c, "fps") ? mw_json_text (mw_json_get (c, "fps"), false) : "(default)");
+    mw_strbuf_printf (out, "box         %s (analysed by %s)\n",
+                      node_cli_safe (mw_json_get_str (c, "box", "(any)"), a, sizeof a),
+                      node_cli_safe (mw_json_get_str (c, "analysed_by", "-"), b, sizeof b));
+    json_object *v = mw_json_get (c, "version");
+    mw_strbuf_printf (out, "version     %.0f by %s\n", mw_json_get_num (v, "ms", 0),
+                      node_cli_safe (mw_json_get_str (v, "origin", "?"), a, sizeof a));
+    json_object *in = mw_json_get (c, "ingest");
+    if (in) {
+        mw_strbuf_printf (out, "ingest      %s for %.1f s, mode %s, %.0fx%.0f %s",
+                          mw_json_get_str (in, "state", "?"), mw_json_get_num (in, "state_ms", 0) / 1000.0,
+                          mw_json_get_str (in, "mode", "?"), mw_json_get_num (in, "width", 0),
+                          mw_json_get_num (in, "height", 0),
+                          node_cli_safe (mw_json_get_str (in, "decoder", ""), b, sizeof b));
+        if (*mw_json_get_str (in, "reason", ""))
+            mw_strbuf_printf (out, ", last problem: %s",
+                              node_cli_safe (mw_json_get_str (in, "reason", ""), a, sizeof a));
+        mw_strbuf_printf (
+            out,
+            "\nframes      %.0f decoded, %.0f analysed, %.0f dropped; %.0f jobs in flight, %.0f "
+            "done, %.0f failed; %.0f reconnects; %.0f ms CPU\n",
+            mw_json_get_num (in, "frames_decoded", 0), mw_json_get_num (in, "frames_analysed", 0),
+            mw_json_get_num (in, "frames_dropped", 0), mw_json_get_num (in, "jobs_in_flight", 0),
+            mw_json_get_num (in, "jobs_done", 0), mw_json_get_num (in, "jobs_failed", 0),
+            mw_json_get_num (in, "reconnects", 0), mw_json_get_num (in, "cpu_ms", 0));
+        if (mw_json_get (in, "focus"))
+            mw_strbuf_printf (out, "focus       %s\n",
+                              node_cli_safe (mw_json_get_str (in, "focus", ""), a, sizeof a));
+    }
+    else
+        mw_strbuf_printf (out, "ingest      not on this box\n");
+}
+
+static void
+s_focuses (mw_strbuf_t *out, json_object *doc)
+{
+    json_object *fa = mw_json_get (doc, "focuses"), *ca = mw_json_get (doc, "cameras");
+    size_t n = fa && json_object_is_type (fa, json_type_array) ? json_object_array_length (fa) : 0;
+    mw_strbuf_printf (out, "%-32s %-16s %-16s %-7s %-24s %8s %7s  %s\n", "FOCUS", "ORIGIN", "CAMERA",
+                      "TRIGGER", "POSITION", "RADIUS m", "LEFT s", "CAMERAS HERE");
+    for (size_t i = 0; i < n; i++) {
+        json_object *f = s_at (fa, i), *here = mw_json_get (f, "cameras_here");
+        s_cell (out, mw_json_get_str (f, "focus", "?"), 32);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (f, "origin", "?"), 16);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (f, "origin_camera", "-"), 16);
+        mw_strbuf_printf (out, " ");
+        s_cell (out, mw_json_get_str (f, "trigger", "?"), 7);
+        char pos[64];
+        snprintf (pos, sizeof pos, "%.6f,%.6f", mw_json_get_num (f, "lat", 0), mw_json_get_num (f, "lon", 0));
+        mw_strbuf_printf (out, " %-24s %8.0f %7.1f ", pos, mw_json_get_num (f, "radius_m", 0),
+                          mw_json_get_num (f, "ttl_ms", 0) / 1000.0);
+        size_t k = here && json_object_is_type (here, json_type_array) ? json_object_array_length (here) : 0;
+        for (size_t j = 0; j < k; j++) {
+            char id[160];
+            mw_strbuf_printf (out, "%s%s", j ? "," : " ",
+                              node_cli_safe (json_object_get_string (s_at (here, j)), id, sizeof id));
+        }
+        mw_strbuf_printf (out, "%s\n", k ? "" : " -");
+    }
+    mw_strbuf_printf (out, "%zu focus%s running\n", n, n == 1 ? "" : "es");
+    size_t m = ca && json_object_is_type (ca, json_type_array) ? json_object_array_length (ca) : 0;
+    for (size_t i = 0; i < m; i++) {
+        json_object *c = s_at (ca, i);
+        char id[160], f[80];
+        mw_strbuf_printf (out, "camera %s: %s",
+                          node_cli_safe (mw_json_get_str (c, "camera", "?"), id, sizeof id),
+                          mw_json_get_str (c, "mode", "?"));
+        if (mw_json_get (c, "focus"))
+            mw_strbuf_printf (out, " (focus %s, %.1f m away)",
+                              node_cli_safe (mw_json_get_str (c, "focus", ""), f, sizeof f),
+                              mw_json_get_num (c, "distance_m", 0));
+        mw_strbuf_printf (out, "\n");
+    }
 }
 
 //  token list: one line per token.
@@ -394,6 +540,22 @@ node_cli_render (mw_strbuf_t *out, const char *verb, json_object *reply, json_ob
                           mw_json_get_num (reply, "arrival_rate", 0));
     else if (!strcmp (verb, "leave"))
         mw_strbuf_printf (out, "leaving\n");
+    else if (!strcmp (verb, "cameras"))
+        s_cameras (out, reply);
+    else if (!strcmp (verb, "camera") || !strcmp (verb, "camera-add") || !strcmp (verb, "camera-assign"))
+        s_camera (out, reply);
+    else if (!strcmp (verb, "camera-rm"))
+        mw_strbuf_printf (out, "camera %s removed\n",
+                          node_cli_safe (mw_json_get_str (reply, "id", "?"), detail, sizeof detail));
+    else if (!strcmp (verb, "focuses"))
+        s_focuses (out, reply);
+    else if (!strcmp (verb, "focus"))
+        mw_strbuf_printf (
+            out, "focus %s %s at %.6f,%.6f, radius %.0f m, %.1f s left\n",
+            node_cli_safe (mw_json_get_str (reply, "focus", "?"), detail, sizeof detail),
+            mw_json_get_bool (reply, "coalesced", false) ? "refreshed (one was running nearby)" : "started",
+            mw_json_get_num (reply, "lat", 0), mw_json_get_num (reply, "lon", 0),
+            mw_json_get_num (reply, "radius_m", 0), mw_json_get_num (reply, "ttl_ms", 0) / 1000.0);
     else if (!strcmp (verb, "token_create"))
         mw_strbuf_printf (out,
                           "%s\n(token '%s', %s: keep it now, the box keeps only its hash; send it as "
@@ -447,6 +609,36 @@ node_cli_request (const char *state_dir, const char *request, bool json)
         }
         mw_strbuf_destroy (&text);
         json_object_put (extra);
+    }
+    json_object_put (reply);
+    return rc;
+}
+
+int
+node_cli_request_data (const char *state_dir, const char *verb, const void *data, size_t len, bool json)
+{
+    zmsg_t *m = zmsg_new ();
+    if (!m)
+        return 3;
+    zmsg_addstr (m, verb);
+    zmsg_addmem (m, data, len);
+    json_object *reply = NULL;
+    char err[600];
+    int rc = node_control_call (state_dir, &m, CALL_TIMEOUT_MS, &reply, err, sizeof err);
+    if (rc == 3) {
+        fprintf (stderr, "%s\n", err);
+        return 3;
+    }
+    if (json)
+        s_print_json (reply);
+    else {
+        mw_strbuf_t *text = mw_strbuf_new ();
+        if (text) {
+            node_cli_render (text, verb, reply, NULL);
+            fputs (mw_strbuf_str (text) ? mw_strbuf_str (text) : "out of memory\n",
+                   rc == 0 ? stdout : stderr);
+        }
+        mw_strbuf_destroy (&text);
     }
     json_object_put (reply);
     return rc;

@@ -25,6 +25,9 @@
 //  exit code: 0 ok, 1 the daemon refused, 3 no daemon answered.
 int node_cli_request (const char *state_dir, const char *request, bool json);
 
+//  A request with one data frame (`camera-add` and its JSON document),
+//  shown as node_cli_request shows its reply.
+int node_cli_request_data (const char *state_dir, const char *verb, const void *data, size_t len, bool json);
 //  `meshwatch submit`: one frame through the mesh, then poll `job ID` until
 //  it ended (at most wait_ms; 0 = deadline + 5 s).  Exit code as above (1
 //  also for a job that failed).

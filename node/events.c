@@ -20,7 +20,8 @@ static const char *s_common_fields = "event:string node:string ts_ms:integer epo
 static const struct {
     const char *family;
     const char *events;   //  space-separated
-    const char *fields;   //  name:type ..., type string|integer|number|boolean, "|null" if nullable
+    const char
+        *fields;   //  name:type ..., type string|integer|number|boolean|array|object, "|null" if nullable
 } s_schema[] = {
     {"member", "join suspect alive dead leave",
      "id:string name:string addr:string state:string incarnation:integer"},
@@ -29,7 +30,15 @@ static const struct {
     {"job", "handed_off fallback_vms redispatched escalated done failed precise escalation_failed",
      "job:string camera:string model:string path:string ran_on:string|null reason:string confidence:number "
      "boxes:integer total_ms:number queue_ms:number transfer_ms:number infer_ms:number late:boolean "
-     "escalated:boolean attempts:integer"},
+     "escalated:boolean attempts:integer camera_name:string|null capture_ms:integer|null width:integer "
+     "height:integer detections:array"},
+    {"camera", "online stalled offline",
+     "camera:string name:string state:string reason:string mode:string width:integer height:integer "
+     "reconnects:integer"},
+    {"focus", "requested started ended",
+     "focus:string origin:string origin_camera:string|null trigger:string lat:number lon:number "
+     "radius_m:integer ttl_ms:integer created_ms:integer camera:string|null name:string|null "
+     "distance_m:number|null"},
     {"server", "load", "queue:integer queue_max:integer workers:integer svc_ms:number"},
     {"env", "report", "nid:string result:string date:string time:string source:string"},
     {"pkg",
@@ -174,6 +183,12 @@ node_event_bool (node_event_t *ev, const char *key, bool v)
     s_field (ev, key, NODE_EV_BOOLEAN)->b = v;
 }
 
+void
+node_event_value (node_event_t *ev, const char *key, json_object *v)
+{
+    s_field (ev, key, v ? NODE_EV_JSON : NODE_EV_NULL)->j = v;
+}
+
 //  --------------------------------------------------------------------------
 //  The two serialisations
 
@@ -193,6 +208,7 @@ node_event_json (const node_event_t *ev)
         case NODE_EV_NUMBER: v = mw_json_num (f->d, f->decimals); break;
         case NODE_EV_BOOLEAN: v = mw_json_bool (f->b); break;
         case NODE_EV_NULL: v = NULL; break;
+        case NODE_EV_JSON: v = json_object_get (f->j); break;
         }
         mw_json_add (o, f->key, v);
     }
@@ -205,6 +221,47 @@ s_pack_str (msgpack_packer *pk, const char *s)
     size_t n = strlen (s);
     msgpack_pack_str (pk, n);
     msgpack_pack_str_body (pk, s, n);
+}
+
+//  A json-c value as msgpack, the same structure (depth-bounded: events
+//  are built here, never parsed from outside).
+static int
+s_pack_json (msgpack_packer *pk, json_object *v, int depth)
+{
+    if (depth > 16)
+        return msgpack_pack_nil (pk);
+    switch (json_object_get_type (v)) {
+    case json_type_null: return msgpack_pack_nil (pk);
+    case json_type_boolean:
+        return json_object_get_boolean (v) ? msgpack_pack_true (pk) : msgpack_pack_false (pk);
+    case json_type_int: return msgpack_pack_int64 (pk, json_object_get_int64 (v));
+    case json_type_double: {
+        //  The value as the JSON text shows it (mw_json_num's precision).
+        const char *t = json_object_to_json_string_ext (v, JSON_C_TO_STRING_PLAIN);
+        return msgpack_pack_double (pk, strtod (t, NULL) + 0.0);
+    }
+    case json_type_string: {
+        s_pack_str (pk, json_object_get_string (v));
+        return 0;
+    }
+    case json_type_array: {
+        size_t n = json_object_array_length (v);
+        int rc = msgpack_pack_array (pk, n);
+        for (size_t i = 0; i < n; i++)
+            rc |= s_pack_json (pk, json_object_array_get_idx (v, i), depth + 1);
+        return rc;
+    }
+    case json_type_object: {
+        int rc = msgpack_pack_map (pk, (size_t) json_object_object_length (v));
+        json_object_object_foreach (v, key, val)
+        {
+            s_pack_str (pk, key);
+            rc |= s_pack_json (pk, val, depth + 1);
+        }
+        return rc;
+    }
+    }
+    return msgpack_pack_nil (pk);
 }
 
 int
@@ -239,6 +296,7 @@ node_event_msgpack (const node_event_t *ev, msgpack_sbuffer *out)
         }
         case NODE_EV_BOOLEAN: rc |= f->b ? msgpack_pack_true (&pk) : msgpack_pack_false (&pk); break;
         case NODE_EV_NULL: rc |= msgpack_pack_nil (&pk); break;
+        case NODE_EV_JSON: rc |= s_pack_json (&pk, f->j, 0); break;
         }
     }
     return rc ? -1 : 0;
@@ -246,6 +304,8 @@ node_event_msgpack (const node_event_t *ev, msgpack_sbuffer *out)
 
 //  --------------------------------------------------------------------------
 //  Schema check
+
+static const char *s_field_type_name (const node_event_field_t *f);
 
 static const char *
 s_type_name (node_ev_type_t t)
@@ -256,8 +316,18 @@ s_type_name (node_ev_type_t t)
     case NODE_EV_NUMBER: return "number";
     case NODE_EV_BOOLEAN: return "boolean";
     case NODE_EV_NULL: return "null";
+    case NODE_EV_JSON: return "json";
     }
     return "?";
+}
+
+//  A JSON field is an "array" or an "object" in the schema.
+static const char *
+s_field_type_name (const node_event_field_t *f)
+{
+    if (f->type == NODE_EV_JSON)
+        return json_object_is_type (f->j, json_type_array) ? "array" : "object";
+    return s_type_name (f->type);
 }
 
 //  Is `word` one of the space-separated words of `list`?
@@ -304,7 +374,7 @@ s_check_spec (const node_event_t *ev, int *at, const char *spec, char *why, size
             return -1;
         }
         size_t base = strcspn (type, "|");
-        const char *have = s_type_name (f->type);
+        const char *have = s_field_type_name (f);
         bool ok = f->type == NODE_EV_NULL ? nullable : strlen (have) == base && !strncmp (type, have, base);
         if (!ok) {
             snprintf (why, whylen, "field %s is %s, want %s", f->key, have, type);
@@ -650,14 +720,30 @@ node_events_test (bool verbose)
     node_event_bool (&ev, "late", false);
     node_event_bool (&ev, "escalated", true);
     node_event_int (&ev, "attempts", 1);
+    node_event_str (&ev, "camera_name", "gate");
+    node_event_int (&ev, "capture_ms", 1700000000123);
+    node_event_int (&ev, "width", 1920);
+    node_event_int (&ev, "height", 1080);
+    //  A nested array of objects: the detections.
+    json_object *dets = json_object_new_array ();
+    json_object *d0 = json_object_new_object ();
+    mw_json_add (d0, "class", mw_json_str ("face"));
+    mw_json_add (d0, "score", mw_json_num (0.97349, 4));
+    json_object_array_add (dets, d0);
+    node_event_value (&ev, "detections", dets);
     char why[128];
     CHECK (node_event_check (&ev, why, sizeof why) == -1 && strstr (why, "transfer_ms"), "NaN: %s", why);
-    ev.n -= 5;
+    ev.n -= 10;
     node_event_num (&ev, "transfer_ms", 1.25, 1);
     node_event_num (&ev, "infer_ms", 10, 1);
     node_event_bool (&ev, "late", false);
     node_event_bool (&ev, "escalated", true);
     node_event_int (&ev, "attempts", 1);
+    node_event_str (&ev, "camera_name", "gate");
+    node_event_str (&ev, "capture_ms", NULL);
+    node_event_int (&ev, "width", 1920);
+    node_event_int (&ev, "height", 1080);
+    node_event_value (&ev, "detections", dets);
     CHECK (node_event_check (&ev, why, sizeof why) == 0, "schema: %s", why);
     json_object *js = node_event_json (&ev);
     const char *text = mw_json_text (js, false);
@@ -714,6 +800,17 @@ node_events_test (bool verbose)
                        "%s: boolean", key);
                 break;
             case json_type_null: CHECK (kv->val.type == MSGPACK_OBJECT_NIL, "%s: nil", key); break;
+            case json_type_array: {
+                //  The same structure: an array of one map whose score is
+                //  the JSON text's number.
+                bool same = kv->val.type == MSGPACK_OBJECT_ARRAY
+                            && kv->val.via.array.size == json_object_array_length (val);
+                const msgpack_object *m0 = same && kv->val.via.array.size ? &kv->val.via.array.ptr[0] : NULL;
+                const msgpack_object *sc = m0 ? s_mp_get (m0, "score") : NULL;
+                CHECK (same && sc && sc->type == MSGPACK_OBJECT_FLOAT64 && sc->via.f64 == 0.9735, "%s: array",
+                       key);
+                break;
+            }
             default: CHECK (false, "%s: unexpected type", key);
             }
         }
@@ -724,6 +821,7 @@ node_events_test (bool verbose)
     msgpack_sbuffer_destroy (&sb);
     json_object_put (back);
     json_object_put (js);
+    json_object_put (dets);
 
     //  Schema misuse is reported: wrong order, wrong type, unknown topic.
     node_event_init (&ev, "member", "join", "abcd");

@@ -59,10 +59,11 @@ typedef enum {
     NODE_EV_INTEGER,
     NODE_EV_NUMBER,
     NODE_EV_BOOLEAN,
-    NODE_EV_NULL
+    NODE_EV_NULL,
+    NODE_EV_JSON   //  an array or object (e.g. a job's detections)
 } node_ev_type_t;
 
-#define NODE_EVENT_MAX_FIELDS 24
+#define NODE_EVENT_MAX_FIELDS 32
 
 typedef struct {
     const char *key;   //  a literal
@@ -72,6 +73,7 @@ typedef struct {
     double d;
     int decimals;   //  numbers: digits after the point in JSON
     bool b;
+    json_object *j;   //  NODE_EV_JSON: borrowed until published
 } node_event_field_t;
 
 typedef struct {
@@ -89,6 +91,10 @@ void node_event_str (node_event_t *ev, const char *key, const char *s);
 void node_event_int (node_event_t *ev, const char *key, int64_t v);
 void node_event_num (node_event_t *ev, const char *key, double v, int decimals);
 void node_event_bool (node_event_t *ev, const char *key, bool v);
+//  An array or object (strings, numbers, booleans, null inside); NULL gives
+//  null.  In msgpack it becomes the same structure (JSON numbers with a
+//  fraction as float64, the others as integers).
+void node_event_value (node_event_t *ev, const char *key, json_object *v);
 
 //  The two serialisations of one field list.
 json_object *node_event_json (const node_event_t *ev);

@@ -17,11 +17,13 @@
 #include "gossip/sign.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
+#include "node/frameenc.h"
 #include "inference/image.h"
 #include "inference/ssd_mobilenet.h"
 #include "inference/tiny_face.h"
 #include "node/msgmap.h"
 #include "node/runner.h"
+#include "inference/image.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
 
@@ -37,6 +39,10 @@
 
 #define SOURCE_MAX_FILES 256
 #define N_BUCKETS        11
+//  Jobs whose frame info and detections are kept for the views (newest).
+#define META_MAX 1024
+//  Raw frames waiting for their JPEG before they leave for a runner.
+#define ENC_PENDING_MAX 32
 //  Milliseconds here; exported in seconds (meshwatch_job_latency_seconds).
 static const double s_buckets[N_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
@@ -45,6 +51,30 @@ typedef struct {
     double sum;
     uint64_t n;
 } histo_t;
+
+//  What the views and events say about a job beyond the hand-off's own
+//  record: where its frame came from, and the detections themselves.
+typedef struct {
+    bool used;
+    mw_jobid_t id;
+    char camera_name[NODE_JOBS_NAME_MAX + 1];
+    bool has_name;
+    uint64_t capture_ms;              //  0 = unknown
+    uint32_t src_width, src_height;   //  the camera's frame (0 = as analysed)
+    uint32_t width, height;           //  as analysed
+    uint32_t n_boxes, n_precise;
+    mw_wire_box_t *boxes, *precise;   //  edge result, precise result
+    char precise_model[MW_MODEL_MAX + 1];
+} job_meta_t;
+
+//  A JOB message held back while its raw frame becomes a JPEG.
+typedef struct {
+    bool used;
+    uint64_t tag;
+    char addr[MW_ADDR_MAX + 1];
+    void *flat;   //  the message without its frame (handoff_msg_flatten)
+    size_t flat_len;
+} enc_pending_t;
 
 struct _node_jobs_t {
     mw_config_t *cfg;
@@ -73,6 +103,15 @@ struct _node_jobs_t {
     double arrival_rate;
     histo_t lat[4];   //  by handoff_path_t
     uint64_t submit_refused;
+    //  Frame info and detections per job (a ring, newest at meta_next - 1).
+    job_meta_t *meta;
+    size_t meta_next;
+    node_jobs_hooks_t hooks;
+    //  JPEG encoding of raw frames that leave the box.
+    node_frameenc_t *enc;
+    enc_pending_t enc_pending[ENC_PENDING_MAX];
+    uint64_t enc_tag;
+    uint64_t enc_sent, enc_dropped;
     uint64_t next_prune_ms;
 };
 
@@ -80,14 +119,89 @@ struct _node_jobs_t {
 //  Callbacks from the state machine
 
 static int
-s_send (void *ctx, const char *addr, const handoff_msg_t *msg)
+s_send_now (node_jobs_t *self, const char *addr, const handoff_msg_t *msg)
 {
-    node_jobs_t *self = (node_jobs_t *) ctx;
     mw_msg_t wire;
     mw_job_t body;
     if (node_msgmap_handoff_to_wire (msg, &wire, &body) != 0)
         return -1;
     return gossip_transport_send (self->data, addr, &wire);
+}
+
+static bool
+s_is_raw (const uint8_t *frame, size_t len)
+{
+    return frame && len > 2 && frame[0] == 'P' && frame[1] == '6';
+}
+
+//  A raw camera frame never leaves the box as such: the JOB waits here
+//  while the encoder thread makes the JPEG (s_enc_readable sends it).
+static int
+s_send (void *ctx, const char *addr, const handoff_msg_t *msg)
+{
+    node_jobs_t *self = (node_jobs_t *) ctx;
+    if (msg->type != HANDOFF_MSG_JOB || !s_is_raw (msg->frame, msg->frame_len) || !self->enc)
+        return s_send_now (self, addr, msg);
+    enc_pending_t *p = NULL;
+    for (int i = 0; i < ENC_PENDING_MAX && !p; i++)
+        if (!self->enc_pending[i].used)
+            p = &self->enc_pending[i];
+    handoff_msg_t bare = *msg;
+    bare.frame = NULL;
+    bare.frame_len = 0;
+    size_t flen = p ? handoff_msg_flatten (&bare, NULL, 0) : 0;
+    void *flat = flen ? malloc (flen) : NULL;
+    uint8_t *copy = flat ? malloc (msg->frame_len) : NULL;
+    if (!copy) {
+        free (flat);
+        self->enc_dropped++;
+        mw_warn ("job_frame_dropped", "reason=\"%s\"", p ? "out of memory" : "JPEG encoder busy");
+        return -1;   //  the hand-off's timeouts place the job again
+    }
+    handoff_msg_flatten (&bare, flat, flen);
+    memcpy (copy, msg->frame, msg->frame_len);
+    uint64_t tag = ++self->enc_tag;
+    if (node_frameenc_submit (self->enc, tag, &copy, msg->frame_len) != 0) {
+        free (copy);
+        free (flat);
+        self->enc_dropped++;
+        mw_warn ("job_frame_dropped", "reason=\"JPEG encoder queue full\"");
+        return -1;
+    }
+    p->used = true;
+    p->tag = tag;
+    snprintf (p->addr, sizeof p->addr, "%s", addr);
+    p->flat = flat;
+    p->flat_len = flen;
+    return 0;
+}
+
+static void
+s_enc_readable (node_jobs_t *self)
+{
+    node_frameenc_result_t r;
+    for (int i = 0; i < 64 && node_frameenc_recv (self->enc, &r) == 1; i++) {
+        enc_pending_t *p = NULL;
+        for (int k = 0; k < ENC_PENDING_MAX && !p; k++)
+            if (self->enc_pending[k].used && self->enc_pending[k].tag == r.tag)
+                p = &self->enc_pending[k];
+        handoff_msg_t msg;
+        if (p && r.status == 0 && handoff_msg_unflatten (p->flat, p->flat_len, &msg) == 0) {
+            msg.frame = r.jpeg;
+            msg.frame_len = (uint32_t) r.len;
+            s_send_now (self, p->addr, &msg);
+            self->enc_sent++;
+        }
+        else {
+            self->enc_dropped++;
+            mw_warn ("job_frame_dropped", "reason=\"JPEG encoding failed\"");
+        }
+        if (p) {
+            free (p->flat);
+            memset (p, 0, sizeof *p);
+        }
+        free (r.jpeg);
+    }
 }
 
 static int
@@ -121,6 +235,88 @@ s_svc_ms (void *ctx, const char *model)
     return self->runner ? node_runner_svc_ms (self->runner, model) : NODE_RUNNER_PRIOR_SSD_MS;
 }
 
+//  --------------------------------------------------------------------------
+//  Frame info and detections
+
+static job_meta_t *
+s_meta_find (node_jobs_t *self, const mw_jobid_t *id)
+{
+    for (size_t k = 0; self->meta && k < META_MAX; k++) {
+        job_meta_t *m = &self->meta[(self->meta_next + META_MAX - 1 - k) % META_MAX];
+        if (m->used && !memcmp (m->id.b, id->b, MW_JOBID_LEN))
+            return m;
+    }
+    return NULL;
+}
+
+static job_meta_t *
+s_meta_new (node_jobs_t *self, const mw_jobid_t *id)
+{
+    if (!self->meta)
+        return NULL;
+    job_meta_t *m = &self->meta[self->meta_next];
+    self->meta_next = (self->meta_next + 1) % META_MAX;
+    free (m->boxes);
+    free (m->precise);
+    memset (m, 0, sizeof *m);
+    m->used = true;
+    m->id = *id;
+    return m;
+}
+
+static mw_wire_box_t *
+s_boxes_dup (const mw_wire_box_t *b, uint32_t n)
+{
+    if (!b || n == 0)
+        return NULL;
+    mw_wire_box_t *c = malloc (n * sizeof *c);
+    if (c)
+        memcpy (c, b, n * sizeof *c);
+    return c;
+}
+
+//  Detections as a VMS reads them: class, score, the box in pixels of the
+//  camera's frame and normalised (0..1).  Every detector here finds faces.
+static json_object *
+s_detections_json (const mw_wire_box_t *b, uint32_t n, uint32_t w, uint32_t h)
+{
+    json_object *a = json_object_new_array ();
+    for (uint32_t i = 0; a && b && i < n; i++) {
+        json_object *d = json_object_new_object (), *px = json_object_new_object (),
+                    *nm = json_object_new_object ();
+        if (!d || !px || !nm) {
+            json_object_put (d);
+            json_object_put (px);
+            json_object_put (nm);
+            break;
+        }
+        double x = b[i].x / (double) MW_FIXED_ONE, y = b[i].y / (double) MW_FIXED_ONE;
+        double bw = b[i].w / (double) MW_FIXED_ONE, bh = b[i].h / (double) MW_FIXED_ONE;
+        mw_json_add (d, "class", mw_json_str ("face"));
+        mw_json_add (d, "score", mw_json_num (b[i].score / (double) MW_FIXED_ONE, 4));
+        mw_json_add (px, "x", mw_json_num (x * w, 1));
+        mw_json_add (px, "y", mw_json_num (y * h, 1));
+        mw_json_add (px, "w", mw_json_num (bw * w, 1));
+        mw_json_add (px, "h", mw_json_num (bh * h, 1));
+        mw_json_add (nm, "x", mw_json_num (x, 6));
+        mw_json_add (nm, "y", mw_json_num (y, 6));
+        mw_json_add (nm, "w", mw_json_num (bw, 6));
+        mw_json_add (nm, "h", mw_json_num (bh, 6));
+        mw_json_add (d, "box", px);
+        mw_json_add (d, "box_norm", nm);
+        json_object_array_add (a, d);
+    }
+    return a;
+}
+
+//  The pixel size detections refer to: the camera's frame when known.
+static void
+s_pixel_size (const job_meta_t *m, uint32_t w, uint32_t h, uint32_t *pw, uint32_t *ph)
+{
+    *pw = m && m->src_width ? m->src_width : w;
+    *ph = m && m->src_height ? m->src_height : h;
+}
+
 static void
 s_histo_add (histo_t *h, double ms)
 {
@@ -146,6 +342,28 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
     snprintf (conf, sizeof conf, "%.3f", info->confidence);
     if (!strcmp (name, "done"))
         s_histo_add (&self->lat[info->path & 3], info->total_ms);
+    //  Keep the detections (the hand-off lends them for this call only).
+    job_meta_t *meta = info->origin ? s_meta_find (self, &info->id) : NULL;
+    bool result = !strcmp (name, "done") || !strcmp (name, "precise");
+    if (meta && result) {
+        bool precise = !strcmp (name, "precise");
+        mw_wire_box_t **dst = precise ? &meta->precise : &meta->boxes;
+        free (*dst);
+        *dst = s_boxes_dup (info->boxes, info->n_boxes);
+        if (precise) {
+            meta->n_precise = *dst ? info->n_boxes : 0;
+            snprintf (meta->precise_model, sizeof meta->precise_model, "%s", info->model);
+        }
+        else
+            meta->n_boxes = *dst ? info->n_boxes : 0;
+        if (info->width && info->height) {
+            meta->width = info->width;
+            meta->height = info->height;
+        }
+    }
+    uint32_t pw = 0, ph = 0;
+    s_pixel_size (meta, info->width, info->height, &pw, &ph);
+    json_object *dets = s_detections_json (result ? info->boxes : NULL, result ? info->n_boxes : 0, pw, ph);
     //  Log line: one event per line, at info (the default level, warn,
     //  keeps them out of the way; tests and operators read them at info).
     char ev[48];
@@ -177,7 +395,28 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
     node_event_bool (&e, "late", info->late);
     node_event_bool (&e, "escalated", info->escalated);
     node_event_int (&e, "attempts", info->attempts);
+    node_event_str (&e, "camera_name", meta && meta->has_name ? meta->camera_name : NULL);
+    if (meta && meta->capture_ms)
+        node_event_int (&e, "capture_ms", (int64_t) meta->capture_ms);
+    else
+        node_event_str (&e, "capture_ms", NULL);
+    node_event_int (&e, "width", pw);
+    node_event_int (&e, "height", ph);
+    node_event_value (&e, "detections", dets);
     node_events_publish (self->events, &e);
+    json_object_put (dets);
+    //  Whoever fed the job (the camera service) learns how it ended.
+    if (self->hooks.ended && info->origin
+        && (result || !strcmp (name, "failed") || !strcmp (name, "escalation_failed"))) {
+        node_jobs_end_t end = {name,
+                               &info->id,
+                               info->camera,
+                               info->model,
+                               info->n_boxes,
+                               info->boxes,
+                               meta ? meta->capture_ms : 0};
+        self->hooks.ended (self->hooks.ctx, &end);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -274,8 +513,33 @@ node_jobs_submit (node_jobs_t *self, const char *camera, const char *model, uint
                   uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now, mw_jobid_t *id_out,
                   char *err, size_t errlen)
 {
+    return node_jobs_submit_frame (self, camera, model, deadline_ms, priority, frame_p, len, now, NULL,
+                                   id_out, err, errlen);
+}
+
+int
+node_jobs_submit_frame (node_jobs_t *self, const char *camera, const char *model, uint32_t deadline_ms,
+                        uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now,
+                        const node_jobs_frame_info_t *finfo, mw_jobid_t *id_out, char *err, size_t errlen)
+{
     mw_jobid_t id;
     randombytes_buf (id.b, sizeof id.b);
+    //  The record first: the hand-off may end the job inside submit.
+    job_meta_t *m = s_meta_new (self, &id);
+    if (m) {
+        const char *name = finfo ? finfo->camera_name : NULL;
+        if (!name && self->hooks.camera_name)
+            name = self->hooks.camera_name (self->hooks.ctx, camera);
+        if (name) {
+            snprintf (m->camera_name, sizeof m->camera_name, "%s", name);
+            m->has_name = true;
+        }
+        if (finfo) {
+            m->capture_ms = finfo->capture_ms;
+            m->src_width = finfo->src_width;
+            m->src_height = finfo->src_height;
+        }
+    }
     //  An image bomb is refused at the door, from its header: whichever box
     //  would run it would refuse it too, after carrying it across the LAN.
     //  (A header that does not parse is left to the runner: "bad_jpeg".)
@@ -293,6 +557,8 @@ node_jobs_submit (node_jobs_t *self, const char *camera, const char *model, uint
     if (rc == 0)
         rc = sched_handoff_submit (self->handoff, &id, camera, model, deadline_ms, priority, frame_p, len,
                                    now, err, errlen);
+    if (rc != 0 && m && !memcmp (m->id.b, id.b, MW_JOBID_LEN))
+        m->used = false;   //  never a job: no record (the ring slot is reused)
     if (rc == 0) {
         s_count_arrival (self, now);
         if (id_out)
@@ -302,8 +568,9 @@ node_jobs_submit (node_jobs_t *self, const char *camera, const char *model, uint
         self->submit_refused++;
         char hex[2 * MW_JOBID_LEN + 1];
         gossip_wire_jobid_hex (&id, hex);
-        mw_warn ("job_refused", "job=%s camera=%s model=%s reason=%s", hex, mw_logv (camera), mw_logv (model),
-                 mw_logq (err));
+        if (!finfo || !finfo->quiet)
+            mw_warn ("job_refused", "job=%s camera=%s model=%s reason=%s", hex, mw_logv (camera),
+                     mw_logv (model), mw_logq (err));
     }
     return rc;
 }
@@ -465,6 +732,21 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         self->workers = 0;
     }
 
+    self->meta = calloc (META_MAX, sizeof *self->meta);
+    if (!self->meta) {
+        snprintf (err, errlen, "out of memory");
+        node_jobs_destroy (&self);
+        return NULL;
+    }
+    if (!opts->server) {
+        self->enc = node_frameenc_new (90, ENC_PENDING_MAX);
+        if (!self->enc) {
+            snprintf (err, errlen, "cannot start the JPEG encoder thread");
+            node_jobs_destroy (&self);
+            return NULL;
+        }
+    }
+
     handoff_cfg_t hcfg;
     handoff_cfg_defaults (&hcfg);
     placement_policy_parse (mw_config_settings (cfg)->placement_policy, &hcfg.policy);
@@ -524,6 +806,14 @@ node_jobs_destroy (node_jobs_t **self_p)
     node_jobs_t *self = *self_p;
     sched_handoff_destroy (&self->handoff);
     node_runner_destroy (&self->runner);
+    node_frameenc_destroy (&self->enc);
+    for (int i = 0; i < ENC_PENDING_MAX; i++)
+        free (self->enc_pending[i].flat);
+    for (size_t i = 0; self->meta && i < META_MAX; i++) {
+        free (self->meta[i].boxes);
+        free (self->meta[i].precise);
+    }
+    free (self->meta);
     if (self->data)
         gossip_transport_set_linger (self->data, 100);
     gossip_transport_destroy (&self->data);
@@ -545,6 +835,11 @@ node_jobs_pollitems (node_jobs_t *self, zmq_pollitem_t *items, int max)
     if (self->runner) {
         if (n < max)
             items[n] = (zmq_pollitem_t){zsock_resolve (node_runner_sock (self->runner)), 0, ZMQ_POLLIN, 0};
+        n++;
+    }
+    if (self->enc) {
+        if (n < max)
+            items[n] = (zmq_pollitem_t){zsock_resolve (node_frameenc_sock (self->enc)), 0, ZMQ_POLLIN, 0};
         n++;
     }
     return n;
@@ -576,6 +871,8 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
         }
         free (res);
     }
+    if (self->enc)
+        s_enc_readable (self);
     //  A completion frees a worker: start the next job now, not at the next tick.
     sched_handoff_tick (self->handoff, now);
 }
@@ -709,7 +1006,7 @@ node_jobs_digest (node_jobs_t *self, node_jobs_digest_t *out)
 //  Views
 
 static json_object *
-s_info_json (const handoff_info_t *i)
+s_info_json (node_jobs_t *self, const handoff_info_t *i)
 {
     char id[2 * MW_JOBID_LEN + 1], ran[MW_ID_HEX_LEN + 1] = "";
     gossip_wire_jobid_hex (&i->id, id);
@@ -738,6 +1035,24 @@ s_info_json (const handoff_info_t *i)
     mw_json_add (o, "confidence", mw_json_num (i->confidence, 3));
     mw_json_add (o, "max_score", mw_json_num (i->max_score, 3));
     mw_json_add (o, "reason", mw_json_str (i->reason));
+    //  The frame and the detections themselves (origin jobs).
+    job_meta_t *m = i->origin ? s_meta_find (self, &i->id) : NULL;
+    uint32_t pw = 0, ph = 0;
+    s_pixel_size (m, m && m->width ? m->width : i->width, m && m->height ? m->height : i->height, &pw, &ph);
+    mw_json_add (o, "camera_name", m && m->has_name ? mw_json_str (m->camera_name) : NULL);
+    mw_json_add (o, "capture_ms", m && m->capture_ms ? mw_json_u64 (m->capture_ms) : NULL);
+    mw_json_add (o, "width", mw_json_u64 (pw));
+    mw_json_add (o, "height", mw_json_u64 (ph));
+    mw_json_add (o, "detections", s_detections_json (m ? m->boxes : NULL, m ? m->n_boxes : 0, pw, ph));
+    json_object *precise = NULL;
+    if (m && *m->precise_model) {
+        precise = json_object_new_object ();
+        if (precise) {
+            mw_json_add (precise, "model", mw_json_str (m->precise_model));
+            mw_json_add (precise, "detections", s_detections_json (m->precise, m->n_precise, pw, ph));
+        }
+    }
+    mw_json_add (o, "precise", precise);
     return o;
 }
 
@@ -754,7 +1069,7 @@ node_jobs_job_json (node_jobs_t *self, const mw_jobid_t *id)
     json_object *o = NULL;
     for (size_t i = 0; i < n && !o; i++)
         if (!memcmp (list[i].id.b, id->b, MW_JOBID_LEN) && list[i].origin)
-            o = s_info_json (&list[i]);
+            o = s_info_json (self, &list[i]);
     free (list);
     return o;
 }
@@ -772,7 +1087,7 @@ node_jobs_list_json (node_jobs_t *self)
     }
     size_t n = sched_handoff_recent (self->handoff, list, RECENT_MAX);
     for (size_t i = 0; i < n; i++)
-        json_object_array_add (a, s_info_json (&list[i]));
+        json_object_array_add (a, s_info_json (self, &list[i]));
     free (list);
     return a;
 }
@@ -863,6 +1178,16 @@ node_jobs_control_register (node_jobs_t *self, node_control_t *ctl)
     rc |= node_control_on (ctl, "job", 1, s_ctl_job, self);
     rc |= node_control_on (ctl, "jobs", 1, s_ctl_jobs, self);
     return rc ? -1 : 0;
+}
+
+void
+node_jobs_set_hooks (node_jobs_t *self, const node_jobs_hooks_t *hooks)
+{
+    assert (self);
+    if (hooks)
+        self->hooks = *hooks;
+    else
+        memset (&self->hooks, 0, sizeof self->hooks);
 }
 
 void
@@ -1276,6 +1601,57 @@ node_jobs_test (bool verbose)
     json_object *list = node_jobs_list_json (o);
     CHECK (list && json_object_array_length (list) == 1, "jobs list");
     json_object_put (list);
+
+    //  A camera's frame, raw RGB (P6): on P it runs on the pixels as they
+    //  are; from O it leaves as a JPEG made by the encoder thread.  The
+    //  result carries the detections themselves.
+    char e2[256];
+    mw_image_t *img = mw_image_decode (buf, len, e2, sizeof e2);
+    CHECK (img, "decode sample1: %s", e2);
+    if (img) {
+        //  Half size (as the ingest scales a frame to fit CAMERA_MAX_SIDE).
+        int hw = mw_image_width (img) / 2, hh = mw_image_height (img) / 2;
+        char hdr[32];
+        int hl = snprintf (hdr, sizeof hdr, "P6\n%d %d\n255\n", hw, hh);
+        size_t plen = (size_t) hl + (size_t) hw * hh * 3;
+        uint8_t *ppm = malloc (plen);
+        memcpy (ppm, hdr, (size_t) hl);
+        for (int y = 0; y < hh; y++)
+            for (int x = 0; x < hw; x++)
+                memcpy (ppm + hl + ((size_t) y * hw + x) * 3,
+                        mw_image_data (img) + ((size_t) (2 * y) * mw_image_width (img) + 2 * x) * 3, 3);
+        t.frame = ppm;
+        t.len = plen;
+        r = s_test_run (&t, p, "raw-local");
+        json_object *dets = mw_json_get (r, "detections");
+        CHECK (r && !strcmp (mw_json_get_str (r, "state", ""), "done")
+                   && !strcmp (mw_json_get_str (r, "path", ""), "local")
+                   && mw_json_get_int (r, "boxes", 0) > 0 && json_object_is_type (dets, json_type_array)
+                   && (int64_t) json_object_array_length (dets) == mw_json_get_int (r, "boxes", -1)
+                   && mw_json_get_int (r, "width", 0) == hw,
+               "raw frame on P: %s", r ? mw_json_text (r, false) : "-");
+        json_object *d0 =
+            json_object_is_type (dets, json_type_array) ? json_object_array_get_idx (dets, 0) : NULL;
+        CHECK (d0 && !strcmp (mw_json_get_str (d0, "class", ""), "face")
+                   && mw_json_get_num (d0, "score", 0) > 0.3
+                   && mw_json_get_num (mw_json_get (d0, "box"), "w", 0) > 50
+                   && mw_json_get_num (mw_json_get (d0, "box_norm"), "w", 0) > 0.02
+                   && mw_json_get_num (mw_json_get (d0, "box_norm"), "w", 1) < 1,
+               "a detection: %s", d0 ? mw_json_text (d0, false) : "-");
+        if (verbose)
+            printf ("  raw on P: %s\n", r ? mw_json_text (r, false) : "-");
+        json_object_put (r);
+        uint64_t sent = o->enc_sent;
+        r = s_test_run (&t, o, "raw-peer");
+        CHECK (r && !strcmp (mw_json_get_str (r, "state", ""), "done")
+                   && !strcmp (mw_json_get_str (r, "path", ""), "peer") && mw_json_get_int (r, "boxes", 0) > 0
+                   && o->enc_sent == sent + 1,
+               "raw frame handed to P as a JPEG: %s (encoded %llu)", r ? mw_json_text (r, false) : "-",
+               (unsigned long long) (o->enc_sent - sent));
+        json_object_put (r);
+        free (ppm);
+        mw_image_destroy (&img);
+    }
 
     zsock_destroy (&sub);
 cleanup:

@@ -68,6 +68,39 @@ int node_jobs_submit (node_jobs_t *self, const char *camera, const char *model, 
                       uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now_ms, mw_jobid_t *id_out,
                       char *err, size_t errlen);
 
+//  A frame with what is known of it: from a camera of the registry, the
+//  frame is raw RGB (a P6 PPM; JPEG-encoded only if it leaves the box).
+#define NODE_JOBS_NAME_MAX 128   //  a camera's registry name, bytes
+typedef struct {
+    const char *camera_name;          //  the registry's name (NULL: ask hooks.camera_name)
+    uint64_t capture_ms;              //  wall clock, ms since the epoch (0 = unknown)
+    uint32_t src_width, src_height;   //  the camera's frame size (0 = the frame's own)
+    bool quiet;                       //  a refusal is the caller's to log (a camera at 25 fps)
+} node_jobs_frame_info_t;
+int node_jobs_submit_frame (node_jobs_t *self, const char *camera, const char *model, uint32_t deadline_ms,
+                            uint8_t priority, uint8_t **frame_p, size_t len, uint64_t now_ms,
+                            const node_jobs_frame_info_t *info, mw_jobid_t *id_out, char *err, size_t errlen);
+
+//  How one of our jobs ended: event is "done", "failed", "precise" or
+//  "escalation_failed"; boxes are lent for the call.
+typedef struct {
+    const char *event;
+    const mw_jobid_t *id;
+    const char *camera;
+    const char *model;
+    uint32_t n_boxes;
+    const mw_wire_box_t *boxes;
+    uint64_t capture_ms;
+} node_jobs_end_t;
+typedef struct {
+    //  The registry name of a camera id, or NULL (lent until the next call).
+    const char *(*camera_name) (void *ctx, const char *camera);
+    void (*ended) (void *ctx, const node_jobs_end_t *end);
+    void *ctx;
+} node_jobs_hooks_t;
+//  NULL clears them.
+void node_jobs_set_hooks (node_jobs_t *self, const node_jobs_hooks_t *hooks);
+
 //  The peers that may take jobs, from the membership view and the digests
 //  (their job port, service time, queue and forecasts).
 void node_jobs_update_peers (node_jobs_t *self, gossip_member_t *members, uint64_t wall_ms);

@@ -8,6 +8,8 @@
         meshwatch events  --connect tcp://HOST:PORT [--json]   follow the VMS stream
         meshwatch keygen                                       a new cluster key
         meshwatch infer   ...                                  run a face detector
+        meshwatch camera  add|list|show|rm|assign ...          the camera registry
+        meshwatch focus   --camera ID | --lat L --lon L, list  scenario 4
         ... (meshwatch --help lists them all)
 
     The CLI talks to the local agent over the owner-only control socket in
@@ -34,6 +36,7 @@
 #include "node/agent.h"
 #include "node/analysis.h"
 #include "node/cli_render.h"
+#include "node/control.h"
 #include "node/curve.h"
 #include "node/deploy.h"
 #include "node/evfollow.h"
@@ -78,6 +81,12 @@ enum {
     OPT_DEADLINE_MS,
     OPT_PRIORITY,
     OPT_WAIT_MS,
+    OPT_BOX,
+    OPT_ANY,
+    OPT_LAT,
+    OPT_LON,
+    OPT_RADIUS_M,
+    OPT_TTL_S,
     OPT_SINCE,
     OPT_API,
     OPT_TOKEN_FILE,
@@ -1154,6 +1163,222 @@ s_cmd_server (int argc, char **argv)
     return s_cmd_agent_or_server (argc, argv, true);
 }
 
+//  --------------------------------------------------------------------------
+//  camera: the mesh-wide registry (docs/CAMERAS.md)
+
+static void
+s_camera_usage (FILE *f)
+{
+    fprintf (f, "usage: meshwatch camera add --json FILE|-  [--state-dir DIR]\n"
+                "       meshwatch camera list [--json]       [--state-dir DIR]\n"
+                "       meshwatch camera show ID [--json]    [--state-dir DIR]\n"
+                "       meshwatch camera rm ID [--json]      [--state-dir DIR]\n"
+                "       meshwatch camera assign ID --box NAME | --any [--json] [--state-dir DIR]\n\n"
+                "The camera registry, replicated to every box of the mesh.  `add` takes the\n"
+                "camera's JSON document (the seed's format: name, type, gps.latitude/longitude,\n"
+                "ip, url, isSupportAnnalysis or isSupportAnalysis; optional id, heading_deg,\n"
+                "fov_deg, box, fps, mode) from FILE or stdin (-), adds it or replaces the camera\n"
+                "of the same id, and prints it; a bad document is refused with the field named.\n"
+                "`list` shows every camera and where it is analysed; `show` one camera with its\n"
+                "ingest state; `rm` removes one; `assign` names the box that analyses it\n"
+                "(--any lets the mesh place it).\n\n" STATE_DIR_HELP
+                "  --json           add: the document follows; else print the agent's JSON\n"
+                "  --box NAME       assign: the box's NODE_NAME\n"
+                "  --any            assign: no box named; the mesh places the camera\n");
+}
+
+//  The document for `camera add`: FILE or stdin ("-"), at most a little
+//  more than a camera document may be (the agent names the limit).
+static char *
+s_read_doc (const char *path, size_t *len)
+{
+    FILE *f = strcmp (path, "-") ? fopen (path, "rb") : stdin;
+    if (!f)
+        return NULL;
+    size_t cap = 4 * 4096 + 2, n = 0;
+    char *buf = malloc (cap);
+    if (buf)
+        n = fread (buf, 1, cap - 1, f);
+    if (buf)
+        buf[n] = 0;
+    if (f != stdin)
+        fclose (f);
+    *len = n;
+    return buf;
+}
+
+static int
+s_cmd_camera (int argc, char **argv)
+{
+    static const struct option opts[] = {{"box", required_argument, NULL, OPT_BOX},
+                                         {"any", no_argument, NULL, OPT_ANY},
+                                         MW_OPT_STATE_DIR,
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
+    int rc = 0, c, n = 0;
+    mw_cliopt_t *p = s_parser ("camera", argc, argv, opts, s_camera_usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir (), *box = NULL;
+    bool json = false, any = false;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+        else if (c == OPT_JSON)
+            json = true;
+        else if (c == OPT_BOX)
+            box = mw_cliopt_arg (p);
+        else if (c == OPT_ANY)
+            any = true;
+    }
+    char **rest = mw_cliopt_rest (p, &n);
+    const char *verb = n > 0 ? rest[0] : "";
+    const char *arg = n > 1 ? rest[1] : NULL;
+    int want = !strcmp (verb, "list") ? 1 : 2;
+    char request[NODE_CONTROL_REQ_MAX + 1] = "";
+    char *doc = NULL;
+    size_t len = 0;
+    if (c == MW_CLIOPT_ERROR)
+        rc = EXIT_USAGE;
+    else if (!n)
+        rc = mw_cliopt_fail ("camera", "needs one of add, list, show, rm, assign");
+    else if (strcmp (verb, "add") && strcmp (verb, "list") && strcmp (verb, "show") && strcmp (verb, "rm")
+             && strcmp (verb, "assign"))
+        rc = mw_cliopt_fail ("camera", "unknown verb '%.40s' (add, list, show, rm, assign)", verb);
+    else if (n < want)
+        rc = mw_cliopt_fail ("camera", "%s needs %s", verb,
+                             !strcmp (verb, "add") ? "a FILE (or - for stdin)" : "an ID");
+    else if (n > want)
+        rc = mw_cliopt_fail ("camera", "unexpected argument '%.60s'", rest[want]);
+    else if ((box || any) && strcmp (verb, "assign"))
+        rc = mw_cliopt_fail ("camera", "--box and --any are for assign");
+    else if (!strcmp (verb, "assign") && !box == !any)
+        rc = mw_cliopt_fail ("camera", "assign needs --box NAME or --any");
+    else if (arg && strcmp (verb, "add") && strlen (arg) > 64)
+        rc = mw_cliopt_fail ("camera", "ID '%.40s...' is longer than 64 characters", arg);
+    else if (box && (strlen (box) > MW_NAME_MAX || strchr (box, ' ')))
+        rc = mw_cliopt_fail ("camera", "--box: a NODE_NAME of at most %d characters, no spaces", MW_NAME_MAX);
+    else if (!strcmp (verb, "add") && !(doc = s_read_doc (arg, &len))) {
+        fprintf (stderr, "meshwatch camera: %s: cannot read: %s\n", arg, strerror (errno));
+        rc = EXIT_USAGE;
+    }
+    if (!strcmp (verb, "list"))
+        snprintf (request, sizeof request, "cameras");
+    else if (!strcmp (verb, "show") && arg)
+        snprintf (request, sizeof request, "camera %s", arg);
+    else if (!strcmp (verb, "rm") && arg)
+        snprintf (request, sizeof request, "camera-rm %s", arg);
+    else if (!strcmp (verb, "assign") && arg)
+        snprintf (request, sizeof request, "camera-assign %s%s%s", arg, box && *box ? " " : "",
+                  box ? box : "");
+    mw_cliopt_destroy (&p);
+    if (rc) {
+        free (doc);
+        return rc;
+    }
+    char path[512];
+    snprintf (path, sizeof path, "%s/control.sock", state_dir);
+    rc = s_control_probe (path, state_dir);
+    if (rc == 0)
+        rc = doc ? node_cli_request_data (state_dir, "camera-add", doc, len, false)
+                 : node_cli_request (state_dir, request, json);
+    free (doc);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  focus: scenario 4 by hand
+
+static void
+s_focus_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: meshwatch focus --camera ID [--radius-m R] [--ttl-s T] [--json] [--state-dir DIR]\n"
+             "       meshwatch focus --lat L --lon L [--radius-m R] [--ttl-s T] [--json] [--state-dir DIR]\n"
+             "       meshwatch focus list [--json] [--state-dir DIR]\n\n"
+             "Makes the cameras around a point concentrate on it (scenario 4): every box\n"
+             "switches its cameras within the radius (and looking that way, where their\n"
+             "heading is known) to focus mode - every frame, the precise model where there\n"
+             "is room, higher priority - for the ttl.  A focus already running nearby is\n"
+             "refreshed instead.  `list` shows the running focuses and this box's cameras.\n\n"
+             "  --camera ID      the event is at this registry camera's position\n"
+             "  --lat L --lon L  or at this point (degrees)\n"
+             "  --radius-m R     1..50000 (default: the agent's FOCUS_RADIUS_M)\n"
+             "  --ttl-s T        1..3600 (default: the agent's FOCUS_TTL_S)\n" STATE_DIR_HELP
+             "  --json           print the agent's JSON document\n");
+}
+
+static int
+s_cmd_focus (int argc, char **argv)
+{
+    static const struct option opts[] = {{"camera", required_argument, NULL, OPT_CAMERA},
+                                         {"lat", required_argument, NULL, OPT_LAT},
+                                         {"lon", required_argument, NULL, OPT_LON},
+                                         {"radius-m", required_argument, NULL, OPT_RADIUS_M},
+                                         {"ttl-s", required_argument, NULL, OPT_TTL_S},
+                                         MW_OPT_STATE_DIR,
+                                         MW_OPT_JSON,
+                                         MW_OPT_HELP,
+                                         MW_OPT_END};
+    int rc = 0, c, n = 0;
+    mw_cliopt_t *p = s_parser ("focus", argc, argv, opts, s_focus_usage, &rc);
+    if (!p)
+        return rc;
+    const char *state_dir = s_default_state_dir (), *camera = NULL;
+    bool json = false, has_lat = false, has_lon = false;
+    double lat = 0, lon = 0;
+    int64_t radius = 0, ttl = 0;
+    while ((c = mw_cliopt_next (p)) >= 0) {
+        if (c == OPT_STATE_DIR)
+            state_dir = mw_cliopt_arg (p);
+        else if (c == OPT_JSON)
+            json = true;
+        else if (c == OPT_CAMERA)
+            camera = mw_cliopt_arg (p);
+        else if (c == OPT_LAT && (has_lat = true) && mw_cliopt_double (p, -90, 90, &lat) != 0)
+            c = MW_CLIOPT_ERROR;
+        else if (c == OPT_LON && (has_lon = true) && mw_cliopt_double (p, -180, 180, &lon) != 0)
+            c = MW_CLIOPT_ERROR;
+        else if (c == OPT_RADIUS_M && mw_cliopt_int (p, 1, 50000, &radius) != 0)
+            c = MW_CLIOPT_ERROR;
+        else if (c == OPT_TTL_S && mw_cliopt_int (p, 1, 3600, &ttl) != 0)
+            c = MW_CLIOPT_ERROR;
+        if (c == MW_CLIOPT_ERROR)
+            break;
+    }
+    char **rest = mw_cliopt_rest (p, &n);
+    bool list = n == 1 && !strcmp (rest[0], "list");
+    char request[NODE_CONTROL_REQ_MAX + 1];
+    if (c == MW_CLIOPT_ERROR)
+        rc = EXIT_USAGE;
+    else if (n > 1 || (n == 1 && !list))
+        rc = mw_cliopt_fail ("focus", "unexpected argument '%.60s'", rest[n > 1 && list ? 1 : 0]);
+    else if (list && (camera || has_lat || has_lon || radius || ttl))
+        rc = mw_cliopt_fail ("focus", "list takes no --camera, --lat, --lon, --radius-m or --ttl-s");
+    else if (!list && camera && (has_lat || has_lon))
+        rc = mw_cliopt_fail ("focus", "--camera or --lat/--lon, not both");
+    else if (!list && !camera && !(has_lat && has_lon))
+        rc = mw_cliopt_fail ("focus", "needs --camera ID, or --lat and --lon (or: focus list)");
+    else if (camera && (strlen (camera) > 64 || strchr (camera, ' ')))
+        rc = mw_cliopt_fail ("focus", "--camera: an id of at most 64 characters, no spaces");
+    if (list)
+        snprintf (request, sizeof request, "focuses");
+    else if (camera)
+        snprintf (request, sizeof request, "focus camera=%s radius_m=%lld ttl_s=%lld", camera,
+                  (long long) radius, (long long) ttl);
+    else
+        snprintf (request, sizeof request, "focus lat=%.7f lon=%.7f radius_m=%lld ttl_s=%lld", lat, lon,
+                  (long long) radius, (long long) ttl);
+    mw_cliopt_destroy (&p);
+    if (rc)
+        return rc;
+    char path[512];
+    snprintf (path, sizeof path, "%s/control.sock", state_dir);
+    rc = s_control_probe (path, state_dir);
+    return rc ? rc : node_cli_request (state_dir, request, json);
+}
+
 static const command_t s_commands[] = {
     {"agent", "[--config FILE] [--key-name VALUE ...]  run the mesh daemon", s_cmd_agent},
     {"members", "[--state-dir DIR] [--json]   list the mesh as this box sees it", s_cmd_members},
@@ -1172,6 +1397,8 @@ static const command_t s_commands[] = {
     {"load", "QUEUE RATE [--state-dir DIR]   feed the scheduler inputs (queue, jobs/s)", s_cmd_load},
     {"submit", "--camera ID --image FILE [...]   run one frame on the mesh, print the result", s_cmd_submit},
     {"jobs", "[--state-dir DIR] [--json]   recent jobs and where they ran", s_cmd_jobs},
+    {"camera", "add|list|show|rm|assign ...   the mesh-wide camera registry", s_cmd_camera},
+    {"focus", "--camera ID | --lat L --lon L | list   scenario 4: cameras around a point focus", s_cmd_focus},
     {"analysis-server", "[--config FILE]   the VMS-side analysis server (VMS_PORT)", s_cmd_server},
     {"simulate", "--nodes N --policy P --seed S [...]   placement simulator", mw_simulate_cli_main},
     {"pkg", "keygen|build|import|publish|fetch|list|show|path|verify|rm|export   AI packages", pkg_cli_main},

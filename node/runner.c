@@ -190,24 +190,45 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
     }
     char err[256] = "";
     double t0 = s_now_ms ();
-    //  The size is checked from the header first: an image bomb (a small
-    //  file that says 8192 x 8192) is refused before any pixel is allocated.
-    mw_image_t *img =
-        mw_image_decode_max (job->frame, job->frame_len, w->owner->cfg.max_pixels, err, sizeof err);
-    res->decode_ms = s_now_ms () - t0;
-    if (!img) {
-        s_reason (res, "bad_jpeg", err);
+    //  A camera's frame arrives as raw RGB (a P6 PPM, node/jobs.h): run on
+    //  it in place.  Anything else is a JPEG (or a PPM from a file) to
+    //  decode, its size checked from the header first: an image bomb (a
+    //  small file that says 8192 x 8192) is refused before any pixel is
+    //  allocated.
+    const uint8_t *px = NULL;
+    int pw = 0, ph = 0;
+    mw_image_t *img = NULL;
+    bool raw = job->frame_len > 2 && job->frame[0] == 'P' && job->frame[1] == '6';
+    if (raw && mw_image_ppm_view (job->frame, job->frame_len, &px, &pw, &ph, err, sizeof err) != 0) {
+        s_reason (res, "bad_frame", err);
         return -1;
     }
-    res->width = (uint32_t) mw_image_width (img);
-    res->height = (uint32_t) mw_image_height (img);
+    if (raw && (uint64_t) pw * (uint64_t) ph > w->owner->cfg.max_pixels) {
+        snprintf (err, sizeof err, "%dx%d is more than %llu pixels", pw, ph,
+                  (unsigned long long) w->owner->cfg.max_pixels);
+        s_reason (res, "bad_frame", err);
+        return -1;
+    }
+    if (!raw) {
+        img = mw_image_decode_max (job->frame, job->frame_len, w->owner->cfg.max_pixels, err, sizeof err);
+        if (!img) {
+            s_reason (res, "bad_jpeg", err);
+            return -1;
+        }
+        px = mw_image_data (img);
+        pw = mw_image_width (img);
+        ph = mw_image_height (img);
+    }
+    res->decode_ms = s_now_ms () - t0;
+    res->width = (uint32_t) pw;
+    res->height = (uint32_t) ph;
     mw_detector_t *det = s_detector (w, m, err, sizeof err);
     if (!det) {
         mw_image_destroy (&img);
         s_reason (res, "model_load_failed", err);
         return -1;
     }
-    int n = mw_detector_run_image (det, img);
+    int n = mw_detector_run (det, px, pw, ph, (size_t) pw * 3);
     mw_image_destroy (&img);
     if (n < 0) {
         s_reason (res, "inference_failed", mw_detector_error (det));

@@ -25,7 +25,10 @@
     its completion is sent, so a loop that reads a completion always finds
     node_runner_idle () > 0 and can refill the worker in the same pass.
 
-    Each worker decodes the frame itself (the loop never touches pixels)
+    A frame is a JPEG, or raw RGB as a binary PPM (P6) - what the camera
+    ingest delivers (camera/cam_ingest.h): the detector runs on its pixels
+    in place, with no JPEG round trip.
+    Each worker decodes a JPEG itself (the loop never touches pixels)
     and keeps one detector per model, loaded on first use: a detector is
     not thread-safe and holds its net's buffers, so sharing one would
     serialise the workers.  A model that cannot be loaded gives failed
@@ -89,7 +92,7 @@ void node_runner_destroy (node_runner_t **self_p);
 bool node_runner_has_model (node_runner_t *self, const char *model);
 
 //  Give one job to an idle worker.  On success takes ownership of *frame_p
-//  (malloc'ed JPEG bytes), nulls it and returns 0.  Never blocks.  Returns
+//  (malloc'ed JPEG or P6 bytes), nulls it and returns 0.  Never blocks.  Returns
 //  -1, leaving *frame_p with the caller, when no worker is idle or on bad
 //  arguments (no frame, frame_len 0, no model or a name longer than
 //  MW_MODEL_MAX).  An unknown model name is not a bad argument: it gives a
@@ -108,7 +111,8 @@ zsock_t *node_runner_sock (node_runner_t *self);
 typedef struct {
     uint64_t tag;   //  as given to submit
     int status;     //  0 ok, -1 failed
-    //  Failed: "bad_jpeg: <detail>", "unknown_model", "model_load_failed:
+    //  Failed: "bad_jpeg: <detail>", "bad_frame: <detail>" (a malformed
+    //  raw frame), "unknown_model", "model_load_failed:
     //  <detail>" or "inference_failed: <detail>".
     char reason[MW_REASON_MAX + 1];
     char model[MW_MODEL_MAX + 1];

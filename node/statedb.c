@@ -71,7 +71,11 @@ static const char *s_schema =
     "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS peers (id TEXT PRIMARY KEY, name TEXT, addr TEXT NOT NULL,"
-    " seen_ms INTEGER NOT NULL);";
+    " seen_ms INTEGER NOT NULL);"
+    //  The camera registry (camera/cam_registry.h): one row per camera or
+    //  tombstone, with its version.
+    "CREATE TABLE IF NOT EXISTS cameras (id TEXT PRIMARY KEY, hlc INTEGER NOT NULL, origin BLOB NOT NULL,"
+    " deleted INTEGER NOT NULL, json TEXT NOT NULL);";
 
 static void *s_writer (void *arg);
 
@@ -641,6 +645,99 @@ s_log_lines (const char *path, const char *event)
 }
 
 int
+node_statedb_cameras_put (node_statedb_t *self, const node_statedb_camera_t *rows, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    sqlite3_stmt *st = NULL;
+    if (rc == 0
+        && sqlite3_prepare_v2 (self->db,
+                               "INSERT INTO cameras(id,hlc,origin,deleted,json) VALUES(?,?,?,?,?) "
+                               "ON CONFLICT(id) DO UPDATE SET hlc=excluded.hlc, origin=excluded.origin, "
+                               "deleted=excluded.deleted, json=excluded.json",
+                               -1, &st, NULL)
+               != SQLITE_OK)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_reset (st);
+        sqlite3_bind_text (st, 1, rows[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (st, 2, (sqlite3_int64) rows[i].hlc);
+        sqlite3_bind_blob (st, 3, rows[i].origin, 8, SQLITE_STATIC);
+        sqlite3_bind_int (st, 4, rows[i].deleted ? 1 : 0);
+        sqlite3_bind_text (st, 5, rows[i].json ? rows[i].json : "", -1, SQLITE_STATIC);
+        if (sqlite3_step (st) != SQLITE_DONE)
+            rc = -1;
+    }
+    sqlite3_finalize (st);
+    if (rc == 0 && sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = -1;
+    pthread_mutex_lock (&self->lock);
+    if (rc) {
+        char reason[128];
+        snprintf (reason, sizeof reason, "%s", sqlite3_errmsg (self->db));
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+        self->stats.sync_failures++;
+        s_failed (self, "statedb_write_failed", "cameras", reason, n);
+    }
+    else
+        s_succeeded (self);
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
+int
+node_statedb_cameras_delete (node_statedb_t *self, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db, "DELETE FROM cameras WHERE id=?", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text (st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize (st);
+    return rc;
+}
+
+int
+node_statedb_cameras_each (node_statedb_t *self, void (*fn) (void *ctx, const node_statedb_camera_t *row),
+                           void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2 (self->db, "SELECT id,hlc,origin,deleted,json FROM cameras", -1, &st, NULL)
+        != SQLITE_OK)
+        return -1;
+    int n = 0;
+    while (sqlite3_step (st) == SQLITE_ROW) {
+        node_statedb_camera_t row;
+        memset (&row, 0, sizeof row);
+        const unsigned char *id = sqlite3_column_text (st, 0);
+        const void *origin = sqlite3_column_blob (st, 2);
+        if (!id || !origin || sqlite3_column_bytes (st, 2) != 8)
+            continue;   //  not ours: skip the row
+        row.id = (const char *) id;
+        row.hlc = (uint64_t) sqlite3_column_int64 (st, 1);
+        memcpy (row.origin, origin, 8);
+        row.deleted = sqlite3_column_int (st, 3) != 0;
+        row.json = (const char *) sqlite3_column_text (st, 4);
+        fn (ctx, &row);
+        n++;
+    }
+    sqlite3_finalize (st);
+    return n;
+}
+
+static void
+s_test_row (void *ctx, const node_statedb_camera_t *row)
+{
+    int *seen = (int *) ctx;
+    if (!strcmp (row->id, "cam-1") && row->hlc == 77 && row->origin[7] == 8 && !row->deleted
+        && !strcmp (row->json, "{\"a\":1}"))
+        seen[0]++;
+    if (!strcmp (row->id, "cam-2") && row->deleted)
+        seen[1]++;
+}
+
+int
 node_statedb_test (bool verbose)
 {
     int rc = 0;
@@ -775,6 +872,21 @@ node_statedb_test (bool verbose)
     CHECK (node_statedb_get_u64 (db, "incarnation", &v) == 0 && v == 43, "incarnation %llu",
            (unsigned long long) v);
     CHECK (node_statedb_get_u64 (db, "k2", &v) == 0 && v == UINT64_MAX, "k2");
+    //  Cameras: rows in one transaction, replaced by id, read back.
+    node_statedb_camera_t rows[2] = {{"cam-1", 5, {1, 2, 3, 4, 5, 6, 7, 8}, false, "{}"},
+                                     {"cam-2", 6, {0}, true, NULL}};
+    CHECK (db && node_statedb_cameras_put (db, rows, 2) == 0, "cameras put");
+    rows[0].hlc = 77;
+    rows[0].json = "{\"a\":1}";
+    CHECK (db && node_statedb_cameras_put (db, rows, 1) == 0, "cameras replace");
+    node_statedb_close (&db);
+    db = node_statedb_open (dir, err, sizeof err);
+    int seen[2] = {0, 0};
+    CHECK (db && node_statedb_cameras_each (db, s_test_row, seen) == 2 && seen[0] == 1 && seen[1] == 1,
+           "cameras read back");
+    CHECK (db && node_statedb_cameras_delete (db, "cam-2") == 0
+               && node_statedb_cameras_each (db, s_test_row, seen) == 1,
+           "camera deleted");
 done:
     if (other)
         sqlite3_close (other);

@@ -85,6 +85,20 @@ typedef struct {
     char last_error[128];      //  its reason
 } node_statedb_stats_t;
 void node_statedb_stats (node_statedb_t *self, node_statedb_stats_t *out);
+//  The camera registry's rows (camera/cam_registry.h): written in one
+//  transaction (all or none reach the disk), read back at start.
+typedef struct {
+    const char *id;
+    uint64_t hlc;
+    uint8_t origin[8];
+    bool deleted;
+    const char *json;   //  NULL or "" for a tombstone
+} node_statedb_camera_t;
+int node_statedb_cameras_put (node_statedb_t *self, const node_statedb_camera_t *rows, size_t n);
+int node_statedb_cameras_delete (node_statedb_t *self, const char *id);
+//  Calls fn for every row (strings valid during the call).  The count, or -1.
+int node_statedb_cameras_each (node_statedb_t *self, void (*fn) (void *ctx, const node_statedb_camera_t *row),
+                               void *ctx);
 
 int node_statedb_test (bool verbose);
 

@@ -8,6 +8,11 @@
 # after one of its files is damaged on disk;
 # then the VMS's side: an API token, every box found from one box, a
 # subscriber that is killed and resumes from its last event without a gap;
+# then cameras: a real RTSP test stream (GStreamer, started here), three
+# cameras registered on one box and listed by every box, streaming on the
+# boxes they are assigned to, analysed there (a result with its detections,
+# when the face-api models are cached), and a focus spreading to the cameras around
+# an event (and not to the one 2 km away), ending after its ttl;
 # then one cell of the placement sweep (where overloaded boxes' frames go).
 #
 # As root the agents run zero-config in network namespaces on an isolated
@@ -39,15 +44,21 @@ TB_AGENT_DEFAULTS=("TRUSTED_KEYS=$TB_DIR/publisher.pub" "DEPLOY_CHECK_S=2")
 nodes=$(seq 1 $N | tr '\n' ' ')
 table () { tb_cli 1 members --state-dir "$(tb_state_dir 1)"; }
 ms_since () { echo $(( $(tb_now_ms) - $1 )); }
+#  With the face-api models cached (make check fetches them), the boxes
+#  analyse their cameras' frames: the demo shows the detections.
+models=${MW_CACHE:-$top/.cache}/face-api/package/model
+MODELS_ARG=()
+[ -d "$models" ] && MODELS_ARG=("MODELS_DIR=$models")
 if [ $mode = ns ]; then
     echo "== starting $N agents in network namespaces on an isolated bridge (zero-config: cluster key + MESH_INTERFACE only)"
     tb_bridge
     for i in $nodes; do tb_host "$i"; done
-    for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh"; done
+    for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh" "${MODELS_ARG[@]}"; done
 else
     echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
     for i in $nodes; do
-        tb_start_agent_lo "$i" "PKG_PORT=$(( TB_PORTBASE + 100 + i ))" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh"
+        tb_start_agent_lo "$i" "PKG_PORT=$(( TB_PORTBASE + 100 + i ))" "API_PORT=$(( TB_PORTBASE + 150 + i ))" "API_BIND=mesh" \
+            "${MODELS_ARG[@]}"
     done
 fi
 #  The VMS's HTTP client: inside agent 1's namespace (the test bridge has no
@@ -158,6 +169,63 @@ awk -v had="$had" 'found { print } index($0, "\"" had "\"") { found = 1 }' "$TB_
     jq -r '"   \(.id)  \(.topic)"'
 dups=$(jq -r .id "$TB_DIR/vms.events" | sort | uniq -d | wc -l)
 echo "   $(wc -l < "$TB_DIR/vms.events") events in all, $dups received twice"
+
+echo "== cameras (docs/CAMERAS.md)"
+SRC=$top
+. "$top/tests/camera/cam_lib.sh"
+if ! command -v ffmpeg >/dev/null 2>&1 ||
+    ! "$CAM_PY" -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null; then
+    echo "(skipped: no ffmpeg or GStreamer RTSP server; scripts/install-deps.sh installs them)"
+else
+    #  A test stream: the face-api demo pictures when they are cached, else
+    #  ffmpeg's test pattern; 30 s, looped by the camera's reconnections.
+    demo_dir=${MW_CACHE:-$top/.cache}/face-api/package/demo
+    if [ -f "$demo_dir/sample1.jpg" ]; then DEMO=$demo_dir; video=$(cam_video 30 640x360)
+    else
+        video="$TB_DIR/pattern.mp4"
+        ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=25 -t 30 -c:v libx264 -preset veryfast \
+            -g 25 -bf 0 -pix_fmt yuv420p "$video"
+    fi
+    if [ $mode = ns ]; then cam_server demo 8554 "$video" 1; host=$(tb_ip 1); else
+        cam_server demo $(( TB_PORTBASE + 150 )) "$video"; host=127.0.0.1; fi
+    port=$([ $mode = ns ] && echo 8554 || echo $(( TB_PORTBASE + 150 )))
+    echo "-- an RTSP server at rtsp://$host:$port/axis-media/media.amp and .../onvif-media/media.amp"
+    #  Two cameras 100 m apart (boxes 1 and 2), one 2 km away (box 3).
+    cam_add 1 "$(cam_doc gate 37.5700 126.9800 "rtsp://root:root@$host:$port/axis-media/media.amp" '"box":"n1","fps":2')"
+    cam_add 1 "$(cam_doc lobby 37.5709 126.9800 "rtsp://$host:$port/onvif-media/media.amp" '"box":"n2","fps":1')"
+    cam_add 1 "$(cam_doc depot 37.5880 126.9800 "rtsp://$host:$port/axis-media/media.amp" '"box":"n3","fps":1')"
+    streaming () { [ "$(tb_cli "$1" camera show "$2" --json --state-dir "$(tb_state_dir "$1")" 2>/dev/null |
+                      jq -r .ingest.state)" = streaming ]; }
+    tb_wait_until 15 streaming 1 gate; tb_wait_until 15 streaming 2 lobby; tb_wait_until 15 streaming 3 depot
+    sleep 2
+    echo "-- registered on box 1 (the seed's JSON), listed by box 4: analysed by the boxes they are assigned to"
+    tb_cli 4 camera list --state-dir "$(tb_state_dir 4)"
+    echo "-- box 2 pulls 'lobby':"
+    tb_cli 2 camera show lobby --state-dir "$(tb_state_dir 2)"
+    if [ ${#MODELS_ARG[@]} -gt 0 ]; then
+        #  A result as the VMS gets it: the detections, not only a count.
+        latest () { tb_cli 1 jobs --json --state-dir "$(tb_state_dir 1)" 2>/dev/null |
+                    jq -e '[.[] | select(.camera == "gate" and .state == "done" and .boxes > 0)] | last' 2>/dev/null; }
+        if tb_wait_until 10 latest >/dev/null; then
+            echo "-- box 1's latest result from 'gate' (meshwatch jobs --json):"
+            latest | jq -r '"   \(.camera) (\(.camera_name)), \(.width)x\(.height), captured \(.capture_ms / 1000 | strftime("%H:%M:%S")) UTC, \(.boxes) faces:",
+                (.detections[] | "     \(.class) \(.score) at x=\(.box.x | floor) y=\(.box.y | floor) \(.box.w | floor)x\(.box.h | floor) px (normalised \(.box_norm.x * 100 | floor)%, \(.box_norm.y * 100 | floor)%)")'
+        fi
+    fi
+    echo
+    echo "== meshwatch focus --camera gate --radius-m 300 --ttl-s 10 (on box 1)"
+    tf=$(tb_now_ms)
+    tb_cli 1 focus --camera gate --radius-m 300 --ttl-s 10 --state-dir "$(tb_state_dir 1)"
+    sleep 0.5
+    for i in 2 3; do
+        echo "-- box $i:"
+        tb_cli "$i" focus list --state-dir "$(tb_state_dir "$i")"
+    done
+    ended () { tb_cli 2 focus list --json --state-dir "$(tb_state_dir 2)" 2>/dev/null | jq -e '.focuses | length == 0' >/dev/null 2>&1; }
+    tb_wait_until 20 ended
+    echo "-- $(( ($(tb_now_ms) - tf) / 1000 )) s later (ttl 10 s), box 2:"
+    tb_cli 2 focus list --state-dir "$(tb_state_dir 2)"
+fi
 echo
 echo "== placement: 100 simulated boxes, bursts on 15 % of them, load 0.95, 300 ms deadline, 20 s"
 echo "   (the real hand-off code on the network simulator; forecast = the default policy, judged against"

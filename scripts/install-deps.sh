@@ -7,7 +7,10 @@ PKGS="build-essential autoconf automake libtool pkg-config git ca-certificates \
   libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev \
   libturbojpeg0-dev libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libjson-c-dev \
   iproute2 nftables procps psmisc jq curl openssl python3 valgrind clang clang-format libclang-rt-14-dev \
-  spin prometheus libarchive-dev libssl-dev minisign skopeo docker-registry"
+  spin prometheus libarchive-dev libssl-dev minisign skopeo docker-registry \
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg \
+  python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly"
 # npm fetches the face-api model package; a machine that already has node
 # (e.g. from NodeSource, which bundles npm) must not get Debian's npm on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

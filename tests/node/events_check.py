@@ -9,7 +9,8 @@ For every recorded message:
   * the message has exactly two frames;
   * JSON frames: one object, valid UTF-8, keys exactly the documented
     fields in the documented order (the common ones first), each of the
-    documented type (string, integer, number, boolean, string|null), and
+    documented type (string, integer, number, boolean, array, object; "|null"
+    also allows null), and
     "event" is the topic's last part;
   * msgpack frames: one map with the same keys, order and types (a number
     is a float64, an integer an int, null is nil);
@@ -40,7 +41,7 @@ def parse_doc(path):
 
 
 class Reader:
-    """Just enough msgpack for the event maps (str, int, float, bool, nil, map)."""
+    """Just enough msgpack for the event maps (str, int, float, bool, nil, map, array)."""
 
     def __init__(self, b):
         self.b, self.i = b, 0
@@ -62,6 +63,11 @@ class Reader:
             return self.map(c & 0x0f)
         if 0xa0 <= c <= 0xbf:
             return self.str(c & 0x1f)
+        if 0x90 <= c <= 0x9f:
+            return [self.obj() for _ in range(c & 0x0f)]
+        if c in (0xdc, 0xdd):
+            n = struct.unpack(">H" if c == 0xdc else ">I", self.take(2 if c == 0xdc else 4))[0]
+            return [self.obj() for _ in range(n)]
         fixed = {0xc0: None, 0xc2: False, 0xc3: True}
         if c in fixed:
             return fixed[c]
@@ -101,6 +107,13 @@ class _Map(list):
 
 
 def type_ok(typ, v, mp):
+    if typ.endswith("|null"):
+        return v is None or type_ok(typ[:-5], v, mp)
+    if typ == "array":
+        return isinstance(v, list) and not isinstance(v, _Map)
+    if typ == "object":
+        return isinstance(v, _Map) or (not mp and isinstance(v, list) and all(
+            isinstance(p, tuple) and len(p) == 2 for p in v))
     if typ == "string":
         return isinstance(v, str)
     if typ == "string|null":

@@ -78,6 +78,12 @@
                   the name reaches members, events, /metrics and logs as
                   a peer's would; its address --addr (default
                   tcp://127.0.0.1:9, where nothing answers probes)
+      cam-flood   --count CAM_RECORDS messages of 32 valid camera records
+                  each, every id new (flood-<tag>-<n>), versions "now":
+                  the registry must stay within MW_CAM_MAX (docs/CAMERAS.md)
+      focus-flood --count FOCUS messages, every focus id new, around
+                  --lat/--lon (default 0, 0): the focus table must stay
+                  within CAM_FOCUS_MAX
       submit      --to ipc://STATE_DIR/control.sock: --count jobs of
                   --image at --rate per second through the control socket
                   (camera --camera, model --model, --deadline-ms); prints
@@ -1489,6 +1495,74 @@ status_probe (const char *to, int secs)
     return 0;
 }
 
+//  --count CAM_RECORDS of 32 new, valid cameras each.
+static int
+cam_flood (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq, int count)
+{
+    int sent = 0;
+    mw_wire_cam_t *cams = calloc (MW_CAM_RECORDS_MAX, sizeof *cams);
+    if (!cams)
+        return 0;
+    uint32_t tag = rnd ();
+    for (int i = 0; i < count; i++) {
+        for (int k = 0; k < MW_CAM_RECORDS_MAX; k++) {
+            mw_wire_cam_t *c = &cams[k];
+            memset (c, 0, sizeof *c);
+            snprintf (c->id, sizeof c->id, "flood-%08x-%d", tag, i * MW_CAM_RECORDS_MAX + k);
+            c->hlc = wall_ms () << 16;
+            c->origin = *sender;
+            snprintf (c->json, sizeof c->json,
+                      "{\"name\":\"%s\",\"type\":1,\"gps\":{\"latitude\":\"1.5\",\"longitude\":\"2.5\"},"
+                      "\"ip\":\"192.0.2.1\",\"isSupportAnnalysis\":\"NO\",\"url\":\"rtsp://192.0.2.1/x\"}",
+                      c->id);
+        }
+        mw_msg_t m;
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        m.type = MW_MSG_CAM_RECORDS;
+        m.cams = cams;
+        m.n_cams = MW_CAM_RECORDS_MAX;
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+            sent++;
+        free (out);
+        if (i % 20 == 19)
+            usleep (5 * 1000);
+    }
+    free (cams);
+    return sent;
+}
+
+//  --count FOCUS messages, each a new focus id near (lat, lon).
+static int
+focus_flood (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, uint64_t *seq, int count,
+             double lat, double lon)
+{
+    int sent = 0;
+    for (int i = 0; i < count; i++) {
+        mw_msg_t m;
+        make_gossip (&m, sender, session, ++*seq, wall_ms ());
+        m.type = MW_MSG_FOCUS;
+        rnd_fill (m.focus_id.b, MW_JOBID_LEN);
+        m.focus_origin = *sender;
+        snprintf (m.focus_trigger, sizeof m.focus_trigger, "api");
+        m.lat_e6 = (uint32_t) ((lat + 90.0) * 1e6) + rnd () % 1000;
+        m.lon_e6 = (uint32_t) ((lon + 180.0) * 1e6) + rnd () % 1000;
+        m.radius_m = 100;
+        m.ttl_ms = 60000;
+        m.created_ms = wall_ms ();
+        m.hops = 3;   //  not relayed on
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+            sent++;
+        free (out);
+        if (i % 50 == 49)
+            usleep (5 * 1000);
+    }
+    return sent;
+}
+
 static void
 usage (void)
 {
@@ -1501,10 +1575,11 @@ usage (void)
              "job-offer|job-garbage|job-stray|oversize|submit|"
              "hostile-name|session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe|"
              "member-flood|announce|forge-heartbeat|forge-prevote|forge-votereq|forge-vote|forge-all|"
-             "forge-record|session-bump\n"
+             "forge-record|session-bump|cam-flood|focus-flood\n"
              "       [--name N] [--addr A] [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] "
              "[--senders K]\n"
-             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--ghost-ip IP]\n"
+             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--ghost-ip IP] [--lat L "
+             "--lon L]\n"
              "       [--term T[,T..]] [--sender HEX] [--ballot HEX] [--session S] [--seq Q] [--rank R] "
              "[--lease-ms L] [--victim HEX] [--incarnation N]\n");
 }
@@ -1517,7 +1592,7 @@ main (int argc, char **argv)
     const char *model = NULL, *reply = NULL, *image = NULL, *camera = "inject-cam", *deadline = "";
     const char *name = "hostile", *addr = "tcp://127.0.0.1:9", *ghost_ip = "127.0.0.1";
     long size = 5 * 1024 * 1024;
-    double rate = 5;
+    double rate = 5, lat = 0, lon = 0;
     const char *terms = NULL, *f_sender = NULL, *f_ballot = NULL;
     forge_opts_t fo = {{{0}}, {{0}}, 0, 1, 1110, 400};
     uint64_t f_inc = 1;
@@ -1558,6 +1633,10 @@ main (int argc, char **argv)
             ghost_ip = argv[++i];
         else if (!strcmp (argv[i], "--name") && i + 1 < argc)
             name = argv[++i];
+        else if (!strcmp (argv[i], "--lat") && i + 1 < argc)
+            lat = atof (argv[++i]);
+        else if (!strcmp (argv[i], "--lon") && i + 1 < argc)
+            lon = atof (argv[++i]);
         else if (!strcmp (argv[i], "--addr") && i + 1 < argc)
             addr = argv[++i];
         else if (!strcmp (argv[i], "--to-id") && i + 1 < argc) {
@@ -1608,14 +1687,14 @@ main (int argc, char **argv)
         usage ();
         return 1;
     }
-    static const char *modes[] = {"garbage",         "wrongkey",      "tampered",      "replay",
-                                  "clock",           "stale",         "valid",         "rawtcp",
-                                  "udp-garbage",     "beacon-replay", "job-offer",     "job-garbage",
-                                  "job-stray",       "oversize",      "submit",        "session-poison",
-                                  "reply-flood",     "conn-flood",    "junk-flood",    "cross-replay",
-                                  "status-probe",    "hostile-name",  "member-flood",  "announce",
-                                  "forge-heartbeat", "forge-prevote", "forge-votereq", "forge-vote",
-                                  "forge-all",       "forge-record",  "session-bump",  NULL};
+    static const char *modes[] = {
+        "garbage",        "wrongkey",      "tampered",     "replay",      "clock",
+        "stale",          "valid",         "rawtcp",       "udp-garbage", "beacon-replay",
+        "job-offer",      "job-garbage",   "job-stray",    "oversize",    "submit",
+        "session-poison", "reply-flood",   "conn-flood",   "junk-flood",  "cross-replay",
+        "status-probe",   "hostile-name",  "member-flood", "announce",    "forge-heartbeat",
+        "forge-prevote",  "forge-votereq", "forge-vote",   "forge-all",   "forge-record",
+        "session-bump",   "cam-flood",     "focus-flood",  NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -1870,6 +1949,10 @@ main (int argc, char **argv)
             free (out);
         }
     }
+    else if (!strcmp (mode, "cam-flood"))
+        sent = cam_flood (keys, &sender, session, &seq, count);
+    else if (!strcmp (mode, "focus-flood"))
+        sent = focus_flood (keys, &sender, session, &seq, count, lat, lon);
     else if (!strcmp (mode, "hostile-name"))
         sent = hostile_name (keys, &sender, session, &seq, name, addr, count, rate > 0 ? rate : 5);
     else if (!strcmp (mode, "clock")) {

@@ -54,6 +54,9 @@ while read -r method path; do
     [ "$method" = POST ] || [ "$method" = PUT ] && args+=(-H 'Content-Type: application/json' -d '{"result":"1"}')
     [ "$path" = /api/v1/events/stream ] && args+=(-m 1)
     st=$(vm_get "$url" "$TOK" "${args[@]}")
+    #  A route's own 404 about the id it was given (no camera "cam7") is an
+    #  answer from the route, not a missing route.
+    [ "$st" = 404 ] && vm_has '.detail | test("cam7")' && continue
     case $st in
         404|405|000) [ "$path" = /api/v1/events/stream ] && [ "$st" = 000 ] && continue
                      vm_failc "$method $path -> $st: documented but not served" ;;
