@@ -65,6 +65,9 @@ fi
 #  address in the root namespace), or here on loopback.
 if [ $mode = ns ]; then API1="http://$(tb_ip 1):7949"; vms () { tb_exec 1 "$@"; }
 else API1="http://127.0.0.1:$(( TB_PORTBASE + 151 ))"; vms () { "$@"; }; fi
+#  The same in the background: exec, so that $! is the client itself and
+#  killing it kills the client (not a subshell that leaves it running).
+vms_bg () { if [ $mode = ns ]; then exec ip netns exec "$(tb_ns 1)" "$@"; else exec "$@"; fi; }
 for i in $nodes; do tb_wait_ready "$i" 30; done
 t0=$(tb_now_ms)
 # shellcheck disable=SC2086
@@ -151,7 +154,7 @@ sleep 1.5   #  the API addresses ride on the next digests
 vms curl -s -m 5 -H "Authorization: Bearer $T" "$API1/api/v1/boxes" |
     jq -r '.boxes[] | "   \(.name)  \(.state)  api=\(.api)\(if .self then "  (asked)" else "" end)"'
 echo "-- a VMS subscribes to agent 1's events (Server-Sent Events), reports come in, it crashes:"
-vms "$TB_PY" "$top/tests/vms/sse_client.py" --api "$API1" --token-file "$TB_DIR/token" --out "$TB_DIR/vms.events" \
+vms_bg "$TB_PY" "$top/tests/vms/sse_client.py" --api "$API1" --token-file "$TB_DIR/token" --out "$TB_DIR/vms.events" \
     --seconds 20 &
 sub=$!
 sleep 1
