@@ -584,15 +584,17 @@ tb_show_views () {
 #  tb_wait_until TIMEOUT_S CMD... - poll CMD every 100 ms until it succeeds
 #  or TIMEOUT_S passes.  Sets TB_WAIT_MS to the time it took.
 tb_wait_until () {
-    local t=$1; shift
-    local start; start=$(tb_now_ms)
-    local deadline=$(( start + ${t%.*} * 1000 ))
-    local n=0
+    #  Locals with names no caller uses: bash scopes dynamically, so a
+    #  condition function reading its caller's `n` or `t` would see these.
+    local _tbw_t=$1; shift
+    local _tbw_start; _tbw_start=$(tb_now_ms)
+    local _tbw_deadline=$(( _tbw_start + ${_tbw_t%.*} * 1000 ))
+    local _tbw_n=0
     while :; do
-        if "$@"; then TB_WAIT_MS=$(( $(tb_now_ms) - start )); return 0; fi
-        n=$(( n + 1 ))
-        if [ "$(tb_now_ms)" -ge "$deadline" ] || [ "$n" -gt 100000 ]; then
-            TB_WAIT_MS=$(( $(tb_now_ms) - start )); return 1
+        if "$@"; then TB_WAIT_MS=$(( $(tb_now_ms) - _tbw_start )); return 0; fi
+        _tbw_n=$(( _tbw_n + 1 ))
+        if [ "$(tb_now_ms)" -ge "$_tbw_deadline" ] || [ "$_tbw_n" -gt 100000 ]; then
+            TB_WAIT_MS=$(( $(tb_now_ms) - _tbw_start )); return 1
         fi
         sleep 0.1
     done

@@ -14,7 +14,7 @@ For every recorded message:
     "event" is the topic's last part;
   * msgpack frames: one map with the same keys, order and types (a number
     is a float64, an integer an int, null is nil);
-  * every msgpack event has a JSON twin (the next json.<same topic> with
+  * every msgpack event has a JSON twin (a json.<same topic> with
     equal content: one field list, two serialisations).
 --require: the topic must have been seen (both frames).  Prints a count
 per topic.  Exit 0 all good, 1 a problem (listed), 2 usage.
@@ -196,18 +196,27 @@ def main(argv):
             if mp:
                 pending.setdefault(topic, []).append(pairs)
             else:
+                # One subscriber reads several boxes' streams: their
+                # messages interleave, so box B's msgpack frame can come
+                # between box A's two.  The twin is the waiting msgpack event
+                # equal to this one (same node, epoch, seq: equal throughout).
                 waiting = pending.get(topic, [])
-                if waiting and waiting[0] == pairs:
-                    waiting.pop(0)
+                if pairs in waiting:
+                    waiting.remove(pairs)
                 elif waiting:
-                    problems.append("%s: the JSON frame differs from its msgpack twin:\n  %s\n  %s" %
-                                    (topic, pairs, waiting[0]))
-                    waiting.pop(0)
+                    problems.append("%s: the JSON frame has no equal msgpack twin:\n  %s\n  waiting: %s" %
+                                    (topic, pairs, waiting))
+                #  (Nothing waiting: the recorder joined between the two.)
     for topic, waiting in pending.items():
-        # The last msgpack frame may have been recorded without its twin
-        # when the recorder stopped between the two.
-        if len(waiting) > 1:
-            problems.append("%s: %d msgpack events without a JSON twin" % (topic, len(waiting)))
+        # The last msgpack frame of each box may have been recorded without
+        # its twin when the recorder stopped between the two.
+        per_node = {}
+        for w in waiting:
+            node = dict(w).get("node")
+            per_node[node] = per_node.get(node, 0) + 1
+        for node, n in per_node.items():
+            if n > 1:
+                problems.append("%s: %d msgpack events of node %s without a JSON twin" % (topic, n, node))
     for t in required:
         c = counts.get(t, {})
         if not c.get("json") or not c.get("msgpack"):

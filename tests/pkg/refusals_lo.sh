@@ -79,7 +79,14 @@ for c in unsigned:unsigned wrongkey:untrusted_key badsig:bad_signature rollback:
     tb_log "$f: refused ($want), catalog unchanged, nothing runnable"
 done
 #  The agent reports each of them (the CLI noted them in the catalog).
-_refusals_seen () { [ "$(grep -c '"event":"refused"' "$TB_DIR/events.1" 2>/dev/null)" -ge "$n" ]; }
+#  Wait for each reason itself (a count can be reached by one reason
+#  reported twice before the last one arrives).
+_refusals_seen () {
+    local w
+    for w in unsigned untrusted_key bad_signature rollback expired tampered_manifest tampered_blob; do
+        grep -q "\"event\":\"refused\".*\"reason\":\"$w\"" "$TB_DIR/events.1" 2>/dev/null || return 1
+    done
+}
 tb_wait_until 10 _refusals_seen || true   #  (the checks below name what is missing)
 for want in unsigned untrusted_key bad_signature rollback expired tampered_manifest tampered_blob; do
     grep -q "\"event\":\"refused\".*\"reason\":\"$want\"" "$TB_DIR/events.1" \
