@@ -280,9 +280,64 @@ typedef struct {
     uint8_t ip[16];
 } cut_t;
 
+//  True when fd is still the connection a slot recorded (same listener
+//  port, same peer); false when it was closed or its number reused.
+static bool
+s_same_conn (int fd, uint16_t port, uint8_t family, const uint8_t ip[16], uint16_t peer_port)
+{
+    uint8_t f2 = 0, ip2[16];
+    uint16_t p2 = 0;
+    if (s_local_port (fd) != port || s_peer (fd, &f2, ip2, &p2) != 0)
+        return false;
+    return f2 == family && p2 == peer_port && memcmp (ip2, ip, 16) == 0;
+}
+
+//  Under a flood libzmq's monitor can miss a DISCONNECTED: the slot stays
+//  held (and counts against its address's cap) until the fd is accepted
+//  again, which after a flood may be never.  A slot already cut and still
+//  held a whole idle period later is checked against the socket itself and
+//  released if the connection is gone.
+static void
+s_reap_stale (gossip_guard_t *self, uint64_t now)
+{
+    int fds[64];
+    uint64_t at[64];
+    cut_t who[64];
+    size_t n = 0;
+    pthread_mutex_lock (&self->mu);
+    for (int k = 0; k < self->n_lis && n < 64; k++) {
+        listener_t *l = &self->lis[k];
+        if (!l->rules.idle_ms)
+            continue;
+        for (uint32_t i = 0; i < l->stats.untrusted && n < 64; i++) {
+            slot_t *s = &self->slots[l->untrusted[i]];
+            if (!s->cutting || now < s->accepted_ms + 2 * (uint64_t) l->rules.idle_ms)
+                continue;
+            fds[n] = l->untrusted[i];
+            at[n] = s->accepted_ms;
+            who[n].port = l->port;
+            who[n].family = s->family;
+            who[n].peer_port = s->peer_port;
+            memcpy (who[n].ip, s->ip, 16);
+            n++;
+        }
+    }
+    pthread_mutex_unlock (&self->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (s_same_conn (fds[i], who[i].port, who[i].family, who[i].ip, who[i].peer_port))
+            continue;   //  still there: libzmq closes it after the cut
+        pthread_mutex_lock (&self->mu);
+        slot_t *s = &self->slots[fds[i]];
+        if (s->listener >= 0 && s->cutting && s->accepted_ms == at[i])
+            s_release (self, fds[i]);
+        pthread_mutex_unlock (&self->mu);
+    }
+}
+
 static void
 s_sweep (gossip_guard_t *self, uint64_t now)
 {
+    s_reap_stale (self, now);
     cut_t cuts[64];
     size_t n = 0;
     pthread_mutex_lock (&self->mu);
