@@ -1076,8 +1076,11 @@ s_mesh_tick (void *ctx, uint64_t now)
     if (!node_loop_leaving (self->loop))
         s_keywatch_tick (self, now);
     if (!node_loop_leaving (self->loop) && now >= self->next_prune_ms) {
-        gossip_transport_prune (self->transport, now, 120000);
-        self->next_prune_ms = now + 60000;
+        //  Probes and gossip go as datagrams: a mesh connection carries a
+        //  full state now and then, and an idle one is closed within 15 s
+        //  (before TCP keepalive would probe it: gossip/transport.c).
+        gossip_transport_prune (self->transport, now, 10000);
+        self->next_prune_ms = now + 5000;
     }
 }
 
@@ -1687,7 +1690,7 @@ node_agent_loop (node_agent_t *self)
 
     uint64_t now = mw_now_ms ();
     self->next_join_ms = now;
-    self->next_prune_ms = now + 60000;
+    self->next_prune_ms = now + 5000;
     int rc = node_loop_run (self->loop);
     s_persist_incarnation (self);
     gossip_transport_set_linger (self->transport, 200);
