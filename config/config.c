@@ -561,14 +561,23 @@ mw_config_validate_agent (mw_config_t *self, char *err, size_t errlen)
         return -1;
     }
     //  One without the other silently meant "no analysis server": no
-    //  overflow, no escalation, and nothing said.
-    bool url = *mw_config_str (self, "VMS_URL"), port = mw_config_int (self, "VMS_PORT") > 0;
-    if (url != port) {
-        snprintf (
-            err, errlen,
-            "%s is set but %s is not: the analysis server is VMS_URL (its host) and VMS_PORT (its port); "
-            "set both, or neither",
-            url ? "VMS_URL" : "VMS_PORT", url ? "VMS_PORT" : "VMS_URL");
+    //  overflow, no escalation, and nothing said.  VMS_URL is the VMS's
+    //  host for two services: the analysis server (VMS_PORT) and the
+    //  environment-info POST (VMS_ENV_PORT); a host with neither port, or a
+    //  port with no host, serves nothing.
+    bool url = *mw_config_str (self, "VMS_URL"), port = mw_config_int (self, "VMS_PORT") > 0,
+         env_port = mw_config_int (self, "VMS_ENV_PORT") > 0;
+    if (url && !port && !env_port) {
+        snprintf (err, errlen,
+                  "VMS_URL is set but VMS_PORT is not: the analysis server is VMS_URL (its host) and "
+                  "VMS_PORT (its port); set both, or neither (or VMS_ENV_PORT for the environment-info "
+                  "POST alone)");
+        return -1;
+    }
+    if (!url && (port || env_port)) {
+        snprintf (err, errlen,
+                  "%s is set but VMS_URL is not: VMS_URL is the VMS's host; set both, or neither",
+                  port ? "VMS_PORT" : "VMS_ENV_PORT");
         return -1;
     }
     int64_t mp = mw_config_int (self, "MESH_PORT"), ep = mw_config_int (self, "EVENTS_PORT");

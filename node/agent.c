@@ -868,11 +868,15 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     }
     mw_json_add (o, "ballot", ballot);
     mw_json_add (o, "lease_age_ms", age == UINT64_MAX ? NULL : mw_json_u64 (age));
-    const char *ek[] = {"heartbeats_out", "heartbeats_in", "prevotes_started", "elections_started",
-                        "elections_won",  "step_downs",    "votes_granted",    "stale_ignored"};
-    uint64_t ev[] = {es.heartbeats_out, es.heartbeats_in, es.prevotes_started, es.elections_started,
-                     es.elections_won,  es.step_downs,    es.votes_granted,    es.stale_ignored};
-    mw_json_add (o, "election", s_u64_object (ek, ev, 8));
+    const char *ek[] = {"heartbeats_out",    "heartbeats_in",  "prevotes_started", "elections_started",
+                        "elections_won",     "step_downs",     "votes_granted",    "stale_ignored",
+                        "refused_nonmember", "refused_absurd", "refused_unproven", "caught_up",
+                        "renounced"};
+    uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,  es.prevotes_started, es.elections_started,
+                     es.elections_won,     es.step_downs,     es.votes_granted,    es.stale_ignored,
+                     es.refused_nonmember, es.refused_absurd, es.refused_unproven, es.caught_up,
+                     es.renounced};
+    mw_json_add (o, "election", s_u64_object (ek, ev, 13));
 
     mw_json_add (o, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
     mw_json_add (o, "session", mw_json_u64 (self->session));
@@ -1457,11 +1461,35 @@ s_setup (agent_t *self, char *err, size_t errlen)
         snprintf (err, errlen, "%s/state.db: cannot read the election state", state_dir);
         return -1;
     }
-    if (vterm == UINT64_MAX)
+    bool old_format = vterm == UINT64_MAX;
+    if (old_format)
         vterm = vid ? eterm : 0;
-    election_ballot_t hi = {eterm, (uint32_t) erank, {{0}}}, voted = {vterm, (uint32_t) vrank, {{0}}};
+    //  (A rank beyond 32 bits is absurd: saturate, validation bounds it.)
+    election_ballot_t hi = {eterm, erank > UINT32_MAX ? UINT32_MAX : (uint32_t) erank, {{0}}},
+                      voted = {vterm, vrank > UINT32_MAX ? UINT32_MAX : (uint32_t) vrank, {{0}}};
     s_election_u64_id (eid, &hi.id);
     s_election_u64_id (vid, &voted.id);
+    if (old_format && vid)
+        hi = voted;   //  the vote was for that term: never below it
+    //  Validated before use: an absurd ballot on disk (a forger's, from a
+    //  version that adopted any ballot) is reset, loudly, and written back.
+    bool has_vote = vterm != 0;
+    election_ballot_t hi0 = hi, voted0 = voted;
+    int fixed = election_state_validate (&hi, &voted, &has_vote);
+    if (fixed) {
+        mw_warn ("election_state_reset",
+                 "term=%llu rank=%llu vote_term=%llu vote_rank=%llu new_term=%llu new_vote_term=%llu "
+                 "reason=\"absurd persisted ballot (counter above %llu or rank above %u)\"",
+                 (unsigned long long) hi0.n, (unsigned long long) erank, (unsigned long long) voted0.n,
+                 (unsigned long long) vrank, (unsigned long long) hi.n,
+                 (unsigned long long) (has_vote ? voted.n : 0), (unsigned long long) ELECTION_TERM_MAX,
+                 ELECTION_RANK_MAX);
+        if (s_election_persist (self, &hi, has_vote ? &voted : NULL) != 0) {
+            snprintf (err, errlen, "%s/state.db: cannot write the repaired election state", state_dir);
+            return -1;
+        }
+    }
+    vterm = has_vote ? voted.n : 0;
     election_cfg_t ecfg;
     election_cfg_defaults (&ecfg);
     ecfg.priority = (uint32_t) mw_config_settings (cfg)->coordinator_priority;

@@ -53,6 +53,8 @@ typedef enum {
     E_STALL,         //  our own loop stood still longer than a lease
     E_LEAVE,         //  graceful leave
     E_YIELD,         //  a better-ranked node stands for the same counter: let it
+    E_NO_MAJORITY,   //  a majority of the electorate holds a ballot 2+ counters below ours
+    E_RENOUNCE,      //  ... and we follow nobody: our ballot went back to the majority's
     E_COUNT
 } ev_t;
 
@@ -77,7 +79,7 @@ typedef struct {
 #define C ELECTION_CANDIDATE
 #define L ELECTION_COORDINATOR
 static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
-    //      TIMEOUT          PREVOTE_WON       VOTE_WON     HEARTBEAT                HIGHER_TERM       STALL             LEAVE             YIELD
+    //  TIMEOUT, PREVOTE_WON, VOTE_WON, HEARTBEAT, HIGHER_TERM, STALL, LEAVE, YIELD, NO_MAJORITY, RENOUNCE
     [F] = {{P, A_PREVOTE},
            {F, A_NONE},
            {F, A_NONE},
@@ -85,7 +87,9 @@ static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
            {F, A_REVERT},
            {F, A_NONE},
            {F, A_NONE},
-           {F, A_NONE}},
+           {F, A_NONE},
+           {F, A_NONE},
+           {F, A_REVERT}},
     [P] = {{P, A_PREVOTE},
            {C, A_CAMPAIGN},
            {P, A_NONE},
@@ -93,6 +97,8 @@ static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
            {F, A_REVERT},
            {P, A_NONE},
            {F, A_REVERT},
+           {F, A_REVERT},
+           {P, A_NONE},
            {F, A_REVERT}},
     [C] = {{P, A_PREVOTE},
            {C, A_NONE},
@@ -101,13 +107,17 @@ static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
            {F, A_REVERT},
            {C, A_NONE},
            {F, A_REVERT},
-           {C, A_NONE}},
+           {C, A_NONE},
+           {C, A_NONE},
+           {F, A_REVERT}},
     [L] = {{L, A_NONE},
            {L, A_NONE},
            {L, A_NONE},
            {F, A_STEP_DOWN_FOLLOW},
            {F, A_STEP_DOWN},
            {F, A_STEP_DOWN},
+           {F, A_STEP_DOWN},
+           {L, A_NONE},
            {F, A_STEP_DOWN},
            {L, A_NONE}},
 };
@@ -116,8 +126,8 @@ static const transition_t s_table[ELECTION_ROLE_COUNT][E_COUNT] = {
 #undef C
 #undef L
 
-static const char *s_ev_reason[E_COUNT] = {"timeout",     "prevote", "vote",  "other_coordinator",
-                                           "higher_term", "stall",   "leave", "yield"};
+static const char *s_ev_reason[E_COUNT] = {"timeout", "prevote", "vote",  "other_coordinator", "higher_term",
+                                           "stall",   "leave",   "yield", "no_majority",       "renounce"};
 
 struct _election_t {
     election_cfg_t cfg;
@@ -148,10 +158,20 @@ struct _election_t {
     uint64_t last_seen;   //  last tick or handle: stall detection
     bool any_input;
 
-    //  Membership view (alive + suspect), without ourselves.
+    //  Membership view (alive + suspect), without ourselves.  Only these
+    //  are heard.  rep[i] is the highest ballot view[i] last told us it
+    //  holds (its heartbeat's, its request's, the one in its VOTE), with
+    //  when: a majority of fresh reports is the proof a ballot two or more
+    //  counters away needs (catch up to it, or give ours up).
     mw_id_t *view;
-    size_t n_view, cap_view;
+    struct report {
+        election_ballot_t b;
+        uint64_t at;
+        bool has;
+    } * rep;
+    size_t n_view;
     uint64_t view_changed;
+    election_ballot_t *scratch;   //  n_view + 1 ballots, for the majority's order statistic
 
     //  Current round (pre-vote or vote): the electorate is the view when
     //  the round started, plus us; a majority of it wins.
@@ -250,6 +270,64 @@ s_msg_ballot (const election_msg_t *msg)
     return b;
 }
 
+static int
+s_ballot_cmp_desc (const void *a, const void *b)
+{
+    return election_ballot_cmp ((const election_ballot_t *) b, (const election_ballot_t *) a);
+}
+
+//  A ballot no real mesh can hold: only ever forged or corrupt.
+static bool
+s_plausible (const election_ballot_t *b)
+{
+    return b->n <= ELECTION_TERM_MAX && b->rank <= ELECTION_RANK_MAX;
+}
+
+//  How many counters `a` is above `b` (0 if not above).  Never wraps.
+static uint64_t
+s_gap (const election_ballot_t *a, const election_ballot_t *b)
+{
+    return a->n > b->n ? a->n - b->n : 0;
+}
+
+//  Position of `id` in the view, or -1.
+static long
+s_view_index (const election_t *self, const mw_id_t *id)
+{
+    for (size_t i = 0; i < self->n_view; i++)
+        if (mw_id_eq (&self->view[i], id))
+            return (long) i;
+    return -1;
+}
+
+//  May `b` (above our highest) be adopted on the word of one message?
+//  Only if it is at most one counter up (a new coordinator's heartbeat to
+//  a node that did not vote for it, two sides of a heal one election
+//  apart) and belongs to a member (or is ours).  Further up, one member
+//  cannot be told from a forger: s_reconcile () wants a majority.
+static bool
+s_direct (const election_t *self, const election_ballot_t *b)
+{
+    return s_plausible (b) && s_gap (b, &self->hi) <= 1
+           && (mw_id_eq (&b->id, &self->self_id) || s_view_index (self, &b->id) >= 0);
+}
+
+//  The counter our next candidacy takes: above our highest ballot and
+//  above our last vote (after giving a ballot up the vote may be the
+//  higher: one vote per counter, and never the same ballot twice).
+//  False once that would pass ELECTION_TERM_MAX: we can no longer stand.
+static bool
+s_next_counter (const election_t *self, uint64_t *out)
+{
+    uint64_t top = self->hi.n;
+    if (self->voted && self->vote.n > top)
+        top = self->vote.n;
+    if (top >= ELECTION_TERM_MAX)
+        return false;
+    *out = top + 1;
+    return true;
+}
+
 //  The vote rule: at most one vote per counter (so that within one view
 //  two ballots of one counter cannot both gather a majority), never for a
 //  ballot below the highest seen (it could only become a coordinator
@@ -319,11 +397,28 @@ s_persist (election_t *self, const election_ballot_t *hi, const election_ballot_
 static void
 s_adopt (election_t *self, const election_ballot_t *b)
 {
-    assert (election_ballot_cmp (b, &self->hi) > 0);
+    assert (election_ballot_cmp (b, &self->hi) > 0 && s_plausible (b));
     if (s_persist (self, b, NULL) != 0)
         self->hi = *b;
     if (self->role != ELECTION_COORDINATOR)
         self->has_coord = false;
+}
+
+//  A majority of the electorate holds `b`, two or more counters below our
+//  highest, and we follow nobody: our ballot is one the mesh does not
+//  hold (a side that ran ahead while apart, a state from a forger, a disk
+//  from another life).  Go back to theirs.  The vote is kept, so we never
+//  vote twice in a counter, and our next candidacy still takes a counter
+//  above it; a message with our old ballot is now two or more counters
+//  above us and needs a majority's word again, so it cannot pull us back.
+static void
+s_renounce (election_t *self, const election_ballot_t *b)
+{
+    assert (election_ballot_cmp (b, &self->hi) < 0 && s_gap (&self->hi, b) >= 2);
+    self->stats.renounced++;
+    if (s_persist (self, b, NULL) != 0)
+        self->hi = *b;   //  the disk keeps the higher one: the safe side
+    self->has_coord = false;
 }
 
 //  HEARTBEAT and VOTE_REQ carry our ballot (term, rank; the id is us).
@@ -462,26 +557,30 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
     self->role = t.next;
     switch (t.action) {
     case A_NONE: self->role = was; break;
-    case A_PREVOTE:
+    case A_PREVOTE: {
         s_announce_lost (self);
         self->has_coord = false;
-        self->stats.prevotes_started++;
         self->timer = now + s_timeout (self);
-        if (s_round_start (self, self->hi.n + 1) != 0)
+        uint64_t next;
+        if (!s_next_counter (self, &next)) {
+            self->role = ELECTION_FOLLOWER;   //  saturated: never stands (election_tick checks first)
+            break;
+        }
+        self->stats.prevotes_started++;
+        if (s_round_start (self, next) != 0)
             break;
         if (self->n_granted >= self->n_elect / 2 + 1) {
             s_fire (self, E_PREVOTE_WON, NULL, now);   //  electorate of one
             break;
         }
-        {
-            election_msg_t msg;
-            s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
-            msg.term = self->hi.n + 1;   //  the ballot we would take: (n + 1, rank now, us)
-            msg.rank = election_rank (self);
-            msg.pre = 1;
-            s_send_view (self, &msg);
-        }
+        election_msg_t msg;
+        s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
+        msg.term = next;   //  the ballot we would take: (next, rank now, us)
+        msg.rank = election_rank (self);
+        msg.pre = 1;
+        s_send_view (self, &msg);
         break;
+    }
     case A_CAMPAIGN: {
         //  Our ballot: a counter above any we have seen (so no ballot of
         //  ours ever repeats), our rank frozen for the whole candidacy
@@ -489,8 +588,8 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
         //  id (so nobody else holds it).  Ballot and self-vote on disk
         //  first: a crash after the VOTE_REQ left must not let us vote for
         //  someone else in this counter.
-        election_ballot_t own = {self->hi.n + 1, election_rank (self), self->self_id};
-        if (s_persist (self, &own, &own) != 0) {
+        election_ballot_t own = {0, election_rank (self), self->self_id};
+        if (!s_next_counter (self, &own.n) || s_persist (self, &own, &own) != 0) {
             self->role = ELECTION_FOLLOWER;
             self->timer = now + s_timeout (self);
             break;
@@ -561,6 +660,40 @@ s_check_stall (election_t *self, uint64_t now)
 //  --------------------------------------------------------------------------
 //  Construction
 
+int
+election_state_validate (election_ballot_t *highest, election_ballot_t *vote, bool *voted)
+{
+    assert (highest && vote && voted);
+    static const election_ballot_t none = {0, 0, {{0}}};
+    int fixed = 0;
+    //  A vote in an absurd counter protects nothing (no real ballot will
+    //  ever have that counter): drop it.
+    if (*voted && vote->n > ELECTION_TERM_MAX) {
+        *vote = none;
+        *voted = false;
+        fixed |= ELECTION_FIX_VOTE;
+    }
+    if (*voted && vote->rank > ELECTION_RANK_MAX) {
+        vote->rank = ELECTION_RANK_MAX;
+        fixed |= ELECTION_FIX_VOTE;
+    }
+    //  An absurd highest ballot: we cannot know the real one, and going
+    //  back to 0 (or to our vote) could make us take a ballot we already
+    //  held.  Reset to a fresh range instead: above any counter a real mesh
+    //  used (so a whole mesh reset at once elects ballots nobody held), and
+    //  a lone reset box gives it up for the majority's (s_reconcile).
+    if (highest->n > ELECTION_TERM_MAX) {
+        *highest = none;
+        highest->n = ELECTION_TERM_RESET;
+        fixed |= ELECTION_FIX_HIGHEST;
+    }
+    if (highest->rank > ELECTION_RANK_MAX) {
+        highest->rank = ELECTION_RANK_MAX;
+        fixed |= ELECTION_FIX_HIGHEST;
+    }
+    return fixed;
+}
+
 election_t *
 election_new (const election_cfg_t *cfg, const mw_id_t *self_id, const election_ballot_t *highest,
               const election_ballot_t *vote, uint64_t seed, uint64_t now_ms, election_persist_fn *persist,
@@ -583,15 +716,15 @@ election_new (const election_cfg_t *cfg, const mw_id_t *self_id, const election_
     self->event = event;
     self->ctx = ctx;
     self->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+    //  As persisted, validated.  The vote may be above the highest ballot
+    //  (a ballot given up for the majority's keeps its vote): both stay.
     if (highest)
         self->hi = *highest;
     if (vote && vote->n > 0) {
         self->voted = true;
         self->vote = *vote;
-        //  Never below our own vote, whatever an older disk said.
-        if (election_ballot_cmp (&self->hi, vote) < 0)
-            self->hi = *vote;
     }
+    election_state_validate (&self->hi, &self->vote, &self->voted);
     self->role = ELECTION_FOLLOWER;
     self->view_changed = now_ms;
     self->timer = now_ms + s_timeout (self);
@@ -607,6 +740,8 @@ election_destroy (election_t **self_p)
     if (!self)
         return;
     free (self->view);
+    free (self->rep);
+    free (self->scratch);
     free (self->electorate);
     free (self->granted);
     free (self);
@@ -623,19 +758,35 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
     size_t others = 0;
     for (size_t i = 0; i < n; i++)
         others += !mw_id_eq (&ids[i], &self->self_id);
-    if (others > self->cap_view) {
-        mw_id_t *v = (mw_id_t *) realloc (self->view, others * sizeof *v);
-        if (!v)
-            return;   //  keep the old view; the next call retries
-        self->view = v;
-        self->cap_view = others;
+    //  New arrays, so that a member still in the view keeps its report
+    //  and one that left takes its report with it.
+    mw_id_t *view = (mw_id_t *) calloc (others ? others : 1, sizeof *view);
+    struct report *rep = (struct report *) calloc (others ? others : 1, sizeof *rep);
+    election_ballot_t *scratch = (election_ballot_t *) calloc (others + 1, sizeof *scratch);
+    if (!view || !rep || !scratch) {
+        free (view);
+        free (rep);
+        free (scratch);
+        return;   //  keep the old view; the next call retries
     }
-    if (others != self->n_view)
-        self->view_changed = now_ms;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!mw_id_eq (&ids[i], &self->self_id))
-            self->view[k++] = ids[i];
+    for (size_t i = 0; i < n; i++) {
+        if (mw_id_eq (&ids[i], &self->self_id))
+            continue;
+        view[k] = ids[i];
+        long old = s_view_index (self, &ids[i]);
+        if (old >= 0)
+            rep[k] = self->rep[old];
+        k++;
+    }
+    if (k != self->n_view)
+        self->view_changed = now_ms;
+    free (self->view);
+    free (self->rep);
+    free (self->scratch);
+    self->view = view;
+    self->rep = rep;
+    self->scratch = scratch;
     self->n_view = k;
 }
 
@@ -692,6 +843,19 @@ election_tick (election_t *self, uint64_t now_ms)
         }
         return;
     }
+    uint64_t next;
+    if (!s_next_counter (self, &next)) {
+        //  Our counter is at ELECTION_TERM_MAX (only a forged majority
+        //  could have brought us here): we can never stand, and no counter
+        //  wraps.  We still follow and vote, and give the ballot up as soon
+        //  as a majority tells us theirs.
+        self->timer = now_ms + s_timeout (self);
+        if (self->has_coord && now_ms >= self->lease_until) {
+            s_announce_lost (self);
+            self->has_coord = false;
+        }
+        return;
+    }
     s_fire (self, E_TIMEOUT, NULL, now_ms);
 }
 
@@ -701,6 +865,81 @@ election_next_wakeup (election_t *self, uint64_t now_ms)
     assert (self);
     uint64_t t = self->role == ELECTION_COORDINATOR ? self->next_hb : self->timer;
     return t > now_ms ? t : now_ms;
+}
+
+//  Record what member `who` just told us about its highest ballot: a
+//  heartbeat's and a (real) vote request's ballot is the sender's own; a
+//  VOTE carries the voter's highest (a refusal) or the ballot it just
+//  adopted (a grant).  A pre-vote request or grant says nothing about it.
+static void
+s_report (election_t *self, size_t who, const election_msg_t *msg, const election_ballot_t *b, uint64_t now)
+{
+    if ((msg->type == ELECTION_MSG_VOTE_REQ && msg->pre)
+        || (msg->type == ELECTION_MSG_VOTE && msg->pre && msg->granted))
+        return;
+    self->rep[who].b = *b;
+    self->rep[who].at = now;
+    self->rep[who].has = true;
+}
+
+//  Ballots two or more counters away, settled by a majority's word (fresh
+//  reports: at most two election timeouts old).
+//
+//  Up: when a majority of the view (others; we cannot vouch for a ballot
+//  we do not hold) reports a ballot at least as high as U, U is real and
+//  we adopt it.  A node that was away for several terms catches up this
+//  way, from the refusals of its pre-vote round, or from a heal's
+//  heartbeats and answers; one member (or one forger with the key) is
+//  never a majority.
+//
+//  Down: when a majority of the electorate (others: we hold ours) reports
+//  ballots two or more counters below ours, nobody in our view can
+//  follow us (they cannot adopt ours on anyone's word but a majority's),
+//  so ours is not the mesh's ballot: a coordinator steps down
+//  (no_majority); a node following nobody gives it up for the majority's
+//  (renounce).  The two thresholds complement each other: of two groups
+//  in one view with ballots two or more counters apart, either the higher
+//  one is a majority of the view of a node in the lower one, or the lower
+//  one is a majority of the electorate of a node in the higher one.
+//  Called after every report; returns with the role and ballot settled.
+static void
+s_reconcile (election_t *self, uint64_t now)
+{
+    uint64_t fresh = 2ull * self->cfg.timeout_ms;
+    size_t k = 0, low = 0;
+    for (size_t i = 0; i < self->n_view; i++) {
+        const struct report *r = &self->rep[i];
+        if (!r->has || now > r->at + fresh)
+            continue;
+        self->scratch[k++] = r->b;
+        low += s_gap (&self->hi, &r->b) >= 2;
+    }
+    size_t up = self->n_view / 2 + 1;
+    if (k >= up) {
+        qsort (self->scratch, k, sizeof *self->scratch, s_ballot_cmp_desc);
+        election_ballot_t u = self->scratch[up - 1];   //  `up` of them hold u or higher
+        if (election_ballot_cmp (&u, &self->hi) > 0) {
+            self->stats.caught_up++;
+            s_adopt (self, &u);
+            s_fire (self, E_HIGHER_TERM, NULL, now);
+            return;
+        }
+    }
+    size_t down = (self->n_view + 1) / 2 + 1;
+    if (low < down)
+        return;
+    if (self->role == ELECTION_COORDINATOR)
+        s_fire (self, E_NO_MAJORITY, NULL, now);
+    if (s_lease_valid (self, now))
+        return;   //  following a live coordinator: it settles this
+    //  The majority's ballot: the `down`-th highest of theirs and ours.
+    self->scratch[k++] = self->hi;
+    qsort (self->scratch, k, sizeof *self->scratch, s_ballot_cmp_desc);
+    election_ballot_t d = self->scratch[down - 1];
+    if (election_ballot_cmp (&d, &self->hi) < 0 && s_gap (&self->hi, &d) >= 2) {
+        s_renounce (self, &d);
+        s_fire (self, E_RENOUNCE, NULL, now);
+    }
 }
 
 static void
@@ -719,9 +958,21 @@ s_on_heartbeat (election_t *self, const election_msg_t *msg, uint64_t now)
     }
     //  Equal: the coordinator of our highest ballot (never us: the sender
     //  is someone else and the ballot's id is the sender).  Higher: adopt
-    //  it; a coordinator or candidate holding a lower ballot steps back.
-    if (c > 0)
+    //  it if one step up (a majority's word was already counted by
+    //  s_reconcile); a coordinator or candidate holding a lower ballot
+    //  steps back.
+    if (c > 0) {
+        if (!s_direct (self, &b)) {
+            //  Two or more counters above ours on one member's word: a
+            //  forger's, or a side that ran ahead while we were apart.  Not
+            //  followed; the refusal tells a real one so (it steps down
+            //  once a majority refuses it).
+            self->stats.refused_unproven++;
+            s_vote_reply (self, &msg->sender, &self->hi, false, false);
+            return;
+        }
         s_adopt (self, &b);
+    }
     ev_arg_t arg = {msg};
     s_fire (self, E_HEARTBEAT, &arg, now);
 }
@@ -734,12 +985,18 @@ s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
         //  Two nodes whose timers fired together (a loaded box schedules
         //  coarsely) would split the votes of counter + 1: the lower-ranked
         //  one gives way before either takes a ballot.
-        if (self->role == ELECTION_PRECANDIDATE && msg->term == self->hi.n + 1
+        uint64_t next;
+        if (self->role == ELECTION_PRECANDIDATE && s_next_counter (self, &next) && msg->term == next
             && s_beats (msg->rank, &msg->sender, election_rank (self), &self->self_id))
             s_fire (self, E_YIELD, NULL, now);
         //  Pre-vote: no state changes at all.  Yes only if we would grant
-        //  the proposed ballot and hold no live lease.
-        bool yes = b.n > self->hi.n && s_may_grant (self, &b) && !s_lease_valid (self, now);
+        //  the proposed ballot (exactly one counter above ours: further up
+        //  the asker is ahead of us, and we would not adopt that on its
+        //  word alone) and hold no live lease.
+        uint64_t gap = s_gap (&b, &self->hi);
+        bool yes = gap == 1 && s_may_grant (self, &b) && !s_lease_valid (self, now);
+        if (gap >= 2)
+            self->stats.refused_unproven++;
         s_vote_reply (self, &msg->sender, yes ? &b : &self->hi, true, yes);
         if (yes && self->role == ELECTION_FOLLOWER)
             //  Someone is already standing: do not stand against it, or
@@ -758,6 +1015,13 @@ s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
     }
     int c = election_ballot_cmp (&b, &self->hi);
     if (c < 0) {
+        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        return;
+    }
+    if (s_gap (&b, &self->hi) >= 2) {
+        //  A candidate two or more counters above us: its pre-vote round
+        //  could not have passed us, and its word alone does not move us.
+        self->stats.refused_unproven++;
         s_vote_reply (self, &msg->sender, &self->hi, false, false);
         return;
     }
@@ -795,13 +1059,19 @@ s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
 {
     election_ballot_t b = s_msg_ballot (msg);
     if (msg->pre && msg->granted) {
-        if (self->role == ELECTION_PRECANDIDATE && b.n == self->hi.n + 1 && self->round_term == b.n
-            && mw_id_eq (&b.id, &self->self_id) && s_round_grant (self, &msg->sender))
+        uint64_t next;
+        if (self->role == ELECTION_PRECANDIDATE && s_next_counter (self, &next) && b.n == next
+            && self->round_term == b.n && mw_id_eq (&b.id, &self->self_id)
+            && s_round_grant (self, &msg->sender))
             s_fire (self, E_PREVOTE_WON, NULL, now);
         return;
     }
     int c = election_ballot_cmp (&b, &self->hi);
     if (c > 0) {
+        if (!s_direct (self, &b)) {
+            self->stats.refused_unproven++;   //  counted as a report; one is not a majority
+            return;
+        }
         s_adopt (self, &b);
         s_fire (self, E_HIGHER_TERM, NULL, now);
         return;
@@ -819,6 +1089,23 @@ election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms)
     if (mw_id_eq (&msg->sender, &self->self_id))
         return;
     s_check_stall (self, now_ms);
+    if (msg->type != ELECTION_MSG_HEARTBEAT && msg->type != ELECTION_MSG_VOTE_REQ
+        && msg->type != ELECTION_MSG_VOTE)
+        return;
+    //  Only members SWIM holds alive or suspect take part: a sender (or,
+    //  with the key, a forger) outside the view is not heard at all.
+    long who = s_view_index (self, &msg->sender);
+    if (who < 0) {
+        self->stats.refused_nonmember++;
+        return;
+    }
+    election_ballot_t b = s_msg_ballot (msg);
+    if (!s_plausible (&b)) {
+        self->stats.refused_absurd++;   //  no real member sends one: not even answered
+        return;
+    }
+    s_report (self, (size_t) who, msg, &b, now_ms);
+    s_reconcile (self, now_ms);
     switch (msg->type) {
     case ELECTION_MSG_HEARTBEAT: s_on_heartbeat (self, msg, now_ms); break;
     case ELECTION_MSG_VOTE_REQ: s_on_vote_req (self, msg, now_ms); break;
@@ -841,7 +1128,7 @@ int
 election_observe_ballot (election_t *self, const election_ballot_t *ballot, uint64_t now_ms)
 {
     assert (self && ballot);
-    if (election_ballot_cmp (ballot, &self->hi) <= 0)
+    if (election_ballot_cmp (ballot, &self->hi) <= 0 || !s_direct (self, ballot))
         return 0;
     s_adopt (self, ballot);
     s_fire (self, E_HIGHER_TERM, NULL, now_ms);
@@ -853,9 +1140,11 @@ election_accept_decision (const election_t *self, const election_ballot_t *ballo
 {
     assert (self && ballot);
     //  Below the highest ballot seen: fenced.  Equal: the coordinator of
-    //  that ballot (its id is in it).  Above: newer than anything we know;
-    //  its heartbeat is on the way.
-    return election_ballot_cmp (ballot, &self->hi) >= 0;
+    //  that ballot (its id is in it).  One counter above: newer than
+    //  anything we know; its heartbeat is on the way.  Further up: not on
+    //  the word of whoever relayed it (s_direct).
+    int c = election_ballot_cmp (ballot, &self->hi);
+    return c == 0 || (c > 0 && s_direct (self, ballot));
 }
 
 election_role_t
@@ -952,6 +1241,8 @@ typedef struct {
     bool reach[SIM_MAX];
     //  Ghost state for the invariants.
     election_ballot_t max_b;
+    uint64_t renounced_disk, renounced_mem;   //  renounces seen by the disk / the invariant check
+    bool ever_renounced;                      //  its disk may hold a vote above its ballot
     bool applied_any;
     election_ballot_t applied_b;
     int step_downs;
@@ -977,6 +1268,9 @@ struct _sim_t {
     uint64_t max_coexist;
     int violations;
     bool verbose;
+    election_msg_t forged[512];   //  forged messages in flight (scenario 12)
+    int forged_to[512];
+    size_t n_forged;
 };
 
 static uint64_t
@@ -1021,7 +1315,15 @@ s_sim_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *
     sim_node_t *nd = (sim_node_t *) ctx;
     if (nd->disk_fails)
         return -1;
-    if (election_ballot_cmp (hi, &nd->d_hi) < 0)
+    //  The ballot goes down only when given up for the majority's (and then
+    //  by two counters or more); the vote never does.
+    election_stats_t st = {0};
+    if (nd->e)
+        election_stats (nd->e, &st);
+    bool renouncing = st.renounced > nd->renounced_disk;
+    nd->renounced_disk = st.renounced;
+    nd->ever_renounced |= renouncing;
+    if (election_ballot_cmp (hi, &nd->d_hi) < 0 && !(renouncing && nd->d_hi.n >= hi->n + 2))
         s_sim_violation (nd->sim, "persisted ballot went down", nd->i, nd->i, hi->n);
     if (nd->d_voted && !vote)
         s_sim_violation (nd->sim, "vote forgotten", nd->i, nd->i, nd->d_vote.n);
@@ -1030,7 +1332,7 @@ s_sim_persist (void *ctx, const election_ballot_t *hi, const election_ballot_t *
     if (nd->d_voted && vote && vote->n == nd->d_vote.n && election_ballot_cmp (vote, &nd->d_vote) != 0)
         s_sim_violation (nd->sim, "second vote in one counter", nd->i, s_sim_find (nd->sim, &vote->id),
                          vote->n);
-    if (vote && election_ballot_cmp (vote, hi) > 0)
+    if (vote && election_ballot_cmp (vote, hi) > 0 && !nd->ever_renounced)
         s_sim_violation (nd->sim, "vote above the highest ballot", nd->i, nd->i, vote->n);
     nd->d_hi = *hi;
     nd->d_voted = vote != NULL;
@@ -1132,6 +1434,14 @@ s_sim_boot (sim_t *sim, int i)
     election_cfg_t cfg;
     election_cfg_defaults (&cfg);
     cfg.priority = nd->priority;
+    //  As the daemon does: validate what is on disk, write back what was
+    //  fixed (an absurd ballot is gone for good, and the checks below
+    //  start from the fixed one).
+    if (election_state_validate (&nd->d_hi, &nd->d_vote, &nd->d_voted)) {
+        nd->max_b = nd->d_hi;
+        nd->ever_renounced = true;   //  the kept vote may now be above the ballot
+    }
+    nd->renounced_disk = nd->renounced_mem = 0;
     nd->e = election_new (&cfg, &nd->id, &nd->d_hi, nd->d_voted ? &nd->d_vote : NULL, s_sim_rand (sim) | 1,
                           sim->now, s_sim_persist, s_sim_send, s_sim_event, nd);
     for (int j = 0; j < sim->n; j++) {
@@ -1179,6 +1489,31 @@ s_sim_loss (sim_t *sim, uint32_t pct)
     l.rto_first_us = 110 * NETSIM_MS;
     l.rto_min_us = 200 * NETSIM_MS;
     netsim_set_link (sim->net, &l);
+}
+
+//  A forged message (a key holder on the LAN): any sender id, handed to
+//  node `to`'s election 1 ms from now, as the transport would after the
+//  envelope opened (it authenticates the cluster key, not the sender).
+static void
+s_sim_forge_fire (netsim_t *net, void *arg, uint64_t data)
+{
+    sim_t *sim = (sim_t *) arg;
+    int to = sim->forged_to[data];
+    if (!s_sim_running (sim, to))
+        return;
+    election_handle (sim->node[to].e, &sim->forged[data], netsim_now (net) / NETSIM_MS);
+    netsim_poke (net, (uint32_t) to, sim->port_e);
+}
+
+static void
+s_sim_forge (sim_t *sim, int to, const election_msg_t *msg)
+{
+    if (sim->n_forged >= sizeof sim->forged / sizeof sim->forged[0])
+        sim->n_forged = 0;   //  (fired long ago: one scenario sends at most a few per ms)
+    sim->forged[sim->n_forged] = *msg;
+    sim->forged_to[sim->n_forged] = to;
+    netsim_at (sim->net, netsim_now (sim->net) + NETSIM_MS, s_sim_forge_fire, sim, sim->n_forged);
+    sim->n_forged++;
 }
 
 //  SWIM's view, with its lag, from reachability (every 50 ms).
@@ -1257,6 +1592,14 @@ s_sim_check (netsim_t *net, void *arg)
             continue;
         election_ballot_t hb;
         election_ballot (a->e, &hb);
+        election_stats_t st;
+        election_stats (a->e, &st);
+        if (st.renounced > a->renounced_mem) {
+            //  Given up for the majority's: from here on it fences by that.
+            a->renounced_mem = st.renounced;
+            a->max_b = hb;
+            a->applied_any = false;
+        }
         if (election_ballot_cmp (&hb, &a->max_b) < 0)
             s_sim_violation (sim, "ballot went down", i, i, hb.n);
         a->max_b = hb;
@@ -1456,6 +1799,8 @@ election_test (bool verbose)
         election_ballot_t b5 = {5, 1100, a};
         e = election_new (NULL, &me, &b5, NULL, 1, 0, NULL, NULL, NULL, NULL);
         CHECK (e);
+        mw_id_t ab[2] = {a, b};
+        election_set_view (e, ab, 2, 0);
         election_ballot_t x = {4, 1100, a};
         CHECK (!election_accept_decision (e, &x));
         x.n = 5;
@@ -1506,6 +1851,8 @@ election_test (bool verbose)
         memset (&disk, 0, sizeof disk);
         e = election_new (NULL, &me, NULL, NULL, 1, 0, s_t_persist, s_t_send, NULL, &disk);
         CHECK (e);
+        mw_id_t ab[2] = {a, b};
+        election_set_view (e, ab, 2, 0);
         election_msg_t rq;
         memset (&rq, 0, sizeof rq);
         rq.type = ELECTION_MSG_VOTE_REQ;
@@ -1531,6 +1878,7 @@ election_test (bool verbose)
         e = election_new (NULL, &me, &disk.hi, disk.voted ? &disk.vote : NULL, 1, 0, s_t_persist, s_t_send,
                           NULL, &disk);
         CHECK (e);
+        election_set_view (e, ab, 2, 0);
         rq.sender = b;
         rq.rank = 200;
         election_handle (e, &rq, 13);
@@ -1539,6 +1887,94 @@ election_test (bool verbose)
         election_handle (e, &rq, 14);
         CHECK (disk.last.granted && disk.vote.n == 2 && election_term (e) == 2);
         election_destroy (&e);
+    }
+
+    //  1c. Who is heard and what moves us, on a bare node: strangers and
+    //  absurd ballots are not heard; one member two counters up is not
+    //  followed, a majority of the view reporting it is (catch-up); a node
+    //  at the top of the counter space never stands and never wraps;
+    //  validation of the persisted state.
+    {
+        mw_id_t v[4] = {{{1}}, {{2}}, {{3}}, {{4}}}, me = {{9}}, stranger = {{7}};
+        s_t_disk_t disk;
+        memset (&disk, 0, sizeof disk);
+        election_ballot_t b3 = {3, 1100, v[0]};
+        e = election_new (NULL, &me, &b3, NULL, 1, 0, s_t_persist, s_t_send, NULL, &disk);
+        CHECK (e);
+        election_set_view (e, v, 4, 0);
+        election_msg_t m;
+        memset (&m, 0, sizeof m);
+        m.type = ELECTION_MSG_HEARTBEAT;
+        m.sender = stranger;
+        m.term = 4;
+        m.rank = 1100;
+        m.lease_ms = 400;
+        election_handle (e, &m, 10);
+        election_stats_t st;
+        election_stats (e, &st);
+        CHECK (st.refused_nonmember == 1 && election_term (e) == 3 && !election_coordinator (e, NULL));
+        m.sender = v[1];
+        m.term = UINT64_MAX;
+        election_handle (e, &m, 11);
+        m.term = 4, m.rank = UINT32_MAX;
+        election_handle (e, &m, 12);
+        election_stats (e, &st);
+        CHECK (st.refused_absurd == 2 && election_term (e) == 3);
+        m.term = 5, m.rank = 1100;   //  two up, one member's word
+        memset (&disk.last, 0, sizeof disk.last);
+        election_handle (e, &m, 13);
+        election_stats (e, &st);
+        CHECK (st.refused_unproven == 1 && election_term (e) == 3 && !election_coordinator (e, NULL));
+        CHECK (disk.last.type == ELECTION_MSG_VOTE && !disk.last.granted
+               && disk.last.term == 3);   //  told so
+        election_ballot_t b5 = {5, 1100, v[1]};
+        CHECK (!election_accept_decision (e, &b5));
+        election_msg_t r;   //  two more members report it (refusals of some request)
+        memset (&r, 0, sizeof r);
+        r.type = ELECTION_MSG_VOTE;
+        r.term = 5;
+        r.rank = 1100;
+        r.ballot = v[1];
+        r.sender = v[2];
+        election_handle (e, &r, 14);
+        CHECK (election_term (e) == 3);   //  two of four: not yet a majority
+        r.sender = v[3];
+        election_handle (e, &r, 15);
+        election_stats (e, &st);
+        CHECK (election_term (e) == 5 && st.caught_up == 1 && disk.hi.n == 5);
+        election_handle (e, &m, 16);   //  its next heartbeat: followed
+        mw_id_t c;
+        CHECK (election_coordinator (e, &c) && mw_id_eq (&c, &v[1]));
+        //  Reports go stale: three reports of 8 spread over more than two
+        //  timeouts are not a majority's word.
+        r.term = 8;
+        r.sender = v[1];
+        election_handle (e, &r, 100);
+        r.sender = v[2];
+        election_handle (e, &r, 500);
+        r.sender = v[3];
+        election_handle (e, &r, 901);
+        CHECK (election_term (e) == 5);
+        election_destroy (&e);
+
+        election_ballot_t top = {ELECTION_TERM_MAX, 1100, me};
+        e = election_new (NULL, &me, &top, &top, 1, 0, s_t_persist, s_t_send, NULL, &disk);
+        CHECK (e);
+        for (uint64_t now = 0; now < 20000; now += 5)
+            election_tick (e, now);
+        election_stats (e, &st);
+        CHECK (!election_is_coordinator (e) && st.prevotes_started == 0
+               && election_term (e) == ELECTION_TERM_MAX);
+        election_destroy (&e);
+
+        election_ballot_t h = {UINT64_MAX, 1100, v[0]}, vo = {UINT64_MAX, 1100, v[0]};
+        bool voted = true;
+        CHECK (election_state_validate (&h, &vo, &voted) == (ELECTION_FIX_HIGHEST | ELECTION_FIX_VOTE));
+        CHECK (h.n == ELECTION_TERM_RESET && h.rank == 0 && mw_id_zero (&h.id) && !voted);
+        h = (election_ballot_t){7, UINT32_MAX, v[0]}, vo = (election_ballot_t){6, 1100, v[1]}, voted = true;
+        CHECK (election_state_validate (&h, &vo, &voted) == ELECTION_FIX_HIGHEST);
+        CHECK (h.n == 7 && h.rank == ELECTION_RANK_MAX && voted && vo.n == 6);
+        CHECK (election_state_validate (&h, &vo, &voted) == 0);
     }
 
     //  2. Cold start, N = 5, then kill -9 of the coordinator, restart.
@@ -1802,6 +2238,203 @@ election_test (bool verbose)
                     "ballot stayed\n",
                     same);
         CHECK (same >= 1);   //  the case the ballot exists for did happen
+    }
+
+    //  12. A key holder forges every election message (HEARTBEAT, VOTE_REQ
+    //  pre and real, VOTE refusal and grant) with absurd, huge and merely
+    //  far-ahead counters, as a stranger, as a follower and as the
+    //  coordinator itself, to every node: nobody follows it, no election
+    //  starts, the term does not move.  (Before signatures a key holder
+    //  speaking as a MAJORITY of the members could still move it: see
+    //  docs/ELECTION.md.)
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        CHECK (s_sim_init (sim, 5, seed * 1000003) == 0);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
+        s_sim_run (sim, 500);
+        uint64_t term0 = election_term (sim->node[who].e);
+        const uint64_t terms[] = {UINT64_MAX, 1ull << 63, ELECTION_TERM_MAX + 1, term0 + 1000, term0 + 2};
+        mw_id_t stranger;
+        memset (&stranger, 0x5a, sizeof stranger);
+        const mw_id_t *as[3] = {&stranger, &sim->node[(who + 1) % 5].id, &sim->node[who].id};
+        for (int a = 0; a < 3; a++)
+            for (int kind = 0; kind < 6; kind++)
+                for (size_t k = 0; k < sizeof terms / sizeof terms[0]; k++) {
+                    election_msg_t m;
+                    memset (&m, 0, sizeof m);
+                    m.sender = *as[a];
+                    m.term = terms[k];
+                    m.rank = kind == 5 ? UINT32_MAX : ELECTION_RANK_MAX;
+                    m.lease_ms = 4000;
+                    m.type = kind == 0 || kind == 5 ? ELECTION_MSG_HEARTBEAT
+                             : kind <= 2            ? ELECTION_MSG_VOTE_REQ
+                                                    : ELECTION_MSG_VOTE;
+                    m.pre = kind == 1 || kind == 4;
+                    m.granted = kind == 4;
+                    m.ballot = *as[a];
+                    m.coordinator = *as[a];
+                    for (int j = 0; j < 5; j++)
+                        s_sim_forge (sim, j, &m);
+                    s_sim_run (sim, 7);
+                }
+        s_sim_run (sim, 2000);
+        CHECK (s_sim_agreed (sim, set, n) == who);
+        election_stats_t st, sum;
+        memset (&sum, 0, sizeof sum);
+        for (int i = 0; i < 5; i++) {
+            CHECK (election_term (sim->node[i].e) == term0);
+            election_stats (sim->node[i].e, &st);
+            CHECK (st.elections_started == 0 || i == who);
+            sum.refused_nonmember += st.refused_nonmember;
+            sum.refused_absurd += st.refused_absurd;
+            sum.refused_unproven += st.refused_unproven;
+        }
+        //  The attack did reach the rules (and each kind was refused).
+        CHECK (sum.refused_nonmember >= 6 * 5 * 5 && sum.refused_absurd > 0 && sum.refused_unproven > 0);
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        if (verbose && seed == 1)
+            printf (" * forged election messages (%d kinds x %zu counters x 3 senders, to all): term stayed "
+                    "%llu; "
+                    "refused: %llu non-member, %llu absurd, %llu unproven\n",
+                    6, sizeof terms / sizeof terms[0], (unsigned long long) term0,
+                    (unsigned long long) sum.refused_nonmember, (unsigned long long) sum.refused_absurd,
+                    (unsigned long long) sum.refused_unproven);
+        s_sim_free (sim);
+    }
+
+    //  13. A follower frozen and cut off while the mesh elected three times
+    //  comes back two or more counters behind: the heartbeats alone do not
+    //  move it (one member's word), its pre-vote round does (a majority
+    //  reports the new ballot): it follows within a couple of timeouts.
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        CHECK (s_sim_init (sim, 5, seed * 7777777) == 0);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
+        int f = (who + 1) % 5;
+        uint64_t t_f = election_term (sim->node[f].e);
+        s_sim_stop (sim, f, true);
+        s_sim_comp (sim, f, 1);
+        for (int r = 0; r < 3; r++) {
+            int old = who, k = 0, rest[SIM_MAX];
+            s_sim_crash (sim, old);
+            for (int i = 0; i < 5; i++)
+                if (i != old && i != f)
+                    rest[k++] = i;
+            CHECK (s_sim_until_agreed (sim, rest, k, 5000, &who) != UINT64_MAX && who != old);
+            s_sim_boot (sim, old);
+            s_sim_run (sim, 1000);
+        }
+        s_sim_run (sim, SIM_DEAD_MS);
+        uint64_t t_now = election_term (sim->node[who].e);
+        CHECK (t_now >= t_f + 3);
+        s_sim_comp (sim, f, 0);
+        s_sim_stop (sim, f, false);
+        n = s_sim_all (5, set, -1);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who2);
+        election_stats_t st;
+        election_stats (sim->node[f].e, &st);
+        if (verbose && seed == 1)
+            printf (
+                " * follower back %llu counters behind: follows n%d in %llu ms (caught up %llu time(s))\n",
+                (unsigned long long) (t_now - t_f), who2, (unsigned long long) t,
+                (unsigned long long) st.caught_up);
+        CHECK (t <= SIM_JOIN_MS + 2000 && who2 == who && st.caught_up >= 1);
+        CHECK (election_term (sim->node[f].e) == t_now);
+        CHECK (sim->violations == 0 && sim->max_coexist <= 400);
+        s_sim_free (sim);
+    }
+
+    //  14. The minority ran ahead: split 3 | 2; the 2 elect, then their
+    //  coordinator stalls long enough for the other to be declared dead
+    //  and to elect itself alone, so the small side ends two counters above
+    //  the big one.  On heal the big side cannot adopt that on a minority's
+    //  word: the small side's coordinator, refused by a majority of its
+    //  electorate, steps down (no_majority), both give their ballot up
+    //  (renounce) and follow the big side's coordinator.
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        CHECK (s_sim_init (sim, 5, seed * 5555333) == 0);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
+        int a[3], b[2], na = 0, nb = 0;
+        for (int i = 0; i < 5; i++) {
+            if (i == who || (nb == 2 && na < 3))
+                a[na++] = i;
+            else
+                b[nb++] = i;
+        }
+        for (int k = 0; k < 2; k++)
+            s_sim_comp (sim, b[k], 1);
+        int wb = -1, wa = -1;
+        CHECK (s_sim_until_agreed (sim, b, 2, SIM_DEAD_MS + 8000, &wb) != UINT64_MAX);
+        int other = b[0] == wb ? b[1] : b[0];
+        s_sim_stop (sim, wb, true);   //  stalls: `other` declares it dead, stands alone
+        CHECK (s_sim_until_agreed (sim, &other, 1, SIM_DEAD_MS + 8000, &wa) != UINT64_MAX && wa == other);
+        s_sim_stop (sim, wb, false);
+        CHECK (s_sim_until_agreed (sim, b, 2, 5000, &wb) != UINT64_MAX && wb == other);
+        CHECK (s_sim_until_agreed (sim, a, 3, 1000, &wa) != UINT64_MAX && wa == who);
+        uint64_t tb = election_term (sim->node[wb].e), ta = election_term (sim->node[wa].e);
+        CHECK (tb >= ta + 2);
+        for (int k = 0; k < 2; k++)
+            s_sim_comp (sim, b[k], 0);
+        n = s_sim_all (5, set, -1);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who2);
+        election_stats_t sb0, sb1;
+        election_stats (sim->node[b[0]].e, &sb0);
+        election_stats (sim->node[b[1]].e, &sb1);
+        if (verbose && seed == 1)
+            printf (" * heal with the 2-side %llu counters ahead: all follow n%d (the 3-side's) in %llu ms; "
+                    "renounced %llu + %llu\n",
+                    (unsigned long long) (tb - ta), who2, (unsigned long long) t,
+                    (unsigned long long) sb0.renounced, (unsigned long long) sb1.renounced);
+        CHECK (t <= SIM_JOIN_MS + B_HEAL + 1000 && who2 == wa);
+        CHECK (sb0.renounced >= 1 && sb1.renounced >= 1 && sim->node[wb].step_downs >= 1);
+        CHECK (sim->violations == 0 && sim->max_coexist <= 400);
+        s_sim_free (sim);
+    }
+
+    //  15. State on disk from a forger or another life, on every node at
+    //  once (the burnt mesh of the issue: 2^64-1 persisted everywhere; a
+    //  mesh where two nodes persisted a counter far above the other
+    //  three's): restarted, the boxes validate it and elect again; the
+    //  counter ends at most two above the real one.
+    for (int variant = 0; variant < 3; variant++) {
+        CHECK (s_sim_init (sim, 5, 99991 + (uint64_t) variant) == 0);
+        sim->verbose = verbose && getenv ("ELECTION_TRACE15");
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) != UINT64_MAX);
+        uint64_t real = election_term (sim->node[who].e);
+        for (int i = 0; i < 5; i++)
+            s_sim_crash (sim, i);
+        for (int i = 0; i < 5; i++) {
+            sim_node_t *nd = &sim->node[i];
+            if (variant == 0)   //  absurd: everything at the top of the counter space
+                nd->d_hi.n = nd->d_vote.n = UINT64_MAX;
+            else if (variant == 1)   //  absurd rank and counter just past the bound
+                nd->d_hi.n = ELECTION_TERM_MAX + 1, nd->d_hi.rank = UINT32_MAX;
+            else if (i < 2)   //  plausible, but only two of five hold it
+                nd->d_hi.n = nd->d_vote.n = real + 1000;
+        }
+        s_sim_run (sim, 100);
+        for (int i = 0; i < 5; i++)
+            s_sim_boot (sim, i);
+        t = s_sim_until_agreed (sim, set, n, 15000, &who2);
+        CHECK (t != UINT64_MAX);
+        uint64_t after = election_term (sim->node[who2].e);
+        if (verbose)
+            printf (" * restart with %s on disk: coordinator n%d after %llu ms, term %llu (was %llu)\n",
+                    variant == 0   ? "2^64-1 everywhere"
+                    : variant == 1 ? "counter 2^40+1 and rank 2^32-1 everywhere"
+                                   : "real+1000 on two of five",
+                    who2, (unsigned long long) t, (unsigned long long) after, (unsigned long long) real);
+        if (variant < 2)   //  reset: the mesh elects in the fresh range
+            CHECK (after > ELECTION_TERM_RESET && after <= ELECTION_TERM_RESET + 2);
+        else
+            CHECK (after <= real + 2 && who2 >= 2);   //  the majority's ballot won
+        for (int i = 0; i < 5; i++)
+            CHECK (sim->node[i].d_hi.n <= ELECTION_TERM_MAX
+                   && (!sim->node[i].d_voted || sim->node[i].d_vote.n <= ELECTION_TERM_MAX || i < 2));
+        CHECK (sim->violations == 0);
+        s_sim_free (sim);
     }
 
     free (sim);

@@ -33,7 +33,17 @@
         back into a follower, so of two coordinators that meet the higher
         ballot stays and the other steps down;
       * every decision carries the coordinator's ballot; election_accept_
-        decision () refuses any below the highest ballot seen.
+        decision () refuses any below the highest ballot seen;
+      * nobody outside the view is heard, and nobody inside it can move
+        the term alone: a ballot is adopted on one member's word only if
+        it is at most one counter above ours; further up it needs the
+        word of a majority of the view (their highest ballots, as their
+        heartbeats and refusals report them).  Counters above
+        ELECTION_TERM_MAX are absurd and never adopted, persisted or taken;
+      * a node whose ballot a majority of its electorate does not hold
+        (two or more counters below it) gives it up: a coordinator steps
+        down, a node without a coordinator goes back to the majority's
+        ballot (it keeps its vote, so it never votes twice in a counter).
     ========================================================================= */
 #ifndef SCHEDULER_ELECTION_H_INCLUDED
 #define SCHEDULER_ELECTION_H_INCLUDED
@@ -45,6 +55,21 @@
 #include <stdint.h>
 
 typedef struct _election_t election_t;
+
+//  Counters above this are absurd: no real mesh gets there (an election
+//  every 400 ms for 10,000 years is 2^40), so a ballot above it is only
+//  ever forged or corrupt.  It is never adopted, persisted or taken, and
+//  no arithmetic on counters can wrap: a node whose counter reached it can
+//  no longer stand (it still follows and votes).
+#define ELECTION_TERM_MAX (1ull << 40)
+//  Where an absurd persisted counter is reset to (election_state_validate):
+//  a fresh range no real mesh has used, so that boxes whose state was
+//  burnt never take a ballot they held before; a box reset alone gives it
+//  up for its mesh's real ballot at its first pre-vote round.
+#define ELECTION_TERM_RESET (ELECTION_TERM_MAX >> 1)
+//  The highest rank a real candidate can have (COORDINATOR_PRIORITY 1000,
+//  headroom bucket 10); a ballot ranked above it is absurd too.
+#define ELECTION_RANK_MAX (1000u * 11u + 10u)
 
 //  A ballot: the term of one candidacy, unique by construction (a node
 //  never takes a counter it has seen, and the id is the candidate's).
@@ -122,7 +147,21 @@ typedef void (election_send_fn) (void *ctx, const mw_id_t *to, const election_ms
 typedef void (election_event_fn) (void *ctx, election_event_t ev, const election_ballot_t *ballot,
                                   const char *reason);
 
-//  `highest`/`vote` are what was persisted (NULL / NULL on first boot).
+//  Validate a persisted (highest, vote) before election_new (): a highest
+//  counter above ELECTION_TERM_MAX is reset to ELECTION_TERM_RESET (rank 0,
+//  no id), a vote with one is dropped (no real ballot will ever have that
+//  counter), a rank above ELECTION_RANK_MAX is bounded.  The rest of the
+//  mesh's real ballots then win again (a reset node gives its ballot up
+//  for theirs at its first pre-vote round; a mesh reset everywhere elects
+//  in the fresh range).  Returns a bit set of what was changed (0:
+//  nothing) for the caller to log: ELECTION_FIX_HIGHEST, ELECTION_FIX_VOTE.
+//  *voted may become false.
+#define ELECTION_FIX_HIGHEST 1
+#define ELECTION_FIX_VOTE    2
+int election_state_validate (election_ballot_t *highest, election_ballot_t *vote, bool *voted);
+
+//  `highest`/`vote` are what was persisted (NULL / NULL on first boot);
+//  they are validated again here (election_state_validate).
 //  `seed` drives the timeout randomisation (same seed + inputs = same run).
 election_t *election_new (const election_cfg_t *cfg, const mw_id_t *self_id, const election_ballot_t *highest,
                           const election_ballot_t *vote, uint64_t seed, uint64_t now_ms,
@@ -141,19 +180,26 @@ void election_set_headroom (election_t *self, uint32_t pct, uint64_t now_ms);
 void election_tick (election_t *self, uint64_t now_ms);
 //  Earliest time tick () has work.
 uint64_t election_next_wakeup (election_t *self, uint64_t now_ms);
-//  A received HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).
+//  A received HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).  Only
+//  messages from members of the current view (election_set_view) count.
+//  Where signatures plug in: the caller passes only messages whose
+//  sender's node key signature verified (a forged sender id then never
+//  reaches this function, and a report counted by the majority rules is
+//  that member's own word).
 void election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms);
 //  Graceful leave: a coordinator steps down (reason "leave").
 void election_leave (election_t *self, uint64_t now_ms);
 
 //  Fencing.  True if a decision stamped with `ballot` may be applied: it
 //  is not below the highest ballot this node has seen (equal = the same
-//  coordinator).  Pure.  After applying one above election_ballot (),
-//  call election_observe_ballot () so that an older one arriving later is
-//  refused.
+//  coordinator), and not so far above it that it needs proof (two or more
+//  counters, or absurd).  Pure.  After applying one above
+//  election_ballot (), call election_observe_ballot () so that an older
+//  one arriving later is refused.
 bool election_accept_decision (const election_t *self, const election_ballot_t *ballot);
 //  A ballot seen outside the election messages (a decision): adopted (and
-//  persisted) if higher; a coordinator or candidate then steps back.  0.
+//  persisted) if higher and acceptable as above; a coordinator or
+//  candidate then steps back.  0.
 int election_observe_ballot (election_t *self, const election_ballot_t *ballot, uint64_t now_ms);
 
 //  Read-only state.
@@ -171,9 +217,15 @@ bool election_coordinator (const election_t *self, mw_id_t *id);
 uint64_t election_lease_age (const election_t *self, uint64_t now_ms);
 uint32_t election_rank (const election_t *self);
 //  Counters: heartbeats sent/received, elections started, ...
+//  refused_*: election messages not acted on because the sender (or the
+//  ballot's id) is not in the view, the ballot is absurd, or it is two or
+//  more counters above ours without a majority's word; caught_up: such a
+//  ballot adopted on a majority's word; renounced: our ballot given up for
+//  the majority's.
 typedef struct {
     uint64_t heartbeats_out, heartbeats_in, prevotes_started, elections_started, elections_won, step_downs,
         votes_granted, stale_ignored;
+    uint64_t refused_nonmember, refused_absurd, refused_unproven, caught_up, renounced;
 } election_stats_t;
 void election_stats (const election_t *self, election_stats_t *out);
 

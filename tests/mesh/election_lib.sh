@@ -41,6 +41,14 @@ el_agreed () {
     [ "$roles" -le 1 ] || return 1
     EL_COORD=$c; EL_TERM=$t
 }
+#  el_own_new TERM0 NODE... : NODE... agree on a coordinator that is one
+#  of them, with a term above TERM0: a side's OWN, NEW ballot.  (After a
+#  split the side without the coordinator still names the old one until
+#  its lease lapses; "they agree" alone is true at once, from stale state.)
+el_own_new () {
+    local t0=$1; shift
+    el_agreed "$@" && el_index_of "$EL_COORD" "$@" >/dev/null && [ "$EL_TERM" -gt "$t0" ]
+}
 #  Index of the node whose id is ID among NODE...
 el_index_of () { local id=$1 i; shift; for i in "$@"; do [ "$(tb_id "$i")" = "$id" ] && { echo "$i"; return 0; }; done; return 1; }
 

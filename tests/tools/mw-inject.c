@@ -94,6 +94,25 @@
                   "mode=member-flood ids=N msgs=M secs=T ids_per_s=R".
       announce    one GOSSIP led by our own record: --name, --ghost-ip (our
                   address); e.g. a hostile name with control characters
+    Election modes (forged coordinator-election messages, docs/ELECTION.md;
+    all need --key and --to-id, the receiver's id: sealed with the cluster
+    key for that receiver, like a member's):
+      forge-heartbeat  HEARTBEAT (term, rank, lease) from --sender
+      forge-prevote    VOTE_REQ pre=1 (the ballot --sender would take)
+      forge-votereq    VOTE_REQ pre=0 (a candidacy of --sender)
+      forge-vote       VOTE refusal carrying ballot (term, rank, --ballot)
+      forge-all        the four above, for each term
+                  --term T[,T...] one message per term and kind (decimal
+                  uint64: 18446744073709551615, 9223372036854775808, ...);
+                  --sender HEX (16 hex digits; default: a random id, i.e. a
+                  non-member) --ballot HEX (VOTE ballot id, default the
+                  sender) --rank R (default 1110) --lease-ms L (default 400).
+                  Speaking as a real member needs that member's transport
+                  session and a seq inside the receiver's replay window:
+                  --session S --seq Q (from its `status --json`: session,
+                  and msgs_out + send_dropped + beacons_out plus a margin
+                  under 64); a random sender gets a fresh session.
+                  Prints "mode=forge-... sent=N".
 
     Exit: 0 sent, 1 bad usage/setup failure, 2 capture timeout.
     Output: one line per mode, "sent=N ..." (and the captured beacon's size).
@@ -755,6 +774,74 @@ send_job_stray_one (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t sess
     return rc;
 }
 
+//  --------------------------------------------------------------------------
+//  Election modes: forged HEARTBEAT / VOTE_REQ / VOTE.
+
+typedef struct {
+    mw_id_t sender, ballot;
+    uint64_t session, seq;
+    uint32_t rank, lease_ms;
+} forge_opts_t;
+
+//  The one place a forged message is sealed and sent (seal_msg binds the
+//  envelope to --to-id and the mesh plane).
+static int
+forge_send (gossip_keyring_t *keys, mw_msg_t *m, forge_opts_t *o)
+{
+    m->sender = o->sender;
+    m->session = o->session;
+    m->seq = o->seq++;
+    m->ts_ms = wall_ms ();
+    uint8_t *out = NULL;
+    size_t len = 0;
+    int rc = seal_msg (keys, m, &out, &len) == 0 ? zsend (out, len, 0) : -1;
+    free (out);
+    return rc;
+}
+
+//  One forged election message of `kind` (0 HEARTBEAT, 1 pre-vote request,
+//  2 vote request, 3 VOTE refusal) with counter `term`.
+static int
+forge_election_one (gossip_keyring_t *keys, int kind, uint64_t term, forge_opts_t *o)
+{
+    mw_msg_t m;
+    memset (&m, 0, sizeof m);
+    m.type = kind == 0 ? MW_MSG_HEARTBEAT : kind <= 2 ? MW_MSG_VOTE_REQ : MW_MSG_VOTE;
+    m.term = term;
+    m.rank = o->rank;
+    m.lease_ms = kind == 0 ? o->lease_ms : 0;
+    m.pre = kind == 1;
+    m.granted = 0;
+    if (kind == 3) {
+        m.ballot = o->ballot;        //  "my highest ballot is (term, rank, ballot)"
+        m.coordinator = o->ballot;   //  "... and I follow it"
+    }
+    return forge_send (keys, &m, o);
+}
+
+//  `kinds`: bit set of the kinds above; `terms`: comma-separated counters.
+static int
+forge_election (gossip_keyring_t *keys, int kinds, const char *terms, int count, forge_opts_t *o, int *sent)
+{
+    for (int i = 0; i < count; i++) {
+        const char *p = terms;
+        while (*p) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long t = strtoull (p, &end, 10);
+            if (end == p || errno || (*end && *end != ',')) {
+                fprintf (stderr, "mw-inject: --term: bad counter at '%s'\n", p);
+                return -1;
+            }
+            for (int kind = 0; kind < 4; kind++)
+                if (kinds & (1 << kind))
+                    *sent += forge_election_one (keys, kind, (uint64_t) t, o) == 0;
+            p = *end ? end + 1 : end;
+        }
+    }
+    return 0;
+}
+
 //  Jobs through the agent's control socket, at a fixed rate.
 static int
 submit_jobs (const char *to, const char *image, const char *camera, const char *model, const char *deadline,
@@ -1242,10 +1329,12 @@ usage (void)
              "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
              "job-offer|job-garbage|job-stray|oversize|submit|"
              "hostile-name|session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe|"
-             "member-flood|announce\n"
+             "member-flood|announce|forge-heartbeat|forge-prevote|forge-votereq|forge-vote|forge-all\n"
              "       [--name N] [--addr A] [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] "
              "[--senders K]\n"
-             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--ghost-ip IP]\n");
+             "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--ghost-ip IP]\n"
+             "       [--term T[,T..]] [--sender HEX] [--ballot HEX] [--session S] [--seq Q] [--rank R] "
+             "[--lease-ms L]\n");
 }
 
 int
@@ -1257,6 +1346,8 @@ main (int argc, char **argv)
     const char *name = "hostile", *addr = "tcp://127.0.0.1:9", *ghost_ip = "127.0.0.1";
     long size = 5 * 1024 * 1024;
     double rate = 5;
+    const char *terms = NULL, *f_sender = NULL, *f_ballot = NULL;
+    forge_opts_t fo = {{{0}}, {{0}}, 0, 1, 1110, 400};
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
     const char *victim_hex = NULL, *reply_net = "127.0.0", *plane = NULL, *also = NULL;
     int secs = 20, senders = 1, conns = 4;
@@ -1317,6 +1408,20 @@ main (int argc, char **argv)
             also = argv[++i];
         else if (!strcmp (argv[i], "--greet"))
             greet = true;
+        else if (!strcmp (argv[i], "--term") && i + 1 < argc)
+            terms = argv[++i];
+        else if (!strcmp (argv[i], "--sender") && i + 1 < argc)
+            f_sender = argv[++i];
+        else if (!strcmp (argv[i], "--ballot") && i + 1 < argc)
+            f_ballot = argv[++i];
+        else if (!strcmp (argv[i], "--session") && i + 1 < argc)
+            fo.session = strtoull (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--seq") && i + 1 < argc)
+            fo.seq = strtoull (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--rank") && i + 1 < argc)
+            fo.rank = (uint32_t) strtoul (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--lease-ms") && i + 1 < argc)
+            fo.lease_ms = (uint32_t) strtoul (argv[++i], NULL, 10);
         else if (argv[i][0] != '-' && !mode)
             mode = argv[i];
         else {
@@ -1329,11 +1434,11 @@ main (int argc, char **argv)
         return 1;
     }
     static const char *modes[] = {
-        "garbage",        "wrongkey",     "tampered",     "replay",      "clock",
-        "stale",          "valid",        "rawtcp",       "udp-garbage", "beacon-replay",
-        "job-offer",      "job-garbage",  "job-stray",    "oversize",    "submit",
-        "session-poison", "reply-flood",  "conn-flood",   "junk-flood",  "cross-replay",
-        "status-probe",   "hostile-name", "member-flood", "announce",    NULL};
+        "garbage",         "wrongkey",      "tampered",      "replay",         "clock",        "stale",
+        "valid",           "rawtcp",        "udp-garbage",   "beacon-replay",  "job-offer",    "job-garbage",
+        "job-stray",       "oversize",      "submit",        "session-poison", "reply-flood",  "conn-flood",
+        "junk-flood",      "cross-replay",  "status-probe",  "hostile-name",   "member-flood", "announce",
+        "forge-heartbeat", "forge-prevote", "forge-votereq", "forge-vote",     "forge-all",    NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -1469,7 +1574,29 @@ main (int argc, char **argv)
         gossip_keyring_destroy (&keys);
         return rc;
     }
-    if (!strcmp (mode, "garbage")) {
+    if (!strncmp (mode, "forge-", 6)) {
+        int kinds = !strcmp (mode, "forge-heartbeat") ? 1
+                    : !strcmp (mode, "forge-prevote") ? 2
+                    : !strcmp (mode, "forge-votereq") ? 4
+                    : !strcmp (mode, "forge-vote")    ? 8
+                                                      : 15;
+        if (!terms || (f_sender && gossip_wire_id_parse (f_sender, &fo.sender) != 0)
+            || (f_ballot && gossip_wire_id_parse (f_ballot, &fo.ballot) != 0)) {
+            fprintf (stderr, "mw-inject: %s needs --term, and ids as 16 hex digits\n", mode);
+            rc = 1;
+        }
+        else {
+            if (!f_sender)
+                fo.sender = sender;   //  random: a non-member
+            if (!f_ballot)
+                fo.ballot = fo.sender;
+            if (!fo.session)
+                fo.session = session;
+            rc = forge_election (keys, kinds, terms, count, &fo, &sent) == 0 ? 0 : 1;
+            usleep (200 * 1000);   //  (linger sends the rest; this keeps the order of output sane)
+        }
+    }
+    else if (!strcmp (mode, "garbage")) {
         for (int i = 0; i < count; i++) {
             if (send_garbage_one (keys, &sender, session, &seq) == 0)
                 sent++;
