@@ -52,6 +52,7 @@
 #include "node/metrics.h"
 #include "node/msgmap.h"
 #include "scheduler/digest.h"
+#include "scheduler/freshness.h"
 #include "scheduler/election.h"
 #include "node/statedb.h"
 #include "node/usage.h"
@@ -92,6 +93,12 @@ struct _node_agent_t {
     node_usage_t *usage;
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
+    //  Our digest is published when it is news (scheduler/freshness.h):
+    //  what was published last, and when.
+    sched_freshness_t freshness;
+    sched_digest_t digest_pub;
+    bool digest_pub_valid;
+    uint64_t digest_pub_ms;
     node_control_t *control;
     //  The VMS interface (node/vms.h): the durable event log, the HTTP API,
     //  the outboxes; its state and boxes documents are refreshed once a
@@ -988,11 +995,22 @@ s_collect_tick (agent_t *self, uint64_t now)
     uint64_t wall = mw_wall_ms ();
     int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
     if (len > 0) {
-        gossip_member_set_digest (self->members, digest, (size_t) len, now);
+        sched_digest_t d;
+        bool decoded = sched_digest_decode (digest, (size_t) len, &d) == 0;
+        //  Gossiped only when it is news (a move, a busy box, or its age):
+        //  an idle box's jitter would otherwise cost every peer a stream of
+        //  messages.
+        if (!decoded
+            || sched_freshness_due (&self->freshness, self->digest_pub_valid ? &self->digest_pub : NULL, &d,
+                                    now - self->digest_pub_ms)) {
+            gossip_member_set_digest (self->members, digest, (size_t) len, now);
+            self->digest_pub = d;
+            self->digest_pub_valid = decoded;
+            self->digest_pub_ms = now;
+        }
         //  Forecast headroom is part of the coordinator rank (with
         //  hysteresis inside the election: a spike never moves the role).
-        sched_digest_t d;
-        if (sched_digest_decode (digest, (size_t) len, &d) == 0) {
+        if (decoded) {
             double h = sched_digest_headroom (&d);
             election_set_headroom (self->election, h < 0 ? 0 : h > 100 ? 100 : (uint32_t) h, now);
         }
@@ -1538,6 +1556,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
             p++;
     }
     self->collect_interval_ms = (uint32_t) mw_config_settings (cfg)->collect_interval_ms;
+    sched_freshness_defaults (&self->freshness);
+    self->freshness.max_age_ms = (uint32_t) mw_config_settings (cfg)->digest_max_age_ms;
     if (self->collect_interval_ms > 0) {
         self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
         if (!self->load)

@@ -7,7 +7,7 @@ PKGS="build-essential autoconf automake libtool pkg-config git ca-certificates \
   libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev \
   libturbojpeg0-dev libopenblas-dev libcurl4-openssl-dev libmicrohttpd-dev libjson-c-dev \
   iproute2 nftables procps psmisc jq curl openssl python3 valgrind clang clang-format libclang-rt-14-dev \
-  spin prometheus"
+  spin prometheus golang-go golang-github-hashicorp-memberlist-dev"
 # npm fetches the face-api model package; a machine that already has node
 # (e.g. from NodeSource, which bundles npm) must not get Debian's npm on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

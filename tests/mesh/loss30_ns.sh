@@ -20,7 +20,7 @@ N=${TB_N:-5}
 tb_hard_timeout $(( SECS + 180 + N * 6 )) "$@"
 . "$SRC/tests/mesh/scenarios.sh"
 . "$SRC/tests/mesh/election_lib.sh"
-tb_init loss30_ns "${TB_NETID:-45}"
+tb_init loss30_ns "${LOSS30_NETID:-45}"
 echo "CHECK: $PCT % loss on every box for $SECS s, N = $N -> no false death, the coordinator never changes"
 sc_start_cluster ns "$N"
 # shellcheck disable=SC2086

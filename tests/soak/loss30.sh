@@ -6,7 +6,7 @@
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 rc=0
 for n in ${LOSS30_SIZES:-5 20}; do
-    TB_N=$n TB_LOSS_SECS=${TB_LOSS_SECS:-600} TB_NETID=$(( 45 + (n > 5) )) \
+    TB_N=$n TB_LOSS_SECS=${TB_LOSS_SECS:-600} LOSS30_NETID=$(( 45 + (n > 5) )) \
         bash "$SRC/tests/mesh/loss30_ns.sh" "$@"
     r=$?
     [ "$r" = 77 ] && exit 77
