@@ -64,7 +64,14 @@ if [ "${1:-}" = --one ]; then
     if [ "$what" = idle ] || [ "$what" = busy ]; then
         window=$1 settle=$2 trials=$3
         tb_bridge
-        for i in $(seq 1 $(( n + 1 ))); do tb_host "$i"; wb_beacon_counter "$i"; done
+        #  meshwatch agents each in a cgroup (1 core): their digests read
+        #  their own CPU, not the shared machine's load (a box that looks
+        #  busy publishes every sample: scheduler/freshness.h).
+        [ "$impl" = mw ] && TB_AGENT_WRAPPER=(sh "$SRC/tests/forecast/cgroupfs-wrap.sh")
+        for i in $(seq 1 $(( n + 1 ))); do
+            tb_host "$i"; wb_beacon_counter "$i"
+            [ "$impl" = mw ] && tb_cgroup_cpu "$i" 100
+        done
         t0=$(tb_now_ms)
         for i in $nodes; do start "$i"; done
         # shellcheck disable=SC2086
