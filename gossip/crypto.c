@@ -430,9 +430,26 @@ s_lookup (gossip_replay_t *self, const mw_id_t *id)
     return e;
 }
 
+static int s_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session, uint64_t seq,
+                           uint64_t ts_ms, uint64_t now_wall_ms, const mw_msg_t *carrier);
+
 int
 gossip_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session, uint64_t seq,
                      uint64_t ts_ms, uint64_t now_wall_ms)
+{
+    return s_replay_check (self, sender, session, seq, ts_ms, now_wall_ms, NULL);
+}
+
+int
+gossip_replay_check_msg (gossip_replay_t *self, const mw_msg_t *msg, uint64_t now_wall_ms)
+{
+    assert (msg);
+    return s_replay_check (self, &msg->sender, msg->session, msg->seq, msg->ts_ms, now_wall_ms, msg);
+}
+
+static int
+s_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session, uint64_t seq, uint64_t ts_ms,
+                uint64_t now_wall_ms, const mw_msg_t *carrier)
 {
     assert (self && sender);
     replay_entry_t *e = s_lookup (self, sender);
@@ -448,7 +465,11 @@ gossip_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t sess
             return MW_REPLAY_ECLOCK;
         if (session > now_wall_ms + self->max_skew_ms)
             return MW_REPLAY_ESESSION;
-        if (e && self->gate && !self->gate (self->gate_ctx, sender, e->session, session))
+        //  The gate vouches for the session (a known sender's increase, and
+        //  a first contact too: a sender this table forgot or evicted may
+        //  still be a member whose signed record names its session).
+        if (self->gate
+            && !self->gate (self->gate_ctx, sender, e != NULL, e ? e->session : 0, session, carrier))
             return MW_REPLAY_ESESSION;
         if (!e) {
             if (self->count >= REPLAY_MAX_SENDERS)
@@ -601,6 +622,33 @@ s_ident_fill (gossip_identity_t *ident, const uint8_t sk[64])
     crypto_generichash (h, sizeof h, ident->pk, sizeof ident->pk, NULL, 0);
     memcpy (ident->id.b, h, MW_ID_LEN);
     gossip_wire_id_hex (&ident->id, ident->id_hex);
+}
+
+int
+gossip_identity_from_seed (const uint8_t seed[32], gossip_identity_t *ident)
+{
+    assert (seed && ident);
+    if (!s_sodium_ready ())
+        return -1;
+    uint8_t pk[32], sk[64];
+    crypto_sign_seed_keypair (pk, sk, seed);
+    memset (ident, 0, sizeof *ident);
+    s_ident_fill (ident, sk);
+    sodium_memzero (sk, sizeof sk);
+    return 0;
+}
+
+int
+gossip_identity_generate (gossip_identity_t *ident)
+{
+    assert (ident);
+    if (!s_sodium_ready ())
+        return -1;
+    uint8_t seed[32];
+    randombytes_buf (seed, sizeof seed);
+    int rc = gossip_identity_from_seed (seed, ident);
+    sodium_memzero (seed, sizeof seed);
+    return rc;
 }
 
 //  Returns 0 loaded, 1 no such file, -1 error (errbuf says why).
@@ -836,13 +884,16 @@ static int s_gate_calls;
 
 //  A test gate: certifies even sessions only.
 static bool
-s_gate_refuse_odd (void *ctx, const mw_id_t *sender, uint64_t old_session, uint64_t new_session)
+s_gate_refuse_odd (void *ctx, const mw_id_t *sender, bool known, uint64_t old_session, uint64_t new_session,
+                   const mw_msg_t *carrier)
 {
     (void) ctx;
     (void) sender;
     (void) old_session;
     s_gate_calls++;
-    return new_session % 2 == 0;
+    //  A first contact is let through; a carrier with a probe of 1
+    //  certifies anything (stands for "carries a signed record").
+    return !known || new_session % 2 == 0 || (carrier && carrier->probe == 1);
 }
 
 int
@@ -1160,20 +1211,32 @@ gossip_crypto_test (bool verbose)
         CHECK (gossip_replay_check (rp, &v, now - 86400000, 6, now, now) == MW_REPLAY_OK);
         CHECK (gossip_replay_check (rp, &v, now + skew, 1, now, now) == MW_REPLAY_OK);   //  a reboot
         CHECK (gossip_replay_check (rp, &v, now - 86400000, 7, now, now) == MW_REPLAY_ESTALE);
-        //  The gate decides on a known sender's session increase only.
+        //  The gate decides whenever a session is new to the table: first
+        //  contact and increase, not within a session; the message that
+        //  carries the session is handed to it.
         s_gate_calls = 0;
         gossip_replay_set_gate (rp, s_gate_refuse_odd, NULL);
         mw_id_t g = {{7, 7, 7, 7, 7, 7, 7, 7}};
         CHECK (gossip_replay_check (rp, &g, 1001, 1, now, now) == MW_REPLAY_OK);   //  first contact
-        CHECK (s_gate_calls == 0);
+        CHECK (s_gate_calls == 1);
         CHECK (gossip_replay_check (rp, &g, 1003, 1, now, now) == MW_REPLAY_ESESSION);   //  refused
         CHECK (gossip_replay_check (rp, &g, 1001, 2, now, now) == MW_REPLAY_OK);         //  still 1001
         CHECK (gossip_replay_check (rp, &g, 1002, 1, now, now) == MW_REPLAY_OK);         //  certified
-        CHECK (s_gate_calls == 2);
+        CHECK (s_gate_calls == 3);
         CHECK (gossip_replay_check (rp, &g, 1002, 2, now, now) == MW_REPLAY_OK);   //  same session: no call
-        CHECK (s_gate_calls == 2);
+        CHECK (s_gate_calls == 3);
+        mw_msg_t carrier;
+        memset (&carrier, 0, sizeof carrier);
+        carrier.sender = g;
+        carrier.session = 1005;
+        carrier.seq = 1;
+        carrier.ts_ms = now;
+        CHECK (gossip_replay_check_msg (rp, &carrier, now) == MW_REPLAY_ESESSION);
+        carrier.probe = 1;   //  now it carries its certificate
+        CHECK (gossip_replay_check_msg (rp, &carrier, now) == MW_REPLAY_OK);
+        CHECK (s_gate_calls == 5);
         gossip_replay_set_gate (rp, NULL, NULL);
-        CHECK (gossip_replay_check (rp, &g, 1003, 1, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &g, 1007, 1, now, now) == MW_REPLAY_OK);
         gossip_replay_forget (rp, &g);
         gossip_replay_forget (rp, &v);
         //  Forget: the sender is new again.

@@ -26,9 +26,9 @@
     timestamp freshness bound for senders not seen before, and a ceiling on
     any new session (it is the sender's boot time, so it cannot lie in the
     future: a forged session of 2^64-1 would otherwise fence the real sender
-    out for good).  A session increase of a known sender can further be
-    gated by the caller (gossip_replay_set_gate: a signed session
-    certificate, once members sign their records).
+    out for good).  A new session can further be gated by the caller
+    (gossip_replay_set_gate): the agent accepts one only when the member's
+    signed record certifies it (gossip/sign.h).
     ========================================================================= */
 #ifndef GOSSIP_CRYPTO_H_INCLUDED
 #define GOSSIP_CRYPTO_H_INCLUDED
@@ -107,16 +107,24 @@ void gossip_replay_forget (gossip_replay_t *self, const mw_id_t *sender);
 size_t gossip_replay_size (gossip_replay_t *self);
 #define MW_REPLAY_MAX_SENDERS 4096
 
-//  A session increase of a sender we already know is the one thing a key
-//  holder can still forge within the clock bound (raise a real node's
-//  session so its genuine packets look stale).  Without signatures it
-//  cannot be told apart from a reboot; the gate lets the caller decide,
-//  e.g. "only if the member's signed record carries this session".  It is
-//  asked only for a known sender's higher session (first contact has no
-//  session to protect), and a refusal is MW_REPLAY_ESESSION.  NULL (the
-//  default) accepts every increase.
-typedef bool (gossip_replay_gate_fn) (void *ctx, const mw_id_t *sender, uint64_t old_session,
-                                      uint64_t new_session);
+//  Check a decoded message (sender, session, seq, ts_ms); the message is
+//  what the gate gets as `carrier`, so that a record inside it can vouch
+//  for the session it brings.
+int gossip_replay_check_msg (gossip_replay_t *self, const mw_msg_t *msg, uint64_t now_wall_ms);
+
+//  A session the table has not seen for a sender (a reboot's, or a first
+//  contact's) is what a key holder could forge within the clock bound:
+//  raise a real node's session so that its genuine packets look stale.
+//  The gate lets the caller decide from something the forger cannot make:
+//  the agent accepts it only when the member's signed record (known, or
+//  carried in `carrier`, the message itself; NULL from gossip_replay_check)
+//  names that session or a later one, and lets a sender that is no member
+//  through (first contact is bounded by the clock rule).  `known`: the
+//  table holds an older session (`old_session`) of the sender; false for
+//  a first contact (`old_session` 0).  Not asked within a session.  A
+//  refusal is MW_REPLAY_ESESSION.  NULL (the default) accepts every one.
+typedef bool (gossip_replay_gate_fn) (void *ctx, const mw_id_t *sender, bool known, uint64_t old_session,
+                                      uint64_t new_session, const mw_msg_t *carrier);
 void gossip_replay_set_gate (gossip_replay_t *self, gossip_replay_gate_fn *gate, void *ctx);
 
 //  Node identity ---------------------------------------------------------
@@ -131,6 +139,11 @@ typedef struct {
 //  temp + fsync + rename so a kill -9 never leaves half a key).  Returns 0,
 //  or -1 with a reason in errbuf.
 int gossip_identity_load (const char *state_dir, gossip_identity_t *ident, char *errbuf, size_t errlen);
+//  An identity from a 32-byte seed (the same seed, the same key pair: the
+//  simulators' nodes), or from fresh randomness (tests/tools/mw-inject's
+//  own key).  0/-1.  Nothing is written to disk.
+int gossip_identity_from_seed (const uint8_t seed[32], gossip_identity_t *ident);
+int gossip_identity_generate (gossip_identity_t *ident);
 
 int gossip_crypto_test (bool verbose);
 

@@ -35,6 +35,7 @@
 #ifndef GOSSIP_MEMBER_H_INCLUDED
 #define GOSSIP_MEMBER_H_INCLUDED
 
+#include "gossip/crypto.h"
 #include "gossip/wire.h"
 
 #include <stdbool.h>
@@ -107,11 +108,16 @@ typedef void (gossip_member_event_fn) (void *ctx, gossip_member_event_t ev,
 //  refutation (incarnation + 1) can never overflow.
 #define GOSSIP_MEMBER_INC_MAX (UINT64_C (1) << 62)
 
-//  Create a member table holding ourselves, alive at `incarnation`.  `cfg`
-//  NULL means defaults.  Returns NULL on bad arguments or out of memory.
-gossip_member_t *gossip_member_new (const gossip_member_cfg_t *cfg, const mw_id_t *self_id, const char *name,
-                                    const char *addr, uint64_t incarnation, uint64_t seed,
-                                    gossip_member_send_fn *send, gossip_member_event_fn *event, void *ctx);
+//  Create a member table holding ourselves, alive at `incarnation`, under
+//  node key `ident` (copied: it signs our record and our verdicts; our id
+//  is its id) in boot session `session` (> 0; our record carries it, and
+//  peers accept our messages of a new session only once a record signed
+//  by us names it).  `cfg` NULL means defaults.  Returns NULL on bad
+//  arguments or out of memory.
+gossip_member_t *gossip_member_new (const gossip_member_cfg_t *cfg, const gossip_identity_t *ident,
+                                    uint64_t session, const char *name, const char *addr,
+                                    uint64_t incarnation, uint64_t seed, gossip_member_send_fn *send,
+                                    gossip_member_event_fn *event, void *ctx);
 void gossip_member_destroy (gossip_member_t **self_p);
 
 //  Drive timers; call every ~10-20 ms (the simulator: at next_wakeup).
@@ -134,7 +140,20 @@ size_t gossip_member_alive_count (gossip_member_t *self);   //  alive + suspect,
 size_t gossip_member_list (gossip_member_t *self, gossip_member_info_t *out, size_t max);
 int gossip_member_lookup (gossip_member_t *self, const mw_id_t *id, gossip_member_info_t *out);
 bool gossip_member_knows_alive (gossip_member_t *self, const mw_id_t *id);   //  alive or suspect
-uint32_t gossip_member_health (gossip_member_t *self);                       //  Lifeguard score, 0 = healthy
+//  The node key of `id` (a member in any state, or ourselves): true and
+//  *pk filled (pk may be NULL), or false when we hold no record of it.
+//  Every member entered the table with a record that verified under it.
+bool gossip_member_pk (gossip_member_t *self, const mw_id_t *id, uint8_t pk[MW_PK_MAX]);
+//  The replay gate's question (gossip_replay_set_gate): may `id` speak in
+//  `session`?  Yes when `id` is no member of ours (first contact: the clock
+//  rule bounds it), when the record we hold of it names that session or a
+//  later one, or when `carrier` (the message bringing the session) carries
+//  the member's own record naming it, signed by the member.  No otherwise:
+//  a key holder cannot raise another node's session.  A record that fails
+//  its check spends the failure budget like any other (`now` for it).
+bool gossip_member_session_certified (gossip_member_t *self, const mw_id_t *id, uint64_t session,
+                                      const mw_msg_t *carrier, uint64_t now);
+uint32_t gossip_member_health (gossip_member_t *self);   //  Lifeguard score, 0 = healthy
 
 //  Additions (not in the original contract; safe to ignore).
 //  Current suspicion timeout bounds for the present cluster size (ms).
@@ -152,6 +171,13 @@ typedef struct {
     uint64_t refused_unverified;   //  too many alive members we have never heard from directly
     uint64_t evicted;              //  dead/left reaped early, or never-heard members, to make room
     uint64_t pushpull_refused;     //  full-state requests not answered (rate limit)
+    //  Node-key signatures (gossip/sign.h): records refused, and checked.
+    uint64_t refused_unsigned;   //  a record without a signature
+    uint64_t refused_nokey;      //  its signer's key unknown (a newcomer relayed before it met us, a
+                                 //  verdict by a node we do not know)
+    uint64_t refused_badsig;     //  the signature does not verify: forged, tampered, or signed by another
+    uint64_t verify_shed;        //  not checked: the budget for failed checks was spent (a flood)
+    uint64_t verified;           //  records whose signature verified
 } gossip_member_stats_t;
 void gossip_member_stats (gossip_member_t *self, gossip_member_stats_t *out);
 

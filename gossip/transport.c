@@ -9,6 +9,7 @@
     The registry itself only grows through the local code's calls.
     ========================================================================= */
 #include "gossip/transport.h"
+#include "gossip/sign.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
@@ -120,6 +121,8 @@ struct _gossip_transport_t {
     //  authenticated message has come from yet may make us authenticate.
     double untrusted_tokens;
     uint64_t untrusted_ms;
+    uint64_t unsigned_log_ms;   //  `peer_unsigned` is logged at most once a minute
+    uint64_t unsigned_since_log;
     int next_src;        //  which socket to read first next time (fairness)
     int udp;             //  datagram socket, -1: none
     zhashx_t *sources;   //  "ip:port" -> source_t
@@ -153,6 +156,9 @@ gossip_transport_opts_defaults (gossip_transport_opts_t *opts)
     //  datagrams (docs/PROTOCOL.md §1).
     opts->dgram_max = MW_DGRAM_MAX;
     opts->sources_max = 4096;
+    //  Records and election messages are signed from version 2 on: a
+    //  version-1 peer's unsigned word is refused, loudly, not trusted.
+    opts->min_version = 2;
 }
 
 void
@@ -635,6 +641,13 @@ static int
 s_seal (gossip_transport_t *self, mw_msg_t *msg, const mw_id_t *to, uint8_t plane, uint8_t **out, size_t *len)
 {
     s_fill_header (self, msg);
+    //  Election messages are signed here, where the header (session, seq,
+    //  timestamp) is final: the signature then covers them, so a captured
+    //  one can only ever be a replay, which the receiver's window drops.
+    if (gossip_sign_msg_needed (msg->type) && gossip_sign_msg (self->ident, to, msg) != 0) {
+        mw_warn ("sign_failed", "type=%s", gossip_wire_type_name (msg->type));
+        return -1;
+    }
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     int rc = gossip_wire_encode (msg, &plain, &plain_len);
@@ -823,6 +836,28 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, uint8_t plane
         gossip_wire_msg_clear (msg);
         return 0;
     }
+    //  An agent of an older protocol version (no node-key signatures):
+    //  refused before it can touch the replay window, and said so once a
+    //  minute, since a mesh half upgraded does not converge.
+    if (msg->version < self->opts.min_version) {
+        self->stats.rejected[MW_REJ_UNSIGNED]++;
+        self->unsigned_since_log++;
+        uint64_t now = mw_now_ms ();
+        if (now >= self->unsigned_log_ms) {
+            char hex[MW_ID_HEX_LEN + 1];
+            gossip_wire_id_hex (&msg->sender, hex);
+            mw_warn (
+                "peer_unsigned",
+                "sender=%s version=%u min_version=%u count=%llu reason=\"an agent of protocol version %u "
+                "signs neither records nor election messages: upgrade every box of the mesh\"",
+                hex, msg->version, self->opts.min_version, (unsigned long long) self->unsigned_since_log,
+                msg->version);
+            self->unsigned_since_log = 0;
+            self->unsigned_log_ms = now + 60000;
+        }
+        gossip_wire_msg_clear (msg);
+        return 0;
+    }
     //  Each plane carries its own types only.  Checked before the replay
     //  window, so that a message on the wrong plane does not consume a seq
     //  that the right plane's window may still have to accept.
@@ -840,7 +875,7 @@ s_gate (gossip_transport_t *self, const uint8_t *data, size_t len, uint8_t plane
         gossip_wire_msg_clear (msg);
         return 0;
     }
-    rc = gossip_replay_check (self->replay, &msg->sender, msg->session, msg->seq, msg->ts_ms, mw_wall_ms ());
+    rc = gossip_replay_check_msg (self->replay, msg, mw_wall_ms ());
     if (rc != MW_REPLAY_OK) {
         gossip_reject_t r = rc == MW_REPLAY_ESTALE     ? MW_REJ_STALE
                             : rc == MW_REPLAY_ECLOCK   ? MW_REJ_CLOCK
@@ -1076,8 +1111,9 @@ gossip_transport_stats (gossip_transport_t *self)
 const char *
 gossip_transport_reject_name (gossip_reject_t r)
 {
-    static const char *names[] = {"size",  "envelope", "other_cluster", "auth",    "malformed", "replay",
-                                  "stale", "clock",    "plane",         "unbound", "session",   "budget"};
+    static const char *names[] = {"size",    "envelope", "other_cluster", "auth",  "malformed",
+                                  "replay",  "stale",    "clock",         "plane", "unbound",
+                                  "session", "budget",   "unsigned"};
     _Static_assert(sizeof names / sizeof names[0] == MW_REJ_COUNT, "one name per reason");
     return (unsigned) r < MW_REJ_COUNT ? names[r] : "unknown";
 }

@@ -57,6 +57,7 @@ typedef enum {
     MW_REJ_UNBOUND,         //  sealed unbound, but its type must be sealed for us
     MW_REJ_SESSION,         //  a new session from the future (or not certified)
     MW_REJ_BUDGET,          //  from an untrusted connection, beyond the outsiders' allowance
+    MW_REJ_UNSIGNED,        //  an older protocol version than the plane's min_version (no signatures)
     MW_REJ_COUNT
 } gossip_reject_t;
 
@@ -108,11 +109,14 @@ typedef struct {
     //  state) go over TCP.  0 = TCP only.
     size_t dgram_max;
     uint32_t sources_max;   //  datagram source addresses remembered as trusted
+    uint8_t min_version;    //  older protocol versions are refused (`unsigned`); 0: any
 } gossip_transport_opts_t;
 
 //  Mesh defaults: MW_MSG_MAX, HWM 128 out / 16 in, PUSH_PULL may come
 //  unbound (a join to a seed's address), 64 connections, 2 MiB per slice,
-//  2 MiB/s for untrusted connections; datagrams up to MW_DGRAM_MAX.
+//  2 MiB/s for untrusted connections, protocol version 2 at least (a
+//  version-1 agent signs neither its records nor its election messages);
+//  datagrams up to MW_DGRAM_MAX.
 void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
 //  Data plane defaults: MW_JOB_MSG_MAX, HWM 32 out / 4 in, nothing unbound
 //  (the analysis server adds JOB_OFFER and JOB), 64 connections, 8 MiB per
@@ -146,7 +150,9 @@ int gossip_transport_peer_add (gossip_transport_t *self, const char *addr, const
 void gossip_transport_peer_remove (gossip_transport_t *self, const char *addr);
 bool gossip_transport_peer_known (gossip_transport_t *self, const char *addr);
 
-//  Fill the header of `msg` (sender, session, seq, ts), encode, seal and
+//  Fill the header of `msg` (sender, session, seq, ts), sign it when its type
+//  must be signed (gossip/sign.h: election messages, for the receiver it is
+//  sealed for), encode, seal and
 //  queue it to `addr` without blocking.  0, or -1 if it was dropped or
 //  refused (no registration, no route).
 int gossip_transport_send (gossip_transport_t *self, const char *addr, mw_msg_t *msg);

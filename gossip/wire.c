@@ -782,6 +782,20 @@ gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len)
 }
 
 int
+gossip_wire_encode_version (const mw_msg_t *msg, uint8_t version, uint8_t **out, size_t *out_len)
+{
+    assert (msg && out && out_len);
+    *out = NULL;
+    *out_len = 0;
+    if (version < 1 || version > MW_WIRE_VERSION)
+        return MW_WIRE_EVERSION;
+    enc_t e;
+    s_enc_init (&e, NULL);
+    e.version = version;
+    return s_enc_finish (&e, s_encode (&e, msg), out, out_len);
+}
+
+int
 gossip_wire_encode_fault (const mw_msg_t *msg, const char *field, mw_wire_fault_kind_t fault, uint8_t **out,
                           size_t *out_len)
 {
@@ -1173,6 +1187,7 @@ s_decode (reader_t *r, size_t len, mw_msg_t *msg, const mw_wire_msg_def_t *defs,
     if (rc)
         return rc;
     uint8_t version = (uint8_t) v;
+    msg->version = version;
 
     if (n < 3)
         return MW_WIRE_EMALFORMED;
@@ -1693,7 +1708,8 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
         || a->join != b->join || a->n_updates != b->n_updates || a->term != b->term
         || a->lease_ms != b->lease_ms || a->rank != b->rank || a->pre != b->pre || a->granted != b->granted
         || !gossip_wire_id_eq (&a->coordinator, &b->coordinator)
-        || !gossip_wire_id_eq (&a->ballot, &b->ballot))
+        || !gossip_wire_id_eq (&a->ballot, &b->ballot) || a->signature_len != b->signature_len
+        || memcmp (a->signature, b->signature, a->signature_len))
         return false;
     if (!s_job_eq (a->job, b->job))
         return false;
@@ -1702,7 +1718,9 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
         if (!gossip_wire_id_eq (&x->id, &y->id) || strcmp (x->name, y->name) || strcmp (x->addr, y->addr)
             || x->state != y->state || x->incarnation != y->incarnation
             || !gossip_wire_id_eq (&x->from, &y->from) || x->digest_len != y->digest_len
-            || memcmp (x->digest, y->digest, x->digest_len))
+            || memcmp (x->digest, y->digest, x->digest_len) || x->session != y->session
+            || x->stamp != y->stamp || x->sig_len != y->sig_len || memcmp (x->sig, y->sig, x->sig_len)
+            || x->pk_len != y->pk_len || memcmp (x->pk, y->pk, x->pk_len))
             return false;
     }
     return true;
@@ -1711,14 +1729,19 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
 //  --------------------------------------------------------------------------
 //  Golden vectors: a fixed set of messages (every type at its maxima and its
 //  minima, integer and string lengths at each msgpack form's boundary, the
-//  largest messages) whose encodings were written by the hand-written codec
-//  that preceded the table-driven one, into gossip/wire_golden.inc.  The
-//  encoder must reproduce them byte for byte (the wire stays version 1:
-//  old and new agents interoperate), and the decoder must read them back
-//  equal.  The two largest are kept as a length and a BLAKE2b-256 hash.
+//  largest messages) and their encodings.  Two fixtures:
 //
-//  Regenerate (only when the wire format changes on purpose, with a
-//  version bump): MW_WIRE_GOLDEN_OUT=gossip/wire_golden.inc gossip/wire_selftest
+//    gossip/wire_golden_v1.inc  version 1, written by the hand-written codec
+//        that preceded the table-driven one, frozen: the encoder at version 1
+//        must still reproduce them byte for byte and the decoder read them
+//        (a version-2 node reads a version-1 one: docs/PROTOCOL.md §6);
+//    gossip/wire_golden.inc  MW_WIRE_SEND_VERSION (2: the version-2 fields
+//        set too), which the encoder must reproduce and the decoder read
+//        back equal.
+//
+//  The two largest are kept as a length and a BLAKE2b-256 hash.
+//  Regenerate the second (only when the wire format changes on purpose,
+//  with a version bump): MW_WIRE_GOLDEN_OUT=gossip/wire_golden.inc gossip/wire_selftest
 
 typedef struct {
     const char *name;
@@ -1727,13 +1750,18 @@ typedef struct {
     const char *hex;    //  the encoding, or "" for the largest ones
 } golden_t;
 
-static const golden_t s_golden[] = {
 #define GOLDEN(name_, len_, hash_, hex_) {name_, len_, hash_, hex_},
+static const golden_t s_golden[] = {
 #include "gossip/wire_golden.inc"
-#undef GOLDEN
     {NULL, 0, NULL, NULL},   //  so that an empty fixture still compiles
 };
-#define GOLDEN_COUNT (sizeof s_golden / sizeof s_golden[0])
+static const golden_t s_golden_v1[] = {
+#include "gossip/wire_golden_v1.inc"
+    {NULL, 0, NULL, NULL},
+};
+#undef GOLDEN
+#define GOLDEN_COUNT    (sizeof s_golden / sizeof s_golden[0])
+#define GOLDEN_V1_COUNT (sizeof s_golden_v1 / sizeof s_golden_v1[0])
 
 //  Vectors bigger than this are kept as a hash only.
 #define GOLDEN_HEX_MAX 16384
@@ -1782,8 +1810,26 @@ s_g_updates (mw_msg_t *msg, uint32_t n, bool full)
         u->digest_len = (uint16_t) (full ? MW_DIGEST_MAX : (i * 17) % (MW_DIGEST_MAX + 1));
         for (uint16_t k = 0; k < u->digest_len; k++)
             u->digest[k] = (uint8_t) (k * 7 + i);
+        //  Version 2 (a version-1 encoding leaves them out).
+        u->session = s_g_ints[(i + 5) % G_INTS];
+        u->stamp = s_g_ints[(i + 7) % G_INTS];
+        u->sig_len = full || i % 2 ? MW_SIG_MAX : 0;
+        u->pk_len = full || i % 3 == 0 ? MW_PK_MAX : 0;
+        for (uint16_t k = 0; k < MW_SIG_MAX; k++)
+            u->sig[k] = (uint8_t) (k * 5 + i + 1);
+        for (uint16_t k = 0; k < MW_PK_MAX; k++)
+            u->pk[k] = (uint8_t) (k * 3 + i + 2);
     }
     return 0;
+}
+
+//  An election message's signature (version 2): 64 bytes of pattern.
+static void
+s_g_sig (mw_msg_t *msg)
+{
+    msg->signature_len = MW_SIG_MAX;
+    for (uint16_t k = 0; k < MW_SIG_MAX; k++)
+        msg->signature[k] = (uint8_t) (k * 9 + msg->type);
 }
 
 static mw_job_t *
@@ -1898,6 +1944,7 @@ s_golden_make (int type, const char *variant, mw_msg_t *msg)
             msg->term = UINT64_MAX;
             msg->lease_ms = UINT32_MAX;
             msg->rank = UINT32_MAX;
+            s_g_sig (msg);
         }
         break;
     case MW_MSG_VOTE_REQ:
@@ -1905,6 +1952,7 @@ s_golden_make (int type, const char *variant, mw_msg_t *msg)
             msg->term = UINT64_MAX;
             msg->pre = 1;
             msg->rank = UINT32_MAX;
+            s_g_sig (msg);
         }
         break;
     case MW_MSG_VOTE:
@@ -1915,11 +1963,13 @@ s_golden_make (int type, const char *variant, mw_msg_t *msg)
             s_g_id (msg->coordinator.b, MW_ID_LEN, 5);
             msg->rank = UINT32_MAX;
             s_g_id (msg->ballot.b, MW_ID_LEN, 6);
+            s_g_sig (msg);
         }
         else if (strcmp (variant, "refusal") == 0) {
             msg->term = 4294967296ULL;
             s_g_id (msg->ballot.b, MW_ID_LEN, 7);
             msg->rank = 1100;
+            s_g_sig (msg);
         }
         break;
     case MW_MSG_JOB_OFFER:
@@ -2144,28 +2194,31 @@ s_truncations (const uint8_t *buf, size_t len, size_t *tried)
     return 0;
 }
 
-//  Every golden vector: the encoder reproduces the fixture's bytes, the
-//  decoder reads them back equal, and every truncation fails cleanly.
+//  Every golden vector of a fixture of `version`: the encoder reproduces
+//  the fixture's bytes, the decoder reads them back (equal to the message
+//  at MW_WIRE_SEND_VERSION; at an older version, which lacks the newer
+//  fields, to a message that encodes to the same bytes again), and every
+//  truncation fails cleanly.
 static int
-s_golden_check (bool verbose)
+s_golden_check (const golden_t *fixture, size_t count, uint8_t version, bool verbose)
 {
-    if (GOLDEN_COUNT - 1 != GOLDEN_SPECS) {
-        fprintf (stderr, "gossip_wire_test: %zu golden vectors in the fixture, %zu specs\n", GOLDEN_COUNT - 1,
-                 GOLDEN_SPECS);
+    if (count != GOLDEN_SPECS) {
+        fprintf (stderr, "gossip_wire_test: %zu golden vectors in the v%d fixture, %zu specs\n", count,
+                 version, GOLDEN_SPECS);
         return -1;
     }
     size_t bytes = 0, cuts = 0;
     for (size_t i = 0; i < GOLDEN_SPECS; i++) {
-        const golden_t *g = &s_golden[i];
+        const golden_t *g = &fixture[i];
         char name[64];
         s_golden_name (&s_golden_specs[i], name, sizeof name);
         mw_msg_t msg, back;
         memset (&back, 0, sizeof back);
-        uint8_t *buf = NULL, *want = NULL;
-        size_t len = 0;
+        uint8_t *buf = NULL, *want = NULL, *again = NULL;
+        size_t len = 0, again_len = 0;
         int rc = s_golden_make (s_golden_specs[i].type, s_golden_specs[i].variant, &msg);
         if (rc == 0)
-            rc = gossip_wire_encode (&msg, &buf, &len);
+            rc = gossip_wire_encode_version (&msg, version, &buf, &len);
         uint8_t hash[32];
         char hash_hex[65] = "";
         if (rc == 0) {
@@ -2181,24 +2234,30 @@ s_golden_check (bool verbose)
         }
         //  Decode the fixture's bytes (or, for a hash-only vector, the
         //  encoder's, equal to them by the hash).
-        ok = ok && gossip_wire_decode (want ? want : buf, len, &back) == 0 && s_msg_eq (&msg, &back);
+        ok = ok && gossip_wire_decode (want ? want : buf, len, &back) == 0 && back.version == version;
+        if (version == MW_WIRE_SEND_VERSION)
+            ok = ok && s_msg_eq (&msg, &back);
+        else
+            ok = ok && gossip_wire_encode_version (&back, version, &again, &again_len) == 0
+                 && again_len == len && memcmp (again, buf, len) == 0;
         ok = ok && s_truncations (want ? want : buf, len, &cuts) == 0;
         if (!ok)
             fprintf (stderr,
-                     "gossip_wire_test: golden %s (fixture %s): encode rc %d, %zu bytes (fixture %zu)\n",
-                     name, g->name, rc, len, g->len);
+                     "gossip_wire_test: golden v%d %s (fixture %s): encode rc %d, %zu bytes (fixture %zu)\n",
+                     version, name, g->name, rc, len, g->len);
         bytes += len;
         free (buf);
         free (want);
+        free (again);
         gossip_wire_msg_clear (&msg);
         gossip_wire_msg_clear (&back);
         if (!ok)
             return -1;
     }
     if (verbose)
-        printf (" * %zu golden vectors (%zu bytes) encoded byte for byte, decoded equal; %zu truncations "
-                "rejected\n",
-                GOLDEN_SPECS, bytes, cuts);
+        printf (" * %zu golden vectors of version %d (%zu bytes) encoded byte for byte, decoded; %zu "
+                "truncations rejected\n",
+                GOLDEN_SPECS, version, bytes, cuts);
     return 0;
 }
 
@@ -2570,7 +2629,8 @@ gossip_wire_test (bool verbose)
         return rc;
     }
     CHECK (s_definition () == 0);
-    CHECK (s_golden_check (verbose) == 0);
+    CHECK (s_golden_check (s_golden_v1, GOLDEN_V1_COUNT - 1, 1, verbose) == 0);
+    CHECK (s_golden_check (s_golden, GOLDEN_COUNT - 1, MW_WIRE_SEND_VERSION, verbose) == 0);
 
     //  1. Round trip of every type, every field at its maximum (strings,
     //  blobs and lists at their limits, integers at their top).  Where that

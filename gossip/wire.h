@@ -74,6 +74,17 @@ typedef struct {
     mw_id_t from;                    //  who asserts it (suspect/dead); the member itself otherwise
     uint16_t digest_len;             //  0..MW_DIGEST_MAX
     uint8_t digest[MW_DIGEST_MAX];   //  opaque; the forecasts issue defines it
+    //  Version 2: the node keys (gossip/sign.h).  An alive or left record
+    //  is signed by the member itself (session and stamp included), a
+    //  suspect or dead one by `from`; pk (the member's, so that a receiver
+    //  that never met it can check id = BLAKE2b-256 (pk)[:8]) travels only
+    //  in full states and introductions.
+    uint64_t session;   //  alive/left: the member's boot session
+    uint64_t stamp;     //  alive/left: the record's version within (incarnation, session)
+    uint8_t sig[MW_SIG_MAX];
+    uint16_t sig_len;   //  0 or MW_SIG_MAX
+    uint8_t pk[MW_PK_MAX];
+    uint16_t pk_len;   //  0 or MW_PK_MAX
 } mw_update_t;
 
 //  Message types, numbered as in gossip/wire_def.h (MW_WIRE_MESSAGES):
@@ -115,6 +126,9 @@ typedef struct {
 } mw_job_t;
 
 typedef struct {
+    //  The protocol version it was decoded from (1..MW_WIRE_VERSION); the
+    //  encoder ignores it and writes MW_WIRE_SEND_VERSION.
+    uint8_t version;
     //  Header: in every message.
     uint8_t type;   //  mw_msg_type_t
     mw_id_t sender;
@@ -138,6 +152,8 @@ typedef struct {
     mw_id_t coordinator;                 //  VOTE: the coordinator the voter follows (zero = none)
     mw_id_t ballot;                      //  VOTE: id of the ballot (term, rank, ballot) answered
                                          //  (HEARTBEAT, VOTE_REQ: the ballot's id is the sender)
+    uint8_t signature[MW_SIG_MAX];       //  HEARTBEAT, VOTE_REQ, VOTE (version 2): the sender's
+    uint16_t signature_len;              //  Ed25519 signature (gossip/sign.h), 0 or MW_SIG_MAX
 
     //  Updates: piggybacked (PING, ACK, PING_REQ, NACK, GOSSIP; at most
     //  MW_MAX_UPDATES) or full state (PUSH_PULL*, at most MW_MAX_MEMBERS).
@@ -153,6 +169,10 @@ typedef struct {
 //  with free ().  Returns 0, or a negative code when a field breaks a limit
 //  (the encoder checks the same limits as the decoder).
 int gossip_wire_encode (const mw_msg_t *msg, uint8_t **out, size_t *out_len);
+//  The same, in protocol `version` (1..MW_WIRE_VERSION) rather than
+//  MW_WIRE_SEND_VERSION: a signature covers the encoding a message was
+//  sent in (gossip/sign.c).  MW_WIRE_EVERSION for another version.
+int gossip_wire_encode_version (const mw_msg_t *msg, uint8_t version, uint8_t **out, size_t *out_len);
 
 //  Decode `len` bytes into *msg (which is overwritten; call
 //  gossip_wire_msg_clear () afterwards, also on error).  Returns 0 or a

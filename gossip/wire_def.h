@@ -46,7 +46,9 @@
               LIST   array of <= limit aux records (ETOOBIG above);
                      member: a pointer to the records, their count in
                      n_<member> (uint32_t); aux: UPDATE or BOX
-      since   the protocol version that added the field (1 for all today).
+      since   the protocol version that added the field: 1, or 2 for the
+              node-key signatures (records' session, stamp, sig, pk; the
+              election messages' signature).
 
     The `updates` array that ends every message is not listed in the
     bodies: the MSG row's "max updates" gives its limit (0: must be empty).
@@ -78,14 +80,22 @@
 
 //  The protocol's major version: decoders read versions 1..MW_WIRE_VERSION,
 //  the encoder writes MW_WIRE_SEND_VERSION (see "How to change" above).
-#define MW_WIRE_VERSION      1
-#define MW_WIRE_SEND_VERSION 1
+//  Version 2 (signed records and election messages) is sent at once, not
+//  after a release of readers: a version-1 agent signs nothing, and a
+//  version-2 mesh plane refuses its messages (`unsigned`, logged once a
+//  minute per sender) instead of trusting them, so the mesh is upgraded as
+//  a whole (docs/PROTOCOL.md section 6).
+#define MW_WIRE_VERSION      2
+#define MW_WIRE_SEND_VERSION 2
 
 //  Limits that only the wire defines (the others: common/types.h, wire.h).
 //  A deadline is a budget for one frame, not a schedule: an hour is far
 //  beyond any real one and keeps the arithmetic on it well inside 32 bits.
 #define MW_JOB_DEADLINE_MAX 3600000u
 #define MW_JOB_PRIORITY_MAX 9
+//  Node keys (gossip/sign.h): an Ed25519 signature and public key.
+#define MW_SIG_MAX 64
+#define MW_PK_MAX  32
 
 //  Header fields, in every message after magic, version and type (which
 //  the codec writes and checks itself: their errors are EMAGIC, EVERSION,
@@ -158,12 +168,14 @@
 #define MW_WIRE_BODY_HEARTBEAT(F)                                                                            \
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
     F (MSG, lease_ms, UINT, UINT32_MAX, 0, 1, "lease granted by this heartbeat (0 = resign)")                \
-    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")
+    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)
 
 #define MW_WIRE_BODY_VOTE_REQ(F)                                                                             \
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
     F (MSG, pre, BOOL, 0, 0, 1, "1 = pre-vote")                                                              \
-    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")
+    F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)
 
 #define MW_WIRE_BODY_VOTE(F)                                                                                 \
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
@@ -171,7 +183,11 @@
     F (MSG, granted, BOOL, 0, 0, 1, "1 = yes")                                                               \
     F (MSG, coordinator, ID, 0, 0, 1, "the coordinator the voter follows (zero = none)")                     \
     F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
-    F (MSG, ballot, ID, 0, 0, 1, "the ballot's id")
+    F (MSG, ballot, ID, 0, 0, 1, "the ballot's id")                                                          \
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)
+
+//  The election messages' signature (gossip/sign.h).
+#define MW_WIRE_SIG_DOC "Ed25519 signature of the sender over the message (this field empty) and its receiver"
 
 //  One member's state record, the element of `updates`.
 #define MW_WIRE_RECORD_UPDATE(F)                                                                             \
@@ -181,7 +197,15 @@
     F (UPDATE, state, UINT, MW_STATE_COUNT - 1, 0, 1, "0 alive, 1 suspect, 2 dead, 3 left")                  \
     F (UPDATE, incarnation, UINT, UINT64_MAX, 0, 1, "the member's incarnation")                              \
     F (UPDATE, from, ID, 0, 0, 1, "who asserts the state (the member itself for alive/left)")                \
-    F (UPDATE, digest, BIN, MW_DIGEST_MAX, 0, 1, "opaque (resource forecasts, scheduler/digest.h)")
+    F (UPDATE, digest, BIN, MW_DIGEST_MAX, 0, 1, "opaque (resource forecasts, scheduler/digest.h)")          \
+    F (UPDATE, session, UINT, UINT64_MAX, 0, 2,                                                              \
+       "alive/left: the member's boot session, certified by the signature (0 in suspect/dead)")              \
+    F (UPDATE, stamp, UINT, UINT64_MAX, 0, 2,                                                                \
+       "alive/left: version of the record within (incarnation, session), raised at every re-signing")        \
+    F (UPDATE, sig, BIN, MW_SIG_MAX, 0, 2,                                                                   \
+       "Ed25519 signature: alive/left by the member, suspect/dead by `from` (gossip/sign.h)")                \
+    F (UPDATE, pk, BIN, MW_PK_MAX, 0, 2,                                                                     \
+       "the member's public key, in full states and introductions only (else empty)")
 
 //  ---- data plane (inference jobs) -----------------------------------------
 

@@ -40,6 +40,7 @@
 #include "gossip/discovery.h"
 #include "gossip/guard.h"
 #include "gossip/member.h"
+#include "gossip/sign.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/control.h"
@@ -114,6 +115,15 @@ struct _node_agent_t {
     election_t *election;
     bool view_dirty;
     uint64_t next_view_ms;
+    //  Election messages' signatures (gossip/sign.h): checked against the
+    //  sender's member record before the election hears them.  Failed
+    //  checks spend a budget (each costs an Ed25519 verification); beyond
+    //  it, election messages are dropped unchecked until it refills.
+    struct {
+        uint64_t verified, no_key, bad, shed;
+        double fail_tokens;
+        uint64_t fail_ms, log_ms, since_log;
+    } esig;
     char addr[MW_ADDR_MAX + 1];   //  our mesh endpoint as peers reach it
     char ip[64];
     char name[MW_NAME_MAX + 1];
@@ -811,6 +821,15 @@ s_status_robust (agent_t *self, json_object *o)
     uint64_t bv[] = {self->max_members,     ms.refused_rate, ms.refused_full,
                      ms.refused_unverified, ms.evicted,      ms.pushpull_refused};
     mw_json_add (o, "members_bounds", s_u64_object (bk, bv, 6));
+    //  Node-key signatures: member records and election messages checked,
+    //  and refused (unsigned, no key for the signer, bad, not checked).
+    const char *gk[] = {"records_verified", "records_unsigned", "records_no_key",
+                        "records_bad",      "records_shed",     "election_verified",
+                        "election_no_key",  "election_bad",     "election_shed"};
+    uint64_t gv[] = {ms.verified,       ms.refused_unsigned, ms.refused_nokey,
+                     ms.refused_badsig, ms.verify_shed,      self->esig.verified,
+                     self->esig.no_key, self->esig.bad,      self->esig.shed};
+    mw_json_add (o, "signatures", s_u64_object (gk, gv, 9));
     node_statedb_stats_t ds;
     node_statedb_stats (self->db, &ds);
     const char *dk[] = {"pending",       "flushes", "rows",           "flush_failures",
@@ -875,15 +894,15 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     }
     mw_json_add (o, "ballot", ballot);
     mw_json_add (o, "lease_age_ms", age == UINT64_MAX ? NULL : mw_json_u64 (age));
-    const char *ek[] = {"heartbeats_out",    "heartbeats_in",  "prevotes_started", "elections_started",
-                        "elections_won",     "step_downs",     "votes_granted",    "stale_ignored",
-                        "refused_nonmember", "refused_absurd", "refused_unproven", "caught_up",
-                        "renounced"};
-    uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,  es.prevotes_started, es.elections_started,
-                     es.elections_won,     es.step_downs,     es.votes_granted,    es.stale_ignored,
-                     es.refused_nonmember, es.refused_absurd, es.refused_unproven, es.caught_up,
-                     es.renounced};
-    mw_json_add (o, "election", s_u64_object (ek, ev, 13));
+    const char *ek[] = {"heartbeats_out",    "heartbeats_in",   "prevotes_started", "elections_started",
+                        "elections_won",     "step_downs",      "votes_granted",    "stale_ignored",
+                        "refused_nonmember", "refused_absurd",  "refused_unproven", "caught_up",
+                        "renounced",         "refused_unsigned"};
+    uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,   es.prevotes_started, es.elections_started,
+                     es.elections_won,     es.step_downs,      es.votes_granted,    es.stale_ignored,
+                     es.refused_nonmember, es.refused_absurd,  es.refused_unproven, es.caught_up,
+                     es.renounced,         es.refused_unsigned};
+    mw_json_add (o, "election", s_u64_object (ek, ev, 14));
 
     mw_json_add (o, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
     mw_json_add (o, "session", mw_json_u64 (self->session));
@@ -1057,6 +1076,67 @@ s_mesh_items (void *ctx, zmq_pollitem_t *items, int max)
     return gossip_transport_pollitems (self->transport, items, max);
 }
 
+#define ESIG_FAIL_RATE  1024.0   //  failed election signature checks a second (and burst)
+#define ESIG_LOG_GAP_MS 60000
+
+//  Is this election message its sender's word?  Signed by the key of the
+//  member it names, for us (gossip/sign.h).  A sender we hold no record of
+//  is no member: the election would not hear it anyway.
+static bool
+s_election_verify (agent_t *self, const mw_msg_t *msg, uint64_t now)
+{
+    uint8_t pk[MW_PK_MAX];
+    if (!gossip_member_pk (self->members, &msg->sender, pk)) {
+        self->esig.no_key++;
+        return false;
+    }
+    double elapsed = (double) (now - self->esig.fail_ms) / 1000.0;
+    self->esig.fail_ms = now;
+    self->esig.fail_tokens += elapsed * ESIG_FAIL_RATE;
+    if (self->esig.fail_tokens > ESIG_FAIL_RATE)
+        self->esig.fail_tokens = ESIG_FAIL_RATE;
+    bool ok = false;
+    if (self->esig.fail_tokens < 1.0)
+        self->esig.shed++;
+    else if (gossip_sign_msg_verify (pk, &self->ident.id, msg)) {
+        self->esig.verified++;
+        ok = true;
+    }
+    else {
+        self->esig.fail_tokens -= 1.0;
+        self->esig.bad++;
+    }
+    if (!ok) {
+        //  In a member's name, not by its key: a key holder forging (or a
+        //  version-1 agent, which the transport refuses first).  Loud, but
+        //  once a minute.
+        self->esig.since_log++;
+        if (now >= self->esig.log_ms) {
+            char hex[MW_ID_HEX_LEN + 1];
+            gossip_wire_id_hex (&msg->sender, hex);
+            mw_warn ("election_signature_refused", "count=%llu bad=%llu shed=%llu last_sender=%s type=%s",
+                     (unsigned long long) self->esig.since_log, (unsigned long long) self->esig.bad,
+                     (unsigned long long) self->esig.shed, hex, gossip_wire_type_name (msg->type));
+            self->esig.since_log = 0;
+            self->esig.log_ms = now + ESIG_LOG_GAP_MS;
+        }
+    }
+    return ok;
+}
+
+//  The replay gate (gossip/crypto.h): a member's new session is heard only
+//  once a record signed by the member names it (known, or carried in the
+//  message that brings it: a restarted node's first messages carry its
+//  fresh record).  Anyone else is bounded by the clock rule.
+static bool
+s_session_gate (void *ctx, const mw_id_t *sender, bool known, uint64_t old_session, uint64_t new_session,
+                const mw_msg_t *carrier)
+{
+    agent_t *self = (agent_t *) ctx;
+    return !self->members
+           || gossip_member_session_certified (self->members, sender, new_session, carrier, mw_now_ms ());
+}
+
 static void
 s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
 {
@@ -1074,8 +1154,10 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             node_keywatch_valid (self->keywatch, now);
             election_msg_t em;
             if (node_msgmap_election_from_wire (&msg, &em) == 0) {
-                if (!leaving)
+                if (!leaving) {
+                    em.verified = s_election_verify (self, &msg, now);
                     election_handle (self->election, &em, now);
+                }
             }
             else if (msg.type != MW_MSG_BEACON)
                 gossip_member_handle (self->members, &msg, now);
@@ -1459,12 +1541,13 @@ s_setup (agent_t *self, char *err, size_t errlen)
     self->max_members = mcfg.max_members;
     uint64_t seed = 0;
     randombytes_buf (&seed, sizeof seed);
-    self->members = gossip_member_new (&mcfg, &self->ident.id, self->name, self->addr, inc, seed, s_send,
-                                       s_on_member, self);
+    self->members = gossip_member_new (&mcfg, &self->ident, self->session, self->name, self->addr, inc, seed,
+                                       s_send, s_on_member, self);
     if (!self->members) {
         snprintf (err, errlen, "cannot create the membership table (bad SWIM timings?)");
         return -1;
     }
+    gossip_replay_set_gate (self->replay, s_session_gate, self);
 
     //  Election: highest ballot and vote as persisted (they only grow,
     //  across restarts).  A state DB from before ballots holds only the

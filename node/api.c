@@ -1454,10 +1454,13 @@ s_t_env (void *ctx, const node_api_req_t *req, node_api_resp_t *resp)
         return;
     }
     uint64_t seq = node_evlog_next_seq (t->log);
-    char json[128];
-    int len = snprintf (json, sizeof json, "{\"event\":\"report\",\"seq\":%" PRIu64 ",\"result\":\"%.8s\"}",
-                        seq, result);
-    node_evlog_append (t->log, "env.report", mw_wall_ms (), json, (size_t) len, "\x80", 1);
+    json_object *ev = json_object_new_object ();
+    mw_json_add (ev, "event", mw_json_str ("report"));
+    mw_json_add (ev, "seq", mw_json_u64 (seq));
+    mw_json_add (ev, "result", mw_json_str (result));
+    const char *json = mw_json_text (ev, false);
+    node_evlog_append (t->log, "env.report", mw_wall_ms (), json, strlen (json), "\x80", 1);
+    json_object_put (ev);
     resp->status = 202;
     resp->json = json_object_new_object ();
     mw_json_add (resp->json, "seq", mw_json_u64 (seq));

@@ -9,6 +9,7 @@
     queue, the ring, the counters, the bounds - lives under `lock`.
     ========================================================================= */
 #include "node/evlog.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/selftest.h"
 
@@ -746,11 +747,14 @@ s_append_n (node_evlog_t *log, int n, const char *tag)
 {
     int rc = 0;
     for (int i = 0; i < n; i++) {
-        char json[128];
-        int len = snprintf (json, sizeof json, "{\"event\":\"report\",\"seq\":%" PRIu64 ",\"tag\":\"%s\"}",
-                            node_evlog_next_seq (log), tag);
+        json_object *o = json_object_new_object ();
+        mw_json_add (o, "event", mw_json_str ("report"));
+        mw_json_add (o, "seq", mw_json_u64 (node_evlog_next_seq (log)));
+        mw_json_add (o, "tag", mw_json_str (tag));
+        const char *json = mw_json_text (o, false);
         unsigned char mp[4] = {0x81, 0xa1, 'x', 0x01};
-        rc |= node_evlog_append (log, "env.report", mw_wall_ms (), json, (size_t) len, mp, sizeof mp);
+        rc |= node_evlog_append (log, "env.report", mw_wall_ms (), json, strlen (json), mp, sizeof mp);
+        json_object_put (o);
     }
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/sanitize.h"
 #include "common/selftest.h"
+#include "gossip/sign.h"
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "inference/image.h"
@@ -1130,8 +1131,8 @@ node_jobs_test (bool verbose)
     //  O's view: P alive, with the digest P would gossip.
     gossip_member_cfg_t mcfg;
     gossip_member_cfg_defaults (&mcfg);
-    gossip_member_t *view =
-        gossip_member_new (&mcfg, &id_o.id, "o", "tcp://127.0.0.1:1", 1, 7, s_test_member_send, NULL, NULL);
+    gossip_member_t *view = gossip_member_new (&mcfg, &id_o, 1700000000000ULL, "o", "tcp://127.0.0.1:1", 1, 7,
+                                               s_test_member_send, NULL, NULL);
     node_jobs_digest_t pd;
     node_jobs_digest (p, &pd);
     sched_digest_t d;
@@ -1160,6 +1161,12 @@ node_jobs_test (bool verbose)
     up.incarnation = 1;
     int dlen = sched_digest_encode (&d, up.digest, sizeof up.digest);
     up.digest_len = (uint16_t) (dlen > 0 ? dlen : 0);
+    //  P's own record, as P signs it (gossip/sign.h), its key along.
+    up.session = 1700000000000ULL;
+    up.stamp = 1;
+    CHECK (gossip_sign_record (&id_p, &up) == 0, "sign P's record");
+    memcpy (up.pk, id_p.pk, MW_PK_MAX);
+    up.pk_len = MW_PK_MAX;
     msg.updates = &up;
     msg.n_updates = 1;
     gossip_member_handle (view, &msg, mw_now_ms ());

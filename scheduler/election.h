@@ -38,7 +38,9 @@
         the term alone: a ballot is adopted on one member's word only if
         it is at most one counter above ours; further up it needs the
         word of a majority of the view (their highest ballots, as their
-        heartbeats and refusals report them).  Counters above
+        heartbeats and refusals report them).  A member's word is a
+        message signed with its node key (msg->verified): one key holder
+        cannot speak for the others, so it cannot fake that majority;  Counters above
         ELECTION_TERM_MAX are absurd and never adopted, persisted or taken;
       * a node whose ballot a majority of its electorate does not hold
         (two or more counters below it) gives it up: a coordinator steps
@@ -103,6 +105,13 @@ typedef struct {
     bool granted;          //  VOTE
     mw_id_t coordinator;   //  VOTE
     mw_id_t ballot;        //  VOTE: the id of the ballot answered
+    //  Set by whoever delivers it: the sender's node-key signature over the
+    //  message (for us, its header, its ballot) verified under the key of
+    //  the member it names (gossip/sign.h; the daemon checks it against the
+    //  member's record).  An unverified message is not heard at all, so
+    //  every report the majority rules count is that member's own word:
+    //  one key holder is one voice, whatever ids it writes.  Ignored on send.
+    bool verified;
 } election_msg_t;
 
 //  Lexicographic order (n, rank, id): <0, 0, >0.
@@ -181,11 +190,9 @@ void election_tick (election_t *self, uint64_t now_ms);
 //  Earliest time tick () has work.
 uint64_t election_next_wakeup (election_t *self, uint64_t now_ms);
 //  A received HEARTBEAT / VOTE_REQ / VOTE (other types are ignored).  Only
-//  messages from members of the current view (election_set_view) count.
-//  Where signatures plug in: the caller passes only messages whose
-//  sender's node key signature verified (a forged sender id then never
-//  reaches this function, and a report counted by the majority rules is
-//  that member's own word).
+//  messages whose signature verified (msg->verified) from members of the
+//  current view (election_set_view) count: a forged sender id is refused
+//  (refused_unsigned) before any rule reads it.
 void election_handle (election_t *self, const election_msg_t *msg, uint64_t now_ms);
 //  Graceful leave: a coordinator steps down (reason "leave").
 void election_leave (election_t *self, uint64_t now_ms);
@@ -217,15 +224,16 @@ bool election_coordinator (const election_t *self, mw_id_t *id);
 uint64_t election_lease_age (const election_t *self, uint64_t now_ms);
 uint32_t election_rank (const election_t *self);
 //  Counters: heartbeats sent/received, elections started, ...
-//  refused_*: election messages not acted on because the sender (or the
-//  ballot's id) is not in the view, the ballot is absurd, or it is two or
-//  more counters above ours without a majority's word; caught_up: such a
-//  ballot adopted on a majority's word; renounced: our ballot given up for
-//  the majority's.
+//  refused_*: election messages not acted on because their signature did
+//  not verify, the sender (or the ballot's id) is not in the view, the
+//  ballot is absurd, or it is two or more counters above ours without a
+//  majority's word; caught_up: such a ballot adopted on a majority's word;
+//  renounced: our ballot given up for the majority's.
 typedef struct {
     uint64_t heartbeats_out, heartbeats_in, prevotes_started, elections_started, elections_won, step_downs,
         votes_granted, stale_ignored;
     uint64_t refused_nonmember, refused_absurd, refused_unproven, caught_up, renounced;
+    uint64_t refused_unsigned;
 } election_stats_t;
 void election_stats (const election_t *self, election_stats_t *out);
 

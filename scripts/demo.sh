@@ -1,7 +1,9 @@
 #!/bin/bash
 # The main job, for now: build meshwatch, start a mesh of five agents, show
 # `meshwatch members` converging, kill one with -9 and show every survivor
-# detecting it, then restart it and show it back with a higher incarnation;
+# detecting it, then restart it and show it back with a higher incarnation
+# (its new session taken on its own signed record: each box's signature
+# counters);
 # then the VMS's side: an API token, every box found from one box, a
 # subscriber that is killed and resumes from its last event without a gap.
 #
@@ -81,6 +83,11 @@ t0=$(tb_now_ms)
 tb_wait_until 30 tb_all_alive $nodes || echo "(not back yet)"
 echo "-- alive again everywhere after $(ms_since "$t0") ms:"
 table
+echo "== node-key signatures (docs/SECURITY.md): what each box checked, and refused"
+echo "   (agent $victim came back in a new session: its peers took it because its own signed record names it)"
+for i in $nodes; do
+    tb_status "$i" | jq -r --arg i "$i" '.signatures | "   agent \($i): records verified \(.records_verified) (refused: unsigned \(.records_unsigned), bad \(.records_bad)); election messages verified \(.election_verified) (bad \(.election_bad))"'
+done
 echo
 echo "== status of agent 1"
 tb_cli 1 status --state-dir "$(tb_state_dir 1)"

@@ -43,7 +43,8 @@ typedef struct _mesh_t mesh_t;
 typedef struct {
     mesh_t *mesh;
     uint32_t i;
-    mw_id_t id;
+    gossip_identity_t ident;   //  its node key
+    mw_id_t id;                //  = ident.id
     char name[16];
     char maddr[40];   //  membership endpoint
     char daddr[40];   //  data plane (jobs)
@@ -188,6 +189,11 @@ s_e_handle (void *ctx, uint32_t node, uint32_t from, void *buf, size_t len, uint
     assert (len == sizeof m);
     memcpy (&m, buf, sizeof m);
     m.sender = k->nodes[from].id;
+    //  The daemon hears an election message only once its signature has
+    //  verified under the key of the member it names; the links here carry
+    //  only the nodes' own messages, so what is left to check is that the
+    //  receiver holds that key (its member table has the sender's record).
+    m.verified = gossip_member_pk (k->nodes[node].m, &m.sender, NULL);
     election_handle (k->nodes[node].e, &m, now / K_MS);
 }
 
@@ -412,8 +418,8 @@ s_boot (mesh_t *k, int i, int join)
 {
     knode_t *nd = &k->nodes[i];
     uint64_t now = s_now_ms (k);
-    nd->m = gossip_member_new (NULL, &nd->id, nd->name, nd->maddr, nd->inc, 42 + (uint64_t) i, s_m_send,
-                               s_m_event, nd);
+    nd->m = gossip_member_new (NULL, &nd->ident, UINT64_C (1700000000000) + now, nd->name, nd->maddr, nd->inc,
+                               42 + (uint64_t) i, s_m_send, s_m_event, nd);
     election_cfg_t ec;
     election_cfg_defaults (&ec);
     nd->e = election_new (&ec, &nd->id, &nd->d_hi, nd->d_voted ? &nd->d_vote : NULL, 7 + (uint64_t) i, now,
@@ -481,8 +487,14 @@ s_mesh_new (mesh_t *k, uint64_t seed)
         knode_t *nd = &k->nodes[i];
         nd->mesh = k;
         nd->i = (uint32_t) i;
-        uint64_t r = mw_splitmix64 (&rng) | 1;
-        memcpy (nd->id.b, &r, MW_ID_LEN);
+        uint8_t key_seed[32];
+        for (int b = 0; b < 4; b++) {
+            uint64_t r = mw_splitmix64 (&rng);
+            memcpy (key_seed + 8 * b, &r, 8);
+        }
+        if (gossip_identity_from_seed (key_seed, &nd->ident) != 0)
+            return -1;
+        nd->id = nd->ident.id;
         snprintf (nd->name, sizeof nd->name, "box-%d", i);
         snprintf (nd->maddr, sizeof nd->maddr, "tcp://10.0.0.%d:7000", i + 1);
         snprintf (nd->daddr, sizeof nd->daddr, "tcp://10.0.0.%d:7950", i + 1);

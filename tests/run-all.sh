@@ -33,7 +33,11 @@ if [ "$fail" -gt 0 ] || [ $rc -ne 0 ]; then
     # Show what failed, briefly.
     for f in $(find . -name '*.log' ! -name test-suite.log ! -name config.log); do
         t=${f%.log}.trs
-        [ -f "$t" ] && grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$t" && { echo "=== $f"; tail -25 "$f"; }
+        [ -f "$t" ] && grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$t" && {
+            # The verdict lines first (they say which check failed and by how
+            # much), then the end of the log (the agents' last words).
+            echo "=== $f: checks"; grep -aE '^(FAIL|PASS|SKIP|----|not ok|ok) |: FAIL|check.*FAIL' "$f" | tail -40
+            echo "=== $f: last lines"; tail -25 "$f"; }
     done
     [ "$fail" -eq 0 ] && fail=1
 fi

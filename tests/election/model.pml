@@ -58,7 +58,15 @@
         member, with a ballot two counters above every real one (with
         MAXT = 2: while every counter is still 0).  Not with crashes: with
         one of three nodes down a view holds one other member, whose word
-        is a majority (the C code's N = 2 case; only signatures help).
+        is a majority (the C code's N = 2 case).
+      * crypto is not modelled; it is an assumption: since protocol
+        version 2 every election message is signed by its sender's node
+        key and the daemon delivers only those that verify
+        (msg->verified, docs/ELECTION.md 5.3).  So a forger without a
+        member's key is in effect only the stranger (id 3), whom nobody
+        hears; the forger "in the name of one member" modelled here is
+        that member's key holder (a compromised box), and F1 holds for
+        it too.  A majority's word is a majority of distinct node keys.
 
     Checks (tests/election/model_check.sh):
       safety   (-DSAFETY, exhaustive), asserting

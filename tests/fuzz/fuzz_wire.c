@@ -1,6 +1,7 @@
 /*  =========================================================================
     fuzz_wire - libFuzzer target for everything a peer's bytes reach before
-    they are trusted: gossip_crypto_open and gossip_wire_decode.
+    they are trusted: gossip_crypto_open and gossip_wire_decode, then the
+    node-key signature checks (gossip/sign.h) on what decoded.
 
     Each input goes three ways:
       1. straight into the decoder (the plaintext parser is the big attack
@@ -27,6 +28,7 @@
                                 under ASan without libFuzzer.
     ========================================================================= */
 #include "gossip/crypto.h"
+#include "gossip/sign.h"
 #include "gossip/wire.h"
 #include "node/msgmap.h"
 #include "scheduler/handoff.h"
@@ -152,6 +154,28 @@ s_roundtrip (const mw_msg_t *msg)
     gossip_wire_msg_clear (&back);
 }
 
+//  The node-key signature checks (gossip/sign.h) on what a peer sent: a
+//  record's canonical bytes are built from its decoded fields, a message's
+//  by re-encoding it; neither may crash on any decoded input.  Checked
+//  under a fixed key (nothing verifies, which is the point: the paths up
+//  to the verification run) and under the record's own carried key.
+static void
+s_signatures (const mw_msg_t *msg)
+{
+    static const uint8_t pk[GOSSIP_PK_LEN] = {1};
+    if (gossip_sign_msg_needed (msg->type) && gossip_sign_msg_verify (pk, &FUZZ_TO, msg))
+        abort ();   //  a signature under a key nobody holds
+    uint32_t n = msg->n_updates < MW_MAX_MEMBERS ? msg->n_updates : MW_MAX_MEMBERS;
+    for (uint32_t i = 0; msg->updates && i < n; i++) {
+        const mw_update_t *u = &msg->updates[i];
+        (void) gossip_sign_record_signer (u);
+        if (gossip_sign_record_verify (pk, u))
+            abort ();
+        if (gossip_sign_pk_ok (u->pk, u->pk_len, &u->id))
+            (void) gossip_sign_record_verify (u->pk, u);   //  (the -signed seeds verify here)
+    }
+}
+
 static void
 s_decode (const uint8_t *data, size_t size)
 {
@@ -161,6 +185,7 @@ s_decode (const uint8_t *data, size_t size)
         abort ();
     if (rc == 0) {
         s_roundtrip (&msg);
+        s_signatures (&msg);
         if (msg.job)
             s_handoff (&msg);
     }

@@ -18,6 +18,7 @@
     The sealed files change on every run (random nonces); that is fine.
     ========================================================================= */
 #include "gossip/crypto.h"
+#include "gossip/sign.h"
 #include "gossip/wire.h"
 
 #include <stdio.h>
@@ -94,6 +95,53 @@ s_faults (const char *dir, const mw_msg_t *msg)
     return 0;
 }
 
+//  The same message signed as a real sender would (gossip/sign.h): each
+//  record by its signer (its own key attached for alive/left), an election
+//  message for the fuzz receiver, so that the fuzzer also starts from
+//  inputs whose signatures verify (NN-<type>-signed.msg).
+static int
+s_signed (const char *dir, mw_msg_t *msg)
+{
+    if (!msg->updates && !gossip_sign_msg_needed (msg->type))
+        return 0;
+    gossip_identity_t who[4];
+    for (int i = 0; i < 4; i++) {
+        uint8_t seed[32] = {(uint8_t) (0x51 + i), (uint8_t) msg->type};
+        if (gossip_identity_from_seed (seed, &who[i]) != 0)
+            return -1;
+    }
+    for (uint32_t i = 0; msg->updates && i < msg->n_updates; i++) {
+        mw_update_t *u = &msg->updates[i];
+        const gossip_identity_t *me = &who[i % 3];
+        u->state = (uint8_t) (i % MW_STATE_COUNT);
+        u->id = me->id;
+        if (u->state == MW_STATE_ALIVE || u->state == MW_STATE_LEFT) {
+            u->from = me->id;
+            memcpy (u->pk, me->pk, MW_PK_MAX);
+            u->pk_len = MW_PK_MAX;
+        }
+        else {
+            u->id = who[3].id;   //  a verdict on someone else, by `me`
+            u->from = me->id;
+            u->pk_len = 0;
+        }
+        if (gossip_sign_record (me, u) != 0)
+            return -1;
+    }
+    if (gossip_sign_msg_needed (msg->type)) {
+        msg->sender = who[0].id;
+        if (gossip_sign_msg (&who[0], &FUZZ_TO, msg) != 0)
+            return -1;
+    }
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    int rc = gossip_wire_encode (msg, &plain, &len);
+    if (rc == 0 && len <= SEED_MAX)
+        rc = s_write (dir, msg->type, "-signed", "msg", plain, len);
+    free (plain);
+    return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -132,6 +180,8 @@ main (int argc, char **argv)
             rc = s_write (argv[1], type, "", "env", env, env_len);
         if (rc == 0)
             rc = s_faults (argv[1], &msg);
+        if (rc == 0 && !msg.job)
+            rc = s_signed (argv[1], &msg);
         free (plain);
         free (env);
         gossip_wire_msg_clear (&msg);

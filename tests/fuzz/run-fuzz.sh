@@ -22,7 +22,7 @@ $cc -g -O1 -std=gnu11 -D_GNU_SOURCE -I"$root" \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -fno-omit-frame-pointer \
     $(pkg-config --cflags msgpack libsodium) \
-    "$root/tests/fuzz/fuzz_wire.c" "$root/gossip/wire.c" "$root/gossip/crypto.c" \
+    "$root/tests/fuzz/fuzz_wire.c" "$root/gossip/wire.c" "$root/gossip/crypto.c" "$root/gossip/sign.c" \
     "$root/scheduler/handoff.c" "$root/scheduler/placement.c" "$root/node/msgmap.c" "$root/sim/netsim.c" \
     "$root/common/log.c" \
     $(pkg-config --libs msgpack libsodium) -lpthread -lm \

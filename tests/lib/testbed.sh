@@ -103,7 +103,12 @@ tb_init () {
     #  loopback ports: the second waits for the first.
     if command -v flock >/dev/null 2>&1; then
         exec 8>"/tmp/meshwatch-tb-$TB_NETID.lock"
-        flock -w 1200 8 || { echo "testbed: netid $TB_NETID busy for 20 min" >&2; exit 99; }
+        if ! flock -n 8; then
+            #  Say so: the wait counts against the test's hard timeout.
+            echo "[tb $(date +%H:%M:%S.%3N)] net id $TB_NETID busy (another run of a test with this id on this machine): waiting"
+            flock -w 1200 8 || { echo "testbed: netid $TB_NETID busy for 20 min" >&2; exit 99; }
+            echo "[tb $(date +%H:%M:%S.%3N)] net id $TB_NETID free"
+        fi
     fi
     local h; h=$(printf '%s.%s.%s' "$1" "$$" "$RANDOM" | cksum | cut -d' ' -f1)
     TB_TAG=$(printf 't%05x' $(( h % 1048576 )))

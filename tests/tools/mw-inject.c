@@ -84,7 +84,8 @@
                   each accepted job id on a line, refusals on stderr
 
     Membership floods (docs/MEMBERSHIP.md, "Bounds"; need --key):
-      member-flood  --count forged member ids (alive, random ids) at full
+      member-flood  --count forged member ids (alive; ids of real node keys,
+                  each record signed by its own ghost: 16384 ghosts in turn) at full
                   speed: GOSSIP messages of 64 updates, every 16th a PUSH_PULL
                   of 1024; from one sender id, or --senders S ids in turn,
                   each message then led by its sender's own record (a
@@ -113,6 +114,21 @@
                   and msgs_out + send_dropped + beacons_out plus a margin
                   under 64); a random sender gets a fresh session.
                   Prints "mode=forge-... sent=N".
+                  Every forged message is signed with the injector's own
+                  node key (fresh each run) in the name of --sender: it
+                  cannot hold a member's key, so a member's name never
+                  verifies (docs/SECURITY.md).
+      forge-record     --victim HEX [--incarnation N, default 1]: --count
+                  GOSSIPs from --sender (as above: a member's id, session
+                  and seq; default our own id) carrying, at incarnation N
+                  and at 2^63, the victim alive (once with our key
+                  attached, once without) and the victim dead and suspect
+                  from --sender, all signed with our key.  Prints "mode=forge-record sent=N records=R".
+      session-bump     --victim HEX --session S (the victim's): --count x
+                  a GOSSIP and an unbound PUSH_PULL under the victim's id
+                  with session S + 1000 + i (within the clock skew), each
+                  carrying the victim's alive record naming it, signed with
+                  our key.  Prints "mode=session-bump sent=N".
 
     Exit: 0 sent, 1 bad usage/setup failure, 2 capture timeout.
     Output: one line per mode, "sent=N ..." (and the captured beacon's size).
@@ -120,6 +136,7 @@
     tests/mesh/wrongkey_ns.sh.
     ========================================================================= */
 #include "gossip/crypto.h"
+#include "gossip/sign.h"
 #include "gossip/wire.h"
 #include "scheduler/digest.h"
 
@@ -143,6 +160,39 @@ static uint64_t s_rng;
 static mw_id_t s_to_id;
 static bool s_have_to;
 static uint8_t s_plane = MW_PLANE_MESH;
+//  The injector's own node key, fresh each run: it signs whatever the
+//  injector forges.  It is nobody's key: a record or election message it
+//  signs in a member's name can never verify under that member's key.
+static gossip_identity_t s_forger;
+
+//  Our own alive record (`u`: id = from = s_forger.id): session, stamp,
+//  our key, signed: what an honest newcomer introduces itself with.
+static void
+sign_own (mw_update_t *u, uint64_t session, uint64_t stamp)
+{
+    u->session = session;
+    u->stamp = stamp;
+    memcpy (u->pk, s_forger.pk, MW_PK_MAX);
+    u->pk_len = MW_PK_MAX;
+    gossip_sign_record (&s_forger, u);
+}
+
+//  A record in another's name (its signer: the member for alive/left,
+//  `from` for suspect/dead), signed with OUR key; with_pk: our public key
+//  attached, as if it were the member's.  It can never verify: the key
+//  does not hash to the id, and a receiver that knows the member checks
+//  the member's own key.
+static void
+sign_as (mw_update_t *u, bool with_pk)
+{
+    gossip_identity_t fake = s_forger;
+    fake.id = *gossip_sign_record_signer (u);
+    gossip_sign_record (&fake, u);
+    if (with_pk) {
+        memcpy (u->pk, s_forger.pk, MW_PK_MAX);
+        u->pk_len = MW_PK_MAX;
+    }
+}
 static uint32_t
 rnd (void)
 {
@@ -510,18 +560,38 @@ beacon_replay (gossip_keyring_t *keys, const char *to, int capture_port, int cap
 //  --------------------------------------------------------------------------
 //  Membership floods
 
-//  One forged alive record: a random id at ghost_ip:20000+k.
-static void
-flood_record (mw_update_t *u, const char *ghost_ip, uint64_t k)
+//  Ghost identities: the flood's ids are real node keys (a key holder can
+//  mint as many as it likes: id = BLAKE2b (pk)[:8]), each record signed by
+//  its ghost and carrying its key, so every record passes the signature
+//  check and meets the table's bounds.  Keys and signatures cost the
+//  injector ~40 us each, so FLOOD_POOL ghosts are made once and their
+//  signed records sent in turn (what the receiver refuses is the same:
+//  unknown ids beyond the insert rate or the caps).
+#define FLOOD_POOL 16384
+
+typedef struct {
+    gossip_identity_t ident;
+    mw_update_t rec;   //  its alive record, signed, with its key
+} ghost_t;
+
+//  Ghost k: its own key, alive at ghost_ip:20000+k, signed.
+static int
+ghost_make (ghost_t *g, const char *ghost_ip, uint64_t k, uint64_t session)
 {
+    if (gossip_identity_generate (&g->ident) != 0)
+        return -1;
+    mw_update_t *u = &g->rec;
     memset (u, 0, sizeof *u);
-    rnd_fill (u->id.b, MW_ID_LEN);
-    u->id.b[0] |= 1;   //  never the zero id
-    u->state = 0;      //  alive
+    u->id = u->from = g->ident.id;
+    u->state = MW_STATE_ALIVE;
     u->incarnation = 1;
-    u->from = u->id;
+    u->session = session;
+    u->stamp = 1;
     snprintf (u->name, sizeof u->name, "ghost-%llu", (unsigned long long) k);
     snprintf (u->addr, sizeof u->addr, "tcp://%s:%u", ghost_ip, (unsigned) (20000 + k % 40000));
+    memcpy (u->pk, g->ident.pk, MW_PK_MAX);
+    u->pk_len = MW_PK_MAX;
+    return gossip_sign_record (&g->ident, u);
 }
 
 static int
@@ -529,21 +599,23 @@ member_flood (gossip_keyring_t *keys, uint64_t ids, int senders, const char *gho
 {
     if (senders < 1 || senders > 100000)
         return 1;
-    mw_update_t *ups = calloc (MW_MAX_MEMBERS, sizeof *ups);
-    mw_id_t *from = calloc ((size_t) senders, sizeof *from);
-    uint64_t *seq = calloc ((size_t) senders, sizeof *seq);
-    if (!ups || !from || !seq)
-        return 1;
-    for (int i = 0; i < senders; i++) {
-        rnd_fill (from[i].b, MW_ID_LEN);
-        from[i].b[0] |= 1;
-    }
     uint64_t session = wall_ms (), t0 = wall_ms (), k = 0, msgs = 0;
-    int rc = 0;
+    size_t pool = ids < FLOOD_POOL ? (size_t) ids : FLOOD_POOL;
+    if (pool == 0)
+        pool = 1;
+    mw_update_t *ups = calloc (MW_MAX_MEMBERS, sizeof *ups);
+    ghost_t *ghosts = calloc (pool, sizeof *ghosts);
+    ghost_t *from = calloc ((size_t) senders, sizeof *from);
+    uint64_t *seq = calloc ((size_t) senders, sizeof *seq);
+    int rc = !ups || !ghosts || !from || !seq;
+    for (size_t i = 0; i < pool && !rc; i++)
+        rc = ghost_make (&ghosts[i], ghost_ip, i, session) != 0;
+    for (int i = 0; i < senders && !rc; i++)
+        rc = ghost_make (&from[i], ghost_ip, 30000 + (uint64_t) i, session) != 0;
     while (k < ids && rc == 0) {
         int who = (int) (msgs % (uint64_t) senders);
         mw_msg_t m;
-        make_gossip (&m, &from[who], session, ++seq[who], wall_ms ());
+        make_gossip (&m, &from[who].ident.id, session, ++seq[who], wall_ms ());
         uint32_t n = MW_MAX_UPDATES;
         if (msgs % 16 == 15) {
             m.type = MW_MSG_PUSH_PULL;
@@ -552,9 +624,9 @@ member_flood (gossip_keyring_t *keys, uint64_t ids, int senders, const char *gho
         if (n > ids - k)
             n = (uint32_t) (ids - k);
         for (uint32_t i = 0; i < n; i++)
-            flood_record (&ups[i], ghost_ip, k + i);
+            ups[i] = ghosts[(k + i) % pool].rec;
         if (senders > 1) {   //  led by the sender's own record
-            ups[0].id = ups[0].from = from[who];
+            ups[0] = from[who].rec;
             snprintf (m.addr, sizeof m.addr, "%s", ups[0].addr);
         }
         m.updates = ups;
@@ -569,10 +641,11 @@ member_flood (gossip_keyring_t *keys, uint64_t ids, int senders, const char *gho
         msgs++;
     }
     double secs = (double) (wall_ms () - t0) / 1000.0;
-    printf ("mode=member-flood ids=%llu msgs=%llu senders=%d secs=%.1f ids_per_s=%.0f\n",
-            (unsigned long long) k, (unsigned long long) msgs, senders, secs,
+    printf ("mode=member-flood ids=%llu distinct=%zu msgs=%llu senders=%d secs=%.1f ids_per_s=%.0f\n",
+            (unsigned long long) k, pool, (unsigned long long) msgs, senders, secs,
             secs > 0 ? (double) k / secs : 0.0);
     free (ups);
+    free (ghosts);
     free (from);
     free (seq);
     return rc;
@@ -587,6 +660,7 @@ announce (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, const
     me.incarnation = 1;
     snprintf (me.name, sizeof me.name, "%s", name);
     snprintf (me.addr, sizeof me.addr, "tcp://%s:7946", ip);
+    sign_own (&me, session, 1);
     mw_msg_t m;
     make_gossip (&m, sender, session, 1, wall_ms ());
     m.updates = &me;
@@ -792,11 +866,105 @@ forge_send (gossip_keyring_t *keys, mw_msg_t *m, forge_opts_t *o)
     m->session = o->session;
     m->seq = o->seq++;
     m->ts_ms = wall_ms ();
+    //  Signed, as a member's would be, but with our key in the sender's
+    //  name (the receiver checks the key of the member the sender names).
+    gossip_identity_t fake = s_forger;
+    fake.id = m->sender;
+    if (gossip_sign_msg_needed (m->type) && gossip_sign_msg (&fake, s_have_to ? &s_to_id : NULL, m) != 0)
+        return -1;
     uint8_t *out = NULL;
     size_t len = 0;
     int rc = seal_msg (keys, m, &out, &len) == 0 ? zsend (out, len, 0) : -1;
     free (out);
     return rc;
+}
+
+//  forge-record: one GOSSIP from --sender (a member's id, its session and
+//  a seq in the window; or our own id) carrying records about --victim
+//  that only the victim (alive) or their `from` (suspect, dead) could
+//  sign, each signed with our key, at incarnation `inc` (plausible: what
+//  an unsigned mesh would take) and at 2^63 (absurd): the victim alive
+//  with our key attached (a receiver that never met the victim would have
+//  to trust the key the record brings), the same without a key, and the
+//  victim dead and suspect "according to" the sender.  Printed: messages
+//  and records sent.
+static int
+forge_record (gossip_keyring_t *keys, const mw_id_t *victim, uint64_t inc, forge_opts_t *o, int count)
+{
+    int sent = 0, records = 0;
+    for (int i = 0; i < count; i++) {
+        mw_update_t u[8];
+        memset (u, 0, sizeof u);
+        for (int k = 0; k < 8; k++) {
+            u[k].id = *victim;
+            u[k].incarnation = k < 4 ? inc : UINT64_C (1) << 63;
+            if (k % 4 < 2) {
+                u[k].state = MW_STATE_ALIVE;
+                u[k].from = *victim;
+                u[k].session = wall_ms ();
+                u[k].stamp = 1;
+                snprintf (u[k].name, sizeof u[k].name, "forged");
+                snprintf (u[k].addr, sizeof u[k].addr, "tcp://127.0.0.1:9");
+                sign_as (&u[k], k % 4 == 0);
+            }
+            else {
+                u[k].state = k % 4 == 2 ? MW_STATE_DEAD : MW_STATE_SUSPECT;
+                u[k].from = o->sender;
+                sign_as (&u[k], false);
+            }
+        }
+        mw_msg_t m;
+        make_gossip (&m, &o->sender, o->session, 0, 0);
+        m.updates = u;
+        m.n_updates = 8;
+        if (forge_send (keys, &m, o) == 0) {
+            sent++;
+            records += 8;
+        }
+    }
+    printf ("mode=forge-record sent=%d records=%d\n", sent, records);
+    return 0;
+}
+
+//  session-bump: under --victim's id, a GOSSIP (sealed for --to-id) and a
+//  PUSH_PULL (unbound) with a session just above the victim's real one
+//  (--session S: S + 1000 + i, well within the clock skew rule), each
+//  carrying the victim's alive record naming that session, signed with
+//  our key (with our key attached): a node that took the new session
+//  would refuse the victim's real packets as stale.
+static int
+session_bump (gossip_keyring_t *keys, const mw_id_t *victim, uint64_t real_session, int count)
+{
+    int sent = 0;
+    bool had_to = s_have_to;
+    for (int i = 0; i < count; i++)
+        for (int unbound = 0; unbound < 2; unbound++) {
+            uint64_t session = real_session + 1000 + (uint64_t) i;
+            mw_update_t u;
+            memset (&u, 0, sizeof u);
+            u.id = u.from = *victim;
+            u.state = MW_STATE_ALIVE;
+            u.incarnation = 1;
+            u.session = session;
+            u.stamp = 1;
+            snprintf (u.name, sizeof u.name, "forged");
+            snprintf (u.addr, sizeof u.addr, "tcp://127.0.0.1:9");
+            sign_as (&u, true);
+            mw_msg_t m;
+            make_gossip (&m, victim, session, 1, wall_ms ());
+            m.type = unbound ? MW_MSG_PUSH_PULL : MW_MSG_GOSSIP;
+            m.updates = &u;
+            m.n_updates = 1;
+            s_have_to = had_to && !unbound;
+            uint8_t *out = NULL;
+            size_t len = 0;
+            if (seal_msg (keys, &m, &out, &len) == 0 && zsend (out, len, 0) == 0)
+                sent++;
+            free (out);
+        }
+    s_have_to = had_to;
+    printf ("mode=session-bump sent=%d\n", sent);
+    return 0;
 }
 
 //  One forged election message of `kind` (0 HEARTBEAT, 1 pre-vote request,
@@ -953,6 +1121,7 @@ hostile_name (gossip_keyring_t *keys, const mw_id_t *sender, uint64_t session, u
         d.horizon_s[1] = 30;
         int dl = sched_digest_encode (&d, u.digest, sizeof u.digest);
         u.digest_len = (uint16_t) (dl > 0 ? dl : 0);
+        sign_own (&u, session, (uint64_t) i + 1);
         mw_msg_t m;
         make_gossip (&m, sender, session, ++*seq, wall_ms ());
         m.updates = &u;
@@ -1329,12 +1498,13 @@ usage (void)
              "garbage|wrongkey|tampered|replay|clock|stale|valid|rawtcp|udp-garbage|beacon-replay|"
              "job-offer|job-garbage|job-stray|oversize|submit|"
              "hostile-name|session-poison|cross-replay|reply-flood|conn-flood|junk-flood|status-probe|"
-             "member-flood|announce|forge-heartbeat|forge-prevote|forge-votereq|forge-vote|forge-all\n"
+             "member-flood|announce|forge-heartbeat|forge-prevote|forge-votereq|forge-vote|forge-all|"
+             "forge-record|session-bump\n"
              "       [--name N] [--addr A] [--to-id HEX] [--plane mesh|data] [--victim HEX] [--secs S] "
              "[--senders K]\n"
              "       [--reply-net A.B.C] [--conns C] [--greet] [--also ENDPOINT] [--ghost-ip IP]\n"
              "       [--term T[,T..]] [--sender HEX] [--ballot HEX] [--session S] [--seq Q] [--rank R] "
-             "[--lease-ms L]\n");
+             "[--lease-ms L] [--victim HEX] [--incarnation N]\n");
 }
 
 int
@@ -1348,6 +1518,7 @@ main (int argc, char **argv)
     double rate = 5;
     const char *terms = NULL, *f_sender = NULL, *f_ballot = NULL;
     forge_opts_t fo = {{{0}}, {{0}}, 0, 1, 1110, 400};
+    uint64_t f_inc = 1;
     uint64_t seed = (uint64_t) wall_ms () ^ (uint64_t) getpid () << 32;
     const char *victim_hex = NULL, *reply_net = "127.0.0", *plane = NULL, *also = NULL;
     int secs = 20, senders = 1, conns = 4;
@@ -1420,6 +1591,8 @@ main (int argc, char **argv)
             fo.seq = strtoull (argv[++i], NULL, 10);
         else if (!strcmp (argv[i], "--rank") && i + 1 < argc)
             fo.rank = (uint32_t) strtoul (argv[++i], NULL, 10);
+        else if (!strcmp (argv[i], "--incarnation") && i + 1 < argc)
+            f_inc = strtoull (argv[++i], NULL, 10);
         else if (!strcmp (argv[i], "--lease-ms") && i + 1 < argc)
             fo.lease_ms = (uint32_t) strtoul (argv[++i], NULL, 10);
         else if (argv[i][0] != '-' && !mode)
@@ -1433,12 +1606,14 @@ main (int argc, char **argv)
         usage ();
         return 1;
     }
-    static const char *modes[] = {
-        "garbage",         "wrongkey",      "tampered",      "replay",         "clock",        "stale",
-        "valid",           "rawtcp",        "udp-garbage",   "beacon-replay",  "job-offer",    "job-garbage",
-        "job-stray",       "oversize",      "submit",        "session-poison", "reply-flood",  "conn-flood",
-        "junk-flood",      "cross-replay",  "status-probe",  "hostile-name",   "member-flood", "announce",
-        "forge-heartbeat", "forge-prevote", "forge-votereq", "forge-vote",     "forge-all",    NULL};
+    static const char *modes[] = {"garbage",         "wrongkey",      "tampered",      "replay",
+                                  "clock",           "stale",         "valid",         "rawtcp",
+                                  "udp-garbage",     "beacon-replay", "job-offer",     "job-garbage",
+                                  "job-stray",       "oversize",      "submit",        "session-poison",
+                                  "reply-flood",     "conn-flood",    "junk-flood",    "cross-replay",
+                                  "status-probe",    "hostile-name",  "member-flood",  "announce",
+                                  "forge-heartbeat", "forge-prevote", "forge-votereq", "forge-vote",
+                                  "forge-all",       "forge-record",  "session-bump",  NULL};
     int known = 0;
     for (int i = 0; modes[i]; i++)
         known |= !strcmp (mode, modes[i]);
@@ -1463,9 +1638,14 @@ main (int argc, char **argv)
             return 1;
         }
     }
-    //  A sender identity of our own (random id; never a real member's).
-    mw_id_t sender;
-    rnd_fill (sender.b, MW_ID_LEN);
+    //  Our own key; our id (the default sender) is its hash: a newcomer
+    //  that can sign its own records, and nobody else's.
+    if (gossip_identity_generate (&s_forger) != 0) {
+        fprintf (stderr, "mw-inject: cannot make a node key\n");
+        gossip_keyring_destroy (&keys);
+        return 1;
+    }
+    mw_id_t sender = s_forger.id;
     uint64_t session = wall_ms (), seq = 0;
     int rc = 0, sent = 0;
 
@@ -1570,6 +1750,33 @@ main (int argc, char **argv)
     if (!strcmp (mode, "member-flood") || !strcmp (mode, "announce")) {
         rc = !strcmp (mode, "announce") ? announce (keys, &sender, session, name, ghost_ip)
                                         : member_flood (keys, (uint64_t) count, senders, ghost_ip);
+        close_zmq ();
+        gossip_keyring_destroy (&keys);
+        return rc;
+    }
+    if (!strcmp (mode, "forge-record") || !strcmp (mode, "session-bump")) {
+        mw_id_t victim;
+        if (!victim_hex || gossip_wire_id_parse (victim_hex, &victim) != 0
+            || (f_sender && gossip_wire_id_parse (f_sender, &fo.sender) != 0)) {
+            fprintf (stderr, "mw-inject: %s needs --victim HEX (and ids as 16 hex digits)\n", mode);
+            rc = 1;
+        }
+        else if (!strcmp (mode, "session-bump")) {
+            if (!fo.session) {
+                fprintf (stderr, "mw-inject: session-bump needs --session (the victim's)\n");
+                rc = 1;
+            }
+            else
+                rc = session_bump (keys, &victim, fo.session, count);
+        }
+        else {
+            if (!f_sender)
+                fo.sender = sender;
+            if (!fo.session)
+                fo.session = session;
+            rc = forge_record (keys, &victim, f_inc, &fo, count);
+        }
+        usleep (200 * 1000);
         close_zmq ();
         gossip_keyring_destroy (&keys);
         return rc;
