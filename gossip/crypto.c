@@ -294,8 +294,8 @@ gossip_crypto_open (gossip_keyring_t *self, const mw_id_t *me, uint8_t plane, co
 //  Replay window
 //
 //  One entry per sender: the highest session seen, and in it the highest
-//  seq (top) with a 64-bit map of which of top-63..top were seen (bit 0 =
-//  top).  Entries sit in a hash table (SipHash with a per-table random key,
+//  seq (top) with a REPLAY_WINDOW-bit map of which of top-511..top were
+//  seen (bit 0 = top).  Entries sit in a hash table (SipHash with a per-table random key,
 //  so ids chosen to collide cannot make chains long) and on an LRU list;
 //  when the table is full the least recently accepted sender is dropped.
 //  A dropped sender is treated as new again, which is why the timestamp
@@ -313,13 +313,19 @@ gossip_crypto_open (gossip_keyring_t *self, const mw_id_t *me, uint8_t plane, co
 
 #define REPLAY_MAX_SENDERS MW_REPLAY_MAX_SENDERS
 #define REPLAY_BUCKETS     4096   //  power of two
-#define REPLAY_WINDOW      64
+//  The window, in a sender's messages: its seq counts what it sends to
+//  everyone, and small messages go as datagrams while full states go over
+//  TCP, so a full state held back by retransmissions arrives behind the
+//  datagrams its sender sent meanwhile (a few seconds of a busy sender's
+//  traffic under heavy loss).  512 bits is 64 bytes per sender.
+#define REPLAY_WINDOW 512
+#define REPLAY_WORDS  (REPLAY_WINDOW / 64)
 
 typedef struct _replay_entry_t {
     mw_id_t id;
     uint64_t session;
     uint64_t top;
-    uint64_t bitmap;
+    uint64_t bitmap[REPLAY_WORDS];   //  bit b of word w: seq top - (64 w + b) seen
     struct _replay_entry_t *chain;   //  next in hash bucket
     struct _replay_entry_t *newer;   //  LRU list: head is the most recent
     struct _replay_entry_t *older;
@@ -481,7 +487,8 @@ s_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session, 
             s_lru_unlink (self, e);
         e->session = session;
         e->top = seq;
-        e->bitmap = 1;
+        memset (e->bitmap, 0, sizeof e->bitmap);
+        e->bitmap[0] = 1;
         s_lru_push (self, e);
         return MW_REPLAY_OK;
     }
@@ -489,17 +496,34 @@ s_replay_check (gossip_replay_t *self, const mw_id_t *sender, uint64_t session, 
     //  Same session: IPsec-style sliding window (RFC 4303, 3.4.3).
     if (seq > e->top) {
         uint64_t shift = seq - e->top;
-        e->bitmap = shift >= REPLAY_WINDOW ? 1 : (e->bitmap << shift) | 1;
+        if (shift >= REPLAY_WINDOW)
+            memset (e->bitmap, 0, sizeof e->bitmap);
+        else {
+            //  Shift the whole map left by `shift` bits (towards older).
+            int words = (int) (shift / 64);
+            unsigned bits = (unsigned) (shift % 64);
+            for (int w = REPLAY_WORDS - 1; w >= 0; w--) {
+                int src = w - words;
+                uint64_t v = 0;
+                if (src >= 0) {
+                    v = e->bitmap[src] << bits;
+                    if (bits && src >= 1)
+                        v |= e->bitmap[src - 1] >> (64 - bits);
+                }
+                e->bitmap[w] = v;
+            }
+        }
+        e->bitmap[0] |= 1;
         e->top = seq;
     }
     else {
         uint64_t behind = e->top - seq;
         if (behind >= REPLAY_WINDOW)
             return MW_REPLAY_EREPLAY;
-        uint64_t bit = (uint64_t) 1 << behind;
-        if (e->bitmap & bit)
+        uint64_t bit = (uint64_t) 1 << (behind % 64);
+        if (e->bitmap[behind / 64] & bit)
             return MW_REPLAY_EREPLAY;
-        e->bitmap |= bit;
+        e->bitmap[behind / 64] |= bit;
     }
     s_lru_unlink (self, e);
     s_lru_push (self, e);
@@ -1146,30 +1170,38 @@ gossip_crypto_test (bool verbose)
         CHECK (gossip_replay_check (rp, &a, 100, 10, now, now) == MW_REPLAY_EREPLAY);
         //  Within a known session the ts is not checked again.
         CHECK (gossip_replay_check (rp, &a, 100, 11, 0, now) == MW_REPLAY_OK);
-        //  Slide: top goes to 74, so 11 is 63 behind (last slot), 10 is out.
-        CHECK (gossip_replay_check (rp, &a, 100, 74, now, now) == MW_REPLAY_OK);
-        CHECK (gossip_replay_check (rp, &a, 100, 12, now, now) == MW_REPLAY_OK);   //  62 behind, unseen
+        //  Slides across the map's words keep what was seen: 5, 10, 11
+        //  stay seen after shifts of 65 and 130 (not multiples of 64).
+        CHECK (gossip_replay_check (rp, &a, 100, 76, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &a, 100, 206, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &a, 100, 10, now, now) == MW_REPLAY_EREPLAY);
+        CHECK (gossip_replay_check (rp, &a, 100, 5, now, now) == MW_REPLAY_EREPLAY);
+        CHECK (gossip_replay_check (rp, &a, 100, 76, now, now) == MW_REPLAY_EREPLAY);
+        CHECK (gossip_replay_check (rp, &a, 100, 75, now, now) == MW_REPLAY_OK);   //  131 behind, unseen
+        //  Slide: top goes to 522, so 11 is 511 behind (last slot), 10 is out.
+        CHECK (gossip_replay_check (rp, &a, 100, 522, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &a, 100, 12, now, now) == MW_REPLAY_OK);   //  510 behind, unseen
         CHECK (gossip_replay_check (rp, &a, 100, 11, now, now) == MW_REPLAY_EREPLAY);
         CHECK (gossip_replay_check (rp, &a, 100, 10, now, now) == MW_REPLAY_EREPLAY);
         CHECK (gossip_replay_check (rp, &a, 100, 3, now, now) == MW_REPLAY_EREPLAY);
         //  A jump larger than the window clears it.
-        CHECK (gossip_replay_check (rp, &a, 100, 1000, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &a, 100, 1200, now, now) == MW_REPLAY_OK);
         CHECK (gossip_replay_check (rp, &a, 100, 999, now, now) == MW_REPLAY_OK);
-        CHECK (gossip_replay_check (rp, &a, 100, 74, now, now) == MW_REPLAY_EREPLAY);
+        CHECK (gossip_replay_check (rp, &a, 100, 522, now, now) == MW_REPLAY_EREPLAY);
         //  Another sender is independent.
         CHECK (gossip_replay_check (rp, &b, 7, 1, now, now) == MW_REPLAY_OK);
         //  Old session: stale; new session: resets the window, ts checked.
         CHECK (gossip_replay_check (rp, &a, 99, 5000, now, now) == MW_REPLAY_ESTALE);
         CHECK (gossip_replay_check (rp, &a, 101, 1, now + 2 * skew, now) == MW_REPLAY_ECLOCK);
-        CHECK (gossip_replay_check (rp, &a, 100, 1001, now, now) == MW_REPLAY_OK);   //  still 100
+        CHECK (gossip_replay_check (rp, &a, 100, 1201, now, now) == MW_REPLAY_OK);   //  still 100
         CHECK (gossip_replay_check (rp, &a, 101, 1, now, now) == MW_REPLAY_OK);
         CHECK (gossip_replay_check (rp, &a, 101, 1, now, now) == MW_REPLAY_EREPLAY);
-        CHECK (gossip_replay_check (rp, &a, 100, 1002, now, now) == MW_REPLAY_ESTALE);
+        CHECK (gossip_replay_check (rp, &a, 100, 1202, now, now) == MW_REPLAY_ESTALE);
         //  seq at the top of the range.
         CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX, now, now) == MW_REPLAY_OK);
         CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX, now, now) == MW_REPLAY_EREPLAY);
-        CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX - 63, now, now) == MW_REPLAY_OK);
-        CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX - 64, now, now) == MW_REPLAY_EREPLAY);
+        CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX - 511, now, now) == MW_REPLAY_OK);
+        CHECK (gossip_replay_check (rp, &a, 101, UINT64_MAX - 512, now, now) == MW_REPLAY_EREPLAY);
         //  A new session from the future is refused, for a new sender and
         //  for a known one, and records nothing; the real session then
         //  still passes.  (Sessions are boot times: never beyond now + skew.)

@@ -22,7 +22,7 @@
     everywhere, drop the old one.
 
     Replay defence lives in gossip_replay: per sender, the highest session
-    seen and, within that session, a 64-wide sliding window over seq; plus a
+    seen and, within that session, a 512-wide sliding window over seq; plus a
     timestamp freshness bound for senders not seen before, and a ceiling on
     any new session (it is the sender's boot time, so it cannot lie in the
     future: a forged session of 2^64-1 would otherwise fence the real sender

@@ -263,7 +263,9 @@ typedef struct {
     mw_id_t target;
     mw_id_t origin;
     char origin_addr[MW_ADDR_MAX + 1];
+    char target_addr[MW_ADDR_MAX + 1];
     uint64_t nack_at;
+    uint64_t retry_at;   //  one more PING to the target (0 = done)
 } relay_t;
 
 struct _gossip_member_t {
@@ -299,6 +301,8 @@ struct _gossip_member_t {
         mw_id_t target;
         uint32_t number;
         uint64_t timeout_at, period_end;
+        uint64_t retry_at;   //  the next direct PING again (0 = none left)
+        uint32_t retries;    //  direct resends still to come
         bool indirect_sent, acked;
         uint32_t nacks, n_relays;
         mw_id_t relays[RELAYS_MAX];
@@ -949,7 +953,7 @@ s_suspicion_start (gossip_member_t *self, member_t *m, uint64_t now)
 {
     s_suspicion_bounds (self, &m->susp_min_ms, &m->susp_max_ms);
     size_t n = s_alive_count (self);
-    uint32_t k = self->cfg.indirect_k;
+    uint32_t k = self->cfg.suspicion_k ? self->cfg.suspicion_k : self->cfg.indirect_k;
     if (n < 2 + (size_t) k)
         k = n > 2 ? (uint32_t) (n - 2) : 0;
     m->susp_k = k;
@@ -1623,6 +1627,8 @@ s_send_ping (gossip_member_t *self, member_t *target, const char *addr, uint32_t
     s_send (self, addr, &msg, target, true);
 }
 
+static uint64_t s_probe_retry_at (gossip_member_t *self, uint64_t now);
+
 static void
 s_probe_start (gossip_member_t *self, uint64_t now)
 {
@@ -1639,8 +1645,27 @@ s_probe_start (gossip_member_t *self, uint64_t now)
     self->probe.number = ++self->probe_seq;
     self->probe.timeout_at = now + (uint64_t) self->cfg.probe_timeout_ms * s_scale (self);
     self->probe.period_end = now + interval;
+    //  Resends of the direct PING: evenly within the probe timeout, the
+    //  last one halfway through the indirect phase (beside the relays'),
+    //  so that a lost datagram costs a resend, not a suspicion.  With no
+    //  loss the ACK comes first and nothing is resent.
+    self->probe.retries = self->cfg.probe_retries;
+    self->probe.retry_at = self->probe.retries ? s_probe_retry_at (self, now) : 0;
     self->stats.probes++;
     s_send_ping (self, target, target->addr, self->probe.number);
+}
+
+//  When the next direct resend is due, from `now` (the last send).
+static uint64_t
+s_probe_retry_at (gossip_member_t *self, uint64_t now)
+{
+    uint64_t timeout = (uint64_t) self->cfg.probe_timeout_ms * s_scale (self);
+    uint32_t within = self->cfg.probe_retries;   //  resends inside the timeout: all but the last
+    uint64_t step = timeout / (within ? within : 1);
+    if (self->probe.retries <= 1)   //  the last: halfway through the indirect phase
+        return self->probe.timeout_at + (self->probe.period_end - self->probe.timeout_at) / 2;
+    uint64_t at = now + step;
+    return at < self->probe.timeout_at ? at : self->probe.timeout_at;
 }
 
 static void
@@ -1831,9 +1856,11 @@ s_handle_ping_req (gossip_member_t *self, const mw_msg_t *msg, uint64_t now)
     slot->target = msg->target;
     slot->origin = msg->sender;
     memcpy (slot->origin_addr, origin_addr, sizeof slot->origin_addr);
+    memcpy (slot->target_addr, target_addr, sizeof slot->target_addr);
     //  NACK a little before our own probe timeout, so that it reaches the
-    //  origin before its probe period ends.
+    //  origin before its probe period ends; one resend of our PING halfway.
     slot->nack_at = now + (uint64_t) self->cfg.probe_timeout_ms * s_scale (self) * 4 / 5;
+    slot->retry_at = self->cfg.probe_retries ? now + (slot->nack_at - now) / 2 : 0;
     mw_msg_t ping;
     s_msg_init (self, &ping, MW_MSG_PING);
     ping.probe = slot->number;
@@ -1899,6 +1926,8 @@ gossip_member_cfg_defaults (gossip_member_cfg_t *cfg)
     cfg->pushpull_interval_ms = 30000;
     cfg->dead_reap_ms = 60000;
     cfg->awareness_max = 8;
+    cfg->probe_retries = 2;
+    cfg->suspicion_k = 4;
     //  1024 = MW_MAX_MEMBERS: a full state can carry the whole table, so
     //  every member can be handed to a joiner in one push-pull; the design
     //  range is 5-100 boxes, so 10x headroom.  128 new ids at once from one
@@ -2028,6 +2057,15 @@ gossip_member_tick (gossip_member_t *self, uint64_t now)
 
     //  Probe state machine.
     if (self->probe.active) {
+        if (!self->probe.acked && self->probe.retry_at && now >= self->probe.retry_at) {
+            //  No ACK yet: the same probe again (the number is unchanged, so
+            //  an ACK to any of the copies counts).
+            member_t *target = s_find (self, &self->probe.target);
+            self->probe.retries--;
+            self->probe.retry_at = self->probe.retries ? s_probe_retry_at (self, now) : 0;
+            if (target && (target->state == P_ALIVE || target->state == P_SUSPECT))
+                s_send_ping (self, target, target->addr, self->probe.number);
+        }
         if (!self->probe.acked && !self->probe.indirect_sent && now >= self->probe.timeout_at)
             s_probe_indirect (self, now);
         if (now >= self->probe.period_end)
@@ -2039,6 +2077,15 @@ gossip_member_tick (gossip_member_t *self, uint64_t now)
     //  Relays whose target stayed silent: NACK the origin (Lifeguard).
     for (int i = 0; i < RELAY_SLOTS; i++) {
         relay_t *r = &self->relays[i];
+        if (r->used && r->retry_at && now >= r->retry_at && now < r->nack_at) {
+            r->retry_at = 0;
+            mw_msg_t ping;
+            s_msg_init (self, &ping, MW_MSG_PING);
+            ping.probe = r->number;
+            ping.target = r->target;
+            snprintf (ping.addr, sizeof ping.addr, "%s", self->me->addr);
+            s_send (self, r->target_addr, &ping, s_find (self, &r->target), true);
+        }
         if (r->used && now >= r->nack_at) {
             r->used = false;
             mw_msg_t nack;
@@ -2141,13 +2188,18 @@ gossip_member_next_wakeup (gossip_member_t *self, uint64_t now)
     if (self->probe.active) {
         if (!self->probe.acked && !self->probe.indirect_sent)
             EARLIER (self->probe.timeout_at);
+        if (!self->probe.acked && self->probe.retry_at)
+            EARLIER (self->probe.retry_at);
         EARLIER (self->probe.period_end);
     }
     else
         EARLIER (self->next_probe_ms);
     for (int i = 0; i < RELAY_SLOTS; i++)
-        if (self->relays[i].used)
+        if (self->relays[i].used) {
             EARLIER (self->relays[i].nack_at);
+            if (self->relays[i].retry_at)
+                EARLIER (self->relays[i].retry_at);
+        }
     bool any_dead = false;
     for (size_t i = 0; i < self->n; i++) {
         member_t *m = self->table[i];
@@ -3841,9 +3893,83 @@ done:
     return rc;
 }
 
+//  MW_MEMBER_SWEEP=1: the loss analysis of docs/MEMBERSHIP.md ("Loss"),
+//  instead of the selftest: N = 5 and 20, random loss 10..50 % for
+//  MW_MEMBER_SWEEP_S (default 600) virtual seconds, as TCP (a lost segment
+//  resent after an RTO that doubles, in order) and as datagrams (dropped);
+//  suspicions, false deaths and bytes per box; then kill -9 detection
+//  without loss (20 trials).
+static void
+s_sweep_loss (void)
+{
+    const char *env = getenv ("MW_MEMBER_SWEEP_S");
+    uint64_t secs = env ? strtoull (env, NULL, 10) : 600;
+    const char *only = getenv ("MW_MEMBER_SWEEP_MODE");   //  "tcp" or "udp"
+    int sizes[] = {5, 20};
+    int losses[] = {10, 20, 30, 40, 50};
+    printf ("mode N loss%% secs | suspicions | false deaths (events) | bytes/s per box sent\n");
+    for (int mode = 0; mode < 2; mode++) {
+        bool tcp = mode == 0;
+        if (only && strcmp (only, tcp ? "tcp" : "udp") != 0)
+            continue;
+        for (int si = 0; si < 2; si++) {
+            int n = sizes[si];
+            for (int li = 0; li < 5; li++) {
+                sim_t *sim = sim_new (n, 77 + (uint64_t) li, NULL, false);
+                if (sim_bootstrap (sim, n, 200, 10000) == UINT64_MAX) {
+                    printf ("%s %d: no convergence\n", tcp ? "tcp" : "udp", n);
+                    sim_destroy (&sim);
+                    continue;
+                }
+                sim_run (sim, sim->now + 5000);
+                sim->suspects = 0;
+                memset (sim->dead_count, 0, sizeof (int) * (size_t) n);
+                netsim_stats_t a, b;
+                netsim_stats (sim->net, NETSIM_ALL, &a);
+                sim_loss (sim, losses[li], tcp);
+                sim_run (sim, sim->now + secs * 1000);
+                netsim_stats (sim->net, NETSIM_ALL, &b);
+                int dead = sim_dead_others (sim, -1, -1);
+                printf ("%s %2d %3d%% %4llu | %10d | %21d | %llu\n", tcp ? "tcp" : "udp", n, losses[li],
+                        (unsigned long long) secs, sim->suspects, dead,
+                        (unsigned long long) ((b.sent_bytes - a.sent_bytes) / secs / (uint64_t) n));
+                fflush (stdout);
+                sim_destroy (&sim);
+            }
+            //  Detection without loss.
+            sim_t *sim = sim_new (n, 99, NULL, false);
+            if (sim_bootstrap (sim, n, 200, 10000) != UINT64_MAX) {
+                uint64_t all[64];
+                size_t k = 0;
+                for (int t = 0; t < 20; t++) {
+                    int v = 1 + t % (n - 1);
+                    sim_run (sim, sim->now + 3000);
+                    uint64_t t0 = sim->now;
+                    sim_crash (sim, v);
+                    uint64_t took = sim_until (sim, sim_pred_dead, v, 0, 30000);
+                    if (took != UINT64_MAX && k < 64)
+                        all[k++] = took;
+                    sim->nodes[v].inc++;
+                    sim_start (sim, v, 0);
+                    sim_until (sim, sim_pred_converged, -1, 0, 30000);
+                    (void) t0;
+                }
+                uint64_t p50 = sim_pct (all, k, 50), p99 = sim_pct (all, k, 99);
+                printf ("%s %2d kill -9 detected by all: p50 %llu ms, p99 %llu ms (%zu trials)\n",
+                        tcp ? "tcp" : "udp", n, (unsigned long long) p50, (unsigned long long) p99, k);
+            }
+            sim_destroy (&sim);
+        }
+    }
+}
+
 int
 gossip_member_test (bool verbose)
 {
+    if (getenv ("MW_MEMBER_SWEEP")) {
+        s_sweep_loss ();
+        return 0;
+    }
     if (verbose)
         printf (" * gossip_member: ");
     const char *seed = getenv ("MW_MEMBER_TEST_SEED");

@@ -57,6 +57,12 @@ typedef struct {
     uint32_t pushpull_interval_ms;   //  periodic full-state sync with one random peer (0 = off)
     uint32_t dead_reap_ms;           //  keep dead/left members this long, then forget them
     uint32_t awareness_max;          //  Lifeguard local health cap (probe timing scales by 1+score)
+    //  Loss tolerance (docs/MEMBERSHIP.md, "Loss"): a probe that is not
+    //  answered is sent again, so that one lost datagram is not a failed
+    //  probe; a suspicion shortens to its minimum only on this many
+    //  independent confirmations (0: indirect_k), never more than N - 2.
+    uint32_t probe_retries;   //  direct PINGs resent within the probe timeout (and one in the indirect phase)
+    uint32_t suspicion_k;     //  Lifeguard K
     //  Bounds against floods (docs/MEMBERSHIP.md, "Bounds"); 0 = default.
     uint32_t max_members;    //  hard cap on the table, self and dead/left included
     uint32_t insert_rate;    //  new member ids one sender may introduce per second (token bucket)

@@ -12,8 +12,13 @@
 #include "gossip/sign.h"
 #include "common/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define RID_MAX 255
@@ -65,6 +70,8 @@ typedef struct {
     bool connected;
     uint8_t rid[9];   //  'o' + a 64-bit counter: the connection's routing id
     uint64_t last_used_ms;
+    struct sockaddr_storage sa;   //  the same address for datagrams
+    socklen_t salen;              //  0: not a numeric address (TCP only)
 } peer_t;
 
 //  Where to answer an address nobody registered: the connection an
@@ -77,7 +84,18 @@ typedef struct {
     uint8_t rid[RID_MAX];
     mw_id_t id;   //  the sender: replies are sealed for it
     uint64_t last_ms;
+    //  A message naming `addr` came as a datagram from here: what fits a
+    //  datagram is answered to it (salen 0: none; rid_len 0: no TCP route).
+    struct sockaddr_storage sa;
+    socklen_t salen;
 } route_t;
+
+//  A datagram source address from which an authenticated message came:
+//  its datagrams skip the outsiders' allowance (as a trusted connection's
+//  frames do), until one of them fails authentication.
+typedef struct {
+    uint64_t last_ms;
+} source_t;
 
 struct _gossip_transport_t {
     zsock_t *router;    //  inbound, bound
@@ -105,7 +123,10 @@ struct _gossip_transport_t {
     uint64_t untrusted_ms;
     uint64_t unsigned_log_ms;   //  `peer_unsigned` is logged at most once a minute
     uint64_t unsigned_since_log;
-    bool next_out;   //  read the outbound socket first next time (fairness)
+    int next_src;        //  which socket to read first next time (fairness)
+    int udp;             //  datagram socket, -1: none
+    zhashx_t *sources;   //  "ip:port" -> source_t
+    uint8_t *dgram_buf;
     gossip_transport_stats_t stats;
 };
 
@@ -131,6 +152,10 @@ gossip_transport_opts_defaults (gossip_transport_opts_t *opts)
     //  Loopback is exempt from the per-address cap: agents on one box share
     //  127.0.0.1, and a local process has easier ways to hurt the box.
     opts->rules = (gossip_guard_rules_t){"mesh", 8, 64, 1024, 5000, true};
+    //  Probes, acks, gossip and election messages are a few hundred bytes:
+    //  datagrams (docs/PROTOCOL.md §1).
+    opts->dgram_max = MW_DGRAM_MAX;
+    opts->sources_max = 4096;
     //  Records and election messages are signed from version 2 on: a
     //  version-1 peer's unsigned word is refused, loudly, not trusted.
     opts->min_version = 2;
@@ -185,6 +210,109 @@ s_peer_free (void **item)
     *item = NULL;
 }
 
+//  "tcp://IP:PORT" or "tcp://[IPv6]:PORT", numeric only, as a socket
+//  address.  0/-1.
+static int
+s_sockaddr (const char *addr, struct sockaddr_storage *sa, socklen_t *salen)
+{
+    if (!addr || strncmp (addr, "tcp://", 6) != 0)
+        return -1;
+    const char *h = addr + 6;
+    const char *colon = strrchr (h, ':');
+    if (!colon || colon == h)
+        return -1;
+    char host[64];
+    size_t hl = (size_t) (colon - h);
+    if (*h == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof host)
+        return -1;
+    memcpy (host, h, hl);
+    host[hl] = 0;
+    char *end = NULL;
+    unsigned long port = strtoul (colon + 1, &end, 10);
+    if (!end || *end || port == 0 || port > 65535)
+        return -1;
+    memset (sa, 0, sizeof *sa);
+    struct sockaddr_in *v4 = (struct sockaddr_in *) sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) sa;
+    if (inet_pton (AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons ((uint16_t) port);
+        *salen = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton (AF_INET6, host, &v6->sin6_addr) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED (&v6->sin6_addr)) {
+            //  What libzmq reports for an IPv4 bind with ZMQ_IPV6 on.
+            struct in_addr a4;
+            memcpy (&a4, &v6->sin6_addr.s6_addr[12], sizeof a4);
+            memset (sa, 0, sizeof *sa);
+            v4->sin_family = AF_INET;
+            v4->sin_addr = a4;
+            v4->sin_port = htons ((uint16_t) port);
+            *salen = sizeof *v4;
+            return 0;
+        }
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons ((uint16_t) port);
+        *salen = sizeof *v6;
+        return 0;
+    }
+    return -1;
+}
+
+//  "ip:port" of a datagram source (the trusted-sources key).
+static void
+s_source_key (const struct sockaddr_storage *sa, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *) sa;
+        inet_ntop (AF_INET, &v4->sin_addr, host, sizeof host);
+        port = ntohs (v4->sin_port);
+    }
+    else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *) sa;
+        inet_ntop (AF_INET6, &v6->sin6_addr, host, sizeof host);
+        port = ntohs (v6->sin6_port);
+    }
+    snprintf (out, len, "%s:%u", host, port);
+}
+
+//  The datagram socket on the ROUTER's own address and port (after its
+//  bind, so that "tcp://IP:*" gets the port the ROUTER got).  0/-1.
+static int
+s_open_udp (gossip_transport_t *self)
+{
+    char *ep = zsock_last_endpoint (self->router);
+    struct sockaddr_storage sa;
+    socklen_t salen = 0;
+    int rc = s_sockaddr (ep, &sa, &salen);
+    if (rc != 0) {
+        mw_error ("udp_bind_failed", "endpoint=%s reason=\"not a numeric address\"", ep ? ep : "-");
+        zstr_free (&ep);
+        return -1;
+    }
+    self->udp = socket (sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (self->udp >= 0 && sa.ss_family == AF_INET6)
+        setsockopt (self->udp, IPPROTO_IPV6, IPV6_V6ONLY, &(int){1}, sizeof (int));
+    if (self->udp < 0 || bind (self->udp, (struct sockaddr *) &sa, salen) != 0) {
+        mw_error ("udp_bind_failed", "endpoint=%s reason=\"%s\"", ep, strerror (errno));
+        zstr_free (&ep);
+        return -1;
+    }
+    zstr_free (&ep);
+    //  Room for a burst (a hundred peers' probes at once) while the loop is
+    //  busy; the kernel caps it at net.core.rmem_max.
+    setsockopt (self->udp, SOL_SOCKET, SO_RCVBUF, &(int){512 * 1024}, sizeof (int));
+    setsockopt (self->udp, SOL_SOCKET, SO_SNDBUF, &(int){512 * 1024}, sizeof (int));
+    return 0;
+}
+
 gossip_transport_t *
 gossip_transport_new (const char *bind_endpoint, const gossip_identity_t *ident, gossip_keyring_t *keys,
                       gossip_replay_t *replay, uint64_t session)
@@ -217,6 +345,7 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
     self->replay = replay;
     self->session = session;
     self->guard_idx = -1;
+    self->udp = -1;
     self->untrusted_tokens = (double) opts->untrusted_rate;
     self->untrusted_ms = mw_now_ms ();
     self->router = zsock_new (ZMQ_ROUTER);
@@ -265,14 +394,18 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
     zsock_set_tcp_keepalive_intvl (self->router, 5);
     zsock_set_tcp_keepalive_cnt (self->router, 4);
     //  Outbound: a dead TCP path (cut link) must be noticed so that libzmq
-    //  reconnects and traffic resumes promptly when the path heals: idle,
-    //  keepalive notices it in about 5 s; with data in flight, the guard
-    //  gives each connection a TCP_USER_TIMEOUT of 6 s (gossip_guard_watch_out).
-    //  Failure *detection* never relies on this: SWIM's own timeouts do
-    //  it.  A connect stuck on a path that was cut (SYNs into the void) is
-    //  abandoned after a second and retried.
+    //  reconnects and traffic resumes promptly when the path heals: with
+    //  data in flight, the guard gives each connection a TCP_USER_TIMEOUT
+    //  of 6 s (gossip_guard_watch_out); idle, keepalive notices it in 18 s.
+    //  With datagrams the mesh's connections carry only full states and
+    //  sit idle between them: the owner prunes them after a few idle
+    //  seconds (the agent: 10 s) before keepalive sends a single probe,
+    //  so an idle mesh puts no TCP packet on the air.  Failure *detection*
+    //  never relies on this: SWIM's own timeouts do it.  A connect stuck on
+    //  a path that was cut (SYNs into the void) is abandoned after a second
+    //  and retried.
     zsock_set_tcp_keepalive (self->out, 1);
-    zsock_set_tcp_keepalive_idle (self->out, 2);
+    zsock_set_tcp_keepalive_idle (self->out, 15);
     zsock_set_tcp_keepalive_intvl (self->out, 1);
     zsock_set_tcp_keepalive_cnt (self->out, 3);
     zsock_set_reconnect_ivl (self->out, 100);
@@ -282,6 +415,15 @@ gossip_transport_new_opts (const char *bind_endpoint, const gossip_identity_t *i
         mw_error ("bind_failed", "endpoint=%s reason=\"%s\"", bind_endpoint, zmq_strerror (errno));
         gossip_transport_destroy (&self);
         return NULL;
+    }
+    if (opts->dgram_max) {
+        self->sources = zhashx_new ();
+        self->dgram_buf = malloc (opts->dgram_max + 1);
+        if (!self->sources || !self->dgram_buf || s_open_udp (self) != 0) {
+            gossip_transport_destroy (&self);
+            return NULL;
+        }
+        zhashx_set_destructor (self->sources, s_peer_free);
     }
     if (opts->guard) {
         self->guard_idx = gossip_guard_watch (opts->guard, self->router, &opts->rules);
@@ -302,6 +444,10 @@ gossip_transport_destroy (gossip_transport_t **self_p)
     if (!self_p || !*self_p)
         return;
     gossip_transport_t *self = *self_p;
+    if (self->udp >= 0)
+        close (self->udp);
+    zhashx_destroy (&self->sources);
+    free (self->dgram_buf);
     zhashx_destroy (&self->routes);
     zhashx_destroy (&self->peers);
     zsock_destroy (&self->out);
@@ -325,13 +471,17 @@ gossip_transport_sock_out (gossip_transport_t *self)
 int
 gossip_transport_pollitems (gossip_transport_t *self, zmq_pollitem_t *items, int max)
 {
-    //  Always 2: a caller with less room learns how much it needs (the
+    //  2 or 3: a caller with less room learns how much it needs (the
     //  agent's loop grows its poll set and asks again).
     if (max >= 1)
         items[0] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
     if (max >= 2)
         items[1] = (zmq_pollitem_t){zsock_resolve (self->out), 0, ZMQ_POLLIN, 0};
-    return 2;
+    if (self->udp < 0)
+        return 2;
+    if (max >= 3)
+        items[2] = (zmq_pollitem_t){NULL, self->udp, ZMQ_POLLIN, 0};
+    return 3;
 }
 
 //  --------------------------------------------------------------------------
@@ -343,6 +493,7 @@ s_stats_sizes (gossip_transport_t *self)
     self->stats.peers_open = self->conns.n;
     self->stats.peers_known = zhashx_size (self->peers);
     self->stats.routes = zhashx_size (self->routes);
+    self->stats.dgram_sources = self->sources ? zhashx_size (self->sources) : 0;
 }
 
 static void
@@ -391,6 +542,8 @@ gossip_transport_peer_add (gossip_transport_t *self, const char *addr, const mw_
         if (!p)
             return -1;
         snprintf (p->addr, sizeof p->addr, "%s", addr);
+        if (s_sockaddr (addr, &p->sa, &p->salen) != 0)
+            p->salen = 0;   //  a host name: TCP only
         zhashx_insert (self->peers, addr, p);
     }
     else if (p->expires_ms == 0 && ttl_ms) {
@@ -466,6 +619,33 @@ s_route_learn (gossip_transport_t *self, const char *addr, bool outbound, const 
     r->outbound = outbound;
     r->rid_len = (uint8_t) rid_len;
     memcpy (r->rid, rid, rid_len);
+    r->id = *id;
+    r->last_ms = mw_now_ms ();
+    s_lru_push (&self->route_lru, &r->lru);
+    s_stats_sizes (self);
+}
+
+//  The same for a datagram from `sa`: what fits a datagram is answered there.
+static void
+s_route_learn_dgram (gossip_transport_t *self, const char *addr, const struct sockaddr_storage *sa,
+                     socklen_t salen, const mw_id_t *id)
+{
+    if (!*addr || strlen (addr) > MW_ADDR_MAX)
+        return;
+    route_t *r = (route_t *) zhashx_lookup (self->routes, addr);
+    if (r)
+        s_lru_unlink (&self->route_lru, &r->lru);
+    else {
+        if (zhashx_size (self->routes) >= self->opts.routes_max)
+            s_route_remove (self, (route_t *) self->route_lru.oldest);
+        r = calloc (1, sizeof *r);
+        if (!r)
+            return;
+        snprintf (r->addr, sizeof r->addr, "%s", addr);
+        zhashx_insert (self->routes, addr, r);
+    }
+    memcpy (&r->sa, sa, sizeof r->sa);
+    r->salen = salen;
     r->id = *id;
     r->last_ms = mw_now_ms ();
     s_lru_push (&self->route_lru, &r->lru);
@@ -567,6 +747,35 @@ gossip_transport_send_to (gossip_transport_t *self, const char *addr, const mw_i
         return -1;
     }
     int rc = -1;
+    //  Small enough for one datagram, and we have where to send it: UDP.
+    const struct sockaddr_storage *dsa = NULL;
+    socklen_t dlen = 0;
+    if (self->udp >= 0 && len <= self->opts.dgram_max) {
+        if (p && p->salen)
+            dsa = &p->sa, dlen = p->salen;
+        else if (!p && r && r->salen)
+            dsa = &r->sa, dlen = r->salen;
+    }
+    if (dsa) {
+        ssize_t n = sendto (self->udp, sealed, len, MSG_DONTWAIT, (const struct sockaddr *) dsa, dlen);
+        free (sealed);
+        if (n == (ssize_t) len) {
+            self->stats.msgs_out++;
+            self->stats.dgrams_out++;
+            self->stats.bytes_out += len;
+            //  (p->last_used_ms is the TCP connection's: left alone, so
+            //  that an idle connection is closed by prune.)
+            return 0;
+        }
+        self->stats.send_dropped++;   //  socket buffer full, no route to host
+        return -1;
+    }
+    if (!p && r && r->rid_len == 0) {
+        //  A datagram route only, and this does not fit a datagram.
+        free (sealed);
+        self->stats.send_refused++;
+        return -1;
+    }
     if (p) {
         if (s_connect (self, p) == 0) {
             rc = s_send_frames (zsock_resolve (self->out), p->rid, sizeof p->rid, sealed, len);
@@ -767,6 +976,63 @@ s_recv_from (gossip_transport_t *self, bool outbound, mw_msg_t *msg)
     return rc;
 }
 
+//  One datagram: 1 accepted, 0 rejected, -1 nothing there.
+static int
+s_recv_dgram (gossip_transport_t *self, mw_msg_t *msg)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof sa;
+    //  One byte more than we accept: a longer datagram is cut to it and refused.
+    ssize_t n = recvfrom (self->udp, self->dgram_buf, self->opts.dgram_max + 1, MSG_DONTWAIT,
+                          (struct sockaddr *) &sa, &salen);
+    if (n < 0)
+        return -1;
+    memset (msg, 0, sizeof *msg);
+    self->stats.bytes_in += (uint64_t) n;
+    self->stats.msgs_in++;
+    self->stats.dgrams_in++;
+    if (n == 0 || (size_t) n > self->opts.dgram_max) {
+        self->stats.rejected[MW_REJ_SIZE]++;
+        return 0;
+    }
+    char key[INET6_ADDRSTRLEN + 8];
+    s_source_key (&sa, key, sizeof key);
+    source_t *src = (source_t *) zhashx_lookup (self->sources, key);
+    uint64_t auth_before = self->stats.rejected[MW_REJ_AUTH];
+    int rc =
+        s_gate (self, self->dgram_buf, (size_t) n, self->plane, self->opts.unbound_types, src != NULL, msg);
+    if (rc == 1) {
+        if (!src && zhashx_size (self->sources) < self->opts.sources_max) {
+            src = calloc (1, sizeof *src);
+            if (src)
+                zhashx_insert (self->sources, key, src);
+        }
+        if (src)
+            src->last_ms = mw_now_ms ();
+        //  Answers to the address it names go back where it came from,
+        //  unless that address is registered (then they go there).
+        if (*msg->addr && !zhashx_lookup (self->peers, msg->addr))
+            s_route_learn_dgram (self, msg->addr, &sa, salen, &msg->sender);
+        s_stats_sizes (self);
+    }
+    else if (src && self->stats.rejected[MW_REJ_AUTH] > auth_before) {
+        //  UDP sources can be spoofed: a trusted address that sends a
+        //  forgery loses its trust (its next forgeries pay the allowance).
+        zhashx_delete (self->sources, key);
+        s_stats_sizes (self);
+    }
+    return rc;
+}
+
+//  Read from source k: 0 inbound ROUTER, 1 outbound ROUTER, 2 datagrams.
+static int
+s_recv_src (gossip_transport_t *self, int k, mw_msg_t *msg)
+{
+    if (k == 2)
+        return self->udp >= 0 ? s_recv_dgram (self, msg) : -1;
+    return s_recv_from (self, k == 1, msg);
+}
+
 int
 gossip_transport_recv (gossip_transport_t *self, mw_msg_t *msg)
 {
@@ -778,11 +1044,11 @@ gossip_transport_recv (gossip_transport_t *self, mw_msg_t *msg)
         self->stats.budget_yields++;
         return -1;
     }
-    bool first = self->next_out;
-    self->next_out = !self->next_out;
-    int rc = s_recv_from (self, first, msg);
-    if (rc < 0)
-        rc = s_recv_from (self, !first, msg);
+    int first = self->next_src;
+    self->next_src = (self->next_src + 1) % 3;
+    int rc = -1;
+    for (int i = 0; i < 3 && rc < 0; i++)
+        rc = s_recv_src (self, (first + i) % 3, msg);
     if (rc < 0) {
         //  Drained: the next message starts a new slice.  (A slice spans
         //  loop turns only while the queue never empties: a flood.)
@@ -846,6 +1112,15 @@ gossip_transport_prune (gossip_transport_t *self, uint64_t now_ms, uint64_t idle
     zlistx_destroy (&keys);
     while (self->route_lru.oldest && now_ms > ((route_t *) self->route_lru.oldest)->last_ms + idle_ms)
         s_route_remove (self, (route_t *) self->route_lru.oldest);
+    //  Datagram sources not heard from for as long are trusted no more.
+    keys = self->sources ? zhashx_keys (self->sources) : NULL;
+    for (const char *k = keys ? (const char *) zlistx_first (keys) : NULL; k;
+         k = (const char *) zlistx_next (keys)) {
+        source_t *src = (source_t *) zhashx_lookup (self->sources, k);
+        if (src && now_ms > src->last_ms + idle_ms)
+            zhashx_delete (self->sources, k);
+    }
+    zlistx_destroy (&keys);
     s_stats_sizes (self);
 }
 
@@ -1109,8 +1384,8 @@ s_recv_one (gossip_transport_t *t, mw_msg_t *msg, int timeout_ms)
         uint64_t now = mw_now_ms ();
         if (now >= deadline)
             return -1;
-        zmq_pollitem_t items[2];
-        int n = gossip_transport_pollitems (t, items, 2);
+        zmq_pollitem_t items[3];
+        int n = gossip_transport_pollitems (t, items, 3);
         zmq_poll (items, n, (long) (deadline - now < 50 ? deadline - now : 50));
     }
 }
@@ -1126,6 +1401,169 @@ s_raw (zsock_t *raw, gossip_transport_t *b, const uint8_t *data, size_t len, mw_
     return rc;
 }
 
+//  Datagrams: what fits goes as one UDP datagram to a registered address,
+//  what does not goes over TCP; forged, replayed, oversized and misdirected
+//  datagrams are rejected and counted; a source that forges loses its
+//  trust; a node nobody registered is answered where its datagram came
+//  from, but only with what fits a datagram.  1 if all is well.
+static int
+s_test_dgram (bool verbose, const gossip_identity_t *ip, const gossip_identity_t *iq,
+              const gossip_identity_t *iu, gossip_keyring_t *k)
+{
+    gossip_replay_t *rp = gossip_replay_new (60000), *rq = gossip_replay_new (60000),
+                    *ru = gossip_replay_new (60000);
+    gossip_transport_t *p = rp ? gossip_transport_new ("tcp://127.0.0.1:*", ip, k, rp, mw_wall_ms ()) : NULL;
+    gossip_transport_t *q = rq ? gossip_transport_new ("tcp://127.0.0.1:*", iq, k, rq, mw_wall_ms ()) : NULL;
+    gossip_transport_t *u = ru ? gossip_transport_new ("tcp://127.0.0.1:*", iu, k, ru, mw_wall_ms ()) : NULL;
+    int ok = p && q && u;
+    char ep_p[64] = "", ep_q[64] = "";
+    if (ok) {
+        snprintf (ep_p, sizeof ep_p, "%s", zsock_endpoint (gossip_transport_sock (p)));
+        snprintf (ep_q, sizeof ep_q, "%s", zsock_endpoint (gossip_transport_sock (q)));
+        zmq_pollitem_t items[3];
+        ok = gossip_transport_pollitems (p, items, 3) == 3 && items[2].fd >= 0
+             && gossip_transport_peer_add (p, ep_q, &iq->id, 0) == 0
+             && gossip_transport_peer_add (q, ep_p, &ip->id, 0) == 0;
+    }
+    const gossip_transport_stats_t *sp = p ? gossip_transport_stats (p) : NULL;
+    const gossip_transport_stats_t *sq = q ? gossip_transport_stats (q) : NULL;
+    mw_msg_t m = {0}, got = {0};
+    //  A PING: one datagram, no connection.
+    if (ok) {
+        m.type = MW_MSG_PING;
+        m.probe = 5;
+        m.target = iq->id;
+        snprintf (m.addr, sizeof m.addr, "%s", ep_p);
+        ok = gossip_transport_send (p, ep_q, &m) == 0 && sp->dgrams_out == 1 && sp->peers_open == 0
+             && s_recv_one (q, &got, 2000) == 1 && got.probe == 5 && sq->dgrams_in == 1
+             && gossip_wire_id_eq (&got.sender, &ip->id);
+        gossip_wire_msg_clear (&got);
+    }
+    //  A full state of 40 members does not fit: TCP.
+    if (ok) {
+        memset (&m, 0, sizeof m);
+        m.type = MW_MSG_PUSH_PULL;
+        mw_update_t ups[40];
+        memset (ups, 0, sizeof ups);
+        for (int i = 0; i < 40; i++) {
+            ups[i].id.b[0] = (uint8_t) (i + 1);
+            ups[i].from = ups[i].id;
+            snprintf (ups[i].addr, sizeof ups[i].addr, "tcp://10.0.0.%d:7946", i + 1);
+            ups[i].digest_len = 48;
+        }
+        m.updates = ups;
+        m.n_updates = 40;
+        ok = gossip_transport_send (p, ep_q, &m) == 0 && sp->peers_open == 1 && sp->dgrams_out == 1
+             && s_recv_one (q, &got, 2000) == 1 && got.n_updates == 40;
+        gossip_wire_msg_clear (&got);
+        m.updates = NULL;
+        m.n_updates = 0;
+    }
+    //  Raw datagrams from a socket of our own (an outsider's source).
+    int raw = socket (AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_storage qa;
+    socklen_t qlen = 0;
+    ok = ok && raw >= 0 && s_sockaddr (ep_q, &qa, &qlen) == 0;
+    uint8_t *sealed = NULL;
+    size_t len = 0;
+    if (ok) {
+        memset (&m, 0, sizeof m);
+        m.type = MW_MSG_GOSSIP;
+        ok = gossip_transport_seal (p, &m, &iq->id, &sealed, &len) == 0;
+    }
+    if (ok) {
+        //  Genuine (first contact from this source: within the allowance),
+        //  then the same bytes again: a replay.
+        uint64_t rej = sq->rejected[MW_REJ_REPLAY];
+        sendto (raw, sealed, len, 0, (struct sockaddr *) &qa, qlen);
+        ok = s_recv_one (q, &got, 2000) == 1 && sq->dgram_sources >= 2;
+        gossip_wire_msg_clear (&got);
+        sendto (raw, sealed, len, 0, (struct sockaddr *) &qa, qlen);
+        ok = ok && s_recv_one (q, &got, 2000) == 0 && sq->rejected[MW_REJ_REPLAY] == rej + 1;
+        //  A forgery from the now trusted source: rejected, trust revoked.
+        size_t trusted = sq->dgram_sources;
+        sealed[len - 1] ^= 1;
+        sendto (raw, sealed, len, 0, (struct sockaddr *) &qa, qlen);
+        ok = ok && s_recv_one (q, &got, 2000) == 0 && sq->rejected[MW_REJ_AUTH] >= 1
+             && sq->dgram_sources == trusted - 1;
+        //  Oversized: refused before any work.
+        uint8_t big[MW_DGRAM_MAX + 100];
+        memset (big, 'M', sizeof big);
+        uint64_t size_rej = sq->rejected[MW_REJ_SIZE];
+        sendto (raw, big, sizeof big, 0, (struct sockaddr *) &qa, qlen);
+        ok = ok && s_recv_one (q, &got, 2000) == 0 && sq->rejected[MW_REJ_SIZE] == size_rej + 1;
+        free (sealed);
+        sealed = NULL;
+        //  Sealed for someone else: does not open here.
+        memset (&m, 0, sizeof m);
+        m.type = MW_MSG_GOSSIP;
+        uint64_t auth = sq->rejected[MW_REJ_AUTH];
+        if (ok && gossip_transport_seal (p, &m, &iu->id, &sealed, &len) == 0) {
+            sendto (raw, sealed, len, 0, (struct sockaddr *) &qa, qlen);
+            ok = s_recv_one (q, &got, 2000) == 0 && sq->rejected[MW_REJ_AUTH] == auth + 1;
+        }
+        else
+            ok = 0;
+        free (sealed);
+    }
+    if (raw >= 0)
+        close (raw);
+    //  u, unknown to q, pings it naming an address nobody registered: the
+    //  ACK comes back to u's datagram source; a full state for that
+    //  address does not fit a datagram and has no TCP route: refused.
+    if (ok) {
+        ok = gossip_transport_peer_add (u, ep_q, &iq->id, 0) == 0;
+        memset (&m, 0, sizeof m);
+        m.type = MW_MSG_PING;
+        m.probe = 77;
+        m.target = iq->id;
+        snprintf (m.addr, sizeof m.addr, "tcp://127.0.0.1:9");
+        ok = ok && gossip_transport_send (u, ep_q, &m) == 0 && s_recv_one (q, &got, 2000) == 1
+             && got.probe == 77;
+        gossip_wire_msg_clear (&got);
+        memset (&m, 0, sizeof m);
+        m.type = MW_MSG_ACK;
+        m.probe = 77;
+        uint64_t out = sq->dgrams_out;
+        ok = ok && gossip_transport_send (q, "tcp://127.0.0.1:9", &m) == 0 && sq->dgrams_out == out + 1
+             && sq->peers_open == 0;
+        ok = ok && s_recv_one (u, &got, 2000) == 1 && got.type == MW_MSG_ACK && got.probe == 77
+             && gossip_wire_id_eq (&got.sender, &iq->id);
+        gossip_wire_msg_clear (&got);
+        mw_update_t ups[40];
+        memset (ups, 0, sizeof ups);
+        for (int i = 0; i < 40; i++) {
+            ups[i].id.b[0] = (uint8_t) (i + 1);
+            ups[i].from = ups[i].id;
+            ups[i].digest_len = 48;
+            snprintf (ups[i].addr, sizeof ups[i].addr, "tcp://10.0.0.%d:7946", i + 1);
+        }
+        memset (&m, 0, sizeof m);
+        m.type = MW_MSG_PUSH_PULL_REPLY;
+        m.updates = ups;
+        m.n_updates = 40;
+        uint64_t refused = sq->send_refused;
+        ok =
+            ok && gossip_transport_send (q, "tcp://127.0.0.1:9", &m) == -1 && sq->send_refused == refused + 1;
+    }
+    if (verbose)
+        printf ("transport datagrams: ok=%d p out %llu, q in %llu, q sources %llu, q rejected auth %llu "
+                "replay %llu size %llu\n",
+                ok, (unsigned long long) (sp ? sp->dgrams_out : 0),
+                (unsigned long long) (sq ? sq->dgrams_in : 0),
+                (unsigned long long) (sq ? sq->dgram_sources : 0),
+                (unsigned long long) (sq ? sq->rejected[MW_REJ_AUTH] : 0),
+                (unsigned long long) (sq ? sq->rejected[MW_REJ_REPLAY] : 0),
+                (unsigned long long) (sq ? sq->rejected[MW_REJ_SIZE] : 0));
+    gossip_transport_destroy (&p);
+    gossip_transport_destroy (&q);
+    gossip_transport_destroy (&u);
+    gossip_replay_destroy (&rp);
+    gossip_replay_destroy (&rq);
+    gossip_replay_destroy (&ru);
+    return ok;
+}
+
 //  Routes, refusals and caps (see the selftest's banner).  1 if all is well.
 static int
 s_test_routes (bool verbose, const gossip_identity_t *ib, const gossip_identity_t *iu, gossip_keyring_t *k,
@@ -1136,6 +1574,7 @@ s_test_routes (bool verbose, const gossip_identity_t *ib, const gossip_identity_
     gossip_transport_opts_defaults (&o);
     o.out_max = 2;
     o.routes_max = 4;
+    o.dgram_max = 0;   //  TCP routes here; datagram routes in s_test_dgram
     gossip_transport_t *u =
         ru ? gossip_transport_new_opts ("tcp://127.0.0.1:*", iu, k, ru, mw_wall_ms (), &o) : NULL;
     int ok = u && gossip_transport_peer_add (u, ep_b, &ib->id, 0) == 0;
@@ -1253,14 +1692,19 @@ gossip_transport_test (bool verbose)
     int port = 20000 + (int) (getpid () % 20000);
     char ep_b[64];
     snprintf (ep_b, sizeof ep_b, "tcp://127.0.0.1:%d", port);
-    gossip_transport_opts_t ob;
+    //  These stages test the TCP path (connections, the guard, routes):
+    //  datagrams off.  The datagram path has its own stage (s_test_dgram).
+    gossip_transport_opts_t ob, ot;
     gossip_transport_opts_defaults (&ob);
     ob.guard = guard;
-    gossip_transport_t *a = gossip_transport_new ("tcp://127.0.0.1:*", &ia, ka, ra, mw_wall_ms ());
+    ob.dgram_max = 0;
+    gossip_transport_opts_defaults (&ot);
+    ot.dgram_max = 0;
+    gossip_transport_t *a = gossip_transport_new_opts ("tcp://127.0.0.1:*", &ia, ka, ra, mw_wall_ms (), &ot);
     gossip_transport_t *b = gossip_transport_new_opts (ep_b, &ib, kb, rb, mw_wall_ms (), &ob);
-    gossip_transport_t *x = gossip_transport_new ("tcp://127.0.0.1:*", &ia, kx, rx, mw_wall_ms ());
+    gossip_transport_t *x = gossip_transport_new_opts ("tcp://127.0.0.1:*", &ia, kx, rx, mw_wall_ms (), &ot);
     //  Same node as a, with a session from the far future.
-    gossip_transport_t *f = gossip_transport_new ("tcp://127.0.0.1:*", &ia, ka, rf, UINT64_MAX);
+    gossip_transport_t *f = gossip_transport_new_opts ("tcp://127.0.0.1:*", &ia, ka, rf, UINT64_MAX, &ot);
     int ok = a && b && x && f && guard;
     const char *stage = "set-up";
     ok = ok && gossip_transport_peer_add (a, ep_b, &ib.id, 0) == 0
@@ -1398,6 +1842,10 @@ gossip_transport_test (bool verbose)
     if (ok) {
         stage = "planes";
         ok = s_test_planes (verbose, &ia, &ib, ka, kb, a, b, ep_b);
+    }
+    if (ok) {
+        stage = "datagrams";
+        ok = s_test_dgram (verbose, &ia, &ib, &iu, ka);
     }
     if (!ok)
         fprintf (stderr, "gossip_transport_test: failed in: %s\n", stage);

@@ -71,9 +71,17 @@ typedef struct {
     uint64_t peers_known;     //  registered addresses now (<= peers_max)
     uint64_t routes;          //  reply routes held now (<= routes_max)
     uint64_t budget_yields;   //  times the gate stopped for the loop's timers
+    //  Datagrams (part of msgs_in/out and bytes_in/out above).
+    uint64_t dgrams_in, dgrams_out;
+    uint64_t dgram_sources;   //  source addresses trusted now (<= sources_max)
 } gossip_transport_stats_t;
 
 typedef struct _gossip_transport_t gossip_transport_t;
+
+//  The largest sealed message sent as one datagram: an Ethernet or Wi-Fi
+//  MTU of 1500 less IPv6 and UDP headers, with room to spare (no IP
+//  fragmentation, which would turn one lost fragment into a lost message).
+#define MW_DGRAM_MAX 1400
 
 //  A transport's settings.  The mesh transport carries membership and
 //  election messages; the data plane (jobs, frames) is a second transport
@@ -96,13 +104,22 @@ typedef struct {
     size_t untrusted_rate;        //  bytes/s (and burst) authenticated for untrusted connections
     gossip_guard_t *guard;        //  borrowed; NULL: no connection caps
     gossip_guard_rules_t rules;   //  the inbound listener's caps (with a guard)
-    uint8_t min_version;          //  older protocol versions are refused (`unsigned`); 0: any
+    //  Datagrams: a UDP socket on the same address and port as the ROUTER.
+    //  A message that seals to at most dgram_max bytes, for an address
+    //  registered here (or answered through a datagram route), leaves as
+    //  one UDP datagram: no connection, no retransmission, no head-of-line
+    //  blocking, no TCP acknowledgement on the air.  Bigger ones (full
+    //  state) go over TCP.  0 = TCP only.
+    size_t dgram_max;
+    uint32_t sources_max;   //  datagram source addresses remembered as trusted
+    uint8_t min_version;    //  older protocol versions are refused (`unsigned`); 0: any
 } gossip_transport_opts_t;
 
 //  Mesh defaults: MW_MSG_MAX, HWM 128 out / 16 in, PUSH_PULL may come
 //  unbound (a join to a seed's address), 64 connections, 2 MiB per slice,
 //  2 MiB/s for untrusted connections, protocol version 2 at least (a
-//  version-1 agent signs neither its records nor its election messages).
+//  version-1 agent signs neither its records nor its election messages);
+//  datagrams up to MW_DGRAM_MAX.
 void gossip_transport_opts_defaults (gossip_transport_opts_t *opts);
 //  Data plane defaults: MW_JOB_MSG_MAX, HWM 32 out / 4 in, nothing unbound
 //  (the analysis server adds JOB_OFFER and JOB), 64 connections, 8 MiB per
@@ -130,8 +147,9 @@ void gossip_transport_destroy (gossip_transport_t **self_p);
 //  The inbound socket, and the outbound one (replies to us arrive there).
 zsock_t *gossip_transport_sock (gossip_transport_t *self);
 zsock_t *gossip_transport_sock_out (gossip_transport_t *self);
-//  Both, as poll items (ZMQ_POLLIN).  Writes at most `max` and returns how
-//  many it needs (always 2), so a caller with less room can grow and ask again.
+//  Both, and the datagram socket when there is one, as poll items
+//  (ZMQ_POLLIN).  Writes at most `max` and returns how many it needs (2 or
+//  3), so a caller with less room can grow and ask again.
 int gossip_transport_pollitems (gossip_transport_t *self, zmq_pollitem_t *items, int max);
 
 //  Register an address we may connect to, with the node id living there

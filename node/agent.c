@@ -36,6 +36,7 @@
 #include "common/sanitize.h"
 #include "common/prom.h"
 #include "common/selftest.h"
+#include "gossip/beacon.h"
 #include "gossip/crypto.h"
 #include "gossip/discovery.h"
 #include "gossip/guard.h"
@@ -55,6 +56,7 @@
 #include "pkg/service.h"
 #include "node/msgmap.h"
 #include "scheduler/digest.h"
+#include "scheduler/freshness.h"
 #include "scheduler/election.h"
 #include "node/deploy.h"
 #include "node/statedb.h"
@@ -96,6 +98,12 @@ struct _node_agent_t {
     node_usage_t *usage;
     uint32_t collect_interval_ms;
     uint64_t next_collect_ms;
+    //  Our digest is published when it is news (scheduler/freshness.h):
+    //  what was published last, and when.
+    sched_freshness_t freshness;
+    sched_digest_t digest_pub;
+    bool digest_pub_valid;
+    uint64_t digest_pub_ms;
     node_control_t *control;
     //  The VMS interface (node/vms.h): the durable event log, the HTTP API,
     //  the outboxes; its state and boxes documents are refreshed once a
@@ -134,9 +142,19 @@ struct _node_agent_t {
     uint64_t session;
     uint64_t incarnation_saved;
     uint64_t started_ms;
-    uint64_t next_beacon_ms, next_join_ms, next_prune_ms, next_peers_sync_ms;
+    uint64_t next_join_ms, next_prune_ms, next_peers_sync_ms;
     uint32_t max_members;
-    uint32_t beacon_interval_ms;
+    //  When to beacon (gossip/beacon.h: quiet once the mesh has formed),
+    //  and the new boxes whose beacon we answer after a delay that grows
+    //  with our distance to them (the closest member answers at once; the
+    //  others only if it has not become a member meanwhile).
+    gossip_beacon_t *beacon;
+    bool beacon_view_changed;
+    struct {
+        mw_id_t id;
+        char addr[MW_ADDR_MAX + 1];
+        uint64_t at_ms;   //  0 = free slot
+    } answers[16];
     char seeds[16][MW_ADDR_MAX + 1];
     size_t n_seeds;
 };
@@ -190,6 +208,10 @@ s_on_member (void *ctx, gossip_member_event_t ev, const gossip_member_info_t *m)
     if (ev == GOSSIP_MEMBER_EV_UPDATE || m->is_self)
         return;
     self->view_dirty = true;
+    //  The alive set changed: beacon fast for a while (a partition may have
+    //  healed, or a mesh formed apart may be in reach).
+    if (ev == GOSSIP_MEMBER_EV_JOIN || ev == GOSSIP_MEMBER_EV_DEAD || ev == GOSSIP_MEMBER_EV_LEAVE)
+        self->beacon_view_changed = true;
     self->docs_dirty = true;
     char hex[MW_ID_HEX_LEN + 1];
     gossip_wire_id_hex (&m->id, hex);
@@ -307,6 +329,88 @@ s_beacon_publish (agent_t *self)
     }
 }
 
+//  A new box beaconed: the members closest to it (XOR of the ids) answer
+//  first, ANSWER_STEP_MS apart, and only while it is still unknown to them,
+//  so that one full-state exchange, not N - 1, meets a joiner (it then
+//  introduces itself to the others: gossip/member.c).  Our rank: how many
+//  members we have heard from are closer to it than we are.
+#define ANSWER_STEP_MS 100
+#define ANSWER_RANKS   16   //  the closest 16 answer; the rest leave it to them
+
+static uint32_t
+s_answer_rank (agent_t *self, const mw_id_t *to)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return 0;
+    n = gossip_member_list (self->members, list, n);
+    uint8_t mine[MW_ID_LEN], theirs[MW_ID_LEN];
+    for (int b = 0; b < MW_ID_LEN; b++)
+        mine[b] = self->ident.id.b[b] ^ to->b[b];
+    uint32_t rank = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].is_self || list[i].state != MW_STATE_ALIVE || !(list[i].direct_ms || list[i].reached_ms))
+            continue;
+        for (int b = 0; b < MW_ID_LEN; b++)
+            theirs[b] = list[i].id.b[b] ^ to->b[b];
+        rank += memcmp (theirs, mine, MW_ID_LEN) < 0;
+    }
+    free (list);
+    return rank;
+}
+
+static void
+s_answer_later (agent_t *self, const mw_id_t *id, const char *addr, uint64_t at)
+{
+    size_t slot = SIZE_MAX;
+    for (size_t i = 0; i < 16 && slot == SIZE_MAX; i++)
+        if (self->answers[i].at_ms && gossip_wire_id_eq (&self->answers[i].id, id))
+            slot = i;   //  already pending: keep the earlier time
+    if (slot != SIZE_MAX)
+        return;
+    for (size_t i = 0; i < 16 && slot == SIZE_MAX; i++)
+        if (!self->answers[i].at_ms)
+            slot = i;
+    if (slot == SIZE_MAX)
+        return;   //  16 unknown boxes beaconing at once: the closer members answer them
+    self->answers[slot].id = *id;
+    snprintf (self->answers[slot].addr, sizeof self->answers[slot].addr, "%s", addr);
+    self->answers[slot].at_ms = at;
+}
+
+static void
+s_answers_tick (agent_t *self, uint64_t now)
+{
+    for (size_t i = 0; i < 16; i++) {
+        if (!self->answers[i].at_ms || now < self->answers[i].at_ms)
+            continue;
+        self->answers[i].at_ms = 0;
+        if (!gossip_member_knows_alive (self->members, &self->answers[i].id))
+            gossip_member_join (self->members, self->answers[i].addr, now);
+    }
+}
+
+//  `addr` is named by `id`: if a member we hold dead or left (another id)
+//  is registered there, drop that registration.  A live member's address
+//  is never taken over this way.
+static void
+s_release_addr (agent_t *self, const char *addr, const mw_id_t *id)
+{
+    size_t n = gossip_member_size (self->members);
+    gossip_member_info_t *list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return;
+    n = gossip_member_list (self->members, list, n);
+    for (size_t i = 0; i < n; i++)
+        if (!list[i].is_self && !gossip_wire_id_eq (&list[i].id, id) && strcmp (list[i].addr, addr) == 0
+            && (list[i].state == MW_STATE_DEAD || list[i].state == MW_STATE_LEFT)) {
+            gossip_transport_peer_remove (self->transport, addr);
+            break;
+        }
+    free (list);
+}
+
 static void
 s_beacon_recv (agent_t *self, uint64_t now)
 {
@@ -327,17 +431,31 @@ s_beacon_recv (agent_t *self, uint64_t now)
         //  Same key, other cluster name: a configuration mistake worth a line.
         mw_warn ("beacon_other_cluster", "from=%s cluster=%s", mw_logv (ip), mw_logv (msg.cluster));
     }
-    else if (!gossip_member_knows_alive (self->members, &msg.sender)) {
+    else if (gossip_member_knows_alive (self->members, &msg.sender)) {
+        //  One of ours: our own beacon is not needed this interval.
+        gossip_beacon_heard (self->beacon, now);
+    }
+    else {
         //  A box we do not know as alive: exchange full state with it.  A
         //  dead one learns from our state that it was declared dead and
         //  refutes with a higher incarnation.
         char hex[MW_ID_HEX_LEN + 1];
         gossip_wire_id_hex (&msg.sender, hex);
-        mw_debug ("beacon_join", "peer=%s addr=%s", hex, mw_logv (msg.addr));
-        //  Ours to contact for a while, sealed for the id that beaconed;
-        //  once it answers it is a member and registered for good.
-        gossip_transport_peer_add (self->transport, msg.addr, &msg.sender, 30000);
-        gossip_member_join (self->members, msg.addr, now);
+        uint32_t rank = s_answer_rank (self, &msg.sender);
+        mw_debug ("beacon_join", "peer=%s addr=%s rank=%u", hex, mw_logv (msg.addr), rank);
+        if (rank < ANSWER_RANKS) {
+            //  Ours to contact for a while, sealed for the id that beaconed;
+            //  once it answers it is a member and registered for good.  A
+            //  dead or departed member's address now belongs to the new box
+            //  (a replaced box keeps its IP): unregister the old id, or
+            //  what we send would be sealed for it and never open.
+            s_release_addr (self, msg.addr, &msg.sender);
+            gossip_transport_peer_add (self->transport, msg.addr, &msg.sender, 30000);
+            if (rank == 0)
+                gossip_member_join (self->members, msg.addr, now);
+            else
+                s_answer_later (self, &msg.sender, msg.addr, now + (uint64_t) rank * ANSWER_STEP_MS);
+        }
     }
     gossip_wire_msg_clear (&msg);
 }
@@ -842,6 +960,14 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     else
         json_object_put (rej);
     mw_json_add (o, "stats", stats);
+    if (self->beacon) {
+        //  Discovery beacons: how quiet they have become (gossip/beacon.h).
+        gossip_beacon_stats_t bs;
+        gossip_beacon_stats (self->beacon, &bs);
+        const char *bk[] = {"interval_ms", "sent", "suppressed", "resets", "heard"};
+        uint64_t bv[] = {bs.interval_ms, bs.sent, bs.suppressed, bs.resets, bs.heard};
+        mw_json_add (o, "beacon", s_u64_object (bk, bv, 5));
+    }
     //  File descriptors and the connection guard: what an outsider's flood
     //  has cost, and what it was refused.
     json_object *fds = json_object_new_object ();
@@ -925,11 +1051,22 @@ s_collect_tick (agent_t *self, uint64_t now)
     uint64_t wall = mw_wall_ms ();
     int len = node_load_tick (self->load, now, wall, digest, sizeof digest);
     if (len > 0) {
-        gossip_member_set_digest (self->members, digest, (size_t) len, now);
+        sched_digest_t d;
+        bool decoded = sched_digest_decode (digest, (size_t) len, &d) == 0;
+        //  Gossiped only when it is news (a move, a busy box, or its age):
+        //  an idle box's jitter would otherwise cost every peer a stream of
+        //  messages.
+        if (!decoded
+            || sched_freshness_due (&self->freshness, self->digest_pub_valid ? &self->digest_pub : NULL, &d,
+                                    now - self->digest_pub_ms)) {
+            gossip_member_set_digest (self->members, digest, (size_t) len, now);
+            self->digest_pub = d;
+            self->digest_pub_valid = decoded;
+            self->digest_pub_ms = now;
+        }
         //  Forecast headroom is part of the coordinator rank (with
         //  hysteresis inside the election: a spike never moves the role).
-        sched_digest_t d;
-        if (sched_digest_decode (digest, (size_t) len, &d) == 0) {
+        if (decoded) {
             double h = sched_digest_headroom (&d);
             election_set_headroom (self->election, h < 0 ? 0 : h > 100 ? 100 : (uint32_t) h, now);
         }
@@ -1098,8 +1235,11 @@ s_mesh_tick (void *ctx, uint64_t now)
     if (!node_loop_leaving (self->loop))
         s_keywatch_tick (self, now);
     if (!node_loop_leaving (self->loop) && now >= self->next_prune_ms) {
-        gossip_transport_prune (self->transport, now, 120000);
-        self->next_prune_ms = now + 60000;
+        //  Probes and gossip go as datagrams: a mesh connection carries a
+        //  full state now and then, and an idle one is closed within 15 s
+        //  (before TCP keepalive would probe it: gossip/transport.c).
+        gossip_transport_prune (self->transport, now, 10000);
+        self->next_prune_ms = now + 5000;
     }
 }
 
@@ -1152,9 +1292,13 @@ s_disc_tick (void *ctx, uint64_t now)
     agent_t *self = (agent_t *) ctx;
     if (node_loop_leaving (self->loop))
         return;
-    if (self->disc && now >= self->next_beacon_ms) {
-        s_beacon_publish (self);
-        self->next_beacon_ms = now + self->beacon_interval_ms;
+    if (self->disc) {
+        gossip_beacon_view (self->beacon, gossip_member_alive_count (self->members) - 1,
+                            self->beacon_view_changed, now);
+        self->beacon_view_changed = false;
+        if (gossip_beacon_tick (self->beacon, now))
+            s_beacon_publish (self);
+        s_answers_tick (self, now);
     }
     s_join_tick (self, now);
 }
@@ -1167,8 +1311,14 @@ s_disc_wakeup (void *ctx, uint64_t now)
     if (node_loop_leaving (self->loop))
         return UINT64_MAX;
     uint64_t w = self->next_join_ms;
-    if (self->disc && self->next_beacon_ms < w)
-        w = self->next_beacon_ms;
+    if (self->disc) {
+        uint64_t b = gossip_beacon_next_wakeup (self->beacon, now);
+        if (b < w)
+            w = b;
+        for (size_t i = 0; i < 16; i++)
+            if (self->answers[i].at_ms && self->answers[i].at_ms < w)
+                w = self->answers[i].at_ms;
+    }
     return w;
 }
 
@@ -1586,7 +1736,21 @@ s_setup (agent_t *self, char *err, size_t errlen)
         //  Configured: ours to connect to (unbound until it answers).
         gossip_transport_peer_add (self->transport, self->seeds[self->n_seeds++], NULL, 0);
     }
-    self->beacon_interval_ms = (uint32_t) mw_config_settings (cfg)->beacon_interval_ms;
+    if (self->disc) {
+        gossip_beacon_cfg_t bcfg;
+        gossip_beacon_cfg_defaults (&bcfg);
+        bcfg.fast_ms = (uint32_t) mw_config_settings (cfg)->beacon_interval_ms;
+        bcfg.quiet_ms = (uint32_t) mw_config_settings (cfg)->beacon_quiet_ms;
+        if (bcfg.quiet_ms < bcfg.fast_ms)
+            bcfg.quiet_ms = bcfg.fast_ms;
+        bcfg.alone_ms = 4 * bcfg.fast_ms < bcfg.quiet_ms ? 4 * bcfg.fast_ms : bcfg.quiet_ms;
+        randombytes_buf (&seed, sizeof seed);
+        self->beacon = gossip_beacon_new (&bcfg, seed, mw_now_ms ());
+        if (!self->beacon) {
+            snprintf (err, errlen, "cannot create the beacon schedule");
+            return -1;
+        }
+    }
 
     //  Resources and forecasts (on unless COLLECT_INTERVAL_MS=0: peers decide
     //  on our digest).
@@ -1598,6 +1762,8 @@ s_setup (agent_t *self, char *err, size_t errlen)
             p++;
     }
     self->collect_interval_ms = (uint32_t) mw_config_settings (cfg)->collect_interval_ms;
+    sched_freshness_defaults (&self->freshness);
+    self->freshness.max_age_ms = (uint32_t) mw_config_settings (cfg)->digest_max_age_ms;
     if (self->collect_interval_ms > 0) {
         self->load = node_load_new (self->collect_interval_ms, horizons, n_h ? n_h : 2, NULL);
         if (!self->load)
@@ -1714,6 +1880,7 @@ s_teardown (agent_t *self)
     election_destroy (&self->election);
     gossip_member_destroy (&self->members);
     gossip_discovery_destroy (&self->disc);
+    gossip_beacon_destroy (&self->beacon);
     node_control_destroy (&self->control);
     node_vms_destroy (&self->vms);   //  commits what is queued, detaches the log
     node_events_destroy (&self->events);
@@ -1825,8 +1992,7 @@ node_agent_loop (node_agent_t *self)
 
     uint64_t now = mw_now_ms ();
     self->next_join_ms = now;
-    self->next_beacon_ms = now;
-    self->next_prune_ms = now + 60000;
+    self->next_prune_ms = now + 5000;
     int rc = node_loop_run (self->loop);
     s_persist_incarnation (self);
     gossip_transport_set_linger (self->transport, 200);

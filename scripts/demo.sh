@@ -74,6 +74,18 @@ t0=$(tb_now_ms)
 tb_wait_until 30 tb_all_alive $nodes || echo "(not converged yet)"
 echo "-- every view lists all $N alive ($(ms_since "$t0") ms after the last agent answered):"
 table
+if [ $mode = ns ]; then
+    #  Built for wireless links (issue 17): what the idle mesh costs.
+    . "$top/tests/lib/wirebed.sh"
+    echo
+    echo "== 10 s with nothing happening: bytes each box's link carried (every frame, all headers)"
+    # shellcheck disable=SC2086
+    wb_snap "$TB_DIR/w0" $nodes; sleep 10
+    # shellcheck disable=SC2086
+    wb_snap "$TB_DIR/w1" $nodes
+    wb_rates "$TB_DIR/w0" "$TB_DIR/w1" | awk '{ printf "   n%s received %5d B/s, sent %5d B/s\n", $1, $2, $3 }'
+    echo "   (the coordinator sends the most: its lease heartbeats; beacons have gone quiet)"
+fi
 victim=3
 survivors=$(for i in $nodes; do [ "$i" = $victim ] || printf '%s ' "$i"; done)
 echo

@@ -10,7 +10,7 @@ PKGS="build-essential autoconf automake libtool pkg-config git ca-certificates \
   spin prometheus libarchive-dev libssl-dev minisign skopeo docker-registry \
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg \
   python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly"
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly golang-go golang-github-hashicorp-memberlist-dev"
 # npm fetches the face-api model package; a machine that already has node
 # (e.g. from NodeSource, which bundles npm) must not get Debian's npm on top.
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

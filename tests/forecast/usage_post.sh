@@ -26,7 +26,10 @@ start_receiver () {
 stop_receiver () { kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null; }
 
 start_receiver ok
-tb_start_agent_lo 1 "USAGE_URL=http://127.0.0.1:$RPORT/usage" "USAGE_INTERVAL=1"
+#  DIGEST_MAX_AGE_MS=0: n1 publishes every sample (an idle box would
+#  otherwise publish every 3 s), so its digest's age at n2 shows its loop
+#  turning every second.
+tb_start_agent_lo 1 "USAGE_URL=http://127.0.0.1:$RPORT/usage" "USAGE_INTERVAL=1" "DIGEST_MAX_AGE_MS=0"
 tb_start_agent_lo 2
 tb_wait_ready 1; tb_wait_ready 2
 tb_wait_until 10 tb_all_alive 1 2 || tb_fail "no convergence"
