@@ -34,7 +34,7 @@
 
 #define S_TICK_MS       250     //  slots and reports
 #define S_PUSH_MS       5000    //  anti-entropy: the plan to two random members
-#define S_REPORT_MS     2000    //  our report to every member
+#define S_REPORT_MS     5000    //  our unchanged report to every member (a change goes at once; TTL 15 s)
 #define S_ROLLOUT_MS    500     //  the coordinator's rollout step
 #define S_ADOPT_MS      1000    //  a new coordinator waits this long (one exchange) before it writes
 #define S_REPORTS_MAX   64      //  members whose report is kept

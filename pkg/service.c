@@ -32,7 +32,7 @@
 #define S_METAREQ_MS  10000    //  ... each given up after this
 #define S_REFUSED_MAX 256      //  digests refused lately, not asked for again ...
 #define S_REFUSED_MS  600000   //  ... for ten minutes
-#define S_INDEX_MS    2000     //  PKG_INDEX period
+#define S_INDEX_MS    15000    //  PKG_INDEX refresh (a change and a newcomer get one at once)
 #define S_RELOAD_MS   250      //  catalog poll (data_version)
 #define S_PRUNE_MS    10000    //  close connections idle this long
 #define S_SAVE_MS     250      //  bitmap checkpoint while fetching
