@@ -410,6 +410,14 @@ s_election_send (void *ctx, const mw_id_t *to, const election_msg_t *msg)
         return;   //  not (or no longer) a member: nothing to send to
     mw_msg_t wire;
     node_msgmap_election_to_wire (msg, &wire);
+    if (msg->type != ELECTION_MSG_HEARTBEAT) {
+        //  Rounds, not heartbeats: what a slow failover's log must show.
+        char hex[MW_ID_HEX_LEN + 1];
+        gossip_wire_id_hex (to, hex);
+        mw_debug (msg->type == ELECTION_MSG_VOTE_REQ ? "vote_req_out" : "vote_out",
+                  "to=%s term=%llu rank=%u pre=%d granted=%d", hex, (unsigned long long) msg->term, msg->rank,
+                  msg->pre, msg->granted);
+    }
     gossip_transport_send_to (self->transport, m.addr, to, &wire);
 }
 
@@ -798,15 +806,15 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     }
     mw_json_add (o, "ballot", ballot);
     mw_json_add (o, "lease_age_ms", age == UINT64_MAX ? NULL : mw_json_u64 (age));
-    const char *ek[] = {"heartbeats_out",    "heartbeats_in",   "prevotes_started", "elections_started",
-                        "elections_won",     "step_downs",      "votes_granted",    "stale_ignored",
-                        "refused_nonmember", "refused_absurd",  "refused_unproven", "caught_up",
-                        "renounced",         "refused_unsigned"};
-    uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,   es.prevotes_started, es.elections_started,
-                     es.elections_won,     es.step_downs,      es.votes_granted,    es.stale_ignored,
-                     es.refused_nonmember, es.refused_absurd,  es.refused_unproven, es.caught_up,
-                     es.renounced,         es.refused_unsigned};
-    mw_json_add (o, "election", s_u64_object (ek, ev, 14));
+    const char *ek[] = {"heartbeats_out",    "heartbeats_in",    "prevotes_started", "elections_started",
+                        "elections_won",     "step_downs",       "votes_granted",    "stale_ignored",
+                        "refused_nonmember", "refused_absurd",   "refused_unproven", "caught_up",
+                        "renounced",         "refused_unsigned", "prevote_retries"};
+    uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,    es.prevotes_started, es.elections_started,
+                     es.elections_won,     es.step_downs,       es.votes_granted,    es.stale_ignored,
+                     es.refused_nonmember, es.refused_absurd,   es.refused_unproven, es.caught_up,
+                     es.renounced,         es.refused_unsigned, es.prevote_retries};
+    mw_json_add (o, "election", s_u64_object (ek, ev, 15));
 
     mw_json_add (o, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
     mw_json_add (o, "session", mw_json_u64 (self->session));
@@ -1052,6 +1060,13 @@ s_mesh_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
             if (node_msgmap_election_from_wire (&msg, &em) == 0) {
                 if (!leaving) {
                     em.verified = s_election_verify (self, &msg, now);
+                    if (em.type != ELECTION_MSG_HEARTBEAT) {
+                        char hex[MW_ID_HEX_LEN + 1];
+                        gossip_wire_id_hex (&em.sender, hex);
+                        mw_debug (em.type == ELECTION_MSG_VOTE_REQ ? "vote_req_in" : "vote_in",
+                                  "from=%s term=%llu rank=%u pre=%d granted=%d verified=%d", hex,
+                                  (unsigned long long) em.term, em.rank, em.pre, em.granted, em.verified);
+                    }
                     election_handle (self->election, &em, now);
                 }
             }

@@ -171,13 +171,18 @@ struct _election_t {
     } * rep;
     size_t n_view;
     uint64_t view_changed;
+    //  The size the view last held steady for a whole hold (settle_ms),
+    //  once it has: a view at least that large is not one being cut down.
+    bool settled;
+    size_t settled_n;
     election_ballot_t *scratch;   //  n_view + 1 ballots, for the majority's order statistic
 
     //  Current round (pre-vote or vote): the electorate is the view when
     //  the round started, plus us; a majority of it wins.
     mw_id_t *electorate;
     bool *granted;
-    size_t n_elect, cap_elect, n_granted;
+    bool *refused;   //  a real round's refusals: once a majority is out of reach, retry soon
+    size_t n_elect, cap_elect, n_granted, n_refused;
     uint64_t round_term;   //  counter asked for
 
     //  What we last announced, so each ballot is announced once.
@@ -185,12 +190,23 @@ struct _election_t {
     election_ballot_t announced_b;
     bool lost_announced;
 
+    //  Early pre-vote retries left since the lease lapsed (see s_on_vote).
+    uint32_t early_left;
+
     //  Rank: priority, then headroom bucket (with hysteresis).
     uint32_t hr_bucket, hr_pending;
     uint64_t hr_since;
 
     election_stats_t stats;
 };
+
+//  A round known to fail is retried after about one heartbeat interval
+//  instead of a whole election timeout (s_retry_soon), at most this many
+//  times per lease lapse: a pre-candidate refused by a voter that still
+//  holds our ballot (its lease on the lost coordinator runs a little
+//  longer: it heard one more heartbeat, or its loop ran later), and the
+//  two sides of a split vote (two timers fired together on a loaded box).
+#define PREVOTE_EARLY_RETRIES 3
 
 //  Headroom must sit in a new 10 % bucket this long before the rank moves.
 #define HEADROOM_HOLD_MS 30000
@@ -489,16 +505,23 @@ s_round_start (election_t *self, uint64_t round_term)
         if (!g)
             return -1;
         self->granted = g;
+        bool *r = (bool *) realloc (self->refused, need * sizeof *r);
+        if (!r)
+            return -1;
+        self->refused = r;
         self->cap_elect = need;
     }
     self->electorate[0] = self->self_id;
     self->granted[0] = true;   //  our own vote
+    self->refused[0] = false;
     for (size_t i = 0; i < self->n_view; i++) {
         self->electorate[i + 1] = self->view[i];
         self->granted[i + 1] = false;
+        self->refused[i + 1] = false;
     }
     self->n_elect = need;
     self->n_granted = 1;
+    self->n_refused = 0;
     self->round_term = round_term;
     return 0;
 }
@@ -516,6 +539,22 @@ s_round_grant (election_t *self, const mw_id_t *from)
             break;
         }
     return self->n_granted >= self->n_elect / 2 + 1;
+}
+
+//  A refusal in the current round; true once a majority can no longer
+//  be reached (every other answer could be a yes and still not suffice).
+static bool
+s_round_refuse (election_t *self, const mw_id_t *from)
+{
+    for (size_t i = 1; i < self->n_elect; i++)
+        if (mw_id_eq (&self->electorate[i], from)) {
+            if (!self->granted[i] && !self->refused[i]) {
+                self->refused[i] = true;
+                self->n_refused++;
+            }
+            break;
+        }
+    return self->n_refused > self->n_elect - (self->n_elect / 2 + 1);
 }
 
 //  --------------------------------------------------------------------------
@@ -541,6 +580,7 @@ s_follow (election_t *self, const election_msg_t *hb, uint64_t now)
     self->lease_until = now + lease;
     self->lease_renewed = now;
     self->lease_ever = true;
+    self->early_left = PREVOTE_EARLY_RETRIES;
     self->timer = self->lease_until + (s_timeout (self) - self->cfg.timeout_ms);
     if (lease == 0)
         self->lost_announced = true;   //  a resignation: nothing was lost unexpectedly
@@ -611,6 +651,7 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
     }
     case A_LEAD:
         self->stats.elections_won++;
+        self->early_left = PREVOTE_EARLY_RETRIES;
         self->has_coord = true;
         self->coord = self->self_id;
         s_announce_elected (self);
@@ -744,12 +785,20 @@ election_destroy (election_t **self_p)
     free (self->scratch);
     free (self->electorate);
     free (self->granted);
+    free (self->refused);
     free (self);
     *self_p = NULL;
 }
 
 //  --------------------------------------------------------------------------
 //  Inputs
+
+//  How long a changed view must stay as it is before we may stand.
+static uint64_t
+s_hold (const election_t *self)
+{
+    return self->n_view ? self->cfg.settle_ms : self->cfg.alone_ms;
+}
 
 void
 election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_ms)
@@ -779,8 +828,13 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
             rep[k] = self->rep[old];
         k++;
     }
-    if (k != self->n_view)
+    if (k != self->n_view) {
+        if (now_ms >= self->view_changed + s_hold (self) && self->n_view > 0) {
+            self->settled = true;   //  the view we leave was steady
+            self->settled_n = self->n_view;
+        }
         self->view_changed = now_ms;
+    }
     free (self->view);
     free (self->rep);
     free (self->scratch);
@@ -807,11 +861,20 @@ election_set_headroom (election_t *self, uint32_t pct, uint64_t now_ms)
         self->hr_bucket = b;
 }
 
+//  May we stand now?  Not while the view is still changing (start-up, a
+//  partition being detected): a node whose view is shrinking must not win
+//  a term with a small majority that the rest is about to use.  A view
+//  back at (or above) the size it last settled at is different: a member
+//  came back (a restart, a heal) and a majority of it is at least the one
+//  the settled view needed; holding then only delays a failover that
+//  follows a rejoin by up to a whole hold (1.5 s, seen in the namespace
+//  test: a coordinator stopped 0.5 s after another box restarted).
 static bool
 s_may_stand (const election_t *self, uint64_t now)
 {
-    uint64_t hold = self->n_view ? self->cfg.settle_ms : self->cfg.alone_ms;
-    return now >= self->view_changed + hold;
+    if (now >= self->view_changed + s_hold (self))
+        return true;
+    return self->settled && self->n_view > 0 && self->n_view >= self->settled_n;
 }
 
 void
@@ -833,7 +896,7 @@ election_tick (election_t *self, uint64_t now_ms)
         //  is about to use.
         //  The random part again, so that the best-ranked node still
         //  tends to be first once the view has settled.
-        uint64_t hold = self->n_view ? self->cfg.settle_ms : self->cfg.alone_ms;
+        uint64_t hold = s_hold (self);
         self->timer = self->view_changed + hold + (s_timeout (self) - self->cfg.timeout_ms);
         if (self->timer <= now_ms)
             self->timer = now_ms + 1;
@@ -1054,6 +1117,25 @@ s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
     s_vote_reply (self, &msg->sender, &b, false, true);
 }
 
+//  Move our election timer to a random moment in [hb/2, hb/2 + spread]
+//  from now, at most PREVOTE_EARLY_RETRIES times per lease lapse: a round
+//  known to fail need not wait out a whole election timeout.  A pre-vote
+//  changes no state, and a bounded number of rounds cannot storm; the
+//  jitter keeps two refused nodes out of step (the pre-vote yield rule
+//  settles them if they still ask together).
+static void
+s_retry_soon (election_t *self, uint64_t now, uint64_t spread)
+{
+    if (self->early_left == 0)
+        return;
+    uint64_t at = now + self->cfg.heartbeat_ms / 2 + s_rand (self) % (spread + 1);
+    if (at < self->timer) {
+        self->timer = at;
+        self->early_left--;
+        self->stats.prevote_retries++;
+    }
+}
+
 static void
 s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
 {
@@ -1072,10 +1154,35 @@ s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
             self->stats.refused_unproven++;   //  counted as a report; one is not a majority
             return;
         }
+        //  A rival's ballot in our own counter, higher only by its id: the
+        //  votes of this counter split between us.  We give way (the
+        //  ballot order decides), but neither of us is likely to hold it:
+        //  stand again soon.  A coordinator deposed this way (the rival's
+        //  refusal came in after we had won) first resigns, so that its
+        //  followers' leases do not hold the next round back 400 ms.
+        bool split =
+            (self->role == ELECTION_CANDIDATE || self->role == ELECTION_COORDINATOR) && b.n == self->hi.n;
+        if (split && self->role == ELECTION_COORDINATOR)
+            s_heartbeat (self, now, 0);
         s_adopt (self, &b);
         s_fire (self, E_HIGHER_TERM, NULL, now);
+        if (split)
+            s_retry_soon (self, now, self->cfg.heartbeat_ms);
         return;
     }
+    if (msg->pre && c == 0 && self->role == ELECTION_PRECANDIDATE)
+        //  Refused by a voter on our own ballot: it still follows the
+        //  coordinator we lost (leases lapse tens of ms apart) or already
+        //  said yes to another pre-candidate.  Waiting a whole timeout
+        //  would add 400-600 ms to the failover; ask again shortly.
+        s_retry_soon (self, now, self->cfg.heartbeat_ms / 2);
+    if (!msg->pre && !msg->granted && c <= 0 && self->role == ELECTION_CANDIDATE
+        && self->round_term == self->hi.n && s_round_refuse (self, &msg->sender))
+        //  Our candidacy cannot win this counter any more (the votes
+        //  split: two timers fired together on a loaded box).  Nobody
+        //  else can win it either when we hold the rest: stand again
+        //  soon, at a random moment, rather than a whole timeout later.
+        s_retry_soon (self, now, self->cfg.heartbeat_ms);
     //  A grant is for exactly our ballot (hi while we are candidate).
     if (!msg->pre && msg->granted && self->role == ELECTION_CANDIDATE && c == 0
         && mw_id_eq (&b.id, &self->self_id) && self->round_term == b.n && s_round_grant (self, &msg->sender))
@@ -2097,6 +2204,142 @@ election_test (bool verbose)
         printf (" * kill -9, N=5, %d runs: failover min %llu / median %llu / max %llu ms\n", n_fo,
                 (unsigned long long) fo[0], (unsigned long long) fo[n_fo / 2],
                 (unsigned long long) fo[n_fo - 1]);
+
+    //  2b. Leases that lapse apart: the coordinator's last heartbeats reach
+    //  only some followers (its link to two of them cut 150 ms before it
+    //  stops), so those two lose their lease first and ask for pre-votes
+    //  the others must still refuse.  Without a quick retry (s_on_vote)
+    //  a refused pre-candidate, and every voter that said yes to it,
+    //  waits a whole new timeout: failovers of 900-1100 ms were seen in
+    //  the namespace test.  With it, the failover stays near one lease.
+    n_fo = 0;
+    uint64_t retries = 0;
+    for (uint64_t seed = 1; seed <= 16; seed++) {
+        CHECK (s_sim_init (sim, 5, seed * 15485863) == 0);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        s_sim_run (sim, 1000 + s_sim_rand (sim) % 100);
+        int old = who, early[2], k = 0;
+        for (int i = 0; i < 5 && k < 2; i++)
+            if (i != old)
+                early[k++] = i;
+        for (k = 0; k < 2; k++)
+            netsim_cut (sim->net, (uint32_t) old, (uint32_t) early[k], true);
+        s_sim_run (sim, 150);
+        s_sim_stop (sim, old, true);
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t <= B_FAILOVER && who != old);
+        fo[n_fo++] = t;
+        for (int i = 0; i < 5; i++) {
+            election_stats_t st;
+            if (i != old) {
+                election_stats (sim->node[i].e, &st);
+                retries += st.prevote_retries;
+            }
+        }
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+    qsort (fo, (size_t) n_fo, sizeof fo[0], s_cmp_u64);
+    CHECK (fo[n_fo - 1] <= B_FAILOVER);
+    if (verbose)
+        printf (" * SIGSTOP after two followers missed 150 ms of heartbeats, N=5, %d runs: failover median "
+                "%llu / max %llu ms (%llu early pre-vote retries)\n",
+                n_fo, (unsigned long long) fo[n_fo / 2], (unsigned long long) fo[n_fo - 1],
+                (unsigned long long) retries);
+
+    //  2d. A loaded box: the survivors' loops stand still across the
+    //  moment their timers are due (frozen 300-700 ms after the
+    //  coordinator stopped) and then run at the same instant, and the two
+    //  best placed to win hear each other late (12 ms): both ask for
+    //  pre-votes, both pass before the other's request arrives (so the
+    //  yield rule cannot act) and the votes of one counter split (seen in
+    //  the namespace test: 995 ms).  A candidate that can no longer win,
+    //  or that gave way to a rival in its counter, stands again within
+    //  50-150 ms instead of a whole timeout.
+    n_fo = 0;
+    retries = 0;
+    for (uint64_t seed = 1; seed <= 24; seed++) {
+        CHECK (s_sim_init (sim, 5, seed * 49979687) == 0);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        s_sim_run (sim, 1000 + s_sim_rand (sim) % 100);
+        int old = who, a = -1, b = -1;   //  the two highest ids among the survivors
+        for (int i = 0; i < 5; i++) {
+            if (i == old)
+                continue;
+            if (a < 0 || memcmp (sim->node[i].id.b, sim->node[a].id.b, MW_ID_LEN) > 0) {
+                b = a;
+                a = i;
+            }
+            else if (b < 0 || memcmp (sim->node[i].id.b, sim->node[b].id.b, MW_ID_LEN) > 0)
+                b = i;
+        }
+        netsim_link_t slow;
+        netsim_link_defaults (&slow);
+        slow.lat_min_us = slow.lat_max_us = 12000;
+        slow.in_order = true;
+        netsim_set_pair (sim->net, (uint32_t) a, (uint32_t) b, &slow);
+        netsim_set_pair (sim->net, (uint32_t) b, (uint32_t) a, &slow);
+        s_sim_stop (sim, old, true);
+        s_sim_run (sim, 300);
+        uint64_t until = (sim->now + 400) * NETSIM_MS;
+        for (int i = 0; i < 5; i++)
+            if (i != old)
+                netsim_freeze (sim->net, (uint32_t) i, until);
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t != UINT64_MAX && who != old);
+        fo[n_fo++] = t + 300;
+        for (int i = 0; i < 5; i++) {
+            election_stats_t st;
+            if (i != old) {
+                election_stats (sim->node[i].e, &st);
+                retries += st.prevote_retries;
+            }
+        }
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+    qsort (fo, (size_t) n_fo, sizeof fo[0], s_cmp_u64);
+    CHECK (fo[n_fo - 1] <= B_FAILOVER);
+    if (verbose)
+        printf (" * SIGSTOP while the survivors' loops stand still 300-700 ms, N=5, %d runs: failover median "
+                "%llu / max %llu ms (%llu early rounds)\n",
+                n_fo, (unsigned long long) fo[n_fo / 2], (unsigned long long) fo[n_fo - 1],
+                (unsigned long long) retries);
+
+    //  2c. A failover just after a rejoin: a follower is killed, declared
+    //  dead, restarted; 500 ms after it is back in the views the
+    //  coordinator stops.  The views grew back to the size they had
+    //  settled at, so nobody waits out the settle hold (1.5 s) before
+    //  standing (it did: 1,077 ms in the namespace test).
+    n_fo = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        CHECK (s_sim_init (sim, 5, seed * 32452843) == 0);
+        n = s_sim_all (5, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        s_sim_run (sim, 2000);
+        int old = who, gone = (who + 1) % 5;
+        s_sim_crash (sim, gone);
+        s_sim_run (sim, SIM_DEAD_MS + 500);
+        s_sim_boot (sim, gone);
+        s_sim_run (sim, SIM_JOIN_MS + 500);
+        CHECK (s_sim_agreed (sim, set, n) == old);
+        s_sim_stop (sim, old, true);
+        n = s_sim_all (5, set, old);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who);
+        CHECK (t <= B_FAILOVER && who != old);
+        fo[n_fo++] = t;
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+    qsort (fo, (size_t) n_fo, sizeof fo[0], s_cmp_u64);
+    if (verbose)
+        printf (" * SIGSTOP 500 ms after another box rejoined, N=5, %d runs: failover median %llu / max %llu "
+                "ms\n",
+                n_fo, (unsigned long long) fo[n_fo / 2], (unsigned long long) fo[n_fo - 1]);
 
     //  3. SIGSTOP the coordinator 3 s, SIGCONT: it steps down, follows.
     for (uint64_t seed = 1; seed <= 4; seed++) {

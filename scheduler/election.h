@@ -234,6 +234,7 @@ typedef struct {
         votes_granted, stale_ignored;
     uint64_t refused_nonmember, refused_absurd, refused_unproven, caught_up, renounced;
     uint64_t refused_unsigned;
+    uint64_t prevote_retries;   //  early pre-vote rounds after a refusal on our own ballot
 } election_stats_t;
 void election_stats (const election_t *self, election_stats_t *out);
 

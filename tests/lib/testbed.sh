@@ -342,7 +342,7 @@ tb_write_config () {
 tb_base_config () {
     local i=$1
     TB_BASE=("CLUSTER_NAME=tb-$TB_NETID" "CLUSTER_KEY=$TB_KEY" "NODE_NAME=n$i"
-             "STATE_DIR=$TB_DIR/n$i/state" "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=info")
+             "STATE_DIR=$TB_DIR/n$i/state" "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=${TB_LOG_LEVEL:-info}")
 }
 
 #  Launch an agent (internal): $1 = I, $2 = namespace or "" (root), rest = config lines.
@@ -751,7 +751,7 @@ tb_start_server () {
     [ -n "$TB_MW" ] || tb_require_mw
     [ -z "${TB_PID[$i]:-}" ] || tb_die "server $i already running (pid ${TB_PID[$i]})"
     tb_write_config "$i" "CLUSTER_KEY=$TB_KEY" "NODE_NAME=server$i" "STATE_DIR=$TB_DIR/n$i/state" \
-        "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=info" "MESH_ADDR=$(tb_ip "$i")" \
+        "LOG_FILE=$TB_DIR/n$i/agent.log" "LOG_LEVEL=${TB_LOG_LEVEL:-info}" "MESH_ADDR=$(tb_ip "$i")" \
         "VMS_PORT=$TB_SERVER_PORT" "EVENTS_PORT=7947" "$@"
     local d="$TB_DIR/n$i"
     local -a cmd=(ip netns exec "${TB_NS[$i]}" env "${TB_ENVU[@]}" "${TB_AGENT_WRAPPER[@]}" "$TB_MW" analysis-server --config "$d/agent.conf")
