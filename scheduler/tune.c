@@ -210,7 +210,7 @@ s_stats (sched_tune_t *self, int m, uint64_t now, sched_tune_stats_t *st)
     int n = 0, nc = 0;
     for (int i = 0; i < mm->s_count; i++) {
         const s_sample_t *s = &mm->s[i];
-        if (s->size != mm->size || s->at < mm->size_since || now - s->at > self->cfg.window_ms)
+        if ((mm->size && s->size != mm->size) || s->at < mm->size_since || now - s->at > self->cfg.window_ms)
             continue;
         v[n++] = s->ms;
         if (s->has_conf) {
@@ -235,7 +235,7 @@ s_stats (sched_tune_t *self, int m, uint64_t now, sched_tune_stats_t *st)
     int no = 0, miss = 0, esc = 0;
     for (int i = 0; i < mm->o_count; i++) {
         const s_outcome_t *o = &mm->o[i];
-        if (o->size != mm->size || o->at < mm->size_since || now - o->at > self->cfg.window_ms)
+        if ((mm->size && o->size != mm->size) || o->at < mm->size_since || now - o->at > self->cfg.window_ms)
             continue;
         no++;
         miss += o->missed;
