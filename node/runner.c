@@ -368,8 +368,8 @@ s_loader_run (void *arg)
         pthread_mutex_unlock (&self->lock);
         mw_detector_destroy (&stale);
         free (stale_dir);
-        mw_debug ("runner_model_loaded", "worker=%d model=%s size=%d load_ms=%.1f", w->index,
-                  mw_model_name ((mw_model_t) m), size, ms);
+        mw_info ("runner_model_loaded", "worker=%d model=%s size=%d load_ms=%.1f", w->index,
+                 mw_model_name ((mw_model_t) m), size, ms);
         pthread_mutex_lock (&self->lock);
     }
     pthread_mutex_unlock (&self->lock);
@@ -385,6 +385,7 @@ s_swap (s_worker_t *w)
     for (int m = 0; m < NMODELS; m++) {
         if (!w->pending[m])
             continue;
+        double t0 = s_now_ms ();
         mw_detector_t *det = w->pending[m];
         char *dir = w->pending_dir[m];
         w->pending[m] = NULL;
@@ -412,8 +413,10 @@ s_swap (s_worker_t *w)
         pthread_mutex_unlock (&self->lock);
         mw_detector_destroy (&old);
         free (old_dir);
-        mw_info ("runner_model_swapped", "worker=%d model=%s gen=%llu size=%d dir=%s", w->index,
-                 mw_model_name ((mw_model_t) m), (unsigned long long) gen, size,
+        //  swap_ms: what the swap cost this worker between two jobs (the
+        //  pointer swap and freeing the old detector; the load was not here).
+        mw_info ("runner_model_swapped", "worker=%d model=%s gen=%llu size=%d swap_ms=%.2f dir=%s", w->index,
+                 mw_model_name ((mw_model_t) m), (unsigned long long) gen, size, s_now_ms () - t0,
                  dir ? dir : self->models_dir);
         pthread_mutex_lock (&self->lock);
     }
