@@ -25,7 +25,8 @@
       * ACCURACY: at or above home, low mean confidence or a high
         escalation rate, with slack -> the next larger size;
       * hysteresis: a decision needs min_samples measured at the current
-        size within the window, and hold_ms since the last change; the
+        size within the window, its condition holding for half a window,
+        and hold_ms since the last change; the
         dead band between "overloaded" (p90 > target) and "slack" (p90 x
         area ratio < 0.8 target) means a p90 hovering at the target never
         flips the size back and forth;
