@@ -78,6 +78,10 @@ typedef struct {
     mw_detector_t *pending[NMODELS];
     char *pending_dir[NMODELS];
     uint64_t pending_gen[NMODELS], pending_lgen[NMODELS];
+    //  guarded by owner->lock: the detector a swap replaced, freed by the
+    //  loader thread (freeing a net's buffers is milliseconds, not for
+    //  the job path either)
+    mw_detector_t *retired[NMODELS];
 } s_worker_t;
 
 typedef struct {
@@ -319,6 +323,20 @@ s_loader_run (void *arg)
     node_runner_t *self = (node_runner_t *) arg;
     pthread_mutex_lock (&self->lock);
     while (!self->stop) {
+        //  First what the workers swapped out.
+        mw_detector_t *old = NULL;
+        for (int i = 0; i < self->nworkers && !old; i++)
+            for (int k = 0; k < NMODELS && !old; k++)
+                if (self->workers[i].retired[k]) {
+                    old = self->workers[i].retired[k];
+                    self->workers[i].retired[k] = NULL;
+                }
+        if (old) {
+            pthread_mutex_unlock (&self->lock);
+            mw_detector_destroy (&old);
+            pthread_mutex_lock (&self->lock);
+            continue;
+        }
         s_worker_t *w = NULL;
         int m = -1;
         for (int i = 0; i < self->nworkers && !w; i++)
@@ -410,11 +428,14 @@ s_swap (s_worker_t *w)
             self->load_err[m][0] = 0;
         uint64_t gen = w->det_gen[m];
         int size = w->det_size[m];
+        mw_detector_t *older = w->retired[m];   //  the loader has not got to it: rare
+        w->retired[m] = old;
+        pthread_cond_signal (&self->loader_wake);
         pthread_mutex_unlock (&self->lock);
-        mw_detector_destroy (&old);
+        mw_detector_destroy (&older);
         free (old_dir);
-        //  swap_ms: what the swap cost this worker between two jobs (the
-        //  pointer swap and freeing the old detector; the load was not here).
+        //  swap_ms: what the swap cost this worker between two jobs (a
+        //  pointer swap; the load and the freeing were not here).
         mw_info ("runner_model_swapped", "worker=%d model=%s gen=%llu size=%d swap_ms=%.2f dir=%s", w->index,
                  mw_model_name ((mw_model_t) m), (unsigned long long) gen, size, s_now_ms () - t0,
                  dir ? dir : self->models_dir);
@@ -729,6 +750,7 @@ node_runner_destroy (node_runner_t **self_p)
         free (w->job.frame);   //  submitted, never started
         for (int m = 0; m < NMODELS; m++) {
             mw_detector_destroy (&w->pending[m]);   //  prepared, never taken
+            mw_detector_destroy (&w->retired[m]);
             free (w->pending_dir[m]);
         }
         zsock_destroy (&w->push);
