@@ -236,6 +236,7 @@ else
         echo "-- the squeeze lifted:"
         echo -1 > "${TB_CG[1]}/cpu.cfs_quota_us"
         tb_wait_until 30 tuned 'action=up' && show_tuned 'action=up'
+        tb_wait_until 15 tuned 'action=kept from=256' && show_tuned 'action=kept from=256'
         tb_status 1 | jq -r '.jobs.tuning | "   now: input \(.size) (every worker: \(.running_size)), p90 \(.p90_ms) ms over \(.samples) jobs, \(.changes) changes, \(.reverts) reverted"'
     fi
     echo
