@@ -23,7 +23,9 @@
 #include <dirent.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,16 @@ struct _node_deploy_t {
     char env_map[512];
     deploy_variant_t variant;
     uint64_t next_prefetch_ms;
+    //  The periodic check's hashing (seconds for a GB package) runs on a
+    //  thread of its own, one check at a time; the loop applies what it
+    //  found (pkg_catalog_scan_*).
+    pthread_t scan_thread;
+    bool scan_threaded;   //  scan_thread was started (not the fallback on the loop)
+    bool scan_running;
+    atomic_bool scan_done;
+    pkg_scan_t *scan;
+    int scan_slot;
+    uint8_t scan_pkg[32];
 };
 
 static const char *s_engines[] = {"podman", "docker"};
@@ -661,6 +673,71 @@ s_check (node_deploy_t *self, const pkg_entry_t *e, uint32_t *files, char *why, 
     return (int) (bad + badf);
 }
 
+static void *
+s_scan_run (void *arg)
+{
+    node_deploy_t *self = (node_deploy_t *) arg;
+    pkg_scan_run (self->scan);
+    atomic_store (&self->scan_done, true);
+    return NULL;
+}
+
+//  Start the periodic check of slot s's package on the scan thread.
+static void
+s_scan_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e)
+{
+    char err[256] = "";
+    self->scan = pkg_catalog_scan_prepare (self->cat, e->meta.manifest, PKG_SCAN_PIECES | PKG_SCAN_FILES, err,
+                                           sizeof err);
+    if (!self->scan) {
+        mw_warn ("deploy_check_failed", "slot=%s reason=%s", mw_logv (s->slot), mw_logq (err));
+        return;
+    }
+    self->scan_slot = (int) (s - self->slot);
+    memcpy (self->scan_pkg, e->meta.manifest, 32);
+    atomic_store (&self->scan_done, false);
+    self->scan_threaded = pthread_create (&self->scan_thread, NULL, s_scan_run, self) == 0;
+    if (!self->scan_threaded) {
+        //  No thread: hash here rather than not at all.
+        pkg_scan_run (self->scan);
+        atomic_store (&self->scan_done, true);
+    }
+    self->scan_running = true;
+}
+
+static void s_repair (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, int pieces, const char *why,
+                      uint64_t now);
+
+//  A finished check: drop what it found damaged and repair the slot, if it
+//  still runs the package that was checked.
+static void
+s_scan_collect (node_deploy_t *self, uint64_t now)
+{
+    if (!self->scan_running || !atomic_load (&self->scan_done))
+        return;
+    if (self->scan_threaded)
+        pthread_join (self->scan_thread, NULL);
+    self->scan_threaded = false;
+    self->scan_running = false;
+    uint32_t bad = 0, files = 0;
+    char err[256] = "";
+    int rc = pkg_catalog_scan_apply (self->cat, self->scan, &bad, &files, err, sizeof err);
+    pkg_scan_destroy (&self->scan);
+    s_slot_t *s = &self->slot[self->scan_slot];
+    if (rc != 0) {
+        mw_warn ("deploy_check_failed", "slot=%s reason=%s", mw_logv (s->slot), mw_logq (err));
+        return;
+    }
+    pkg_entry_t e;
+    if (bad == 0 || !s->used || s->repairing
+        || pkg_catalog_find (self->cat, s->run_name, s->run_version, &e) != 0
+        || memcmp (e.meta.manifest, self->scan_pkg, 32) != 0)
+        return;
+    char why[DEPLOY_ERROR_LEN];
+    snprintf (why, sizeof why, "%u damaged pieces, %u damaged files", bad, files);
+    s_repair (self, s, &e, (int) bad, why, now);
+}
+
 //  Begin a repair: the damaged pieces were dropped; fetch them again.
 static void
 s_repair (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, int pieces, const char *why, uint64_t now)
@@ -771,18 +848,15 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
                 return;
             }
         }
-        //  Periodic check of what is installed.
-        if ((s->sup || s->model_gen) && now >= s->next_check_ms) {
+        //  Periodic check of what is installed: hashed on the scan thread
+        //  (s_scan_collect applies it); one check at a time, the others
+        //  wait their turn.
+        if ((s->sup || s->model_gen) && now >= s->next_check_ms && !self->scan_running) {
             s->next_check_ms = now + self->o.check_ms;
             pkg_entry_t e;
             if (pkg_catalog_find (self->cat, s->run_name, s->run_version, &e) == 0
-                && e.state == PKG_STATE_COMPLETE) {
-                uint32_t files;
-                char cw[DEPLOY_ERROR_LEN];
-                int bad = s_check (self, &e, &files, cw, sizeof cw);
-                if (bad > 0)
-                    s_repair (self, s, &e, bad, cw, now);
-            }
+                && e.state == PKG_STATE_COMPLETE)
+                s_scan_start (self, s, &e);
         }
         return;
     }
@@ -914,6 +988,7 @@ s_converge (node_deploy_t *self, uint64_t now)
             self->report_dirty = true;
         }
     }
+    s_scan_collect (self, now);
     for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
         if (self->slot[i].used)
             s_slot_step (self, &self->slot[i], now);
@@ -1568,6 +1643,9 @@ node_deploy_destroy (node_deploy_t **self_p)
     node_deploy_t *self = *self_p;
     if (!self)
         return;
+    if (self->scan_running && self->scan_threaded)
+        pthread_join (self->scan_thread, NULL);   //  at most one package's hashing
+    pkg_scan_destroy (&self->scan);
     for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
         node_sup_destroy (&self->slot[i].sup);
     if (self->engine_probe > 0) {
