@@ -42,6 +42,7 @@
 #define S_REPORTS_MAX   64      //  members whose report is kept
 #define S_CMDS_MAX      16      //  commands waiting for the coordinator to adopt
 #define S_REPORT_TTL_MS 15000   //  a report older than this is not shown as current
+#define S_OVERLAP_MS    60000   //  an exec variant's predecessor runs at most this long beside it
 
 typedef struct {
     bool used;
@@ -52,6 +53,13 @@ typedef struct {
     char run_name[PKG_NAME_MAX + 1], run_version[PKG_VERSION_MAX + 1];
     pkg_kind_t kind;
     node_sup_t *sup;
+    //  An exec variant switch is warm: the variant being replaced keeps
+    //  running (old_sup) until its successor is healthy (or fails, or
+    //  S_OVERLAP_MS passed).  The two alternate between two names (so two
+    //  cgroups): alt says which one the running supervisor has.
+    node_sup_t *old_sup;
+    uint64_t old_since;
+    bool alt;
     char model_family[64];   //  a model package: the runner's model it replaces
     uint64_t model_gen;      //  ... and the generation it asked for (0: none)
     uint8_t state;           //  deploy_state_t
@@ -366,6 +374,7 @@ static void
 s_slot_stop (s_slot_t *s)
 {
     node_sup_destroy (&s->sup);
+    node_sup_destroy (&s->old_sup);
     s->run_name[0] = s->run_version[0] = 0;
     s->running_since = 0;
 }
@@ -552,10 +561,30 @@ s_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, uint64_t now)
         s_set_state (self, s, DEPLOY_FAILED, err);
         return -1;
     }
-    s_slot_stop (s);
+    //  A variant switch of a healthy exec program is warm: the running
+    //  variant serves until the new one passes its health check.  Any
+    //  other change (a new version, a repair, a rollback) stops it first.
+    bool warm = e->meta.kind == PKG_KIND_EXEC && s->want.variant_by[0] && s->sup && s->kind == PKG_KIND_EXEC
+                && node_sup_state (s->sup) == NODE_SUP_RUNNING && !strcmp (s->run_name, e->meta.name)
+                && strcmp (s->run_version, e->meta.version) != 0 && !s->rolled_back && !s->redeploy;
+    if (warm) {
+        node_sup_destroy (&s->old_sup);
+        s->old_sup = s->sup;
+        s->sup = NULL;
+        s->old_since = now;
+        s->alt = !s->alt;
+        mw_info ("deploy_warm_start", "slot=%s package=%s from=%s to=%s", mw_logv (s->slot),
+                 mw_logv (e->meta.name), mw_logv (s->run_version), mw_logv (e->meta.version));
+        s->run_name[0] = s->run_version[0] = 0;
+        s->running_since = 0;
+    }
+    else {
+        s_slot_stop (s);
+        s->alt = false;
+    }
     node_sup_spec_t sp;
     node_sup_spec_defaults (&sp);
-    snprintf (sp.name, sizeof sp.name, "%.15s-%.40s", s->slot, e->meta.name);
+    snprintf (sp.name, sizeof sp.name, "%.15s-%.40s%s", s->slot, e->meta.name, s->alt ? ".b" : "");
     pkg_catalog_files_path (self->cat, e->meta.name, e->meta.version, sp.dir, sizeof sp.dir);
     snprintf (sp.env[0], sizeof sp.env[0], "MESHWATCH_STATE_DIR=%s", self->state_dir);
     snprintf (sp.env[1], sizeof sp.env[1], "MESHWATCH_SLOT=%s", s->slot);
@@ -761,6 +790,13 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
 {
     char vbuf[PKG_VERSION_MAX + 1];
     const char *version = s_target (self, s, vbuf, sizeof vbuf);
+    if (s->old_sup && (!s->sup || now - s->old_since > S_OVERLAP_MS)) {
+        //  Its successor failed to start, or never got healthy: no program
+        //  of this slot runs beside another for long.
+        mw_warn ("deploy_warm_abandoned", "slot=%s overlap_ms=%llu", mw_logv (s->slot),
+                 (unsigned long long) (now - s->old_since));
+        node_sup_destroy (&s->old_sup);
+    }
     if (!s->want.name[0] || !version[0]) {
         if (!s->want.name[0]) {
             s_slot_stop (s);
@@ -786,6 +822,13 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
             st = ms == 1 ? NODE_SUP_RUNNING : ms == 0 ? NODE_SUP_STARTING : NODE_SUP_FAILED;
             if (ms == 2)
                 snprintf (merr, sizeof merr, "another slot loaded model %.30s since", s->model_family);
+        }
+        if (st == NODE_SUP_RUNNING && s->old_sup) {
+            //  The new variant is healthy: now the old one goes.
+            mw_info ("deploy_warm_swap", "slot=%s package=%s@%s overlap_ms=%llu", mw_logv (s->slot),
+                     mw_logv (s->run_name), mw_logv (s->run_version),
+                     (unsigned long long) (now - s->old_since));
+            node_sup_destroy (&s->old_sup);
         }
         if (st == NODE_SUP_RUNNING) {
             if (!s->running_since) {
@@ -1152,9 +1195,12 @@ s_items (void *ctx, zmq_pollitem_t *items, int max)
 {
     node_deploy_t *self = (node_deploy_t *) ctx;
     int n = 0;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS && n < max; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS && n < max; i++) {
         if (self->slot[i].used && self->slot[i].sup)
             n += node_sup_pollitems (self->slot[i].sup, items + n, max - n);
+        if (self->slot[i].used && self->slot[i].old_sup && n < max)
+            n += node_sup_pollitems (self->slot[i].old_sup, items + n, max - n);
+    }
     return n;
 }
 
@@ -1162,20 +1208,28 @@ static void
 s_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
 {
     node_deploy_t *self = (node_deploy_t *) ctx;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup && node_sup_owns (self->slot[i].sup, item)) {
             node_sup_readable (self->slot[i].sup, item, now);
             return;
         }
+        if (self->slot[i].used && self->slot[i].old_sup && node_sup_owns (self->slot[i].old_sup, item)) {
+            node_sup_readable (self->slot[i].old_sup, item, now);
+            return;
+        }
+    }
 }
 
 static void
 s_tick (void *ctx, uint64_t now)
 {
     node_deploy_t *self = (node_deploy_t *) ctx;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup)
             node_sup_tick (self->slot[i].sup, now);
+        if (self->slot[i].used && self->slot[i].old_sup)
+            node_sup_tick (self->slot[i].old_sup, now);
+    }
     s_engine_poll (self);
     if (now >= self->next_tick_ms) {
         self->next_tick_ms = now + S_TICK_MS;
@@ -1207,12 +1261,18 @@ s_wakeup (void *ctx, uint64_t now)
         w = self->next_push_ms;
     if (self->next_report_ms < w)
         w = self->next_report_ms;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup) {
             uint64_t s = node_sup_next_wakeup (self->slot[i].sup, now);
             if (s < w)
                 w = s;
         }
+        if (self->slot[i].used && self->slot[i].old_sup) {
+            uint64_t s = node_sup_next_wakeup (self->slot[i].old_sup, now);
+            if (s < w)
+                w = s;
+        }
+    }
     if (self->engine_probe > 0 && now + 100 < w)
         w = now + 100;
     return w;
@@ -1224,9 +1284,12 @@ s_leave (void *ctx, uint64_t now)
     node_deploy_t *self = (node_deploy_t *) ctx;
     //  Programs stop with the agent: SIGTERM now, the agent's exit kills
     //  what is left (node_deploy_destroy).
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup)
             node_sup_stop (self->slot[i].sup, now);
+        if (self->slot[i].used && self->slot[i].old_sup)
+            node_sup_stop (self->slot[i].old_sup, now);
+    }
     return now;
 }
 
@@ -1646,8 +1709,10 @@ node_deploy_destroy (node_deploy_t **self_p)
     if (self->scan_running && self->scan_threaded)
         pthread_join (self->scan_thread, NULL);   //  at most one package's hashing
     pkg_scan_destroy (&self->scan);
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         node_sup_destroy (&self->slot[i].sup);
+        node_sup_destroy (&self->slot[i].old_sup);
+    }
     if (self->engine_probe > 0) {
         kill (self->engine_probe, SIGKILL);
         waitpid (self->engine_probe, NULL, 0);
