@@ -23,7 +23,9 @@
 #include <dirent.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@
 #define S_REPORTS_MAX   64      //  members whose report is kept
 #define S_CMDS_MAX      16      //  commands waiting for the coordinator to adopt
 #define S_REPORT_TTL_MS 15000   //  a report older than this is not shown as current
+#define S_OVERLAP_MS    60000   //  an exec variant's predecessor runs at most this long beside it
 
 typedef struct {
     bool used;
@@ -50,6 +53,13 @@ typedef struct {
     char run_name[PKG_NAME_MAX + 1], run_version[PKG_VERSION_MAX + 1];
     pkg_kind_t kind;
     node_sup_t *sup;
+    //  An exec variant switch is warm: the variant being replaced keeps
+    //  running (old_sup) until its successor is healthy (or fails, or
+    //  S_OVERLAP_MS passed).  The two alternate between two names (so two
+    //  cgroups): alt says which one the running supervisor has.
+    node_sup_t *old_sup;
+    uint64_t old_since;
+    bool alt;
     char model_family[64];   //  a model package: the runner's model it replaces
     uint64_t model_gen;      //  ... and the generation it asked for (0: none)
     uint8_t state;           //  deploy_state_t
@@ -102,6 +112,16 @@ struct _node_deploy_t {
     char env_map[512];
     deploy_variant_t variant;
     uint64_t next_prefetch_ms;
+    //  The periodic check's hashing (seconds for a GB package) runs on a
+    //  thread of its own, one check at a time; the loop applies what it
+    //  found (pkg_catalog_scan_*).
+    pthread_t scan_thread;
+    bool scan_threaded;   //  scan_thread was started (not the fallback on the loop)
+    bool scan_running;
+    atomic_bool scan_done;
+    pkg_scan_t *scan;
+    int scan_slot;
+    uint8_t scan_pkg[32];
 };
 
 static const char *s_engines[] = {"podman", "docker"};
@@ -354,6 +374,7 @@ static void
 s_slot_stop (s_slot_t *s)
 {
     node_sup_destroy (&s->sup);
+    node_sup_destroy (&s->old_sup);
     s->run_name[0] = s->run_version[0] = 0;
     s->running_since = 0;
 }
@@ -540,10 +561,30 @@ s_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, uint64_t now)
         s_set_state (self, s, DEPLOY_FAILED, err);
         return -1;
     }
-    s_slot_stop (s);
+    //  A variant switch of a healthy exec program is warm: the running
+    //  variant serves until the new one passes its health check.  Any
+    //  other change (a new version, a repair, a rollback) stops it first.
+    bool warm = e->meta.kind == PKG_KIND_EXEC && s->want.variant_by[0] && s->sup && s->kind == PKG_KIND_EXEC
+                && node_sup_state (s->sup) == NODE_SUP_RUNNING && !strcmp (s->run_name, e->meta.name)
+                && strcmp (s->run_version, e->meta.version) != 0 && !s->rolled_back && !s->redeploy;
+    if (warm) {
+        node_sup_destroy (&s->old_sup);
+        s->old_sup = s->sup;
+        s->sup = NULL;
+        s->old_since = now;
+        s->alt = !s->alt;
+        mw_info ("deploy_warm_start", "slot=%s package=%s from=%s to=%s", mw_logv (s->slot),
+                 mw_logv (e->meta.name), mw_logv (s->run_version), mw_logv (e->meta.version));
+        s->run_name[0] = s->run_version[0] = 0;
+        s->running_since = 0;
+    }
+    else {
+        s_slot_stop (s);
+        s->alt = false;
+    }
     node_sup_spec_t sp;
     node_sup_spec_defaults (&sp);
-    snprintf (sp.name, sizeof sp.name, "%.15s-%.40s", s->slot, e->meta.name);
+    snprintf (sp.name, sizeof sp.name, "%.15s-%.40s%s", s->slot, e->meta.name, s->alt ? ".b" : "");
     pkg_catalog_files_path (self->cat, e->meta.name, e->meta.version, sp.dir, sizeof sp.dir);
     snprintf (sp.env[0], sizeof sp.env[0], "MESHWATCH_STATE_DIR=%s", self->state_dir);
     snprintf (sp.env[1], sizeof sp.env[1], "MESHWATCH_SLOT=%s", s->slot);
@@ -661,6 +702,71 @@ s_check (node_deploy_t *self, const pkg_entry_t *e, uint32_t *files, char *why, 
     return (int) (bad + badf);
 }
 
+static void *
+s_scan_run (void *arg)
+{
+    node_deploy_t *self = (node_deploy_t *) arg;
+    pkg_scan_run (self->scan);
+    atomic_store (&self->scan_done, true);
+    return NULL;
+}
+
+//  Start the periodic check of slot s's package on the scan thread.
+static void
+s_scan_start (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e)
+{
+    char err[256] = "";
+    self->scan = pkg_catalog_scan_prepare (self->cat, e->meta.manifest, PKG_SCAN_PIECES | PKG_SCAN_FILES, err,
+                                           sizeof err);
+    if (!self->scan) {
+        mw_warn ("deploy_check_failed", "slot=%s reason=%s", mw_logv (s->slot), mw_logq (err));
+        return;
+    }
+    self->scan_slot = (int) (s - self->slot);
+    memcpy (self->scan_pkg, e->meta.manifest, 32);
+    atomic_store (&self->scan_done, false);
+    self->scan_threaded = pthread_create (&self->scan_thread, NULL, s_scan_run, self) == 0;
+    if (!self->scan_threaded) {
+        //  No thread: hash here rather than not at all.
+        pkg_scan_run (self->scan);
+        atomic_store (&self->scan_done, true);
+    }
+    self->scan_running = true;
+}
+
+static void s_repair (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, int pieces, const char *why,
+                      uint64_t now);
+
+//  A finished check: drop what it found damaged and repair the slot, if it
+//  still runs the package that was checked.
+static void
+s_scan_collect (node_deploy_t *self, uint64_t now)
+{
+    if (!self->scan_running || !atomic_load (&self->scan_done))
+        return;
+    if (self->scan_threaded)
+        pthread_join (self->scan_thread, NULL);
+    self->scan_threaded = false;
+    self->scan_running = false;
+    uint32_t bad = 0, files = 0;
+    char err[256] = "";
+    int rc = pkg_catalog_scan_apply (self->cat, self->scan, &bad, &files, err, sizeof err);
+    pkg_scan_destroy (&self->scan);
+    s_slot_t *s = &self->slot[self->scan_slot];
+    if (rc != 0) {
+        mw_warn ("deploy_check_failed", "slot=%s reason=%s", mw_logv (s->slot), mw_logq (err));
+        return;
+    }
+    pkg_entry_t e;
+    if (bad == 0 || !s->used || s->repairing
+        || pkg_catalog_find (self->cat, s->run_name, s->run_version, &e) != 0
+        || memcmp (e.meta.manifest, self->scan_pkg, 32) != 0)
+        return;
+    char why[DEPLOY_ERROR_LEN];
+    snprintf (why, sizeof why, "%u damaged pieces, %u damaged files", bad, files);
+    s_repair (self, s, &e, (int) bad, why, now);
+}
+
 //  Begin a repair: the damaged pieces were dropped; fetch them again.
 static void
 s_repair (node_deploy_t *self, s_slot_t *s, const pkg_entry_t *e, int pieces, const char *why, uint64_t now)
@@ -684,6 +790,13 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
 {
     char vbuf[PKG_VERSION_MAX + 1];
     const char *version = s_target (self, s, vbuf, sizeof vbuf);
+    if (s->old_sup && (!s->sup || now - s->old_since > S_OVERLAP_MS)) {
+        //  Its successor failed to start, or never got healthy: no program
+        //  of this slot runs beside another for long.
+        mw_warn ("deploy_warm_abandoned", "slot=%s overlap_ms=%llu", mw_logv (s->slot),
+                 (unsigned long long) (now - s->old_since));
+        node_sup_destroy (&s->old_sup);
+    }
     if (!s->want.name[0] || !version[0]) {
         if (!s->want.name[0]) {
             s_slot_stop (s);
@@ -709,6 +822,13 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
             st = ms == 1 ? NODE_SUP_RUNNING : ms == 0 ? NODE_SUP_STARTING : NODE_SUP_FAILED;
             if (ms == 2)
                 snprintf (merr, sizeof merr, "another slot loaded model %.30s since", s->model_family);
+        }
+        if (st == NODE_SUP_RUNNING && s->old_sup) {
+            //  The new variant is healthy: now the old one goes.
+            mw_info ("deploy_warm_swap", "slot=%s package=%s@%s overlap_ms=%llu", mw_logv (s->slot),
+                     mw_logv (s->run_name), mw_logv (s->run_version),
+                     (unsigned long long) (now - s->old_since));
+            node_sup_destroy (&s->old_sup);
         }
         if (st == NODE_SUP_RUNNING) {
             if (!s->running_since) {
@@ -771,18 +891,15 @@ s_slot_step (node_deploy_t *self, s_slot_t *s, uint64_t now)
                 return;
             }
         }
-        //  Periodic check of what is installed.
-        if ((s->sup || s->model_gen) && now >= s->next_check_ms) {
+        //  Periodic check of what is installed: hashed on the scan thread
+        //  (s_scan_collect applies it); one check at a time, the others
+        //  wait their turn.
+        if ((s->sup || s->model_gen) && now >= s->next_check_ms && !self->scan_running) {
             s->next_check_ms = now + self->o.check_ms;
             pkg_entry_t e;
             if (pkg_catalog_find (self->cat, s->run_name, s->run_version, &e) == 0
-                && e.state == PKG_STATE_COMPLETE) {
-                uint32_t files;
-                char cw[DEPLOY_ERROR_LEN];
-                int bad = s_check (self, &e, &files, cw, sizeof cw);
-                if (bad > 0)
-                    s_repair (self, s, &e, bad, cw, now);
-            }
+                && e.state == PKG_STATE_COMPLETE)
+                s_scan_start (self, s, &e);
         }
         return;
     }
@@ -914,6 +1031,7 @@ s_converge (node_deploy_t *self, uint64_t now)
             self->report_dirty = true;
         }
     }
+    s_scan_collect (self, now);
     for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
         if (self->slot[i].used)
             s_slot_step (self, &self->slot[i], now);
@@ -1077,9 +1195,12 @@ s_items (void *ctx, zmq_pollitem_t *items, int max)
 {
     node_deploy_t *self = (node_deploy_t *) ctx;
     int n = 0;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS && n < max; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS && n < max; i++) {
         if (self->slot[i].used && self->slot[i].sup)
             n += node_sup_pollitems (self->slot[i].sup, items + n, max - n);
+        if (self->slot[i].used && self->slot[i].old_sup && n < max)
+            n += node_sup_pollitems (self->slot[i].old_sup, items + n, max - n);
+    }
     return n;
 }
 
@@ -1087,20 +1208,28 @@ static void
 s_readable (void *ctx, const zmq_pollitem_t *item, uint64_t now)
 {
     node_deploy_t *self = (node_deploy_t *) ctx;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup && node_sup_owns (self->slot[i].sup, item)) {
             node_sup_readable (self->slot[i].sup, item, now);
             return;
         }
+        if (self->slot[i].used && self->slot[i].old_sup && node_sup_owns (self->slot[i].old_sup, item)) {
+            node_sup_readable (self->slot[i].old_sup, item, now);
+            return;
+        }
+    }
 }
 
 static void
 s_tick (void *ctx, uint64_t now)
 {
     node_deploy_t *self = (node_deploy_t *) ctx;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup)
             node_sup_tick (self->slot[i].sup, now);
+        if (self->slot[i].used && self->slot[i].old_sup)
+            node_sup_tick (self->slot[i].old_sup, now);
+    }
     s_engine_poll (self);
     if (now >= self->next_tick_ms) {
         self->next_tick_ms = now + S_TICK_MS;
@@ -1132,12 +1261,18 @@ s_wakeup (void *ctx, uint64_t now)
         w = self->next_push_ms;
     if (self->next_report_ms < w)
         w = self->next_report_ms;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup) {
             uint64_t s = node_sup_next_wakeup (self->slot[i].sup, now);
             if (s < w)
                 w = s;
         }
+        if (self->slot[i].used && self->slot[i].old_sup) {
+            uint64_t s = node_sup_next_wakeup (self->slot[i].old_sup, now);
+            if (s < w)
+                w = s;
+        }
+    }
     if (self->engine_probe > 0 && now + 100 < w)
         w = now + 100;
     return w;
@@ -1149,9 +1284,12 @@ s_leave (void *ctx, uint64_t now)
     node_deploy_t *self = (node_deploy_t *) ctx;
     //  Programs stop with the agent: SIGTERM now, the agent's exit kills
     //  what is left (node_deploy_destroy).
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         if (self->slot[i].used && self->slot[i].sup)
             node_sup_stop (self->slot[i].sup, now);
+        if (self->slot[i].used && self->slot[i].old_sup)
+            node_sup_stop (self->slot[i].old_sup, now);
+    }
     return now;
 }
 
@@ -1568,8 +1706,13 @@ node_deploy_destroy (node_deploy_t **self_p)
     node_deploy_t *self = *self_p;
     if (!self)
         return;
-    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++)
+    if (self->scan_running && self->scan_threaded)
+        pthread_join (self->scan_thread, NULL);   //  at most one package's hashing
+    pkg_scan_destroy (&self->scan);
+    for (int i = 0; i < DEPLOY_BOX_SLOTS; i++) {
         node_sup_destroy (&self->slot[i].sup);
+        node_sup_destroy (&self->slot[i].old_sup);
+    }
     if (self->engine_probe > 0) {
         kill (self->engine_probe, SIGKILL);
         waitpid (self->engine_probe, NULL, 0);

@@ -47,6 +47,9 @@ static const struct {
      "seconds:number"},
     {"deploy", "wave done stopped variant",
      "name:string version:string slot:string wave:integer waves:integer reason:string"},
+    {"model", "tuned",
+     "model:string action:string from:integer to:integer reason:string p90_ms:number miss_rate:number "
+     "confidence:number escalation_rate:number samples:integer"},
 };
 #define N_SCHEMA (sizeof s_schema / sizeof s_schema[0])
 

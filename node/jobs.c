@@ -18,6 +18,7 @@
 #include "gossip/transport.h"
 #include "gossip/wire.h"
 #include "node/frameenc.h"
+#include "inference/detector.h"
 #include "inference/image.h"
 #include "inference/ssd_mobilenet.h"
 #include "inference/tiny_face.h"
@@ -26,6 +27,7 @@
 #include "inference/image.h"
 #include "scheduler/digest.h"
 #include "scheduler/handoff.h"
+#include "scheduler/tune.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -113,6 +115,15 @@ struct _node_jobs_t {
     uint64_t enc_tag;
     uint64_t enc_sent, enc_dropped;
     uint64_t next_prune_ms;
+    //  Performance-based tuning (scheduler/tune.h): fed with every local
+    //  completion and every ended job, stepped from the tick.  Measures
+    //  always; changes the input size only with TUNE_ENABLE.
+    sched_tune_t *tune;
+    uint64_t tune_next_ms;
+    int tune_cur_size;   //  the size of the completion being reported (0: none)
+    uint64_t tune_count[TUNE_KEPT + 1];
+    sched_tune_change_t tune_last;
+    uint64_t tune_last_ms;
 };
 
 //  --------------------------------------------------------------------------
@@ -328,6 +339,29 @@ s_histo_add (histo_t *h, double ms)
     h->n++;
 }
 
+//  A job of ours ended: was it a deadline miss here (late, timed out, or
+//  refused for want of capacity; not bad input), was it escalated?  Jobs
+//  that ran on a peer or the server say nothing about this box's model.
+static void
+s_tune_outcome (node_jobs_t *self, const char *name, const handoff_info_t *info)
+{
+    if (!self->tune || !info->origin)
+        return;
+    bool done = !strcmp (name, "done"), failed = !strcmp (name, "failed");
+    if (!(done && info->path == HANDOFF_PATH_LOCAL)
+        && !(failed && info->path != HANDOFF_PATH_PEER && info->path != HANDOFF_PATH_SERVER))
+        return;
+    if (failed
+        && (!strncmp (info->reason, "bad_", 4) || !strncmp (info->reason, "unknown_model", 13)
+            || !strncmp (info->reason, "model_load_failed", 17)))
+        return;
+    int m = mw_model_parse (info->model);
+    if (m < 0 || m >= TUNE_MODELS)
+        return;
+    int size = self->tune_cur_size ? self->tune_cur_size : sched_tune_size (self->tune, m);
+    sched_tune_outcome (self->tune, m, size, failed || info->late, done && info->escalated, mw_now_ms ());
+}
+
 static void
 s_event (void *ctx, const char *name, const handoff_info_t *info)
 {
@@ -342,6 +376,7 @@ s_event (void *ctx, const char *name, const handoff_info_t *info)
     snprintf (conf, sizeof conf, "%.3f", info->confidence);
     if (!strcmp (name, "done"))
         s_histo_add (&self->lat[info->path & 3], info->total_ms);
+    s_tune_outcome (self, name, info);
     //  Keep the detections (the hand-off lends them for this call only).
     job_meta_t *meta = info->origin ? s_meta_find (self, &info->id) : NULL;
     bool result = !strcmp (name, "done") || !strcmp (name, "precise");
@@ -656,6 +691,49 @@ s_server_models (mw_config_t *cfg, char *err, size_t errlen)
     return -1;
 }
 
+//  The tuner from TUNE_*: 0, or -1 with the reason (a bad size list, the
+//  start size not among them while tuning is on).
+static int
+s_tune_new (node_jobs_t *self, char *err, size_t errlen)
+{
+    const mw_settings_t *st = mw_config_settings (self->cfg);
+    sched_tune_cfg_t tc;
+    sched_tune_cfg_defaults (&tc);
+    char why[160];
+    if (sched_tune_parse_sizes (st->tune_input_sizes, &tc, why, sizeof why) != 0) {
+        snprintf (err, errlen, "TUNE_INPUT_SIZES: %s", why);
+        return -1;
+    }
+    tc.enable = st->tune_enable != 0;
+    tc.home = (int) st->tiny_face_size;
+    bool listed = false;
+    for (int i = 0; i < tc.n_sizes; i++)
+        listed |= tc.sizes[i] == tc.home;
+    if (!listed) {
+        if (tc.enable) {
+            snprintf (err, errlen, "TINY_FACE_SIZE %d is not one of TUNE_INPUT_SIZES %s", tc.home,
+                      st->tune_input_sizes);
+            return -1;
+        }
+        tc.sizes[0] = tc.home;   //  measure only: the size never changes
+        tc.n_sizes = 1;
+    }
+    tc.p90_target_ms = (double) st->tune_p90_target_ms;
+    tc.miss_max = st->tune_miss_max;
+    tc.conf_low = st->tune_conf_low;
+    tc.esc_max = st->tune_escalate_max;
+    tc.hold_ms = (uint32_t) st->tune_hold_ms;
+    tc.canary_ms = (uint32_t) st->tune_canary_ms;
+    tc.window_ms = (uint32_t) st->tune_window_ms;
+    tc.min_samples = (uint32_t) st->tune_min_samples;
+    self->tune = sched_tune_new (&tc);
+    if (!self->tune) {
+        snprintf (err, errlen, "TUNE_*: a bad combination");
+        return -1;
+    }
+    return 0;
+}
+
 node_jobs_t *
 node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
 {
@@ -714,10 +792,15 @@ node_jobs_new (const node_jobs_opts_t *opts, char *err, size_t errlen)
         rcfg.threads = (int) mw_config_settings (cfg)->infer_threads;
         rcfg.min_score = (float) mw_config_settings (cfg)->min_score;
         rcfg.max_pixels = (uint64_t) mw_config_settings (cfg)->max_frame_pixels;
+        rcfg.tiny_face_size = (int) mw_config_settings (cfg)->tiny_face_size;
         char rerr[256] = "";
         self->runner = node_runner_new (&rcfg, rerr, sizeof rerr);
         if (!self->runner) {
             snprintf (err, errlen, "MODELS_DIR=%s: %s", models, rerr);
+            node_jobs_destroy (&self);
+            return NULL;
+        }
+        if (s_tune_new (self, err, errlen) != 0) {
             node_jobs_destroy (&self);
             return NULL;
         }
@@ -806,6 +889,7 @@ node_jobs_destroy (node_jobs_t **self_p)
     node_jobs_t *self = *self_p;
     sched_handoff_destroy (&self->handoff);
     node_runner_destroy (&self->runner);
+    sched_tune_destroy (&self->tune);
     node_frameenc_destroy (&self->enc);
     for (int i = 0; i < ENC_PENDING_MAX; i++)
         free (self->enc_pending[i].flat);
@@ -867,7 +951,13 @@ node_jobs_readable (node_jobs_t *self, uint64_t now)
             handoff_local_result_t r = {
                 res->status,  res->reason, res->width,     res->height, res->decode_ms + res->infer_ms,
                 res->n_boxes, res->boxes,  res->confidence};
+            int m = mw_model_parse (res->model);
+            if (self->tune && res->status == 0 && m >= 0 && m < TUNE_MODELS)
+                sched_tune_sample (self->tune, m, (int) res->input_size, res->decode_ms + res->infer_ms,
+                                   res->confidence / (double) MW_FIXED_ONE, res->n_boxes > 0, now);
+            self->tune_cur_size = res->status == 0 ? (int) res->input_size : 0;
             sched_handoff_local_done (self->handoff, res->tag, &r, now);
+            self->tune_cur_size = 0;
         }
         free (res);
     }
@@ -884,6 +974,45 @@ node_jobs_forget (node_jobs_t *self, const mw_id_t *id)
         gossip_replay_forget (self->replay, id);
 }
 
+//  One decision per model; a change goes to the runner (swapped in
+//  between jobs by its loader thread), the log and the event stream.
+static void
+s_tune_tick (node_jobs_t *self, uint64_t now)
+{
+    for (int m = 0; m < TUNE_MODELS; m++) {
+        sched_tune_change_t ch;
+        if (sched_tune_step (self->tune, m, now, &ch) != 1)
+            continue;
+        const char *model = mw_model_name ((mw_model_t) m);
+        if (ch.action != TUNE_KEPT && self->runner
+            && node_runner_set_input_size (self->runner, model, ch.to) != 0)
+            mw_error ("model_tune_failed", "model=%s size=%d", model, ch.to);
+        self->tune_count[ch.action]++;
+        self->tune_last = ch;
+        self->tune_last_ms = now;
+        //  An overload is something wrong: loud.  The rest is routine.
+        mw_log (
+            ch.action == TUNE_DOWN || ch.action == TUNE_REVERT ? MW_LOG_WARN : MW_LOG_INFO, "model_tuned",
+            "model=%s action=%s from=%d to=%d p90_ms=%.1f miss_rate=%.3f conf=%.3f esc_rate=%.3f samples=%u "
+            "reason=%s",
+            model, sched_tune_action_name (ch.action), ch.from, ch.to, ch.now.p90_ms, ch.now.miss_rate,
+            ch.now.conf, ch.now.esc_rate, ch.now.samples, mw_logq (ch.reason));
+        node_event_t e;
+        node_event_init (&e, "model", "tuned", self->ident->id_hex);
+        node_event_str (&e, "model", model);
+        node_event_str (&e, "action", sched_tune_action_name (ch.action));
+        node_event_int (&e, "from", ch.from);
+        node_event_int (&e, "to", ch.to);
+        node_event_str (&e, "reason", ch.reason);
+        node_event_num (&e, "p90_ms", ch.now.p90_ms, 1);
+        node_event_num (&e, "miss_rate", ch.now.miss_rate, 3);
+        node_event_num (&e, "confidence", ch.now.conf, 3);
+        node_event_num (&e, "escalation_rate", ch.now.esc_rate, 3);
+        node_event_int (&e, "samples", ch.now.samples);
+        node_events_publish (self->events, &e);
+    }
+}
+
 void
 node_jobs_tick (node_jobs_t *self, uint64_t now)
 {
@@ -896,6 +1025,10 @@ node_jobs_tick (node_jobs_t *self, uint64_t now)
     s_source_tick (self, now);
     s_rate_tick (self, now);
     sched_handoff_tick (self->handoff, now);
+    if (self->tune && now >= self->tune_next_ms) {
+        self->tune_next_ms = now + 250;
+        s_tune_tick (self, now);
+    }
 }
 
 uint64_t
@@ -1190,6 +1323,42 @@ node_jobs_set_hooks (node_jobs_t *self, const node_jobs_hooks_t *hooks)
         memset (&self->hooks, 0, sizeof self->hooks);
 }
 
+//  Per model: the measured window (docs/DEPLOY.md) and the tuner's changes.
+static void
+s_tune_prometheus (node_jobs_t *self, mw_prom_t *out)
+{
+    uint64_t now = mw_now_ms ();
+    sched_tune_state_t ts[TUNE_MODELS];
+    for (int m = 0; m < TUNE_MODELS; m++)
+        sched_tune_state (self->tune, m, now, &ts[m]);
+    struct {
+        const char *name, *help;
+    } g[] = {
+        {"meshwatch_model_p90_seconds", "Service time (decode + inference) p90 over the tuning window."},
+        {"meshwatch_model_deadline_miss_ratio", "Jobs run here that missed their deadline, over the window."},
+        {"meshwatch_model_confidence", "Mean detection score over the window (-1: no detection)."},
+        {"meshwatch_model_escalation_ratio", "Jobs run here that were escalated, over the window."},
+        {"meshwatch_model_input_size", "The input size the model runs at (0: not tuned)."},
+    };
+    for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
+        mw_prom_family (out, g[k].name, "gauge", g[k].help);
+        for (int m = 0; m < TUNE_MODELS; m++) {
+            const sched_tune_stats_t *st = &ts[m].stats;
+            double v = k == 0   ? st->p90_ms / 1000.0
+                       : k == 1 ? st->miss_rate
+                       : k == 2 ? st->conf
+                       : k == 3 ? st->esc_rate
+                                : (double) ts[m].size;
+            mw_prom_num (out, g[k].name, v, 4, "model", mw_model_name ((mw_model_t) m), NULL);
+        }
+    }
+    mw_prom_family (out, "meshwatch_model_tune_total", "counter",
+                    "Input-size decisions of the tuner, by action.");
+    for (int a = TUNE_DOWN; a <= TUNE_KEPT; a++)
+        mw_prom_u64 (out, "meshwatch_model_tune_total", self->tune_count[a], "model", "tiny-face", "action",
+                     sched_tune_action_name ((sched_tune_action_t) a), NULL);
+}
+
 void
 node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
 {
@@ -1245,6 +1414,50 @@ node_jobs_prometheus (node_jobs_t *self, mw_prom_t *out)
     }
     mw_prom_family (out, "meshwatch_job_queue_length", "gauge", "Jobs in the local queue.");
     mw_prom_u64 (out, "meshwatch_job_queue_length", sched_handoff_queue_len (self->handoff), NULL);
+    if (self->tune)
+        s_tune_prometheus (self, out);
+}
+
+//  The "tuning" object of `status`: tiny-face's size (wanted, and what
+//  every worker runs), the window's numbers, the canary, the last change.
+static json_object *
+s_tune_json (node_jobs_t *self)
+{
+    uint64_t now = mw_now_ms ();
+    sched_tune_state_t ts;
+    sched_tune_state (self->tune, TUNE_TINY_FACE, now, &ts);
+    const mw_settings_t *cs = mw_config_settings (self->cfg);
+    json_object *o = json_object_new_object ();
+    if (!o)
+        return NULL;
+    int running = 0;
+    if (self->runner)
+        node_runner_input_size (self->runner, "tiny-face", &running);
+    mw_json_add (o, "enabled", mw_json_bool (cs->tune_enable != 0));
+    mw_json_add (o, "model", mw_json_str ("tiny-face"));
+    mw_json_add (o, "size", mw_json_u64 ((uint64_t) ts.size));
+    mw_json_add (o, "running_size", mw_json_u64 ((uint64_t) running));
+    mw_json_add (o, "home", mw_json_u64 ((uint64_t) cs->tiny_face_size));
+    mw_json_add (o, "sizes", mw_json_str (cs->tune_input_sizes));
+    mw_json_add (o, "p90_target_ms", mw_json_u64 ((uint64_t) cs->tune_p90_target_ms));
+    mw_json_add (o, "samples", mw_json_u64 (ts.stats.samples));
+    mw_json_add (o, "p90_ms", mw_json_num (ts.stats.p90_ms, 1));
+    mw_json_add (o, "miss_rate", mw_json_num (ts.stats.miss_rate, 3));
+    mw_json_add (o, "confidence", mw_json_num (ts.stats.conf, 3));
+    mw_json_add (o, "escalation_rate", mw_json_num (ts.stats.esc_rate, 3));
+    mw_json_add (o, "canary", mw_json_bool (ts.canary));
+    mw_json_add (o, "changes", mw_json_u64 (ts.changes));
+    mw_json_add (o, "reverts", mw_json_u64 (ts.reverts));
+    json_object *last = NULL;
+    if (self->tune_last_ms && (last = json_object_new_object ())) {
+        mw_json_add (last, "action", mw_json_str (sched_tune_action_name (self->tune_last.action)));
+        mw_json_add (last, "from", mw_json_u64 ((uint64_t) self->tune_last.from));
+        mw_json_add (last, "to", mw_json_u64 ((uint64_t) self->tune_last.to));
+        mw_json_add (last, "reason", mw_json_str (self->tune_last.reason));
+        mw_json_add (last, "age_s", mw_json_num ((double) (now - self->tune_last_ms) / 1000.0, 1));
+    }
+    mw_json_add (o, "last", last);
+    return o;
 }
 
 json_object *
@@ -1271,6 +1484,8 @@ node_jobs_status_json (node_jobs_t *self)
     mw_json_add (o, "cancelled_for_peers", mw_json_u64 (st.remote_cancelled));
     mw_json_add (o, "svc_ms",
                  mw_json_num (self->runner ? node_runner_svc_ms (self->runner, "tiny-face") : 0.0, 1));
+    if (self->tune)
+        mw_json_add (o, "tuning", s_tune_json (self));
     //  The data plane's gate: what peers sent that was refused, by reason.
     const gossip_transport_stats_t *ts = gossip_transport_stats (self->data);
     json_object *dp = json_object_new_object ();

@@ -68,8 +68,20 @@ typedef struct {
     mw_detector_t *det[NMODELS];
     bool load_warned[NMODELS];
     char *dir[NMODELS];   //  where det[m] came from (NULL: models_dir)
-    //  guarded by owner->lock: the model generation this worker runs
+    //  guarded by owner->lock: what this worker runs (the model-folder
+    //  generation, the load generation: folder or input size, the size)
     uint64_t det_gen[NMODELS];
+    uint64_t det_lgen[NMODELS];
+    int det_size[NMODELS];
+    //  guarded by owner->lock: a detector the loader thread built and
+    //  warmed for this worker, taken between two jobs (NULL: none)
+    mw_detector_t *pending[NMODELS];
+    char *pending_dir[NMODELS];
+    uint64_t pending_gen[NMODELS], pending_lgen[NMODELS];
+    //  guarded by owner->lock: the detector a swap replaced, freed by the
+    //  loader thread (freeing a net's buffers is milliseconds, not for
+    //  the job path either)
+    mw_detector_t *retired[NMODELS];
 } s_worker_t;
 
 typedef struct {
@@ -97,6 +109,14 @@ struct _node_runner_t {
     char *model_dir[NMODELS];
     uint64_t gen[NMODELS];
     char load_err[NMODELS][200];
+    //  What every worker should run: the input size, and the load
+    //  generation (moves with the folder or the size).  The loader thread
+    //  builds the detectors of a new generation off the job path.
+    int size[NMODELS];
+    uint64_t lgen[NMODELS];
+    pthread_t loader;
+    bool loader_started;
+    pthread_cond_t loader_wake;
 };
 
 static const double s_prior_ms[NMODELS] = {
@@ -147,6 +167,31 @@ s_reason (node_runner_result_t *res, const char *what, const char *detail)
         snprintf (res->reason, sizeof res->reason, "%s", what);
 }
 
+//  A detector for model m from `dir` (NULL: models_dir) at input size
+//  `size` (0: the model's own), run once on a blank frame when `warm`.
+static mw_detector_t *
+s_build (node_runner_t *self, int m, const char *dir, int size, bool warm, char *err, size_t errlen)
+{
+    mw_detector_config_t dc;
+    mw_detector_config_defaults (&dc);
+    dc.model = (mw_model_t) m;
+    dc.models_dir = dir ? dir : self->models_dir;
+    dc.threads = self->cfg.threads;
+    dc.threshold = self->cfg.min_score;
+    dc.input_size = size;
+    dc.max_detections = MW_MAX_BOXES;
+    mw_detector_t *det = mw_detector_new (&dc, err, errlen);
+    if (det && warm) {
+        //  Cold caches and first-touch pages cost the first run tens of
+        //  ms: paid here, not by a job.
+        uint8_t *blank = calloc (1, 96 * 64 * 3);
+        if (blank)
+            mw_detector_run (det, blank, 96, 64, 96 * 3);
+        free (blank);
+    }
+    return det;
+}
+
 //  The detector for model m, loaded on first use.  NULL + err on failure;
 //  the next job of that model tries again (the weights may have been
 //  fixed), but only the first failure is logged.
@@ -156,15 +201,19 @@ s_detector (s_worker_t *w, int m, char *err, size_t errlen)
     if (w->det[m])
         return w->det[m];
     node_runner_t *self = w->owner;
-    mw_detector_config_t dc;
-    mw_detector_config_defaults (&dc);
-    dc.model = (mw_model_t) m;
-    dc.models_dir = w->dir[m] ? w->dir[m] : self->models_dir;
-    dc.threads = self->cfg.threads;
-    dc.threshold = self->cfg.min_score;
-    dc.input_size = m == MW_MODEL_TINY_FACE ? self->cfg.tiny_face_size : 0;
-    dc.max_detections = MW_MAX_BOXES;
-    w->det[m] = mw_detector_new (&dc, err, errlen);
+    //  What the runner wants now; the loader thread may be building the
+    //  same for us: whichever is newer wins at the swap.
+    pthread_mutex_lock (&self->lock);
+    free (w->dir[m]);
+    w->dir[m] = self->model_dir[m] ? strdup (self->model_dir[m]) : NULL;
+    w->det_gen[m] = self->gen[m];
+    w->det_lgen[m] = self->lgen[m];
+    w->det_size[m] = self->size[m];
+    pthread_mutex_unlock (&self->lock);
+    w->det[m] = s_build (self, m, w->dir[m], w->det_size[m], false, err, errlen);
+    pthread_mutex_lock (&self->lock);
+    w->det_size[m] = w->det[m] ? mw_detector_input_size (w->det[m]) : 0;
+    pthread_mutex_unlock (&self->lock);
     if (!w->det[m] && !w->load_warned[m]) {
         mw_warn ("runner_load_failed", "worker=%d model=%s reason=\"%s\"", w->index,
                  mw_model_name ((mw_model_t) m), err);
@@ -237,6 +286,7 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
     mw_timing_t tm;
     mw_detector_timing (det, &tm);
     res->infer_ms = tm.preprocess_ms + tm.net_ms + tm.decode_ms;
+    res->input_size = (uint32_t) mw_detector_input_size (det);
 
     //  Pixels to image-relative millionths.  Clamp the corners, not the
     //  size, so that x + w never passes the right edge either.
@@ -259,56 +309,145 @@ s_process (s_worker_t *w, const s_job_t *job, node_runner_result_t *res)
     return m;
 }
 
-//  A model whose generation moved (a model package): load it from its new
-//  folder and run it once on a blank frame, off the lock, between two jobs;
-//  only then drop the old detector.  A job is never run on a half-loaded
-//  model and none waits on a failed load: the old detector stays.  Called
-//  with the lock held; returns with it held.
+//  The loader thread: for every worker whose detector is of an older load
+//  generation (a model package came, the input size changed), build the
+//  new detector and run it once on a blank frame - on this thread, while
+//  the worker goes on with jobs on the old one - and leave it in the
+//  worker's pending slot.  The worker takes it between two jobs (a
+//  pointer swap), so a swap costs the jobs' latency nothing but the CPU
+//  this thread shares with them.  A load that fails leaves the old
+//  detector in place and says why (node_runner_model_status).
+static void *
+s_loader_run (void *arg)
+{
+    node_runner_t *self = (node_runner_t *) arg;
+    pthread_mutex_lock (&self->lock);
+    while (!self->stop) {
+        //  First what the workers swapped out.
+        mw_detector_t *old = NULL;
+        for (int i = 0; i < self->nworkers && !old; i++)
+            for (int k = 0; k < NMODELS && !old; k++)
+                if (self->workers[i].retired[k]) {
+                    old = self->workers[i].retired[k];
+                    self->workers[i].retired[k] = NULL;
+                }
+        if (old) {
+            pthread_mutex_unlock (&self->lock);
+            mw_detector_destroy (&old);
+            pthread_mutex_lock (&self->lock);
+            continue;
+        }
+        s_worker_t *w = NULL;
+        int m = -1;
+        for (int i = 0; i < self->nworkers && !w; i++)
+            for (int k = 0; k < NMODELS && !w; k++) {
+                s_worker_t *c = &self->workers[i];
+                if (c->det_lgen[k] != self->lgen[k]
+                    && (!c->pending[k] || c->pending_lgen[k] != self->lgen[k]))
+                    w = c, m = k;
+            }
+        if (!w) {
+            pthread_cond_wait (&self->loader_wake, &self->lock);
+            continue;
+        }
+        uint64_t gen = self->gen[m], lgen = self->lgen[m];
+        int size = self->size[m];
+        char *dir = self->model_dir[m] ? strdup (self->model_dir[m]) : NULL;
+        pthread_mutex_unlock (&self->lock);
+        char err[256] = "";
+        double t0 = s_now_ms ();
+        mw_detector_t *det = s_build (self, m, dir, size, true, err, sizeof err);
+        double ms = s_now_ms () - t0;
+        pthread_mutex_lock (&self->lock);
+        if (lgen != self->lgen[m] || self->stop) {
+            //  Superseded while it loaded: build the newest instead.
+            pthread_mutex_unlock (&self->lock);
+            mw_detector_destroy (&det);
+            free (dir);
+            pthread_mutex_lock (&self->lock);
+            continue;
+        }
+        if (!det) {
+            w->det_gen[m] = gen;   //  tried: the old detector stays
+            w->det_lgen[m] = lgen;
+            snprintf (self->load_err[m], sizeof self->load_err[m], "%s", err);
+            free (dir);
+            mw_warn ("runner_load_failed", "worker=%d model=%s size=%d reason=\"%s\"", w->index,
+                     mw_model_name ((mw_model_t) m), size, err);
+            continue;
+        }
+        mw_detector_t *stale = w->pending[m];
+        char *stale_dir = w->pending_dir[m];
+        w->pending[m] = det;
+        w->pending_dir[m] = dir;
+        w->pending_gen[m] = gen;
+        w->pending_lgen[m] = lgen;
+        pthread_cond_signal (&w->wake);
+        pthread_mutex_unlock (&self->lock);
+        mw_detector_destroy (&stale);
+        free (stale_dir);
+        mw_info ("runner_model_loaded", "worker=%d model=%s size=%d load_ms=%.1f", w->index,
+                 mw_model_name ((mw_model_t) m), size, ms);
+        pthread_mutex_lock (&self->lock);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+//  Between two jobs: take what the loader prepared.  Called with the lock
+//  held; returns with it held.
 static void
-s_reload (s_worker_t *w)
+s_swap (s_worker_t *w)
 {
     node_runner_t *self = w->owner;
     for (int m = 0; m < NMODELS; m++) {
-        if (w->det_gen[m] == self->gen[m])
+        if (!w->pending[m])
             continue;
-        uint64_t gen = self->gen[m];
-        char *dir = self->model_dir[m] ? strdup (self->model_dir[m]) : NULL;
-        pthread_mutex_unlock (&self->lock);
+        double t0 = s_now_ms ();
+        mw_detector_t *det = w->pending[m];
+        char *dir = w->pending_dir[m];
+        w->pending[m] = NULL;
+        w->pending_dir[m] = NULL;
+        if (w->det[m] && w->pending_lgen[m] <= w->det_lgen[m]) {
+            //  The worker loaded something as new itself meanwhile.
+            pthread_mutex_unlock (&self->lock);
+            mw_detector_destroy (&det);
+            free (dir);
+            pthread_mutex_lock (&self->lock);
+            continue;
+        }
         mw_detector_t *old = w->det[m];
         char *old_dir = w->dir[m];
-        w->det[m] = NULL;
+        w->det[m] = det;
         w->dir[m] = dir;
-        char err[256] = "";
-        mw_detector_t *det = s_detector (w, m, err, sizeof err);
-        if (det) {
-            uint8_t *blank = calloc (1, 96 * 64 * 3);
-            if (blank)
-                mw_detector_run (det, blank, 96, 64, 96 * 3);
-            free (blank);
-            mw_detector_destroy (&old);
-            free (old_dir);
-            mw_info ("runner_model_swapped", "worker=%d model=%s gen=%llu dir=%s", w->index,
-                     mw_model_name ((mw_model_t) m), (unsigned long long) gen, dir ? dir : self->models_dir);
-        }
-        else {
-            w->det[m] = old;   //  keep what works
-            free (w->dir[m]);
-            w->dir[m] = old_dir;
-        }
-        pthread_mutex_lock (&self->lock);
-        w->det_gen[m] = gen;
-        if (!det)
-            snprintf (self->load_err[m], sizeof self->load_err[m], "%s", err);
-        else if (gen == self->gen[m])
+        w->det_gen[m] = w->pending_gen[m];
+        w->det_lgen[m] = w->pending_lgen[m];
+        w->det_size[m] = mw_detector_input_size (det);
+        w->load_warned[m] = false;
+        if (w->det_gen[m] == self->gen[m] && w->det_lgen[m] == self->lgen[m])
             self->load_err[m][0] = 0;
+        uint64_t gen = w->det_gen[m];
+        int size = w->det_size[m];
+        mw_detector_t *older = w->retired[m];   //  the loader has not got to it: rare
+        w->retired[m] = old;
+        pthread_cond_signal (&self->loader_wake);
+        pthread_mutex_unlock (&self->lock);
+        mw_detector_destroy (&older);
+        free (old_dir);
+        //  swap_ms: what the swap cost this worker between two jobs (a
+        //  pointer swap; the load and the freeing were not here).
+        mw_info ("runner_model_swapped", "worker=%d model=%s gen=%llu size=%d swap_ms=%.2f dir=%s", w->index,
+                 mw_model_name ((mw_model_t) m), (unsigned long long) gen, size, s_now_ms () - t0,
+                 dir ? dir : self->models_dir);
+        pthread_mutex_lock (&self->lock);
     }
 }
 
 static bool
-s_reload_due (s_worker_t *w)
+s_swap_due (s_worker_t *w)
 {
     for (int m = 0; m < NMODELS; m++)
-        if (w->det_gen[m] != w->owner->gen[m])
+        if (w->pending[m])
             return true;
     return false;
 }
@@ -342,13 +481,13 @@ s_worker_run (void *arg)
     }
     pthread_mutex_lock (&self->lock);
     while (true) {
-        while (!self->stop && (!w->busy || self->hold) && !s_reload_due (w))
+        while (!self->stop && (!w->busy || self->hold) && !s_swap_due (w))
             pthread_cond_wait (&w->wake, &self->lock);
         if (self->stop)
             break;
-        //  Between two jobs: swap a model whose package changed.
-        if (s_reload_due (w))
-            s_reload (w);
+        //  Between two jobs: take a detector the loader prepared.
+        if (s_swap_due (w))
+            s_swap (w);
         if (self->stop)
             break;
         if (!w->busy || self->hold)
@@ -406,10 +545,10 @@ node_runner_set_model_dir (node_runner_t *self, const char *model, const char *d
     free (self->model_dir[m]);
     self->model_dir[m] = copy;
     uint64_t gen = ++self->gen[m];
+    self->lgen[m]++;
     self->load_err[m][0] = 0;
     self->has_model[m] = 0;   //  ask the disk again
-    for (int i = 0; i < self->nworkers; i++)
-        pthread_cond_signal (&self->workers[i].wake);
+    pthread_cond_signal (&self->loader_wake);
     pthread_mutex_unlock (&self->lock);
     mw_info ("runner_model_dir", "model=%s gen=%llu dir=%s", model, (unsigned long long) gen,
              dir ? dir : self->models_dir);
@@ -440,6 +579,42 @@ node_runner_model_status (node_runner_t *self, const char *model, uint64_t gen, 
     }
     pthread_mutex_unlock (&self->lock);
     return rc;
+}
+
+int
+node_runner_set_input_size (node_runner_t *self, const char *model, int size)
+{
+    assert (self);
+    if (s_model_index (model) != MW_MODEL_TINY_FACE || size < 32 || size > 2048 || size % 32)
+        return -1;
+    int m = MW_MODEL_TINY_FACE;
+    pthread_mutex_lock (&self->lock);
+    if (self->size[m] != size) {
+        self->size[m] = size;
+        self->lgen[m]++;
+        pthread_cond_signal (&self->loader_wake);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return 0;
+}
+
+int
+node_runner_input_size (node_runner_t *self, const char *model, int *running)
+{
+    assert (self);
+    int m = s_model_index (model);
+    if (m < 0)
+        return 0;
+    pthread_mutex_lock (&self->lock);
+    int target = self->size[m], all = -1;
+    for (int i = 0; i < self->nworkers; i++) {
+        int s = self->workers[i].det_size[m];
+        all = all == -1 || all == s ? s : 0;
+    }
+    pthread_mutex_unlock (&self->lock);
+    if (running)
+        *running = all < 0 ? 0 : all;
+    return target;
 }
 
 void
@@ -489,7 +664,9 @@ node_runner_new (const node_runner_cfg_t *cfg, char *err, size_t errlen)
     self->cfg.models_dir = self->models_dir;
     self->nworkers = cfg->workers;
     self->workers = calloc ((size_t) cfg->workers, sizeof *self->workers);
+    self->size[MW_MODEL_TINY_FACE] = S;
     pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->loader_wake, NULL);
     if (!self->models_dir || !self->workers) {
         snprintf (err, errlen, "out of memory");
         goto fail;
@@ -533,6 +710,11 @@ node_runner_new (const node_runner_cfg_t *cfg, char *err, size_t errlen)
         w->started = true;
         self->idle++;   //  no worker runs a job yet: no lock needed
     }
+    if (pthread_create (&self->loader, NULL, s_loader_run, self) != 0) {
+        snprintf (err, errlen, "cannot start the loader thread");
+        goto fail;
+    }
+    self->loader_started = true;
     mw_info ("runner_started", "workers=%d threads=%d min_score=%.2f models=%s", self->nworkers, cfg->threads,
              (double) cfg->min_score, self->models_dir);
     return self;
@@ -553,7 +735,11 @@ node_runner_destroy (node_runner_t **self_p)
     for (int i = 0; self->workers && i < self->nworkers; i++)
         if (self->workers[i].started)
             pthread_cond_signal (&self->workers[i].wake);
+    pthread_cond_signal (&self->loader_wake);
     pthread_mutex_unlock (&self->lock);
+    //  The loader first: it may be handing a detector to a worker.
+    if (self->loader_started)
+        pthread_join (self->loader, NULL);
     //  A worker in the middle of a frame finishes it: detectors cannot be
     //  interrupted, and it is one job's time at most.  Its completion
     //  still finds the PULL open and is dropped with it.
@@ -562,12 +748,18 @@ node_runner_destroy (node_runner_t **self_p)
         if (w->started)
             pthread_join (w->thread, NULL);
         free (w->job.frame);   //  submitted, never started
+        for (int m = 0; m < NMODELS; m++) {
+            mw_detector_destroy (&w->pending[m]);   //  prepared, never taken
+            mw_detector_destroy (&w->retired[m]);
+            free (w->pending_dir[m]);
+        }
         zsock_destroy (&w->push);
         if (w->owner)
             pthread_cond_destroy (&w->wake);
     }
     zsock_destroy (&self->pull);
     pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->loader_wake);
     for (int m = 0; m < NMODELS; m++)
         free (self->model_dir[m]);
     free (self->workers);
@@ -1014,6 +1206,42 @@ s_test_models (bool verbose, const char *dir)
         free (frame);
         CHECK (s_wait (r, res, 300000) == 1 && res->status == 0 && res->n_boxes > 0,
                "the old detector still runs after a failed load");
+    }
+
+    //  Input size at run time (the tuner's knob): jobs keep running while
+    //  the loader prepares 320; every worker ends on it, and a job after
+    //  the swap reports it and still detects.  Bad sizes and models are
+    //  refused.
+    {
+        uint64_t gen = node_runner_set_model_dir (r, "tiny-face", dir);   //  the good folder again
+        int st = 0;
+        for (int k = 0;
+             k < 600 && (st = node_runner_model_status (r, "tiny-face", gen, err, sizeof err)) == 0; k++)
+            usleep (10000);
+        CHECK (st == 1, "back to the good folder: %d", st);
+        CHECK (node_runner_set_input_size (r, "tiny-face", 330) == -1, "size 330 accepted");
+        CHECK (node_runner_set_input_size (r, "ssd-mobilenet", 320) == -1, "ssd size accepted");
+        int running = 0;
+        CHECK (node_runner_input_size (r, "tiny-face", &running) == 416 && running == 416, "416 at start: %d",
+               running);
+        CHECK (node_runner_set_input_size (r, "tiny-face", 320) == 0, "set 320");
+        int done = 0;
+        for (int k = 0; k < 200 && (node_runner_input_size (r, "tiny-face", &running), running != 320); k++) {
+            uint8_t *frame = s_dup (jpeg, jlen);
+            if (node_runner_submit (r, 400 + k, "tiny-face", &frame, jlen) == 0
+                && s_wait (r, res, 300000) == 1 && res->status == 0)
+                done++;
+            free (frame);
+        }
+        CHECK (running == 320, "the workers never ran 320");
+        uint8_t *frame = s_dup (jpeg, jlen);
+        CHECK (node_runner_submit (r, 450, "tiny-face", &frame, jlen) == 0, "submit at 320");
+        free (frame);
+        CHECK (s_wait (r, res, 300000) == 1 && res->status == 0 && res->input_size == 320 && res->n_boxes > 0,
+               "a job at 320: status %d size %u boxes %u", res->status, res->input_size, res->n_boxes);
+        if (verbose)
+            printf ("  input size 416 -> 320: %d jobs done during the swap\n", done);
+        CHECK (node_runner_set_input_size (r, "tiny-face", 416) == 0, "back to 416");
     }
 
     //  Destroy with work in flight: both workers mid-frame.

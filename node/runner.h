@@ -122,6 +122,7 @@ typedef struct {
     mw_wire_box_t boxes[MW_MAX_BOXES];   //  image-relative, millionths, within 0..MW_FIXED_ONE
     uint32_t confidence;                 //  mean score, millionths (0 when no detection)
     uint32_t max_score;                  //  millionths
+    uint32_t input_size;                 //  the detector's input size (0 if none ran)
 } node_runner_result_t;
 
 //  Read one completion without blocking.  1 = *out filled, 0 = none ready.
@@ -133,15 +134,25 @@ double node_runner_svc_ms (node_runner_t *self, const char *model);
 
 //  Model packages (docs/DEPLOY.md): run `model` (tiny-face, ssd-mobilenet)
 //  from `dir` (a folder holding its manifest and shards) instead of
-//  models_dir; NULL: back to models_dir.  Each worker loads it and runs it
-//  once on a blank frame between two jobs, then drops the old detector: no
-//  job runs on a half-loaded model, none is lost, none waits on a failed
-//  load (the old detector stays).  Returns the new generation (0: unknown
-//  model or no memory).
+//  models_dir; NULL: back to models_dir.  The runner's loader thread
+//  builds the new detector for each worker and runs it once on a blank
+//  frame while the worker goes on with jobs on the old one; the worker
+//  swaps it in between two jobs (a pointer swap) and drops the old one:
+//  no job runs on a half-loaded model, none is lost, none waits on a load,
+//  a failed load keeps the old detector.  Returns the new generation (0:
+//  unknown model or no memory).
 uint64_t node_runner_set_model_dir (node_runner_t *self, const char *model, const char *dir);
 //  Where generation `gen` of `model` is: 1 every worker runs it, 0 not
 //  yet, 2 superseded by a later call, -1 it failed to load (err).
 int node_runner_model_status (node_runner_t *self, const char *model, uint64_t gen, char *err, size_t errlen);
+
+//  Performance tuning (scheduler/tune.h): run tiny-face at input `size`
+//  (a multiple of 32 in 32..2048) from now on, swapped in like a model
+//  package (above).  -1 for another model or a bad size.
+int node_runner_set_input_size (node_runner_t *self, const char *model, int size);
+//  The input size `model` should run at; *running: the size every worker
+//  runs now, 0 while they differ (a swap under way) or none is loaded.
+int node_runner_input_size (node_runner_t *self, const char *model, int *running);
 
 int node_runner_test (bool verbose);
 

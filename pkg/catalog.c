@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -1148,144 +1149,244 @@ done:
     return r;
 }
 
-int
-pkg_catalog_verify (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, char *err, size_t errlen)
+//  A scan: what pkg_catalog_verify and pkg_catalog_check_files hash, split
+//  so that the hashing can run off the caller's thread (node/deploy.c: a
+//  GB package must not stall the agent's loop).  prepare copies what the
+//  scan reads (the bitmap, the piece digests, the layers) and opens the
+//  data file; run reads it and the installed files and touches nothing
+//  else; apply drops what run found damaged, if the entry is still the one
+//  scanned.
+struct _pkg_scan_t {
+    uint8_t manifest[32];
+    int modes;
+    pkg_entry_t e;     //  as prepared; e.bitmap: the pieces held then
+    uint8_t *pieces;   //  piece digests, 32 bytes each
+    pkg_manifest_t m;
+    s_data_t d;
+    bool files;   //  the files can be compared (complete, not an image)
+    char dir[800];
+    //  Results (run).
+    int rc;
+    char err[256];
+    uint32_t bad_pieces;               //  digest mismatches
+    uint32_t bad_files, file_pieces;   //  files that differ, pieces that carry them
+    char first[128];
+    uint8_t bad[PKG_PIECES_MAX / 8];   //  every piece found damaged
+};
+
+pkg_scan_t *
+pkg_catalog_scan_prepare (pkg_catalog_t *self, const uint8_t manifest[32], int modes, char *err,
+                          size_t errlen)
 {
-    *bad = 0;
-    pkg_entry_t e;
+    pkg_scan_t *sc = calloc (1, sizeof *sc);
+    if (!sc) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy (sc->manifest, manifest, 32);
+    sc->modes = modes;
+    sc->d.fd = -1;
     pkg_parts_t p;
-    if (pkg_catalog_get (self, manifest, &e) != 0 || pkg_catalog_parts (self, manifest, &p) != 0) {
+    if (pkg_catalog_get (self, manifest, &sc->e) != 0
+        || s_manifest_of (self, manifest, &p, &sc->m, &sc->d, err, errlen) != 0) {
         snprintf (err, errlen, "not in the catalog");
-        return -1;
+        free (sc);
+        return NULL;
     }
-    int fd = pkg_catalog_data_open (self, manifest, false, 0);
-    uint8_t *buf = malloc (e.meta.piece_size);
-    int rc = -1;
-    if (!buf || (fd < 0 && e.have > 0)) {
-        snprintf (err, errlen, "cannot open the data: %s", strerror (errno));
-        goto done;
-    }
-    for (uint32_t i = 0; i < e.meta.piece_count; i++) {
-        if (!pkg_bit_get (e.bitmap, i))
-            continue;
-        uint32_t len = pkg_meta_piece_len (&e.meta, i);
-        uint8_t h[32];
-        if (pkg_file_pread (fd, buf, len, (uint64_t) i * e.meta.piece_size) != 0)
-            memset (h, 0, sizeof h);   //  a short file: the piece is gone
-        else
-            pkg_sha256 (buf, len, h);
-        if (memcmp (h, p.pieces + (size_t) i * 32, 32) != 0) {
-            pkg_bit_set (e.bitmap, i, false);
-            (*bad)++;
-        }
-    }
-    rc = 0;
-    if (*bad) {
-        char why[100];
-        snprintf (why, sizeof why, "%u damaged pieces found by verify", *bad);
-        if (pkg_catalog_save_bitmap (self, manifest, e.bitmap, e.have - *bad) != 0
-            || pkg_catalog_set_state (self, manifest, PKG_STATE_CORRUPT, why) != 0)
-            rc = -1;
-    }
-done:
-    free (buf);
-    if (fd >= 0)
-        close (fd);
+    size_t n = (size_t) sc->e.meta.piece_count * 32;
+    bool listed = p.pieces_len >= n;
+    sc->pieces = malloc (n ? n : 1);
+    if (sc->pieces && listed)
+        memcpy (sc->pieces, p.pieces, n);
     pkg_catalog_parts_free (&p);
-    return rc;
+    if (!sc->pieces || !listed) {
+        snprintf (err, errlen, "out of memory or no piece list");
+        pkg_scan_destroy (&sc);
+        return NULL;
+    }
+    sc->files = sc->e.state == PKG_STATE_COMPLETE && sc->e.meta.kind != PKG_KIND_OCI_IMAGE;
+    pkg_catalog_files_path (self, sc->e.meta.name, sc->e.meta.version, sc->dir, sizeof sc->dir);
+    sc->d.fd = pkg_catalog_data_open (self, manifest, false, 0);
+    if (sc->d.fd < 0 && (sc->e.have > 0 || ((modes & PKG_SCAN_FILES) && sc->files))) {
+        snprintf (err, errlen, "cannot open the data: %s", strerror (errno));
+        pkg_scan_destroy (&sc);
+        return NULL;
+    }
+    return sc;
+}
+
+void
+pkg_scan_destroy (pkg_scan_t **p)
+{
+    if (!p || !*p)
+        return;
+    if ((*p)->d.fd >= 0)
+        close ((*p)->d.fd);
+    free ((*p)->pieces);
+    free (*p);
+    *p = NULL;
 }
 
 typedef struct {
-    pkg_entry_t *e;
+    pkg_scan_t *sc;
     uint64_t base;   //  the layer's offset in the data
-    uint32_t dropped;
-    char first[128];
 } s_check_t;
 
 static void
 s_check_bad (void *ctx, uint64_t from, uint64_t to, const char *name)
 {
     s_check_t *c = ctx;
-    if (!c->first[0])
-        snprintf (c->first, sizeof c->first, "%s", name);
-    uint64_t ps = c->e->meta.piece_size;
+    pkg_scan_t *sc = c->sc;
+    if (!sc->first[0])
+        snprintf (sc->first, sizeof sc->first, "%s", name);
+    uint64_t ps = sc->e.meta.piece_size;
     if (to <= from || ps == 0)
         return;
-    for (uint64_t i = (c->base + from) / ps; i <= (c->base + to - 1) / ps && i < c->e->meta.piece_count; i++)
-        if (pkg_bit_get (c->e->bitmap, (uint32_t) i)) {
-            pkg_bit_set (c->e->bitmap, (uint32_t) i, false);
-            c->dropped++;
+    for (uint64_t i = (c->base + from) / ps; i <= (c->base + to - 1) / ps && i < sc->e.meta.piece_count; i++)
+        if (pkg_bit_get (sc->e.bitmap, (uint32_t) i) && !pkg_bit_get (sc->bad, (uint32_t) i)) {
+            pkg_bit_set (sc->bad, (uint32_t) i, true);
+            sc->file_pieces++;
         }
+}
+
+void
+pkg_scan_run (pkg_scan_t *sc)
+{
+    sc->rc = 0;
+    if (sc->modes & PKG_SCAN_PIECES) {
+        uint8_t *buf = malloc (sc->e.meta.piece_size ? sc->e.meta.piece_size : 1);
+        if (!buf) {
+            snprintf (sc->err, sizeof sc->err, "out of memory");
+            sc->rc = -1;
+            return;
+        }
+        for (uint32_t i = 0; i < sc->e.meta.piece_count; i++) {
+            if (!pkg_bit_get (sc->e.bitmap, i))
+                continue;
+            uint32_t len = pkg_meta_piece_len (&sc->e.meta, i);
+            uint8_t h[32];
+            if (pkg_file_pread (sc->d.fd, buf, len, (uint64_t) i * sc->e.meta.piece_size) != 0)
+                memset (h, 0, sizeof h);   //  a short file: the piece is gone
+            else
+                pkg_sha256 (buf, len, h);
+            if (memcmp (h, sc->pieces + (size_t) i * 32, 32) != 0) {
+                pkg_bit_set (sc->bad, i, true);
+                sc->bad_pieces++;
+            }
+        }
+        free (buf);
+    }
+    //  Files only over intact data: damaged pieces are fetched first.
+    if ((sc->modes & PKG_SCAN_FILES) && sc->files && sc->bad_pieces == 0) {
+        s_check_t c = {.sc = sc};
+        for (uint32_t i = 0; i < sc->m.n_layers; i++) {
+            c.base = sc->d.offsets[i];
+            int n = pkg_layout_check_tree (sc->d.fd, sc->d.offsets[i], sc->m.layers[i].size, sc->dir,
+                                           s_check_bad, &c, sc->err, sizeof sc->err);
+            if (n < 0) {
+                sc->rc = -1;
+                return;
+            }
+            sc->bad_files += (uint32_t) n;
+        }
+    }
+}
+
+int
+pkg_catalog_scan_apply (pkg_catalog_t *self, pkg_scan_t *sc, uint32_t *bad, uint32_t *files, char *err,
+                        size_t errlen)
+{
+    *bad = *files = 0;
+    if (sc->rc != 0) {
+        snprintf (err, errlen, "%s", sc->err);
+        return -1;
+    }
+    pkg_entry_t e;
+    if (pkg_catalog_get (self, sc->manifest, &e) != 0) {
+        snprintf (err, errlen, "not in the catalog");
+        return -1;
+    }
+    //  Only pieces still held, as they were when scanned, are dropped: a
+    //  piece fetched again meanwhile was checked by its fetch.
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i < e.meta.piece_count; i++)
+        if (pkg_bit_get (sc->bad, i) && pkg_bit_get (e.bitmap, i)) {
+            pkg_bit_set (e.bitmap, i, false);
+            dropped++;
+        }
+    *files = sc->bad_files;
+    *bad = dropped;
+    if (!dropped)
+        return 0;
+    //  Pieces that carry damaged files: the data of those pieces may be as
+    //  damaged as the files (one disk): punch them out, so that they come
+    //  from peers, not from a re-hash of what is here (the service keeps
+    //  pieces it finds intact on disk).
+    int rc = 0;
+    if (sc->file_pieces && sc->d.fd >= 0) {
+        for (uint32_t i = 0; rc == 0 && i < e.meta.piece_count; i++)
+            if (pkg_bit_get (sc->bad, i)
+                && fallocate (sc->d.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                              (off_t) i * e.meta.piece_size, (off_t) pkg_meta_piece_len (&e.meta, i))
+                       != 0) {
+                //  No hole punching (an old file system): zeros do the same.
+                uint32_t len = pkg_meta_piece_len (&e.meta, i);
+                uint8_t *z = calloc (1, len);
+                if (!z || pkg_file_pwrite (sc->d.fd, z, len, (uint64_t) i * e.meta.piece_size) != 0)
+                    rc = -1;
+                free (z);
+            }
+        fdatasync (sc->d.fd);
+    }
+    if (rc < 0) {
+        snprintf (err, errlen, "cannot punch the damaged pieces: %s", strerror (errno));
+        return -1;
+    }
+    char why[200];
+    if (sc->bad_pieces)
+        snprintf (why, sizeof why, "%u damaged pieces found by verify", dropped);
+    else
+        snprintf (why, sizeof why, "%u installed files damaged (%.100s): %u pieces to fetch again",
+                  sc->bad_files, sc->first, dropped);
+    if (pkg_catalog_save_bitmap (self, sc->manifest, e.bitmap, e.have - dropped) != 0
+        || pkg_catalog_set_state (self, sc->manifest, PKG_STATE_CORRUPT, why) != 0) {
+        snprintf (err, errlen, "catalog write failed");
+        return -1;
+    }
+    return 0;
+}
+
+//  prepare + run + apply on this thread.
+static int
+s_scan_now (pkg_catalog_t *self, const uint8_t manifest[32], int modes, uint32_t *bad, uint32_t *files,
+            char *err, size_t errlen)
+{
+    *bad = 0;
+    if (files)
+        *files = 0;
+    pkg_scan_t *sc = pkg_catalog_scan_prepare (self, manifest, modes, err, errlen);
+    if (!sc)
+        return -1;
+    pkg_scan_run (sc);
+    uint32_t f = 0;
+    int rc = pkg_catalog_scan_apply (self, sc, bad, &f, err, errlen);
+    if (files)
+        *files = f;
+    pkg_scan_destroy (&sc);
+    return rc;
+}
+
+int
+pkg_catalog_verify (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, char *err, size_t errlen)
+{
+    return s_scan_now (self, manifest, PKG_SCAN_PIECES, bad, NULL, err, errlen);
 }
 
 int
 pkg_catalog_check_files (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, uint32_t *files,
                          char *err, size_t errlen)
 {
-    *bad = *files = 0;
-    pkg_entry_t e;
-    pkg_parts_t p;
-    pkg_manifest_t m;
-    s_data_t d = {.fd = -1};
-    if (pkg_catalog_get (self, manifest, &e) != 0) {
-        snprintf (err, errlen, "not in the catalog");
-        return -1;
-    }
-    if (e.state != PKG_STATE_COMPLETE || e.meta.kind == PKG_KIND_OCI_IMAGE)
-        return 0;   //  nothing unpacked to compare (or an image layout: checked by its digests)
-    if (s_manifest_of (self, manifest, &p, &m, &d, err, errlen) != 0)
-        return -1;
-    pkg_catalog_parts_free (&p);
-    d.fd = pkg_catalog_data_open (self, manifest, false, 0);
-    if (d.fd < 0) {
-        snprintf (err, errlen, "cannot open the data: %s", strerror (errno));
-        return -1;
-    }
-    char dir[800];
-    pkg_catalog_files_path (self, e.meta.name, e.meta.version, dir, sizeof dir);
-    s_check_t c = {.e = &e};
-    uint8_t before[PKG_PIECES_MAX / 8];
-    memcpy (before, e.bitmap, sizeof before);
-    int rc = 0;
-    for (uint32_t i = 0; i < m.n_layers && rc >= 0; i++) {
-        c.base = d.offsets[i];
-        int n =
-            pkg_layout_check_tree (d.fd, d.offsets[i], m.layers[i].size, dir, s_check_bad, &c, err, errlen);
-        if (n < 0)
-            rc = -1;
-        else
-            *files += (uint32_t) n;
-    }
-    //  The data of those pieces may be as damaged as the files (one disk):
-    //  punch them out, so that they come from peers, not from a re-hash of
-    //  what is here (the service keeps pieces it finds intact on disk).
-    for (uint32_t i = 0; rc == 0 && c.dropped && i < e.meta.piece_count; i++)
-        if (!pkg_bit_get (e.bitmap, i) && pkg_bit_get (before, i)
-            && fallocate (d.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) i * e.meta.piece_size,
-                          (off_t) pkg_meta_piece_len (&e.meta, i))
-                   != 0) {
-            //  No hole punching (an old file system): zeros do the same.
-            uint32_t len = pkg_meta_piece_len (&e.meta, i);
-            uint8_t *z = calloc (1, len);
-            if (!z || pkg_file_pwrite (d.fd, z, len, (uint64_t) i * e.meta.piece_size) != 0)
-                rc = -1;
-            free (z);
-        }
-    if (c.dropped)
-        fdatasync (d.fd);
-    close (d.fd);
-    if (rc < 0)
-        return -1;
-    *bad = c.dropped;
-    if (c.dropped) {
-        char why[200];
-        snprintf (why, sizeof why, "%u installed files damaged (%.100s): %u pieces to fetch again", *files,
-                  c.first, c.dropped);
-        if (pkg_catalog_save_bitmap (self, manifest, e.bitmap, e.have - c.dropped) != 0
-            || pkg_catalog_set_state (self, manifest, PKG_STATE_CORRUPT, why) != 0)
-            return -1;
-    }
-    return 0;
+    return s_scan_now (self, manifest, PKG_SCAN_FILES, bad, files, err, errlen);
 }
 
 int
@@ -1369,6 +1470,13 @@ s_rows (pkg_catalog_t *c)
     int64_t n = -1;
     s_count (c, &n);
     return n;
+}
+
+static void *
+s_test_scan_thread (void *arg)
+{
+    pkg_scan_run ((pkg_scan_t *) arg);
+    return NULL;
 }
 
 int
@@ -1584,8 +1692,39 @@ pkg_catalog_test (bool verbose)
                && pkg_catalog_check_files (c2, m1.manifest, &nbad, &nfiles, err, sizeof err) == 0
                && nfiles == 0,
            "unpacked anew: %s", err);
+    //  The split scan (node/deploy.c hashes on a thread): piece 1 damaged
+    //  and scanned on a thread; it leaves the bitmap before the apply (a
+    //  repair under way): the apply drops nothing it does not hold.  Then a
+    //  clean scan of the whole: piece 1 found, dropped.
     buf[m1.piece_size + 5] ^= 1;
     pkg_file_pwrite (fd2, buf + m1.piece_size + 5, 1, m1.piece_size + 5);
+    pkg_scan_t *sc =
+        pkg_catalog_scan_prepare (c2, m1.manifest, PKG_SCAN_PIECES | PKG_SCAN_FILES, err, sizeof err);
+    CHECK (sc, "scan prepare: %s", err);
+    if (sc) {
+        pthread_t th;
+        CHECK (pthread_create (&th, NULL, s_test_scan_thread, sc) == 0, "scan thread");
+        pthread_join (th, NULL);
+        uint8_t b2[PKG_PIECES_MAX / 8];
+        memcpy (b2, bits, sizeof b2);
+        pkg_bit_set (b2, 1, false);
+        CHECK (pkg_catalog_save_bitmap (c2, m1.manifest, b2, m1.piece_count - 1) == 0, "piece 1 away");
+        CHECK (pkg_catalog_scan_apply (c2, sc, &nbad, &nfiles, err, sizeof err) == 0 && nbad == 0,
+               "a piece no longer held dropped: %u", nbad);
+        pkg_scan_destroy (&sc);
+        CHECK (sc == NULL, "scan destroy nulls");
+        CHECK (pkg_catalog_save_bitmap (c2, m1.manifest, bits, m1.piece_count) == 0, "piece 1 back");
+    }
+    sc = pkg_catalog_scan_prepare (c2, m1.manifest, PKG_SCAN_PIECES | PKG_SCAN_FILES, err, sizeof err);
+    if (sc) {
+        pkg_scan_run (sc);
+        CHECK (pkg_catalog_scan_apply (c2, sc, &nbad, &nfiles, err, sizeof err) == 0 && nbad == 1,
+               "the scan finds piece 1: %u", nbad);
+        pkg_scan_destroy (&sc);
+    }
+    CHECK (pkg_catalog_save_bitmap (c2, m1.manifest, bits, m1.piece_count) == 0
+               && pkg_catalog_set_state (c2, m1.manifest, PKG_STATE_COMPLETE, "") == 0,
+           "complete again");
     CHECK (pkg_catalog_verify (c2, m1.manifest, &nbad, err, sizeof err) == 0 && nbad == 1,
            "verify finds 1: %u", nbad);
     CHECK (pkg_catalog_get (c2, m1.manifest, &e) == 0 && e.state == PKG_STATE_CORRUPT

@@ -170,6 +170,24 @@ int pkg_catalog_verify (pkg_catalog_t *self, const uint8_t manifest[32], uint32_
 //  on I/O errors.
 int pkg_catalog_check_files (pkg_catalog_t *self, const uint8_t manifest[32], uint32_t *bad, uint32_t *files,
                              char *err, size_t errlen);
+
+//  The same checks in three steps, so that the hashing (seconds for a GB
+//  package) can run on another thread: prepare (on the catalog's thread:
+//  copies the bitmap, piece digests and layers, opens the data file),
+//  pkg_scan_run (any thread: reads only the data file and the installed
+//  files), apply (the catalog's thread: drops the damaged pieces found
+//  that are still held, punches out those that carry damaged files, marks
+//  the package corrupt; *bad = pieces dropped, *files = files that differ).
+//  PKG_SCAN_FILES compares the files only when no piece is damaged.
+#define PKG_SCAN_PIECES 1
+#define PKG_SCAN_FILES  2
+typedef struct _pkg_scan_t pkg_scan_t;
+pkg_scan_t *pkg_catalog_scan_prepare (pkg_catalog_t *self, const uint8_t manifest[32], int modes, char *err,
+                                      size_t errlen);
+void pkg_scan_run (pkg_scan_t *scan);
+int pkg_catalog_scan_apply (pkg_catalog_t *self, pkg_scan_t *scan, uint32_t *bad, uint32_t *files, char *err,
+                            size_t errlen);
+void pkg_scan_destroy (pkg_scan_t **scan_p);
 //  Write an archive: model and exec packages as a .mwpkg (signed, ready
 //  to publish elsewhere), oci-image ones as a Docker or OCI archive.
 int pkg_catalog_export (pkg_catalog_t *self, const uint8_t manifest[32], const char *format, const char *out,

@@ -422,14 +422,15 @@ pkg_meta_test (bool verbose)
 {
     int rc = 0;
     char err[256];
-    //  Piece sizes: >= 64 pieces where possible, 64 KiB .. 1 MiB, more only
-    //  to stay under PKG_PIECES_MAX.
+    //  Piece sizes: >= 512 pieces where possible, 64 KiB .. 1 MiB, more
+    //  only to stay under PKG_PIECES_MAX.
     CHECK (pkg_meta_piece_size_for (0) == 0, "empty");
     CHECK (pkg_meta_piece_size_for (1000) == PKG_PIECE_MIN, "tiny");
-    CHECK (pkg_meta_piece_size_for (64ull << 20) == 1u << 20, "64 MiB: %u",
+    CHECK (pkg_meta_piece_size_for (64ull << 20) == 128u << 10, "64 MiB: %u",
            pkg_meta_piece_size_for (64ull << 20));
-    CHECK (pkg_meta_piece_size_for (64000000) == 512u << 10, "64 MB: %u", pkg_meta_piece_size_for (64000000));
-    CHECK (pkg_meta_piece_size_for (256ull << 20) == 1u << 20, "256 MiB");
+    CHECK (pkg_meta_piece_size_for (64000000) == 64u << 10, "64 MB: %u", pkg_meta_piece_size_for (64000000));
+    CHECK (pkg_meta_piece_size_for (256ull << 20) == 512u << 10, "256 MiB");
+    CHECK (pkg_meta_piece_size_for (1ull << 30) == 1u << 20, "1 GiB");
     CHECK (pkg_meta_piece_size_for (20ull << 30) == 2u << 20, "20 GiB");
     CHECK (pkg_meta_piece_size_for (PKG_SIZE_MAX + 1) == 0, "too large");
     for (uint64_t s = 1; s < PKG_SIZE_MAX; s = s * 3 + 7) {

@@ -37,9 +37,15 @@
 #define S_PRUNE_MS    10000    //  close connections idle this long
 #define S_SAVE_MS     250      //  bitmap checkpoint while fetching
 #define S_HAVE_MS     100      //  PKG_HAVE at most this often per package
-#define S_UPLOADS     3        //  uploads at once (pkg_swarm's model: S_SIM_UPLOADS)
-#define S_RECV_BATCH  256      //  messages read per readable call
-#define S_RATE_BURST  (4.0 * 1024 * 1024)
+//  Uploads at once (pkg_swarm's model: S_SIM_UPLOADS), and requests queued
+//  beyond them (S_SIM_QUEUE): a longer queue keeps requests waiting behind
+//  a busy box while another idles.  An upload counts as under way until
+//  the peer's next request (or cancel), at most S_UPLOAD_MS.
+#define S_UPLOADS    8
+#define S_UPQ_TOTAL  1
+#define S_UPLOAD_MS  2000
+#define S_RECV_BATCH 256   //  messages read per readable call
+#define S_RATE_BURST (4.0 * 1024 * 1024)
 
 enum { S_F_HELD = 1, S_F_PARTIAL = 2, S_F_FETCHING = 4 };
 enum { S_WHY_BUSY = 1, S_WHY_NOT_HELD = 2, S_WHY_UNKNOWN = 3 };
@@ -52,10 +58,14 @@ typedef struct {
     char hex[MW_ID_HEX_LEN + 1];
     char addr[MW_ADDR_MAX + 1];
     uint64_t seen_ms;   //  last update_peers that listed it
-    //  A piece sent to it is on its way until it sends us anything (its
-    //  next request comes after the piece: one request per peer) or a
-    //  second passes: at most one piece per peer in our queues, and the
-    //  uploads under way are the peers with one.
+    //  A piece sent to it is on its way until it sends us its next
+    //  request (that comes after the piece: one request per peer) or
+    //  S_UPLOAD_MS pass.  A box that gets a piece says so at once with a
+    //  cancel for it (s_on_piece: "done with this request"), so the slot
+    //  frees one round trip after the piece is in; not any message: its
+    //  PKG_HAVEs and indexes flow meanwhile and would free it early.  At
+    //  most one piece per peer in our queues, and the uploads under way are
+    //  the peers with one.
     uint64_t upload_until_ms;
 } s_peer_t;
 
@@ -980,6 +990,10 @@ s_on_piece (pkg_service_t *self, int slot, const mw_msg_t *m, uint64_t now)
     size_t nc = 0;
     pkg_swarm_got_t g =
         pkg_swarm_got (p->swarm, (uint32_t) slot, m->piece, ok, m->pkg_data_len, now, cancel, 8, &nc);
+    //  Done with this request: the sender's upload slot is free now, not
+    //  when our next request happens to go its way (a publisher, which no
+    //  PKG_HAVE reaches, would otherwise hold it for S_UPLOAD_MS).
+    s_send_req (self, slot, p->id, m->piece, true);
     if (g == PKG_SWARM_BAD) {
         mw_warn ("pkg_bad_piece", "package=%s@%s piece=%u peer=%s action=banned", p->meta.name,
                  p->meta.version, m->piece, self->peers[slot].hex);
@@ -1034,7 +1048,8 @@ s_dispatch (pkg_service_t *self, const mw_msg_t *m, uint64_t now)
         self->dropped_unknown_sender++;
         return;
     }
-    self->peers[slot].upload_until_ms = 0;
+    if (m->type == MW_MSG_PKG_REQ)
+        self->peers[slot].upload_until_ms = 0;
     switch (m->type) {
     case MW_MSG_PKG_INDEX: s_on_index (self, slot, m, now); break;
     case MW_MSG_PKG_META_REQ: s_on_meta_req (self, slot, m); break;
@@ -1100,7 +1115,7 @@ s_pump (pkg_service_t *self, uint64_t now)
         if (!p->sent && !(p->sent = calloc (p->meta.piece_count, sizeof *p->sent)))
             continue;
         p->sent[it.piece]++;
-        self->peers[it.peer].upload_until_ms = now + 1000;
+        self->peers[it.peer].upload_until_ms = now + S_UPLOAD_MS;
         pkg_rate_spend (&self->rate, len);
         self->bytes_served += len;
         self->pieces_served++;
@@ -1330,7 +1345,7 @@ pkg_service_new (const pkg_service_opts_t *opts, char *err, size_t errlen)
         snprintf (err, errlen, "cannot listen on %s (PKG_PORT in use?)", opts->bind_endpoint);
         goto fail;
     }
-    self->upq = pkg_upq_new (1, 2 * S_UPLOADS);
+    self->upq = pkg_upq_new (1, S_UPQ_TOTAL);
     self->buf = malloc (PKG_PIECE_MAX);
     if (!self->upq || !self->buf) {
         snprintf (err, errlen, "out of memory");

@@ -52,10 +52,10 @@
 #define PKG_SWARM_PEERS_MAX 64   //  holders considered per download (bounded)
 
 typedef struct {
-    uint32_t max_inflight_peer;    //  requests in flight to one peer (4)
-    uint32_t max_inflight;         //  in all (16)
+    uint32_t max_inflight_peer;    //  requests in flight to one peer (1)
+    uint32_t max_inflight;         //  in all (8: as many as a box uploads at once)
     uint32_t request_timeout_ms;   //  give a request up after this (30000)
-    uint32_t busy_ms;              //  a peer that answered busy rests this long (200)
+    uint32_t busy_ms;              //  a peer that answered busy rests this long (20)
     uint32_t avoid_ms;             //  a peer that timed out twice rests this long (30000)
     uint32_t endgame_copies;       //  requests for one piece at once in the endgame (2)
 } pkg_swarm_cfg_t;

@@ -12,7 +12,9 @@
 # cameras registered on one box and listed by every box, streaming on the
 # boxes they are assigned to, analysed there (a result with its detections,
 # when the face-api models are cached), and a focus spreading to the cameras around
-# an event (and not to the one 2 km away), ending after its ttl;
+# an event (and not to the one 2 km away), ending after its ttl; box 1
+# squeezed to 5 % of a core stepping its detector's input size down, and
+# back up once released (performance-based tuning);
 # then one cell of the placement sweep (where overloaded boxes' frames go).
 #
 # As root the agents run zero-config in network namespaces on an isolated
@@ -53,7 +55,14 @@ if [ $mode = ns ]; then
     echo "== starting $N agents in network namespaces on an isolated bridge (zero-config: cluster key + MESH_INTERFACE only)"
     tb_bridge
     for i in $nodes; do tb_host "$i"; done
-    for i in $nodes; do tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh" "${MODELS_ARG[@]}"; done
+    #  Box 1 tunes its detector's input size to what it measures (shown
+    #  after the cameras): 256 or 416, p90 target 100 ms, short holds.
+    TUNE1=("TUNE_ENABLE=1" "TUNE_INPUT_SIZES=256,416" "TUNE_P90_TARGET_MS=100" "TUNE_HOLD_MS=6000"
+           "TUNE_CANARY_MS=5000" "TUNE_WINDOW_MS=6000" "TUNE_MIN_SAMPLES=8")
+    for i in $nodes; do
+        extra=(); [ "$i" = 1 ] && extra=("${TUNE1[@]}")
+        tb_start_agent "$i" "API_PORT=7949" "API_BIND=mesh" "${MODELS_ARG[@]}" "${extra[@]}"
+    done
 else
     echo "== starting $N agents on loopback (JOIN seeds; not root, so no namespaces)"
     for i in $nodes; do
@@ -226,6 +235,21 @@ else
             latest | jq -r '"   \(.camera) (\(.camera_name)), \(.width)x\(.height), captured \(.capture_ms / 1000 | strftime("%H:%M:%S")) UTC, \(.boxes) faces:",
                 (.detections[] | "     \(.class) \(.score) at x=\(.box.x | floor) y=\(.box.y | floor) \(.box.w | floor)x\(.box.h | floor) px (normalised \(.box_norm.x * 100 | floor)%, \(.box_norm.y * 100 | floor)%)")'
         fi
+    fi
+    if [ ${#MODELS_ARG[@]} -gt 0 ] && [ $mode = ns ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+        echo
+        echo "== performance-based tuning (docs/DEPLOY.md 3c): box 1 analyses 'gate' at 2 fps; squeezed to 5 % of a core"
+        tuned () { grep 'event=model_tuned' "$(tb_log_file 1)" | grep -q "$1"; }
+        show_tuned () { grep 'event=model_tuned' "$(tb_log_file 1)" | grep "$1" | tail -1 |
+                        sed 's/^ts=[^ ]* level=[a-z]* node=[0-9a-f]* event=model_tuned /   /'; }
+        tb_cgroup_cpu 1 5 >/dev/null
+        tb_wait_until 20 tuned 'action=down' && show_tuned 'action=down'
+        tb_wait_until 10 tuned 'action=kept from=416' && show_tuned 'action=kept from=416'
+        echo "-- the squeeze lifted:"
+        echo -1 > "${TB_CG[1]}/cpu.cfs_quota_us"
+        tb_wait_until 30 tuned 'action=up' && show_tuned 'action=up'
+        tb_wait_until 15 tuned 'action=kept from=256' && show_tuned 'action=kept from=256'
+        tb_status 1 | jq -r '.jobs.tuning | "   now: input \(.size) (every worker: \(.running_size)), p90 \(.p90_ms) ms over \(.samples) jobs, \(.changes) changes, \(.reverts) reverted"'
     fi
     echo
     echo "== meshwatch focus --camera gate --radius-m 300 --ttl-s 10 (on box 1)"

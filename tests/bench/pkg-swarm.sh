@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-#  pkg-swarm.sh [--quick] [--sizes "10 20"] [--mb 256] - the package
-#  distribution benchmark (not in make check; needs root).
+#  pkg-swarm.sh [--quick] [--sizes "10 20"] [--mb 256] [--mbps 100]
+#               [--no-single] [--net ID] - the package distribution
+#  benchmark (not in make check; needs root).
 #
-#  For each N: N boxes in namespaces on 100 Mbit/s links (tbf, both
-#  directions).  The same package (MB MiB of weights) is distributed twice:
+#  For each N: N boxes in namespaces on MBPS Mbit/s links (tbf, both
+#  directions; 100 by default).  --mbps 20 --mb 64 is the CPU-feasible
+#  variant for a 2-core machine that cannot seal and hash 20 x 100 Mbit/s:
+#  the same transfer time per box, a fifth of the bytes per second.
+#  --no-single skips the N-way HTTP run (it takes ~N transfers; one
+#  transfer is still measured); --net: the first testbed net id.
+#  The same package (MB MiB of weights) is distributed twice:
 #    * single source: the seed's way - box 1 serves the file over HTTP
 #      (python3 http.server, what a registry amounts to) and boxes 2..N
 #      download it at once (curl);
@@ -27,13 +33,16 @@
 SRC=${MW_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 MW_BUILDDIR=${MW_BUILDDIR:-$SRC/build}
 export MW_SRCDIR=$SRC MW_BUILDDIR
-SIZES="10 20"; MB=256; NET0=25
+SIZES="10 20"; MB=256; NET0=25; MBPS=100; SINGLE=1
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) SIZES="5"; MB=64 ;;
         --sizes) SIZES=$2; shift ;;
         --mb) MB=$2; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --mbps) MBPS=$2; shift ;;
+        --net) NET0=$2; shift ;;
+        --no-single) SINGLE=0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "pkg-swarm.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -51,7 +60,7 @@ run_one () {   # run_one N NETID
     tb_require_mw
     tb_bridge
     local i t
-    for i in $(seq 1 "$N"); do tb_host "$i"; pk_shape "$i" 100; done
+    for i in $(seq 1 "$N"); do tb_host "$i"; pk_shape "$i" "$MBPS"; done
     pk_keys
     pk_build bench 1.0 "$MB" "$TB_DIR/bench.mwpkg"
     for i in $(seq 1 "$N"); do
@@ -83,12 +92,14 @@ run_one () {   # run_one N NETID
     tb_exec 2 curl -sf -o /dev/null "http://$(tb_ip 1):8000/model.bin" || tb_fail "one transfer"
     local one=$(( $(tb_now_ms) - t ))
     local start=$(tb_now_ms); local -a p=()
-    for i in $(seq 2 "$N"); do
-        ( tb_exec "$i" curl -sf -o /dev/null "http://$(tb_ip 1):8000/model.bin"; date +%s%3N > "$TB_DIR/http.$i" ) &
-        p+=($!)
-    done
-    wait "${p[@]}"
-    for i in $(seq 2 "$N"); do echo $(( $(cat "$TB_DIR/http.$i") - start )); done | sort -n > "$TB_DIR/http.times"
+    if [ "$SINGLE" = 1 ]; then
+        for i in $(seq 2 "$N"); do
+            ( tb_exec "$i" curl -sf -o /dev/null "http://$(tb_ip 1):8000/model.bin"; date +%s%3N > "$TB_DIR/http.$i" ) &
+            p+=($!)
+        done
+        wait "${p[@]}"
+        for i in $(seq 2 "$N"); do echo $(( $(cat "$TB_DIR/http.$i") - start )); done | sort -n > "$TB_DIR/http.times"
+    fi
 
     #  The swarm.
     pk_publish 1 "$TB_DIR/bench.mwpkg"
@@ -139,7 +150,7 @@ n = int(n); one = int(one)
 def load(f):
     try: return [float(x) for x in open(f) if x.strip()]
     except OSError: return []
-http = load(f"{d}/http.times"); sw = load(f"{d}/swarm.times"); pc = [x * 1000 for x in load(f"{d}/pieces.times")]
+http = load(f"{d}/http.times") or [float('nan')]; sw = load(f"{d}/swarm.times"); pc = [x * 1000 for x in load(f"{d}/pieces.times")]
 def jobs(f):
     ok, bad = [], 0
     try:
@@ -173,7 +184,7 @@ for N in $SIZES; do
     k=$(( k + 1 ))
 done
 echo
-echo "Package distribution, ${MB} MiB on 100 Mbit/s links (${PK_SHAPER:-tbf}), ratios to one transfer (HTTP, one box):"
+echo "Package distribution, ${MB} MiB on ${MBPS} Mbit/s links (${PK_SHAPER:-tbf}), ratios to one transfer (HTTP, one box):"
 printf '%-4s %-8s | %-17s | %-17s %-17s | %-9s %-10s | %-24s %-24s | %-10s | %-9s | %s\n' N "one (s)" "single source" \
     "swarm: verified" "swarm: pieces in" "publisher" "pieces" "jobs before: p50/p99 ms" "jobs during: p50/p99 ms" \
     "suspicions" "host load" "swarm MB/s"

@@ -43,8 +43,11 @@ LOG_FILE=$TB_DIR/srv/agent.log
 LOG_LEVEL=info
 EOT
 tb_bg env "${TB_ENVU[@]}" "$TB_MW" analysis-server --config "$TB_DIR/srv/server.conf"
+#  TUNE_ENABLE: the tuner's families (meshwatch_model_*) are on agent 1's
+#  page, with the window of the jobs it runs (5 min: the scrape comes after
+#  the escalations, however slow the host), and go through promtool too.
 tb_start_agent_lo 1 "METRICS_PORT=$(( MPORT + 1 ))" "MODELS_DIR=$MODELS" "JOB_PORT=$JPORT" \
-    "VMS_URL=127.0.0.1" "VMS_PORT=$SPORT" "ESCALATE_BELOW=0.95"
+    "VMS_URL=127.0.0.1" "VMS_PORT=$SPORT" "ESCALATE_BELOW=0.95" "TUNE_ENABLE=1" "TUNE_WINDOW_MS=300000"
 for i in 2 3; do tb_start_agent_lo "$i" "METRICS_PORT=$(( MPORT + i ))"; done
 for i in 1 2 3; do tb_wait_ready "$i"; done
 tb_wait_until 10 tb_all_alive 1 2 3 || tb_fail "no convergence"
@@ -83,10 +86,14 @@ echo "PASS  promtool check metrics (only the seed's two camelCase names flagged)
 for m in node_cpu_seconds_total node_memory_MemTotal_bytes node_memory_MemAvailable_bytes \
          node_disk_io_time_seconds_total node_network_receive_bytes_total node_network_transmit_bytes_total \
          meshwatch_members meshwatch_gossip_bytes_total meshwatch_rejected_messages_total \
-         meshwatch_forecast meshwatch_peer_forecast_age_seconds; do
+         meshwatch_forecast meshwatch_peer_forecast_age_seconds \
+         meshwatch_model_p90_seconds meshwatch_model_input_size meshwatch_model_tune_total; do
     grep -q "^# TYPE $m " <<<"$body" || tb_fail "family $m missing"
 done
 grep -q '^meshwatch_members{state="alive"} 3$' <<<"$body" || tb_fail "meshwatch_members alive != 3"
+#  The tuner measured the jobs agent 1 ran: a p90 above zero for tiny-face.
+grep -q '^meshwatch_model_p90_seconds{model="tiny-face"} [0-9.]*[1-9]' <<<"$body" \
+    || tb_fail "meshwatch_model_p90_seconds has no measured window for tiny-face"
 grep -q '^meshwatch_forecast{metric="cpu",horizon_seconds="30",bound="upper"} ' <<<"$body" || tb_fail "cpu forecast missing"
 n=$(grep -c '^meshwatch_peer_forecast_age_seconds{' <<<"$body")
 [ "$n" = 2 ] || tb_fail "forecast age for $n peers, want 2"

@@ -34,19 +34,42 @@ id2=$(tb_id 2); id3=$(tb_id 3)
 echo "info  box 1 gets $rate jobs/s; the victim is the first peer it hands a job to (n2 $id2, n3 $id3)"
 
 #  The killer is armed before the burst: it follows box 1's log and
-#  SIGKILLs the peer named in the first job_handed_off the moment it is
-#  written (a peer job takes ~30-150 ms here, so a poll loop would often
+#  SIGKILLs the peer named in the first job_handed_off it catches in flight (a peer job takes ~30-150 ms here, so a poll loop would often
 #  be too late).  Which peer that is, is placement's choice, not ours.
 pid2=$(tb_pid 2); pid3=$(tb_pid 3)
 #  The kill comes from inside the read loop, on the very line: a
 #  `$(tail | grep -m1)` would only return once tail next wrote (and died of
-#  SIGPIPE), after the following log line - by then, under load, the victim
-#  had sometimes finished the job, and nothing was in flight at the kill.
+#  SIGPIPE), after the following log line.  Even on the line, a loaded
+#  host can let the victim finish the job before the kill lands (a fresh
+#  clone's run found nothing in flight): so the peer is frozen first
+#  (SIGSTOP), and killed only if box 1's log still shows a job with it
+#  after 300 ms; otherwise it is thawed and the next hand-off is tried.
+_with_victim () {   #  _with_victim ID: jobs handed to ID with no result from it yet
+    "$TB_PY" - "$1" "$(tb_log_file 1)" <<'PY'
+import sys, re
+victim, pending = sys.argv[1], set()
+for line in open(sys.argv[2], errors="replace"):
+    m = re.search(r'event=(job_handed_off|job_done|job_failed|job_redispatched) .*?job=(\S+)', line)
+    if not m: continue
+    ev, job = m.group(1), m.group(2)
+    if ev == "job_handed_off" and "ran_on=%s " % victim in line: pending.add(job)
+    elif ev != "job_handed_off": pending.discard(job)
+print(len(pending))
+PY
+}
 ( tail -n0 -F "$(tb_log_file 1)" 2>/dev/null | while IFS= read -r line; do
+      v=""
       case $line in
-          *"event=job_handed_off "*"ran_on=$id2 "*) kill -9 "$pid2" 2>/dev/null; echo 2 > "$TB_DIR/victim"; break ;;
-          *"event=job_handed_off "*"ran_on=$id3 "*) kill -9 "$pid3" 2>/dev/null; echo 3 > "$TB_DIR/victim"; break ;;
+          *"event=job_handed_off "*"ran_on=$id2 "*) v=2; vp=$pid2; vid=$id2 ;;
+          *"event=job_handed_off "*"ran_on=$id3 "*) v=3; vp=$pid3; vid=$id3 ;;
       esac
+      [ -n "$v" ] || continue
+      kill -STOP "$vp" 2>/dev/null
+      sleep 0.3
+      if [ "$(_with_victim "$vid")" -gt 0 ]; then
+          kill -9 "$vp" 2>/dev/null; echo "$v" > "$TB_DIR/victim"; break
+      fi
+      kill -CONT "$vp" 2>/dev/null
   done ) &
 killer=$!; TB_BG_PIDS+=("$killer")
 t0=$(tb_now_ms)
@@ -56,7 +79,7 @@ tb_wait_until 15 _victim_gone || tb_fail "box 1 never handed a job to a peer in 
 vi=$(cat "$TB_DIR/victim"); other=$(( vi == 2 ? 3 : 2 ))
 vpid=$(tb_pid "$vi"); wait "$vpid" 2>/dev/null; TB_PID[$vi]=""
 idv=$(tb_id "$vi")
-echo "info  n$vi killed by SIGKILL $(( $(tb_now_ms) - t0 )) ms after the burst began, right after box 1 handed it a job; box 1 keeps its load 3 s more"
+echo "info  n$vi killed by SIGKILL $(( $(tb_now_ms) - t0 )) ms after the burst began, with a job of box 1 in flight (frozen, checked, then killed); box 1 keeps its load 3 s more"
 sleep 3
 kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
 jb_wait_ended 30 1 "$other"
