@@ -487,6 +487,18 @@ gossip_transport_pollitems (gossip_transport_t *self, zmq_pollitem_t *items, int
 //  --------------------------------------------------------------------------
 //  Registry and connections
 
+//  One message of a type, in or out (a type outside the table is not counted).
+static void
+s_count_type (gossip_transport_stats_t *st, int type, size_t len, bool out)
+{
+    if (type < 0 || type > MW_MSG_TYPE_MAX)
+        return;
+    if (out)
+        st->type_msgs_out[type]++, st->type_bytes_out[type] += len;
+    else
+        st->type_msgs_in[type]++, st->type_bytes_in[type] += len;
+}
+
 static void
 s_stats_sizes (gossip_transport_t *self)
 {
@@ -763,6 +775,7 @@ gossip_transport_send_to (gossip_transport_t *self, const char *addr, const mw_i
             self->stats.msgs_out++;
             self->stats.dgrams_out++;
             self->stats.bytes_out += len;
+            s_count_type (&self->stats, msg->type, len, true);
             //  (p->last_used_ms is the TCP connection's: left alone, so
             //  that an idle connection is closed by prune.)
             return 0;
@@ -794,6 +807,7 @@ gossip_transport_send_to (gossip_transport_t *self, const char *addr, const mw_i
     if (rc == 0) {
         self->stats.msgs_out++;
         self->stats.bytes_out += len;
+        s_count_type (&self->stats, msg->type, len, true);
     }
     else
         self->stats.send_dropped++;
@@ -964,6 +978,7 @@ s_recv_from (gossip_transport_t *self, bool outbound, mw_msg_t *msg)
         rc = s_gate (self, (const uint8_t *) zmq_msg_data (&payload), len, self->plane,
                      self->opts.unbound_types, trusted, msg);
         if (rc == 1) {
+            s_count_type (&self->stats, msg->type, len, false);
             if (!trusted)
                 gossip_guard_trust (self->opts.guard, fd);
             if (*msg->addr)
@@ -1002,6 +1017,7 @@ s_recv_dgram (gossip_transport_t *self, mw_msg_t *msg)
     int rc =
         s_gate (self, self->dgram_buf, (size_t) n, self->plane, self->opts.unbound_types, src != NULL, msg);
     if (rc == 1) {
+        s_count_type (&self->stats, msg->type, (size_t) n, false);
         if (!src && zhashx_size (self->sources) < self->opts.sources_max) {
             src = calloc (1, sizeof *src);
             if (src)

@@ -74,6 +74,11 @@ typedef struct {
     //  Datagrams (part of msgs_in/out and bytes_in/out above).
     uint64_t dgrams_in, dgrams_out;
     uint64_t dgram_sources;   //  source addresses trusted now (<= sources_max)
+    //  By message type (index = mw_msg_type_t): what each kind of message
+    //  costs on this plane, sealed bytes (the wire's headers not included).
+    //  Inbound counts authenticated messages only.
+    uint64_t type_msgs_out[MW_MSG_TYPE_MAX + 1], type_bytes_out[MW_MSG_TYPE_MAX + 1];
+    uint64_t type_msgs_in[MW_MSG_TYPE_MAX + 1], type_bytes_in[MW_MSG_TYPE_MAX + 1];
 } gossip_transport_stats_t;
 
 typedef struct _gossip_transport_t gossip_transport_t;

@@ -959,6 +959,20 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
         mw_json_add (stats, "rejected", rej);
     else
         json_object_put (rej);
+    //  What each message type costs (sealed bytes): where the idle mesh's
+    //  bytes go (tests/bench/wire.sh prints it).
+    json_object *bt = json_object_new_object ();
+    for (int t = 1; bt && t <= MW_MSG_TYPE_MAX; t++) {
+        if (!st->type_msgs_out[t] && !st->type_msgs_in[t])
+            continue;
+        const char *tk[] = {"msgs_out", "bytes_out", "msgs_in", "bytes_in"};
+        uint64_t tv[] = {st->type_msgs_out[t], st->type_bytes_out[t], st->type_msgs_in[t], st->type_bytes_in[t]};
+        mw_json_add (bt, gossip_wire_type_name ((mw_msg_type_t) t), s_u64_object (tk, tv, 4));
+    }
+    if (stats)
+        mw_json_add (stats, "by_type", bt);
+    else
+        json_object_put (bt);
     mw_json_add (o, "stats", stats);
     if (self->beacon) {
         //  Discovery beacons: how quiet they have become (gossip/beacon.h).

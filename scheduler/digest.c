@@ -169,6 +169,13 @@ sched_digest_headroom (const sched_digest_t *d)
     return h < 0 ? 0 : h;
 }
 
+bool
+sched_digest_idle (const sched_digest_t *d, double busy_headroom)
+{
+    assert (d);
+    return sched_digest_headroom (d) >= busy_headroom && d->queue_len == 0 && d->queue_ub < 1.0;
+}
+
 void
 sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_default_ms, placement_peer_t *p)
 {
@@ -176,6 +183,7 @@ sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_def
     memset (p, 0, sizeof *p);
     p->usable = true;
     p->digest_age_ms = (uint32_t) sched_digest_age_ms (d, now_wall_ms);
+    p->idle = sched_digest_idle (d, SCHED_DIGEST_BUSY_HEADROOM);
     p->cpu_now_pct = d->cur[SCHED_DIGEST_CPU];
     //  The point forecast at the first horizon, not its upper bound:
     //  placement turns this figure into a queueing backlog (M/D/1), and the

@@ -106,6 +106,19 @@ uint64_t sched_digest_age_ms (const sched_digest_t *d, uint64_t now_wall_ms);
 //  free share over the next horizon).
 double sched_digest_headroom (const sched_digest_t *d);
 
+//  Below this forecast headroom (%) a box is busy: it publishes every
+//  sample, and a peer trusts its digest for placement_cfg_t's
+//  max_digest_age_ms only.  At or above it, with no queue now or
+//  forecast, it is idle and steady: it publishes on a change or every
+//  DIGEST_MAX_AGE_MS, and its digest is trusted for max_idle_digest_age_ms.
+#define SCHED_DIGEST_BUSY_HEADROOM 30.0
+
+//  Whether `d` says idle and steady (the rule above, with `busy_headroom`).
+//  Publisher (scheduler/freshness) and consumers (sched_digest_peer) use
+//  the same test, so a digest a box stopped refreshing because it was idle
+//  is exactly one its peers keep trusting for longer.
+bool sched_digest_idle (const sched_digest_t *d, double busy_headroom);
+
 //  What placement knows of a peer from its decoded digest (placement.h):
 //  usable, the digest's age at `now_wall_ms`, current and forecast CPU,
 //  spread, queue and its bound, the arrival rate of its own sources,
@@ -115,7 +128,7 @@ double sched_digest_headroom (const sched_digest_t *d);
 //  The daemon (node/jobs.c) and the simulator (scheduler/simulate.c) both
 //  use this.  Placement drains the reported queue by the digest's age
 //  (the age of the *sample*, from ts_ms) and ignores a digest older than
-//  5 s: what it needs of how digests spread is in docs/PLACEMENT.md
+//  5 s (20 s when it says idle): what it needs of how digests spread is in docs/PLACEMENT.md
 //  ("What placement needs from a digest").
 void sched_digest_peer (const sched_digest_t *d, uint64_t now_wall_ms, double svc_default_ms,
                         placement_peer_t *p);

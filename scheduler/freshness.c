@@ -13,16 +13,19 @@ void
 sched_freshness_defaults (sched_freshness_t *cfg)
 {
     assert (cfg);
-    //  3 s: an idle box's digest costs one spreading burst per 3 s instead
-    //  of a steady stream, and its age at every peer (3 s + about 1 s of
-    //  spreading at N = 20) stays under placement's staleness limit
-    //  (placement_cfg_t.max_digest_age_ms, 5 s): an idle box is exactly
-    //  the one placement wants to see.
-    cfg->max_age_ms = 3000;
+    //  15 s: an idle box's digest costs one spreading burst per 15 s
+    //  (at N = 20 the 3 s of before were ~1.2 KB/s of GOSSIP per box, the
+    //  largest share of an idle mesh's bytes after the heartbeats), and its
+    //  age at every peer (15 s + about 1 s of spreading) stays under
+    //  placement's limit for idle digests (placement_cfg_t.
+    //  max_idle_digest_age_ms, 20 s).  An idle box's numbers are still
+    //  within step_pct of the truth whatever the age: any larger move, and
+    //  any sign of load, is published at once.
+    cfg->max_age_ms = 15000;
     //  5 points: far above the sampling noise of an idle box (a fraction of
     //  a point), far below what moves a placement decision.
     cfg->step_pct = 5.0;
-    cfg->busy_headroom = 30.0;
+    cfg->busy_headroom = SCHED_DIGEST_BUSY_HEADROOM;
 }
 
 static bool
@@ -52,10 +55,10 @@ sched_freshness_due (const sched_freshness_t *cfg, const sched_digest_t *sent, c
     if (s_structure_changed (sent, now))
         return true;
     //  Busy: where placement decides, every sample counts.
-    if (sched_digest_headroom (now) < cfg->busy_headroom || now->queue_len > 0 || now->queue_ub >= 1.0)
+    if (!sched_digest_idle (now, cfg->busy_headroom))
         return true;
     //  Was busy when published: the way back to idle is news too.
-    if (sched_digest_headroom (sent) < cfg->busy_headroom || sent->queue_len > 0 || sent->queue_ub >= 1.0)
+    if (!sched_digest_idle (sent, cfg->busy_headroom))
         return true;
     double step = cfg->step_pct;
     for (int m = 0; m < SCHED_DIGEST_METRICS; m++) {
@@ -93,7 +96,8 @@ sched_freshness_test (bool verbose)
     sched_digest_t b = a;
     //  Nothing published yet, or the published one is old: due.
     CHECK (sched_freshness_due (&cfg, NULL, &a, 0), "first digest held back");
-    CHECK (sched_freshness_due (&cfg, &a, &b, 3000), "stale digest held back");
+    CHECK (sched_freshness_due (&cfg, &a, &b, 15000), "stale digest held back");
+    CHECK (!sched_freshness_due (&cfg, &a, &b, 14999), "an idle, unchanged digest published before max_age");
     //  An idle box whose numbers jitter: held back.
     b.ts_ms += 1000;
     b.cur[0] += 1.2;
@@ -152,7 +156,7 @@ sched_freshness_test (bool verbose)
             published++;
         }
     }
-    CHECK (published >= 1200 && published <= 1250, "an idle box published %d digests in an hour", published);
+    CHECK (published >= 235 && published <= 245, "an idle box published %d digests in an hour", published);
     if (verbose)
         printf ("  idle box, an hour of 1 Hz samples: %d published (max age %u ms)\n", published,
                 cfg.max_age_ms);

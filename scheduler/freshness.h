@@ -26,7 +26,7 @@
     box, or one whose numbers move, a digest at most one collect interval
     plus the spreading time old (p99 <= 2 s at N = 20); from an idle, steady
     box, values within `step_pct` points of the truth, published at most
-    `max_age_ms` ago (3 s: under placement's 5 s staleness limit).
+    `max_age_ms` ago (15 s: under placement's 20 s limit for idle digests).
 
     No clock, no socket: the agent passes what it published and when.
     ========================================================================= */
@@ -44,7 +44,7 @@ typedef struct {
     double busy_headroom;   //  below this forecast headroom (%), every sample is news
 } sched_freshness_t;
 
-//  max_age 3 s, step 5 points, busy below 30 % headroom.
+//  max_age 15 s, step 5 points, busy below 30 % headroom.
 void sched_freshness_defaults (sched_freshness_t *cfg);
 
 //  Whether `now` must be published, given the digest published last

@@ -102,6 +102,11 @@ placement_cfg_defaults (placement_cfg_t *cfg)
     cfg->max_candidates = 3;
     cfg->reactive_threshold = 0.8;
     cfg->max_digest_age_ms = 5000;
+    //  An idle box republishes every DIGEST_MAX_AGE_MS (15 s) and on any
+    //  move (scheduler/freshness.h): its digest is true within a few
+    //  points at any age, so old is not stale; 20 s leaves one lost
+    //  republication's spreading time.
+    cfg->max_idle_digest_age_ms = 20000;
     cfg->safety = 1.2;
     cfg->probe_d = 2;
     cfg->horizon_ms = 2000;
@@ -141,13 +146,19 @@ placement_admit (const placement_cfg_t *cfg, const placement_local_t *l, uint32_
     return isfinite (eta) && s_safety (cfg) * eta <= (double) budget_ms;
 }
 
-//  Alive, with a digest, and one young enough to mean something.  A peer
-//  whose digest has not been refreshed for max_digest_age_ms is probably
-//  partitioned or stuck; every policy leaves it alone.
+//  Alive, with a digest, and one young enough to mean something.  A busy
+//  peer republishes every sample, so one whose digest has not been
+//  refreshed for max_digest_age_ms is probably partitioned or stuck; an
+//  idle one republishes only on a change (or every DIGEST_MAX_AGE_MS), so
+//  its limit is max_idle_digest_age_ms.  Every policy leaves a stale one
+//  alone.
 static bool
 s_peer_usable (const placement_cfg_t *cfg, const placement_peer_t *p)
 {
-    return p->usable && p->digest_age_ms <= cfg->max_digest_age_ms;
+    uint32_t limit = p->idle && cfg->max_idle_digest_age_ms > cfg->max_digest_age_ms
+                         ? cfg->max_idle_digest_age_ms
+                         : cfg->max_digest_age_ms;
+    return p->usable && p->digest_age_ms <= limit;
 }
 
 //  The utilisation we plan with: the larger of now and the point forecast
@@ -466,7 +477,9 @@ placement_test (bool verbose)
     int rc = 0;
     placement_cfg_t cfg;
     placement_cfg_defaults (&cfg);
-    CHECK (cfg.max_candidates == 3 && cfg.safety == 1.2 && cfg.max_digest_age_ms == 5000, "defaults");
+    CHECK (cfg.max_candidates == 3 && cfg.safety == 1.2 && cfg.max_digest_age_ms == 5000
+               && cfg.max_idle_digest_age_ms == 20000,
+           "defaults");
 
     //  Names.
     for (int i = 0; i < PLACEMENT_POLICY_COUNT; i++) {
@@ -565,6 +578,10 @@ placement_test (bool verbose)
     p = s_test_peer (100, 0);
     p.digest_age_ms = 5001;
     CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "stale digest");
+    p.idle = true;   //  an idle box republishes on change only: 5 s is not stale for it...
+    CHECK (isfinite (placement_peer_eta_ms (&cfg, &p)), "idle digest, 5 s: still trusted");
+    p.digest_age_ms = 20001;   //  ...but 20 s is
+    CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "idle digest, 20 s: stale");
     p = s_test_peer (10, 0);
     p.usable = false;
     CHECK (isinf (placement_peer_eta_ms (&cfg, &p)), "unusable");
@@ -663,8 +680,7 @@ placement_test (bool verbose)
             if (pol == PLACEMENT_FORECAST && fits && unfit_seen)
                 fits_first = 0;
             unfit_seen |= !fits;
-            if (!peers[out[i]].usable || peers[out[i]].digest_age_ms > wide.max_digest_age_ms
-                || !isfinite (peers[out[i]].svc_ms))
+            if (!s_peer_usable (&wide, &peers[out[i]]) || !isfinite (peers[out[i]].svc_ms))
                 usable_only = pol == PLACEMENT_RANDOM && isnan (peers[out[i]].svc_ms) ? usable_only : 0;
         }
         if (pol == PLACEMENT_FORECAST)

@@ -45,14 +45,15 @@ typedef enum {
 } placement_policy_t;
 
 typedef struct {
-    uint32_t max_candidates;      //  peers offered one job before it goes to the server (3)
-    double reactive_threshold;    //  REACTIVE: offload when current utilisation > this, 0..1 (0.8)
-    uint32_t max_digest_age_ms;   //  a peer's digest older than this is not trusted (5000)
-    double safety;                //  predicted time is multiplied by this before comparing (1.2)
-    uint32_t probe_d;             //  PROBE: offers sent at once, first accept wins (2)
-    uint32_t horizon_ms;          //  ORACLE: a peer's own arrivals this far ahead count (2000)
-    double early;                 //  FORECAST: leave early at this share of the queue (0 = off)
-    double unfit_weight;          //  FORECAST: draw weight of a peer predicted not to fit (0.2; 0 = never)
+    uint32_t max_candidates;           //  peers offered one job before it goes to the server (3)
+    double reactive_threshold;         //  REACTIVE: offload when current utilisation > this, 0..1 (0.8)
+    uint32_t max_digest_age_ms;        //  a peer's digest older than this is not trusted (5000)...
+    uint32_t max_idle_digest_age_ms;   //  ...unless it says idle and steady: then this (20000)
+    double safety;                     //  predicted time is multiplied by this before comparing (1.2)
+    uint32_t probe_d;                  //  PROBE: offers sent at once, first accept wins (2)
+    uint32_t horizon_ms;               //  ORACLE: a peer's own arrivals this far ahead count (2000)
+    double early;                      //  FORECAST: leave early at this share of the queue (0 = off)
+    double unfit_weight;   //  FORECAST: draw weight of a peer predicted not to fit (0.2; 0 = never)
 } placement_cfg_t;
 
 void placement_cfg_defaults (placement_cfg_t *cfg);
@@ -79,17 +80,18 @@ bool placement_admit (const placement_cfg_t *cfg, const placement_local_t *l, ui
 typedef struct {
     bool usable;              //  alive (not suspect), runs jobs, digest present
     uint32_t digest_age_ms;   //  age of the digest
-    double cpu_now_pct;       //  current utilisation, 0..100 (REACTIVE reads this)
-    double cpu_ub_pct;        //  utilisation expected at the first horizon (point forecast or now), 0..100
-    double spread_pct;        //  forecast trust: mean abs residual, percent (lower = better)
-    uint32_t queue_len;       //  reported queue length (ORACLE: exact jobs ahead, see below)
-    double queue_fc;          //  forecast (upper) queue length at the first horizon
-    uint32_t workers;         //  service slots (>= 1)
-    double svc_ms;            //  the peer's service time per job
-    double link_ms;           //  transfer cost: round trip + frame bytes / bandwidth
-    double arrival_rate;      //  jobs/s its own sources submit (0: unknown; ORACLE: exact)
-    uint32_t heard_age_ms;    //  age of its last REPLY to us (UINT32_MAX: none)
-    double heard_ahead;       //  jobs ahead of a new one at that REPLY (ours included if it accepted)
+    bool idle;               //  the digest says idle and steady (sched_digest_idle): refreshed on change only
+    double cpu_now_pct;      //  current utilisation, 0..100 (REACTIVE reads this)
+    double cpu_ub_pct;       //  utilisation expected at the first horizon (point forecast or now), 0..100
+    double spread_pct;       //  forecast trust: mean abs residual, percent (lower = better)
+    uint32_t queue_len;      //  reported queue length (ORACLE: exact jobs ahead, see below)
+    double queue_fc;         //  forecast (upper) queue length at the first horizon
+    uint32_t workers;        //  service slots (>= 1)
+    double svc_ms;           //  the peer's service time per job
+    double link_ms;          //  transfer cost: round trip + frame bytes / bandwidth
+    double arrival_rate;     //  jobs/s its own sources submit (0: unknown; ORACLE: exact)
+    uint32_t heard_age_ms;   //  age of its last REPLY to us (UINT32_MAX: none)
+    double heard_ahead;      //  jobs ahead of a new one at that REPLY (ours included if it accepted)
 } placement_peer_t;
 
 //  ORACLE is a bound, not a policy a box can run: the simulator fills
