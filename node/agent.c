@@ -966,7 +966,8 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
         if (!st->type_msgs_out[t] && !st->type_msgs_in[t])
             continue;
         const char *tk[] = {"msgs_out", "bytes_out", "msgs_in", "bytes_in"};
-        uint64_t tv[] = {st->type_msgs_out[t], st->type_bytes_out[t], st->type_msgs_in[t], st->type_bytes_in[t]};
+        uint64_t tv[] = {st->type_msgs_out[t], st->type_bytes_out[t], st->type_msgs_in[t],
+                         st->type_bytes_in[t]};
         mw_json_add (bt, gossip_wire_type_name ((mw_msg_type_t) t), s_u64_object (tk, tv, 4));
     }
     if (stats)

@@ -89,8 +89,19 @@ if [ "${1:-}" = --one ]; then
         declare -A b0
         for i in $nodes; do b0[$i]=$(wb_beacons "$i" out); done
         coord=""; [ "$impl" = mw ] && coord=$(coordinator 1)
+        #  Where the bytes go: one follower's and the coordinator's per-type counters.
+        fol=""; for i in $nodes; do [ "$i" != "$coord" ] && { fol=$i; break; }; done
+        if [ "$impl" = mw ]; then
+            wb_bytype_snap "$TB_DIR/f0" "$fol"; [ -n "$coord" ] && wb_bytype_snap "$TB_DIR/c0" "$coord"
+        fi
         # shellcheck disable=SC2086
         wb_snap "$TB_DIR/s0" $nodes; sleep "$window"; wb_snap "$TB_DIR/s1" $nodes
+        if [ "$impl" = mw ]; then
+            wb_bytype_snap "$TB_DIR/f1" "$fol"; [ -n "$coord" ] && wb_bytype_snap "$TB_DIR/c1" "$coord"
+            log "by message type, sealed bytes (+42 B per datagram on the wire): type in msgs/s, in B/s, out msgs/s, out B/s"
+            wb_bytype "$TB_DIR/f0" "$TB_DIR/f1" | sed "s/^/    follower n$fol: /"
+            [ -n "$coord" ] && wb_bytype "$TB_DIR/c0" "$TB_DIR/c1" | sed "s/^/    coordinator n$coord: /"
+        fi
         [ -n "$bpid" ] && { kill "$bpid" 2>/dev/null; wait "$bpid" 2>/dev/null; }
         wb_rates "$TB_DIR/s0" "$TB_DIR/s1" > "$TB_DIR/rates"
         read -r mean mn mx < <(wb_summary "$TB_DIR/rates")

@@ -40,6 +40,24 @@ wb_summary () {
          END { if (NR) printf "%d %d %d\n", s / NR, mn, mx; else print "0 0 0" }' "$1"
 }
 
+#  wb_bytype_snap FILE I - node I's per-type message counters (status --json
+#  .stats.by_type) and the time into FILE.
+wb_bytype_snap () {
+    { echo "{\"t\": $(tb_now_ms), \"s\": "; tb_status "$2" | jq -c '.stats.by_type // {}'; echo "}"; } > "$1"
+}
+#  wb_bytype A B - per message type between two snapshots: "TYPE IN_MSGS/S
+#  IN_B/S OUT_MSGS/S OUT_B/S" (sealed bytes: add 42 B of Ethernet/IPv4/UDP
+#  per datagram for the wire), largest inbound first.
+wb_bytype () {
+    jq -rn --slurpfile a "$1" --slurpfile b "$2" '
+        ($a[0]) as $A | ($b[0]) as $B | ((($B.t - $A.t) / 1000) | if . <= 0 then 1 else . end) as $dt |
+        [$B.s | to_entries[] | . as $e | ($A.s[$e.key] // {msgs_in:0,bytes_in:0,msgs_out:0,bytes_out:0}) as $o |
+         {k: $e.key, mi: (($e.value.msgs_in - $o.msgs_in) / $dt), bi: (($e.value.bytes_in - $o.bytes_in) / $dt),
+          mo: (($e.value.msgs_out - $o.msgs_out) / $dt), bo: (($e.value.bytes_out - $o.bytes_out) / $dt)} |
+         select(.mi > 0 or .mo > 0)] | sort_by(-.bi)[] |
+        "\(.k) \(.mi * 100 | round / 100) \(.bi | round) \(.mo * 100 | round / 100) \(.bo | round)"'
+}
+
 #  Count beacons (UDP to BEACON_PORT, default 5670) in host I's namespace:
 #  out = broadcasts this box sent, in = beacons it received.
 wb_beacon_counter () {

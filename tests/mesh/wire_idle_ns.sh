@@ -49,11 +49,16 @@ echo "---- settling $SETTLE s, then a $WINDOW s window"
 sleep "$SETTLE"
 declare -A b0
 for i in $SC_NODES; do b0[$i]=$(wb_beacons "$i" out); done
+first=${SC_NODES%% *}
+wb_bytype_snap "$TB_DIR/t0" "$first"
 # shellcheck disable=SC2086
 wb_snap "$TB_DIR/s0" $SC_NODES
 sleep "$WINDOW"
 # shellcheck disable=SC2086
 wb_snap "$TB_DIR/s1" $SC_NODES
+wb_bytype_snap "$TB_DIR/t1" "$first"
+echo "info  n$first by message type (sealed bytes; +42 B per datagram on the wire): type in/s inB/s out/s outB/s"
+wb_bytype "$TB_DIR/t0" "$TB_DIR/t1" | sed 's/^/info    /'
 wb_rates "$TB_DIR/s0" "$TB_DIR/s1" > "$TB_DIR/rates"
 read -r mean mn mx < <(wb_summary "$TB_DIR/rates")
 bsum=0; bstart=0; worst=0
