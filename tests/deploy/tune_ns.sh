@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #  tune_ns (issue 15, item 6: performance-based optimisation): one box
-#  runs real inference jobs (tiny-face on face-api's sample photos, 2 fps
+#  runs real inference jobs (tiny-face on face-api's sample photos scaled to 640 wide, 2 fps
 #  from a frame source) with TUNE_ENABLE=1, input sizes 256 and 416 (home
-#  416), p90 target 300 ms, hold 6 s, canary 5 s.  The test puts the
+#  416), p90 target 200 ms, hold 6 s, canary 5 s.  The test puts the
 #  agent in a cpu cgroup and squeezes it (5 % of a core, 20 ms periods):
 #  its service time p90 passes the target and the box steps down to 256
 #  (model.tuned action=down, reason "overload: p90 ... > target"), keeps
@@ -21,7 +21,16 @@ tb_require_mw
 tb_bridge
 tb_host 1
 mkdir -p "$TB_DIR/cam"
-cp "$DEMO/sample1.jpg" "$DEMO/sample2.jpg" "$DEMO/sample4.jpg" "$TB_DIR/cam/" || tb_die "copy frames"
+#  640-pixel frames (a camera's sub-stream): at face-api's 1920 x 1300 the
+#  JPEG decode and resize cost as much CPU as the network itself, so under
+#  the quota 256 and 416 ran equally slowly (p90 372 -> 357 ms, the canary
+#  rightly reverted).  At 640 the network is most of a job and 256 needs
+#  about 40 % of 416's CPU: the pressure decides (3 runs: p90 at 416 under
+#  the quota 301-346 ms, at 256 122-165 ms; the target is 200 ms so that
+#  416 is well over it).
+for f in sample1 sample2 sample4; do
+    ffmpeg -v error -y -i "$DEMO/$f.jpg" -vf scale=640:-2 -q:v 3 "$TB_DIR/cam/$f.jpg" || tb_die "ffmpeg: scale $f.jpg"
+done
 REC=$TB_DIR/events.rec
 tb_bg tb_exec 1 "${TB_PY:-python3}" "$SRC/tests/node/events_sub.py" --connect tcp://127.0.0.1:7947 --out "$REC" \
     --seconds 110
@@ -34,7 +43,7 @@ quota () {   #  quota PERIOD_US QUOTA_US (-1: none)
 }
 quota 10000 -1
 tb_start_agent 1 "MODELS_DIR=$MODELS" "SOURCE=dir:$TB_DIR/cam:2" "CAMERA_ID=tune-cam" "DEADLINE_MS=5000" \
-    "ESCALATE_BELOW=0" "TUNE_ENABLE=1" "TUNE_INPUT_SIZES=256,416" "TINY_FACE_SIZE=416" "TUNE_P90_TARGET_MS=300" \
+    "ESCALATE_BELOW=0" "TUNE_ENABLE=1" "TUNE_INPUT_SIZES=256,416" "TINY_FACE_SIZE=416" "TUNE_P90_TARGET_MS=200" \
     "TUNE_HOLD_MS=6000" "TUNE_CANARY_MS=5000" "TUNE_WINDOW_MS=6000" "TUNE_MIN_SAMPLES=8" "TUNE_CONF_LOW=0" "METRICS_PORT=9101"
 tb_wait_ready 1 20
 LOG=$(tb_log_file 1)
@@ -65,7 +74,7 @@ quota 20000 1000
 tb_log "cpu quota 5 %"
 tb_wait_until 30 tuned 'action=down from=416 to=256' || { tb_status 1 | jq .jobs.tuning; tb_fail "no step down within 30 s"; }
 tb_log "stepped down after $(tb_secs $(( $(tb_now_ms) - t0 ))) s: $(grep 'event=model_tuned' "$LOG" | tail -1 | sed 's/.*event=model_tuned //')"
-grep 'action=down' "$LOG" | grep -q 'reason="overload: p90 [0-9.]* ms > target 300 ms"' || tb_fail "no overload reason"
+grep 'action=down' "$LOG" | grep -q 'reason="overload: p90 [0-9.]* ms > target 200 ms"' || tb_fail "no overload reason"
 tb_wait_until 10 eval '[ "$(tun running_size)" = 256 ]' || tb_fail "the workers do not run 256"
 tb_wait_until 5 grep -q 'event=runner_model_swapped .*size=256' "$LOG" || tb_fail "no runner swap to 256"
 tb_wait_until 15 tuned 'action=kept from=416 to=256' || { tb_status 1 | jq .jobs.tuning; tb_fail "the step down was not kept"; }
