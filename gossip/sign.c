@@ -22,6 +22,7 @@
 #include "common/log.h"
 
 #include <assert.h>
+#include <czmq.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,158 @@ gossip_sign_msg_verify (const uint8_t pk[GOSSIP_PK_LEN], const mw_id_t *me, cons
 }
 
 //  --------------------------------------------------------------------------
+//  Pair MACs
+
+#define PAIR_DOMAIN "meshwatch-pair-v1"
+
+bool
+gossip_sign_mac_type (int type)
+{
+    return type == MW_MSG_HEARTBEAT;
+}
+
+//  The MAC over what a signature would cover (domain, receiver, encoding
+//  without the signature field), under the pair key.
+static int
+s_mac (const uint8_t key[32], const mw_id_t *to, const mw_msg_t *msg, uint8_t version,
+       uint8_t out[GOSSIP_MAC_LEN])
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (s_msg_bytes (to, msg, version, &buf, &len) != 0)
+        return -1;
+    int rc = crypto_generichash (out, GOSSIP_MAC_LEN, buf, len, key, 32);
+    free (buf);
+    return rc == 0 ? 0 : -1;
+}
+
+int
+gossip_sign_msg_mac (const uint8_t key[32], const mw_id_t *to, mw_msg_t *msg)
+{
+    assert (key && msg);
+    if (!gossip_sign_mac_type (msg->type))
+        return -1;
+    if (s_mac (key, to, msg, MW_WIRE_SEND_VERSION, msg->signature) != 0)
+        return -1;
+    msg->signature_len = GOSSIP_MAC_LEN;
+    return 0;
+}
+
+bool
+gossip_sign_msg_mac_verify (const uint8_t key[32], const mw_id_t *me, const mw_msg_t *msg)
+{
+    assert (key && msg);
+    if (!gossip_sign_mac_type (msg->type) || msg->signature_len != GOSSIP_MAC_LEN || msg->version < 2)
+        return false;
+    uint8_t mac[GOSSIP_MAC_LEN];
+    if (s_mac (key, me, msg, msg->version, mac) != 0)
+        return false;
+    return sodium_memcmp (mac, msg->signature, GOSSIP_MAC_LEN) == 0;
+}
+
+typedef struct {
+    uint8_t pk[GOSSIP_PK_LEN];
+    uint8_t key[32];
+} s_pairkey_t;
+
+static void
+s_pairkey_free (void **item)
+{
+    if (*item) {
+        sodium_memzero (*item, sizeof (s_pairkey_t));
+        free (*item);
+        *item = NULL;
+    }
+}
+
+struct _gossip_pairkeys_t {
+    const gossip_identity_t *me;
+    uint8_t me_x[crypto_scalarmult_curve25519_BYTES];   //  our X25519 secret
+    zhashx_t *keys;                                     //  peer pk (hex) -> s_pairkey_t
+    size_t max;
+};
+
+gossip_pairkeys_t *
+gossip_pairkeys_new (const gossip_identity_t *me, size_t max)
+{
+    assert (me);
+    gossip_pairkeys_t *self = (gossip_pairkeys_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->me = me;
+    self->max = max ? max : 1;
+    self->keys = zhashx_new ();
+    if (!self->keys || crypto_sign_ed25519_sk_to_curve25519 (self->me_x, me->sk) != 0) {
+        gossip_pairkeys_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->keys, s_pairkey_free);
+    return self;
+}
+
+void
+gossip_pairkeys_destroy (gossip_pairkeys_t **self_p)
+{
+    assert (self_p);
+    gossip_pairkeys_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->keys);
+    sodium_memzero (self->me_x, sizeof self->me_x);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+gossip_pairkeys_size (gossip_pairkeys_t *self)
+{
+    assert (self);
+    return zhashx_size (self->keys);
+}
+
+int
+gossip_pairkeys_get (gossip_pairkeys_t *self, const uint8_t peer_pk[GOSSIP_PK_LEN], uint8_t key[32])
+{
+    assert (self && peer_pk && key);
+    char hex[2 * GOSSIP_PK_LEN + 1];
+    sodium_bin2hex (hex, sizeof hex, peer_pk, GOSSIP_PK_LEN);
+    s_pairkey_t *e = (s_pairkey_t *) zhashx_lookup (self->keys, hex);
+    if (e) {
+        memcpy (key, e->key, 32);
+        return 0;
+    }
+    if (sodium_memcmp (peer_pk, self->me->pk, GOSSIP_PK_LEN) == 0)
+        return -1;
+    uint8_t peer_x[crypto_scalarmult_curve25519_BYTES], shared[crypto_scalarmult_BYTES];
+    if (crypto_sign_ed25519_pk_to_curve25519 (peer_x, peer_pk) != 0
+        || crypto_scalarmult (shared, self->me_x, peer_x) != 0)
+        return -1;   //  not a point, or a low-order one (all-zero result)
+    //  key = BLAKE2b-256 (domain || shared || the two Ed25519 keys in
+    //  byte order): the same at both ends, bound to this pair.
+    const uint8_t *lo = self->me->pk, *hi = peer_pk;
+    if (memcmp (lo, hi, GOSSIP_PK_LEN) > 0)
+        lo = peer_pk, hi = self->me->pk;
+    crypto_generichash_state st;
+    crypto_generichash_init (&st, NULL, 0, 32);
+    crypto_generichash_update (&st, (const uint8_t *) PAIR_DOMAIN, sizeof PAIR_DOMAIN - 1);
+    crypto_generichash_update (&st, shared, sizeof shared);
+    crypto_generichash_update (&st, lo, GOSSIP_PK_LEN);
+    crypto_generichash_update (&st, hi, GOSSIP_PK_LEN);
+    crypto_generichash_final (&st, key, 32);
+    sodium_memzero (shared, sizeof shared);
+    if (zhashx_size (self->keys) >= self->max)
+        zhashx_purge (self->keys);   //  bounded: start over, keys are cheap
+    e = (s_pairkey_t *) malloc (sizeof *e);
+    if (e) {
+        memcpy (e->pk, peer_pk, GOSSIP_PK_LEN);
+        memcpy (e->key, key, 32);
+        if (zhashx_insert (self->keys, hex, e) != 0)
+            free (e);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 //  Costs
 
 static double
@@ -270,6 +423,10 @@ gossip_sign_bench (int rounds, gossip_sign_cost_t *out)
     seed[0] = 2;
     if (gossip_identity_from_seed (seed, &b) != 0)
         return -1;
+    gossip_identity_t c;
+    seed[0] = 3;
+    if (gossip_identity_from_seed (seed, &c) != 0)
+        return -1;
     mw_update_t u;
     s_everyday_record (&a, &u);
     mw_msg_t m;
@@ -284,12 +441,20 @@ gossip_sign_bench (int rounds, gossip_sign_cost_t *out)
     m.granted = 1;
     m.ballot = b.id;
     m.version = MW_WIRE_SEND_VERSION;
-    enum { BATCH = 200 };
-    double *t[5];
-    for (int k = 0; k < 5; k++)
+    enum { BATCH = 200, K = 8 };
+    double *t[K];
+    gossip_pairkeys_t *pa = gossip_pairkeys_new (&a, 1);
+    if (!pa)
+        return -1;
+    mw_msg_t h = m;
+    h.type = MW_MSG_HEARTBEAT;
+    h.lease_ms = 400;
+    uint8_t key[32];
+    for (int k = 0; k < K; k++)
         if (!(t[k] = (double *) calloc ((size_t) rounds, sizeof (double)))) {
             for (int j = 0; j < k; j++)
                 free (t[j]);
+            gossip_pairkeys_destroy (&pa);
             return -1;
         }
     int bad = 0;
@@ -314,14 +479,31 @@ gossip_sign_bench (int rounds, gossip_sign_cost_t *out)
         for (int i = 0; i < BATCH; i++)
             bad |= !gossip_sign_pk_ok (a.pk, GOSSIP_PK_LEN, &a.id);
         double t5 = s_now_us ();
+        for (int i = 0; i < BATCH; i++) {
+            h.seq++;
+            bad |= gossip_pairkeys_get (pa, b.pk, key) || gossip_sign_msg_mac (key, &b.id, &h);
+        }
+        double t6 = s_now_us ();
+        for (int i = 0; i < BATCH; i++)
+            bad |= gossip_pairkeys_get (pa, b.pk, key) || !gossip_sign_msg_mac_verify (key, &b.id, &h);
+        double t7 = s_now_us ();
+        for (int i = 0; i < BATCH; i++) {
+            //  A table of one, and another peer each time: every get derives.
+            bad |= gossip_pairkeys_get (pa, (i & 1) ? b.pk : c.pk, key);
+        }
+        double t8 = s_now_us ();
+        t[5][r] = (t6 - t5) / BATCH;
+        t[6][r] = (t7 - t6) / BATCH;
+        t[7][r] = (t8 - t7) / BATCH;
         t[0][r] = (t1 - t0) / BATCH;
         t[1][r] = (t2 - t1) / BATCH;
         t[2][r] = (t3 - t2) / BATCH;
         t[3][r] = (t4 - t3) / BATCH;
         t[4][r] = (t5 - t4) / BATCH;
     }
-    double med[5];
-    for (int k = 0; k < 5; k++) {
+    gossip_pairkeys_destroy (&pa);
+    double med[K];
+    for (int k = 0; k < K; k++) {
         qsort (t[k], (size_t) rounds, sizeof (double), s_dbl_cmp);
         med[k] = t[k][rounds / 2];
         free (t[k]);
@@ -331,6 +513,9 @@ gossip_sign_bench (int rounds, gossip_sign_cost_t *out)
     out->msg_sign_us = med[2];
     out->msg_verify_us = med[3];
     out->pk_check_us = med[4];
+    out->mac_us = med[5];
+    out->mac_verify_us = med[6];
+    out->pair_derive_us = med[7];
     return bad ? -1 : 0;
 }
 
@@ -474,6 +659,68 @@ gossip_sign_test (bool verbose)
         }
         T (!gossip_sign_msg_verify (a.pk, &b.id, &y));
         msg_tampered++;
+    }
+    //  Pair MACs: a -> b under the key both derive; nobody else's key, no
+    //  other receiver, no changed field; only HEARTBEAT takes one.
+    {
+        gossip_pairkeys_t *ka = gossip_pairkeys_new (&a, 2), *kb = gossip_pairkeys_new (&b, 2),
+                          *kc = gossip_pairkeys_new (&c, 2);
+        T (ka && kb && kc);
+        uint8_t kab[32], kba[32], kcb[32], kca[32], again[32];
+        T (ka && kb && kc && gossip_pairkeys_get (ka, b.pk, kab) == 0
+           && gossip_pairkeys_get (kb, a.pk, kba) == 0 && gossip_pairkeys_get (kc, b.pk, kcb) == 0
+           && gossip_pairkeys_get (kc, a.pk, kca) == 0);
+        T (memcmp (kab, kba, 32) == 0 && memcmp (kab, kcb, 32) != 0 && memcmp (kab, kca, 32) != 0);
+        T (ka && gossip_pairkeys_get (ka, a.pk, again) == -1);   //  not with ourselves
+        uint8_t junk[GOSSIP_PK_LEN];
+        memset (junk, 0, sizeof junk);   //  the identity point: no key
+        T (ka && gossip_pairkeys_get (ka, junk, again) == -1);
+        T (ka && gossip_pairkeys_get (ka, b.pk, again) == 0 && memcmp (again, kab, 32) == 0
+           && gossip_pairkeys_size (ka) == 1);
+        T (ka && gossip_pairkeys_get (ka, c.pk, again) == 0 && gossip_pairkeys_size (ka) == 2);
+        //  Full: the table starts over, the key is the same.
+        gossip_identity_t d;
+        seed[0] = 14;
+        T (gossip_identity_from_seed (seed, &d) == 0);
+        T (ka && gossip_pairkeys_get (ka, d.pk, again) == 0 && gossip_pairkeys_size (ka) == 1);
+        T (ka && gossip_pairkeys_get (ka, b.pk, again) == 0 && memcmp (again, kab, 32) == 0);
+        mw_msg_t h = m, hx;
+        h.signature_len = 0;
+        T (gossip_sign_msg_mac (kab, &b.id, &h) == 0 && h.signature_len == GOSSIP_MAC_LEN);
+        uint8_t *henc = NULL;
+        size_t hlen = 0, slen = 0;
+        T (gossip_wire_encode (&h, &henc, &hlen) == 0 && gossip_wire_decode (henc, hlen, &hx) == 0);
+        free (henc);
+        henc = NULL;
+        T (gossip_wire_encode (&m, &henc, &slen) == 0);
+        free (henc);
+        T (hlen + 48 == slen);   //  48 bytes less than the signed one
+        T (gossip_sign_msg_mac_verify (kba, &b.id, &hx));
+        T (!gossip_sign_msg_mac_verify (kcb, &b.id, &hx));   //  c's key with b
+        T (!gossip_sign_msg_mac_verify (kba, &c.id, &hx));   //  for b, not c
+        T (!gossip_sign_msg_verify (a.pk, &b.id, &hx));      //  a MAC is no signature
+        for (int fld = 0; fld < 6; fld++) {
+            mw_msg_t y = hx;
+            switch (fld) {
+            case 0: y.term++; break;
+            case 1: y.rank++; break;
+            case 2: y.lease_ms++; break;
+            case 3: y.seq++; break;
+            case 4: y.ts_ms++; break;
+            case 5: y.sender = c.id; break;
+            }
+            T (!gossip_sign_msg_mac_verify (kba, &b.id, &y));
+        }
+        mw_msg_t v = m;
+        v.type = MW_MSG_VOTE_REQ;
+        T (gossip_sign_msg_mac (kab, &b.id, &v) == -1);   //  votes stay signed
+        v = hx;
+        v.signature_len = GOSSIP_SIGN_LEN;   //  a signature-sized field is no MAC
+        T (!gossip_sign_msg_mac_verify (kba, &b.id, &v));
+        gossip_pairkeys_destroy (&ka);
+        gossip_pairkeys_destroy (&kb);
+        gossip_pairkeys_destroy (&kc);
+        T (ka == NULL);
     }
     //  A forger with the cluster key speaks as a (a real member) and signs
     //  with its own key c: what it says does not verify under a's key.

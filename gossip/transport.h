@@ -38,6 +38,7 @@
 
 #include "gossip/crypto.h"
 #include "gossip/guard.h"
+#include "gossip/sign.h"
 #include "gossip/wire.h"
 
 #include <czmq.h>
@@ -200,6 +201,15 @@ void gossip_transport_forget_addr (gossip_transport_t *self, const char *addr);
 void gossip_transport_prune (gossip_transport_t *self, uint64_t now_ms, uint64_t idle_ms);
 //  Before shutting down: give queued messages up to linger_ms to leave.
 void gossip_transport_set_linger (gossip_transport_t *self, int linger_ms);
+
+//  How a HEARTBEAT is authenticated (gossip/sign.h, "Pair MACs"): with a
+//  pair-key table and a way to find a receiver's public key (the member
+//  table's, which ties it to the id), a heartbeat to a known receiver
+//  carries a 16-byte MAC instead of an Ed25519 signature; without either
+//  (or for a receiver whose key is unknown) it is signed.  Both borrowed.
+typedef bool (gossip_transport_pk_fn) (void *ctx, const mw_id_t *id, uint8_t pk[MW_PK_MAX]);
+void gossip_transport_set_pairkeys (gossip_transport_t *self, gossip_pairkeys_t *keys,
+                                    gossip_transport_pk_fn *pk_of, void *ctx);
 
 const gossip_transport_stats_t *gossip_transport_stats (gossip_transport_t *self);
 const char *gossip_transport_reject_name (gossip_reject_t r);

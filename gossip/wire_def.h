@@ -197,7 +197,7 @@
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
     F (MSG, lease_ms, UINT, UINT32_MAX, 0, 1, "lease granted by this heartbeat (0 = resign)")                \
     F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
-    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_MAC_DOC)
 
 #define MW_WIRE_BODY_VOTE_REQ(F)                                                                             \
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
@@ -216,6 +216,10 @@
 
 //  The election messages' signature (gossip/sign.h).
 #define MW_WIRE_SIG_DOC "Ed25519 signature of the sender over the message (this field empty) and its receiver"
+//  A heartbeat's: the signature, or a pair MAC (gossip/sign.h, "Pair MACs").
+#define MW_WIRE_MAC_DOC                                                                                      \
+    "the signature as above (64 bytes), or 16 bytes: keyed BLAKE2b over the same bytes under the key the "   \
+    "sender and receiver share (X25519 of their node keys)"
 
 //  ---- cameras (camera/, docs/CAMERAS.md) ------------------------------------
 

@@ -78,6 +78,7 @@ struct _node_agent_t {
     mw_config_t *cfg;
     node_loop_t *loop;
     gossip_identity_t ident;
+    gossip_pairkeys_t *pairkeys;   //  keys shared with peers: heartbeat MACs (gossip/sign.h)
     gossip_keyring_t *keys;
     gossip_replay_t *replay;
     gossip_transport_t *transport;
@@ -1135,6 +1136,25 @@ s_mesh_items (void *ctx, zmq_pollitem_t *items, int max)
 #define ESIG_FAIL_RATE  1024.0   //  failed election signature checks a second (and burst)
 #define ESIG_LOG_GAP_MS 60000
 
+//  A heartbeat's pair MAC: made under the key only its sender and we hold.
+static bool
+s_mac_ok (agent_t *self, const uint8_t pk[MW_PK_MAX], const mw_msg_t *msg)
+{
+    uint8_t key[32];
+    bool ok = self->pairkeys && gossip_pairkeys_get (self->pairkeys, pk, key) == 0
+              && gossip_sign_msg_mac_verify (key, &self->ident.id, msg);
+    sodium_memzero (key, sizeof key);
+    return ok;
+}
+
+//  The member table's key for an id (the transport's lookup for MACs).
+static bool
+s_member_pk (void *ctx, const mw_id_t *id, uint8_t pk[MW_PK_MAX])
+{
+    agent_t *self = (agent_t *) ctx;
+    return self->members && gossip_member_pk (self->members, id, pk);
+}
+
 //  Is this election message its sender's word?  Signed by the key of the
 //  member it names, for us (gossip/sign.h).  A sender we hold no record of
 //  is no member: the election would not hear it anyway.
@@ -1154,7 +1174,8 @@ s_election_verify (agent_t *self, const mw_msg_t *msg, uint64_t now)
     bool ok = false;
     if (self->esig.fail_tokens < 1.0)
         self->esig.shed++;
-    else if (gossip_sign_msg_verify (pk, &self->ident.id, msg)) {
+    else if (msg->signature_len == GOSSIP_MAC_LEN ? s_mac_ok (self, pk, msg)
+                                                  : gossip_sign_msg_verify (pk, &self->ident.id, msg)) {
         self->esig.verified++;
         ok = true;
     }
@@ -1686,6 +1707,14 @@ s_setup (agent_t *self, char *err, size_t errlen)
         return -1;
     }
     gossip_replay_set_gate (self->replay, s_session_gate, self);
+    //  Heartbeats carry pair MACs: one key per peer, at most the member
+    //  table's size (gossip/sign.h, "Pair MACs").
+    self->pairkeys = gossip_pairkeys_new (&self->ident, self->max_members);
+    if (!self->pairkeys) {
+        snprintf (err, errlen, "cannot create the pair-key table");
+        return -1;
+    }
+    gossip_transport_set_pairkeys (self->transport, self->pairkeys, s_member_pk, self);
 
     //  Election: highest ballot and vote as persisted (they only grow,
     //  across restarts).  A state DB from before ballots holds only the
@@ -1901,6 +1930,7 @@ s_teardown (agent_t *self)
     node_events_destroy (&self->events);
     node_curve_destroy (&self->curve);
     gossip_transport_destroy (&self->transport);
+    gossip_pairkeys_destroy (&self->pairkeys);
     gossip_guard_destroy (&self->guard);
     gossip_replay_destroy (&self->replay);
     gossip_keyring_destroy (&self->keys);

@@ -26,6 +26,8 @@ main (int argc, char **argv)
     printf ("  record    sign %6.1f   verify %6.1f\n", c.record_sign_us, c.record_verify_us);
     printf ("  election  sign %6.1f   verify %6.1f\n", c.msg_sign_us, c.msg_verify_us);
     printf ("  pk -> id check %6.2f\n", c.pk_check_us);
+    printf ("  heartbeat pair MAC %6.2f   verify %6.2f   (pair key derived once per peer: %6.1f)\n", c.mac_us,
+            c.mac_verify_us, c.pair_derive_us);
     //  Idle load at N: every member re-signs its record when its digest
     //  changes (about once a second with forecasts on), and every box
     //  checks each such version once; a coordinator's heartbeats (one per

@@ -123,7 +123,8 @@
                   Every forged message is signed with the injector's own
                   node key (fresh each run) in the name of --sender: it
                   cannot hold a member's key, so a member's name never
-                  verifies (docs/SECURITY.md).
+                  verifies (docs/SECURITY.md); every other HEARTBEAT
+                  carries a 16-byte pair MAC under a random key instead.
       forge-record     --victim HEX [--incarnation N, default 1]: --count
                   GOSSIPs from --sender (as above: a member's id, session
                   and seq; default our own id) carrying, at incarnation N
@@ -143,6 +144,8 @@
     ========================================================================= */
 #include "gossip/crypto.h"
 #include "gossip/sign.h"
+
+#include <sodium.h>
 #include "gossip/wire.h"
 #include "scheduler/digest.h"
 
@@ -880,6 +883,16 @@ forge_send (gossip_keyring_t *keys, mw_msg_t *m, forge_opts_t *o)
     fake.id = m->sender;
     if (gossip_sign_msg_needed (m->type) && gossip_sign_msg (&fake, s_have_to ? &s_to_id : NULL, m) != 0)
         return -1;
+    if (gossip_sign_mac_type (m->type) && (m->seq & 1)) {
+        //  Every other heartbeat carries a pair MAC instead (what a real
+        //  coordinator sends its followers, gossip/sign.h), made under a
+        //  key that is not the pair's: the receiver derives its key from
+        //  the sender's and its own node key, which we hold neither of.
+        uint8_t key[32];
+        randombytes_buf (key, sizeof key);
+        if (gossip_sign_msg_mac (key, s_have_to ? &s_to_id : NULL, m) != 0)
+            return -1;
+    }
     uint8_t *out = NULL;
     size_t len = 0;
     int rc = seal_msg (keys, m, &out, &len) == 0 ? zsend (out, len, 0) : -1;
