@@ -2139,7 +2139,7 @@ node_agent_test (bool verbose)
     char da[] = "/tmp/mw-agent-a-XXXXXX", db[] = "/tmp/mw-agent-b-XXXXXX";
     if (!mkdtemp (da) || !mkdtemp (db))
         return -1;
-    int base = 20000 + (int) (getpid () % 2000) * 8;
+    int base = 20000 + (int) (getpid () % 400) * 8;   //  below the ephemeral ports (32768+)
     char key[64], k[80], sa[64], sb[64], ma[32], mb[32], ea[32], ja[32], jb[32], join[64];
     gossip_key_generate (key);
     snprintf (k, sizeof k, "CLUSTER_KEY=%s", key);

@@ -512,7 +512,7 @@ node_analysis_test (bool verbose)
         return -1;
     char key[64], err[512] = "";
     gossip_key_generate (key);
-    int base = 40000 + (int) (getpid () % 2000) * 4;
+    int base = 24800 + (int) (getpid () % 400) * 4;   //  below the ephemeral ports (32768+)
     char k[80], sd[64], vp[32], ep[32], md[300], vu[64];
     snprintf (k, sizeof k, "CLUSTER_KEY=%s", key);
     snprintf (sd, sizeof sd, "STATE_DIR=%s", dir_s);

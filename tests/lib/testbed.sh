@@ -736,6 +736,14 @@ tb_pss_kb () {
     local p=${TB_PID[$1]:-}; [ -n "$p" ] || return 1
     awk '/^Pss:/ {print $2; exit}' "/proc/$p/smaps_rollup" 2>/dev/null
 }
+#  tb_anon_kb I - node I's anonymous memory in kB (heap, stacks, anonymous
+#  maps: where a leak shows).  For growth checks, not PSS: PSS splits the
+#  shared libraries' pages among the processes mapping them, so it jumps
+#  by megabytes when another agent of a parallel test starts or exits.
+tb_anon_kb () {
+    local p=${TB_PID[$1]:-}; [ -n "$p" ] || return 1
+    awk '/^Anonymous:/ {print $2; exit}' "/proc/$p/smaps_rollup" 2>/dev/null
+}
 
 # ---- analysis server (jobs tests) -----------------------------------------
 #  tb_start_server I [KEY=VALUE...] - `meshwatch analysis-server` in host
