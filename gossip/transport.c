@@ -612,26 +612,40 @@ s_route_remove (gossip_transport_t *self, route_t *r)
     zhashx_delete (self->routes, r->addr);   //  frees r
 }
 
+//  The route for `addr`, taken out of the LRU list for the caller to fill
+//  and push back: the one held, or a new one (the oldest evicted at
+//  routes_max).  NULL for an empty or overlong address, or out of memory.
+static route_t *
+s_route_take (gossip_transport_t *self, const char *addr)
+{
+    if (!*addr || strlen (addr) > MW_ADDR_MAX)
+        return NULL;
+    route_t *r = (route_t *) zhashx_lookup (self->routes, addr);
+    if (r) {
+        s_lru_unlink (&self->route_lru, &r->lru);
+        return r;
+    }
+    if (zhashx_size (self->routes) >= self->opts.routes_max)
+        s_route_remove (self, (route_t *) self->route_lru.oldest);
+    r = calloc (1, sizeof *r);
+    if (!r)
+        return NULL;
+    snprintf (r->addr, sizeof r->addr, "%s", addr);
+    zhashx_insert (self->routes, addr, r);
+    return r;
+}
+
 //  Remember that `addr` is answered through the connection `rid` (on the
 //  inbound or outbound socket), for sender `id`.
 static void
 s_route_learn (gossip_transport_t *self, const char *addr, bool outbound, const uint8_t *rid, size_t rid_len,
                const mw_id_t *id)
 {
-    if (!*addr || rid_len == 0 || rid_len > RID_MAX || strlen (addr) > MW_ADDR_MAX)
+    if (rid_len == 0 || rid_len > RID_MAX)
         return;
-    route_t *r = (route_t *) zhashx_lookup (self->routes, addr);
-    if (r)
-        s_lru_unlink (&self->route_lru, &r->lru);
-    else {
-        if (zhashx_size (self->routes) >= self->opts.routes_max)
-            s_route_remove (self, (route_t *) self->route_lru.oldest);
-        r = calloc (1, sizeof *r);
-        if (!r)
-            return;
-        snprintf (r->addr, sizeof r->addr, "%s", addr);
-        zhashx_insert (self->routes, addr, r);
-    }
+    route_t *r = s_route_take (self, addr);
+    if (!r)
+        return;
     r->outbound = outbound;
     r->rid_len = (uint8_t) rid_len;
     memcpy (r->rid, rid, rid_len);
@@ -646,20 +660,9 @@ static void
 s_route_learn_dgram (gossip_transport_t *self, const char *addr, const struct sockaddr_storage *sa,
                      socklen_t salen, const mw_id_t *id)
 {
-    if (!*addr || strlen (addr) > MW_ADDR_MAX)
+    route_t *r = s_route_take (self, addr);
+    if (!r)
         return;
-    route_t *r = (route_t *) zhashx_lookup (self->routes, addr);
-    if (r)
-        s_lru_unlink (&self->route_lru, &r->lru);
-    else {
-        if (zhashx_size (self->routes) >= self->opts.routes_max)
-            s_route_remove (self, (route_t *) self->route_lru.oldest);
-        r = calloc (1, sizeof *r);
-        if (!r)
-            return;
-        snprintf (r->addr, sizeof r->addr, "%s", addr);
-        zhashx_insert (self->routes, addr, r);
-    }
     memcpy (&r->sa, sa, sizeof r->sa);
     r->salen = salen;
     r->id = *id;
