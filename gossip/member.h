@@ -171,6 +171,7 @@ typedef struct {
     uint64_t refused_unverified;   //  too many alive members we have never heard from directly
     uint64_t evicted;              //  dead/left reaped early, or never-heard members, to make room
     uint64_t pushpull_refused;     //  full-state requests not answered (rate limit)
+    uint64_t pushpull_same;        //  anti-entropy summaries that matched ours: no full state sent
     //  Node-key signatures (gossip/sign.h): records refused, and checked.
     uint64_t refused_unsigned;   //  a record without a signature
     uint64_t refused_nokey;      //  its signer's key unknown (a newcomer relayed before it met us, a

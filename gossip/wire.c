@@ -1752,7 +1752,9 @@ s_msg_eq (const mw_msg_t *a, const mw_msg_t *b)
 //        that preceded the table-driven one, frozen: the encoder at version 1
 //        must still reproduce them byte for byte and the decoder read them
 //        (a version-2 node reads a version-1 one: docs/PROTOCOL.md §6);
-//    gossip/wire_golden.inc  MW_WIRE_SEND_VERSION (2: the version-2 fields
+//    gossip/wire_golden_v2.inc  version 2 (node-key signatures), frozen
+//        when version 3 came: the same checks as version 1's;
+//    gossip/wire_golden.inc  MW_WIRE_SEND_VERSION (3: the witness fields
 //        set too), which the encoder must reproduce and the decoder read
 //        back equal.
 //
@@ -1776,9 +1778,14 @@ static const golden_t s_golden_v1[] = {
 #include "gossip/wire_golden_v1.inc"
     {NULL, 0, NULL, NULL},
 };
+static const golden_t s_golden_v2[] = {
+#include "gossip/wire_golden_v2.inc"
+    {NULL, 0, NULL, NULL},
+};
 #undef GOLDEN
 #define GOLDEN_COUNT    (sizeof s_golden / sizeof s_golden[0])
 #define GOLDEN_V1_COUNT (sizeof s_golden_v1 / sizeof s_golden_v1[0])
+#define GOLDEN_V2_COUNT (sizeof s_golden_v2 / sizeof s_golden_v2[0])
 
 //  Vectors bigger than this are kept as a hash only.
 #define GOLDEN_HEX_MAX 16384
@@ -2710,6 +2717,7 @@ gossip_wire_test (bool verbose)
     }
     CHECK (s_definition () == 0);
     CHECK (s_golden_check (s_golden_v1, GOLDEN_V1_COUNT - 1, 1, verbose) == 0);
+    CHECK (s_golden_check (s_golden_v2, GOLDEN_V2_COUNT - 1, 2, verbose) == 0);
     CHECK (s_golden_check (s_golden, GOLDEN_COUNT - 1, MW_WIRE_SEND_VERSION, verbose) == 0);
 
     //  1. Round trip of every type, every field at its maximum (strings,

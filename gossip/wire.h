@@ -163,6 +163,7 @@ typedef struct {
     mw_id_t target;                      //  PING (who the prober thinks it pings), PING_REQ
     char target_addr[MW_ADDR_MAX + 1];   //  PING_REQ
     uint8_t join;                        //  PUSH_PULL: 1 when the sender is joining
+    uint64_t summary;                    //  PUSH_PULL (version 3), no updates: the sender's table hash
     uint64_t term;                       //  HEARTBEAT, VOTE_REQ, VOTE: election term
     uint32_t lease_ms;                   //  HEARTBEAT: lease granted by this heartbeat (0 = resign)
     uint32_t rank;                       //  HEARTBEAT, VOTE_REQ, VOTE: ballot rank (see ballot)
@@ -173,6 +174,11 @@ typedef struct {
                                          //  (HEARTBEAT, VOTE_REQ: the ballot's id is the sender)
     uint8_t signature[MW_SIG_MAX];       //  HEARTBEAT, VOTE_REQ, VOTE (version 2): the sender's
     uint16_t signature_len;              //  Ed25519 signature (gossip/sign.h), 0 or MW_SIG_MAX
+    uint8_t witnesses;                   //  HEARTBEAT (version 3): the coordinator's witness count
+                                         //  when the receiver is one of them, else 0
+    uint8_t witness;                     //  VOTE_REQ (version 3): the candidate is a witness
+    uint8_t lapsed;                      //  VOTE (version 3): the voter holds no lease itself
+                                         //  (docs/ELECTION.md section 3, "Witnesses")
 
     //  Updates: piggybacked (PING, ACK, PING_REQ, NACK, GOSSIP; at most
     //  MW_MAX_UPDATES) or full state (PUSH_PULL*, at most MW_MAX_MEMBERS).

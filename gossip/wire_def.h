@@ -46,9 +46,11 @@
               LIST   array of <= limit aux records (ETOOBIG above);
                      member: a pointer to the records, their count in
                      n_<member> (uint32_t); aux: UPDATE or BOX
-      since   the protocol version that added the field: 1, or 2 for the
+      since   the protocol version that added the field: 1, 2 for the
               node-key signatures (records' session, stamp, sig, pk; the
-              election messages' signature).
+              election messages' signature), or 3 for issue 17 (the
+              election's witnesses: HEARTBEAT witnesses, VOTE_REQ witness,
+              VOTE lapsed; PUSH_PULL summary).
 
     The `updates` array that ends every message is not listed in the
     bodies: the MSG row's "max updates" gives its limit (0: must be empty).
@@ -84,9 +86,12 @@
 //  after a release of readers: a version-1 agent signs nothing, and a
 //  version-2 mesh plane refuses its messages (`unsigned`, logged once a
 //  minute per sender) instead of trusting them, so the mesh is upgraded as
-//  a whole (docs/PROTOCOL.md section 6).
-#define MW_WIRE_VERSION      2
-#define MW_WIRE_SEND_VERSION 2
+//  a whole (docs/PROTOCOL.md section 6).  Version 3 (the election's
+//  witnesses, docs/ELECTION.md) likewise: a version-2 node cannot read a
+//  version-3 message, and a mesh plane that already needs UDP (PROTOCOL.md
+//  section 1) is upgraded as a whole anyway.
+#define MW_WIRE_VERSION      3
+#define MW_WIRE_SEND_VERSION 3
 
 //  Limits that only the wire defines (the others: common/types.h, wire.h).
 //  A deadline is a budget for one frame, not a schedule: an hour is far
@@ -189,7 +194,11 @@
 
 #define MW_WIRE_BODY_GOSSIP(F)
 
-#define MW_WIRE_BODY_PUSH_PULL(F) F (MSG, join, BOOL, 0, 0, 1, "1 when the sender is joining the mesh")
+#define MW_WIRE_BODY_PUSH_PULL(F)                                                                            \
+    F (MSG, join, BOOL, 0, 0, 1, "1 when the sender is joining the mesh")                                    \
+    F (MSG, summary, UINT, UINT64_MAX, 0, 3,                                                                 \
+       "with no updates: a hash of the sender's member table (anti-entropy: a full state only if it "        \
+       "differs)")
 
 #define MW_WIRE_BODY_PUSH_PULL_REPLY(F)
 
@@ -197,13 +206,16 @@
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
     F (MSG, lease_ms, UINT, UINT32_MAX, 0, 1, "lease granted by this heartbeat (0 = resign)")                \
     F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
-    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_MAC_DOC)
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_MAC_DOC)                                               \
+    F (MSG, witnesses, UINT, 255, 0, 3,                                                                      \
+       "the coordinator's witnesses (this receiver is one: lease_ms is the short lease); 0 = not a witness")
 
 #define MW_WIRE_BODY_VOTE_REQ(F)                                                                             \
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
     F (MSG, pre, BOOL, 0, 0, 1, "1 = pre-vote")                                                              \
     F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
-    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)                                               \
+    F (MSG, witness, BOOL, 0, 0, 3, "1 = the candidate stands as a witness whose short lease lapsed")
 
 #define MW_WIRE_BODY_VOTE(F)                                                                                 \
     F (MSG, term, UINT, UINT64_MAX, 0, 1, "the ballot's counter")                                            \
@@ -212,7 +224,8 @@
     F (MSG, coordinator, ID, 0, 0, 1, "the coordinator the voter follows (zero = none)")                     \
     F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
     F (MSG, ballot, ID, 0, 0, 1, "the ballot's id")                                                          \
-    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)
+    F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)                                               \
+    F (MSG, lapsed, BOOL, 0, 0, 3, "1 = the voter lost the coordinator itself (no lease), 0 = it defers")
 
 //  The election messages' signature (gossip/sign.h).
 #define MW_WIRE_SIG_DOC "Ed25519 signature of the sender over the message (this field empty) and its receiver"

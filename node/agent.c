@@ -847,11 +847,11 @@ s_status_robust (agent_t *self, json_object *o)
 {
     gossip_member_stats_t ms;
     gossip_member_stats (self->members, &ms);
-    const char *bk[] = {"max",     "refused_rate",    "refused_full", "refused_unverified",
-                        "evicted", "pushpull_refused"};
-    uint64_t bv[] = {self->max_members,     ms.refused_rate, ms.refused_full,
-                     ms.refused_unverified, ms.evicted,      ms.pushpull_refused};
-    mw_json_add (o, "members_bounds", s_u64_object (bk, bv, 6));
+    const char *bk[] = {"max",     "refused_rate",     "refused_full", "refused_unverified",
+                        "evicted", "pushpull_refused", "pushpull_same"};
+    uint64_t bv[] = {self->max_members, ms.refused_rate,     ms.refused_full, ms.refused_unverified,
+                     ms.evicted,        ms.pushpull_refused, ms.pushpull_same};
+    mw_json_add (o, "members_bounds", s_u64_object (bk, bv, 7));
     //  Node-key signatures: member records and election messages checked,
     //  and refused (unsigned, no key for the signer, bad, not checked).
     const char *gk[] = {"records_verified", "records_unsigned", "records_no_key",
@@ -925,15 +925,20 @@ s_ctl_status (void *ctx, const node_control_req_t *req)
     }
     mw_json_add (o, "ballot", ballot);
     mw_json_add (o, "lease_age_ms", age == UINT64_MAX ? NULL : mw_json_u64 (age));
+    //  One of the coordinator's witnesses right now: their number (0: no,
+    //  this box holds the long lease; docs/ELECTION.md section 3).
+    mw_json_add (o, "witness", mw_json_u64 (election_witness_count (self->election)));
     const char *ek[] = {"heartbeats_out",    "heartbeats_in",    "prevotes_started", "elections_started",
                         "elections_won",     "step_downs",       "votes_granted",    "stale_ignored",
                         "refused_nonmember", "refused_absurd",   "refused_unproven", "caught_up",
-                        "renounced",         "refused_unsigned", "prevote_retries"};
+                        "renounced",         "refused_unsigned", "prevote_retries",  "heartbeats_short",
+                        "heartbeats_long",   "witness_vetoes"};
     uint64_t ev[] = {es.heartbeats_out,    es.heartbeats_in,    es.prevotes_started, es.elections_started,
                      es.elections_won,     es.step_downs,       es.votes_granted,    es.stale_ignored,
                      es.refused_nonmember, es.refused_absurd,   es.refused_unproven, es.caught_up,
-                     es.renounced,         es.refused_unsigned, es.prevote_retries};
-    mw_json_add (o, "election", s_u64_object (ek, ev, 15));
+                     es.renounced,         es.refused_unsigned, es.prevote_retries,  es.heartbeats_short,
+                     es.heartbeats_long,   es.witness_vetoes};
+    mw_json_add (o, "election", s_u64_object (ek, ev, 18));
 
     mw_json_add (o, "incarnation", mw_json_u64 (gossip_member_incarnation (self->members)));
     mw_json_add (o, "session", mw_json_u64 (self->session));
@@ -1763,12 +1768,16 @@ s_setup (agent_t *self, char *err, size_t errlen)
     ecfg.priority = (uint32_t) mw_config_settings (cfg)->coordinator_priority;
     ecfg.timeout_ms = (uint32_t) mw_config_settings (cfg)->election_timeout_ms;
     ecfg.heartbeat_ms = (uint32_t) mw_config_settings (cfg)->heartbeat_interval_ms;
+    ecfg.witnesses = (uint32_t) mw_config_settings (cfg)->election_witnesses;
+    ecfg.follow_ms = (uint32_t) mw_config_settings (cfg)->election_follow_ms;
+    ecfg.rotate_ms = (uint32_t) mw_config_settings (cfg)->election_rotate_ms;
     randombytes_buf (&seed, sizeof seed);
     self->election = election_new (&ecfg, &self->ident.id, &hi, vterm ? &voted : NULL, seed, mw_now_ms (),
                                    s_election_persist, s_election_send, s_election_event, self);
     if (!self->election) {
         snprintf (err, errlen,
-                  "cannot create the election (HEARTBEAT_INTERVAL_MS > ELECTION_TIMEOUT_MS / 2?)");
+                  "cannot create the election (HEARTBEAT_INTERVAL_MS > ELECTION_TIMEOUT_MS / 2, or "
+                  "ELECTION_FOLLOW_MS < HEARTBEAT_INTERVAL_MS?)");
         return -1;
     }
     self->view_dirty = true;

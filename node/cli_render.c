@@ -249,6 +249,9 @@ s_status (mw_strbuf_t *out, json_object *st)
         node_cli_safe (mw_json_get_str (st, "coordinator", "none"), c, sizeof c));
     if (!mw_json_get (st, "lease_age_ms"))
         mw_strbuf_printf (out, ", no lease yet\n");
+    else if (mw_json_get_num (st, "witness", 0) > 0)
+        mw_strbuf_printf (out, ", lease renewed %.0f ms ago (a witness, one of %.0f)\n",
+                          mw_json_get_num (st, "lease_age_ms", 0), mw_json_get_num (st, "witness", 0));
     else
         mw_strbuf_printf (out, ", lease renewed %.0f ms ago\n", mw_json_get_num (st, "lease_age_ms", 0));
     json_object *s = mw_json_get (st, "stats");

@@ -34,15 +34,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_TICK_MS       250    //  slots and reports
-#define S_PUSH_MS       5000   //  anti-entropy: the plan to two random members
-#define S_REPORT_MS     30000   //  our unchanged report to every member (a change goes at once, twice more after)
-#define S_ROLLOUT_MS    500     //  the coordinator's rollout step
-#define S_ADOPT_MS      1000    //  a new coordinator waits this long (one exchange) before it writes
-#define S_REPORTS_MAX   64      //  members whose report is kept
-#define S_CMDS_MAX      16      //  commands waiting for the coordinator to adopt
-#define S_REPORT_TTL_MS 90000   //  a report older than this is not shown as current (three refreshes lost)
-#define S_OVERLAP_MS    60000   //  an exec variant's predecessor runs at most this long beside it
+#define S_TICK_MS       250     //  slots and reports
+#define S_PUSH_MS       10000   //  anti-entropy: the plan to two random members
+#define S_REPORT_MS     60000   //  our unchanged report to every member (a change goes at once, twice more after)
+#define S_ROLLOUT_MS    500      //  the coordinator's rollout step
+#define S_ADOPT_MS      1000     //  a new coordinator waits this long (one exchange) before it writes
+#define S_REPORTS_MAX   64       //  members whose report is kept
+#define S_CMDS_MAX      16       //  commands waiting for the coordinator to adopt
+#define S_REPORT_TTL_MS 180000   //  a report older than this is not shown as current (three refreshes lost)
+#define S_OVERLAP_MS    60000    //  an exec variant's predecessor runs at most this long beside it
 
 typedef struct {
     bool used;

@@ -45,6 +45,9 @@ node_msgmap_election_from_wire (const mw_msg_t *in, election_msg_t *out)
     out->granted = in->granted != 0;
     out->coordinator = in->coordinator;
     out->ballot = in->ballot;
+    out->witnesses = in->witnesses;
+    out->witness = in->witness != 0;
+    out->lapsed = in->lapsed != 0;
     return 0;
 }
 
@@ -67,6 +70,9 @@ node_msgmap_election_to_wire (const election_msg_t *in, mw_msg_t *out)
     out->granted = in->granted ? 1 : 0;
     out->coordinator = in->coordinator;
     out->ballot = in->ballot;
+    out->witnesses = in->witnesses;
+    out->witness = in->witness ? 1 : 0;
+    out->lapsed = in->lapsed ? 1 : 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -203,10 +209,18 @@ node_msgmap_test (bool verbose)
     //  Election: each type with the fields it carries (election.h).
     election_msg_t em[3], back;
     memset (em, 0, sizeof em);
-    em[0] = (election_msg_t){
-        .type = ELECTION_MSG_HEARTBEAT, .sender = a, .term = 42, .rank = 1109, .lease_ms = 400};
-    em[1] = (election_msg_t){
-        .type = ELECTION_MSG_VOTE_REQ, .sender = a, .term = UINT64_MAX, .rank = 7, .pre = true};
+    em[0] = (election_msg_t){.type = ELECTION_MSG_HEARTBEAT,
+                             .sender = a,
+                             .term = 42,
+                             .rank = 1109,
+                             .lease_ms = 400,
+                             .witnesses = 5};
+    em[1] = (election_msg_t){.type = ELECTION_MSG_VOTE_REQ,
+                             .sender = a,
+                             .term = UINT64_MAX,
+                             .rank = 7,
+                             .pre = true,
+                             .witness = true};
     em[2] = (election_msg_t){.type = ELECTION_MSG_VOTE,
                              .sender = b,
                              .term = 43,
@@ -214,13 +228,15 @@ node_msgmap_test (bool verbose)
                              .pre = false,
                              .granted = true,
                              .coordinator = c,
-                             .ballot = a};
+                             .ballot = a,
+                             .lapsed = true};
     for (int i = 0; i < 3; i++) {
         CHECK (s_election_roundtrip (&em[i], &back) == 0, "election type %d: round trip", em[i].type);
         CHECK (back.type == em[i].type && mw_id_eq (&back.sender, &em[i].sender) && back.term == em[i].term
                    && back.rank == em[i].rank && back.lease_ms == em[i].lease_ms && back.pre == em[i].pre
                    && back.granted == em[i].granted && mw_id_eq (&back.coordinator, &em[i].coordinator)
-                   && mw_id_eq (&back.ballot, &em[i].ballot),
+                   && mw_id_eq (&back.ballot, &em[i].ballot) && back.witnesses == em[i].witnesses
+                   && back.witness == em[i].witness && back.lapsed == em[i].lapsed,
                "election type %d: fields changed", em[i].type);
     }
     //  Not an election message: refused, and *out says nothing.

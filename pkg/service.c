@@ -32,11 +32,16 @@
 #define S_METAREQ_MS  10000    //  ... each given up after this
 #define S_REFUSED_MAX 256      //  digests refused lately, not asked for again ...
 #define S_REFUSED_MS  600000   //  ... for ten minutes
-#define S_INDEX_MS    15000    //  PKG_INDEX refresh (a change and a newcomer get one at once)
+#define S_INDEX_MS    120000   //  PKG_INDEX refresh (a change and a newcomer get one at once)
 #define S_RELOAD_MS   250      //  catalog poll (data_version)
-#define S_PRUNE_MS    10000    //  close connections idle this long
-#define S_SAVE_MS     250      //  bitmap checkpoint while fetching
-#define S_HAVE_MS     100      //  PKG_HAVE at most this often per package
+//  Idle connections are closed after S_IDLE_MS (looked for every
+//  S_PRUNE_MS): before TCP keepalive would probe them (10 s in, 15 s out:
+//  gossip/transport.c), so an idle mesh puts no package-plane packet on
+//  the air.
+#define S_PRUNE_MS 2000
+#define S_IDLE_MS  8000
+#define S_SAVE_MS  250   //  bitmap checkpoint while fetching
+#define S_HAVE_MS  100   //  PKG_HAVE at most this often per package
 //  Uploads at once (pkg_swarm's model: S_SIM_UPLOADS), and requests queued
 //  beyond them (S_SIM_QUEUE): a longer queue keeps requests waiting behind
 //  a busy box while another idles.  An upload counts as under way until
@@ -1132,7 +1137,7 @@ s_tick (void *ctx, uint64_t now)
     pkg_service_t *self = ctx;
     if (now >= self->next_prune_ms) {
         self->next_prune_ms = now + S_PRUNE_MS;
-        gossip_transport_prune (self->transport, now, 6 * S_PRUNE_MS);
+        gossip_transport_prune (self->transport, now, S_IDLE_MS);
     }
     if (now >= self->next_reload_ms) {
         self->next_reload_ms = now + S_RELOAD_MS;

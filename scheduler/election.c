@@ -31,6 +31,16 @@
     before the VOTE or VOTE_REQ leaves; if the write fails, nothing is
     sent.
 
+    Why witnesses: a lease every follower holds costs every follower ten
+    heartbeats a second and the coordinator N - 1 times that, the largest
+    share of an idle mesh's bytes on a wireless link.  Fast failover needs
+    only a few nodes that notice a silent coordinator fast - the witnesses,
+    a set that rotates so that each box serves a share of the time - and a
+    pre-vote that needs a majority of them as well as of the view; the
+    others follow on a slow heartbeat and a long lease, and defer to a
+    witness's request.  Safety never rested on leases (the model lets any
+    lease lapse at any moment): only who stands, and when, changes.
+
     Time is whatever the caller says it is; randomness is a private
     xorshift seeded by the caller, so a simulator run is reproducible.
     ========================================================================= */
@@ -164,10 +174,15 @@ struct _election_t {
     //  when: a majority of fresh reports is the proof a ballot two or more
     //  counters away needs (catch up to it, or give ours up).
     mw_id_t *view;
+    //  As coordinator, also what we heartbeat it: whether it is one of our
+    //  witnesses now, whether the last heartbeat it got was a short-lease
+    //  one, and when its next long-lease heartbeat is due.
     struct report {
         election_ballot_t b;
         uint64_t at;
         bool has;
+        bool witness, sent_short;
+        uint64_t next_long;
     } * rep;
     size_t n_view;
     uint64_t view_changed;
@@ -184,6 +199,19 @@ struct _election_t {
     bool *refused;   //  a real round's refusals: once a majority is out of reach, retry soon
     size_t n_elect, cap_elect, n_granted, n_refused;
     uint64_t round_term;   //  counter asked for
+    //  A pre-vote round of a witness also needs a majority of the
+    //  witnesses (round_wk of them, from our last heartbeat; 0: no such
+    //  condition): n_wgranted witnesses said yes, us included.
+    uint32_t round_wk, n_wgranted;
+    bool *wgranted;
+    bool round_witness;   //  our requests say we stand as a witness
+    bool round_vetoed;    //  counted in witness_vetoes
+
+    //  Follower: the witness count of the last heartbeat we followed (0:
+    //  we are not a witness, and hold the long lease).  Coordinator: the
+    //  rotation the witness set was last picked for (UINT64_MAX: pick again).
+    uint8_t witness_k;
+    uint64_t w_epoch;
 
     //  What we last announced, so each ballot is announced once.
     bool announced;
@@ -224,6 +252,19 @@ election_cfg_defaults (election_cfg_t *cfg)
     cfg->priority = 100;
     cfg->settle_ms = 1500;
     cfg->alone_ms = 5000;
+    cfg->witnesses = 5;
+    cfg->follow_ms = 1000;
+    cfg->rotate_ms = 2000;
+}
+
+//  The long lease a member that is not a witness holds: three of its
+//  heartbeats may be lost (one in 37 windows at 30 % loss) before it
+//  would stand on its own, which it rarely needs to (the witnesses stand
+//  first).
+static uint64_t
+s_long_lease (const election_cfg_t *cfg)
+{
+    return 3ull * cfg->follow_ms + cfg->timeout_ms;
 }
 
 static uint64_t
@@ -365,6 +406,20 @@ s_lease_valid (const election_t *self, uint64_t now)
     return self->role == ELECTION_COORDINATOR || (self->has_coord && now < self->lease_until);
 }
 
+//  Does our lease keep us from helping `req`'s sender get elected?  A
+//  live lease does, except that a member holding only the long lease (not
+//  a witness) defers to a witness: the witnesses notice a silent
+//  coordinator in one short lease, and their own pre-vote condition (a
+//  majority of them) is what keeps a single cut-off witness from
+//  deposing a live coordinator.
+static bool
+s_lease_blocks (const election_t *self, const election_msg_t *req, uint64_t now)
+{
+    if (!s_lease_valid (self, now))
+        return false;
+    return self->role == ELECTION_COORDINATOR || self->witness_k > 0 || !req->witness;
+}
+
 static void
 s_announce_elected (election_t *self)
 {
@@ -461,24 +516,125 @@ s_send_view (election_t *self, const election_msg_t *msg)
         s_send (self, &self->view[i], msg);
 }
 
-static void
-s_heartbeat (election_t *self, uint64_t now, uint32_t lease_ms)
+//  Witnesses right now: all (feature off, or no more members than
+//  witnesses) or cfg.witnesses of them.
+static uint32_t
+s_witness_count (const election_t *self)
 {
+    if (self->cfg.witnesses == 0 || self->n_view <= self->cfg.witnesses)
+        return (uint32_t) (self->n_view > 255 ? 255 : self->n_view);
+    return self->cfg.witnesses;
+}
+
+typedef struct {
+    mw_id_t id;
+    size_t at;
+} w_order_t;
+
+static int
+s_w_order_cmp (const void *a, const void *b)
+{
+    return memcmp (((const w_order_t *) a)->id.b, ((const w_order_t *) b)->id.b, MW_ID_LEN);
+}
+
+//  The witness set of rotation `epoch`: the view in id order (so that
+//  the order does not depend on how SWIM lists it), `k` consecutive
+//  members from position epoch * k, wrapping: every member serves its
+//  share, one rotation after another.  Keeps the old set if out of memory.
+static void
+s_pick_witnesses (election_t *self, uint64_t epoch)
+{
+    uint32_t k = s_witness_count (self);
+    size_t n = self->n_view;
+    self->w_epoch = epoch;
+    if (k >= n) {
+        for (size_t i = 0; i < n; i++)
+            self->rep[i].witness = true;
+        return;
+    }
+    w_order_t *o = (w_order_t *) malloc (n * sizeof *o);
+    if (!o) {
+        self->w_epoch = UINT64_MAX;   //  try again at the next heartbeat
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        o[i].id = self->view[i];
+        o[i].at = i;
+        self->rep[i].witness = false;
+    }
+    qsort (o, n, sizeof *o, s_w_order_cmp);
+    size_t first = (size_t) ((epoch % n) * k % n);
+    for (uint32_t j = 0; j < k; j++)
+        self->rep[o[(first + j) % n].at].witness = true;
+    free (o);
+}
+
+//  One heartbeat to view[i]: the short lease and our witness count to a
+//  witness, the long lease to anyone else.
+static void
+s_heartbeat_to (election_t *self, size_t i, uint64_t now)
+{
+    struct report *r = &self->rep[i];
     election_msg_t msg;
     s_msg_init (self, &msg, ELECTION_MSG_HEARTBEAT);
-    msg.lease_ms = lease_ms;
-    s_send_view (self, &msg);
-    self->stats.heartbeats_out += self->n_view;
+    if (r->witness) {
+        msg.lease_ms = self->cfg.timeout_ms;
+        msg.witnesses = (uint8_t) s_witness_count (self);
+        self->stats.heartbeats_short++;
+    }
+    else {
+        msg.lease_ms = (uint32_t) s_long_lease (&self->cfg);
+        self->stats.heartbeats_long++;
+    }
+    s_send (self, &self->view[i], &msg);
+    self->stats.heartbeats_out++;
+    r->sent_short = r->witness;
+    r->next_long = now + self->cfg.follow_ms;
+}
+
+//  The coordinator's heartbeat tick: every witness now, a member that
+//  just stopped being one at once (its long lease must start before its
+//  short one lapses), every other member when its long-lease heartbeat is
+//  due; `all`: everyone now (a new reign).  Long-lease heartbeats are
+//  spread over the period, so that twenty members are not one burst.
+static void
+s_heartbeat (election_t *self, uint64_t now, bool all)
+{
+    uint64_t epoch = self->cfg.rotate_ms ? now / self->cfg.rotate_ms : 0;
+    if (all || epoch != self->w_epoch)
+        s_pick_witnesses (self, epoch);
+    for (size_t i = 0; i < self->n_view; i++) {
+        struct report *r = &self->rep[i];
+        bool due = all || r->witness || r->sent_short || now >= r->next_long;
+        if (!due)
+            continue;
+        s_heartbeat_to (self, i, now);
+        if (all && !r->witness)
+            r->next_long = now + self->cfg.follow_ms / 2 + self->cfg.follow_ms * (i % 8) / 16;
+    }
     self->lease_renewed = now;
     self->lease_ever = true;
     self->next_hb = now + self->cfg.heartbeat_ms;
+}
+
+//  Resign (a graceful leave, a split vote lost after winning): lease 0 to
+//  everyone, so that nobody waits out a lease on us.
+static void
+s_resign (election_t *self)
+{
+    election_msg_t msg;
+    s_msg_init (self, &msg, ELECTION_MSG_HEARTBEAT);
+    msg.lease_ms = 0;
+    s_send_view (self, &msg);
+    self->stats.heartbeats_out += self->n_view;
 }
 
 //  Reply to a vote request or a stale heartbeat: the ballot granted, or
 //  our highest in a refusal, and the coordinator we follow, so a stale
 //  node learns both at once.
 static void
-s_vote_reply (election_t *self, const mw_id_t *to, const election_ballot_t *b, bool pre, bool granted)
+s_vote_reply (election_t *self, const mw_id_t *to, const election_ballot_t *b, bool pre, bool granted,
+              bool lapsed)
 {
     election_msg_t msg;
     s_msg_init (self, &msg, ELECTION_MSG_VOTE);
@@ -487,13 +643,14 @@ s_vote_reply (election_t *self, const mw_id_t *to, const election_ballot_t *b, b
     msg.ballot = b->id;
     msg.pre = pre ? 1 : 0;
     msg.granted = granted ? 1 : 0;
+    msg.lapsed = lapsed;
     if (self->has_coord)
         msg.coordinator = self->coord;
     s_send (self, to, &msg);
 }
 
 static int
-s_round_start (election_t *self, uint64_t round_term)
+s_round_start (election_t *self, uint64_t round_term, uint64_t now)
 {
     size_t need = self->n_view + 1;
     if (need > self->cap_elect) {
@@ -509,32 +666,79 @@ s_round_start (election_t *self, uint64_t round_term)
         if (!r)
             return -1;
         self->refused = r;
+        bool *w = (bool *) realloc (self->wgranted, need * sizeof *w);
+        if (!w)
+            return -1;
+        self->wgranted = w;
         self->cap_elect = need;
     }
     self->electorate[0] = self->self_id;
     self->granted[0] = true;   //  our own vote
     self->refused[0] = false;
+    self->wgranted[0] = true;
     for (size_t i = 0; i < self->n_view; i++) {
         self->electorate[i + 1] = self->view[i];
         self->granted[i + 1] = false;
         self->refused[i + 1] = false;
+        self->wgranted[i + 1] = false;
     }
     self->n_elect = need;
     self->n_granted = 1;
     self->n_refused = 0;
     self->round_term = round_term;
+    //  A witness needs a majority of the witnesses to have lost the
+    //  coordinator too: grants from voters that hold no lease themselves
+    //  (us included; a member that defers to a witness does not count).
+    //  Only within one long lease of our last heartbeat: later, every
+    //  member has lost the coordinator on its own (a partition's small
+    //  side, found by SWIM's dead verdict), and we stand as anyone else,
+    //  without the flag: a member still holding a long lease (we are the
+    //  one cut off) must not defer to us then, or a witness cut off for
+    //  longer than a long lease would depose a live coordinator.  At most
+    //  the members we still see.
+    self->round_witness =
+        self->witness_k > 0 && self->lease_ever && now < self->lease_renewed + s_long_lease (&self->cfg);
+    self->round_wk = self->round_witness ? self->witness_k : 0;
+    if (self->round_wk > self->n_view)
+        self->round_wk = (uint32_t) self->n_view;
+    self->n_wgranted = 1;
+    self->round_vetoed = false;
     return 0;
 }
 
-//  Count a grant; true once a majority of the electorate granted.
+//  A pre-vote won: a majority of the electorate, and, when we stand as a
+//  witness, as many grants from voters that lost the coordinator on their
+//  own (no lease) as a majority of the witnesses: one witness that lost it
+//  on a lossy link is not enough while the others still hear it (the
+//  members that are not witnesses say yes to any witness, deferring).
 static bool
-s_round_grant (election_t *self, const mw_id_t *from)
+s_prevote_won (election_t *self)
+{
+    if (self->n_granted < self->n_elect / 2 + 1)
+        return false;
+    if (self->round_wk && self->n_wgranted < self->round_wk / 2 + 1) {
+        if (!self->round_vetoed)
+            self->stats.witness_vetoes++;   //  once per round
+        self->round_vetoed = true;
+        return false;
+    }
+    return true;
+}
+
+//  Count a grant (`lapsed`: from a voter that holds no lease itself);
+//  true once a majority of the electorate granted.
+static bool
+s_round_grant (election_t *self, const mw_id_t *from, bool lapsed)
 {
     for (size_t i = 1; i < self->n_elect; i++)
         if (mw_id_eq (&self->electorate[i], from)) {
             if (!self->granted[i]) {
                 self->granted[i] = true;
                 self->n_granted++;
+            }
+            if (lapsed && !self->wgranted[i]) {
+                self->wgranted[i] = true;
+                self->n_wgranted++;
             }
             break;
         }
@@ -575,8 +779,10 @@ s_follow (election_t *self, const election_msg_t *hb, uint64_t now)
     //  A lease longer than 10 timeouts is not believed (a bad config on
     //  the coordinator must not silence elections for minutes).
     uint64_t lease = hb->lease_ms;
-    if (lease > 10ull * self->cfg.timeout_ms)
-        lease = 10ull * self->cfg.timeout_ms;
+    uint64_t most = 10ull * self->cfg.timeout_ms + s_long_lease (&self->cfg);
+    if (lease > most)
+        lease = most;
+    self->witness_k = hb->witnesses;
     self->lease_until = now + lease;
     self->lease_renewed = now;
     self->lease_ever = true;
@@ -607,9 +813,9 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
             break;
         }
         self->stats.prevotes_started++;
-        if (s_round_start (self, next) != 0)
+        if (s_round_start (self, next, now) != 0)
             break;
-        if (self->n_granted >= self->n_elect / 2 + 1) {
+        if (s_prevote_won (self)) {
             s_fire (self, E_PREVOTE_WON, NULL, now);   //  electorate of one
             break;
         }
@@ -618,6 +824,7 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
         msg.term = next;   //  the ballot we would take: (next, rank now, us)
         msg.rank = election_rank (self);
         msg.pre = 1;
+        msg.witness = self->round_witness;
         s_send_view (self, &msg);
         break;
     }
@@ -637,7 +844,7 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
         self->stats.elections_started++;
         self->has_coord = false;
         self->timer = now + s_timeout (self);
-        if (s_round_start (self, self->hi.n) != 0)
+        if (s_round_start (self, self->hi.n, now) != 0)
             break;
         if (self->n_granted >= self->n_elect / 2 + 1) {
             s_fire (self, E_VOTE_WON, NULL, now);
@@ -646,6 +853,7 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
         election_msg_t msg;
         s_msg_init (self, &msg, ELECTION_MSG_VOTE_REQ);
         msg.pre = 0;
+        msg.witness = self->round_witness;
         s_send_view (self, &msg);
         break;
     }
@@ -654,8 +862,9 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
         self->early_left = PREVOTE_EARLY_RETRIES;
         self->has_coord = true;
         self->coord = self->self_id;
+        self->witness_k = 0;
         s_announce_elected (self);
-        s_heartbeat (self, now, self->cfg.timeout_ms);
+        s_heartbeat (self, now, true);
         break;
     case A_FOLLOW:
         assert (arg && arg->msg);
@@ -668,7 +877,7 @@ s_fire (election_t *self, ev_t ev, const ev_arg_t *arg, uint64_t now)
         if (self->event)
             self->event (self->ctx, ELECTION_EV_STEP_DOWN, &held, s_ev_reason[ev]);
         if (ev == E_LEAVE)
-            s_heartbeat (self, now, 0);   //  resign: followers need not wait out the lease
+            s_resign (self);   //  followers need not wait out the lease
         self->has_coord = false;
         self->lost_announced = true;
         self->timer = now + s_timeout (self);
@@ -745,7 +954,9 @@ election_new (const election_cfg_t *cfg, const mw_id_t *self_id, const election_
     election_cfg_defaults (&dflt);
     if (!cfg)
         cfg = &dflt;
-    if (cfg->heartbeat_ms == 0 || cfg->timeout_ms < 2 * cfg->heartbeat_ms || cfg->priority > 1000)
+    if (cfg->heartbeat_ms == 0 || cfg->timeout_ms < 2 * cfg->heartbeat_ms || cfg->priority > 1000
+        || cfg->witnesses > 255
+        || (cfg->witnesses && (cfg->follow_ms < cfg->heartbeat_ms || cfg->rotate_ms == 0)))
         return NULL;
     election_t *self = (election_t *) calloc (1, sizeof *self);
     if (!self)
@@ -770,6 +981,7 @@ election_new (const election_cfg_t *cfg, const mw_id_t *self_id, const election_
     self->view_changed = now_ms;
     self->timer = now_ms + s_timeout (self);
     self->hr_bucket = self->hr_pending = HEADROOM_BUCKETS - 1;
+    self->w_epoch = UINT64_MAX;
     return self;
 }
 
@@ -786,6 +998,7 @@ election_destroy (election_t **self_p)
     free (self->electorate);
     free (self->granted);
     free (self->refused);
+    free (self->wgranted);
     free (self);
     *self_p = NULL;
 }
@@ -829,6 +1042,7 @@ election_set_view (election_t *self, const mw_id_t *ids, size_t n, uint64_t now_
         k++;
     }
     if (k != self->n_view) {
+        self->w_epoch = UINT64_MAX;   //  pick the witnesses again at the next heartbeat
         if (now_ms >= self->view_changed + s_hold (self) && self->n_view > 0) {
             self->settled = true;   //  the view we leave was steady
             self->settled_n = self->n_view;
@@ -884,7 +1098,7 @@ election_tick (election_t *self, uint64_t now_ms)
     s_check_stall (self, now_ms);
     if (self->role == ELECTION_COORDINATOR) {
         if (now_ms >= self->next_hb)
-            s_heartbeat (self, now_ms, self->cfg.timeout_ms);
+            s_heartbeat (self, now_ms, false);
         return;
     }
     if (now_ms < self->timer)
@@ -1016,7 +1230,7 @@ s_on_heartbeat (election_t *self, const election_msg_t *msg, uint64_t now)
         //  side of a healed partition with the lower ballot): tell it the
         //  ballot it missed; it steps down on our answer.
         self->stats.stale_ignored++;
-        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
         return;
     }
     //  Equal: the coordinator of our highest ballot (never us: the sender
@@ -1031,7 +1245,7 @@ s_on_heartbeat (election_t *self, const election_msg_t *msg, uint64_t now)
             //  followed; the refusal tells a real one so (it steps down
             //  once a majority refuses it).
             self->stats.refused_unproven++;
-            s_vote_reply (self, &msg->sender, &self->hi, false, false);
+            s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
             return;
         }
         s_adopt (self, &b);
@@ -1057,41 +1271,42 @@ s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
         //  the asker is ahead of us, and we would not adopt that on its
         //  word alone) and hold no live lease.
         uint64_t gap = s_gap (&b, &self->hi);
-        bool yes = gap == 1 && s_may_grant (self, &b) && !s_lease_valid (self, now);
+        bool yes = gap == 1 && s_may_grant (self, &b) && !s_lease_blocks (self, msg, now);
         if (gap >= 2)
             self->stats.refused_unproven++;
-        s_vote_reply (self, &msg->sender, yes ? &b : &self->hi, true, yes);
-        if (yes && self->role == ELECTION_FOLLOWER)
+        s_vote_reply (self, &msg->sender, yes ? &b : &self->hi, true, yes, !s_lease_valid (self, now));
+        if (yes && self->role == ELECTION_FOLLOWER) {
             //  Someone is already standing: do not stand against it, or
-            //  votes split (with 20 members, timers a few ms apart are common).
-            self->timer = now + s_timeout (self);
-        if (self->role == ELECTION_COORDINATOR && b.n > self->hi.n) {
+            //  votes split (with 20 members, timers a few ms apart are
+            //  common).  A member still holding its long lease keeps its
+            //  later timer: it defers to the witness, it does not race it.
+            uint64_t t = now + s_timeout (self);
+            if (!s_lease_valid (self, now) || t > self->timer)
+                self->timer = t;
+        }
+        long who = s_view_index (self, &msg->sender);
+        if (self->role == ELECTION_COORDINATOR && b.n > self->hi.n && who >= 0)
             //  We are alive and it did not hear us (loss, a late
             //  heartbeat): renew its lease at once, which ends its round.
-            election_msg_t hb;
-            s_msg_init (self, &hb, ELECTION_MSG_HEARTBEAT);
-            hb.lease_ms = self->cfg.timeout_ms;
-            s_send (self, &msg->sender, &hb);
-            self->stats.heartbeats_out++;
-        }
+            s_heartbeat_to (self, (size_t) who, now);
         return;
     }
     int c = election_ballot_cmp (&b, &self->hi);
     if (c < 0) {
-        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
         return;
     }
     if (s_gap (&b, &self->hi) >= 2) {
         //  A candidate two or more counters above us: its pre-vote round
         //  could not have passed us, and its word alone does not move us.
         self->stats.refused_unproven++;
-        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
         return;
     }
-    if (self->role != ELECTION_COORDINATOR && s_lease_valid (self, now)) {
+    if (self->role != ELECTION_COORDINATOR && s_lease_blocks (self, msg, now)) {
         //  We hear a live coordinator: this candidate is the one that was
         //  cut off.  Do not even adopt its ballot.
-        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
         return;
     }
     if (!s_may_grant (self, &b)) {
@@ -1099,7 +1314,7 @@ s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
         //  ourselves as candidate or coordinator of it): refuse and keep
         //  our highest ballot, or a candidate that cannot win would fence
         //  the one that did.
-        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
         return;
     }
     if (c > 0) {
@@ -1107,14 +1322,14 @@ s_on_vote_req (election_t *self, const election_msg_t *msg, uint64_t now)
         s_fire (self, E_HIGHER_TERM, NULL, now);
     }
     if (self->role != ELECTION_FOLLOWER) {
-        s_vote_reply (self, &msg->sender, &self->hi, false, false);
+        s_vote_reply (self, &msg->sender, &self->hi, false, false, false);
         return;
     }
     if (s_persist (self, &b, &b) != 0)
         return;   //  no answer rather than an answer we might forget
     self->stats.votes_granted++;
     self->timer = now + s_timeout (self);
-    s_vote_reply (self, &msg->sender, &b, false, true);
+    s_vote_reply (self, &msg->sender, &b, false, true, !s_lease_valid (self, now));
 }
 
 //  Move our election timer to a random moment in [hb/2, hb/2 + spread]
@@ -1144,7 +1359,7 @@ s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
         uint64_t next;
         if (self->role == ELECTION_PRECANDIDATE && s_next_counter (self, &next) && b.n == next
             && self->round_term == b.n && mw_id_eq (&b.id, &self->self_id)
-            && s_round_grant (self, &msg->sender))
+            && s_round_grant (self, &msg->sender, msg->lapsed) && s_prevote_won (self))
             s_fire (self, E_PREVOTE_WON, NULL, now);
         return;
     }
@@ -1163,7 +1378,7 @@ s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
         bool split =
             (self->role == ELECTION_CANDIDATE || self->role == ELECTION_COORDINATOR) && b.n == self->hi.n;
         if (split && self->role == ELECTION_COORDINATOR)
-            s_heartbeat (self, now, 0);
+            s_resign (self);
         s_adopt (self, &b);
         s_fire (self, E_HIGHER_TERM, NULL, now);
         if (split)
@@ -1185,7 +1400,8 @@ s_on_vote (election_t *self, const election_msg_t *msg, uint64_t now)
         s_retry_soon (self, now, self->cfg.heartbeat_ms);
     //  A grant is for exactly our ballot (hi while we are candidate).
     if (!msg->pre && msg->granted && self->role == ELECTION_CANDIDATE && c == 0
-        && mw_id_eq (&b.id, &self->self_id) && self->round_term == b.n && s_round_grant (self, &msg->sender))
+        && mw_id_eq (&b.id, &self->self_id) && self->round_term == b.n
+        && s_round_grant (self, &msg->sender, msg->lapsed))
         s_fire (self, E_VOTE_WON, NULL, now);
 }
 
@@ -1308,6 +1524,13 @@ election_lease_age (const election_t *self, uint64_t now_ms)
     if (!self->lease_ever)
         return UINT64_MAX;
     return now_ms >= self->lease_renewed ? now_ms - self->lease_renewed : 0;
+}
+
+uint32_t
+election_witness_count (const election_t *self)
+{
+    assert (self);
+    return self->role == ELECTION_FOLLOWER && self->has_coord ? self->witness_k : 0;
 }
 
 void
@@ -1484,6 +1707,9 @@ s_sim_signed_bytes (const sim_wire_t *w, uint8_t out[128])
     out[n++] = m->granted;
     memcpy (out + n, m->coordinator.b, MW_ID_LEN), n += MW_ID_LEN;
     memcpy (out + n, m->ballot.b, MW_ID_LEN), n += MW_ID_LEN;
+    out[n++] = m->witnesses;
+    out[n++] = m->witness;
+    out[n++] = m->lapsed;
     return n;
 }
 
@@ -1660,6 +1886,18 @@ s_sim_loss (sim_t *sim, uint32_t pct)
     l.retransmit = true;
     l.rto_first_us = 110 * NETSIM_MS;
     l.rto_min_us = 200 * NETSIM_MS;
+    netsim_set_link (sim->net, &l);
+}
+
+//  Datagram loss (heartbeats and votes are UDP in the daemon): a lost
+//  message is gone.
+static void
+s_sim_dgram_loss (sim_t *sim, uint32_t pct)
+{
+    netsim_link_t l;
+    netsim_link_defaults (&l);
+    l.loss = pct / 100.0;
+    l.retransmit = false;
     netsim_set_link (sim->net, &l);
 }
 
@@ -2458,6 +2696,132 @@ election_test (bool verbose)
                     who, (unsigned long long) term0, (unsigned long long) st.prevotes_started);
         s_sim_free (sim);
     }
+
+    //  6b. Witnesses (N = 20: 5 of 19 followers, rotating every 2 s):
+    //  30 % datagram loss on every link for 60 s changes neither the
+    //  coordinator nor the term, at N = 5 (every follower a witness) and
+    //  N = 20; and a follower receives about 5/19 x 10 + 14/19 x 1 ≈ 3.4
+    //  heartbeats a second instead of 10.
+    for (int nn = 5; nn <= 20; nn += 15) {
+        CHECK (s_sim_init (sim, nn, (uint64_t) nn * 7919) == 0);
+        n = s_sim_all (nn, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        uint64_t term0 = election_term (sim->node[who].e);
+        election_stats_t c0, c1, f0, f1;
+        int fw = (who + 1) % nn;
+        election_stats (sim->node[who].e, &c0);
+        election_stats (sim->node[fw].e, &f0);
+        s_sim_run (sim, 20000);
+        election_stats (sim->node[who].e, &c1);
+        election_stats (sim->node[fw].e, &f1);
+        double hb_in = (double) (f1.heartbeats_in - f0.heartbeats_in) / 20.0;
+        double hb_out = (double) (c1.heartbeats_out - c0.heartbeats_out) / 20.0;
+        if (nn == 20)
+            CHECK (hb_in > 2.0 && hb_in < 5.0 && hb_out > 50 && hb_out < 80);
+        else
+            CHECK (hb_in > 9.0 && hb_in < 11.0);
+        s_sim_dgram_loss (sim, 30);
+        uint64_t pv = 0, veto = 0;
+        for (int i = 0; i < nn; i++) {
+            election_stats_t st;
+            election_stats (sim->node[i].e, &st);
+            pv -= st.prevotes_started;
+            veto -= st.witness_vetoes;
+        }
+        for (int s = 0; s < 600; s++) {
+            s_sim_run (sim, 100);
+            CHECK (election_is_coordinator (sim->node[who].e));
+            for (int i = 0; i < nn; i++)
+                CHECK (election_term (sim->node[i].e) == term0);
+        }
+        s_sim_loss (sim, 0);
+        for (int i = 0; i < nn; i++) {
+            election_stats_t st;
+            election_stats (sim->node[i].e, &st);
+            pv += st.prevotes_started;
+            veto += st.witness_vetoes;
+        }
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        if (verbose)
+            printf (
+                " * N=%d idle: a follower receives %.1f heartbeats/s, the coordinator sends %.1f/s; 30 %% "
+                "datagram loss 60 s: coordinator n%d kept term %llu (%llu pre-votes, %llu witness vetoes)\n",
+                nn, hb_in, hb_out, who, (unsigned long long) term0, (unsigned long long) pv,
+                (unsigned long long) veto);
+        s_sim_free (sim);
+    }
+
+    //  6b'. N = 20: one witness hears nothing from the coordinator for 10 s
+    //  (its own link, one way: longer than a long lease, across five
+    //  rotations).  It stands, a majority of the view says yes (the members
+    //  on the long lease defer to a witness) but not a majority of the
+    //  witnesses: vetoed; past a long lease it stands unflagged and the
+    //  long-lease members refuse.  The coordinator and term never change.
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        CHECK (s_sim_init (sim, 20, seed * 32452867) == 0);
+        n = s_sim_all (20, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        s_sim_run (sim, 3000);
+        int x = -1;
+        for (int i = 0; i < 20 && x < 0; i++)
+            if (i != who && election_witness_count (sim->node[i].e) > 0)
+                x = i;
+        CHECK (x >= 0);
+        uint64_t term0 = election_term (sim->node[who].e);
+        netsim_link_t cut;
+        netsim_link_defaults (&cut);
+        cut.loss = 1.0;
+        cut.retransmit = false;
+        netsim_set_pair (sim->net, (uint32_t) who, (uint32_t) x, &cut);
+        election_stats_t x0, x1;
+        election_stats (sim->node[x].e, &x0);
+        for (int s = 0; s < 100; s++) {
+            s_sim_run (sim, 100);
+            CHECK (election_is_coordinator (sim->node[who].e));
+            for (int i = 0; i < 20; i++)
+                CHECK (election_term (sim->node[i].e) == term0);
+        }
+        election_stats (sim->node[x].e, &x1);
+        CHECK (x1.prevotes_started > x0.prevotes_started && x1.witness_vetoes > x0.witness_vetoes);
+        netsim_link_t ok;
+        netsim_link_defaults (&ok);
+        netsim_set_pair (sim->net, (uint32_t) who, (uint32_t) x, &ok);
+        s_sim_run (sim, 1500);
+        n = s_sim_all (20, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 3000, &who2) != UINT64_MAX && who2 == who);
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        if (verbose && seed == 1)
+            printf (
+                " * N=20, a witness deaf to the coordinator for 10 s: %llu pre-votes, %llu witness vetoes; "
+                "coordinator and term unchanged\n",
+                (unsigned long long) (x1.prevotes_started - x0.prevotes_started),
+                (unsigned long long) (x1.witness_vetoes - x0.witness_vetoes));
+        s_sim_free (sim);
+    }
+
+    //  6c. N = 20: the coordinator killed 0-150 ms before its witnesses
+    //  rotate (the outgoing ones hold the short lease, the incoming ones
+    //  have not heard it yet): failover as fast as anywhere else.
+    n_fo = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        CHECK (s_sim_init (sim, 20, seed * 15485863) == 0);
+        n = s_sim_all (20, set, -1);
+        CHECK (s_sim_until_agreed (sim, set, n, 10000, &who) <= B_START);
+        uint64_t now = netsim_now (sim->net) / NETSIM_MS;
+        s_sim_run (sim, 2000 - now % 2000 + 2000 - 25 * seed);
+        s_sim_crash (sim, who);
+        n = s_sim_all (20, set, who);
+        t = s_sim_until_agreed (sim, set, n, 5000, &who2);
+        CHECK (t <= B_FAILOVER);
+        fo[n_fo++] = t;
+        CHECK (sim->violations == 0 && sim->max_coexist == 0);
+        s_sim_free (sim);
+    }
+    qsort (fo, (size_t) n_fo, sizeof fo[0], s_cmp_u64);
+    if (verbose)
+        printf (" * kill -9 just before the witnesses rotate, N=20, %d runs: failover median %llu / max %llu "
+                "ms\n",
+                n_fo, (unsigned long long) fo[n_fo / 2], (unsigned long long) fo[n_fo - 1]);
 
     //  7. N = 20: kill the coordinator, p50/max over several runs.
     n_fo = 0;

@@ -105,6 +105,15 @@ typedef struct {
     bool granted;          //  VOTE
     mw_id_t coordinator;   //  VOTE
     mw_id_t ballot;        //  VOTE: the id of the ballot answered
+    //  Witnesses (docs/ELECTION.md section 3): HEARTBEAT: the coordinator's
+    //  witness count when the receiver is one of them (its lease_ms is the
+    //  short lease), 0 when it is not (lease_ms is the long one).
+    //  VOTE_REQ: the candidate stands as a witness.  VOTE: the voter holds
+    //  no lease itself (it lost the coordinator on its own knowledge, or
+    //  follows nobody); false: it holds a long lease and defers.
+    uint8_t witnesses;
+    bool witness;
+    bool lapsed;
     //  Set by whoever delivers it: the sender's node-key signature over the
     //  message (for us, its header, its ballot) verified under the key of
     //  the member it names (gossip/sign.h; the daemon checks it against the
@@ -131,6 +140,13 @@ typedef struct {
     uint32_t priority;       //  COORDINATOR_PRIORITY, 0..1000 (higher = preferred)
     uint32_t settle_ms;      //  view size must be unchanged this long before a candidacy
     uint32_t alone_ms;       //  ... and this long when the view holds only ourselves
+    //  Witnesses: the coordinator heartbeats this many members (a rotating
+    //  set) every heartbeat_ms with the short lease (timeout_ms), and the
+    //  others every follow_ms with a long one (3 x follow_ms + timeout_ms);
+    //  0 = every member is a witness (heartbeats to all every heartbeat_ms).
+    uint32_t witnesses;   //  ELECTION_WITNESSES
+    uint32_t follow_ms;   //  ELECTION_FOLLOW_MS: heartbeat period to the others
+    uint32_t rotate_ms;   //  a witness set serves this long, then the next one
 } election_cfg_t;
 
 void election_cfg_defaults (election_cfg_t *cfg);
@@ -223,6 +239,9 @@ bool election_coordinator (const election_t *self, mw_id_t *id);
 //  UINT64_MAX if never.
 uint64_t election_lease_age (const election_t *self, uint64_t now_ms);
 uint32_t election_rank (const election_t *self);
+//  Follower: the witness count of the last heartbeat it followed (0: not
+//  a witness; it holds the long lease).  Coordinator, or nobody followed: 0.
+uint32_t election_witness_count (const election_t *self);
 //  Counters: heartbeats sent/received, elections started, ...
 //  refused_*: election messages not acted on because their signature did
 //  not verify, the sender (or the ballot's id) is not in the view, the
@@ -234,7 +253,9 @@ typedef struct {
         votes_granted, stale_ignored;
     uint64_t refused_nonmember, refused_absurd, refused_unproven, caught_up, renounced;
     uint64_t refused_unsigned;
-    uint64_t prevote_retries;   //  early pre-vote rounds after a refusal on our own ballot
+    uint64_t prevote_retries;                     //  early pre-vote rounds after a refusal on our own ballot
+    uint64_t heartbeats_short, heartbeats_long;   //  sent to witnesses / to the others
+    uint64_t witness_vetoes;   //  pre-vote rounds with a view majority but no witness majority
 } election_stats_t;
 void election_stats (const election_t *self, election_stats_t *out);
 

@@ -93,7 +93,8 @@ if [ $mode = ns ]; then
     # shellcheck disable=SC2086
     wb_snap "$TB_DIR/w1" $nodes
     wb_rates "$TB_DIR/w0" "$TB_DIR/w1" | awk '{ printf "   n%s received %5d B/s, sent %5d B/s\n", $1, $2, $3 }'
-    echo "   (the coordinator sends the most: its lease heartbeats; beacons have gone quiet)"
+    echo "   (the coordinator sends the most: 10 heartbeats a second to each of its witnesses, at most 5"
+    echo "    members in turn, one a second to the others; beacons have gone quiet; docs/ELECTION.md)"
 fi
 victim=3
 survivors=$(for i in $nodes; do [ "$i" = $victim ] || printf '%s ' "$i"; done)

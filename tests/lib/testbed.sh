@@ -602,23 +602,26 @@ tb_wait_until () {
 tb_secs () { printf '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
 
 # ---- logs ----------------------------------------------------------------
-#  tb_dead_events FROM_MS TO_MS [NODE...] - print the member_dead lines
-#  (agents' LOG_FILEs) whose ts lies in [FROM_MS, TO_MS] (wall ms); the
-#  exit status is 0 when there is none.
-tb_dead_events () {
-    local from=$1 to=$2; shift 2
+#  tb_events_between FROM_MS TO_MS EVENTS [NODE...] - print the lines of the
+#  agents' LOG_FILEs whose `event=` is one of EVENTS (comma-separated) and
+#  whose ts lies in [FROM_MS, TO_MS] (wall ms), as "path: line"; the exit
+#  status is 0 when there is none.
+tb_events_between () {
+    local from=$1 to=$2 events=$3; shift 3
     local i files=()
     if [ $# -eq 0 ]; then for i in "${!TB_KIND[@]}"; do set -- "$@" "$i"; done; fi
     for i in "$@"; do [ -f "$(tb_log_file "$i")" ] && files+=("$(tb_log_file "$i")"); done
     [ ${#files[@]} -gt 0 ] || return 0
-    "$TB_PY" - "$from" "$to" "${files[@]}" <<'EOF'
+    "$TB_PY" - "$from" "$to" "$events" "${files[@]}" <<'EOF'
 import sys, re, datetime
 lo, hi = int(sys.argv[1]), int(sys.argv[2])
+want = set(sys.argv[3].split(","))
 found = 0
-for path in sys.argv[3:]:
+for path in sys.argv[4:]:
     with open(path, errors="replace") as f:
         for line in f:
-            if "event=member_dead" not in line:
+            ev = re.search(r" event=(\S+)", line)
+            if not ev or ev.group(1) not in want:
                 continue
             m = re.match(r"ts=(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z", line)
             if not m:
@@ -632,6 +635,8 @@ for path in sys.argv[3:]:
 sys.exit(1 if found else 0)
 EOF
 }
+#  tb_dead_events FROM_MS TO_MS [NODE...] - the member_dead lines, as above.
+tb_dead_events () { local from=$1 to=$2; shift 2; tb_events_between "$from" "$to" member_dead "$@"; }
 tb_wall_ms () { tb_now_ms; }
 
 #  tb_last_line_ms EVENT NODE... - wall ms of the latest `event=EVENT` line
