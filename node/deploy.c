@@ -240,8 +240,10 @@ s_peers (node_deploy_t *self, gossip_member_info_t *out, size_t max)
     return k;
 }
 
-//  An order-independent fingerprint of the peers s_peers lists: when it
-//  moves, someone joined (or came back) who has not had our report.
+//  An order-independent fingerprint of the peers s_peers lists, with their
+//  incarnations: when it moves, someone joined, came back, or restarted
+//  (a quick kill -9 and restart never leaves the list, but its incarnation
+//  moves) and has not had our report.
 static uint64_t
 s_peers_print (const gossip_member_info_t *m, size_t n)
 {
@@ -250,7 +252,7 @@ s_peers_print (const gossip_member_info_t *m, size_t n)
         uint64_t h = 0x9e3779b97f4a7c15ull;
         for (size_t b = 0; b < sizeof m[i].id.b; b++)
             h = (h ^ m[i].id.b[b]) * 0x100000001b3ull;
-        sum += h;
+        sum += h ^ (m[i].incarnation * 0x9e3779b97f4a7c15ull);
     }
     return sum;
 }

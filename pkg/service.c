@@ -63,6 +63,11 @@ typedef struct {
     char hex[MW_ID_HEX_LEN + 1];
     char addr[MW_ADDR_MAX + 1];
     uint64_t seen_ms;   //  last update_peers that listed it
+    uint64_t inc;       //  its incarnation then: a restart (or a refuted suspicion) moves it
+    //  Our index to this peer alone, when it is new or back under a new
+    //  incarnation: at index_at, index_left more times (see s_peer_set).
+    uint64_t index_at;
+    int index_left;
     //  A piece sent to it is on its way until it sends us its next
     //  request (that comes after the piece: one request per peer) or
     //  S_UPLOAD_MS pass.  A box that gets a piece says so at once with a
@@ -142,7 +147,8 @@ struct _pkg_service_t {
     int64_t data_version;
     int64_t refusal_id;
     uint64_t next_reload_ms, next_index_ms, next_prune_ms;
-    bool started;   //  first reload done (no events for what was there)
+    uint64_t peer_index_ms;   //  earliest index_at of a peer (UINT64_MAX: none)
+    bool started;             //  first reload done (no events for what was there)
     bool test_corrupt;
     uint64_t rng;
     uint8_t *buf;   //  one piece, for serving
@@ -295,9 +301,10 @@ s_peer_drop (pkg_service_t *self, int slot)
     memset (p, 0, sizeof *p);
 }
 
-//  Add or refresh a peer (from the membership view, or a test).
+//  Add or refresh a peer (from the membership view, or a test) at
+//  incarnation `inc`.
 static int
-s_peer_set (pkg_service_t *self, const mw_id_t *id, const char *addr, uint64_t now)
+s_peer_set (pkg_service_t *self, const mw_id_t *id, const char *addr, uint64_t inc, uint64_t now)
 {
     int slot = s_peer_find (self, id);
     if (slot >= 0 && strcmp (self->peers[slot].addr, addr) != 0)
@@ -309,6 +316,7 @@ s_peer_set (pkg_service_t *self, const mw_id_t *id, const char *addr, uint64_t n
     if (slot < 0)
         return -1;
     s_peer_t *p = &self->peers[slot];
+    bool fresh = !p->used;
     if (!p->used) {
         //  The only addresses this plane ever sends to: the members'.
         if (gossip_transport_peer_add (self->transport, addr, id, 0) != 0)
@@ -317,8 +325,21 @@ s_peer_set (pkg_service_t *self, const mw_id_t *id, const char *addr, uint64_t n
         p->id = *id;
         gossip_wire_id_hex (id, p->hex);
         snprintf (p->addr, sizeof p->addr, "%s", addr);
-        s_index_soon (self, now);   //  tell the newcomer what we have
     }
+    if (fresh || inc != p->inc) {
+        //  A newcomer, or a peer back under a new incarnation: restarted
+        //  (its catalog may want what we hold, and it has forgotten our
+        //  index) or cleared of a suspicion (it may have missed one).  The
+        //  refresh is only every S_INDEX_MS: our index to it alone now, and
+        //  again 2 s and 6 s later: the first copy may leave before our new
+        //  connection is up, or meet our connection to its old process,
+        //  which ZeroMQ replaces within a second (reconnect backoff <= 1 s).
+        p->index_at = now + 20;
+        p->index_left = 3;
+        if (p->index_at < self->peer_index_ms)
+            self->peer_index_ms = p->index_at;
+    }
+    p->inc = inc;
     p->seen_ms = now;
     return slot;
 }
@@ -344,7 +365,7 @@ pkg_service_update_peers (pkg_service_t *self, gossip_member_t *members, uint64_
         if (snprintf (addr, sizeof addr, "%.*s:%u", (int) (c - m->addr), m->addr, d.pkg_port)
             >= (int) sizeof addr)
             continue;
-        s_peer_set (self, &m->id, addr, now_ms);
+        s_peer_set (self, &m->id, addr, m->incarnation, now_ms);
     }
     free (list);
     //  Not listed this time (dead, left, suspected, no port): gone.
@@ -655,8 +676,10 @@ s_index_soon (pkg_service_t *self, uint64_t now)
 }
 
 //  PKG_INDEX to every peer.
+//  Our index to one peer (`slot` >= 0) or to all of them (-1); the latter
+//  restarts the refresh period.
 static void
-s_send_index (pkg_service_t *self, uint64_t now)
+s_send_index_to (pkg_service_t *self, int slot, uint64_t now)
 {
     size_t n = self->n_pkgs < MW_PKG_INDEX_MAX ? self->n_pkgs : MW_PKG_INDEX_MAX;
     uint8_t *entries = malloc (n * MW_PKG_INDEX_ENTRY + 1);
@@ -674,11 +697,41 @@ s_send_index (pkg_service_t *self, uint64_t now)
                   .pkg_entries = entries,
                   .pkg_entries_len = (uint32_t) (n * MW_PKG_INDEX_ENTRY)};
     for (int i = 0; i < S_PEERS_MAX; i++)
-        if (self->peers[i].used)
+        if (self->peers[i].used && (slot < 0 || slot == i))
             s_send (self, i, &m);
     free (entries);
+    if (slot >= 0)
+        return;
     //  Jitter, so that boxes started together do not index in step.
     self->next_index_ms = now + S_INDEX_MS - 200 + mw_splitmix64 (&self->rng) % 400;
+}
+
+static void
+s_send_index (pkg_service_t *self, uint64_t now)
+{
+    s_send_index_to (self, -1, now);
+}
+
+//  The per-peer indexes that are due (s_peer_set), and when the next is.
+static void
+s_peer_indexes (pkg_service_t *self, uint64_t now)
+{
+    static const uint64_t again_ms[] = {6000, 2000};   //  by index_left after this one
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < S_PEERS_MAX; i++) {
+        s_peer_t *p = &self->peers[i];
+        if (!p->used || p->index_left <= 0)
+            continue;
+        if (now >= p->index_at) {
+            s_send_index_to (self, i, now);
+            p->index_left--;
+            if (p->index_left > 0)
+                p->index_at = now + again_ms[p->index_left - 1];
+        }
+        if (p->index_left > 0 && p->index_at < next)
+            next = p->index_at;
+    }
+    self->peer_index_ms = next;
 }
 
 //  Sources of p for `pkg list`: while fetching, the peers the swarm knows
@@ -1177,6 +1230,8 @@ s_tick (void *ctx, uint64_t now)
             s_send_have (self, p, now);
     }
     s_pump (self, now);
+    if (now >= self->peer_index_ms)
+        s_peer_indexes (self, now);
     if (now >= self->next_index_ms)
         s_send_index (self, now);
     for (int i = 0; i < S_METAREQ_MAX; i++)
@@ -1189,6 +1244,8 @@ s_wakeup (void *ctx, uint64_t now)
 {
     pkg_service_t *self = ctx;
     uint64_t w = self->next_reload_ms < self->next_index_ms ? self->next_reload_ms : self->next_index_ms;
+    if (self->peer_index_ms < w)
+        w = self->peer_index_ms;
     for (size_t k = 0; k < self->n_pkgs; k++) {
         s_pkg_t *p = self->pkgs[k];
         if (p->swarm && !p->finishing) {
@@ -1687,7 +1744,7 @@ pkg_service_test (bool verbose)
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 5; j++)
             if (i != j)
-                s_peer_set (boxes[i].svc, &boxes[j].ident.id, boxes[j].ep, now);
+                s_peer_set (boxes[i].svc, &boxes[j].ident.id, boxes[j].ep, 1, now);
 
     //  A publishes, the way `meshwatch pkg publish` does.
     pkg_catalog_t *cat = pkg_catalog_open (boxes[0].dir, err, sizeof err);
