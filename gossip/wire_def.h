@@ -225,7 +225,7 @@
     F (MSG, rank, UINT, UINT32_MAX, 0, 1, "the ballot's rank")                                               \
     F (MSG, ballot, ID, 0, 0, 1, "the ballot's id")                                                          \
     F (MSG, signature, BIN, MW_SIG_MAX, 0, 2, MW_WIRE_SIG_DOC)                                               \
-    F (MSG, lapsed, BOOL, 0, 0, 3, "1 = the voter lost the coordinator itself (no lease), 0 = it defers")
+    F (MSG, lapsed, BOOL, 0, 0, 3, "1 = the voter is a witness that lost the coordinator itself (no lease)")
 
 //  The election messages' signature (gossip/sign.h).
 #define MW_WIRE_SIG_DOC "Ed25519 signature of the sender over the message (this field empty) and its receiver"

@@ -108,9 +108,10 @@ typedef struct {
     //  Witnesses (docs/ELECTION.md section 3): HEARTBEAT: the coordinator's
     //  witness count when the receiver is one of them (its lease_ms is the
     //  short lease), 0 when it is not (lease_ms is the long one).
-    //  VOTE_REQ: the candidate stands as a witness.  VOTE: the voter holds
-    //  no lease itself (it lost the coordinator on its own knowledge, or
-    //  follows nobody); false: it holds a long lease and defers.
+    //  VOTE_REQ: the candidate stands as a witness.  VOTE: the voter is a
+    //  witness that holds no lease itself (it lost the coordinator on its
+    //  own knowledge); false: anyone else (a member on the long lease that
+    //  defers, or whose long lease lapsed).
     uint8_t witnesses;
     bool witness;
     bool lapsed;

@@ -83,7 +83,8 @@ if ev=$(tb_dead_events "$t0" "$t1"); then echo "PASS  no member_dead in any agen
 else echo "FAIL  member_dead logged (false deaths):"; echo "$ev" | head -20; SC_RESULT=1; fi
 [ "$bad_coord" = 0 ] && echo "PASS  every status named coordinator $coord, term $term" ||
     { echo "FAIL  $bad_coord statuses named another coordinator or term"; SC_RESULT=1; }
-changes=$(tb_events_between "$t0" "$t1" coordinator_elected,step_down | tee /dev/stderr | grep -c . || true)
+ev=$(tb_events_between "$t0" "$t1" coordinator_elected,step_down); changes=$(printf '%s' "$ev" | grep -c . || true)
+[ -n "$ev" ] && echo "$ev" | sed 's/^/      /'
 [ "$changes" = 0 ] && echo "PASS  no coordinator_elected / step_down during the loss phase" ||
     { echo "FAIL  $changes role changes logged"; SC_RESULT=1; }
 [ "$errors" -le $(( N / 2 + 2 )) ] || { echo "FAIL  the CLI failed $errors times"; SC_RESULT=1; }
