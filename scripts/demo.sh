@@ -88,6 +88,8 @@ if [ $mode = ns ]; then
     . "$top/tests/lib/wirebed.sh"
     echo
     echo "== 10 s with nothing happening: bytes each box's link carried (every frame, all headers)"
+    echo "   (after 15 s of settling: a join trades full states, reports and package indexes)"
+    sleep 15
     # shellcheck disable=SC2086
     wb_snap "$TB_DIR/w0" $nodes; sleep 10
     # shellcheck disable=SC2086
